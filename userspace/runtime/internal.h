@@ -1,0 +1,94 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Private types of the engine shared between its modules: the front side
+ * (struct lutf_runtime: submit, reap, Supervisor, function table) and the
+ * worker side (struct lutf_labors: Labor threads).
+ */
+#ifndef LUTF_RUNTIME_INTERNAL_H
+#define LUTF_RUNTIME_INTERNAL_H
+
+#include <pthread.h>
+
+#include "region.h"
+
+#define LUTF_STOP_DRAIN 1 /* Labors fail what they pop with SHUTTING_DOWN */
+#define LUTF_STOP_EXIT 2  /* Labors exit */
+
+/* A loaded shared object, shared by the functions that come from it. */
+struct lutf_app {
+	struct lutf_app *next;
+	void *handle;
+	void *state; /* from lutf_app_init */
+	lutf_app_fini_t fini;
+	uint32_t refs;
+};
+
+/* The front's view of one function slot (the region holds the shared part). */
+struct lutf_fn_local {
+	lutf_fn_t fn;
+	struct lutf_app *app;
+	char **config; /* "key", "value", ..., NULL */
+	/* Held Bricks of a paused function, in submission order once sorted. */
+	uint32_t *held;
+	uint32_t n_held, cap_held;
+	bool releasing; /* resumed, but some held Bricks did not fit a Cart yet */
+};
+
+struct lutf_runtime {
+	struct lutf_region r;
+	void *mem_owned; /* mmap'ed by lutf_runtime_create, else NULL */
+	struct lutf_labors *labors; /* in-process Labors, else NULL */
+	pthread_mutex_t lock;	    /* function table, hold lists, apps */
+	pthread_mutex_t reap_lock;
+	struct lutf_fn_local *fns;
+	struct lutf_app *apps;
+	pthread_t sup;
+	bool sup_started;
+	uint32_t stopping; /* 1: submit refuses */
+	uint32_t sup_exit; /* 1: Supervisor thread leaves its loop */
+	/* Supervisor's private memory: what it saw of each Labor last tick. */
+	uint64_t *seen_started;
+	uint64_t *seen_since;
+	/* Statistics, relaxed counters. */
+	uint64_t n_submitted, n_completed, n_rejected, n_rebinds, n_deadlines, n_held;
+};
+
+struct lutf_labors {
+	struct lutf_region r;
+	struct lutf_labor_host host;
+	pthread_t *threads;
+	uint32_t n_threads;
+	uint32_t local_stop;
+	void *selves; /* per-thread state, freed after join */
+};
+
+/* Complete b with its status fields already written (the caller won the
+ * state CAS to DONE): wake a sync waiter or push onto the completion ring. */
+void lutf_brick_post(struct lutf_region *r, struct lutf_brick *b);
+/* Win the CAS from 'from' to DONE and post status/detail; false if lost. */
+bool lutf_brick_finish(struct lutf_region *r, struct lutf_brick *b, uint32_t from,
+		       uint32_t status, uint32_t detail);
+/* Ring a doorbell whose owner may sleep: fence, then wake only if asleep. */
+void lutf_bell(struct lutf_region *r, uint32_t *bell, uint32_t *sleeping);
+/* Push a queued Brick onto a Cart (the caller's CPU's, or a shorter one) and
+ * wake its Labor and the Supervisor if they sleep; 0 or -EAGAIN (all full). */
+int lutf_cart_enqueue(struct lutf_region *r, uint32_t idx);
+
+/* Supervisor (supervisor.c) */
+int lutf_supervisor_start(struct lutf_runtime *rt);
+void lutf_supervisor_stop(struct lutf_runtime *rt);
+/* Move held Bricks of slot back onto Carts, in order. Caller holds rt->lock. */
+void lutf_release_held(struct lutf_runtime *rt, uint32_t slot);
+/* Fail every held Brick of slot with status. Caller holds rt->lock. */
+void lutf_fail_held(struct lutf_runtime *rt, uint32_t slot, uint32_t status);
+/* Take Bricks from the region's held ring into hold lists. Caller holds rt->lock. */
+void lutf_drain_held_ring(struct lutf_runtime *rt);
+
+/* Function loading (loader.c). Caller holds rt->lock. */
+int lutf_app_load(struct lutf_runtime *rt, const char *path, struct lutf_app **out);
+void lutf_app_unref(struct lutf_runtime *rt, struct lutf_app *app);
+/* A symbol of a loaded app, or NULL. */
+void *lutf_app_sym(struct lutf_app *app, const char *symbol);
+void lutf_set_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+#endif /* LUTF_RUNTIME_INTERNAL_H */

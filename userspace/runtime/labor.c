@@ -1,0 +1,442 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Labors: the threads that run Bricks. A Labor runs the Bricks of the one
+ * Cart whose owner word names it; when the word names another Labor it lets
+ * the Cart go (it may already have popped one more Brick, which it runs) and
+ * parks until the Supervisor gives it a Cart. An empty Cart is spun on for at
+ * most spin_ns, then the Labor parks on its own bell.
+ *
+ * Who writes labor->cart: the Labor itself (only to LUTF_NONE, when it loses
+ * its Cart) and the Supervisor (only while the Labor is FREE with no Cart).
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <sys/syscall.h>
+
+#include "internal.h"
+
+#define SCRATCH_KEEP (64u << 10) /* output buffer kept between calls */
+
+struct labor_self {
+	struct lutf_labors *lb;
+	uint32_t idx;
+	uint8_t *scratch;
+	size_t scratch_cap;
+};
+
+/* Per-call state behind struct lutf_call. */
+struct call_ctx {
+	struct lutf_call call;
+	struct labor_self *self;
+	struct lutf_brick *b;
+	struct lutf_fn_binding bind;
+	const char *meta;
+	uint32_t meta_len;
+	size_t out_len;
+	char ct[LUTF_CONTENT_TYPE_MAX + 1];
+	char err[LUTF_ERROR_MSG_MAX + 1];
+	bool failed;
+	bool too_large;
+};
+
+static struct call_ctx *ctx_of(struct lutf_call *call)
+{
+	return (struct call_ctx *)call;
+}
+
+static int op_write(struct lutf_call *call, const void *buf, size_t len)
+{
+	struct call_ctx *k = ctx_of(call);
+	struct labor_self *s = k->self;
+	size_t need = k->out_len + len;
+
+	if (need < k->out_len || need > k->self->lb->r.hdr->cfg.max_payload) {
+		k->too_large = true;
+		return -EMSGSIZE;
+	}
+	if (need > s->scratch_cap) {
+		size_t cap = s->scratch_cap ? s->scratch_cap : 4096;
+		uint8_t *p;
+
+		while (cap < need)
+			cap *= 2;
+		p = realloc(s->scratch, cap);
+		if (!p)
+			return -ENOMEM;
+		s->scratch = p;
+		s->scratch_cap = cap;
+	}
+	memcpy(s->scratch + k->out_len, buf, len);
+	k->out_len = need;
+	return 0;
+}
+
+static int op_set_content_type(struct lutf_call *call, const char *type)
+{
+	struct call_ctx *k = ctx_of(call);
+	size_t n;
+
+	if (!type)
+		return -EINVAL;
+	n = strlen(type);
+	if (n > LUTF_CONTENT_TYPE_MAX || memchr(type, '\n', n) || memchr(type, '\r', n))
+		return -EINVAL;
+	memcpy(k->ct, type, n + 1);
+	return 0;
+}
+
+static int op_fail(struct lutf_call *call, const char *msg)
+{
+	struct call_ctx *k = ctx_of(call);
+
+	k->failed = true;
+	snprintf(k->err, sizeof(k->err), "%s", msg ? msg : "function failed");
+	return 0;
+}
+
+static void op_log(struct lutf_call *call, const char *line, size_t len)
+{
+	struct call_ctx *k = ctx_of(call);
+	struct lutf_labors *lb = k->self->lb;
+	const char *name = lb->r.fns[k->b->fn].name;
+
+	if (lb->host.log)
+		lb->host.log(lb->host.ctx, name, line, len);
+	else
+		fprintf(stderr, "lutf: %s: %.*s\n", name, (int)len, line);
+}
+
+static const char *pairs_find(const char *const *kv, const char *key)
+{
+	for (; kv && kv[0] && kv[1]; kv += 2)
+		if (strcmp(kv[0], key) == 0)
+			return kv[1];
+	return NULL;
+}
+
+static const char *op_config(struct lutf_call *call, const char *key)
+{
+	return key ? pairs_find(ctx_of(call)->bind.config, key) : NULL;
+}
+
+/* Metadata is "key\0value\0" pairs; the front wrote and bounded it. */
+static const char *op_meta(struct lutf_call *call, const char *key)
+{
+	struct call_ctx *k = ctx_of(call);
+	const char *p = k->meta, *end = k->meta + k->meta_len;
+
+	while (key && p < end) {
+		const char *v = memchr(p, 0, (size_t)(end - p));
+		const char *e;
+
+		if (!v || v + 1 >= end)
+			break;
+		e = memchr(v + 1, 0, (size_t)(end - v - 1));
+		if (!e)
+			break;
+		if (strcmp(p, key) == 0)
+			return v + 1;
+		p = e + 1;
+	}
+	return NULL;
+}
+
+static const struct lutf_call_ops call_ops = {
+	.size = sizeof(struct lutf_call_ops),
+	.write = op_write,
+	.set_content_type = op_set_content_type,
+	.fail = op_fail,
+	.log = op_log,
+	.config = op_config,
+	.meta = op_meta,
+};
+
+/* Store [content type][bytes] into an arena block of the Brick. Returns the
+ * status the call ends with. */
+static uint32_t store_output(struct lutf_region *r, struct lutf_brick *b, const char *ct,
+			     const void *data, size_t len)
+{
+	size_t ctn = ct ? strlen(ct) : 0;
+	uint8_t *p;
+
+	if (ctn + len == 0)
+		return LUTF_STATUS_OK;
+	b->out_off = lutf_arena_alloc(r, ctn + len);
+	if (!b->out_off)
+		return LUTF_STATUS_OVERLOADED;
+	p = lutf_region_at(r, b->out_off);
+	memcpy(p, ct, ctn);
+	memcpy(p + ctn, data, len);
+	b->out_ct = (uint32_t)ctn;
+	b->out_len = (uint32_t)len;
+	return LUTF_STATUS_OK;
+}
+
+static void call_function(struct labor_self *s, struct lutf_brick *b)
+{
+	struct lutf_region *r = &s->lb->r;
+	struct call_ctx k;
+	const uint8_t *in;
+	uint32_t status;
+	int rc;
+
+	memset(&k, 0, sizeof(k)); /* before resolve: it fills k.bind */
+	if (s->lb->host.resolve(s->lb->host.ctx, b->fn, r->fns[b->fn].name, &k.bind) ||
+	    !k.bind.fn) {
+		lutf_brick_finish(r, b, LUTF_BRICK_RUNNING, LUTF_STATUS_UNKNOWN_FUNCTION, 0);
+		return;
+	}
+	in = b->in_off ? lutf_region_at(r, b->in_off) : b->inline_in;
+	k.call.ops = &call_ops;
+	k.call.input = in + b->in_meta;
+	k.call.input_len = b->in_len;
+	k.call.request_id = b->request_id;
+	k.call.deadline_ns = b->deadline_ns;
+	k.call.app_state = k.bind.app_state;
+	k.self = s;
+	k.b = b;
+	k.meta = (const char *)in;
+	k.meta_len = b->in_meta;
+
+	rc = k.bind.fn(&k.call);
+
+	if (k.too_large) {
+		snprintf(k.err, sizeof(k.err), "output over the %u-byte limit",
+			 r->hdr->cfg.max_payload);
+		status = LUTF_STATUS_TOO_LARGE;
+	} else if (k.failed || rc != 0) {
+		if (!k.failed)
+			snprintf(k.err, sizeof(k.err), "function returned %d", rc);
+		status = LUTF_STATUS_FUNCTION_ERROR;
+	} else {
+		status = LUTF_STATUS_OK;
+	}
+	if (status == LUTF_STATUS_OK)
+		status = store_output(r, b, k.ct[0] ? k.ct : NULL, s->scratch, k.out_len);
+	else
+		store_output(r, b, NULL, k.err, strlen(k.err));
+	if (s->scratch_cap > SCRATCH_KEEP) {
+		free(s->scratch);
+		s->scratch = NULL;
+		s->scratch_cap = 0;
+	}
+	/* Lost only to the Supervisor's deadline: the output goes with the
+	 * Brick's last reference. */
+	lutf_brick_finish(r, b, LUTF_BRICK_RUNNING, status, 0);
+}
+
+/* Run (or divert) one popped Brick. The Labor holds the queue's reference. */
+static void run_brick(struct labor_self *s, struct lutf_labor *me, uint32_t idx)
+{
+	struct lutf_region *r = &s->lb->r;
+	struct lutf_region_hdr *h = r->hdr;
+	struct lutf_brick *b;
+	struct lutf_fn_slot *slot;
+	uint32_t fstate;
+
+	if (idx >= h->cfg.bricks)
+		return; /* not a Brick: a corrupt ring entry is dropped, not followed */
+	b = &r->bricks[idx];
+	if (ld_acquire(&b->state) != LUTF_BRICK_QUEUED || b->fn >= h->cfg.max_functions)
+		goto out; /* already completed (deadline) by the Supervisor */
+	st_relaxed(&me->brick, idx);
+	/* Single writer; the Supervisor compares it across ticks (relaxed). */
+	st_relaxed(&me->started, me->started + 1);
+	st_relaxed(&me->state, LUTF_LABOR_RUNNING);
+
+	/* Dekker with delete: publish that we are inside the slot, then read its
+	 * state. The deleter writes DELETED, then scans cur_fn of every Labor.
+	 * Both seq_cst: either we see DELETED or it sees us. */
+	slot = &r->fns[b->fn];
+	st_seqcst(&me->cur_fn, b->fn);
+	fstate = ld_seqcst(&slot->state);
+	if (fstate == LUTF_FN_PAUSED && ld_relaxed(&slot->gen) == b->fn_gen &&
+	    ld_relaxed(&h->stop) == 0) {
+		/* Held: hand the Brick (and our reference) to the Supervisor. */
+		lutf_ring_push(r, &h->held, idx);
+		lutf_bell(r, &h->sup_bell, &h->sup_sleeping);
+		goto leave;
+	}
+	if (ld_relaxed(&h->stop)) {
+		lutf_brick_finish(r, b, LUTF_BRICK_QUEUED, LUTF_STATUS_SHUTTING_DOWN, 0);
+	} else if ((fstate != LUTF_FN_ACTIVE && fstate != LUTF_FN_RELEASING) ||
+		   ld_relaxed(&slot->gen) != b->fn_gen) {
+		lutf_brick_finish(r, b, LUTF_BRICK_QUEUED, LUTF_STATUS_DELETED, 0);
+	} else if (b->deadline_ns && lutf_now_ns() >= b->deadline_ns) {
+		lutf_brick_finish(r, b, LUTF_BRICK_QUEUED, LUTF_STATUS_DEADLINE, 0);
+	} else {
+		uint32_t expect = LUTF_BRICK_QUEUED;
+
+		if (__atomic_compare_exchange_n(&b->state, &expect, LUTF_BRICK_RUNNING, false,
+						__ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE))
+			call_function(s, b);
+	}
+	st_release(&me->cur_fn, LUTF_NONE);
+out:
+	lutf_brick_unref(r, b);
+	st_relaxed(&me->brick, LUTF_NONE);
+	st_relaxed(&me->state, LUTF_LABOR_IDLE);
+	return;
+leave:
+	st_release(&me->cur_fn, LUTF_NONE);
+	st_relaxed(&me->brick, LUTF_NONE);
+	st_relaxed(&me->state, LUTF_LABOR_IDLE);
+}
+
+/* True when this Labor has a reason not to sleep. */
+static bool has_work(struct lutf_region *r, struct lutf_labor *me, uint32_t my_id, bool free)
+{
+	uint32_t c;
+
+	if (ld_relaxed(&r->hdr->stop) == LUTF_STOP_EXIT)
+		return true;
+	c = ld_relaxed(&me->cart);
+	if (free)
+		return c != LUTF_NONE;
+	if (c == LUTF_NONE || ld_relaxed(&r->carts[c].owner) != my_id)
+		return true;
+	return lutf_ring_count(&r->carts[c].ring) != 0;
+}
+
+static void park(struct labor_self *s, struct lutf_labor *me, uint32_t my_id, bool free)
+{
+	struct lutf_region *r = &s->lb->r;
+	uint32_t seq;
+
+	st_relaxed(&me->state, free ? LUTF_LABOR_FREE : LUTF_LABOR_IDLE);
+	/* Acquire pairs with the release increment in lutf_bell. */
+	seq = ld_acquire(&me->bell);
+	st_relaxed(&me->sleeping, 1);
+	/* Pairs with the fence in lutf_bell (see cart.c). */
+	__atomic_thread_fence(__ATOMIC_SEQ_CST);
+	if (!has_work(r, me, my_id, free) && !ld_relaxed(&s->lb->local_stop)) {
+		st_relaxed(&me->parks, me->parks + 1);
+		lutf_futex_wait(&me->bell, seq, r->shared, 0);
+	}
+	st_relaxed(&me->sleeping, 0);
+}
+
+static void *labor_main(void *arg)
+{
+	struct labor_self *s = arg;
+	struct lutf_region *r = &s->lb->r;
+	struct lutf_region_hdr *h = r->hdr;
+	struct lutf_labor *me = &r->labors[s->idx];
+	uint32_t my_id = s->idx + 1;
+	uint64_t spin_from = 0;
+	unsigned spins = 0;
+
+	st_relaxed(&me->tid, (int32_t)syscall(SYS_gettid));
+	while (ld_acquire(&h->stop) != LUTF_STOP_EXIT && !ld_relaxed(&s->lb->local_stop)) {
+		/* Acquire pairs with the Supervisor's release store of cart. */
+		uint32_t c = ld_acquire(&me->cart);
+		uint32_t idx;
+
+		if (c >= h->cfg.carts) {
+			park(s, me, my_id, true);
+			continue;
+		}
+		if (ld_acquire(&r->carts[c].owner) != my_id) {
+			/* Lost the Cart. Order: cart first, then FREE (release), so a
+			 * Supervisor that reads FREE (acquire) also reads no Cart. */
+			st_relaxed(&me->cart, LUTF_NONE);
+			st_release(&me->state, LUTF_LABOR_FREE);
+			spin_from = 0;
+			continue;
+		}
+		idx = lutf_ring_pop(r, &r->carts[c].ring);
+		if (idx != LUTF_NONE) {
+			run_brick(s, me, idx);
+			spin_from = 0;
+			continue;
+		}
+		/* Empty: spin a bounded while (the next Brick of a busy caller
+		 * arrives through memory, not the kernel), then park. */
+		if (!spin_from) {
+			spin_from = lutf_now_ns();
+			spins = 0;
+		} else if ((++spins & 63) == 0 && lutf_now_ns() - spin_from > h->cfg.spin_ns) {
+			park(s, me, my_id, false);
+			spin_from = 0;
+			continue;
+		}
+		__builtin_ia32_pause();
+	}
+	free(s->scratch);
+	st_relaxed(&me->state, LUTF_LABOR_OFF);
+	return NULL;
+}
+
+int lutf_labors_start(void *mem, size_t size, const struct lutf_labor_host *host,
+		      struct lutf_labors **out)
+{
+	struct lutf_labors *lb;
+	struct labor_self *selves;
+	uint32_t n;
+	int err;
+
+	if (!host || !host->resolve || !out)
+		return -EINVAL;
+	lb = calloc(1, sizeof(*lb));
+	if (!lb)
+		return -ENOMEM;
+	err = lutf_region_open(&lb->r, mem, size);
+	if (err)
+		goto err_free;
+	lb->host = *host;
+	n = lb->r.hdr->cfg.labors;
+	lb->threads = calloc(n, sizeof(*lb->threads));
+	selves = calloc(n, sizeof(*selves));
+	if (!lb->threads || !selves) {
+		err = -ENOMEM;
+		goto err_threads;
+	}
+	for (uint32_t i = 0; i < n; i++) {
+		selves[i].lb = lb;
+		selves[i].idx = i;
+		err = -pthread_create(&lb->threads[i], NULL, labor_main, &selves[i]);
+		if (err)
+			goto err_join;
+		lb->n_threads++;
+		__atomic_add_fetch(&lb->r.hdr->labors_up, 1, __ATOMIC_RELEASE);
+	}
+	lb->selves = selves; /* must outlive the threads: freed by lutf_labors_wait */
+	*out = lb;
+	return 0;
+err_join:
+	lutf_labors_stop(lb);
+	for (uint32_t i = 0; i < lb->n_threads; i++)
+		pthread_join(lb->threads[i], NULL);
+err_threads:
+	free(selves);
+	free(lb->threads);
+err_free:
+	free(lb);
+	return err;
+}
+
+void lutf_labors_stop(struct lutf_labors *lb)
+{
+	st_relaxed(&lb->local_stop, 1);
+	for (uint32_t i = 0; i < lb->r.hdr->cfg.labors; i++) {
+		struct lutf_labor *l = &lb->r.labors[i];
+
+		/* Unconditional wake: stopping is rare and must not be missed. */
+		__atomic_add_fetch(&l->bell, 1, __ATOMIC_RELEASE);
+		lutf_futex_wake(&l->bell, 1, lb->r.shared);
+	}
+}
+
+void lutf_labors_wait(struct lutf_labors *lb)
+{
+	if (!lb)
+		return;
+	for (uint32_t i = 0; i < lb->n_threads; i++)
+		pthread_join(lb->threads[i], NULL);
+	free(lb->selves);
+	free(lb->threads);
+	free(lb);
+}

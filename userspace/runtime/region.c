@@ -1,0 +1,271 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Region layout: sizes, formatting and validation. The header records every
+ * section's offset; lutf_region_open re-checks them all so that a region
+ * written by another process is never trusted blindly.
+ */
+#include <errno.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "region.h"
+
+#define PAGE 4096u
+#define META_MAX 16384u /* content type + headers of one request */
+
+static uint64_t align_up(uint64_t v, uint64_t a)
+{
+	return (v + a - 1) & ~(a - 1);
+}
+
+static uint32_t pow2_at_least(uint32_t v)
+{
+	uint32_t p = 1;
+
+	while (p < v)
+		p <<= 1;
+	return p;
+}
+
+uint64_t lutf_now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+void lutf_config_init(struct lutf_config *cfg)
+{
+	long cores = sysconf(_SC_NPROCESSORS_ONLN);
+
+	memset(cfg, 0, sizeof(*cfg));
+	cfg->carts = cores > 0 ? (uint32_t)cores : 1;
+	cfg->labors = 4 * cfg->carts;
+	cfg->cart_capacity = 4096;
+	cfg->bricks = 0; /* derived: carts * cart_capacity */
+	cfg->max_functions = 256;
+	cfg->hold_max = 1024;
+	cfg->arena_bytes = 64ull << 20;
+	cfg->max_payload = 8u << 20;
+	cfg->spin_ns = 20000;
+	cfg->grace_ns = 100000;
+	cfg->poll_ns = 200000;
+	cfg->timeout_ms = 30000;
+	cfg->watch = LUTF_WATCH_POLL;
+}
+
+/* Fill derived fields and check bounds. 0 or -EINVAL. */
+static int config_check(struct lutf_config *c)
+{
+	if (c->carts < 1 || c->carts > 256)
+		return -EINVAL;
+	if (c->labors < c->carts || c->labors > 4096)
+		return -EINVAL;
+	if (c->cart_capacity < 2 || c->cart_capacity > (1u << 22) ||
+	    (c->cart_capacity & (c->cart_capacity - 1)))
+		return -EINVAL;
+	if (c->bricks == 0)
+		c->bricks = c->carts * c->cart_capacity;
+	if (c->bricks > (1u << 24))
+		return -EINVAL;
+	if (c->max_functions < 1 || c->max_functions > 65536)
+		return -EINVAL;
+	if (c->max_payload < 1 || c->max_payload > (256u << 20))
+		return -EINVAL;
+	if (c->watch > LUTF_WATCH_BPF)
+		return -EINVAL;
+	return 0;
+}
+
+/* Block sizes: 256 B times powers of four below the top class, which holds
+ * the largest payload plus its metadata or content type. */
+static uint32_t class_sizes(const struct lutf_config *c, uint32_t *sizes, uint32_t *counts)
+{
+	uint64_t top = align_up((uint64_t)c->max_payload + META_MAX, PAGE);
+	uint32_t n = 0;
+	uint64_t s;
+
+	for (s = 256; s < top && n < LUTF_ARENA_CLASSES - 1; s *= 4)
+		sizes[n++] = (uint32_t)s;
+	sizes[n++] = (uint32_t)top;
+	for (uint32_t i = 0; i < n; i++) {
+		uint64_t share = c->arena_bytes / n / sizes[i];
+
+		counts[i] = share < LUTF_ARENA_MIN_BLOCKS ? LUTF_ARENA_MIN_BLOCKS : (uint32_t)share;
+	}
+	return n;
+}
+
+struct layout {
+	uint64_t off_carts, off_labors, off_fns, off_bricks, off_cells, off_arena, end;
+	uint32_t cq_cap;
+	uint32_t n_classes;
+	uint32_t sizes[LUTF_ARENA_CLASSES], counts[LUTF_ARENA_CLASSES];
+	uint64_t class_off[LUTF_ARENA_CLASSES];
+};
+
+static void layout(const struct lutf_config *c, struct layout *l)
+{
+	uint64_t o = align_up(sizeof(struct lutf_region_hdr), PAGE);
+	uint64_t cells;
+
+	l->off_carts = o;
+	o += (uint64_t)c->carts * sizeof(struct lutf_cart);
+	l->off_labors = o = align_up(o, LUTF_CACHELINE);
+	o += (uint64_t)c->labors * sizeof(struct lutf_labor);
+	l->off_fns = o = align_up(o, LUTF_CACHELINE);
+	o += (uint64_t)c->max_functions * sizeof(struct lutf_fn_slot);
+	l->off_bricks = o = align_up(o, LUTF_CACHELINE);
+	o += (uint64_t)c->bricks * sizeof(struct lutf_brick);
+	l->off_cells = o = align_up(o, LUTF_CACHELINE);
+	/* Carts, then the completion ring, then the held ring: the last two can
+	 * each hold every Brick, so pushing onto them never fails. */
+	l->cq_cap = pow2_at_least(c->bricks < 2 ? 2 : c->bricks);
+	cells = (uint64_t)c->carts * c->cart_capacity + 2ull * l->cq_cap;
+	o += cells * sizeof(struct lutf_cell);
+	l->off_arena = o = align_up(o, PAGE);
+	l->n_classes = class_sizes(c, l->sizes, l->counts);
+	for (uint32_t i = 0; i < l->n_classes; i++) {
+		l->class_off[i] = o;
+		o += (uint64_t)l->sizes[i] * l->counts[i];
+	}
+	l->end = align_up(o, PAGE);
+}
+
+size_t lutf_region_size(const struct lutf_config *cfg)
+{
+	struct lutf_config c;
+	struct layout l;
+
+	if (cfg)
+		c = *cfg;
+	else
+		lutf_config_init(&c);
+	if (config_check(&c))
+		return 0;
+	layout(&c, &l);
+	return (size_t)l.end;
+}
+
+int lutf_region_format(void *mem, size_t size, const struct lutf_config *cfg, unsigned flags)
+{
+	struct lutf_region r;
+	struct lutf_region_hdr *h = mem;
+	struct lutf_config c;
+	struct layout l;
+	uint64_t cell;
+	int err;
+
+	if (!mem || ((uintptr_t)mem & (PAGE - 1)) || (flags & ~LUTF_REGION_SHARED))
+		return -EINVAL;
+	if (cfg)
+		c = *cfg;
+	else
+		lutf_config_init(&c);
+	err = config_check(&c);
+	if (err)
+		return err;
+	layout(&c, &l);
+	if (size < l.end)
+		return -ENOSPC;
+
+	/* The memory is zero-filled by contract: only non-zero words are written,
+	 * so untouched pages (most of the arena) cost nothing. */
+	h->version = LUTF_REGION_VERSION;
+	h->flags = flags;
+	h->size = l.end;
+	h->cfg = c;
+	h->off_carts = l.off_carts;
+	h->off_labors = l.off_labors;
+	h->off_fns = l.off_fns;
+	h->off_bricks = l.off_bricks;
+	h->off_cells = l.off_cells;
+	h->off_arena = l.off_arena;
+	h->end = l.end;
+	h->n_classes = l.n_classes;
+	for (uint32_t i = 0; i < l.n_classes; i++) {
+		h->classes[i].off = l.class_off[i];
+		h->classes[i].size = l.sizes[i];
+		h->classes[i].count = l.counts[i];
+		h->classes[i].head = LUTF_NONE;
+	}
+	h->pool_head = LUTF_NONE;
+	h->labor_req = c.labors;
+
+	r.base = mem;
+	r.size = size;
+	r.hdr = h;
+	r.carts = (struct lutf_cart *)(r.base + l.off_carts);
+	r.labors = (struct lutf_labor *)(r.base + l.off_labors);
+	r.fns = (struct lutf_fn_slot *)(r.base + l.off_fns);
+	r.bricks = (struct lutf_brick *)(r.base + l.off_bricks);
+
+	cell = l.off_cells;
+	for (uint32_t i = 0; i < c.carts; i++) {
+		lutf_ring_init(&r, &r.carts[i].ring, cell, c.cart_capacity);
+		cell += (uint64_t)c.cart_capacity * sizeof(struct lutf_cell);
+	}
+	lutf_ring_init(&r, &h->cq, cell, l.cq_cap);
+	cell += (uint64_t)l.cq_cap * sizeof(struct lutf_cell);
+	lutf_ring_init(&r, &h->held, cell, l.cq_cap);
+	for (uint32_t i = 0; i < c.labors; i++) {
+		r.labors[i].cart = LUTF_NONE;
+		r.labors[i].brick = LUTF_NONE;
+		r.labors[i].cur_fn = LUTF_NONE;
+	}
+	/* Publish last: lutf_region_open checks the magic with acquire. */
+	st_release(&h->magic, LUTF_REGION_MAGIC);
+	return 0;
+}
+
+static bool ring_ok(const struct lutf_ring *q, const struct layout *l, uint64_t size)
+{
+	uint64_t cap = (uint64_t)q->mask + 1;
+
+	return cap >= 2 && (cap & (cap - 1)) == 0 && q->cells_off >= l->off_cells &&
+	       q->cells_off + cap * sizeof(struct lutf_cell) <= l->off_arena &&
+	       l->off_arena <= size;
+}
+
+int lutf_region_open(struct lutf_region *r, void *mem, size_t size)
+{
+	struct lutf_region_hdr *h = mem;
+	struct lutf_config c;
+	struct layout l;
+
+	if (!mem || size < sizeof(*h) || ld_acquire(&h->magic) != LUTF_REGION_MAGIC ||
+	    h->version != LUTF_REGION_VERSION)
+		return -EINVAL;
+	/* Recompute the layout from the recorded config and insist on equality:
+	 * every offset used later is then one we derived ourselves. */
+	c = h->cfg;
+	if (config_check(&c) || c.bricks != h->cfg.bricks)
+		return -EINVAL;
+	layout(&c, &l);
+	if (l.end > size || h->end != l.end || h->off_carts != l.off_carts ||
+	    h->off_labors != l.off_labors || h->off_fns != l.off_fns ||
+	    h->off_bricks != l.off_bricks || h->off_cells != l.off_cells ||
+	    h->off_arena != l.off_arena || h->n_classes != l.n_classes)
+		return -EINVAL;
+	for (uint32_t i = 0; i < l.n_classes; i++)
+		if (h->classes[i].off != l.class_off[i] || h->classes[i].size != l.sizes[i] ||
+		    h->classes[i].count != l.counts[i])
+			return -EINVAL;
+	if (!ring_ok(&h->cq, &l, size) || !ring_ok(&h->held, &l, size))
+		return -EINVAL;
+
+	r->base = mem;
+	r->size = size;
+	r->hdr = h;
+	r->carts = (struct lutf_cart *)(r->base + l.off_carts);
+	r->labors = (struct lutf_labor *)(r->base + l.off_labors);
+	r->fns = (struct lutf_fn_slot *)(r->base + l.off_fns);
+	r->bricks = (struct lutf_brick *)(r->base + l.off_bricks);
+	r->shared = h->flags & LUTF_REGION_SHARED;
+	for (uint32_t i = 0; i < c.carts; i++)
+		if (!ring_ok(&r->carts[i].ring, &l, size))
+			return -EINVAL;
+	return 0;
+}

@@ -1,0 +1,96 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Bounded MPMC ring of u32 values (Vyukov's sequence-numbered cells), used
+ * for Cart run queues, the completion ring and the held ring. Safe with any
+ * number of producers and consumers: a Labor that just lost its Cart may pop
+ * from it once more and nothing breaks. Cells live in the region.
+ */
+#include <errno.h>
+
+#include "region.h"
+
+static inline struct lutf_cell *cells(struct lutf_region *r, struct lutf_ring *q)
+{
+	return lutf_region_at(r, q->cells_off);
+}
+
+void lutf_ring_init(struct lutf_region *r, struct lutf_ring *q, uint64_t cells_off, uint32_t cap)
+{
+	struct lutf_cell *c;
+
+	q->cells_off = cells_off;
+	q->mask = cap - 1;
+	q->enq = 0;
+	q->deq = 0;
+	c = cells(r, q);
+	for (uint32_t i = 0; i < cap; i++)
+		c[i].seq = i;
+}
+
+int lutf_ring_push(struct lutf_region *r, struct lutf_ring *q, uint32_t val)
+{
+	struct lutf_cell *base = cells(r, q), *c;
+	uint64_t pos = ld_relaxed(&q->enq);
+	uint64_t mask = ld_relaxed(&q->mask);
+
+	for (;;) {
+		int64_t dif;
+
+		c = &base[pos & mask];
+		/* Acquire pairs with the consumer's release of seq in pop: the cell
+		 * is free again only after its previous value was read. */
+		dif = (int64_t)ld_acquire(&c->seq) - (int64_t)pos;
+		if (dif == 0) {
+			/* Relaxed: the claim orders nothing; the seq store below publishes. */
+			if (__atomic_compare_exchange_n(&q->enq, &pos, pos + 1, true,
+							__ATOMIC_RELAXED, __ATOMIC_RELAXED))
+				break;
+		} else if (dif < 0) {
+			return -EAGAIN; /* full: the cell still holds a value a lap behind */
+		} else {
+			pos = ld_relaxed(&q->enq);
+		}
+	}
+	st_relaxed(&c->val, val);
+	/* Release pairs with the acquire of seq in pop: val (and whatever the
+	 * producer wrote into the Brick before pushing) is visible to the taker. */
+	st_release(&c->seq, pos + 1);
+	return 0;
+}
+
+uint32_t lutf_ring_pop(struct lutf_region *r, struct lutf_ring *q)
+{
+	struct lutf_cell *base = cells(r, q), *c;
+	uint64_t pos = ld_relaxed(&q->deq);
+	uint64_t mask = ld_relaxed(&q->mask);
+	uint32_t val;
+
+	for (;;) {
+		int64_t dif;
+
+		c = &base[pos & mask];
+		/* Acquire pairs with the release of seq in push. */
+		dif = (int64_t)ld_acquire(&c->seq) - (int64_t)(pos + 1);
+		if (dif == 0) {
+			if (__atomic_compare_exchange_n(&q->deq, &pos, pos + 1, true,
+							__ATOMIC_RELAXED, __ATOMIC_RELAXED))
+				break;
+		} else if (dif < 0) {
+			return LUTF_NONE; /* empty */
+		} else {
+			pos = ld_relaxed(&q->deq);
+		}
+	}
+	val = ld_relaxed(&c->val);
+	/* Release pairs with the acquire in push: the cell may be refilled only
+	 * after val was read. */
+	st_release(&c->seq, pos + mask + 1);
+	return val;
+}
+
+uint32_t lutf_ring_count(const struct lutf_ring *q)
+{
+	uint64_t d = ld_relaxed(&q->deq), e = ld_relaxed(&q->enq);
+
+	return e > d ? (uint32_t)(e - d) : 0;
+}

@@ -1,0 +1,794 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The in-process API: create or attach, the function table, submit, invoke,
+ * reap and stats. The front side owns the function table and hold lists
+ * (under rt->lock, never on the Brick path) and talks to Labors only through
+ * the region.
+ */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <time.h>
+
+#include "internal.h"
+
+#define META_MAX 16384u		/* bytes of content type and headers */
+#define SYNC_SPIN_NS 20000ull	/* a sync caller spins this long before sleeping */
+#define ATTACH_DRAIN_NS 5000000000ull /* a remote worker gets this long to drain */
+
+static __thread char last_error[256];
+static uint64_t next_request_id = 1;
+
+void lutf_set_error(const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(last_error, sizeof(last_error), fmt, ap);
+	va_end(ap);
+}
+
+const char *lutf_runtime_last_error(void)
+{
+	return last_error;
+}
+
+static bool name_ok(const char *name)
+{
+	size_t n = name ? strlen(name) : 0;
+
+	if (n < 1 || n > LUTF_NAME_MAX || name[0] == '.' || name[0] == '/')
+		return false;
+	for (size_t i = 0; i < n; i++) {
+		char c = name[i];
+
+		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+		      c == '/' || c == '_' || c == '.' || c == '-'))
+			return false;
+	}
+	return true;
+}
+
+static bool live(uint32_t st)
+{
+	return st == LUTF_FN_ACTIVE || st == LUTF_FN_PAUSED || st == LUTF_FN_RELEASING;
+}
+
+/* In-process Labors resolve slots from the front's own table. Read without
+ * the lock: the Labor published cur_fn and saw the slot live with the right
+ * generation, so reclaim() cannot be rewriting these fields (see labor.c). */
+static int local_resolve(void *ctx, uint32_t slot, const char *name, struct lutf_fn_binding *out)
+{
+	struct lutf_runtime *rt = ctx;
+	struct lutf_fn_local *f = &rt->fns[slot];
+
+	if (!f->fn)
+		return -ENOENT;
+	out->fn = f->fn;
+	out->app_state = f->app ? f->app->state : NULL;
+	out->config = (const char *const *)f->config;
+	return 0;
+}
+
+static int rt_init(struct lutf_runtime *rt)
+{
+	rt->fns = calloc(rt->r.hdr->cfg.max_functions, sizeof(*rt->fns));
+	if (!rt->fns)
+		return -ENOMEM;
+	pthread_mutex_init(&rt->lock, NULL);
+	pthread_mutex_init(&rt->reap_lock, NULL);
+	return 0;
+}
+
+static void rt_free(struct lutf_runtime *rt)
+{
+	if (rt->fns) {
+		for (uint32_t s = 0; s < rt->r.hdr->cfg.max_functions; s++) {
+			struct lutf_fn_local *f = &rt->fns[s];
+
+			if (f->app)
+				lutf_app_unref(rt, f->app);
+			for (char **p = f->config; p && *p; p++)
+				free(*p);
+			free(f->config);
+			free(f->held);
+		}
+		free(rt->fns);
+		pthread_mutex_destroy(&rt->lock);
+		pthread_mutex_destroy(&rt->reap_lock);
+	}
+	free(rt->seen_started);
+	free(rt->seen_since);
+	if (rt->mem_owned)
+		munmap(rt->mem_owned, rt->r.size);
+	free(rt);
+}
+
+int lutf_runtime_create(const struct lutf_config *cfg, struct lutf_runtime **out)
+{
+	struct lutf_labor_host host = {.resolve = local_resolve};
+	struct lutf_runtime *rt;
+	size_t size = lutf_region_size(cfg);
+	void *mem;
+	int err;
+
+	if (!out || !size)
+		return -EINVAL;
+	rt = calloc(1, sizeof(*rt));
+	if (!rt)
+		return -ENOMEM;
+	/* Reserved, not committed: pages cost memory only once touched. */
+	mem = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE,
+		   -1, 0);
+	if (mem == MAP_FAILED) {
+		free(rt);
+		return -ENOMEM;
+	}
+	rt->mem_owned = mem;
+	rt->r.size = size;
+	err = lutf_region_format(mem, size, cfg, 0);
+	if (!err)
+		err = lutf_region_open(&rt->r, mem, size);
+	if (!err)
+		err = rt_init(rt);
+	if (err)
+		goto err;
+	host.ctx = rt;
+	err = lutf_labors_start(mem, size, &host, &rt->labors);
+	if (err)
+		goto err;
+	err = lutf_supervisor_start(rt);
+	if (err)
+		goto err_labors;
+	*out = rt;
+	return 0;
+err_labors:
+	st_release(&rt->r.hdr->stop, LUTF_STOP_EXIT);
+	lutf_labors_stop(rt->labors);
+	lutf_labors_wait(rt->labors);
+err:
+	rt_free(rt);
+	return err;
+}
+
+int lutf_runtime_attach(void *mem, size_t size, struct lutf_runtime **out)
+{
+	struct lutf_runtime *rt;
+	int err;
+
+	if (!out)
+		return -EINVAL;
+	rt = calloc(1, sizeof(*rt));
+	if (!rt)
+		return -ENOMEM;
+	err = lutf_region_open(&rt->r, mem, size);
+	if (!err)
+		err = rt_init(rt);
+	if (!err)
+		err = lutf_supervisor_start(rt);
+	if (err) {
+		rt_free(rt);
+		return err;
+	}
+	*out = rt;
+	return 0;
+}
+
+static bool drained(struct lutf_region *r)
+{
+	for (uint32_t c = 0; c < r->hdr->cfg.carts; c++)
+		if (lutf_ring_count(&r->carts[c].ring))
+			return false;
+	for (uint32_t i = 0; i < r->hdr->cfg.labors; i++)
+		if (ld_relaxed(&r->labors[i].state) == LUTF_LABOR_RUNNING)
+			return false;
+	return true;
+}
+
+void lutf_runtime_destroy(struct lutf_runtime *rt)
+{
+	struct lutf_region *r;
+	uint64_t start = lutf_now_ns();
+
+	if (!rt)
+		return;
+	r = &rt->r;
+	st_seqcst(&rt->stopping, 1);
+	/* Labors now fail what they pop; the Supervisor keeps moving Carts off
+	 * blocked Labors and answering deadlines while the queues drain. */
+	st_seqcst(&r->hdr->stop, LUTF_STOP_DRAIN);
+	for (uint32_t i = 0; i < r->hdr->cfg.labors; i++) {
+		__atomic_add_fetch(&r->labors[i].bell, 1, __ATOMIC_RELEASE);
+		lutf_futex_wake(&r->labors[i].bell, 1, r->shared);
+	}
+	pthread_mutex_lock(&rt->lock);
+	for (uint32_t s = 0; s < r->hdr->cfg.max_functions; s++)
+		lutf_fail_held(rt, s, LUTF_STATUS_SHUTTING_DOWN);
+	pthread_mutex_unlock(&rt->lock);
+	/* In-process we must wait for running functions (their threads cannot be
+	 * killed); a remote worker that does not drain is given up on. */
+	while (!drained(r) && (rt->labors || lutf_now_ns() - start < ATTACH_DRAIN_NS)) {
+		struct timespec ts = {0, 1000000};
+
+		nanosleep(&ts, NULL);
+	}
+	lutf_supervisor_stop(rt);
+	pthread_mutex_lock(&rt->lock);
+	lutf_drain_held_ring(rt);
+	for (uint32_t s = 0; s < r->hdr->cfg.max_functions; s++)
+		lutf_fail_held(rt, s, LUTF_STATUS_SHUTTING_DOWN);
+	pthread_mutex_unlock(&rt->lock);
+	st_seqcst(&r->hdr->stop, LUTF_STOP_EXIT);
+	if (rt->labors) {
+		lutf_labors_stop(rt->labors);
+		lutf_labors_wait(rt->labors);
+	} else {
+		for (uint32_t i = 0; i < r->hdr->cfg.labors; i++) {
+			__atomic_add_fetch(&r->labors[i].bell, 1, __ATOMIC_RELEASE);
+			lutf_futex_wake(&r->labors[i].bell, 1, r->shared);
+		}
+	}
+	rt_free(rt);
+}
+
+/* ---- function table ---- */
+
+static int find_slot(struct lutf_runtime *rt, const char *name)
+{
+	for (uint32_t s = 0; s < rt->r.hdr->cfg.max_functions; s++)
+		if (live(ld_relaxed(&rt->r.fns[s].state)) && strcmp(rt->r.fns[s].name, name) == 0)
+			return (int)s;
+	return -ENOENT;
+}
+
+static char **copy_pairs(const char *const *kv)
+{
+	size_t n = 0;
+	char **out;
+
+	while (kv && kv[n] && kv[n + 1])
+		n += 2;
+	out = calloc(n + 1, sizeof(*out));
+	if (!out)
+		return NULL;
+	for (size_t i = 0; i < n; i++) {
+		out[i] = strdup(kv[i]);
+		if (!out[i]) {
+			while (i--)
+				free(out[i]);
+			free(out);
+			return NULL;
+		}
+	}
+	return out;
+}
+
+/* Caller holds rt->lock. Takes over app's reference on success. */
+static int add_locked(struct lutf_runtime *rt, const char *name, lutf_fn_t fn,
+		      struct lutf_app *app, const struct lutf_fn_opts *opts, uint32_t *id)
+{
+	struct lutf_region *r = &rt->r;
+	struct lutf_fn_local *f;
+	uint32_t s;
+
+	if (!name_ok(name)) {
+		lutf_set_error("bad function name '%s': use [A-Za-z0-9/_.-]{1,%d}",
+			       name ? name : "(null)", LUTF_NAME_MAX);
+		return -EINVAL;
+	}
+	if (ld_relaxed(&rt->stopping))
+		return -ESHUTDOWN;
+	if (find_slot(rt, name) >= 0) {
+		lutf_set_error("function '%s' exists", name);
+		return -EEXIST;
+	}
+	for (s = 0; s < r->hdr->cfg.max_functions; s++)
+		if (ld_relaxed(&r->fns[s].state) == LUTF_FN_FREE)
+			break;
+	if (s == r->hdr->cfg.max_functions) {
+		lutf_set_error("all %u function slots in use", s);
+		return -ENOSPC;
+	}
+	f = &rt->fns[s];
+	memset(f, 0, sizeof(*f));
+	if (opts && opts->config) {
+		f->config = copy_pairs(opts->config);
+		if (!f->config)
+			return -ENOMEM;
+	}
+	f->fn = fn;
+	f->app = app;
+	snprintf(r->fns[s].name, sizeof(r->fns[s].name), "%s", name);
+	r->fns[s].timeout_ms = opts && opts->timeout_ms ? opts->timeout_ms : r->hdr->cfg.timeout_ms;
+	/* seq_cst publishes the fields above to Labors and submitters. */
+	st_seqcst(&r->fns[s].state, LUTF_FN_ACTIVE);
+	if (id)
+		*id = s;
+	return 0;
+}
+
+int lutf_runtime_add_fn(struct lutf_runtime *rt, const char *name, lutf_fn_t fn,
+			const struct lutf_fn_opts *opts, uint32_t *id)
+{
+	int err;
+
+	if (!rt || !fn || !rt->labors)
+		return -EINVAL;
+	pthread_mutex_lock(&rt->lock);
+	err = add_locked(rt, name, fn, NULL, opts, id);
+	pthread_mutex_unlock(&rt->lock);
+	return err;
+}
+
+static int noop_remote(struct lutf_call *call)
+{
+	return 0; /* never called: remote slots are resolved by the worker */
+}
+
+int lutf_runtime_add_remote(struct lutf_runtime *rt, const char *name,
+			    const struct lutf_fn_opts *opts, uint32_t *id)
+{
+	int err;
+
+	if (!rt)
+		return -EINVAL;
+	pthread_mutex_lock(&rt->lock);
+	err = add_locked(rt, name, noop_remote, NULL, opts, id);
+	pthread_mutex_unlock(&rt->lock);
+	return err;
+}
+
+int lutf_runtime_add_so(struct lutf_runtime *rt, const char *name, const char *path,
+			const char *symbol, const struct lutf_fn_opts *opts, uint32_t *id)
+{
+	struct lutf_app *app;
+	lutf_fn_t fn;
+	int err;
+
+	if (!rt || !path || !symbol || !rt->labors)
+		return -EINVAL;
+	pthread_mutex_lock(&rt->lock);
+	err = lutf_app_load(rt, path, &app);
+	if (err)
+		goto out;
+	fn = (lutf_fn_t)lutf_app_sym(app, symbol);
+	if (!fn) {
+		lutf_set_error("%s: no function '%s' exported", path, symbol);
+		lutf_app_unref(rt, app);
+		err = -ESRCH;
+		goto out;
+	}
+	err = add_locked(rt, name, fn, app, opts, id);
+	if (err)
+		lutf_app_unref(rt, app);
+out:
+	pthread_mutex_unlock(&rt->lock);
+	return err;
+}
+
+int lutf_runtime_lookup(struct lutf_runtime *rt, const char *name, uint32_t *id)
+{
+	int s;
+
+	if (!rt || !name)
+		return -EINVAL;
+	pthread_mutex_lock(&rt->lock);
+	s = find_slot(rt, name);
+	pthread_mutex_unlock(&rt->lock);
+	if (s < 0)
+		return s;
+	if (id)
+		*id = (uint32_t)s;
+	return 0;
+}
+
+static uint32_t slot_state(struct lutf_runtime *rt, uint32_t id)
+{
+	if (!rt || id >= rt->r.hdr->cfg.max_functions)
+		return LUTF_FN_FREE;
+	return ld_seqcst(&rt->r.fns[id].state);
+}
+
+int lutf_runtime_pause(struct lutf_runtime *rt, uint32_t id)
+{
+	int err = 0;
+	uint32_t st;
+
+	if (!rt)
+		return -EINVAL;
+	pthread_mutex_lock(&rt->lock);
+	st = slot_state(rt, id);
+	if (st == LUTF_FN_PAUSED)
+		err = -EALREADY;
+	else if (st == LUTF_FN_ACTIVE || st == LUTF_FN_RELEASING)
+		st_seqcst(&rt->r.fns[id].state, LUTF_FN_PAUSED);
+	else
+		err = -ENOENT;
+	pthread_mutex_unlock(&rt->lock);
+	return err;
+}
+
+int lutf_runtime_resume(struct lutf_runtime *rt, uint32_t id)
+{
+	struct lutf_region_hdr *h;
+	int err = 0;
+	uint32_t st;
+
+	if (!rt)
+		return -EINVAL;
+	h = rt->r.hdr;
+	pthread_mutex_lock(&rt->lock);
+	st = slot_state(rt, id);
+	if (st == LUTF_FN_PAUSED) {
+		/* Bricks Labors diverted join the list first, so the sort in
+		 * release sees all of them. */
+		lutf_drain_held_ring(rt);
+		st_seqcst(&rt->r.fns[id].state, LUTF_FN_RELEASING);
+		lutf_release_held(rt, id);
+	} else {
+		err = live(st) ? -EALREADY : -ENOENT;
+	}
+	pthread_mutex_unlock(&rt->lock);
+	if (!err)
+		lutf_bell(&rt->r, &h->sup_bell, &h->sup_sleeping);
+	return err;
+}
+
+int lutf_runtime_delete(struct lutf_runtime *rt, uint32_t id)
+{
+	struct lutf_region_hdr *h;
+	int err = 0;
+
+	if (!rt)
+		return -EINVAL;
+	h = rt->r.hdr;
+	pthread_mutex_lock(&rt->lock);
+	if (live(slot_state(rt, id))) {
+		/* seq_cst: Dekker with run_brick (see labor.c). */
+		st_seqcst(&rt->r.fns[id].state, LUTF_FN_DELETED);
+		lutf_drain_held_ring(rt);
+		lutf_fail_held(rt, id, LUTF_STATUS_DELETED);
+	} else {
+		err = -ENOENT;
+	}
+	pthread_mutex_unlock(&rt->lock);
+	/* The Supervisor frees the slot (and unloads code) once no Labor is in it. */
+	if (!err) {
+		__atomic_add_fetch(&h->sup_bell, 1, __ATOMIC_RELEASE);
+		lutf_futex_wake(&h->sup_bell, 1, rt->r.shared);
+	}
+	return err;
+}
+
+/* ---- Bricks ---- */
+
+uint32_t lutf_status_from_errno(int err)
+{
+	switch (err) {
+	case 0:
+		return LUTF_STATUS_OK;
+	case -ENOENT:
+		return LUTF_STATUS_UNKNOWN_FUNCTION;
+	case -EAGAIN:
+		return LUTF_STATUS_OVERLOADED;
+	case -EBUSY:
+		return LUTF_STATUS_PAUSED;
+	case -EMSGSIZE:
+		return LUTF_STATUS_TOO_LARGE;
+	case -ESHUTDOWN:
+		return LUTF_STATUS_SHUTTING_DOWN;
+	default:
+		return LUTF_STATUS_MALFORMED;
+	}
+}
+
+/* Serialise content type and headers as "key\0value\0" pairs. Returns bytes
+ * needed (written only when they fit in cap). */
+static size_t meta_put(const struct lutf_request *req, char *dst, size_t cap)
+{
+	size_t n = 0;
+
+#define PUT(s)                                                                                     \
+	do {                                                                                       \
+		size_t l_ = strlen(s) + 1;                                                         \
+		if (n + l_ <= cap)                                                                 \
+			memcpy(dst + n, (s), l_);                                                  \
+		n += l_;                                                                           \
+	} while (0)
+	if (req->content_type) {
+		PUT("content-type");
+		PUT(req->content_type);
+	}
+	for (const char *const *h = req->headers; h && h[0] && h[1]; h += 2) {
+		PUT(h[0]);
+		PUT(h[1]);
+	}
+#undef PUT
+	return n;
+}
+
+/* Take a Brick, fill it, queue or hold it. 0 and *out, or a rejection. */
+static int submit(struct lutf_runtime *rt, uint32_t id, const struct lutf_request *req,
+		  uint32_t cq, uint64_t user_data, struct lutf_brick **out)
+{
+	struct lutf_region *r = &rt->r;
+	const struct lutf_config *cfg = &r->hdr->cfg;
+	struct lutf_fn_slot *slot;
+	struct lutf_brick *b;
+	size_t meta, total;
+	uint64_t timeout_ns;
+	uint32_t st;
+	uint8_t *dst;
+	int err;
+
+	if (!req || (req->input_len && !req->input))
+		return -EINVAL;
+	if (ld_relaxed(&rt->stopping))
+		return -ESHUTDOWN;
+	if (id >= cfg->max_functions)
+		return -ENOENT;
+	slot = &r->fns[id];
+	st = ld_seqcst(&slot->state);
+	if (!live(st))
+		return -ENOENT;
+	meta = meta_put(req, NULL, 0);
+	if (meta > META_MAX || req->input_len > cfg->max_payload)
+		return -EMSGSIZE;
+	b = lutf_brick_take(r);
+	if (!b)
+		return -EAGAIN;
+	total = meta + req->input_len;
+	b->in_off = 0;
+	b->out_off = 0;
+	if (total > LUTF_BRICK_INLINE) {
+		b->in_off = lutf_arena_alloc(r, total);
+		if (!b->in_off) {
+			lutf_brick_put(r, b);
+			return -EAGAIN;
+		}
+	}
+	dst = b->in_off ? lutf_region_at(r, b->in_off) : b->inline_in;
+	meta_put(req, (char *)dst, meta);
+	if (req->input_len)
+		memcpy(dst + meta, req->input, req->input_len);
+	b->in_meta = (uint32_t)meta;
+	b->in_len = (uint32_t)req->input_len;
+	b->out_len = 0;
+	b->out_ct = 0;
+	b->fn = id;
+	b->fn_gen = ld_relaxed(&slot->gen);
+	b->cq = cq;
+	b->status = 0;
+	b->detail = 0;
+	b->user_data = user_data;
+	b->request_id = __atomic_fetch_add(&next_request_id, 1, __ATOMIC_RELAXED);
+	timeout_ns = req->timeout_ns ? req->timeout_ns : (uint64_t)slot->timeout_ms * 1000000ull;
+	/* Relaxed atomic: the Supervisor may read a reused Brick's deadline. */
+	st_relaxed(&b->deadline_ns, timeout_ns ? lutf_now_ns() + timeout_ns : 0);
+	b->done = 0;
+	b->refs = 2; /* the submitter's reaper + the queue/Labor side */
+	/* Release: pairs with the acquire of state wherever a Brick is inspected. */
+	st_release(&b->state, LUTF_BRICK_QUEUED);
+
+	if (st == LUTF_FN_ACTIVE) {
+		err = lutf_cart_enqueue(r, lutf_brick_index(r, b));
+	} else {
+		/* Paused, or resumed with held Bricks still going out: hold it so
+		 * that order is kept. Re-read under the lock. */
+		pthread_mutex_lock(&rt->lock);
+		st = ld_seqcst(&slot->state);
+		if (ld_relaxed(&slot->gen) != b->fn_gen || !live(st)) {
+			err = -ENOENT;
+		} else if (st == LUTF_FN_ACTIVE) {
+			err = lutf_cart_enqueue(r, lutf_brick_index(r, b));
+		} else if (rt->fns[id].n_held >= cfg->hold_max) {
+			err = -EBUSY;
+		} else {
+			struct lutf_fn_local *f = &rt->fns[id];
+
+			if (f->n_held == f->cap_held) {
+				uint32_t cap = f->cap_held ? f->cap_held * 2 : 16;
+				uint32_t *p = realloc(f->held, cap * sizeof(*p));
+
+				if (!p) {
+					pthread_mutex_unlock(&rt->lock);
+					err = -EAGAIN;
+					goto undo;
+				}
+				f->held = p;
+				f->cap_held = cap;
+			}
+			f->held[f->n_held++] = lutf_brick_index(r, b);
+			__atomic_add_fetch(&rt->n_held, 1, __ATOMIC_RELAXED);
+			err = 0;
+		}
+		pthread_mutex_unlock(&rt->lock);
+	}
+	if (err)
+		goto undo;
+	__atomic_add_fetch(&rt->n_submitted, 1, __ATOMIC_RELAXED);
+	*out = b;
+	return 0;
+undo:
+	/* Never published: this thread is its only owner. */
+	b->refs = 1;
+	lutf_brick_unref(r, b);
+	return err;
+}
+
+static void reject(struct lutf_runtime *rt, int err, struct lutf_result *res)
+{
+	memset(res, 0, sizeof(*res));
+	res->status = lutf_status_from_errno(err);
+	snprintf(res->error, sizeof(res->error), "%s", lutf_status_str(res->status));
+	__atomic_add_fetch(&rt->n_rejected, 1, __ATOMIC_RELAXED);
+}
+
+/* Copy a completed Brick out and drop the submitter's reference. */
+static void take_result(struct lutf_runtime *rt, struct lutf_brick *b, struct lutf_result *res)
+{
+	struct lutf_region *r = &rt->r;
+	const uint8_t *p = b->out_off ? lutf_region_at(r, b->out_off) : NULL;
+
+	memset(res, 0, sizeof(*res));
+	res->status = b->status;
+	res->detail = b->detail;
+	res->request_id = b->request_id;
+	if (b->status == LUTF_STATUS_OK) {
+		if (p && b->out_ct)
+			memcpy(res->content_type, p, b->out_ct);
+		if (p && b->out_len) {
+			res->output = malloc(b->out_len);
+			if (res->output) {
+				memcpy(res->output, p + b->out_ct, b->out_len);
+				res->output_len = b->out_len;
+			} else {
+				res->status = LUTF_STATUS_OUT_OF_MEMORY;
+				snprintf(res->error, sizeof(res->error), "cannot copy output");
+			}
+		}
+	} else if (p && b->out_len && b->status != LUTF_STATUS_DEADLINE) {
+		size_t n = b->out_len < LUTF_ERROR_MSG_MAX ? b->out_len : LUTF_ERROR_MSG_MAX;
+
+		memcpy(res->error, p + b->out_ct, n);
+	} else {
+		snprintf(res->error, sizeof(res->error), "%s", lutf_status_str(b->status));
+	}
+	__atomic_add_fetch(&rt->n_completed, 1, __ATOMIC_RELAXED);
+	lutf_brick_unref(r, b);
+}
+
+int lutf_runtime_invoke(struct lutf_runtime *rt, uint32_t id, const struct lutf_request *req,
+			struct lutf_result *res)
+{
+	struct lutf_brick *b;
+	uint64_t from;
+	unsigned spins = 0;
+	int err;
+
+	if (!rt || !res)
+		return -EINVAL;
+	err = submit(rt, id, req, LUTF_CQ_SYNC, 0, &b);
+	if (err == -EINVAL)
+		return err;
+	if (err) {
+		reject(rt, err, res);
+		return 0;
+	}
+	/* Spin briefly: a Labor that is awake answers through memory. */
+	from = lutf_now_ns();
+	/* Acquire pairs with the release exchange in lutf_brick_post. */
+	while (ld_acquire(&b->done) != 1) {
+		uint32_t expect = 0;
+
+		if ((++spins & 63) || lutf_now_ns() - from < SYNC_SPIN_NS) {
+			__builtin_ia32_pause();
+			continue;
+		}
+		if (__atomic_compare_exchange_n(&b->done, &expect, 2, false, __ATOMIC_ACQUIRE,
+						__ATOMIC_ACQUIRE) ||
+		    expect == 2)
+			lutf_futex_wait(&b->done, 2, rt->r.shared, 0);
+	}
+	take_result(rt, b, res);
+	return 0;
+}
+
+int lutf_runtime_submit(struct lutf_runtime *rt, uint32_t id, const struct lutf_request *req,
+			uint64_t user_data)
+{
+	struct lutf_brick *b;
+	int err;
+
+	if (!rt)
+		return -EINVAL;
+	err = submit(rt, id, req, LUTF_CQ_ASYNC, user_data, &b);
+	if (err && err != -EINVAL)
+		__atomic_add_fetch(&rt->n_rejected, 1, __ATOMIC_RELAXED);
+	return err;
+}
+
+int lutf_runtime_reap(struct lutf_runtime *rt, struct lutf_completion *out, unsigned max,
+		      int timeout_ms)
+{
+	struct lutf_region *r;
+	struct lutf_region_hdr *h;
+	uint64_t until = 0;
+	unsigned n = 0;
+
+	if (!rt || (!out && max))
+		return -EINVAL;
+	r = &rt->r;
+	h = r->hdr;
+	if (timeout_ms > 0)
+		until = lutf_now_ns() + (uint64_t)timeout_ms * 1000000ull;
+	pthread_mutex_lock(&rt->reap_lock);
+	for (;;) {
+		uint32_t idx, seq;
+
+		while (n < max && (idx = lutf_ring_pop(r, &h->cq)) != LUTF_NONE) {
+			if (idx >= h->cfg.bricks)
+				continue;
+			out[n].user_data = r->bricks[idx].user_data;
+			take_result(rt, &r->bricks[idx], &out[n].result);
+			n++;
+		}
+		if (n || timeout_ms == 0 || max == 0)
+			break;
+		if (timeout_ms > 0 && lutf_now_ns() >= until)
+			break;
+		/* Acquire pairs with the release increment in lutf_bell. */
+		seq = ld_acquire(&h->cq_bell);
+		st_relaxed(&h->cq_sleeping, 1);
+		/* Pairs with the fence in lutf_bell (lutf_brick_post). */
+		__atomic_thread_fence(__ATOMIC_SEQ_CST);
+		if (lutf_ring_count(&h->cq) == 0) {
+			uint64_t now = lutf_now_ns();
+
+			lutf_futex_wait(&h->cq_bell, seq, r->shared,
+					timeout_ms > 0 ? (until > now ? until - now : 1) : 0);
+		}
+		st_relaxed(&h->cq_sleeping, 0);
+	}
+	pthread_mutex_unlock(&rt->reap_lock);
+	return (int)n;
+}
+
+void lutf_result_release(struct lutf_result *res)
+{
+	if (!res)
+		return;
+	free(res->output);
+	res->output = NULL;
+	res->output_len = 0;
+}
+
+int lutf_runtime_stats(struct lutf_runtime *rt, struct lutf_runtime_stats *st)
+{
+	struct lutf_region *r;
+
+	if (!rt || !st)
+		return -EINVAL;
+	r = &rt->r;
+	memset(st, 0, sizeof(*st));
+	st->carts = r->hdr->cfg.carts;
+	st->watch = r->hdr->cfg.watch;
+	for (uint32_t i = 0; i < r->hdr->cfg.labors; i++) {
+		uint32_t s = ld_relaxed(&r->labors[i].state);
+
+		st->labors += s != LUTF_LABOR_OFF;
+		st->labors_parked += s == LUTF_LABOR_FREE;
+	}
+	for (uint32_t c = 0; c < r->hdr->cfg.carts; c++)
+		st->queued += lutf_ring_count(&r->carts[c].ring);
+	st->submitted = ld_relaxed(&rt->n_submitted);
+	st->completed = ld_relaxed(&rt->n_completed);
+	st->rejected = ld_relaxed(&rt->n_rejected);
+	st->rebinds = ld_relaxed(&rt->n_rebinds);
+	st->deadlines = ld_relaxed(&rt->n_deadlines);
+	st->held = ld_relaxed(&rt->n_held);
+	return 0;
+}

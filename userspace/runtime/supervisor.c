@@ -1,0 +1,417 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The Supervisor: one thread on the front side that binds Carts to Labors,
+ * moves a Cart off a Labor stuck in one Brick (the polling mode: a Labor
+ * whose 'started' counter has not moved for a grace period), answers
+ * deadlines, and keeps the Bricks of paused functions. It acts on the region
+ * only through its words (owner CAS, Brick state CAS, futex wakes), never by
+ * calling into the Labors' process, so it works across a shared region.
+ * It ticks every poll_ns while Bricks are in flight and sleeps otherwise.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "internal.h"
+
+#define HELD_TICK_NS 10000000ull /* tick while only held Bricks wait (deadlines) */
+
+/* Unconditional wake of Labor i: used for rare events (bind, migrate, stop). */
+static void wake_labor(struct lutf_region *r, uint32_t i)
+{
+	__atomic_add_fetch(&r->labors[i].bell, 1, __ATOMIC_RELEASE);
+	lutf_futex_wake(&r->labors[i].bell, 1, r->shared);
+}
+
+/* A parked Labor without a Cart, or LUTF_NONE. */
+static uint32_t find_free_labor(struct lutf_region *r)
+{
+	for (uint32_t i = 0; i < r->hdr->cfg.labors; i++) {
+		struct lutf_labor *l = &r->labors[i];
+
+		/* Acquire pairs with the Labor's release store of FREE after it
+		 * cleared its cart word. */
+		if (ld_acquire(&l->state) == LUTF_LABOR_FREE && ld_relaxed(&l->cart) == LUTF_NONE &&
+		    ld_relaxed(&l->tid) != 0)
+			return i;
+	}
+	return LUTF_NONE;
+}
+
+/* Give Cart c (owned by Labor 'from' + 1, or unowned when from == NONE) to
+ * Labor 'to'. Only the Supervisor writes owner words, so the CAS can only
+ * fail on a corrupt region. */
+static bool bind_cart(struct lutf_region *r, uint32_t c, uint32_t from, uint32_t to)
+{
+	uint32_t expect = from == LUTF_NONE ? 0 : from + 1;
+
+	/* Release pairs with the Labor's acquire of its cart word. */
+	st_release(&r->labors[to].cart, c);
+	/* acq_rel pairs with the acquire loads of owner in labor_main and
+	 * lutf_cart_kick: the new owner's cart word is visible first. */
+	if (!__atomic_compare_exchange_n(&r->carts[c].owner, &expect, to + 1, false,
+					 __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE)) {
+		st_relaxed(&r->labors[to].cart, LUTF_NONE);
+		return false;
+	}
+	wake_labor(r, to);
+	return true;
+}
+
+/* Answer DEADLINE for queued Bricks of a Cart that is not moving. The ring is
+ * read without taking anything: a cell is used only when its sequence says it
+ * is filled, and a Brick only through a state CAS, so a racing pop or a
+ * reused Brick is harmless (a reused Brick past its own deadline is due too). */
+static void expire_cart(struct lutf_runtime *rt, struct lutf_cart *cart, uint64_t now)
+{
+	struct lutf_region *r = &rt->r;
+	struct lutf_cell *cells = lutf_region_at(r, cart->ring.cells_off);
+	uint64_t mask = cart->ring.mask;
+	uint64_t deq = ld_relaxed(&cart->ring.deq), enq = ld_relaxed(&cart->ring.enq);
+
+	if (enq - deq > mask + 1)
+		enq = deq + mask + 1;
+	for (uint64_t pos = deq; pos < enq; pos++) {
+		struct lutf_cell *c = &cells[pos & mask];
+		struct lutf_brick *b;
+		uint64_t dl;
+		uint32_t idx;
+
+		/* Acquire pairs with the release of seq in lutf_ring_push. */
+		if (ld_acquire(&c->seq) != pos + 1)
+			continue;
+		idx = ld_relaxed(&c->val);
+		if (idx >= r->hdr->cfg.bricks)
+			continue;
+		b = &r->bricks[idx];
+		if (ld_acquire(&b->state) != LUTF_BRICK_QUEUED)
+			continue;
+		dl = ld_relaxed(&b->deadline_ns);
+		if (dl && now >= dl && lutf_brick_finish(r, b, LUTF_BRICK_QUEUED,
+							 LUTF_STATUS_DEADLINE, 0))
+			__atomic_add_fetch(&rt->n_deadlines, 1, __ATOMIC_RELAXED);
+	}
+}
+
+static void held_remove(struct lutf_fn_local *f, uint32_t i)
+{
+	memmove(&f->held[i], &f->held[i + 1], (f->n_held - i - 1) * sizeof(f->held[0]));
+	f->n_held--;
+}
+
+/* Append a queued Brick to slot's hold list, or fail it with PAUSED when the
+ * list is at hold_max. Consumes the queue's reference either way. */
+static void hold(struct lutf_runtime *rt, uint32_t slot, struct lutf_brick *b)
+{
+	struct lutf_fn_local *f = &rt->fns[slot];
+	struct lutf_region *r = &rt->r;
+
+	if (f->n_held >= r->hdr->cfg.hold_max)
+		goto fail;
+	if (f->n_held == f->cap_held) {
+		uint32_t cap = f->cap_held ? f->cap_held * 2 : 16;
+		uint32_t *p;
+
+		if (cap > r->hdr->cfg.hold_max)
+			cap = r->hdr->cfg.hold_max;
+		p = realloc(f->held, cap * sizeof(*p));
+		if (!p)
+			goto fail;
+		f->held = p;
+		f->cap_held = cap;
+	}
+	f->held[f->n_held++] = lutf_brick_index(r, b);
+	__atomic_add_fetch(&rt->n_held, 1, __ATOMIC_RELAXED);
+	return;
+fail:
+	lutf_brick_finish(r, b, LUTF_BRICK_QUEUED, LUTF_STATUS_PAUSED, 0);
+	lutf_brick_unref(r, b);
+}
+
+void lutf_drain_held_ring(struct lutf_runtime *rt)
+{
+	struct lutf_region *r = &rt->r;
+	uint32_t idx;
+
+	while ((idx = lutf_ring_pop(r, &r->hdr->held)) != LUTF_NONE) {
+		struct lutf_brick *b;
+		uint32_t st;
+
+		if (idx >= r->hdr->cfg.bricks)
+			continue;
+		b = &r->bricks[idx];
+		if (ld_acquire(&b->state) != LUTF_BRICK_QUEUED || b->fn >= r->hdr->cfg.max_functions) {
+			lutf_brick_unref(r, b);
+			continue;
+		}
+		st = ld_seqcst(&r->fns[b->fn].state);
+		if (ld_relaxed(&r->fns[b->fn].gen) != b->fn_gen)
+			st = LUTF_FN_DELETED;
+		if (st == LUTF_FN_PAUSED || st == LUTF_FN_RELEASING) {
+			hold(rt, b->fn, b);
+			if (st == LUTF_FN_RELEASING)
+				rt->fns[b->fn].releasing = true;
+		} else if (st == LUTF_FN_ACTIVE && lutf_cart_enqueue(r, idx) == 0) {
+			/* resumed meanwhile: back onto a Cart with its reference */
+		} else {
+			lutf_brick_finish(r, b, LUTF_BRICK_QUEUED,
+					  st == LUTF_FN_ACTIVE ? LUTF_STATUS_OVERLOADED
+							       : LUTF_STATUS_DELETED, 0);
+			lutf_brick_unref(r, b);
+		}
+	}
+}
+
+static int cmp_request_id(const void *a, const void *b, void *arg)
+{
+	struct lutf_region *r = arg;
+	uint64_t x = r->bricks[*(const uint32_t *)a].request_id;
+	uint64_t y = r->bricks[*(const uint32_t *)b].request_id;
+
+	return x < y ? -1 : x > y;
+}
+
+void lutf_release_held(struct lutf_runtime *rt, uint32_t slot)
+{
+	struct lutf_fn_local *f = &rt->fns[slot];
+	struct lutf_region *r = &rt->r;
+	uint32_t i = 0;
+
+	qsort_r(f->held, f->n_held, sizeof(f->held[0]), cmp_request_id, r);
+	while (i < f->n_held) {
+		struct lutf_brick *b = &r->bricks[f->held[i]];
+
+		if (ld_acquire(&b->state) != LUTF_BRICK_QUEUED) {
+			lutf_brick_unref(r, b); /* answered while held (deadline) */
+		} else if (lutf_cart_enqueue(r, f->held[i]) != 0) {
+			break; /* Carts full: the rest go out on a later tick, in order */
+		}
+		i++;
+	}
+	memmove(f->held, f->held + i, (f->n_held - i) * sizeof(f->held[0]));
+	f->n_held -= i;
+	__atomic_sub_fetch(&rt->n_held, i, __ATOMIC_RELAXED);
+	f->releasing = f->n_held != 0;
+	if (!f->releasing && ld_relaxed(&r->fns[slot].state) == LUTF_FN_RELEASING)
+		st_seqcst(&r->fns[slot].state, LUTF_FN_ACTIVE);
+}
+
+void lutf_fail_held(struct lutf_runtime *rt, uint32_t slot, uint32_t status)
+{
+	struct lutf_fn_local *f = &rt->fns[slot];
+	struct lutf_region *r = &rt->r;
+
+	for (uint32_t i = 0; i < f->n_held; i++) {
+		struct lutf_brick *b = &r->bricks[f->held[i]];
+
+		lutf_brick_finish(r, b, LUTF_BRICK_QUEUED, status, 0);
+		lutf_brick_unref(r, b);
+	}
+	__atomic_sub_fetch(&rt->n_held, f->n_held, __ATOMIC_RELAXED);
+	f->n_held = 0;
+	f->releasing = false;
+}
+
+/* Held Bricks past their deadline are answered. Caller holds rt->lock. */
+static void expire_held(struct lutf_runtime *rt, uint32_t slot, uint64_t now)
+{
+	struct lutf_fn_local *f = &rt->fns[slot];
+	struct lutf_region *r = &rt->r;
+
+	for (uint32_t i = 0; i < f->n_held;) {
+		struct lutf_brick *b = &r->bricks[f->held[i]];
+
+		if (b->deadline_ns && now >= b->deadline_ns) {
+			if (lutf_brick_finish(r, b, LUTF_BRICK_QUEUED, LUTF_STATUS_DEADLINE, 0))
+				__atomic_add_fetch(&rt->n_deadlines, 1, __ATOMIC_RELAXED);
+			lutf_brick_unref(r, b);
+			held_remove(f, i);
+			__atomic_sub_fetch(&rt->n_held, 1, __ATOMIC_RELAXED);
+			continue;
+		}
+		i++;
+	}
+}
+
+/* A deleted slot becomes free once no Labor is inside it (Dekker with
+ * run_brick: DELETED was stored seq_cst before this scan). */
+static void reclaim(struct lutf_runtime *rt, uint32_t slot)
+{
+	struct lutf_region *r = &rt->r;
+	struct lutf_fn_local *f = &rt->fns[slot];
+
+	for (uint32_t i = 0; i < r->hdr->cfg.labors; i++)
+		if (ld_seqcst(&r->labors[i].cur_fn) == slot)
+			return;
+	if (f->app)
+		lutf_app_unref(rt, f->app);
+	if (f->config) {
+		for (char **p = f->config; *p; p++)
+			free(*p);
+		free(f->config);
+	}
+	free(f->held);
+	memset(f, 0, sizeof(*f));
+	memset(r->fns[slot].name, 0, sizeof(r->fns[slot].name));
+	st_relaxed(&r->fns[slot].gen, r->fns[slot].gen + 1);
+	st_seqcst(&r->fns[slot].state, LUTF_FN_FREE);
+}
+
+/* Work that needs rt->lock: held Bricks and slot bookkeeping. Returns true
+ * while any Brick is held (the Supervisor then keeps a slow tick). */
+static bool tick_locked(struct lutf_runtime *rt, uint64_t now)
+{
+	struct lutf_region *r = &rt->r;
+	bool any = false;
+
+	lutf_drain_held_ring(rt);
+	for (uint32_t s = 0; s < r->hdr->cfg.max_functions; s++) {
+		uint32_t st = ld_relaxed(&r->fns[s].state);
+		struct lutf_fn_local *f = &rt->fns[s];
+
+		if (st == LUTF_FN_FREE)
+			continue;
+		if (st == LUTF_FN_DELETED) {
+			reclaim(rt, s);
+			continue;
+		}
+		if (f->n_held)
+			expire_held(rt, s, now);
+		if (st == LUTF_FN_RELEASING)
+			lutf_release_held(rt, s);
+		any |= f->n_held != 0;
+	}
+	return any;
+}
+
+/* One pass over Labors and Carts. Returns true while Bricks are in flight. */
+static bool tick(struct lutf_runtime *rt, uint64_t now)
+{
+	struct lutf_region *r = &rt->r;
+	const struct lutf_config *cfg = &r->hdr->cfg;
+	bool busy = false;
+
+	for (uint32_t i = 0; i < cfg->labors; i++) {
+		struct lutf_labor *l = &r->labors[i];
+		uint64_t started = ld_relaxed(&l->started);
+		uint32_t idx = ld_relaxed(&l->brick);
+
+		if (ld_relaxed(&l->state) != LUTF_LABOR_RUNNING || idx == LUTF_NONE) {
+			rt->seen_since[i] = 0;
+			continue;
+		}
+		busy = true;
+		if (started != rt->seen_started[i] || !rt->seen_since[i]) {
+			rt->seen_started[i] = started;
+			rt->seen_since[i] = now;
+		}
+		if (idx < cfg->bricks) {
+			struct lutf_brick *b = &r->bricks[idx];
+			uint64_t dl = ld_relaxed(&b->deadline_ns);
+
+			/* The Labor cannot be stopped; its caller is answered now and
+			 * the late result is dropped with the Brick's last reference. */
+			if (dl && now >= dl && ld_relaxed(&b->state) == LUTF_BRICK_RUNNING &&
+			    lutf_brick_finish(r, b, LUTF_BRICK_RUNNING, LUTF_STATUS_DEADLINE, 0))
+				__atomic_add_fetch(&rt->n_deadlines, 1, __ATOMIC_RELAXED);
+		}
+	}
+	for (uint32_t c = 0; c < cfg->carts; c++) {
+		struct lutf_cart *cart = &r->carts[c];
+		uint32_t o = ld_relaxed(&cart->owner);
+		uint64_t since;
+
+		if (lutf_ring_count(&cart->ring) == 0)
+			continue;
+		busy = true;
+		if (o == 0 || o > cfg->labors) {
+			uint32_t to = find_free_labor(r);
+
+			if (to != LUTF_NONE)
+				bind_cart(r, c, LUTF_NONE, to);
+			continue;
+		}
+		since = rt->seen_since[o - 1];
+		if (!since)
+			continue; /* owner is not inside a Brick: it is moving */
+		if (cfg->watch != LUTF_WATCH_OFF && now - since >= cfg->grace_ns) {
+			uint32_t to = find_free_labor(r);
+
+			if (to != LUTF_NONE && bind_cart(r, c, o - 1, to)) {
+				__atomic_add_fetch(&rt->n_rebinds, 1, __ATOMIC_RELAXED);
+				continue;
+			}
+		}
+		if (now - since >= cfg->poll_ns)
+			expire_cart(rt, cart, now);
+	}
+	return busy;
+}
+
+static void *sup_main(void *arg)
+{
+	struct lutf_runtime *rt = arg;
+	struct lutf_region *r = &rt->r;
+	struct lutf_region_hdr *h = r->hdr;
+
+	while (!ld_acquire(&rt->sup_exit)) {
+		uint64_t now = lutf_now_ns();
+		bool held, busy;
+		uint32_t seq;
+
+		pthread_mutex_lock(&rt->lock);
+		held = tick_locked(rt, now);
+		pthread_mutex_unlock(&rt->lock);
+		busy = tick(rt, now);
+
+		/* Acquire pairs with the release increment in lutf_bell. */
+		seq = ld_acquire(&h->sup_bell);
+		if (busy) {
+			lutf_futex_wait(&h->sup_bell, seq, r->shared, h->cfg.poll_ns);
+			continue;
+		}
+		st_relaxed(&h->sup_sleeping, 1);
+		/* Pairs with the fence in lutf_bell: a submit after this either
+		 * sees sleeping or is seen by the re-check. */
+		__atomic_thread_fence(__ATOMIC_SEQ_CST);
+		if (!tick(rt, lutf_now_ns()) && lutf_ring_count(&h->held) == 0 &&
+		    !ld_acquire(&rt->sup_exit))
+			lutf_futex_wait(&h->sup_bell, seq, r->shared, held ? HELD_TICK_NS : 0);
+		st_relaxed(&h->sup_sleeping, 0);
+	}
+	return NULL;
+}
+
+int lutf_supervisor_start(struct lutf_runtime *rt)
+{
+	struct lutf_region *r = &rt->r;
+	const struct lutf_config *cfg = &r->hdr->cfg;
+	int err;
+
+	rt->seen_started = calloc(cfg->labors, sizeof(uint64_t));
+	rt->seen_since = calloc(cfg->labors, sizeof(uint64_t));
+	if (!rt->seen_started || !rt->seen_since)
+		return -ENOMEM;
+	/* Initial binding: Cart i to Labor i; the other Labors start FREE. */
+	for (uint32_t c = 0; c < cfg->carts; c++)
+		if (ld_relaxed(&r->carts[c].owner) == 0)
+			bind_cart(r, c, LUTF_NONE, c);
+	err = -pthread_create(&rt->sup, NULL, sup_main, rt);
+	if (err)
+		return err;
+	rt->sup_started = true;
+	return 0;
+}
+
+void lutf_supervisor_stop(struct lutf_runtime *rt)
+{
+	struct lutf_region_hdr *h = rt->r.hdr;
+
+	if (!rt->sup_started)
+		return;
+	st_release(&rt->sup_exit, 1);
+	__atomic_add_fetch(&h->sup_bell, 1, __ATOMIC_RELEASE);
+	lutf_futex_wake(&h->sup_bell, 1, rt->r.shared);
+	pthread_join(rt->sup, NULL);
+	rt->sup_started = false;
+}
