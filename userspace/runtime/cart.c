@@ -1,9 +1,12 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * Cart placement, doorbells and Brick completion. A doorbell costs a syscall
- * only when its owner sleeps: the owner sets 'sleeping' and re-checks for
- * work after a full fence; the ringer publishes work, fences, and reads
- * 'sleeping'. With a seq_cst fence on both sides one of them sees the other.
+ * only when its owner sleeps: the owner stores 'sleeping' (seq_cst) and then
+ * re-checks for work (seq_cst loads of the ring's counters); the ringer
+ * publishes work with the ring's seq_cst claim and then loads 'sleeping'
+ * (seq_cst). In the single total order of seq_cst operations one of the two
+ * sees the other (Dekker), so no wake is lost. Atomics, not fences: TSan
+ * does not model fences.
  */
 #include <errno.h>
 #include <limits.h>
@@ -11,23 +14,15 @@
 
 #include "internal.h"
 
-/* The half of lutf_bell after the fence, for callers that ring several. */
-static void bell_fenced(struct lutf_region *r, uint32_t *bell, uint32_t *sleeping)
+void lutf_bell(struct lutf_region *r, uint32_t *bell, uint32_t *sleeping)
 {
-	if (ld_relaxed(sleeping)) {
+	/* seq_cst: pairs with the sleeper's seq_cst store of 'sleeping'. */
+	if (ld_seqcst(sleeping)) {
 		/* Release: a woken sleeper that reads the new bell value also
 		 * sees the work published before it. */
 		__atomic_add_fetch(bell, 1, __ATOMIC_RELEASE);
 		lutf_futex_wake(bell, INT_MAX, r->shared);
 	}
-}
-
-void lutf_bell(struct lutf_region *r, uint32_t *bell, uint32_t *sleeping)
-{
-	/* Pairs with the fence between 'sleeping = 1' and the re-check in every
-	 * parking loop (labor.c park, supervisor.c sup_main, runtime.c reap). */
-	__atomic_thread_fence(__ATOMIC_SEQ_CST);
-	bell_fenced(r, bell, sleeping);
 }
 
 /* Wake Cart c's owner and the Supervisor, each only if asleep. */
@@ -36,13 +31,11 @@ static void cart_kick(struct lutf_region *r, uint32_t c)
 	struct lutf_region_hdr *h = r->hdr;
 	uint32_t o;
 
-	/* One fence for both bells: pairs with the parking fences. */
-	__atomic_thread_fence(__ATOMIC_SEQ_CST);
 	/* Acquire pairs with the Supervisor's CAS of owner in bind_cart. */
 	o = ld_acquire(&r->carts[c].owner);
 	if (o != 0 && o <= h->cfg.labors)
-		bell_fenced(r, &r->labors[o - 1].bell, &r->labors[o - 1].sleeping);
-	bell_fenced(r, &h->sup_bell, &h->sup_sleeping);
+		lutf_bell(r, &r->labors[o - 1].bell, &r->labors[o - 1].sleeping);
+	lutf_bell(r, &h->sup_bell, &h->sup_sleeping);
 }
 
 /* Per-core run queues: a thread submits to the Cart of the CPU it runs on,

@@ -68,7 +68,8 @@ void lutf_brick_post(struct lutf_region *r, struct lutf_brick *b);
 /* Win the CAS from 'from' to DONE and post status/detail; false if lost. */
 bool lutf_brick_finish(struct lutf_region *r, struct lutf_brick *b, uint32_t from,
 		       uint32_t status, uint32_t detail);
-/* Ring a doorbell whose owner may sleep: fence, then wake only if asleep. */
+/* Ring a doorbell whose owner may sleep: wake only if asleep. The work must
+ * have been published by a seq_cst operation (a ring push) just before. */
 void lutf_bell(struct lutf_region *r, uint32_t *bell, uint32_t *sleeping);
 /* Push a queued Brick onto a Cart (the caller's CPU's, or a shorter one) and
  * wake its Labor and the Supervisor if they sleep; 0 or -EAGAIN (all full). */

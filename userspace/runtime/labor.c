@@ -168,8 +168,10 @@ static uint32_t store_output(struct lutf_region *r, struct lutf_brick *b, const 
 	if (!b->out_off)
 		return LUTF_STATUS_OVERLOADED;
 	p = lutf_region_at(r, b->out_off);
-	memcpy(p, ct, ctn);
-	memcpy(p + ctn, data, len);
+	if (ctn)
+		memcpy(p, ct, ctn);
+	if (len)
+		memcpy(p + ctn, data, len);
 	b->out_ct = (uint32_t)ctn;
 	b->out_len = (uint32_t)len;
 	return LUTF_STATUS_OK;
@@ -309,9 +311,9 @@ static void park(struct labor_self *s, struct lutf_labor *me, uint32_t my_id, bo
 	st_relaxed(&me->state, free ? LUTF_LABOR_FREE : LUTF_LABOR_IDLE);
 	/* Acquire pairs with the release increment in lutf_bell. */
 	seq = ld_acquire(&me->bell);
-	st_relaxed(&me->sleeping, 1);
-	/* Pairs with the fence in lutf_bell (see cart.c). */
-	__atomic_thread_fence(__ATOMIC_SEQ_CST);
+	/* seq_cst, then the seq_cst re-check in has_work: pairs with the ring
+	 * claim and the load of 'sleeping' in lutf_bell (see cart.c). */
+	st_seqcst(&me->sleeping, 1);
 	if (!has_work(r, me, my_id, free) && !ld_relaxed(&s->lb->local_stop)) {
 		st_relaxed(&me->parks, me->parks + 1);
 		lutf_futex_wait(&me->bell, seq, r->shared, 0);

@@ -109,7 +109,7 @@ static uint32_t *block_link(void *ctx, uint32_t idx)
 {
 	struct class_ctx *k = ctx;
 
-	return lutf_region_at(k->r, k->c->off + (uint64_t)idx * k->c->size);
+	return (uint32_t *)lutf_region_at(k->r, k->c->links_off) + idx;
 }
 
 uint64_t lutf_arena_alloc(struct lutf_region *r, size_t len)

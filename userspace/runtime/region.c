@@ -104,6 +104,7 @@ struct layout {
 	uint32_t n_classes;
 	uint32_t sizes[LUTF_ARENA_CLASSES], counts[LUTF_ARENA_CLASSES];
 	uint64_t class_off[LUTF_ARENA_CLASSES];
+	uint64_t links_off[LUTF_ARENA_CLASSES];
 };
 
 static void layout(const struct lutf_config *c, struct layout *l)
@@ -125,8 +126,12 @@ static void layout(const struct lutf_config *c, struct layout *l)
 	l->cq_cap = pow2_at_least(c->bricks < 2 ? 2 : c->bricks);
 	cells = (uint64_t)c->carts * c->cart_capacity + 2ull * l->cq_cap;
 	o += cells * sizeof(struct lutf_cell);
-	l->off_arena = o = align_up(o, PAGE);
 	l->n_classes = class_sizes(c, l->sizes, l->counts);
+	for (uint32_t i = 0; i < l->n_classes; i++) {
+		l->links_off[i] = o;
+		o += (uint64_t)l->counts[i] * sizeof(uint32_t);
+	}
+	l->off_arena = o = align_up(o, PAGE);
 	for (uint32_t i = 0; i < l->n_classes; i++) {
 		l->class_off[i] = o;
 		o += (uint64_t)l->sizes[i] * l->counts[i];
@@ -187,6 +192,7 @@ int lutf_region_format(void *mem, size_t size, const struct lutf_config *cfg, un
 	h->n_classes = l.n_classes;
 	for (uint32_t i = 0; i < l.n_classes; i++) {
 		h->classes[i].off = l.class_off[i];
+		h->classes[i].links_off = l.links_off[i];
 		h->classes[i].size = l.sizes[i];
 		h->classes[i].count = l.counts[i];
 		h->classes[i].head = LUTF_NONE;
@@ -225,7 +231,7 @@ static bool ring_ok(const struct lutf_ring *q, const struct layout *l, uint64_t 
 	uint64_t cap = (uint64_t)q->mask + 1;
 
 	return cap >= 2 && (cap & (cap - 1)) == 0 && q->cells_off >= l->off_cells &&
-	       q->cells_off + cap * sizeof(struct lutf_cell) <= l->off_arena &&
+	       q->cells_off + cap * sizeof(struct lutf_cell) <= l->links_off[0] &&
 	       l->off_arena <= size;
 }
 
@@ -250,7 +256,8 @@ int lutf_region_open(struct lutf_region *r, void *mem, size_t size)
 	    h->off_arena != l.off_arena || h->n_classes != l.n_classes)
 		return -EINVAL;
 	for (uint32_t i = 0; i < l.n_classes; i++)
-		if (h->classes[i].off != l.class_off[i] || h->classes[i].size != l.sizes[i] ||
+		if (h->classes[i].off != l.class_off[i] || h->classes[i].links_off != l.links_off[i] ||
+		    h->classes[i].size != l.sizes[i] ||
 		    h->classes[i].count != l.counts[i])
 			return -EINVAL;
 	if (!ring_ok(&h->cq, &l, size) || !ring_ok(&h->held, &l, size))

@@ -128,6 +128,8 @@ struct lutf_brick {
 
 struct lutf_arena_class {
 	uint64_t off;	  /* offset of the first block */
+	uint64_t links_off; /* free-list links, one u32 per block, outside the blocks:
+			     * a popper's racy read of a link never touches payload */
 	uint32_t size;	  /* block bytes */
 	uint32_t count;	  /* blocks */
 	_Alignas(LUTF_CACHELINE) uint64_t head; /* free stack: index | tag << 32 */

@@ -41,9 +41,11 @@ int lutf_ring_push(struct lutf_region *r, struct lutf_ring *q, uint32_t val)
 		 * is free again only after its previous value was read. */
 		dif = (int64_t)ld_acquire(&c->seq) - (int64_t)pos;
 		if (dif == 0) {
-			/* Relaxed: the claim orders nothing; the seq store below publishes. */
+			/* seq_cst on success: this claim is the "work published"
+			 * half of every doorbell's Dekker pair (see cart.c); on x86
+			 * it is the same locked instruction as a relaxed CAS. */
 			if (__atomic_compare_exchange_n(&q->enq, &pos, pos + 1, true,
-							__ATOMIC_RELAXED, __ATOMIC_RELAXED))
+							__ATOMIC_SEQ_CST, __ATOMIC_RELAXED))
 				break;
 		} else if (dif < 0) {
 			return -EAGAIN; /* full: the cell still holds a value a lap behind */
@@ -90,7 +92,8 @@ uint32_t lutf_ring_pop(struct lutf_region *r, struct lutf_ring *q)
 
 uint32_t lutf_ring_count(const struct lutf_ring *q)
 {
-	uint64_t d = ld_relaxed(&q->deq), e = ld_relaxed(&q->enq);
+	/* seq_cst: the "re-check for work" half of the doorbell pairs. */
+	uint64_t d = ld_seqcst(&q->deq), e = ld_seqcst(&q->enq);
 
 	return e > d ? (uint32_t)(e - d) : 0;
 }

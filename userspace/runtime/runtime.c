@@ -742,9 +742,9 @@ int lutf_runtime_reap(struct lutf_runtime *rt, struct lutf_completion *out, unsi
 			break;
 		/* Acquire pairs with the release increment in lutf_bell. */
 		seq = ld_acquire(&h->cq_bell);
-		st_relaxed(&h->cq_sleeping, 1);
-		/* Pairs with the fence in lutf_bell (lutf_brick_post). */
-		__atomic_thread_fence(__ATOMIC_SEQ_CST);
+		/* seq_cst, then the seq_cst count: pairs with lutf_brick_post's
+		 * ring claim and lutf_bell (Dekker, see cart.c). */
+		st_seqcst(&h->cq_sleeping, 1);
 		if (lutf_ring_count(&h->cq) == 0) {
 			uint64_t now = lutf_now_ns();
 

@@ -370,10 +370,9 @@ static void *sup_main(void *arg)
 			lutf_futex_wait(&h->sup_bell, seq, r->shared, h->cfg.poll_ns);
 			continue;
 		}
-		st_relaxed(&h->sup_sleeping, 1);
-		/* Pairs with the fence in lutf_bell: a submit after this either
-		 * sees sleeping or is seen by the re-check. */
-		__atomic_thread_fence(__ATOMIC_SEQ_CST);
+		/* seq_cst, then the re-check's seq_cst ring counts: a submit
+		 * either sees sleeping or is seen (Dekker, see cart.c). */
+		st_seqcst(&h->sup_sleeping, 1);
 		if (!tick(rt, lutf_now_ns()) && lutf_ring_count(&h->held) == 0 &&
 		    !ld_acquire(&rt->sup_exit))
 			lutf_futex_wait(&h->sup_bell, seq, r->shared, held ? HELD_TICK_NS : 0);
