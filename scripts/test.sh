@@ -1,0 +1,39 @@
+#!/usr/bin/env bash
+# Build lutf and run every test: the normal build (warnings are errors) with
+# all CTest labels, the same tests again with each fallback forced, the unit
+# tests under ASan+UBSan, and the lock-free stress tests under TSan.
+# Usage: sudo scripts/test.sh   (root: BPF and the daemon tests need it)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+root=$(pwd)
+jobs=$(nproc)
+
+bash scripts/deps.sh
+
+step() { printf '\n==== %s\n' "$*"; }
+
+build() { # dir, cmake args...
+	local dir=$1
+	shift
+	cmake -S "$root" -B "$dir" -DLUTF_WERROR=ON "$@" >/dev/null
+	cmake --build "$dir" -j"$jobs" >/dev/null
+}
+
+step "build (Release with debug info, -Werror)"
+build build/ci
+step "all tests"
+(cd build/ci && ctest --output-on-failure -j1)
+if [ -n "$(cd build/ci && ctest -N -L labor_watch | grep 'Total Tests: [1-9]')" ]; then
+	step "engine tests again with BPF refused (polling fallback forced)"
+	(cd build/ci && LUTF_LABOR_WATCH=off ctest --output-on-failure -L engine)
+fi
+
+step "ASan+UBSan build: unit and stress tests"
+build build/asan -DLUTF_ASAN=ON -DLUTF_BENCH=OFF
+(cd build/asan && ASAN_OPTIONS=detect_leaks=1 ctest --output-on-failure -L engine)
+
+step "TSan build: lock-free stress tests"
+build build/tsan -DLUTF_TSAN=ON -DLUTF_BENCH=OFF
+(cd build/tsan && TSAN_OPTIONS=halt_on_error=1 ctest --output-on-failure)
+
+step "all test runs passed"
