@@ -1,0 +1,88 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * labor_watch: layout shared by bpf/labor_watch.bpf.c and its loader
+ * (userspace/labor_watch/). Fixed-width types, enums, #defines and fixed arrays
+ * only: no pointers and no includes (the BPF side gets __u32/__u64 from
+ * vmlinux.h, userspace from <linux/types.h>). Not installed. Userspace pins the
+ * sizes with _Static_assert; change a layout here and both sides rebuild.
+ */
+#ifndef LUTF_BPF_LABOR_WATCH_H
+#define LUTF_BPF_LABOR_WATCH_H
+
+/* slot.cart when the Labor holds no Cart: the probe then does not report it. */
+#define LW_NO_CART 0xffffffffU
+
+/* Default and largest number of Labor slots (max_entries of labor_state/labor_tids). */
+#define LW_DEFAULT_SLOTS 256U
+#define LW_MAX_SLOTS 65536U
+
+/*
+ * Process filter: one bit per tgid bucket (tgid & (LW_TGID_BITS - 1)). The
+ * loader sets a bucket's bit while any slot of a tgid in it is registered; the
+ * probe tests it before any map lookup. Two processes may share a bucket: the
+ * hash lookup after it is exact.
+ */
+#define LW_TGID_BITS 65536U
+#define LW_TGID_WORDS (LW_TGID_BITS / 64U)
+
+/* Default grace period: a block longer than this is a "long block". */
+#define LW_DEFAULT_GRACE_NS 50000ULL
+
+/* Ring buffer size in bytes (a power of two, a multiple of the page size). */
+#define LW_RINGBUF_BYTES 65536U
+
+enum labor_watch_state {
+	/* Registered, but off CPU without a Cart (or not seen yet): not watched. */
+	LW_STATE_IDLE = 0,
+	/* On CPU (the last switch put it in). */
+	LW_STATE_RUNNING = 1,
+	/* Switched out voluntarily (!preempt && prev_state != 0) while holding a Cart. */
+	LW_STATE_BLOCKED = 2,
+	/* Switched out while runnable (preempted or yielded) while holding a Cart. */
+	LW_STATE_PREEMPTED = 3,
+};
+
+/*
+ * One Labor, one 64-byte cache line, in the mmapable array labor_state.
+ * Writers: the loader writes tid, tgid and the zeroed counters before it puts
+ * the tid in labor_tids, and then only cart. The probe writes everything else.
+ * The probe's stores per slot come from one CPU at a time (a thread is
+ * switched out before it can be switched in elsewhere).
+ */
+struct labor_watch_slot {
+	__u32 tid;	     /* thread id (task pid); 0 while the slot is free */
+	__u32 tgid;	     /* its process (task tgid) */
+	__u32 cart;	     /* Cart index, or LW_NO_CART; written by userspace */
+	__u32 state;	     /* enum labor_watch_state; written last on every change */
+	__u64 block_seq;     /* +1 on every watched block: names one block episode */
+	__u64 last_block_ns; /* bpf_ktime_get_ns() of the last watched block */
+	__u64 last_wake_ns;  /* ... of the last switch-in after a watched switch-out */
+	__u64 last_off_ns;   /* ... of the last watched switch-out (block or preemption) */
+	__u64 offcpu_ns;     /* total time off CPU after watched switch-outs */
+	__u32 blocks;	     /* watched blocks (wraps at 2^32; block_seq does not) */
+	__u32 preemptions;   /* watched runnable switch-outs (wraps at 2^32) */
+};
+
+/* Ring buffer record: a watched Labor blocked while the Supervisor slept. */
+struct labor_watch_event {
+	__u32 slot;
+	__u32 cart;
+	__u64 block_seq;
+	__u64 time_ns; /* = slot.last_block_ns of that block */
+};
+
+/*
+ * Per-CPU counters (labor_counters, one entry). The *_drop and stale fields
+ * should stay 0; a non-zero one is a silent failure made visible.
+ */
+struct labor_watch_counters {
+	__u64 ringbuf_drop; /* event not sent: ring buffer full */
+	__u64 hash_miss;    /* tgid filter passed, tid not a Labor (other thread, bucket share) */
+	__u64 slot_range;   /* labor_tids gave a slot outside labor_state */
+	__u64 slot_stale;   /* slot.tid/tgid != the task's (slot freed or reused under us) */
+	__u64 events;	    /* events sent */
+	__u64 long_blocks;  /* wakes after a block longer than the grace period */
+	__u64 pad[2];
+};
+
+#endif /* LUTF_BPF_LABOR_WATCH_H */
