@@ -1,4 +1,4 @@
-// SPDX-License-Identifier: (MIT OR GPL-2.0-only)
+// SPDX-License-Identifier: (BSD-2-Clause OR GPL-2.0-only)
 /*
  * labor_watch: on every sched_switch, tell the Supervisor which Labors holding a
  * Cart blocked in the kernel, through an mmapable per-Labor array it reads

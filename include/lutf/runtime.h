@@ -34,9 +34,12 @@ extern "C" {
 /* How the Supervisor learns that a Labor is stuck in one Brick. */
 enum lutf_watch_mode {
 	LUTF_WATCH_OFF = 0,  /* no re-binding */
-	LUTF_WATCH_POLL = 1, /* Labors stamp "running since"; the Supervisor polls */
-	LUTF_WATCH_BPF = 2,  /* labor_watch sched_switch probe */
+	LUTF_WATCH_POLL = 1, /* the Supervisor polls each Labor's Brick counter */
+	LUTF_WATCH_BPF = 2,  /* labor_watch: the sched_switch probe reports blocks */
 };
+
+/* "off", "poll" or "bpf". */
+const char *lutf_watch_mode_str(enum lutf_watch_mode m);
 
 struct lutf_config {
 	uint32_t carts;		 /* N run queues; default: usable cores */
@@ -48,10 +51,13 @@ struct lutf_config {
 	uint64_t arena_bytes;	 /* payload arena; default 64 MiB (reserved, touched lazily) */
 	uint32_t max_payload;	 /* largest input or output; default 8 MiB */
 	uint32_t spin_ns;	 /* a Labor spins this long on an empty Cart, then parks; 20000 */
-	uint32_t grace_ns;	 /* a Brick running longer than this may lose its Cart; 100000 */
+	uint32_t grace_ns;	 /* a Labor blocked (BPF) or in one Brick (polling) this long
+				  * may lose its Cart; 50000 */
 	uint32_t poll_ns;	 /* Supervisor tick while Bricks are in flight; 200000 */
 	uint32_t timeout_ms;	 /* default deadline of a call; 0 = none; default 30000 */
-	enum lutf_watch_mode watch; /* default LUTF_WATCH_POLL */
+	enum lutf_watch_mode watch; /* default LUTF_WATCH_BPF, which falls back to
+				     * LUTF_WATCH_POLL (one log line) when BPF cannot load */
+	char bpf_pin_dir[64];	 /* pin labor_watch maps here; "" (default) = unpinned */
 };
 
 /* Fill *cfg with the defaults above (carts from the usable cores). */
@@ -177,7 +183,7 @@ struct lutf_runtime_stats {
 	uint32_t carts;
 	uint32_t labors;	  /* started */
 	uint32_t labors_parked;	  /* without a Cart, asleep */
-	enum lutf_watch_mode watch;
+	enum lutf_watch_mode watch; /* the mode in force (BPF may have fallen back) */
 	uint64_t submitted;	  /* accepted Bricks */
 	uint64_t completed;	  /* Bricks completed, any status */
 	uint64_t rejected;	  /* refused at submit */

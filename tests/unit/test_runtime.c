@@ -77,6 +77,9 @@ static struct lutf_runtime *rt;
 
 static void teardown(void)
 {
+	/* Open the gate first: a failed assertion may have left a Brick in it,
+	 * and destroy waits for running Bricks. */
+	__atomic_store_n(&gate, 1, __ATOMIC_RELEASE);
 	if (rt)
 		lutf_runtime_destroy(rt);
 	rt = NULL;

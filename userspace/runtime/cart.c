@@ -10,7 +10,6 @@
  */
 #include <errno.h>
 #include <limits.h>
-#include <sched.h>
 
 #include "internal.h"
 
@@ -38,18 +37,28 @@ static void cart_kick(struct lutf_region *r, uint32_t c)
 	lutf_bell(r, &h->sup_bell, &h->sup_sleeping);
 }
 
-/* Per-core run queues: a thread submits to the Cart of the CPU it runs on,
- * or to the next Cart when that one is longer (two choices, cheap). */
+/* A submitting thread sticks to one Cart, handed out round-robin, so that one
+ * busy caller feeds one Labor (on two vCPUs a second spinning Labor would
+ * take the caller's CPU). It moves to the next Cart only when its own has a
+ * real backlog and the next one is much shorter. */
+static uint32_t next_home;
+static __thread uint32_t home = LUTF_NONE;
+
+#define SPILL_BACKLOG 64u
+
 int lutf_cart_enqueue(struct lutf_region *r, uint32_t idx)
 {
 	uint32_t n = r->hdr->cfg.carts;
-	int cpu = sched_getcpu();
-	uint32_t c = cpu > 0 ? (uint32_t)cpu % n : 0;
+	uint32_t c;
 
+	if (home == LUTF_NONE)
+		home = __atomic_fetch_add(&next_home, 1, __ATOMIC_RELAXED);
+	c = home % n;
 	if (n > 1) {
 		uint32_t alt = (c + 1) % n;
+		uint32_t mine = lutf_ring_count(&r->carts[c].ring);
 
-		if (lutf_ring_count(&r->carts[c].ring) > lutf_ring_count(&r->carts[alt].ring) + 1)
+		if (mine > SPILL_BACKLOG && mine > 2 * lutf_ring_count(&r->carts[alt].ring))
 			c = alt;
 	}
 	/* A full Cart spills into the others; all full is OVERLOADED. */

@@ -34,6 +34,13 @@ struct lutf_fn_local {
 	bool releasing; /* resumed, but some held Bricks did not fit a Cart yet */
 };
 
+/* The Supervisor's incremental deadline scan of one Cart (supervisor.c). */
+struct lutf_cart_scan {
+	uint64_t pos;	    /* cells before this were read already */
+	uint64_t min_dl;    /* earliest deadline among them */
+	uint64_t last_full; /* when the whole window was last read */
+};
+
 struct lutf_runtime {
 	struct lutf_region r;
 	void *mem_owned; /* mmap'ed by lutf_runtime_create, else NULL */
@@ -49,6 +56,12 @@ struct lutf_runtime {
 	/* Supervisor's private memory: what it saw of each Labor last tick. */
 	uint64_t *seen_started;
 	uint64_t *seen_since;
+	struct lutf_cart_scan *scan;
+	/* labor_watch, when the BPF mode loaded; mode is the one in force. */
+	struct lutf_lw *lw;
+	uint32_t *lw_slot;	/* Labor index -> labor_watch slot, LUTF_NONE = not yet */
+	uint32_t lw_registered;
+	enum lutf_watch_mode mode;
 	/* Statistics, relaxed counters. */
 	uint64_t n_submitted, n_completed, n_rejected, n_rebinds, n_deadlines, n_held;
 };

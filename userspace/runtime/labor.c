@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sched.h>
 #include <unistd.h>
 #include <sys/syscall.h>
 
@@ -331,7 +332,9 @@ static void *labor_main(void *arg)
 	uint64_t spin_from = 0;
 	unsigned spins = 0;
 
-	st_relaxed(&me->tid, (int32_t)syscall(SYS_gettid));
+	st_relaxed(&me->tgid, (int32_t)getpid());
+	/* Release: the Supervisor reads tid (acquire) and then tgid. */
+	st_release(&me->tid, (int32_t)syscall(SYS_gettid));
 	while (ld_acquire(&h->stop) != LUTF_STOP_EXIT && !ld_relaxed(&s->lb->local_stop)) {
 		/* Acquire pairs with the Supervisor's release store of cart. */
 		uint32_t c = ld_acquire(&me->cart);
@@ -360,10 +363,14 @@ static void *labor_main(void *arg)
 		if (!spin_from) {
 			spin_from = lutf_now_ns();
 			spins = 0;
-		} else if ((++spins & 63) == 0 && lutf_now_ns() - spin_from > h->cfg.spin_ns) {
-			park(s, me, my_id, false);
-			spin_from = 0;
-			continue;
+		} else if ((++spins & 63) == 0) {
+			if (lutf_now_ns() - spin_from > h->cfg.spin_ns) {
+				park(s, me, my_id, false);
+				spin_from = 0;
+				continue;
+			}
+			/* Give the CPU to a submitter that may share it (2 vCPUs). */
+			sched_yield();
 		}
 		__builtin_ia32_pause();
 	}

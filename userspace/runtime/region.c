@@ -50,10 +50,10 @@ void lutf_config_init(struct lutf_config *cfg)
 	cfg->arena_bytes = 64ull << 20;
 	cfg->max_payload = 8u << 20;
 	cfg->spin_ns = 20000;
-	cfg->grace_ns = 100000;
+	cfg->grace_ns = 50000;
 	cfg->poll_ns = 200000;
 	cfg->timeout_ms = 30000;
-	cfg->watch = LUTF_WATCH_POLL;
+	cfg->watch = LUTF_WATCH_BPF;
 }
 
 /* Fill derived fields and check bounds. 0 or -EINVAL. */
@@ -74,7 +74,7 @@ static int config_check(struct lutf_config *c)
 		return -EINVAL;
 	if (c->max_payload < 1 || c->max_payload > (256u << 20))
 		return -EINVAL;
-	if (c->watch > LUTF_WATCH_BPF)
+	if (c->watch > LUTF_WATCH_BPF || !memchr(c->bpf_pin_dir, 0, sizeof(c->bpf_pin_dir)))
 		return -EINVAL;
 	return 0;
 }

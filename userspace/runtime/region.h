@@ -31,7 +31,8 @@
 #define ld_seqcst(p) __atomic_load_n((p), __ATOMIC_SEQ_CST)
 #define st_seqcst(p, v) __atomic_store_n((p), (v), __ATOMIC_SEQ_CST)
 
-/* A bounded MPMC ring of u32 indices (Vyukov): cells carry a sequence number. */
+/* A bounded MPMC ring of u32 indices (Vyukov): cells carry a sequence number,
+ * stored minus the cell's index so that all-zero memory is an empty ring. */
 struct lutf_cell {
 	uint64_t seq;
 	uint32_t val;
@@ -62,8 +63,8 @@ struct lutf_labor {
 	uint32_t sleeping;  /* 1 while in (or entering) futex_wait on bell */
 	uint32_t brick;	    /* Brick being run, or LUTF_NONE */
 	uint32_t cur_fn;    /* function slot being run, or LUTF_NONE (Dekker with delete) */
-	int32_t tid;
-	uint32_t pad0;
+	int32_t tid;	    /* published by the Labor at start */
+	int32_t tgid;
 	uint64_t started;   /* Bricks started, ever: the Supervisor's progress probe */
 	uint64_t parks;	    /* futex sleeps, ever */
 	uint64_t pad1[3];
@@ -189,6 +190,13 @@ void lutf_ring_init(struct lutf_region *r, struct lutf_ring *q, uint64_t cells_o
 int lutf_ring_push(struct lutf_region *r, struct lutf_ring *q, uint32_t val);
 /* The value, or LUTF_NONE when empty. Acquire, pairs with push. */
 uint32_t lutf_ring_pop(struct lutf_region *r, struct lutf_ring *q);
+/* The cell for pos holds a published value (used by read-only scans). */
+static inline bool lutf_cell_filled(const struct lutf_cell *c, uint64_t pos, uint64_t mask)
+{
+	/* Acquire pairs with the release of seq in lutf_ring_push. */
+	return __atomic_load_n(&c->seq, __ATOMIC_ACQUIRE) + (pos & mask) == pos + 1;
+}
+
 /* Approximate number of entries (never negative). */
 uint32_t lutf_ring_count(const struct lutf_ring *q);
 

@@ -4,6 +4,10 @@
  * for Cart run queues, the completion ring and the held ring. Safe with any
  * number of producers and consumers: a Labor that just lost its Cart may pop
  * from it once more and nothing breaks. Cells live in the region.
+ *
+ * A cell stores its sequence number minus its own index, so that the initial
+ * state (sequence = index) is all zeros: a fresh ring costs no memory until
+ * its cells are first used.
  */
 #include <errno.h>
 
@@ -16,15 +20,11 @@ static inline struct lutf_cell *cells(struct lutf_region *r, struct lutf_ring *q
 
 void lutf_ring_init(struct lutf_region *r, struct lutf_ring *q, uint64_t cells_off, uint32_t cap)
 {
-	struct lutf_cell *c;
-
 	q->cells_off = cells_off;
 	q->mask = cap - 1;
 	q->enq = 0;
 	q->deq = 0;
-	c = cells(r, q);
-	for (uint32_t i = 0; i < cap; i++)
-		c[i].seq = i;
+	/* Cells are zero in a fresh region: every cell says "free for lap 0". */
 }
 
 int lutf_ring_push(struct lutf_region *r, struct lutf_ring *q, uint32_t val)
@@ -39,7 +39,7 @@ int lutf_ring_push(struct lutf_region *r, struct lutf_ring *q, uint32_t val)
 		c = &base[pos & mask];
 		/* Acquire pairs with the consumer's release of seq in pop: the cell
 		 * is free again only after its previous value was read. */
-		dif = (int64_t)ld_acquire(&c->seq) - (int64_t)pos;
+		dif = (int64_t)(ld_acquire(&c->seq) + (pos & mask)) - (int64_t)pos;
 		if (dif == 0) {
 			/* seq_cst on success: this claim is the "work published"
 			 * half of every doorbell's Dekker pair (see cart.c); on x86
@@ -56,7 +56,7 @@ int lutf_ring_push(struct lutf_region *r, struct lutf_ring *q, uint32_t val)
 	st_relaxed(&c->val, val);
 	/* Release pairs with the acquire of seq in pop: val (and whatever the
 	 * producer wrote into the Brick before pushing) is visible to the taker. */
-	st_release(&c->seq, pos + 1);
+	st_release(&c->seq, pos + 1 - (pos & mask));
 	return 0;
 }
 
@@ -72,7 +72,7 @@ uint32_t lutf_ring_pop(struct lutf_region *r, struct lutf_ring *q)
 
 		c = &base[pos & mask];
 		/* Acquire pairs with the release of seq in push. */
-		dif = (int64_t)ld_acquire(&c->seq) - (int64_t)(pos + 1);
+		dif = (int64_t)(ld_acquire(&c->seq) + (pos & mask)) - (int64_t)(pos + 1);
 		if (dif == 0) {
 			if (__atomic_compare_exchange_n(&q->deq, &pos, pos + 1, true,
 							__ATOMIC_RELAXED, __ATOMIC_RELAXED))
@@ -86,7 +86,7 @@ uint32_t lutf_ring_pop(struct lutf_region *r, struct lutf_ring *q)
 	val = ld_relaxed(&c->val);
 	/* Release pairs with the acquire in push: the cell may be refilled only
 	 * after val was read. */
-	st_release(&c->seq, pos + mask + 1);
+	st_release(&c->seq, pos + mask + 1 - (pos & mask));
 	return val;
 }
 

@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sched.h>
 #include <sys/mman.h>
 #include <time.h>
 
@@ -102,6 +103,7 @@ static void rt_free(struct lutf_runtime *rt)
 	}
 	free(rt->seen_started);
 	free(rt->seen_since);
+	free(rt->scan);
 	if (rt->mem_owned)
 		munmap(rt->mem_owned, rt->r.size);
 	free(rt);
@@ -684,8 +686,12 @@ int lutf_runtime_invoke(struct lutf_runtime *rt, uint32_t id, const struct lutf_
 	while (ld_acquire(&b->done) != 1) {
 		uint32_t expect = 0;
 
-		if ((++spins & 63) || lutf_now_ns() - from < SYNC_SPIN_NS) {
+		if (++spins & 63) {
 			__builtin_ia32_pause();
+			continue;
+		}
+		if (lutf_now_ns() - from < SYNC_SPIN_NS) {
+			sched_yield(); /* the Labor may need this CPU */
 			continue;
 		}
 		if (__atomic_compare_exchange_n(&b->done, &expect, 2, false, __ATOMIC_ACQUIRE,
@@ -775,7 +781,7 @@ int lutf_runtime_stats(struct lutf_runtime *rt, struct lutf_runtime_stats *st)
 	r = &rt->r;
 	memset(st, 0, sizeof(*st));
 	st->carts = r->hdr->cfg.carts;
-	st->watch = r->hdr->cfg.watch;
+	st->watch = rt->mode;
 	for (uint32_t i = 0; i < r->hdr->cfg.labors; i++) {
 		uint32_t s = ld_relaxed(&r->labors[i].state);
 

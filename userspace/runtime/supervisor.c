@@ -7,14 +7,21 @@
  * only through its words (owner CAS, Brick state CAS, futex wakes), never by
  * calling into the Labors' process, so it works across a shared region.
  * It ticks every poll_ns while Bricks are in flight and sleeps otherwise.
+ *
+ * In the BPF mode the same decision point is fed by labor_watch instead: a
+ * Labor inside a Brick whose probe slot says BLOCKED for longer than the grace
+ * loses its Cart; a preempted (runnable) Labor keeps it. The Supervisor then
+ * sleeps on the probe's ring buffer, which wakes it only when a Labor blocks.
  */
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "internal.h"
+#include "labor_watch.h"
 
 #define HELD_TICK_NS 10000000ull /* tick while only held Bricks wait (deadlines) */
+#define BPF_TICK_MS 1		 /* BPF mode, Bricks in flight: deadline resolution */
 
 /* Unconditional wake of Labor i: used for rare events (bind, migrate, stop). */
 static void wake_labor(struct lutf_region *r, uint32_t i)
@@ -41,8 +48,9 @@ static uint32_t find_free_labor(struct lutf_region *r)
 /* Give Cart c (owned by Labor 'from' + 1, or unowned when from == NONE) to
  * Labor 'to'. Only the Supervisor writes owner words, so the CAS can only
  * fail on a corrupt region. */
-static bool bind_cart(struct lutf_region *r, uint32_t c, uint32_t from, uint32_t to)
+static bool bind_cart(struct lutf_runtime *rt, uint32_t c, uint32_t from, uint32_t to)
 {
+	struct lutf_region *r = &rt->r;
 	uint32_t expect = from == LUTF_NONE ? 0 : from + 1;
 
 	/* Release pairs with the Labor's acquire of its cart word. */
@@ -54,43 +62,125 @@ static bool bind_cart(struct lutf_region *r, uint32_t c, uint32_t from, uint32_t
 		st_relaxed(&r->labors[to].cart, LUTF_NONE);
 		return false;
 	}
+	if (rt->lw) {
+		/* The probe reports only Labors holding a Cart. */
+		if (from != LUTF_NONE)
+			lutf_lw_set_cart(rt->lw, rt->lw_slot[from], LW_NO_CART);
+		lutf_lw_set_cart(rt->lw, rt->lw_slot[to], c);
+	}
+	/* Counted before the wake, so a caller that sees the moved Cart's
+	 * Bricks complete also sees the count. */
+	if (from != LUTF_NONE)
+		__atomic_add_fetch(&rt->n_rebinds, 1, __ATOMIC_RELAXED);
 	wake_labor(r, to);
 	return true;
+}
+
+/* Register Labors that published their tid since the last look. */
+static void lw_register(struct lutf_runtime *rt)
+{
+	struct lutf_region *r = &rt->r;
+
+	for (uint32_t i = 0; i < r->hdr->cfg.labors; i++) {
+		struct lutf_labor *l = &r->labors[i];
+		/* Acquire pairs with the Labor's release store of tid (after tgid). */
+		int32_t tid = ld_acquire(&l->tid);
+		uint32_t c;
+
+		if (rt->lw_slot[i] != LUTF_NONE || tid <= 0)
+			continue;
+		if (lutf_lw_register(rt->lw, ld_relaxed(&l->tgid), tid, &rt->lw_slot[i])) {
+			rt->lw_slot[i] = LUTF_NONE;
+			continue;
+		}
+		rt->lw_registered++;
+		c = ld_relaxed(&l->cart);
+		if (c < r->hdr->cfg.carts && ld_relaxed(&r->carts[c].owner) == i + 1)
+			lutf_lw_set_cart(rt->lw, rt->lw_slot[i], c);
+	}
+}
+
+/* BPF mode: how long Labor i has been blocked in the kernel, or 0 when it is
+ * not blocked (running, preempted, or not watched). */
+static uint64_t lw_blocked_for(struct lutf_runtime *rt, uint32_t i, uint64_t now)
+{
+	const struct labor_watch_slot *s;
+	uint64_t at;
+
+	if (rt->lw_slot[i] == LUTF_NONE)
+		return 0;
+	s = lutf_lw_slot(rt->lw, rt->lw_slot[i]);
+	/* Acquire: the probe writes state last; the timestamp read after it is
+	 * this block's or a later one's (then we wait a little longer). */
+	if (!s || __atomic_load_n(&s->state, __ATOMIC_ACQUIRE) != LW_STATE_BLOCKED)
+		return 0;
+	at = __atomic_load_n(&s->last_block_ns, __ATOMIC_RELAXED);
+	return now > at ? now - at : 1;
 }
 
 /* Answer DEADLINE for queued Bricks of a Cart that is not moving. The ring is
  * read without taking anything: a cell is used only when its sequence says it
  * is filled, and a Brick only through a state CAS, so a racing pop or a
- * reused Brick is harmless (a reused Brick past its own deadline is due too). */
-static void expire_cart(struct lutf_runtime *rt, struct lutf_cart *cart, uint64_t now)
+ * reused Brick is harmless (a reused Brick past its own deadline is due too).
+ *
+ * Cost is kept to the new entries: each tick reads only cells pushed since the
+ * last one and keeps the earliest deadline seen; the whole window is read
+ * again only when that deadline has passed, and at most every RESCAN_NS. */
+#define RESCAN_NS 1000000ull
+
+static uint64_t brick_due(struct lutf_runtime *rt, struct lutf_cell *c, uint64_t pos,
+			  uint64_t mask, uint64_t now)
 {
 	struct lutf_region *r = &rt->r;
+	struct lutf_brick *b;
+	uint64_t dl;
+	uint32_t idx;
+
+	if (!lutf_cell_filled(c, pos, mask))
+		return UINT64_MAX;
+	idx = ld_relaxed(&c->val);
+	if (idx >= r->hdr->cfg.bricks)
+		return UINT64_MAX;
+	b = &r->bricks[idx];
+	if (ld_acquire(&b->state) != LUTF_BRICK_QUEUED)
+		return UINT64_MAX;
+	dl = ld_relaxed(&b->deadline_ns);
+	if (!dl)
+		return UINT64_MAX;
+	if (now >= dl) {
+		if (lutf_brick_finish(r, b, LUTF_BRICK_QUEUED, LUTF_STATUS_DEADLINE, 0))
+			__atomic_add_fetch(&rt->n_deadlines, 1, __ATOMIC_RELAXED);
+		return UINT64_MAX;
+	}
+	return dl;
+}
+
+static void expire_cart(struct lutf_runtime *rt, uint32_t ci, uint64_t now)
+{
+	struct lutf_region *r = &rt->r;
+	struct lutf_cart *cart = &r->carts[ci];
+	struct lutf_cart_scan *sc = &rt->scan[ci];
 	struct lutf_cell *cells = lutf_region_at(r, cart->ring.cells_off);
 	uint64_t mask = cart->ring.mask;
 	uint64_t deq = ld_relaxed(&cart->ring.deq), enq = ld_relaxed(&cart->ring.enq);
+	uint64_t from = sc->pos;
 
 	if (enq - deq > mask + 1)
-		enq = deq + mask + 1;
-	for (uint64_t pos = deq; pos < enq; pos++) {
-		struct lutf_cell *c = &cells[pos & mask];
-		struct lutf_brick *b;
-		uint64_t dl;
-		uint32_t idx;
-
-		/* Acquire pairs with the release of seq in lutf_ring_push. */
-		if (ld_acquire(&c->seq) != pos + 1)
-			continue;
-		idx = ld_relaxed(&c->val);
-		if (idx >= r->hdr->cfg.bricks)
-			continue;
-		b = &r->bricks[idx];
-		if (ld_acquire(&b->state) != LUTF_BRICK_QUEUED)
-			continue;
-		dl = ld_relaxed(&b->deadline_ns);
-		if (dl && now >= dl && lutf_brick_finish(r, b, LUTF_BRICK_QUEUED,
-							 LUTF_STATUS_DEADLINE, 0))
-			__atomic_add_fetch(&rt->n_deadlines, 1, __ATOMIC_RELAXED);
+		deq = enq - mask - 1;
+	if (now >= sc->min_dl && now - sc->last_full >= RESCAN_NS) {
+		from = deq; /* the earliest deadline passed: read the whole window */
+		sc->min_dl = UINT64_MAX;
+		sc->last_full = now;
+	} else if (from < deq || from > enq) {
+		from = deq;
 	}
+	for (uint64_t pos = from; pos < enq; pos++) {
+		uint64_t dl = brick_due(rt, &cells[pos & mask], pos, mask, now);
+
+		if (dl < sc->min_dl)
+			sc->min_dl = dl;
+	}
+	sc->pos = enq;
 }
 
 static void held_remove(struct lutf_fn_local *f, uint32_t i)
@@ -284,13 +374,16 @@ static bool tick_locked(struct lutf_runtime *rt, uint64_t now)
 	return any;
 }
 
-/* One pass over Labors and Carts. Returns true while Bricks are in flight. */
-static bool tick(struct lutf_runtime *rt, uint64_t now)
+/* One pass over Labors and Carts. Returns true while Bricks are in flight;
+ * *recheck_ns is lowered to when a block inside its grace will have used it up. */
+static bool tick(struct lutf_runtime *rt, uint64_t now, uint64_t *recheck_ns)
 {
 	struct lutf_region *r = &rt->r;
 	const struct lutf_config *cfg = &r->hdr->cfg;
 	bool busy = false;
 
+	if (rt->lw && rt->lw_registered < cfg->labors)
+		lw_register(rt);
 	for (uint32_t i = 0; i < cfg->labors; i++) {
 		struct lutf_labor *l = &r->labors[i];
 		uint64_t started = ld_relaxed(&l->started);
@@ -319,7 +412,7 @@ static bool tick(struct lutf_runtime *rt, uint64_t now)
 	for (uint32_t c = 0; c < cfg->carts; c++) {
 		struct lutf_cart *cart = &r->carts[c];
 		uint32_t o = ld_relaxed(&cart->owner);
-		uint64_t since;
+		uint64_t since, stuck = 0;
 
 		if (lutf_ring_count(&cart->ring) == 0)
 			continue;
@@ -328,22 +421,28 @@ static bool tick(struct lutf_runtime *rt, uint64_t now)
 			uint32_t to = find_free_labor(r);
 
 			if (to != LUTF_NONE)
-				bind_cart(r, c, LUTF_NONE, to);
+				bind_cart(rt, c, LUTF_NONE, to);
 			continue;
 		}
 		since = rt->seen_since[o - 1];
 		if (!since)
 			continue; /* owner is not inside a Brick: it is moving */
-		if (cfg->watch != LUTF_WATCH_OFF && now - since >= cfg->grace_ns) {
+		/* The one decision point, fed by either mode: how long has the
+		 * owner been stuck in the Brick it is running? */
+		if (rt->mode == LUTF_WATCH_BPF)
+			stuck = lw_blocked_for(rt, o - 1, now);
+		else if (rt->mode == LUTF_WATCH_POLL)
+			stuck = now - since;
+		if (stuck && stuck >= cfg->grace_ns) {
 			uint32_t to = find_free_labor(r);
 
-			if (to != LUTF_NONE && bind_cart(r, c, o - 1, to)) {
-				__atomic_add_fetch(&rt->n_rebinds, 1, __ATOMIC_RELAXED);
+			if (to != LUTF_NONE && bind_cart(rt, c, o - 1, to))
 				continue;
-			}
+		} else if (stuck && cfg->grace_ns - stuck < *recheck_ns) {
+			*recheck_ns = cfg->grace_ns - stuck;
 		}
 		if (now - since >= cfg->poll_ns)
-			expire_cart(rt, cart, now);
+			expire_cart(rt, c, now);
 	}
 	return busy;
 }
@@ -355,17 +454,28 @@ static void *sup_main(void *arg)
 	struct lutf_region_hdr *h = r->hdr;
 
 	while (!ld_acquire(&rt->sup_exit)) {
-		uint64_t now = lutf_now_ns();
+		uint64_t now = lutf_now_ns(), recheck = UINT64_MAX;
 		bool held, busy;
 		uint32_t seq;
 
 		pthread_mutex_lock(&rt->lock);
 		held = tick_locked(rt, now);
 		pthread_mutex_unlock(&rt->lock);
-		busy = tick(rt, now);
+		busy = tick(rt, now, &recheck);
 
 		/* Acquire pairs with the release increment in lutf_bell. */
 		seq = ld_acquire(&h->sup_bell);
+		if (busy && recheck != UINT64_MAX) {
+			/* A Labor is blocked but still inside its grace. */
+			lutf_futex_wait(&h->sup_bell, seq, r->shared, recheck);
+			continue;
+		}
+		if (busy && rt->mode == LUTF_WATCH_BPF) {
+			/* The probe wakes us when a Labor blocks; the timeout is
+			 * only for deadlines. */
+			lutf_lw_sleep(rt->lw, BPF_TICK_MS);
+			continue;
+		}
 		if (busy) {
 			lutf_futex_wait(&h->sup_bell, seq, r->shared, h->cfg.poll_ns);
 			continue;
@@ -373,12 +483,52 @@ static void *sup_main(void *arg)
 		/* seq_cst, then the re-check's seq_cst ring counts: a submit
 		 * either sees sleeping or is seen (Dekker, see cart.c). */
 		st_seqcst(&h->sup_sleeping, 1);
-		if (!tick(rt, lutf_now_ns()) && lutf_ring_count(&h->held) == 0 &&
+		if (!tick(rt, lutf_now_ns(), &recheck) && lutf_ring_count(&h->held) == 0 &&
 		    !ld_acquire(&rt->sup_exit))
 			lutf_futex_wait(&h->sup_bell, seq, r->shared, held ? HELD_TICK_NS : 0);
 		st_relaxed(&h->sup_sleeping, 0);
 	}
 	return NULL;
+}
+
+const char *lutf_watch_mode_str(enum lutf_watch_mode m)
+{
+	switch (m) {
+	case LUTF_WATCH_OFF:
+		return "off";
+	case LUTF_WATCH_POLL:
+		return "poll";
+	case LUTF_WATCH_BPF:
+		return "bpf";
+	}
+	return "unknown";
+}
+
+/* Load labor_watch for the BPF mode; on any failure fall back to polling
+ * (lutf_lw_open has printed the one line saying why). */
+static void lw_start(struct lutf_runtime *rt)
+{
+	const struct lutf_config *cfg = &rt->r.hdr->cfg;
+	struct lutf_lw_opts o = {
+		.pin_dir = cfg->bpf_pin_dir,
+		.max_labors = cfg->labors,
+		.grace_ns = cfg->grace_ns ? cfg->grace_ns : 1,
+	};
+
+	rt->mode = cfg->watch;
+	if (cfg->watch != LUTF_WATCH_BPF)
+		return;
+	rt->lw_slot = malloc(cfg->labors * sizeof(*rt->lw_slot));
+	if (!rt->lw_slot || lutf_lw_open(&o, &rt->lw)) {
+		free(rt->lw_slot);
+		rt->lw_slot = NULL;
+		rt->lw = NULL;
+		rt->mode = LUTF_WATCH_POLL;
+		return;
+	}
+	for (uint32_t i = 0; i < cfg->labors; i++)
+		rt->lw_slot[i] = LUTF_NONE;
+	lw_register(rt);
 }
 
 int lutf_supervisor_start(struct lutf_runtime *rt)
@@ -389,12 +539,16 @@ int lutf_supervisor_start(struct lutf_runtime *rt)
 
 	rt->seen_started = calloc(cfg->labors, sizeof(uint64_t));
 	rt->seen_since = calloc(cfg->labors, sizeof(uint64_t));
-	if (!rt->seen_started || !rt->seen_since)
+	rt->scan = calloc(cfg->carts, sizeof(*rt->scan));
+	if (!rt->seen_started || !rt->seen_since || !rt->scan)
 		return -ENOMEM;
+	for (uint32_t c = 0; c < cfg->carts; c++)
+		rt->scan[c].min_dl = UINT64_MAX;
+	lw_start(rt);
 	/* Initial binding: Cart i to Labor i; the other Labors start FREE. */
 	for (uint32_t c = 0; c < cfg->carts; c++)
 		if (ld_relaxed(&r->carts[c].owner) == 0)
-			bind_cart(r, c, LUTF_NONE, c);
+			bind_cart(rt, c, LUTF_NONE, c);
 	err = -pthread_create(&rt->sup, NULL, sup_main, rt);
 	if (err)
 		return err;
@@ -413,4 +567,8 @@ void lutf_supervisor_stop(struct lutf_runtime *rt)
 	lutf_futex_wake(&h->sup_bell, 1, rt->r.shared);
 	pthread_join(rt->sup, NULL);
 	rt->sup_started = false;
+	lutf_lw_close(rt->lw);
+	rt->lw = NULL;
+	free(rt->lw_slot);
+	rt->lw_slot = NULL;
 }
