@@ -14,6 +14,7 @@
  *
  * Thread safety: submit, invoke and the function calls (add, pause, ...) may
  * be used from any thread. lutf_runtime_reap serialises its callers.
+ * Threads are named "lutf-sup" (the Supervisor) and "lutf-labor-N".
  */
 #ifndef LUTF_RUNTIME_H
 #define LUTF_RUNTIME_H
@@ -191,6 +192,11 @@ struct lutf_runtime_stats {
 	uint64_t deadlines;	  /* Bricks answered DEADLINE */
 	uint64_t held;		  /* Bricks held right now (paused functions) */
 	uint64_t queued;	  /* Bricks in Cart rings right now */
+	/* labor_watch (BPF mode only; zero otherwise) */
+	char bpf_attach[8];	  /* "tp_btf" or "raw_tp"; "" when not loaded */
+	uint64_t bpf_run_ns;	  /* probe run time, with kernel.bpf_stats_enabled=1 */
+	uint64_t bpf_run_cnt;	  /* probe runs, likewise */
+	uint64_t bpf_drops;	  /* events or slots the probe had to drop: should stay 0 */
 };
 
 /* Fill *st. Returns 0. */

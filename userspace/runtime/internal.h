@@ -91,6 +91,8 @@ int lutf_cart_enqueue(struct lutf_region *r, uint32_t idx);
 /* Supervisor (supervisor.c) */
 int lutf_supervisor_start(struct lutf_runtime *rt);
 void lutf_supervisor_stop(struct lutf_runtime *rt);
+/* Fill the labor_watch fields of *st (zero when not in the BPF mode). */
+void lutf_supervisor_bpf_stats(struct lutf_runtime *rt, struct lutf_runtime_stats *st);
 /* Move held Bricks of slot back onto Carts, in order. Caller holds rt->lock. */
 void lutf_release_held(struct lutf_runtime *rt, uint32_t slot);
 /* Fail every held Brick of slot with status. Caller holds rt->lock. */

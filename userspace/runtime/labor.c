@@ -410,6 +410,13 @@ int lutf_labors_start(void *mem, size_t size, const struct lutf_labor_host *host
 		if (err)
 			goto err_join;
 		lb->n_threads++;
+		{
+			char name[32]; /* the kernel keeps the first 15 bytes */
+
+			snprintf(name, sizeof(name), "lutf-labor-%u", i % 10000);
+			name[15] = 0;
+			pthread_setname_np(lb->threads[i], name);
+		}
 		__atomic_add_fetch(&lb->r.hdr->labors_up, 1, __ATOMIC_RELEASE);
 	}
 	lb->selves = selves; /* must outlive the threads: freed by lutf_labors_wait */

@@ -796,5 +796,6 @@ int lutf_runtime_stats(struct lutf_runtime *rt, struct lutf_runtime_stats *st)
 	st->rebinds = ld_relaxed(&rt->n_rebinds);
 	st->deadlines = ld_relaxed(&rt->n_deadlines);
 	st->held = ld_relaxed(&rt->n_held);
+	lutf_supervisor_bpf_stats(rt, st);
 	return 0;
 }

@@ -14,6 +14,7 @@
  * sleeps on the probe's ring buffer, which wakes it only when a Labor blocks.
  */
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -552,6 +553,7 @@ int lutf_supervisor_start(struct lutf_runtime *rt)
 	err = -pthread_create(&rt->sup, NULL, sup_main, rt);
 	if (err)
 		return err;
+	pthread_setname_np(rt->sup, "lutf-sup");
 	rt->sup_started = true;
 	return 0;
 }
@@ -571,4 +573,16 @@ void lutf_supervisor_stop(struct lutf_runtime *rt)
 	rt->lw = NULL;
 	free(rt->lw_slot);
 	rt->lw_slot = NULL;
+}
+
+void lutf_supervisor_bpf_stats(struct lutf_runtime *rt, struct lutf_runtime_stats *st)
+{
+	struct lutf_lw_drops d;
+
+	if (!rt->lw)
+		return;
+	snprintf(st->bpf_attach, sizeof(st->bpf_attach), "%s", lutf_lw_attach_kind(rt->lw));
+	lutf_lw_prog_stats(rt->lw, &st->bpf_run_ns, &st->bpf_run_cnt);
+	if (lutf_lw_drops(rt->lw, &d) == 0)
+		st->bpf_drops = d.ringbuf_drop + d.slot_range + d.slot_stale;
 }
