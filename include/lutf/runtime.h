@@ -44,7 +44,12 @@ const char *lutf_watch_mode_str(enum lutf_watch_mode m);
 
 struct lutf_config {
 	uint32_t carts;		 /* N run queues; default: usable cores */
-	uint32_t labors;	 /* M Labor threads; default 4N; must be >= N */
+	uint32_t labors;	 /* M Labor threads started at creation and always kept;
+				  * default 4N; must be >= N */
+	uint32_t labors_max;	 /* the elastic pool's ceiling: when every Labor is in use
+				  * and a Cart waits behind a blocked one, another Labor
+				  * is started, up to this; default 2M */
+	uint32_t labor_idle_ms;	 /* a Labor above M parked this long retires; 10000 */
 	uint32_t cart_capacity;	 /* Bricks per Cart ring, power of two; default 4096 */
 	uint32_t bricks;	 /* Brick pool size; default carts * cart_capacity */
 	uint32_t max_functions;	 /* function slots; default 256 */
@@ -182,13 +187,16 @@ uint32_t lutf_status_from_errno(int err);
 
 struct lutf_runtime_stats {
 	uint32_t carts;
-	uint32_t labors;	  /* started */
+	uint32_t labors;	  /* running now */
+	uint32_t labors_max;	  /* the elastic pool's ceiling */
 	uint32_t labors_parked;	  /* without a Cart, asleep */
 	enum lutf_watch_mode watch; /* the mode in force (BPF may have fallen back) */
 	uint64_t submitted;	  /* accepted Bricks */
 	uint64_t completed;	  /* Bricks completed, any status */
 	uint64_t rejected;	  /* refused at submit */
 	uint64_t rebinds;	  /* Carts moved to another Labor */
+	uint64_t labor_grows;	  /* Labors started because all were in use and one blocked */
+	uint64_t labor_retires;	  /* Labors above M retired after labor_idle_ms parked */
 	uint64_t deadlines;	  /* Bricks answered DEADLINE */
 	uint64_t held;		  /* Bricks held right now (paused functions) */
 	uint64_t queued;	  /* Bricks in Cart rings right now */

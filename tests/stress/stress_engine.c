@@ -174,7 +174,9 @@ static void *pauser(void *arg)
 
 static void stress_engine(void)
 {
-	struct lutf_config c = test_config(2, 8);
+	/* Two Labors for two Carts and room to grow: blocking Bricks make the
+	 * pool grow, short idle time makes it shrink again while traffic runs. */
+	struct lutf_config c = test_config(2, 2);
 	static struct lutf_completion out[256];
 	struct lutf_runtime_stats st;
 	pthread_t s[4], pz;
@@ -185,6 +187,8 @@ static void stress_engine(void)
 	c.grace_ns = 50000;
 	c.poll_ns = 50000;
 	c.hold_max = 1u << 20;
+	c.labors_max = 8;
+	c.labor_idle_ms = 5;
 	CHECK(lutf_runtime_create(&c, &rt) == 0, "create");
 	CHECK(lutf_runtime_add_fn(rt, "echo", s_echo, NULL, &f_echo) == 0, "add");
 	CHECK(lutf_runtime_add_fn(rt, "block", s_block, NULL, &f_block) == 0, "add");
@@ -216,8 +220,9 @@ static void stress_engine(void)
 		pthread_join(s[i], NULL);
 	pthread_join(pz, NULL);
 	lutf_runtime_stats(rt, &st);
-	printf("engine: %u Bricks, %lu rebinds, all completed once\n", n_total,
-	       (unsigned long)st.rebinds);
+	printf("engine: %u Bricks, %lu rebinds, %lu Labors started, %lu retired, all completed once\n",
+	       n_total, (unsigned long)st.rebinds, (unsigned long)st.labor_grows,
+	       (unsigned long)st.labor_retires);
 	lutf_runtime_destroy(rt);
 	free(seen);
 }

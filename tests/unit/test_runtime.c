@@ -375,3 +375,51 @@ Test(runtime, idle_labors_park)
 	cr_assert_eq(st.submitted, 1000);
 	cr_assert_eq(st.completed, 1000);
 }
+
+/* Elastic pool: all Labors busy and one blocked, so another is started
+ * through the request word; idle ones above the minimum retire again. */
+Test(runtime, elastic_pool_grows_and_retires)
+{
+	enum { N = 50 };
+	struct lutf_config c = test_config(1, 1);
+	struct lutf_completion out[N + 1];
+	struct lutf_runtime_stats st;
+	uint32_t g, e;
+
+	c.labors_max = 3;
+	c.labor_idle_ms = 30;
+	cr_assert_eq(lutf_runtime_create(&c, &rt), 0);
+	g = add("gate", t_gate);
+	e = add("echo", t_echo);
+	cr_assert_eq(lutf_runtime_submit(rt, g, &(struct lutf_request){0}, 1000), 0);
+	while (!__atomic_load_n(&entered, __ATOMIC_RELAXED))
+		test_sleep_ms(1);
+	for (int i = 0; i < N; i++)
+		cr_assert_eq(lutf_runtime_submit(rt, e, &(struct lutf_request){0}, (uint64_t)i), 0);
+	cr_assert_eq(reap_all(rt, out, N, 5000), N, "no Labor was added for the stuck Cart");
+	lutf_runtime_stats(rt, &st);
+	cr_assert_geq(st.labor_grows, 1);
+	cr_assert_geq(st.labors, 2);
+	cr_assert_leq(st.labors, 3, "grew past labors_max");
+	cr_assert_geq(st.rebinds, 1);
+	__atomic_store_n(&gate, 1, __ATOMIC_RELEASE);
+	cr_assert_eq(reap_all(rt, out, 1, 2000), 1);
+	/* Back to the minimum once the extra Labors sat idle. */
+	for (int i = 0; i < 200; i++) {
+		lutf_runtime_stats(rt, &st);
+		if (st.labors == 1)
+			break;
+		test_sleep_ms(10);
+	}
+	cr_assert_eq(st.labors, 1, "extra Labors never retired (%u running)", st.labors);
+	cr_assert_geq(st.labor_retires, 1);
+	/* And the pool still works after shrinking. */
+	{
+		struct lutf_result res;
+
+		lutf_runtime_invoke(rt, e, &(struct lutf_request){.input = "ok", .input_len = 2},
+				    &res);
+		cr_assert_eq(res.status, LUTF_STATUS_OK);
+		lutf_result_release(&res);
+	}
+}

@@ -32,7 +32,7 @@ static void cart_kick(struct lutf_region *r, uint32_t c)
 
 	/* Acquire pairs with the Supervisor's CAS of owner in bind_cart. */
 	o = ld_acquire(&r->carts[c].owner);
-	if (o != 0 && o <= h->cfg.labors)
+	if (o != 0 && o <= h->cfg.labors_max)
 		lutf_bell(r, &r->labors[o - 1].bell, &r->labors[o - 1].sleeping);
 	lutf_bell(r, &h->sup_bell, &h->sup_sleeping);
 }

@@ -60,17 +60,21 @@ struct lutf_runtime {
 	/* labor_watch, when the BPF mode loaded; mode is the one in force. */
 	struct lutf_lw *lw;
 	uint32_t *lw_slot;	/* Labor index -> labor_watch slot, LUTF_NONE = not yet */
-	uint32_t lw_registered;
+	int32_t *lw_tid;	/* the tid registered in that slot */
+	uint64_t *free_since;	/* elastic pool: when a Labor above M was last seen busy */
 	enum lutf_watch_mode mode;
 	/* Statistics, relaxed counters. */
 	uint64_t n_submitted, n_completed, n_rejected, n_rebinds, n_deadlines, n_held;
+	uint64_t n_grows, n_retires;
 };
 
 struct lutf_labors {
 	struct lutf_region r;
 	struct lutf_labor_host host;
-	pthread_t *threads;
+	pthread_t *threads;	/* labors_max entries; the first n_threads run */
 	uint32_t n_threads;
+	pthread_t keeper;	/* starts and joins Labors as labor_req asks */
+	bool keeper_started;
 	uint32_t local_stop;
 	void *selves; /* per-thread state, freed after join */
 };

@@ -8,6 +8,10 @@
  *
  * Who writes labor->cart: the Labor itself (only to LUTF_NONE, when it loses
  * its Cart) and the Supervisor (only while the Labor is FREE with no Cart).
+ *
+ * The elastic pool: the region's labor_req word says how many Labors the
+ * front wants. A keeper thread here starts Labors up to it; a FREE Labor whose
+ * index is at or above it retires (exits), and the keeper joins it.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -24,6 +28,7 @@
 struct labor_self {
 	struct lutf_labors *lb;
 	uint32_t idx;
+	uint32_t exited; /* set last by the thread: the keeper may join it */
 	uint8_t *scratch;
 	size_t scratch_cap;
 };
@@ -298,7 +303,7 @@ static bool has_work(struct lutf_region *r, struct lutf_labor *me, uint32_t my_i
 		return true;
 	c = ld_relaxed(&me->cart);
 	if (free)
-		return c != LUTF_NONE;
+		return c != LUTF_NONE || (uint32_t)(me - r->labors) >= ld_relaxed(&r->hdr->labor_req);
 	if (c == LUTF_NONE || ld_relaxed(&r->carts[c].owner) != my_id)
 		return true;
 	return lutf_ring_count(&r->carts[c].ring) != 0;
@@ -341,6 +346,9 @@ static void *labor_main(void *arg)
 		uint32_t idx;
 
 		if (c >= h->cfg.carts) {
+			/* Acquire pairs with the Supervisor's release of labor_req. */
+			if (s->idx >= ld_acquire(&h->labor_req) && s->idx >= h->cfg.labors)
+				break; /* retired: the pool shrinks from the top */
 			park(s, me, my_id, true);
 			continue;
 		}
@@ -375,9 +383,73 @@ static void *labor_main(void *arg)
 		__builtin_ia32_pause();
 	}
 	free(s->scratch);
-	st_relaxed(&me->state, LUTF_LABOR_OFF);
+	s->scratch = NULL;
+	st_relaxed(&me->tid, 0);
+	st_relaxed(&me->cart, LUTF_NONE);
+	st_release(&me->state, LUTF_LABOR_OFF);
+	__atomic_sub_fetch(&h->labors_up, 1, __ATOMIC_RELEASE);
+	/* Release pairs with the keeper's acquire before it joins. */
+	st_release(&s->exited, 1);
+	/* The keeper may be waiting for this retirement. */
+	lutf_futex_wake(&h->labor_req, 1, r->shared);
 	return NULL;
 }
+
+static int start_labor(struct lutf_labors *lb, uint32_t i)
+{
+	struct labor_self *selves = lb->selves;
+	char name[32]; /* the kernel keeps the first 15 bytes */
+	int err;
+
+	memset(&selves[i], 0, sizeof(selves[i]));
+	selves[i].lb = lb;
+	selves[i].idx = i;
+	__atomic_add_fetch(&lb->r.hdr->labors_up, 1, __ATOMIC_RELEASE);
+	err = -pthread_create(&lb->threads[i], NULL, labor_main, &selves[i]);
+	if (err) {
+		__atomic_sub_fetch(&lb->r.hdr->labors_up, 1, __ATOMIC_RELEASE);
+		return err;
+	}
+	snprintf(name, sizeof(name), "lutf-labor-%u", i % 10000);
+	name[15] = 0;
+	pthread_setname_np(lb->threads[i], name);
+	lb->n_threads = i + 1;
+	return 0;
+}
+
+static bool stopping(struct lutf_labors *lb)
+{
+	return ld_acquire(&lb->r.hdr->stop) == LUTF_STOP_EXIT || ld_relaxed(&lb->local_stop);
+}
+
+/* The keeper: reconcile the running Labors with labor_req. Retired Labors
+ * are joined from the top down; new ones are started at the top. */
+static void *keeper_main(void *arg)
+{
+	struct lutf_labors *lb = arg;
+	struct lutf_region_hdr *h = lb->r.hdr;
+	struct labor_self *selves = lb->selves;
+
+	while (!stopping(lb)) {
+		/* Acquire pairs with the Supervisor's release store of labor_req. */
+		uint32_t want = ld_acquire(&h->labor_req);
+
+		if (want < h->cfg.labors)
+			want = h->cfg.labors;
+		if (want > h->cfg.labors_max)
+			want = h->cfg.labors_max;
+		while (lb->n_threads > h->cfg.labors && ld_acquire(&selves[lb->n_threads - 1].exited)) {
+			pthread_join(lb->threads[lb->n_threads - 1], NULL);
+			lb->n_threads--;
+		}
+		while (lb->n_threads < want && start_labor(lb, lb->n_threads) == 0)
+			;
+		/* Bounded: a retiring Labor wakes us, but re-check now and then. */
+		lutf_futex_wait(&h->labor_req, ld_relaxed(&h->labor_req), lb->r.shared, 100000000ull);
+	}
+	return NULL;
+}
+
 
 int lutf_labors_start(void *mem, size_t size, const struct lutf_labor_host *host,
 		      struct lutf_labors **out)
@@ -396,30 +468,24 @@ int lutf_labors_start(void *mem, size_t size, const struct lutf_labor_host *host
 	if (err)
 		goto err_free;
 	lb->host = *host;
-	n = lb->r.hdr->cfg.labors;
+	n = lb->r.hdr->cfg.labors_max;
 	lb->threads = calloc(n, sizeof(*lb->threads));
 	selves = calloc(n, sizeof(*selves));
+	lb->selves = selves; /* must outlive the threads: freed by lutf_labors_wait */
 	if (!lb->threads || !selves) {
 		err = -ENOMEM;
 		goto err_threads;
 	}
-	for (uint32_t i = 0; i < n; i++) {
-		selves[i].lb = lb;
-		selves[i].idx = i;
-		err = -pthread_create(&lb->threads[i], NULL, labor_main, &selves[i]);
+	for (uint32_t i = 0; i < lb->r.hdr->cfg.labors; i++) {
+		err = start_labor(lb, i);
 		if (err)
 			goto err_join;
-		lb->n_threads++;
-		{
-			char name[32]; /* the kernel keeps the first 15 bytes */
-
-			snprintf(name, sizeof(name), "lutf-labor-%u", i % 10000);
-			name[15] = 0;
-			pthread_setname_np(lb->threads[i], name);
-		}
-		__atomic_add_fetch(&lb->r.hdr->labors_up, 1, __ATOMIC_RELEASE);
 	}
-	lb->selves = selves; /* must outlive the threads: freed by lutf_labors_wait */
+	err = -pthread_create(&lb->keeper, NULL, keeper_main, lb);
+	if (err)
+		goto err_join;
+	pthread_setname_np(lb->keeper, "lutf-keeper");
+	lb->keeper_started = true;
 	*out = lb;
 	return 0;
 err_join:
@@ -437,19 +503,22 @@ err_free:
 void lutf_labors_stop(struct lutf_labors *lb)
 {
 	st_relaxed(&lb->local_stop, 1);
-	for (uint32_t i = 0; i < lb->r.hdr->cfg.labors; i++) {
+	for (uint32_t i = 0; i < lb->r.hdr->cfg.labors_max; i++) {
 		struct lutf_labor *l = &lb->r.labors[i];
 
 		/* Unconditional wake: stopping is rare and must not be missed. */
 		__atomic_add_fetch(&l->bell, 1, __ATOMIC_RELEASE);
 		lutf_futex_wake(&l->bell, 1, lb->r.shared);
 	}
+	lutf_futex_wake(&lb->r.hdr->labor_req, 1, lb->r.shared);
 }
 
 void lutf_labors_wait(struct lutf_labors *lb)
 {
 	if (!lb)
 		return;
+	if (lb->keeper_started)
+		pthread_join(lb->keeper, NULL);
 	for (uint32_t i = 0; i < lb->n_threads; i++)
 		pthread_join(lb->threads[i], NULL);
 	free(lb->selves);

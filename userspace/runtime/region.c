@@ -43,6 +43,8 @@ void lutf_config_init(struct lutf_config *cfg)
 	memset(cfg, 0, sizeof(*cfg));
 	cfg->carts = cores > 0 ? (uint32_t)cores : 1;
 	cfg->labors = 4 * cfg->carts;
+	cfg->labors_max = 2 * cfg->labors;
+	cfg->labor_idle_ms = 10000;
 	cfg->cart_capacity = 4096;
 	cfg->bricks = 0; /* derived: carts * cart_capacity */
 	cfg->max_functions = 256;
@@ -62,6 +64,10 @@ static int config_check(struct lutf_config *c)
 	if (c->carts < 1 || c->carts > 256)
 		return -EINVAL;
 	if (c->labors < c->carts || c->labors > 4096)
+		return -EINVAL;
+	if (c->labors_max < c->labors)
+		c->labors_max = c->labors; /* no elastic pool */
+	if (c->labors_max > 4096)
 		return -EINVAL;
 	if (c->cart_capacity < 2 || c->cart_capacity > (1u << 22) ||
 	    (c->cart_capacity & (c->cart_capacity - 1)))
@@ -115,7 +121,7 @@ static void layout(const struct lutf_config *c, struct layout *l)
 	l->off_carts = o;
 	o += (uint64_t)c->carts * sizeof(struct lutf_cart);
 	l->off_labors = o = align_up(o, LUTF_CACHELINE);
-	o += (uint64_t)c->labors * sizeof(struct lutf_labor);
+	o += (uint64_t)c->labors_max * sizeof(struct lutf_labor);
 	l->off_fns = o = align_up(o, LUTF_CACHELINE);
 	o += (uint64_t)c->max_functions * sizeof(struct lutf_fn_slot);
 	l->off_bricks = o = align_up(o, LUTF_CACHELINE);
@@ -216,7 +222,7 @@ int lutf_region_format(void *mem, size_t size, const struct lutf_config *cfg, un
 	lutf_ring_init(&r, &h->cq, cell, l.cq_cap);
 	cell += (uint64_t)l.cq_cap * sizeof(struct lutf_cell);
 	lutf_ring_init(&r, &h->held, cell, l.cq_cap);
-	for (uint32_t i = 0; i < c.labors; i++) {
+	for (uint32_t i = 0; i < c.labors_max; i++) {
 		r.labors[i].cart = LUTF_NONE;
 		r.labors[i].brick = LUTF_NONE;
 		r.labors[i].cur_fn = LUTF_NONE;
@@ -247,7 +253,7 @@ int lutf_region_open(struct lutf_region *r, void *mem, size_t size)
 	/* Recompute the layout from the recorded config and insist on equality:
 	 * every offset used later is then one we derived ourselves. */
 	c = h->cfg;
-	if (config_check(&c) || c.bricks != h->cfg.bricks)
+	if (config_check(&c) || c.bricks != h->cfg.bricks || c.labors_max != h->cfg.labors_max)
 		return -EINVAL;
 	layout(&c, &l);
 	if (l.end > size || h->end != l.end || h->off_carts != l.off_carts ||

@@ -104,6 +104,7 @@ static void rt_free(struct lutf_runtime *rt)
 	free(rt->seen_started);
 	free(rt->seen_since);
 	free(rt->scan);
+	free(rt->free_since);
 	if (rt->mem_owned)
 		munmap(rt->mem_owned, rt->r.size);
 	free(rt);
@@ -184,7 +185,7 @@ static bool drained(struct lutf_region *r)
 	for (uint32_t c = 0; c < r->hdr->cfg.carts; c++)
 		if (lutf_ring_count(&r->carts[c].ring))
 			return false;
-	for (uint32_t i = 0; i < r->hdr->cfg.labors; i++)
+	for (uint32_t i = 0; i < r->hdr->cfg.labors_max; i++)
 		if (ld_relaxed(&r->labors[i].state) == LUTF_LABOR_RUNNING)
 			return false;
 	return true;
@@ -202,7 +203,7 @@ void lutf_runtime_destroy(struct lutf_runtime *rt)
 	/* Labors now fail what they pop; the Supervisor keeps moving Carts off
 	 * blocked Labors and answering deadlines while the queues drain. */
 	st_seqcst(&r->hdr->stop, LUTF_STOP_DRAIN);
-	for (uint32_t i = 0; i < r->hdr->cfg.labors; i++) {
+	for (uint32_t i = 0; i < r->hdr->cfg.labors_max; i++) {
 		__atomic_add_fetch(&r->labors[i].bell, 1, __ATOMIC_RELEASE);
 		lutf_futex_wake(&r->labors[i].bell, 1, r->shared);
 	}
@@ -228,7 +229,7 @@ void lutf_runtime_destroy(struct lutf_runtime *rt)
 		lutf_labors_stop(rt->labors);
 		lutf_labors_wait(rt->labors);
 	} else {
-		for (uint32_t i = 0; i < r->hdr->cfg.labors; i++) {
+		for (uint32_t i = 0; i < r->hdr->cfg.labors_max; i++) {
 			__atomic_add_fetch(&r->labors[i].bell, 1, __ATOMIC_RELEASE);
 			lutf_futex_wake(&r->labors[i].bell, 1, r->shared);
 		}
@@ -781,8 +782,9 @@ int lutf_runtime_stats(struct lutf_runtime *rt, struct lutf_runtime_stats *st)
 	r = &rt->r;
 	memset(st, 0, sizeof(*st));
 	st->carts = r->hdr->cfg.carts;
+	st->labors_max = r->hdr->cfg.labors_max;
 	st->watch = rt->mode;
-	for (uint32_t i = 0; i < r->hdr->cfg.labors; i++) {
+	for (uint32_t i = 0; i < r->hdr->cfg.labors_max; i++) {
 		uint32_t s = ld_relaxed(&r->labors[i].state);
 
 		st->labors += s != LUTF_LABOR_OFF;
@@ -794,6 +796,8 @@ int lutf_runtime_stats(struct lutf_runtime *rt, struct lutf_runtime_stats *st)
 	st->completed = ld_relaxed(&rt->n_completed);
 	st->rejected = ld_relaxed(&rt->n_rejected);
 	st->rebinds = ld_relaxed(&rt->n_rebinds);
+	st->labor_grows = ld_relaxed(&rt->n_grows);
+	st->labor_retires = ld_relaxed(&rt->n_retires);
 	st->deadlines = ld_relaxed(&rt->n_deadlines);
 	st->held = ld_relaxed(&rt->n_held);
 	lutf_supervisor_bpf_stats(rt, st);

@@ -31,10 +31,15 @@ static void wake_labor(struct lutf_region *r, uint32_t i)
 	lutf_futex_wake(&r->labors[i].bell, 1, r->shared);
 }
 
-/* A parked Labor without a Cart, or LUTF_NONE. */
+/* A parked Labor without a Cart, or LUTF_NONE. Labors at or above labor_req
+ * are retiring and never chosen. */
 static uint32_t find_free_labor(struct lutf_region *r)
 {
-	for (uint32_t i = 0; i < r->hdr->cfg.labors; i++) {
+	uint32_t n = ld_relaxed(&r->hdr->labor_req);
+
+	if (n > r->hdr->cfg.labors_max)
+		n = r->hdr->cfg.labors_max;
+	for (uint32_t i = 0; i < n; i++) {
 		struct lutf_labor *l = &r->labors[i];
 
 		/* Acquire pairs with the Labor's release store of FREE after it
@@ -49,7 +54,8 @@ static uint32_t find_free_labor(struct lutf_region *r)
 /* Give Cart c (owned by Labor 'from' + 1, or unowned when from == NONE) to
  * Labor 'to'. Only the Supervisor writes owner words, so the CAS can only
  * fail on a corrupt region. */
-static bool bind_cart(struct lutf_runtime *rt, uint32_t c, uint32_t from, uint32_t to)
+static bool bind_cart(struct lutf_runtime *rt, uint32_t c, uint32_t from, uint32_t to,
+		      bool rebind)
 {
 	struct lutf_region *r = &rt->r;
 	uint32_t expect = from == LUTF_NONE ? 0 : from + 1;
@@ -71,34 +77,98 @@ static bool bind_cart(struct lutf_runtime *rt, uint32_t c, uint32_t from, uint32
 	}
 	/* Counted before the wake, so a caller that sees the moved Cart's
 	 * Bricks complete also sees the count. */
-	if (from != LUTF_NONE)
+	if (rebind)
 		__atomic_add_fetch(&rt->n_rebinds, 1, __ATOMIC_RELAXED);
 	wake_labor(r, to);
 	return true;
 }
 
-/* Register Labors that published their tid since the last look. */
-static void lw_register(struct lutf_runtime *rt)
+/* Keep labor_watch's registrations equal to the Labors running now: a new
+ * tid (a Labor started, or restarted in a new worker) is registered, a
+ * retired one dropped. Cheap reads; the map updates happen only on change. */
+static void lw_sync(struct lutf_runtime *rt)
 {
 	struct lutf_region *r = &rt->r;
+	uint32_t req = ld_relaxed(&r->hdr->labor_req);
 
-	for (uint32_t i = 0; i < r->hdr->cfg.labors; i++) {
+	for (uint32_t i = 0; i < r->hdr->cfg.labors_max; i++) {
 		struct lutf_labor *l = &r->labors[i];
 		/* Acquire pairs with the Labor's release store of tid (after tgid). */
-		int32_t tid = ld_acquire(&l->tid);
+		int32_t tid = i < req ? ld_acquire(&l->tid) : 0;
 		uint32_t c;
 
-		if (rt->lw_slot[i] != LUTF_NONE || tid <= 0)
+		if (tid == rt->lw_tid[i])
 			continue;
-		if (lutf_lw_register(rt->lw, ld_relaxed(&l->tgid), tid, &rt->lw_slot[i])) {
+		if (rt->lw_slot[i] != LUTF_NONE)
+			lutf_lw_unregister(rt->lw, rt->lw_slot[i]);
+		rt->lw_slot[i] = LUTF_NONE;
+		rt->lw_tid[i] = 0;
+		if (tid <= 0 || lutf_lw_register(rt->lw, ld_relaxed(&l->tgid), tid, &rt->lw_slot[i])) {
 			rt->lw_slot[i] = LUTF_NONE;
 			continue;
 		}
-		rt->lw_registered++;
+		rt->lw_tid[i] = tid;
 		c = ld_relaxed(&l->cart);
 		if (c < r->hdr->cfg.carts && ld_relaxed(&r->carts[c].owner) == i + 1)
 			lutf_lw_set_cart(rt->lw, rt->lw_slot[i], c);
 	}
+}
+
+/* Elastic pool, growing: every Labor is in use and a Cart waits behind a
+ * blocked one. Ask the worker for one more (through the region's request
+ * word), one at a time: not again until the last one asked for is up. */
+static void grow(struct lutf_runtime *rt)
+{
+	struct lutf_region_hdr *h = rt->r.hdr;
+	uint32_t req = ld_relaxed(&h->labor_req);
+
+	if (req >= h->cfg.labors_max || ld_acquire(&h->labors_up) < req)
+		return;
+	/* Release pairs with the keeper's acquire of labor_req. */
+	st_release(&h->labor_req, req + 1);
+	lutf_futex_wake(&h->labor_req, 1, rt->r.shared);
+	__atomic_add_fetch(&rt->n_grows, 1, __ATOMIC_RELAXED);
+}
+
+/* Elastic pool, shrinking: the top Labor above M, parked without a Cart for
+ * labor_idle_ms, retires. Only the Supervisor assigns Carts, and it never
+ * picks a Labor at or above labor_req, so the retiree cannot get one. */
+static void maybe_retire(struct lutf_runtime *rt, uint64_t now)
+{
+	struct lutf_region *r = &rt->r;
+	struct lutf_region_hdr *h = r->hdr;
+	uint32_t req = ld_relaxed(&h->labor_req), top;
+	struct lutf_labor *l;
+
+	if (req <= h->cfg.labors || req > h->cfg.labors_max)
+		return;
+	top = req - 1;
+	l = &r->labors[top];
+	if (ld_acquire(&l->state) == LUTF_LABOR_IDLE && ld_relaxed(&l->sleeping)) {
+		/* The top Labor parks on an empty Cart while a lower one is free:
+		 * hand the Cart down so the top one can retire. */
+		uint32_t c = ld_relaxed(&l->cart), to = find_free_labor(r);
+
+		if (c < h->cfg.carts && to < top && lutf_ring_count(&r->carts[c].ring) == 0 &&
+		    ld_relaxed(&r->carts[c].owner) == top + 1 && bind_cart(rt, c, top, to, false))
+			wake_labor(r, top); /* it lets the Cart go and turns FREE */
+		rt->free_since[top] = 0;
+		return;
+	}
+	if (ld_acquire(&l->state) != LUTF_LABOR_FREE || ld_relaxed(&l->cart) != LUTF_NONE) {
+		rt->free_since[top] = 0;
+		return;
+	}
+	if (!rt->free_since[top]) {
+		rt->free_since[top] = now;
+		return;
+	}
+	if (now - rt->free_since[top] < (uint64_t)h->cfg.labor_idle_ms * 1000000ull)
+		return;
+	rt->free_since[top] = 0;
+	st_release(&h->labor_req, top);
+	wake_labor(r, top);
+	__atomic_add_fetch(&rt->n_retires, 1, __ATOMIC_RELAXED);
 }
 
 /* BPF mode: how long Labor i has been blocked in the kernel, or 0 when it is
@@ -331,7 +401,7 @@ static void reclaim(struct lutf_runtime *rt, uint32_t slot)
 	struct lutf_region *r = &rt->r;
 	struct lutf_fn_local *f = &rt->fns[slot];
 
-	for (uint32_t i = 0; i < r->hdr->cfg.labors; i++)
+	for (uint32_t i = 0; i < r->hdr->cfg.labors_max; i++)
 		if (ld_seqcst(&r->labors[i].cur_fn) == slot)
 			return;
 	if (f->app)
@@ -383,9 +453,10 @@ static bool tick(struct lutf_runtime *rt, uint64_t now, uint64_t *recheck_ns)
 	const struct lutf_config *cfg = &r->hdr->cfg;
 	bool busy = false;
 
-	if (rt->lw && rt->lw_registered < cfg->labors)
-		lw_register(rt);
-	for (uint32_t i = 0; i < cfg->labors; i++) {
+	if (rt->lw)
+		lw_sync(rt);
+	maybe_retire(rt, now);
+	for (uint32_t i = 0; i < cfg->labors_max; i++) {
 		struct lutf_labor *l = &r->labors[i];
 		uint64_t started = ld_relaxed(&l->started);
 		uint32_t idx = ld_relaxed(&l->brick);
@@ -418,11 +489,11 @@ static bool tick(struct lutf_runtime *rt, uint64_t now, uint64_t *recheck_ns)
 		if (lutf_ring_count(&cart->ring) == 0)
 			continue;
 		busy = true;
-		if (o == 0 || o > cfg->labors) {
+		if (o == 0 || o > cfg->labors_max) {
 			uint32_t to = find_free_labor(r);
 
 			if (to != LUTF_NONE)
-				bind_cart(rt, c, LUTF_NONE, to);
+				bind_cart(rt, c, LUTF_NONE, to, false);
 			continue;
 		}
 		since = rt->seen_since[o - 1];
@@ -437,8 +508,10 @@ static bool tick(struct lutf_runtime *rt, uint64_t now, uint64_t *recheck_ns)
 		if (stuck && stuck >= cfg->grace_ns) {
 			uint32_t to = find_free_labor(r);
 
-			if (to != LUTF_NONE && bind_cart(rt, c, o - 1, to))
+			if (to != LUTF_NONE && bind_cart(rt, c, o - 1, to, true))
 				continue;
+			if (to == LUTF_NONE)
+				grow(rt);
 		} else if (stuck && cfg->grace_ns - stuck < *recheck_ns) {
 			*recheck_ns = cfg->grace_ns - stuck;
 		}
@@ -485,8 +558,18 @@ static void *sup_main(void *arg)
 		 * either sees sleeping or is seen (Dekker, see cart.c). */
 		st_seqcst(&h->sup_sleeping, 1);
 		if (!tick(rt, lutf_now_ns(), &recheck) && lutf_ring_count(&h->held) == 0 &&
-		    !ld_acquire(&rt->sup_exit))
-			lutf_futex_wait(&h->sup_bell, seq, r->shared, held ? HELD_TICK_NS : 0);
+		    !ld_acquire(&rt->sup_exit)) {
+			uint64_t timeout = held ? HELD_TICK_NS : 0;
+
+			/* Extra Labors are waiting to retire: look again in a while. */
+			if (ld_relaxed(&h->labor_req) > h->cfg.labors) {
+				uint64_t t = (uint64_t)h->cfg.labor_idle_ms * 250000ull + 1000000ull;
+
+				if (!timeout || t < timeout)
+					timeout = t;
+			}
+			lutf_futex_wait(&h->sup_bell, seq, r->shared, timeout);
+		}
 		st_relaxed(&h->sup_sleeping, 0);
 	}
 	return NULL;
@@ -512,24 +595,27 @@ static void lw_start(struct lutf_runtime *rt)
 	const struct lutf_config *cfg = &rt->r.hdr->cfg;
 	struct lutf_lw_opts o = {
 		.pin_dir = cfg->bpf_pin_dir,
-		.max_labors = cfg->labors,
+		.max_labors = cfg->labors_max,
 		.grace_ns = cfg->grace_ns ? cfg->grace_ns : 1,
 	};
 
 	rt->mode = cfg->watch;
 	if (cfg->watch != LUTF_WATCH_BPF)
 		return;
-	rt->lw_slot = malloc(cfg->labors * sizeof(*rt->lw_slot));
-	if (!rt->lw_slot || lutf_lw_open(&o, &rt->lw)) {
+	rt->lw_slot = malloc(cfg->labors_max * sizeof(*rt->lw_slot));
+	rt->lw_tid = calloc(cfg->labors_max, sizeof(*rt->lw_tid));
+	if (!rt->lw_slot || !rt->lw_tid || lutf_lw_open(&o, &rt->lw)) {
 		free(rt->lw_slot);
+		free(rt->lw_tid);
 		rt->lw_slot = NULL;
+		rt->lw_tid = NULL;
 		rt->lw = NULL;
 		rt->mode = LUTF_WATCH_POLL;
 		return;
 	}
-	for (uint32_t i = 0; i < cfg->labors; i++)
+	for (uint32_t i = 0; i < cfg->labors_max; i++)
 		rt->lw_slot[i] = LUTF_NONE;
-	lw_register(rt);
+	lw_sync(rt);
 }
 
 int lutf_supervisor_start(struct lutf_runtime *rt)
@@ -538,10 +624,11 @@ int lutf_supervisor_start(struct lutf_runtime *rt)
 	const struct lutf_config *cfg = &r->hdr->cfg;
 	int err;
 
-	rt->seen_started = calloc(cfg->labors, sizeof(uint64_t));
-	rt->seen_since = calloc(cfg->labors, sizeof(uint64_t));
+	rt->seen_started = calloc(cfg->labors_max, sizeof(uint64_t));
+	rt->seen_since = calloc(cfg->labors_max, sizeof(uint64_t));
 	rt->scan = calloc(cfg->carts, sizeof(*rt->scan));
-	if (!rt->seen_started || !rt->seen_since || !rt->scan)
+	rt->free_since = calloc(cfg->labors_max, sizeof(uint64_t));
+	if (!rt->seen_started || !rt->seen_since || !rt->scan || !rt->free_since)
 		return -ENOMEM;
 	for (uint32_t c = 0; c < cfg->carts; c++)
 		rt->scan[c].min_dl = UINT64_MAX;
@@ -549,7 +636,7 @@ int lutf_supervisor_start(struct lutf_runtime *rt)
 	/* Initial binding: Cart i to Labor i; the other Labors start FREE. */
 	for (uint32_t c = 0; c < cfg->carts; c++)
 		if (ld_relaxed(&r->carts[c].owner) == 0)
-			bind_cart(rt, c, LUTF_NONE, c);
+			bind_cart(rt, c, LUTF_NONE, c, false);
 	err = -pthread_create(&rt->sup, NULL, sup_main, rt);
 	if (err)
 		return err;
@@ -573,6 +660,8 @@ void lutf_supervisor_stop(struct lutf_runtime *rt)
 	rt->lw = NULL;
 	free(rt->lw_slot);
 	rt->lw_slot = NULL;
+	free(rt->lw_tid);
+	rt->lw_tid = NULL;
 }
 
 void lutf_supervisor_bpf_stats(struct lutf_runtime *rt, struct lutf_runtime_stats *st)
