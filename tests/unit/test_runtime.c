@@ -336,8 +336,10 @@ static void migration(enum lutf_watch_mode watch)
 	} else {
 		cr_assert_eq(reap_all(rt, out, N + 1, 5000), N + 1, "Bricks lost");
 	}
-	for (int i = 0; i < N + 1; i++)
+	for (int i = 0; i < N + 1; i++) {
 		okc += out[i].result.status == LUTF_STATUS_OK;
+		lutf_result_release(&out[i].result);
+	}
 	cr_assert_eq(okc, N + 1);
 	lutf_runtime_stats(rt, &st);
 	if (watch == LUTF_WATCH_OFF)

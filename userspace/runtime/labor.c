@@ -59,6 +59,8 @@ static int op_write(struct lutf_call *call, const void *buf, size_t len)
 	struct labor_self *s = k->self;
 	size_t need = k->out_len + len;
 
+	if (len == 0)
+		return 0;
 	if (need < k->out_len || need > k->self->lb->r.hdr->cfg.max_payload) {
 		k->too_large = true;
 		return -EMSGSIZE;
