@@ -63,4 +63,87 @@ static inline int lutf_status_http(uint32_t status)
 	return 500;
 }
 
+/*
+ * ---- Wire protocol (docs/protocol.md is the byte-by-byte specification) ----
+ *
+ * Every message, request or reply, is one frame: a 24-byte header followed by
+ * `length` payload bytes. All integers are little-endian. A peer may send many
+ * requests without waiting (pipelining); replies carry the request's id and
+ * may come back in any order. A frame that fails validation (bad magic,
+ * version, opcode or length) is answered MALFORMED / TOO_LARGE with the
+ * request id it carried (0 if unreadable) and the connection is closed.
+ */
+#define LUTF_WIRE_MAGIC 0x4654554cu /* "LUTF" */
+#define LUTF_WIRE_VERSION 1u
+#define LUTF_WIRE_HDR_SIZE 24u
+#define LUTF_WIRE_MAX_FRAME_DEFAULT (6u << 20) /* payload bytes; configurable */
+
+struct lutf_wire_hdr {
+	uint32_t magic;	     /* LUTF_WIRE_MAGIC */
+	uint16_t version;    /* LUTF_WIRE_VERSION */
+	uint16_t opcode;     /* enum lutf_op; replies set LUTF_OP_REPLY */
+	uint32_t length;     /* payload bytes that follow */
+	uint32_t status;     /* replies: enum lutf_status; requests: 0 */
+	uint64_t request_id; /* chosen by the client, echoed in the reply */
+} __attribute__((packed));
+
+_Static_assert(sizeof(struct lutf_wire_hdr) == LUTF_WIRE_HDR_SIZE, "wire header is 24 bytes");
+
+#define LUTF_OP_REPLY 0x8000u
+
+enum lutf_op {
+	/* data socket */
+	LUTF_OP_INVOKE = 1,
+	LUTF_OP_PING = 2,
+	/* control socket only (anywhere else: FORBIDDEN, then close) */
+	LUTF_OP_DEPLOY = 16,
+	LUTF_OP_PAUSE = 17,
+	LUTF_OP_RESUME = 18,
+	LUTF_OP_DELETE = 19,
+	LUTF_OP_LIST = 20,
+	LUTF_OP_STATUS = 21,
+	LUTF_OP_STATS = 22,
+	LUTF_OP_LOGS = 23,
+};
+
+/*
+ * Payloads are a sequence of TLV fields: u16 tag, u32 length, `length` bytes.
+ * Unknown tags are skipped (forward compatibility); a field whose length runs
+ * past the payload is MALFORMED. Strings are not NUL-terminated on the wire.
+ * Integers inside fields are little-endian u32 or u64 as the tag says.
+ */
+#define LUTF_TLV_HDR_SIZE 6u
+
+enum lutf_tag {
+	/* addressing */
+	LUTF_TAG_TENANT = 1,	   /* string, [a-z0-9][a-z0-9_-]{0,62} */
+	LUTF_TAG_APP = 2,	   /* string, same rule */
+	LUTF_TAG_FUNCTION = 3,	   /* string, same rule */
+	/* invoke request */
+	LUTF_TAG_INPUT = 10,	   /* bytes */
+	LUTF_TAG_CONTENT_TYPE = 11, /* string */
+	LUTF_TAG_HEADER = 12,	   /* "name\0value" (repeatable) */
+	LUTF_TAG_TIMEOUT_MS = 13,  /* u32 */
+	/* invoke reply */
+	LUTF_TAG_OUTPUT = 20,	   /* bytes */
+	LUTF_TAG_ERROR = 21,	   /* string: the human cause of a non-OK status */
+	LUTF_TAG_DETAIL = 22,	   /* u32: signal for CRASHED, syscall for KILLED_BY_POLICY */
+	/* deploy */
+	LUTF_TAG_SO = 30,	   /* bytes: the app's shared object */
+	LUTF_TAG_EXPORT = 31,	   /* string "function=symbol" (repeatable) */
+	LUTF_TAG_TIER = 32,	   /* string: pure | basic | service | compat */
+	LUTF_TAG_MEMORY_MB = 33,   /* u32 */
+	LUTF_TAG_MAX_CONCURRENCY = 34, /* u32 */
+	LUTF_TAG_CONFIG = 35,	   /* "function\0key\0value" (repeatable) */
+	LUTF_TAG_VERSION = 36,	   /* u64: app version assigned at deploy */
+	LUTF_TAG_URL = 37,	   /* string: an invoke URL (repeatable, in replies) */
+	/* list / status / stats / logs replies: one RECORD per row, each a
+	 * nested TLV sequence of the fields below (and the addressing tags) */
+	LUTF_TAG_RECORD = 40,	   /* bytes: nested TLV */
+	LUTF_TAG_STATE = 41,	   /* string: active | paused */
+	LUTF_TAG_COUNTER = 42,	   /* "name\0" followed by a u64 */
+	LUTF_TAG_TEXT = 43,	   /* string: a log line */
+	LUTF_TAG_LIMIT = 44,	   /* u32: rows wanted (logs) */
+};
+
 #endif /* LUTF_PROTOCOL_H */
