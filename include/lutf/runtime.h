@@ -234,6 +234,17 @@ int lutf_runtime_attach(void *mem, size_t size, struct lutf_runtime **out);
 int lutf_runtime_add_remote(struct lutf_runtime *rt, const char *name,
 			    const struct lutf_fn_opts *opts, uint32_t *id);
 
+/*
+ * Front side, after the worker process that ran this region's Labors died
+ * (waitpid said so: nothing of it runs any more). Bricks it had started fail
+ * CRASHED with detail = sig ("crashed (signal N)"); Bricks it had taken but
+ * not started, and every queued one, stay queued and run on the next worker;
+ * Labor blocks, Cart owners and the request word are reset, so the next
+ * worker's lutf_labors_start takes over the same region. Call it before
+ * starting the replacement. Returns the number of Bricks failed, or -EINVAL.
+ */
+int lutf_runtime_worker_lost(struct lutf_runtime *rt, int sig);
+
 /* What a Labor needs to run a function slot. */
 struct lutf_fn_binding {
 	lutf_fn_t fn;
