@@ -198,6 +198,9 @@ struct lutf_runtime_stats {
 	uint64_t labor_grows;	  /* Labors started because all were in use and one blocked */
 	uint64_t labor_retires;	  /* Labors above M retired after labor_idle_ms parked */
 	uint64_t deadlines;	  /* Bricks answered DEADLINE */
+	uint64_t crashed;	  /* Bricks failed CRASHED because their worker died */
+	uint64_t region_faults;	  /* invalid results read from a shared region: a worker
+				   * scribbling over it (recycle it) */
 	uint64_t held;		  /* Bricks held right now (paused functions) */
 	uint64_t queued;	  /* Bricks in Cart rings right now */
 	/* labor_watch (BPF mode only; zero otherwise) */

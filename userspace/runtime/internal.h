@@ -47,6 +47,7 @@ struct lutf_runtime {
 	struct lutf_labors *labors; /* in-process Labors, else NULL */
 	pthread_mutex_t lock;	    /* function table, hold lists, apps */
 	pthread_mutex_t reap_lock;
+	pthread_mutex_t sup_lock;   /* the Supervisor's tick; worker_lost excludes it */
 	struct lutf_fn_local *fns;
 	struct lutf_app *apps;
 	pthread_t sup;
@@ -65,7 +66,7 @@ struct lutf_runtime {
 	enum lutf_watch_mode mode;
 	/* Statistics, relaxed counters. */
 	uint64_t n_submitted, n_completed, n_rejected, n_rebinds, n_deadlines, n_held;
-	uint64_t n_grows, n_retires;
+	uint64_t n_grows, n_retires, n_crashed, n_faults;
 };
 
 struct lutf_labors {

@@ -247,8 +247,10 @@ static void run_brick(struct labor_self *s, struct lutf_labor *me, uint32_t idx)
 	struct lutf_fn_slot *slot;
 	uint32_t fstate;
 
-	if (idx >= h->cfg.bricks)
+	if (idx >= h->cfg.bricks) {
+		st_relaxed(&me->brick, LUTF_NONE);
 		return; /* not a Brick: a corrupt ring entry is dropped, not followed */
+	}
 	b = &r->bricks[idx];
 	if (ld_acquire(&b->state) != LUTF_BRICK_QUEUED || b->fn >= h->cfg.max_functions)
 		goto out; /* already completed (deadline) by the Supervisor */
@@ -286,13 +288,15 @@ static void run_brick(struct labor_self *s, struct lutf_labor *me, uint32_t idx)
 	}
 	st_release(&me->cur_fn, LUTF_NONE);
 out:
+	/* Cleared before the reference is dropped: while brick names it, this
+	 * Labor owns a reference (lutf_runtime_worker_lost relies on it). */
+	st_release(&me->brick, LUTF_NONE);
 	lutf_brick_unref(r, b);
-	st_relaxed(&me->brick, LUTF_NONE);
 	st_relaxed(&me->state, LUTF_LABOR_IDLE);
 	return;
 leave:
 	st_release(&me->cur_fn, LUTF_NONE);
-	st_relaxed(&me->brick, LUTF_NONE);
+	st_release(&me->brick, LUTF_NONE);
 	st_relaxed(&me->state, LUTF_LABOR_IDLE);
 }
 
@@ -362,7 +366,8 @@ static void *labor_main(void *arg)
 			spin_from = 0;
 			continue;
 		}
-		idx = lutf_ring_pop(r, &r->carts[c].ring);
+		/* Into me->brick: a crash never loses a taken Brick. */
+		idx = lutf_ring_pop_into(r, &r->carts[c].ring, &me->brick);
 		if (idx != LUTF_NONE) {
 			run_brick(s, me, idx);
 			spin_from = 0;

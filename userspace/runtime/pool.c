@@ -17,12 +17,14 @@ static uint32_t stack_pop(uint64_t *head, uint32_t *(*link)(void *, uint32_t), v
 	/* Acquire pairs with the release CAS in stack_push: the link word and
 	 * the entry's old contents are visible before we hand the entry out. */
 	uint64_t old = ld_acquire(head);
+	unsigned tries = 0;
 
 	for (;;) {
 		uint32_t idx = (uint32_t)old;
 		uint64_t next;
 
-		if (idx == LUTF_NONE)
+		/* Bounded: the stack lives in a region another process can write. */
+		if (idx == LUTF_NONE || ++tries > (1u << 16))
 			return LUTF_NONE;
 		/* Relaxed: if the entry was taken and reused meanwhile, the tag
 		 * makes the CAS fail and this value is discarded. */
@@ -71,7 +73,7 @@ struct lutf_brick *lutf_brick_take(struct lutf_region *r)
 	struct lutf_region_hdr *h = r->hdr;
 	uint32_t idx = stack_pop(&h->pool_head, brick_link, r);
 
-	if (idx == LUTF_NONE)
+	if (idx == LUTF_NONE || idx >= h->cfg.bricks)
 		idx = bump(&h->pool_bump, h->cfg.bricks);
 	if (idx == LUTF_NONE || idx >= h->cfg.bricks)
 		return NULL;
@@ -124,7 +126,7 @@ uint64_t lutf_arena_alloc(struct lutf_region *r, size_t len)
 			continue;
 		/* Exhausted classes spill into the next larger one. */
 		idx = stack_pop(&k.c->head, block_link, &k);
-		if (idx == LUTF_NONE)
+		if (idx == LUTF_NONE || idx >= k.c->count)
 			idx = bump(&k.c->bump, k.c->count);
 		if (idx != LUTF_NONE && idx < k.c->count)
 			return k.c->off + (uint64_t)idx * k.c->size;

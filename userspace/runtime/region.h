@@ -190,6 +190,8 @@ void lutf_ring_init(struct lutf_region *r, struct lutf_ring *q, uint64_t cells_o
 int lutf_ring_push(struct lutf_region *r, struct lutf_ring *q, uint32_t val);
 /* The value, or LUTF_NONE when empty. Acquire, pairs with push. */
 uint32_t lutf_ring_pop(struct lutf_region *r, struct lutf_ring *q);
+/* As lutf_ring_pop, and stores the value into *dst before releasing the cell. */
+uint32_t lutf_ring_pop_into(struct lutf_region *r, struct lutf_ring *q, uint32_t *dst);
 /* The cell for pos holds a published value (used by read-only scans). */
 static inline bool lutf_cell_filled(const struct lutf_cell *c, uint64_t pos, uint64_t mask)
 {

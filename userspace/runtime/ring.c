@@ -5,6 +5,9 @@
  * number of producers and consumers: a Labor that just lost its Cart may pop
  * from it once more and nothing breaks. Cells live in the region.
  *
+ * Loops are bounded (SPIN_MAX): a ring shared with another process is
+ * untrusted, and garbage in it must not hang the front.
+ *
  * A cell stores its sequence number minus its own index, so that the initial
  * state (sequence = index) is all zeros: a fresh ring costs no memory until
  * its cells are first used.
@@ -12,6 +15,8 @@
 #include <errno.h>
 
 #include "region.h"
+
+#define SPIN_MAX (1u << 16) /* retries before a ring is treated as full/empty */
 
 static inline struct lutf_cell *cells(struct lutf_region *r, struct lutf_ring *q)
 {
@@ -32,10 +37,13 @@ int lutf_ring_push(struct lutf_region *r, struct lutf_ring *q, uint32_t val)
 	struct lutf_cell *base = cells(r, q), *c;
 	uint64_t pos = ld_relaxed(&q->enq);
 	uint64_t mask = ld_relaxed(&q->mask);
+	unsigned tries = 0;
 
 	for (;;) {
 		int64_t dif;
 
+		if (++tries > SPIN_MAX)
+			return -EAGAIN;
 		c = &base[pos & mask];
 		/* Acquire pairs with the consumer's release of seq in pop: the cell
 		 * is free again only after its previous value was read. */
@@ -60,15 +68,19 @@ int lutf_ring_push(struct lutf_region *r, struct lutf_ring *q, uint32_t val)
 	return 0;
 }
 
-uint32_t lutf_ring_pop(struct lutf_region *r, struct lutf_ring *q)
+uint32_t lutf_ring_pop_into(struct lutf_region *r, struct lutf_ring *q, uint32_t *dst)
 {
 	struct lutf_cell *base = cells(r, q), *c;
 	uint64_t pos = ld_relaxed(&q->deq);
 	uint64_t mask = ld_relaxed(&q->mask);
+	unsigned tries = 0;
 	uint32_t val;
 
 	for (;;) {
 		int64_t dif;
+
+		if (++tries > SPIN_MAX)
+			return LUTF_NONE;
 
 		c = &base[pos & mask];
 		/* Acquire pairs with the release of seq in push. */
@@ -84,6 +96,11 @@ uint32_t lutf_ring_pop(struct lutf_region *r, struct lutf_ring *q)
 		}
 	}
 	val = ld_relaxed(&c->val);
+	/* Record the value where a crash inspector finds it before the cell
+	 * forgets it: after a consumer dies, the value is either still in an
+	 * unreleased cell or in *dst (see lutf_runtime_worker_lost). */
+	if (dst)
+		st_relaxed(dst, val);
 	/* Release pairs with the acquire in push: the cell may be refilled only
 	 * after val was read. */
 	st_release(&c->seq, pos + mask + 1 - (pos & mask));
@@ -96,4 +113,9 @@ uint32_t lutf_ring_count(const struct lutf_ring *q)
 	uint64_t d = ld_seqcst(&q->deq), e = ld_seqcst(&q->enq);
 
 	return e > d ? (uint32_t)(e - d) : 0;
+}
+
+uint32_t lutf_ring_pop(struct lutf_region *r, struct lutf_ring *q)
+{
+	return lutf_ring_pop_into(r, q, NULL);
 }

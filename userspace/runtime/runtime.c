@@ -81,6 +81,7 @@ static int rt_init(struct lutf_runtime *rt)
 		return -ENOMEM;
 	pthread_mutex_init(&rt->lock, NULL);
 	pthread_mutex_init(&rt->reap_lock, NULL);
+	pthread_mutex_init(&rt->sup_lock, NULL);
 	return 0;
 }
 
@@ -100,6 +101,7 @@ static void rt_free(struct lutf_runtime *rt)
 		free(rt->fns);
 		pthread_mutex_destroy(&rt->lock);
 		pthread_mutex_destroy(&rt->reap_lock);
+		pthread_mutex_destroy(&rt->sup_lock);
 	}
 	free(rt->seen_started);
 	free(rt->seen_since);
@@ -640,7 +642,15 @@ static void take_result(struct lutf_runtime *rt, struct lutf_brick *b, struct lu
 	res->status = b->status;
 	res->detail = b->detail;
 	res->request_id = b->request_id;
-	if (b->status == LUTF_STATUS_OK) {
+	/* The Brick may have been written by another process: check what the
+	 * result points at before reading it. */
+	if (res->status >= LUTF_STATUS__COUNT ||
+	    (p && lutf_arena_block_size(r, b->out_off) < (uint64_t)b->out_ct + b->out_len) ||
+	    b->out_ct > LUTF_CONTENT_TYPE_MAX) {
+		res->status = LUTF_STATUS_CRASHED;
+		snprintf(res->error, sizeof(res->error), "worker wrote an invalid result");
+		__atomic_add_fetch(&rt->n_faults, 1, __ATOMIC_RELAXED);
+	} else if (b->status == LUTF_STATUS_OK) {
 		if (p && b->out_ct)
 			memcpy(res->content_type, p, b->out_ct);
 		if (p && b->out_len) {
@@ -798,6 +808,8 @@ int lutf_runtime_stats(struct lutf_runtime *rt, struct lutf_runtime_stats *st)
 	st->rebinds = ld_relaxed(&rt->n_rebinds);
 	st->labor_grows = ld_relaxed(&rt->n_grows);
 	st->labor_retires = ld_relaxed(&rt->n_retires);
+	st->crashed = ld_relaxed(&rt->n_crashed);
+	st->region_faults = ld_relaxed(&rt->n_faults);
 	st->deadlines = ld_relaxed(&rt->n_deadlines);
 	st->held = ld_relaxed(&rt->n_held);
 	lutf_supervisor_bpf_stats(rt, st);

@@ -535,7 +535,9 @@ static void *sup_main(void *arg)
 		pthread_mutex_lock(&rt->lock);
 		held = tick_locked(rt, now);
 		pthread_mutex_unlock(&rt->lock);
+		pthread_mutex_lock(&rt->sup_lock);
 		busy = tick(rt, now, &recheck);
+		pthread_mutex_unlock(&rt->sup_lock);
 
 		/* Acquire pairs with the release increment in lutf_bell. */
 		seq = ld_acquire(&h->sup_bell);
@@ -557,8 +559,10 @@ static void *sup_main(void *arg)
 		/* seq_cst, then the re-check's seq_cst ring counts: a submit
 		 * either sees sleeping or is seen (Dekker, see cart.c). */
 		st_seqcst(&h->sup_sleeping, 1);
-		if (!tick(rt, lutf_now_ns(), &recheck) && lutf_ring_count(&h->held) == 0 &&
-		    !ld_acquire(&rt->sup_exit)) {
+		pthread_mutex_lock(&rt->sup_lock);
+		busy = tick(rt, lutf_now_ns(), &recheck);
+		pthread_mutex_unlock(&rt->sup_lock);
+		if (!busy && lutf_ring_count(&h->held) == 0 && !ld_acquire(&rt->sup_exit)) {
 			uint64_t timeout = held ? HELD_TICK_NS : 0;
 
 			/* Extra Labors are waiting to retire: look again in a while. */
