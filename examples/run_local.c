@@ -62,10 +62,9 @@ int main(int argc, char **argv)
 	lutf_runtime_invoke(rt, pi, &(struct lutf_request){.input = "50", .input_len = 2}, &res);
 	show("pi(50)", &res);
 	lutf_result_release(&res);
-	lutf_runtime_invoke(rt, sl,
-			    &(struct lutf_request){.input = "20", .input_len = 2,
-						   .timeout_ns = 5000000},
-			    &res);
+	lutf_runtime_invoke(
+	    rt, sl, &(struct lutf_request){.input = "20", .input_len = 2, .timeout_ns = 5000000},
+	    &res);
 	show("sleep(20ms), 5ms limit", &res);
 	lutf_result_release(&res);
 

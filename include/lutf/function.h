@@ -50,12 +50,12 @@ struct lutf_call_ops {
 
 struct lutf_call {
 	const struct lutf_call_ops *ops;
-	const void *input;	/* input bytes, valid during the call */
+	const void *input; /* input bytes, valid during the call */
 	size_t input_len;
-	uint64_t request_id;	/* unique within the runtime */
-	uint64_t deadline_ns;	/* CLOCK_MONOTONIC; 0 = none */
-	void *app_state;	/* what lutf_app_init stored, or NULL */
-	void *runtime_priv;	/* the runtime's; do not touch */
+	uint64_t request_id;  /* unique within the runtime */
+	uint64_t deadline_ns; /* CLOCK_MONOTONIC; 0 = none */
+	void *app_state;      /* what lutf_app_init stored, or NULL */
+	void *runtime_priv;   /* the runtime's; do not touch */
 };
 
 typedef int (*lutf_fn_t)(struct lutf_call *call);
@@ -104,7 +104,7 @@ static inline const char *lutf_meta(struct lutf_call *call, const char *key)
 }
 
 __attribute__((format(printf, 2, 3))) static inline void lutf_log(struct lutf_call *call,
-								    const char *fmt, ...)
+								  const char *fmt, ...)
 {
 	char line[LUTF_LOG_LINE_MAX];
 	va_list ap;

@@ -34,7 +34,7 @@ enum lutf_status {
 #define LUTF_STATUS_ENUM(name, value, http, text) LUTF_STATUS_##name = value,
 	LUTF_STATUS_TABLE(LUTF_STATUS_ENUM)
 #undef LUTF_STATUS_ENUM
-	LUTF_STATUS__COUNT
+	    LUTF_STATUS__COUNT
 };
 
 /* Short human text for a status ("deadline"); "unknown status" for others. */
@@ -116,34 +116,34 @@ enum lutf_op {
 
 enum lutf_tag {
 	/* addressing */
-	LUTF_TAG_TENANT = 1,	   /* string, [a-z0-9][a-z0-9_-]{0,62} */
-	LUTF_TAG_APP = 2,	   /* string, same rule */
-	LUTF_TAG_FUNCTION = 3,	   /* string, same rule */
+	LUTF_TAG_TENANT = 1,   /* string, [a-z0-9][a-z0-9_-]{0,62} */
+	LUTF_TAG_APP = 2,      /* string, same rule */
+	LUTF_TAG_FUNCTION = 3, /* string, same rule */
 	/* invoke request */
-	LUTF_TAG_INPUT = 10,	   /* bytes */
+	LUTF_TAG_INPUT = 10,	    /* bytes */
 	LUTF_TAG_CONTENT_TYPE = 11, /* string */
-	LUTF_TAG_HEADER = 12,	   /* "name\0value" (repeatable) */
-	LUTF_TAG_TIMEOUT_MS = 13,  /* u32 */
+	LUTF_TAG_HEADER = 12,	    /* "name\0value" (repeatable) */
+	LUTF_TAG_TIMEOUT_MS = 13,   /* u32 */
 	/* invoke reply */
-	LUTF_TAG_OUTPUT = 20,	   /* bytes */
-	LUTF_TAG_ERROR = 21,	   /* string: the human cause of a non-OK status */
-	LUTF_TAG_DETAIL = 22,	   /* u32: signal for CRASHED, syscall for KILLED_BY_POLICY */
+	LUTF_TAG_OUTPUT = 20, /* bytes */
+	LUTF_TAG_ERROR = 21,  /* string: the human cause of a non-OK status */
+	LUTF_TAG_DETAIL = 22, /* u32: signal for CRASHED, syscall for KILLED_BY_POLICY */
 	/* deploy */
-	LUTF_TAG_SO = 30,	   /* bytes: the app's shared object */
-	LUTF_TAG_EXPORT = 31,	   /* string "function=symbol" (repeatable) */
-	LUTF_TAG_TIER = 32,	   /* string: pure | basic | service | compat */
-	LUTF_TAG_MEMORY_MB = 33,   /* u32 */
+	LUTF_TAG_SO = 30,	       /* bytes: the app's shared object */
+	LUTF_TAG_EXPORT = 31,	       /* string "function=symbol" (repeatable) */
+	LUTF_TAG_TIER = 32,	       /* string: pure | basic | service | compat */
+	LUTF_TAG_MEMORY_MB = 33,       /* u32 */
 	LUTF_TAG_MAX_CONCURRENCY = 34, /* u32 */
-	LUTF_TAG_CONFIG = 35,	   /* "function\0key\0value" (repeatable) */
-	LUTF_TAG_VERSION = 36,	   /* u64: app version assigned at deploy */
-	LUTF_TAG_URL = 37,	   /* string: an invoke URL (repeatable, in replies) */
+	LUTF_TAG_CONFIG = 35,	       /* "function\0key\0value" (repeatable) */
+	LUTF_TAG_VERSION = 36,	       /* u64: app version assigned at deploy */
+	LUTF_TAG_URL = 37,	       /* string: an invoke URL (repeatable, in replies) */
 	/* list / status / stats / logs replies: one RECORD per row, each a
 	 * nested TLV sequence of the fields below (and the addressing tags) */
-	LUTF_TAG_RECORD = 40,	   /* bytes: nested TLV */
-	LUTF_TAG_STATE = 41,	   /* string: active | paused */
-	LUTF_TAG_COUNTER = 42,	   /* "name\0" followed by a u64 */
-	LUTF_TAG_TEXT = 43,	   /* string: a log line */
-	LUTF_TAG_LIMIT = 44,	   /* u32: rows wanted (logs) */
+	LUTF_TAG_RECORD = 40,  /* bytes: nested TLV */
+	LUTF_TAG_STATE = 41,   /* string: active | paused */
+	LUTF_TAG_COUNTER = 42, /* "name\0" followed by a u64 */
+	LUTF_TAG_TEXT = 43,    /* string: a log line */
+	LUTF_TAG_LIMIT = 44,   /* u32: rows wanted (logs) */
 };
 
 #endif /* LUTF_PROTOCOL_H */

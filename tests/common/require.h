@@ -43,8 +43,8 @@ static inline bool lutf_test_is_root(void)
 	do {                                                                                       \
 		if (!(ok)) {                                                                       \
 			if (lutf_test_required(feature))                                           \
-				cr_assert_fail("required feature '%s' unavailable: %s", feature,         \
-					 reason);                                                  \
+				cr_assert_fail("required feature '%s' unavailable: %s", feature,   \
+					       reason);                                            \
 			cr_skip_test("needs %s: %s", feature, reason);                             \
 		}                                                                                  \
 	} while (0)

@@ -100,10 +100,10 @@ Test(supervisor_bpf, blocked_labor_loses_its_cart_and_nothing_is_lost)
 	cr_assert_eq(lutf_runtime_submit(rt, g, &(struct lutf_request){0}, 1000), 0);
 	wait_entered(1);
 	for (int i = 0; i < N; i++)
-		cr_assert_eq(lutf_runtime_submit(rt, e,
-						 &(struct lutf_request){.input = "x", .input_len = 1},
-						 (uint64_t)i),
-			     0);
+		cr_assert_eq(
+		    lutf_runtime_submit(rt, e, &(struct lutf_request){.input = "x", .input_len = 1},
+					(uint64_t)i),
+		    0);
 	cr_assert_eq(reap_all(rt, out, N, 5000), N, "queued Bricks stuck behind a blocked Labor");
 	for (int i = 0; i < N; i++) {
 		cr_assert_eq(out[i].result.status, LUTF_STATUS_OK);

@@ -149,10 +149,10 @@ static void *submitter(void *arg)
 		uint32_t fn = (i % 97 == 0) ? f_block : f_echo;
 		int err;
 
-		while ((err = lutf_runtime_submit(rt, fn,
-						  &(struct lutf_request){.input = &i,
-									 .input_len = sizeof(i)},
-						  i)) == -EAGAIN || err == -EBUSY)
+		while ((err = lutf_runtime_submit(
+			    rt, fn, &(struct lutf_request){.input = &i, .input_len = sizeof(i)},
+			    i)) == -EAGAIN ||
+		       err == -EBUSY)
 			sched_yield();
 		CHECK(err == 0, "submit %u: %d", i, err);
 	}
@@ -220,9 +220,10 @@ static void stress_engine(void)
 		pthread_join(s[i], NULL);
 	pthread_join(pz, NULL);
 	lutf_runtime_stats(rt, &st);
-	printf("engine: %u Bricks, %lu rebinds, %lu Labors started, %lu retired, all completed once\n",
-	       n_total, (unsigned long)st.rebinds, (unsigned long)st.labor_grows,
-	       (unsigned long)st.labor_retires);
+	printf(
+	    "engine: %u Bricks, %lu rebinds, %lu Labors started, %lu retired, all completed once\n",
+	    n_total, (unsigned long)st.rebinds, (unsigned long)st.labor_grows,
+	    (unsigned long)st.labor_retires);
 	lutf_runtime_destroy(rt);
 	free(seen);
 }

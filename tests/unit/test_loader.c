@@ -50,9 +50,8 @@ Test(loader, loads_a_real_app_with_state_config_and_meta)
 		cr_assert_arr_eq(res.output, want, strlen(want), "init state not kept");
 		lutf_result_release(&res);
 	}
-	lutf_runtime_invoke(rt, meta,
-			    &(struct lutf_request){.content_type = "text/csv", .headers = hdrs},
-			    &res);
+	lutf_runtime_invoke(
+	    rt, meta, &(struct lutf_request){.content_type = "text/csv", .headers = hdrs}, &res);
 	cr_assert_eq(res.output_len, strlen("text/csv|yes"));
 	cr_assert_arr_eq(res.output, "text/csv|yes", res.output_len);
 	lutf_result_release(&res);

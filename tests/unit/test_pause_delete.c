@@ -65,8 +65,10 @@ Test(pause_delete, pause_holds_and_resume_releases_in_order)
 	cr_assert_eq(lutf_runtime_pause(rt, id), 0);
 	cr_assert_eq(lutf_runtime_pause(rt, id), -EALREADY);
 	for (uint32_t i = 0; i < N; i++)
-		cr_assert_eq(lutf_runtime_submit(rt, id, &(struct lutf_request){.input = &i, .input_len = sizeof(i)}, i),
-			     0);
+		cr_assert_eq(
+		    lutf_runtime_submit(
+			rt, id, &(struct lutf_request){.input = &i, .input_len = sizeof(i)}, i),
+		    0);
 	test_sleep_ms(50);
 	cr_assert_eq(lutf_runtime_reap(rt, out, N, 0), 0, "a paused function ran");
 	lutf_runtime_stats(rt, &st);
@@ -93,8 +95,10 @@ Test(pause_delete, queued_bricks_of_a_paused_function_are_held_too)
 	while (!__atomic_load_n(&entered, __ATOMIC_RELAXED))
 		test_sleep_ms(1);
 	for (uint32_t i = 0; i < N; i++)
-		cr_assert_eq(lutf_runtime_submit(rt, id, &(struct lutf_request){.input = &i, .input_len = sizeof(i)}, i),
-			     0);
+		cr_assert_eq(
+		    lutf_runtime_submit(
+			rt, id, &(struct lutf_request){.input = &i, .input_len = sizeof(i)}, i),
+		    0);
 	cr_assert_eq(lutf_runtime_pause(rt, id), 0);
 	__atomic_store_n(&gate, 1, __ATOMIC_RELEASE);
 	cr_assert_eq(reap_all(rt, out, 1, 2000), 1);
@@ -117,10 +121,15 @@ Test(pause_delete, hold_queue_is_bounded)
 	cr_assert_eq(lutf_runtime_add_fn(rt, "rec", t_record, NULL, &id), 0);
 	lutf_runtime_pause(rt, id);
 	for (int i = 0; i < 4; i++)
-		cr_assert_eq(lutf_runtime_submit(rt, id, &(struct lutf_request){.input = &v, .input_len = sizeof(v)}, 0),
-			     0);
-	cr_assert_eq(lutf_runtime_submit(rt, id, &(struct lutf_request){.input = &v, .input_len = sizeof(v)}, 0), -EBUSY);
-	lutf_runtime_invoke(rt, id, &(struct lutf_request){.input = &v, .input_len = sizeof(v)}, &res);
+		cr_assert_eq(
+		    lutf_runtime_submit(
+			rt, id, &(struct lutf_request){.input = &v, .input_len = sizeof(v)}, 0),
+		    0);
+	cr_assert_eq(lutf_runtime_submit(
+			 rt, id, &(struct lutf_request){.input = &v, .input_len = sizeof(v)}, 0),
+		     -EBUSY);
+	lutf_runtime_invoke(rt, id, &(struct lutf_request){.input = &v, .input_len = sizeof(v)},
+			    &res);
 	cr_assert_eq(res.status, LUTF_STATUS_PAUSED);
 	lutf_runtime_resume(rt, id);
 	cr_assert_eq(reap_all(rt, out, 4, 2000), 4, "accepted Bricks lost");
@@ -171,7 +180,8 @@ Test(pause_delete, delete_of_a_paused_function_fails_held_bricks)
 	cr_assert_eq(lutf_runtime_add_fn(rt, "rec", t_record, NULL, &id), 0);
 	lutf_runtime_pause(rt, id);
 	for (int i = 0; i < 5; i++)
-		lutf_runtime_submit(rt, id, &(struct lutf_request){.input = &v, .input_len = sizeof(v)}, 0);
+		lutf_runtime_submit(rt, id,
+				    &(struct lutf_request){.input = &v, .input_len = sizeof(v)}, 0);
 	cr_assert_eq(lutf_runtime_delete(rt, id), 0);
 	cr_assert_eq(reap_all(rt, out, 5, 2000), 5);
 	for (int i = 0; i < 5; i++)

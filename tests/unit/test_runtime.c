@@ -115,7 +115,9 @@ Test(runtime, invoke_echo_with_config_and_content_type)
 
 	start(2, 4, LUTF_WATCH_POLL);
 	cr_assert_eq(lutf_runtime_add_fn(rt, "echo", t_echo, &o, &id), 0);
-	cr_assert_eq(lutf_runtime_invoke(rt, id, &(struct lutf_request){.input = "hi", .input_len = 2}, &res), 0);
+	cr_assert_eq(lutf_runtime_invoke(
+			 rt, id, &(struct lutf_request){.input = "hi", .input_len = 2}, &res),
+		     0);
 	cr_assert_eq(res.status, LUTF_STATUS_OK);
 	cr_assert_eq(res.output_len, 5);
 	cr_assert_arr_eq(res.output, ">> hi", 5);
@@ -136,16 +138,17 @@ Test(runtime, large_input_and_metadata_reach_the_function)
 	meta = add("meta", t_meta);
 	for (size_t i = 0; i < n; i++)
 		in[i] = (char)(i * 7);
-	cr_assert_eq(lutf_runtime_invoke(rt, echo, &(struct lutf_request){.input = in, .input_len = n}, &res), 0);
+	cr_assert_eq(lutf_runtime_invoke(rt, echo,
+					 &(struct lutf_request){.input = in, .input_len = n}, &res),
+		     0);
 	cr_assert_eq(res.status, LUTF_STATUS_OK);
 	cr_assert_eq(res.output_len, n);
 	cr_assert_eq(memcmp(res.output, in, n), 0);
 	lutf_result_release(&res);
-	cr_assert_eq(lutf_runtime_invoke(rt, meta,
-					 &(struct lutf_request){.content_type = "a/b",
-								.headers = hdrs},
-					 &res),
-		     0);
+	cr_assert_eq(
+	    lutf_runtime_invoke(
+		rt, meta, &(struct lutf_request){.content_type = "a/b", .headers = hdrs}, &res),
+	    0);
 	cr_assert_eq(res.status, LUTF_STATUS_OK);
 	cr_assert_arr_eq(res.output, "a/b;b;-", 7);
 	lutf_result_release(&res);
@@ -175,9 +178,11 @@ Test(runtime, typed_errors)
 	lutf_result_release(&res);
 	lutf_runtime_invoke(rt, 200, &(struct lutf_request){0}, &res);
 	cr_assert_eq(res.status, LUTF_STATUS_UNKNOWN_FUNCTION);
-	lutf_runtime_invoke(rt, f, &(struct lutf_request){.input = huge, .input_len = 2u << 20}, &res);
+	lutf_runtime_invoke(rt, f, &(struct lutf_request){.input = huge, .input_len = 2u << 20},
+			    &res);
 	cr_assert_eq(res.status, LUTF_STATUS_TOO_LARGE);
-	cr_assert_eq(lutf_runtime_submit(rt, f, &(struct lutf_request){.input = huge, .input_len = 2u << 20}, 0),
+	cr_assert_eq(lutf_runtime_submit(
+			 rt, f, &(struct lutf_request){.input = huge, .input_len = 2u << 20}, 0),
 		     -EMSGSIZE);
 	cr_assert_eq(lutf_runtime_submit(rt, 9999, &(struct lutf_request){0}, 0), -ENOENT);
 	cr_assert_eq(lutf_runtime_invoke(rt, f, NULL, &res), -EINVAL);
@@ -199,8 +204,9 @@ Test(runtime, async_batches_complete_exactly_once)
 	while (got < N) {
 		while (sent < N && sent - got < 512) {
 			uint32_t v = (uint32_t)sent;
-			int err = lutf_runtime_submit(rt, id, &(struct lutf_request){.input = &v, .input_len = sizeof(v)},
-						      (uint64_t)sent);
+			int err = lutf_runtime_submit(
+			    rt, id, &(struct lutf_request){.input = &v, .input_len = sizeof(v)},
+			    (uint64_t)sent);
 
 			if (err == -EAGAIN)
 				break;
@@ -267,7 +273,8 @@ Test(runtime, deadline_of_a_running_brick)
 	id = add("sleep", t_sleep);
 	t0 = test_now_ns();
 	lutf_runtime_invoke(rt, id,
-			    &(struct lutf_request){.input = &ms, .input_len = sizeof(ms), .timeout_ns = 30000000ull},
+			    &(struct lutf_request){
+				.input = &ms, .input_len = sizeof(ms), .timeout_ns = 30000000ull},
 			    &res);
 	cr_assert_eq(res.status, LUTF_STATUS_DEADLINE);
 	cr_assert_lt(test_now_ns() - t0, 200000000ull, "answered long after the deadline");
@@ -320,8 +327,10 @@ static void migration(enum lutf_watch_mode watch)
 	while (!__atomic_load_n(&entered, __ATOMIC_RELAXED))
 		test_sleep_ms(1);
 	for (int i = 0; i < N; i++)
-		cr_assert_eq(lutf_runtime_submit(rt, e, &(struct lutf_request){.input = "x", .input_len = 1}, (uint64_t)i),
-			     0);
+		cr_assert_eq(
+		    lutf_runtime_submit(rt, e, &(struct lutf_request){.input = "x", .input_len = 1},
+					(uint64_t)i),
+		    0);
 	if (watch == LUTF_WATCH_OFF) {
 		test_sleep_ms(100);
 		cr_assert_eq(lutf_runtime_reap(rt, out, N, 0), 0, "ran without re-binding?");

@@ -109,7 +109,8 @@ Test(shared_region, labors_in_a_child_process, .timeout = 60)
 	cr_assert_eq(lutf_runtime_add_remote(rt, "block", NULL, &block), 0);
 	cr_assert_eq(lutf_runtime_add_remote(rt, "nowhere", NULL, &unknown), 0);
 
-	lutf_runtime_invoke(rt, echo, &(struct lutf_request){.input = "ping", .input_len = 4}, &res);
+	lutf_runtime_invoke(rt, echo, &(struct lutf_request){.input = "ping", .input_len = 4},
+			    &res);
 	cr_assert_eq(res.status, LUTF_STATUS_OK);
 	cr_assert_arr_eq(res.output, "ping", 4);
 	lutf_result_release(&res);
@@ -117,15 +118,22 @@ Test(shared_region, labors_in_a_child_process, .timeout = 60)
 	cr_assert_eq(res.status, LUTF_STATUS_UNKNOWN_FUNCTION, "the worker cannot resolve it");
 
 	/* Two blocking Bricks pin both Carts' Labors; echo traffic must move. */
-	cr_assert_eq(lutf_runtime_submit(rt, block, &(struct lutf_request){.input = &ms, .input_len = sizeof(ms)}, N), 0);
-	cr_assert_eq(lutf_runtime_submit(rt, block, &(struct lutf_request){.input = &ms, .input_len = sizeof(ms)}, N + 1),
-		     0);
+	cr_assert_eq(
+	    lutf_runtime_submit(rt, block,
+				&(struct lutf_request){.input = &ms, .input_len = sizeof(ms)}, N),
+	    0);
+	cr_assert_eq(
+	    lutf_runtime_submit(
+		rt, block, &(struct lutf_request){.input = &ms, .input_len = sizeof(ms)}, N + 1),
+	    0);
 	while (got < N + 2) {
 		while (sent < N && sent - got < 256) {
 			uint32_t v = (uint32_t)sent;
 
-			if (lutf_runtime_submit(rt, echo, &(struct lutf_request){.input = &v, .input_len = sizeof(v)},
-						(uint64_t)sent))
+			if (lutf_runtime_submit(
+				rt, echo,
+				&(struct lutf_request){.input = &v, .input_len = sizeof(v)},
+				(uint64_t)sent))
 				break;
 			sent++;
 		}
@@ -225,18 +233,17 @@ Test(shared_region, worker_death_fails_started_and_keeps_queued, .timeout = 60)
 	/* One blocking Brick per Cart: submit from two threads' worth of Carts by
 	 * spilling: fill each Cart's head with a block. */
 	for (uint32_t i = 0; i < BLOCKS; i++)
-		cr_assert_eq(lutf_runtime_submit(rt, block,
-						 &(struct lutf_request){.input = &ms,
-									.input_len = sizeof(ms)},
-						 i),
+		cr_assert_eq(lutf_runtime_submit(
+				 rt, block,
+				 &(struct lutf_request){.input = &ms, .input_len = sizeof(ms)}, i),
 			     0);
 	test_sleep_ms(100);
 	for (uint32_t i = 0; i < ECHOES; i++)
-		cr_assert_eq(lutf_runtime_submit(rt, echo,
-						 &(struct lutf_request){.input = &i,
-									.input_len = sizeof(i)},
-						 BLOCKS + i),
-			     0);
+		cr_assert_eq(
+		    lutf_runtime_submit(rt, echo,
+					&(struct lutf_request){.input = &i, .input_len = sizeof(i)},
+					BLOCKS + i),
+		    0);
 	cr_assert_eq(kill(pid, SIGKILL), 0);
 	cr_assert_eq(waitpid(pid, &status, 0), pid);
 	cr_assert_geq(lutf_runtime_worker_lost(rt, SIGKILL), 1);
@@ -275,10 +282,10 @@ Test(shared_region, repeated_worker_kills_lose_nothing, .timeout = 120)
 		while (sent < N && sent - got < 2048) {
 			uint32_t v = (uint32_t)sent;
 
-			if (lutf_runtime_submit(rt, echo,
-						&(struct lutf_request){.input = &v,
-								       .input_len = sizeof(v)},
-						(uint64_t)sent))
+			if (lutf_runtime_submit(
+				rt, echo,
+				&(struct lutf_request){.input = &v, .input_len = sizeof(v)},
+				(uint64_t)sent))
 				break;
 			sent++;
 		}
@@ -295,7 +302,8 @@ Test(shared_region, repeated_worker_kills_lose_nothing, .timeout = 120)
 			uint32_t st = out[i].result.status;
 
 			cr_assert_eq(seen[out[i].user_data]++, 0);
-			cr_assert(st == LUTF_STATUS_OK || st == LUTF_STATUS_CRASHED, "status %u", st);
+			cr_assert(st == LUTF_STATUS_OK || st == LUTF_STATUS_CRASHED, "status %u",
+				  st);
 			crashed += st == LUTF_STATUS_CRASHED;
 			ok += st == LUTF_STATUS_OK;
 			lutf_result_release(&out[i].result);

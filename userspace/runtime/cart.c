@@ -88,8 +88,8 @@ void lutf_brick_post(struct lutf_region *r, struct lutf_brick *b)
 	lutf_bell(r, &h->cq_bell, &h->cq_sleeping);
 }
 
-bool lutf_brick_finish(struct lutf_region *r, struct lutf_brick *b, uint32_t from,
-		       uint32_t status, uint32_t detail)
+bool lutf_brick_finish(struct lutf_region *r, struct lutf_brick *b, uint32_t from, uint32_t status,
+		       uint32_t detail)
 {
 	uint32_t expect = from;
 

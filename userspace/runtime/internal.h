@@ -43,11 +43,11 @@ struct lutf_cart_scan {
 
 struct lutf_runtime {
 	struct lutf_region r;
-	void *mem_owned; /* mmap'ed by lutf_runtime_create, else NULL */
+	void *mem_owned;	    /* mmap'ed by lutf_runtime_create, else NULL */
 	struct lutf_labors *labors; /* in-process Labors, else NULL */
 	pthread_mutex_t lock;	    /* function table, hold lists, apps */
 	pthread_mutex_t reap_lock;
-	pthread_mutex_t sup_lock;   /* the Supervisor's tick; worker_lost excludes it */
+	pthread_mutex_t sup_lock; /* the Supervisor's tick; worker_lost excludes it */
 	struct lutf_fn_local *fns;
 	struct lutf_app *apps;
 	pthread_t sup;
@@ -60,9 +60,9 @@ struct lutf_runtime {
 	struct lutf_cart_scan *scan;
 	/* labor_watch, when the BPF mode loaded; mode is the one in force. */
 	struct lutf_lw *lw;
-	uint32_t *lw_slot;	/* Labor index -> labor_watch slot, LUTF_NONE = not yet */
-	int32_t *lw_tid;	/* the tid registered in that slot */
-	uint64_t *free_since;	/* elastic pool: when a Labor above M was last seen busy */
+	uint32_t *lw_slot;    /* Labor index -> labor_watch slot, LUTF_NONE = not yet */
+	int32_t *lw_tid;      /* the tid registered in that slot */
+	uint64_t *free_since; /* elastic pool: when a Labor above M was last seen busy */
 	enum lutf_watch_mode mode;
 	/* Statistics, relaxed counters. */
 	uint64_t n_submitted, n_completed, n_rejected, n_rebinds, n_deadlines, n_held;
@@ -72,9 +72,9 @@ struct lutf_runtime {
 struct lutf_labors {
 	struct lutf_region r;
 	struct lutf_labor_host host;
-	pthread_t *threads;	/* labors_max entries; the first n_threads run */
+	pthread_t *threads; /* labors_max entries; the first n_threads run */
 	uint32_t n_threads;
-	pthread_t keeper;	/* starts and joins Labors as labor_req asks */
+	pthread_t keeper; /* starts and joins Labors as labor_req asks */
 	bool keeper_started;
 	uint32_t local_stop;
 	void *selves; /* per-thread state, freed after join */
@@ -84,8 +84,8 @@ struct lutf_labors {
  * state CAS to DONE): wake a sync waiter or push onto the completion ring. */
 void lutf_brick_post(struct lutf_region *r, struct lutf_brick *b);
 /* Win the CAS from 'from' to DONE and post status/detail; false if lost. */
-bool lutf_brick_finish(struct lutf_region *r, struct lutf_brick *b, uint32_t from,
-		       uint32_t status, uint32_t detail);
+bool lutf_brick_finish(struct lutf_region *r, struct lutf_brick *b, uint32_t from, uint32_t status,
+		       uint32_t detail);
 /* Ring a doorbell whose owner may sleep: wake only if asleep. The work must
  * have been published by a seq_cst operation (a ring push) just before. */
 void lutf_bell(struct lutf_region *r, uint32_t *bell, uint32_t *sleeping);

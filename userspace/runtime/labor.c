@@ -153,13 +153,13 @@ static const char *op_meta(struct lutf_call *call, const char *key)
 }
 
 static const struct lutf_call_ops call_ops = {
-	.size = sizeof(struct lutf_call_ops),
-	.write = op_write,
-	.set_content_type = op_set_content_type,
-	.fail = op_fail,
-	.log = op_log,
-	.config = op_config,
-	.meta = op_meta,
+    .size = sizeof(struct lutf_call_ops),
+    .write = op_write,
+    .set_content_type = op_set_content_type,
+    .fail = op_fail,
+    .log = op_log,
+    .config = op_config,
+    .meta = op_meta,
 };
 
 /* Store [content type][bytes] into an arena block of the Brick. Returns the
@@ -309,7 +309,8 @@ static bool has_work(struct lutf_region *r, struct lutf_labor *me, uint32_t my_i
 		return true;
 	c = ld_relaxed(&me->cart);
 	if (free)
-		return c != LUTF_NONE || (uint32_t)(me - r->labors) >= ld_relaxed(&r->hdr->labor_req);
+		return c != LUTF_NONE ||
+		       (uint32_t)(me - r->labors) >= ld_relaxed(&r->hdr->labor_req);
 	if (c == LUTF_NONE || ld_relaxed(&r->carts[c].owner) != my_id)
 		return true;
 	return lutf_ring_count(&r->carts[c].ring) != 0;
@@ -445,18 +446,19 @@ static void *keeper_main(void *arg)
 			want = h->cfg.labors;
 		if (want > h->cfg.labors_max)
 			want = h->cfg.labors_max;
-		while (lb->n_threads > h->cfg.labors && ld_acquire(&selves[lb->n_threads - 1].exited)) {
+		while (lb->n_threads > h->cfg.labors &&
+		       ld_acquire(&selves[lb->n_threads - 1].exited)) {
 			pthread_join(lb->threads[lb->n_threads - 1], NULL);
 			lb->n_threads--;
 		}
 		while (lb->n_threads < want && start_labor(lb, lb->n_threads) == 0)
 			;
 		/* Bounded: a retiring Labor wakes us, but re-check now and then. */
-		lutf_futex_wait(&h->labor_req, ld_relaxed(&h->labor_req), lb->r.shared, 100000000ull);
+		lutf_futex_wait(&h->labor_req, ld_relaxed(&h->labor_req), lb->r.shared,
+				100000000ull);
 	}
 	return NULL;
 }
-
 
 int lutf_labors_start(void *mem, size_t size, const struct lutf_labor_host *host,
 		      struct lutf_labors **out)

@@ -29,14 +29,14 @@ static uint32_t stack_pop(uint64_t *head, uint32_t *(*link)(void *, uint32_t), v
 		/* Relaxed: if the entry was taken and reused meanwhile, the tag
 		 * makes the CAS fail and this value is discarded. */
 		next = ld_relaxed(link(ctx, idx));
-		if (__atomic_compare_exchange_n(head, &old, next | ((old & ~0xffffffffull) + TAG_ONE),
-						true, __ATOMIC_ACQUIRE, __ATOMIC_ACQUIRE))
+		if (__atomic_compare_exchange_n(head, &old,
+						next | ((old & ~0xffffffffull) + TAG_ONE), true,
+						__ATOMIC_ACQUIRE, __ATOMIC_ACQUIRE))
 			return idx;
 	}
 }
 
-static void stack_push(uint64_t *head, uint32_t idx, uint32_t *(*link)(void *, uint32_t),
-		       void *ctx)
+static void stack_push(uint64_t *head, uint32_t idx, uint32_t *(*link)(void *, uint32_t), void *ctx)
 {
 	uint64_t old = ld_relaxed(head);
 
@@ -56,8 +56,8 @@ static uint32_t bump(uint32_t *ctr, uint32_t count)
 	do {
 		if (n >= count)
 			return LUTF_NONE;
-	} while (!__atomic_compare_exchange_n(ctr, &n, n + 1, true, __ATOMIC_RELAXED,
-					      __ATOMIC_RELAXED));
+	} while (
+	    !__atomic_compare_exchange_n(ctr, &n, n + 1, true, __ATOMIC_RELAXED, __ATOMIC_RELAXED));
 	return n;
 }
 

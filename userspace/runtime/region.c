@@ -262,8 +262,8 @@ int lutf_region_open(struct lutf_region *r, void *mem, size_t size)
 	    h->off_arena != l.off_arena || h->n_classes != l.n_classes)
 		return -EINVAL;
 	for (uint32_t i = 0; i < l.n_classes; i++)
-		if (h->classes[i].off != l.class_off[i] || h->classes[i].links_off != l.links_off[i] ||
-		    h->classes[i].size != l.sizes[i] ||
+		if (h->classes[i].off != l.class_off[i] ||
+		    h->classes[i].links_off != l.links_off[i] || h->classes[i].size != l.sizes[i] ||
 		    h->classes[i].count != l.counts[i])
 			return -EINVAL;
 	if (!ring_ok(&h->cq, &l, size) || !ring_ok(&h->held, &l, size))

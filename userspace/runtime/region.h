@@ -40,8 +40,8 @@ struct lutf_cell {
 };
 
 struct lutf_ring {
-	_Alignas(LUTF_CACHELINE) uint64_t enq; /* next position to fill */
-	_Alignas(LUTF_CACHELINE) uint64_t deq; /* next position to take */
+	_Alignas(LUTF_CACHELINE) uint64_t enq;	     /* next position to fill */
+	_Alignas(LUTF_CACHELINE) uint64_t deq;	     /* next position to take */
 	_Alignas(LUTF_CACHELINE) uint64_t cells_off; /* offset of mask+1 cells */
 	uint32_t mask;
 	uint32_t pad;
@@ -58,15 +58,15 @@ enum lutf_labor_state {
 
 struct lutf_labor {
 	_Alignas(LUTF_CACHELINE) uint32_t state; /* enum lutf_labor_state */
-	uint32_t cart;	    /* bound Cart or LUTF_NONE; see labor.c for who writes it */
-	uint32_t bell;	    /* futex word: bumped by whoever wakes this Labor */
-	uint32_t sleeping;  /* 1 while in (or entering) futex_wait on bell */
-	uint32_t brick;	    /* Brick being run, or LUTF_NONE */
-	uint32_t cur_fn;    /* function slot being run, or LUTF_NONE (Dekker with delete) */
-	int32_t tid;	    /* published by the Labor at start */
+	uint32_t cart;	   /* bound Cart or LUTF_NONE; see labor.c for who writes it */
+	uint32_t bell;	   /* futex word: bumped by whoever wakes this Labor */
+	uint32_t sleeping; /* 1 while in (or entering) futex_wait on bell */
+	uint32_t brick;	   /* Brick being run, or LUTF_NONE */
+	uint32_t cur_fn;   /* function slot being run, or LUTF_NONE (Dekker with delete) */
+	int32_t tid;	   /* published by the Labor at start */
 	int32_t tgid;
-	uint64_t started;   /* Bricks started, ever: the Supervisor's progress probe */
-	uint64_t parks;	    /* futex sleeps, ever */
+	uint64_t started; /* Bricks started, ever: the Supervisor's progress probe */
+	uint64_t parks;	  /* futex sleeps, ever */
 	uint64_t pad1[3];
 };
 
@@ -81,8 +81,9 @@ enum lutf_fn_state {
 	LUTF_FN_FREE = 0,
 	LUTF_FN_ACTIVE = 1,
 	LUTF_FN_PAUSED = 2,
-	LUTF_FN_DELETED = 3,   /* draining: no new Bricks, slot not reusable yet */
-	LUTF_FN_RELEASING = 4, /* resumed; held Bricks still going out: new ones queue behind them */
+	LUTF_FN_DELETED = 3, /* draining: no new Bricks, slot not reusable yet */
+	LUTF_FN_RELEASING =
+	    4, /* resumed; held Bricks still going out: new ones queue behind them */
 };
 
 struct lutf_fn_slot {
@@ -95,32 +96,32 @@ struct lutf_fn_slot {
 
 enum lutf_brick_state {
 	LUTF_BRICK_FREE = 0,
-	LUTF_BRICK_QUEUED = 1,	 /* on a Cart ring, in a hold list or the held ring */
-	LUTF_BRICK_RUNNING = 2,	 /* a Labor is inside it */
-	LUTF_BRICK_DONE = 3,	 /* completed by whoever won the CAS to here */
+	LUTF_BRICK_QUEUED = 1,	/* on a Cart ring, in a hold list or the held ring */
+	LUTF_BRICK_RUNNING = 2, /* a Labor is inside it */
+	LUTF_BRICK_DONE = 3,	/* completed by whoever won the CAS to here */
 };
 
 /* The kind of completion a Brick's submitter waits for. */
-#define LUTF_CQ_SYNC 0 /* futex on brick->done */
+#define LUTF_CQ_SYNC 0	/* futex on brick->done */
 #define LUTF_CQ_ASYNC 1 /* pushed onto the region's completion ring */
 
 struct lutf_brick {
-	uint32_t state;	     /* enum lutf_brick_state; CAS decides who completes */
-	uint32_t refs;	     /* owners: the submitter's reaper and the queue/Labor side */
-	uint32_t done;	     /* sync: 0 pending, 1 done, 2 waiter asleep (futex) */
-	uint32_t next;	     /* pool free-list link */
-	uint32_t fn;	     /* function slot */
-	uint32_t fn_gen;     /* slot generation at submit */
-	uint32_t cq;	     /* LUTF_CQ_* */
-	uint32_t status;     /* enum lutf_status, written before done/CQ publish */
+	uint32_t state;	 /* enum lutf_brick_state; CAS decides who completes */
+	uint32_t refs;	 /* owners: the submitter's reaper and the queue/Labor side */
+	uint32_t done;	 /* sync: 0 pending, 1 done, 2 waiter asleep (futex) */
+	uint32_t next;	 /* pool free-list link */
+	uint32_t fn;	 /* function slot */
+	uint32_t fn_gen; /* slot generation at submit */
+	uint32_t cq;	 /* LUTF_CQ_* */
+	uint32_t status; /* enum lutf_status, written before done/CQ publish */
 	uint32_t detail;
-	uint32_t in_len;     /* input data bytes */
-	uint32_t in_meta;    /* metadata bytes before the data */
-	uint32_t out_len;    /* output bytes (or error message bytes) */
-	uint32_t out_ct;     /* content-type bytes before the output */
+	uint32_t in_len;  /* input data bytes */
+	uint32_t in_meta; /* metadata bytes before the data */
+	uint32_t out_len; /* output bytes (or error message bytes) */
+	uint32_t out_ct;  /* content-type bytes before the output */
 	uint32_t pad;
-	uint64_t in_off;     /* arena offset of input, 0 = inline */
-	uint64_t out_off;    /* arena offset of output, 0 = none */
+	uint64_t in_off;  /* arena offset of input, 0 = inline */
+	uint64_t out_off; /* arena offset of output, 0 = none */
 	uint64_t deadline_ns;
 	uint64_t request_id;
 	uint64_t user_data;
@@ -128,13 +129,13 @@ struct lutf_brick {
 };
 
 struct lutf_arena_class {
-	uint64_t off;	  /* offset of the first block */
+	uint64_t off;	    /* offset of the first block */
 	uint64_t links_off; /* free-list links, one u32 per block, outside the blocks:
 			     * a popper's racy read of a link never touches payload */
-	uint32_t size;	  /* block bytes */
-	uint32_t count;	  /* blocks */
+	uint32_t size;	    /* block bytes */
+	uint32_t count;	    /* blocks */
 	_Alignas(LUTF_CACHELINE) uint64_t head; /* free stack: index | tag << 32 */
-	uint32_t bump;	  /* blocks never used start here */
+	uint32_t bump;				/* blocks never used start here */
 	uint32_t pad;
 };
 
@@ -145,15 +146,15 @@ struct lutf_region_hdr {
 	uint64_t size;
 	struct lutf_config cfg;
 	uint64_t off_carts, off_labors, off_fns, off_bricks, off_cells, off_arena, end;
-	struct lutf_ring cq;	/* completions of async Bricks (capacity >= bricks) */
-	struct lutf_ring held;	/* Bricks a Labor found paused, for the Supervisor */
+	struct lutf_ring cq;   /* completions of async Bricks (capacity >= bricks) */
+	struct lutf_ring held; /* Bricks a Labor found paused, for the Supervisor */
 	struct lutf_arena_class classes[LUTF_ARENA_CLASSES];
 	uint32_t n_classes;
 	_Alignas(LUTF_CACHELINE) uint64_t pool_head; /* Brick free stack: index | tag << 32 */
 	uint32_t pool_bump;
-	_Alignas(LUTF_CACHELINE) uint32_t stop;	  /* front sets 1: Labors exit */
-	uint32_t labor_req;  /* request word: Labors the front wants running */
-	uint32_t labors_up;  /* Labors the worker has started */
+	_Alignas(LUTF_CACHELINE) uint32_t stop; /* front sets 1: Labors exit */
+	uint32_t labor_req;			/* request word: Labors the front wants running */
+	uint32_t labors_up;			/* Labors the worker has started */
 	_Alignas(LUTF_CACHELINE) uint32_t sup_bell; /* Supervisor doorbell (futex) */
 	uint32_t sup_sleeping;
 	_Alignas(LUTF_CACHELINE) uint32_t cq_bell; /* reaper doorbell (futex) */

@@ -16,8 +16,8 @@
 
 #include "internal.h"
 
-#define META_MAX 16384u		/* bytes of content type and headers */
-#define SYNC_SPIN_NS 20000ull	/* a sync caller spins this long before sleeping */
+#define META_MAX 16384u		      /* bytes of content type and headers */
+#define SYNC_SPIN_NS 20000ull	      /* a sync caller spins this long before sleeping */
 #define ATTACH_DRAIN_NS 5000000000ull /* a remote worker gets this long to drain */
 
 static __thread char last_error[256];
@@ -272,8 +272,8 @@ static char **copy_pairs(const char *const *kv)
 }
 
 /* Caller holds rt->lock. Takes over app's reference on success. */
-static int add_locked(struct lutf_runtime *rt, const char *name, lutf_fn_t fn,
-		      struct lutf_app *app, const struct lutf_fn_opts *opts, uint32_t *id)
+static int add_locked(struct lutf_runtime *rt, const char *name, lutf_fn_t fn, struct lutf_app *app,
+		      const struct lutf_fn_opts *opts, uint32_t *id)
 {
 	struct lutf_region *r = &rt->r;
 	struct lutf_fn_local *f;
@@ -516,8 +516,8 @@ static size_t meta_put(const struct lutf_request *req, char *dst, size_t cap)
 }
 
 /* Take a Brick, fill it, queue or hold it. 0 and *out, or a rejection. */
-static int submit(struct lutf_runtime *rt, uint32_t id, const struct lutf_request *req,
-		  uint32_t cq, uint64_t user_data, struct lutf_brick **out)
+static int submit(struct lutf_runtime *rt, uint32_t id, const struct lutf_request *req, uint32_t cq,
+		  uint64_t user_data, struct lutf_brick **out)
 {
 	struct lutf_region *r = &rt->r;
 	const struct lutf_config *cfg = &r->hdr->cfg;

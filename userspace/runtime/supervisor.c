@@ -54,8 +54,7 @@ static uint32_t find_free_labor(struct lutf_region *r)
 /* Give Cart c (owned by Labor 'from' + 1, or unowned when from == NONE) to
  * Labor 'to'. Only the Supervisor writes owner words, so the CAS can only
  * fail on a corrupt region. */
-static bool bind_cart(struct lutf_runtime *rt, uint32_t c, uint32_t from, uint32_t to,
-		      bool rebind)
+static bool bind_cart(struct lutf_runtime *rt, uint32_t c, uint32_t from, uint32_t to, bool rebind)
 {
 	struct lutf_region *r = &rt->r;
 	uint32_t expect = from == LUTF_NONE ? 0 : from + 1;
@@ -103,7 +102,8 @@ static void lw_sync(struct lutf_runtime *rt)
 			lutf_lw_unregister(rt->lw, rt->lw_slot[i]);
 		rt->lw_slot[i] = LUTF_NONE;
 		rt->lw_tid[i] = 0;
-		if (tid <= 0 || lutf_lw_register(rt->lw, ld_relaxed(&l->tgid), tid, &rt->lw_slot[i])) {
+		if (tid <= 0 ||
+		    lutf_lw_register(rt->lw, ld_relaxed(&l->tgid), tid, &rt->lw_slot[i])) {
 			rt->lw_slot[i] = LUTF_NONE;
 			continue;
 		}
@@ -199,8 +199,8 @@ static uint64_t lw_blocked_for(struct lutf_runtime *rt, uint32_t i, uint64_t now
  * again only when that deadline has passed, and at most every RESCAN_NS. */
 #define RESCAN_NS 1000000ull
 
-static uint64_t brick_due(struct lutf_runtime *rt, struct lutf_cell *c, uint64_t pos,
-			  uint64_t mask, uint64_t now)
+static uint64_t brick_due(struct lutf_runtime *rt, struct lutf_cell *c, uint64_t pos, uint64_t mask,
+			  uint64_t now)
 {
 	struct lutf_region *r = &rt->r;
 	struct lutf_brick *b;
@@ -301,7 +301,8 @@ void lutf_drain_held_ring(struct lutf_runtime *rt)
 		if (idx >= r->hdr->cfg.bricks)
 			continue;
 		b = &r->bricks[idx];
-		if (ld_acquire(&b->state) != LUTF_BRICK_QUEUED || b->fn >= r->hdr->cfg.max_functions) {
+		if (ld_acquire(&b->state) != LUTF_BRICK_QUEUED ||
+		    b->fn >= r->hdr->cfg.max_functions) {
 			lutf_brick_unref(r, b);
 			continue;
 		}
@@ -315,9 +316,9 @@ void lutf_drain_held_ring(struct lutf_runtime *rt)
 		} else if (st == LUTF_FN_ACTIVE && lutf_cart_enqueue(r, idx) == 0) {
 			/* resumed meanwhile: back onto a Cart with its reference */
 		} else {
-			lutf_brick_finish(r, b, LUTF_BRICK_QUEUED,
-					  st == LUTF_FN_ACTIVE ? LUTF_STATUS_OVERLOADED
-							       : LUTF_STATUS_DELETED, 0);
+			lutf_brick_finish(
+			    r, b, LUTF_BRICK_QUEUED,
+			    st == LUTF_FN_ACTIVE ? LUTF_STATUS_OVERLOADED : LUTF_STATUS_DELETED, 0);
 			lutf_brick_unref(r, b);
 		}
 	}
@@ -567,7 +568,8 @@ static void *sup_main(void *arg)
 
 			/* Extra Labors are waiting to retire: look again in a while. */
 			if (ld_relaxed(&h->labor_req) > h->cfg.labors) {
-				uint64_t t = (uint64_t)h->cfg.labor_idle_ms * 250000ull + 1000000ull;
+				uint64_t t =
+				    (uint64_t)h->cfg.labor_idle_ms * 250000ull + 1000000ull;
 
 				if (!timeout || t < timeout)
 					timeout = t;
@@ -598,9 +600,9 @@ static void lw_start(struct lutf_runtime *rt)
 {
 	const struct lutf_config *cfg = &rt->r.hdr->cfg;
 	struct lutf_lw_opts o = {
-		.pin_dir = cfg->bpf_pin_dir,
-		.max_labors = cfg->labors_max,
-		.grace_ns = cfg->grace_ns ? cfg->grace_ns : 1,
+	    .pin_dir = cfg->bpf_pin_dir,
+	    .max_labors = cfg->labors_max,
+	    .grace_ns = cfg->grace_ns ? cfg->grace_ns : 1,
 	};
 
 	rt->mode = cfg->watch;
