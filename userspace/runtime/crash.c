@@ -98,6 +98,7 @@ int lutf_runtime_worker_lost(struct lutf_runtime *rt, int sig)
 		return -ENOMEM;
 	pthread_mutex_lock(&rt->lock);
 	pthread_mutex_lock(&rt->sup_lock);
+	pthread_mutex_lock(&rt->reap_lock);
 
 	unwedge(r, &h->cq);
 	unwedge(r, &h->held);
@@ -134,9 +135,16 @@ int lutf_runtime_worker_lost(struct lutf_runtime *rt, int sig)
 				failed++;
 			lutf_brick_unref(r, b);
 			break;
-		case LUTF_BRICK_DONE:
-			if (b->cq == LUTF_CQ_ASYNC ? !ring_holds(r, &h->cq, idx)
-						   : ld_acquire(&b->done) != 1) {
+		case LUTF_BRICK_DONE: {
+			/* Was the completion posted? Sync: the done word says so.
+			 * Async (reapers excluded by reap_lock): it is either still
+			 * in the completion ring, or reaped, and then the reaper's
+			 * reference is gone and ours is the last. */
+			bool posted = b->cq == LUTF_CQ_ASYNC
+					      ? ld_acquire(&b->refs) == 1 || ring_holds(r, &h->cq, idx)
+					      : ld_acquire(&b->done) == 1;
+
+			if (!posted) {
 				b->status = LUTF_STATUS_CRASHED;
 				b->detail = (uint32_t)sig;
 				lutf_brick_post(r, b);
@@ -144,6 +152,7 @@ int lutf_runtime_worker_lost(struct lutf_runtime *rt, int sig)
 			}
 			lutf_brick_unref(r, b);
 			break;
+		}
 		default:
 			break; /* FREE: not a live reference; nothing to do */
 		}
@@ -162,6 +171,7 @@ int lutf_runtime_worker_lost(struct lutf_runtime *rt, int sig)
 	for (uint32_t i = 0; i < h->cfg.labors_max; i++)
 		rt->seen_since[i] = 0;
 
+	pthread_mutex_unlock(&rt->reap_lock);
 	pthread_mutex_unlock(&rt->sup_lock);
 	pthread_mutex_unlock(&rt->lock);
 	free(claimed);

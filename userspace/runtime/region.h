@@ -200,6 +200,9 @@ static inline bool lutf_cell_filled(const struct lutf_cell *c, uint64_t pos, uin
 	return __atomic_load_n(&c->seq, __ATOMIC_ACQUIRE) + (pos & mask) == pos + 1;
 }
 
+/* The entry at the head is published (a pop would succeed now). */
+bool lutf_ring_ready(struct lutf_region *r, struct lutf_ring *q);
+
 /* Approximate number of entries (never negative). */
 uint32_t lutf_ring_count(const struct lutf_ring *q);
 

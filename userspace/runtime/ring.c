@@ -119,3 +119,14 @@ uint32_t lutf_ring_pop(struct lutf_region *r, struct lutf_ring *q)
 {
 	return lutf_ring_pop_into(r, q, NULL);
 }
+
+bool lutf_ring_ready(struct lutf_region *r, struct lutf_ring *q)
+{
+	uint64_t pos = ld_seqcst(&q->deq);
+
+	if (ld_seqcst(&q->enq) == pos)
+		return false;
+	/* A claimed cell not yet filled reads as "not ready": the reaper sleeps
+	 * instead of spinning on a cell a dead producer will never fill. */
+	return lutf_cell_filled(&cells(r, q)[pos & q->mask], pos, q->mask);
+}

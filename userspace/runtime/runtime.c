@@ -742,10 +742,12 @@ int lutf_runtime_reap(struct lutf_runtime *rt, struct lutf_completion *out, unsi
 	h = r->hdr;
 	if (timeout_ms > 0)
 		until = lutf_now_ns() + (uint64_t)timeout_ms * 1000000ull;
-	pthread_mutex_lock(&rt->reap_lock);
 	for (;;) {
 		uint32_t idx, seq;
 
+		/* The lock covers taking results, not sleeping: worker_lost takes
+		 * it to see completions either in the ring or already reaped. */
+		pthread_mutex_lock(&rt->reap_lock);
 		while (n < max && (idx = lutf_ring_pop(r, &h->cq)) != LUTF_NONE) {
 			if (idx >= h->cfg.bricks)
 				continue;
@@ -753,24 +755,25 @@ int lutf_runtime_reap(struct lutf_runtime *rt, struct lutf_completion *out, unsi
 			take_result(rt, &r->bricks[idx], &out[n].result);
 			n++;
 		}
+		pthread_mutex_unlock(&rt->reap_lock);
 		if (n || timeout_ms == 0 || max == 0)
 			break;
 		if (timeout_ms > 0 && lutf_now_ns() >= until)
 			break;
 		/* Acquire pairs with the release increment in lutf_bell. */
 		seq = ld_acquire(&h->cq_bell);
-		/* seq_cst, then the seq_cst count: pairs with lutf_brick_post's
-		 * ring claim and lutf_bell (Dekker, see cart.c). */
-		st_seqcst(&h->cq_sleeping, 1);
-		if (lutf_ring_count(&h->cq) == 0) {
+		/* A count of sleepers (reapers may be several), incremented
+		 * seq_cst before the seq_cst re-check: pairs with
+		 * lutf_brick_post's ring claim and lutf_bell (Dekker, cart.c). */
+		__atomic_add_fetch(&h->cq_sleeping, 1, __ATOMIC_SEQ_CST);
+		if (!lutf_ring_ready(r, &h->cq)) {
 			uint64_t now = lutf_now_ns();
 
 			lutf_futex_wait(&h->cq_bell, seq, r->shared,
 					timeout_ms > 0 ? (until > now ? until - now : 1) : 0);
 		}
-		st_relaxed(&h->cq_sleeping, 0);
+		__atomic_sub_fetch(&h->cq_sleeping, 1, __ATOMIC_RELAXED);
 	}
-	pthread_mutex_unlock(&rt->reap_lock);
 	return (int)n;
 }
 
