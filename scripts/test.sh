@@ -23,8 +23,8 @@ step "build (Release with debug info, -Werror)"
 build build/ci
 step "all tests"
 (cd build/ci && ctest --output-on-failure -j1)
-step "engine tests again with BPF refused (polling fallback forced)"
-(cd build/ci && LUTF_LABOR_WATCH=off ctest --output-on-failure -L engine)
+step "engine and daemon tests again with BPF refused (polling fallback forced)"
+(cd build/ci && LUTF_LABOR_WATCH=off ctest --output-on-failure -L 'engine|daemon')
 
 step "ASan+UBSan build: unit and stress tests"
 build build/asan -DLUTF_ASAN=ON -DLUTF_BENCH=OFF

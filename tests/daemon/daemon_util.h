@@ -1,0 +1,380 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Helpers for lutfd tests: start the real lutfd on private state and runtime
+ * folders (it dies with the test: PDEATHSIG), and talk raw protocol to it
+ * through the shared codec. Every wait is bounded.
+ */
+#ifndef LUTF_TEST_DAEMON_UTIL_H
+#define LUTF_TEST_DAEMON_UTIL_H
+
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "wire.h"
+
+struct td {
+	char dir[64]; /* /tmp/lutfd-test-XXXXXX */
+	char state[96];
+	char run[80];
+	char conf[96];
+	char log[96];
+	pid_t pid;
+};
+
+static inline uint64_t td_now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+static inline void td_sleep_ms(unsigned ms)
+{
+	struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
+
+	nanosleep(&ts, NULL);
+}
+
+static inline int td_connect(const struct td *d, const char *name)
+{
+	struct sockaddr_un a = {.sun_family = AF_UNIX};
+	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+
+	snprintf(a.sun_path, sizeof(a.sun_path), "%s/%s", d->run, name);
+	if (connect(fd, (struct sockaddr *)&a, sizeof(a))) {
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+/* Start lutfd (again) on d's folders; waits until the control socket answers. */
+static inline pid_t td_spawn(struct td *d, const char *run_dir)
+{
+	pid_t parent = getpid(), pid = fork();
+
+	if (pid == 0) {
+		int fd = open(d->log, O_WRONLY | O_CREAT | O_APPEND, 0644);
+
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
+		if (getppid() != parent)
+			_exit(1);
+		dup2(fd, 2);
+		dup2(fd, 1);
+		execl(LUTFD_BIN, "lutfd", "--config", d->conf, "--state-dir", d->state,
+		      "--runtime-dir", run_dir, (char *)NULL);
+		_exit(127);
+	}
+	return pid;
+}
+
+static inline bool td_start_again(struct td *d)
+{
+	uint64_t until = td_now_ms() + 10000;
+	char path[160];
+
+	snprintf(path, sizeof(path), "%s/lutfd.pid", d->run);
+	d->pid = td_spawn(d, d->run);
+	while (td_now_ms() < until) {
+		FILE *fp = fopen(path, "r");
+		int pid = 0, fd;
+
+		if (fp) {
+			if (fscanf(fp, "%d", &pid) != 1)
+				pid = 0;
+			fclose(fp);
+		}
+		if (pid == d->pid && (fd = td_connect(d, "control.sock")) >= 0) {
+			close(fd);
+			return true;
+		}
+		if (waitpid(d->pid, NULL, WNOHANG) == d->pid)
+			return false;
+		td_sleep_ms(20);
+	}
+	return false;
+}
+
+/* extra: more config lines (or NULL). */
+static inline bool td_start(struct td *d, const char *extra)
+{
+	FILE *fp;
+
+	snprintf(d->dir, sizeof(d->dir), "/tmp/lutfd-test-XXXXXX");
+	if (!mkdtemp(d->dir))
+		return false;
+	snprintf(d->state, sizeof(d->state), "%s/state", d->dir);
+	snprintf(d->run, sizeof(d->run), "%s/run", d->dir);
+	snprintf(d->conf, sizeof(d->conf), "%s/lutfd.conf", d->dir);
+	snprintf(d->log, sizeof(d->log), "%s/lutfd.log", d->dir);
+	fp = fopen(d->conf, "w");
+	if (!fp)
+		return false;
+	/* LUTF_TEST_NO_BPF=1 runs the same tests in the polling mode. */
+	fprintf(
+	    fp,
+	    "[lutfd]\nbpf_pin_root = /sys/fs/bpf/lutft%d\ncarts = 2\nlabors = 4\nbpf = %s\n%s\n",
+	    (int)getpid(), getenv("LUTF_TEST_NO_BPF") ? "off" : "on", extra ? extra : "");
+	fclose(fp);
+	return td_start_again(d);
+}
+
+/* SIGKILL lutfd (if running) and remove the folders. */
+static inline void td_stop(struct td *d)
+{
+	char cmd[128];
+
+	if (d->pid > 0) {
+		kill(d->pid, SIGKILL);
+		waitpid(d->pid, NULL, 0);
+		d->pid = 0;
+	}
+	/* A killed lutfd leaves its pins (the next start would unlink them). */
+	snprintf(cmd, sizeof(cmd), "rm -rf /sys/fs/bpf/lutft%d", (int)getpid());
+	(void)!system(cmd);
+	if (getenv("LUTF_TEST_KEEP"))
+		return;
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", d->dir);
+	(void)!system(cmd);
+}
+
+static inline bool td_send(int fd, const struct lutf_buf *b)
+{
+	size_t off = 0;
+
+	while (off < b->len) {
+		ssize_t n = send(fd, b->data + off, b->len - off, MSG_NOSIGNAL);
+
+		if (n <= 0)
+			return false;
+		off += (size_t)n;
+	}
+	return true;
+}
+
+static inline bool td_read_all(int fd, void *buf, size_t len, int timeout_ms)
+{
+	uint64_t until = td_now_ms() + (uint64_t)timeout_ms;
+	size_t off = 0;
+
+	while (off < len) {
+		struct pollfd p = {fd, POLLIN, 0};
+		int64_t left = (int64_t)(until - td_now_ms());
+		ssize_t n;
+
+		if (left <= 0 || poll(&p, 1, (int)left) <= 0)
+			return false;
+		n = recv(fd, (char *)buf + off, len - off, 0);
+		if (n <= 0)
+			return false;
+		off += (size_t)n;
+	}
+	return true;
+}
+
+struct td_reply {
+	struct lutf_wire_hdr h;
+	uint8_t *payload; /* malloc'ed */
+};
+
+/* Read one frame. false on timeout or close. */
+static inline bool td_recv(int fd, struct td_reply *r, int timeout_ms)
+{
+	uint8_t hdr[LUTF_WIRE_HDR_SIZE];
+
+	r->payload = NULL;
+	if (!td_read_all(fd, hdr, sizeof(hdr), timeout_ms))
+		return false;
+	if (lutf_frame_parse_hdr(hdr, 64u << 20, &r->h) != LUTF_STATUS_OK)
+		return false;
+	r->payload = malloc(r->h.length + 1);
+	if (!td_read_all(fd, r->payload, r->h.length, timeout_ms)) {
+		free(r->payload);
+		r->payload = NULL;
+		return false;
+	}
+	return true;
+}
+
+/* First field with tag (index-th), or false. */
+static inline bool td_field(const struct td_reply *r, uint16_t tag, int index, struct lutf_tlv *f)
+{
+	struct lutf_tlv_iter it;
+
+	lutf_tlv_iter_init(&it, r->payload, r->h.length);
+	while (lutf_tlv_next(&it, f))
+		if (f->tag == tag && index-- == 0)
+			return true;
+	return false;
+}
+
+static inline int td_count(const struct td_reply *r, uint16_t tag)
+{
+	struct lutf_tlv f;
+	int n = 0;
+
+	while (td_field(r, tag, n, &f))
+		n++;
+	return n;
+}
+
+/* A COUNTER named name inside a payload or record (p, len). */
+static inline bool td_counter(const uint8_t *p, size_t len, const char *name, uint64_t *v)
+{
+	struct lutf_tlv_iter it;
+	struct lutf_tlv f;
+	size_t n = strlen(name);
+
+	lutf_tlv_iter_init(&it, p, len);
+	while (lutf_tlv_next(&it, &f)) {
+		if (f.tag == LUTF_TAG_COUNTER && f.len == n + 9 && !memcmp(f.val, name, n) &&
+		    !f.val[n]) {
+			memcpy(v, f.val + n + 1, 8);
+			return true;
+		}
+	}
+	return false;
+}
+
+/* One request and its reply (same connection, nothing else in flight). */
+static inline uint32_t td_call(int fd, struct lutf_buf *req, struct td_reply *r, int timeout_ms)
+{
+	if (!td_send(fd, req) || !td_recv(fd, r, timeout_ms))
+		return 0xffffffffu;
+	return r->h.status;
+}
+
+static inline void td_invoke_frame(struct lutf_buf *b, uint64_t id, const char *tenant,
+				   const char *fn, const void *in, size_t len)
+{
+	size_t f = lutf_frame_begin(b, LUTF_OP_INVOKE, 0, id);
+
+	lutf_tlv_put_str(b, LUTF_TAG_TENANT, tenant);
+	lutf_tlv_put_str(b, LUTF_TAG_FUNCTION, fn);
+	if (len)
+		lutf_tlv_put(b, LUTF_TAG_INPUT, in, len);
+	lutf_frame_end(b, f);
+}
+
+static inline void td_addr_frame(struct lutf_buf *b, uint16_t op, uint64_t id, const char *tenant,
+				 const char *fn)
+{
+	size_t f = lutf_frame_begin(b, op, 0, id);
+
+	if (tenant)
+		lutf_tlv_put_str(b, LUTF_TAG_TENANT, tenant);
+	if (fn)
+		lutf_tlv_put_str(b, LUTF_TAG_FUNCTION, fn);
+	lutf_frame_end(b, f);
+}
+
+static inline uint8_t *td_slurp(const char *path, size_t *len)
+{
+	FILE *fp = fopen(path, "rb");
+	uint8_t *p;
+	long n;
+
+	if (!fp)
+		return NULL;
+	fseek(fp, 0, SEEK_END);
+	n = ftell(fp);
+	fseek(fp, 0, SEEK_SET);
+	p = malloc((size_t)n);
+	if (p && fread(p, 1, (size_t)n, fp) != (size_t)n) {
+		free(p);
+		p = NULL;
+	}
+	fclose(fp);
+	*len = (size_t)n;
+	return p;
+}
+
+/* Deploy so_path as tenant/app with exports ("fn=sym", ..., NULL). Returns the status. */
+static inline uint32_t td_deploy(int cfd, const char *tenant, const char *app, const char *so_path,
+				 const char *const *exports, struct td_reply *r)
+{
+	struct lutf_buf b;
+	size_t len, f;
+	uint8_t *so = td_slurp(so_path, &len);
+	uint32_t st;
+
+	if (!so)
+		return 0xfffffffeu;
+	lutf_buf_init(&b);
+	f = lutf_frame_begin(&b, LUTF_OP_DEPLOY, 0, 4242);
+	lutf_tlv_put_str(&b, LUTF_TAG_TENANT, tenant);
+	lutf_tlv_put_str(&b, LUTF_TAG_APP, app);
+	lutf_tlv_put(&b, LUTF_TAG_SO, so, len);
+	for (; *exports; exports++)
+		lutf_tlv_put_str(&b, LUTF_TAG_EXPORT, *exports);
+	lutf_tlv_put_str(&b, LUTF_TAG_TIER, "basic");
+	lutf_frame_end(&b, f);
+	st = td_call(cfd, &b, r, 15000);
+	lutf_buf_free(&b);
+	free(so);
+	return st;
+}
+
+/* A tenant's COUNTER from STATUS. */
+static inline bool td_tenant_counter(int cfd, const char *tenant, const char *name, uint64_t *v)
+{
+	struct lutf_buf b;
+	struct td_reply r;
+	struct lutf_tlv rec;
+	bool found = false;
+
+	lutf_buf_init(&b);
+	td_addr_frame(&b, LUTF_OP_STATUS, 77, NULL, NULL);
+	if (td_call(cfd, &b, &r, 5000) != LUTF_STATUS_OK) {
+		lutf_buf_free(&b);
+		return false;
+	}
+	for (int i = 0; !found && td_field(&r, LUTF_TAG_RECORD, i, &rec); i++) {
+		struct lutf_tlv_iter it;
+		struct lutf_tlv f;
+
+		lutf_tlv_iter_init(&it, rec.val, rec.len);
+		while (lutf_tlv_next(&it, &f))
+			if (f.tag == LUTF_TAG_TENANT && f.len == strlen(tenant) &&
+			    !memcmp(f.val, tenant, f.len))
+				found = td_counter(rec.val, rec.len, name, v);
+	}
+	free(r.payload);
+	lutf_buf_free(&b);
+	return found;
+}
+
+/* True when pid is gone or a zombie. */
+static inline bool td_pid_gone(pid_t pid)
+{
+	char path[64], buf[256], *p;
+	FILE *fp;
+	size_t n;
+
+	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+	fp = fopen(path, "r");
+	if (!fp)
+		return true;
+	n = fread(buf, 1, sizeof(buf) - 1, fp);
+	fclose(fp);
+	buf[n] = 0;
+	p = strrchr(buf, ')');
+	return p && p[1] == ' ' && (p[2] == 'Z' || p[2] == 'X');
+}
+
+#endif

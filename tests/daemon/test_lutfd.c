@@ -1,0 +1,520 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * lutfd end to end: the real daemon on private folders, raw protocol over its
+ * sockets. Deploy, invoke, pause/resume/delete, list, logs, load, a worker
+ * killed under load, lutfd killed and restarted, a second lutfd refused,
+ * protocol errors. Root-only (control socket, BPF); skips otherwise.
+ */
+#define _GNU_SOURCE
+#include <criterion/criterion.h>
+#include <pthread.h>
+
+#include "daemon_util.h"
+#include "require.h"
+
+#define HELLO EXAMPLES_DIR "/libhello.so"
+#define SLEEP EXAMPLES_DIR "/libsleep.so"
+#define APP TEST_APP_DIR "/libdaemon_app.so"
+
+static struct td d;
+static int cfd = -1;
+
+static void setup(void)
+{
+	LUTF_REQUIRE("root", lutf_test_is_root(), "the control socket and BPF need root");
+	cr_assert(td_start(&d, NULL), "lutfd did not start (log in %s)", d.log);
+	cfd = td_connect(&d, "control.sock");
+	cr_assert_geq(cfd, 0);
+}
+
+static void teardown(void)
+{
+	if (cfd >= 0)
+		close(cfd);
+	cfd = -1;
+	td_stop(&d);
+}
+
+static void deploy_hello(void)
+{
+	static const char *const ex[] = {"hello=hello", "noop=noop", NULL};
+	struct td_reply r;
+
+	cr_assert_eq(td_deploy(cfd, "acme", "hello", HELLO, ex, &r), LUTF_STATUS_OK);
+	free(r.payload);
+}
+
+static uint32_t invoke(int fd, const char *fn, const char *in, char *out, size_t cap)
+{
+	struct lutf_buf b;
+	struct td_reply r;
+	struct lutf_tlv f;
+	uint32_t st;
+
+	lutf_buf_init(&b);
+	td_invoke_frame(&b, 1, "acme", fn, in, in ? strlen(in) : 0);
+	st = td_call(fd, &b, &r, 10000);
+	lutf_buf_free(&b);
+	if (st != 0xffffffffu && out) {
+		out[0] = 0;
+		if (td_field(&r, st == LUTF_STATUS_OK ? LUTF_TAG_OUTPUT : LUTF_TAG_ERROR, 0, &f) &&
+		    f.len < cap) {
+			memcpy(out, f.val, f.len);
+			out[f.len] = 0;
+		}
+	}
+	if (st != 0xffffffffu)
+		free(r.payload);
+	return st;
+}
+
+TestSuite(lutfd, .init = setup, .fini = teardown, .timeout = 90);
+
+Test(lutfd, deploy_invoke_list_logs)
+{
+	static const char *const ex[] = {"logger=logger", NULL};
+	struct td_reply r;
+	struct lutf_tlv f, rec;
+	struct lutf_buf b;
+	char out[256];
+	int dfd = td_connect(&d, "lutf.sock");
+	uint64_t v;
+
+	cr_assert_eq(td_deploy(cfd, "acme", "hello", HELLO,
+			       (const char *const[]){"hello=hello", "noop=noop", NULL}, &r),
+		     LUTF_STATUS_OK);
+	cr_assert(td_field(&r, LUTF_TAG_VERSION, 0, &f) && lutf_tlv_u64(&f, &v) && v == 1);
+	cr_assert_eq(td_count(&r, LUTF_TAG_URL), 2);
+	cr_assert(td_field(&r, LUTF_TAG_URL, 0, &f));
+	cr_assert(memmem(f.val, f.len, "#acme/hello", 11), "url %.*s", (int)f.len, f.val);
+	free(r.payload);
+
+	cr_assert_eq(invoke(dfd, "hello", "world", out, sizeof(out)), LUTF_STATUS_OK);
+	cr_assert_str_eq(out, "hello, world");
+	cr_assert_eq(invoke(dfd, "nope", "x", out, sizeof(out)), LUTF_STATUS_UNKNOWN_FUNCTION);
+
+	/* Redeploy: version 2, same URL, still answers. */
+	cr_assert_eq(td_deploy(cfd, "acme", "hello", HELLO,
+			       (const char *const[]){"hello=hello", "noop=noop", NULL}, &r),
+		     LUTF_STATUS_OK);
+	cr_assert(td_field(&r, LUTF_TAG_VERSION, 0, &f) && lutf_tlv_u64(&f, &v) && v == 2);
+	free(r.payload);
+	cr_assert_eq(invoke(dfd, "hello", "again", out, sizeof(out)), LUTF_STATUS_OK);
+
+	/* A name owned by another app of the tenant is refused; bad names too. */
+	cr_assert_eq(
+	    td_deploy(cfd, "acme", "other", HELLO, (const char *const[]){"hello=hello", NULL}, &r),
+	    LUTF_STATUS_MALFORMED);
+	free(r.payload);
+	cr_assert_eq(td_deploy(cfd, "Bad!", "x", HELLO, ex, &r), LUTF_STATUS_MALFORMED);
+	free(r.payload);
+	cr_assert_eq(
+	    td_deploy(cfd, "acme", "x", HELLO, (const char *const[]){"f=no_such_symbol", NULL}, &r),
+	    LUTF_STATUS_FUNCTION_ERROR);
+	free(r.payload);
+
+	/* Logs from the worker. */
+	cr_assert_eq(td_deploy(cfd, "acme", "logs", APP, ex, &r), LUTF_STATUS_OK);
+	free(r.payload);
+	cr_assert_eq(invoke(dfd, "logger", "line-one", out, sizeof(out)), LUTF_STATUS_OK);
+	cr_assert_eq(invoke(dfd, "logger", "line-two", out, sizeof(out)), LUTF_STATUS_OK);
+	for (int i = 0; i < 100; i++) {
+		size_t fo;
+
+		lutf_buf_init(&b);
+		fo = lutf_frame_begin(&b, LUTF_OP_LOGS, 0, 5);
+		lutf_tlv_put_str(&b, LUTF_TAG_TENANT, "acme");
+		lutf_tlv_put_u32(&b, LUTF_TAG_LIMIT, 10);
+		lutf_frame_end(&b, fo);
+		cr_assert_eq(td_call(cfd, &b, &r, 5000), LUTF_STATUS_OK);
+		lutf_buf_free(&b);
+		if (td_count(&r, LUTF_TAG_TEXT) >= 2)
+			break;
+		free(r.payload);
+		r.payload = NULL;
+		td_sleep_ms(20);
+	}
+	cr_assert(r.payload, "no log lines");
+	cr_assert(td_field(&r, LUTF_TAG_TEXT, 1, &f));
+	cr_assert(memmem(f.val, f.len, "got line-two", 12), "log: %.*s", (int)f.len, f.val);
+	free(r.payload);
+
+	/* List: three functions, with state, version and tier. */
+	lutf_buf_init(&b);
+	td_addr_frame(&b, LUTF_OP_LIST, 6, "acme", NULL);
+	cr_assert_eq(td_call(cfd, &b, &r, 5000), LUTF_STATUS_OK);
+	lutf_buf_free(&b);
+	cr_assert_eq(td_count(&r, LUTF_TAG_RECORD), 3);
+	cr_assert(td_field(&r, LUTF_TAG_RECORD, 0, &rec));
+	cr_assert(memmem(rec.val, rec.len, "active", 6));
+	cr_assert(memmem(rec.val, rec.len, "basic", 5));
+	free(r.payload);
+
+	/* Stats: hello ran twice. */
+	lutf_buf_init(&b);
+	td_addr_frame(&b, LUTF_OP_STATS, 7, "acme", NULL);
+	cr_assert_eq(td_call(cfd, &b, &r, 5000), LUTF_STATUS_OK);
+	lutf_buf_free(&b);
+	cr_assert(td_field(&r, LUTF_TAG_RECORD, 0, &rec));
+	cr_assert(td_counter(rec.val, rec.len, "invocations", &v));
+	cr_assert_eq(v, 2);
+	free(r.payload);
+	cr_assert(td_tenant_counter(cfd, "acme", "worker_pid", &v) && v > 0);
+	close(dfd);
+}
+
+Test(lutfd, pause_holds_then_resume_releases_in_order)
+{
+	enum { N = 20 };
+	struct lutf_buf b;
+	struct td_reply r;
+	int dfd = td_connect(&d, "lutf.sock");
+	uint64_t held = 0, next = 0;
+
+	deploy_hello();
+	lutf_buf_init(&b);
+	td_addr_frame(&b, LUTF_OP_PAUSE, 1, "acme", "hello");
+	cr_assert_eq(td_call(cfd, &b, &r, 5000), LUTF_STATUS_OK);
+	free(r.payload);
+	lutf_buf_free(&b);
+	lutf_buf_init(&b);
+	for (int i = 0; i < N; i++) {
+		char in[16];
+
+		snprintf(in, sizeof(in), "%d", i);
+		td_invoke_frame(&b, (uint64_t)i, "acme", "hello", in, strlen(in));
+	}
+	cr_assert(td_send(dfd, &b));
+	lutf_buf_free(&b);
+	cr_assert_not(td_recv(dfd, &r, 300), "a paused function answered");
+	for (int i = 0; i < 50 && held < N; i++) {
+		td_tenant_counter(cfd, "acme", "held", &held);
+		td_sleep_ms(10);
+	}
+	cr_assert_eq(held, N);
+	lutf_buf_init(&b);
+	td_addr_frame(&b, LUTF_OP_RESUME, 2, "acme", "hello");
+	cr_assert_eq(td_call(cfd, &b, &r, 5000), LUTF_STATUS_OK);
+	free(r.payload);
+	lutf_buf_free(&b);
+	/* Released in submission order: with one connection and two Carts the
+	 * replies may cross, but none is lost and all are OK. */
+	for (int i = 0; i < N; i++) {
+		cr_assert(td_recv(dfd, &r, 5000), "reply %d missing", i);
+		cr_assert_eq(r.h.status, LUTF_STATUS_OK);
+		next |= 1ull << r.h.request_id;
+		free(r.payload);
+	}
+	cr_assert_eq(next, (1ull << N) - 1);
+	close(dfd);
+}
+
+Test(lutfd, delete_fails_held_and_later_calls)
+{
+	struct lutf_buf b;
+	struct td_reply r;
+	int dfd = td_connect(&d, "lutf.sock");
+	char out[128];
+
+	deploy_hello();
+	lutf_buf_init(&b);
+	td_addr_frame(&b, LUTF_OP_PAUSE, 1, "acme", "hello");
+	cr_assert_eq(td_call(cfd, &b, &r, 5000), LUTF_STATUS_OK);
+	free(r.payload);
+	lutf_buf_free(&b);
+	lutf_buf_init(&b);
+	for (int i = 0; i < 5; i++)
+		td_invoke_frame(&b, (uint64_t)i, "acme", "hello", "x", 1);
+	cr_assert(td_send(dfd, &b));
+	lutf_buf_free(&b);
+	td_sleep_ms(100);
+	lutf_buf_init(&b);
+	td_addr_frame(&b, LUTF_OP_DELETE, 2, "acme", "hello");
+	cr_assert_eq(td_call(cfd, &b, &r, 5000), LUTF_STATUS_OK);
+	free(r.payload);
+	lutf_buf_free(&b);
+	for (int i = 0; i < 5; i++) {
+		cr_assert(td_recv(dfd, &r, 5000));
+		cr_assert_eq(r.h.status, LUTF_STATUS_DELETED);
+		free(r.payload);
+	}
+	cr_assert_eq(invoke(dfd, "hello", "x", out, sizeof(out)), LUTF_STATUS_UNKNOWN_FUNCTION);
+	cr_assert_eq(invoke(dfd, "noop", NULL, out, sizeof(out)), LUTF_STATUS_OK);
+	close(dfd);
+}
+
+struct load_arg {
+	int id, n, ok;
+};
+
+static void *load_thread(void *p)
+{
+	struct load_arg *a = p;
+	int fd = td_connect(&d, "lutf.sock"), sent = 0, got = 0;
+	uint8_t *seen = calloc((size_t)a->n, 1);
+	struct td_reply r;
+
+	while (fd >= 0 && got < a->n) {
+		struct lutf_buf b;
+
+		lutf_buf_init(&b);
+		while (sent < a->n && sent - got < 64) {
+			uint32_t v = (uint32_t)sent;
+
+			td_invoke_frame(&b, (uint64_t)sent, "acme", "echo", &v, sizeof(v));
+			sent++;
+		}
+		if (b.len && !td_send(fd, &b))
+			break;
+		lutf_buf_free(&b);
+		if (!td_recv(fd, &r, 10000))
+			break;
+		if (r.h.status == LUTF_STATUS_OK && r.h.request_id < (uint64_t)a->n &&
+		    !seen[r.h.request_id]++) {
+			struct lutf_tlv f;
+			uint32_t v;
+
+			if (td_field(&r, LUTF_TAG_OUTPUT, 0, &f) && f.len == 4) {
+				memcpy(&v, f.val, 4);
+				if (v == r.h.request_id)
+					a->ok++;
+			}
+		}
+		free(r.payload);
+		got++;
+	}
+	free(seen);
+	if (fd >= 0)
+		close(fd);
+	return NULL;
+}
+
+Test(lutfd, many_invocations_from_16_connections, .timeout = 120)
+{
+	enum { T = 16, N = 100000 / T };
+	static const char *const ex[] = {"echo=echo", NULL};
+	pthread_t th[T];
+	struct load_arg a[T];
+	struct td_reply r;
+	uint64_t t0 = td_now_ms();
+	int total = 0;
+
+	cr_assert_eq(td_deploy(cfd, "acme", "app", APP, ex, &r), LUTF_STATUS_OK);
+	free(r.payload);
+	for (int i = 0; i < T; i++) {
+		a[i] = (struct load_arg){i, N, 0};
+		pthread_create(&th[i], NULL, load_thread, &a[i]);
+	}
+	for (int i = 0; i < T; i++) {
+		pthread_join(th[i], NULL);
+		total += a[i].ok;
+	}
+	cr_assert_eq(total, T * N, "%d of %d replies matched", total, T * N);
+	cr_log_info("%d invocations in %llu ms", total, (unsigned long long)(td_now_ms() - t0));
+}
+
+Test(lutfd, worker_killed_mid_load)
+{
+	enum { N = 40 };
+	static const char *const ex[] = {"sleep_ms=sleep_ms", NULL};
+	struct lutf_buf b;
+	struct td_reply r;
+	int dfd = td_connect(&d, "lutf.sock"), ok = 0, crashed = 0;
+	uint64_t pid = 0, restarts = 0, pid2 = 0;
+	char out[64];
+
+	cr_assert_eq(td_deploy(cfd, "acme", "sleep", SLEEP, ex, &r), LUTF_STATUS_OK);
+	free(r.payload);
+	cr_assert(td_tenant_counter(cfd, "acme", "worker_pid", &pid) && pid > 0);
+	lutf_buf_init(&b);
+	for (int i = 0; i < N; i++)
+		td_invoke_frame(&b, (uint64_t)i, "acme", "sleep_ms", "200", 3);
+	cr_assert(td_send(dfd, &b));
+	lutf_buf_free(&b);
+	td_sleep_ms(100);
+	cr_assert_eq(kill((pid_t)pid, SIGKILL), 0);
+	for (int i = 0; i < N; i++) {
+		struct lutf_tlv f;
+		uint32_t sig = 0;
+
+		cr_assert(td_recv(dfd, &r, 15000), "reply %d of %d missing", i, N);
+		if (r.h.status == LUTF_STATUS_OK) {
+			ok++;
+		} else {
+			cr_assert_eq(r.h.status, LUTF_STATUS_CRASHED, "status %u", r.h.status);
+			cr_assert(td_field(&r, LUTF_TAG_DETAIL, 0, &f) && lutf_tlv_u32(&f, &sig));
+			cr_assert_eq(sig, SIGKILL);
+			crashed++;
+		}
+		free(r.payload);
+	}
+	cr_assert_gt(crashed, 0, "no started Brick failed CRASHED");
+	cr_assert_gt(ok, 0, "queued Bricks did not complete on the new worker");
+	cr_assert_eq(kill(d.pid, 0), 0, "lutfd died with its worker");
+	cr_assert(td_tenant_counter(cfd, "acme", "restarts", &restarts) && restarts == 1);
+	cr_assert(td_tenant_counter(cfd, "acme", "worker_pid", &pid2) && pid2 != pid && pid2);
+	cr_assert_eq(invoke(dfd, "sleep_ms", "1", out, sizeof(out)), LUTF_STATUS_OK);
+	close(dfd);
+}
+
+Test(lutfd, killed_and_restarted_keeps_registry)
+{
+	struct lutf_buf b;
+	struct td_reply r;
+	struct lutf_tlv rec;
+	uint64_t wpid = 0;
+	char out[64];
+	int dfd;
+
+	deploy_hello();
+	lutf_buf_init(&b);
+	td_addr_frame(&b, LUTF_OP_PAUSE, 1, "acme", "noop");
+	cr_assert_eq(td_call(cfd, &b, &r, 5000), LUTF_STATUS_OK);
+	free(r.payload);
+	lutf_buf_free(&b);
+	cr_assert(td_tenant_counter(cfd, "acme", "worker_pid", &wpid) && wpid > 0);
+	close(cfd);
+	kill(d.pid, SIGKILL);
+	waitpid(d.pid, NULL, 0);
+	for (int i = 0; i < 300 && !td_pid_gone((pid_t)wpid); i++)
+		td_sleep_ms(10);
+	cr_assert(td_pid_gone((pid_t)wpid), "worker %llu outlived lutfd", (unsigned long long)wpid);
+
+	cr_assert(td_start_again(&d), "lutfd did not restart");
+	cfd = td_connect(&d, "control.sock");
+	lutf_buf_init(&b);
+	td_addr_frame(&b, LUTF_OP_LIST, 2, "acme", NULL);
+	cr_assert_eq(td_call(cfd, &b, &r, 5000), LUTF_STATUS_OK);
+	lutf_buf_free(&b);
+	cr_assert_eq(td_count(&r, LUTF_TAG_RECORD), 2);
+	for (int i = 0; i < 2; i++) {
+		cr_assert(td_field(&r, LUTF_TAG_RECORD, i, &rec));
+		if (memmem(rec.val, rec.len, "noop", 4))
+			cr_assert(memmem(rec.val, rec.len, "paused", 6), "noop is not paused");
+		else
+			cr_assert(memmem(rec.val, rec.len, "active", 6));
+	}
+	free(r.payload);
+	dfd = td_connect(&d, "lutf.sock");
+	cr_assert_eq(invoke(dfd, "hello", "back", out, sizeof(out)), LUTF_STATUS_OK);
+	cr_assert_str_eq(out, "hello, back");
+	close(dfd);
+}
+
+Test(lutfd, second_instance_refused)
+{
+	char run2[80], buf[4096] = "";
+	int status = 0, fd;
+	pid_t pid;
+	ssize_t n;
+
+	snprintf(run2, sizeof(run2), "%s/run2", d.dir);
+	pid = td_spawn(&d, run2);
+	for (int i = 0; i < 500 && waitpid(pid, &status, WNOHANG) == 0; i++)
+		td_sleep_ms(10);
+	cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 1, "second lutfd status %d", status);
+	fd = open(d.log, O_RDONLY);
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	buf[n > 0 ? n : 0] = 0;
+	cr_assert(strstr(buf, "already running"), "log: %s", buf);
+	cr_assert_eq(kill(d.pid, 0), 0);
+}
+
+Test(lutfd, control_call_on_data_socket_is_forbidden)
+{
+	struct lutf_buf b;
+	struct td_reply r;
+	int dfd = td_connect(&d, "lutf.sock");
+	char c;
+
+	lutf_buf_init(&b);
+	td_addr_frame(&b, LUTF_OP_LIST, 9, NULL, NULL);
+	cr_assert_eq(td_call(dfd, &b, &r, 5000), LUTF_STATUS_FORBIDDEN);
+	cr_assert_eq(r.h.request_id, 9);
+	free(r.payload);
+	lutf_buf_free(&b);
+	cr_assert_eq(recv(dfd, &c, 1, 0), 0, "not closed");
+	close(dfd);
+}
+
+Test(lutfd, malformed_frames_close_only_their_connection)
+{
+	struct lutf_buf b;
+	struct td_reply r;
+	int good = td_connect(&d, "lutf.sock"), bad;
+	uint8_t junk[24];
+	char c;
+
+	/* bad magic */
+	bad = td_connect(&d, "lutf.sock");
+	memset(junk, 0x5a, sizeof(junk));
+	cr_assert_eq(send(bad, junk, sizeof(junk), 0), 24);
+	cr_assert(td_recv(bad, &r, 5000));
+	cr_assert_eq(r.h.status, LUTF_STATUS_MALFORMED);
+	free(r.payload);
+	cr_assert_eq(recv(bad, &c, 1, 0), 0);
+	close(bad);
+	/* unknown opcode */
+	bad = td_connect(&d, "lutf.sock");
+	lutf_buf_init(&b);
+	lutf_frame_end(&b, lutf_frame_begin(&b, 999, 0, 31));
+	cr_assert_eq(td_call(bad, &b, &r, 5000), LUTF_STATUS_MALFORMED);
+	cr_assert_eq(r.h.request_id, 31);
+	free(r.payload);
+	lutf_buf_free(&b);
+	cr_assert_eq(recv(bad, &c, 1, 0), 0);
+	close(bad);
+	/* too large */
+	bad = td_connect(&d, "lutf.sock");
+	lutf_buf_init(&b);
+	lutf_frame_begin(&b, LUTF_OP_INVOKE, 0, 32);
+	memcpy(b.data + 8, &(uint32_t){64u << 20}, 4);
+	cr_assert_eq(td_call(bad, &b, &r, 5000), LUTF_STATUS_TOO_LARGE);
+	free(r.payload);
+	lutf_buf_free(&b);
+	cr_assert_eq(recv(bad, &c, 1, 0), 0);
+	close(bad);
+	/* truncated: half a header, then silence; the others carry on */
+	bad = td_connect(&d, "lutf.sock");
+	cr_assert_eq(send(bad, junk, 10, 0), 10);
+	lutf_buf_init(&b);
+	lutf_frame_end(&b, lutf_frame_begin(&b, LUTF_OP_PING, 0, 33));
+	cr_assert_eq(td_call(good, &b, &r, 5000), LUTF_STATUS_OK);
+	cr_assert_eq(r.h.request_id, 33);
+	free(r.payload);
+	lutf_buf_free(&b);
+	close(bad);
+	close(good);
+}
+
+Test(lutfd, sigterm_answers_everything_and_exits_0)
+{
+	static const char *const ex[] = {"sleep_ms=sleep_ms", NULL};
+	struct lutf_buf b;
+	struct td_reply r;
+	int dfd = td_connect(&d, "lutf.sock"), status = -1;
+
+	cr_assert_eq(td_deploy(cfd, "acme", "sleep", SLEEP, ex, &r), LUTF_STATUS_OK);
+	free(r.payload);
+	lutf_buf_init(&b);
+	for (int i = 0; i < 4; i++)
+		td_invoke_frame(&b, (uint64_t)i, "acme", "sleep_ms", "100", 3);
+	for (int i = 4; i < 8; i++)
+		td_invoke_frame(&b, (uint64_t)i, "acme", "sleep_ms", "9000", 4);
+	cr_assert(td_send(dfd, &b));
+	lutf_buf_free(&b);
+	td_sleep_ms(50);
+	kill(d.pid, SIGTERM);
+	for (int i = 0; i < 8; i++) {
+		cr_assert(td_recv(dfd, &r, 10000), "reply %d missing", i);
+		cr_assert(r.h.status == LUTF_STATUS_OK || r.h.status == LUTF_STATUS_SHUTTING_DOWN,
+			  "status %u", r.h.status);
+		free(r.payload);
+	}
+	for (int i = 0; i < 1000 && waitpid(d.pid, &status, WNOHANG) == 0; i++)
+		td_sleep_ms(10);
+	cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0, "status %d", status);
+	d.pid = 0;
+	close(dfd);
+}

@@ -1,0 +1,218 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * lutfctl deploy: options and an optional manifest merged into one DEPLOY on
+ * the control socket; prints the invoke URLs and paste-ready invoke lines.
+ * Invariant: nothing is sent until the merged request is complete and valid.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <lutf/client.h>
+
+#include "deploy_spec.h"
+#include "lutfctl.h"
+#include "output.h"
+
+/* ---- deploy ---- */
+
+static const char deploy_help[] =
+    "Usage: lutfctl deploy --tenant T --app A --so FILE --export FN[=SYMBOL]... [OPTIONS]\n"
+    "       lutfctl deploy --manifest FILE [OPTIONS]\n"
+    "\n"
+    "Upload an app and export its functions as T/FN.\n"
+    "  --tenant T             owner of the app ([a-z0-9][a-z0-9_-]{0,62})\n"
+    "  --app A                the app's name\n"
+    "  --so FILE              the shared object to upload\n"
+    "  --export FN[=SYMBOL]   export SYMBOL (default FN) as function FN; repeatable\n"
+    "  --tier NAME            isolation tier: pure | basic | service | compat\n"
+    "  --timeout-ms N         default deadline of each call\n"
+    "  --memory-mb N          memory limit of the tenant's worker\n"
+    "  --max-concurrency N    calls in flight at once\n"
+    "  --config FN.KEY=VALUE  configuration for function FN; repeatable\n"
+    "  --manifest FILE        read the above from an INI file; options win\n"
+    "\n"
+    "Manifest format (INI; '#' or ';' start a comment line):\n"
+    "  [app]\n"
+    "  tenant = acme\n"
+    "  name = shop                 ; the app (\"app\" works too)\n"
+    "  so = libshop.so             ; relative to the manifest's folder\n"
+    "  export = hello              ; repeat: one line per function\n"
+    "  export = pi=compute_pi      ; FN=SYMBOL\n"
+    "  tier = basic                ; optional, as are the three below\n"
+    "  timeout_ms = 1000\n"
+    "  memory_mb = 64\n"
+    "  max_concurrency = 16\n"
+    "  [config hello]              ; configuration of function hello\n"
+    "  greeting = Hello,\n"
+    "\n"
+    "Prints each function's invoke URL and a ready-to-paste lutfctl invoke line.\n";
+
+static void print_deploy(const struct deploy_spec *s, const struct lutf_client_reply *rep)
+{
+	const struct lutf_client_deploy *d = &s->d;
+	bool custom = strcmp(g.socket, LUTF_CLIENT_DEFAULT_SOCKET) != 0;
+
+	if (g.json) {
+		printf("{\"status\":\"ok\",\"tenant\":");
+		out_json_str(stdout, d->tenant, strlen(d->tenant));
+		printf(",\"app\":");
+		out_json_str(stdout, d->app, strlen(d->app));
+		printf(",\"version\":%" PRIu64 ",\"urls\":[", rep->version);
+		for (size_t i = 0; i < rep->n_urls; i++) {
+			if (i)
+				putchar(',');
+			out_json_str(stdout, rep->urls[i], strlen(rep->urls[i]));
+		}
+		printf("],\"functions\":[");
+		for (size_t i = 0; i < d->n_exports; i++) {
+			printf(i ? ",\"" : "\"");
+			printf("%s/%s\"", d->tenant,
+			       d->exports[i].function); /* names are [a-z0-9_-] */
+		}
+		printf("]}\n");
+		return;
+	}
+	printf("deployed %s/%s version %" PRIu64 "\n", d->tenant, d->app, rep->version);
+	for (size_t i = 0; i < rep->n_urls; i++)
+		printf("  %s\n", rep->urls[i]);
+	printf("invoke with:\n");
+	for (size_t i = 0; i < d->n_exports; i++) {
+		printf("  lutfctl ");
+		if (custom)
+			printf("--socket '%s' ", g.socket);
+		printf("invoke %s/%s --data 'hello'\n", d->tenant, d->exports[i].function);
+	}
+}
+
+int cmd_deploy(int argc, char **argv)
+{
+	static const struct option opts[] = {
+	    {"tenant", required_argument, NULL, 't'},
+	    {"app", required_argument, NULL, 'a'},
+	    {"so", required_argument, NULL, 's'},
+	    {"export", required_argument, NULL, 'e'},
+	    {"tier", required_argument, NULL, 'T'},
+	    {"timeout-ms", required_argument, NULL, 'o'},
+	    {"memory-mb", required_argument, NULL, 'm'},
+	    {"max-concurrency", required_argument, NULL, 'c'},
+	    {"config", required_argument, NULL, 'C'},
+	    {"manifest", required_argument, NULL, 'M'},
+	    HELP_OPT,
+	    {0},
+	};
+	struct deploy_spec s;
+	struct lutf_client_reply rep;
+	struct lutf_client *c = NULL;
+	const char *manifest = NULL;
+	char msg[512];
+	int opt, code = EXIT_OK, err;
+
+	spec_init(&s);
+	while ((opt = sub_getopt(argc, argv, "h", opts)) != -1) {
+		const char **str = NULL;
+		uint32_t *num = NULL;
+
+		switch (opt) {
+		case 't':
+			str = &s.d.tenant;
+			break;
+		case 'a':
+			str = &s.d.app;
+			break;
+		case 's':
+			str = &s.d.so_path;
+			break;
+		case 'T':
+			str = &s.d.tier;
+			break;
+		case 'M':
+			manifest = optarg;
+			break;
+		case 'o':
+			num = &s.d.timeout_ms;
+			break;
+		case 'm':
+			num = &s.d.memory_mb;
+			break;
+		case 'c':
+			num = &s.d.max_concurrency;
+			break;
+		case 'e':
+			if (spec_add_export(&s, optarg)) {
+				code = usage_error("deploy", "bad --export '%s' (FN or FN=SYMBOL)",
+						   optarg);
+				goto out;
+			}
+			break;
+		case 'C': {
+			char *kv = spec_strdup(&s, optarg);
+			char *dot = kv ? strchr(kv, '.') : NULL;
+			char *eq = dot ? strchr(dot, '=') : NULL;
+
+			if (!eq || dot == kv || eq == dot + 1 ||
+			    spec_add_config(&s, (*dot = 0, kv), (*eq = 0, dot + 1), eq + 1)) {
+				code = usage_error("deploy", "bad --config '%s' (FN.KEY=VALUE)",
+						   optarg);
+				goto out;
+			}
+			break;
+		}
+		case 'h':
+			fputs(deploy_help, stdout);
+			goto out;
+		default:
+			code = bad_option("deploy", argv);
+			goto out;
+		}
+		if (str)
+			*str = spec_strdup(&s, optarg);
+		if (num && !parse_u32(optarg, num)) {
+			code = usage_error("deploy", "'%s' is not a number", optarg);
+			goto out;
+		}
+	}
+	if (optind < argc) {
+		code = usage_error("deploy", "unexpected argument '%s'", argv[optind]);
+		goto out;
+	}
+	if (manifest) {
+		err = manifest_load(manifest, &s, msg, sizeof(msg));
+		if (err) {
+			code = usage_error("deploy", "manifest %s", msg);
+			goto out;
+		}
+	}
+	if (!s.d.tenant || !s.d.app || !s.d.so_path || !s.d.n_exports) {
+		code = usage_error("deploy", "deploy needs a tenant, an app, a .so and at least "
+					     "one export");
+		goto out;
+	}
+	if (access(s.d.so_path, R_OK) != 0) {
+		fprintf(stderr, "lutfctl: %s: %s\n", s.d.so_path, strerror(errno));
+		code = EXIT_LOCAL;
+		goto out;
+	}
+	code = connect_or_report(g.control, &c);
+	if (code)
+		goto out;
+	err = lutf_client_deploy(c, &s.d, &rep);
+	if (err) {
+		code = transport_error("deploy", err);
+		goto out;
+	}
+	code = reply_code(&rep);
+	if (!code)
+		print_deploy(&s, &rep);
+	lutf_client_reply_release(&rep);
+out:
+	lutf_client_close(c);
+	spec_free(&s);
+	return finish(code);
+}

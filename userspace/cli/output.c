@@ -1,0 +1,299 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * lutfctl output: tables for people, JSON for scripts. Invariant: every string
+ * that reaches JSON output goes through out_json_str, so lutfd-supplied text
+ * (names, errors, log lines) can never break the document.
+ */
+#include <inttypes.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "output.h"
+
+/* Length of the valid UTF-8 sequence at p (at most n bytes), or 0. */
+static size_t utf8_len(const unsigned char *p, size_t n)
+{
+	size_t len;
+	uint32_t cp;
+
+	if (p[0] < 0x80)
+		return 1;
+	if (p[0] >= 0xc2 && p[0] <= 0xdf) {
+		len = 2;
+		cp = p[0] & 0x1f;
+	} else if (p[0] >= 0xe0 && p[0] <= 0xef) {
+		len = 3;
+		cp = p[0] & 0x0f;
+	} else if (p[0] >= 0xf0 && p[0] <= 0xf4) {
+		len = 4;
+		cp = p[0] & 0x07;
+	} else {
+		return 0;
+	}
+	if (len > n)
+		return 0;
+	for (size_t i = 1; i < len; i++) {
+		if ((p[i] & 0xc0) != 0x80)
+			return 0;
+		cp = (cp << 6) | (p[i] & 0x3f);
+	}
+	/* overlong forms, surrogates, beyond U+10FFFF */
+	if ((len == 3 && cp < 0x800) || (len == 4 && (cp < 0x10000 || cp > 0x10ffff)) ||
+	    (cp >= 0xd800 && cp <= 0xdfff))
+		return 0;
+	return len;
+}
+
+bool out_utf8_valid(const void *p, size_t n)
+{
+	const unsigned char *s = p;
+
+	while (n) {
+		size_t l = utf8_len(s, n);
+
+		if (!l)
+			return false;
+		s += l;
+		n -= l;
+	}
+	return true;
+}
+
+void out_json_str(FILE *f, const char *str, size_t n)
+{
+	const unsigned char *s = (const unsigned char *)str;
+
+	fputc('"', f);
+	while (n) {
+		size_t l = utf8_len(s, n);
+
+		if (l == 0) {
+			fputs("\\ufffd", f);
+			s++;
+			n--;
+			continue;
+		}
+		if (l > 1) {
+			fwrite(s, 1, l, f);
+		} else if (*s == '"' || *s == '\\') {
+			fputc('\\', f);
+			fputc(*s, f);
+		} else if (*s == '\n') {
+			fputs("\\n", f);
+		} else if (*s == '\t') {
+			fputs("\\t", f);
+		} else if (*s == '\r') {
+			fputs("\\r", f);
+		} else if (*s < 0x20 || *s == 0x7f) {
+			fprintf(f, "\\u%04x", *s);
+		} else {
+			fputc(*s, f);
+		}
+		s += l;
+		n -= l;
+	}
+	fputc('"', f);
+}
+
+void out_json_base64(FILE *f, const void *p, size_t n)
+{
+	static const char tab[] =
+	    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+	const unsigned char *s = p;
+
+	fputc('"', f);
+	for (size_t i = 0; i < n; i += 3) {
+		uint32_t v = (uint32_t)s[i] << 16;
+		size_t left = n - i;
+
+		if (left > 1)
+			v |= (uint32_t)s[i + 1] << 8;
+		if (left > 2)
+			v |= s[i + 2];
+		fputc(tab[(v >> 18) & 63], f);
+		fputc(tab[(v >> 12) & 63], f);
+		fputc(left > 1 ? tab[(v >> 6) & 63] : '=', f);
+		fputc(left > 2 ? tab[v & 63] : '=', f);
+	}
+	fputc('"', f);
+}
+
+/* The value of a field as text, in buf when it is a number. */
+static const char *cell(const struct lutf_client_field *fl, char *buf, size_t cap)
+{
+	if (!fl)
+		return "-";
+	if (fl->type == LUTF_CLIENT_STR)
+		return fl->str[0] ? fl->str : "-";
+	snprintf(buf, cap, "%" PRIu64, fl->u64);
+	return buf;
+}
+
+/* Index of key in cols[0..n), or n. */
+static size_t col_find(const char **cols, size_t n, const char *key)
+{
+	for (size_t i = 0; i < n; i++)
+		if (strcmp(cols[i], key) == 0)
+			return i;
+	return n;
+}
+
+/* Append key to the column list. Returns 0 or -1 (out of memory). */
+static int col_push(const char ***cols, size_t *n, size_t *cap, const char *key)
+{
+	if (*n == *cap) {
+		size_t nc = *cap ? *cap * 2 : 16;
+		const char **p = realloc(*cols, nc * sizeof(*p));
+
+		if (!p)
+			return -1;
+		*cols = p;
+		*cap = nc;
+	}
+	(*cols)[(*n)++] = key;
+	return 0;
+}
+
+void out_table(FILE *f, const struct lutf_client_record *recs, size_t n, const char *const *first,
+	       bool (*keep)(const struct lutf_client_record *, const void *), const void *arg)
+{
+	const char **cols = NULL;
+	size_t *width = NULL, ncols = 0, cap = 0;
+	char buf[32];
+
+	/* columns: the preferred ones, then every other key as first seen */
+	for (size_t i = 0; first && first[i]; i++) {
+		if (col_push(&cols, &ncols, &cap, first[i]))
+			goto oom;
+	}
+	for (size_t r = 0; r < n; r++) {
+		if (keep && !keep(&recs[r], arg))
+			continue;
+		for (size_t k = 0; k < recs[r].n_fields; k++) {
+			const char *key = recs[r].fields[k].key;
+
+			if (col_find(cols, ncols, key) < ncols)
+				continue;
+			if (col_push(&cols, &ncols, &cap, key))
+				goto oom;
+		}
+	}
+	width = calloc(ncols ? ncols : 1, sizeof(*width));
+	if (!width)
+		goto oom;
+	for (size_t c = 0; c < ncols; c++)
+		width[c] = strlen(cols[c]);
+	for (size_t r = 0; r < n; r++) {
+		if (keep && !keep(&recs[r], arg))
+			continue;
+		for (size_t c = 0; c < ncols; c++) {
+			size_t w = strlen(
+			    cell(lutf_client_record_get(&recs[r], cols[c]), buf, sizeof(buf)));
+
+			if (w > width[c])
+				width[c] = w;
+		}
+	}
+	for (size_t c = 0; c < ncols; c++) {
+		for (const char *p = cols[c]; *p; p++)
+			fputc(*p >= 'a' && *p <= 'z' ? *p - 'a' + 'A' : *p, f);
+		if (c + 1 < ncols)
+			fprintf(f, "%*s", (int)(width[c] - strlen(cols[c]) + 2), "");
+	}
+	fputc('\n', f);
+	for (size_t r = 0; r < n; r++) {
+		if (keep && !keep(&recs[r], arg))
+			continue;
+		for (size_t c = 0; c < ncols; c++) {
+			const char *v =
+			    cell(lutf_client_record_get(&recs[r], cols[c]), buf, sizeof(buf));
+
+			if (c + 1 < ncols)
+				fprintf(f, "%-*s  ", (int)width[c], v);
+			else
+				fputs(v, f);
+		}
+		fputc('\n', f);
+	}
+	free(width);
+	free(cols);
+	return;
+oom:
+	fputs("lutfctl: out of memory\n", stderr);
+	free(width);
+	free(cols);
+}
+
+void out_blocks(FILE *f, const struct lutf_client_record *recs, size_t n)
+{
+	char buf[32];
+
+	for (size_t r = 0; r < n; r++) {
+		size_t w = 0;
+
+		for (size_t k = 0; k < recs[r].n_fields; k++)
+			if (strlen(recs[r].fields[k].key) > w)
+				w = strlen(recs[r].fields[k].key);
+		if (r)
+			fputc('\n', f);
+		for (size_t k = 0; k < recs[r].n_fields; k++)
+			fprintf(f, "%-*s  %s\n", (int)w, recs[r].fields[k].key,
+				cell(&recs[r].fields[k], buf, sizeof(buf)));
+	}
+}
+
+static void json_value(FILE *f, const struct lutf_client_field *fl)
+{
+	if (fl->type == LUTF_CLIENT_U64)
+		fprintf(f, "%" PRIu64, fl->u64);
+	else
+		out_json_str(f, fl->str, strlen(fl->str));
+}
+
+void out_json_records(FILE *f, const struct lutf_client_record *recs, size_t n,
+		      bool (*keep)(const struct lutf_client_record *, const void *),
+		      const void *arg)
+{
+	bool first_rec = true;
+
+	fputc('[', f);
+	for (size_t r = 0; r < n; r++) {
+		const struct lutf_client_record *rec = &recs[r];
+		bool first_key = true;
+
+		if (keep && !keep(rec, arg))
+			continue;
+		fputs(first_rec ? "{" : ",{", f);
+		first_rec = false;
+		for (size_t k = 0; k < rec->n_fields; k++) {
+			const char *key = rec->fields[k].key;
+			size_t count = 0;
+
+			if (lutf_client_record_get(rec, key) != &rec->fields[k])
+				continue; /* written with the key's first field */
+			for (size_t j = k; j < rec->n_fields; j++)
+				count += strcmp(rec->fields[j].key, key) == 0;
+			if (!first_key)
+				fputc(',', f);
+			first_key = false;
+			out_json_str(f, key, strlen(key));
+			fputc(':', f);
+			if (count == 1) {
+				json_value(f, &rec->fields[k]);
+				continue;
+			}
+			fputc('[', f);
+			for (size_t j = k, m = 0; j < rec->n_fields; j++) {
+				if (strcmp(rec->fields[j].key, key) != 0)
+					continue;
+				if (m++)
+					fputc(',', f);
+				json_value(f, &rec->fields[j]);
+			}
+			fputc(']', f);
+		}
+		fputc('}', f);
+	}
+	fputs("]", f);
+}

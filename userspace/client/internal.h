@@ -1,0 +1,65 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * liblutf-client internals shared by client.c (connection, framing, invoke)
+ * and control.c (control calls and their generic reply rows). Nothing here is
+ * exported from the shared library: the symbol map names only lutf_client_*.
+ */
+#ifndef LUTF_CLIENT_INTERNAL_H
+#define LUTF_CLIENT_INTERNAL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <lutf/client.h>
+
+#include "wire.h"
+
+struct lutf_client {
+	int fd;		  /* -1 when closed or poisoned */
+	int poison;	  /* the -errno that poisoned the handle, 0 when usable */
+	char *url;	  /* as given, for reconnect */
+	uint64_t next_id; /* request ids increase per handle, starting at 1 */
+	uint32_t timeout_ms;
+	uint32_t grace_ms;
+	uint32_t max_frame;
+	struct lutf_buf tx; /* the request being built: one frame */
+	size_t tx_frame;    /* offset of that frame's header in tx */
+	uint16_t tx_op;	    /* its opcode, which the reply echoes */
+	/*
+	 * Bytes received and not yet consumed. A frame is reassembled here
+	 * across partial reads; bytes past it stay for the next reply (the
+	 * asynchronous API will read several replies from one buffer).
+	 */
+	uint8_t *rx;
+	size_t rx_len, rx_cap;
+	size_t rx_used; /* the previous reply's frame, dropped at the next call */
+};
+
+/* One reply frame, pointing into c->rx until the next call on the handle. */
+struct clnt_reply {
+	struct lutf_wire_hdr hdr;
+	const uint8_t *payload;
+	bool refused; /* id 0: lutfd refused the connection; the handle is now poisoned */
+};
+
+/*
+ * Start a request: resets c->tx and writes the frame header. Returns 0, or
+ * -ENOTCONN when the handle is poisoned or closed.
+ */
+int clnt_begin(struct lutf_client *c, uint16_t op);
+
+/*
+ * Finish the request in c->tx, send it and wait up to wait_ms (0: forever) for
+ * its reply. Returns 0 and *r, -EMSGSIZE / -ENOMEM without sending anything,
+ * or a transport -errno after which the handle is poisoned.
+ */
+int clnt_roundtrip(struct lutf_client *c, uint32_t wait_ms, struct clnt_reply *r);
+
+/* Mark the handle unusable after err (a -errno); returns err. */
+int clnt_poison(struct lutf_client *c, int err);
+
+/* A malloc'ed NUL-terminated copy of n bytes (cut at an embedded NUL), or NULL. */
+char *clnt_strndup(const uint8_t *p, size_t n);
+
+#endif /* LUTF_CLIENT_INTERNAL_H */

@@ -1,0 +1,353 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Requests on the main thread: route frames, submit invocations, turn
+ * completions handed over by the reapers into replies. Invariant: lutfd's
+ * own table (recs) says which requests are in flight; each gets exactly one
+ * reply: its completion, or SHUTTING_DOWN at exit, never both.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+#include "lutfd.h"
+
+#define MAX_HEADERS 32
+
+struct rec {
+	uint64_t conn_id;
+	uint64_t req_id;
+	struct lutfd_tenant *t;
+	uint32_t slot;
+	uint32_t gen;
+	uint32_t next_free; /* index + 1 of the next free record; 0 = none */
+	bool live;
+	bool answered; /* answered SHUTTING_DOWN; its completion is only freed */
+};
+
+static struct rec *recs;
+static uint32_t nrecs, free_head;
+static uint64_t ninflight;
+
+struct cq_ent {
+	struct lutfd_tenant *t;
+	struct lutf_completion c;
+};
+
+/* The completion queue: reapers append under cq_lock; the main thread swaps
+ * the array out and rings-free processes it. */
+static pthread_mutex_t cq_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct cq_ent *cq, *cq_spare;
+static size_t cq_n, cq_cap, cq_spare_cap;
+static int cq_efd = -1;
+
+static struct rec *rec_new(uint32_t *idx)
+{
+	struct rec *r;
+
+	if (!free_head) {
+		uint32_t n = nrecs ? nrecs * 2 : 1024;
+		struct rec *p = realloc(recs, n * sizeof(*p));
+
+		if (!p)
+			return NULL;
+		memset(p + nrecs, 0, (n - nrecs) * sizeof(*p));
+		for (uint32_t i = nrecs; i < n; i++)
+			p[i].next_free = i + 1 < n ? i + 2 : 0;
+		free_head = nrecs + 1;
+		recs = p;
+		nrecs = n;
+	}
+	*idx = free_head - 1;
+	r = &recs[*idx];
+	free_head = r->next_free;
+	r->gen++;
+	r->live = true;
+	r->answered = false;
+	return r;
+}
+
+static void rec_free(uint32_t idx)
+{
+	recs[idx].live = false;
+	recs[idx].next_free = free_head;
+	free_head = idx + 1;
+}
+
+void lutfd_reply(uint64_t conn_id, struct lutf_buf *b)
+{
+	struct lutf_conn *c = lutf_srv_conn(g_srv, conn_id);
+
+	if (c && !b->failed)
+		lutf_conn_send(c, b->data, b->len);
+}
+
+static void reply_status(struct lutf_conn *c, uint64_t id, uint32_t status, const char *msg)
+{
+	struct lutf_buf b;
+	size_t f;
+
+	lutf_buf_init(&b);
+	f = lutf_frame_begin(&b, LUTF_OP_REPLY, status, id);
+	if (msg)
+		lutf_tlv_put_str(&b, LUTF_TAG_ERROR, msg);
+	lutf_frame_end(&b, f);
+	if (!b.failed)
+		lutf_conn_send(c, b.data, b.len);
+	lutf_buf_free(&b);
+}
+
+static void complete(uint64_t user_data, struct lutf_result *res)
+{
+	uint32_t idx = (uint32_t)user_data, gen = (uint32_t)(user_data >> 32);
+	struct lutf_conn *c;
+	struct lutf_buf b;
+	struct rec *r;
+	size_t f;
+
+	if (idx >= nrecs || !recs[idx].live || recs[idx].gen != gen)
+		return; /* cannot happen: user_data is ours */
+	r = &recs[idx];
+	if (r->answered) {
+		rec_free(idx);
+		return;
+	}
+	if (res->status < LUTF_STATUS__COUNT)
+		r->t->slot_stats[r->slot][res->status]++;
+	r->t->inflight--;
+	ninflight--;
+	c = lutf_srv_conn(g_srv, r->conn_id);
+	if (c) {
+		lutf_conn_inflight(c, -1);
+		lutf_buf_init(&b);
+		f = lutf_frame_begin(&b, LUTF_OP_REPLY, res->status, r->req_id);
+		if (res->output_len)
+			lutf_tlv_put(&b, LUTF_TAG_OUTPUT, res->output, res->output_len);
+		if (res->content_type[0])
+			lutf_tlv_put_str(&b, LUTF_TAG_CONTENT_TYPE, res->content_type);
+		if (res->status != LUTF_STATUS_OK)
+			lutf_tlv_put_str(&b, LUTF_TAG_ERROR,
+					 res->error[0] ? res->error : lutf_status_str(res->status));
+		if (res->detail)
+			lutf_tlv_put_u32(&b, LUTF_TAG_DETAIL, res->detail);
+		lutf_frame_end(&b, f);
+		if (!b.failed)
+			lutf_conn_send(c, b.data, b.len);
+		lutf_buf_free(&b);
+	}
+	rec_free(idx);
+}
+
+/* Reaper threads. Rings the doorbell only when the queue was empty. */
+void lutfd_completions_push(struct lutfd_tenant *t, struct lutf_completion *cs, int n)
+{
+	bool ring;
+
+	pthread_mutex_lock(&cq_lock);
+	if (cq_n + (size_t)n > cq_cap) {
+		size_t cap = cq_cap ? cq_cap : 256;
+		struct cq_ent *p;
+
+		while (cap < cq_n + (size_t)n)
+			cap *= 2;
+		p = realloc(cq, cap * sizeof(*p));
+		if (!p) {
+			/* Cannot happen in practice (bounded by max_queued per
+			 * tenant); the requests then end by their connection. */
+			pthread_mutex_unlock(&cq_lock);
+			for (int i = 0; i < n; i++)
+				lutf_result_release(&cs[i].result);
+			return;
+		}
+		cq = p;
+		cq_cap = cap;
+	}
+	ring = cq_n == 0;
+	for (int i = 0; i < n; i++) {
+		cq[cq_n].t = t;
+		cq[cq_n].c = cs[i];
+		cq_n++;
+	}
+	pthread_mutex_unlock(&cq_lock);
+	if (ring) {
+		uint64_t one = 1;
+
+		(void)!write(cq_efd, &one, sizeof(one));
+	}
+}
+
+static void cq_event(struct lutf_ev_loop *l, int fd, void *data, unsigned mask)
+{
+	uint64_t v;
+	struct cq_ent *batch;
+	size_t n, cap;
+
+	(void)!read(cq_efd, &v, sizeof(v));
+	pthread_mutex_lock(&cq_lock);
+	batch = cq;
+	n = cq_n;
+	cap = cq_cap;
+	cq = cq_spare;
+	cq_cap = cq_spare_cap;
+	cq_n = 0;
+	pthread_mutex_unlock(&cq_lock);
+	for (size_t i = 0; i < n; i++) {
+		complete(batch[i].c.user_data, &batch[i].c.result);
+		lutf_result_release(&batch[i].c.result);
+	}
+	cq_spare = batch;
+	cq_spare_cap = cap;
+	lutf_srv_flush(g_srv);
+}
+
+/* Returns 0 or -errno. */
+int lutfd_dispatch_init(void)
+{
+	cq_efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+	if (cq_efd < 0)
+		return -errno;
+	return lutf_ev_set(g_loop, cq_efd, LUTF_EV_READ, cq_event, NULL);
+}
+
+uint64_t lutfd_inflight(void)
+{
+	return ninflight;
+}
+
+void lutfd_fail_inflight(void)
+{
+	for (uint32_t i = 0; i < nrecs; i++) {
+		struct rec *r = &recs[i];
+		struct lutf_conn *c;
+
+		if (!r->live || r->answered)
+			continue;
+		r->answered = true;
+		r->t->inflight--;
+		ninflight--;
+		c = lutf_srv_conn(g_srv, r->conn_id);
+		if (!c)
+			continue;
+		lutf_conn_inflight(c, -1);
+		reply_status(c, r->req_id, LUTF_STATUS_SHUTTING_DOWN, "lutfd is shutting down");
+	}
+	lutf_srv_flush(g_srv);
+}
+
+static void invoke(struct lutf_conn *c, const struct lutf_wire_hdr *h, const uint8_t *payload)
+{
+	char tenant[LUTFD_NAME] = "", fn[LUTFD_NAME] = "", ct[LUTF_CONTENT_TYPE_MAX + 1] = "";
+	char hbuf[8192], msg[200];
+	const char *hdrs[2 * MAX_HEADERS + 1];
+	struct lutf_request req = {0};
+	struct lutf_tlv_iter it;
+	struct lutfd_tenant *t;
+	struct lutfd_fn *f;
+	struct lutf_tlv tl;
+	size_t nh = 0, hlen = 0;
+	uint32_t idx, tmo;
+	struct rec *r;
+	bool ok = true;
+	int err;
+
+	lutf_tlv_iter_init(&it, payload, h->length);
+	while (ok && lutf_tlv_next(&it, &tl)) {
+		switch (tl.tag) {
+		case LUTF_TAG_TENANT:
+			ok = lutf_tlv_str(&tl, tenant, sizeof(tenant));
+			break;
+		case LUTF_TAG_FUNCTION:
+			ok = lutf_tlv_str(&tl, fn, sizeof(fn));
+			break;
+		case LUTF_TAG_INPUT:
+			req.input = tl.val;
+			req.input_len = tl.len;
+			break;
+		case LUTF_TAG_CONTENT_TYPE:
+			ok = lutf_tlv_str(&tl, ct, sizeof(ct));
+			req.content_type = ct;
+			break;
+		case LUTF_TAG_TIMEOUT_MS:
+			ok = lutf_tlv_u32(&tl, &tmo);
+			req.timeout_ns = (uint64_t)tmo * 1000000ull;
+			break;
+		case LUTF_TAG_HEADER: {
+			const char *z = memchr(tl.val, 0, tl.len);
+
+			ok = z && nh < MAX_HEADERS && hlen + tl.len + 1 <= sizeof(hbuf);
+			if (!ok)
+				break;
+			memcpy(hbuf + hlen, tl.val, tl.len);
+			hbuf[hlen + tl.len] = 0;
+			if (memchr(z + 1, 0, tl.len - (size_t)(z + 1 - (const char *)tl.val))) {
+				ok = false;
+				break;
+			}
+			hdrs[2 * nh] = hbuf + hlen;
+			hdrs[2 * nh + 1] = hbuf + hlen + (size_t)(z - (const char *)tl.val) + 1;
+			nh++;
+			hlen += tl.len + 1;
+			break;
+		}
+		default:
+			break;
+		}
+	}
+	if (!ok || it.bad || !tenant[0] || !fn[0]) {
+		reply_status(c, h->request_id, LUTF_STATUS_MALFORMED,
+			     "invoke needs TENANT and FUNCTION; a field is bad");
+		return;
+	}
+	hdrs[2 * nh] = NULL;
+	if (nh)
+		req.headers = hdrs;
+	t = lutfd_tenant_find(tenant);
+	f = t && t->rt ? lutfd_fn_find(t, fn) : NULL;
+	if (!f || !f->bound) {
+		snprintf(msg, sizeof(msg), "no function %s/%s", tenant, fn);
+		reply_status(c, h->request_id, LUTF_STATUS_UNKNOWN_FUNCTION, msg);
+		return;
+	}
+	if (t->inflight >= g_cfg.max_queued) {
+		t->slot_stats[f->slot][LUTF_STATUS_OVERLOADED]++;
+		snprintf(msg, sizeof(msg), "tenant %s has %u requests in flight", tenant,
+			 t->inflight);
+		reply_status(c, h->request_id, LUTF_STATUS_OVERLOADED, msg);
+		return;
+	}
+	r = rec_new(&idx);
+	if (!r) {
+		reply_status(c, h->request_id, LUTF_STATUS_OVERLOADED, "out of memory");
+		return;
+	}
+	r->conn_id = lutf_conn_id(c);
+	r->req_id = h->request_id;
+	r->t = t;
+	r->slot = f->slot;
+	err = lutf_runtime_submit(t->rt, f->slot, &req, ((uint64_t)r->gen << 32) | idx);
+	if (err) {
+		uint32_t st = lutf_status_from_errno(err);
+
+		rec_free(idx);
+		t->slot_stats[f->slot][st]++;
+		reply_status(c, h->request_id, st, lutf_status_str(st));
+		return;
+	}
+	t->inflight++;
+	ninflight++;
+	lutf_conn_inflight(c, 1);
+}
+
+void lutfd_frame(void *ctx, struct lutf_conn *c, const struct lutf_wire_hdr *h,
+		 const uint8_t *payload)
+{
+	if (h->opcode == LUTF_OP_INVOKE)
+		invoke(c, h, payload);
+	else if (h->opcode == LUTF_OP_PING)
+		reply_status(c, h->request_id, LUTF_STATUS_OK, NULL);
+	else
+		lutfd_control(c, h, payload);
+}

@@ -1,0 +1,341 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * lutfd: configuration, the state lock, the zygote (forked before any
+ * thread), listeners, the main loop and an orderly shutdown. Invariant: one
+ * lutfd per state folder (flock held for the process's life), and every
+ * request accepted before SIGTERM gets a reply before lutfd exits.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <grp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/signalfd.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "lutfd.h"
+
+#define DEFAULT_CONFIG "/etc/lutf/lutfd.conf"
+
+struct lutfd_config g_cfg;
+struct lutfd_state g_state;
+struct lutf_zygote g_zygote;
+struct lutf_ev_loop *g_loop;
+struct lutf_srv *g_srv;
+
+static int stop_requested;
+
+uint64_t lutfd_now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+void lutfd_log(const char *fmt, ...)
+{
+	char stamp[32], line[1024];
+	struct timespec ts;
+	struct tm tm;
+	va_list ap;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	gmtime_r(&ts.tv_sec, &tm);
+	strftime(stamp, sizeof(stamp), "%H:%M:%S", &tm);
+	va_start(ap, fmt);
+	vsnprintf(line, sizeof(line), fmt, ap);
+	va_end(ap);
+	fprintf(stderr, "lutfd[%d] %s.%03ld %s\n", (int)getpid(), stamp, ts.tv_nsec / 1000000,
+		line);
+}
+
+static void usage(FILE *fp)
+{
+	fprintf(fp, "Usage: lutfd [OPTIONS]\n"
+		    "Run the lutf function daemon in the foreground; it logs to stderr.\n"
+		    "\n"
+		    "  --config FILE       read FILE instead of " DEFAULT_CONFIG "\n"
+		    "                      (a missing explicit FILE is an error; the default\n"
+		    "                      file is read only if it exists)\n"
+		    "  --state-dir DIR     registry and uploaded apps (default /var/lib/lutf);\n"
+		    "                      one lutfd per state folder\n"
+		    "  --runtime-dir DIR   sockets and pid file (default /run/lutf):\n"
+		    "                      DIR/lutf.sock (invoke), DIR/control.sock (control),\n"
+		    "                      DIR/lutfd.pid\n"
+		    "  --no-bpf            do not load labor_watch; Labors are polled\n"
+		    "  -h, --help          this text\n"
+		    "  --version           print the version\n"
+		    "\n"
+		    "Flags override the config file. SIGTERM or SIGINT: stop accepting, let\n"
+		    "requests in flight finish within shutdown_grace_ms, answer the rest\n"
+		    "SHUTTING_DOWN, exit 0. See docs/daemon.md and etc/lutfd.conf.\n");
+}
+
+static int mkdir_p(const char *dir, mode_t mode)
+{
+	char p[PATH_MAX];
+
+	snprintf(p, sizeof(p), "%s", dir);
+	for (char *s = p + 1; *s; s++) {
+		if (*s != '/')
+			continue;
+		*s = 0;
+		if (mkdir(p, 0755) && errno != EEXIST)
+			return -errno;
+		*s = '/';
+	}
+	if (mkdir(p, mode) && errno != EEXIST)
+		return -errno;
+	return 0;
+}
+
+/* The state lock: held (flock) for lutfd's life. Returns the fd or exits. */
+static int lock_state(void)
+{
+	char path[PATH_MAX + 8], pid[32] = "";
+	int fd;
+
+	snprintf(path, sizeof(path), "%s/lock", g_cfg.state_dir);
+	fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0640);
+	if (fd < 0) {
+		fprintf(stderr, "lutfd: cannot open %s: %s\n", path, strerror(errno));
+		exit(1);
+	}
+	if (flock(fd, LOCK_EX | LOCK_NB)) {
+		ssize_t n = pread(fd, pid, sizeof(pid) - 1, 0);
+
+		if (n > 0)
+			pid[n] = 0;
+		pid[strcspn(pid, "\n")] = 0;
+		fprintf(stderr,
+			"lutfd: another lutfd%s%s is already running on state folder %s; "
+			"exiting\n",
+			pid[0] ? " (pid " : "", pid[0] ? strcat(pid, ")") : "", g_cfg.state_dir);
+		exit(1);
+	}
+	snprintf(pid, sizeof(pid), "%d\n", (int)getpid());
+	if (ftruncate(fd, 0) || pwrite(fd, pid, strlen(pid), 0) < 0)
+		fprintf(stderr, "lutfd: cannot write %s: %s\n", path, strerror(errno));
+	return fd;
+}
+
+static void write_pidfile(void)
+{
+	char path[PATH_MAX + 16], tmp[PATH_MAX + 32];
+	FILE *fp;
+
+	snprintf(path, sizeof(path), "%s/lutfd.pid", g_cfg.runtime_dir);
+	snprintf(tmp, sizeof(tmp), "%s.tmp", path);
+	fp = fopen(tmp, "we");
+	if (!fp || fprintf(fp, "%d\n", (int)getpid()) < 0 || fclose(fp) || rename(tmp, path))
+		lutfd_log("cannot write %s: %s", path, strerror(errno));
+}
+
+static void signal_event(struct lutf_ev_loop *l, int fd, void *data, unsigned mask)
+{
+	struct signalfd_siginfo si;
+
+	while (read(fd, &si, sizeof(si)) == (ssize_t)sizeof(si)) {
+		lutfd_log("signal %u: shutting down", si.ssi_signo);
+		stop_requested = 1;
+	}
+}
+
+static void zygote_event(struct lutf_ev_loop *l, int fd, void *data, unsigned mask)
+{
+	lutfd_zygote_event();
+}
+
+static void shutdown_daemon(void)
+{
+	uint64_t until = lutfd_now_ms() + g_cfg.shutdown_grace_ms;
+	char path[PATH_MAX + 16];
+	bool force;
+
+	lutf_srv_stop_accepting(g_srv);
+	lutf_srv_stop_reading(g_srv);
+	/* Let what is in flight finish, within a bound. */
+	while (lutfd_inflight() && lutfd_now_ms() < until) {
+		lutf_ev_poll(g_loop, 20);
+		lutfd_zygote_event();
+		lutfd_tenants_tick();
+		lutf_srv_tick(g_srv);
+	}
+	force = lutfd_inflight() != 0;
+	if (force)
+		lutfd_log("%llu requests still in flight: answering SHUTTING_DOWN",
+			  (unsigned long long)lutfd_inflight());
+	lutfd_fail_inflight();
+	until = lutfd_now_ms() + 1000;
+	while (lutf_srv_pending_out(g_srv) && lutfd_now_ms() < until) {
+		lutf_ev_poll(g_loop, 20);
+		lutf_srv_tick(g_srv);
+	}
+	lutfd_tenants_stop(force);
+	lutf_srv_destroy(g_srv);
+	if (g_cfg.bpf)
+		rmdir(g_cfg.bpf_pin_root); /* fails harmlessly while others use it */
+	snprintf(path, sizeof(path), "%s/lutfd.pid", g_cfg.runtime_dir);
+	unlink(path);
+	lutfd_log("stopped");
+}
+
+int main(int argc, char **argv)
+{
+	static const struct option opts[] = {
+	    {"config", required_argument, NULL, 'c'},
+	    {"state-dir", required_argument, NULL, 's'},
+	    {"runtime-dir", required_argument, NULL, 'r'},
+	    {"no-bpf", no_argument, NULL, 'B'},
+	    {"help", no_argument, NULL, 'h'},
+	    {"version", no_argument, NULL, 'V'},
+	    {0},
+	};
+	const char *config = NULL, *state_dir = NULL, *runtime_dir = NULL;
+	struct lutf_srv_limits lim = {0};
+	struct lutf_srv_ops ops = {.frame = lutfd_frame};
+	char path[PATH_MAX + 32];
+	bool no_bpf = false;
+	struct group *gr;
+	sigset_t set;
+	uint64_t last_tick = 0;
+	int o, err, lock_fd, sfd;
+
+	while ((o = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+		switch (o) {
+		case 'c':
+			config = optarg;
+			break;
+		case 's':
+			state_dir = optarg;
+			break;
+		case 'r':
+			runtime_dir = optarg;
+			break;
+		case 'B':
+			no_bpf = true;
+			break;
+		case 'h':
+			usage(stdout);
+			return 0;
+		case 'V':
+			printf("lutfd 0.1.0\n");
+			return 0;
+		default:
+			usage(stderr);
+			return 2;
+		}
+	}
+	if (optind < argc) {
+		usage(stderr);
+		return 2;
+	}
+	lutfd_config_defaults(&g_cfg);
+	err = lutfd_config_load(&g_cfg, config ? config : DEFAULT_CONFIG);
+	if (err == -ENOENT && config) {
+		fprintf(stderr, "lutfd: config file %s: not found or not readable\n", config);
+		return 1;
+	}
+	if (err && err != -ENOENT)
+		return 1;
+	if (state_dir)
+		snprintf(g_cfg.state_dir, sizeof(g_cfg.state_dir), "%s", state_dir);
+	if (runtime_dir)
+		snprintf(g_cfg.runtime_dir, sizeof(g_cfg.runtime_dir), "%s", runtime_dir);
+	if (no_bpf)
+		g_cfg.bpf = false;
+	if (strlen(g_cfg.runtime_dir) > 80) {
+		fprintf(stderr, "lutfd: runtime dir too long for a socket path: %s\n",
+			g_cfg.runtime_dir);
+		return 1;
+	}
+	if ((err = mkdir_p(g_cfg.state_dir, 0750)) || (err = mkdir_p(g_cfg.runtime_dir, 0755))) {
+		fprintf(stderr, "lutfd: cannot create %s or %s: %s\n", g_cfg.state_dir,
+			g_cfg.runtime_dir, strerror(-err));
+		return 1;
+	}
+	lock_fd = lock_state();
+
+	/* Before any thread: the zygote must be a copy of a single-threaded process. */
+	err = lutf_zygote_start(&g_zygote, lock_fd);
+	if (err) {
+		fprintf(stderr, "lutfd: cannot fork the zygote: %s\n", strerror(-err));
+		return 1;
+	}
+	signal(SIGPIPE, SIG_IGN);
+	sigemptyset(&set);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGINT);
+	sigprocmask(SIG_BLOCK, &set, NULL); /* inherited by every later thread */
+	sfd = signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC);
+
+	err = lutfd_state_load();
+	if (err) {
+		fprintf(stderr, "lutfd: cannot read the registry in %s: %s\n", g_cfg.state_dir,
+			strerror(-err));
+		return 1;
+	}
+	if (sfd < 0 || lutf_ev_create(&g_loop) || lutfd_dispatch_init()) {
+		fprintf(stderr, "lutfd: cannot set up the event loop\n");
+		return 1;
+	}
+	lutf_ev_set(g_loop, sfd, LUTF_EV_READ, signal_event, NULL);
+	lutf_ev_set(g_loop, g_zygote.fd, LUTF_EV_READ, zygote_event, NULL);
+	lim.max_frame = g_cfg.max_frame;
+	lim.max_conns = g_cfg.max_conns;
+	lim.out_max = g_cfg.conn_out_max;
+	lim.idle_ms = g_cfg.idle_timeout_ms;
+	gr = getgrnam(g_cfg.group);
+	if (gr) {
+		lim.group = gr->gr_gid;
+		lim.group_valid = true;
+	}
+	err = lutf_srv_create(g_loop, &lim, &ops, NULL, &g_srv);
+	snprintf(path, sizeof(path), "%s/lutf.sock", g_cfg.runtime_dir);
+	if (!err)
+		err = lutf_srv_listen_unix(g_srv, path, 0660, false);
+	snprintf(path, sizeof(path), "%s/control.sock", g_cfg.runtime_dir);
+	if (!err)
+		err = lutf_srv_listen_unix(g_srv, path, 0660, true);
+	if (err) {
+		fprintf(stderr, "lutfd: cannot listen on %s: %s\n", path, strerror(-err));
+		return 1;
+	}
+	write_pidfile();
+	for (size_t i = 0; i < g_state.n; i++) {
+		err = lutfd_tenant_start(g_state.t[i]);
+		if (err)
+			lutfd_log("tenant %s does not start: %s", g_state.t[i]->name,
+				  strerror(-err));
+	}
+	lutfd_log("ready: %s/lutf.sock, %s/control.sock, state %s, %zu tenants, bpf %s",
+		  g_cfg.runtime_dir, g_cfg.runtime_dir, g_cfg.state_dir, g_state.n,
+		  g_cfg.bpf ? "on" : "off");
+	while (!stop_requested) {
+		uint64_t now;
+
+		err = lutf_ev_poll(g_loop, 100);
+		if (err < 0) {
+			lutfd_log("event loop: %s", strerror(-err));
+			break;
+		}
+		lutfd_zygote_event(); /* exits noticed while a spawn waited */
+		lutfd_tenants_tick();
+		now = lutfd_now_ms();
+		if (now - last_tick >= 200) {
+			lutf_srv_tick(g_srv);
+			last_tick = now;
+		}
+	}
+	shutdown_daemon();
+	return 0;
+}

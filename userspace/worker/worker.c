@@ -1,0 +1,277 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The tenant worker: maps the tenant's region, loads its apps RTLD_LOCAL and
+ * runs the region's Labors, which resolve a function slot to code here.
+ * Invariant: a name's binding is replaced by one atomic pointer store and
+ * old code is never unloaded while the worker lives (recycling the worker is
+ * what drops old versions), so a Labor never runs code that goes away.
+ */
+#define _GNU_SOURCE
+#include <dlfcn.h>
+#include <errno.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <lutf/runtime.h>
+
+#include "wire.h"
+#include "worker.h"
+
+#define WK_NAMES 4096 /* distinct "<app>/<fn>" names one worker can bind */
+
+struct wk_binding {
+	lutf_fn_t fn;
+	void *app_state;
+	char **config; /* "key", "value", ..., NULL */
+};
+
+struct wk_name {
+	char name[LUTF_NAME_MAX + 1];
+	struct wk_binding *cur; /* atomic: release on store, acquire on load */
+};
+
+static struct wk_name wk_names[WK_NAMES];
+static uint32_t wk_nnames; /* release on publish, acquire on lookup */
+static int wk_log_fd = -1;
+
+/* Labor threads: look the name up. Entries are appended only, never moved. */
+static int wk_resolve(void *ctx, uint32_t slot, const char *name, struct lutf_fn_binding *out)
+{
+	uint32_t n = __atomic_load_n(&wk_nnames, __ATOMIC_ACQUIRE);
+
+	for (uint32_t i = 0; i < n; i++) {
+		struct wk_binding *b;
+
+		if (strcmp(wk_names[i].name, name))
+			continue;
+		/* Acquire: pairs with the release store in wk_bind. */
+		b = __atomic_load_n(&wk_names[i].cur, __ATOMIC_ACQUIRE);
+		if (!b)
+			return -ENOENT;
+		out->fn = b->fn;
+		out->app_state = b->app_state;
+		out->config = (const char *const *)b->config;
+		return 0;
+	}
+	return -ENOENT;
+}
+
+/* Labor threads: one datagram per line; dropped when lutfd does not keep up. */
+static void wk_log(void *ctx, const char *fn, const char *line, size_t len)
+{
+	char buf[LUTF_WK_LOG_MAX];
+	size_t fl = strnlen(fn, LUTF_NAME_MAX);
+
+	if (len > sizeof(buf) - fl - 1)
+		len = sizeof(buf) - fl - 1;
+	memcpy(buf, fn, fl);
+	buf[fl] = 0;
+	memcpy(buf + fl + 1, line, len);
+	(void)!send(wk_log_fd, buf, fl + 1 + len, MSG_DONTWAIT | MSG_NOSIGNAL);
+}
+
+/* Main thread only (the only writer). Returns 0 or -ENOSPC. */
+static int wk_bind(const char *name, struct wk_binding *b)
+{
+	uint32_t n = wk_nnames;
+
+	for (uint32_t i = 0; i < n; i++) {
+		if (strcmp(wk_names[i].name, name) == 0) {
+			/* Release: the binding's fields before its pointer. */
+			__atomic_store_n(&wk_names[i].cur, b, __ATOMIC_RELEASE);
+			return 0;
+		}
+	}
+	if (n == WK_NAMES)
+		return -ENOSPC;
+	snprintf(wk_names[n].name, sizeof(wk_names[n].name), "%s", name);
+	wk_names[n].cur = b;
+	/* Release: the entry is complete before lookups can reach it. */
+	__atomic_store_n(&wk_nnames, n + 1, __ATOMIC_RELEASE);
+	return 0;
+}
+
+struct wk_export {
+	char fn[64];
+	char sym[128];
+	char **config;
+	size_t nconfig;
+};
+
+static int add_config(struct wk_export *e, const char *key, size_t kl, const char *val, size_t vl)
+{
+	char **p = realloc(e->config, (e->nconfig * 2 + 3) * sizeof(*p));
+
+	if (!p)
+		return -ENOMEM;
+	e->config = p;
+	p[e->nconfig * 2] = strndup(key, kl);
+	p[e->nconfig * 2 + 1] = strndup(val, vl);
+	p[e->nconfig * 2 + 2] = NULL;
+	if (!p[e->nconfig * 2] || !p[e->nconfig * 2 + 1])
+		return -ENOMEM;
+	e->nconfig++;
+	return 0;
+}
+
+/*
+ * LOAD: dlopen the stored app, check its ABI, run its init, bind each export.
+ * All exports are checked before any binding changes, so a failed load leaves
+ * the old version serving. Returns 0 or -errno with msg filled.
+ */
+static int wk_load(const uint8_t *p, size_t len, char *msg, size_t cap)
+{
+	struct wk_export ex[64];
+	char app[64] = "", path[4096] = "";
+	struct lutf_tlv_iter it;
+	struct lutf_tlv f;
+	size_t nex = 0;
+	const uint32_t *abi;
+	lutf_app_init_t init;
+	void *state = NULL, *h;
+	int err = 0;
+
+	memset(ex, 0, sizeof(ex));
+	lutf_tlv_iter_init(&it, p, len);
+	while (lutf_tlv_next(&it, &f)) {
+		if (f.tag == LUTF_TAG_APP) {
+			lutf_tlv_str(&f, app, sizeof(app));
+		} else if (f.tag == LUTF_TAG_SO) {
+			lutf_tlv_str(&f, path, sizeof(path));
+		} else if (f.tag == LUTF_TAG_EXPORT && nex < 64) {
+			const char *eq = memchr(f.val, '=', f.len);
+			size_t fl = eq ? (size_t)(eq - (const char *)f.val) : 0;
+
+			if (!eq || fl >= sizeof(ex[0].fn) || f.len - fl - 1 >= sizeof(ex[0].sym))
+				continue;
+			memcpy(ex[nex].fn, f.val, fl);
+			memcpy(ex[nex].sym, eq + 1, f.len - fl - 1);
+			nex++;
+		} else if (f.tag == LUTF_TAG_CONFIG) {
+			const char *s = (const char *)f.val, *end = s + f.len;
+			const char *k = memchr(s, 0, f.len), *v;
+
+			if (!k || !(v = memchr(k + 1, 0, (size_t)(end - k - 1))))
+				continue;
+			for (size_t i = 0; i < nex; i++)
+				if (strcmp(ex[i].fn, s) == 0 &&
+				    add_config(&ex[i], k + 1, (size_t)(v - k - 1), v + 1,
+					       (size_t)(end - v - 1)))
+					err = -ENOMEM;
+		}
+	}
+	if (it.bad || !app[0] || !path[0] || !nex || err) {
+		snprintf(msg, cap, "bad load request");
+		return err ? err : -EINVAL;
+	}
+	h = dlopen(path, RTLD_NOW | RTLD_LOCAL);
+	if (!h) {
+		snprintf(msg, cap, "dlopen: %s", dlerror());
+		return -ENOEXEC;
+	}
+	abi = dlsym(h, "lutf_abi_version");
+	if (!abi) {
+		snprintf(msg, cap, "not a lutf app: no lutf_abi_version symbol");
+		dlclose(h);
+		return -ENOEXEC;
+	}
+	if (*abi != LUTF_ABI_VERSION) {
+		snprintf(msg, cap, "app built for ABI %u, this lutf runs ABI %u", *abi,
+			 LUTF_ABI_VERSION);
+		dlclose(h);
+		return -EPROTO;
+	}
+	for (size_t i = 0; i < nex; i++) {
+		if (!dlsym(h, ex[i].sym)) {
+			snprintf(msg, cap, "no symbol '%s' for function '%s'", ex[i].sym, ex[i].fn);
+			dlclose(h);
+			return -ESRCH;
+		}
+	}
+	init = (lutf_app_init_t)dlsym(h, "lutf_app_init");
+	if (init && (err = init(&state)) != 0) {
+		snprintf(msg, cap, "lutf_app_init failed: %d", err);
+		dlclose(h);
+		return -ECANCELED;
+	}
+	for (size_t i = 0; i < nex; i++) {
+		struct wk_binding *b = calloc(1, sizeof(*b));
+		char name[LUTF_NAME_MAX + 1];
+
+		if (!b)
+			return snprintf(msg, cap, "out of memory"), -ENOMEM;
+		b->fn = (lutf_fn_t)dlsym(h, ex[i].sym);
+		b->app_state = state;
+		b->config = ex[i].config;
+		snprintf(name, sizeof(name), "%s/%s", app, ex[i].fn);
+		if (wk_bind(name, b))
+			return snprintf(msg, cap, "too many functions in this worker"), -ENOSPC;
+	}
+	/* h stays open for the worker's life: see the invariant above. */
+	return 0;
+}
+
+static void wk_reply(int ctl, int rc, const char *msg)
+{
+	char buf[512];
+	int32_t v = rc;
+	size_t n = strnlen(msg, sizeof(buf) - sizeof(v));
+
+	memcpy(buf, &v, sizeof(v));
+	memcpy(buf + sizeof(v), msg, n);
+	if (send(ctl, buf, sizeof(v) + n, MSG_NOSIGNAL) < 0)
+		_exit(0);
+}
+
+__attribute__((noreturn)) void lutf_worker_main(const char *tenant, int memfd, size_t size, int ctl,
+						int log)
+{
+	struct lutf_labor_host host = {.resolve = wk_resolve, .log = wk_log};
+	struct lutf_labors *lb = NULL;
+	static uint8_t msg[LUTF_WK_MSG_MAX];
+	char comm[16];
+	void *mem;
+	int err;
+
+	snprintf(comm, sizeof(comm), "lutf-w-%s", tenant);
+	prctl(PR_SET_NAME, comm);
+	wk_log_fd = log;
+	mem = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, memfd, 0);
+	if (mem == MAP_FAILED) {
+		fprintf(stderr, "lutf worker %s: mmap region: %s\n", tenant, strerror(errno));
+		_exit(2);
+	}
+	close(memfd);
+	for (;;) {
+		char text[256] = "";
+		ssize_t n = recv(ctl, msg, sizeof(msg), 0);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			break; /* lutfd closed our socket: stop */
+		if (msg[0] == LUTF_WK_LOAD) {
+			err = wk_load(msg + 1, (size_t)n - 1, text, sizeof(text));
+			wk_reply(ctl, err, text);
+		} else if (msg[0] == LUTF_WK_START && !lb) {
+			err = lutf_labors_start(mem, size, &host, &lb);
+			if (err)
+				snprintf(text, sizeof(text), "lutf_labors_start: %s",
+					 strerror(-err));
+			wk_reply(ctl, err, text);
+		} else {
+			wk_reply(ctl, -EINVAL, "unknown request");
+		}
+	}
+	if (lb) {
+		lutf_labors_stop(lb);
+		lutf_labors_wait(lb);
+	}
+	_exit(0);
+}

@@ -1,0 +1,81 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The zygote and the tenant worker: messages between lutfd, the zygote and
+ * workers (all SOCK_SEQPACKET socketpairs, one message per record).
+ *
+ * lutfd -> zygote   SPAWN (tenant, region size) + fds [region memfd, ctl, log]
+ * zygote -> lutfd   SPAWNED (pid or -errno), EXITED (pid, wait status) at any time
+ * lutfd -> worker   on ctl: LOAD (TLV: APP, SO = path, EXPORT, CONFIG), START;
+ *                   each answered by a reply (i32 rc, then an error text)
+ * worker -> lutfd   on log: "function\0line" datagrams, dropped when lutfd lags
+ */
+#ifndef LUTF_WORKER_H
+#define LUTF_WORKER_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#define LUTF_WK_MSG_MAX (128u * 1024) /* largest ctl message (LOAD with configs) */
+#define LUTF_WK_LOG_MAX 704u	      /* a log datagram: name + line */
+
+enum lutf_zy_type {
+	LUTF_ZY_SPAWN = 1,
+	LUTF_ZY_SPAWNED = 2,
+	LUTF_ZY_EXITED = 3,
+};
+
+struct lutf_zy_msg {
+	uint32_t type;
+	int32_t pid;	/* SPAWNED: pid or -errno; EXITED: pid */
+	int32_t status; /* EXITED: wait status */
+	uint32_t pad;
+	uint64_t size;	 /* SPAWN: region bytes */
+	char tenant[64]; /* SPAWN */
+};
+
+enum lutf_wk_op {
+	LUTF_WK_LOAD = 1,
+	LUTF_WK_START = 2,
+};
+
+/* lutfd's handle on its zygote; used from lutfd's main thread only. */
+struct lutf_zygote {
+	pid_t pid;
+	int fd;
+	/* EXITED notices that arrived while a spawn waited for its answer */
+	int npending;
+	struct {
+		pid_t pid;
+		int status;
+	} pending[64];
+};
+
+/*
+ * Fork the zygote. Call before any thread exists: the zygote stays
+ * single-threaded so that its forks are safe. keep_fd (or -1) is closed in
+ * the zygote (e.g. the state lock). Returns 0 or -errno.
+ */
+int lutf_zygote_start(struct lutf_zygote *z, int keep_fd);
+
+/*
+ * Ask the zygote for a worker of tenant on the region memfd; ctl and log are
+ * the worker's ends of its socketpairs. Waits up to timeout_ms for the answer.
+ * Returns 0 and *pid, or -errno (-ETIMEDOUT, -EPIPE when the zygote is gone).
+ */
+int lutf_zygote_spawn(struct lutf_zygote *z, const char *tenant, int memfd, size_t size, int ctl,
+		      int log, int timeout_ms, pid_t *pid);
+
+/*
+ * Next worker exit the zygote reported (queued ones first, then the socket,
+ * without blocking). Returns 1 with pid and status, 0 if none, -EPIPE if the
+ * zygote is gone.
+ */
+int lutf_zygote_next_exit(struct lutf_zygote *z, pid_t *pid, int *status);
+
+/* The worker process body (entered in the zygote's child); never returns. */
+__attribute__((noreturn)) void lutf_worker_main(const char *tenant, int memfd, size_t size, int ctl,
+						int log);
+
+#endif /* LUTF_WORKER_H */

@@ -1,0 +1,245 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The zygote: a single-threaded child forked by lutfd before any thread
+ * starts, so that it can fork tenant workers safely at any time. Invariant:
+ * the zygote never starts a thread and dies with lutfd (PDEATHSIG), and its
+ * workers die with it, so a kill -9 of lutfd leaves no process behind.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/signalfd.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "worker.h"
+
+#define ZY_FD 3 /* the zygote's end of the socketpair, after the fd cleanup */
+
+static int send_msg(int fd, const struct lutf_zy_msg *m)
+{
+	ssize_t n = send(fd, m, sizeof(*m), MSG_NOSIGNAL);
+
+	return n == (ssize_t)sizeof(*m) ? 0 : -EPIPE;
+}
+
+static void zy_spawn(int zfd, int sfd, pid_t self)
+{
+	struct lutf_zy_msg m;
+	char cbuf[CMSG_SPACE(3 * sizeof(int))];
+	struct iovec iov = {&m, sizeof(m)};
+	struct msghdr mh = {
+	    .msg_iov = &iov, .msg_iovlen = 1, .msg_control = cbuf, .msg_controllen = sizeof(cbuf)};
+	struct lutf_zy_msg ans = {.type = LUTF_ZY_SPAWNED};
+	struct cmsghdr *cm;
+	int fds[3] = {-1, -1, -1};
+	ssize_t n;
+	pid_t pid;
+
+	n = recvmsg(zfd, &mh, MSG_CMSG_CLOEXEC);
+	if (n <= 0)
+		_exit(0); /* lutfd is gone: so are we (workers follow by PDEATHSIG) */
+	cm = CMSG_FIRSTHDR(&mh);
+	if (cm && cm->cmsg_type == SCM_RIGHTS && cm->cmsg_len == CMSG_LEN(3 * sizeof(int)))
+		memcpy(fds, CMSG_DATA(cm), sizeof(fds));
+	if (n != (ssize_t)sizeof(m) || m.type != LUTF_ZY_SPAWN || fds[2] < 0) {
+		ans.pid = -EINVAL;
+		goto out;
+	}
+	m.tenant[sizeof(m.tenant) - 1] = 0;
+	pid = fork();
+	if (pid == 0) {
+		sigset_t all;
+
+		close(zfd);
+		close(sfd);
+		sigemptyset(&all);
+		sigprocmask(SIG_SETMASK, &all, NULL);
+		signal(SIGCHLD, SIG_DFL);
+		if (prctl(PR_SET_PDEATHSIG, SIGKILL) || getppid() != self)
+			_exit(1); /* the zygote died before we could follow it */
+		lutf_worker_main(m.tenant, fds[0], (size_t)m.size, fds[1], fds[2]);
+	}
+	ans.pid = pid < 0 ? -errno : pid;
+out:
+	for (int i = 0; i < 3; i++)
+		if (fds[i] >= 0)
+			close(fds[i]);
+	if (send_msg(zfd, &ans))
+		_exit(0);
+}
+
+static void zy_reap(int zfd, int sfd)
+{
+	struct signalfd_siginfo si;
+	int status;
+	pid_t pid;
+
+	while (read(sfd, &si, sizeof(si)) == (ssize_t)sizeof(si))
+		;
+	while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
+		struct lutf_zy_msg m = {.type = LUTF_ZY_EXITED, .pid = pid, .status = status};
+
+		if (send_msg(zfd, &m))
+			_exit(0);
+	}
+}
+
+__attribute__((noreturn)) static void zy_main(pid_t lutfd)
+{
+	pid_t self = getpid();
+	sigset_t set;
+	int sfd;
+
+	prctl(PR_SET_NAME, "lutf-zygote");
+	if (prctl(PR_SET_PDEATHSIG, SIGKILL) || getppid() != lutfd)
+		_exit(1);
+	sigemptyset(&set);
+	sigaddset(&set, SIGCHLD);
+	sigprocmask(SIG_SETMASK, &set, NULL);
+	sfd = signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC);
+	if (sfd < 0)
+		_exit(1);
+	for (;;) {
+		struct pollfd p[2] = {{ZY_FD, POLLIN, 0}, {sfd, POLLIN, 0}};
+
+		if (poll(p, 2, -1) < 0 && errno != EINTR)
+			_exit(1);
+		if (p[1].revents)
+			zy_reap(ZY_FD, sfd);
+		if (p[0].revents & (POLLHUP | POLLERR) && !(p[0].revents & POLLIN))
+			_exit(0);
+		if (p[0].revents & POLLIN)
+			zy_spawn(ZY_FD, sfd, self);
+	}
+}
+
+/* Returns 0 or -errno. */
+int lutf_zygote_start(struct lutf_zygote *z, int keep_fd)
+{
+	pid_t parent = getpid();
+	int sv[2];
+	pid_t pid;
+
+	memset(z, 0, sizeof(*z));
+	z->fd = -1;
+	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv))
+		return -errno;
+	pid = fork();
+	if (pid < 0) {
+		int err = -errno;
+
+		close(sv[0]);
+		close(sv[1]);
+		return err;
+	}
+	if (pid == 0) {
+		if (keep_fd >= 0)
+			close(keep_fd);
+		if (dup2(sv[1], ZY_FD) < 0)
+			_exit(1);
+		/* Nothing of lutfd's but stdio and our socket survives in here. */
+		close_range(ZY_FD + 1, ~0u, 0);
+		zy_main(parent);
+	}
+	close(sv[1]);
+	z->pid = pid;
+	z->fd = sv[0];
+	return 0;
+}
+
+static int64_t now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Returns 0 or -errno. */
+int lutf_zygote_spawn(struct lutf_zygote *z, const char *tenant, int memfd, size_t size, int ctl,
+		      int log, int timeout_ms, pid_t *pid)
+{
+	struct lutf_zy_msg m = {.type = LUTF_ZY_SPAWN, .size = size};
+	char cbuf[CMSG_SPACE(3 * sizeof(int))];
+	struct iovec iov = {&m, sizeof(m)};
+	struct msghdr mh = {
+	    .msg_iov = &iov, .msg_iovlen = 1, .msg_control = cbuf, .msg_controllen = sizeof(cbuf)};
+	struct cmsghdr *cm;
+	int fds[3] = {memfd, ctl, log};
+	int64_t until = now_ms() + timeout_ms;
+
+	memset(cbuf, 0, sizeof(cbuf));
+	snprintf(m.tenant, sizeof(m.tenant), "%s", tenant);
+	cm = CMSG_FIRSTHDR(&mh);
+	cm->cmsg_level = SOL_SOCKET;
+	cm->cmsg_type = SCM_RIGHTS;
+	cm->cmsg_len = CMSG_LEN(sizeof(fds));
+	memcpy(CMSG_DATA(cm), fds, sizeof(fds));
+	if (sendmsg(z->fd, &mh, MSG_NOSIGNAL) != (ssize_t)sizeof(m))
+		return -EPIPE;
+	for (;;) {
+		struct pollfd p = {z->fd, POLLIN, 0};
+		int64_t left = until - now_ms();
+		struct lutf_zy_msg a;
+		ssize_t n;
+
+		if (left <= 0)
+			return -ETIMEDOUT;
+		if (poll(&p, 1, (int)left) < 0 && errno != EINTR)
+			return -errno;
+		if (!p.revents)
+			continue;
+		n = recv(z->fd, &a, sizeof(a), MSG_DONTWAIT);
+		if (n < 0 && (errno == EAGAIN || errno == EINTR))
+			continue;
+		if (n != (ssize_t)sizeof(a))
+			return -EPIPE;
+		if (a.type == LUTF_ZY_SPAWNED) {
+			if (a.pid < 0)
+				return a.pid;
+			*pid = a.pid;
+			return 0;
+		}
+		if (a.type == LUTF_ZY_EXITED && z->npending < 64) {
+			z->pending[z->npending].pid = a.pid;
+			z->pending[z->npending].status = a.status;
+			z->npending++;
+		}
+	}
+}
+
+/* Returns 1 (an exit), 0 (none) or -EPIPE. */
+int lutf_zygote_next_exit(struct lutf_zygote *z, pid_t *pid, int *status)
+{
+	struct lutf_zy_msg a;
+	ssize_t n;
+
+	if (z->npending) {
+		*pid = z->pending[0].pid;
+		*status = z->pending[0].status;
+		memmove(&z->pending[0], &z->pending[1], --z->npending * sizeof(z->pending[0]));
+		return 1;
+	}
+	for (;;) {
+		n = recv(z->fd, &a, sizeof(a), MSG_DONTWAIT);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0 && errno == EAGAIN)
+			return 0;
+		if (n != (ssize_t)sizeof(a))
+			return -EPIPE;
+		if (a.type == LUTF_ZY_EXITED) {
+			*pid = a.pid;
+			*status = a.status;
+			return 1;
+		}
+	}
+}
