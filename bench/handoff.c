@@ -27,14 +27,14 @@
 
 #include "common.h"
 
-#define REAP_WAIT_MS 10000	   /* no completion for this long = a lost Brick */
+#define REAP_WAIT_MS 10000	      /* no completion for this long = a lost Brick */
 #define HANDOFF_WAIT_NS 2000000000ull /* a hand-off not seen in 2 s = a stall */
-#define MAX_STALLS 3		   /* then the mode's hand-off rounds stop */
-#define OFF_BLOCK_NS 2000000ull	   /* OFF mode: how long the blocking Brick blocks */
-#define SETTLE_NS 200000ull	   /* after a round: the new owner parks (spin_ns is 20 us) */
-#define PACE_NS 1000000ull	   /* Supervisor CPU: one Brick per ms */
-#define SLEEP_NS 1000000L	   /* blocking workload: each call sleeps 1 ms */
-#define SLOW_NS 500000ull	   /* a hand-off this late waited for a Supervisor timeout */
+#define MAX_STALLS 3		      /* then the mode's hand-off rounds stop */
+#define OFF_BLOCK_NS 2000000ull	      /* OFF mode: how long the blocking Brick blocks */
+#define SETTLE_NS 200000ull	      /* after a round: the new owner parks (spin_ns is 20 us) */
+#define PACE_NS 1000000ull	      /* Supervisor CPU: one Brick per ms */
+#define SLEEP_NS 1000000L	      /* blocking workload: each call sleeps 1 ms */
+#define SLOW_NS 500000ull	      /* a hand-off this late waited for a Supervisor timeout */
 #define STATS_SYSCTL "/proc/sys/kernel/bpf_stats_enabled"
 
 /* The four modes, in table order. */
@@ -55,30 +55,30 @@ static const struct mode_def modes[N_MODES] = {
 
 struct handoff_run {
 	bool ran;
-	bool fell_back;		  /* BPF asked, polling in force */
+	bool fell_back; /* BPF asked, polling in force */
 	uint32_t grace_ns;
 	uint64_t rounds, handoffs; /* rounds tried; probe Bricks that ran during the block */
-	uint64_t stalls;	  /* rounds where no hand-off came within 2 s */
-	uint64_t early;		  /* probe ran before the blocker stamped (moved too soon) */
+	uint64_t stalls;	   /* rounds where no hand-off came within 2 s */
+	uint64_t early;		   /* probe ran before the blocker stamped (moved too soon) */
 	uint64_t rebinds;
-	uint64_t slow;		  /* hand-offs over SLOW_NS */
-	struct bench_stats lat;	  /* ns, block stamp to probe entry */
+	uint64_t slow;		/* hand-offs over SLOW_NS */
+	struct bench_stats lat; /* ns, block stamp to probe entry */
 	double p90, min, max;
-	double bpf_ns_per_run;	  /* probe cost during the rounds (BPF only) */
+	double bpf_ns_per_run; /* probe cost during the rounds (BPF only) */
 	uint64_t bpf_runs;
 	uint64_t wall_ns;
 };
 
 struct sup_cpu {
 	bool ran, fell_back;
-	double busy_pct;   /* lutf-sup, % of one core, 1000 Bricks/s */
-	double busy_ticks_pct; /* same from utime+stime (10 ms ticks) */
-	double idle_pct;   /* lutf-sup, runtime alive, no traffic */
-	double inflight_pct; /* lutf-sup while one computing Brick is always in flight */
+	double busy_pct;	   /* lutf-sup, % of one core, 1000 Bricks/s */
+	double busy_ticks_pct;	   /* same from utime+stime (10 ms ticks) */
+	double idle_pct;	   /* lutf-sup, runtime alive, no traffic */
+	double inflight_pct;	   /* lutf-sup while one computing Brick is always in flight */
 	uint64_t inflight_wakeups; /* lutf-sup runs per second then */
-	double proc_pct;   /* whole process at 1000 Bricks/s */
-	double rate;	   /* Bricks/s achieved */
-	uint64_t wakeups;  /* lutf-sup context switches (schedstat field 3) per second */
+	double proc_pct;	   /* whole process at 1000 Bricks/s */
+	double rate;		   /* Bricks/s achieved */
+	uint64_t wakeups;	   /* lutf-sup context switches (schedstat field 3) per second */
 };
 
 struct blocking_run {
@@ -102,19 +102,19 @@ struct results {
 	char machine[128];
 	double timer_ns;
 	bool quick;
-	bool bpf_ok;	   /* BPF mode came up */
+	bool bpf_ok; /* BPF mode came up */
 	char attach[8];
-	int stats_old;	   /* bpf_stats_enabled as found; -1 unreadable */
-	bool stats_on;	   /* we could turn it on */
+	int stats_old;			 /* bpf_stats_enabled as found; -1 unreadable */
+	bool stats_on;			 /* we could turn it on */
 	struct handoff_run ho[N_MODES];	 /* grace 0 */
 	struct handoff_run hod[N_MODES]; /* default grace (BPF and poll 20 us only) */
 	struct sup_cpu sup[N_MODES];
 	struct blocking_run blk[N_MODES];
-	struct pingpong pp_idle[N_PP];	 /* probe cost, BPF runtime idle, stats on */
-	struct pingpong cs_none[N_PP];	 /* throughput, no runtime */
-	struct pingpong cs_bpf[N_PP];	 /* throughput, BPF runtime alive */
+	struct pingpong pp_idle[N_PP]; /* probe cost, BPF runtime idle, stats on */
+	struct pingpong cs_none[N_PP]; /* throughput, no runtime */
+	struct pingpong cs_bpf[N_PP];  /* throughput, BPF runtime alive */
 	struct bench_stats wake_same, wake_cross, wake2; /* futex wake-ups, ns */
-	double sleep_ns;   /* what one 1 ms nanosleep really takes here (median) */
+	double sleep_ns; /* what one 1 ms nanosleep really takes here (median) */
 	uint32_t default_grace;
 	int errors;
 };
@@ -377,7 +377,8 @@ static void run_handoff(struct results *r, int mi, int64_t grace, uint64_t round
 					     (long)done.result.status);
 				probe_done = done.user_data == 2;
 				if (!probe_done)
-					fail(r, "handoff: %s: blocker completed while blocked %ld\n",
+					fail(r,
+					     "handoff: %s: blocker completed while blocked %ld\n",
 					     m->key, (long)done.user_data);
 				lutf_result_release(&done.result);
 				reaped++;
@@ -491,8 +492,8 @@ static void *chain_main(void *arg)
 /* main wakes thread 0 (blocked in futex_wait), which wakes thread 1, ...; the
  * last stamps. Same shape as Supervisor wake + parked Labor wake. With one
  * hop, main and the thread can be pinned to CPUs (-1: not pinned). */
-static void run_wake_chain(struct results *r, int hops, int cpu_main, int cpu_thr,
-			   uint64_t rounds, uint64_t *lat, struct bench_stats *out)
+static void run_wake_chain(struct results *r, int hops, int cpu_main, int cpu_thr, uint64_t rounds,
+			   uint64_t *lat, struct bench_stats *out)
 {
 	struct chain ch = {.hops = hops};
 	struct chain_arg args[2];
@@ -550,8 +551,8 @@ static int spin_fn(struct lutf_call *call)
 }
 
 struct task_cpu {
-	uint64_t ns;	 /* schedstat: ns on CPU */
-	uint64_t ticks;	 /* utime + stime, clock ticks */
+	uint64_t ns;	   /* schedstat: ns on CPU */
+	uint64_t ticks;	   /* utime + stime, clock ticks */
 	uint64_t switches; /* schedstat: times run */
 };
 
@@ -621,8 +622,8 @@ static int task_cpu(int tid, struct task_cpu *tc)
 	if (read_small(path, buf, sizeof(buf)) != 0)
 		return -1;
 	p = strrchr(buf, ')'); /* comm may hold spaces */
-	if (!p || sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu", &ut,
-			 &stt) != 2)
+	if (!p ||
+	    sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu", &ut, &stt) != 2)
 		return -1;
 	tc->ticks = ut + stt;
 	return 0;
@@ -1131,7 +1132,7 @@ static void print_table(const struct results *r)
 	printf("BPF mode: %s%s%s; kernel.bpf_stats_enabled was %d, %s\n\n",
 	       r->bpf_ok ? "loaded, " : "not available (runtime fell back to polling)",
 	       r->bpf_ok ? r->attach : "", "", r->stats_old,
-	       r->stats_on  ? "set to 1 for the probe figures, restored after"
+	       r->stats_on ? "set to 1 for the probe figures, restored after"
 	       : r->bpf_ok ? "could not be set: probe figures skipped"
 			   : "left alone");
 	row_label("");
@@ -1205,7 +1206,8 @@ static void print_table(const struct results *r)
 	printf("\n");
 
 	printf("Blocking workload: 2 Carts, 16 Labors, sleep 1 ms a call (%.3f ms measured),\n"
-	       "all submitted at once; median of runs\n", r->sleep_ns / 1e6);
+	       "all submitted at once; median of runs\n",
+	       r->sleep_ns / 1e6);
 	row_label("  calls/s");
 	for (int mi = 0; mi < N_MODES; mi++) {
 		snprintf(b, sizeof(b), "%.0f", r->blk[mi].calls_per_s);
@@ -1233,8 +1235,8 @@ static void print_table(const struct results *r)
 
 	printf("Probe cost (bpf_run_ns / bpf_run_cnt, stats on; all switches on the machine):\n");
 	if (!r->bpf_ok || !r->stats_on) {
-		printf("  skipped: %s\n", !r->bpf_ok ? "BPF not available" :
-			"kernel.bpf_stats_enabled could not be set");
+		printf("  skipped: %s\n", !r->bpf_ok ? "BPF not available"
+						     : "kernel.bpf_stats_enabled could not be set");
 	} else {
 		printf("  %-58s %10s %12s\n", "while", "ns/run", "runs");
 		printf("  %-58s %10.1f %12llu\n", "Labors blocking and waking (hand-off rounds)",
@@ -1267,12 +1269,14 @@ static void print_table(const struct results *r)
 	printf("\nFloor: futex wake-ups (a thread blocked in futex_wait is woken; time until it\n"
 	       "runs and stamps). A hand-off needs two in a row (lutf-sup, then a Labor).\n");
 	printf("  %-44s %10s %10s\n", "", "median", "p99");
-	printf("  %-44s %10s", "1 wake-up, both on one CPU", fmt_ns(b, sizeof(b), r->wake_same.median));
+	printf("  %-44s %10s", "1 wake-up, both on one CPU",
+	       fmt_ns(b, sizeof(b), r->wake_same.median));
 	printf(" %10s\n", fmt_ns(b, sizeof(b), r->wake_same.p99));
 	printf("  %-44s %10s", "1 wake-up, wakee on the other (idle) CPU",
 	       fmt_ns(b, sizeof(b), r->wake_cross.median));
 	printf(" %10s\n", fmt_ns(b, sizeof(b), r->wake_cross.p99));
-	printf("  %-44s %10s", "2 wake-ups in a row, not pinned", fmt_ns(b, sizeof(b), r->wake2.median));
+	printf("  %-44s %10s", "2 wake-ups in a row, not pinned",
+	       fmt_ns(b, sizeof(b), r->wake2.median));
 	printf(" %10s\n", fmt_ns(b, sizeof(b), r->wake2.p99));
 
 	printf("\n%-44s %14s %14s  %s\n", "target", "measured", "limit", "result");
@@ -1304,7 +1308,8 @@ static void json_handoff(struct bench_json *j, const char *key, const struct han
 		bench_json_u64(j, "early", x->early);
 		bench_json_u64(j, "over_500us", x->slow);
 		bench_json_u64(j, "rebinds", x->rebinds);
-		bench_json_num(j, modes[mi].watch == LUTF_WATCH_OFF ? "wait_median_ns" : "median_ns",
+		bench_json_num(j,
+			       modes[mi].watch == LUTF_WATCH_OFF ? "wait_median_ns" : "median_ns",
 			       x->lat.median);
 		bench_json_num(j, "p90_ns", x->p90);
 		bench_json_num(j, "p99_ns", x->lat.p99);
