@@ -53,7 +53,7 @@ struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(max_entries, LW_DEFAULT_SLOTS); /* the loader sets max_labors */
 	__type(key, __u32);		       /* tid */
-	__type(value, __u32);		       /* slot in labor_state */
+	__type(value, struct labor_watch_tid); /* slot in labor_state, busy word */
 } labor_tids SEC(".maps");
 
 struct {
@@ -87,17 +87,21 @@ static __always_inline bool lw_tgid_watched(__u32 tgid)
 }
 
 /* The slot of Labor tid of process tgid, or NULL (counted) when it is not one. */
-static __always_inline struct labor_watch_slot *lw_slot_of(__u32 tid, __u32 tgid, __u32 *idx_out)
+static __always_inline struct labor_watch_slot *lw_slot_of(__u32 tid, __u32 tgid, __u32 *idx_out,
+							   struct labor_watch_tid *info)
 {
 	struct labor_watch_slot *s;
-	__u32 *idx, i;
+	struct labor_watch_tid *t;
+	__u32 i;
 
-	idx = bpf_map_lookup_elem(&labor_tids, &tid);
-	if (!idx) {
+	t = bpf_map_lookup_elem(&labor_tids, &tid);
+	if (!t) {
 		LW_COUNT(hash_miss);
 		return NULL;
 	}
-	i = *idx;
+	i = t->slot;
+	if (info)
+		*info = *t;
 	s = bpf_map_lookup_elem(&labor_state, &i);
 	if (!s) {
 		LW_COUNT(slot_range);
@@ -137,10 +141,11 @@ static __always_inline void lw_switch_out(__u32 tid, __u32 tgid, bool preempt,
 					  unsigned int prev_state)
 {
 	struct labor_watch_slot *s;
-	__u32 idx = 0, cart;
+	struct labor_watch_tid info = {};
+	__u32 idx = 0, cart, busy;
 	__u64 now, seq;
 
-	s = lw_slot_of(tid, tgid, &idx);
+	s = lw_slot_of(tid, tgid, &idx, &info);
 	if (!s)
 		return;
 	/* Relaxed read; pairs with the release store in lutf_lw_set_cart(). */
@@ -159,6 +164,15 @@ static __always_inline void lw_switch_out(__u32 tid, __u32 tgid, bool preempt,
 		/* Runnable: migrating its Cart would not help. */
 		LW_WRITE_ONCE(s->preemptions, s->preemptions + 1);
 		LW_WRITE_ONCE(s->state, LW_STATE_PREEMPTED);
+		return;
+	}
+	/* Parking between Bricks is not blocking inside one: read the Labor's
+	 * busy word (its own memory: prev is current here). A failed read (page
+	 * not present) counts as busy, which errs towards reporting. */
+	if (info.busy_uaddr &&
+	    bpf_probe_read_user(&busy, sizeof(busy), (const void *)info.busy_uaddr) == 0 &&
+	    busy != info.busy_value) {
+		LW_WRITE_ONCE(s->state, LW_STATE_IDLE);
 		return;
 	}
 	seq = s->block_seq + 1;
@@ -184,7 +198,7 @@ static __always_inline void lw_switch_in(__u32 tid, __u32 tgid)
 	__u32 idx = 0, state;
 	__u64 now;
 
-	s = lw_slot_of(tid, tgid, &idx);
+	s = lw_slot_of(tid, tgid, &idx, NULL);
 	if (!s)
 		return;
 	/* Our own previous store (switch-out on this or another CPU, ordered by

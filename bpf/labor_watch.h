@@ -63,6 +63,19 @@ struct labor_watch_slot {
 	__u32 preemptions;   /* watched runnable switch-outs (wraps at 2^32) */
 };
 
+/*
+ * Value of labor_tids (key: tid). busy_uaddr, when not 0, is the address in
+ * the Labor's own process of a u32 that equals busy_value while the Labor is
+ * inside a Brick. The probe reads it (bpf_probe_read_user: at sched_switch the
+ * current task is the Labor switching out) and reports a block only while it
+ * matches, so a Labor parking between Bricks is idle, not blocked.
+ */
+struct labor_watch_tid {
+	__u32 slot;
+	__u32 busy_value;
+	__u64 busy_uaddr;
+};
+
 /* Ring buffer record: a watched Labor blocked while the Supervisor slept. */
 struct labor_watch_event {
 	__u32 slot;

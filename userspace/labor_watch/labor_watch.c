@@ -18,6 +18,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
 #include <sys/mman.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
@@ -54,6 +55,9 @@ struct lutf_lw {
 	/* Owned by the sleeping thread; register resets an entry (relaxed). */
 	uint64_t *seen_seq;
 	int new_blocks; /* set by lw_on_event during one poll */
+	int wait_epfd;	/* lutf_lw_sleep_fd: ring buffer + the caller's fd; valid if wait_ready */
+	int wait_extra;
+	bool wait_ready;
 	void (*on_event)(void *ctx, const struct labor_watch_event *ev);
 	void *event_ctx;
 };
@@ -257,6 +261,8 @@ static int lw_on_event(void *ctx, void *data, size_t size)
 
 static void lw_free(struct lutf_lw *lw)
 {
+	if (lw->wait_ready)
+		close(lw->wait_epfd);
 	if (lw->rb)
 		ring_buffer__free(lw->rb);
 	if (lw->slots)
@@ -416,7 +422,15 @@ static void lw_filter_update(struct lutf_lw *lw, uint32_t tgid)
 /* See labor_watch.h. Returns 0 or -errno. */
 int lutf_lw_register(struct lutf_lw *lw, pid_t tgid, pid_t tid, uint32_t *slot)
 {
+	return lutf_lw_register_busy(lw, tgid, tid, 0, 0, slot);
+}
+
+/* See labor_watch.h. Returns 0 or -errno. */
+int lutf_lw_register_busy(struct lutf_lw *lw, pid_t tgid, pid_t tid, uint64_t busy_uaddr,
+			  uint32_t busy_value, uint32_t *slot)
+{
 	struct labor_watch_slot *s;
+	struct labor_watch_tid val = {.busy_value = busy_value, .busy_uaddr = busy_uaddr};
 	uint32_t key = (uint32_t)tid, i, n;
 	int r;
 
@@ -452,7 +466,8 @@ int lutf_lw_register(struct lutf_lw *lw, pid_t tgid, pid_t tid, uint32_t *slot)
 	__atomic_store_n(&s->tid, key, __ATOMIC_RELEASE);
 	/* Relaxed: read by the sleeping thread, which tolerates a stale value. */
 	__atomic_store_n(&lw->seen_seq[i], 0, __ATOMIC_RELAXED);
-	if (bpf_map_update_elem(bpf_map__fd(lw->skel->maps.labor_tids), &key, &i, BPF_NOEXIST)) {
+	val.slot = i;
+	if (bpf_map_update_elem(bpf_map__fd(lw->skel->maps.labor_tids), &key, &val, BPF_NOEXIST)) {
 		r = -errno;
 		__atomic_store_n(&s->tid, 0, __ATOMIC_RELEASE); /* as above */
 		goto out;
@@ -588,6 +603,47 @@ int lutf_lw_sleep(struct lutf_lw *lw, int timeout_ms)
 	found = lw_rescan(lw);
 	lw->new_blocks = 0;
 	r = ring_buffer__poll(lw->rb, found ? 0 : timeout_ms);
+	lutf_lw_set_sleeping(lw, 0);
+	if (r < 0)
+		return r;
+	return found + lw->new_blocks;
+}
+
+/* See labor_watch.h. Returns new blocks noticed, 0 on timeout or a wake of
+ * extra_fd, or -errno. */
+int lutf_lw_sleep_fd(struct lutf_lw *lw, int extra_fd, int timeout_ms)
+{
+	struct epoll_event ev[2];
+	int found, r;
+
+	if (!lw->wait_ready || lw->wait_extra != extra_fd) {
+		struct epoll_event add = {.events = EPOLLIN};
+
+		if (lw->wait_ready)
+			close(lw->wait_epfd);
+		lw->wait_ready = false;
+		lw->wait_epfd = epoll_create1(EPOLL_CLOEXEC);
+		if (lw->wait_epfd < 0)
+			return -errno;
+		add.data.fd = lutf_lw_ring_fd(lw);
+		if (epoll_ctl(lw->wait_epfd, EPOLL_CTL_ADD, add.data.fd, &add) ||
+		    (extra_fd >= 0 && (add.data.fd = extra_fd,
+				       epoll_ctl(lw->wait_epfd, EPOLL_CTL_ADD, extra_fd, &add)))) {
+			r = -errno;
+			close(lw->wait_epfd);
+			return r;
+		}
+		lw->wait_extra = extra_fd;
+		lw->wait_ready = true;
+	}
+	lutf_lw_set_sleeping(lw, 1);
+	found = lw_rescan(lw);
+	lw->new_blocks = 0;
+	r = 0;
+	if (!found && epoll_wait(lw->wait_epfd, ev, 2, timeout_ms) < 0 && errno != EINTR)
+		r = -errno;
+	if (r == 0)
+		r = ring_buffer__consume(lw->rb);
 	lutf_lw_set_sleeping(lw, 0);
 	if (r < 0)
 		return r;

@@ -69,6 +69,15 @@ void lutf_lw_close(struct lutf_lw *lw);
  */
 int lutf_lw_register(struct lutf_lw *lw, pid_t tgid, pid_t tid, uint32_t *slot);
 
+/*
+ * As lutf_lw_register, with a busy word: busy_uaddr is the address, in the
+ * Labor's own process, of a u32 that equals busy_value while the Labor runs a
+ * Brick. The probe then reports a block only while it matches (a Labor that
+ * parks between Bricks stays IDLE and wakes nobody). busy_uaddr 0: none.
+ */
+int lutf_lw_register_busy(struct lutf_lw *lw, pid_t tgid, pid_t tid, uint64_t busy_uaddr,
+			  uint32_t busy_value, uint32_t *slot);
+
 /* Stop watching the slot's thread. Returns 0, -EINVAL (slot out of range) or
  * -ENOENT (slot not registered). Freed slots are reused last (round-robin). */
 int lutf_lw_unregister(struct lutf_lw *lw, uint32_t slot);
@@ -101,6 +110,13 @@ int lutf_lw_set_grace(struct lutf_lw *lw, uint64_t ns);
  * re-scan finds; 0 on timeout), or -errno (-EINTR on a signal).
  */
 int lutf_lw_sleep(struct lutf_lw *lw, int timeout_ms);
+
+/*
+ * As lutf_lw_sleep, but also wakes when extra_fd (e.g. an eventfd; -1 for
+ * none) becomes readable; the caller drains extra_fd. Returns the number of
+ * new blocks noticed (0 on timeout or an extra_fd wake), or -errno.
+ */
+int lutf_lw_sleep_fd(struct lutf_lw *lw, int extra_fd, int timeout_ms);
 
 /*
  * For a thread that waits on lutf_lw_ring_fd() itself (epoll): set (1) or

@@ -65,7 +65,7 @@ int lutf_cart_enqueue(struct lutf_region *r, uint32_t idx)
 	for (uint32_t i = 0; i < n; i++, c = (c + 1) % n) {
 		if (lutf_ring_push(r, &r->carts[c].ring, idx) == 0) {
 			cart_kick(r, c);
-			return 0;
+			return (int)c;
 		}
 	}
 	return -EAGAIN;

@@ -75,7 +75,7 @@ static void requeue(struct lutf_runtime *rt, struct lutf_brick *b)
 {
 	struct lutf_region *r = &rt->r;
 
-	if (lutf_cart_enqueue(r, lutf_brick_index(r, b)) == 0)
+	if (lutf_cart_enqueue(r, lutf_brick_index(r, b)) >= 0)
 		return;
 	lutf_brick_finish(r, b, LUTF_BRICK_QUEUED, LUTF_STATUS_OVERLOADED, 0);
 	lutf_brick_unref(r, b);
@@ -141,8 +141,8 @@ int lutf_runtime_worker_lost(struct lutf_runtime *rt, int sig)
 			 * in the completion ring, or reaped, and then the reaper's
 			 * reference is gone and ours is the last. */
 			bool posted = b->cq == LUTF_CQ_ASYNC
-					      ? ld_acquire(&b->refs) == 1 || ring_holds(r, &h->cq, idx)
-					      : ld_acquire(&b->done) == 1;
+					  ? ld_acquire(&b->refs) == 1 || ring_holds(r, &h->cq, idx)
+					  : ld_acquire(&b->done) == 1;
 
 			if (!posted) {
 				b->status = LUTF_STATUS_CRASHED;

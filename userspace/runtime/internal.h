@@ -64,6 +64,8 @@ struct lutf_runtime {
 	int32_t *lw_tid;      /* the tid registered in that slot */
 	uint64_t *free_since; /* elastic pool: when a Labor above M was last seen busy */
 	enum lutf_watch_mode mode;
+	int sup_efd;		 /* BPF mode: wakes the Supervisor out of its ring buffer wait */
+	uint32_t sup_ring_sleep; /* 1 while it waits there (seq_cst, Dekker with the nudge) */
 	/* Statistics, relaxed counters. */
 	uint64_t n_submitted, n_completed, n_rejected, n_rebinds, n_deadlines, n_held;
 	uint64_t n_grows, n_retires, n_crashed, n_faults;
@@ -89,13 +91,17 @@ bool lutf_brick_finish(struct lutf_region *r, struct lutf_brick *b, uint32_t fro
 /* Ring a doorbell whose owner may sleep: wake only if asleep. The work must
  * have been published by a seq_cst operation (a ring push) just before. */
 void lutf_bell(struct lutf_region *r, uint32_t *bell, uint32_t *sleeping);
-/* Push a queued Brick onto a Cart (the caller's CPU's, or a shorter one) and
- * wake its Labor and the Supervisor if they sleep; 0 or -EAGAIN (all full). */
+/* Push a queued Brick onto a Cart (the caller's, or a shorter one) and wake
+ * its Labor and the Supervisor if they sleep. Returns the Cart's index, or
+ * -EAGAIN when every Cart is full. */
 int lutf_cart_enqueue(struct lutf_region *r, uint32_t idx);
 
 /* Supervisor (supervisor.c) */
 int lutf_supervisor_start(struct lutf_runtime *rt);
 void lutf_supervisor_stop(struct lutf_runtime *rt);
+/* BPF mode: a Brick was queued on Cart c; wake the Supervisor if it waits on
+ * the ring buffer and c's owner is already blocked (its event was spent). */
+void lutf_supervisor_nudge(struct lutf_runtime *rt, uint32_t c);
 /* Fill the labor_watch fields of *st (zero when not in the BPF mode). */
 void lutf_supervisor_bpf_stats(struct lutf_runtime *rt, struct lutf_runtime_stats *st);
 /* Move held Bricks of slot back onto Carts, in order. Caller holds rt->lock. */

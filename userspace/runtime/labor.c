@@ -29,6 +29,7 @@ struct labor_self {
 	struct lutf_labors *lb;
 	uint32_t idx;
 	uint32_t exited; /* set last by the thread: the keeper may join it */
+	cpu_set_t cpus;	 /* the CPUs it may use; restored after a hand-off pin */
 	uint8_t *scratch;
 	size_t scratch_cap;
 };
@@ -332,6 +333,12 @@ static void park(struct labor_self *s, struct lutf_labor *me, uint32_t my_id, bo
 		lutf_futex_wait(&me->bell, seq, r->shared, 0);
 	}
 	st_relaxed(&me->sleeping, 0);
+	/* The Supervisor pinned us to its vCPU for this wake-up; undo it now
+	 * that we run there. Acquire pairs with its release store. */
+	if (ld_acquire(&me->pinned)) {
+		st_relaxed(&me->pinned, 0);
+		sched_setaffinity(0, sizeof(s->cpus), &s->cpus);
+	}
 }
 
 static void *labor_main(void *arg)
@@ -344,6 +351,7 @@ static void *labor_main(void *arg)
 	uint64_t spin_from = 0;
 	unsigned spins = 0;
 
+	sched_getaffinity(0, sizeof(s->cpus), &s->cpus);
 	st_relaxed(&me->tgid, (int32_t)getpid());
 	/* Release: the Supervisor reads tid (acquire) and then tgid. */
 	st_release(&me->tid, (int32_t)syscall(SYS_gettid));
@@ -477,6 +485,9 @@ int lutf_labors_start(void *mem, size_t size, const struct lutf_labor_host *host
 	if (err)
 		goto err_free;
 	lb->host = *host;
+	/* The front registers each Labor's state word with labor_watch by its
+	 * address in this process. */
+	st_release(&lb->r.hdr->worker_base, (uint64_t)(uintptr_t)mem);
 	n = lb->r.hdr->cfg.labors_max;
 	lb->threads = calloc(n, sizeof(*lb->threads));
 	selves = calloc(n, sizeof(*selves));

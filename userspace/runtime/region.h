@@ -67,8 +67,12 @@ struct lutf_labor {
 	int32_t tgid;
 	uint64_t started; /* Bricks started, ever: the Supervisor's progress probe */
 	uint64_t parks;	  /* futex sleeps, ever */
-	uint64_t pad1[3];
+	uint32_t pinned;  /* 1: the Supervisor pinned this Labor to a CPU for a hand-off */
+	uint32_t pad0;
+	uint64_t pad1;
 };
+
+_Static_assert(sizeof(struct lutf_labor) == LUTF_CACHELINE, "one cache line per Labor");
 
 struct lutf_cart {
 	struct lutf_ring ring;
@@ -154,7 +158,8 @@ struct lutf_region_hdr {
 	uint32_t pool_bump;
 	_Alignas(LUTF_CACHELINE) uint32_t stop; /* front sets 1: Labors exit */
 	uint32_t labor_req;			/* request word: Labors the front wants running */
-	uint32_t labors_up;			/* Labors the worker has started */
+	uint64_t worker_base; /* where the Labors' process maps this region (for the probe) */
+	uint32_t labors_up;   /* Labors the worker has started */
 	_Alignas(LUTF_CACHELINE) uint32_t sup_bell; /* Supervisor doorbell (futex) */
 	uint32_t sup_sleeping;
 	_Alignas(LUTF_CACHELINE) uint32_t cq_bell; /* reaper doorbell (futex) */

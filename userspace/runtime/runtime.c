@@ -580,6 +580,8 @@ static int submit(struct lutf_runtime *rt, uint32_t id, const struct lutf_reques
 
 	if (st == LUTF_FN_ACTIVE) {
 		err = lutf_cart_enqueue(r, lutf_brick_index(r, b));
+		if (err >= 0 && rt->lw)
+			lutf_supervisor_nudge(rt, (uint32_t)err);
 	} else {
 		/* Paused, or resumed with held Bricks still going out: hold it so
 		 * that order is kept. Re-read under the lock. */
@@ -612,7 +614,7 @@ static int submit(struct lutf_runtime *rt, uint32_t id, const struct lutf_reques
 		}
 		pthread_mutex_unlock(&rt->lock);
 	}
-	if (err)
+	if (err < 0)
 		goto undo;
 	__atomic_add_fetch(&rt->n_submitted, 1, __ATOMIC_RELAXED);
 	*out = b;

@@ -14,6 +14,10 @@
  * sleeps on the probe's ring buffer, which wakes it only when a Labor blocks.
  */
 #include <errno.h>
+#include <sched.h>
+#include <sys/eventfd.h>
+#include <sys/prctl.h>
+#include <unistd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -51,6 +55,28 @@ static uint32_t find_free_labor(struct lutf_region *r)
 	return LUTF_NONE;
 }
 
+/*
+ * BPF mode hand-off: the probe's wake-up brought the Supervisor to the vCPU the
+ * blocked Labor just left. Waking a parked Labor onto the other vCPU costs a
+ * halted-vCPU wake-up (20-40 us on a VM); pinning it here first keeps the
+ * chain on the vCPU that is about to idle. The Labor unpins itself once it
+ * runs (labor.c), so the pin lasts one wake-up.
+ */
+static void pin_here(struct lutf_runtime *rt, uint32_t to)
+{
+	struct lutf_labor *l = &rt->r.labors[to];
+	int32_t tid = ld_relaxed(&l->tid);
+	int cpu = sched_getcpu();
+	cpu_set_t set;
+
+	if (rt->mode != LUTF_WATCH_BPF || tid <= 0 || cpu < 0)
+		return;
+	CPU_ZERO(&set);
+	CPU_SET(cpu, &set);
+	if (sched_setaffinity(tid, sizeof(set), &set) == 0)
+		st_release(&l->pinned, 1);
+}
+
 /* Give Cart c (owned by Labor 'from' + 1, or unowned when from == NONE) to
  * Labor 'to'. Only the Supervisor writes owner words, so the CAS can only
  * fail on a corrupt region. */
@@ -76,8 +102,10 @@ static bool bind_cart(struct lutf_runtime *rt, uint32_t c, uint32_t from, uint32
 	}
 	/* Counted before the wake, so a caller that sees the moved Cart's
 	 * Bricks complete also sees the count. */
-	if (rebind)
+	if (rebind) {
 		__atomic_add_fetch(&rt->n_rebinds, 1, __ATOMIC_RELAXED);
+		pin_here(rt, to);
+	}
 	wake_labor(r, to);
 	return true;
 }
@@ -94,6 +122,7 @@ static void lw_sync(struct lutf_runtime *rt)
 		struct lutf_labor *l = &r->labors[i];
 		/* Acquire pairs with the Labor's release store of tid (after tgid). */
 		int32_t tid = i < req ? ld_acquire(&l->tid) : 0;
+		uint64_t busy;
 		uint32_t c;
 
 		if (tid == rt->lw_tid[i])
@@ -102,8 +131,13 @@ static void lw_sync(struct lutf_runtime *rt)
 			lutf_lw_unregister(rt->lw, rt->lw_slot[i]);
 		rt->lw_slot[i] = LUTF_NONE;
 		rt->lw_tid[i] = 0;
-		if (tid <= 0 ||
-		    lutf_lw_register(rt->lw, ld_relaxed(&l->tgid), tid, &rt->lw_slot[i])) {
+		/* The Labor's state word, at its address in the Labors' process:
+		 * the probe reports a block only while it reads RUNNING there. */
+		busy = ld_acquire(&r->hdr->worker_base);
+		if (busy)
+			busy += (uint64_t)((uint8_t *)&l->state - r->base);
+		if (tid <= 0 || lutf_lw_register_busy(rt->lw, ld_relaxed(&l->tgid), tid, busy,
+						      LUTF_LABOR_RUNNING, &rt->lw_slot[i])) {
 			rt->lw_slot[i] = LUTF_NONE;
 			continue;
 		}
@@ -313,7 +347,7 @@ void lutf_drain_held_ring(struct lutf_runtime *rt)
 			hold(rt, b->fn, b);
 			if (st == LUTF_FN_RELEASING)
 				rt->fns[b->fn].releasing = true;
-		} else if (st == LUTF_FN_ACTIVE && lutf_cart_enqueue(r, idx) == 0) {
+		} else if (st == LUTF_FN_ACTIVE && lutf_cart_enqueue(r, idx) >= 0) {
 			/* resumed meanwhile: back onto a Cart with its reference */
 		} else {
 			lutf_brick_finish(
@@ -345,7 +379,7 @@ void lutf_release_held(struct lutf_runtime *rt, uint32_t slot)
 
 		if (ld_acquire(&b->state) != LUTF_BRICK_QUEUED) {
 			lutf_brick_unref(r, b); /* answered while held (deadline) */
-		} else if (lutf_cart_enqueue(r, f->held[i]) != 0) {
+		} else if (lutf_cart_enqueue(r, f->held[i]) < 0) {
 			break; /* Carts full: the rest go out on a later tick, in order */
 		}
 		i++;
@@ -522,11 +556,57 @@ static bool tick(struct lutf_runtime *rt, uint64_t now, uint64_t *recheck_ns)
 	return busy;
 }
 
+void lutf_supervisor_nudge(struct lutf_runtime *rt, uint32_t c)
+{
+	const struct labor_watch_slot *sl;
+	uint32_t o, slot;
+
+	/* seq_cst: pairs with the Supervisor's seq_cst store of sup_ring_sleep
+	 * before its last look (Dekker): either it sees this Brick or we see it
+	 * waiting. The ring push before this was seq_cst too. */
+	if (!ld_seqcst(&rt->sup_ring_sleep))
+		return;
+	o = ld_relaxed(&rt->r.carts[c].owner);
+	if (o == 0 || o > rt->r.hdr->cfg.labors_max)
+		return;
+	slot = __atomic_load_n(&rt->lw_slot[o - 1], __ATOMIC_RELAXED);
+	sl = slot == LUTF_NONE ? NULL : lutf_lw_slot(rt->lw, slot);
+	if (sl && __atomic_load_n(&sl->state, __ATOMIC_ACQUIRE) == LW_STATE_BLOCKED) {
+		uint64_t one = 1;
+
+		(void)!write(rt->sup_efd, &one, sizeof(one));
+	}
+}
+
+/* BPF mode, Bricks in flight: wait for a Labor to block (the probe's ring
+ * buffer), a Brick queued behind an already blocked owner (the nudge), or
+ * the deadline tick. */
+static void ring_sleep(struct lutf_runtime *rt)
+{
+	uint64_t recheck = UINT64_MAX, drain;
+	bool busy;
+
+	st_seqcst(&rt->sup_ring_sleep, 1);
+	/* Look once more with the flag up: a Brick queued before it was seen by
+	 * the tick, one queued after it sees the flag. */
+	pthread_mutex_lock(&rt->sup_lock);
+	busy = tick(rt, lutf_now_ns(), &recheck);
+	pthread_mutex_unlock(&rt->sup_lock);
+	if (busy && recheck == UINT64_MAX)
+		lutf_lw_sleep_fd(rt->lw, rt->sup_efd, BPF_TICK_MS);
+	st_relaxed(&rt->sup_ring_sleep, 0);
+	(void)!read(rt->sup_efd, &drain, sizeof(drain));
+}
+
 static void *sup_main(void *arg)
 {
 	struct lutf_runtime *rt = arg;
 	struct lutf_region *r = &rt->r;
 	struct lutf_region_hdr *h = r->hdr;
+
+	/* Timed waits end when asked: the default 50 us slack would stretch a
+	 * 50 us grace to twice that. */
+	prctl(PR_SET_TIMERSLACK, 1UL, 0, 0, 0);
 
 	while (!ld_acquire(&rt->sup_exit)) {
 		uint64_t now = lutf_now_ns(), recheck = UINT64_MAX;
@@ -548,9 +628,7 @@ static void *sup_main(void *arg)
 			continue;
 		}
 		if (busy && rt->mode == LUTF_WATCH_BPF) {
-			/* The probe wakes us when a Labor blocks; the timeout is
-			 * only for deadlines. */
-			lutf_lw_sleep(rt->lw, BPF_TICK_MS);
+			ring_sleep(rt);
 			continue;
 		}
 		if (busy) {
@@ -621,6 +699,13 @@ static void lw_start(struct lutf_runtime *rt)
 	}
 	for (uint32_t i = 0; i < cfg->labors_max; i++)
 		rt->lw_slot[i] = LUTF_NONE;
+	rt->sup_efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+	if (rt->sup_efd < 0) {
+		lutf_lw_close(rt->lw);
+		rt->lw = NULL;
+		rt->mode = LUTF_WATCH_POLL;
+		return;
+	}
 	lw_sync(rt);
 }
 
@@ -662,6 +747,8 @@ void lutf_supervisor_stop(struct lutf_runtime *rt)
 	lutf_futex_wake(&h->sup_bell, 1, rt->r.shared);
 	pthread_join(rt->sup, NULL);
 	rt->sup_started = false;
+	if (rt->lw)
+		close(rt->sup_efd);
 	lutf_lw_close(rt->lw);
 	rt->lw = NULL;
 	free(rt->lw_slot);
