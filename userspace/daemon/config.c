@@ -38,6 +38,10 @@ void lutfd_config_defaults(struct lutfd_config *c)
 	c->max_functions = 256;
 	c->hold_max = 1024;
 	c->timeout_ms = 30000;
+	c->spin_us = 20;
+	c->grace_us = 50;
+	c->poll_us = 200;
+	c->labor_idle_ms = 10000;
 }
 
 enum kind { U32, U64, BOOL, STR };
@@ -84,6 +88,10 @@ static const struct key keys[] = {
     K32(max_functions, 1, 65536),
     K32(hold_max, 1, 1u << 20),
     K32(timeout_ms, 0, 86400000),
+    K32(spin_us, 0, 10000),
+    K32(grace_us, 0, 1000000),
+    K32(poll_us, 10, 1000000),
+    K32(labor_idle_ms, 1, 86400000),
 };
 
 struct ctx {

@@ -42,6 +42,7 @@ struct lutfd_config {
 	/* engine, per tenant */
 	uint32_t carts, labors, labors_max, cart_capacity, arena_mb, max_functions, hold_max;
 	uint32_t timeout_ms;
+	uint32_t spin_us, grace_us, poll_us, labor_idle_ms; /* engine tunables */
 };
 
 /* Fill the defaults. */

@@ -268,6 +268,10 @@ static void engine_config(struct lutf_config *c, const char *tenant)
 	c->max_functions = g_cfg.max_functions;
 	c->hold_max = g_cfg.hold_max;
 	c->timeout_ms = g_cfg.timeout_ms;
+	c->spin_ns = g_cfg.spin_us * 1000u;
+	c->grace_ns = g_cfg.grace_us * 1000u;
+	c->poll_ns = g_cfg.poll_us * 1000u;
+	c->labor_idle_ms = g_cfg.labor_idle_ms;
 	c->max_payload = g_cfg.max_frame;
 	c->watch = g_cfg.bpf ? LUTF_WATCH_BPF : LUTF_WATCH_POLL;
 	c->bpf_pin_dir[0] = 0;
