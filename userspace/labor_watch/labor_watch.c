@@ -23,6 +23,7 @@
 #include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/statfs.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <linux/magic.h>
@@ -611,8 +612,9 @@ int lutf_lw_sleep(struct lutf_lw *lw, int timeout_ms)
 
 /* See labor_watch.h. Returns new blocks noticed, 0 on timeout or a wake of
  * extra_fd, or -errno. */
-int lutf_lw_sleep_fd(struct lutf_lw *lw, int extra_fd, int timeout_ms)
+int lutf_lw_sleep_fd(struct lutf_lw *lw, int extra_fd, int64_t timeout_ns)
 {
+	struct timespec ts = {(time_t)(timeout_ns / 1000000000), (long)(timeout_ns % 1000000000)};
 	struct epoll_event ev[2];
 	int found, r;
 
@@ -640,7 +642,8 @@ int lutf_lw_sleep_fd(struct lutf_lw *lw, int extra_fd, int timeout_ms)
 	found = lw_rescan(lw);
 	lw->new_blocks = 0;
 	r = 0;
-	if (!found && epoll_wait(lw->wait_epfd, ev, 2, timeout_ms) < 0 && errno != EINTR)
+	if (!found && epoll_pwait2(lw->wait_epfd, ev, 2, timeout_ns < 0 ? NULL : &ts, NULL) < 0 &&
+	    errno != EINTR)
 		r = -errno;
 	if (r == 0)
 		r = ring_buffer__consume(lw->rb);

@@ -113,10 +113,11 @@ int lutf_lw_sleep(struct lutf_lw *lw, int timeout_ms);
 
 /*
  * As lutf_lw_sleep, but also wakes when extra_fd (e.g. an eventfd; -1 for
- * none) becomes readable; the caller drains extra_fd. Returns the number of
+ * none) becomes readable (the caller drains it), and the timeout is in ns
+ * (-1: none). Returns the number of
  * new blocks noticed (0 on timeout or an extra_fd wake), or -errno.
  */
-int lutf_lw_sleep_fd(struct lutf_lw *lw, int extra_fd, int timeout_ms);
+int lutf_lw_sleep_fd(struct lutf_lw *lw, int extra_fd, int64_t timeout_ns);
 
 /*
  * For a thread that waits on lutf_lw_ring_fd() itself (epoll): set (1) or

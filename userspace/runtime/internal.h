@@ -66,6 +66,9 @@ struct lutf_runtime {
 	enum lutf_watch_mode mode;
 	int sup_efd;		 /* BPF mode: wakes the Supervisor out of its ring buffer wait */
 	uint32_t sup_ring_sleep; /* 1 while it waits there (seq_cst, Dekker with the nudge) */
+	uint64_t sup_wake_at;	 /* when it wakes on its own while it waits there; 0 awake */
+	uint64_t active_at;	 /* last time it saw Bricks submitted or in flight */
+	uint64_t seen_submitted;
 	/* Statistics, relaxed counters. */
 	uint64_t n_submitted, n_completed, n_rejected, n_rebinds, n_deadlines, n_held;
 	uint64_t n_grows, n_retires, n_crashed, n_faults;
@@ -99,9 +102,10 @@ int lutf_cart_enqueue(struct lutf_region *r, uint32_t idx);
 /* Supervisor (supervisor.c) */
 int lutf_supervisor_start(struct lutf_runtime *rt);
 void lutf_supervisor_stop(struct lutf_runtime *rt);
-/* BPF mode: a Brick was queued on Cart c; wake the Supervisor if it waits on
- * the ring buffer and c's owner is already blocked (its event was spent). */
-void lutf_supervisor_nudge(struct lutf_runtime *rt, uint32_t c);
+/* BPF mode: a Brick with deadline_ns (0: none) was queued on Cart c. Wake the
+ * Supervisor if it waits on the ring buffer and either c's owner is already
+ * blocked (its event was spent) or the deadline comes before its next tick. */
+void lutf_supervisor_nudge(struct lutf_runtime *rt, uint32_t c, uint64_t deadline_ns);
 /* Fill the labor_watch fields of *st (zero when not in the BPF mode). */
 void lutf_supervisor_bpf_stats(struct lutf_runtime *rt, struct lutf_runtime_stats *st);
 /* Move held Bricks of slot back onto Carts, in order. Caller holds rt->lock. */

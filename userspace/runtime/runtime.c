@@ -581,7 +581,7 @@ static int submit(struct lutf_runtime *rt, uint32_t id, const struct lutf_reques
 	if (st == LUTF_FN_ACTIVE) {
 		err = lutf_cart_enqueue(r, lutf_brick_index(r, b));
 		if (err >= 0 && rt->lw)
-			lutf_supervisor_nudge(rt, (uint32_t)err);
+			lutf_supervisor_nudge(rt, (uint32_t)err, ld_relaxed(&b->deadline_ns));
 	} else {
 		/* Paused, or resumed with held Bricks still going out: hold it so
 		 * that order is kept. Re-read under the lock. */

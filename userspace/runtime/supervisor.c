@@ -26,7 +26,11 @@
 #include "labor_watch.h"
 
 #define HELD_TICK_NS 10000000ull /* tick while only held Bricks wait (deadlines) */
-#define BPF_TICK_MS 1		 /* BPF mode, Bricks in flight: deadline resolution */
+/* BPF mode: while calls come and go the Supervisor sleeps on the probe's ring
+ * buffer, waking for blocks, nudges and this tick (the deadline resolution);
+ * after IDLE_AFTER_NS without any call it sleeps until the next submit. */
+#define BPF_TICK_NS 10000000ull
+#define IDLE_AFTER_NS 100000000ull
 
 /* Unconditional wake of Labor i: used for rare events (bind, migrate, stop). */
 static void wake_labor(struct lutf_region *r, uint32_t i)
@@ -556,9 +560,10 @@ static bool tick(struct lutf_runtime *rt, uint64_t now, uint64_t *recheck_ns)
 	return busy;
 }
 
-void lutf_supervisor_nudge(struct lutf_runtime *rt, uint32_t c)
+void lutf_supervisor_nudge(struct lutf_runtime *rt, uint32_t c, uint64_t deadline_ns)
 {
 	const struct labor_watch_slot *sl;
+	uint64_t one = 1;
 	uint32_t o, slot;
 
 	/* seq_cst: pairs with the Supervisor's seq_cst store of sup_ring_sleep
@@ -566,35 +571,36 @@ void lutf_supervisor_nudge(struct lutf_runtime *rt, uint32_t c)
 	 * waiting. The ring push before this was seq_cst too. */
 	if (!ld_seqcst(&rt->sup_ring_sleep))
 		return;
+	if (deadline_ns && deadline_ns < ld_seqcst(&rt->sup_wake_at)) {
+		(void)!write(rt->sup_efd, &one, sizeof(one));
+		return;
+	}
 	o = ld_relaxed(&rt->r.carts[c].owner);
 	if (o == 0 || o > rt->r.hdr->cfg.labors_max)
 		return;
 	slot = __atomic_load_n(&rt->lw_slot[o - 1], __ATOMIC_RELAXED);
 	sl = slot == LUTF_NONE ? NULL : lutf_lw_slot(rt->lw, slot);
-	if (sl && __atomic_load_n(&sl->state, __ATOMIC_ACQUIRE) == LW_STATE_BLOCKED) {
-		uint64_t one = 1;
-
+	if (sl && __atomic_load_n(&sl->state, __ATOMIC_ACQUIRE) == LW_STATE_BLOCKED)
 		(void)!write(rt->sup_efd, &one, sizeof(one));
-	}
 }
 
-/* BPF mode, Bricks in flight: wait for a Labor to block (the probe's ring
- * buffer), a Brick queued behind an already blocked owner (the nudge), or
- * the deadline tick. */
-static void ring_sleep(struct lutf_runtime *rt)
+/* BPF mode, calls in flight or recent: wait for a Labor to block (the probe's
+ * ring buffer), a nudge from a submit, or the tick. */
+static void ring_sleep(struct lutf_runtime *rt, uint64_t timeout_ns)
 {
-	uint64_t recheck = UINT64_MAX, drain;
-	bool busy;
+	uint64_t recheck = UINT64_MAX, drain, now = lutf_now_ns();
 
+	st_seqcst(&rt->sup_wake_at, now + timeout_ns);
 	st_seqcst(&rt->sup_ring_sleep, 1);
 	/* Look once more with the flag up: a Brick queued before it was seen by
 	 * the tick, one queued after it sees the flag. */
 	pthread_mutex_lock(&rt->sup_lock);
-	busy = tick(rt, lutf_now_ns(), &recheck);
+	tick(rt, now, &recheck);
 	pthread_mutex_unlock(&rt->sup_lock);
-	if (busy && recheck == UINT64_MAX)
-		lutf_lw_sleep_fd(rt->lw, rt->sup_efd, BPF_TICK_MS);
+	if (recheck > timeout_ns)
+		lutf_lw_sleep_fd(rt->lw, rt->sup_efd, (int64_t)timeout_ns);
 	st_relaxed(&rt->sup_ring_sleep, 0);
+	st_relaxed(&rt->sup_wake_at, 0);
 	(void)!read(rt->sup_efd, &drain, sizeof(drain));
 }
 
@@ -627,9 +633,16 @@ static void *sup_main(void *arg)
 			lutf_futex_wait(&h->sup_bell, seq, r->shared, recheck);
 			continue;
 		}
-		if (busy && rt->mode == LUTF_WATCH_BPF) {
-			ring_sleep(rt);
-			continue;
+		if (rt->mode == LUTF_WATCH_BPF) {
+			uint64_t sub = ld_relaxed(&rt->n_submitted);
+
+			if (busy || sub != rt->seen_submitted)
+				rt->active_at = now;
+			rt->seen_submitted = sub;
+			if (now - rt->active_at < IDLE_AFTER_NS) {
+				ring_sleep(rt, held ? HELD_TICK_NS : BPF_TICK_NS);
+				continue;
+			}
 		}
 		if (busy) {
 			lutf_futex_wait(&h->sup_bell, seq, r->shared, h->cfg.poll_ns);
