@@ -377,7 +377,8 @@ void lutf_release_held(struct lutf_runtime *rt, uint32_t slot)
 	struct lutf_region *r = &rt->r;
 	uint32_t i = 0;
 
-	qsort_r(f->held, f->n_held, sizeof(f->held[0]), cmp_request_id, r);
+	if (f->n_held)
+		qsort_r(f->held, f->n_held, sizeof(f->held[0]), cmp_request_id, r);
 	while (i < f->n_held) {
 		struct lutf_brick *b = &r->bricks[f->held[i]];
 
@@ -388,7 +389,8 @@ void lutf_release_held(struct lutf_runtime *rt, uint32_t slot)
 		}
 		i++;
 	}
-	memmove(f->held, f->held + i, (f->n_held - i) * sizeof(f->held[0]));
+	if (i)
+		memmove(f->held, f->held + i, (f->n_held - i) * sizeof(f->held[0]));
 	f->n_held -= i;
 	__atomic_sub_fetch(&rt->n_held, i, __ATOMIC_RELAXED);
 	f->releasing = f->n_held != 0;
