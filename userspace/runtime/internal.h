@@ -69,6 +69,7 @@ struct lutf_runtime {
 	uint64_t sup_wake_at;	 /* when it wakes on its own while it waits there; 0 awake */
 	uint64_t active_at;	 /* last time it saw Bricks submitted or in flight */
 	uint64_t seen_submitted;
+	bool yield_after;	 /* a hand-off pinned a Labor to this CPU: yield to it */
 	/* Statistics, relaxed counters. */
 	uint64_t n_submitted, n_completed, n_rejected, n_rebinds, n_deadlines, n_held;
 	uint64_t n_grows, n_retires, n_crashed, n_faults;

@@ -77,8 +77,10 @@ static void pin_here(struct lutf_runtime *rt, uint32_t to)
 		return;
 	CPU_ZERO(&set);
 	CPU_SET(cpu, &set);
-	if (sched_setaffinity(tid, sizeof(set), &set) == 0)
+	if (sched_setaffinity(tid, sizeof(set), &set) == 0) {
 		st_release(&l->pinned, 1);
+		rt->yield_after = true;
+	}
 }
 
 /* Give Cart c (owned by Labor 'from' + 1, or unowned when from == NONE) to
@@ -621,12 +623,19 @@ static void *sup_main(void *arg)
 		bool held, busy;
 		uint32_t seq;
 
-		pthread_mutex_lock(&rt->lock);
-		held = tick_locked(rt, now);
-		pthread_mutex_unlock(&rt->lock);
+		/* Carts first: a hand-off is the one thing here that is urgent. */
 		pthread_mutex_lock(&rt->sup_lock);
 		busy = tick(rt, now, &recheck);
 		pthread_mutex_unlock(&rt->sup_lock);
+		if (rt->yield_after) {
+			/* A Labor was just pinned here and woken: let it run before
+			 * this thread's own bookkeeping. */
+			rt->yield_after = false;
+			sched_yield();
+		}
+		pthread_mutex_lock(&rt->lock);
+		held = tick_locked(rt, now);
+		pthread_mutex_unlock(&rt->lock);
 
 		/* Acquire pairs with the release increment in lutf_bell. */
 		seq = ld_acquire(&h->sup_bell);
