@@ -31,21 +31,6 @@ static void put_counter(struct lutf_buf *b, const char *name, uint64_t v)
 	lutf_tlv_put(b, LUTF_TAG_COUNTER, buf, n + 9);
 }
 
-static void reply(struct lutf_conn *c, uint64_t id, uint32_t status, const char *msg)
-{
-	struct lutf_buf b;
-	size_t f;
-
-	lutf_buf_init(&b);
-	f = lutf_frame_begin(&b, LUTF_OP_REPLY, status, id);
-	if (msg)
-		lutf_tlv_put_str(&b, LUTF_TAG_ERROR, msg);
-	lutf_frame_end(&b, f);
-	if (!b.failed)
-		lutf_conn_send(c, b.data, b.len);
-	lutf_buf_free(&b);
-}
-
 static bool symbol_valid(const char *s)
 {
 	if (!*s || strlen(s) > 127 || (*s >= '0' && *s <= '9'))
@@ -332,7 +317,7 @@ fail:
 	for (size_t i = 0; i < n; i++)
 		if (fns[i])
 			fns_free(&fns[i], 1);
-	reply(c, h->request_id, status, msg[0] ? msg : "bad deploy request");
+	lutf_conn_reply_status(c, h->request_id, status, msg[0] ? msg : "bad deploy request");
 }
 
 /* TENANT and FUNCTION of a request; replies and returns NULL when absent. */
@@ -354,14 +339,15 @@ static struct lutfd_fn *addressed(struct lutf_conn *c, const struct lutf_wire_hd
 			ok = lutf_tlv_str(&tl, fn, sizeof(fn));
 	}
 	if (!ok || it.bad || !tenant[0] || !fn[0]) {
-		reply(c, h->request_id, LUTF_STATUS_MALFORMED, "needs TENANT and FUNCTION");
+		lutf_conn_reply_status(c, h->request_id, LUTF_STATUS_MALFORMED,
+				       "needs TENANT and FUNCTION");
 		return NULL;
 	}
 	t = lutfd_tenant_find(tenant);
 	f = t ? lutfd_fn_find(t, fn) : NULL;
 	if (!f) {
 		snprintf(msg, sizeof(msg), "no function %s/%s", tenant, fn);
-		reply(c, h->request_id, LUTF_STATUS_UNKNOWN_FUNCTION, msg);
+		lutf_conn_reply_status(c, h->request_id, LUTF_STATUS_UNKNOWN_FUNCTION, msg);
 		return NULL;
 	}
 	*tp = t;
@@ -405,13 +391,14 @@ static void set_state(struct lutf_conn *c, const struct lutf_wire_hdr *h, const 
 			f->paused = pause;
 	}
 	if (err) {
-		reply(c, h->request_id, LUTF_STATUS_UNKNOWN_FUNCTION, strerror(-err));
+		lutf_conn_reply_status(c, h->request_id, LUTF_STATUS_UNKNOWN_FUNCTION,
+				       strerror(-err));
 		return;
 	}
 	err = lutfd_state_save();
 	if (err)
 		lutfd_log("registry not saved: %s", strerror(-err));
-	reply(c, h->request_id, LUTF_STATUS_OK, NULL);
+	lutf_conn_reply_status(c, h->request_id, LUTF_STATUS_OK, NULL);
 }
 
 static void tenant_filter(const struct lutf_wire_hdr *h, const uint8_t *payload, char *tenant,
@@ -582,8 +569,9 @@ static void logs(struct lutf_conn *c, const struct lutf_wire_hdr *h, const uint8
 	t = tenant[0] ? lutfd_tenant_find(tenant) : NULL;
 	if (!t) {
 		snprintf(msg, sizeof(msg), "no tenant '%s'", tenant);
-		reply(c, h->request_id,
-		      tenant[0] ? LUTF_STATUS_UNKNOWN_FUNCTION : LUTF_STATUS_MALFORMED, msg);
+		lutf_conn_reply_status(
+		    c, h->request_id,
+		    tenant[0] ? LUTF_STATUS_UNKNOWN_FUNCTION : LUTF_STATUS_MALFORMED, msg);
 		return;
 	}
 	if (limit > t->log_count)
@@ -623,7 +611,7 @@ void lutfd_control(struct lutf_conn *c, const struct lutf_wire_hdr *h, const uin
 		logs(c, h, payload);
 		break;
 	default:
-		reply(c, h->request_id, LUTF_STATUS_MALFORMED, "unknown opcode");
+		lutf_conn_reply_status(c, h->request_id, LUTF_STATUS_MALFORMED, "unknown opcode");
 		break;
 	}
 }

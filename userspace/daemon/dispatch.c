@@ -85,21 +85,6 @@ void lutfd_reply(uint64_t conn_id, struct lutf_buf *b)
 		lutf_conn_send(c, b->data, b->len);
 }
 
-static void reply_status(struct lutf_conn *c, uint64_t id, uint32_t status, const char *msg)
-{
-	struct lutf_buf b;
-	size_t f;
-
-	lutf_buf_init(&b);
-	f = lutf_frame_begin(&b, LUTF_OP_REPLY, status, id);
-	if (msg)
-		lutf_tlv_put_str(&b, LUTF_TAG_ERROR, msg);
-	lutf_frame_end(&b, f);
-	if (!b.failed)
-		lutf_conn_send(c, b.data, b.len);
-	lutf_buf_free(&b);
-}
-
 static void complete(uint64_t user_data, struct lutf_result *res)
 {
 	uint32_t idx = (uint32_t)user_data, gen = (uint32_t)(user_data >> 32);
@@ -232,7 +217,8 @@ void lutfd_fail_inflight(void)
 		if (!c)
 			continue;
 		lutf_conn_inflight(c, -1);
-		reply_status(c, r->req_id, LUTF_STATUS_SHUTTING_DOWN, "lutfd is shutting down");
+		lutf_conn_reply_status(c, r->req_id, LUTF_STATUS_SHUTTING_DOWN,
+				       "lutfd is shutting down");
 	}
 	lutf_srv_flush(g_srv);
 }
@@ -297,8 +283,8 @@ static void invoke(struct lutf_conn *c, const struct lutf_wire_hdr *h, const uin
 		}
 	}
 	if (!ok || it.bad || !tenant[0] || !fn[0]) {
-		reply_status(c, h->request_id, LUTF_STATUS_MALFORMED,
-			     "invoke needs TENANT and FUNCTION; a field is bad");
+		lutf_conn_reply_status(c, h->request_id, LUTF_STATUS_MALFORMED,
+				       "invoke needs TENANT and FUNCTION; a field is bad");
 		return;
 	}
 	hdrs[2 * nh] = NULL;
@@ -308,19 +294,19 @@ static void invoke(struct lutf_conn *c, const struct lutf_wire_hdr *h, const uin
 	f = t && t->rt ? lutfd_fn_find(t, fn) : NULL;
 	if (!f || !f->bound) {
 		snprintf(msg, sizeof(msg), "no function %s/%s", tenant, fn);
-		reply_status(c, h->request_id, LUTF_STATUS_UNKNOWN_FUNCTION, msg);
+		lutf_conn_reply_status(c, h->request_id, LUTF_STATUS_UNKNOWN_FUNCTION, msg);
 		return;
 	}
 	if (t->inflight >= g_cfg.max_queued) {
 		t->slot_stats[f->slot][LUTF_STATUS_OVERLOADED]++;
 		snprintf(msg, sizeof(msg), "tenant %s has %u requests in flight", tenant,
 			 t->inflight);
-		reply_status(c, h->request_id, LUTF_STATUS_OVERLOADED, msg);
+		lutf_conn_reply_status(c, h->request_id, LUTF_STATUS_OVERLOADED, msg);
 		return;
 	}
 	r = rec_new(&idx);
 	if (!r) {
-		reply_status(c, h->request_id, LUTF_STATUS_OVERLOADED, "out of memory");
+		lutf_conn_reply_status(c, h->request_id, LUTF_STATUS_OVERLOADED, "out of memory");
 		return;
 	}
 	r->conn_id = lutf_conn_id(c);
@@ -333,7 +319,7 @@ static void invoke(struct lutf_conn *c, const struct lutf_wire_hdr *h, const uin
 
 		rec_free(idx);
 		t->slot_stats[f->slot][st]++;
-		reply_status(c, h->request_id, st, lutf_status_str(st));
+		lutf_conn_reply_status(c, h->request_id, st, lutf_status_str(st));
 		return;
 	}
 	t->inflight++;
@@ -347,7 +333,7 @@ void lutfd_frame(void *ctx, struct lutf_conn *c, const struct lutf_wire_hdr *h,
 	if (h->opcode == LUTF_OP_INVOKE)
 		invoke(c, h, payload);
 	else if (h->opcode == LUTF_OP_PING)
-		reply_status(c, h->request_id, LUTF_STATUS_OK, NULL);
+		lutf_conn_reply_status(c, h->request_id, LUTF_STATUS_OK, NULL);
 	else
 		lutfd_control(c, h, payload);
 }

@@ -185,7 +185,7 @@ int lutf_conn_send(struct lutf_conn *c, const void *data, size_t len)
 	return 0;
 }
 
-void lutf_conn_fail(struct lutf_conn *c, uint64_t id, uint32_t status, const char *msg)
+void lutf_conn_reply_status(struct lutf_conn *c, uint64_t id, uint32_t status, const char *msg)
 {
 	struct lutf_buf b;
 	size_t f;
@@ -198,6 +198,11 @@ void lutf_conn_fail(struct lutf_conn *c, uint64_t id, uint32_t status, const cha
 	if (!b.failed)
 		lutf_conn_send(c, b.data, b.len);
 	lutf_buf_free(&b);
+}
+
+void lutf_conn_fail(struct lutf_conn *c, uint64_t id, uint32_t status, const char *msg)
+{
+	lutf_conn_reply_status(c, id, status, msg);
 	c->closing = true;
 	c->hard = true;
 }

@@ -88,6 +88,8 @@ bool lutf_conn_is_control(const struct lutf_conn *c);
 int lutf_conn_send(struct lutf_conn *c, const void *data, size_t len);
 /* Requests of this connection in flight (the idle timeout spares it while > 0). */
 void lutf_conn_inflight(struct lutf_conn *c, int delta);
+/* Send a status-only reply (with an ERROR text if msg); the connection stays. */
+void lutf_conn_reply_status(struct lutf_conn *c, uint64_t id, uint32_t status, const char *msg);
 /* Send a status-only reply (with an ERROR text if msg) and close once it is written. */
 void lutf_conn_fail(struct lutf_conn *c, uint64_t id, uint32_t status, const char *msg);
 
