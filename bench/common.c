@@ -275,3 +275,30 @@ void bench_json_str(struct bench_json *j, const char *k, const char *s)
 	key(j, k);
 	put_str(j->f, s);
 }
+
+void bench_targets_print(const struct bench_target *t, int n)
+{
+	printf("\n%-44s %14s %14s  %s\n", "target", "measured", "limit", "result");
+	for (int i = 0; i < n; i++) {
+		if (t[i].skipped) {
+			printf("%-44s %14s %14s  %s\n", t[i].text, "n/a", "", "SKIP");
+			continue;
+		}
+		printf("%-44s %12.4g%-2s %12.4g%-2s  %s\n", t[i].text, t[i].value, t[i].unit,
+		       t[i].limit, t[i].unit, t[i].pass ? "PASS" : "MISS");
+	}
+}
+
+void bench_targets_json(struct bench_json *j, const struct bench_target *t, int n)
+{
+	bench_json_obj(j, "targets");
+	for (int i = 0; i < n; i++) {
+		bench_json_obj(j, t[i].key);
+		bench_json_str(j, "text", t[i].text);
+		bench_json_num(j, "value", t[i].skipped ? NAN : t[i].value);
+		bench_json_num(j, "limit", t[i].limit);
+		bench_json_bool(j, "pass", !t[i].skipped && t[i].pass);
+		bench_json_close_obj(j);
+	}
+	bench_json_close_obj(j);
+}

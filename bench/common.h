@@ -72,4 +72,19 @@ void bench_json_u64(struct bench_json *j, const char *key, uint64_t v);
 void bench_json_bool(struct bench_json *j, const char *key, bool v);
 void bench_json_str(struct bench_json *j, const char *key, const char *s);
 
+/* A target from an issue, measured in this run. skipped: could not be
+ * measured here (printed SKIP, JSON value null). */
+struct bench_target {
+	const char *key, *text;
+	double value, limit;
+	bool pass;
+	const char *unit;
+	bool skipped;
+};
+
+/* The "target / measured / limit / result" table, and the same as JSON
+ * (an object "targets" keyed by target key). */
+void bench_targets_print(const struct bench_target *t, int n);
+void bench_targets_json(struct bench_json *j, const struct bench_target *t, int n);
+
 #endif /* LUTF_BENCH_COMMON_H */

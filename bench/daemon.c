@@ -745,28 +745,26 @@ static void run_memory(struct results *r, struct ctx *x)
 
 /* ---- report ---- */
 
-struct target {
-	const char *key, *text;
-	double value, limit;
-	bool pass;
-	const char *unit;
-};
-
-static int targets(const struct results *r, struct target *t)
+static int targets(const struct results *r, struct bench_target *t)
 {
 	double ratio = r->rows[C_INVOKE].lat.median / r->rows[C_ECHO].lat.median;
 	double dep = r->deploy_total.median / 1e6;
 	double rss = (double)r->rss / 1048576.0, wk = r->wk_max / 1048576.0;
 	int n = 0;
 
-	t[n++] = (struct target){
-	    "invoke_over_echo", "(b) median <= 2x (a) median", ratio, 2, ratio <= 2, "x"};
-	t[n++] = (struct target){
-	    "deploy_first_invoke_ms", "deploy to first OK invoke < 5 ms", dep, 5, dep < 5, "ms"};
-	t[n++] = (struct target){
-	    "lutfd_idle_rss_mib", "idle lutfd VmRSS < 16 MiB", rss, 16, rss < 16, "Mi"};
-	t[n++] = (struct target){
-	    "worker_private_mib", "idle worker private (max) < 2 MiB", wk, 2, wk < 2, "Mi"};
+	t[n++] = (struct bench_target){
+	    "invoke_over_echo", "(b) median <= 2x (a) median", ratio, 2, ratio <= 2, "x", false};
+	t[n++] = (struct bench_target){"deploy_first_invoke_ms",
+				       "deploy to first OK invoke < 5 ms",
+				       dep,
+				       5,
+				       dep < 5,
+				       "ms",
+				       false};
+	t[n++] = (struct bench_target){
+	    "lutfd_idle_rss_mib", "idle lutfd VmRSS < 16 MiB", rss, 16, rss < 16, "Mi", false};
+	t[n++] = (struct bench_target){
+	    "worker_private_mib", "idle worker private (max) < 2 MiB", wk, 2, wk < 2, "Mi", false};
 	return n;
 }
 
@@ -791,7 +789,7 @@ static double mib(double bytes)
 static void print_table(const struct results *r, bool quick)
 {
 	const double floor_ns = r->rows[C_ECHO].lat.median;
-	struct target t[8];
+	struct bench_target t[8];
 	int nt = targets(r, t);
 	char a[32], b[32], c[32], d[32], e[32];
 
@@ -840,10 +838,7 @@ static void print_table(const struct results *r, bool quick)
 	printf("  worker Private_Clean+Dirty:   %8.2f MiB median, %.2f MiB max over %llu workers;"
 	       " %.2f MiB for the (b) tenant\n",
 	       mib(r->wk_median), mib(r->wk_max), (unsigned long long)r->workers, mib(r->wk_hot));
-	printf("\n%-40s %12s %12s  %s\n", "target", "measured", "limit", "result");
-	for (int i = 0; i < nt; i++)
-		printf("%-40s %10.3g%-2s %10.3g%-2s  %s\n", t[i].text, t[i].value, t[i].unit,
-		       t[i].limit, t[i].unit, t[i].pass ? "PASS" : "MISS");
+	bench_targets_print(t, nt);
 	printf("\nerrors: %d (failed calls, wrong statuses, lutfd start/stop)\n", r->errors);
 }
 
@@ -858,7 +853,7 @@ static void json_stats(struct bench_json *j, const char *key, const struct bench
 
 static void print_json(const struct results *r, bool quick)
 {
-	struct target t[8];
+	struct bench_target t[8];
 	int nt = targets(r, t);
 	struct bench_json j;
 
@@ -906,16 +901,7 @@ static void print_json(const struct results *r, bool quick)
 	bench_json_num(&j, "worker_private_max", r->wk_max);
 	bench_json_num(&j, "worker_private_invoke_tenant", r->wk_hot);
 	bench_json_close_obj(&j);
-	bench_json_obj(&j, "targets");
-	for (int i = 0; i < nt; i++) {
-		bench_json_obj(&j, t[i].key);
-		bench_json_str(&j, "text", t[i].text);
-		bench_json_num(&j, "value", t[i].value);
-		bench_json_num(&j, "limit", t[i].limit);
-		bench_json_bool(&j, "pass", t[i].pass);
-		bench_json_close_obj(&j);
-	}
-	bench_json_close_obj(&j);
+	bench_targets_json(&j, t, nt);
 	bench_json_u64(&j, "errors", (uint64_t)r->errors);
 	bench_json_end(&j);
 }

@@ -480,38 +480,48 @@ static void run_sleep(struct results *r, enum lutf_watch_mode watch, int runs,
 
 /* ---- report ---- */
 
-struct target {
-	const char *key, *text;
-	double value, limit;
-	bool pass;
-	const char *unit;
-};
-
-static int targets(const struct results *r, struct target *t)
+static int targets(const struct results *r, struct bench_target *t)
 {
 	const struct row *b = &r->rows[C_INVOKE];
 	double fork_ratio = r->rows[C_FORK].lat.median / b->lat.median;
 	double sleep_ratio = r->sleep_off.wall_ms / r->sleep_poll.wall_ms;
 	int n = 0;
 
-	t[n++] = (struct target){"invoke_median_ns",   "(b) median under 2 us",
-				 b->lat.median,	       2000,
-				 b->lat.median < 2000, "ns"};
-	t[n++] = (struct target){"fork_over_invoke", "(b) >= 300x faster than (e)",
-				 fork_ratio,	     300,
-				 fork_ratio >= 300,  "x"};
-	t[n++] = (struct target){"async64_per_s",
-				 "(c) >= 2,000,000 Bricks/s",
-				 r->rows[C_ASYNC].calls_per_s,
-				 2e6,
-				 r->rows[C_ASYNC].calls_per_s >= 2e6,
-				 "/s"};
-	t[n++] = (struct target){"sleep_speedup",  "sleep workload >= 3x faster re-binding on",
-				 sleep_ratio,	   3,
-				 sleep_ratio >= 3, "x"};
-	t[n++] = (struct target){"idle_cpu_pct",      "CPU in 100 ms after last call < 1%",
-				 r->idle_cpu_pct,     1,
-				 r->idle_cpu_pct < 1, "%"};
+	t[n++] = (struct bench_target){"invoke_median_ns",
+				       "(b) median under 2 us",
+				       b->lat.median,
+				       2000,
+				       b->lat.median < 2000,
+				       "ns",
+				       false};
+	t[n++] = (struct bench_target){"fork_over_invoke",
+				       "(b) >= 300x faster than (e)",
+				       fork_ratio,
+				       300,
+				       fork_ratio >= 300,
+				       "x",
+				       false};
+	t[n++] = (struct bench_target){"async64_per_s",
+				       "(c) >= 2,000,000 Bricks/s",
+				       r->rows[C_ASYNC].calls_per_s,
+				       2e6,
+				       r->rows[C_ASYNC].calls_per_s >= 2e6,
+				       "/s",
+				       false};
+	t[n++] = (struct bench_target){"sleep_speedup",
+				       "sleep workload >= 3x faster re-binding on",
+				       sleep_ratio,
+				       3,
+				       sleep_ratio >= 3,
+				       "x",
+				       false};
+	t[n++] = (struct bench_target){"idle_cpu_pct",
+				       "CPU in 100 ms after last call < 1%",
+				       r->idle_cpu_pct,
+				       1,
+				       r->idle_cpu_pct < 1,
+				       "%",
+				       false};
 	return n;
 }
 
@@ -537,7 +547,7 @@ static const char *fmt_ns(char *buf, size_t cap, double ns)
 static void print_table(const struct results *r, bool quick)
 {
 	const double bmed = r->rows[C_INVOKE].lat.median;
-	struct target t[8];
+	struct bench_target t[8];
 	int nt = targets(r, t);
 	char a[32], b[32], c[32];
 
@@ -579,17 +589,14 @@ static void print_table(const struct results *r, bool quick)
 		printf("%-36s %10s  (BPF not in effect here)\n", "re-binding on  (LUTF_WATCH_BPF)",
 		       "n/a");
 	printf("%-36s %9.2fx\n", "speed-up", r->sleep_off.wall_ms / r->sleep_poll.wall_ms);
-	printf("\n%-44s %14s %14s  %s\n", "target", "measured", "limit", "result");
-	for (int i = 0; i < nt; i++)
-		printf("%-44s %12.4g%-2s %12.4g%-2s  %s\n", t[i].text, t[i].value, t[i].unit,
-		       t[i].limit, t[i].unit, t[i].pass ? "PASS" : "MISS");
+	bench_targets_print(t, nt);
 	printf("\nerrors: %d (lost Bricks, wrong statuses, failed baselines)\n", r->errors);
 }
 
 static void print_json(const struct results *r, bool quick)
 {
 	const double bmed = r->rows[C_INVOKE].lat.median;
-	struct target t[8];
+	struct bench_target t[8];
 	int nt = targets(r, t);
 	struct bench_json j;
 
@@ -631,16 +638,7 @@ static void print_json(const struct results *r, bool quick)
 	bench_json_u64(&j, "rebinds_bpf", r->sleep_bpf.rebinds);
 	bench_json_num(&j, "speedup", r->sleep_off.wall_ms / r->sleep_poll.wall_ms);
 	bench_json_close_obj(&j);
-	bench_json_obj(&j, "targets");
-	for (int i = 0; i < nt; i++) {
-		bench_json_obj(&j, t[i].key);
-		bench_json_str(&j, "text", t[i].text);
-		bench_json_num(&j, "value", t[i].value);
-		bench_json_num(&j, "limit", t[i].limit);
-		bench_json_bool(&j, "pass", t[i].pass);
-		bench_json_close_obj(&j);
-	}
-	bench_json_close_obj(&j);
+	bench_targets_json(&j, t, nt);
 	bench_json_u64(&j, "errors", (uint64_t)r->errors);
 	bench_json_end(&j);
 }

@@ -1007,14 +1007,7 @@ static void run_blocking(struct results *r, int mi, int calls, int runs, struct 
 
 /* ---- report ---- */
 
-struct target {
-	const char *key, *text;
-	double value, limit;
-	bool pass, known;
-	const char *unit;
-};
-
-static int targets(const struct results *r, struct target *t)
+static int targets(const struct results *r, struct bench_target *t)
 {
 	const struct handoff_run *b = &r->ho[M_BPF], *p = &r->ho[M_POLL20];
 	bool bpf = r->bpf_ok && b->ran;
@@ -1025,7 +1018,7 @@ static int targets(const struct results *r, struct target *t)
 	double probe_same = r->pp_idle[PP_THREADS].ns_per_run;
 	int n = 0;
 
-#define T(k, txt, v, lim, ok, ran, u) t[n++] = (struct target){k, txt, v, lim, ok, ran, u}
+#define T(k, txt, v, lim, ok, ran, u) t[n++] = (struct bench_target){k, txt, v, lim, ok, u, !(ran)}
 	T("handoff_median_us", "eBPF hand-off median <= 10 us (grace 0)", b->lat.median / 1e3, 10,
 	  b->lat.median <= 10000, bpf, "us");
 	T("handoff_p99_us", "eBPF hand-off p99 <= 60 us (grace 0)", b->lat.p99 / 1e3, 60,
@@ -1123,7 +1116,7 @@ static void print_handoff_row(const struct results *r, const struct handoff_run 
 
 static void print_table(const struct results *r)
 {
-	struct target t[12];
+	struct bench_target t[12];
 	int nt = targets(r, t);
 	char b[64];
 
@@ -1279,15 +1272,7 @@ static void print_table(const struct results *r)
 	       fmt_ns(b, sizeof(b), r->wake2.median));
 	printf(" %10s\n", fmt_ns(b, sizeof(b), r->wake2.p99));
 
-	printf("\n%-44s %14s %14s  %s\n", "target", "measured", "limit", "result");
-	for (int i = 0; i < nt; i++) {
-		if (!t[i].known) {
-			printf("%-44s %14s %14s  %s\n", t[i].text, "n/a", "", "SKIP");
-			continue;
-		}
-		printf("%-44s %12.4g%-2s %12.4g%-2s  %s\n", t[i].text, t[i].value, t[i].unit,
-		       t[i].limit, t[i].unit, t[i].pass ? "PASS" : "MISS");
-	}
+	bench_targets_print(t, nt);
 	printf("\nerrors: %d (lost Bricks, wrong statuses, Bricks that did not run)\n", r->errors);
 }
 
@@ -1327,7 +1312,7 @@ static void json_handoff(struct bench_json *j, const char *key, const struct han
 
 static void print_json(const struct results *r)
 {
-	struct target t[12];
+	struct bench_target t[12];
 	int nt = targets(r, t);
 	struct bench_json j;
 
@@ -1407,19 +1392,7 @@ static void print_json(const struct results *r)
 	bench_json_num(&j, "two_median_ns", r->wake2.median);
 	bench_json_num(&j, "two_p99_ns", r->wake2.p99);
 	bench_json_close_obj(&j);
-	bench_json_obj(&j, "targets");
-	for (int i = 0; i < nt; i++) {
-		bench_json_obj(&j, t[i].key);
-		bench_json_str(&j, "text", t[i].text);
-		bench_json_num(&j, "value", t[i].known ? t[i].value : NAN);
-		bench_json_num(&j, "limit", t[i].limit);
-		if (t[i].known)
-			bench_json_bool(&j, "pass", t[i].pass);
-		else
-			bench_json_str(&j, "pass", "skipped");
-		bench_json_close_obj(&j);
-	}
-	bench_json_close_obj(&j);
+	bench_targets_json(&j, t, nt);
 	bench_json_u64(&j, "errors", (uint64_t)r->errors);
 	bench_json_end(&j);
 }
