@@ -302,3 +302,16 @@ void bench_targets_json(struct bench_json *j, const struct bench_target *t, int 
 	}
 	bench_json_close_obj(j);
 }
+
+const char *bench_fmt_ns(char *buf, size_t cap, double ns)
+{
+	if (isnan(ns))
+		snprintf(buf, cap, "n/a");
+	else if (ns < 1000)
+		snprintf(buf, cap, "%.0f ns", ns);
+	else if (ns < 1e6)
+		snprintf(buf, cap, "%.2f us", ns / 1e3);
+	else
+		snprintf(buf, cap, "%.2f ms", ns / 1e6);
+	return buf;
+}

@@ -87,4 +87,7 @@ struct bench_target {
 void bench_targets_print(const struct bench_target *t, int n);
 void bench_targets_json(struct bench_json *j, const struct bench_target *t, int n);
 
+/* ns as "812 ns", "1.25 us" or "3.10 ms" ("n/a" for NaN) into buf; returns buf. */
+const char *bench_fmt_ns(char *buf, size_t cap, double ns);
+
 #endif /* LUTF_BENCH_COMMON_H */

@@ -768,19 +768,6 @@ static int targets(const struct results *r, struct bench_target *t)
 	return n;
 }
 
-static const char *fmt_ns(char *buf, size_t cap, double ns)
-{
-	if (isnan(ns))
-		snprintf(buf, cap, "n/a");
-	else if (ns < 1000)
-		snprintf(buf, cap, "%.0f ns", ns);
-	else if (ns < 1e6)
-		snprintf(buf, cap, "%.2f us", ns / 1e3);
-	else
-		snprintf(buf, cap, "%.2f ms", ns / 1e6);
-	return buf;
-}
-
 static double mib(double bytes)
 {
 	return bytes / 1048576.0;
@@ -810,25 +797,27 @@ static void print_table(const struct results *r, bool quick)
 		if (!w->ran)
 			continue;
 		printf("%-42s %8llu %10s %10s %10s %9.2fx %11s %11s\n", case_label[i],
-		       (unsigned long long)w->calls, fmt_ns(a, sizeof(a), w->lat.median),
-		       fmt_ns(b, sizeof(b), w->lat.p99), fmt_ns(c, sizeof(c), w->lat.mean),
-		       w->lat.median / floor_ns, fmt_ns(d, sizeof(d), w->client_cpu_ns),
-		       fmt_ns(e, sizeof(e), w->server_cpu_ns));
+		       (unsigned long long)w->calls, bench_fmt_ns(a, sizeof(a), w->lat.median),
+		       bench_fmt_ns(b, sizeof(b), w->lat.p99),
+		       bench_fmt_ns(c, sizeof(c), w->lat.mean), w->lat.median / floor_ns,
+		       bench_fmt_ns(d, sizeof(d), w->client_cpu_ns),
+		       bench_fmt_ns(e, sizeof(e), w->server_cpu_ns));
 	}
 	printf("\n%-42s %8s %10s %10s %10s\n", "deploy of a new tenant (libhello.so)", "rounds",
 	       "median", "p99", "mean");
 	printf("%-42s %8d %10s %10s %10s\n", "DEPLOY sent to first OK invoke reply", r->rounds,
-	       fmt_ns(a, sizeof(a), r->deploy_total.median),
-	       fmt_ns(b, sizeof(b), r->deploy_total.p99),
-	       fmt_ns(c, sizeof(c), r->deploy_total.mean));
+	       bench_fmt_ns(a, sizeof(a), r->deploy_total.median),
+	       bench_fmt_ns(b, sizeof(b), r->deploy_total.p99),
+	       bench_fmt_ns(c, sizeof(c), r->deploy_total.mean));
 	printf("%-42s %8d %10s %10s %10s\n", "  of which DEPLOY round trip", r->rounds,
-	       fmt_ns(a, sizeof(a), r->deploy_reply.median),
-	       fmt_ns(b, sizeof(b), r->deploy_reply.p99),
-	       fmt_ns(c, sizeof(c), r->deploy_reply.mean));
+	       bench_fmt_ns(a, sizeof(a), r->deploy_reply.median),
+	       bench_fmt_ns(b, sizeof(b), r->deploy_reply.p99),
+	       bench_fmt_ns(c, sizeof(c), r->deploy_reply.mean));
 	printf("%-42s %8d %10s %10s %10s  (%llu non-OK retried)\n", "  of which first invoke(s)",
-	       r->rounds, fmt_ns(a, sizeof(a), r->deploy_invoke.median),
-	       fmt_ns(b, sizeof(b), r->deploy_invoke.p99),
-	       fmt_ns(c, sizeof(c), r->deploy_invoke.mean), (unsigned long long)r->deploy_retries);
+	       r->rounds, bench_fmt_ns(a, sizeof(a), r->deploy_invoke.median),
+	       bench_fmt_ns(b, sizeof(b), r->deploy_invoke.p99),
+	       bench_fmt_ns(c, sizeof(c), r->deploy_invoke.mean),
+	       (unsigned long long)r->deploy_retries);
 	printf("\nidle memory (%llu tenants, %d ms after the last call)\n",
 	       (unsigned long long)r->tenants, IDLE_SETTLE_MS);
 	printf("  lutfd VmRSS, 1 tenant:        %8.2f MiB\n", mib((double)r->rss_one));

@@ -531,19 +531,6 @@ static const char *watch_name(enum lutf_watch_mode m)
 }
 
 /* ns as "123 ns", "4.56 us", "7.89 ms". */
-static const char *fmt_ns(char *buf, size_t cap, double ns)
-{
-	if (isnan(ns))
-		snprintf(buf, cap, "n/a");
-	else if (ns < 1000)
-		snprintf(buf, cap, "%.1f ns", ns);
-	else if (ns < 1e6)
-		snprintf(buf, cap, "%.2f us", ns / 1e3);
-	else
-		snprintf(buf, cap, "%.2f ms", ns / 1e6);
-	return buf;
-}
-
 static void print_table(const struct results *r, bool quick)
 {
 	const double bmed = r->rows[C_INVOKE].lat.median;
@@ -567,9 +554,9 @@ static void print_table(const struct results *r, bool quick)
 		if (!w->ran)
 			continue;
 		printf("%-46s %9llu %10s %10s %13.0f %11s %9.3gx\n", case_label[i],
-		       (unsigned long long)w->calls, fmt_ns(a, sizeof(a), w->lat.median),
-		       fmt_ns(b, sizeof(b), w->lat.p99), w->calls_per_s,
-		       fmt_ns(c, sizeof(c), w->cpu_ns), w->lat.median / bmed);
+		       (unsigned long long)w->calls, bench_fmt_ns(a, sizeof(a), w->lat.median),
+		       bench_fmt_ns(b, sizeof(b), w->lat.p99), w->calls_per_s,
+		       bench_fmt_ns(c, sizeof(c), w->cpu_ns), w->lat.median / bmed);
 	}
 	printf("\nCPU use in the 100 ms after the last lutf call (runtime alive): %.2f%%\n",
 	       r->idle_cpu_pct);

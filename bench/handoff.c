@@ -1039,19 +1039,6 @@ static int targets(const struct results *r, struct bench_target *t)
 	return n;
 }
 
-static const char *fmt_ns(char *buf, size_t cap, double ns)
-{
-	if (isnan(ns))
-		snprintf(buf, cap, "n/a");
-	else if (ns < 1000)
-		snprintf(buf, cap, "%.0f ns", ns);
-	else if (ns < 1e6)
-		snprintf(buf, cap, "%.1f us", ns / 1e3);
-	else
-		snprintf(buf, cap, "%.2f ms", ns / 1e6);
-	return buf;
-}
-
 #define COLW 14
 
 static void row_label(const char *label)
@@ -1080,7 +1067,8 @@ static void print_handoff_row(const struct results *r, const struct handoff_run 
 			if (which == 0)
 				snprintf(b, sizeof(b), "never");
 			else if (which == 1)
-				snprintf(b, sizeof(b), "(%s)", fmt_ns(w, sizeof(w), x->lat.median));
+				snprintf(b, sizeof(b), "(%s)",
+					 bench_fmt_ns(w, sizeof(w), x->lat.median));
 			else
 				snprintf(b, sizeof(b), "-");
 			cell(b);
@@ -1092,13 +1080,13 @@ static void print_handoff_row(const struct results *r, const struct handoff_run 
 		}
 		switch (which) {
 		case 0:
-			fmt_ns(b, sizeof(b), x->lat.median);
+			bench_fmt_ns(b, sizeof(b), x->lat.median);
 			break;
 		case 1:
-			fmt_ns(b, sizeof(b), x->lat.p99);
+			bench_fmt_ns(b, sizeof(b), x->lat.p99);
 			break;
 		case 2:
-			fmt_ns(b, sizeof(b), x->p90);
+			bench_fmt_ns(b, sizeof(b), x->p90);
 			break;
 		case 4:
 			snprintf(b, sizeof(b), "%llu", (unsigned long long)x->slow);
@@ -1263,14 +1251,14 @@ static void print_table(const struct results *r)
 	       "runs and stamps). A hand-off needs two in a row (lutf-sup, then a Labor).\n");
 	printf("  %-44s %10s %10s\n", "", "median", "p99");
 	printf("  %-44s %10s", "1 wake-up, both on one CPU",
-	       fmt_ns(b, sizeof(b), r->wake_same.median));
-	printf(" %10s\n", fmt_ns(b, sizeof(b), r->wake_same.p99));
+	       bench_fmt_ns(b, sizeof(b), r->wake_same.median));
+	printf(" %10s\n", bench_fmt_ns(b, sizeof(b), r->wake_same.p99));
 	printf("  %-44s %10s", "1 wake-up, wakee on the other (idle) CPU",
-	       fmt_ns(b, sizeof(b), r->wake_cross.median));
-	printf(" %10s\n", fmt_ns(b, sizeof(b), r->wake_cross.p99));
+	       bench_fmt_ns(b, sizeof(b), r->wake_cross.median));
+	printf(" %10s\n", bench_fmt_ns(b, sizeof(b), r->wake_cross.p99));
 	printf("  %-44s %10s", "2 wake-ups in a row, not pinned",
-	       fmt_ns(b, sizeof(b), r->wake2.median));
-	printf(" %10s\n", fmt_ns(b, sizeof(b), r->wake2.p99));
+	       bench_fmt_ns(b, sizeof(b), r->wake2.median));
+	printf(" %10s\n", bench_fmt_ns(b, sizeof(b), r->wake2.p99));
 
 	bench_targets_print(t, nt);
 	printf("\nerrors: %d (lost Bricks, wrong statuses, Bricks that did not run)\n", r->errors);
