@@ -89,6 +89,12 @@ int lutf_ev_set(struct lutf_ev_loop *l, int fd, unsigned mask, lutf_ev_fn fn, vo
 		memset(s, 0, sizeof(*s));
 		return 0;
 	}
+	if (s->mask == mask) {
+		/* Same interest: no syscall (this runs after every event). */
+		s->fn = fn;
+		s->data = data;
+		return 0;
+	}
 	op = s->mask ? EPOLL_CTL_MOD : EPOLL_CTL_ADD;
 	ev.events = (mask & LUTF_EV_READ ? EPOLLIN : 0) | (mask & LUTF_EV_WRITE ? EPOLLOUT : 0);
 	ev.data.fd = fd;
