@@ -128,14 +128,16 @@ static void lw_sync(struct lutf_runtime *rt)
 		struct lutf_labor *l = &r->labors[i];
 		/* Acquire pairs with the Labor's release store of tid (after tgid). */
 		int32_t tid = i < req ? ld_acquire(&l->tid) : 0;
+		uint32_t c, slot = rt->lw_slot[i];
 		uint64_t busy;
-		uint32_t c;
 
 		if (tid == rt->lw_tid[i])
 			continue;
-		if (rt->lw_slot[i] != LUTF_NONE)
-			lutf_lw_unregister(rt->lw, rt->lw_slot[i]);
-		rt->lw_slot[i] = LUTF_NONE;
+		/* Relaxed stores: submitters read lw_slot in the nudge (relaxed);
+		 * a stale slot there costs at most one spurious or missed nudge. */
+		st_relaxed(&rt->lw_slot[i], LUTF_NONE);
+		if (slot != LUTF_NONE)
+			lutf_lw_unregister(rt->lw, slot);
 		rt->lw_tid[i] = 0;
 		/* The Labor's state word, at its address in the Labors' process:
 		 * the probe reports a block only while it reads RUNNING there. */
@@ -143,14 +145,13 @@ static void lw_sync(struct lutf_runtime *rt)
 		if (busy)
 			busy += (uint64_t)((uint8_t *)&l->state - r->base);
 		if (tid <= 0 || lutf_lw_register_busy(rt->lw, ld_relaxed(&l->tgid), tid, busy,
-						      LUTF_LABOR_RUNNING, &rt->lw_slot[i])) {
-			rt->lw_slot[i] = LUTF_NONE;
+						      LUTF_LABOR_RUNNING, &slot))
 			continue;
-		}
+		st_relaxed(&rt->lw_slot[i], slot);
 		rt->lw_tid[i] = tid;
 		c = ld_relaxed(&l->cart);
 		if (c < r->hdr->cfg.carts && ld_relaxed(&r->carts[c].owner) == i + 1)
-			lutf_lw_set_cart(rt->lw, rt->lw_slot[i], c);
+			lutf_lw_set_cart(rt->lw, slot, c);
 	}
 }
 
