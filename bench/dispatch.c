@@ -415,6 +415,7 @@ static double sleep_once(struct results *r, enum lutf_watch_mode watch, uint64_t
 	lutf_config_init(&cfg);
 	cfg.carts = 2;
 	cfg.labors = 8;
+	cfg.labors_max = 8; /* the fixed pool: no elastic growth here */
 	cfg.cart_capacity = 512; /* all 400 fit one Cart */
 	cfg.watch = watch;
 	err = lutf_runtime_create(&cfg, &rt);

@@ -206,7 +206,7 @@ static int make_runtime(const struct mode_def *m, uint32_t carts, uint32_t labor
 	if (carts)
 		cfg.carts = carts;
 	if (labors)
-		cfg.labors = labors;
+		cfg.labors = cfg.labors_max = labors; /* fixed pools, as the issue states */
 	cfg.watch = m->watch;
 	if (m->poll_ns)
 		cfg.poll_ns = m->poll_ns;
