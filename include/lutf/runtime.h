@@ -233,6 +233,31 @@ int lutf_region_format(void *mem, size_t size, const struct lutf_config *cfg, un
  */
 int lutf_runtime_attach(void *mem, size_t size, struct lutf_runtime **out);
 
+/*
+ * One Supervisor for several runtimes: lutfd runs one for all its tenants, so
+ * labor_watch is loaded once and one thread watches every worker's Labors.
+ * lutf_runtime_create and lutf_runtime_attach make a private one instead.
+ */
+struct lutf_supervisor;
+
+struct lutf_supervisor_opts {
+	enum lutf_watch_mode watch; /* LUTF_WATCH_BPF falls back to POLL (one log line) */
+	char bpf_pin_dir[64];	    /* pin labor_watch maps here; "" = unpinned */
+	uint32_t max_labors;	    /* labor_watch slots for all runtimes together */
+};
+
+/* Start a Supervisor thread. Returns 0, -EINVAL, -ENOMEM or a thread's -errno. */
+int lutf_supervisor_create(const struct lutf_supervisor_opts *opts, struct lutf_supervisor **out);
+/* The mode in force (after any fallback). */
+enum lutf_watch_mode lutf_supervisor_mode(const struct lutf_supervisor *sup);
+/* Stop the thread and free it: destroy its runtimes first. */
+void lutf_supervisor_destroy(struct lutf_supervisor *sup);
+
+/* As lutf_runtime_attach, served by sup (its watch mode applies, not the
+ * region's). Returns 0, -EINVAL or -ENOMEM. */
+int lutf_runtime_attach_to(struct lutf_supervisor *sup, void *mem, size_t size,
+			   struct lutf_runtime **out);
+
 /* Register a function by name only, for Labors in another process. As add_fn. */
 int lutf_runtime_add_remote(struct lutf_runtime *rt, const char *name,
 			    const struct lutf_fn_opts *opts, uint32_t *id);

@@ -15,6 +15,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+
+#define LUTFD_MAX_WATCHED 65536u /* labor_watch slots at most (LW_MAX_SLOTS) */
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -273,15 +275,8 @@ static void engine_config(struct lutf_config *c, const char *tenant)
 	c->poll_ns = g_cfg.poll_us * 1000u;
 	c->labor_idle_ms = g_cfg.labor_idle_ms;
 	c->max_payload = g_cfg.max_frame;
+	/* Watch mode and pins belong to the one Supervisor (see supervisor()). */
 	c->watch = g_cfg.bpf ? LUTF_WATCH_BPF : LUTF_WATCH_POLL;
-	c->bpf_pin_dir[0] = 0;
-	if (g_cfg.bpf && g_cfg.bpf_pin_root[0]) {
-		int n = snprintf(c->bpf_pin_dir, sizeof(c->bpf_pin_dir), "%s/%s",
-				 g_cfg.bpf_pin_root, tenant);
-
-		if (n < 0 || (size_t)n >= sizeof(c->bpf_pin_dir))
-			c->bpf_pin_dir[0] = 0; /* too long: run unpinned */
-	}
 }
 
 /* Returns 0 or -errno. */
@@ -310,9 +305,39 @@ int lutfd_fn_bind(struct lutfd_tenant *t, struct lutfd_fn *f, uint32_t timeout_m
 	return 0;
 }
 
+/* One Supervisor (and one labor_watch) for every tenant: lutfd alone loads
+ * BPF, once, and one thread watches the Labors of every worker. Created with
+ * the first tenant, after the zygote was forked. */
+static struct lutf_supervisor *g_sup;
+
+static int supervisor(struct lutf_supervisor **out)
+{
+	struct lutf_supervisor_opts o = {.watch = g_cfg.bpf ? LUTF_WATCH_BPF : LUTF_WATCH_POLL};
+	uint32_t labors = g_cfg.labors_max ? g_cfg.labors_max : 64;
+	int err;
+
+	if (!g_sup) {
+		if (g_cfg.bpf && g_cfg.bpf_pin_root[0]) {
+			mkdir(g_cfg.bpf_pin_root, 0700);
+			snprintf(o.bpf_pin_dir, sizeof(o.bpf_pin_dir), "%s", g_cfg.bpf_pin_root);
+		}
+		o.max_labors = labors * g_cfg.max_tenants;
+		if (o.max_labors > LUTFD_MAX_WATCHED)
+			o.max_labors = LUTFD_MAX_WATCHED;
+		err = lutf_supervisor_create(&o, &g_sup);
+		if (err)
+			return err;
+		lutfd_log("supervisor: watch mode %s",
+			  lutf_watch_mode_str(lutf_supervisor_mode(g_sup)));
+	}
+	*out = g_sup;
+	return 0;
+}
+
 /* Returns 0 or -errno. */
 int lutfd_tenant_start(struct lutfd_tenant *t)
 {
+	struct lutf_supervisor *sup;
 	struct lutf_config c;
 	char mname[80];
 	int err;
@@ -321,8 +346,9 @@ int lutfd_tenant_start(struct lutfd_tenant *t)
 	t->size = lutf_region_size(&c);
 	if (!t->size)
 		return -EINVAL;
-	if (g_cfg.bpf && g_cfg.bpf_pin_root[0])
-		mkdir(g_cfg.bpf_pin_root, 0700);
+	err = supervisor(&sup);
+	if (err)
+		return err;
 	snprintf(mname, sizeof(mname), "lutf-%s", t->name);
 	t->memfd = memfd_create(mname, MFD_CLOEXEC);
 	if (t->memfd < 0)
@@ -338,7 +364,7 @@ int lutfd_tenant_start(struct lutfd_tenant *t)
 	}
 	err = lutf_region_format(t->mem, t->size, &c, LUTF_REGION_SHARED);
 	if (!err)
-		err = lutf_runtime_attach(t->mem, t->size, &t->rt);
+		err = lutf_runtime_attach_to(sup, t->mem, t->size, &t->rt);
 	if (err)
 		goto err_map;
 	t->slot_stats = calloc(c.max_functions, sizeof(*t->slot_stats));
@@ -512,4 +538,6 @@ void lutfd_tenants_stop(bool force)
 		close(t->memfd);
 		t->memfd = -1;
 	}
+	lutf_supervisor_destroy(g_sup); /* unpins labor_watch */
+	g_sup = NULL;
 }

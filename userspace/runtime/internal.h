@@ -41,6 +41,28 @@ struct lutf_cart_scan {
 	uint64_t last_full; /* when the whole window was last read */
 };
 
+/*
+ * The Supervisor: one thread serving one or more runtimes (lutfd runs one for
+ * every tenant, with one labor_watch). Its list is guarded by list_lock, which
+ * the thread holds for each pass over the runtimes.
+ */
+struct lutf_supervisor {
+	pthread_t thread;
+	bool started;
+	uint32_t exit;
+	pthread_mutex_t list_lock;
+	struct lutf_runtime **rts;
+	uint32_t n_rts, cap_rts;
+	struct lutf_lw *lw; /* BPF mode: one probe for every runtime */
+	enum lutf_watch_mode mode;
+	int efd;	     /* wakes the thread out of any wait */
+	uint32_t ring_sleep; /* 1: waiting with a tick (BPF mode); nudges apply (seq_cst) */
+	uint32_t idle_sleep; /* 1: waiting with no calls around; a submit wakes it (seq_cst) */
+	uint64_t wake_at;    /* while ring_sleep: when it wakes on its own */
+	uint64_t active_at, seen_submitted;
+	bool yield_after; /* a hand-off pinned a Labor to this CPU: yield to it */
+};
+
 struct lutf_runtime {
 	struct lutf_region r;
 	void *mem_owned;	    /* mmap'ed by lutf_runtime_create, else NULL */
@@ -50,26 +72,18 @@ struct lutf_runtime {
 	pthread_mutex_t sup_lock; /* the Supervisor's tick; worker_lost excludes it */
 	struct lutf_fn_local *fns;
 	struct lutf_app *apps;
-	pthread_t sup;
-	bool sup_started;
-	uint32_t stopping; /* 1: submit refuses */
-	uint32_t sup_exit; /* 1: Supervisor thread leaves its loop */
+	struct lutf_supervisor *sup; /* serves this runtime (and maybe others) */
+	bool own_sup;		     /* created for this runtime alone */
+	bool joined;		     /* on sup's list */
+	uint32_t stopping;	     /* 1: submit refuses */
 	/* Supervisor's private memory: what it saw of each Labor last tick. */
 	uint64_t *seen_started;
 	uint64_t *seen_since;
 	struct lutf_cart_scan *scan;
-	/* labor_watch, when the BPF mode loaded; mode is the one in force. */
-	struct lutf_lw *lw;
+	/* labor_watch slots of this runtime's Labors (BPF mode). */
 	uint32_t *lw_slot;    /* Labor index -> labor_watch slot, LUTF_NONE = not yet */
 	int32_t *lw_tid;      /* the tid registered in that slot */
 	uint64_t *free_since; /* elastic pool: when a Labor above M was last seen busy */
-	enum lutf_watch_mode mode;
-	int sup_efd;		 /* BPF mode: wakes the Supervisor out of its ring buffer wait */
-	uint32_t sup_ring_sleep; /* 1 while it waits there (seq_cst, Dekker with the nudge) */
-	uint64_t sup_wake_at;	 /* when it wakes on its own while it waits there; 0 awake */
-	uint64_t active_at;	 /* last time it saw Bricks submitted or in flight */
-	uint64_t seen_submitted;
-	bool yield_after;	 /* a hand-off pinned a Labor to this CPU: yield to it */
 	/* Statistics, relaxed counters. */
 	uint64_t n_submitted, n_completed, n_rejected, n_rebinds, n_deadlines, n_held;
 	uint64_t n_grows, n_retires, n_crashed, n_faults;
@@ -100,12 +114,15 @@ void lutf_bell(struct lutf_region *r, uint32_t *bell, uint32_t *sleeping);
  * -EAGAIN when every Cart is full. */
 int lutf_cart_enqueue(struct lutf_region *r, uint32_t idx);
 
-/* Supervisor (supervisor.c) */
-int lutf_supervisor_start(struct lutf_runtime *rt);
-void lutf_supervisor_stop(struct lutf_runtime *rt);
-/* BPF mode: a Brick with deadline_ns (0: none) was queued on Cart c. Wake the
- * Supervisor if it waits on the ring buffer and either c's owner is already
- * blocked (its event was spent) or the deadline comes before its next tick. */
+/* Supervisor (supervisor.c): put rt on sup's list (binding its Carts), take
+ * it off again (0 or -errno). */
+int lutf_sup_join(struct lutf_supervisor *sup, struct lutf_runtime *rt);
+void lutf_sup_leave(struct lutf_runtime *rt);
+/* Wake the Supervisor thread out of any wait. */
+void lutf_sup_wake(struct lutf_supervisor *sup);
+/* A Brick with deadline_ns (0: none) was queued on Cart c. Wake the Supervisor
+ * if it idles, or if it waits with a tick and either c's owner is already
+ * blocked (its probe event was spent) or the deadline comes before the tick. */
 void lutf_supervisor_nudge(struct lutf_runtime *rt, uint32_t c, uint64_t deadline_ns);
 /* Fill the labor_watch fields of *st (zero when not in the BPF mode). */
 void lutf_supervisor_bpf_stats(struct lutf_runtime *rt, struct lutf_runtime_stats *st);

@@ -103,6 +103,8 @@ static void rt_free(struct lutf_runtime *rt)
 		pthread_mutex_destroy(&rt->reap_lock);
 		pthread_mutex_destroy(&rt->sup_lock);
 	}
+	free(rt->lw_slot);
+	free(rt->lw_tid);
 	free(rt->seen_started);
 	free(rt->seen_since);
 	free(rt->scan);
@@ -110,6 +112,21 @@ static void rt_free(struct lutf_runtime *rt)
 	if (rt->mem_owned)
 		munmap(rt->mem_owned, rt->r.size);
 	free(rt);
+}
+
+/* A Supervisor for this runtime alone, configured by its region. */
+static int own_supervisor(struct lutf_runtime *rt)
+{
+	const struct lutf_config *cfg = &rt->r.hdr->cfg;
+	struct lutf_supervisor_opts o = {.watch = cfg->watch, .max_labors = cfg->labors_max};
+	int err;
+
+	memcpy(o.bpf_pin_dir, cfg->bpf_pin_dir, sizeof(o.bpf_pin_dir));
+	err = lutf_supervisor_create(&o, &rt->sup);
+	if (err)
+		return err;
+	rt->own_sup = true;
+	return lutf_sup_join(rt->sup, rt);
 }
 
 int lutf_runtime_create(const struct lutf_config *cfg, struct lutf_runtime **out)
@@ -145,12 +162,15 @@ int lutf_runtime_create(const struct lutf_config *cfg, struct lutf_runtime **out
 	err = lutf_labors_start(mem, size, &host, &rt->labors);
 	if (err)
 		goto err;
-	err = lutf_supervisor_start(rt);
+	err = own_supervisor(rt);
 	if (err)
 		goto err_labors;
 	*out = rt;
 	return 0;
 err_labors:
+	lutf_sup_leave(rt);
+	if (rt->own_sup)
+		lutf_supervisor_destroy(rt->sup);
 	st_release(&rt->r.hdr->stop, LUTF_STOP_EXIT);
 	lutf_labors_stop(rt->labors);
 	lutf_labors_wait(rt->labors);
@@ -159,7 +179,7 @@ err:
 	return err;
 }
 
-int lutf_runtime_attach(void *mem, size_t size, struct lutf_runtime **out)
+static int attach(struct lutf_supervisor *sup, void *mem, size_t size, struct lutf_runtime **out)
 {
 	struct lutf_runtime *rt;
 	int err;
@@ -173,13 +193,29 @@ int lutf_runtime_attach(void *mem, size_t size, struct lutf_runtime **out)
 	if (!err)
 		err = rt_init(rt);
 	if (!err)
-		err = lutf_supervisor_start(rt);
+		err = sup ? lutf_sup_join(sup, rt) : own_supervisor(rt);
 	if (err) {
+		lutf_sup_leave(rt);
+		if (rt->own_sup)
+			lutf_supervisor_destroy(rt->sup);
 		rt_free(rt);
 		return err;
 	}
 	*out = rt;
 	return 0;
+}
+
+int lutf_runtime_attach(void *mem, size_t size, struct lutf_runtime **out)
+{
+	return attach(NULL, mem, size, out);
+}
+
+int lutf_runtime_attach_to(struct lutf_supervisor *sup, void *mem, size_t size,
+			   struct lutf_runtime **out)
+{
+	if (!sup)
+		return -EINVAL;
+	return attach(sup, mem, size, out);
 }
 
 static bool drained(struct lutf_region *r)
@@ -220,7 +256,10 @@ void lutf_runtime_destroy(struct lutf_runtime *rt)
 
 		nanosleep(&ts, NULL);
 	}
-	lutf_supervisor_stop(rt);
+	lutf_sup_leave(rt);
+	if (rt->own_sup)
+		lutf_supervisor_destroy(rt->sup);
+	rt->sup = NULL;
 	pthread_mutex_lock(&rt->lock);
 	lutf_drain_held_ring(rt);
 	for (uint32_t s = 0; s < r->hdr->cfg.max_functions; s++)
@@ -418,13 +457,11 @@ int lutf_runtime_pause(struct lutf_runtime *rt, uint32_t id)
 
 int lutf_runtime_resume(struct lutf_runtime *rt, uint32_t id)
 {
-	struct lutf_region_hdr *h;
 	int err = 0;
 	uint32_t st;
 
 	if (!rt)
 		return -EINVAL;
-	h = rt->r.hdr;
 	pthread_mutex_lock(&rt->lock);
 	st = slot_state(rt, id);
 	if (st == LUTF_FN_PAUSED) {
@@ -438,18 +475,16 @@ int lutf_runtime_resume(struct lutf_runtime *rt, uint32_t id)
 	}
 	pthread_mutex_unlock(&rt->lock);
 	if (!err)
-		lutf_bell(&rt->r, &h->sup_bell, &h->sup_sleeping);
+		lutf_sup_wake(rt->sup);
 	return err;
 }
 
 int lutf_runtime_delete(struct lutf_runtime *rt, uint32_t id)
 {
-	struct lutf_region_hdr *h;
 	int err = 0;
 
 	if (!rt)
 		return -EINVAL;
-	h = rt->r.hdr;
 	pthread_mutex_lock(&rt->lock);
 	if (live(slot_state(rt, id))) {
 		/* seq_cst: Dekker with run_brick (see labor.c). */
@@ -462,8 +497,7 @@ int lutf_runtime_delete(struct lutf_runtime *rt, uint32_t id)
 	pthread_mutex_unlock(&rt->lock);
 	/* The Supervisor frees the slot (and unloads code) once no Labor is in it. */
 	if (!err) {
-		__atomic_add_fetch(&h->sup_bell, 1, __ATOMIC_RELEASE);
-		lutf_futex_wake(&h->sup_bell, 1, rt->r.shared);
+		lutf_sup_wake(rt->sup);
 	}
 	return err;
 }
@@ -580,7 +614,7 @@ static int submit(struct lutf_runtime *rt, uint32_t id, const struct lutf_reques
 
 	if (st == LUTF_FN_ACTIVE) {
 		err = lutf_cart_enqueue(r, lutf_brick_index(r, b));
-		if (err >= 0 && rt->lw)
+		if (err >= 0)
 			lutf_supervisor_nudge(rt, (uint32_t)err, ld_relaxed(&b->deadline_ns));
 	} else {
 		/* Paused, or resumed with held Bricks still going out: hold it so
@@ -798,7 +832,7 @@ int lutf_runtime_stats(struct lutf_runtime *rt, struct lutf_runtime_stats *st)
 	memset(st, 0, sizeof(*st));
 	st->carts = r->hdr->cfg.carts;
 	st->labors_max = r->hdr->cfg.labors_max;
-	st->watch = rt->mode;
+	st->watch = lutf_supervisor_mode(rt->sup);
 	for (uint32_t i = 0; i < r->hdr->cfg.labors_max; i++) {
 		uint32_t s = ld_relaxed(&r->labors[i].state);
 

@@ -15,8 +15,10 @@
  */
 #include <errno.h>
 #include <sched.h>
+#include <poll.h>
 #include <sys/eventfd.h>
 #include <sys/prctl.h>
+#include <time.h>
 #include <unistd.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -31,6 +33,7 @@
  * after IDLE_AFTER_NS without any call it sleeps until the next submit. */
 #define BPF_TICK_NS 10000000ull
 #define IDLE_AFTER_NS 100000000ull
+#define IDLE_MAX_NS 1000000000ull /* a quiet Supervisor still looks once a second */
 
 /* Unconditional wake of Labor i: used for rare events (bind, migrate, stop). */
 static void wake_labor(struct lutf_region *r, uint32_t i)
@@ -73,13 +76,13 @@ static void pin_here(struct lutf_runtime *rt, uint32_t to)
 	int cpu = sched_getcpu();
 	cpu_set_t set;
 
-	if (rt->mode != LUTF_WATCH_BPF || tid <= 0 || cpu < 0)
+	if (rt->sup->mode != LUTF_WATCH_BPF || tid <= 0 || cpu < 0)
 		return;
 	CPU_ZERO(&set);
 	CPU_SET(cpu, &set);
 	if (sched_setaffinity(tid, sizeof(set), &set) == 0) {
 		st_release(&l->pinned, 1);
-		rt->yield_after = true;
+		rt->sup->yield_after = true;
 	}
 }
 
@@ -100,11 +103,11 @@ static bool bind_cart(struct lutf_runtime *rt, uint32_t c, uint32_t from, uint32
 		st_relaxed(&r->labors[to].cart, LUTF_NONE);
 		return false;
 	}
-	if (rt->lw) {
+	if (rt->sup->lw) {
 		/* The probe reports only Labors holding a Cart. */
 		if (from != LUTF_NONE)
-			lutf_lw_set_cart(rt->lw, rt->lw_slot[from], LW_NO_CART);
-		lutf_lw_set_cart(rt->lw, rt->lw_slot[to], c);
+			lutf_lw_set_cart(rt->sup->lw, rt->lw_slot[from], LW_NO_CART);
+		lutf_lw_set_cart(rt->sup->lw, rt->lw_slot[to], c);
 	}
 	/* Counted before the wake, so a caller that sees the moved Cart's
 	 * Bricks complete also sees the count. */
@@ -137,21 +140,21 @@ static void lw_sync(struct lutf_runtime *rt)
 		 * a stale slot there costs at most one spurious or missed nudge. */
 		st_relaxed(&rt->lw_slot[i], LUTF_NONE);
 		if (slot != LUTF_NONE)
-			lutf_lw_unregister(rt->lw, slot);
+			lutf_lw_unregister(rt->sup->lw, slot);
 		rt->lw_tid[i] = 0;
 		/* The Labor's state word, at its address in the Labors' process:
 		 * the probe reports a block only while it reads RUNNING there. */
 		busy = ld_acquire(&r->hdr->worker_base);
 		if (busy)
 			busy += (uint64_t)((uint8_t *)&l->state - r->base);
-		if (tid <= 0 || lutf_lw_register_busy(rt->lw, ld_relaxed(&l->tgid), tid, busy,
+		if (tid <= 0 || lutf_lw_register_busy(rt->sup->lw, ld_relaxed(&l->tgid), tid, busy,
 						      LUTF_LABOR_RUNNING, &slot))
 			continue;
 		st_relaxed(&rt->lw_slot[i], slot);
 		rt->lw_tid[i] = tid;
 		c = ld_relaxed(&l->cart);
 		if (c < r->hdr->cfg.carts && ld_relaxed(&r->carts[c].owner) == i + 1)
-			lutf_lw_set_cart(rt->lw, slot, c);
+			lutf_lw_set_cart(rt->sup->lw, slot, c);
 	}
 }
 
@@ -221,7 +224,7 @@ static uint64_t lw_blocked_for(struct lutf_runtime *rt, uint32_t i, uint64_t now
 
 	if (rt->lw_slot[i] == LUTF_NONE)
 		return 0;
-	s = lutf_lw_slot(rt->lw, rt->lw_slot[i]);
+	s = lutf_lw_slot(rt->sup->lw, rt->lw_slot[i]);
 	/* Acquire: the probe writes state last; the timestamp read after it is
 	 * this block's or a later one's (then we wait a little longer). */
 	if (!s || __atomic_load_n(&s->state, __ATOMIC_ACQUIRE) != LW_STATE_BLOCKED)
@@ -497,7 +500,7 @@ static bool tick(struct lutf_runtime *rt, uint64_t now, uint64_t *recheck_ns)
 	const struct lutf_config *cfg = &r->hdr->cfg;
 	bool busy = false;
 
-	if (rt->lw)
+	if (rt->sup->lw)
 		lw_sync(rt);
 	maybe_retire(rt, now);
 	for (uint32_t i = 0; i < cfg->labors_max; i++) {
@@ -545,9 +548,9 @@ static bool tick(struct lutf_runtime *rt, uint64_t now, uint64_t *recheck_ns)
 			continue; /* owner is not inside a Brick: it is moving */
 		/* The one decision point, fed by either mode: how long has the
 		 * owner been stuck in the Brick it is running? */
-		if (rt->mode == LUTF_WATCH_BPF)
+		if (rt->sup->mode == LUTF_WATCH_BPF)
 			stuck = lw_blocked_for(rt, o - 1, now);
-		else if (rt->mode == LUTF_WATCH_POLL)
+		else if (rt->sup->mode == LUTF_WATCH_POLL)
 			stuck = now - since;
 		if (stuck && stuck >= cfg->grace_ns) {
 			uint32_t to = find_free_labor(r);
@@ -565,121 +568,162 @@ static bool tick(struct lutf_runtime *rt, uint64_t now, uint64_t *recheck_ns)
 	return busy;
 }
 
+void lutf_sup_wake(struct lutf_supervisor *sup)
+{
+	uint64_t one = 1;
+
+	(void)!write(sup->efd, &one, sizeof(one));
+}
+
 void lutf_supervisor_nudge(struct lutf_runtime *rt, uint32_t c, uint64_t deadline_ns)
 {
+	struct lutf_supervisor *sup = rt->sup;
 	const struct labor_watch_slot *sl;
-	uint64_t one = 1;
 	uint32_t o, slot;
 
-	/* seq_cst: pairs with the Supervisor's seq_cst store of sup_ring_sleep
+	/* seq_cst loads: pair with the Supervisor's seq_cst stores of the flags
 	 * before its last look (Dekker): either it sees this Brick or we see it
 	 * waiting. The ring push before this was seq_cst too. */
-	if (!ld_seqcst(&rt->sup_ring_sleep))
-		return;
-	if (deadline_ns && deadline_ns < ld_seqcst(&rt->sup_wake_at)) {
-		(void)!write(rt->sup_efd, &one, sizeof(one));
+	if (ld_seqcst(&sup->idle_sleep)) {
+		lutf_sup_wake(sup); /* the first call after a quiet spell */
 		return;
 	}
+	if (!ld_seqcst(&sup->ring_sleep))
+		return;
+	if (deadline_ns && deadline_ns < ld_seqcst(&sup->wake_at)) {
+		lutf_sup_wake(sup);
+		return;
+	}
+	if (!sup->lw)
+		return;
 	o = ld_relaxed(&rt->r.carts[c].owner);
 	if (o == 0 || o > rt->r.hdr->cfg.labors_max)
 		return;
 	slot = __atomic_load_n(&rt->lw_slot[o - 1], __ATOMIC_RELAXED);
-	sl = slot == LUTF_NONE ? NULL : lutf_lw_slot(rt->lw, slot);
+	sl = slot == LUTF_NONE ? NULL : lutf_lw_slot(sup->lw, slot);
 	if (sl && __atomic_load_n(&sl->state, __ATOMIC_ACQUIRE) == LW_STATE_BLOCKED)
-		(void)!write(rt->sup_efd, &one, sizeof(one));
+		lutf_sup_wake(sup);
+}
+
+/* Wait up to timeout_ns for the eventfd or (BPF mode) a block. */
+static void sup_wait(struct lutf_supervisor *sup, uint64_t timeout_ns)
+{
+	struct timespec ts = {(time_t)(timeout_ns / 1000000000ull),
+			      (long)(timeout_ns % 1000000000ull)};
+	struct pollfd pfd = {.fd = sup->efd, .events = POLLIN};
+	uint64_t drain;
+
+	if (sup->lw)
+		lutf_lw_sleep_fd(sup->lw, sup->efd, (int64_t)timeout_ns);
+	else
+		ppoll(&pfd, 1, &ts, NULL);
+	(void)!read(sup->efd, &drain, sizeof(drain));
+}
+
+/* One pass over every runtime's Carts and Labors. Caller holds list_lock. */
+static bool tick_all(struct lutf_supervisor *sup, uint64_t now, uint64_t *recheck)
+{
+	bool busy = false;
+
+	for (uint32_t i = 0; i < sup->n_rts; i++) {
+		struct lutf_runtime *rt = sup->rts[i];
+
+		pthread_mutex_lock(&rt->sup_lock);
+		busy |= tick(rt, now, recheck);
+		pthread_mutex_unlock(&rt->sup_lock);
+	}
+	return busy;
 }
 
 /* BPF mode, calls in flight or recent: wait for a Labor to block (the probe's
  * ring buffer), a nudge from a submit, or the tick. */
-static void ring_sleep(struct lutf_runtime *rt, uint64_t timeout_ns)
+static void ring_sleep(struct lutf_supervisor *sup, uint64_t timeout_ns)
 {
-	uint64_t recheck = UINT64_MAX, drain, now = lutf_now_ns();
+	uint64_t recheck = UINT64_MAX, now = lutf_now_ns();
 
-	st_seqcst(&rt->sup_wake_at, now + timeout_ns);
-	st_seqcst(&rt->sup_ring_sleep, 1);
+	st_seqcst(&sup->wake_at, now + timeout_ns);
+	st_seqcst(&sup->ring_sleep, 1);
 	/* Look once more with the flag up: a Brick queued before it was seen by
-	 * the tick, one queued after it sees the flag. */
-	pthread_mutex_lock(&rt->sup_lock);
-	tick(rt, now, &recheck);
-	pthread_mutex_unlock(&rt->sup_lock);
+	 * this pass, one queued after it sees the flag. */
+	pthread_mutex_lock(&sup->list_lock);
+	tick_all(sup, now, &recheck);
+	pthread_mutex_unlock(&sup->list_lock);
 	if (recheck > timeout_ns)
-		lutf_lw_sleep_fd(rt->lw, rt->sup_efd, (int64_t)timeout_ns);
-	st_relaxed(&rt->sup_ring_sleep, 0);
-	st_relaxed(&rt->sup_wake_at, 0);
-	(void)!read(rt->sup_efd, &drain, sizeof(drain));
+		sup_wait(sup, timeout_ns);
+	st_relaxed(&sup->ring_sleep, 0);
+	st_relaxed(&sup->wake_at, 0);
 }
 
 static void *sup_main(void *arg)
 {
-	struct lutf_runtime *rt = arg;
-	struct lutf_region *r = &rt->r;
-	struct lutf_region_hdr *h = r->hdr;
+	struct lutf_supervisor *sup = arg;
 
 	/* Timed waits end when asked: the default 50 us slack would stretch a
 	 * 50 us grace to twice that. */
 	prctl(PR_SET_TIMERSLACK, 1UL, 0, 0, 0);
 
-	while (!ld_acquire(&rt->sup_exit)) {
-		uint64_t now = lutf_now_ns(), recheck = UINT64_MAX;
-		bool held, busy;
-		uint32_t seq;
+	while (!ld_acquire(&sup->exit)) {
+		uint64_t now = lutf_now_ns(), recheck = UINT64_MAX, poll = UINT64_MAX;
+		uint64_t idle_wait = IDLE_MAX_NS, sub = 0;
+		bool held = false, busy;
 
+		pthread_mutex_lock(&sup->list_lock);
 		/* Carts first: a hand-off is the one thing here that is urgent. */
-		pthread_mutex_lock(&rt->sup_lock);
-		busy = tick(rt, now, &recheck);
-		pthread_mutex_unlock(&rt->sup_lock);
-		if (rt->yield_after) {
+		busy = tick_all(sup, now, &recheck);
+		if (sup->yield_after) {
 			/* A Labor was just pinned here and woken: let it run before
 			 * this thread's own bookkeeping. */
-			rt->yield_after = false;
+			sup->yield_after = false;
 			sched_yield();
 		}
-		pthread_mutex_lock(&rt->lock);
-		held = tick_locked(rt, now);
-		pthread_mutex_unlock(&rt->lock);
+		for (uint32_t i = 0; i < sup->n_rts; i++) {
+			struct lutf_runtime *rt = sup->rts[i];
+			const struct lutf_config *cfg = &rt->r.hdr->cfg;
 
-		/* Acquire pairs with the release increment in lutf_bell. */
-		seq = ld_acquire(&h->sup_bell);
-		if (busy && recheck != UINT64_MAX) {
-			/* A Labor is blocked but still inside its grace. */
-			lutf_futex_wait(&h->sup_bell, seq, r->shared, recheck);
-			continue;
-		}
-		if (rt->mode == LUTF_WATCH_BPF) {
-			uint64_t sub = ld_relaxed(&rt->n_submitted);
-
-			if (busy || sub != rt->seen_submitted)
-				rt->active_at = now;
-			rt->seen_submitted = sub;
-			if (now - rt->active_at < IDLE_AFTER_NS) {
-				ring_sleep(rt, held ? HELD_TICK_NS : BPF_TICK_NS);
-				continue;
-			}
-		}
-		if (busy) {
-			lutf_futex_wait(&h->sup_bell, seq, r->shared, h->cfg.poll_ns);
-			continue;
-		}
-		/* seq_cst, then the re-check's seq_cst ring counts: a submit
-		 * either sees sleeping or is seen (Dekker, see cart.c). */
-		st_seqcst(&h->sup_sleeping, 1);
-		pthread_mutex_lock(&rt->sup_lock);
-		busy = tick(rt, lutf_now_ns(), &recheck);
-		pthread_mutex_unlock(&rt->sup_lock);
-		if (!busy && lutf_ring_count(&h->held) == 0 && !ld_acquire(&rt->sup_exit)) {
-			uint64_t timeout = held ? HELD_TICK_NS : 0;
-
+			pthread_mutex_lock(&rt->lock);
+			held |= tick_locked(rt, now);
+			pthread_mutex_unlock(&rt->lock);
+			busy |= lutf_ring_count(&rt->r.hdr->held) != 0;
+			sub += ld_relaxed(&rt->n_submitted);
+			if (cfg->poll_ns < poll)
+				poll = cfg->poll_ns;
 			/* Extra Labors are waiting to retire: look again in a while. */
-			if (ld_relaxed(&h->labor_req) > h->cfg.labors) {
-				uint64_t t =
-				    (uint64_t)h->cfg.labor_idle_ms * 250000ull + 1000000ull;
+			if (ld_relaxed(&rt->r.hdr->labor_req) > cfg->labors) {
+				uint64_t t = (uint64_t)cfg->labor_idle_ms * 250000ull + 1000000ull;
 
-				if (!timeout || t < timeout)
-					timeout = t;
+				if (t < idle_wait)
+					idle_wait = t;
 			}
-			lutf_futex_wait(&h->sup_bell, seq, r->shared, timeout);
 		}
-		st_relaxed(&h->sup_sleeping, 0);
+		pthread_mutex_unlock(&sup->list_lock);
+
+		if (busy || sub != sup->seen_submitted)
+			sup->active_at = now;
+		sup->seen_submitted = sub;
+		if (held && HELD_TICK_NS < idle_wait)
+			idle_wait = HELD_TICK_NS;
+		if (recheck != UINT64_MAX) {
+			/* A Labor is blocked but still inside its grace. */
+			sup_wait(sup, recheck);
+			continue;
+		}
+		if (sup->mode == LUTF_WATCH_BPF && now - sup->active_at < IDLE_AFTER_NS) {
+			ring_sleep(sup, held ? HELD_TICK_NS : BPF_TICK_NS);
+			continue;
+		}
+		if (busy && sup->mode != LUTF_WATCH_BPF) {
+			sup_wait(sup, poll == UINT64_MAX ? HELD_TICK_NS : poll);
+			continue;
+		}
+		/* Quiet: sleep until a submit (the nudge sees idle_sleep). seq_cst,
+		 * then a last look with seq_cst ring counts (Dekker with it). */
+		st_seqcst(&sup->idle_sleep, 1);
+		pthread_mutex_lock(&sup->list_lock);
+		busy = tick_all(sup, lutf_now_ns(), &recheck);
+		pthread_mutex_unlock(&sup->list_lock);
+		if (!busy && !ld_acquire(&sup->exit))
+			sup_wait(sup, idle_wait);
+		st_relaxed(&sup->idle_sleep, 0);
 	}
 	return NULL;
 }
@@ -697,99 +741,145 @@ const char *lutf_watch_mode_str(enum lutf_watch_mode m)
 	return "unknown";
 }
 
-/* Load labor_watch for the BPF mode; on any failure fall back to polling
- * (lutf_lw_open has printed the one line saying why). */
-static void lw_start(struct lutf_runtime *rt)
+int lutf_supervisor_create(const struct lutf_supervisor_opts *o, struct lutf_supervisor **out)
 {
-	const struct lutf_config *cfg = &rt->r.hdr->cfg;
-	struct lutf_lw_opts o = {
-	    .pin_dir = cfg->bpf_pin_dir,
-	    .max_labors = cfg->labors_max,
-	    .grace_ns = cfg->grace_ns ? cfg->grace_ns : 1,
-	};
+	struct lutf_supervisor *sup;
+	int err;
 
-	rt->mode = cfg->watch;
-	if (cfg->watch != LUTF_WATCH_BPF)
-		return;
-	rt->lw_slot = malloc(cfg->labors_max * sizeof(*rt->lw_slot));
-	rt->lw_tid = calloc(cfg->labors_max, sizeof(*rt->lw_tid));
-	if (!rt->lw_slot || !rt->lw_tid || lutf_lw_open(&o, &rt->lw)) {
-		free(rt->lw_slot);
-		free(rt->lw_tid);
-		rt->lw_slot = NULL;
-		rt->lw_tid = NULL;
-		rt->lw = NULL;
-		rt->mode = LUTF_WATCH_POLL;
-		return;
+	if (!o || !out || o->watch > LUTF_WATCH_BPF ||
+	    !memchr(o->bpf_pin_dir, 0, sizeof(o->bpf_pin_dir)))
+		return -EINVAL;
+	sup = calloc(1, sizeof(*sup));
+	if (!sup)
+		return -ENOMEM;
+	pthread_mutex_init(&sup->list_lock, NULL);
+	sup->mode = o->watch;
+	sup->efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+	if (sup->efd < 0) {
+		err = -errno;
+		goto err;
 	}
-	for (uint32_t i = 0; i < cfg->labors_max; i++)
-		rt->lw_slot[i] = LUTF_NONE;
-	rt->sup_efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-	if (rt->sup_efd < 0) {
-		lutf_lw_close(rt->lw);
-		rt->lw = NULL;
-		rt->mode = LUTF_WATCH_POLL;
-		return;
+	if (o->watch == LUTF_WATCH_BPF) {
+		struct lutf_lw_opts lo = {
+		    .pin_dir = o->bpf_pin_dir,
+		    .max_labors = o->max_labors ? o->max_labors : LW_DEFAULT_SLOTS,
+		    .grace_ns = LW_DEFAULT_GRACE_NS,
+		};
+
+		/* On failure lutf_lw_open printed the one line saying why. */
+		if (lutf_lw_open(&lo, &sup->lw))
+			sup->mode = LUTF_WATCH_POLL;
 	}
-	lw_sync(rt);
+	err = -pthread_create(&sup->thread, NULL, sup_main, sup);
+	if (err)
+		goto err;
+	pthread_setname_np(sup->thread, "lutf-sup");
+	sup->started = true;
+	*out = sup;
+	return 0;
+err:
+	lutf_lw_close(sup->lw);
+	if (sup->efd >= 0)
+		close(sup->efd);
+	pthread_mutex_destroy(&sup->list_lock);
+	free(sup);
+	return err;
 }
 
-int lutf_supervisor_start(struct lutf_runtime *rt)
+enum lutf_watch_mode lutf_supervisor_mode(const struct lutf_supervisor *sup)
+{
+	return sup ? sup->mode : LUTF_WATCH_OFF;
+}
+
+void lutf_supervisor_destroy(struct lutf_supervisor *sup)
+{
+	if (!sup)
+		return;
+	if (sup->started) {
+		st_release(&sup->exit, 1);
+		lutf_sup_wake(sup);
+		pthread_join(sup->thread, NULL);
+	}
+	lutf_lw_close(sup->lw);
+	close(sup->efd);
+	pthread_mutex_destroy(&sup->list_lock);
+	free(sup->rts);
+	free(sup);
+}
+
+int lutf_sup_join(struct lutf_supervisor *sup, struct lutf_runtime *rt)
 {
 	struct lutf_region *r = &rt->r;
 	const struct lutf_config *cfg = &r->hdr->cfg;
-	int err;
 
+	rt->sup = sup;
 	rt->seen_started = calloc(cfg->labors_max, sizeof(uint64_t));
 	rt->seen_since = calloc(cfg->labors_max, sizeof(uint64_t));
 	rt->scan = calloc(cfg->carts, sizeof(*rt->scan));
 	rt->free_since = calloc(cfg->labors_max, sizeof(uint64_t));
-	if (!rt->seen_started || !rt->seen_since || !rt->scan || !rt->free_since)
+	rt->lw_slot = malloc(cfg->labors_max * sizeof(*rt->lw_slot));
+	rt->lw_tid = calloc(cfg->labors_max, sizeof(*rt->lw_tid));
+	if (!rt->seen_started || !rt->seen_since || !rt->scan || !rt->free_since || !rt->lw_slot ||
+	    !rt->lw_tid)
 		return -ENOMEM;
 	for (uint32_t c = 0; c < cfg->carts; c++)
 		rt->scan[c].min_dl = UINT64_MAX;
-	lw_start(rt);
+	for (uint32_t i = 0; i < cfg->labors_max; i++)
+		rt->lw_slot[i] = LUTF_NONE;
+	pthread_mutex_lock(&sup->list_lock);
+	if (sup->n_rts == sup->cap_rts) {
+		uint32_t cap = sup->cap_rts ? 2 * sup->cap_rts : 4;
+		struct lutf_runtime **p = realloc(sup->rts, cap * sizeof(*p));
+
+		if (!p) {
+			pthread_mutex_unlock(&sup->list_lock);
+			return -ENOMEM;
+		}
+		sup->rts = p;
+		sup->cap_rts = cap;
+	}
 	/* Initial binding: Cart i to Labor i; the other Labors start FREE. */
+	pthread_mutex_lock(&rt->sup_lock);
 	for (uint32_t c = 0; c < cfg->carts; c++)
 		if (ld_relaxed(&r->carts[c].owner) == 0)
 			bind_cart(rt, c, LUTF_NONE, c, false);
-	err = -pthread_create(&rt->sup, NULL, sup_main, rt);
-	if (err)
-		return err;
-	pthread_setname_np(rt->sup, "lutf-sup");
-	rt->sup_started = true;
+	pthread_mutex_unlock(&rt->sup_lock);
+	sup->rts[sup->n_rts++] = rt;
+	rt->joined = true;
+	pthread_mutex_unlock(&sup->list_lock);
+	lutf_sup_wake(sup);
 	return 0;
 }
 
-void lutf_supervisor_stop(struct lutf_runtime *rt)
+void lutf_sup_leave(struct lutf_runtime *rt)
 {
-	struct lutf_region_hdr *h = rt->r.hdr;
+	struct lutf_supervisor *sup = rt->sup;
 
-	if (!rt->sup_started)
+	if (!sup || !rt->joined)
 		return;
-	st_release(&rt->sup_exit, 1);
-	__atomic_add_fetch(&h->sup_bell, 1, __ATOMIC_RELEASE);
-	lutf_futex_wake(&h->sup_bell, 1, rt->r.shared);
-	pthread_join(rt->sup, NULL);
-	rt->sup_started = false;
-	if (rt->lw)
-		close(rt->sup_efd);
-	lutf_lw_close(rt->lw);
-	rt->lw = NULL;
-	free(rt->lw_slot);
-	rt->lw_slot = NULL;
-	free(rt->lw_tid);
-	rt->lw_tid = NULL;
+	pthread_mutex_lock(&sup->list_lock);
+	for (uint32_t i = 0; i < sup->n_rts; i++) {
+		if (sup->rts[i] == rt) {
+			sup->rts[i] = sup->rts[--sup->n_rts];
+			break;
+		}
+	}
+	rt->joined = false;
+	pthread_mutex_unlock(&sup->list_lock);
+	for (uint32_t i = 0; sup->lw && i < rt->r.hdr->cfg.labors_max; i++)
+		if (rt->lw_slot[i] != LUTF_NONE)
+			lutf_lw_unregister(sup->lw, rt->lw_slot[i]);
 }
 
 void lutf_supervisor_bpf_stats(struct lutf_runtime *rt, struct lutf_runtime_stats *st)
 {
+	struct lutf_lw *lw = rt->sup ? rt->sup->lw : NULL;
 	struct lutf_lw_drops d;
 
-	if (!rt->lw)
+	if (!lw)
 		return;
-	snprintf(st->bpf_attach, sizeof(st->bpf_attach), "%s", lutf_lw_attach_kind(rt->lw));
-	lutf_lw_prog_stats(rt->lw, &st->bpf_run_ns, &st->bpf_run_cnt);
-	if (lutf_lw_drops(rt->lw, &d) == 0)
+	snprintf(st->bpf_attach, sizeof(st->bpf_attach), "%s", lutf_lw_attach_kind(lw));
+	lutf_lw_prog_stats(lw, &st->bpf_run_ns, &st->bpf_run_cnt);
+	if (lutf_lw_drops(lw, &d) == 0)
 		st->bpf_drops = d.ringbuf_drop + d.slot_range + d.slot_stale;
 }
