@@ -24,7 +24,8 @@ void lutf_bell(struct lutf_region *r, uint32_t *bell, uint32_t *sleeping)
 	}
 }
 
-/* Wake Cart c's owner and the Supervisor, each only if asleep. */
+/* Wake Cart c's owner if it is asleep. (The Supervisor is woken, when it
+ * needs to be, by the submit path's nudge: see lutf_supervisor_nudge.) */
 static void cart_kick(struct lutf_region *r, uint32_t c)
 {
 	struct lutf_region_hdr *h = r->hdr;
@@ -34,7 +35,6 @@ static void cart_kick(struct lutf_region *r, uint32_t c)
 	o = ld_acquire(&r->carts[c].owner);
 	if (o != 0 && o <= h->cfg.labors_max)
 		lutf_bell(r, &r->labors[o - 1].bell, &r->labors[o - 1].sleeping);
-	lutf_bell(r, &h->sup_bell, &h->sup_sleeping);
 }
 
 /* A submitting thread sticks to one Cart, handed out round-robin, so that one

@@ -175,5 +175,8 @@ int lutf_runtime_worker_lost(struct lutf_runtime *rt, int sig)
 	pthread_mutex_unlock(&rt->sup_lock);
 	pthread_mutex_unlock(&rt->lock);
 	free(claimed);
+	/* Carts have no owner now: the Supervisor binds them to the next
+	 * worker's Labors as they appear, ticking while Bricks wait. */
+	lutf_sup_wake(rt->sup);
 	return failed;
 }

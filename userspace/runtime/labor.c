@@ -268,9 +268,10 @@ static void run_brick(struct labor_self *s, struct lutf_labor *me, uint32_t idx)
 	fstate = ld_seqcst(&slot->state);
 	if (fstate == LUTF_FN_PAUSED && ld_relaxed(&slot->gen) == b->fn_gen &&
 	    ld_relaxed(&h->stop) == 0) {
-		/* Held: hand the Brick (and our reference) to the Supervisor. */
+		/* Held: hand the Brick (and our reference) to the Supervisor,
+		 * which drains the held ring on every tick (it ticks while
+		 * calls come and go, and at least once a second). */
 		lutf_ring_push(r, &h->held, idx);
-		lutf_bell(r, &h->sup_bell, &h->sup_sleeping);
 		goto leave;
 	}
 	if (ld_relaxed(&h->stop)) {

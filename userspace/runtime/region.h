@@ -160,8 +160,6 @@ struct lutf_region_hdr {
 	uint32_t labor_req;			/* request word: Labors the front wants running */
 	uint64_t worker_base; /* where the Labors' process maps this region (for the probe) */
 	uint32_t labors_up;   /* Labors the worker has started */
-	_Alignas(LUTF_CACHELINE) uint32_t sup_bell; /* Supervisor doorbell (futex) */
-	uint32_t sup_sleeping;
 	_Alignas(LUTF_CACHELINE) uint32_t cq_bell; /* reaper doorbell (futex) */
 	uint32_t cq_sleeping;
 };
