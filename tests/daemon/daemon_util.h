@@ -304,9 +304,11 @@ static inline uint8_t *td_slurp(const char *path, size_t *len)
 	return p;
 }
 
-/* Deploy so_path as tenant/app with exports ("fn=sym", ..., NULL). Returns the status. */
-static inline uint32_t td_deploy(int cfd, const char *tenant, const char *app, const char *so_path,
-				 const char *const *exports, struct td_reply *r)
+/* Deploy so_path as tenant/app with exports ("fn=sym", ..., NULL) and config
+ * (NULL, or "fn", "key", "value", ..., NULL). Returns the status. */
+static inline uint32_t td_deploy_cfg(int cfd, const char *tenant, const char *app,
+				     const char *so_path, const char *const *exports,
+				     const char *const *config, struct td_reply *r)
 {
 	struct lutf_buf b;
 	size_t len, f;
@@ -322,12 +324,30 @@ static inline uint32_t td_deploy(int cfd, const char *tenant, const char *app, c
 	lutf_tlv_put(&b, LUTF_TAG_SO, so, len);
 	for (; *exports; exports++)
 		lutf_tlv_put_str(&b, LUTF_TAG_EXPORT, *exports);
+	for (; config && config[0] && config[1] && config[2]; config += 3) {
+		size_t fl = strlen(config[0]) + 1, kl = strlen(config[1]) + 1;
+		size_t vl = strlen(config[2]);
+		char cv[512];
+
+		if (fl + kl + vl > sizeof(cv))
+			continue;
+		memcpy(cv, config[0], fl);
+		memcpy(cv + fl, config[1], kl);
+		memcpy(cv + fl + kl, config[2], vl);
+		lutf_tlv_put(&b, LUTF_TAG_CONFIG, cv, fl + kl + vl);
+	}
 	lutf_tlv_put_str(&b, LUTF_TAG_TIER, "basic");
 	lutf_frame_end(&b, f);
 	st = td_call(cfd, &b, r, 15000);
 	lutf_buf_free(&b);
 	free(so);
 	return st;
+}
+
+static inline uint32_t td_deploy(int cfd, const char *tenant, const char *app, const char *so_path,
+				 const char *const *exports, struct td_reply *r)
+{
+	return td_deploy_cfg(cfd, tenant, app, so_path, exports, NULL, r);
 }
 
 /* A tenant's COUNTER from STATUS. */

@@ -9,6 +9,7 @@
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <signal.h>
 #include <string.h>
 #include <sys/eventfd.h>
 #include <unistd.h>
@@ -164,6 +165,29 @@ void lutfd_completions_push(struct lutfd_tenant *t, struct lutf_completion *cs, 
 	}
 }
 
+/*
+ * The engine counts results it found invalid in a shared region: only the
+ * worker can have written them, so its memory is no longer to be trusted.
+ * Recycle it: SIGKILL only; the zygote's exit notice then runs the normal
+ * death path (worker_down: lutf_runtime_worker_lost, restart). Called once
+ * per tenant per batch of completions, never per call.
+ */
+static void check_faults(struct lutfd_tenant *t)
+{
+	struct lutf_runtime_stats st;
+
+	if (!t->rt || lutf_runtime_stats(t->rt, &st) || st.region_faults == t->faults_seen)
+		return;
+	t->faults_seen = st.region_faults;
+	if (t->pid <= 0 || t->pid == t->faulty_pid)
+		return; /* already killed, its exit not yet reported */
+	lutfd_log("tenant %s: worker %d wrote invalid results into its region (%llu so far); "
+		  "recycling it",
+		  t->name, (int)t->pid, (unsigned long long)st.region_faults);
+	t->faulty_pid = t->pid;
+	kill(t->pid, SIGKILL);
+}
+
 static void cq_event(struct lutf_ev_loop *l, int fd, void *data, unsigned mask)
 {
 	uint64_t v;
@@ -182,6 +206,9 @@ static void cq_event(struct lutf_ev_loop *l, int fd, void *data, unsigned mask)
 	for (size_t i = 0; i < n; i++) {
 		complete(batch[i].c.user_data, &batch[i].c.result);
 		lutf_result_release(&batch[i].c.result);
+		/* Reapers push runs of one tenant: check each run once. */
+		if (i + 1 == n || batch[i + 1].t != batch[i].t)
+			check_faults(batch[i].t);
 	}
 	cq_spare = batch;
 	cq_spare_cap = cap;

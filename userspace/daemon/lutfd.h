@@ -95,6 +95,8 @@ struct lutfd_tenant {
 	bool reaper_on;
 	int stop; /* atomic: the reaper's stop flag */
 	uint32_t inflight;
+	uint64_t faults_seen; /* region_faults already acted on (dispatch.c) */
+	pid_t faulty_pid;     /* worker already SIGKILLed for them */
 	uint64_t (*slot_stats)[LUTF_STATUS__COUNT]; /* by runtime slot */
 	char **log;
 	uint32_t log_head, log_count;

@@ -71,6 +71,7 @@ struct lutf_runtime {
 	pthread_mutex_t reap_lock;
 	pthread_mutex_t sup_lock; /* the Supervisor's tick; worker_lost excludes it */
 	struct lutf_fn_local *fns;
+	uint64_t *user_data; /* per Brick, in the front's memory: a worker cannot forge it */
 	struct lutf_app *apps;
 	struct lutf_supervisor *sup; /* serves this runtime (and maybe others) */
 	bool own_sup;		     /* created for this runtime alone */

@@ -76,6 +76,10 @@ static int local_resolve(void *ctx, uint32_t slot, const char *name, struct lutf
 
 static int rt_init(struct lutf_runtime *rt)
 {
+	rt->user_data = calloc(rt->r.hdr->cfg.bricks, sizeof(*rt->user_data));
+	if (!rt->user_data)
+		return -ENOMEM;
+	/* fns last: rt_free takes a non-NULL fns to mean "mutexes exist". */
 	rt->fns = calloc(rt->r.hdr->cfg.max_functions, sizeof(*rt->fns));
 	if (!rt->fns)
 		return -ENOMEM;
@@ -103,6 +107,7 @@ static void rt_free(struct lutf_runtime *rt)
 		pthread_mutex_destroy(&rt->reap_lock);
 		pthread_mutex_destroy(&rt->sup_lock);
 	}
+	free(rt->user_data);
 	free(rt->lw_slot);
 	free(rt->lw_tid);
 	free(rt->seen_started);
@@ -603,6 +608,8 @@ static int submit(struct lutf_runtime *rt, uint32_t id, const struct lutf_reques
 	b->status = 0;
 	b->detail = 0;
 	b->user_data = user_data;
+	/* The copy the reaper trusts: the region's may be rewritten by a worker. */
+	rt->user_data[lutf_brick_index(r, b)] = user_data;
 	b->request_id = __atomic_fetch_add(&next_request_id, 1, __ATOMIC_RELAXED);
 	timeout_ns = req->timeout_ns ? req->timeout_ns : (uint64_t)slot->timeout_ms * 1000000ull;
 	/* Relaxed atomic: the Supervisor may read a reused Brick's deadline. */
@@ -787,7 +794,7 @@ int lutf_runtime_reap(struct lutf_runtime *rt, struct lutf_completion *out, unsi
 		while (n < max && (idx = lutf_ring_pop(r, &h->cq)) != LUTF_NONE) {
 			if (idx >= h->cfg.bricks)
 				continue;
-			out[n].user_data = r->bricks[idx].user_data;
+			out[n].user_data = rt->user_data[idx];
 			take_result(rt, &r->bricks[idx], &out[n].result);
 			n++;
 		}

@@ -1,8 +1,15 @@
 /* SPDX-License-Identifier: MIT */
-/* A test app for lutfd: logs its input, echoes it, or exits the worker. */
+/* A test app for lutfd: logs its input, echoes it, or scribbles over its region. */
+#define _GNU_SOURCE
+#include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include <lutf/function.h>
+
+/* The region's layout, to aim the garbage at the Brick table and rings (the
+ * test wants lutfd to meet invalid results, not the worker to crash first). */
+#include "region.h" /* test-only: the scribbler aims at the engine layout */
 
 LUTF_APP_ABI;
 
@@ -15,4 +22,55 @@ LUTF_FUNCTION(logger)
 LUTF_FUNCTION(echo)
 {
 	return lutf_write(call, call->input, call->input_len);
+}
+
+/* This tenant's shared region (the memfd lutfd named "lutf-<tenant>"), or NULL. */
+static struct lutf_region_hdr *own_region(size_t *len)
+{
+	FILE *fp = fopen("/proc/self/maps", "r");
+	struct lutf_region_hdr *h = NULL;
+	char line[512];
+
+	while (fp && !h && fgets(line, sizeof(line), fp)) {
+		unsigned long lo, hi;
+
+		if (strstr(line, "memfd:lutf-") && sscanf(line, "%lx-%lx", &lo, &hi) == 2) {
+			h = (struct lutf_region_hdr *)lo;
+			*len = hi - lo;
+		}
+	}
+	if (fp)
+		fclose(fp);
+	return h;
+}
+
+/*
+ * Garbage (0xa5) over the whole Brick table. Running Bricks (this call's own)
+ * keep state, refs and user_data, so that the Labor still completes this call
+ * and lutfd still finds whose it is; its result fields stay garbage (an empty
+ * output writes none), so lutfd reads an invalid result. Rings, arena and the
+ * header page stay: lutfd must judge the Bricks, not get lost before.
+ */
+LUTF_FUNCTION(scribble)
+{
+	size_t len = 0;
+	struct lutf_region_hdr *h = own_region(&len);
+	struct lutf_brick *b;
+	uint64_t n;
+
+	if (!h || !h->off_bricks || h->off_cells <= h->off_bricks || h->off_cells > len)
+		return lutf_write(call, "none", 4);
+	b = (struct lutf_brick *)((char *)h + h->off_bricks);
+	n = (h->off_cells - h->off_bricks) / sizeof(*b);
+	for (uint64_t i = 0; i < n; i++) {
+		struct lutf_brick keep = b[i];
+
+		memset(&b[i], 0xa5, sizeof(b[i]));
+		if (keep.state == LUTF_BRICK_RUNNING) {
+			b[i].state = keep.state;
+			b[i].refs = keep.refs;
+			b[i].user_data = keep.user_data;
+		}
+	}
+	return 0;
 }
