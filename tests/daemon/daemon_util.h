@@ -306,9 +306,11 @@ static inline uint8_t *td_slurp(const char *path, size_t *len)
 
 /* Deploy so_path as tenant/app with exports ("fn=sym", ..., NULL) and config
  * (NULL, or "fn", "key", "value", ..., NULL). Returns the status. */
-static inline uint32_t td_deploy_cfg(int cfd, const char *tenant, const char *app,
+/* max_conc: the app's MAX_CONCURRENCY (0: not sent). */
+static inline uint32_t td_deploy_max(int cfd, const char *tenant, const char *app,
 				     const char *so_path, const char *const *exports,
-				     const char *const *config, struct td_reply *r)
+				     const char *const *config, uint32_t max_conc,
+				     struct td_reply *r)
 {
 	struct lutf_buf b;
 	size_t len, f;
@@ -337,11 +339,20 @@ static inline uint32_t td_deploy_cfg(int cfd, const char *tenant, const char *ap
 		lutf_tlv_put(&b, LUTF_TAG_CONFIG, cv, fl + kl + vl);
 	}
 	lutf_tlv_put_str(&b, LUTF_TAG_TIER, "basic");
+	if (max_conc)
+		lutf_tlv_put_u32(&b, LUTF_TAG_MAX_CONCURRENCY, max_conc);
 	lutf_frame_end(&b, f);
 	st = td_call(cfd, &b, r, 15000);
 	lutf_buf_free(&b);
 	free(so);
 	return st;
+}
+
+static inline uint32_t td_deploy_cfg(int cfd, const char *tenant, const char *app,
+				     const char *so_path, const char *const *exports,
+				     const char *const *config, struct td_reply *r)
+{
+	return td_deploy_max(cfd, tenant, app, so_path, exports, config, 0, r);
 }
 
 static inline uint32_t td_deploy(int cfd, const char *tenant, const char *app, const char *so_path,

@@ -740,3 +740,35 @@ Test(lutfd, sigterm_answers_everything_and_exits_0)
 	d.pid = 0;
 	close(dfd);
 }
+
+/* MAX_CONCURRENCY: calls beyond it are answered OVERLOADED at once, the
+ * others run; after they finish the function takes calls again. */
+Test(lutfd, max_concurrency_answers_overloaded)
+{
+	static const char *const ex[] = {"sleep=sleep_ms", NULL};
+	struct td_reply r;
+	struct lutf_buf b;
+	int fd, ok = 0, over = 0;
+	char out[64];
+
+	cr_assert_eq(td_deploy_max(cfd, "acme", "sleep", SLEEP, ex, NULL, 2, &r), LUTF_STATUS_OK);
+	free(r.payload);
+	fd = td_connect(&d, "lutf.sock");
+	cr_assert_geq(fd, 0);
+	/* Five pipelined calls of 300 ms each: two run, three are refused. */
+	lutf_buf_init(&b);
+	for (int i = 0; i < 5; i++)
+		td_invoke_frame(&b, (uint64_t)i + 1, "acme", "sleep", "300", 3);
+	cr_assert(td_send(fd, &b));
+	lutf_buf_free(&b);
+	for (int i = 0; i < 5; i++) {
+		cr_assert(td_recv(fd, &r, 5000), "reply %d missing", i);
+		ok += r.h.status == LUTF_STATUS_OK;
+		over += r.h.status == LUTF_STATUS_OVERLOADED;
+		free(r.payload);
+	}
+	cr_assert_eq(ok, 2);
+	cr_assert_eq(over, 3);
+	cr_assert_eq(invoke_t(fd, "acme", "sleep", "1", out, sizeof(out), 5000), LUTF_STATUS_OK);
+	close(fd);
+}

@@ -104,6 +104,7 @@ static void complete(uint64_t user_data, struct lutf_result *res)
 	if (res->status < LUTF_STATUS__COUNT)
 		r->t->slot_stats[r->slot][res->status]++;
 	r->t->inflight--;
+	r->t->slot_inflight[r->slot]--;
 	ninflight--;
 	c = lutf_srv_conn(g_srv, r->conn_id);
 	if (c) {
@@ -239,6 +240,7 @@ void lutfd_fail_inflight(void)
 			continue;
 		r->answered = true;
 		r->t->inflight--;
+		r->t->slot_inflight[r->slot]--;
 		ninflight--;
 		c = lutf_srv_conn(g_srv, r->conn_id);
 		if (!c)
@@ -258,6 +260,7 @@ static void invoke(struct lutf_conn *c, const struct lutf_wire_hdr *h, const uin
 	struct lutf_request req = {0};
 	struct lutf_tlv_iter it;
 	struct lutfd_tenant *t;
+	struct lutfd_app *app;
 	struct lutfd_fn *f;
 	struct lutf_tlv tl;
 	size_t nh = 0, hlen = 0;
@@ -331,6 +334,14 @@ static void invoke(struct lutf_conn *c, const struct lutf_wire_hdr *h, const uin
 		lutf_conn_reply_status(c, h->request_id, LUTF_STATUS_OVERLOADED, msg);
 		return;
 	}
+	app = lutfd_app_find(t, f->app);
+	if (app && app->max_concurrency && t->slot_inflight[f->slot] >= app->max_concurrency) {
+		t->slot_stats[f->slot][LUTF_STATUS_OVERLOADED]++;
+		snprintf(msg, sizeof(msg), "%s/%s has its max_concurrency (%u) calls in flight",
+			 tenant, fn, app->max_concurrency);
+		lutf_conn_reply_status(c, h->request_id, LUTF_STATUS_OVERLOADED, msg);
+		return;
+	}
 	r = rec_new(&idx);
 	if (!r) {
 		lutf_conn_reply_status(c, h->request_id, LUTF_STATUS_OVERLOADED, "out of memory");
@@ -350,6 +361,7 @@ static void invoke(struct lutf_conn *c, const struct lutf_wire_hdr *h, const uin
 		return;
 	}
 	t->inflight++;
+	t->slot_inflight[f->slot]++;
 	ninflight++;
 	lutf_conn_inflight(c, 1);
 }

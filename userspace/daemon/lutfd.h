@@ -98,6 +98,7 @@ struct lutfd_tenant {
 	uint64_t faults_seen; /* region_faults already acted on (dispatch.c) */
 	pid_t faulty_pid;     /* worker already SIGKILLed for them */
 	uint64_t (*slot_stats)[LUTF_STATUS__COUNT]; /* by runtime slot */
+	uint32_t *slot_inflight; /* by runtime slot: calls in flight (max_concurrency) */
 	char **log;
 	uint32_t log_head, log_count;
 };

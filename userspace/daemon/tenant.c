@@ -368,8 +368,9 @@ int lutfd_tenant_start(struct lutfd_tenant *t)
 	if (err)
 		goto err_map;
 	t->slot_stats = calloc(c.max_functions, sizeof(*t->slot_stats));
+	t->slot_inflight = calloc(c.max_functions, sizeof(*t->slot_inflight));
 	t->log = calloc(g_cfg.log_lines, sizeof(*t->log));
-	if (!t->slot_stats || !t->log) {
+	if (!t->slot_stats || !t->slot_inflight || !t->log) {
 		err = -ENOMEM;
 		goto err_rt;
 	}
@@ -392,6 +393,8 @@ int lutfd_tenant_start(struct lutfd_tenant *t)
 	return 0;
 err_rt:
 	free(t->slot_stats);
+	free(t->slot_inflight);
+	t->slot_inflight = NULL;
 	free(t->log);
 	t->slot_stats = NULL;
 	t->log = NULL;
