@@ -20,6 +20,7 @@
 #include <string.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/un.h>
 #include <sys/vfs.h>
 #include <sys/wait.h>
@@ -28,6 +29,7 @@
 #include <lutf/client.h>
 
 #include "common.h"
+#include "daemon_handoff.h"
 
 #define MSG_SIZE 64		  /* echo message, both ways */
 #define START_WAIT_MS 10000	  /* lutfd up: pid file and control socket */
@@ -178,7 +180,7 @@ static int connect_unix(const char *path)
 /* Start lutfd on fresh folders with the default engine config and private
  * BPF pins; wait until its pid file names it and the control socket answers.
  * Returns 0 or -1. */
-static int start_lutfd(void)
+static int start_lutfd(const char *extra)
 {
 	uint64_t until;
 	char pidfile[128], ctl[128];
@@ -200,8 +202,8 @@ static int start_lutfd(void)
 		return -1;
 	fprintf(fp,
 		"# bench/daemon: defaults, except private BPF pins\n"
-		"[lutfd]\nbpf_pin_root = %s\n",
-		pin_dir);
+		"[lutfd]\nbpf_pin_root = %s\n%s",
+		pin_dir, extra ? extra : "");
 	fclose(fp);
 
 	lutfd_pid = fork();
@@ -281,6 +283,8 @@ struct results {
 	uint64_t rss_one, rss, rss_anon, rss_file, rss_shmem; /* bytes */
 	uint64_t tenants, workers;
 	double wk_median, wk_max, wk_hot; /* private bytes of idle workers */
+	/* the labor_watch hand-off through lutfd: [0] eBPF, [1] polling every 20 us */
+	struct bench_stats ho[2];
 	int errors;
 };
 
@@ -745,6 +749,60 @@ static void run_memory(struct results *r, struct ctx *x)
 
 /* ---- report ---- */
 
+/* The hand-off through lutfd (daemon_handoff.c), on a lutfd of one Cart and
+ * four Labors, grace 0, once with labor_watch and once polling every 20 us. */
+static void run_handoffs(struct results *r, struct ctx *x, int rounds)
+{
+	static const char *const extra[2] = {
+	    "carts = 1\nlabors = 4\nlabors_max = 4\ngrace_us = 0\nbpf = on\n",
+	    "carts = 1\nlabors = 4\nlabors_max = 4\ngrace_us = 0\nbpf = off\npoll_us = 20\n"};
+	static const struct lutf_client_export ex[] = {{"block", NULL}, {"stamp", NULL}};
+	uint64_t *lat = calloc((size_t)rounds, sizeof(*lat));
+
+	for (int m = 0; lat && m < 2 && !r->errors; m++) {
+		char path[160], url[160];
+		struct lutf_client_config cf = {"block", "fifo", path};
+		struct lutf_client_deploy d = {.tenant = "ho",
+					       .app = "handoff",
+					       .so_path = HANDOFF_SO,
+					       .exports = ex,
+					       .n_exports = 2,
+					       .config = &cf,
+					       .n_config = 1};
+		struct lutf_client_reply rep = {0};
+		int fifo = -1, fd = -1, n;
+
+		lutf_client_close(x->data);
+		lutf_client_close(x->ctl);
+		x->data = x->ctl = NULL;
+		if (stop_all() || start_lutfd(extra[m])) {
+			fail(r, "hand-off: cannot restart lutfd");
+			break;
+		}
+		snprintf(path, sizeof(path), "%s/handoff.fifo", dir);
+		snprintf(url, sizeof(url), "%s/control.sock", run_dir);
+		if (mkfifo(path, 0600) || (fifo = open(path, O_RDWR | O_CLOEXEC)) < 0 ||
+		    lutf_client_connect(url, &x->ctl) || lutf_client_deploy(x->ctl, &d, &rep) ||
+		    rep.status != LUTF_STATUS_OK) {
+			fail(r, "hand-off: cannot deploy the hand-off app");
+		} else {
+			snprintf(url, sizeof(url), "%s/lutf.sock", run_dir);
+			fd = connect_unix(url);
+			n = fd < 0 ? -1 : daemon_handoff_run(fd, fifo, "ho", lat, rounds);
+			if (n != rounds)
+				fail(r, "hand-off: %d of %d rounds", n, rounds);
+			else
+				bench_stats(lat, (size_t)n, &r->ho[m]);
+		}
+		lutf_client_reply_release(&rep);
+		if (fd >= 0)
+			close(fd);
+		if (fifo >= 0)
+			close(fifo);
+	}
+	free(lat);
+}
+
 static int targets(const struct results *r, struct bench_target *t)
 {
 	double ratio = r->rows[C_INVOKE].lat.median / r->rows[C_ECHO].lat.median;
@@ -827,6 +885,14 @@ static void print_table(const struct results *r, bool quick)
 	printf("  worker Private_Clean+Dirty:   %8.2f MiB median, %.2f MiB max over %llu workers;"
 	       " %.2f MiB for the (b) tenant\n",
 	       mib(r->wk_median), mib(r->wk_max), (unsigned long long)r->workers, mib(r->wk_hot));
+	printf("\nhand-off through lutfd (1 Cart, 4 Labors, grace 0; block in read() on a FIFO to\n"
+	       "the next call of the Cart starting on another Labor, stamped in the worker)\n");
+	printf("  eBPF (labor_watch)      median %s  p99 %s\n",
+	       bench_fmt_ns(a, sizeof(a), r->ho[0].median),
+	       bench_fmt_ns(b, sizeof(b), r->ho[0].p99));
+	printf("  polling every 20 us     median %s  p99 %s\n",
+	       bench_fmt_ns(a, sizeof(a), r->ho[1].median),
+	       bench_fmt_ns(b, sizeof(b), r->ho[1].p99));
 	bench_targets_print(t, nt);
 	printf("\nerrors: %d (failed calls, wrong statuses, lutfd start/stop)\n", r->errors);
 }
@@ -890,6 +956,8 @@ static void print_json(const struct results *r, bool quick)
 	bench_json_num(&j, "worker_private_max", r->wk_max);
 	bench_json_num(&j, "worker_private_invoke_tenant", r->wk_hot);
 	bench_json_close_obj(&j);
+	json_stats(&j, "handoff_bpf", &r->ho[0]);
+	json_stats(&j, "handoff_poll20", &r->ho[1]);
 	bench_targets_json(&j, t, nt);
 	bench_json_u64(&j, "errors", (uint64_t)r->errors);
 	bench_json_end(&j);
@@ -982,7 +1050,7 @@ int main(int argc, char **argv)
 		fprintf(stderr, "daemon: cannot start the echo child: %s\n", strerror(errno));
 		goto out;
 	}
-	if (start_lutfd())
+	if (start_lutfd(NULL))
 		goto out;
 	fs_name(state_dir, r->fs, sizeof(r->fs));
 	snprintf(url, sizeof(url), "unix://%s/lutf.sock", run_dir);
@@ -1018,6 +1086,8 @@ int main(int argc, char **argv)
 			     (unsigned long long)f->u64);
 	}
 	lutf_client_reply_release(&rep);
+	if (!r->errors)
+		run_handoffs(r, &x, o.quick ? 200 : 2000);
 report:
 	lutf_client_close(x.data);
 	lutf_client_close(x.ctl);

@@ -213,6 +213,10 @@ struct lutf_runtime_stats {
 /* Fill *st. Returns 0. */
 int lutf_runtime_stats(struct lutf_runtime *rt, struct lutf_runtime_stats *st);
 
+/* Just region_faults of the stats, cheaply (no syscalls, no scans): for a
+ * front that checks after every batch of completions. 0 for NULL. */
+uint64_t lutf_runtime_region_faults(struct lutf_runtime *rt);
+
 /* ---- split roles: a shared region (front process + worker process) ---- */
 
 /* Bytes a region for cfg needs (0 for an invalid cfg). */

@@ -175,16 +175,16 @@ void lutfd_completions_push(struct lutfd_tenant *t, struct lutf_completion *cs, 
  */
 static void check_faults(struct lutfd_tenant *t)
 {
-	struct lutf_runtime_stats st;
+	uint64_t faults = lutf_runtime_region_faults(t->rt);
 
-	if (!t->rt || lutf_runtime_stats(t->rt, &st) || st.region_faults == t->faults_seen)
+	if (!t->rt || faults == t->faults_seen)
 		return;
-	t->faults_seen = st.region_faults;
+	t->faults_seen = faults;
 	if (t->pid <= 0 || t->pid == t->faulty_pid)
 		return; /* already killed, its exit not yet reported */
 	lutfd_log("tenant %s: worker %d wrote invalid results into its region (%llu so far); "
 		  "recycling it",
-		  t->name, (int)t->pid, (unsigned long long)st.region_faults);
+		  t->name, (int)t->pid, (unsigned long long)faults);
 	t->faulty_pid = t->pid;
 	kill(t->pid, SIGKILL);
 }

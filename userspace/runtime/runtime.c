@@ -861,3 +861,8 @@ int lutf_runtime_stats(struct lutf_runtime *rt, struct lutf_runtime_stats *st)
 	lutf_supervisor_bpf_stats(rt, st);
 	return 0;
 }
+
+uint64_t lutf_runtime_region_faults(struct lutf_runtime *rt)
+{
+	return rt ? ld_relaxed(&rt->n_faults) : 0;
+}
