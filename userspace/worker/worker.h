@@ -35,6 +35,25 @@ struct lutf_zy_msg {
 	char tenant[64]; /* SPAWN */
 };
 
+/*
+ * How a worker confines itself before it loads any app (issue #6; contract
+ * between lutfd, which fills it, and the worker, which applies it in this
+ * order: setgroups, setresgid, setresuid, rlimits, Labors, no_new_privs,
+ * Landlock, seccomp, then the apps). Sent whole inside the SPAWN message.
+ */
+struct lutf_wk_sandbox {
+	char tier[16];	       /* "pure", "basic", "service", "compat"; "" = no confinement */
+	uint32_t uid, gid;     /* 0 = keep lutfd's identity (tests without an id range) */
+	char policy_dir[256];  /* where <tier>.policy files live */
+	char app_dir[256];     /* the tenant's app folder: read + execute */
+	char scratch_dir[256]; /* writable in tiers that allow it; "" = none */
+	uint64_t rlimit_as;    /* bytes; 0 = unlimited (sanitizer builds skip it) */
+	uint64_t rlimit_fsize; /* bytes; 0 = unlimited */
+	uint32_t rlimit_cpu_s; /* 0 = unlimited; a backstop, deadlines bound each call */
+	uint32_t rlimit_nofile, rlimit_nproc; /* 0 = leave as is */
+	uint32_t pad;
+};
+
 enum lutf_wk_op {
 	LUTF_WK_LOAD = 1,
 	LUTF_WK_START = 2,
