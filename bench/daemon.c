@@ -192,6 +192,7 @@ static int start_lutfd(const char *extra)
 		dir[0] = 0;
 		return -1;
 	}
+	chmod(dir, 0711); /* tenant workers (their own uids) reach the state folder */
 	snprintf(state_dir, sizeof(state_dir), "%s/state", dir);
 	snprintf(run_dir, sizeof(run_dir), "%s/run", dir);
 	snprintf(conf_path, sizeof(conf_path), "%s/lutfd.conf", dir);
@@ -201,8 +202,9 @@ static int start_lutfd(const char *extra)
 	if (!fp)
 		return -1;
 	fprintf(fp,
-		"# bench/daemon: defaults, except private BPF pins\n"
-		"[lutfd]\nbpf_pin_root = %s\n%s",
+		"# bench/daemon: defaults, except private BPF pins and no confinement\n"
+		"# (the engine as before issue #6; bench/tiers measures the tiers)\n"
+		"[lutfd]\nbpf_pin_root = %s\nallow_tier_none = on\ndefault_tier = none\n%s",
 		pin_dir, extra ? extra : "");
 	fclose(fp);
 

@@ -4,7 +4,8 @@
 set -euo pipefail
 
 PKGS=(build-essential cmake pkg-config clang llvm bpftool
-      libbpf-dev liburing-dev libseccomp-dev libcriterion-dev libinih-dev)
+      libbpf-dev liburing-dev libseccomp-dev libcriterion-dev libinih-dev
+      node-llhttp prometheus systemd wrk nginx-light curl)
 
 missing=()
 for p in "${PKGS[@]}"; do

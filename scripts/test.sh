@@ -26,6 +26,9 @@ step "all tests"
 step "engine and daemon tests again with BPF refused (polling fallback forced)"
 (cd build/ci && LUTF_LABOR_WATCH=off ctest --output-on-failure -L 'engine|daemon')
 
+step "daemon tests again on the epoll ingress backend (ingress tests run on both already)"
+(cd build/ci && LUTF_INGRESS=epoll ctest --output-on-failure -L daemon)
+
 step "ASan+UBSan build: unit and stress tests"
 build build/asan -DLUTF_ASAN=ON -DLUTF_BENCH=OFF
 (cd build/asan && ASAN_OPTIONS=detect_leaks=1 ctest --output-on-failure -L engine)

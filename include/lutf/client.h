@@ -28,10 +28,13 @@
  * then close. That reply is returned as the status of the call in progress,
  * and the handle is poisoned as lutfd has closed it.
  *
- * The calls here are synchronous. The handle is built to grow an asynchronous
- * submit/reap interface (request ids already increase per handle and replies
- * are matched by id); those functions will be added beside these, not
- * instead of them.
+ * Two kinds of handle. struct lutf_client (lutf_client_connect) is one
+ * connection and synchronous calls. struct lutf_client_async
+ * (lutf_client_open, at the end of this header) spreads invocations over
+ * several endpoints and connections, batches them (with io_uring, one
+ * io_uring_enter sends every pending request and collects every reply) and
+ * hands back completions; see its section. Both follow the rule above: ONE
+ * HANDLE PER THREAD.
  */
 #ifndef LUTF_CLIENT_H
 #define LUTF_CLIENT_H
@@ -253,6 +256,134 @@ int lutf_client_status(struct lutf_client *c, struct lutf_client_reply *rep);
 int lutf_client_stats(struct lutf_client *c, const char *tenant, struct lutf_client_reply *rep);
 int lutf_client_logs(struct lutf_client *c, const char *tenant, uint32_t limit,
 		     struct lutf_client_reply *rep);
+
+/* ---- asynchronous, batched invocations ---- */
+
+/*
+ * struct lutf_client_async: many invocations in flight over several
+ * endpoints and connections. Submitting encodes a request into memory (no
+ * system call); lutf_client_flush() hands every pending request to the
+ * kernel at once, and lutf_client_reap() does that too and then collects
+ * replies, matched to their calls by request id, as completions.
+ *
+ * ONE HANDLE PER THREAD: like struct lutf_client, a handle is not
+ * thread-safe; threads open their own.
+ *
+ * Transport: io_uring (one ring per handle; a flush or a reap is one
+ * io_uring_enter for every connection), or plain non-blocking sockets
+ * (writev, recv and poll) when io_uring is refused (EPERM, ENOSYS, ...), when
+ * opts.flags has LUTF_CLIENT_NO_URING, or when the environment has
+ * LUTF_CLIENT_URING=off. Both give the same API and semantics;
+ * lutf_client_backend() says which one runs.
+ *
+ * Every submitted call ends in exactly one completion. Its error is 0 when
+ * lutfd answered (the typed status is in result.status; a connection that
+ * lutfd refuses with request id 0 answers every call written to it with the
+ * refusal's status), or:
+ *   -ETIMEDOUT     no reply within the call's wait (below); a late reply is
+ *                  dropped. The call may or may not have run.
+ *   -ECONNRESET    the connection died after the request was written to it:
+ *                  lutfd closed it, a socket error, or the client dropped it
+ *                  because a reply on it was malformed (-EPROTO) or over the
+ *                  frame limit. The call may or may not have run, and it is
+ *                  NOT resent: calls run at most once. Retry it yourself if
+ *                  that is safe.
+ *   -ENOMEM        no memory to decode the reply (the connection stays).
+ * A call that was not yet written when its connection died moves to another
+ * live connection (another endpoint when there is one) and is sent there: it
+ * never ran, so this is not a retry. While no connection is live such calls
+ * wait, under their own deadlines, for a reconnect. A dead connection is
+ * dialled again with an exponential backoff (retry_min_ms doubling up to
+ * retry_max_ms) from within lutf_client_flush and lutf_client_reap; dialling
+ * is a blocking connect.
+ *
+ * A call waits timeout_ms + grace_ms when its request has a timeout_ms (the
+ * deadline sent to lutfd), else opts.timeout_ms. The wait starts at submit.
+ */
+
+#define LUTF_CLIENT_NO_URING 0x1u /* opts.flags: use plain sockets even if io_uring works */
+
+struct lutf_client_opts {
+	const char *const *endpoints; /* URLs as for lutf_client_connect */
+	size_t n_endpoints;	      /* 1..64 */
+	uint32_t conns_per_endpoint;  /* 0: 1; endpoints x conns at most 1024 */
+	uint32_t queue_depth;	      /* calls submitted and not yet reaped; 0: 1024; max 1<<20 */
+	uint32_t timeout_ms;	      /* wait of a call without its own timeout; 0: 30 s */
+	uint32_t grace_ms;	      /* added to a call's own timeout; 0: 500 ms */
+	uint32_t max_frame;	      /* payload limit both ways; 0: 6 MiB; min 4096 */
+	uint32_t retry_min_ms;	      /* reconnect backoff; 0: 50 ms */
+	uint32_t retry_max_ms;	      /* 0: 2000 ms */
+	uint32_t flags;		      /* LUTF_CLIENT_NO_URING */
+};
+
+struct lutf_client_async; /* opaque */
+
+struct lutf_client_completion {
+	uint64_t user_data; /* as given to lutf_client_submit */
+	int error;	    /* 0: result holds lutfd's answer; else -errno (above) */
+	uint32_t endpoint;  /* index in opts.endpoints of the connection that carried it */
+	struct lutf_client_result result; /* release with lutf_client_result_release */
+};
+
+/*
+ * Open an asynchronous handle: dial every connection of every endpoint.
+ * Returns 0 and *out when at least one connection is up (the others are
+ * retried with backoff), or -EINVAL (bad options or URL), -ENAMETOOLONG,
+ * -ENOMEM, the io_uring setup -errno other than a refusal (refusals fall
+ * back to sockets), or the dial -errno of the first endpoint when no
+ * connection could be made.
+ */
+int lutf_client_open(const struct lutf_client_opts *opts, struct lutf_client_async **out);
+
+/*
+ * Close every connection and free the handle; calls not yet reaped are
+ * dropped (they would complete with -ECANCELED). NULL is ignored.
+ */
+void lutf_client_async_close(struct lutf_client_async *a);
+
+/*
+ * Queue one invocation of tenant/function. Encodes it (req is copied and
+ * may be reused at once) and picks a connection; nothing is sent until the
+ * next lutf_client_flush or lutf_client_reap. Returns 0, or -EINVAL (bad
+ * name or argument), -EAGAIN (queue_depth calls are unreaped: reap first),
+ * -EMSGSIZE (over the frame limit) or -ENOMEM; nothing is queued on failure.
+ */
+int lutf_client_submit(struct lutf_client_async *a, const char *tenant, const char *function,
+		       const struct lutf_client_request *req, uint64_t user_data);
+
+/*
+ * Hand every queued request to the kernel without waiting: with io_uring one
+ * io_uring_enter for all connections. Returns the number of requests handed
+ * over (0 or more) or -errno of the ring (the handle stays usable).
+ */
+int lutf_client_flush(struct lutf_client_async *a);
+
+/*
+ * Flush, then collect up to max completions, waiting up to wait_ms for the
+ * first one (0: do not wait; -1: until one arrives, bounded by the earliest
+ * call deadline). Returns the number of completions written to out (0 when
+ * none arrived in time or nothing is outstanding), or -EINVAL, or -errno of
+ * the ring or poll. Each completion's result must be released.
+ */
+int lutf_client_reap(struct lutf_client_async *a, struct lutf_client_completion *out, size_t max,
+		     int wait_ms);
+
+/* Calls submitted and not yet reaped. */
+size_t lutf_client_outstanding(const struct lutf_client_async *a);
+
+/* "io_uring" or "socket": the transport this handle uses. */
+const char *lutf_client_backend(const struct lutf_client_async *a);
+
+/* Counters of a handle, for tests and benchmarks. */
+struct lutf_client_async_stats {
+	uint64_t submitted, completed;
+	uint64_t enters;	/* io_uring_enter / poll system calls made for I/O */
+	uint64_t failed_over;	/* unsent calls moved off a dead connection */
+	uint64_t conn_lost;	/* connections that died */
+	uint64_t reconnects;	/* successful re-dials */
+	uint32_t live_conns;	/* connections up now */
+};
+int lutf_client_async_stats(const struct lutf_client_async *a, struct lutf_client_async_stats *st);
 
 #ifdef __cplusplus
 }

@@ -277,6 +277,14 @@ int lutf_runtime_add_remote(struct lutf_runtime *rt, const char *name,
  */
 int lutf_runtime_worker_lost(struct lutf_runtime *rt, int sig);
 
+/*
+ * Front side: how many of the worker's Labors are still inside a Brick whose
+ * deadline passed at least grace_ns ago (its caller was answered DEADLINE;
+ * the code runs on). lutfd recycles such a worker. Reads words the worker
+ * writes, bounded; no locks. Returns the count (0 for NULL).
+ */
+uint32_t lutf_runtime_overdue(struct lutf_runtime *rt, uint64_t grace_ns);
+
 /* What a Labor needs to run a function slot. */
 struct lutf_fn_binding {
 	lutf_fn_t fn;
@@ -291,7 +299,15 @@ struct lutf_labor_host {
 	/* A function's log line; NULL = stderr. */
 	void (*log)(void *ctx, const char *fn_name, const char *line, size_t len);
 	void *ctx;
+	uint32_t flags; /* LUTF_LABORS_* */
 };
+
+/* Start every Labor up to labors_max now; never start or retire one later
+ * (for a seccomp tier without clone: the elastic pool is fixed at its max). */
+#define LUTF_LABORS_FIXED 1u
+/* Labors take no Cart until lutf_labors_release (started before the worker
+ * confines itself, they wait for its apps). */
+#define LUTF_LABORS_HELD 2u
 
 struct lutf_labors;
 
@@ -302,6 +318,8 @@ struct lutf_labors;
 int lutf_labors_start(void *mem, size_t size, const struct lutf_labor_host *host,
 		      struct lutf_labors **out);
 
+/* Let Labors started with LUTF_LABORS_HELD take Carts. */
+void lutf_labors_release(struct lutf_labors *lb);
 /* Wait until the front marks the region stopped (or lutf_labors_stop), join, free. */
 void lutf_labors_wait(struct lutf_labors *lb);
 void lutf_labors_stop(struct lutf_labors *lb);

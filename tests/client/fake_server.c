@@ -1,8 +1,10 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Fake lutfd for the client tests: accepts connections one at a time, reads
- * whole frames with a bounded wait, and answers through the test's responder.
- * Invariant: no wait here is longer than 100 ms without re-checking stop.
+ * Fake lutfd for the client tests: accepts connections one at a time (or, with
+ * FAKE_CONCURRENT, a thread each), reads whole frames with a bounded wait, and
+ * answers through the test's responder. Invariant: no wait here is longer
+ * than 100 ms without re-checking stop; a connection's fd is closed only by
+ * its own thread, under lock, so fake_kill never shuts down a reused fd.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -10,6 +12,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <time.h>
@@ -94,11 +98,15 @@ static void serve(struct fake_server *s, int fd)
 		s->requests++;
 		s->last_hdr = h;
 		free(s->last_payload);
-		s->last_payload = payload;
+		/* A copy: other connection threads replace last_payload. */
+		s->last_payload = malloc(h.length ? h.length : 1);
+		if (s->last_payload)
+			memcpy(s->last_payload, payload, h.length);
 		pthread_mutex_unlock(&s->lock);
 
 		lutf_buf_init(&out);
 		act = s->respond(s, &h, payload, &out);
+		free(payload);
 		switch (act) {
 		case FAKE_SEND:
 			write_full(fd, out.data, out.len, SIZE_MAX);
@@ -112,17 +120,47 @@ static void serve(struct fake_server *s, int fd)
 			return;
 		case FAKE_SILENT:
 			break;
+		case FAKE_DIE:
+			write_full(fd, out.data, out.len, SIZE_MAX);
+			lutf_buf_free(&out);
+			fake_kill(s);
+			return;
 		}
 		lutf_buf_free(&out);
 	}
+}
+
+struct conn_arg {
+	struct fake_server *s;
+	int slot;
+};
+
+/* Serve the connection in slot until it ends, then close it (under lock). */
+static void serve_slot(struct fake_server *s, int slot)
+{
+	serve(s, s->conn_fd[slot]);
+	pthread_mutex_lock(&s->lock);
+	close(s->conn_fd[slot]);
+	s->conn_fd[slot] = -1;
+	pthread_mutex_unlock(&s->lock);
+}
+
+static void *conn_main(void *arg)
+{
+	struct conn_arg *c = arg;
+
+	serve_slot(c->s, c->slot);
+	free(c);
+	return NULL;
 }
 
 static void *server_main(void *arg)
 {
 	struct fake_server *s = arg;
 
-	while (!s->stop) {
-		int fd;
+	while (!s->stop && !s->dead) {
+		struct conn_arg *ca;
+		int fd, slot = -1;
 
 		if (wait_readable(s, s->lfd))
 			break;
@@ -130,15 +168,82 @@ static void *server_main(void *arg)
 		if (fd < 0)
 			continue;
 		pthread_mutex_lock(&s->lock);
-		s->connections++;
+		for (int i = 0; i < FAKE_MAX_CONNS && slot < 0; i++)
+			if (!s->conn_used[i])
+				slot = i;
+		if (slot >= 0 && !s->dead) {
+			s->connections++;
+			s->conn_used[slot] = true;
+			s->conn_fd[slot] = fd;
+		} else {
+			close(fd);
+			slot = -1;
+		}
 		pthread_mutex_unlock(&s->lock);
-		serve(s, fd);
-		close(fd);
+		if (slot < 0)
+			continue;
+		if (!(s->flags & FAKE_CONCURRENT)) {
+			serve_slot(s, slot);
+			pthread_mutex_lock(&s->lock);
+			s->conn_used[slot] = false;
+			pthread_mutex_unlock(&s->lock);
+			continue;
+		}
+		ca = malloc(sizeof(*ca));
+		if (ca) {
+			ca->s = s;
+			ca->slot = slot;
+		}
+		if (!ca || pthread_create(&s->conn_thread[slot], NULL, conn_main, ca)) {
+			free(ca);
+			pthread_mutex_lock(&s->lock);
+			close(fd);
+			s->conn_fd[slot] = -1;
+			s->conn_used[slot] = false;
+			pthread_mutex_unlock(&s->lock);
+		}
 	}
 	return NULL;
 }
 
+void fake_kill(struct fake_server *s)
+{
+	pthread_mutex_lock(&s->lock);
+	s->dead = true;
+	/* A shut-down listener refuses connects (Unix and TCP alike). */
+	shutdown(s->lfd, SHUT_RDWR);
+	for (int i = 0; i < FAKE_MAX_CONNS; i++)
+		if (s->conn_used[i] && s->conn_fd[i] >= 0)
+			shutdown(s->conn_fd[i], SHUT_RDWR);
+	pthread_mutex_unlock(&s->lock);
+}
+
+/* Listen on 127.0.0.1 with a port from the kernel; sets s->url. Returns 0 or -errno. */
+static int listen_tcp(struct fake_server *s)
+{
+	struct sockaddr_in sa = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+	socklen_t len = sizeof(sa);
+	int err;
+
+	s->lfd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (s->lfd < 0)
+		return -errno;
+	if (bind(s->lfd, (struct sockaddr *)&sa, sizeof(sa)) < 0 || listen(s->lfd, 64) < 0 ||
+	    getsockname(s->lfd, (struct sockaddr *)&sa, &len) < 0) {
+		err = -errno;
+		close(s->lfd);
+		return err;
+	}
+	snprintf(s->url, sizeof(s->url), "tcp://127.0.0.1:%u", (unsigned)ntohs(sa.sin_port));
+	return 0;
+}
+
 int fake_start(struct fake_server *s, fake_responder respond, void *arg)
+{
+	return fake_start_flags(s, respond, arg, 0);
+}
+
+int fake_start_flags(struct fake_server *s, fake_responder respond, void *arg, unsigned flags)
 {
 	struct sockaddr_un sa = {.sun_family = AF_UNIX};
 	int err;
@@ -146,21 +251,31 @@ int fake_start(struct fake_server *s, fake_responder respond, void *arg)
 	memset(s, 0, sizeof(*s));
 	s->respond = respond;
 	s->arg = arg;
+	s->flags = flags;
+	for (int i = 0; i < FAKE_MAX_CONNS; i++)
+		s->conn_fd[i] = -1;
 	pthread_mutex_init(&s->lock, NULL);
 	snprintf(s->dir, sizeof(s->dir), "/tmp/lutf-client-test.XXXXXX");
 	if (!mkdtemp(s->dir))
 		return -errno;
+	if (flags & FAKE_TCP) {
+		err = listen_tcp(s);
+		if (err)
+			return err;
+		goto run;
+	}
 	snprintf(s->path, sizeof(s->path), "%s/lutf.sock", s->dir);
 	snprintf(s->url, sizeof(s->url), "unix://%s", s->path);
 	memcpy(sa.sun_path, s->path, strlen(s->path) + 1); /* /tmp/...XXXXXX/lutf.sock: short */
 	s->lfd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	if (s->lfd < 0)
 		return -errno;
-	if (bind(s->lfd, (struct sockaddr *)&sa, sizeof(sa)) < 0 || listen(s->lfd, 8) < 0) {
+	if (bind(s->lfd, (struct sockaddr *)&sa, sizeof(sa)) < 0 || listen(s->lfd, 64) < 0) {
 		err = -errno;
 		close(s->lfd);
 		return err;
 	}
+run:
 	err = -pthread_create(&s->thread, NULL, server_main, s);
 	if (err)
 		close(s->lfd);
@@ -171,8 +286,13 @@ void fake_stop(struct fake_server *s)
 {
 	s->stop = true;
 	pthread_join(s->thread, NULL);
+	/* Connection threads re-check stop every 100 ms. */
+	for (int i = 0; i < FAKE_MAX_CONNS; i++)
+		if ((s->flags & FAKE_CONCURRENT) && s->conn_used[i])
+			pthread_join(s->conn_thread[i], NULL);
 	close(s->lfd);
-	unlink(s->path);
+	if (s->path[0])
+		unlink(s->path);
 	rmdir(s->dir);
 	free(s->last_payload);
 	s->last_payload = NULL;

@@ -1,8 +1,11 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * A fake lutfd for client tests: a real Unix socket in a temporary folder and
- * one thread that reads request frames with the codec, records them, and
- * answers as the test's responder says. Every wait in it is bounded.
+ * A fake lutfd for client tests: a real Unix socket in a temporary folder (or
+ * a TCP socket on 127.0.0.1, port chosen by the kernel) and one thread that
+ * reads request frames with the codec, records them, and answers as the
+ * test's responder says; with FAKE_CONCURRENT one thread per connection, so
+ * many clients pipeline at once (the responder must then be thread-safe).
+ * Every wait in it is bounded.
  */
 #ifndef LUTF_TEST_FAKE_SERVER_H
 #define LUTF_TEST_FAKE_SERVER_H
@@ -18,7 +21,13 @@ enum fake_action {
 	FAKE_SEND_SLOWLY, /* send it a few bytes at a time, with pauses */
 	FAKE_SILENT,	  /* send nothing; keep the connection open */
 	FAKE_SEND_CLOSE,  /* send the reply in out (may be partial), then close */
+	FAKE_DIE,	  /* send out (may be empty), then close every connection and
+			     the listener: the endpoint is dead (connect is refused) */
 };
+
+#define FAKE_TCP 0x1u	     /* listen on 127.0.0.1:0 instead of a Unix socket */
+#define FAKE_CONCURRENT 0x2u /* a thread per connection (at most FAKE_MAX_CONNS) */
+#define FAKE_MAX_CONNS 64
 
 struct fake_server;
 
@@ -35,7 +44,13 @@ struct fake_server {
 	_Atomic bool stop; /* seq_cst; set by fake_stop, polled by the thread every 100 ms */
 	fake_responder respond;
 	void *arg;
+	unsigned flags;
+	_Atomic bool dead; /* seq_cst; FAKE_DIE happened: accept no more */
 	pthread_mutex_t lock;
+	/* FAKE_CONCURRENT: live connection fds (under lock) and their threads */
+	int conn_fd[FAKE_MAX_CONNS];
+	pthread_t conn_thread[FAKE_MAX_CONNS];
+	bool conn_used[FAKE_MAX_CONNS];
 	/* the last request seen (under lock) */
 	unsigned requests;
 	unsigned connections;
@@ -45,6 +60,10 @@ struct fake_server {
 
 /* Start listening and serving. Returns 0 or -errno. */
 int fake_start(struct fake_server *s, fake_responder respond, void *arg);
+/* As fake_start, with FAKE_TCP and/or FAKE_CONCURRENT. */
+int fake_start_flags(struct fake_server *s, fake_responder respond, void *arg, unsigned flags);
+/* Make the endpoint die now, as FAKE_DIE does. */
+void fake_kill(struct fake_server *s);
 /* Stop the thread (within ~200 ms), remove the socket and folder. */
 void fake_stop(struct fake_server *s);
 

@@ -118,6 +118,9 @@ static inline bool td_start(struct td *d, const char *extra)
 	snprintf(d->dir, sizeof(d->dir), "/tmp/lutfd-test-XXXXXX");
 	if (!mkdtemp(d->dir))
 		return false;
+	/* Tenant workers run under their own uids: they must reach the state
+	 * folder below this one, as they reach /var/lib/lutf below /var/lib. */
+	chmod(d->dir, 0711);
 	snprintf(d->state, sizeof(d->state), "%s/state", d->dir);
 	snprintf(d->run, sizeof(d->run), "%s/run", d->dir);
 	snprintf(d->conf, sizeof(d->conf), "%s/lutfd.conf", d->dir);
@@ -125,10 +128,12 @@ static inline bool td_start(struct td *d, const char *extra)
 	fp = fopen(d->conf, "w");
 	if (!fp)
 		return false;
-	/* LUTF_TEST_NO_BPF=1 runs the same tests in the polling mode. */
+	/* LUTF_TEST_NO_BPF=1 runs the same tests in the polling mode. The HTTP
+	 * gateway's fixed default ports stay shut (extra may open them: port 0). */
 	fprintf(
 	    fp,
-	    "[lutfd]\nbpf_pin_root = /sys/fs/bpf/lutft%d\ncarts = 2\nlabors = 4\nbpf = %s\n%s\n",
+	    "[lutfd]\nbpf_pin_root = /sys/fs/bpf/lutft%d\ncarts = 2\nlabors = 4\nbpf = %s\n"
+	    "http_listen = off\nadmin_listen = off\n%s\n",
 	    (int)getpid(), getenv("LUTF_TEST_NO_BPF") ? "off" : "on", extra ? extra : "");
 	fclose(fp);
 	return td_start_again(d);
@@ -304,6 +309,10 @@ static inline uint8_t *td_slurp(const char *path, size_t *len)
 	return p;
 }
 
+/* The tier td_deploy* names; a test may change it (the scribbler reads
+ * /proc/self/maps, which only `compat` allows). */
+static const char *td_tier = "basic";
+
 /* Deploy so_path as tenant/app with exports ("fn=sym", ..., NULL) and config
  * (NULL, or "fn", "key", "value", ..., NULL). Returns the status. */
 /* max_conc: the app's MAX_CONCURRENCY (0: not sent). */
@@ -338,7 +347,7 @@ static inline uint32_t td_deploy_max(int cfd, const char *tenant, const char *ap
 		memcpy(cv + fl + kl, config[2], vl);
 		lutf_tlv_put(&b, LUTF_TAG_CONFIG, cv, fl + kl + vl);
 	}
-	lutf_tlv_put_str(&b, LUTF_TAG_TIER, "basic");
+	lutf_tlv_put_str(&b, LUTF_TAG_TIER, td_tier);
 	if (max_conc)
 		lutf_tlv_put_u32(&b, LUTF_TAG_MAX_CONCURRENCY, max_conc);
 	lutf_frame_end(&b, f);

@@ -161,7 +161,7 @@ static int dial_tcp(const char *hostport)
 }
 
 /* Returns a connected non-blocking fd, or -errno. */
-static int dial(const char *url)
+int clnt_dial(const char *url)
 {
 	if (strncmp(url, "unix://", 7) == 0)
 		return dial_unix(url + 7);
@@ -189,7 +189,7 @@ int lutf_client_connect(const char *url, struct lutf_client **out)
 		free(c);
 		return -ENOMEM;
 	}
-	fd = dial(url);
+	fd = clnt_dial(url);
 	if (fd < 0) {
 		free(c->url);
 		free(c);
@@ -229,7 +229,7 @@ int lutf_client_reconnect(struct lutf_client *c)
 	c->fd = -1;
 	c->rx_len = 0;
 	c->rx_used = 0;
-	fd = dial(c->url);
+	fd = clnt_dial(c->url);
 	if (fd < 0) {
 		c->poison = fd;
 		return fd;
@@ -489,14 +489,15 @@ static int take_str(char **dst, const struct lutf_tlv *f)
 }
 
 /* Decode an invoke reply into res. Returns 0, -EPROTO or -ENOMEM. */
-static int decode_result(const struct clnt_reply *r, struct lutf_client_result *res)
+int clnt_decode_result(const struct lutf_wire_hdr *h, const uint8_t *payload,
+		       struct lutf_client_result *res)
 {
 	struct lutf_tlv_iter it;
 	struct lutf_tlv f;
 	int err = 0;
 
-	res->status = r->hdr.status;
-	lutf_tlv_iter_init(&it, r->payload, r->hdr.length);
+	res->status = h->status;
+	lutf_tlv_iter_init(&it, payload, h->length);
 	while (!err && lutf_tlv_next(&it, &f)) {
 		switch (f.tag) {
 		case LUTF_TAG_OUTPUT:
@@ -525,6 +526,47 @@ static int decode_result(const struct clnt_reply *r, struct lutf_client_result *
 	return err;
 }
 
+/* Returns 0, or -EINVAL for a missing input or a header without a name. */
+int clnt_invoke_check(const struct lutf_client_request *req)
+{
+	if ((req->input_len && !req->input) || (req->n_headers && !req->headers))
+		return -EINVAL;
+	for (size_t i = 0; i < req->n_headers; i++)
+		if (!req->headers[i].name || !req->headers[i].name[0] || !req->headers[i].value)
+			return -EINVAL;
+	return 0;
+}
+
+void clnt_invoke_put(struct lutf_buf *b, const char *tenant, const char *function,
+		     const struct lutf_client_request *req)
+{
+	lutf_tlv_put_str(b, LUTF_TAG_TENANT, tenant);
+	lutf_tlv_put_str(b, LUTF_TAG_FUNCTION, function);
+	lutf_tlv_put(b, LUTF_TAG_INPUT, req->input, req->input_len);
+	if (req->content_type)
+		lutf_tlv_put_str(b, LUTF_TAG_CONTENT_TYPE, req->content_type);
+	for (size_t i = 0; i < req->n_headers; i++) {
+		const struct lutf_client_header *h = &req->headers[i];
+		size_t nl = strlen(h->name), vl = strlen(h->value);
+		size_t off = lutf_tlv_begin(b, LUTF_TAG_HEADER);
+
+		lutf_buf_put(b, h->name, nl + 1); /* with its NUL: the separator */
+		lutf_buf_put(b, h->value, vl);
+		lutf_tlv_end(b, off);
+	}
+	if (req->timeout_ms)
+		lutf_tlv_put_u32(b, LUTF_TAG_TIMEOUT_MS, req->timeout_ms);
+}
+
+uint32_t clnt_invoke_wait(const struct lutf_client_request *req, uint32_t timeout_ms,
+			  uint32_t grace_ms)
+{
+	if (!req->timeout_ms)
+		return timeout_ms;
+	return req->timeout_ms + grace_ms < req->timeout_ms ? UINT32_MAX
+							    : req->timeout_ms + grace_ms;
+}
+
 /* Returns 0 (status in *res) or -errno; see <lutf/client.h>. */
 int lutf_client_invoke(struct lutf_client *c, const char *tenant, const char *function,
 		       const struct lutf_client_request *req, struct lutf_client_result *res)
@@ -541,42 +583,19 @@ int lutf_client_invoke(struct lutf_client *c, const char *tenant, const char *fu
 		return -EINVAL;
 	if (!req)
 		req = &none;
-	if ((req->input_len && !req->input) || (req->n_headers && !req->headers))
-		return -EINVAL;
-	for (size_t i = 0; i < req->n_headers; i++)
-		if (!req->headers[i].name || !req->headers[i].name[0] || !req->headers[i].value)
-			return -EINVAL;
+	err = clnt_invoke_check(req);
+	if (err)
+		return err;
 	err = clnt_begin(c, LUTF_OP_INVOKE);
 	if (err)
 		return err;
-	lutf_tlv_put_str(&c->tx, LUTF_TAG_TENANT, tenant);
-	lutf_tlv_put_str(&c->tx, LUTF_TAG_FUNCTION, function);
-	lutf_tlv_put(&c->tx, LUTF_TAG_INPUT, req->input, req->input_len);
-	if (req->content_type)
-		lutf_tlv_put_str(&c->tx, LUTF_TAG_CONTENT_TYPE, req->content_type);
-	for (size_t i = 0; i < req->n_headers; i++) {
-		const struct lutf_client_header *h = &req->headers[i];
-		size_t nl = strlen(h->name), vl = strlen(h->value);
-		size_t off = lutf_tlv_begin(&c->tx, LUTF_TAG_HEADER);
-
-		lutf_buf_put(&c->tx, h->name, nl + 1); /* with its NUL: the separator */
-		lutf_buf_put(&c->tx, h->value, vl);
-		lutf_tlv_end(&c->tx, off);
-	}
-	if (req->timeout_ms)
-		lutf_tlv_put_u32(&c->tx, LUTF_TAG_TIMEOUT_MS, req->timeout_ms);
-
-	if (req->timeout_ms)
-		wait = req->timeout_ms + c->grace_ms < req->timeout_ms
-			   ? UINT32_MAX
-			   : req->timeout_ms + c->grace_ms;
-	else
-		wait = c->timeout_ms;
+	clnt_invoke_put(&c->tx, tenant, function, req);
+	wait = clnt_invoke_wait(req, c->timeout_ms, c->grace_ms);
 	err = clnt_roundtrip(c, wait, &r);
 	tx_trim(c);
 	if (err)
 		return err;
-	err = decode_result(&r, res);
+	err = clnt_decode_result(&r.hdr, r.payload, res);
 	if (err) {
 		lutf_client_result_release(res);
 		/* A reply we cannot read leaves the stream in doubt. */

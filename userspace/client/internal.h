@@ -59,6 +59,25 @@ int clnt_roundtrip(struct lutf_client *c, uint32_t wait_ms, struct clnt_reply *r
 /* Mark the handle unusable after err (a -errno); returns err. */
 int clnt_poison(struct lutf_client *c, int err);
 
+/* Dial url ("unix://", "tcp://" or a bare absolute path). Returns a connected
+ * non-blocking fd, or -EINVAL, -ENAMETOOLONG, -EHOSTUNREACH or the connect -errno. */
+int clnt_dial(const char *url);
+
+/* Invoke requests, shared by the synchronous and the asynchronous handle. */
+/* Returns 0, or -EINVAL (input NULL with a length, a header without a name). */
+int clnt_invoke_check(const struct lutf_client_request *req);
+/* Append the INVOKE fields of tenant/function and req to b (names checked by the caller). */
+void clnt_invoke_put(struct lutf_buf *b, const char *tenant, const char *function,
+		     const struct lutf_client_request *req);
+/* How long to wait for the reply: req's own timeout plus grace, else timeout_ms. */
+uint32_t clnt_invoke_wait(const struct lutf_client_request *req, uint32_t timeout_ms,
+			  uint32_t grace_ms);
+/* Decode an invoke reply (header h, payload of h->length bytes) into res,
+ * which must be empty. Returns 0, -EPROTO or -ENOMEM (res then partly filled:
+ * release it). */
+int clnt_decode_result(const struct lutf_wire_hdr *h, const uint8_t *payload,
+		       struct lutf_client_result *res);
+
 /* A malloc'ed NUL-terminated copy of n bytes (cut at an embedded NUL), or NULL. */
 char *clnt_strndup(const uint8_t *p, size_t n);
 

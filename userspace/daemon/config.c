@@ -15,6 +15,10 @@
 
 #include "lutfd.h"
 
+#ifndef LUTF_POLICY_DIR
+#define LUTF_POLICY_DIR "/usr/share/lutf/policies" /* installed tier files */
+#endif
+
 void lutfd_config_defaults(struct lutfd_config *c)
 {
 	memset(c, 0, sizeof(*c));
@@ -42,6 +46,29 @@ void lutfd_config_defaults(struct lutfd_config *c)
 	c->grace_us = 50;
 	c->poll_us = 200;
 	c->labor_idle_ms = 10000;
+	snprintf(c->ingress, sizeof(c->ingress), "auto");
+	snprintf(c->listen_tcp, sizeof(c->listen_tcp), "%s", LUTFD_TCP_DEFAULT);
+	c->uring_entries = 1024;
+	c->uring_buffers = 256;
+	c->uring_buffer_size = 16384;
+	snprintf(c->uid_range, sizeof(c->uid_range), "61000-61999");
+	snprintf(c->default_tier, sizeof(c->default_tier), "basic");
+	snprintf(c->policy_dir, sizeof(c->policy_dir), "%s", LUTF_POLICY_DIR);
+	snprintf(c->cgroup, sizeof(c->cgroup), "auto");
+	snprintf(c->cgroup_v1_root, sizeof(c->cgroup_v1_root), "/sys/fs/cgroup");
+	snprintf(c->cgroup_name, sizeof(c->cgroup_name), "lutf");
+	c->tenant_memory_mb = 1024;
+	c->tenant_pids_max = 512;
+	c->tenant_nofile = 1024;
+	c->tenant_fsize_mb = 1024;
+	c->stuck_grace_ms = 1000;
+	c->crash_loop_limit = 5;
+	snprintf(c->http_listen, sizeof(c->http_listen), "%s", LUTFD_HTTP_DEFAULT);
+	snprintf(c->admin_listen, sizeof(c->admin_listen), "%s", LUTFD_ADMIN_DEFAULT);
+	c->http_max_header = 8192;
+	c->http_max_body = LUTF_WIRE_MAX_FRAME_DEFAULT;
+	c->http_max_pending = 64;
+	c->http_request_timeout_ms = 10000;
 }
 
 enum kind { U32, U64, BOOL, STR };
@@ -92,6 +119,34 @@ static const struct key keys[] = {
     K32(grace_us, 0, 1000000),
     K32(poll_us, 10, 1000000),
     K32(labor_idle_ms, 1, 86400000),
+    KSTR(ingress),
+    KSTR(listen_tcp),
+    K32(uring_entries, 64, 32768),
+    K32(uring_buffers, 1, 32768),
+    K32(uring_buffer_size, 256, 1u << 20),
+    KSTR(uid_range),
+    KSTR(default_tier),
+    KSTR(policy_dir),
+    KSTR(cgroup),
+    KSTR(cgroup_v2_root),
+    KSTR(cgroup_v1_root),
+    KSTR(cgroup_name),
+    K32(tenant_memory_mb, 0, 1u << 24),
+    K32(tenant_pids_max, 0, 1u << 22),
+    K32(tenant_cpu_pct, 0, 100000),
+    K32(tenant_nofile, 0, 1u << 20),
+    K32(tenant_fsize_mb, 0, 1u << 24),
+    K32(tenant_cpu_s, 0, 1u << 30),
+    K32(stuck_grace_ms, 0, 3600000),
+    K32(crash_loop_limit, 1, 1000),
+    {"allow_tier_none", BOOL, offsetof(struct lutfd_config, allow_tier_none), 0, 0, 0},
+    KSTR(http_listen),
+    KSTR(admin_listen),
+    K32(http_max_header, 256, 1u << 20),
+    K32(http_max_body, 0, 1u << 30),
+    K32(http_max_rps, 0, 1u << 24),
+    K32(http_max_pending, 1, 4096),
+    K32(http_request_timeout_ms, 0, 86400000),
 };
 
 struct ctx {
@@ -169,5 +224,25 @@ int lutfd_config_load(struct lutfd_config *c, const char *path)
 		fprintf(stderr, "lutfd: %s: syntax error on line %d\n", path, r);
 		return -EINVAL;
 	}
+	if (!x.err && lutfd_config_check_isolation(c, path))
+		return -EINVAL;
 	return x.err;
+}
+
+/* Call fn for every key whose value differs between a and b (SIGHUP reload). */
+void lutfd_config_changes(const struct lutfd_config *a, const struct lutfd_config *b,
+			  void (*fn)(void *ctx, const char *key, size_t off, size_t size),
+			  void *ctx)
+{
+	for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++) {
+		const struct key *k = &keys[i];
+		size_t size = k->kind == STR	? k->size
+			      : k->kind == U32	? sizeof(uint32_t)
+			      : k->kind == U64	? sizeof(uint64_t)
+						: sizeof(bool);
+		const char *pa = (const char *)a + k->off, *pb = (const char *)b + k->off;
+
+		if (k->kind == STR ? strcmp(pa, pb) != 0 : memcmp(pa, pb, size) != 0)
+			fn(ctx, k->name, k->off, size);
+	}
 }

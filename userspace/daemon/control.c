@@ -13,6 +13,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "isolation.h"
 #include "lutfd.h"
 
 #define MAX_EXPORTS 64
@@ -179,6 +180,12 @@ static void deploy(struct lutf_conn *c, const struct lutf_wire_hdr *h, const uin
 		snprintf(msg, sizeof(msg), "deploy needs SO bytes and at least one EXPORT");
 		goto fail;
 	}
+	if (tier[0] && !lutfd_tier_valid(tier) &&
+	    !(g_cfg.allow_tier_none && !strcmp(tier, "none"))) {
+		snprintf(msg, sizeof(msg), "unknown tier '%s' (pure, basic, service, compat)",
+			 tier);
+		goto fail;
+	}
 	for (size_t i = 0; i < n; i++) {
 		LUTFD_COPY(fns[i]->app, app);
 		if (strlen(app) + 1 + strlen(fns[i]->name) > LUTF_NAME_MAX) {
@@ -210,9 +217,17 @@ static void deploy(struct lutf_conn *c, const struct lutf_wire_hdr *h, const uin
 		snprintf(msg, sizeof(msg), "cannot add tenant");
 		goto fail;
 	}
+	/* A new tenant starts in the tier its first deploy names. */
+	if (!t->rt && !t->tier[0])
+		LUTFD_COPY(t->tier, tier[0] ? tier : g_cfg.default_tier);
 	if (!t->rt && (err = lutfd_tenant_start(t))) {
 		status = LUTF_STATUS_OVERLOADED;
-		snprintf(msg, sizeof(msg), "cannot start tenant: %s", strerror(-err));
+		if (err == -ENOSPC)
+			snprintf(msg, sizeof(msg),
+				 "cannot start tenant: no free uid in uid_range %s",
+				 g_cfg.uid_range);
+		else
+			snprintf(msg, sizeof(msg), "cannot start tenant: %s", strerror(-err));
 		goto fail;
 	}
 	if (!t->up) {
@@ -233,14 +248,23 @@ static void deploy(struct lutf_conn *c, const struct lutf_wire_hdr *h, const uin
 		snprintf(msg, sizeof(msg), "cannot store the app: %s", strerror(-err));
 		goto fail;
 	}
+	err = lutfd_tenant_dirs(t); /* the new file and folders: the tenant's gid may read */
+	if (err)
+		lutfd_log("tenant %s: app folder not handed over: %s", tenant, strerror(-err));
 	err = lutfd_tenant_load(t, app, na.version, fns, n, msg, sizeof(msg));
 	if (err) {
 		char why[sizeof(msg)];
 
 		unlink(path);
+		status = err == -EPIPE ? LUTF_STATUS_CRASHED : LUTF_STATUS_FUNCTION_ERROR;
+		if (err == -EPIPE) {
+			/* Killed while loading (a constructor crashed, or the tier
+			 * refused a syscall the app's load makes): say which. */
+			if (lutfd_tenant_wait_death(t, msg, sizeof(msg)))
+				status = t->last_death.status;
+		}
 		memcpy(why, msg, sizeof(why));
 		snprintf(msg, sizeof(msg), "app %s does not load: %.300s", app, why);
-		status = err == -EPIPE ? LUTF_STATUS_CRASHED : LUTF_STATUS_FUNCTION_ERROR;
 		goto fail;
 	}
 	/* Loaded and bound in the worker: commit. */
@@ -288,11 +312,25 @@ static void deploy(struct lutf_conn *c, const struct lutf_wire_hdr *h, const uin
 				  strerror(-err));
 		fns[i] = NULL;
 	}
+	/* The tenant's tier is the one its last deploy named (docs/daemon.md):
+	 * another tier recycles the worker, whose successor applies it. */
+	if (tier[0] && strcmp(tier, t->tier)) {
+		lutfd_log("tenant %s: tier %s -> %s; recycling its worker", tenant, t->tier, tier);
+		LUTFD_COPY(t->tier, tier);
+		lutfd_tenant_recycle(t);
+	}
+	if (g_cg.mode != LUTFD_CG_NONE) {
+		struct lutfd_cg_limits lim;
+
+		lutfd_tenant_limits(t, &lim); /* MEMORY_MB may have changed */
+		if ((err = lutfd_cg_tenant(&g_cg, tenant, &lim)))
+			lutfd_log("tenant %s: cgroup limits not set: %s", tenant, strerror(-err));
+	}
 	err = lutfd_state_save();
 	if (err)
 		lutfd_log("registry not saved: %s", strerror(-err));
-	lutfd_log("deployed %s/%s v%llu (%zu functions)", tenant, app,
-		  (unsigned long long)na.version, n);
+	lutfd_log("deployed %s/%s v%llu (%zu functions, tier %s)", tenant, app,
+		  (unsigned long long)na.version, n, t->tier);
 	lutf_buf_init(&b);
 	fo = lutf_frame_begin(&b, LUTF_OP_REPLY, LUTF_STATUS_OK, h->request_id);
 	lutf_tlv_put_u64(&b, LUTF_TAG_VERSION, na.version);
@@ -304,6 +342,11 @@ static void deploy(struct lutf_conn *c, const struct lutf_wire_hdr *h, const uin
 		snprintf(url, sizeof(url), "unix://%s/lutf.sock#%s/%s", g_cfg.runtime_dir, tenant,
 			 t->fns[i]->name);
 		lutf_tlv_put_str(&b, LUTF_TAG_URL, url);
+		if (lutfd_http_addr()[0]) { /* the HTTP gateway's (http_gw.c) */
+			snprintf(url, sizeof(url), "http://%s/fn/%s/%s", lutfd_http_addr(), tenant,
+				 t->fns[i]->name);
+			lutf_tlv_put_str(&b, LUTF_TAG_URL, url);
+		}
 	}
 	lutf_frame_end(&b, fo);
 	if (!b.failed)
@@ -440,7 +483,8 @@ static void list(struct lutf_conn *c, const struct lutf_wire_hdr *h, const uint8
 			lutf_tlv_put_str(&b, LUTF_TAG_FUNCTION, f->name);
 			lutf_tlv_put_str(&b, LUTF_TAG_STATE, f->paused ? "paused" : "active");
 			lutf_tlv_put_u64(&b, LUTF_TAG_VERSION, a ? a->version : 0);
-			lutf_tlv_put_str(&b, LUTF_TAG_TIER, a ? a->tier : "");
+			/* The tenant's tier: what its functions run under. */
+			lutf_tlv_put_str(&b, LUTF_TAG_TIER, t->tier);
 			lutf_tlv_end(&b, r);
 		}
 	}
@@ -453,7 +497,9 @@ static void list(struct lutf_conn *c, const struct lutf_wire_hdr *h, const uint8
 static void status(struct lutf_conn *c, const struct lutf_wire_hdr *h)
 {
 	struct lutf_buf b;
-	char text[64];
+	char text[64], iso[300], big[400], desc[300];
+	struct lutfd_cg_limits lim;
+	uint32_t st_code, st_detail;
 	size_t fo;
 
 	lutf_buf_init(&b);
@@ -462,8 +508,11 @@ static void status(struct lutf_conn *c, const struct lutf_wire_hdr *h)
 	put_counter(&b, "tenants", g_state.n);
 	put_counter(&b, "connections", lutf_srv_nconns(g_srv));
 	put_counter(&b, "inflight", lutfd_inflight());
-	snprintf(text, sizeof(text), "ingress=%s", lutf_ev_backend());
-	lutf_tlv_put_str(&b, LUTF_TAG_TEXT, text);
+	lutfd_ingress_status(&b); /* main.c: TEXT ingress=, tcp=; ingress COUNTERs */
+	lutfd_cg_describe(&g_cg, iso, sizeof(iso));
+	snprintf(big, sizeof(big), "isolation=%s; uid_range %s; default tier %s; sigsys %s", iso,
+		 g_cfg.uid_range, g_cfg.default_tier, lutfd_sigsys_mode());
+	lutf_tlv_put_str(&b, LUTF_TAG_TEXT, big);
 	for (size_t i = 0; i < g_state.n; i++) {
 		struct lutfd_tenant *t = g_state.t[i];
 		struct lutf_runtime_stats st = {0};
@@ -472,10 +521,28 @@ static void status(struct lutf_conn *c, const struct lutf_wire_hdr *h)
 		if (t->rt)
 			lutf_runtime_stats(t->rt, &st);
 		lutf_tlv_put_str(&b, LUTF_TAG_TENANT, t->name);
+		lutf_tlv_put_str(&b, LUTF_TAG_TIER, t->tier);
+		lutf_tlv_put_str(&b, LUTF_TAG_STATE,
+				 t->up ? "up"
+				 : lutfd_fault_refuse(t, &st_code, &st_detail, big, sizeof(big))
+				     ? "crash-loop"
+				 : t->restart_at_ms ? "backoff"
+						    : "starting");
 		snprintf(text, sizeof(text), "watch=%s", lutf_watch_mode_str(st.watch));
 		lutf_tlv_put_str(&b, LUTF_TAG_TEXT, text);
+		lutfd_tenant_limits(t, &lim);
+		snprintf(big, sizeof(big), "limits=memory %llu MiB, pids %u, cpu %u%% (%s)",
+			 (unsigned long long)(lim.memory_bytes >> 20), lim.pids_max, lim.cpu_pct,
+			 g_cg.mode == LUTFD_CG_NONE ? "rlimits only" : iso);
+		lutf_tlv_put_str(&b, LUTF_TAG_TEXT, big);
+		lutfd_fault_describe(t, desc, sizeof(desc));
+		snprintf(big, sizeof(big), "faults=%s", desc);
+		lutf_tlv_put_str(&b, LUTF_TAG_TEXT, big);
+		put_counter(&b, "uid", t->uid);
 		put_counter(&b, "worker_pid", (uint64_t)t->pid);
 		put_counter(&b, "restarts", t->restarts);
+		put_counter(&b, "backoff_ms", t->backoff_ms);
+		put_counter(&b, "failed_starts_in_row", t->fails_in_row);
 		put_counter(&b, "functions", t->nfns);
 		put_counter(&b, "carts", st.carts);
 		put_counter(&b, "labors", st.labors);

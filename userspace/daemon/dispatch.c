@@ -27,6 +27,8 @@ struct rec {
 	uint32_t next_free; /* index + 1 of the next free record; 0 = none */
 	bool live;
 	bool answered; /* answered SHUTTING_DOWN; its completion is only freed */
+	uint8_t origin; /* enum lutfd_origin: the protocol that answers */
+	uint64_t t0_ns; /* submitted at (CLOCK_MONOTONIC): the latency histogram */
 };
 
 static struct rec *recs;
@@ -86,6 +88,31 @@ void lutfd_reply(uint64_t conn_id, struct lutf_buf *b)
 		lutf_conn_send(c, b->data, b->len);
 }
 
+static uint64_t now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+static void reply_error(struct lutf_conn *c, uint64_t req_id, uint32_t status, uint32_t detail,
+			const char *msg);
+
+/* Answer r's request without a completion (its connection, if still there). */
+static void answer_status(const struct rec *r, uint32_t status, uint32_t detail, const char *msg)
+{
+	struct lutf_conn *c = lutf_srv_conn(g_srv, r->conn_id);
+
+	if (!c)
+		return;
+	lutf_conn_inflight(c, -1);
+	if (r->origin == LUTFD_ORIGIN_HTTP)
+		lutfd_http_answer(r->conn_id, r->req_id, status, msg, NULL);
+	else
+		reply_error(c, r->req_id, status, detail, msg);
+}
+
 static void complete(uint64_t user_data, struct lutf_result *res)
 {
 	uint32_t idx = (uint32_t)user_data, gen = (uint32_t)(user_data >> 32);
@@ -97,6 +124,9 @@ static void complete(uint64_t user_data, struct lutf_result *res)
 	if (idx >= nrecs || !recs[idx].live || recs[idx].gen != gen)
 		return; /* cannot happen: user_data is ours */
 	r = &recs[idx];
+	/* Before the answered check: a dead worker's record counts every one
+	 * of its CRASHED results, answered or not. */
+	lutfd_fault_rewrite(r->t, res);
 	if (r->answered) {
 		rec_free(idx);
 		return;
@@ -106,7 +136,16 @@ static void complete(uint64_t user_data, struct lutf_result *res)
 	r->t->inflight--;
 	r->t->slot_inflight[r->slot]--;
 	ninflight--;
+	lutfd_metrics_observe(r->t, r->slot, now_ns() - r->t0_ns);
 	c = lutf_srv_conn(g_srv, r->conn_id);
+	if (c && r->origin == LUTFD_ORIGIN_HTTP) {
+		uint64_t conn_id = r->conn_id, seq = r->req_id;
+
+		lutf_conn_inflight(c, -1);
+		rec_free(idx);
+		lutfd_http_answer(conn_id, seq, res->status, NULL, res);
+		return;
+	}
 	if (c) {
 		lutf_conn_inflight(c, -1);
 		lutf_buf_init(&b);
@@ -230,11 +269,56 @@ uint64_t lutfd_inflight(void)
 	return ninflight;
 }
 
+/* A typed error with a DETAIL field (lutf_conn_reply_status has none). */
+static void reply_error(struct lutf_conn *c, uint64_t req_id, uint32_t status, uint32_t detail,
+			const char *msg)
+{
+	struct lutf_buf b;
+	size_t f;
+
+	lutf_buf_init(&b);
+	f = lutf_frame_begin(&b, LUTF_OP_REPLY, status, req_id);
+	lutf_tlv_put_str(&b, LUTF_TAG_ERROR, msg);
+	if (detail)
+		lutf_tlv_put_u32(&b, LUTF_TAG_DETAIL, detail);
+	lutf_frame_end(&b, f);
+	if (!b.failed)
+		lutf_conn_send(c, b.data, b.len);
+	lutf_buf_free(&b);
+}
+
+/*
+ * A crash-looping tenant: its requests in flight are answered now instead of
+ * waiting for a worker that may never come. Their Bricks stay queued in the
+ * region (lutfd cannot take them back): should a worker start later, they
+ * run and their results are dropped (docs/daemon.md, "Crash loops").
+ */
+void lutfd_fail_tenant(struct lutfd_tenant *t)
+{
+	uint32_t status, detail;
+	char msg[300];
+
+	if (!lutfd_fault_refuse(t, &status, &detail, msg, sizeof(msg)))
+		return;
+	for (uint32_t i = 0; i < nrecs; i++) {
+		struct rec *r = &recs[i];
+
+		if (!r->live || r->answered || r->t != t)
+			continue;
+		r->answered = true;
+		t->slot_stats[r->slot][status]++;
+		t->inflight--;
+		t->slot_inflight[r->slot]--;
+		ninflight--;
+		answer_status(r, status, detail, msg);
+	}
+	lutf_srv_flush(g_srv);
+}
+
 void lutfd_fail_inflight(void)
 {
 	for (uint32_t i = 0; i < nrecs; i++) {
 		struct rec *r = &recs[i];
-		struct lutf_conn *c;
 
 		if (!r->live || r->answered)
 			continue;
@@ -242,12 +326,7 @@ void lutfd_fail_inflight(void)
 		r->t->inflight--;
 		r->t->slot_inflight[r->slot]--;
 		ninflight--;
-		c = lutf_srv_conn(g_srv, r->conn_id);
-		if (!c)
-			continue;
-		lutf_conn_inflight(c, -1);
-		lutf_conn_reply_status(c, r->req_id, LUTF_STATUS_SHUTTING_DOWN,
-				       "lutfd is shutting down");
+		answer_status(r, LUTF_STATUS_SHUTTING_DOWN, 0, "lutfd is shutting down");
 	}
 	lutf_srv_flush(g_srv);
 }
@@ -255,19 +334,14 @@ void lutfd_fail_inflight(void)
 static void invoke(struct lutf_conn *c, const struct lutf_wire_hdr *h, const uint8_t *payload)
 {
 	char tenant[LUTFD_NAME] = "", fn[LUTFD_NAME] = "", ct[LUTF_CONTENT_TYPE_MAX + 1] = "";
-	char hbuf[8192], msg[200];
+	char hbuf[8192], msg[300];
 	const char *hdrs[2 * MAX_HEADERS + 1];
 	struct lutf_request req = {0};
 	struct lutf_tlv_iter it;
-	struct lutfd_tenant *t;
-	struct lutfd_app *app;
-	struct lutfd_fn *f;
 	struct lutf_tlv tl;
 	size_t nh = 0, hlen = 0;
-	uint32_t idx, tmo;
-	struct rec *r;
+	uint32_t tmo, st, detail;
 	bool ok = true;
-	int err;
 
 	lutf_tlv_iter_init(&it, payload, h->length);
 	while (ok && lutf_tlv_next(&it, &tl)) {
@@ -320,50 +394,73 @@ static void invoke(struct lutf_conn *c, const struct lutf_wire_hdr *h, const uin
 	hdrs[2 * nh] = NULL;
 	if (nh)
 		req.headers = hdrs;
-	t = lutfd_tenant_find(tenant);
-	f = t && t->rt ? lutfd_fn_find(t, fn) : NULL;
+	st = lutfd_invoke_start(c, LUTFD_ORIGIN_BIN, h->request_id, tenant, fn, &req, &detail, msg,
+				sizeof(msg));
+	if (st != LUTF_STATUS_OK)
+		reply_error(c, h->request_id, st, detail, msg);
+}
+
+/* The invoke path every protocol shares (lutfd.h). */
+uint32_t lutfd_invoke_start(struct lutf_conn *c, enum lutfd_origin origin, uint64_t req_id,
+			    const char *tenant, const char *fn, const struct lutf_request *req,
+			    uint32_t *detail, char *msg, size_t cap)
+{
+	struct lutfd_tenant *t = lutfd_tenant_find(tenant);
+	struct lutfd_fn *f = t && t->rt ? lutfd_fn_find(t, fn) : NULL;
+	struct lutfd_app *app;
+	uint32_t idx, st;
+	struct rec *r;
+	int err;
+
+	*detail = 0;
 	if (!f || !f->bound) {
-		snprintf(msg, sizeof(msg), "no function %s/%s", tenant, fn);
-		lutf_conn_reply_status(c, h->request_id, LUTF_STATUS_UNKNOWN_FUNCTION, msg);
-		return;
+		snprintf(msg, cap, "no function %s/%s", tenant, fn);
+		return LUTF_STATUS_UNKNOWN_FUNCTION;
+	}
+	if (lutfd_fault_refuse(t, &st, detail, msg, cap)) {
+		t->slot_stats[f->slot][st]++;
+		return st;
 	}
 	if (t->inflight >= g_cfg.max_queued) {
 		t->slot_stats[f->slot][LUTF_STATUS_OVERLOADED]++;
-		snprintf(msg, sizeof(msg), "tenant %s has %u requests in flight", tenant,
-			 t->inflight);
-		lutf_conn_reply_status(c, h->request_id, LUTF_STATUS_OVERLOADED, msg);
-		return;
+		snprintf(msg, cap, "tenant %s has %u requests in flight", tenant, t->inflight);
+		return LUTF_STATUS_OVERLOADED;
 	}
 	app = lutfd_app_find(t, f->app);
 	if (app && app->max_concurrency && t->slot_inflight[f->slot] >= app->max_concurrency) {
 		t->slot_stats[f->slot][LUTF_STATUS_OVERLOADED]++;
-		snprintf(msg, sizeof(msg), "%s/%s has its max_concurrency (%u) calls in flight",
-			 tenant, fn, app->max_concurrency);
-		lutf_conn_reply_status(c, h->request_id, LUTF_STATUS_OVERLOADED, msg);
-		return;
+		snprintf(msg, cap, "%s/%s has its max_concurrency (%u) calls in flight", tenant, fn,
+			 app->max_concurrency);
+		return LUTF_STATUS_OVERLOADED;
 	}
 	r = rec_new(&idx);
 	if (!r) {
-		lutf_conn_reply_status(c, h->request_id, LUTF_STATUS_OVERLOADED, "out of memory");
-		return;
+		snprintf(msg, cap, "out of memory");
+		return LUTF_STATUS_OVERLOADED;
 	}
 	r->conn_id = lutf_conn_id(c);
-	r->req_id = h->request_id;
+	r->req_id = req_id;
+	r->origin = (uint8_t)origin;
 	r->t = t;
 	r->slot = f->slot;
-	err = lutf_runtime_submit(t->rt, f->slot, &req, ((uint64_t)r->gen << 32) | idx);
+	r->t0_ns = now_ns();
+	err = lutf_runtime_submit(t->rt, f->slot, req, ((uint64_t)r->gen << 32) | idx);
 	if (err) {
-		uint32_t st = lutf_status_from_errno(err);
-
+		st = lutf_status_from_errno(err);
 		rec_free(idx);
 		t->slot_stats[f->slot][st]++;
-		lutf_conn_reply_status(c, h->request_id, st, lutf_status_str(st));
-		return;
+		if (st == LUTF_STATUS_PAUSED)
+			snprintf(msg, cap, "%s/%s is paused and holds as many calls as it may",
+				 tenant, fn);
+		else
+			snprintf(msg, cap, "%s", lutf_status_str(st));
+		return st;
 	}
 	t->inflight++;
 	t->slot_inflight[f->slot]++;
 	ninflight++;
 	lutf_conn_inflight(c, 1);
+	return LUTF_STATUS_OK;
 }
 
 void lutfd_frame(void *ctx, struct lutf_conn *c, const struct lutf_wire_hdr *h,

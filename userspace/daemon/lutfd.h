@@ -22,6 +22,7 @@
 #include "worker.h"
 
 #define LUTFD_NAME 64 /* tenant, app and function names, with the NUL */
+#define LUTFD_TCP_DEFAULT "127.0.0.1:7400" /* listen_tcp; taken: lutfd runs without TCP */
 
 struct lutfd_config {
 	char state_dir[1024];
@@ -43,12 +44,44 @@ struct lutfd_config {
 	uint32_t carts, labors, labors_max, cart_capacity, arena_mb, max_functions, hold_max;
 	uint32_t timeout_ms;
 	uint32_t spin_us, grace_us, poll_us, labor_idle_ms; /* engine tunables */
+	/* ingress (issue #5; docs/daemon.md "Ingress") */
+	char ingress[16];     /* "auto", "uring" or "epoll"; LUTF_INGRESS overrides */
+	char listen_tcp[128]; /* "127.0.0.1:7400", "[::1]:7400"; "" or "off": none */
+	uint32_t uring_entries, uring_buffers, uring_buffer_size;
+	/* isolation (issue #6; docs/daemon.md "Tiers, identity, limits, faults") */
+	char uid_range[32];	 /* "61000-61999" (uid = gid) or "off" */
+	char default_tier[16];	 /* tier of a deploy that names none */
+	char policy_dir[256];	 /* <tier>.policy files */
+	char cgroup[8];		 /* "auto", "v2", "v1" or "off" */
+	char cgroup_v2_root[256]; /* "" = lutfd's own cgroup on the cgroup2 mount */
+	char cgroup_v1_root[256]; /* where the v1 controllers are mounted */
+	char cgroup_name[32];	 /* tenants go to <root>/<cgroup_name>/<tenant> */
+	uint32_t tenant_memory_mb; /* when no app names MEMORY_MB; 0 = no limit */
+	uint32_t tenant_pids_max;  /* pids.max and RLIMIT_NPROC; 0 = none */
+	uint32_t tenant_cpu_pct;   /* cpu.max, percent of one CPU; 0 = none */
+	uint32_t tenant_nofile, tenant_fsize_mb, tenant_cpu_s; /* rlimits; 0 = none */
+	uint32_t stuck_grace_ms;   /* a Brick past its deadline this long recycles the worker */
+	uint32_t crash_loop_limit; /* failed starts in a row before queued calls fail */
+	bool allow_tier_none;	   /* deploys may name tier "none" (benchmarks, tests) */
+	/* HTTP gateway (issue #7; docs/operator.md "HTTP gateway") */
+	char http_listen[128];	/* "127.0.0.1:8080"; "" or "off": none */
+	char admin_listen[128]; /* /metrics, /healthz; "" or "off": on http_listen */
+	uint32_t http_max_header, http_max_body, http_max_rps, http_max_pending;
+	uint32_t http_request_timeout_ms; /* a request begun, not complete: 408 */
 };
 
 /* Fill the defaults. */
 void lutfd_config_defaults(struct lutfd_config *c);
 /* Read an INI file over *c. Returns 0, -ENOENT (missing) or -EINVAL (message printed). */
 int lutfd_config_load(struct lutfd_config *c, const char *path);
+/* identity.c: check uid_range, default_tier and cgroup (message printed, naming
+ * path). Returns 0 or -EINVAL. */
+int lutfd_config_check_isolation(const struct lutfd_config *c, const char *path);
+/* config.c: call fn for every key whose value differs between a and b; off
+ * and size locate the value inside struct lutfd_config. */
+void lutfd_config_changes(const struct lutfd_config *a, const struct lutfd_config *b,
+			  void (*fn)(void *ctx, const char *key, size_t off, size_t size),
+			  void *ctx);
 
 struct lutfd_app {
 	char name[LUTFD_NAME];
@@ -99,8 +132,26 @@ struct lutfd_tenant {
 	pid_t faulty_pid;     /* worker already SIGKILLed for them */
 	uint64_t (*slot_stats)[LUTF_STATUS__COUNT]; /* by runtime slot */
 	uint32_t *slot_inflight; /* by runtime slot: calls in flight (max_concurrency) */
+	struct lutf_prom_hist *slot_hist; /* by runtime slot: latency (metrics.c, lazily) */
 	char **log;
 	uint32_t log_head, log_count;
+	/* isolation (identity.c, tenant.c); tier and uid are persisted */
+	char tier[16];	  /* the tier named by the last deploy that named one */
+	uint32_t uid;	  /* = gid; 0 = none (uid_range off) */
+	bool recycle;	  /* the worker was asked to go (tier change): no backoff */
+	pid_t stuck_pid;  /* worker already SIGKILLed for a Brick past its deadline */
+	uint64_t oom_seen; /* the cgroup's oom_kill count when the worker started */
+	uint32_t fails_in_row;	     /* failed starts in a row (crash_loop_limit) */
+	uint32_t quick_deaths;	     /* workers that died young, in a row (backoff) */
+	uint64_t deaths_ms[16];	     /* when the last deaths happened (ring) */
+	uint32_t ndeaths;	     /* deaths ever (index into deaths_ms) */
+	struct lutfd_death {	     /* how started Bricks of dead workers end */
+		uint32_t status, detail; /* what clients see */
+		uint32_t sig;		 /* the CRASHED detail the engine posts */
+		uint32_t left;		 /* CRASHED completions still to rewrite */
+		char msg[120];
+	} death[8], last_death;	     /* FIFO, oldest first; the latest, for status */
+	uint32_t ndeath;
 };
 
 struct lutfd_state {
@@ -162,6 +213,32 @@ void lutfd_tenants_tick(void);
  * for Bricks still running after the shutdown grace). */
 void lutfd_tenants_stop(bool force);
 void lutfd_tenant_logs_append(struct lutfd_tenant *t, const char *fn, const char *line, size_t len);
+/* t's worker died during a control call: wait (up to 500 ms) for its exit
+ * notice and describe the cause into msg ("worker died: <cause>"). Returns
+ * false (msg untouched) when no exit was seen. */
+bool lutfd_tenant_wait_death(struct lutfd_tenant *t, char *msg, size_t cap);
+/* Replace t's worker (graceful: running Bricks finish) with one that has t's
+ * current tier and limits; no backoff. */
+void lutfd_tenant_recycle(struct lutfd_tenant *t);
+
+/* ---- fault.c: why workers die, and what clients are told ---- */
+/* Explain the death (wait status) of t's worker pid into *d. */
+void lutfd_fault_explain(struct lutfd_tenant *t, pid_t pid, int status, struct lutfd_death *d);
+/* Remember d for t's status and for the nfailed CRASHED completions the
+ * engine posts for it; was_up: the worker had started (else a failed start). */
+void lutfd_fault_record(struct lutfd_tenant *t, const struct lutfd_death *d, int nfailed,
+			bool was_up);
+/* A completion of t: give a CRASHED result of a dead worker its real cause
+ * (status, detail, message). Returns true if res was rewritten. */
+bool lutfd_fault_rewrite(struct lutfd_tenant *t, struct lutf_result *res);
+/* t is crash-looping (crash_loop_limit failed starts in a row): the error new
+ * calls get at once. Returns false when t is not. */
+bool lutfd_fault_refuse(const struct lutfd_tenant *t, uint32_t *status, uint32_t *detail,
+			char *msg, size_t cap);
+/* "backoff 800 ms (next start in 312 ms), 5 deaths in 60 s, ..." or "none". */
+void lutfd_fault_describe(const struct lutfd_tenant *t, char *buf, size_t cap);
+/* Recycle workers with a Brick stuck past its deadline + stuck_grace_ms. */
+void lutfd_fault_tick(uint64_t now_ms);
 
 /* ---- dispatch.c: frames, invocations, completions ---- */
 int lutfd_dispatch_init(void);
@@ -175,6 +252,61 @@ uint64_t lutfd_inflight(void);
 void lutfd_fail_inflight(void);
 /* Send a finished reply frame to a connection by id. */
 void lutfd_reply(uint64_t conn_id, struct lutf_buf *b);
+/* t is crash-looping: answer its requests in flight with lutfd_fault_refuse's error. */
+void lutfd_fail_tenant(struct lutfd_tenant *t);
+
+/* Where an invocation came from: which protocol answers it (dispatch.c). */
+enum lutfd_origin {
+	LUTFD_ORIGIN_BIN,  /* req_id: the frame's request id */
+	LUTFD_ORIGIN_HTTP, /* req_id: the HTTP engine's sequence number */
+};
+/*
+ * Start an invocation of tenant/fn for connection c, the path every protocol
+ * shares. Returns LUTF_STATUS_OK when submitted (its completion answers
+ * through origin's protocol, and c's in-flight count was raised), else the
+ * typed refusal to answer now, with *detail and msg (cap bytes) filled.
+ */
+uint32_t lutfd_invoke_start(struct lutf_conn *c, enum lutfd_origin origin, uint64_t req_id,
+			    const char *tenant, const char *fn, const struct lutf_request *req,
+			    uint32_t *detail, char *msg, size_t cap);
+
+/* ---- http_gw.c: the HTTP/1.1 gateway ---- */
+#define LUTFD_HTTP_DEFAULT "127.0.0.1:8080"  /* http_listen; taken: lutfd runs without */
+#define LUTFD_ADMIN_DEFAULT "127.0.0.1:9090" /* admin_listen; likewise */
+/* Listen on http_listen and admin_listen, write <runtime>/http.addr and
+ * admin.addr. Returns 0 or -1 (message printed). */
+int lutfd_http_start(void);
+/* Remove the address files. */
+void lutfd_http_stop(void);
+/* Bound addresses ("" when off). */
+const char *lutfd_http_addr(void);
+const char *lutfd_admin_addr(void);
+/* Answer HTTP request seq of connection conn_id (gone: dropped): res for a
+ * completion, else status and msg. */
+void lutfd_http_answer(uint64_t conn_id, uint64_t seq, uint32_t status, const char *msg,
+		       const struct lutf_result *res);
+/* g_cfg's HTTP limits changed (SIGHUP): later connections use them. */
+void lutfd_http_reload(void);
+
+/* ---- metrics.c: GET /metrics ---- */
+struct lutf_http_buf;
+/* Record one completion's latency (submit to completion) for t's slot. */
+void lutfd_metrics_observe(struct lutfd_tenant *t, uint32_t slot, uint64_t ns);
+/* The whole Prometheus text exposition. Returns 0 or -ENOMEM. */
+int lutfd_metrics_render(struct lutf_http_buf *out);
+/* http_gw.c's own families (responses by code, connections). */
+void lutfd_http_metrics(struct lutf_http_buf *out);
+
+/* ---- reload.c: SIGHUP and systemd readiness ---- */
+/* Re-read path over the defaults, apply (flags, then) the keys that are
+ * safe to change live, log the others as restart-only. Never exits. */
+void lutfd_reload(const char *path, void (*flags)(struct lutfd_config *c));
+/* sd_notify without libsystemd: one datagram to $NOTIFY_SOCKET, if set. */
+void lutfd_sd_notify(const char *state);
+
+/* ---- main.c: ingress ---- */
+/* STATUS: TEXT ingress=<backend>, TEXT tcp=<addr|off>, ingress COUNTERs. */
+void lutfd_ingress_status(struct lutf_buf *b);
 
 /* ---- control.c ---- */
 void lutfd_control(struct lutf_conn *c, const struct lutf_wire_hdr *h, const uint8_t *payload);

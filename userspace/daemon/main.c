@@ -6,6 +6,7 @@
  * request accepted before SIGTERM gets a reply before lutfd exits.
  */
 #define _GNU_SOURCE
+#include <endian.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
@@ -16,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
+#include <sys/resource.h>
 #include <sys/signalfd.h>
 #include <sys/stat.h>
 #include <time.h>
@@ -32,6 +34,11 @@ struct lutf_ev_loop *g_loop;
 struct lutf_srv *g_srv;
 
 static int stop_requested;
+/* The config file and the flags over it, for SIGHUP (reload.c). */
+static const char *cfg_path = DEFAULT_CONFIG, *flag_state, *flag_run;
+static bool flag_no_bpf;
+static char tcp_addr[160]; /* bound TCP listener, "" if none */
+static const struct lutf_bin_handler bin_handler = {.frame = lutfd_frame};
 
 uint64_t lutfd_now_ms(void)
 {
@@ -70,11 +77,14 @@ static void usage(FILE *fp)
 		    "                      one lutfd per state folder\n"
 		    "  --runtime-dir DIR   sockets and pid file (default /run/lutf):\n"
 		    "                      DIR/lutf.sock (invoke), DIR/control.sock (control),\n"
-		    "                      DIR/lutfd.pid\n"
+		    "                      DIR/lutfd.pid, DIR/tcp.addr (the bound address of\n"
+		    "                      listen_tcp, default " LUTFD_TCP_DEFAULT ")\n"
 		    "  --no-bpf            do not load labor_watch; Labors are polled\n"
 		    "  -h, --help          this text\n"
 		    "  --version           print the version\n"
 		    "\n"
+		    "Environment: LUTF_INGRESS=epoll|uring|auto overrides the ingress key\n"
+		    "(uring: io_uring or exit 1; auto: io_uring, else epoll with a log line).\n"
 		    "Flags override the config file. SIGTERM or SIGINT: stop accepting, let\n"
 		    "requests in flight finish within shutdown_grace_ms, answer the rest\n"
 		    "SHUTTING_DOWN, exit 0. See docs/daemon.md and etc/lutfd.conf.\n");
@@ -140,11 +150,26 @@ static void write_pidfile(void)
 		lutfd_log("cannot write %s: %s", path, strerror(errno));
 }
 
+static void apply_flags(struct lutfd_config *c)
+{
+	if (flag_state)
+		snprintf(c->state_dir, sizeof(c->state_dir), "%s", flag_state);
+	if (flag_run)
+		snprintf(c->runtime_dir, sizeof(c->runtime_dir), "%s", flag_run);
+	if (flag_no_bpf)
+		c->bpf = false;
+}
+
 static void signal_event(struct lutf_ev_loop *l, int fd, void *data, unsigned mask)
 {
 	struct signalfd_siginfo si;
 
 	while (read(fd, &si, sizeof(si)) == (ssize_t)sizeof(si)) {
+		if (si.ssi_signo == SIGHUP) {
+			lutfd_log("signal %u (SIGHUP): reloading %s", si.ssi_signo, cfg_path);
+			lutfd_reload(cfg_path, apply_flags);
+			continue;
+		}
 		lutfd_log("signal %u: shutting down", si.ssi_signo);
 		stop_requested = 1;
 	}
@@ -161,6 +186,7 @@ static void shutdown_daemon(void)
 	char path[PATH_MAX + 16];
 	bool force;
 
+	lutfd_sd_notify("STOPPING=1");
 	lutf_srv_stop_accepting(g_srv);
 	lutf_srv_stop_reading(g_srv);
 	/* Let what is in flight finish, within a bound. */
@@ -184,9 +210,136 @@ static void shutdown_daemon(void)
 	lutf_srv_destroy(g_srv);
 	if (g_cfg.bpf)
 		rmdir(g_cfg.bpf_pin_root); /* fails harmlessly while others use it */
+	snprintf(path, sizeof(path), "%s/tcp.addr", g_cfg.runtime_dir);
+	unlink(path);
+	lutfd_http_stop();
 	snprintf(path, sizeof(path), "%s/lutfd.pid", g_cfg.runtime_dir);
 	unlink(path);
 	lutfd_log("stopped");
+}
+
+/* Connections are fds: let lutfd use its hard limit (the zygote, forked
+ * before, keeps the default for workers). */
+static void raise_nofile(void)
+{
+	struct rlimit rl;
+
+	if (!getrlimit(RLIMIT_NOFILE, &rl) && rl.rlim_cur < rl.rlim_max) {
+		rl.rlim_cur = rl.rlim_max;
+		setrlimit(RLIMIT_NOFILE, &rl);
+	}
+}
+
+/* The ingress backend: LUTF_INGRESS, else the ingress key. Returns 0 or -1
+ * (message printed). */
+static int create_loop(void)
+{
+	struct lutf_ev_params p = {
+	    .sq_entries = g_cfg.uring_entries,
+	    .buffers = g_cfg.uring_buffers,
+	    .buffer_size = g_cfg.uring_buffer_size,
+	};
+	const char *want = getenv("LUTF_INGRESS"), *from = "LUTF_INGRESS";
+	char why[200];
+	int err;
+
+	if (!want || !*want) {
+		want = g_cfg.ingress;
+		from = "the ingress key";
+	}
+	if (!strcmp(want, "auto"))
+		p.kind = LUTF_EV_AUTO;
+	else if (!strcmp(want, "uring") || !strcmp(want, "io_uring"))
+		p.kind = LUTF_EV_URING;
+	else if (!strcmp(want, "epoll"))
+		p.kind = LUTF_EV_EPOLL;
+	else {
+		fprintf(stderr, "lutfd: %s: '%s' is not auto, uring or epoll\n", from, want);
+		return -1;
+	}
+	if (p.buffers & (p.buffers - 1)) {
+		fprintf(stderr, "lutfd: uring_buffers must be a power of two, not %u\n",
+			p.buffers);
+		return -1;
+	}
+	err = lutf_ev_create(&p, &g_loop, why, sizeof(why));
+	if (err) {
+		fprintf(stderr, "lutfd: ingress: io_uring required by %s but unavailable: %s\n",
+			from, why[0] ? why : strerror(-err));
+		return -1;
+	}
+	if (why[0])
+		lutfd_log("ingress: io_uring unavailable (%s); using epoll", why);
+	return 0;
+}
+
+/* The TCP listener (binary protocol, data opcodes only) and <runtime>/tcp.addr.
+ * Returns 0 or -1 (message printed). */
+static int listen_tcp(void)
+{
+	char path[PATH_MAX + 16], tmp[PATH_MAX + 32];
+	FILE *fp;
+	int err;
+
+	snprintf(path, sizeof(path), "%s/tcp.addr", g_cfg.runtime_dir);
+	unlink(path);
+	if (!g_cfg.listen_tcp[0] || !strcmp(g_cfg.listen_tcp, "off"))
+		return 0;
+	err = lutf_srv_listen_tcp(g_srv, g_cfg.listen_tcp, 0, &lutf_proto_binary,
+				  (void *)&bin_handler, tcp_addr, sizeof(tcp_addr));
+	if (err) {
+		tcp_addr[0] = 0;
+		if (!strcmp(g_cfg.listen_tcp, LUTFD_TCP_DEFAULT)) {
+			/* The default only: another service may own the port. */
+			lutfd_log("TCP listener off: cannot listen on %s (default): %s",
+				  g_cfg.listen_tcp, strerror(-err));
+			return 0;
+		}
+		fprintf(stderr, "lutfd: cannot listen on TCP %s: %s\n", g_cfg.listen_tcp,
+			err == -EINVAL ? "not host:port or [v6]:port" : strerror(-err));
+		return -1;
+	}
+	snprintf(tmp, sizeof(tmp), "%s.tmp", path);
+	fp = fopen(tmp, "we");
+	if (!fp || fprintf(fp, "%s\n", tcp_addr) < 0 || fclose(fp) || rename(tmp, path))
+		lutfd_log("cannot write %s: %s", path, strerror(errno));
+	lutfd_log("listening on tcp %s", tcp_addr);
+	return 0;
+}
+
+static void put_counter(struct lutf_buf *b, const char *name, uint64_t v)
+{
+	char buf[64];
+	size_t n = strlen(name);
+
+	memcpy(buf, name, n + 1);
+	v = htole64(v);
+	memcpy(buf + n + 1, &v, 8);
+	lutf_tlv_put(b, LUTF_TAG_COUNTER, buf, n + 9);
+}
+
+void lutfd_ingress_status(struct lutf_buf *b)
+{
+	struct lutf_ev_stats st;
+	uint64_t refused, idle;
+	char text[200];
+
+	lutf_ev_get_stats(g_loop, &st);
+	lutf_srv_counters(g_srv, &refused, &idle);
+	snprintf(text, sizeof(text), "ingress=%s", lutf_ev_backend(g_loop));
+	lutf_tlv_put_str(b, LUTF_TAG_TEXT, text);
+	snprintf(text, sizeof(text), "tcp=%s", tcp_addr[0] ? tcp_addr : "off");
+	lutf_tlv_put_str(b, LUTF_TAG_TEXT, text);
+	put_counter(b, "ingress_accepts", st.accepts);
+	put_counter(b, "ingress_refused", refused);
+	put_counter(b, "ingress_idle_closed", idle);
+	put_counter(b, "ingress_recv_arms", st.recv_arms);
+	put_counter(b, "ingress_enobufs", st.enobufs);
+	put_counter(b, "ingress_recv_bytes", st.recv_bytes);
+	put_counter(b, "ingress_sends", st.sends);
+	put_counter(b, "ingress_short_sends", st.short_sends);
+	put_counter(b, "ingress_cq_overflows", st.cq_overflows);
+	put_counter(b, "ingress_sqe_waits", st.sqe_waits);
 }
 
 int main(int argc, char **argv)
@@ -202,7 +355,6 @@ int main(int argc, char **argv)
 	};
 	const char *config = NULL, *state_dir = NULL, *runtime_dir = NULL;
 	struct lutf_srv_limits lim = {0};
-	struct lutf_srv_ops ops = {.frame = lutfd_frame};
 	char path[PATH_MAX + 32];
 	bool no_bpf = false;
 	struct group *gr;
@@ -247,12 +399,12 @@ int main(int argc, char **argv)
 	}
 	if (err && err != -ENOENT)
 		return 1;
-	if (state_dir)
-		snprintf(g_cfg.state_dir, sizeof(g_cfg.state_dir), "%s", state_dir);
-	if (runtime_dir)
-		snprintf(g_cfg.runtime_dir, sizeof(g_cfg.runtime_dir), "%s", runtime_dir);
-	if (no_bpf)
-		g_cfg.bpf = false;
+	if (config)
+		cfg_path = config;
+	flag_state = state_dir;
+	flag_run = runtime_dir;
+	flag_no_bpf = no_bpf;
+	apply_flags(&g_cfg);
 	if (strlen(g_cfg.runtime_dir) > 80) {
 		fprintf(stderr, "lutfd: runtime dir too long for a socket path: %s\n",
 			g_cfg.runtime_dir);
@@ -275,6 +427,7 @@ int main(int argc, char **argv)
 	sigemptyset(&set);
 	sigaddset(&set, SIGTERM);
 	sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGHUP); /* reload, never exit (reload.c) */
 	sigprocmask(SIG_BLOCK, &set, NULL); /* inherited by every later thread */
 	sfd = signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC);
 
@@ -284,7 +437,8 @@ int main(int argc, char **argv)
 			strerror(-err));
 		return 1;
 	}
-	if (sfd < 0 || lutf_ev_create(&g_loop) || lutfd_dispatch_init()) {
+	raise_nofile();
+	if (sfd < 0 || create_loop() || lutfd_dispatch_init()) {
 		fprintf(stderr, "lutfd: cannot set up the event loop\n");
 		return 1;
 	}
@@ -299,17 +453,23 @@ int main(int argc, char **argv)
 		lim.group = gr->gr_gid;
 		lim.group_valid = true;
 	}
-	err = lutf_srv_create(g_loop, &lim, &ops, NULL, &g_srv);
+	err = lutf_srv_create(g_loop, &lim, &g_srv);
 	snprintf(path, sizeof(path), "%s/lutf.sock", g_cfg.runtime_dir);
 	if (!err)
-		err = lutf_srv_listen_unix(g_srv, path, 0660, false);
+		err = lutf_srv_listen_unix(g_srv, path, 0660, 0, &lutf_proto_binary,
+					   (void *)&bin_handler);
 	snprintf(path, sizeof(path), "%s/control.sock", g_cfg.runtime_dir);
 	if (!err)
-		err = lutf_srv_listen_unix(g_srv, path, 0660, true);
+		err = lutf_srv_listen_unix(g_srv, path, 0660, LUTF_LISTEN_CONTROL,
+					   &lutf_proto_binary, (void *)&bin_handler);
 	if (err) {
 		fprintf(stderr, "lutfd: cannot listen on %s: %s\n", path, strerror(-err));
 		return 1;
 	}
+	if (listen_tcp())
+		return 1;
+	if (lutfd_http_start())
+		return 1;
 	write_pidfile();
 	for (size_t i = 0; i < g_state.n; i++) {
 		err = lutfd_tenant_start(g_state.t[i]);
@@ -317,9 +477,13 @@ int main(int argc, char **argv)
 			lutfd_log("tenant %s does not start: %s", g_state.t[i]->name,
 				  strerror(-err));
 	}
-	lutfd_log("ready: %s/lutf.sock, %s/control.sock, state %s, %zu tenants, bpf %s",
-		  g_cfg.runtime_dir, g_cfg.runtime_dir, g_cfg.state_dir, g_state.n,
-		  g_cfg.bpf ? "on" : "off");
+	lutfd_log("ready: %s/lutf.sock, %s/control.sock, tcp %s, http %s, admin %s, ingress %s, "
+		  "state %s, %zu tenants, bpf %s",
+		  g_cfg.runtime_dir, g_cfg.runtime_dir, tcp_addr[0] ? tcp_addr : "off",
+		  lutfd_http_addr()[0] ? lutfd_http_addr() : "off",
+		  lutfd_admin_addr()[0] ? lutfd_admin_addr() : "off", lutf_ev_backend(g_loop),
+		  g_cfg.state_dir, g_state.n, g_cfg.bpf ? "on" : "off");
+	lutfd_sd_notify("READY=1");
 	while (!stop_requested) {
 		uint64_t now;
 
@@ -328,6 +492,7 @@ int main(int argc, char **argv)
 			lutfd_log("event loop: %s", strerror(-err));
 			break;
 		}
+		lutf_srv_flush(g_srv); /* replies queued outside connection handlers */
 		lutfd_zygote_event(); /* exits noticed while a spawn waited */
 		lutfd_tenants_tick();
 		now = lutfd_now_ms();

@@ -13,6 +13,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "isolation.h"
 #include "lutfd.h"
 
 #define REGISTRY "registry"
@@ -133,18 +134,25 @@ int lutfd_state_save(void)
 {
 	char path[PATH_MAX + 16], tmp[PATH_MAX + 32];
 	FILE *fp;
-	int err = 0;
+	int fd, err = 0;
 
 	snprintf(path, sizeof(path), "%s/" REGISTRY, g_cfg.state_dir);
 	snprintf(tmp, sizeof(tmp), "%s.tmp", path);
-	fp = fopen(tmp, "we");
-	if (!fp)
-		return -errno;
+	/* 0600: configuration values may be secrets, and tenant uids can
+	 * traverse the state folder. */
+	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	fp = fd >= 0 ? fdopen(fd, "w") : NULL;
+	if (!fp) {
+		err = -errno;
+		if (fd >= 0)
+			close(fd);
+		return err;
+	}
 	fprintf(fp, REGISTRY_MAGIC "\n");
 	for (size_t i = 0; i < g_state.n; i++) {
 		struct lutfd_tenant *t = g_state.t[i];
 
-		fprintf(fp, "tenant %s\n", t->name);
+		fprintf(fp, "tenant %s %u %s\n", t->name, t->uid, t->tier[0] ? t->tier : "-");
 		for (size_t a = 0; a < t->napps; a++) {
 			struct lutfd_app *p = &t->apps[a];
 
@@ -208,7 +216,16 @@ static int load_line(char *line)
 	if (!t)
 		return -ENOMEM;
 	if (!strcmp(w[0], "tenant") && n == 2)
+		return 0; /* a registry from before tiers and uids */
+	if (!strcmp(w[0], "tenant") && n == 4) {
+		char *end;
+
+		t->uid = (uint32_t)strtoul(w[2], &end, 10);
+		if (*end || (strcmp(w[3], "-") && strcmp(w[3], "none") && !lutfd_tier_valid(w[3])))
+			return -EINVAL;
+		LUTFD_COPY(t->tier, strcmp(w[3], "-") ? w[3] : "");
 		return 0;
+	}
 	if (!strcmp(w[0], "app") && n == 8 && lutf_name_valid(w[2])) {
 		struct lutfd_app *p = realloc(t->apps, (t->napps + 1) * sizeof(*p)), *a;
 
@@ -263,6 +280,7 @@ int lutfd_state_load(void)
 	FILE *fp;
 	int err = 0;
 
+	lutfd_identity_init();
 	snprintf(path, sizeof(path), "%s/" REGISTRY, g_cfg.state_dir);
 	fp = fopen(path, "re");
 	if (!fp)
@@ -277,6 +295,8 @@ int lutfd_state_load(void)
 	}
 	free(line);
 	fclose(fp);
+	if (!err)
+		chmod(path, 0600); /* registries written before it was 0600 */
 	return err;
 }
 

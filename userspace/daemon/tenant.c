@@ -23,10 +23,31 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "isolation.h"
 #include "lutfd.h"
 
 #define SPAWN_TIMEOUT_MS 5000
 #define QUICK_DEATH_MS 10000 /* a worker dying sooner than this after its start backs off */
+
+struct lutfd_cg g_cg;
+
+/* cgroups and the SIGSYS probe: once, with the first tenant (after the
+ * zygote was forked: a v2 move of lutfd must not take the zygote along). */
+static void isolation_init(void)
+{
+	static bool done;
+	char what[300];
+
+	if (done)
+		return;
+	done = true;
+	lutfd_cg_init(&g_cg, g_cfg.cgroup, g_cfg.cgroup_v2_root, g_cfg.cgroup_v1_root,
+		      g_cfg.cgroup_name);
+	lutfd_cg_describe(&g_cg, what, sizeof(what));
+	lutfd_sigsys_init(g_cfg.bpf_pin_root);
+	lutfd_log("isolation: %s; uid_range %s; SIGSYS syscalls from %s", what, g_cfg.uid_range,
+		  lutfd_sigsys_mode());
+}
 
 static void *reaper_main(void *arg)
 {
@@ -183,19 +204,30 @@ static void schedule_restart(struct lutfd_tenant *t)
 {
 	uint64_t now = lutfd_now_ms();
 
-	if (t->started_ms && now - t->started_ms < QUICK_DEATH_MS)
-		t->backoff_ms = t->backoff_ms ? t->backoff_ms * 2 : 100;
-	else
+	/* The first death restarts at once (a crash costs its callers, not the
+	 * tenant); a second quick one waits 100 ms, then 200, 400, ... */
+	if (t->recycle) {
+		t->recycle = false; /* asked to go: not a crash */
 		t->backoff_ms = 0;
+	} else if (t->started_ms && now - t->started_ms < QUICK_DEATH_MS) {
+		t->quick_deaths++;
+		t->backoff_ms = t->quick_deaths < 2 ? 0 : t->backoff_ms ? t->backoff_ms * 2 : 100;
+	} else {
+		t->quick_deaths = 1;
+		t->backoff_ms = 0;
+	}
 	if (t->backoff_ms > g_cfg.restart_backoff_max_ms)
 		t->backoff_ms = g_cfg.restart_backoff_max_ms;
-	t->restart_at_ms = now + t->backoff_ms + 1;
+	/* now > 0 (CLOCK_MONOTONIC ms): 0 stays "none scheduled". Due at once
+	 * without backoff: the tick right after this event starts it. */
+	t->restart_at_ms = now + t->backoff_ms;
 }
 
 /* Spawn a worker, load every app of the tenant, start its Labors. Returns 0 or -errno. */
 static int worker_start(struct lutfd_tenant *t)
 {
 	int ctl[2] = {-1, -1}, lg[2] = {-1, -1}, err;
+	struct lutf_wk_sandbox sb;
 	char msg[300];
 	uint8_t op = LUTF_WK_START;
 	pid_t pid;
@@ -205,7 +237,16 @@ static int worker_start(struct lutfd_tenant *t)
 		err = -errno;
 		goto fail;
 	}
-	err = lutf_zygote_spawn(&g_zygote, t->name, t->memfd, t->size, ctl[1], lg[1],
+	lutfd_cg_kill_all(&g_cg, t->name); /* leftovers of an earlier worker */
+	err = lutfd_tenant_sandbox(t, &sb);
+	if (err) {
+		close(ctl[0]);
+		close(ctl[1]);
+		close(lg[0]);
+		close(lg[1]);
+		goto fail;
+	}
+	err = lutf_zygote_spawn(&g_zygote, t->name, t->memfd, t->size, ctl[1], lg[1], &sb,
 				SPAWN_TIMEOUT_MS, &pid);
 	close(ctl[1]);
 	close(lg[1]);
@@ -214,6 +255,13 @@ static int worker_start(struct lutfd_tenant *t)
 		close(lg[0]);
 		goto fail;
 	}
+	/* Before the first LOAD: no app code runs outside the tenant's cgroup. */
+	if (g_cg.mode != LUTFD_CG_NONE && (err = lutfd_cg_attach(&g_cg, t->name, pid)))
+		lutfd_log("tenant %s: worker %d not moved into its cgroup: %s", t->name, (int)pid,
+			  strerror(-err));
+	if (lutfd_cg_oom_kills(&g_cg, t->name, &t->oom_seen))
+		t->oom_seen = 0;
+	lutfd_sigsys_watch(pid);
 	t->pid = pid;
 	t->ctl = ctl[0];
 	t->logfd = lg[0];
@@ -243,10 +291,12 @@ static int worker_start(struct lutfd_tenant *t)
 		return err;
 	}
 	t->up = true;
-	lutfd_log("tenant %s: worker %d up", t->name, (int)pid);
+	t->fails_in_row = 0;
+	lutfd_log("tenant %s: worker %d up (tier %s, uid %u)", t->name, (int)pid, sb.tier, sb.uid);
 	return 0;
 fail:
 	lutfd_log("tenant %s: cannot spawn a worker: %s", t->name, strerror(-err));
+	t->fails_in_row++;
 	schedule_restart(t);
 	return err;
 }
@@ -349,6 +399,23 @@ int lutfd_tenant_start(struct lutfd_tenant *t)
 	err = supervisor(&sup);
 	if (err)
 		return err;
+	isolation_init();
+	if (!t->tier[0])
+		LUTFD_COPY(t->tier, g_cfg.default_tier);
+	err = lutfd_tenant_identity(t);
+	if (err)
+		return err;
+	err = lutfd_tenant_dirs(t);
+	if (err)
+		lutfd_log("tenant %s: cannot prepare its folders: %s", t->name, strerror(-err));
+	if (g_cg.mode != LUTFD_CG_NONE) {
+		struct lutfd_cg_limits lim;
+
+		lutfd_tenant_limits(t, &lim);
+		err = lutfd_cg_tenant(&g_cg, t->name, &lim);
+		if (err)
+			lutfd_log("tenant %s: cgroup limits not set: %s", t->name, strerror(-err));
+	}
 	snprintf(mname, sizeof(mname), "lutf-%s", t->name);
 	t->memfd = memfd_create(mname, MFD_CLOEXEC);
 	if (t->memfd < 0)
@@ -412,6 +479,8 @@ err_fd:
 static void worker_down(struct lutfd_tenant *t, int status)
 {
 	int sig = WIFSIGNALED(status) ? WTERMSIG(status) : 0;
+	bool was_up = t->up;
+	struct lutfd_death d;
 	int n;
 
 	log_drain(t);
@@ -420,16 +489,57 @@ static void worker_down(struct lutfd_tenant *t, int status)
 	close(t->ctl);
 	t->logfd = t->ctl = -1;
 	t->up = false;
+	/* Why it died, before its Bricks fail: their replies say so. */
+	lutfd_fault_explain(t, t->pid, status, &d);
+	/* Nothing of a tenant outlives its worker: processes it forked (compat)
+	 * would hold its uid's RLIMIT_NPROC and its cgroup's pids. */
+	if ((n = lutfd_cg_kill_all(&g_cg, t->name)) > 0)
+		lutfd_log("tenant %s: killed %d processes its worker left", t->name, n);
 	n = lutf_runtime_worker_lost(t->rt, sig);
 	if (sig)
-		lutfd_log("tenant %s: worker %d killed by signal %d; %d started Bricks failed",
-			  t->name, (int)t->pid, sig, n);
+		lutfd_log("tenant %s: worker %d killed by signal %d (%s); %d started Bricks failed",
+			  t->name, (int)t->pid, sig, d.msg, n);
 	else
 		lutfd_log("tenant %s: worker %d exited with %d; %d started Bricks failed", t->name,
 			  (int)t->pid, WEXITSTATUS(status), n);
 	t->pid = 0;
 	t->restarts++;
+	lutfd_fault_record(t, &d, n, was_up);
 	schedule_restart(t);
+	if (!t->up && t->fails_in_row >= g_cfg.crash_loop_limit)
+		lutfd_fail_tenant(t);
+}
+
+/* The worker died during a control call (-EPIPE): wait, bounded, for the
+ * zygote's notice of its exit, handle it, and put its cause into msg. */
+bool lutfd_tenant_wait_death(struct lutfd_tenant *t, char *msg, size_t cap)
+{
+	uint64_t until = lutfd_now_ms() + 500;
+	pid_t pid = t->pid;
+
+	while (pid > 0 && t->pid == pid && lutfd_now_ms() < until) {
+		struct pollfd p = {g_zygote.fd, POLLIN, 0};
+
+		if (!g_zygote.npending)
+			poll(&p, 1, 20);
+		lutfd_zygote_event();
+	}
+	if (pid <= 0 || t->pid == pid || !t->last_death.msg[0])
+		return false;
+	snprintf(msg, cap, "worker died: %s", t->last_death.msg);
+	return true;
+}
+
+/* Let the worker finish what it runs and go; the next one starts at once
+ * (with the tenant's current tier and limits). */
+void lutfd_tenant_recycle(struct lutfd_tenant *t)
+{
+	if (t->pid <= 0 || t->ctl < 0)
+		return;
+	t->recycle = true;
+	t->up = false;
+	close(t->ctl); /* the worker's cue to stop its Labors and exit */
+	t->ctl = -1;
 }
 
 void lutfd_zygote_event(void)
@@ -456,6 +566,7 @@ void lutfd_tenants_tick(void)
 {
 	uint64_t now = lutfd_now_ms();
 
+	lutfd_fault_tick(now);
 	for (size_t i = 0; i < g_state.n; i++) {
 		struct lutfd_tenant *t = g_state.t[i];
 
@@ -543,4 +654,20 @@ void lutfd_tenants_stop(bool force)
 	}
 	lutf_supervisor_destroy(g_sup); /* unpins labor_watch */
 	g_sup = NULL;
+	lutfd_sigsys_fini();
+	/* Workers leave once their control socket closed; give them a moment,
+	 * then take the (empty) cgroups away. Busy ones stay for the next start. */
+	for (int tries = 0; g_cg.mode != LUTFD_CG_NONE && tries < 10; tries++) {
+		bool left = false;
+
+		for (size_t i = 0; i < g_state.n; i++) {
+			lutfd_cg_kill_all(&g_cg, g_state.t[i]->name);
+			lutfd_cg_tenant_remove(&g_cg, g_state.t[i]->name);
+			left |= lutfd_cg_kill_all(&g_cg, g_state.t[i]->name) > 0;
+		}
+		if (!left)
+			break;
+		poll(NULL, 0, 20);
+	}
+	lutfd_cg_fini(&g_cg);
 }

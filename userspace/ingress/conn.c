@@ -1,15 +1,21 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * The framing server: listeners, connections, frame validation and reply
- * buffering over the ingress event-loop interface (any backend). Invariants:
- * a connection holds at most one frame of input (max_frame + header) and
- * about out_max of replies before it stops reading; a closed connection's
- * struct is freed only from a top-level handler, never under a caller.
+ * The connection layer: listeners, connections, the input buffer, replies
+ * and limits over the ingress loop (any backend), for any protocol.
+ * Invariants: a connection keeps at most max_frame + 64 KiB of unconsumed
+ * input (plus what was already on its way when reading stopped) and stops
+ * reading once out_max reply bytes are queued; replies are double-buffered:
+ * tx is lent to the backend while a send is in flight and is never grown,
+ * moved or freed then, new replies go to out and leave with the next send;
+ * a closed connection's struct is freed only when the backend releases it.
  */
 #define _GNU_SOURCE
-#include <endian.h>
+#include <arpa/inet.h>
 #include <errno.h>
-#include <grp.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,48 +28,56 @@
 #include "ingress.h"
 #include "wire.h"
 
-#define IN_CHUNK (64u * 1024)
-#define MAX_LISTENERS 4
-
-struct lutf_conn {
-	struct lutf_srv *srv;
-	int fd;
-	uint64_t id;
-	bool control;
-	bool closing;	 /* close once replies are written and nothing is in flight */
-	bool hard;	 /* ... without waiting for requests in flight */
-	bool out_paused; /* reading stopped: too many replies queued */
-	bool dead;
-	bool dirty; /* in the server's dirty list */
-	uint8_t *in;
-	size_t in_len, in_cap;
-	struct lutf_buf out;
-	size_t out_off;
-	uint32_t inflight;
-	uint64_t last_ms; /* last progress either way */
-	struct lutf_conn *next_dead;
-};
+#define MAX_LISTENERS 8
+#define IN_SLACK (64u * 1024)
 
 struct listener {
 	struct lutf_srv *srv;
+	struct lutf_ev_listener *ev;
+	const struct lutf_proto *proto;
+	void *pctx;
+	bool control, tcp;
+	char path[108]; /* unix: unlinked when closed */
+};
+
+struct lutf_conn {
+	struct lutf_srv *srv;
+	struct lutf_ev_sock *sock;
+	const struct lutf_proto *proto;
+	void *pctx;
 	int fd;
-	bool control;
-	char path[108];
+	uint64_t id;
+	bool control, tcp;
+	bool ending;  /* close once replies are written (and, unless hard, nothing in flight) */
+	bool hard;    /* ... without waiting for requests in flight */
+	bool eof;     /* no more input */
+	bool paused;  /* out_max reached: no new requests until half of it is written */
+	bool more_in; /* the protocol stopped (not accepting): in may hold whole units */
+	bool reading; /* what the backend was last told */
+	bool dead;    /* closed: waiting for the backend's release */
+	bool dirty;   /* in the server's dirty list */
+	bool send_busy;
+	bool in_feed; /* inside the protocol's input(): no re-entry */
+	uint8_t *in;
+	size_t in_len, in_cap;
+	struct lutf_buf out; /* queued replies */
+	struct lutf_buf tx;  /* lent to the backend while send_busy */
+	size_t tx_off;
+	uint32_t inflight;
+	uint64_t last_ms; /* last progress either way */
+	_Alignas(max_align_t) unsigned char state[];
 };
 
 struct lutf_srv {
 	struct lutf_ev_loop *loop;
 	struct lutf_srv_limits lim;
-	struct lutf_srv_ops ops;
-	void *ctx;
 	struct listener ls[MAX_LISTENERS];
 	int nls;
 	struct lutf_conn **by_fd;
 	size_t nby_fd;
-	unsigned nconns;
-	uint64_t serial;
+	unsigned nconns, zombies; /* open; closed and not yet released */
+	uint64_t serial, refused, idle_closed;
 	bool no_read;
-	struct lutf_conn *dead;
 	uint64_t *dirty; /* ids of connections with replies queued outside a handler */
 	size_t ndirty, cap_dirty;
 };
@@ -76,11 +90,9 @@ static uint64_t now_ms(void)
 	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
 }
 
-static void conn_event(struct lutf_ev_loop *l, int fd, void *data, unsigned mask);
-
 static size_t out_pending(const struct lutf_conn *c)
 {
-	return c->out.len - c->out_off;
+	return c->out.len + (c->tx.len - c->tx_off);
 }
 
 static void conn_close(struct lutf_conn *c)
@@ -90,72 +102,242 @@ static void conn_close(struct lutf_conn *c)
 	if (c->dead)
 		return;
 	c->dead = true;
-	lutf_ev_set(s->loop, c->fd, 0, NULL, NULL);
-	close(c->fd);
 	s->by_fd[c->fd] = NULL;
 	s->nconns--;
-	c->next_dead = s->dead;
-	s->dead = c;
+	s->zombies++;
+	if (c->proto->close)
+		c->proto->close(c);
+	lutf_ev_sock_close(c->sock); /* released() frees c */
 }
 
-static void free_dead(struct lutf_srv *s)
+static void mark_dirty(struct lutf_conn *c)
 {
-	while (s->dead) {
-		struct lutf_conn *c = s->dead;
+	struct lutf_srv *s = c->srv;
 
-		s->dead = c->next_dead;
+	if (c->dirty)
+		return;
+	if (s->ndirty == s->cap_dirty) {
+		size_t cap = s->cap_dirty ? s->cap_dirty * 2 : 64;
+		uint64_t *p = realloc(s->dirty, cap * sizeof(*p));
+
+		if (!p)
+			return; /* written at its next event or tick */
+		s->dirty = p;
+		s->cap_dirty = cap;
+	}
+	s->dirty[s->ndirty++] = c->id;
+	c->dirty = true;
+}
+
+/*
+ * Start the next send unless one is in flight: the rest of tx (a short send),
+ * else the queued replies (out and tx swap: tx is empty, its memory is reused
+ * for the next replies).
+ */
+static void kick(struct lutf_conn *c)
+{
+	int err;
+
+	if (c->dead || c->send_busy)
+		return;
+	if (c->tx_off == c->tx.len) {
+		struct lutf_buf t = c->tx;
+
+		if (!c->out.len)
+			return;
+		c->tx = c->out;
+		c->out = t;
+		c->out.len = 0;
+		c->tx_off = 0;
+	}
+	err = lutf_ev_sock_send(c->sock, c->tx.data + c->tx_off, c->tx.len - c->tx_off);
+	if (err == -EBUSY) {
+		mark_dirty(c); /* no SQE to be had now: the next flush retries */
+		return;
+	}
+	if (err) {
+		conn_close(c);
+		return;
+	}
+	c->send_busy = true;
+}
+
+bool lutf_conn_accepting(const struct lutf_conn *c)
+{
+	return !c->dead && !c->ending && !c->paused;
+}
+
+/* Offer the protocol what arrived (p, n) after what is buffered. */
+static void feed(struct lutf_conn *c, const uint8_t *p, size_t n)
+{
+	const uint8_t *src = p;
+	size_t len = n;
+	ssize_t k;
+
+	if (c->in_len) {
+		if (c->in_cap - c->in_len < n) {
+			size_t cap = c->in_cap ? c->in_cap : 4096;
+			uint8_t *q;
+
+			while (cap - c->in_len < n)
+				cap *= 2;
+			q = realloc(c->in, cap);
+			if (!q) {
+				conn_close(c);
+				return;
+			}
+			c->in = q;
+			c->in_cap = cap;
+		}
+		memcpy(c->in + c->in_len, p, n);
+		c->in_len += n;
+		src = c->in;
+		len = c->in_len;
+	}
+	if (!len)
+		return;
+	c->in_feed = true;
+	k = c->proto->input(c, src, len);
+	c->in_feed = false;
+	if (k < 0 || (size_t)k > len) {
+		conn_close(c);
+		return;
+	}
+	if (c->dead)
+		return;
+	if (c->in_len) {
+		memmove(c->in, c->in + k, c->in_len - (size_t)k);
+		c->in_len -= (size_t)k;
+	} else if ((size_t)k < len) {
+		/* A partial unit straight from the backend's buffer: keep the tail. */
+		size_t rest = len - (size_t)k, cap = rest < 4096 ? 4096 : rest;
+
+		if (c->in_cap < rest) {
+			free(c->in);
+			c->in = malloc(cap);
+			c->in_cap = c->in ? cap : 0;
+			if (!c->in) {
+				conn_close(c);
+				return;
+			}
+		}
+		memcpy(c->in, p + k, rest);
+		c->in_len = rest;
+	}
+	c->more_in = c->in_len && !lutf_conn_accepting(c);
+	if (!c->more_in && c->in_len > (size_t)c->srv->lim.max_frame + IN_SLACK) {
+		/* A protocol that does not bound its units. (While it may not take
+		 * more, what was on its way when reading stopped is bounded by the
+		 * backend: one provided-buffer ring at most.) */
+		conn_close(c);
+		return;
+	}
+	if (!c->in_len && c->in_cap > 4 * IN_SLACK) { /* give back a big unit's memory */
 		free(c->in);
-		lutf_buf_free(&c->out);
-		free(c);
+		c->in = NULL;
+		c->in_cap = 0;
 	}
 }
 
-/* Recompute what the connection waits for; closes it when it is done. */
-static void conn_update(struct lutf_conn *c)
+/* Recompute pause, input, reading and closing after any change. */
+static void progress(struct lutf_conn *c)
 {
-	unsigned mask = 0;
+	struct lutf_srv *s = c->srv;
+	bool want;
 
 	if (c->dead)
 		return;
-	if (c->closing && !out_pending(c) && (c->hard || !c->inflight)) {
+	if (c->paused && out_pending(c) <= s->lim.out_max / 2) {
+		c->paused = false;
+		if (c->more_in && !c->in_feed)
+			feed(c, NULL, 0); /* units read before we paused */
+		kick(c);
+		if (c->dead)
+			return;
+	}
+	if (out_pending(c) > s->lim.out_max)
+		c->paused = true;
+	if ((c->ending && !out_pending(c) && (c->hard || !c->inflight)) ||
+	    (c->eof && !c->ending && !c->more_in && !out_pending(c) && !c->inflight)) {
 		conn_close(c);
 		return;
 	}
-	if (!c->closing && !c->out_paused && !c->srv->no_read)
-		mask |= LUTF_EV_READ;
-	if (out_pending(c))
-		mask |= LUTF_EV_WRITE;
-	if (lutf_ev_set(c->srv->loop, c->fd, mask, conn_event, c))
-		conn_close(c);
+	want = !c->ending && !c->eof && !c->paused && !s->no_read;
+	if (want != c->reading) {
+		c->reading = want;
+		lutf_ev_sock_recv(c->sock, want);
+	}
 }
 
-/* Write what we can; a write error closes the connection. */
-static void conn_flush(struct lutf_conn *c)
+static void on_recv(void *owner, const uint8_t *p, size_t n)
 {
-	while (!c->dead && out_pending(c)) {
-		ssize_t n = send(c->fd, c->out.data + c->out_off, out_pending(c),
-				 MSG_NOSIGNAL | MSG_DONTWAIT);
+	struct lutf_conn *c = owner;
 
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
-			break;
-		if (n <= 0) {
-			conn_close(c);
-			return;
-		}
-		c->out_off += (size_t)n;
-		c->last_ms = now_ms();
-	}
-	if (!out_pending(c)) {
-		c->out.len = 0;
-		c->out_off = 0;
-		if (c->out.cap > 1u << 20) { /* give back a burst's memory */
-			lutf_buf_free(&c->out);
-			lutf_buf_init(&c->out);
-		}
-	}
+	if (c->dead)
+		return;
+	c->last_ms = now_ms();
+	feed(c, p, n);
+	kick(c);
+	progress(c);
 }
+
+static void on_recv_end(void *owner, int err)
+{
+	struct lutf_conn *c = owner;
+
+	if (c->dead)
+		return;
+	if (err < 0) {
+		conn_close(c); /* reset: nobody to answer */
+		return;
+	}
+	/* The peer is done sending: answer what it sent, then close. */
+	c->eof = true;
+	progress(c);
+}
+
+static void on_sent(void *owner, int res)
+{
+	struct lutf_conn *c = owner;
+
+	c->send_busy = false;
+	if (c->dead)
+		return;
+	if (res <= 0) {
+		conn_close(c);
+		return;
+	}
+	c->tx_off += (size_t)res;
+	c->last_ms = now_ms();
+	if (c->tx_off == c->tx.len) {
+		c->tx.len = 0;
+		c->tx_off = 0;
+		if (c->tx.cap > 1u << 20) { /* give back a burst's memory */
+			lutf_buf_free(&c->tx);
+			lutf_buf_init(&c->tx);
+		}
+	}
+	kick(c); /* a short send resumes with the rest of the same, still lent, buffer */
+	progress(c);
+}
+
+static void on_released(void *owner)
+{
+	struct lutf_conn *c = owner;
+
+	c->srv->zombies--;
+	free(c->in);
+	lutf_buf_free(&c->out);
+	lutf_buf_free(&c->tx);
+	free(c);
+}
+
+static const struct lutf_ev_sock_ops conn_ops = {
+    .recv = on_recv,
+    .recv_end = on_recv_end,
+    .sent = on_sent,
+    .released = on_released,
+};
 
 /* Returns 0 or -ENOMEM (the connection is then closed). */
 int lutf_conn_send(struct lutf_conn *c, const void *data, size_t len)
@@ -167,44 +349,17 @@ int lutf_conn_send(struct lutf_conn *c, const void *data, size_t len)
 		conn_close(c);
 		return -ENOMEM;
 	}
-	if (!c->dirty) {
-		struct lutf_srv *s = c->srv;
-
-		if (s->ndirty == s->cap_dirty) {
-			size_t cap = s->cap_dirty ? s->cap_dirty * 2 : 64;
-			uint64_t *p = realloc(s->dirty, cap * sizeof(*p));
-
-			if (!p)
-				return 0; /* written at its next event or tick */
-			s->dirty = p;
-			s->cap_dirty = cap;
-		}
-		s->dirty[s->ndirty++] = c->id;
-		c->dirty = true;
-	}
+	if (out_pending(c) > c->srv->lim.out_max)
+		c->paused = true;
+	mark_dirty(c);
 	return 0;
 }
 
-void lutf_conn_reply_status(struct lutf_conn *c, uint64_t id, uint32_t status, const char *msg)
+void lutf_conn_end(struct lutf_conn *c, bool hard)
 {
-	struct lutf_buf b;
-	size_t f;
-
-	lutf_buf_init(&b);
-	f = lutf_frame_begin(&b, LUTF_OP_REPLY, status, id);
-	if (msg)
-		lutf_tlv_put_str(&b, LUTF_TAG_ERROR, msg);
-	lutf_frame_end(&b, f);
-	if (!b.failed)
-		lutf_conn_send(c, b.data, b.len);
-	lutf_buf_free(&b);
-}
-
-void lutf_conn_fail(struct lutf_conn *c, uint64_t id, uint32_t status, const char *msg)
-{
-	lutf_conn_reply_status(c, id, status, msg);
-	c->closing = true;
-	c->hard = true;
+	c->ending = true;
+	c->hard |= hard;
+	mark_dirty(c);
 }
 
 uint64_t lutf_conn_id(const struct lutf_conn *c)
@@ -217,9 +372,31 @@ bool lutf_conn_is_control(const struct lutf_conn *c)
 	return c->control;
 }
 
+bool lutf_conn_is_tcp(const struct lutf_conn *c)
+{
+	return c->tcp;
+}
+
+void *lutf_conn_state(struct lutf_conn *c)
+{
+	return c->state;
+}
+
+void *lutf_conn_proto_ctx(const struct lutf_conn *c)
+{
+	return c->pctx;
+}
+
+const struct lutf_srv_limits *lutf_conn_limits(const struct lutf_conn *c)
+{
+	return &c->srv->lim;
+}
+
 void lutf_conn_inflight(struct lutf_conn *c, int delta)
 {
 	c->inflight = (uint32_t)((int)c->inflight + delta);
+	if (!c->inflight && (c->ending || c->eof))
+		mark_dirty(c); /* it may close now */
 }
 
 struct lutf_conn *lutf_srv_conn(struct lutf_srv *s, uint64_t id)
@@ -228,127 +405,6 @@ struct lutf_conn *lutf_srv_conn(struct lutf_srv *s, uint64_t id)
 	struct lutf_conn *c = fd < s->nby_fd ? s->by_fd[fd] : NULL;
 
 	return c && c->id == id ? c : NULL;
-}
-
-static bool op_known(uint16_t op)
-{
-	return op == LUTF_OP_INVOKE || op == LUTF_OP_PING ||
-	       (op >= LUTF_OP_DEPLOY && op <= LUTF_OP_LOGS);
-}
-
-/* Handle every whole frame in the input buffer, as long as we may. */
-static void conn_process(struct lutf_conn *c)
-{
-	struct lutf_srv *s = c->srv;
-	size_t pos = 0;
-
-	while (!c->dead && !c->closing && !c->out_paused) {
-		size_t avail = c->in_len - pos;
-		struct lutf_wire_hdr h;
-		uint32_t st;
-
-		if (avail < LUTF_WIRE_HDR_SIZE)
-			break;
-		st = lutf_frame_parse_hdr(c->in + pos, s->lim.max_frame, &h);
-		if (st == LUTF_STATUS_MALFORMED) {
-			lutf_conn_fail(c, h.magic == LUTF_WIRE_MAGIC ? h.request_id : 0, st,
-				       h.magic == LUTF_WIRE_MAGIC ? "unsupported protocol version"
-								  : "bad magic");
-			break;
-		}
-		if (st != LUTF_STATUS_OK) {
-			char msg[96];
-
-			snprintf(msg, sizeof(msg), "frame of %u bytes is over the %u-byte limit",
-				 h.length, s->lim.max_frame);
-			lutf_conn_fail(c, h.request_id, st, msg);
-			break;
-		}
-		if (!op_known(h.opcode)) {
-			lutf_conn_fail(c, h.request_id, LUTF_STATUS_MALFORMED, "unknown opcode");
-			break;
-		}
-		if (h.opcode >= LUTF_OP_DEPLOY && !c->control) {
-			lutf_conn_fail(c, h.request_id, LUTF_STATUS_FORBIDDEN,
-				       "control calls are accepted only on the control socket");
-			break;
-		}
-		if (avail < LUTF_WIRE_HDR_SIZE + (size_t)h.length)
-			break;
-		s->ops.frame(s->ctx, c, &h, c->in + pos + LUTF_WIRE_HDR_SIZE);
-		pos += LUTF_WIRE_HDR_SIZE + h.length;
-		if (out_pending(c) > s->lim.out_max)
-			c->out_paused = true;
-	}
-	if (c->dead)
-		return;
-	if (pos) {
-		memmove(c->in, c->in + pos, c->in_len - pos);
-		c->in_len -= pos;
-	}
-	if (!c->in_len && c->in_cap > 4 * IN_CHUNK) { /* give back a big frame's memory */
-		free(c->in);
-		c->in = NULL;
-		c->in_cap = 0;
-	}
-}
-
-static void conn_read(struct lutf_conn *c)
-{
-	size_t want = IN_CHUNK;
-	ssize_t n;
-
-	if (c->in_len >= LUTF_WIRE_HDR_SIZE) {
-		uint32_t len;
-
-		memcpy(&len, c->in + 8, 4);
-		len = le32toh(len); /* already validated against max_frame */
-		if (LUTF_WIRE_HDR_SIZE + (size_t)len > c->in_len)
-			want = LUTF_WIRE_HDR_SIZE + (size_t)len - c->in_len;
-	}
-	if (c->in_cap - c->in_len < want) {
-		size_t cap = c->in_len + (want > IN_CHUNK ? want : IN_CHUNK);
-		uint8_t *p = realloc(c->in, cap);
-
-		if (!p) {
-			conn_close(c);
-			return;
-		}
-		c->in = p;
-		c->in_cap = cap;
-	}
-	n = recv(c->fd, c->in + c->in_len, c->in_cap - c->in_len, MSG_DONTWAIT);
-	if (n < 0 && (errno == EAGAIN || errno == EINTR))
-		return;
-	if (n <= 0) {
-		/* The peer is done sending: answer what is in flight, then close. */
-		c->closing = true;
-		if (n < 0)
-			c->hard = true;
-		return;
-	}
-	c->in_len += (size_t)n;
-	c->last_ms = now_ms();
-	conn_process(c);
-}
-
-static void conn_event(struct lutf_ev_loop *l, int fd, void *data, unsigned mask)
-{
-	struct lutf_conn *c = data;
-	struct lutf_srv *s = c->srv;
-
-	if (mask & LUTF_EV_READ)
-		conn_read(c);
-	if (!c->dead)
-		conn_flush(c);
-	if (!c->dead && c->out_paused && out_pending(c) <= s->lim.out_max / 2) {
-		c->out_paused = false;
-		conn_process(c); /* frames read before we paused */
-		if (!c->dead)
-			conn_flush(c);
-	}
-	conn_update(c);
-	free_dead(s);
 }
 
 static bool peer_allowed(struct lutf_srv *s, int fd, char *why, size_t cap)
@@ -376,79 +432,79 @@ static bool peer_allowed(struct lutf_srv *s, int fd, char *why, size_t cap)
 	return false;
 }
 
-static int conn_new(struct lutf_srv *s, int fd, bool control)
+static void refuse(struct listener *ls, int fd, uint32_t status, const char *why)
 {
-	struct lutf_conn *c;
+	if (ls->proto->refuse)
+		ls->proto->refuse(fd, status, why);
+	close(fd);
+}
 
+static void on_accept(void *data, int fd)
+{
+	struct listener *ls = data;
+	struct lutf_srv *s = ls->srv;
+	struct lutf_conn *c;
+	char why[128];
+
+	if (fd < 0)
+		return; /* the backend retries */
+	if (s->nconns >= s->lim.max_conns) {
+		s->refused++;
+		refuse(ls, fd, LUTF_STATUS_OVERLOADED, "too many connections");
+		return;
+	}
+	if (ls->control && !peer_allowed(s, fd, why, sizeof(why))) {
+		refuse(ls, fd, LUTF_STATUS_FORBIDDEN, why);
+		return;
+	}
 	if ((size_t)fd >= s->nby_fd) {
 		size_t n = s->nby_fd ? s->nby_fd : 64;
 		struct lutf_conn **p;
 
 		while (n <= (size_t)fd)
 			n *= 2;
-		if (n > 0xffffff)
-			return -EMFILE;
-		p = realloc(s->by_fd, n * sizeof(*p));
-		if (!p)
-			return -ENOMEM;
+		p = n > 0xffffff ? NULL : realloc(s->by_fd, n * sizeof(*p));
+		if (!p) {
+			refuse(ls, fd, LUTF_STATUS_OVERLOADED, "out of memory");
+			return;
+		}
 		memset(p + s->nby_fd, 0, (n - s->nby_fd) * sizeof(*p));
 		s->by_fd = p;
 		s->nby_fd = n;
 	}
-	c = calloc(1, sizeof(*c));
-	if (!c)
-		return -ENOMEM;
+	c = calloc(1, sizeof(*c) + ls->proto->state_size);
+	if (!c || lutf_ev_sock_open(s->loop, fd, &conn_ops, c, &c->sock)) {
+		free(c);
+		refuse(ls, fd, LUTF_STATUS_OVERLOADED, "out of memory");
+		return;
+	}
+	if (ls->tcp) {
+		int one = 1;
+
+		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	}
 	c->srv = s;
+	c->proto = ls->proto;
+	c->pctx = ls->pctx;
 	c->fd = fd;
-	c->control = control;
+	c->control = ls->control;
+	c->tcp = ls->tcp;
 	c->id = (++s->serial << 24) | (uint64_t)fd;
 	c->last_ms = now_ms();
 	lutf_buf_init(&c->out);
+	lutf_buf_init(&c->tx);
 	s->by_fd[fd] = c;
 	s->nconns++;
-	if (control) {
-		char why[128];
-
-		if (!peer_allowed(s, fd, why, sizeof(why))) {
-			lutf_conn_fail(c, 0, LUTF_STATUS_FORBIDDEN, why);
-			conn_flush(c);
-		}
+	if (c->proto->open && c->proto->open(c)) {
+		conn_close(c);
+		return;
 	}
-	conn_update(c);
-	return 0;
-}
-
-static void accept_event(struct lutf_ev_loop *l, int lfd, void *data, unsigned mask)
-{
-	struct listener *ls = data;
-	struct lutf_srv *s = ls->srv;
-
-	for (int i = 0; i < 64; i++) {
-		int fd = accept4(lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
-
-		if (fd < 0)
-			break;
-		if (s->nconns >= s->lim.max_conns || conn_new(s, fd, ls->control)) {
-			/* Refused: one best-effort OVERLOADED frame, then close. */
-			struct lutf_buf b;
-			size_t f;
-
-			lutf_buf_init(&b);
-			f = lutf_frame_begin(&b, LUTF_OP_REPLY, LUTF_STATUS_OVERLOADED, 0);
-			lutf_tlv_put_str(&b, LUTF_TAG_ERROR, "too many connections");
-			lutf_frame_end(&b, f);
-			if (!b.failed)
-				(void)!send(fd, b.data, b.len, MSG_NOSIGNAL | MSG_DONTWAIT);
-			lutf_buf_free(&b);
-			close(fd);
-		}
-	}
-	free_dead(s);
+	progress(c);
 }
 
 /* Returns 0 or -errno. */
 int lutf_srv_create(struct lutf_ev_loop *l, const struct lutf_srv_limits *lim,
-		    const struct lutf_srv_ops *ops, void *ctx, struct lutf_srv **out)
+		    struct lutf_srv **out)
 {
 	struct lutf_srv *s = calloc(1, sizeof(*s));
 
@@ -456,31 +512,55 @@ int lutf_srv_create(struct lutf_ev_loop *l, const struct lutf_srv_limits *lim,
 		return -ENOMEM;
 	s->loop = l;
 	s->lim = *lim;
-	s->ops = *ops;
-	s->ctx = ctx;
 	*out = s;
 	return 0;
 }
 
 void lutf_srv_destroy(struct lutf_srv *s)
 {
+	uint64_t until;
+
 	if (!s)
 		return;
 	lutf_srv_stop_accepting(s);
 	for (size_t i = 0; i < s->nby_fd; i++)
 		if (s->by_fd[i])
 			conn_close(s->by_fd[i]);
-	free_dead(s);
+	/* The backend may still hold some (cancels in flight): wait, bounded. */
+	until = now_ms() + 1000;
+	while (s->zombies && now_ms() < until)
+		lutf_ev_poll(s->loop, 10);
+	if (s->zombies)
+		return; /* leak rather than free what the kernel may still name */
 	free(s->by_fd);
 	free(s->dirty);
 	free(s);
 }
 
+static int add_listener(struct lutf_srv *s, int fd, unsigned flags, bool tcp,
+			const struct lutf_proto *p, void *pctx, const char *path)
+{
+	struct listener *ls = &s->ls[s->nls];
+	int err;
+
+	ls->srv = s;
+	ls->proto = p;
+	ls->pctx = pctx;
+	ls->control = flags & LUTF_LISTEN_CONTROL;
+	ls->tcp = tcp;
+	snprintf(ls->path, sizeof(ls->path), "%s", path ? path : "");
+	err = lutf_ev_listen(s->loop, fd, on_accept, ls, &ls->ev);
+	if (err)
+		return err;
+	s->nls++;
+	return 0;
+}
+
 /* Returns 0 or -errno. */
-int lutf_srv_listen_unix(struct lutf_srv *s, const char *path, mode_t mode, bool control)
+int lutf_srv_listen_unix(struct lutf_srv *s, const char *path, mode_t mode, unsigned flags,
+			 const struct lutf_proto *p, void *pctx)
 {
 	struct sockaddr_un a = {.sun_family = AF_UNIX};
-	struct listener *ls;
 	int fd, err;
 
 	if (s->nls == MAX_LISTENERS)
@@ -494,34 +574,113 @@ int lutf_srv_listen_unix(struct lutf_srv *s, const char *path, mode_t mode, bool
 	/* The caller holds the state lock: a socket file here is a stale one. */
 	unlink(path);
 	if (bind(fd, (struct sockaddr *)&a, sizeof(a)) || chmod(path, mode) ||
-	    (s->lim.group_valid && chown(path, 0, s->lim.group)) || listen(fd, 512))
+	    (s->lim.group_valid && chown(path, 0, s->lim.group)) || listen(fd, 4096)) {
+		err = -errno;
 		goto err;
-	ls = &s->ls[s->nls];
-	ls->srv = s;
-	ls->fd = fd;
-	ls->control = control;
-	snprintf(ls->path, sizeof(ls->path), "%s", path);
-	err = lutf_ev_set(s->loop, fd, LUTF_EV_READ, accept_event, ls);
-	if (err) {
-		close(fd);
-		unlink(path);
-		return err;
 	}
-	s->nls++;
-	return 0;
+	err = add_listener(s, fd, flags, false, p, pctx, path);
+	if (!err)
+		return 0;
 err:
-	err = -errno;
 	close(fd);
 	unlink(path);
+	return err;
+}
+
+/* "host:port" or "[v6]:port" into host and port. Returns 0 or -EINVAL. */
+static int split_hostport(const char *hp, char *host, size_t cap, const char **port)
+{
+	const char *colon;
+	size_t n;
+
+	if (hp[0] == '[') {
+		const char *end = strchr(hp, ']');
+
+		if (!end || end[1] != ':')
+			return -EINVAL;
+		n = (size_t)(end - hp - 1);
+		if (n >= cap)
+			return -EINVAL;
+		memcpy(host, hp + 1, n);
+		host[n] = 0;
+		*port = end + 2;
+	} else {
+		colon = strrchr(hp, ':');
+		if (!colon || strchr(hp, ':') != colon)
+			return -EINVAL;
+		n = (size_t)(colon - hp);
+		if (n >= cap)
+			return -EINVAL;
+		memcpy(host, hp, n);
+		host[n] = 0;
+		*port = colon + 1;
+	}
+	if (!host[0] || !**port || strspn(*port, "0123456789") != strlen(*port) ||
+	    strtoul(*port, NULL, 10) > 65535)
+		return -EINVAL;
+	return 0;
+}
+
+/* Returns 0, -EINVAL or -errno. */
+int lutf_srv_listen_tcp(struct lutf_srv *s, const char *hostport, unsigned flags,
+			const struct lutf_proto *p, void *pctx, char *bound, size_t cap)
+{
+	struct addrinfo hints = {0}, *ai = NULL;
+	struct sockaddr_storage ss;
+	socklen_t sl = sizeof(ss);
+	char host[256], addr[INET6_ADDRSTRLEN];
+	const char *port;
+	int fd, err, one = 1;
+
+	if (s->nls == MAX_LISTENERS)
+		return -ENOSPC;
+	if (split_hostport(hostport, host, sizeof(host), &port))
+		return -EINVAL;
+	hints.ai_family = AF_UNSPEC;
+	hints.ai_socktype = SOCK_STREAM;
+	hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
+	if (getaddrinfo(host, port, &hints, &ai) || !ai)
+		return -EINVAL;
+	fd = socket(ai->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0) {
+		err = -errno;
+		freeaddrinfo(ai);
+		return err;
+	}
+	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	if (ai->ai_family == AF_INET6)
+		setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
+	if (bind(fd, ai->ai_addr, ai->ai_addrlen) || listen(fd, 4096) ||
+	    getsockname(fd, (struct sockaddr *)&ss, &sl)) {
+		err = -errno;
+		freeaddrinfo(ai);
+		close(fd);
+		return err;
+	}
+	freeaddrinfo(ai);
+	if (ss.ss_family == AF_INET6) {
+		struct sockaddr_in6 *a6 = (struct sockaddr_in6 *)&ss;
+
+		inet_ntop(AF_INET6, &a6->sin6_addr, addr, sizeof(addr));
+		snprintf(bound, cap, "[%s]:%u", addr, ntohs(a6->sin6_port));
+	} else {
+		struct sockaddr_in *a4 = (struct sockaddr_in *)&ss;
+
+		inet_ntop(AF_INET, &a4->sin_addr, addr, sizeof(addr));
+		snprintf(bound, cap, "%s:%u", addr, ntohs(a4->sin_port));
+	}
+	err = add_listener(s, fd, flags, true, p, pctx, NULL);
+	if (err)
+		close(fd);
 	return err;
 }
 
 void lutf_srv_stop_accepting(struct lutf_srv *s)
 {
 	for (int i = 0; i < s->nls; i++) {
-		lutf_ev_set(s->loop, s->ls[i].fd, 0, NULL, NULL);
-		close(s->ls[i].fd);
-		unlink(s->ls[i].path);
+		lutf_ev_unlisten(s->ls[i].ev);
+		if (s->ls[i].path[0])
+			unlink(s->ls[i].path);
 	}
 	s->nls = 0;
 }
@@ -531,11 +690,10 @@ void lutf_srv_stop_reading(struct lutf_srv *s)
 	s->no_read = true;
 	for (size_t i = 0; i < s->nby_fd; i++)
 		if (s->by_fd[i])
-			conn_update(s->by_fd[i]);
-	free_dead(s);
+			progress(s->by_fd[i]);
 }
 
-/* Flush what completions queued, apply timeouts, free closed connections. */
+/* Timeouts, and whatever a missed dirty mark left behind. */
 void lutf_srv_tick(struct lutf_srv *s)
 {
 	uint64_t now = now_ms();
@@ -545,39 +703,31 @@ void lutf_srv_tick(struct lutf_srv *s)
 
 		if (!c)
 			continue;
-		conn_flush(c);
-		if (!c->dead && s->lim.idle_ms && now - c->last_ms > s->lim.idle_ms &&
+		if (s->lim.idle_ms && now - c->last_ms > s->lim.idle_ms &&
 		    (!c->inflight || out_pending(c))) {
 			/* Silent, or not reading its replies: it holds memory for nothing. */
+			s->idle_closed++;
 			conn_close(c);
 			continue;
 		}
-		if (!c->dead && c->out_paused && out_pending(c) <= s->lim.out_max / 2) {
-			c->out_paused = false;
-			conn_process(c);
-			if (!c->dead)
-				conn_flush(c);
-		}
-		conn_update(c);
+		kick(c);
+		progress(c);
 	}
-	free_dead(s);
 }
 
 void lutf_srv_flush(struct lutf_srv *s)
 {
+	/* Handlers run from here may mark more connections: s->dirty can move. */
 	for (size_t i = 0; i < s->ndirty; i++) {
 		struct lutf_conn *c = lutf_srv_conn(s, s->dirty[i]);
 
 		if (!c)
 			continue;
 		c->dirty = false;
-		conn_flush(c);
-		if (!c->dead && out_pending(c) > s->lim.out_max)
-			c->out_paused = true;
-		conn_update(c);
+		kick(c);
+		progress(c);
 	}
 	s->ndirty = 0;
-	free_dead(s);
 }
 
 size_t lutf_srv_pending_out(struct lutf_srv *s)
@@ -593,4 +743,10 @@ size_t lutf_srv_pending_out(struct lutf_srv *s)
 unsigned lutf_srv_nconns(struct lutf_srv *s)
 {
 	return s->nconns;
+}
+
+void lutf_srv_counters(struct lutf_srv *s, uint64_t *refused, uint64_t *idle_closed)
+{
+	*refused = s->refused;
+	*idle_closed = s->idle_closed;
 }

@@ -180,3 +180,30 @@ int lutf_runtime_worker_lost(struct lutf_runtime *rt, int sig)
 	lutf_sup_wake(rt->sup);
 	return failed;
 }
+
+uint32_t lutf_runtime_overdue(struct lutf_runtime *rt, uint64_t grace_ns)
+{
+	struct lutf_region *r;
+	uint64_t now = lutf_now_ns();
+	uint32_t n = 0, labors, bricks;
+
+	if (!rt)
+		return 0;
+	r = &rt->r;
+	labors = r->hdr->cfg.labors_max;
+	bricks = r->hdr->cfg.bricks;
+	/* Relaxed reads of words the worker writes: a wrong answer only recycles
+	 * that worker (or not yet), and indices are bounded before use. */
+	for (uint32_t i = 0; i < labors; i++) {
+		struct lutf_labor *l = &r->labors[i];
+		uint32_t idx = ld_relaxed(&l->brick);
+		uint64_t dl;
+
+		if (ld_relaxed(&l->state) != LUTF_LABOR_RUNNING || idx >= bricks)
+			continue;
+		dl = ld_relaxed(&r->bricks[idx].deadline_ns);
+		if (dl && now >= dl && now - dl >= grace_ns)
+			n++;
+	}
+	return n;
+}

@@ -98,6 +98,8 @@ struct lutf_labors {
 	pthread_t keeper; /* starts and joins Labors as labor_req asks */
 	bool keeper_started;
 	uint32_t local_stop;
+	uint32_t flags; /* LUTF_LABORS_* */
+	uint32_t held;	/* 1 until lutf_labors_release (private futex word) */
 	void *selves; /* per-thread state, freed after join */
 };
 

@@ -11,7 +11,11 @@
  *
  * The elastic pool: the region's labor_req word says how many Labors the
  * front wants. A keeper thread here starts Labors up to it; a FREE Labor whose
- * index is at or above it retires (exits), and the keeper joins it.
+ * index is at or above it retires (exits), and the keeper joins it. With
+ * LUTF_LABORS_FIXED (a tier whose filter forbids clone) all labors_max Labors
+ * start at once and none retires: a FREE Labor above labor_req just parks.
+ * With LUTF_LABORS_HELD, Labors wait (unpublished, so never given a Cart)
+ * until lutf_labors_release.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -303,7 +307,8 @@ leave:
 }
 
 /* True when this Labor has a reason not to sleep. */
-static bool has_work(struct lutf_region *r, struct lutf_labor *me, uint32_t my_id, bool free)
+static bool has_work(struct lutf_region *r, struct lutf_labor *me, uint32_t my_id, bool free,
+		     bool fixed)
 {
 	uint32_t c;
 
@@ -312,7 +317,7 @@ static bool has_work(struct lutf_region *r, struct lutf_labor *me, uint32_t my_i
 	c = ld_relaxed(&me->cart);
 	if (free)
 		return c != LUTF_NONE ||
-		       (uint32_t)(me - r->labors) >= ld_relaxed(&r->hdr->labor_req);
+		       (!fixed && (uint32_t)(me - r->labors) >= ld_relaxed(&r->hdr->labor_req));
 	if (c == LUTF_NONE || ld_relaxed(&r->carts[c].owner) != my_id)
 		return true;
 	return lutf_ring_count(&r->carts[c].ring) != 0;
@@ -329,7 +334,8 @@ static void park(struct labor_self *s, struct lutf_labor *me, uint32_t my_id, bo
 	/* seq_cst, then the seq_cst re-check in has_work: pairs with the ring
 	 * claim and the load of 'sleeping' in lutf_bell (see cart.c). */
 	st_seqcst(&me->sleeping, 1);
-	if (!has_work(r, me, my_id, free) && !ld_relaxed(&s->lb->local_stop)) {
+	if (!has_work(r, me, my_id, free, s->lb->flags & LUTF_LABORS_FIXED) &&
+	    !ld_relaxed(&s->lb->local_stop)) {
 		st_relaxed(&me->parks, me->parks + 1);
 		lutf_futex_wait(&me->bell, seq, r->shared, 0);
 	}
@@ -351,7 +357,17 @@ static void *labor_main(void *arg)
 	uint32_t my_id = s->idx + 1;
 	uint64_t spin_from = 0;
 	unsigned spins = 0;
+	char name[32]; /* the kernel keeps the first 15 bytes */
 
+	/* Held: not yet published (tid 0), so the Supervisor gives us no Cart.
+	 * Acquire pairs with the release store in lutf_labors_release. */
+	while (ld_acquire(&s->lb->held) && !ld_relaxed(&s->lb->local_stop))
+		lutf_futex_wait(&s->lb->held, 1, false, 0);
+	/* Named by itself (prctl on its own thread): naming another thread
+	 * writes /proc, which a confined worker may not reach. */
+	snprintf(name, sizeof(name), "lutf-labor-%u", s->idx % 10000);
+	name[15] = 0;
+	pthread_setname_np(pthread_self(), name);
 	sched_getaffinity(0, sizeof(s->cpus), &s->cpus);
 	st_relaxed(&me->tgid, (int32_t)getpid());
 	/* Release: the Supervisor reads tid (acquire) and then tgid. */
@@ -363,7 +379,8 @@ static void *labor_main(void *arg)
 
 		if (c >= h->cfg.carts) {
 			/* Acquire pairs with the Supervisor's release of labor_req. */
-			if (s->idx >= ld_acquire(&h->labor_req) && s->idx >= h->cfg.labors)
+			if (!(s->lb->flags & LUTF_LABORS_FIXED) &&
+			    s->idx >= ld_acquire(&h->labor_req) && s->idx >= h->cfg.labors)
 				break; /* retired: the pool shrinks from the top */
 			park(s, me, my_id, true);
 			continue;
@@ -415,7 +432,6 @@ static void *labor_main(void *arg)
 static int start_labor(struct lutf_labors *lb, uint32_t i)
 {
 	struct labor_self *selves = lb->selves;
-	char name[32]; /* the kernel keeps the first 15 bytes */
 	int err;
 
 	memset(&selves[i], 0, sizeof(selves[i]));
@@ -427,9 +443,6 @@ static int start_labor(struct lutf_labors *lb, uint32_t i)
 		__atomic_sub_fetch(&lb->r.hdr->labors_up, 1, __ATOMIC_RELEASE);
 		return err;
 	}
-	snprintf(name, sizeof(name), "lutf-labor-%u", i % 10000);
-	name[15] = 0;
-	pthread_setname_np(lb->threads[i], name);
 	lb->n_threads = i + 1;
 	return 0;
 }
@@ -447,6 +460,7 @@ static void *keeper_main(void *arg)
 	struct lutf_region_hdr *h = lb->r.hdr;
 	struct labor_self *selves = lb->selves;
 
+	pthread_setname_np(pthread_self(), "lutf-keeper");
 	while (!stopping(lb)) {
 		/* Acquire pairs with the Supervisor's release store of labor_req. */
 		uint32_t want = ld_acquire(&h->labor_req);
@@ -486,6 +500,8 @@ int lutf_labors_start(void *mem, size_t size, const struct lutf_labor_host *host
 	if (err)
 		goto err_free;
 	lb->host = *host;
+	lb->flags = host->flags;
+	lb->held = (host->flags & LUTF_LABORS_HELD) ? 1 : 0;
 	/* The front registers each Labor's state word with labor_watch by its
 	 * address in this process. */
 	st_release(&lb->r.hdr->worker_base, (uint64_t)(uintptr_t)mem);
@@ -497,16 +513,19 @@ int lutf_labors_start(void *mem, size_t size, const struct lutf_labor_host *host
 		err = -ENOMEM;
 		goto err_threads;
 	}
-	for (uint32_t i = 0; i < lb->r.hdr->cfg.labors; i++) {
+	if (!(lb->flags & LUTF_LABORS_FIXED))
+		n = lb->r.hdr->cfg.labors;
+	for (uint32_t i = 0; i < n; i++) {
 		err = start_labor(lb, i);
 		if (err)
 			goto err_join;
 	}
-	err = -pthread_create(&lb->keeper, NULL, keeper_main, lb);
-	if (err)
-		goto err_join;
-	pthread_setname_np(lb->keeper, "lutf-keeper");
-	lb->keeper_started = true;
+	if (!(lb->flags & LUTF_LABORS_FIXED)) {
+		err = -pthread_create(&lb->keeper, NULL, keeper_main, lb);
+		if (err)
+			goto err_join;
+		lb->keeper_started = true;
+	}
 	*out = lb;
 	return 0;
 err_join:
@@ -521,9 +540,19 @@ err_free:
 	return err;
 }
 
+void lutf_labors_release(struct lutf_labors *lb)
+{
+	/* Release pairs with the Labors' acquire load of held. */
+	st_release(&lb->held, 0);
+	lutf_futex_wake(&lb->held, 1 << 30, false);
+}
+
 void lutf_labors_stop(struct lutf_labors *lb)
 {
 	st_relaxed(&lb->local_stop, 1);
+	/* A held Labor wakes and sees the stop (release: after local_stop). */
+	st_release(&lb->held, 0);
+	lutf_futex_wake(&lb->held, 1 << 30, false);
 	for (uint32_t i = 0; i < lb->r.hdr->cfg.labors_max; i++) {
 		struct lutf_labor *l = &lb->r.labors[i];
 

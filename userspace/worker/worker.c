@@ -5,6 +5,9 @@
  * Invariant: a name's binding is replaced by one atomic pointer store and
  * old code is never unloaded while the worker lives (recycling the worker is
  * what drops old versions), so a Labor never runs code that goes away.
+ * A worker asked to run in a tier is confined (identity, limits, Landlock,
+ * seccomp) before it reads its first message, so no app code ever runs
+ * unconfined; if confinement fails it says why and exits.
  */
 #define _GNU_SOURCE
 #include <dlfcn.h>
@@ -20,6 +23,7 @@
 
 #include <lutf/runtime.h>
 
+#include "sandbox.h"
 #include "wire.h"
 #include "worker.h"
 
@@ -229,13 +233,56 @@ static void wk_reply(int ctl, int rc, const char *msg)
 		_exit(0);
 }
 
-__attribute__((noreturn)) void lutf_worker_main(const char *tenant, int memfd, size_t size, int ctl,
-						int log)
+struct wk_start {
+	void *mem;
+	size_t size;
+	struct lutf_labors **lb;
+	int err;
+};
+
+/* Between Landlock and seccomp: start the Labors, held until START. They
+ * inherit the Landlock domain and the filter's thread sync reaches them;
+ * in a tier without clone the whole pool starts now. */
+static int wk_start_labors(void *arg, const struct lutf_policy *p)
 {
+	struct wk_start *ws = arg;
 	struct lutf_labor_host host = {.resolve = wk_resolve, .log = wk_log};
+
+	host.flags = LUTF_LABORS_HELD | (p && p->labors_fixed ? LUTF_LABORS_FIXED : 0);
+	ws->err = lutf_labors_start(ws->mem, ws->size, &host, ws->lb);
+	return ws->err;
+}
+
+/* Confinement failed: tell lutfd on both sockets, then go. */
+__attribute__((noreturn)) static void wk_unconfined(int ctl, const char *tenant, int rc,
+						    const char *why)
+{
+	char text[400];
+	static const char fn[] = "lutf-worker";
+
+	snprintf(text, sizeof(text), "sandbox: %s", why);
+	fprintf(stderr, "lutf worker %s: %s\n", tenant, text);
+	wk_log(NULL, fn, text, strlen(text));
+	{
+		char buf[sizeof(int32_t) + sizeof(text)];
+		int32_t v = rc ? rc : -EPERM;
+		size_t n = strlen(text);
+
+		memcpy(buf, &v, sizeof(v));
+		memcpy(buf + sizeof(v), text, n);
+		(void)!send(ctl, buf, sizeof(v) + n, MSG_NOSIGNAL);
+	}
+	_exit(LUTF_WK_EXIT_SANDBOX);
+}
+
+__attribute__((noreturn)) void lutf_worker_main(const char *tenant, int memfd, size_t size, int ctl,
+						int log, const struct lutf_wk_sandbox *sb)
+{
 	struct lutf_labors *lb = NULL;
+	struct lutf_sandbox_status st;
+	struct wk_start ws;
 	static uint8_t msg[LUTF_WK_MSG_MAX];
-	char comm[16];
+	char comm[16], why[300] = "";
 	void *mem;
 	int err;
 
@@ -248,6 +295,15 @@ __attribute__((noreturn)) void lutf_worker_main(const char *tenant, int memfd, s
 		_exit(2);
 	}
 	close(memfd);
+	memset(&st, 0, sizeof(st));
+	ws = (struct wk_start){.mem = mem, .size = size, .lb = &lb};
+	if (sb && sb->tier[0]) {
+		err = lutf_sandbox_apply(sb, wk_start_labors, &ws, &st, why, sizeof(why));
+		if (err)
+			wk_unconfined(ctl, tenant, err, why);
+	} else {
+		wk_start_labors(&ws, NULL);
+	}
 	for (;;) {
 		char text[256] = "";
 		ssize_t n = recv(ctl, msg, sizeof(msg), 0);
@@ -259,12 +315,17 @@ __attribute__((noreturn)) void lutf_worker_main(const char *tenant, int memfd, s
 		if (msg[0] == LUTF_WK_LOAD) {
 			err = wk_load(msg + 1, (size_t)n - 1, text, sizeof(text));
 			wk_reply(ctl, err, text);
-		} else if (msg[0] == LUTF_WK_START && !lb) {
-			err = lutf_labors_start(mem, size, &host, &lb);
+		} else if (msg[0] == LUTF_WK_START) {
+			err = ws.err;
 			if (err)
 				snprintf(text, sizeof(text), "lutf_labors_start: %s",
 					 strerror(-err));
+			else
+				lutf_labors_release(lb);
 			wk_reply(ctl, err, text);
+		} else if (msg[0] == LUTF_WK_STATUS) {
+			lutf_sandbox_status_format(&st, text, sizeof(text));
+			wk_reply(ctl, 0, text);
 		} else {
 			wk_reply(ctl, -EINVAL, "unknown request");
 		}

@@ -3,11 +3,17 @@
  * The zygote and the tenant worker: messages between lutfd, the zygote and
  * workers (all SOCK_SEQPACKET socketpairs, one message per record).
  *
- * lutfd -> zygote   SPAWN (tenant, region size) + fds [region memfd, ctl, log]
+ * lutfd -> zygote   SPAWN (tenant, region size, sandbox) + fds [region memfd, ctl, log]
  * zygote -> lutfd   SPAWNED (pid or -errno), EXITED (pid, wait status) at any time
- * lutfd -> worker   on ctl: LOAD (TLV: APP, SO = path, EXPORT, CONFIG), START;
- *                   each answered by a reply (i32 rc, then an error text)
+ * lutfd -> worker   on ctl: LOAD (TLV: APP, SO = path, EXPORT, CONFIG), START, STATUS;
+ *                   each answered by a reply (i32 rc, then a text: an error, or
+ *                   for STATUS the sandbox status line)
  * worker -> lutfd   on log: "function\0line" datagrams, dropped when lutfd lags
+ *
+ * A worker confines itself before it reads its first ctl message. If that
+ * fails it sends one unasked ctl record (rc = -errno, text "sandbox: why")
+ * and a log datagram from "lutf-worker" with the same text, then exits with
+ * status LUTF_WK_EXIT_SANDBOX: it never runs an app unconfined.
  */
 #ifndef LUTF_WORKER_H
 #define LUTF_WORKER_H
@@ -19,6 +25,7 @@
 
 #define LUTF_WK_MSG_MAX (128u * 1024) /* largest ctl message (LOAD with configs) */
 #define LUTF_WK_LOG_MAX 704u	      /* a log datagram: name + line */
+#define LUTF_WK_EXIT_SANDBOX 3	      /* exit status: the sandbox could not be applied */
 
 enum lutf_zy_type {
 	LUTF_ZY_SPAWN = 1,
@@ -26,20 +33,14 @@ enum lutf_zy_type {
 	LUTF_ZY_EXITED = 3,
 };
 
-struct lutf_zy_msg {
-	uint32_t type;
-	int32_t pid;	/* SPAWNED: pid or -errno; EXITED: pid */
-	int32_t status; /* EXITED: wait status */
-	uint32_t pad;
-	uint64_t size;	 /* SPAWN: region bytes */
-	char tenant[64]; /* SPAWN */
-};
-
 /*
  * How a worker confines itself before it loads any app (issue #6; contract
  * between lutfd, which fills it, and the worker, which applies it in this
- * order: setgroups, setresgid, setresuid, rlimits, Labors, no_new_privs,
- * Landlock, seccomp, then the apps). Sent whole inside the SPAWN message.
+ * order: read the policy and open the Landlock paths, setgroups, setresgid,
+ * setresuid, rlimits, no_new_privs, Landlock, start the Labors (held until
+ * START; they inherit Landlock), seccomp on every thread, then the apps).
+ * Sent whole inside the SPAWN message. policy_dir "" = LUTF_POLICY_DIR (the
+ * build-time default from CMake, userspace/sandbox/CMakeLists.txt).
  */
 struct lutf_wk_sandbox {
 	char tier[16];	       /* "pure", "basic", "service", "compat"; "" = no confinement */
@@ -54,9 +55,20 @@ struct lutf_wk_sandbox {
 	uint32_t pad;
 };
 
+struct lutf_zy_msg {
+	uint32_t type;
+	int32_t pid;		   /* SPAWNED: pid or -errno; EXITED: pid */
+	int32_t status;		   /* EXITED: wait status */
+	uint32_t has_sb;	   /* SPAWN: sb applies */
+	uint64_t size;		   /* SPAWN: region bytes */
+	char tenant[64];	   /* SPAWN */
+	struct lutf_wk_sandbox sb; /* SPAWN */
+};
+
 enum lutf_wk_op {
 	LUTF_WK_LOAD = 1,
-	LUTF_WK_START = 2,
+	LUTF_WK_START = 2,  /* Labors begin taking Bricks */
+	LUTF_WK_STATUS = 3, /* reply text: the sandbox status line */
 };
 
 /* lutfd's handle on its zygote; used from lutfd's main thread only. */
@@ -80,11 +92,13 @@ int lutf_zygote_start(struct lutf_zygote *z, int keep_fd);
 
 /*
  * Ask the zygote for a worker of tenant on the region memfd; ctl and log are
- * the worker's ends of its socketpairs. Waits up to timeout_ms for the answer.
- * Returns 0 and *pid, or -errno (-ETIMEDOUT, -EPIPE when the zygote is gone).
+ * the worker's ends of its socketpairs; sb (copied; NULL or an empty tier =
+ * no confinement) is how the worker confines itself. Waits up to timeout_ms
+ * for the answer. Returns 0 and *pid, or -errno (-ETIMEDOUT, -EPIPE when the
+ * zygote is gone).
  */
 int lutf_zygote_spawn(struct lutf_zygote *z, const char *tenant, int memfd, size_t size, int ctl,
-		      int log, int timeout_ms, pid_t *pid);
+		      int log, const struct lutf_wk_sandbox *sb, int timeout_ms, pid_t *pid);
 
 /*
  * Next worker exit the zygote reported (queued ones first, then the socket,
@@ -93,8 +107,9 @@ int lutf_zygote_spawn(struct lutf_zygote *z, const char *tenant, int memfd, size
  */
 int lutf_zygote_next_exit(struct lutf_zygote *z, pid_t *pid, int *status);
 
-/* The worker process body (entered in the zygote's child); never returns. */
+/* The worker process body (entered in the zygote's child); never returns.
+ * sb NULL or with an empty tier: no confinement. */
 __attribute__((noreturn)) void lutf_worker_main(const char *tenant, int memfd, size_t size, int ctl,
-						int log);
+						int log, const struct lutf_wk_sandbox *sb);
 
 #endif /* LUTF_WORKER_H */

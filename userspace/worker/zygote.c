@@ -65,7 +65,8 @@ static void zy_spawn(int zfd, int sfd, pid_t self)
 		signal(SIGCHLD, SIG_DFL);
 		if (prctl(PR_SET_PDEATHSIG, SIGKILL) || getppid() != self)
 			_exit(1); /* the zygote died before we could follow it */
-		lutf_worker_main(m.tenant, fds[0], (size_t)m.size, fds[1], fds[2]);
+		lutf_worker_main(m.tenant, fds[0], (size_t)m.size, fds[1], fds[2],
+				 m.has_sb ? &m.sb : NULL);
 	}
 	ans.pid = pid < 0 ? -errno : pid;
 out:
@@ -165,7 +166,7 @@ static int64_t now_ms(void)
 
 /* Returns 0 or -errno. */
 int lutf_zygote_spawn(struct lutf_zygote *z, const char *tenant, int memfd, size_t size, int ctl,
-		      int log, int timeout_ms, pid_t *pid)
+		      int log, const struct lutf_wk_sandbox *sb, int timeout_ms, pid_t *pid)
 {
 	struct lutf_zy_msg m = {.type = LUTF_ZY_SPAWN, .size = size};
 	char cbuf[CMSG_SPACE(3 * sizeof(int))];
@@ -178,6 +179,10 @@ int lutf_zygote_spawn(struct lutf_zygote *z, const char *tenant, int memfd, size
 
 	memset(cbuf, 0, sizeof(cbuf));
 	snprintf(m.tenant, sizeof(m.tenant), "%s", tenant);
+	if (sb && sb->tier[0]) {
+		m.sb = *sb;
+		m.has_sb = 1;
+	}
 	cm = CMSG_FIRSTHDR(&mh);
 	cm->cmsg_level = SOL_SOCKET;
 	cm->cmsg_type = SCM_RIGHTS;

@@ -1,0 +1,495 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Per-tenant cgroups: memory, pids and cpu limits for a tenant's worker, and
+ * its OOM-kill count, so that lutfd can tell an out-of-memory death from a
+ * crash. cgroup v2 is the primary path (what hosts run); v1 (one mount per
+ * controller) where that is what the host has. Invariant: lutfd only writes
+ * below <root>/<name>, and a tenant's cgroup holds only its worker.
+ */
+#define _GNU_SOURCE
+#include <dirent.h>
+#include <errno.h>
+#include <signal.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "isolation.h"
+
+static const char *const v1_ctrl[LUTFD_CG__N] = {"memory", "pids", "cpu"};
+
+/* snprintf that says whether it fit. */
+static __attribute__((format(printf, 3, 4))) bool fmt(char *buf, size_t cap, const char *f, ...)
+{
+	va_list ap;
+	int n;
+
+	va_start(ap, f);
+	n = vsnprintf(buf, cap, f, ap);
+	va_end(ap);
+	return n >= 0 && (size_t)n < cap;
+}
+
+static enum lutfd_cg_mode cg_init(struct lutfd_cg *cg, const char *want, const char *v2_root,
+				  const char *v1_root, const char *name);
+
+/* Write s to dir/file (no O_CREAT: cgroup files exist or the feature is absent).
+ * Returns 0 or -errno. */
+static int put(const char *dir, const char *file, const char *s)
+{
+	char path[PATH_MAX + 64];
+	size_t n = strlen(s);
+	ssize_t w;
+	int fd, err = 0;
+
+	if (!fmt(path, sizeof(path), "%s/%s", dir, file))
+		return -ENAMETOOLONG;
+	fd = open(path, O_WRONLY | O_TRUNC | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	w = write(fd, s, n);
+	if (w < 0)
+		err = -errno;
+	else if ((size_t)w != n)
+		err = -EIO;
+	close(fd);
+	return err;
+}
+
+/* Read dir/file into buf (NUL-terminated). Returns the length or -errno. */
+static ssize_t get(const char *dir, const char *file, char *buf, size_t cap)
+{
+	char path[PATH_MAX + 64];
+	ssize_t n;
+	int fd;
+
+	if (!fmt(path, sizeof(path), "%s/%s", dir, file))
+		return -ENAMETOOLONG;
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	n = read(fd, buf, cap - 1);
+	if (n < 0)
+		n = -errno;
+	else
+		buf[n] = 0;
+	close(fd);
+	return n;
+}
+
+/* "key N" in a flat-keyed file. Returns 0 or -errno (-ENOENT: no such key). */
+static int keyed(const char *dir, const char *file, const char *key, uint64_t *v)
+{
+	char buf[4096], *p;
+	size_t kl = strlen(key);
+	ssize_t n = get(dir, file, buf, sizeof(buf));
+
+	if (n < 0)
+		return (int)n;
+	for (p = buf; p && *p; p = strchr(p, '\n'), p = p ? p + 1 : NULL) {
+		if (!strncmp(p, key, kl) && p[kl] == ' ') {
+			*v = strtoull(p + kl + 1, NULL, 10);
+			return 0;
+		}
+	}
+	return -ENOENT;
+}
+
+static bool has_word(const char *list, const char *w)
+{
+	size_t n = strlen(w);
+
+	for (const char *p = list; (p = strstr(p, w)) != NULL; p += n)
+		if ((p == list || p[-1] == ' ' || p[-1] == ',' || p[-1] == ':') &&
+		    (!p[n] || p[n] == ' ' || p[n] == '\n' || p[n] == ','))
+			return true;
+	return false;
+}
+
+/*
+ * lutfd's own cgroup path in the hierarchy whose /proc/self/cgroup entry
+ * matches ctrl ("" = the v2 entry "0::"). Returns 0 or -ENOENT.
+ */
+static int own_path(const char *ctrl, char *out, size_t cap)
+{
+	FILE *fp = fopen("/proc/self/cgroup", "re");
+	char line[PATH_MAX + 64];
+	int err = -ENOENT;
+
+	while (fp && err && fgets(line, sizeof(line), fp)) {
+		char *c1 = strchr(line, ':'), *c2 = c1 ? strchr(c1 + 1, ':') : NULL;
+
+		if (!c2)
+			continue;
+		*c2 = 0; /* c1 + 1: the controller list; c2 + 1: the path */
+		c2[1 + strcspn(c2 + 1, "\n")] = 0;
+		if (ctrl[0] ? has_word(c1 + 1, ctrl)
+			    : (line[0] == '0' && c1 == line + 1 && c2 == c1 + 1)) {
+			snprintf(out, cap, "%s", strcmp(c2 + 1, "/") ? c2 + 1 : "");
+			err = 0;
+		}
+	}
+	if (fp)
+		fclose(fp);
+	return err;
+}
+
+/* The cgroup2 mount point, from /proc/self/mountinfo. Returns 0 or -ENOENT. */
+static int v2_mount(char *out, size_t cap)
+{
+	FILE *fp = fopen("/proc/self/mountinfo", "re");
+	char line[PATH_MAX * 2];
+	int err = -ENOENT;
+
+	while (fp && err && fgets(line, sizeof(line), fp)) {
+		char mnt[PATH_MAX], *dash = strstr(line, " - ");
+
+		if (!dash || strncmp(dash + 3, "cgroup2 ", 8))
+			continue;
+		if (sscanf(line, "%*s %*s %*s %*s %4095s", mnt) == 1) {
+			err = fmt(out, cap, "%s", mnt) ? 0 : -ENAMETOOLONG;
+		}
+	}
+	if (fp)
+		fclose(fp);
+	return err;
+}
+
+static int mkdir_ok(const char *p)
+{
+	return mkdir(p, 0755) && errno != EEXIST ? -errno : 0;
+}
+
+/*
+ * v2: root must offer memory and pids (cpu if it can); lutfd enables them for
+ * its children. A cgroup with processes cannot hand controllers down (the "no
+ * internal processes" rule), so when root holds lutfd itself, lutfd first
+ * moves into the leaf <root>/lutfd. Returns 0 or -errno with why filled.
+ */
+static int v2_init(struct lutfd_cg *cg, const char *root, const char *name)
+{
+	char ctrls[512], base[PATH_MAX], leaf[PATH_MAX + 8], pid[32], enable[64] = "";
+	ssize_t n = get(root, "cgroup.controllers", ctrls, sizeof(ctrls));
+	int err;
+
+	if (n < 0) {
+		fmt(cg->why, sizeof(cg->why), "%s is not a cgroup2 folder", root);
+		return (int)n;
+	}
+	if (!has_word(ctrls, "memory") || !has_word(ctrls, "pids")) {
+		fmt(cg->why, sizeof(cg->why), "cgroup2 %s offers no memory/pids controller", root);
+		return -ENOTSUP;
+	}
+	snprintf(enable, sizeof(enable), "+memory +pids%s", has_word(ctrls, "cpu") ? " +cpu" : "");
+	err = put(root, "cgroup.subtree_control", enable);
+	if (err == -EBUSY) {
+		/* root is lutfd's (delegated) cgroup: everything in it (lutfd,
+		 * its zygote) moves to a leaf, then root can hand controllers down. */
+		char procs[4096], *p, *end;
+		ssize_t got;
+
+		snprintf(leaf, sizeof(leaf), "%s/lutfd", root);
+		err = mkdir_ok(leaf);
+		got = err ? -1 : get(root, "cgroup.procs", procs, sizeof(procs));
+		for (p = procs; got > 0 && !err && *p; p = end) {
+			long v = strtol(p, &end, 10);
+
+			if (end == p)
+				break;
+			snprintf(pid, sizeof(pid), "%ld", v);
+			err = put(leaf, "cgroup.procs", pid);
+			if (err == -ESRCH)
+				err = 0; /* exited meanwhile */
+		}
+		if (!err)
+			err = put(root, "cgroup.subtree_control", enable);
+	}
+	if (err) {
+		fmt(cg->why, sizeof(cg->why), "cannot enable controllers in %s: %s", root,
+		    strerror(-err));
+		return err;
+	}
+	if (!fmt(base, sizeof(base), "%s/%s", root, name)) {
+		fmt(cg->why, sizeof(cg->why), "cgroup2 path too long");
+		return -ENAMETOOLONG;
+	}
+	err = mkdir_ok(base);
+	if (!err)
+		err = put(base, "cgroup.subtree_control", enable);
+	if (err) {
+		fmt(cg->why, sizeof(cg->why), "cannot prepare %s: %s", base, strerror(-err));
+		return err;
+	}
+	fmt(cg->base[0], sizeof(cg->base[0]), "%s", base);
+	cg->mode = LUTFD_CG_V2;
+	return 0;
+}
+
+/* v1: memory is required, pids and cpu are used when mounted. Returns 0 or -errno. */
+static int v1_init(struct lutfd_cg *cg, const char *v1_root, const char *name)
+{
+	for (int i = 0; i < LUTFD_CG__N; i++) {
+		char mnt[PATH_MAX], own[PATH_MAX], base[PATH_MAX], probe[PATH_MAX + 16];
+		int err;
+
+		snprintf(mnt, sizeof(mnt), "%s/%s", v1_root, v1_ctrl[i]);
+		snprintf(probe, sizeof(probe), "%s/tasks", mnt);
+		if (access(probe, W_OK) || own_path(v1_ctrl[i], own, sizeof(own))) {
+			if (i == LUTFD_CG_MEMORY) {
+				fmt(cg->why, sizeof(cg->why),
+				    "no writable cgroup v1 memory controller at %s", mnt);
+				return -ENOENT;
+			}
+			continue;
+		}
+		/* Our own cgroup may not exist in this mount namespace's view. */
+		if (!fmt(base, sizeof(base), "%s%s", mnt, own) || access(base, W_OK))
+			fmt(base, sizeof(base), "%s", mnt);
+		err = fmt(base + strlen(base), sizeof(base) - strlen(base), "/%s", name)
+			  ? mkdir_ok(base)
+			  : -ENAMETOOLONG;
+		if (err) {
+			fmt(cg->why, sizeof(cg->why), "cannot create %s: %s", base, strerror(-err));
+			if (i == LUTFD_CG_MEMORY)
+				return err;
+			continue;
+		}
+		fmt(cg->base[i], sizeof(cg->base[i]), "%s", base);
+	}
+	cg->mode = LUTFD_CG_V1;
+	return 0;
+}
+
+/* Empty tenant cgroups a killed lutfd left under base: removed (a busy one
+ * stays and is reused). */
+static void sweep(const char *base)
+{
+	DIR *dir = opendir(base);
+	struct dirent *e;
+	char p[PATH_MAX + 300];
+
+	while (dir && (e = readdir(dir)) != NULL) {
+		if (e->d_type != DT_DIR || e->d_name[0] == '.')
+			continue;
+		if (fmt(p, sizeof(p), "%s/%s", base, e->d_name))
+			rmdir(p);
+	}
+	if (dir)
+		closedir(dir);
+}
+
+enum lutfd_cg_mode lutfd_cg_init(struct lutfd_cg *cg, const char *want, const char *v2_root,
+				 const char *v1_root, const char *name)
+{
+	enum lutfd_cg_mode mode = cg_init(cg, want, v2_root, v1_root, name);
+
+	for (int i = 0; i < LUTFD_CG__N && mode != LUTFD_CG_NONE; i++)
+		if (cg->base[i][0])
+			sweep(cg->base[i]);
+	return mode;
+}
+
+static enum lutfd_cg_mode cg_init(struct lutfd_cg *cg, const char *want, const char *v2_root,
+				  const char *v1_root, const char *name)
+{
+	char root[PATH_MAX], mnt[PATH_MAX / 2], own[PATH_MAX / 2];
+
+	memset(cg, 0, sizeof(*cg));
+	if (!strcmp(want, "off")) {
+		fmt(cg->why, sizeof(cg->why), "cgroup = off");
+		return cg->mode;
+	}
+	if (!strcmp(want, "auto") || !strcmp(want, "v2")) {
+		if (v2_root[0])
+			fmt(root, sizeof(root), "%s", v2_root);
+		else if (v2_mount(mnt, sizeof(mnt)) || own_path("", own, sizeof(own)) ||
+			 !fmt(root, sizeof(root), "%s%s", mnt, own))
+			root[0] = 0;
+		if (!root[0])
+			fmt(cg->why, sizeof(cg->why), "no cgroup2 mount");
+		else if (!v2_init(cg, root, name))
+			return cg->mode;
+	}
+	if (!strcmp(want, "auto") || !strcmp(want, "v1")) {
+		char why[sizeof(cg->why)];
+
+		memcpy(why, cg->why, sizeof(why));
+		if (!v1_init(cg, v1_root, name))
+			return cg->mode;
+		if (why[0])
+			fmt(cg->why + strlen(cg->why), sizeof(cg->why) - strlen(cg->why), "; %s",
+			    why);
+	}
+	memset(cg->base, 0, sizeof(cg->base));
+	cg->mode = LUTFD_CG_NONE;
+	return cg->mode;
+}
+
+static void tenant_dir(const struct lutfd_cg *cg, int i, const char *tenant, char *out, size_t cap)
+{
+	if (!fmt(out, cap, "%s/%s", cg->base[i], tenant))
+		out[0] = 0; /* cannot happen: cap leaves room for a tenant name */
+}
+
+/* Returns 0 or -errno. */
+int lutfd_cg_tenant(const struct lutfd_cg *cg, const char *tenant,
+		    const struct lutfd_cg_limits *lim)
+{
+	char dir[PATH_MAX + 80], v[64];
+	int err;
+
+	if (cg->mode == LUTFD_CG_V2) {
+		tenant_dir(cg, 0, tenant, dir, sizeof(dir));
+		if ((err = mkdir_ok(dir)))
+			return err;
+		if (lim->memory_bytes)
+			snprintf(v, sizeof(v), "%llu", (unsigned long long)lim->memory_bytes);
+		else
+			snprintf(v, sizeof(v), "max");
+		if ((err = put(dir, "memory.max", v)))
+			return err;
+		/* No swap for a tenant: a blow-up meets the OOM killer, not the disk. */
+		put(dir, "memory.swap.max", "0");
+		if (lim->pids_max)
+			snprintf(v, sizeof(v), "%u", lim->pids_max);
+		else
+			snprintf(v, sizeof(v), "max");
+		if ((err = put(dir, "pids.max", v)))
+			return err;
+		if (lim->cpu_pct)
+			snprintf(v, sizeof(v), "%u 100000", lim->cpu_pct * 1000u);
+		else
+			snprintf(v, sizeof(v), "max 100000");
+		err = put(dir, "cpu.max", v);
+		return err == -ENOENT && !lim->cpu_pct ? 0 : err; /* cpu may be absent */
+	}
+	if (cg->mode != LUTFD_CG_V1)
+		return 0;
+	for (int i = 0; i < LUTFD_CG__N; i++) {
+		if (!cg->base[i][0])
+			continue;
+		tenant_dir(cg, i, tenant, dir, sizeof(dir));
+		if ((err = mkdir_ok(dir)))
+			return err;
+		if (i == LUTFD_CG_MEMORY) {
+			snprintf(v, sizeof(v), "%lld",
+				 lim->memory_bytes ? (long long)lim->memory_bytes : -1ll);
+			err = put(dir, "memory.limit_in_bytes", v);
+			put(dir, "memory.swappiness", "0");
+		} else if (i == LUTFD_CG_PIDS) {
+			if (lim->pids_max)
+				snprintf(v, sizeof(v), "%u", lim->pids_max);
+			else
+				snprintf(v, sizeof(v), "max");
+			err = put(dir, "pids.max", v);
+		} else {
+			err = put(dir, "cpu.cfs_period_us", "100000");
+			snprintf(v, sizeof(v), "%lld", lim->cpu_pct ? lim->cpu_pct * 1000ll : -1ll);
+			if (!err)
+				err = put(dir, "cpu.cfs_quota_us", v);
+		}
+		if (err)
+			return err;
+	}
+	return 0;
+}
+
+/* Returns 0 or -errno. */
+int lutfd_cg_attach(const struct lutfd_cg *cg, const char *tenant, pid_t pid)
+{
+	char dir[PATH_MAX + 80], v[32];
+	int err;
+
+	snprintf(v, sizeof(v), "%d", (int)pid);
+	for (int i = 0; i < LUTFD_CG__N && cg->mode != LUTFD_CG_NONE; i++) {
+		if (!cg->base[i][0])
+			continue;
+		tenant_dir(cg, i, tenant, dir, sizeof(dir));
+		err = put(dir, "cgroup.procs", v);
+		if (err)
+			return err;
+		if (cg->mode == LUTFD_CG_V2)
+			break;
+	}
+	return 0;
+}
+
+/* Returns 0 or -errno. */
+int lutfd_cg_oom_kills(const struct lutfd_cg *cg, const char *tenant, uint64_t *n)
+{
+	char dir[PATH_MAX + 80];
+
+	*n = 0;
+	if (cg->mode == LUTFD_CG_NONE || !cg->base[LUTFD_CG_MEMORY][0])
+		return -ENOTSUP;
+	tenant_dir(cg, LUTFD_CG_MEMORY, tenant, dir, sizeof(dir));
+	if (cg->mode == LUTFD_CG_V2)
+		return keyed(dir, "memory.events", "oom_kill", n);
+	return keyed(dir, "memory.oom_control", "oom_kill", n);
+}
+
+/* Returns the number of processes signalled, or -errno. */
+int lutfd_cg_kill_all(const struct lutfd_cg *cg, const char *tenant)
+{
+	char dir[PATH_MAX + 80], procs[8192], *p, *end;
+	int n = 0;
+	ssize_t got;
+
+	if (cg->mode == LUTFD_CG_NONE || !cg->base[LUTFD_CG_MEMORY][0])
+		return -ENOTSUP;
+	tenant_dir(cg, LUTFD_CG_MEMORY, tenant, dir, sizeof(dir));
+	/* v2 kills the whole cgroup in one write (kernel >= 5.14). */
+	if (cg->mode == LUTFD_CG_V2 && !put(dir, "cgroup.kill", "1"))
+		return 1;
+	/* A bounded read: a fork bomb held by pids.max fits; anything beyond
+	 * is found by the next call (each death and each start call this). */
+	got = get(dir, "cgroup.procs", procs, sizeof(procs));
+	if (got < 0)
+		return (int)got;
+	for (p = procs; *p; p = end) {
+		long v = strtol(p, &end, 10);
+
+		if (end == p)
+			break;
+		if (v > 1 && !kill((pid_t)v, SIGKILL))
+			n++;
+	}
+	return n;
+}
+
+void lutfd_cg_tenant_remove(const struct lutfd_cg *cg, const char *tenant)
+{
+	char dir[PATH_MAX + 80];
+
+	for (int i = 0; i < LUTFD_CG__N && cg->mode != LUTFD_CG_NONE; i++) {
+		if (!cg->base[i][0])
+			continue;
+		tenant_dir(cg, i, tenant, dir, sizeof(dir));
+		rmdir(dir); /* EBUSY while a worker still exits: harmless */
+	}
+}
+
+void lutfd_cg_fini(struct lutfd_cg *cg)
+{
+	for (int i = 0; i < LUTFD_CG__N && cg->mode != LUTFD_CG_NONE; i++)
+		if (cg->base[i][0])
+			rmdir(cg->base[i]);
+	memset(cg, 0, sizeof(*cg));
+}
+
+void lutfd_cg_describe(const struct lutfd_cg *cg, char *buf, size_t cap)
+{
+	if (cg->mode == LUTFD_CG_V2) {
+		snprintf(buf, cap, "cgroup v2");
+	} else if (cg->mode == LUTFD_CG_V1) {
+		snprintf(buf, cap, "cgroup v1 (memory%s%s)",
+			 cg->base[LUTFD_CG_PIDS][0] ? ",pids" : "",
+			 cg->base[LUTFD_CG_CPU][0] ? ",cpu" : "");
+	} else {
+		snprintf(buf, cap, "rlimits only (%s)", cg->why);
+	}
+}

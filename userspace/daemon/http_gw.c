@@ -1,0 +1,515 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The HTTP/1.1 gateway: userspace/http's engine plugged into the ingress
+ * connection layer as a struct lutf_proto, its POST /fn/<tenant>/<name> into
+ * lutfd's invoke path (dispatch.c), and an admin listener for /metrics and
+ * /healthz. Invariants: every request the engine parses is answered exactly
+ * once (at once for refusals, by its completion otherwise, or dropped with
+ * its connection); input the engine cannot take yet (max_pending requests
+ * unanswered) waits in the connection's own bounded buffer and holds one
+ * in-flight token, so the connection layer does not close under it.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/socket.h>
+#include <sys/timerfd.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "http.h"
+#include "lutfd.h"
+#include "prom.h"
+
+#define TICK_MS 250
+#define MAX_HDRS LUTF_HTTP_MAX_META
+
+struct gw_listener {
+	struct lutf_http_server srv;
+	char addr[160]; /* bound, "" when off */
+};
+
+/* Per connection (the protocol state inside struct lutf_conn). */
+struct gw_conn {
+	struct lutf_conn *c;
+	struct lutf_http_conn *h;
+	struct gw_conn *prev, *next; /* every HTTP connection, for ticks */
+	uint8_t *pend;		     /* bytes the engine could not take yet */
+	size_t pend_len, pend_cap;
+	unsigned busy;	 /* inside the engine: close() must not free h */
+	bool closed;	 /* close() came while busy */
+	bool ended;	 /* lutf_conn_end was called */
+	bool refeed_due; /* in the refeed list */
+};
+
+static struct gw_listener gw_main, gw_admin;
+static struct gw_conn *conns;
+static uint64_t *refeed; /* conn ids waiting for their pend to be fed */
+static size_t nrefeed, cap_refeed;
+static int kick_fd = -1, tick_fd = -1;
+static uint64_t by_class[6]; /* responses by first digit of the code: [1..5] */
+
+/* ---- the connection's life ---- */
+
+static uint64_t now_ms(void)
+{
+	return lutfd_now_ms();
+}
+
+static void free_engine(struct gw_conn *g)
+{
+	lutf_http_conn_free(g->h);
+	g->h = NULL;
+	free(g->pend);
+	g->pend = NULL;
+	g->pend_len = g->pend_cap = 0;
+}
+
+/* Close once answered, when the engine is done or cannot go on. */
+static void settle(struct gw_conn *g)
+{
+	if (g->closed || g->ended || !g->h)
+		return;
+	if (lutf_http_done(g->h)) {
+		if (g->pend_len) {
+			g->pend_len = 0;
+			lutf_conn_inflight(g->c, -1);
+		}
+		g->ended = true;
+		lutf_conn_end(g->c, false);
+	}
+}
+
+static void leave(struct gw_conn *g)
+{
+	if (--g->busy == 0 && g->closed)
+		free_engine(g);
+}
+
+/* Keep n bytes for later; the first byte kept takes an in-flight token.
+ * Returns 0, or -E2BIG past the bound (then the connection gives up). */
+static int pend_add(struct gw_conn *g, const uint8_t *p, size_t n)
+{
+	const struct lutf_http_limits *lim = &gw_main.srv.lim;
+	size_t max = (size_t)lim->max_header + lim->max_body + 65536;
+
+	if (g->pend_len + n > max)
+		return -E2BIG;
+	if (g->pend_len + n > g->pend_cap) {
+		size_t cap = g->pend_cap ? g->pend_cap : 4096;
+		uint8_t *q;
+
+		while (cap < g->pend_len + n)
+			cap *= 2;
+		q = realloc(g->pend, cap);
+		if (!q)
+			return -ENOMEM;
+		g->pend = q;
+		g->pend_cap = cap;
+	}
+	if (!g->pend_len)
+		lutf_conn_inflight(g->c, 1);
+	memcpy(g->pend + g->pend_len, p, n);
+	g->pend_len += n;
+	return 0;
+}
+
+/* Feed what waits while the engine and the connection take it. */
+static void pend_feed(struct gw_conn *g)
+{
+	size_t k;
+
+	if (!g->pend_len || g->closed || !g->h)
+		return;
+	g->busy++;
+	while (g->pend_len && !g->closed && lutf_http_wants_input(g->h) &&
+	       lutf_conn_accepting(g->c)) {
+		k = lutf_http_feed(g->h, g->pend, g->pend_len, now_ms());
+		if (!k)
+			break;
+		memmove(g->pend, g->pend + k, g->pend_len - k);
+		g->pend_len -= k;
+		if (!g->pend_len)
+			lutf_conn_inflight(g->c, -1);
+	}
+	if (!g->closed)
+		settle(g);
+	leave(g);
+}
+
+static void refeed_later(struct gw_conn *g)
+{
+	uint64_t one = 1;
+
+	if (g->refeed_due || !g->pend_len)
+		return;
+	if (nrefeed == cap_refeed) {
+		size_t cap = cap_refeed ? cap_refeed * 2 : 64;
+		uint64_t *p = realloc(refeed, cap * sizeof(*p));
+
+		if (!p)
+			return; /* the next tick feeds it */
+		refeed = p;
+		cap_refeed = cap;
+	}
+	refeed[nrefeed++] = lutf_conn_id(g->c);
+	g->refeed_due = true;
+	if (nrefeed == 1)
+		(void)!write(kick_fd, &one, sizeof(one));
+}
+
+static void kick_event(struct lutf_ev_loop *l, int fd, void *data, unsigned mask)
+{
+	uint64_t v;
+
+	(void)!read(fd, &v, sizeof(v));
+	/* Feeding may submit invocations, never complete one here: the list
+	 * does not grow while it is walked (answers come from dispatch). */
+	for (size_t i = 0; i < nrefeed; i++) {
+		struct lutf_conn *c = lutf_srv_conn(g_srv, refeed[i]);
+		struct gw_conn *g;
+
+		if (!c)
+			continue;
+		g = lutf_conn_state(c);
+		g->refeed_due = false;
+		pend_feed(g);
+	}
+	nrefeed = 0;
+	lutf_srv_flush(g_srv);
+}
+
+static void tick_event(struct lutf_ev_loop *l, int fd, void *data, unsigned mask)
+{
+	uint64_t v, now = now_ms();
+	struct timespec ts;
+
+	(void)!read(fd, &v, sizeof(v));
+	clock_gettime(CLOCK_REALTIME, &ts);
+	lutf_http_date(&gw_main.srv, ts.tv_sec);
+	lutf_http_date(&gw_admin.srv, ts.tv_sec);
+	for (struct gw_conn *g = conns; g; g = g->next) {
+		if (!g->h || g->ended)
+			continue;
+		pend_feed(g); /* also after a pause that ended with nothing to answer */
+		if (g->h && !g->ended) {
+			g->busy++;
+			if (lutf_http_tick(g->h, now))
+				settle(g);
+			leave(g);
+		}
+	}
+	lutf_srv_flush(g_srv);
+}
+
+/* ---- the engine's callbacks ---- */
+
+static int gw_write(void *ctx, struct lutf_http_conn *hc, const void *data, size_t len)
+{
+	struct gw_conn *g = lutf_http_user(hc);
+	const char *p = data;
+
+	if (g->closed)
+		return -EPIPE;
+	if (len > 9 && p[9] >= '1' && p[9] <= '5')
+		by_class[p[9] - '0']++;
+	return lutf_conn_send(g->c, data, len);
+}
+
+static int gw_metrics(void *ctx, struct lutf_http_conn *hc, struct lutf_http_buf *out)
+{
+	return lutfd_metrics_render(out);
+}
+
+static void gw_invoke(void *ctx, struct lutf_http_conn *hc, const struct lutf_http_req *rq)
+{
+	struct gw_conn *g = lutf_http_user(hc);
+	const char *hdrs[2 * MAX_HDRS + 1];
+	struct lutf_request req = {
+	    .input = rq->body,
+	    .input_len = rq->body_len,
+	    .content_type = rq->content_type,
+	};
+	struct lutf_http_resp r = {0};
+	uint32_t st, detail = 0;
+	unsigned nh = 0;
+	char msg[320];
+
+	for (unsigned i = 0; i < rq->nmeta && i < MAX_HDRS; i++) {
+		if (!strcmp(rq->meta[i].name, "x-lutf-timeout-ms")) {
+			char *end;
+			unsigned long ms = strtoul(rq->meta[i].value, &end, 10);
+
+			if (*end || end == rq->meta[i].value || ms > 86400000ul) {
+				r.status = LUTF_STATUS_MALFORMED;
+				r.msg = "X-Lutf-Timeout-Ms: not a number of milliseconds";
+				lutf_http_respond(hc, rq->seq, &r);
+				return;
+			}
+			req.timeout_ns = (uint64_t)ms * 1000000ull;
+			continue;
+		}
+		hdrs[2 * nh] = rq->meta[i].name;
+		hdrs[2 * nh + 1] = rq->meta[i].value;
+		nh++;
+	}
+	hdrs[2 * nh] = NULL;
+	if (nh)
+		req.headers = hdrs;
+	st = lutfd_invoke_start(g->c, LUTFD_ORIGIN_HTTP, rq->seq, rq->tenant, rq->name, &req,
+				&detail, msg, sizeof(msg));
+	if (st == LUTF_STATUS_OK)
+		return;
+	r.status = st;
+	r.msg = msg;
+	lutf_http_respond(hc, rq->seq, &r);
+}
+
+/* ---- struct lutf_proto ---- */
+
+static int gw_open(struct lutf_conn *c)
+{
+	struct gw_listener *l = lutf_conn_proto_ctx(c);
+	struct gw_conn *g = lutf_conn_state(c);
+	int err;
+
+	g->c = c;
+	err = lutf_http_conn_new(&l->srv, now_ms(), &g->h);
+	if (err)
+		return err;
+	lutf_http_set_user(g->h, g);
+	g->next = conns;
+	if (conns)
+		conns->prev = g;
+	conns = g;
+	return 0;
+}
+
+static ssize_t gw_input(struct lutf_conn *c, const uint8_t *p, size_t n)
+{
+	struct gw_conn *g = lutf_conn_state(c);
+	size_t k = 0;
+
+	if (g->ended || !g->h)
+		return (ssize_t)n; /* nothing more is parsed */
+	if (!lutf_conn_accepting(c))
+		return 0; /* the connection layer keeps it and offers it again */
+	g->busy++;
+	if (!g->pend_len)
+		k = lutf_http_feed(g->h, p, n, now_ms());
+	if (!g->closed && k < n && pend_add(g, p + k, n - k)) {
+		/* More pipelined input than one full request past max_pending:
+		 * answer what was parsed, read nothing more. */
+		lutf_http_eof(g->h);
+		if (g->pend_len) {
+			g->pend_len = 0;
+			lutf_conn_inflight(c, -1);
+		}
+	}
+	if (!g->closed)
+		settle(g);
+	leave(g);
+	return (ssize_t)n;
+}
+
+static void gw_close(struct lutf_conn *c)
+{
+	struct gw_conn *g = lutf_conn_state(c);
+
+	if (g->prev)
+		g->prev->next = g->next;
+	else if (conns == g)
+		conns = g->next;
+	if (g->next)
+		g->next->prev = g->prev;
+	g->closed = true;
+	if (!g->busy)
+		free_engine(g);
+}
+
+static void gw_refuse(int fd, uint32_t status, const char *why)
+{
+	struct lutf_http_buf b = {0};
+
+	lutf_http_format_error(&gw_main.srv, &b, (int)lutf_status_http(status),
+			       lutf_status_str(status), why);
+	if (!b.err)
+		(void)!send(fd, b.data, b.len, MSG_NOSIGNAL | MSG_DONTWAIT);
+	lutf_http_buf_free(&b);
+}
+
+static const struct lutf_proto proto_http = {
+    .name = "http",
+    .state_size = sizeof(struct gw_conn),
+    .open = gw_open,
+    .input = gw_input,
+    .close = gw_close,
+    .refuse = gw_refuse,
+};
+
+/* ---- answers from dispatch.c ---- */
+
+void lutfd_http_answer(uint64_t conn_id, uint64_t seq, uint32_t status, const char *msg,
+		       const struct lutf_result *res)
+{
+	struct lutf_conn *c = lutf_srv_conn(g_srv, conn_id);
+	struct lutf_http_resp r = {.status = status, .msg = msg};
+	struct gw_conn *g;
+
+	if (!c)
+		return; /* the connection went: so did its requests */
+	g = lutf_conn_state(c);
+	if (!g->h || g->closed)
+		return;
+	if (res && status == LUTF_STATUS_OK) {
+		r.content_type = res->content_type[0] ? res->content_type : NULL;
+		r.body = res->output;
+		r.body_len = res->output_len;
+	} else if (res) {
+		r.msg = res->error[0] ? res->error : NULL;
+	}
+	g->busy++;
+	lutf_http_respond(g->h, seq, &r);
+	if (!g->closed) {
+		if (g->pend_len && lutf_http_wants_input(g->h))
+			refeed_later(g);
+		settle(g);
+	}
+	leave(g);
+}
+
+/* ---- listeners ---- */
+
+static void limits_from_cfg(struct lutf_http_limits *lim)
+{
+	lutf_http_limits_default(lim);
+	lim->max_header = g_cfg.http_max_header;
+	lim->max_body = g_cfg.http_max_body;
+	lim->max_rps = g_cfg.http_max_rps;
+	lim->max_pending = g_cfg.http_max_pending;
+	lim->request_ms = g_cfg.http_request_timeout_ms;
+	lim->idle_ms = g_cfg.idle_timeout_ms;
+}
+
+void lutfd_http_reload(void)
+{
+	limits_from_cfg(&gw_main.srv.lim);
+	limits_from_cfg(&gw_admin.srv.lim);
+}
+
+static bool is_off(const char *v)
+{
+	return !v[0] || !strcmp(v, "off");
+}
+
+static void write_addr(const char *name, const char *addr)
+{
+	char path[PATH_MAX + 16], tmp[PATH_MAX + 32];
+	FILE *fp;
+
+	snprintf(path, sizeof(path), "%s/%s", g_cfg.runtime_dir, name);
+	unlink(path);
+	if (!addr[0])
+		return;
+	snprintf(tmp, sizeof(tmp), "%s.tmp", path);
+	fp = fopen(tmp, "we");
+	if (!fp || fprintf(fp, "%s\n", addr) < 0 || fclose(fp) || rename(tmp, path))
+		lutfd_log("cannot write %s: %s", path, strerror(errno));
+}
+
+/* One listener; a taken default address is logged and skipped. Returns 0 or -1. */
+static int listen_one(struct gw_listener *l, const char *key, const char *want, const char *dflt)
+{
+	int err;
+
+	l->addr[0] = 0;
+	if (is_off(want))
+		return 0;
+	err = lutf_srv_listen_tcp(g_srv, want, 0, &proto_http, l, l->addr, sizeof(l->addr));
+	if (!err)
+		return 0;
+	l->addr[0] = 0;
+	if (!strcmp(want, dflt)) {
+		lutfd_log("%s off: cannot listen on %s (default): %s", key, want, strerror(-err));
+		return 0;
+	}
+	fprintf(stderr, "lutfd: %s: cannot listen on %s: %s\n", key, want,
+		err == -EINVAL ? "not host:port or [v6]:port" : strerror(-err));
+	return -1;
+}
+
+int lutfd_http_start(void)
+{
+	struct itimerspec it = {{0, TICK_MS * 1000000L}, {0, TICK_MS * 1000000L}};
+	struct timespec ts;
+
+	limits_from_cfg(&gw_main.srv.lim);
+	limits_from_cfg(&gw_admin.srv.lim);
+	gw_main.srv.ops = (struct lutf_http_ops){.invoke = gw_invoke, .write = gw_write};
+	gw_admin.srv.ops = (struct lutf_http_ops){.metrics = gw_metrics, .write = gw_write};
+	clock_gettime(CLOCK_REALTIME, &ts);
+	lutf_http_date(&gw_main.srv, ts.tv_sec);
+	lutf_http_date(&gw_admin.srv, ts.tv_sec);
+	kick_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+	tick_fd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
+	if (kick_fd < 0 || tick_fd < 0 || timerfd_settime(tick_fd, 0, &it, NULL) ||
+	    lutf_ev_set(g_loop, kick_fd, LUTF_EV_READ, kick_event, NULL) ||
+	    lutf_ev_set(g_loop, tick_fd, LUTF_EV_READ, tick_event, NULL)) {
+		fprintf(stderr, "lutfd: HTTP gateway: cannot set up its timers: %s\n",
+			strerror(errno));
+		return -1;
+	}
+	if (listen_one(&gw_admin, "admin_listen", g_cfg.admin_listen, LUTFD_ADMIN_DEFAULT) ||
+	    listen_one(&gw_main, "http_listen", g_cfg.http_listen, LUTFD_HTTP_DEFAULT))
+		return -1;
+	/* No admin listener: its routes are served beside the functions. */
+	if (!gw_admin.addr[0])
+		gw_main.srv.ops.metrics = gw_metrics;
+	write_addr("http.addr", gw_main.addr);
+	write_addr("admin.addr", gw_admin.addr);
+	if (gw_main.addr[0])
+		lutfd_log("listening on http %s%s", gw_main.addr,
+			  gw_admin.addr[0] ? "" : " (with /metrics)");
+	if (gw_admin.addr[0])
+		lutfd_log("listening on admin http %s (/metrics, /healthz)", gw_admin.addr);
+	return 0;
+}
+
+void lutfd_http_stop(void)
+{
+	write_addr("http.addr", "");
+	write_addr("admin.addr", "");
+}
+
+const char *lutfd_http_addr(void)
+{
+	return gw_main.addr;
+}
+
+const char *lutfd_admin_addr(void)
+{
+	return gw_admin.addr;
+}
+
+void lutfd_http_metrics(struct lutf_http_buf *out)
+{
+	static const char *const cls[] = {"", "1xx", "2xx", "3xx", "4xx", "5xx"};
+	unsigned n = 0;
+
+	for (struct gw_conn *g = conns; g; g = g->next)
+		n++;
+	lutf_prom_family(out, "lutf_http_connections", LUTF_PROM_GAUGE,
+			 "Open HTTP connections (gateway and admin).");
+	lutf_prom_u64(out, "lutf_http_connections", NULL, n);
+	lutf_prom_family(out, "lutf_http_responses", LUTF_PROM_COUNTER,
+			 "HTTP responses written, by status class.");
+	for (int i = 1; i <= 5; i++) {
+		const char *lb[] = {"code", cls[i], NULL};
+
+		lutf_prom_counter(out, "lutf_http_responses", lb, by_class[i]);
+	}
+}

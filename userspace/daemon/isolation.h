@@ -1,0 +1,108 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * lutfd's side of tenant isolation (issue #6): cgroups (cgroup.c), the
+ * SIGSYS probe (sigsys.c) and tenant identity and folders (identity.c).
+ * Everything here runs on lutfd's main thread. The worker confines itself
+ * (userspace/sandbox, through struct lutf_wk_sandbox); lutfd chooses the
+ * identity, the limits and the cgroup, and explains deaths to clients.
+ */
+#ifndef LUTFD_ISOLATION_H
+#define LUTFD_ISOLATION_H
+
+#include <limits.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+/* ---- cgroup.c ---- */
+
+enum lutfd_cg_mode {
+	LUTFD_CG_NONE = 0, /* rlimits only */
+	LUTFD_CG_V1 = 1,   /* one hierarchy per controller (memory, pids, cpu) */
+	LUTFD_CG_V2 = 2,   /* the unified hierarchy */
+};
+
+enum { LUTFD_CG_MEMORY, LUTFD_CG_PIDS, LUTFD_CG_CPU, LUTFD_CG__N };
+
+struct lutfd_cg {
+	enum lutfd_cg_mode mode;
+	/* v2: [0] = <root>/<name>; v1: one base per controller, "" when absent */
+	char base[LUTFD_CG__N][PATH_MAX];
+	char why[200]; /* NONE: why no hierarchy is used */
+};
+
+struct lutfd_cg_limits {
+	uint64_t memory_bytes; /* 0 = no limit */
+	uint32_t pids_max;     /* 0 = no limit */
+	uint32_t cpu_pct;      /* percent of one CPU; 0 = no limit */
+};
+
+/*
+ * Choose and prepare a hierarchy. want: "auto" (v2, then v1, then none), "v2",
+ * "v1" or "off". v2_root: a cgroup2 folder lutfd may manage ("" = its own
+ * cgroup on the cgroup2 mount); v1_root: where v1 controllers are mounted.
+ * Tenants go to <root>/<name>/<tenant>. Never fails: when nothing is usable
+ * the mode is NONE and why says so. Returns the mode.
+ */
+enum lutfd_cg_mode lutfd_cg_init(struct lutfd_cg *cg, const char *want, const char *v2_root,
+				 const char *v1_root, const char *name);
+/* Create (or reuse) the tenant's cgroup and write its limits. Returns 0 or -errno. */
+int lutfd_cg_tenant(const struct lutfd_cg *cg, const char *tenant,
+		    const struct lutfd_cg_limits *lim);
+/* Move pid (the whole process) into the tenant's cgroup. Returns 0 or -errno. */
+int lutfd_cg_attach(const struct lutfd_cg *cg, const char *tenant, pid_t pid);
+/* OOM kills counted in the tenant's cgroup so far. Returns 0 or -errno. */
+int lutfd_cg_oom_kills(const struct lutfd_cg *cg, const char *tenant, uint64_t *n);
+/* SIGKILL every process in the tenant's cgroup (what a dead worker left:
+ * children it forked). Returns how many were signalled, or -errno
+ * (-ENOTSUP without a cgroup). */
+int lutfd_cg_kill_all(const struct lutfd_cg *cg, const char *tenant);
+/* Remove the tenant's cgroup (it must be empty). */
+void lutfd_cg_tenant_remove(const struct lutfd_cg *cg, const char *tenant);
+/* Remove the base folders (after every tenant's). */
+void lutfd_cg_fini(struct lutfd_cg *cg);
+/* "cgroup v2", "cgroup v1" or "rlimits only (<why>)". */
+void lutfd_cg_describe(const struct lutfd_cg *cg, char *buf, size_t cap);
+/* lutfd's hierarchy (tenant.c). */
+extern struct lutfd_cg g_cg;
+
+/* ---- sigsys.c ---- */
+
+#define LUTFD_SYSCALL_UNKNOWN 0xffffffffu /* DETAIL of KILLED_BY_POLICY when unknown */
+
+/* Load the signal_generate probe, or fall back to the kernel log. Never fails. */
+void lutfd_sigsys_init(const char *pin_root);
+/* Watch (or stop watching) a worker. */
+void lutfd_sigsys_watch(pid_t pid);
+void lutfd_sigsys_forget(pid_t pid);
+/*
+ * pid died of SIGSYS: the syscall its filter refused. Returns true and *nr,
+ * with *source "bpf" or "kernel log", or false (unknown). Forgets pid.
+ */
+bool lutfd_sigsys_take(pid_t pid, uint32_t *nr, const char **source);
+/* "bpf (tp_btf/signal_generate)", "kernel log" or "none". */
+const char *lutfd_sigsys_mode(void);
+/* "name" of a syscall of this architecture, or "syscall N" into buf. */
+const char *lutfd_syscall_name(uint32_t nr, char *buf, size_t cap);
+void lutfd_sigsys_fini(void);
+
+/* ---- identity.c ---- */
+
+struct lutfd_tenant;
+struct lutf_wk_sandbox;
+
+/* A tier lutfd knows ("pure", "basic", "service", "compat"). */
+bool lutfd_tier_valid(const char *tier);
+/* Make the state folder traversable by tenant uids (once, at start). */
+void lutfd_identity_init(void);
+/* Give t a uid/gid from uid_range if it has none. Returns 0, or -ENOSPC (range used up). */
+int lutfd_tenant_identity(struct lutfd_tenant *t);
+/* Hand t's app folder (read-only) and scratch folder to its uid. Returns 0 or -errno. */
+int lutfd_tenant_dirs(struct lutfd_tenant *t);
+/* The confinement t's next worker applies. Returns 0 or -ENAMETOOLONG. */
+int lutfd_tenant_sandbox(const struct lutfd_tenant *t, struct lutf_wk_sandbox *sb);
+/* The cgroup limits of t (its apps' MEMORY_MB, else the config's). */
+void lutfd_tenant_limits(const struct lutfd_tenant *t, struct lutfd_cg_limits *lim);
+
+#endif /* LUTFD_ISOLATION_H */

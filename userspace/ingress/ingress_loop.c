@@ -1,0 +1,98 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The public event-loop calls: pick a backend at creation (io_uring first,
+ * epoll when io_uring is refused) and forward to its table. Invariant: a
+ * loop, its listeners and its sockets all use the backend chosen at creation.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "ev_backend.h"
+
+#define BASE(x) (((struct ev_obj *)(void *)(x))->base)
+
+/* Returns 0 or -errno. */
+int lutf_ev_create(const struct lutf_ev_params *p, struct lutf_ev_loop **out, char *why, size_t cap)
+{
+	char tmp[160] = "";
+	int err;
+
+	if (why && cap)
+		why[0] = 0;
+	if (p->kind == LUTF_EV_EPOLL)
+		return lutf_ev_epoll_backend.create(p, out, why, cap);
+	err = lutf_ev_uring_backend.create(p, out, tmp, sizeof(tmp));
+	if (!err)
+		return 0;
+	if (why && cap)
+		snprintf(why, cap, "%s: %s", tmp, strerror(-err));
+	if (p->kind == LUTF_EV_URING)
+		return err;
+	return lutf_ev_epoll_backend.create(p, out, NULL, 0);
+}
+
+void lutf_ev_destroy(struct lutf_ev_loop *l)
+{
+	if (l)
+		BASE(l)->be->destroy(l);
+}
+
+const char *lutf_ev_backend(const struct lutf_ev_loop *l)
+{
+	return ((const struct ev_base *)(const void *)l)->be->name;
+}
+
+void lutf_ev_get_stats(const struct lutf_ev_loop *l, struct lutf_ev_stats *st)
+{
+	*st = ((const struct ev_base *)(const void *)l)->st;
+}
+
+/* Returns 0 or -errno. */
+int lutf_ev_set(struct lutf_ev_loop *l, int fd, unsigned mask, lutf_ev_fn fn, void *data)
+{
+	return ((struct ev_base *)(void *)l)->be->set(l, fd, mask, fn, data);
+}
+
+/* Returns completions handled or -errno. */
+int lutf_ev_poll(struct lutf_ev_loop *l, int timeout_ms)
+{
+	return ((struct ev_base *)(void *)l)->be->poll(l, timeout_ms);
+}
+
+/* Returns 0 or -errno. */
+int lutf_ev_listen(struct lutf_ev_loop *l, int lfd, lutf_ev_accept_fn fn, void *data,
+		   struct lutf_ev_listener **out)
+{
+	return ((struct ev_base *)(void *)l)->be->listen(l, lfd, fn, data, out);
+}
+
+void lutf_ev_unlisten(struct lutf_ev_listener *ls)
+{
+	if (ls)
+		BASE(ls)->be->unlisten(ls);
+}
+
+/* Returns 0 or -errno. */
+int lutf_ev_sock_open(struct lutf_ev_loop *l, int fd, const struct lutf_ev_sock_ops *ops,
+		      void *owner, struct lutf_ev_sock **out)
+{
+	return ((struct ev_base *)(void *)l)->be->sock_open(l, fd, ops, owner, out);
+}
+
+void lutf_ev_sock_recv(struct lutf_ev_sock *s, bool on)
+{
+	BASE(s)->be->sock_recv(s, on);
+}
+
+/* Returns 0 or -errno. */
+int lutf_ev_sock_send(struct lutf_ev_sock *s, const void *p, size_t n)
+{
+	return BASE(s)->be->sock_send(s, p, n);
+}
+
+void lutf_ev_sock_close(struct lutf_ev_sock *s)
+{
+	BASE(s)->be->sock_close(s);
+}
