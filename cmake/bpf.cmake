@@ -10,7 +10,9 @@
 #
 # The custom command's output is a file, so call the function in the directory of the target
 # that lists ${<name>_SKEL_H} among its sources (a CMake rule for generated files).
-include_guard(GLOBAL)
+# Per directory: the variables below are directory-scoped, and several
+# folders (labor_watch, daemon, tests) build skeletons.
+include_guard(DIRECTORY)
 
 find_program(LUTF_BPF_CLANG NAMES clang clang-19 clang-18 clang-17 clang-16 clang-15 clang-14
              DOC "clang able to emit -target bpf")

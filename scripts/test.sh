@@ -26,8 +26,8 @@ step "all tests"
 step "engine and daemon tests again with BPF refused (polling fallback forced)"
 (cd build/ci && LUTF_LABOR_WATCH=off ctest --output-on-failure -L 'engine|daemon')
 
-step "daemon tests again on the epoll ingress backend (ingress tests run on both already)"
-(cd build/ci && LUTF_INGRESS=epoll ctest --output-on-failure -L daemon)
+step "daemon, HTTP and tier tests again on the epoll ingress backend (ingress tests run on both already)"
+(cd build/ci && LUTF_INGRESS=epoll ctest --output-on-failure -L 'daemon|http|tiers')
 
 step "ASan+UBSan build: unit and stress tests"
 build build/asan -DLUTF_ASAN=ON -DLUTF_BENCH=OFF
