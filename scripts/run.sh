@@ -46,6 +46,8 @@ Call them (lutfctl is $lutfctl):
   $lutfctl invoke demo/pi --data 100
   $lutfctl invoke demo/sleep --data 20
   $lutfctl status
+  curl -s --data world http://127.0.0.1:8080/fn/demo/hello     (the HTTP gateway)
+  curl -s http://127.0.0.1:9090/metrics | head                 (Prometheus metrics)
 Stop lutfd: sudo kill \$(cat /run/lutf/lutfd.pid)
 MSG
 echo

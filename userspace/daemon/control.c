@@ -497,7 +497,7 @@ static void list(struct lutf_conn *c, const struct lutf_wire_hdr *h, const uint8
 static void status(struct lutf_conn *c, const struct lutf_wire_hdr *h)
 {
 	struct lutf_buf b;
-	char text[64], iso[300], big[400], desc[300];
+	char text[64], iso[300], big[400], desc[300], cpu[16];
 	struct lutfd_cg_limits lim;
 	uint32_t st_code, st_detail;
 	size_t fo;
@@ -531,8 +531,12 @@ static void status(struct lutf_conn *c, const struct lutf_wire_hdr *h)
 		snprintf(text, sizeof(text), "watch=%s", lutf_watch_mode_str(st.watch));
 		lutf_tlv_put_str(&b, LUTF_TAG_TEXT, text);
 		lutfd_tenant_limits(t, &lim);
-		snprintf(big, sizeof(big), "limits=memory %llu MiB, pids %u, cpu %u%% (%s)",
-			 (unsigned long long)(lim.memory_bytes >> 20), lim.pids_max, lim.cpu_pct,
+		if (lim.cpu_pct)
+			snprintf(cpu, sizeof(cpu), "%u%%", lim.cpu_pct);
+		else
+			snprintf(cpu, sizeof(cpu), "unlimited");
+		snprintf(big, sizeof(big), "limits=memory %llu MiB, pids %u, cpu %s (%s)",
+			 (unsigned long long)(lim.memory_bytes >> 20), lim.pids_max, cpu,
 			 g_cg.mode == LUTFD_CG_NONE ? "rlimits only" : iso);
 		lutf_tlv_put_str(&b, LUTF_TAG_TEXT, big);
 		lutfd_fault_describe(t, desc, sizeof(desc));
