@@ -30,6 +30,7 @@
 
 #include "common.h"
 #include "daemon_handoff.h"
+#include "lutfd_util.h"
 
 #define MSG_SIZE 64		  /* echo message, both ways */
 #define START_WAIT_MS 10000	  /* lutfd up: pid file and control socket */
@@ -38,15 +39,11 @@
 #define FIRST_INVOKE_WAIT_MS 5000 /* deploy: non-OK invokes retried this long */
 #define IDLE_SETTLE_MS 300	  /* quiet time before memory is read */
 
-#ifndef LUTFD_BIN
-#error "LUTFD_BIN must name the lutfd binary"
-#endif
-
 /* ---- lutfd and the echo child: process state, cleaned up on every exit ---- */
 
-static pid_t lutfd_pid, echo_pid;
+static struct bench_lutfd lutfd = {.name = "daemon"};
+static pid_t echo_pid;
 static volatile sig_atomic_t interrupted;
-static char dir[64], state_dir[96], run_dir[96], conf_path[96], log_path[96], pin_dir[64];
 
 /* SIGINT/SIGTERM/SIGHUP: ask lutfd to exit cleanly (it unpins its maps); the
  * calls in progress then fail and main's error path removes the folders. */
@@ -54,63 +51,8 @@ static void on_signal(int sig)
 {
 	(void)sig;
 	interrupted = 1;
-	if (lutfd_pid > 0)
-		kill(lutfd_pid, SIGTERM);
-}
-
-static int rm_one(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
-{
-	(void)sb;
-	(void)ftw;
-	if (flag == FTW_DP)
-		rmdir(path);
-	else
-		unlink(path);
-	return 0;
-}
-
-static void rm_tree(const char *path)
-{
-	if (path[0])
-		nftw(path, rm_one, 16, FTW_DEPTH | FTW_PHYS);
-}
-
-/* Wait up to ms for pid to exit. Returns its wait status, or -1 if still running. */
-static int wait_exit(pid_t pid, int ms)
-{
-	uint64_t until = bench_now_ns() + (uint64_t)ms * 1000000ull;
-	int st;
-
-	do {
-		pid_t r = waitpid(pid, &st, WNOHANG);
-
-		if (r == pid)
-			return st;
-		if (r < 0 && errno != EINTR)
-			return 0;
-		bench_sleep_ns(5000000);
-	} while (bench_now_ns() < until);
-	return -1;
-}
-
-/* Print the end of lutfd's log to stderr (after an error). */
-static void show_log(void)
-{
-	char buf[2048];
-	int fd = open(log_path, O_RDONLY | O_CLOEXEC);
-	off_t end;
-	ssize_t n;
-
-	if (fd < 0)
-		return;
-	end = lseek(fd, 0, SEEK_END);
-	lseek(fd, end > (off_t)sizeof(buf) - 1 ? end - (off_t)sizeof(buf) + 1 : 0, SEEK_SET);
-	n = read(fd, buf, sizeof(buf) - 1);
-	close(fd);
-	if (n > 0) {
-		buf[n] = 0;
-		fprintf(stderr, "daemon: end of lutfd's log:\n%s\n", buf);
-	}
+	if (lutfd.pid > 0)
+		kill(lutfd.pid, SIGTERM);
 }
 
 /*
@@ -120,37 +62,12 @@ static void show_log(void)
  */
 static int stop_all(void)
 {
-	int ret = 0;
-
 	if (echo_pid > 0) {
 		kill(echo_pid, SIGKILL);
 		waitpid(echo_pid, NULL, 0);
 		echo_pid = 0;
 	}
-	if (lutfd_pid > 0) {
-		int st;
-
-		kill(lutfd_pid, SIGTERM);
-		st = wait_exit(lutfd_pid, STOP_WAIT_MS);
-		if (st == -1) {
-			kill(lutfd_pid, SIGKILL);
-			waitpid(lutfd_pid, NULL, 0);
-			fprintf(stderr, "daemon: lutfd did not stop on SIGTERM within %d ms\n",
-				STOP_WAIT_MS);
-			ret = -1;
-		} else if (!WIFEXITED(st) || WEXITSTATUS(st) != 0) {
-			fprintf(stderr, "daemon: lutfd exited with wait status %#x\n", st);
-			ret = -1;
-		}
-		lutfd_pid = 0;
-	}
-	if (ret)
-		show_log();
-	/* A clean exit unpins; a killed lutfd leaves its pins behind. */
-	rm_tree(pin_dir);
-	if (!getenv("LUTF_BENCH_KEEP"))
-		rm_tree(dir);
-	return ret;
+	return bench_lutfd_stop(&lutfd, STOP_WAIT_MS);
 }
 
 static void stop_at_exit(void)
@@ -158,100 +75,16 @@ static void stop_at_exit(void)
 	stop_all();
 }
 
-static int connect_unix(const char *path)
-{
-	struct sockaddr_un a = {.sun_family = AF_UNIX};
-	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-
-	if (fd < 0)
-		return -1;
-	if (strlen(path) >= sizeof(a.sun_path)) {
-		close(fd);
-		return -1;
-	}
-	memcpy(a.sun_path, path, strlen(path) + 1);
-	if (connect(fd, (struct sockaddr *)&a, sizeof(a))) {
-		close(fd);
-		return -1;
-	}
-	return fd;
-}
-
 /* Start lutfd on fresh folders with the default engine config and private
- * BPF pins; wait until its pid file names it and the control socket answers.
- * Returns 0 or -1. */
+ * BPF pins, no confinement (the engine as before issue #6; bench/tiers
+ * measures the tiers), plus extra. Returns 0 or -1. */
 static int start_lutfd(const char *extra)
 {
-	uint64_t until;
-	char pidfile[128], ctl[128];
-	pid_t parent = getpid();
-	FILE *fp;
+	char conf[512];
 
-	snprintf(dir, sizeof(dir), "/tmp/lutf-bench-XXXXXX");
-	if (!mkdtemp(dir)) {
-		dir[0] = 0;
-		return -1;
-	}
-	chmod(dir, 0711); /* tenant workers (their own uids) reach the state folder */
-	snprintf(state_dir, sizeof(state_dir), "%s/state", dir);
-	snprintf(run_dir, sizeof(run_dir), "%s/run", dir);
-	snprintf(conf_path, sizeof(conf_path), "%s/lutfd.conf", dir);
-	snprintf(log_path, sizeof(log_path), "%s/lutfd.log", dir);
-	snprintf(pin_dir, sizeof(pin_dir), "/sys/fs/bpf/lutfb%d", (int)parent);
-	fp = fopen(conf_path, "w");
-	if (!fp)
-		return -1;
-	fprintf(fp,
-		"# bench/daemon: defaults, except private BPF pins and no confinement\n"
-		"# (the engine as before issue #6; bench/tiers measures the tiers)\n"
-		"[lutfd]\nbpf_pin_root = %s\nallow_tier_none = on\ndefault_tier = none\n%s",
-		pin_dir, extra ? extra : "");
-	fclose(fp);
-
-	lutfd_pid = fork();
-	if (lutfd_pid < 0) {
-		lutfd_pid = 0;
-		return -1;
-	}
-	if (lutfd_pid == 0) {
-		int fd = open(log_path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
-
-		prctl(PR_SET_PDEATHSIG, SIGKILL);
-		if (getppid() != parent || fd < 0)
-			_exit(127);
-		dup2(fd, 1);
-		dup2(fd, 2);
-		execl(LUTFD_BIN, "lutfd", "--config", conf_path, "--state-dir", state_dir,
-		      "--runtime-dir", run_dir, (char *)NULL);
-		_exit(127);
-	}
-	snprintf(pidfile, sizeof(pidfile), "%s/lutfd.pid", run_dir);
-	snprintf(ctl, sizeof(ctl), "%s/control.sock", run_dir);
-	until = bench_now_ns() + START_WAIT_MS * 1000000ull;
-	while (bench_now_ns() < until) {
-		int pid = 0, fd;
-
-		fp = fopen(pidfile, "r");
-		if (fp) {
-			if (fscanf(fp, "%d", &pid) != 1)
-				pid = 0;
-			fclose(fp);
-		}
-		if (pid == lutfd_pid && (fd = connect_unix(ctl)) >= 0) {
-			close(fd);
-			return 0;
-		}
-		if (waitpid(lutfd_pid, NULL, WNOHANG) == lutfd_pid) {
-			lutfd_pid = 0;
-			fprintf(stderr, "daemon: lutfd exited during start\n");
-			show_log();
-			return -1;
-		}
-		bench_sleep_ns(10000000);
-	}
-	fprintf(stderr, "daemon: lutfd did not come up within %d ms\n", START_WAIT_MS);
-	show_log();
-	return -1;
+	snprintf(conf, sizeof(conf), "allow_tier_none = on\ndefault_tier = none\n%s",
+		 extra ? extra : "");
+	return bench_lutfd_start(&lutfd, conf, START_WAIT_MS);
 }
 
 /* ---- results ---- */
@@ -501,7 +334,7 @@ static uint64_t server_cpu_ns(const struct ctx *x, int which)
 		return proc_cpu_ns(echo_pid);
 	if (which == C_EXEC)
 		return 0;
-	return proc_cpu_ns(lutfd_pid) + proc_cpu_ns(x->worker);
+	return proc_cpu_ns(lutfd.pid) + proc_cpu_ns(x->worker);
 }
 
 static void run_roundtrips(struct results *r, struct ctx *x, uint64_t *lat[N_CASES], uint64_t n,
@@ -698,12 +531,12 @@ static void run_memory(struct results *r, struct ctx *x)
 	int err;
 
 	bench_sleep_ns(IDLE_SETTLE_MS * 1000000ull);
-	r->rss = status_kb(lutfd_pid, "VmRSS");
-	r->rss_anon = status_kb(lutfd_pid, "RssAnon");
-	r->rss_file = status_kb(lutfd_pid, "RssFile");
-	r->rss_shmem = status_kb(lutfd_pid, "RssShmem");
+	r->rss = status_kb(lutfd.pid, "VmRSS");
+	r->rss_anon = status_kb(lutfd.pid, "RssAnon");
+	r->rss_file = status_kb(lutfd.pid, "RssFile");
+	r->rss_shmem = status_kb(lutfd.pid, "RssShmem");
 	if (!r->rss)
-		fail(r, "cannot read /proc/%d/status", (int)lutfd_pid);
+		fail(r, "cannot read /proc/%d/status", (int)lutfd.pid);
 	err = lutf_client_status(x->ctl, &rep);
 	if (err || rep.status != LUTF_STATUS_OK) {
 		fail(r, "status: %s", err ? strerror(-err) : lutf_status_str(rep.status));
@@ -781,15 +614,14 @@ static void run_handoffs(struct results *r, struct ctx *x, int rounds)
 			fail(r, "hand-off: cannot restart lutfd");
 			break;
 		}
-		snprintf(path, sizeof(path), "%s/handoff.fifo", dir);
-		snprintf(url, sizeof(url), "%s/control.sock", run_dir);
+		snprintf(path, sizeof(path), "%s/handoff.fifo", lutfd.dir);
+		bench_lutfd_path(&lutfd, "control.sock", url, sizeof(url));
 		if (mkfifo(path, 0600) || (fifo = open(path, O_RDWR | O_CLOEXEC)) < 0 ||
 		    lutf_client_connect(url, &x->ctl) || lutf_client_deploy(x->ctl, &d, &rep) ||
 		    rep.status != LUTF_STATUS_OK) {
 			fail(r, "hand-off: cannot deploy the hand-off app");
 		} else {
-			snprintf(url, sizeof(url), "%s/lutf.sock", run_dir);
-			fd = connect_unix(url);
+			fd = bench_connect_unix(bench_lutfd_path(&lutfd, "lutf.sock", url, sizeof(url)));
 			n = fd < 0 ? -1 : daemon_handoff_run(fd, fifo, "ho", lat, rounds);
 			if (n != rounds)
 				fail(r, "hand-off: %d of %d rounds", n, rounds);
@@ -1054,14 +886,14 @@ int main(int argc, char **argv)
 	}
 	if (start_lutfd(NULL))
 		goto out;
-	fs_name(state_dir, r->fs, sizeof(r->fs));
-	snprintf(url, sizeof(url), "unix://%s/lutf.sock", run_dir);
+	fs_name(lutfd.state, r->fs, sizeof(r->fs));
+	snprintf(url, sizeof(url), "unix://%s/lutf.sock", lutfd.run);
 	if (lutf_client_connect(url, &x.data) ||
 	    lutf_client_set_timeout(x.data, CALL_TIMEOUT_MS, 0)) {
 		fprintf(stderr, "daemon: cannot connect to %s\n", url);
 		goto out;
 	}
-	snprintf(url, sizeof(url), "%s/control.sock", run_dir);
+	bench_lutfd_path(&lutfd, "control.sock", url, sizeof(url));
 	if (lutf_client_connect(url, &x.ctl) ||
 	    lutf_client_set_timeout(x.ctl, CALL_TIMEOUT_MS, 0)) {
 		fprintf(stderr, "daemon: cannot connect to %s\n", url);
@@ -1073,7 +905,7 @@ int main(int argc, char **argv)
 
 	run_roundtrips(r, &x, lat, n_rt, blocks, n_exec);
 	bench_sleep_ns(IDLE_SETTLE_MS * 1000000ull);
-	r->rss_one = status_kb(lutfd_pid, "VmRSS");
+	r->rss_one = status_kb(lutfd.pid, "VmRSS");
 	if (!r->errors)
 		run_deploys(r, &x, rounds);
 	if (!r->errors)

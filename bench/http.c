@@ -30,11 +30,8 @@
 #include <unistd.h>
 
 #include "common.h"
+#include "lutfd_util.h"
 #include "wire.h"
-
-#ifndef LUTFD_BIN
-#error "LUTFD_BIN must name the lutfd binary"
-#endif
 
 #define CONNS 64
 
@@ -52,8 +49,8 @@ struct row {
 };
 
 static struct row rows[NROWS];
-static char dir[64], run_dir[96], pin_dir[64];
-static pid_t lutfd_pid, nginx_pid;
+static struct bench_lutfd lutfd = {.name = "http"};
+static pid_t nginx_pid;
 static double secs = 5;
 
 static bool required(const char *what)
@@ -73,37 +70,11 @@ static bool have(const char *prog)
 
 static void cleanup(void)
 {
-	char cmd[256];
-
 	if (nginx_pid > 0) {
 		kill(nginx_pid, SIGTERM);
 		waitpid(nginx_pid, NULL, 0);
 	}
-	if (lutfd_pid > 0) {
-		kill(lutfd_pid, SIGTERM);
-		waitpid(lutfd_pid, NULL, 0);
-	}
-	if (pin_dir[0]) {
-		snprintf(cmd, sizeof(cmd), "rm -rf '%s'", pin_dir);
-		(void)!system(cmd);
-	}
-	if (dir[0] && !getenv("LUTF_BENCH_KEEP")) {
-		snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
-		(void)!system(cmd);
-	}
-}
-
-static bool read_line(const char *path, char *out, size_t cap)
-{
-	FILE *fp = fopen(path, "r");
-	bool ok;
-
-	if (!fp)
-		return false;
-	ok = fgets(out, (int)cap, fp) != NULL;
-	fclose(fp);
-	out[strcspn(out, "\n")] = 0;
-	return ok && out[0];
+	bench_lutfd_stop(&lutfd, 5000);
 }
 
 static pid_t spawn(char *const argv[], const char *log)
@@ -125,47 +96,6 @@ static pid_t spawn(char *const argv[], const char *log)
 }
 
 /* ---- lutfd ---- */
-
-static int unix_connect(const char *path)
-{
-	struct sockaddr_un a = {.sun_family = AF_UNIX};
-	int fd;
-
-	if (strlen(path) >= sizeof(a.sun_path))
-		return -1;
-	memcpy(a.sun_path, path, strlen(path) + 1);
-	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (fd >= 0 && connect(fd, (struct sockaddr *)&a, sizeof(a))) {
-		close(fd);
-		return -1;
-	}
-	return fd;
-}
-
-static int tcp_connect(const char *hostport)
-{
-	struct sockaddr_in a = {.sin_family = AF_INET};
-	const char *colon = strrchr(hostport, ':');
-	char host[64];
-	int fd, one = 1;
-
-	if (!colon || (size_t)(colon - hostport) >= sizeof(host))
-		return -1;
-	memcpy(host, hostport, (size_t)(colon - hostport));
-	host[colon - hostport] = 0;
-	a.sin_port = htons((uint16_t)atoi(colon + 1));
-	if (inet_pton(AF_INET, host, &a.sin_addr) != 1)
-		return -1;
-	fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (fd < 0)
-		return -1;
-	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-	if (connect(fd, (struct sockaddr *)&a, sizeof(a))) {
-		close(fd);
-		return -1;
-	}
-	return fd;
-}
 
 static bool send_all(int fd, const void *p, size_t n)
 {
@@ -212,51 +142,6 @@ static int read_reply(int fd)
 	return (int)h.status;
 }
 
-static int start_lutfd(void)
-{
-	char conf[128], state[128], logp[128], ctl[160];
-	char *argv[] = {LUTFD_BIN, "--config",	    conf,    "--state-dir",
-			state,	   "--runtime-dir", run_dir, NULL};
-	uint64_t until;
-	FILE *fp;
-
-	snprintf(dir, sizeof(dir), "/tmp/lutf-http-XXXXXX");
-	if (!mkdtemp(dir))
-		return dir[0] = 0, -1;
-	chmod(dir, 0711);
-	snprintf(run_dir, sizeof(run_dir), "%s/run", dir);
-	snprintf(state, sizeof(state), "%s/state", dir);
-	snprintf(conf, sizeof(conf), "%s/lutfd.conf", dir);
-	snprintf(logp, sizeof(logp), "%s/lutfd.log", dir);
-	snprintf(pin_dir, sizeof(pin_dir), "/sys/fs/bpf/lutfh%d", (int)getpid());
-	fp = fopen(conf, "w");
-	if (!fp)
-		return -1;
-	fprintf(fp,
-		"[lutfd]\nbpf_pin_root = %s\nlisten_tcp = 127.0.0.1:0\n"
-		"http_listen = 127.0.0.1:0\nadmin_listen = off\nallow_tier_none = on\n",
-		pin_dir);
-	fclose(fp);
-	lutfd_pid = spawn(argv, logp);
-	snprintf(ctl, sizeof(ctl), "%s/control.sock", run_dir);
-	until = bench_now_ns() + 10000000000ull;
-	while (bench_now_ns() < until) {
-		int fd = unix_connect(ctl);
-
-		if (fd >= 0) {
-			close(fd);
-			return 0;
-		}
-		if (waitpid(lutfd_pid, NULL, WNOHANG) == lutfd_pid) {
-			lutfd_pid = 0;
-			break;
-		}
-		bench_sleep_ns(10000000);
-	}
-	fprintf(stderr, "http: lutfd did not come up (log %s)\n", logp);
-	return -1;
-}
-
 /* Deploy hello.so's noop as bh/noop (tier none: the path, not the sandbox). */
 static int deploy(void)
 {
@@ -275,8 +160,7 @@ static int deploy(void)
 	}
 	if (fp)
 		fclose(fp);
-	snprintf(ctl, sizeof(ctl), "%s/control.sock", run_dir);
-	fd = unix_connect(ctl);
+	fd = bench_connect_unix(bench_lutfd_path(&lutfd, "control.sock", ctl, sizeof(ctl)));
 	if (so && n > 0 && fd >= 0) {
 		lutf_buf_init(&b);
 		f = lutf_frame_begin(&b, LUTF_OP_DEPLOY, 0, 1);
@@ -321,7 +205,7 @@ static double bin_rps(bool tcp, const char *where)
 	lutf_buf_init(&b);
 	invoke_frame(&b, 7);
 	for (int i = 0; i < CONNS; i++) {
-		p[i].fd = tcp ? tcp_connect(where) : unix_connect(where);
+		p[i].fd = tcp ? bench_connect_tcp(where) : bench_connect_unix(where);
 		p[i].events = POLLIN;
 		if (p[i].fd < 0 || !send_all(p[i].fd, b.data, b.len))
 			ok = 0;
@@ -355,7 +239,7 @@ static bool bin_lat(bool tcp, const char *where, double *p50, double *p99)
 	uint64_t *v = malloc(cap * sizeof(*v)), end;
 	struct bench_stats st;
 	struct lutf_buf b;
-	int fd = tcp ? tcp_connect(where) : unix_connect(where);
+	int fd = tcp ? bench_connect_tcp(where) : bench_connect_unix(where);
 	bool ok = fd >= 0 && v;
 
 	lutf_buf_init(&b);
@@ -403,7 +287,7 @@ static bool wrk_run(const char *url, int conns, struct row *r)
 	bool got = false;
 	FILE *fp;
 
-	snprintf(lua, sizeof(lua), "%s/post.lua", dir);
+	snprintf(lua, sizeof(lua), "%s/post.lua", lutfd.dir);
 	fp = fopen(lua, "w");
 	if (!fp)
 		return false;
@@ -459,7 +343,7 @@ static int start_nginx(void)
 	uint64_t until;
 	FILE *fp;
 
-	snprintf(prefix, sizeof(prefix), "%s/nginx", dir);
+	snprintf(prefix, sizeof(prefix), "%s/nginx", lutfd.dir);
 	snprintf(conf, sizeof(conf), "%s/nginx.conf", prefix);
 	snprintf(log, sizeof(log), "%s/error.log", prefix);
 	if (port < 0 || mkdir(prefix, 0755) || !(fp = fopen(conf, "w")))
@@ -480,7 +364,7 @@ static int start_nginx(void)
 		char hp[32];
 
 		snprintf(hp, sizeof(hp), "127.0.0.1:%d", port);
-		fd = tcp_connect(hp);
+		fd = bench_connect_tcp(hp);
 		if (fd >= 0) {
 			close(fd);
 			return port;
@@ -543,15 +427,17 @@ int main(int argc, char **argv)
 	bench_machine(machine, sizeof(machine));
 	atexit(cleanup);
 	signal(SIGPIPE, SIG_IGN);
-	if (start_lutfd() || deploy())
+	if (bench_lutfd_start(&lutfd,
+			      "listen_tcp = 127.0.0.1:0\nhttp_listen = 127.0.0.1:0\n"
+			      "admin_listen = off\nallow_tier_none = on\n",
+			      10000) ||
+	    deploy())
 		return 1;
-	snprintf(path, sizeof(path), "%s/http.addr", run_dir);
-	if (!read_line(path, http, sizeof(http))) {
+	if (!bench_lutfd_addr(&lutfd, "http.addr", http, sizeof(http))) {
 		fprintf(stderr, "http: lutfd wrote no http.addr\n");
 		return 1;
 	}
-	snprintf(path, sizeof(path), "%s/tcp.addr", run_dir);
-	if (!read_line(path, tcp, sizeof(tcp)))
+	if (!bench_lutfd_addr(&lutfd, "tcp.addr", tcp, sizeof(tcp)))
 		tcp[0] = 0;
 
 	snprintf(url, sizeof(url), "http://%s/fn/bh/noop", http);
@@ -583,7 +469,7 @@ int main(int argc, char **argv)
 	} else {
 		snprintf(rows[R_BIN_TCP].why, sizeof(rows[R_BIN_TCP].why), "no TCP listener");
 	}
-	snprintf(path, sizeof(path), "%s/lutf.sock", run_dir);
+	bench_lutfd_path(&lutfd, "lutf.sock", path, sizeof(path));
 	rows[R_BIN_UNIX].rps = bin_rps(false, path);
 	rows[R_BIN_UNIX].ran =
 	    !isnan(rows[R_BIN_UNIX].rps) &&

@@ -5,20 +5,32 @@
  * invoke latency (median, p99) and throughput of a no-op function and of one
  * making 100 futex wakes per call (cheap syscalls every tier allows, so the
  * seccomp filter's cost shows); time from deploy of a new tenant to its first
- * OK invoke; time from a worker crash to the tenant's next OK call. The bench
- * starts its own lutfd on private /tmp folders. Targets are printed, never
- * asserted; a wrong status or a lost reply exits 1; not root exits 77.
+ * OK invoke; time from a worker crash to the tenant's next OK call; and,
+ * outside lutfd, what the filter itself costs per syscall (forked children
+ * under each tier's filter alone, timing futex wakes, which the kernel's
+ * action cache answers, and prctl(PR_SET_NAME), which walks the filter). The
+ * bench starts its own lutfd on private /tmp folders. Targets are printed,
+ * never asserted; a wrong status or a lost reply exits 1; not root exits 77.
+ * Noise: every tier runs in each round, in a rotated order, and the "vs none"
+ * figures are medians of per-round ratios, so a busy spell of the host hits
+ * one round's ratios, not one tier.
  */
 #define _GNU_SOURCE
+#include <linux/futex.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
 
 #include "common.h"
 #include "fault_util.h"
+#include "sandbox.h"
 
-#define WINDOW 32 /* calls in flight in the throughput runs */
-#define ROUNDS 5  /* every tier measured in turn, this many times */
+#define WINDOW 32     /* calls in flight in the throughput runs */
+#define ROUNDS 10     /* every tier measured in turn, this many times */
+#define ROUNDS_QUICK 3
 #define NTIERS 5
 
 static const char *const tiers[NTIERS] = {"none", "pure", "basic", "service", "compat"};
@@ -32,6 +44,9 @@ struct fn_row {
 struct tier_row {
 	double first_ms; /* deploy sent -> first OK invoke */
 	struct fn_row noop, sys;
+	double sys_ratio;	   /* median over rounds of (100 futex/s) / none's */
+	double futex_ns, prctl_ns; /* one call under the tier's filter alone */
+	double futex_extra_ns, prctl_extra_ns; /* median of per-round (tier - none) */
 };
 
 static struct td d;
@@ -39,7 +54,12 @@ static int cfd = -1, dfd = -1;
 
 static void die(const char *what, uint32_t st, const char *text)
 {
-	fprintf(stderr, "tiers: %s: status %u (%s); lutfd log in %s\n", what, st, text, d.log);
+	char cmd[600];
+
+	fprintf(stderr, "tiers: %s: status %u (%s); lutfd log in %s, its end:\n", what, st, text,
+		d.log);
+	snprintf(cmd, sizeof(cmd), "tail -n 25 '%s' >&2", d.log);
+	(void)!system(cmd);
 	if (cfd >= 0)
 		close(cfd);
 	if (dfd >= 0)
@@ -127,6 +147,60 @@ static double recovery(const char *tenant)
 	return NAN;
 }
 
+/*
+ * One syscall's cost under tier's filter alone: a forked child (a filter
+ * cannot be taken off) loads the policy, installs the filter (none: no
+ * filter) and times n futex wakes with no waiter and n prctl(PR_SET_NAME).
+ * Returns false when the child fails.
+ */
+static bool filter_cost(const char *tier, int n, double *futex_ns, double *prctl_ns)
+{
+	double r[2];
+	int pfd[2], status;
+	pid_t pid;
+
+	if (pipe(pfd))
+		return false;
+	pid = fork();
+	if (pid == 0) {
+		struct lutf_policy *p = NULL;
+		char err[256];
+		uint32_t word = 0;
+		uint64_t t0, t1, t2;
+
+		close(pfd[0]);
+		if (strcmp(tier, "none")) {
+			if (lutf_policy_load(LUTF_POLICY_DIR, tier, &p, err, sizeof(err)) ||
+			    lutf_seccomp_apply(p, err, sizeof(err))) {
+				fprintf(stderr, "tiers: filter %s: %s\n", tier, err);
+				_exit(1);
+			}
+		}
+		t0 = bench_now_ns();
+		for (int i = 0; i < n; i++)
+			syscall(SYS_futex, &word, FUTEX_WAKE_PRIVATE, 1, NULL, NULL, 0);
+		t1 = bench_now_ns();
+		for (int i = 0; i < n; i++)
+			prctl(PR_SET_NAME, "lutf-bench");
+		t2 = bench_now_ns();
+		r[0] = (double)(t1 - t0) / n;
+		r[1] = (double)(t2 - t1) / n;
+		_exit(write(pfd[1], r, sizeof(r)) == (ssize_t)sizeof(r) ? 0 : 1);
+	}
+	close(pfd[1]);
+	if (pid < 0 || read(pfd[0], r, sizeof(r)) != (ssize_t)sizeof(r)) {
+		close(pfd[0]);
+		if (pid > 0)
+			waitpid(pid, &status, 0);
+		return false;
+	}
+	close(pfd[0]);
+	waitpid(pid, &status, 0);
+	*futex_ns = r[0];
+	*prctl_ns = r[1];
+	return WIFEXITED(status) && WEXITSTATUS(status) == 0;
+}
+
 static void fmt_lat(char *buf, size_t cap, const struct bench_stats *s)
 {
 	char a[32], b[32];
@@ -139,7 +213,9 @@ int main(int argc, char **argv)
 {
 	struct tier_row rows[NTIERS];
 	uint64_t *lat_noop[NTIERS], *lat_sys[NTIERS];
-	double thr_noop[NTIERS][ROUNDS], thr_sys[NTIERS][ROUNDS];
+	double thr_noop[NTIERS][ROUNDS], thr_sys[NTIERS][ROUNDS], ratio[ROUNDS];
+	double fx[NTIERS][ROUNDS], pc[NTIERS][ROUNDS], diff[ROUNDS];
+	int rounds, nfilter;
 	struct bench_opts o;
 	struct bench_target t[8];
 	double rec[8], first_max = 0, cost_max = 0, rec_med;
@@ -157,9 +233,11 @@ int main(int argc, char **argv)
 		fprintf(stderr, "tiers: skipped: lutfd needs root (zygote, worker uids)\n");
 		return 77;
 	}
-	nlat = o.quick ? 200 : 5000;
-	nthr = o.quick ? 2000 : 50000;
+	nlat = o.quick ? 150 : 5000;
+	nthr = o.quick ? 1500 : 50000;
 	nrec = o.quick ? 2 : 8;
+	rounds = o.quick ? ROUNDS_QUICK : ROUNDS;
+	nfilter = o.quick ? 20000 : 200000;
 	for (int i = 0; i < NTIERS; i++) {
 		lat_noop[i] = calloc(nlat, sizeof(uint64_t));
 		lat_sys[i] = calloc(nlat, sizeof(uint64_t));
@@ -188,25 +266,45 @@ int main(int argc, char **argv)
 	}
 	/* Rounds, every tier in turn in each: a noisy neighbour on this shared
 	 * host then hits all tiers alike instead of whichever ran at the time. */
-	for (int k = 0; k < ROUNDS; k++) {
-		for (int i = 0; i < NTIERS; i++) {
+	for (int k = 0; k < rounds; k++) {
+		for (int j = 0; j < NTIERS; j++) {
+			int i = (j + k) % NTIERS; /* rotated: no tier always first */
 			char tenant[32];
-			size_t off = (size_t)k * (nlat / ROUNDS);
+			size_t off = (size_t)k * (nlat / (size_t)rounds);
 
 			snprintf(tenant, sizeof(tenant), "t%s", tiers[i]);
-			latency(tenant, "ok", nlat / ROUNDS, lat_noop[i] + off);
-			latency(tenant, "futex100", nlat / ROUNDS, lat_sys[i] + off);
-			thr_noop[i][k] = throughput(tenant, "ok", nthr / ROUNDS);
-			thr_sys[i][k] = throughput(tenant, "futex100", nthr / ROUNDS);
+			latency(tenant, "ok", nlat / (size_t)rounds, lat_noop[i] + off);
+			latency(tenant, "futex100", nlat / (size_t)rounds, lat_sys[i] + off);
+			thr_noop[i][k] = throughput(tenant, "ok", nthr / (uint64_t)rounds);
+			thr_sys[i][k] = throughput(tenant, "futex100", nthr / (uint64_t)rounds);
 		}
 	}
-	for (int i = 0; i < NTIERS; i++) {
-		size_t n = (nlat / ROUNDS) * ROUNDS;
+	/* The filter alone, per syscall: tiers interleaved in every round too. */
+	for (int k = 0; k < rounds; k++)
+		for (int j = 0; j < NTIERS; j++) {
+			int i = (j + k) % NTIERS;
 
+			if (!filter_cost(tiers[i], nfilter, &fx[i][k], &pc[i][k]))
+				die("filter cost", 0, tiers[i]);
+		}
+	for (int i = 0; i < NTIERS; i++) {
+		size_t n = (nlat / (size_t)rounds) * (size_t)rounds;
+
+		for (int k = 0; k < rounds; k++)
+			ratio[k] = thr_sys[i][k] / thr_sys[0][k];
+		rows[i].sys_ratio = bench_median_d(ratio, (size_t)rounds);
+		for (int k = 0; k < rounds; k++)
+			diff[k] = fx[i][k] - fx[0][k];
+		rows[i].futex_extra_ns = bench_median_d(diff, (size_t)rounds);
+		for (int k = 0; k < rounds; k++)
+			diff[k] = pc[i][k] - pc[0][k];
+		rows[i].prctl_extra_ns = bench_median_d(diff, (size_t)rounds);
 		bench_stats(lat_noop[i], n, &rows[i].noop.lat);
 		bench_stats(lat_sys[i], n, &rows[i].sys.lat);
-		rows[i].noop.per_s = bench_median_d(thr_noop[i], ROUNDS);
-		rows[i].sys.per_s = bench_median_d(thr_sys[i], ROUNDS);
+		rows[i].noop.per_s = bench_median_d(thr_noop[i], (size_t)rounds);
+		rows[i].sys.per_s = bench_median_d(thr_sys[i], (size_t)rounds);
+		rows[i].futex_ns = bench_median_d(fx[i], (size_t)rounds);
+		rows[i].prctl_ns = bench_median_d(pc[i], (size_t)rounds);
 	}
 	for (int i = 0; i < nrec; i++) {
 		char tenant[32];
@@ -217,7 +315,7 @@ int main(int argc, char **argv)
 	rec_med = bench_median_d(rec, (size_t)nrec);
 	fx_tenant_text(cfd, "tbasic", "limits=", status_iso, sizeof(status_iso));
 	for (int i = 1; i < NTIERS; i++) {
-		double cost = 100.0 * (1.0 - rows[i].sys.per_s / rows[0].sys.per_s);
+		double cost = 100.0 * (1.0 - rows[i].sys_ratio);
 
 		if (cost > cost_max)
 			cost_max = cost;
@@ -261,6 +359,11 @@ int main(int argc, char **argv)
 			bench_json_num(&j, "futex100_median_ns", rows[i].sys.lat.median);
 			bench_json_num(&j, "futex100_p99_ns", rows[i].sys.lat.p99);
 			bench_json_num(&j, "futex100_per_s", rows[i].sys.per_s);
+			bench_json_num(&j, "futex100_vs_none", rows[i].sys_ratio);
+			bench_json_num(&j, "filter_futex_ns", rows[i].futex_ns);
+			bench_json_num(&j, "filter_futex_extra_ns", rows[i].futex_extra_ns);
+			bench_json_num(&j, "filter_prctl_ns", rows[i].prctl_ns);
+			bench_json_num(&j, "filter_prctl_extra_ns", rows[i].prctl_extra_ns);
 			bench_json_close_obj(&j);
 		}
 		bench_json_close_obj(&j);
@@ -272,9 +375,10 @@ int main(int argc, char **argv)
 		       o.quick ? ", quick" : "");
 		printf("limits of a tenant: %s\n", status_iso);
 		printf("latency = median / p99 of %zu sequential calls; throughput: %d in flight, "
-		       "median of %d rounds of %llu calls; tiers interleaved\n\n",
-		       (nlat / ROUNDS) * ROUNDS, WINDOW, ROUNDS,
-		       (unsigned long long)(nthr / ROUNDS));
+		       "median of %d rounds of %llu calls; tiers interleaved, rotated each round; "
+		       "vs none = median of per-round ratios\n\n",
+		       (nlat / (size_t)rounds) * (size_t)rounds, WINDOW, rounds,
+		       (unsigned long long)(nthr / (uint64_t)rounds));
 		printf("%-8s %12s %22s %12s %22s %12s %9s\n", "tier", "first call", "no-op latency",
 		       "no-op/s", "100 futex latency", "100 futex/s", "vs none");
 		for (int i = 0; i < NTIERS; i++) {
@@ -282,8 +386,16 @@ int main(int argc, char **argv)
 			fmt_lat(buf2, sizeof(buf2), &rows[i].sys.lat);
 			printf("%-8s %9.2f ms %22s %12.0f %22s %12.0f %8.1f%%\n", tiers[i],
 			       rows[i].first_ms, buf, rows[i].noop.per_s, buf2, rows[i].sys.per_s,
-			       100.0 * (rows[i].sys.per_s / rows[0].sys.per_s - 1.0));
+			       100.0 * (rows[i].sys_ratio - 1.0));
 		}
+		printf("\nthe filter alone, one syscall (median of %d rounds of %d calls; extra = "
+		       "median of per-round differences to none)\n",
+		       rounds, nfilter);
+		printf("%-8s %12s %12s %14s %14s\n", "tier", "futex ns", "extra ns", "prctl ns",
+		       "extra ns");
+		for (int i = 0; i < NTIERS; i++)
+			printf("%-8s %12.1f %12.1f %14.1f %14.1f\n", tiers[i], rows[i].futex_ns,
+			       rows[i].futex_extra_ns, rows[i].prctl_ns, rows[i].prctl_extra_ns);
 		printf("\ncrash to next OK call: median %.2f ms over %d fresh tenants\n\n", rec_med,
 		       nrec);
 		bench_targets_print(t, nt);

@@ -38,9 +38,6 @@ static void start(struct td *d)
 	LUTF_REQUIRE("root", lutf_test_is_root(), "lutfd needs root");
 	memset(d, 0, sizeof(*d));
 	cr_assert(td_start(d, "listen_tcp = 127.0.0.1:0\n"), "lutfd did not start");
-	/* mkdtemp's 0700 would keep a tenant worker under its own uid out of
-	 * the state folder below. */
-	chmod(d->dir, 0711);
 	cfd = td_connect(d, "control.sock");
 	cr_assert_geq(cfd, 0);
 	st = td_deploy(cfd, "acme", "greet", EXAMPLES_DIR "/libhello.so", exports, &r);
@@ -54,34 +51,19 @@ static void start(struct td *d)
 /* PAUSE or RESUME acme/noop. */
 static void control(struct td *d, uint16_t op)
 {
-	struct lutf_buf b;
-	struct td_reply r;
 	int cfd = td_connect(d, "control.sock");
 
 	cr_assert_geq(cfd, 0);
-	lutf_buf_init(&b);
-	td_addr_frame(&b, op, 9, "acme", "noop");
-	cr_assert_eq(td_call(cfd, &b, &r, 5000), LUTF_STATUS_OK);
-	free(r.payload);
-	lutf_buf_free(&b);
+	cr_assert_eq(td_control(cfd, op, "acme", "noop"), LUTF_STATUS_OK);
 	close(cfd);
 }
 
 /* "tcp://ADDR" from <run>/tcp.addr, or false when lutfd wrote none. */
 static bool tcp_url(const struct td *d, char *url, size_t cap)
 {
-	char path[160], addr[96] = "";
-	FILE *fp;
+	char addr[96];
 
-	snprintf(path, sizeof(path), "%s/tcp.addr", d->run);
-	fp = fopen(path, "r");
-	if (!fp)
-		return false;
-	if (!fgets(addr, sizeof(addr), fp))
-		addr[0] = 0;
-	fclose(fp);
-	addr[strcspn(addr, "\r\n")] = 0;
-	if (!addr[0])
+	if (!td_addr(d, "tcp.addr", addr, sizeof(addr)))
 		return false;
 	snprintf(url, cap, "tcp://%s", addr);
 	return true;

@@ -1,14 +1,19 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * Helpers for lutfd tests: start the real lutfd on private state and runtime
- * folders (it dies with the test: PDEATHSIG), and talk raw protocol to it
- * through the shared codec. Every wait is bounded.
+ * folders (it dies with the test: PDEATHSIG), connect by Unix or TCP, and
+ * talk raw protocol to it through the shared codec (deploy, control calls,
+ * STATUS fields). The HTTP, ingress and tier helpers build on this file.
+ * Every wait is bounded.
  */
 #ifndef LUTF_TEST_DAEMON_UTIL_H
 #define LUTF_TEST_DAEMON_UTIL_H
 
+#include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdbool.h>
@@ -62,6 +67,73 @@ static inline int td_connect(const struct td *d, const char *name)
 	}
 	return fd;
 }
+
+/* One line of "<runtime>/<name>" without its line end (lutfd writes
+ * tcp.addr, http.addr and admin.addr there: "127.0.0.1:port"); false when
+ * the file is missing or empty. */
+static inline bool td_addr(const struct td *d, const char *name, char *out, size_t cap)
+{
+	char path[160];
+	FILE *fp;
+	bool ok;
+
+	snprintf(path, sizeof(path), "%s/%s", d->run, name);
+	fp = fopen(path, "r");
+	if (!fp)
+		return false;
+	ok = fgets(out, (int)cap, fp) != NULL;
+	fclose(fp);
+	if (!ok)
+		out[0] = 0;
+	out[strcspn(out, "\r\n")] = 0;
+	return out[0] != 0;
+}
+
+/* A TCP connection (TCP_NODELAY) to "a.b.c.d:port"; -1 on error. */
+static inline int td_connect_tcp(const char *hostport)
+{
+	struct sockaddr_in a = {.sin_family = AF_INET};
+	char host[64];
+	const char *colon = strrchr(hostport, ':');
+	int fd, one = 1;
+
+	if (!colon || (size_t)(colon - hostport) >= sizeof(host))
+		return -1;
+	memcpy(host, hostport, (size_t)(colon - hostport));
+	host[colon - hostport] = 0;
+	a.sin_port = htons((uint16_t)atoi(colon + 1));
+	if (inet_pton(AF_INET, host, &a.sin_addr) != 1)
+		return -1;
+	fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -1;
+	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	if (connect(fd, (struct sockaddr *)&a, sizeof(a))) {
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+/* Wait up to ms for the child pid to exit, its wait status into *status;
+ * false while it still runs (or is not our child). */
+static inline bool td_wait_exit(pid_t pid, int *status, int ms)
+{
+	uint64_t until = td_now_ms() + (uint64_t)ms;
+
+	for (;;) {
+		pid_t r = waitpid(pid, status, WNOHANG);
+
+		if (r == pid)
+			return true;
+		if (r < 0 || td_now_ms() >= until)
+			return false;
+		td_sleep_ms(10);
+	}
+}
+
+/* The first of the 16 worker uids (uid_range) of this test process. */
+#define TD_UID_LO (100000u + ((unsigned)getpid() % 20000u) * 16u)
 
 /* Start lutfd (again) on d's folders; waits until the control socket answers. */
 static inline pid_t td_spawn(struct td *d, const char *run_dir)
@@ -129,20 +201,24 @@ static inline bool td_start(struct td *d, const char *extra)
 	if (!fp)
 		return false;
 	/* LUTF_TEST_NO_BPF=1 runs the same tests in the polling mode. The HTTP
-	 * gateway's fixed default ports stay shut (extra may open them: port 0). */
+	 * gateway's fixed default ports stay shut (extra may open them: port 0).
+	 * Cgroups and worker uids are this test process's own: lutfds of tests
+	 * running side by side must not kill or limit each other's workers. */
 	fprintf(
 	    fp,
 	    "[lutfd]\nbpf_pin_root = /sys/fs/bpf/lutft%d\ncarts = 2\nlabors = 4\nbpf = %s\n"
-	    "http_listen = off\nadmin_listen = off\n%s\n",
-	    (int)getpid(), getenv("LUTF_TEST_NO_BPF") ? "off" : "on", extra ? extra : "");
+	    "http_listen = off\nadmin_listen = off\ncgroup_name = lutft%d\n"
+	    "uid_range = %u-%u\n%s\n",
+	    (int)getpid(), getenv("LUTF_TEST_NO_BPF") ? "off" : "on", (int)getpid(), TD_UID_LO,
+	    TD_UID_LO + 15, extra ? extra : "");
 	fclose(fp);
 	return td_start_again(d);
 }
 
-/* SIGKILL lutfd (if running) and remove the folders. */
+/* SIGKILL lutfd (if running); remove its pins, cgroups and the folders. */
 static inline void td_stop(struct td *d)
 {
-	char cmd[128];
+	char cmd[512];
 
 	if (d->pid > 0) {
 		kill(d->pid, SIGKILL);
@@ -152,10 +228,31 @@ static inline void td_stop(struct td *d)
 	/* A killed lutfd leaves its pins (the next start would unlink them). */
 	snprintf(cmd, sizeof(cmd), "rm -rf /sys/fs/bpf/lutft%d", (int)getpid());
 	(void)!system(cmd);
+	/* And its cgroups, empty once its workers (they follow it) are gone. */
+	for (int i = 0; i < 20; i++) {
+		snprintf(cmd, sizeof(cmd),
+			 "find /sys/fs/cgroup/memory /sys/fs/cgroup/pids /sys/fs/cgroup/cpu "
+			 "/sys/fs/cgroup/unified -depth -type d -path '*/lutft%d*' "
+			 "-exec rmdir {} + 2>/dev/null; "
+			 "find /sys/fs/cgroup -type d -path '*/lutft%d*' 2>/dev/null | grep -q .",
+			 (int)getpid(), (int)getpid());
+		if (system(cmd) != 0)
+			break; /* nothing left */
+		td_sleep_ms(100);
+	}
 	if (getenv("LUTF_TEST_KEEP"))
 		return;
 	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", d->dir);
 	(void)!system(cmd);
+}
+
+/* A test's teardown: close its control connection *cfd (if open), td_stop. */
+static inline void td_close_stop(struct td *d, int *cfd)
+{
+	if (*cfd >= 0)
+		close(*cfd);
+	*cfd = -1;
+	td_stop(d);
 }
 
 static inline bool td_send(int fd, const struct lutf_buf *b)
@@ -228,6 +325,21 @@ static inline bool td_field(const struct td_reply *r, uint16_t tag, int index, s
 	return false;
 }
 
+/* The first field with tag as a NUL-terminated string in out; false when
+ * absent or when it does not fit (out is then ""). */
+static inline bool td_field_str(const struct td_reply *r, uint16_t tag, char *out, size_t cap)
+{
+	struct lutf_tlv f;
+
+	if (cap)
+		out[0] = 0;
+	if (!td_field(r, tag, 0, &f) || f.len >= cap)
+		return false;
+	memcpy(out, f.val, f.len);
+	out[f.len] = 0;
+	return true;
+}
+
 static inline int td_count(const struct td_reply *r, uint16_t tag)
 {
 	struct lutf_tlv f;
@@ -256,9 +368,11 @@ static inline bool td_counter(const uint8_t *p, size_t len, const char *name, ui
 	return false;
 }
 
-/* One request and its reply (same connection, nothing else in flight). */
+/* One request and its reply (same connection, nothing else in flight).
+ * 0xffffffff when nothing came back; r->payload is then NULL. */
 static inline uint32_t td_call(int fd, struct lutf_buf *req, struct td_reply *r, int timeout_ms)
 {
+	r->payload = NULL;
 	if (!td_send(fd, req) || !td_recv(fd, r, timeout_ms))
 		return 0xffffffffu;
 	return r->h.status;
@@ -288,6 +402,56 @@ static inline void td_addr_frame(struct lutf_buf *b, uint16_t op, uint64_t id, c
 	lutf_frame_end(b, f);
 }
 
+/* A control call naming tenant/fn (PAUSE, RESUME, DELETE); the status. */
+static inline uint32_t td_control(int cfd, uint16_t op, const char *tenant, const char *fn)
+{
+	struct lutf_buf b;
+	struct td_reply r;
+	uint32_t st;
+
+	lutf_buf_init(&b);
+	td_addr_frame(&b, op, 9, tenant, fn);
+	st = td_call(cfd, &b, &r, 5000);
+	free(r.payload);
+	lutf_buf_free(&b);
+	return st;
+}
+
+/* STATUS into r (free r->payload after); false unless lutfd answered OK
+ * (r->payload is then NULL). */
+static inline bool td_status(int cfd, struct td_reply *r)
+{
+	struct lutf_buf b;
+	uint32_t st;
+
+	lutf_buf_init(&b);
+	td_addr_frame(&b, LUTF_OP_STATUS, 77, NULL, NULL);
+	st = td_call(cfd, &b, r, 5000);
+	lutf_buf_free(&b);
+	if (st != LUTF_STATUS_OK) {
+		free(r->payload);
+		r->payload = NULL;
+	}
+	return st == LUTF_STATUS_OK;
+}
+
+/* The RECORD of a STATUS reply whose TENANT field is tenant. */
+static inline bool td_tenant_record(const struct td_reply *r, const char *tenant,
+				    struct lutf_tlv *rec)
+{
+	for (int i = 0; td_field(r, LUTF_TAG_RECORD, i, rec); i++) {
+		struct lutf_tlv_iter it;
+		struct lutf_tlv f;
+
+		lutf_tlv_iter_init(&it, rec->val, rec->len);
+		while (lutf_tlv_next(&it, &f))
+			if (f.tag == LUTF_TAG_TENANT && f.len == strlen(tenant) &&
+			    !memcmp(f.val, tenant, f.len))
+				return true;
+	}
+	return false;
+}
+
 static inline uint8_t *td_slurp(const char *path, size_t *len)
 {
 	FILE *fp = fopen(path, "rb");
@@ -309,23 +473,33 @@ static inline uint8_t *td_slurp(const char *path, size_t *len)
 	return p;
 }
 
-/* The tier td_deploy* names; a test may change it (the scribbler reads
- * /proc/self/maps, which only `compat` allows). */
+/* The tier td_deploy, td_deploy_cfg and td_deploy_max name; a test may
+ * change it (the scribbler reads /proc/self/maps, which only `compat` allows). */
 static const char *td_tier = "basic";
 
-/* Deploy so_path as tenant/app with exports ("fn=sym", ..., NULL) and config
- * (NULL, or "fn", "key", "value", ..., NULL). Returns the status. */
-/* max_conc: the app's MAX_CONCURRENCY (0: not sent). */
-static inline uint32_t td_deploy_max(int cfd, const char *tenant, const char *app,
-				     const char *so_path, const char *const *exports,
-				     const char *const *config, uint32_t max_conc,
-				     struct td_reply *r)
+/* What a DEPLOY carries beyond tenant, app, .so and exports. */
+struct td_deploy_opts {
+	const char *tier;	   /* NULL: no TIER sent (lutfd's default_tier) */
+	const char *const *config; /* NULL, or "fn", "key", "value", ..., NULL */
+	uint32_t max_conc;	   /* MAX_CONCURRENCY; 0: not sent */
+	uint32_t timeout_ms;	   /* TIMEOUT_MS; 0: not sent */
+	uint32_t memory_mb;	   /* MEMORY_MB; 0: not sent */
+};
+
+/* Deploy so_path as tenant/app with exports ("fn=sym", ..., NULL) and o.
+ * Returns the status (0xfffffffe: so_path unreadable, 0xffffffff: no reply);
+ * r->payload is NULL unless a reply came (free it). */
+static inline uint32_t td_deploy_with(int cfd, const char *tenant, const char *app,
+				      const char *so_path, const char *const *exports,
+				      const struct td_deploy_opts *o, struct td_reply *r)
 {
+	const char *const *config = o->config;
 	struct lutf_buf b;
 	size_t len, f;
 	uint8_t *so = td_slurp(so_path, &len);
 	uint32_t st;
 
+	r->payload = NULL;
 	if (!so)
 		return 0xfffffffeu;
 	lutf_buf_init(&b);
@@ -347,14 +521,31 @@ static inline uint32_t td_deploy_max(int cfd, const char *tenant, const char *ap
 		memcpy(cv + fl + kl, config[2], vl);
 		lutf_tlv_put(&b, LUTF_TAG_CONFIG, cv, fl + kl + vl);
 	}
-	lutf_tlv_put_str(&b, LUTF_TAG_TIER, td_tier);
-	if (max_conc)
-		lutf_tlv_put_u32(&b, LUTF_TAG_MAX_CONCURRENCY, max_conc);
+	if (o->tier)
+		lutf_tlv_put_str(&b, LUTF_TAG_TIER, o->tier);
+	if (o->max_conc)
+		lutf_tlv_put_u32(&b, LUTF_TAG_MAX_CONCURRENCY, o->max_conc);
+	if (o->timeout_ms)
+		lutf_tlv_put_u32(&b, LUTF_TAG_TIMEOUT_MS, o->timeout_ms);
+	if (o->memory_mb)
+		lutf_tlv_put_u32(&b, LUTF_TAG_MEMORY_MB, o->memory_mb);
 	lutf_frame_end(&b, f);
 	st = td_call(cfd, &b, r, 15000);
 	lutf_buf_free(&b);
 	free(so);
 	return st;
+}
+
+/* td_deploy_with on the tier td_tier; config as there, max_conc: the app's
+ * MAX_CONCURRENCY (0: not sent). */
+static inline uint32_t td_deploy_max(int cfd, const char *tenant, const char *app,
+				     const char *so_path, const char *const *exports,
+				     const char *const *config, uint32_t max_conc,
+				     struct td_reply *r)
+{
+	struct td_deploy_opts o = {.tier = td_tier, .config = config, .max_conc = max_conc};
+
+	return td_deploy_with(cfd, tenant, app, so_path, exports, &o, r);
 }
 
 static inline uint32_t td_deploy_cfg(int cfd, const char *tenant, const char *app,
@@ -373,30 +564,31 @@ static inline uint32_t td_deploy(int cfd, const char *tenant, const char *app, c
 /* A tenant's COUNTER from STATUS. */
 static inline bool td_tenant_counter(int cfd, const char *tenant, const char *name, uint64_t *v)
 {
-	struct lutf_buf b;
 	struct td_reply r;
 	struct lutf_tlv rec;
-	bool found = false;
+	bool found;
 
-	lutf_buf_init(&b);
-	td_addr_frame(&b, LUTF_OP_STATUS, 77, NULL, NULL);
-	if (td_call(cfd, &b, &r, 5000) != LUTF_STATUS_OK) {
-		lutf_buf_free(&b);
+	if (!td_status(cfd, &r))
 		return false;
-	}
-	for (int i = 0; !found && td_field(&r, LUTF_TAG_RECORD, i, &rec); i++) {
-		struct lutf_tlv_iter it;
-		struct lutf_tlv f;
-
-		lutf_tlv_iter_init(&it, rec.val, rec.len);
-		while (lutf_tlv_next(&it, &f))
-			if (f.tag == LUTF_TAG_TENANT && f.len == strlen(tenant) &&
-			    !memcmp(f.val, tenant, f.len))
-				found = td_counter(rec.val, rec.len, name, v);
-	}
+	found = td_tenant_record(&r, tenant, &rec) && td_counter(rec.val, rec.len, name, v);
 	free(r.payload);
-	lutf_buf_free(&b);
 	return found;
+}
+
+/* Wait up to ms until the tenant's COUNTER name is at least min; the last
+ * value read into *v (untouched while STATUS fails). */
+static inline bool td_wait_tenant_counter(int cfd, const char *tenant, const char *name,
+					  uint64_t min, int ms, uint64_t *v)
+{
+	uint64_t until = td_now_ms() + (uint64_t)ms;
+
+	for (;;) {
+		if (td_tenant_counter(cfd, tenant, name, v) && *v >= min)
+			return true;
+		if (td_now_ms() >= until)
+			return false;
+		td_sleep_ms(10);
+	}
 }
 
 /* True when pid is gone or a zombie. */

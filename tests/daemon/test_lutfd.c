@@ -31,10 +31,7 @@ static void setup(void)
 
 static void teardown(void)
 {
-	if (cfd >= 0)
-		close(cfd);
-	cfd = -1;
-	td_stop(&d);
+	td_close_stop(&d, &cfd);
 }
 
 static void deploy_hello(void)
@@ -51,23 +48,15 @@ static uint32_t invoke_t(int fd, const char *tenant, const char *fn, const char 
 {
 	struct lutf_buf b;
 	struct td_reply r;
-	struct lutf_tlv f;
 	uint32_t st;
 
 	lutf_buf_init(&b);
 	td_invoke_frame(&b, 1, tenant, fn, in, in ? strlen(in) : 0);
 	st = td_call(fd, &b, &r, timeout_ms);
 	lutf_buf_free(&b);
-	if (st != 0xffffffffu && out) {
-		out[0] = 0;
-		if (td_field(&r, st == LUTF_STATUS_OK ? LUTF_TAG_OUTPUT : LUTF_TAG_ERROR, 0, &f) &&
-		    f.len < cap) {
-			memcpy(out, f.val, f.len);
-			out[f.len] = 0;
-		}
-	}
-	if (st != 0xffffffffu)
-		free(r.payload);
+	if (st != 0xffffffffu && out)
+		td_field_str(&r, st == LUTF_STATUS_OK ? LUTF_TAG_OUTPUT : LUTF_TAG_ERROR, out, cap);
+	free(r.payload);
 	return st;
 }
 
@@ -180,11 +169,7 @@ Test(lutfd, pause_holds_then_resume_releases_in_order)
 	uint64_t held = 0, next = 0;
 
 	deploy_hello();
-	lutf_buf_init(&b);
-	td_addr_frame(&b, LUTF_OP_PAUSE, 1, "acme", "hello");
-	cr_assert_eq(td_call(cfd, &b, &r, 5000), LUTF_STATUS_OK);
-	free(r.payload);
-	lutf_buf_free(&b);
+	cr_assert_eq(td_control(cfd, LUTF_OP_PAUSE, "acme", "hello"), LUTF_STATUS_OK);
 	lutf_buf_init(&b);
 	for (int i = 0; i < N; i++) {
 		char in[16];
@@ -195,16 +180,9 @@ Test(lutfd, pause_holds_then_resume_releases_in_order)
 	cr_assert(td_send(dfd, &b));
 	lutf_buf_free(&b);
 	cr_assert_not(td_recv(dfd, &r, 300), "a paused function answered");
-	for (int i = 0; i < 50 && held < N; i++) {
-		td_tenant_counter(cfd, "acme", "held", &held);
-		td_sleep_ms(10);
-	}
+	td_wait_tenant_counter(cfd, "acme", "held", N, 1000, &held);
 	cr_assert_eq(held, N);
-	lutf_buf_init(&b);
-	td_addr_frame(&b, LUTF_OP_RESUME, 2, "acme", "hello");
-	cr_assert_eq(td_call(cfd, &b, &r, 5000), LUTF_STATUS_OK);
-	free(r.payload);
-	lutf_buf_free(&b);
+	cr_assert_eq(td_control(cfd, LUTF_OP_RESUME, "acme", "hello"), LUTF_STATUS_OK);
 	/* Released in submission order: with one connection and two Carts the
 	 * replies may cross, but none is lost and all are OK. */
 	for (int i = 0; i < N; i++) {
@@ -225,22 +203,14 @@ Test(lutfd, delete_fails_held_and_later_calls)
 	char out[128];
 
 	deploy_hello();
-	lutf_buf_init(&b);
-	td_addr_frame(&b, LUTF_OP_PAUSE, 1, "acme", "hello");
-	cr_assert_eq(td_call(cfd, &b, &r, 5000), LUTF_STATUS_OK);
-	free(r.payload);
-	lutf_buf_free(&b);
+	cr_assert_eq(td_control(cfd, LUTF_OP_PAUSE, "acme", "hello"), LUTF_STATUS_OK);
 	lutf_buf_init(&b);
 	for (int i = 0; i < 5; i++)
 		td_invoke_frame(&b, (uint64_t)i, "acme", "hello", "x", 1);
 	cr_assert(td_send(dfd, &b));
 	lutf_buf_free(&b);
 	td_sleep_ms(100);
-	lutf_buf_init(&b);
-	td_addr_frame(&b, LUTF_OP_DELETE, 2, "acme", "hello");
-	cr_assert_eq(td_call(cfd, &b, &r, 5000), LUTF_STATUS_OK);
-	free(r.payload);
-	lutf_buf_free(&b);
+	cr_assert_eq(td_control(cfd, LUTF_OP_DELETE, "acme", "hello"), LUTF_STATUS_OK);
 	for (int i = 0; i < 5; i++) {
 		cr_assert(td_recv(dfd, &r, 5000));
 		cr_assert_eq(r.h.status, LUTF_STATUS_DELETED);
@@ -591,11 +561,7 @@ Test(lutfd, killed_and_restarted_keeps_registry)
 	int dfd;
 
 	deploy_hello();
-	lutf_buf_init(&b);
-	td_addr_frame(&b, LUTF_OP_PAUSE, 1, "acme", "noop");
-	cr_assert_eq(td_call(cfd, &b, &r, 5000), LUTF_STATUS_OK);
-	free(r.payload);
-	lutf_buf_free(&b);
+	cr_assert_eq(td_control(cfd, LUTF_OP_PAUSE, "acme", "noop"), LUTF_STATUS_OK);
 	cr_assert(td_tenant_counter(cfd, "acme", "worker_pid", &wpid) && wpid > 0);
 	close(cfd);
 	kill(d.pid, SIGKILL);
@@ -634,8 +600,7 @@ Test(lutfd, second_instance_refused)
 
 	snprintf(run2, sizeof(run2), "%s/run2", d.dir);
 	pid = td_spawn(&d, run2);
-	for (int i = 0; i < 500 && waitpid(pid, &status, WNOHANG) == 0; i++)
-		td_sleep_ms(10);
+	td_wait_exit(pid, &status, 5000);
 	cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 1, "second lutfd status %d", status);
 	fd = open(d.log, O_RDONLY);
 	n = read(fd, buf, sizeof(buf) - 1);
@@ -736,8 +701,7 @@ Test(lutfd, sigterm_answers_everything_and_exits_0)
 			  "status %u", r.h.status);
 		free(r.payload);
 	}
-	for (int i = 0; i < 1000 && waitpid(d.pid, &status, WNOHANG) == 0; i++)
-		td_sleep_ms(10);
+	td_wait_exit(d.pid, &status, 10000);
 	cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0, "status %d", status);
 	d.pid = 0;
 	close(dfd);

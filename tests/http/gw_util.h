@@ -1,61 +1,16 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * Helpers for the HTTP gateway tests: a lutfd with the gateway on ephemeral
- * loopback ports (daemon_util.h), the test app deployed, and a small blocking
- * HTTP/1.1 client over real sockets. Every wait is bounded.
+ * loopback ports (daemon_util.h: td_addr reads them, td_connect_tcp dials
+ * them), the test app deployed, and a small blocking HTTP/1.1 client over
+ * real sockets. Every wait is bounded.
  */
 #ifndef LUTF_TEST_GW_UTIL_H
 #define LUTF_TEST_GW_UTIL_H
 
-#include <arpa/inet.h>
-#include <netinet/in.h>
-#include <netinet/tcp.h>
-
 #include "daemon_util.h"
 
 #define GW_EXTRA "http_listen = 127.0.0.1:0\nadmin_listen = 127.0.0.1:0\nallow_tier_none = on\n"
-
-/* Read "<runtime>/<name>" ("127.0.0.1:port"). */
-static inline bool gw_addr(const struct td *d, const char *name, char *out, size_t cap)
-{
-	char path[160];
-	FILE *fp;
-	bool ok;
-
-	snprintf(path, sizeof(path), "%s/%s", d->run, name);
-	fp = fopen(path, "r");
-	if (!fp)
-		return false;
-	ok = fgets(out, (int)cap, fp) != NULL;
-	fclose(fp);
-	out[strcspn(out, "\n")] = 0;
-	return ok && out[0];
-}
-
-static inline int gw_connect(const char *hostport)
-{
-	struct sockaddr_in a = {.sin_family = AF_INET};
-	char host[64];
-	const char *colon = strrchr(hostport, ':');
-	int fd, one = 1;
-
-	if (!colon || (size_t)(colon - hostport) >= sizeof(host))
-		return -1;
-	memcpy(host, hostport, (size_t)(colon - hostport));
-	host[colon - hostport] = 0;
-	a.sin_port = htons((uint16_t)atoi(colon + 1));
-	if (inet_pton(AF_INET, host, &a.sin_addr) != 1)
-		return -1;
-	fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (fd < 0)
-		return -1;
-	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-	if (connect(fd, (struct sockaddr *)&a, sizeof(a))) {
-		close(fd);
-		return -1;
-	}
-	return fd;
-}
 
 static inline bool gw_send(int fd, const void *p, size_t n)
 {
@@ -193,46 +148,11 @@ static inline int gw_post(int fd, struct gw_in *in, const char *path, const char
 static inline uint32_t gw_deploy(int cfd, const char *tenant, const char *app, const char *so_path,
 				 const char *const *exports, uint32_t max_conc, uint32_t timeout_ms)
 {
-	struct lutf_buf b;
+	struct td_deploy_opts o = {.tier = "none", .max_conc = max_conc, .timeout_ms = timeout_ms};
 	struct td_reply r;
-	size_t len, f;
-	uint8_t *so = td_slurp(so_path, &len);
-	uint32_t st;
+	uint32_t st = td_deploy_with(cfd, tenant, app, so_path, exports, &o, &r);
 
-	if (!so)
-		return 0xfffffffeu;
-	lutf_buf_init(&b);
-	f = lutf_frame_begin(&b, LUTF_OP_DEPLOY, 0, 4243);
-	lutf_tlv_put_str(&b, LUTF_TAG_TENANT, tenant);
-	lutf_tlv_put_str(&b, LUTF_TAG_APP, app);
-	lutf_tlv_put(&b, LUTF_TAG_SO, so, len);
-	for (; *exports; exports++)
-		lutf_tlv_put_str(&b, LUTF_TAG_EXPORT, *exports);
-	lutf_tlv_put_str(&b, LUTF_TAG_TIER, "none");
-	if (max_conc)
-		lutf_tlv_put_u32(&b, LUTF_TAG_MAX_CONCURRENCY, max_conc);
-	if (timeout_ms)
-		lutf_tlv_put_u32(&b, LUTF_TAG_TIMEOUT_MS, timeout_ms);
-	lutf_frame_end(&b, f);
-	st = td_call(cfd, &b, &r, 15000);
 	free(r.payload);
-	lutf_buf_free(&b);
-	free(so);
-	return st;
-}
-
-/* A control call naming tenant/fn (PAUSE, RESUME, DELETE). */
-static inline uint32_t gw_control(int cfd, uint16_t op, const char *tenant, const char *fn)
-{
-	struct lutf_buf b;
-	struct td_reply r;
-	uint32_t st;
-
-	lutf_buf_init(&b);
-	td_addr_frame(&b, op, 9, tenant, fn);
-	st = td_call(cfd, &b, &r, 5000);
-	free(r.payload);
-	lutf_buf_free(&b);
 	return st;
 }
 

@@ -32,8 +32,8 @@ static void start(const char *extra)
 	cr_assert(td_start(&d, conf), "lutfd did not start (log %s)", d.log);
 	cfd = td_connect(&d, "control.sock");
 	cr_assert_geq(cfd, 0);
-	cr_assert(gw_addr(&d, "http.addr", http, sizeof(http)), "no http.addr");
-	gw_addr(&d, "admin.addr", admin, sizeof(admin));
+	cr_assert(td_addr(&d, "http.addr", http, sizeof(http)), "no http.addr");
+	td_addr(&d, "admin.addr", admin, sizeof(admin));
 	cr_assert_eq(gw_deploy(cfd, "acme", "main", APP, main_ex, 0, 0), LUTF_STATUS_OK);
 	cr_assert_eq(gw_deploy(cfd, "acme", "slow", APP, slow_ex, 1, 0), LUTF_STATUS_OK);
 	cr_assert_eq(gw_deploy(cfd, "crashy", "boom", APP, boom_ex, 0, 0), LUTF_STATUS_OK);
@@ -41,13 +41,21 @@ static void start(const char *extra)
 
 static void teardown(void)
 {
-	if (cfd >= 0)
-		close(cfd);
-	cfd = -1;
-	td_stop(&d);
+	td_close_stop(&d, &cfd);
 }
 
 TestSuite(gateway, .fini = teardown, .timeout = 90);
+
+/* The next response on fd (input in) is 200 with body want. */
+static void expect_ok(int fd, struct gw_in *in, const char *want)
+{
+	struct gw_resp r;
+
+	cr_assert(gw_read(fd, in, &r, 5000), "no response (want %s)", want);
+	cr_assert_eq(r.code, 200, "got %d, want 200 %s: %s%s", r.code, want, r.head, r.body);
+	cr_assert_str_eq(r.body, want);
+	gw_resp_free(&r);
+}
 
 /* Error responses: code, X-Lutf-Status and the cause opening the body. */
 static void expect_error(const struct gw_resp *r, int code, const char *cause)
@@ -70,7 +78,7 @@ Test(gateway, ok_and_plain_errors)
 	int fd;
 
 	start(NULL);
-	fd = gw_connect(http);
+	fd = td_connect_tcp(http);
 	cr_assert_geq(fd, 0);
 	/* 200 with the function's content type (here: the request's, echoed). */
 	cr_assert_eq(gw_post(fd, &in, "/fn/acme/echo", "{\"a\":1}",
@@ -121,7 +129,7 @@ Test(gateway, crashed_function_500)
 	int fd;
 
 	start(NULL);
-	fd = gw_connect(http);
+	fd = td_connect_tcp(http);
 	cr_assert_eq(gw_post(fd, &in, "/fn/crashy/crash", "x", NULL, &r), 500);
 	expect_error(&r, 500, "crashed");
 	gw_resp_free(&r);
@@ -139,8 +147,8 @@ Test(gateway, overloaded_503_at_max_concurrency)
 	int fa, fb;
 
 	start(NULL);
-	fa = gw_connect(http);
-	fb = gw_connect(http);
+	fa = td_connect_tcp(http);
+	fb = td_connect_tcp(http);
 	/* nap's app allows one call at a time: the second is refused at once. */
 	cr_assert(gw_sends(fa, "POST /fn/acme/nap HTTP/1.1\r\nContent-Length: 3\r\n\r\n500"));
 	td_sleep_ms(100);
@@ -162,9 +170,9 @@ Test(gateway, paused_503_then_deleted_404)
 	int fa, fb;
 
 	start("hold_max = 1\n");
-	fa = gw_connect(http);
-	fb = gw_connect(http);
-	cr_assert_eq(gw_control(cfd, LUTF_OP_PAUSE, "acme", "echo"), LUTF_STATUS_OK);
+	fa = td_connect_tcp(http);
+	fb = td_connect_tcp(http);
+	cr_assert_eq(td_control(cfd, LUTF_OP_PAUSE, "acme", "echo"), LUTF_STATUS_OK);
 	/* The first call is held; the hold queue (1) is full for the second. */
 	cr_assert(gw_sends(fa, "POST /fn/acme/echo HTTP/1.1\r\nContent-Length: 4\r\n\r\nheld"));
 	td_sleep_ms(100);
@@ -172,7 +180,7 @@ Test(gateway, paused_503_then_deleted_404)
 	expect_error(&r, 503, "paused");
 	gw_resp_free(&r);
 	/* Deleting the function answers the held call DELETED: 404. */
-	cr_assert_eq(gw_control(cfd, LUTF_OP_DELETE, "acme", "echo"), LUTF_STATUS_OK);
+	cr_assert_eq(td_control(cfd, LUTF_OP_DELETE, "acme", "echo"), LUTF_STATUS_OK);
 	cr_assert(gw_read(fa, &a, &r, 5000));
 	expect_error(&r, 404, "deleted");
 	gw_resp_free(&r);
@@ -191,7 +199,7 @@ Test(gateway, deadline_504)
 	int fd;
 
 	start(NULL);
-	fd = gw_connect(http);
+	fd = td_connect_tcp(http);
 	t0 = td_now_ms();
 	cr_assert_eq(gw_post(fd, &in, "/fn/acme/nap", "1500", "X-Lutf-Timeout-Ms: 100\r\n", &r),
 		     504);
@@ -211,7 +219,7 @@ Test(gateway, rate_limited_429)
 	int fd, ok = 0, limited = 0;
 
 	start("http_max_rps = 5\n");
-	fd = gw_connect(http);
+	fd = td_connect_tcp(http);
 	/* Ten pipelined requests within one second: at most 5 (+5 if the
 	 * second turns over) pass, the rest are 429, in order, keep-alive. */
 	for (int i = 0; i < 10; i++)
@@ -240,7 +248,7 @@ Test(gateway, keep_alive_1000_requests)
 	int fd;
 
 	start(NULL);
-	fd = gw_connect(http);
+	fd = td_connect_tcp(http);
 	for (int i = 0; i < 1000; i++) {
 		snprintf(body, sizeof(body), "n%d", i);
 		cr_assert_eq(gw_post(fd, &in, "/fn/acme/echo", body, NULL, &r), 200, "request %d",
@@ -254,13 +262,12 @@ Test(gateway, keep_alive_1000_requests)
 Test(gateway, pipelined_answers_in_order)
 {
 	struct gw_in in = {0};
-	struct gw_resp r;
 	char buf[4096];
 	size_t n = 0;
 	int fd;
 
 	start(NULL);
-	fd = gw_connect(http);
+	fd = td_connect_tcp(http);
 	/* The first completes last (it naps); answers still come in order. Then
 	 * more than max_pending (64) requests in one write. */
 	n += (size_t)snprintf(buf + n, sizeof(buf) - n,
@@ -268,17 +275,11 @@ Test(gateway, pipelined_answers_in_order)
 	n += (size_t)snprintf(buf + n, sizeof(buf) - n,
 			      "POST /fn/acme/echo HTTP/1.1\r\nContent-Length: 5\r\n\r\nsecon");
 	cr_assert(gw_send(fd, buf, n));
-	cr_assert(gw_read(fd, &in, &r, 5000));
-	cr_assert_eq(r.code, 200);
-	cr_assert_str_eq(r.body, "slept 300");
-	gw_resp_free(&r);
-	cr_assert(gw_read(fd, &in, &r, 5000));
-	cr_assert_eq(r.code, 200);
-	cr_assert_str_eq(r.body, "secon");
-	gw_resp_free(&r);
+	expect_ok(fd, &in, "slept 300");
+	expect_ok(fd, &in, "secon");
 	close(fd);
 
-	fd = gw_connect(http);
+	fd = td_connect_tcp(http);
 	memset(&in, 0, sizeof(in));
 	{
 		static char big[200 * 64];
@@ -294,10 +295,7 @@ Test(gateway, pipelined_answers_in_order)
 			char want[16];
 
 			snprintf(want, sizeof(want), "%d", i);
-			cr_assert(gw_read(fd, &in, &r, 5000), "response %d", i);
-			cr_assert_eq(r.code, 200);
-			cr_assert_str_eq(r.body, want);
-			gw_resp_free(&r);
+			expect_ok(fd, &in, want);
 		}
 	}
 	close(fd);
@@ -306,19 +304,15 @@ Test(gateway, pipelined_answers_in_order)
 Test(gateway, chunked_body)
 {
 	struct gw_in in = {0};
-	struct gw_resp r;
 	int fd;
 
 	start(NULL);
-	fd = gw_connect(http);
+	fd = td_connect_tcp(http);
 	cr_assert(gw_sends(fd, "POST /fn/acme/echo HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n"
 			       "5\r\nhello\r\n"));
 	td_sleep_ms(50);
 	cr_assert(gw_sends(fd, "7\r\n, world\r\n0\r\n\r\n"));
-	cr_assert(gw_read(fd, &in, &r, 5000));
-	cr_assert_eq(r.code, 200);
-	cr_assert_str_eq(r.body, "hello, world");
-	gw_resp_free(&r);
+	expect_ok(fd, &in, "hello, world");
 	close(fd);
 }
 
@@ -329,7 +323,7 @@ static void bad_request(const char *bytes, size_t len, int code)
 	struct gw_in in = {0}, bin = {0};
 	struct gw_resp r;
 	char v[32];
-	int fd = gw_connect(http), by = gw_connect(http);
+	int fd = td_connect_tcp(http), by = td_connect_tcp(http);
 
 	cr_assert(fd >= 0 && by >= 0);
 	cr_assert(gw_send(fd, bytes, len ? len : strlen(bytes)));
@@ -361,14 +355,11 @@ Test(gateway, malformed_requests_close_alone)
 	{
 		struct gw_in in = {0};
 		struct gw_resp r;
-		int fd = gw_connect(http);
+		int fd = td_connect_tcp(http);
 
 		cr_assert(gw_sends(fd, "POST /fn/acme/echo HTTP/1.1\r\nContent-Length: 3\r\n\r\n"
 				       "abcGARBAGE\r\n\r\n"));
-		cr_assert(gw_read(fd, &in, &r, 5000));
-		cr_assert_eq(r.code, 200);
-		cr_assert_str_eq(r.body, "abc");
-		gw_resp_free(&r);
+		expect_ok(fd, &in, "abc");
 		cr_assert(gw_read(fd, &in, &r, 5000));
 		expect_error(&r, 400, "malformed");
 		gw_resp_free(&r);
@@ -386,8 +377,8 @@ Test(gateway, slowloris_gets_408)
 	int fd, by;
 
 	start("http_request_timeout_ms = 1000\n");
-	fd = gw_connect(http);
-	by = gw_connect(http);
+	fd = td_connect_tcp(http);
+	by = td_connect_tcp(http);
 	t0 = td_now_ms();
 	/* One byte every 100 ms: never complete within 1 s. */
 	for (size_t i = 0; i < strlen(req) && td_now_ms() - t0 < 3000; i++) {
@@ -415,7 +406,7 @@ static int get(const char *hostport, const char *path, struct gw_resp *r)
 {
 	struct gw_in in = {0};
 	char req[256];
-	int fd = gw_connect(hostport), ok;
+	int fd = td_connect_tcp(hostport), ok;
 
 	snprintf(req, sizeof(req), "GET %s HTTP/1.1\r\nHost: t\r\n\r\n", path);
 	ok = fd >= 0 && gw_sends(fd, req) && gw_read(fd, &in, r, 5000);
@@ -455,7 +446,7 @@ Test(gateway, metrics_parse_and_move)
 	/* /metrics only on the admin listener; no functions there. */
 	cr_assert_eq(get(http, "/metrics", &r), 404);
 	gw_resp_free(&r);
-	fd = gw_connect(admin);
+	fd = td_connect_tcp(admin);
 	cr_assert_eq(gw_post(fd, &in, "/fn/acme/echo", "x", NULL, &r), 404);
 	gw_resp_free(&r);
 	close(fd);
@@ -466,7 +457,7 @@ Test(gateway, metrics_parse_and_move)
 	cr_assert_eq(before, 0, "%s", r.body);
 	gw_resp_free(&r);
 
-	fd = gw_connect(http);
+	fd = td_connect_tcp(http);
 	for (int i = 0; i < 7; i++) {
 		cr_assert_eq(gw_post(fd, &in, "/fn/acme/echo", "m", NULL, &r), 200);
 		gw_resp_free(&r);
@@ -591,7 +582,7 @@ Test(gateway, sighup_reloads_safe_keys)
 	close(ns);
 	unlink(na.sun_path);
 	/* A new connection has the new limit. */
-	fd = gw_connect(http);
+	fd = td_connect_tcp(http);
 	for (int i = 0; i < 6; i++)
 		cr_assert(gw_sends(fd, "POST /fn/acme/noop HTTP/1.1\r\nContent-Length: 0\r\n\r\n"));
 	for (int i = 0; i < 6; i++) {

@@ -8,47 +8,19 @@
 #ifndef LUTF_TEST_INGRESS_UTIL_H
 #define LUTF_TEST_INGRESS_UTIL_H
 
-#include <arpa/inet.h>
-#include <netinet/in.h>
-#include <netinet/tcp.h>
 #include <sys/resource.h>
 
 #include "daemon_util.h"
 
 #define INGRESS_APP TEST_APP_DIR "/libingress_app.so"
 
-/* Start lutfd: TCP on 127.0.0.1:0 plus extra config lines. */
+/* Start lutfd (td_start): TCP on 127.0.0.1:0 plus extra config lines. */
 static inline bool ti_start(struct td *d, const char *extra)
 {
 	char conf[1024];
-	FILE *fp;
 
-	snprintf(d->dir, sizeof(d->dir), "/tmp/lutfd-test-XXXXXX");
-	if (!mkdtemp(d->dir) || chmod(d->dir, 0755)) /* workers run under their own uid */
-		return false;
-	snprintf(d->state, sizeof(d->state), "%s/state", d->dir);
-	snprintf(d->run, sizeof(d->run), "%s/run", d->dir);
-	snprintf(d->conf, sizeof(d->conf), "%s/lutfd.conf", d->dir);
-	snprintf(d->log, sizeof(d->log), "%s/lutfd.log", d->dir);
-	snprintf(conf, sizeof(conf),
-		 "[lutfd]\nbpf_pin_root = /sys/fs/bpf/lutfi%d\ncarts = 2\nlabors = 4\nbpf = %s\n"
-		 "listen_tcp = 127.0.0.1:0\n%s\n",
-		 (int)getpid(), getenv("LUTF_TEST_NO_BPF") ? "off" : "on", extra ? extra : "");
-	fp = fopen(d->conf, "w");
-	if (!fp)
-		return false;
-	fputs(conf, fp);
-	fclose(fp);
-	return td_start_again(d);
-}
-
-static inline void ti_stop(struct td *d)
-{
-	char cmd[128];
-
-	td_stop(d);
-	snprintf(cmd, sizeof(cmd), "rm -rf /sys/fs/bpf/lutfi%d", (int)getpid());
-	(void)!system(cmd);
+	snprintf(conf, sizeof(conf), "listen_tcp = 127.0.0.1:0\n%s", extra ? extra : "");
+	return td_start(d, conf);
 }
 
 static inline void ti_raise_nofile(rlim_t want)
@@ -67,34 +39,9 @@ static inline void ti_raise_nofile(rlim_t want)
 /* Connect to lutfd's TCP listener (address from <run>/tcp.addr). */
 static inline int ti_connect_tcp(const struct td *d)
 {
-	char path[160], addr[80] = "", *colon;
-	struct sockaddr_in a = {.sin_family = AF_INET};
-	FILE *fp;
-	int fd, one = 1;
+	char addr[80];
 
-	snprintf(path, sizeof(path), "%s/tcp.addr", d->run);
-	fp = fopen(path, "r");
-	if (!fp)
-		return -1;
-	if (!fgets(addr, sizeof(addr), fp))
-		addr[0] = 0;
-	fclose(fp);
-	colon = strrchr(addr, ':');
-	if (!colon)
-		return -1;
-	*colon = 0;
-	if (inet_pton(AF_INET, addr, &a.sin_addr) != 1)
-		return -1;
-	a.sin_port = htons((uint16_t)atoi(colon + 1));
-	fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (fd < 0)
-		return -1;
-	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-	if (connect(fd, (struct sockaddr *)&a, sizeof(a))) {
-		close(fd);
-		return -1;
-	}
-	return fd;
+	return td_addr(d, "tcp.addr", addr, sizeof(addr)) ? td_connect_tcp(addr) : -1;
 }
 
 /* Deploy the test app as tenant t (noop, echo). Returns the status. */
@@ -103,32 +50,34 @@ static inline uint32_t ti_deploy(int cfd, const char *t)
 	static const char *const ex[] = {"noop=noop", "echo=echo", NULL};
 	struct td_reply r;
 	uint32_t st = td_deploy(cfd, t, "app", INGRESS_APP, ex, &r);
+	char err[256];
 
-	if (st != 0xffffffffu && st != 0xfffffffeu) {
-		struct lutf_tlv f;
-
-		if (st != LUTF_STATUS_OK && td_field(&r, LUTF_TAG_ERROR, 0, &f))
-			fprintf(stderr, "deploy: status %u: %.*s\n", st, (int)f.len, f.val);
-		free(r.payload);
-	}
+	if (st != LUTF_STATUS_OK && r.payload && td_field_str(&r, LUTF_TAG_ERROR, err, sizeof(err)))
+		fprintf(stderr, "deploy: status %u: %s\n", st, err);
+	free(r.payload);
 	return st;
+}
+
+/* ti_start, the control connection into *cfd and the test app as tenant
+ * "t": what every ingress test starts with. */
+static inline bool ti_start_app(struct td *d, const char *extra, int *cfd)
+{
+	if (!ti_start(d, extra))
+		return false;
+	*cfd = td_connect(d, "control.sock");
+	return *cfd >= 0 && ti_deploy(*cfd, "t") == LUTF_STATUS_OK;
 }
 
 /* STATUS: a top-level COUNTER, or a TEXT starting with prefix (copied to out). */
 static inline bool ti_status(int cfd, const char *counter, uint64_t *v, const char *prefix,
 			     char *out, size_t cap)
 {
-	struct lutf_buf b;
 	struct td_reply r;
 	struct lutf_tlv f;
 	bool ok = false;
 
-	lutf_buf_init(&b);
-	td_addr_frame(&b, LUTF_OP_STATUS, 78, NULL, NULL);
-	if (td_call(cfd, &b, &r, 5000) != LUTF_STATUS_OK) {
-		lutf_buf_free(&b);
+	if (!td_status(cfd, &r))
 		return false;
-	}
 	if (counter)
 		ok = td_counter(r.payload, r.h.length, counter, v);
 	for (int i = 0; prefix && td_field(&r, LUTF_TAG_TEXT, i, &f); i++) {
@@ -142,7 +91,6 @@ static inline bool ti_status(int cfd, const char *counter, uint64_t *v, const ch
 		}
 	}
 	free(r.payload);
-	lutf_buf_free(&b);
 	return ok;
 }
 

@@ -19,18 +19,13 @@ static void start(const char *extra)
 {
 	LUTF_REQUIRE("root", lutf_test_is_root(), "lutfd's control socket and BPF need root");
 	ti_raise_nofile(4096);
-	cr_assert(ti_start(&d, extra), "lutfd did not start (log in %s)", d.log);
-	cfd = td_connect(&d, "control.sock");
-	cr_assert_geq(cfd, 0);
-	cr_assert_eq(ti_deploy(cfd, "t"), LUTF_STATUS_OK);
+	cr_assert(ti_start_app(&d, extra, &cfd), "lutfd did not start or deploy (log in %s)",
+		  d.log);
 }
 
 static void teardown(void)
 {
-	if (cfd >= 0)
-		close(cfd);
-	cfd = -1;
-	ti_stop(&d);
+	td_close_stop(&d, &cfd);
 }
 
 TestSuite(ingress_buffers, .fini = teardown, .timeout = 120);

@@ -37,10 +37,7 @@ static void restore_sysctl(void)
 static void teardown(void)
 {
 	restore_sysctl();
-	if (cfd >= 0)
-		close(cfd);
-	cfd = -1;
-	ti_stop(&d);
+	td_close_stop(&d, &cfd);
 }
 
 TestSuite(ingress_fallback, .fini = teardown, .timeout = 60);
@@ -97,10 +94,10 @@ Test(ingress_fallback, status_names_the_backend)
 	invoke_both();
 }
 
-static bool log_has(const char *what)
+static bool file_has(const char *path, const char *what)
 {
 	size_t len;
-	uint8_t *p = td_slurp(d.log, &len);
+	uint8_t *p = td_slurp(path, &len);
 	bool found = p && memmem(p, len, what, strlen(what));
 
 	free(p);
@@ -148,24 +145,16 @@ Test(ingress_fallback, refused_io_uring_falls_back_to_epoll)
 			restore_sysctl();
 			cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 1,
 				  "lutfd with LUTF_INGRESS=uring did not exit 1");
-			{
-				size_t len;
-				uint8_t *p = td_slurp(d2.log, &len);
-				const char *want =
-				    "io_uring required by LUTF_INGRESS but unavailable";
-
-				cr_assert(p && memmem(p, len, want, strlen(want)),
-					  "no clear message in %s", d2.log);
-				free(p);
-			}
+			cr_assert(
+			    file_has(d2.log, "io_uring required by LUTF_INGRESS but unavailable"),
+			    "no clear message in %s", d2.log);
 		}
 		restore_sysctl();
 		cr_assert(ok, "lutfd did not start (log in %s)", d.log);
 	}
-	cr_assert(
-	    log_has("ingress: io_uring unavailable (io_uring_setup: Operation not permitted); "
-		    "using epoll"),
-	    "no fallback line in %s", d.log);
+	cr_assert(file_has(d.log, "ingress: io_uring unavailable (io_uring_setup: Operation not "
+				  "permitted); using epoll"),
+		  "no fallback line in %s", d.log);
 	cfd = td_connect(&d, "control.sock");
 	cr_assert_geq(cfd, 0);
 	cr_assert(ti_status(cfd, NULL, NULL, "ingress=", mode, sizeof(mode)));

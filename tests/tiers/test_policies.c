@@ -13,6 +13,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <linux/filter.h>
+
 #include "sandbox.h"
 
 static const char *tiers[] = {"pure", "basic", "service", "compat"};
@@ -310,4 +312,49 @@ Test(policy_parser, tier_names_are_checked)
 	cr_assert_eq(lutf_policy_load(dir, "", &p, err, sizeof(err)), -EINVAL);
 	cr_assert_eq(lutf_policy_load(dir, "nosuch", &p, err, sizeof(err)), -ENOENT);
 	cr_assert(strstr(err, "nosuch.policy"), "%s", err);
+}
+
+/* The zygote's cache of compiled tiers (prepare.c): one build per tier, a
+ * rebuild once a policy file changed on disk, and a BPF program the kernel
+ * would take (within BPF_MAXINSNS, ending in a return). */
+Test(tier_cache, compiled_once_and_again_after_an_edit)
+{
+	char tmp[] = "/tmp/lutf-tier-cache-XXXXXX", cmd[512], err[256] = "";
+	const struct lutf_tier_prep *a, *b, *c;
+	uint64_t gen;
+	off_t size;
+	FILE *fp;
+
+	cr_assert(mkdtemp(tmp));
+	snprintf(cmd, sizeof(cmd), "cp %s/*.policy %s/", LUTF_POLICY_DIR, tmp);
+	cr_assert_eq(system(cmd), 0);
+	cr_assert_eq(lutf_tier_prepare(tmp, "pure", &a, err, sizeof(err)), 0, "%s", err);
+	cr_assert(a->prog.len > 10 && a->prog.len <= 4096, "%u instructions", a->prog.len);
+	cr_assert_eq(a->prog.insns[a->prog.len - 1].code & 0x07, 0x06, "last is not BPF_RET");
+	size = a->p->stamps[0].size;
+	gen = a->gen;
+	cr_assert_eq(lutf_tier_prepare(tmp, "pure", &b, err, sizeof(err)), 0, "%s", err);
+	cr_assert_eq(b->gen, gen, "an unchanged tier was compiled again");
+	cr_assert_eq(b->p->stamps[0].size, size);
+
+	snprintf(cmd, sizeof(cmd), "%s/pure.policy", tmp);
+	fp = fopen(cmd, "a");
+	cr_assert(fp);
+	fprintf(fp, "# an edit\n");
+	fclose(fp);
+	cr_assert_eq(lutf_tier_prepare(tmp, "pure", &c, err, sizeof(err)), 0, "%s", err);
+	cr_assert_gt(c->gen, gen, "the edited tier was not compiled again");
+	cr_assert_gt(c->p->stamps[0].size, size, "the edited file was not read again");
+
+	/* A broken edit is not cached: the worker then fails closed itself. */
+	fp = fopen(cmd, "a");
+	cr_assert(fp);
+	fprintf(fp, "allow not_a_syscall # broken\n");
+	fclose(fp);
+	cr_assert_eq(lutf_tier_prepare(tmp, "pure", &c, err, sizeof(err)), -EINVAL);
+	cr_assert(strstr(err, "not_a_syscall"), "%s", err);
+	cr_assert_null(c);
+	lutf_tier_cache_clear();
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", tmp);
+	cr_assert_eq(system(cmd), 0);
 }

@@ -95,6 +95,17 @@ void lutfd_identity_init(void)
 	char p[PATH_MAX];
 	uint32_t lo, hi;
 
+	/* Every tier compiled in the zygote now, not at the first deploy that
+	 * needs it (a failure there shows at that deploy, with its reason). */
+	for (size_t i = 0; i < sizeof(tiers) / sizeof(tiers[0]); i++) {
+		struct lutf_wk_sandbox sb;
+
+		memset(&sb, 0, sizeof(sb));
+		LUTFD_COPY(sb.tier, tiers[i]);
+		LUTFD_COPY(sb.policy_dir, g_cfg.policy_dir);
+		if (lutf_zygote_prepare(&g_zygote, &sb))
+			break;
+	}
 	if (uid_range(g_cfg.uid_range, &lo, &hi) || !lo)
 		return;
 	/* Tenant uids must reach apps/<tenant> and scratch/<tenant>: search
@@ -127,10 +138,14 @@ int lutfd_tenant_identity(struct lutfd_tenant *t)
 	if (t->uid >= lo && t->uid <= hi)
 		return 0;
 	for (uint32_t u = lo; u <= hi; u++) {
-		bool used = getpwuid(u) || getgrgid(u);
+		bool used = false;
 
+		/* Tenants first: a user database look-up (NSS: files, userdb,
+		 * maybe the network) costs far more than this loop. */
 		for (size_t i = 0; !used && i < g_state.n; i++)
 			used = g_state.t[i] != t && g_state.t[i]->uid == u;
+		if (!used)
+			used = getpwuid(u) || getgrgid(u);
 		if (!used) {
 			t->uid = u;
 			return 0;

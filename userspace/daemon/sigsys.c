@@ -4,16 +4,20 @@
  * with SIGSYS (kill-process); the probe bpf/sigsys.bpf.c on signal_generate
  * records the syscall number per worker. Without BPF, the kernel log's audit
  * line ("pid=N ... syscall=S") for that pid; else "syscall unknown".
+ * LUTF_SIGSYS=kmsg in lutfd's environment skips the probe (the kernel log
+ * alone, as on a host without BPF: the fallback's test), =none skips both.
  * Invariant: only pids lutfd registered are watched, and each is forgotten
  * when its exit has been handled, so the maps never fill with the dead.
  */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <seccomp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <bpf/bpf.h>
@@ -35,12 +39,28 @@ static int quiet(enum libbpf_print_level level, const char *fmt, va_list ap)
 	return 0;
 }
 
+#define KMSG_WAIT_MS 100 /* kauditd prints the audit record after the kill */
+
 void lutfd_sigsys_init(const char *pin_root)
 {
-	libbpf_print_fn_t old = libbpf_set_print(quiet);
+	const char *want = getenv("LUTF_SIGSYS");
+	libbpf_print_fn_t old;
 	int err;
 
 	(void)pin_root; /* lutfd reads the maps itself; nothing to pin */
+	if (want && *want && strcmp(want, "auto") && strcmp(want, "kmsg") && strcmp(want, "none")) {
+		lutfd_log("LUTF_SIGSYS=%s unknown (auto, kmsg, none): auto", want);
+		want = NULL;
+	}
+	if (want && !strcmp(want, "none")) {
+		lutfd_log("LUTF_SIGSYS=none: SIGSYS deaths say \"syscall unknown\"");
+		return;
+	}
+	if (want && !strcmp(want, "kmsg")) {
+		lutfd_log("LUTF_SIGSYS=kmsg: sigsys probe not loaded, the kernel log only");
+		goto kmsg;
+	}
+	old = libbpf_set_print(quiet);
 	g_skel = sigsys__open();
 	err = g_skel ? sigsys__load(g_skel) : -errno;
 	if (!err)
@@ -55,6 +75,7 @@ void lutfd_sigsys_init(const char *pin_root)
 	} else {
 		g_mode = "bpf (tp_btf/signal_generate)";
 	}
+kmsg:
 	/* The fallback reads what is logged from now on (and drains it on every
 	 * SIGSYS death, so it never reads far). */
 	g_kmsg = open("/dev/kmsg", O_RDONLY | O_NONBLOCK | O_CLOEXEC);
@@ -83,9 +104,24 @@ void lutfd_sigsys_forget(pid_t pid)
 	bpf_map__delete_elem(g_skel->maps.sigsys_seen, &key, sizeof(key), 0);
 }
 
-/* The audit record of pid's SIGSYS in the kernel log. Returns true and *nr. */
+static uint64_t mono_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+/*
+ * The audit record of pid's SIGSYS in the kernel log. Returns true and *nr.
+ * seccomp queues the record and kauditd prints it, possibly after the exit
+ * notice reached lutfd: with nothing found yet, wait up to KMSG_WAIT_MS for
+ * more records (lutfd's main thread stalls that long only for a policy kill
+ * on a host without the probe, whose record is missing or late).
+ */
 static bool from_kmsg(pid_t pid, uint32_t *nr)
 {
+	uint64_t until = mono_ms() + KMSG_WAIT_MS;
 	char rec[2048], needle[32];
 	bool found = false;
 
@@ -98,6 +134,14 @@ static bool from_kmsg(pid_t pid, uint32_t *nr)
 
 		if (n < 0 && errno == EPIPE)
 			continue; /* overwritten records: go on with the next */
+		if (n < 0 && errno == EAGAIN && !found) {
+			struct pollfd pf = {g_kmsg, POLLIN, 0};
+			uint64_t now = mono_ms();
+
+			if (now >= until || poll(&pf, 1, (int)(until - now)) <= 0)
+				break;
+			continue;
+		}
 		if (n <= 0)
 			break;
 		rec[n] = 0;

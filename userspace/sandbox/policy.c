@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "sandbox.h"
 
@@ -359,6 +360,23 @@ static int load_file(struct parse *ps, const char *name, int depth)
 		rc = -errno;
 		return fail(ps, rc, "cannot open %s: %s", path, strerror(-rc));
 	}
+	{
+		/* Stamped before the first read: a change while we read moves
+		 * its ctime past the stamp, so lutf_policy_fresh says stale. */
+		struct lutf_pol_stamp *sp = &p->stamps[p->nfiles - 1];
+		struct stat st;
+
+		if (fstat(fileno(f), &st)) {
+			rc = -errno;
+			fclose(f);
+			return fail(ps, rc, "cannot stat %s: %s", path, strerror(-rc));
+		}
+		sp->dev = st.st_dev;
+		sp->ino = st.st_ino;
+		sp->size = st.st_size;
+		sp->mtim = st.st_mtim;
+		sp->ctim = st.st_ctim;
+	}
 	memcpy(saved, ps->where, sizeof(saved));
 	while (fgets(line, sizeof(line), f)) {
 		size_t n = strlen(line);
@@ -410,6 +428,7 @@ int lutf_policy_load(const char *dir, const char *tier, struct lutf_policy **out
 	if (!ps.p)
 		return fail(&ps, -ENOMEM, "out of memory");
 	strcpy(ps.p->tier, tier);
+	snprintf(ps.p->dir, sizeof(ps.p->dir), "%s", dir);
 	rc = load_file(&ps, tier, 0);
 	snprintf(ps.where, sizeof(ps.where), "%s.policy", tier);
 	if (!rc) {
@@ -428,6 +447,23 @@ int lutf_policy_load(const char *dir, const char *tier, struct lutf_policy **out
 	}
 	*out = ps.p;
 	return 0;
+}
+
+bool lutf_policy_fresh(const struct lutf_policy *p)
+{
+	for (uint32_t i = 0; i < p->nfiles; i++) {
+		const struct lutf_pol_stamp *sp = &p->stamps[i];
+		char path[512];
+		struct stat st;
+
+		snprintf(path, sizeof(path), "%s/%s.policy", p->dir, p->files[i]);
+		if (stat(path, &st) || st.st_dev != sp->dev || st.st_ino != sp->ino ||
+		    st.st_size != sp->size || st.st_mtim.tv_sec != sp->mtim.tv_sec ||
+		    st.st_mtim.tv_nsec != sp->mtim.tv_nsec || st.st_ctim.tv_sec != sp->ctim.tv_sec ||
+		    st.st_ctim.tv_nsec != sp->ctim.tv_nsec)
+			return false;
+	}
+	return true;
 }
 
 int lutf_policy_action(const struct lutf_policy *p, int nr, const struct lutf_pol_rule **rule)

@@ -3,7 +3,8 @@
  * Confining a process to a tier, in the one order that leaves no gap:
  * everything that needs privilege or the full filesystem first (policy files,
  * Landlock paths), then identity, limits, no_new_privs, Landlock, the caller's
- * threads, seccomp. Invariant: a failure at any step is reported and the
+ * threads, seccomp (a program compiled beforehand by the zygote when it has
+ * one: prepare.c). Invariant: a failure at any step is reported and the
  * process is never told it is confined when it is not.
  */
 #define _GNU_SOURCE
@@ -29,8 +30,17 @@ int lutf_sandbox_apply(const struct lutf_wk_sandbox *sb,
 		       int (*before_filter)(void *arg, const struct lutf_policy *p), void *arg,
 		       struct lutf_sandbox_status *st, char *err, size_t cap)
 {
+	return lutf_sandbox_apply_prepared(sb, NULL, before_filter, arg, st, err, cap);
+}
+
+/* Returns 0 or -errno. */
+int lutf_sandbox_apply_prepared(const struct lutf_wk_sandbox *sb, const struct lutf_tier_prep *prep,
+				int (*before_filter)(void *arg, const struct lutf_policy *p),
+				void *arg, struct lutf_sandbox_status *st, char *err, size_t cap)
+{
 	struct lutf_landlock ll = {.fd = -1};
-	struct lutf_policy *p = NULL;
+	struct lutf_policy *own = NULL;
+	const struct lutf_policy *p;
 	char tier[sizeof(sb->tier) + 1], dir[sizeof(sb->policy_dir) + 1];
 	int pdeath = 0, rc;
 	pid_t parent = getppid();
@@ -45,9 +55,17 @@ int lutf_sandbox_apply(const struct lutf_wk_sandbox *sb,
 		snprintf(err, cap, "no tier given");
 		return -EINVAL;
 	}
-	rc = lutf_policy_load(dir, tier, &p, err, cap);
-	if (rc)
-		return rc;
+	/* Prepared (by the zygote) for this very tier and folder, or read here. */
+	if (prep && (!prep->p || strcmp(prep->p->tier, tier) || strcmp(prep->p->dir, dir)))
+		prep = NULL;
+	if (prep) {
+		p = prep->p;
+	} else {
+		rc = lutf_policy_load(dir, tier, &own, err, cap);
+		if (rc)
+			return rc;
+		p = own;
+	}
 	snprintf(st->tier, sizeof(st->tier), "%s", p->tier);
 	st->nallowed = lutf_policy_count_allowed(p);
 	st->labors_fixed = p->labors_fixed;
@@ -98,10 +116,10 @@ int lutf_sandbox_apply(const struct lutf_wk_sandbox *sb,
 			snprintf(err, cap, "before the filter: %s", strerror(-rc));
 		goto out;
 	}
-	rc = lutf_seccomp_apply(p, err, cap);
+	rc = prep ? lutf_seccomp_install(&prep->prog, err, cap) : lutf_seccomp_apply(p, err, cap);
 out:
 	lutf_landlock_close(&ll);
-	lutf_policy_free(p);
+	lutf_policy_free(own);
 	return rc;
 }
 

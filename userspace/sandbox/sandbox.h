@@ -15,8 +15,11 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <time.h>
+#include <sys/types.h>
 
 struct lutf_wk_sandbox; /* worker.h: what lutfd asks for */
+struct sock_filter;	/* linux/filter.h */
 
 enum lutf_pol_action {
 	LUTF_POL_DEFAULT = 0, /* no rule: the default action (kill the process) */
@@ -77,6 +80,15 @@ struct lutf_pol_net {
 	uint16_t ports[LUTF_POL_MAX_PORTS];
 };
 
+/* What a policy file was when it was read (policy.c fstat()s it at open):
+ * a prepared tier is stale once any of its files differs. */
+struct lutf_pol_stamp {
+	dev_t dev;
+	ino_t ino;
+	off_t size;
+	struct timespec mtim, ctim;
+};
+
 struct lutf_policy {
 	char tier[16];
 	struct lutf_pol_rule *rules;
@@ -87,6 +99,8 @@ struct lutf_policy {
 	bool labors_fixed; /* every Labor starts before the filter; no clone after it */
 	uint32_t nfiles;
 	char files[LUTF_POL_MAX_FILES][32]; /* files read, "runtime", "deny-always", ... */
+	struct lutf_pol_stamp stamps[LUTF_POL_MAX_FILES]; /* files[i] as read */
+	char dir[256];					  /* where they were read */
 };
 
 /* Parse <dir>/<tier>.policy and its includes. Returns 0 or -errno
@@ -102,9 +116,46 @@ int lutf_policy_action(const struct lutf_policy *p, int nr, const struct lutf_po
 /* Distinct syscalls the policy allows, with or without conditions. */
 uint32_t lutf_policy_count_allowed(const struct lutf_policy *p);
 
-/* seccomp.c: build the filter (default kill-process, bad arch kill) and load
- * it on every thread of the process (TSYNC). Returns 0 or -errno. */
+/* True while every file p was read from is unchanged on disk. */
+bool lutf_policy_fresh(const struct lutf_policy *p);
+
+/* seccomp.c: a compiled filter, ready for seccomp(2). */
+struct lutf_seccomp_prog {
+	struct sock_filter *insns; /* malloc'd */
+	unsigned short len;
+};
+
+/* Compile p with libseccomp (default kill-process, bad arch kill, binary
+ * tree of syscall numbers, the runtime's hot calls first where the tree is
+ * refused). Returns 0 or -errno. */
+int lutf_seccomp_build(const struct lutf_policy *p, struct lutf_seccomp_prog *prog, char *err,
+		       size_t cap);
+/* Load a compiled filter on every thread of the process (TSYNC); sets
+ * no_new_privs first. No libseccomp call, no allocation. Returns 0 or -errno. */
+int lutf_seccomp_install(const struct lutf_seccomp_prog *prog, char *err, size_t cap);
+void lutf_seccomp_prog_free(struct lutf_seccomp_prog *prog);
+/* Build and install. Returns 0 or -errno. */
 int lutf_seccomp_apply(const struct lutf_policy *p, char *err, size_t cap);
+
+/*
+ * prepare.c: tiers parsed and compiled once, in the zygote, and inherited by
+ * every worker it forks, so a worker start costs one seccomp(2) call instead
+ * of a parse and a libseccomp compile. An entry is rebuilt when any of its
+ * policy files changed on disk (lutf_policy_fresh). Single-threaded use only
+ * (the zygote); entries live until lutf_tier_cache_clear.
+ */
+struct lutf_tier_prep {
+	struct lutf_policy *p;
+	struct lutf_seccomp_prog prog;
+	uint64_t built_ns; /* how long the parse and compile took */
+	uint64_t gen;	   /* which build of the process this is (1, 2, ...) */
+};
+
+/* The prepared tier of dir ("" = LUTF_POLICY_DIR). Returns 0 and *out (valid
+ * until the next call), or -errno with err set (nothing is cached then). */
+int lutf_tier_prepare(const char *dir, const char *tier, const struct lutf_tier_prep **out,
+		      char *err, size_t cap);
+void lutf_tier_cache_clear(void);
 
 /* landlock.c */
 struct lutf_landlock {
@@ -160,6 +211,11 @@ struct lutf_sandbox_status {
 int lutf_sandbox_apply(const struct lutf_wk_sandbox *sb,
 		       int (*before_filter)(void *arg, const struct lutf_policy *p), void *arg,
 		       struct lutf_sandbox_status *st, char *err, size_t cap);
+/* The same with a tier prepared beforehand (NULL, or one of another tier or
+ * folder than sb names: read and compiled here, as above). Same order. */
+int lutf_sandbox_apply_prepared(const struct lutf_wk_sandbox *sb, const struct lutf_tier_prep *prep,
+				int (*before_filter)(void *arg, const struct lutf_policy *p),
+				void *arg, struct lutf_sandbox_status *st, char *err, size_t cap);
 
 /* "tier=basic syscalls=74 landlock=abi7 net=on scope=on uid=61000 ..." */
 void lutf_sandbox_status_format(const struct lutf_sandbox_status *st, char *buf, size_t cap);

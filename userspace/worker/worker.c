@@ -278,6 +278,14 @@ __attribute__((noreturn)) static void wk_unconfined(int ctl, const char *tenant,
 __attribute__((noreturn)) void lutf_worker_main(const char *tenant, int memfd, size_t size, int ctl,
 						int log, const struct lutf_wk_sandbox *sb)
 {
+	lutf_worker_main_prepared(tenant, memfd, size, ctl, log, sb, NULL);
+}
+
+__attribute__((noreturn)) void lutf_worker_main_prepared(const char *tenant, int memfd, size_t size,
+							 int ctl, int log,
+							 const struct lutf_wk_sandbox *sb,
+							 const struct lutf_tier_prep *prep)
+{
 	struct lutf_labors *lb = NULL;
 	struct lutf_sandbox_status st;
 	struct wk_start ws;
@@ -298,7 +306,8 @@ __attribute__((noreturn)) void lutf_worker_main(const char *tenant, int memfd, s
 	memset(&st, 0, sizeof(st));
 	ws = (struct wk_start){.mem = mem, .size = size, .lb = &lb};
 	if (sb && sb->tier[0]) {
-		err = lutf_sandbox_apply(sb, wk_start_labors, &ws, &st, why, sizeof(why));
+		err = lutf_sandbox_apply_prepared(sb, prep, wk_start_labors, &ws, &st, why,
+						  sizeof(why));
 		if (err)
 			wk_unconfined(ctl, tenant, err, why);
 	} else {

@@ -3,7 +3,9 @@
  * The zygote and the tenant worker: messages between lutfd, the zygote and
  * workers (all SOCK_SEQPACKET socketpairs, one message per record).
  *
- * lutfd -> zygote   SPAWN (tenant, region size, sandbox) + fds [region memfd, ctl, log]
+ * lutfd -> zygote   SPAWN (tenant, region size, sandbox) + fds [region memfd, ctl, log];
+ *                   PREPARE (sandbox: policy_dir and tier), no answer: parse and
+ *                   compile that tier now, not at the first SPAWN that needs it
  * zygote -> lutfd   SPAWNED (pid or -errno), EXITED (pid, wait status) at any time
  * lutfd -> worker   on ctl: LOAD (TLV: APP, SO = path, EXPORT, CONFIG), START, STATUS;
  *                   each answered by a reply (i32 rc, then a text: an error, or
@@ -31,6 +33,7 @@ enum lutf_zy_type {
 	LUTF_ZY_SPAWN = 1,
 	LUTF_ZY_SPAWNED = 2,
 	LUTF_ZY_EXITED = 3,
+	LUTF_ZY_PREPARE = 4,
 };
 
 /*
@@ -101,6 +104,16 @@ int lutf_zygote_spawn(struct lutf_zygote *z, const char *tenant, int memfd, size
 		      int log, const struct lutf_wk_sandbox *sb, int timeout_ms, pid_t *pid);
 
 /*
+ * Have the zygote parse and compile sb's tier (policy_dir, tier) now, so that
+ * the first worker of that tier does not wait for it. The zygote keeps every
+ * tier it compiled (for a worker it forks, one it prepared or compiled at an
+ * earlier SPAWN) and compiles it again when a policy file changed on disk.
+ * No answer; a tier that does not compile fails at its SPAWN instead, in the
+ * worker, with the error. Returns 0 or -EPIPE.
+ */
+int lutf_zygote_prepare(struct lutf_zygote *z, const struct lutf_wk_sandbox *sb);
+
+/*
  * Next worker exit the zygote reported (queued ones first, then the socket,
  * without blocking). Returns 1 with pid and status, 0 if none, -EPIPE if the
  * zygote is gone.
@@ -111,5 +124,12 @@ int lutf_zygote_next_exit(struct lutf_zygote *z, pid_t *pid, int *status);
  * sb NULL or with an empty tier: no confinement. */
 __attribute__((noreturn)) void lutf_worker_main(const char *tenant, int memfd, size_t size, int ctl,
 						int log, const struct lutf_wk_sandbox *sb);
+/* The same with sb's tier prepared by the zygote (NULL: the worker reads and
+ * compiles it itself). */
+struct lutf_tier_prep;
+__attribute__((noreturn)) void lutf_worker_main_prepared(const char *tenant, int memfd, size_t size,
+							 int ctl, int log,
+							 const struct lutf_wk_sandbox *sb,
+							 const struct lutf_tier_prep *prep);
 
 #endif /* LUTF_WORKER_H */

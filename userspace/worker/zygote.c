@@ -3,7 +3,9 @@
  * The zygote: a single-threaded child forked by lutfd before any thread
  * starts, so that it can fork tenant workers safely at any time. Invariant:
  * the zygote never starts a thread and dies with lutfd (PDEATHSIG), and its
- * workers die with it, so a kill -9 of lutfd leaves no process behind.
+ * workers die with it, so a kill -9 of lutfd leaves no process behind. It
+ * keeps each tier's compiled filter (userspace/sandbox/prepare.c), which its
+ * workers inherit with the fork.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -19,6 +21,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "sandbox.h"
 #include "worker.h"
 
 #define ZY_FD 3 /* the zygote's end of the socketpair, after the fd cleanup */
@@ -30,6 +33,20 @@ static int send_msg(int fd, const struct lutf_zy_msg *m)
 	return n == (ssize_t)sizeof(*m) ? 0 : -EPIPE;
 }
 
+/* sb's tier, parsed and compiled (kept for later spawns), or NULL when it
+ * does not compile: the worker then tries itself and reports why. */
+static const struct lutf_tier_prep *zy_prepare(const struct lutf_wk_sandbox *sb)
+{
+	char tier[sizeof(sb->tier) + 1], dir[sizeof(sb->policy_dir) + 1], err[256];
+	const struct lutf_tier_prep *prep = NULL;
+
+	snprintf(tier, sizeof(tier), "%.*s", (int)sizeof(sb->tier), sb->tier);
+	snprintf(dir, sizeof(dir), "%.*s", (int)sizeof(sb->policy_dir), sb->policy_dir);
+	if (!tier[0] || lutf_tier_prepare(dir, tier, &prep, err, sizeof(err)))
+		return NULL;
+	return prep;
+}
+
 static void zy_spawn(int zfd, int sfd, pid_t self)
 {
 	struct lutf_zy_msg m;
@@ -38,6 +55,7 @@ static void zy_spawn(int zfd, int sfd, pid_t self)
 	struct msghdr mh = {
 	    .msg_iov = &iov, .msg_iovlen = 1, .msg_control = cbuf, .msg_controllen = sizeof(cbuf)};
 	struct lutf_zy_msg ans = {.type = LUTF_ZY_SPAWNED};
+	const struct lutf_tier_prep *prep = NULL;
 	struct cmsghdr *cm;
 	int fds[3] = {-1, -1, -1};
 	ssize_t n;
@@ -49,11 +67,20 @@ static void zy_spawn(int zfd, int sfd, pid_t self)
 	cm = CMSG_FIRSTHDR(&mh);
 	if (cm && cm->cmsg_type == SCM_RIGHTS && cm->cmsg_len == CMSG_LEN(3 * sizeof(int)))
 		memcpy(fds, CMSG_DATA(cm), sizeof(fds));
+	if (n == (ssize_t)sizeof(m) && m.type == LUTF_ZY_PREPARE) {
+		for (int i = 0; i < 3; i++)
+			if (fds[i] >= 0)
+				close(fds[i]);
+		zy_prepare(&m.sb);
+		return; /* no answer: the spawn that needs the tier reports errors */
+	}
 	if (n != (ssize_t)sizeof(m) || m.type != LUTF_ZY_SPAWN || fds[2] < 0) {
 		ans.pid = -EINVAL;
 		goto out;
 	}
 	m.tenant[sizeof(m.tenant) - 1] = 0;
+	if (m.has_sb)
+		prep = zy_prepare(&m.sb);
 	pid = fork();
 	if (pid == 0) {
 		sigset_t all;
@@ -65,8 +92,8 @@ static void zy_spawn(int zfd, int sfd, pid_t self)
 		signal(SIGCHLD, SIG_DFL);
 		if (prctl(PR_SET_PDEATHSIG, SIGKILL) || getppid() != self)
 			_exit(1); /* the zygote died before we could follow it */
-		lutf_worker_main(m.tenant, fds[0], (size_t)m.size, fds[1], fds[2],
-				 m.has_sb ? &m.sb : NULL);
+		lutf_worker_main_prepared(m.tenant, fds[0], (size_t)m.size, fds[1], fds[2],
+					  m.has_sb ? &m.sb : NULL, prep);
 	}
 	ans.pid = pid < 0 ? -errno : pid;
 out:
@@ -219,6 +246,14 @@ int lutf_zygote_spawn(struct lutf_zygote *z, const char *tenant, int memfd, size
 			z->npending++;
 		}
 	}
+}
+
+/* Returns 0 or -EPIPE. */
+int lutf_zygote_prepare(struct lutf_zygote *z, const struct lutf_wk_sandbox *sb)
+{
+	struct lutf_zy_msg m = {.type = LUTF_ZY_PREPARE, .has_sb = 1, .sb = *sb};
+
+	return send(z->fd, &m, sizeof(m), MSG_NOSIGNAL) == (ssize_t)sizeof(m) ? 0 : -EPIPE;
 }
 
 /* Returns 1 (an exit), 0 (none) or -EPIPE. */
