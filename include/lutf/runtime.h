@@ -208,6 +208,7 @@ struct lutf_runtime_stats {
 	uint64_t bpf_run_ns;  /* probe run time, with kernel.bpf_stats_enabled=1 */
 	uint64_t bpf_run_cnt; /* probe runs, likewise */
 	uint64_t bpf_drops;   /* events or slots the probe had to drop: should stay 0 */
+	uint32_t labors_blocked; /* Labors blocked in the kernel inside a Brick right now */
 };
 
 /* Fill *st. Returns 0. */

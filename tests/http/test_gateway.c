@@ -485,6 +485,47 @@ Test(gateway, metrics_parse_and_move)
 	gw_resp_free(&r);
 }
 
+/* A Labor sleeping inside a Brick shows as blocked (labor_watch's slots), and
+ * as running again once the call is answered. */
+Test(gateway, metrics_count_blocked_labors)
+{
+	const char *bpf = "lutf_labor_watch_mode{tenant=\"acme\",mode=\"bpf\"}";
+	const char *blocked = "lutf_labors{tenant=\"acme\",state=\"blocked\"}";
+	const char *req = "POST /fn/acme/nap HTTP/1.1\r\nHost: t\r\nContent-Length: 3\r\n\r\n800";
+	struct gw_in in = {0};
+	struct gw_resp r;
+	double seen = 0;
+	uint64_t until;
+	int fd;
+
+	start(NULL);
+	cr_assert_eq(get(admin, "/metrics", &r), 200);
+	if (sample(r.body, bpf) != 1) {
+		gw_resp_free(&r);
+		cr_skip_test("labor_watch is not in BPF mode here: blocked Labors are not seen");
+	}
+	cr_assert_eq(sample(r.body, blocked), 0, "%s", r.body);
+	gw_resp_free(&r);
+
+	fd = td_connect_tcp(http);
+	cr_assert(gw_sends(fd, req));
+	until = td_now_ms() + 600;
+	while (seen < 1 && td_now_ms() < until) {
+		td_sleep_ms(20);
+		cr_assert_eq(get(admin, "/metrics", &r), 200);
+		seen = sample(r.body, blocked);
+		gw_resp_free(&r);
+	}
+	cr_assert_geq(seen, 1, "a Labor in nanosleep was never counted blocked");
+	cr_assert(gw_read(fd, &in, &r, 5000));
+	cr_assert_eq(r.code, 200);
+	gw_resp_free(&r);
+	close(fd);
+	cr_assert_eq(get(admin, "/metrics", &r), 200);
+	cr_assert_eq(sample(r.body, blocked), 0, "%s", r.body);
+	gw_resp_free(&r);
+}
+
 Test(gateway, metrics_on_main_listener_without_admin)
 {
 	struct gw_resp r;

@@ -552,6 +552,7 @@ static void status(struct lutf_conn *c, const struct lutf_wire_hdr *h)
 		put_counter(&b, "labors", st.labors);
 		put_counter(&b, "labors_max", st.labors_max);
 		put_counter(&b, "labors_parked", st.labors_parked);
+		put_counter(&b, "labors_blocked", st.labors_blocked);
 		put_counter(&b, "inflight", t->inflight);
 		put_counter(&b, "queued", st.queued);
 		put_counter(&b, "held", st.held);

@@ -243,17 +243,23 @@ static void tenants(struct lutf_http_buf *b, const struct tstats *ts)
 		}
 	}
 	lutf_prom_family(b, "lutf_labors", LUTF_PROM_GAUGE,
-			 "Labor threads of the tenant's worker by state: active (own a Cart: "
-			 "running or spinning on it) or parked (asleep without a Cart).");
+			 "Labor threads of the tenant's worker by state: running (own a Cart: "
+			 "in a Brick or spinning on it), blocked (in the kernel inside a Brick, "
+			 "seen by labor_watch; 0 without BPF) or parked (asleep without a Cart).");
 	for (size_t i = 0; i < g_state.n; i++) {
 		const struct lutf_runtime_stats *st = &ts[i].st;
 		uint32_t parked = st->labors_parked < st->labors ? st->labors_parked : st->labors;
-		const char *la[] = {"tenant", g_state.t[i]->name, "state", "active", NULL};
+		uint32_t blocked = st->labors_blocked < st->labors - parked
+					   ? st->labors_blocked
+					   : st->labors - parked;
+		const char *la[] = {"tenant", g_state.t[i]->name, "state", "running", NULL};
+		const char *lb[] = {"tenant", g_state.t[i]->name, "state", "blocked", NULL};
 		const char *lp[] = {"tenant", g_state.t[i]->name, "state", "parked", NULL};
 
 		if (!ts[i].ok)
 			continue;
-		lutf_prom_u64(b, "lutf_labors", la, st->labors - parked);
+		lutf_prom_u64(b, "lutf_labors", la, st->labors - parked - blocked);
+		lutf_prom_u64(b, "lutf_labors", lb, blocked);
 		lutf_prom_u64(b, "lutf_labors", lp, parked);
 	}
 	lutf_prom_family(b, "lutf_cart_handoffs", LUTF_PROM_COUNTER,

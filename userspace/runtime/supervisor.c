@@ -882,4 +882,14 @@ void lutf_supervisor_bpf_stats(struct lutf_runtime *rt, struct lutf_runtime_stat
 	lutf_lw_prog_stats(lw, &st->bpf_run_ns, &st->bpf_run_cnt);
 	if (lutf_lw_drops(lw, &d) == 0)
 		st->bpf_drops = d.ringbuf_drop + d.slot_range + d.slot_stale;
+	/* Blocked now: the probe's own slot state (a snapshot; the probe and the
+	 * Supervisor change it while we read). */
+	for (uint32_t i = 0; i < rt->r.hdr->cfg.labors_max; i++) {
+		uint32_t slot = __atomic_load_n(&rt->lw_slot[i], __ATOMIC_RELAXED);
+		const struct labor_watch_slot *s =
+		    slot == LUTF_NONE ? NULL : lutf_lw_slot(lw, slot);
+
+		if (s && __atomic_load_n(&s->state, __ATOMIC_ACQUIRE) == LW_STATE_BLOCKED)
+			st->labors_blocked++;
+	}
 }
