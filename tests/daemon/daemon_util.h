@@ -38,6 +38,8 @@ struct td {
 	char conf[96];
 	char log[96];
 	pid_t pid;
+	char tag[32]; /* lutft<pid>-<n>: its pins, cgroups (uids: TD_UID_LO + 16 n) */
+	unsigned uid_lo;
 };
 
 static inline uint64_t td_now_ms(void)
@@ -132,8 +134,9 @@ static inline bool td_wait_exit(pid_t pid, int *status, int ms)
 	}
 }
 
-/* The first of the 16 worker uids (uid_range) of this test process. */
-#define TD_UID_LO (100000u + ((unsigned)getpid() % 20000u) * 16u)
+/* The first of the 16 worker uids (uid_range) of this test process's first
+ * lutfd; its second lutfd (a test may run two) gets the next 16. */
+#define TD_UID_LO (100000u + ((unsigned)getpid() % 20000u) * 32u)
 
 /* Start lutfd (again) on d's folders; waits until the control socket answers. */
 static inline pid_t td_spawn(struct td *d, const char *run_dir)
@@ -204,13 +207,19 @@ static inline bool td_start(struct td *d, const char *extra)
 	 * gateway's fixed default ports stay shut (extra may open them: port 0).
 	 * Cgroups and worker uids are this test process's own: lutfds of tests
 	 * running side by side must not kill or limit each other's workers. */
-	fprintf(
-	    fp,
-	    "[lutfd]\nbpf_pin_root = /sys/fs/bpf/lutft%d\ncarts = 2\nlabors = 4\nbpf = %s\n"
-	    "http_listen = off\nadmin_listen = off\ncgroup_name = lutft%d\n"
-	    "uid_range = %u-%u\n%s\n",
-	    (int)getpid(), getenv("LUTF_TEST_NO_BPF") ? "off" : "on", (int)getpid(), TD_UID_LO,
-	    TD_UID_LO + 15, extra ? extra : "");
+	if (!d->tag[0]) {
+		static unsigned started;
+		unsigned n = started++ % 2;
+
+		snprintf(d->tag, sizeof(d->tag), "lutft%d-%u", (int)getpid(), n);
+		d->uid_lo = TD_UID_LO + 16 * n;
+	}
+	fprintf(fp,
+		"[lutfd]\nbpf_pin_root = /sys/fs/bpf/%s\ncarts = 2\nlabors = 4\nbpf = %s\n"
+		"http_listen = off\nadmin_listen = off\ncgroup_name = %s\n"
+		"uid_range = %u-%u\n%s\n",
+		d->tag, getenv("LUTF_TEST_NO_BPF") ? "off" : "on", d->tag, d->uid_lo,
+		d->uid_lo + 15, extra ? extra : "");
 	fclose(fp);
 	return td_start_again(d);
 }
@@ -226,20 +235,23 @@ static inline void td_stop(struct td *d)
 		d->pid = 0;
 	}
 	/* A killed lutfd leaves its pins (the next start would unlink them). */
-	snprintf(cmd, sizeof(cmd), "rm -rf /sys/fs/bpf/lutft%d", (int)getpid());
+	if (!d->tag[0])
+		goto folders;
+	snprintf(cmd, sizeof(cmd), "rm -rf /sys/fs/bpf/%s", d->tag);
 	(void)!system(cmd);
 	/* And its cgroups, empty once its workers (they follow it) are gone. */
 	for (int i = 0; i < 20; i++) {
 		snprintf(cmd, sizeof(cmd),
 			 "find /sys/fs/cgroup/memory /sys/fs/cgroup/pids /sys/fs/cgroup/cpu "
-			 "/sys/fs/cgroup/unified -depth -type d -path '*/lutft%d*' "
+			 "/sys/fs/cgroup/unified -depth -type d \\( -name '%s' -o -path '*/%s/*' \\) "
 			 "-exec rmdir {} + 2>/dev/null; "
-			 "find /sys/fs/cgroup -type d -path '*/lutft%d*' 2>/dev/null | grep -q .",
-			 (int)getpid(), (int)getpid());
+			 "find /sys/fs/cgroup -type d -name '%s' 2>/dev/null | grep -q .",
+			 d->tag, d->tag, d->tag);
 		if (system(cmd) != 0)
 			break; /* nothing left */
 		td_sleep_ms(100);
 	}
+folders:
 	if (getenv("LUTF_TEST_KEEP"))
 		return;
 	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", d->dir);

@@ -16,41 +16,23 @@ struct fx_res {
 	char text[300]; /* output when OK, else the error */
 };
 
-/* lutfd on private folders, its cgroups named after this test process; one
+/* lutfd on private folders (its own pins, cgroups and uids: td_start); one
  * Cart and one Labor per tenant, so a Brick behind a busy one stays queued. */
-/* The first uid of this test process's uid_range (16 uids). */
-#define FX_UID_LO (100000u + ((unsigned)getpid() % 20000u) * 16u)
+#define FX_UID_LO TD_UID_LO
 
 static inline bool fx_start(struct td *d, const char *extra)
 {
-	unsigned lo = FX_UID_LO;
 	char conf[1024];
 
-	/* Own uids: RLIMIT_NPROC counts per uid across every lutfd running. */
 	snprintf(conf, sizeof(conf),
-		 "cgroup_name = lutft%d\nuid_range = %u-%u\nrestart_backoff_max_ms = 400\n"
-		 "carts = 1\nlabors = 1\nlabors_max = 1\n%s",
-		 (int)getpid(), lo, lo + 15, extra ? extra : "");
+		 "restart_backoff_max_ms = 400\ncarts = 1\nlabors = 1\nlabors_max = 1\n%s",
+		 extra ? extra : "");
 	return td_start(d, conf);
 }
 
-/* td_stop, then the cgroups lutfd left (it was SIGKILLed, its workers follow). */
 static inline void fx_stop(struct td *d)
 {
-	char cmd[512];
-
 	td_stop(d);
-	for (int i = 0; i < 20; i++) {
-		snprintf(cmd, sizeof(cmd),
-			 "find /sys/fs/cgroup/memory /sys/fs/cgroup/pids /sys/fs/cgroup/cpu "
-			 "/sys/fs/cgroup/unified -depth -type d -path '*/lutft%d*' "
-			 "-exec rmdir {} + 2>/dev/null; "
-			 "find /sys/fs/cgroup -type d -path '*/lutft%d*' 2>/dev/null | grep -q .",
-			 (int)getpid(), (int)getpid());
-		if (system(cmd) != 0)
-			return; /* nothing left */
-		td_sleep_ms(100);
-	}
 }
 
 /* Deploy so as tenant/app: exports "fn=sym" ..., tier (NULL: none sent),

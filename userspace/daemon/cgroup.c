@@ -461,16 +461,21 @@ int lutfd_cg_kill_all(const struct lutfd_cg *cg, const char *tenant)
 	return n;
 }
 
-void lutfd_cg_tenant_remove(const struct lutfd_cg *cg, const char *tenant)
+int lutfd_cg_tenant_remove(const struct lutfd_cg *cg, const char *tenant)
 {
 	char dir[PATH_MAX + 80];
+	int left = 0;
 
 	for (int i = 0; i < LUTFD_CG__N && cg->mode != LUTFD_CG_NONE; i++) {
 		if (!cg->base[i][0])
 			continue;
 		tenant_dir(cg, i, tenant, dir, sizeof(dir));
-		rmdir(dir); /* EBUSY while a worker still exits: harmless */
+		/* EBUSY while a worker still exits (the pids controller keeps its
+		 * charge until the zygote reaps it). */
+		if (rmdir(dir) && errno != ENOENT)
+			left++;
 	}
+	return left;
 }
 
 void lutfd_cg_fini(struct lutfd_cg *cg)

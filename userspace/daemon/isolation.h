@@ -58,8 +58,9 @@ int lutfd_cg_oom_kills(const struct lutfd_cg *cg, const char *tenant, uint64_t *
  * children it forked). Returns how many were signalled, or -errno
  * (-ENOTSUP without a cgroup). */
 int lutfd_cg_kill_all(const struct lutfd_cg *cg, const char *tenant);
-/* Remove the tenant's cgroup (it must be empty). */
-void lutfd_cg_tenant_remove(const struct lutfd_cg *cg, const char *tenant);
+/* Remove the tenant's cgroup (it must be empty). Returns how many of its folders
+ * are still there (busy: a worker not yet reaped), 0 when gone. */
+int lutfd_cg_tenant_remove(const struct lutfd_cg *cg, const char *tenant);
 /* Remove the base folders (after every tenant's). */
 void lutfd_cg_fini(struct lutfd_cg *cg);
 /* "cgroup v2", "cgroup v1" or "rlimits only (<why>)". */

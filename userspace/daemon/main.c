@@ -493,7 +493,10 @@ int main(int argc, char **argv)
 			break;
 		}
 		lutf_srv_flush(g_srv); /* replies queued outside connection handlers */
-		lutfd_zygote_event(); /* exits noticed while a spawn waited */
+		/* Exits a spawn read while it waited (what is still in the socket
+		 * wakes zygote_event): no recv per loop pass. */
+		if (g_zygote.npending)
+			lutfd_zygote_event();
 		lutfd_tenants_tick();
 		now = lutfd_now_ms();
 		if (now - last_tick >= 200) {

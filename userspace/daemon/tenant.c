@@ -690,12 +690,11 @@ void lutfd_tenants_stop(bool force)
 
 		for (size_t i = 0; i < g_state.n; i++) {
 			lutfd_cg_kill_all(&g_cg, g_state.t[i]->name);
-			lutfd_cg_tenant_remove(&g_cg, g_state.t[i]->name);
-			left |= lutfd_cg_kill_all(&g_cg, g_state.t[i]->name) > 0;
+			left |= lutfd_cg_tenant_remove(&g_cg, g_state.t[i]->name) > 0;
 		}
 		if (!left)
 			break;
-		poll(NULL, 0, 20);
+		poll(NULL, 0, 50);
 	}
 	lutfd_cg_fini(&g_cg);
 }
