@@ -12,6 +12,14 @@ bash scripts/deps.sh
 
 step() { printf '\n==== %s\n' "$*"; }
 
+# The ingress fallback test sets kernel.io_uring_disabled=2 for a moment and
+# restores it; should that test die in between, put the host's value back.
+uring_sysctl=/proc/sys/kernel/io_uring_disabled
+if [ -w "$uring_sysctl" ]; then
+	uring_saved=$(cat "$uring_sysctl")
+	trap 'echo "$uring_saved" >"$uring_sysctl"' EXIT
+fi
+
 build() { # dir, cmake args...
 	local dir=$1
 	shift

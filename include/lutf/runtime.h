@@ -182,6 +182,18 @@ struct lutf_completion {
 int lutf_runtime_reap(struct lutf_runtime *rt, struct lutf_completion *out, unsigned max,
 		      int timeout_ms);
 
+/*
+ * lutf_runtime_reap's sleep, for callers that wait elsewhere (an io_uring
+ * futex wait in lutfd's event loop). Arm registers the caller as a sleeper;
+ * then: 0: wait on the 32-bit futex word *uaddr until it is not *val (shared:
+ * a process-shared futex, i.e. FUTEX2 without PRIVATE), then call
+ * lutf_runtime_reap_disarm once and reap with timeout_ms 0; -EAGAIN:
+ * completions are ready, reap now (not armed: no disarm); -EINVAL. Every
+ * completion posted while armed changes the word and wakes its waiters.
+ */
+int lutf_runtime_reap_arm(struct lutf_runtime *rt, uint32_t **uaddr, uint32_t *val, bool *shared);
+void lutf_runtime_reap_disarm(struct lutf_runtime *rt);
+
 /* The lutf_status a submit rejection (-errno) stands for. */
 uint32_t lutf_status_from_errno(int err);
 

@@ -92,6 +92,29 @@ Test(ingress_fallback, status_names_the_backend)
 	cr_assert(!strncmp(tcp, "tcp=127.0.0.1:", 14), "%s", tcp);
 	cr_assert_eq(ti_deploy(cfd, "t"), LUTF_STATUS_OK);
 	invoke_both();
+	/* io_uring: the loop reaps through futex waits; epoll keeps reaper threads. */
+	cr_assert(ti_status(cfd, NULL, NULL, "completions=", mode, sizeof(mode)));
+	cr_assert_str_eq(mode, epoll ? "completions=reaper thread" : "completions=io_uring futex");
+}
+
+Test(ingress_fallback, lutf_reap_thread_forces_reaper_threads_on_io_uring)
+{
+	char mode[64];
+
+	LUTF_REQUIRE("root", lutf_test_is_root(), "lutfd's control socket and BPF need root");
+	LUTF_REQUIRE("io_uring", uring_works(), "io_uring_setup is refused here");
+	unsetenv("LUTF_INGRESS");
+	setenv("LUTF_REAP", "thread", 1);
+	cr_assert(ti_start(&d, NULL), "lutfd did not start (log in %s)", d.log);
+	unsetenv("LUTF_REAP");
+	cfd = td_connect(&d, "control.sock");
+	cr_assert_geq(cfd, 0);
+	cr_assert_eq(ti_deploy(cfd, "t"), LUTF_STATUS_OK);
+	invoke_both();
+	cr_assert(ti_status(cfd, NULL, NULL, "ingress=", mode, sizeof(mode)));
+	cr_assert_str_eq(mode, "ingress=io_uring");
+	cr_assert(ti_status(cfd, NULL, NULL, "completions=", mode, sizeof(mode)));
+	cr_assert_str_eq(mode, "completions=reaper thread");
 }
 
 static bool file_has(const char *path, const char *what)

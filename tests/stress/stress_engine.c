@@ -2,15 +2,20 @@
 /*
  * Lock-free stress, as a plain program so it also runs under TSan (Criterion
  * does not): the MPMC ring, the Brick pool, and the whole engine with several
- * submitters, a reaper, blocking Bricks that force Cart migrations, and
- * pause/resume racing with traffic. Exit 0 = pass. Bounded in count and time.
+ * submitters, a reaper (half its waits the way lutfd's io_uring loop waits:
+ * lutf_runtime_reap_arm, a futex wait, disarm, a non-blocking reap), blocking
+ * Bricks that force Cart migrations, and pause/resume racing with traffic.
+ * Exit 0 = pass. Bounded in count and time.
  */
+#include <linux/futex.h>
 #include <pthread.h>
 #include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 
 #include "region.h"
 #include "engine_util.h"
@@ -172,6 +177,23 @@ static void *pauser(void *arg)
 	return NULL;
 }
 
+/* Reap as lutf_runtime_reap does, or (armed) as lutfd's loop does. */
+static int reap_some(struct lutf_completion *out, bool armed)
+{
+	uint32_t *w, val;
+	bool shared;
+
+	if (!armed)
+		return lutf_runtime_reap(rt, out, 256, 100);
+	if (!lutf_runtime_reap_arm(rt, &w, &val, &shared)) {
+		struct timespec ts = {0, 100000000};
+
+		syscall(SYS_futex, w, shared ? FUTEX_WAIT : FUTEX_WAIT_PRIVATE, val, &ts, NULL, 0);
+		lutf_runtime_reap_disarm(rt);
+	}
+	return lutf_runtime_reap(rt, out, 256, 0);
+}
+
 static void stress_engine(void)
 {
 	/* Two Labors for two Carts and room to grow: blocking Bricks make the
@@ -180,7 +202,7 @@ static void stress_engine(void)
 	static struct lutf_completion out[256];
 	struct lutf_runtime_stats st;
 	pthread_t s[4], pz;
-	uint32_t got = 0;
+	uint32_t got = 0, rounds = 0;
 	uint64_t until;
 
 	n_total = 200000 / scale;
@@ -199,7 +221,7 @@ static void stress_engine(void)
 	pthread_create(&pz, NULL, pauser, NULL);
 	until = test_now_ns() + 120ull * 1000000000ull;
 	while (got < n_total) {
-		int n = lutf_runtime_reap(rt, out, 256, 100);
+		int n = reap_some(out, rounds++ & 1);
 
 		CHECK(n >= 0, "reap %d", n);
 		CHECK(test_now_ns() < until, "stalled at %u of %u", got, n_total);

@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * Requests on the main thread: route frames, submit invocations, turn
- * completions handed over by the reapers into replies. Invariant: lutfd's
+ * completions (handed over by the reapers, or reaped here: tenant.c) into
+ * replies. Invariant: lutfd's
  * own table (recs) says which requests are in flight; each gets exactly one
  * reply: its completion, or SHUTTING_DOWN at exit, never both.
  */
@@ -226,6 +227,18 @@ static void check_faults(struct lutfd_tenant *t)
 		  t->name, (int)t->pid, (unsigned long long)faults);
 	t->faulty_pid = t->pid;
 	kill(t->pid, SIGKILL);
+}
+
+/* Completions of t reaped on the main thread itself (tenant.c, io_uring
+ * futex waits): the same handling as those the reapers hand over. */
+void lutfd_completions_take(struct lutfd_tenant *t, struct lutf_completion *cs, int n)
+{
+	for (int i = 0; i < n; i++) {
+		complete(cs[i].user_data, &cs[i].result);
+		lutf_result_release(&cs[i].result);
+	}
+	if (n > 0)
+		check_faults(t);
 }
 
 static void cq_event(struct lutf_ev_loop *l, int fd, void *data, unsigned mask)

@@ -1,7 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * lutfd internals shared by its files. Threads: the main thread runs the
- * event loop, the control plane, the registry and every struct here; each
+ * event loop, the control plane, the registry and every struct here. On
+ * io_uring the main thread also reaps each tenant's completions itself,
+ * woken by a futex wait in its ring; otherwise (epoll, LUTF_REAP=thread) each
  * tenant has one reaper thread that only calls lutf_runtime_reap and hands
  * completions over through the completion queue (dispatch.c).
  */
@@ -127,6 +129,9 @@ struct lutfd_tenant {
 	pthread_t reaper;
 	bool reaper_on;
 	int stop; /* atomic: the reaper's stop flag */
+	/* No reaper: the loop's io_uring futex wait on the completion bell
+	 * (tenant.c); non-NULL while one is armed (the engine counts it a sleeper). */
+	struct lutf_ev_futex *reap_wait;
 	uint32_t inflight;
 	uint64_t faults_seen; /* region_faults already acted on (dispatch.c) */
 	pid_t faulty_pid;     /* worker already SIGKILLed for them */
@@ -212,6 +217,16 @@ void lutfd_tenants_tick(void);
 /* Stop reapers, destroy runtimes, close workers (force: SIGKILL them first,
  * for Bricks still running after the shutdown grace). */
 void lutfd_tenants_stop(bool force);
+
+/* ---- reap.c: completions of a running tenant ---- */
+/* How completions reach the main thread: "io_uring futex" or "reaper thread". */
+const char *lutfd_reap_mode(void);
+/* Start reaping t's completions (t->rt is attached): an io_uring futex wait
+ * of the loop, else a reaper thread. Returns 0 or -errno. */
+int lutfd_reap_start(struct lutfd_tenant *t);
+/* Cancel t's futex wait, if any (before lutf_runtime_destroy). Reaper threads
+ * are stopped by t->stop and joined by lutfd_tenants_stop. */
+void lutfd_reap_stop(struct lutfd_tenant *t);
 void lutfd_tenant_logs_append(struct lutfd_tenant *t, const char *fn, const char *line, size_t len);
 /* t's worker died during a control call: wait (up to 500 ms) for its exit
  * notice and describe the cause into msg ("worker died: <cause>"). Returns
@@ -246,6 +261,8 @@ void lutfd_frame(void *ctx, struct lutf_conn *c, const struct lutf_wire_hdr *h,
 		 const uint8_t *payload);
 /* Called by reaper threads. */
 void lutfd_completions_push(struct lutfd_tenant *t, struct lutf_completion *cs, int n);
+/* Called on the main thread with completions it reaped itself. */
+void lutfd_completions_take(struct lutfd_tenant *t, struct lutf_completion *cs, int n);
 /* Requests in flight (accepted, not yet answered). */
 uint64_t lutfd_inflight(void);
 /* Answer every request in flight with SHUTTING_DOWN. */

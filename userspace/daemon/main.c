@@ -192,6 +192,7 @@ static void shutdown_daemon(void)
 	/* Let what is in flight finish, within a bound. */
 	while (lutfd_inflight() && lutfd_now_ms() < until) {
 		lutf_ev_poll(g_loop, 20);
+		lutf_srv_flush(g_srv); /* replies of completions reaped in the loop */
 		lutfd_zygote_event();
 		lutfd_tenants_tick();
 		lutf_srv_tick(g_srv);
@@ -329,6 +330,8 @@ void lutfd_ingress_status(struct lutf_buf *b)
 	snprintf(text, sizeof(text), "ingress=%s", lutf_ev_backend(g_loop));
 	lutf_tlv_put_str(b, LUTF_TAG_TEXT, text);
 	snprintf(text, sizeof(text), "tcp=%s", tcp_addr[0] ? tcp_addr : "off");
+	lutf_tlv_put_str(b, LUTF_TAG_TEXT, text);
+	snprintf(text, sizeof(text), "completions=%s", lutfd_reap_mode());
 	lutf_tlv_put_str(b, LUTF_TAG_TEXT, text);
 	put_counter(b, "ingress_accepts", st.accepts);
 	put_counter(b, "ingress_refused", refused);

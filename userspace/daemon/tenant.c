@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * Tenants at run time: one memfd region, one attached lutf_runtime (the
- * Supervisor runs here), one reaper thread and one worker process forked by
- * the zygote. Invariant: a worker's death is handled only after the zygote
+ * Supervisor runs here), one way to reap its completions (an io_uring futex
+ * wait of the main loop, else a reaper thread) and one worker process forked
+ * by the zygote. Invariant: a worker's death is handled only after the zygote
  * reaped it (nothing of it runs), by lutf_runtime_worker_lost and then a new
  * worker on the same region with the tenant's apps reloaded before its
  * Labors start, so no queued Brick meets an unbound name.
@@ -56,21 +57,6 @@ static void isolation_init(void)
 	lutfd_sigsys_init(g_cfg.bpf_pin_root);
 	lutfd_log("isolation: %s; uid_range %s; SIGSYS syscalls from %s", what, g_cfg.uid_range,
 		  lutfd_sigsys_mode());
-}
-
-static void *reaper_main(void *arg)
-{
-	struct lutfd_tenant *t = arg;
-	static __thread struct lutf_completion cs[64];
-
-	/* Acquire: pairs with the release store in lutfd_tenants_stop. */
-	while (!__atomic_load_n(&t->stop, __ATOMIC_ACQUIRE)) {
-		int n = lutf_runtime_reap(t->rt, cs, 64, 100);
-
-		if (n > 0)
-			lutfd_completions_push(t, cs, n);
-	}
-	return NULL;
 }
 
 void lutfd_tenant_logs_append(struct lutfd_tenant *t, const char *fn, const char *line, size_t len)
@@ -469,12 +455,9 @@ int lutfd_tenant_start(struct lutfd_tenant *t)
 		err = -ENOMEM;
 		goto err_rt;
 	}
-	err = pthread_create(&t->reaper, NULL, reaper_main, t);
-	if (err) {
-		err = -err;
+	err = lutfd_reap_start(t);
+	if (err)
 		goto err_rt;
-	}
-	t->reaper_on = true;
 	/* Apps load before Labors start: a queued Brick never meets an unbound name. */
 	worker_start(t);
 	for (size_t i = 0; i < t->nfns; i++) {
@@ -667,6 +650,7 @@ void lutfd_tenants_stop(bool force)
 		if (t->reaper_on)
 			pthread_join(t->reaper, NULL);
 		t->reaper_on = false;
+		lutfd_reap_stop(t);
 		lutf_runtime_destroy(t->rt);
 		t->rt = NULL;
 		if (t->ctl >= 0)

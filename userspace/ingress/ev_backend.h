@@ -25,6 +25,10 @@ struct ev_backend {
 	void (*sock_recv)(struct lutf_ev_sock *s, bool on);
 	int (*sock_send)(struct lutf_ev_sock *s, const void *p, size_t n);
 	void (*sock_close)(struct lutf_ev_sock *s);
+	/* NULL: no futex waits (lutf_ev_futex_wait says -ENOTSUP). */
+	int (*futex_wait)(struct lutf_ev_loop *l, uint32_t *uaddr, uint32_t val, bool shared,
+			  lutf_ev_futex_fn fn, void *data, struct lutf_ev_futex **out);
+	void (*futex_cancel)(struct lutf_ev_futex *f);
 };
 
 struct ev_base {

@@ -125,6 +125,22 @@ int lutf_ev_sock_send(struct lutf_ev_sock *s, const void *p, size_t n);
 /* Cancel what is in flight and close; released() follows (later, from poll). */
 void lutf_ev_sock_close(struct lutf_ev_sock *s);
 
+/*
+ * One futex wait run by the loop (io_uring's IORING_OP_FUTEX_WAIT): while the
+ * 32-bit word *uaddr is val, sleep; then fn(data, res) runs once from
+ * lutf_ev_poll with res 0 (woken) or -EAGAIN (the word was no longer val), or
+ * another -errno, and the wait is over (its handle freed). shared: a
+ * process-shared futex (no FUTEX2_PRIVATE). -ENOTSUP: the backend (epoll) or
+ * kernel has no futex waits. Returns 0 or -errno.
+ */
+struct lutf_ev_futex;
+typedef void (*lutf_ev_futex_fn)(void *data, int res);
+int lutf_ev_futex_wait(struct lutf_ev_loop *l, uint32_t *uaddr, uint32_t val, bool shared,
+		       lutf_ev_futex_fn fn, void *data, struct lutf_ev_futex **out);
+/* A wait whose fn has not run yet: fn never runs; the kernel stops waiting
+ * before this returns (the word may be unmapped next). */
+void lutf_ev_futex_cancel(struct lutf_ev_futex *f);
+
 /* ==== 2. the connection layer ==== */
 
 struct lutf_srv_limits {

@@ -35,8 +35,10 @@ int lutf_ev_create(const struct lutf_ev_params *p, struct lutf_ev_loop **out, ch
 
 void lutf_ev_destroy(struct lutf_ev_loop *l)
 {
+	/* A loop starts with its ev_base itself (not a pointer to it, as
+	 * listeners and sockets do). */
 	if (l)
-		BASE(l)->be->destroy(l);
+		((struct ev_base *)(void *)l)->be->destroy(l);
 }
 
 const char *lutf_ev_backend(const struct lutf_ev_loop *l)
@@ -95,4 +97,21 @@ int lutf_ev_sock_send(struct lutf_ev_sock *s, const void *p, size_t n)
 void lutf_ev_sock_close(struct lutf_ev_sock *s)
 {
 	BASE(s)->be->sock_close(s);
+}
+
+/* Returns 0 or -errno (-ENOTSUP: this backend or kernel has no futex waits). */
+int lutf_ev_futex_wait(struct lutf_ev_loop *l, uint32_t *uaddr, uint32_t val, bool shared,
+		       lutf_ev_futex_fn fn, void *data, struct lutf_ev_futex **out)
+{
+	const struct ev_backend *be = ((struct ev_base *)(void *)l)->be;
+
+	if (!be->futex_wait)
+		return -ENOTSUP;
+	return be->futex_wait(l, uaddr, val, shared, fn, data, out);
+}
+
+void lutf_ev_futex_cancel(struct lutf_ev_futex *f)
+{
+	if (f)
+		BASE(f)->be->futex_cancel(f);
 }

@@ -12,7 +12,8 @@
  * drops to 0 after lutf_ev_sock_close, so no SQE ever names freed memory or a
  * reused fd. A provided buffer goes back to the ring as soon as its recv
  * callback returns; the ring tail is published before the next submit, so a
- * recv re-armed after -ENOBUFS finds buffers.
+ * recv re-armed after -ENOBUFS finds buffers. Futex waits (one CQE each):
+ * ingress_uring_futex.c.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -27,68 +28,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "ev_backend.h"
-
-enum { T_IGNORE = 0, T_POLL = 1, T_ACCEPT = 2, T_RECV = 3, T_SEND = 4, T_CANCEL = 5 };
-#define TAG_MASK 7ull
-#define UD(p, t) ((uint64_t)(uintptr_t)(p) | (uint64_t)(t))
-#define BGID 0
-#define BATCH 256
-#define ACCEPT_RETRY_MS 50
-
-struct watch {
-	int fd;
-	unsigned mask;
-	lutf_ev_fn fn;
-	void *data;
-	bool dead; /* unwatched: freed by its last CQE */
-};
-
-struct lutf_ev_listener {
-	struct ev_obj obj;
-	struct lutf_ev_loop *l;
-	int fd;
-	lutf_ev_accept_fn fn;
-	void *data;
-	bool armed, dead;
-	uint64_t retry_at; /* armed == false: re-arm at this time */
-	struct lutf_ev_listener *next_retry;
-};
-
-struct lutf_ev_sock {
-	struct ev_obj obj;
-	struct lutf_ev_loop *l;
-	int fd;
-	const struct lutf_ev_sock_ops *ops;
-	void *owner;
-	unsigned refs;		   /* SQEs naming this socket, not yet finished */
-	bool want_recv;		   /* the owner wants input */
-	bool recv_armed;	   /* a multishot recv is live */
-	bool recv_cancel;	   /* ... and a cancel for it was submitted */
-	bool ended;		   /* no more input (EOF or error) */
-	bool closing;		   /* lutf_ev_sock_close was called */
-	bool pending;		   /* on the retry list (an SQE could not be had) */
-	bool released;		   /* on the release list */
-	size_t sn;		   /* size of the send in flight */
-	struct lutf_ev_sock *next; /* retry or release list */
-};
-
-struct lutf_ev_loop {
-	struct ev_base base;
-	struct io_uring ring;
-	bool ring_ok;
-	struct io_uring_buf_ring *br;
-	size_t br_len;
-	uint8_t *bufs;
-	size_t bufs_len;
-	unsigned nbufs, bufsz;
-	int recycled;	      /* buffers added since the last advance */
-	struct watch **watch; /* indexed by fd */
-	size_t nwatch;
-	struct lutf_ev_sock *retry, *release;
-	struct lutf_ev_listener *lretry;
-	struct io_uring_cqe *cqes[BATCH];
-};
+#include "uring_internal.h"
 
 static uint64_t mono_ms(void)
 {
@@ -99,7 +39,7 @@ static uint64_t mono_ms(void)
 }
 
 /* An SQE, submitting what is queued when the SQ is full; NULL if none. */
-static struct io_uring_sqe *get_sqe(struct lutf_ev_loop *l)
+struct io_uring_sqe *lutf_ur_get_sqe(struct lutf_ev_loop *l)
 {
 	struct io_uring_sqe *sqe = io_uring_get_sqe(&l->ring);
 
@@ -122,6 +62,7 @@ static int setup_ring(struct lutf_ev_loop *l, unsigned entries, char *why, size_
 
 	for (size_t i = 0; i < sizeof(tries) / sizeof(tries[0]); i++) {
 		struct io_uring_params p = {0};
+		struct io_uring_probe *probe;
 
 		p.flags = tries[i] | IORING_SETUP_CQSIZE | IORING_SETUP_SUBMIT_ALL;
 		p.cq_entries = entries * 4; /* bursts: recv, send and poll CQEs per socket */
@@ -138,6 +79,10 @@ static int setup_ring(struct lutf_ev_loop *l, unsigned entries, char *why, size_
 			return -EOPNOTSUPP;
 		}
 		l->ring_ok = true;
+		probe = io_uring_get_probe_ring(&l->ring);
+		l->futex_ok = probe && io_uring_opcode_supported(probe, OP_FUTEX_WAIT);
+		if (probe)
+			io_uring_free_probe(probe);
 		return 0;
 	}
 	snprintf(why, cap, "io_uring_setup");
@@ -241,7 +186,7 @@ static int ur_create(const struct lutf_ev_params *p, struct lutf_ev_loop **out, 
 
 static void arm_watch(struct lutf_ev_loop *l, struct watch *w)
 {
-	struct io_uring_sqe *sqe = get_sqe(l);
+	struct io_uring_sqe *sqe = lutf_ur_get_sqe(l);
 
 	if (!sqe) {
 		w->dead = true; /* cannot happen after a submit; never leave it half-armed */
@@ -259,7 +204,7 @@ static void unwatch(struct lutf_ev_loop *l, struct watch *w)
 
 	w->dead = true;
 	l->watch[w->fd] = NULL;
-	sqe = get_sqe(l);
+	sqe = lutf_ur_get_sqe(l);
 	if (sqe) {
 		io_uring_prep_poll_remove(sqe, UD(w, T_POLL));
 		io_uring_sqe_set_data64(sqe, T_IGNORE);
@@ -342,7 +287,7 @@ static void on_poll(struct lutf_ev_loop *l, struct watch *w, int res, unsigned f
 
 static void arm_accept(struct lutf_ev_listener *ls)
 {
-	struct io_uring_sqe *sqe = get_sqe(ls->l);
+	struct io_uring_sqe *sqe = lutf_ur_get_sqe(ls->l);
 
 	if (!sqe) {
 		ls->retry_at = mono_ms() + ACCEPT_RETRY_MS;
@@ -383,7 +328,7 @@ static void ur_unlisten(struct lutf_ev_listener *ls)
 
 	ls->dead = true;
 	if (ls->armed) {
-		struct io_uring_sqe *sqe = get_sqe(l);
+		struct io_uring_sqe *sqe = lutf_ur_get_sqe(l);
 
 		if (sqe) {
 			io_uring_prep_cancel64(sqe, UD(ls, T_ACCEPT), 0);
@@ -473,7 +418,7 @@ static void arm_recv(struct lutf_ev_sock *s)
 
 	if (s->recv_armed || s->ended || s->closing || !s->want_recv)
 		return;
-	sqe = get_sqe(s->l);
+	sqe = lutf_ur_get_sqe(s->l);
 	if (!sqe) {
 		sock_pending(s);
 		return;
@@ -494,7 +439,7 @@ static void cancel_recv(struct lutf_ev_sock *s)
 
 	if (!s->recv_armed || s->recv_cancel)
 		return;
-	sqe = get_sqe(s->l);
+	sqe = lutf_ur_get_sqe(s->l);
 	if (!sqe) {
 		sock_pending(s);
 		return;
@@ -507,7 +452,7 @@ static void cancel_recv(struct lutf_ev_sock *s)
 
 static void cancel_all(struct lutf_ev_sock *s)
 {
-	struct io_uring_sqe *sqe = get_sqe(s->l);
+	struct io_uring_sqe *sqe = lutf_ur_get_sqe(s->l);
 
 	if (!sqe) {
 		/* Ends a recv (0) and a send (EPIPE) just as well. */
@@ -591,7 +536,7 @@ static int ur_sock_send(struct lutf_ev_sock *s, const void *p, size_t n)
 
 	if (s->closing)
 		return -EPIPE;
-	sqe = get_sqe(s->l);
+	sqe = lutf_ur_get_sqe(s->l);
 	if (!sqe)
 		return -EBUSY;
 	if (n > INT32_MAX)
@@ -673,6 +618,9 @@ static void dispatch(struct lutf_ev_loop *l, uint64_t ud, int res, unsigned flag
 	case T_SEND:
 		on_send(l, p, res);
 		break;
+	case T_FUTEX:
+		lutf_ur_on_futex(p, res);
+		break;
 	case T_CANCEL: {
 		struct lutf_ev_sock *s = p;
 
@@ -750,4 +698,6 @@ const struct ev_backend lutf_ev_uring_backend = {
     .sock_recv = ur_sock_recv,
     .sock_send = ur_sock_send,
     .sock_close = ur_sock_close,
+    .futex_wait = lutf_ur_futex_wait,
+    .futex_cancel = lutf_ur_futex_cancel,
 };

@@ -820,6 +820,34 @@ int lutf_runtime_reap(struct lutf_runtime *rt, struct lutf_completion *out, unsi
 	return (int)n;
 }
 
+/* The sleep of lutf_runtime_reap split in two (the same Dekker pairing). */
+int lutf_runtime_reap_arm(struct lutf_runtime *rt, uint32_t **uaddr, uint32_t *val, bool *shared)
+{
+	struct lutf_region_hdr *h;
+	uint32_t seq;
+
+	if (!rt || !uaddr || !val || !shared)
+		return -EINVAL;
+	h = rt->r.hdr;
+	/* Acquire pairs with the release increment in lutf_bell. */
+	seq = ld_acquire(&h->cq_bell);
+	__atomic_add_fetch(&h->cq_sleeping, 1, __ATOMIC_SEQ_CST);
+	if (lutf_ring_ready(&rt->r, &h->cq)) {
+		__atomic_sub_fetch(&h->cq_sleeping, 1, __ATOMIC_RELAXED);
+		return -EAGAIN;
+	}
+	*uaddr = &h->cq_bell;
+	*val = seq;
+	*shared = rt->r.shared;
+	return 0;
+}
+
+void lutf_runtime_reap_disarm(struct lutf_runtime *rt)
+{
+	if (rt)
+		__atomic_sub_fetch(&rt->r.hdr->cq_sleeping, 1, __ATOMIC_RELAXED);
+}
+
 void lutf_result_release(struct lutf_result *res)
 {
 	if (!res)
