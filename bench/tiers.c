@@ -16,7 +16,9 @@
  * one round's ratios, not one tier.
  */
 #define _GNU_SOURCE
+#include <linux/filter.h>
 #include <linux/futex.h>
+#include <linux/seccomp.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -169,7 +171,15 @@ static bool filter_cost(const char *tier, int n, double *futex_ns, double *prctl
 		uint64_t t0, t1, t2;
 
 		close(pfd[0]);
-		if (strcmp(tier, "none")) {
+		if (!strcmp(tier, "allow-all")) {
+			/* The mechanism alone: one instruction that allows every call. */
+			struct sock_filter allow = BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW);
+			struct sock_fprog prog = {.len = 1, .filter = &allow};
+
+			if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) ||
+			    syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, 0, &prog))
+				_exit(1);
+		} else if (strcmp(tier, "none")) {
 			if (lutf_policy_load(LUTF_POLICY_DIR, tier, &p, err, sizeof(err)) ||
 			    lutf_seccomp_apply(p, err, sizeof(err))) {
 				fprintf(stderr, "tiers: filter %s: %s\n", tier, err);
@@ -215,6 +225,7 @@ int main(int argc, char **argv)
 	uint64_t *lat_noop[NTIERS], *lat_sys[NTIERS];
 	double thr_noop[NTIERS][ROUNDS], thr_sys[NTIERS][ROUNDS], ratio[ROUNDS];
 	double fx[NTIERS][ROUNDS], pc[NTIERS][ROUNDS], diff[ROUNDS];
+	double fa[ROUNDS], pa[ROUNDS], fa_extra, pa_extra; /* the allow-all filter */
 	int rounds, nfilter;
 	struct bench_opts o;
 	struct bench_target t[8];
@@ -286,7 +297,15 @@ int main(int argc, char **argv)
 
 			if (!filter_cost(tiers[i], nfilter, &fx[i][k], &pc[i][k]))
 				die("filter cost", 0, tiers[i]);
+			if (j == NTIERS / 2 && !filter_cost("allow-all", nfilter, &fa[k], &pa[k]))
+				die("filter cost", 0, "allow-all");
 		}
+	for (int k = 0; k < rounds; k++)
+		diff[k] = fa[k] - fx[0][k];
+	fa_extra = bench_median_d(diff, (size_t)rounds);
+	for (int k = 0; k < rounds; k++)
+		diff[k] = pa[k] - pc[0][k];
+	pa_extra = bench_median_d(diff, (size_t)rounds);
 	for (int i = 0; i < NTIERS; i++) {
 		size_t n = (nlat / (size_t)rounds) * (size_t)rounds;
 
@@ -367,6 +386,12 @@ int main(int argc, char **argv)
 			bench_json_close_obj(&j);
 		}
 		bench_json_close_obj(&j);
+		bench_json_obj(&j, "allow_all_filter");
+		bench_json_num(&j, "filter_futex_ns", bench_median_d(fa, (size_t)rounds));
+		bench_json_num(&j, "filter_futex_extra_ns", fa_extra);
+		bench_json_num(&j, "filter_prctl_ns", bench_median_d(pa, (size_t)rounds));
+		bench_json_num(&j, "filter_prctl_extra_ns", pa_extra);
+		bench_json_close_obj(&j);
 		bench_json_num(&j, "crash_recovery_median_ms", rec_med);
 		bench_targets_json(&j, t, nt);
 		bench_json_end(&j);
@@ -396,6 +421,10 @@ int main(int argc, char **argv)
 		for (int i = 0; i < NTIERS; i++)
 			printf("%-8s %12.1f %12.1f %14.1f %14.1f\n", tiers[i], rows[i].futex_ns,
 			       rows[i].futex_extra_ns, rows[i].prctl_ns, rows[i].prctl_extra_ns);
+		printf("%-9s %11.1f %12.1f %14.1f %14.1f   (one RET_ALLOW instruction: seccomp's own "
+		       "entry cost)\n",
+		       "allow-all", bench_median_d(fa, (size_t)rounds), fa_extra,
+		       bench_median_d(pa, (size_t)rounds), pa_extra);
 		printf("\ncrash to next OK call: median %.2f ms over %d fresh tenants\n\n", rec_med,
 		       nrec);
 		bench_targets_print(t, nt);
