@@ -219,8 +219,12 @@ static void many(unsigned flags)
 	cr_assert_eq(lutf_client_async_stats(a, &stats), 0);
 	cr_assert_eq(stats.completed, N);
 	cr_assert_eq(stats.live_conns, 8);
-	cr_assert_lt(stats.enters, N / 4, "%llu system calls for %u calls",
-		     (unsigned long long)stats.enters, N);
+	/* io_uring: one enter carries a whole batch. The plain path needs a
+	 * poll plus a recv per ready connection (the fake server answers each
+	 * connection from its own thread, so replies trickle in): it batches
+	 * less, 0.2-0.35 syscalls per call measured, but stays under one per two. */
+	cr_assert_lt(stats.enters, (flags & LUTF_CLIENT_NO_URING) ? N / 2 : N / 4,
+		     "%llu system calls for %u calls", (unsigned long long)stats.enters, N);
 	lutf_client_async_close(a);
 	fake_stop(&s1);
 	fake_stop(&s2);

@@ -786,7 +786,8 @@ int lutf_runtime_reap(struct lutf_runtime *rt, struct lutf_completion *out, unsi
 	if (timeout_ms > 0)
 		until = lutf_now_ns() + (uint64_t)timeout_ms * 1000000ull;
 	for (;;) {
-		uint32_t idx, seq;
+		uint32_t idx, seq, *bell;
+		bool shared;
 
 		/* The lock covers taking results, not sleeping: worker_lost takes
 		 * it to see completions either in the ring or already reaped. */
@@ -803,19 +804,13 @@ int lutf_runtime_reap(struct lutf_runtime *rt, struct lutf_completion *out, unsi
 			break;
 		if (timeout_ms > 0 && lutf_now_ns() >= until)
 			break;
-		/* Acquire pairs with the release increment in lutf_bell. */
-		seq = ld_acquire(&h->cq_bell);
-		/* A count of sleepers (reapers may be several), incremented
-		 * seq_cst before the seq_cst re-check: pairs with
-		 * lutf_brick_post's ring claim and lutf_bell (Dekker, cart.c). */
-		__atomic_add_fetch(&h->cq_sleeping, 1, __ATOMIC_SEQ_CST);
-		if (!lutf_ring_ready(r, &h->cq)) {
+		if (lutf_runtime_reap_arm(rt, &bell, &seq, &shared) == 0) {
 			uint64_t now = lutf_now_ns();
 
-			lutf_futex_wait(&h->cq_bell, seq, r->shared,
+			lutf_futex_wait(bell, seq, shared,
 					timeout_ms > 0 ? (until > now ? until - now : 1) : 0);
+			lutf_runtime_reap_disarm(rt);
 		}
-		__atomic_sub_fetch(&h->cq_sleeping, 1, __ATOMIC_RELAXED);
 	}
 	return (int)n;
 }
@@ -831,8 +826,14 @@ int lutf_runtime_reap_arm(struct lutf_runtime *rt, uint32_t **uaddr, uint32_t *v
 	h = rt->r.hdr;
 	/* Acquire pairs with the release increment in lutf_bell. */
 	seq = ld_acquire(&h->cq_bell);
+	/* A count of sleepers (reapers may be several), incremented seq_cst
+	 * before the seq_cst re-check: pairs with lutf_brick_post's ring claim
+	 * and lutf_bell (Dekker, cart.c), so a completion posted after the
+	 * check rings the bell. */
 	__atomic_add_fetch(&h->cq_sleeping, 1, __ATOMIC_SEQ_CST);
 	if (lutf_ring_ready(&rt->r, &h->cq)) {
+		/* Relaxed: nobody waits on the count going down; a spare bell
+		 * ring costs one futex wake. */
 		__atomic_sub_fetch(&h->cq_sleeping, 1, __ATOMIC_RELAXED);
 		return -EAGAIN;
 	}
@@ -844,6 +845,7 @@ int lutf_runtime_reap_arm(struct lutf_runtime *rt, uint32_t **uaddr, uint32_t *v
 
 void lutf_runtime_reap_disarm(struct lutf_runtime *rt)
 {
+	/* Relaxed: as in arm's early return, a stale count only rings once more. */
 	if (rt)
 		__atomic_sub_fetch(&rt->r.hdr->cq_sleeping, 1, __ATOMIC_RELAXED);
 }
