@@ -1,10 +1,13 @@
 #!/usr/bin/env bash
 # Build lutf, start lutfd on its defaults (state /var/lib/lutf, sockets in
-# /run/lutf) with the example functions deployed, and print how to call them.
+# /run/lutf) with the example functions deployed, and print how to call them,
+# with the HTTP and /metrics addresses lutfd reports in /run/lutf.
 # lutfd keeps running in the background; its log is /run/lutf/lutfd.log.
-# Stop it with: sudo kill $(cat /run/lutf/lutfd.pid)
-# Usage: sudo scripts/run.sh
+# Stop it with: kill $(cat /run/lutf/lutfd.pid)
+# Usage (root; another user goes through sudo): scripts/run.sh
 set -euo pipefail
+. "$(dirname "$0")/as_root.sh"
+lutf_as_root "$@"
 cd "$(dirname "$0")/.."
 root=$(pwd)
 
@@ -13,25 +16,33 @@ cmake -S . -B build/release -DCMAKE_BUILD_TYPE=Release -DLUTF_TESTS=OFF -DLUTF_B
 cmake --build build/release -j"$(nproc)" >/dev/null
 bin=$root/build/release
 lutfctl=$bin/userspace/cli/lutfctl
+run=/run/lutf
 
 # A lutfd started by an earlier run is replaced by the one just built.
-if [ -f /run/lutf/lutfd.pid ]; then
-	old=$(cat /run/lutf/lutfd.pid)
+if [ -f $run/lutfd.pid ]; then
+	old=$(cat $run/lutfd.pid)
 	if kill -0 "$old" 2>/dev/null; then
 		echo "stopping the running lutfd (pid $old)"
 		kill "$old"
 		for _ in $(seq 50); do kill -0 "$old" 2>/dev/null || break; sleep 0.1; done
 	fi
 fi
-mkdir -p /run/lutf
-nohup "$bin/userspace/daemon/lutfd" >/run/lutf/lutfd.log 2>&1 &
+mkdir -p $run
+nohup "$bin/userspace/daemon/lutfd" >$run/lutfd.log 2>&1 &
 pid=$!
-for _ in $(seq 100); do
-	[ -S /run/lutf/control.sock ] && [ -S /run/lutf/lutf.sock ] && break
-	kill -0 "$pid" 2>/dev/null || { echo "lutfd failed to start:"; cat /run/lutf/lutfd.log; exit 1; }
+for _ in $(seq 200); do
+	# lutfd writes its pid file once every listener is bound and
+	# http.addr / admin.addr are written (or removed, for one that is off).
+	[ "$(cat $run/lutfd.pid 2>/dev/null)" = "$pid" ] && [ -S $run/control.sock ] && break
+	kill -0 "$pid" 2>/dev/null || { echo "lutfd failed to start:"; cat $run/lutfd.log; exit 1; }
 	sleep 0.05
 done
-echo "lutfd is running (pid $pid, log /run/lutf/lutfd.log)"
+if [ "$(cat $run/lutfd.pid 2>/dev/null)" != "$pid" ]; then
+	echo "lutfd did not get ready within 10 s; its log:"
+	cat $run/lutfd.log
+	exit 1
+fi
+echo "lutfd is running (pid $pid, log $run/lutfd.log)"
 
 ex=$bin/examples
 "$lutfctl" deploy --tenant demo --app hello --so "$ex/libhello.so" --export hello --export noop \
@@ -39,6 +50,13 @@ ex=$bin/examples
 "$lutfctl" deploy --tenant demo --app pi --so "$ex/libpi.so" --export pi >/dev/null
 "$lutfctl" deploy --tenant demo --app sleep --so "$ex/libsleep.so" --export sleep=sleep_ms >/dev/null
 "$lutfctl" list
+
+# The addresses lutfd bound (a taken default port moves or turns a listener
+# off, and lutfd says so in its log): /metrics is on the admin listener, or
+# on the HTTP gateway when there is no admin listener.
+http=$(cat $run/http.addr 2>/dev/null || true)
+metrics=$(cat $run/admin.addr 2>/dev/null || true)
+[ -n "$metrics" ] || metrics=$http
 cat <<MSG
 
 Call them (lutfctl is $lutfctl):
@@ -46,9 +64,17 @@ Call them (lutfctl is $lutfctl):
   $lutfctl invoke demo/pi --data 100
   $lutfctl invoke demo/sleep --data 20
   $lutfctl status
-  curl -s --data world http://127.0.0.1:8080/fn/demo/hello     (the HTTP gateway)
-  curl -s http://127.0.0.1:9090/metrics | head                 (Prometheus metrics)
-Stop lutfd: sudo kill \$(cat /run/lutf/lutfd.pid)
 MSG
+if [ -n "$http" ]; then
+	echo "  curl -s --data world http://$http/fn/demo/hello     (the HTTP gateway)"
+else
+	echo "  (no HTTP gateway: see $run/lutfd.log)"
+fi
+if [ -n "$metrics" ]; then
+	echo "  curl -s http://$metrics/metrics | head                 (Prometheus metrics)"
+else
+	echo "  (no /metrics listener: see $run/lutfd.log)"
+fi
+echo "Stop lutfd: kill \$(cat $run/lutfd.pid)"
 echo
 echo "demo/hello says: $("$lutfctl" invoke demo/hello --data world)"

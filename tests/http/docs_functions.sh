@@ -3,6 +3,10 @@
 # docs/functions.md (GUIDE), top to bottom in one shell with `set -e`,
 # against a lutfd started here on private folders (HTTP on an ephemeral
 # port). Any failing command fails the test. Exit 77 (skip) when not root.
+# The guide runs as a reader runs it after scripts/run.sh: from a folder laid
+# out as the repository's top (build/release/userspace/cli/lutfctl and
+# include/), with no LUTFCTL or LUTF_INCLUDE set; only RUNTIME_DIR names this
+# private lutfd instead of /run/lutf.
 set -euo pipefail
 lutfd=$(realpath "$1") lutfctl=$(realpath "$2") include=$(realpath "$3") guide=$(realpath "$4")
 if [ "$(id -u)" -ne 0 ]; then
@@ -41,8 +45,11 @@ done
 awk '/^```sh$/ {on=1; next} /^```$/ {on=0} on' "$guide" >"$tmp/guide.sh"
 test -s "$tmp/guide.sh"
 echo "running $(grep -c '' "$tmp/guide.sh") lines from $guide"
-if ! LUTFCTL=$lutfctl LUTF_INCLUDE=$include RUNTIME_DIR=$tmp/run TENANT=docs \
-	bash -euo pipefail -x "$tmp/guide.sh"; then
+mkdir -p "$tmp/top/build/release/userspace/cli"
+ln -s "$lutfctl" "$tmp/top/build/release/userspace/cli/lutfctl"
+ln -s "$include" "$tmp/top/include"
+if ! (cd "$tmp/top" && env -u LUTFCTL -u LUTF_INCLUDE RUNTIME_DIR="$tmp/run" TENANT=docs \
+	bash -euo pipefail -x "$tmp/guide.sh"); then
 	echo "FAIL: a command of $guide failed; lutfd's log:" >&2
 	tail -20 "$tmp/lutfd.log" >&2
 	exit 1
