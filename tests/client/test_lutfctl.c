@@ -90,8 +90,21 @@ static void run(struct run *r, const char *stdin_text, ...)
 	read_back(err, r->err, sizeof(r->err));
 }
 
+/* A COUNTER field as lutfd writes it: "name\0" and a little-endian u64. */
+static void put_counter(struct lutf_buf *b, const char *name, uint64_t v)
+{
+	uint8_t buf[64];
+	size_t n = strlen(name);
+
+	memcpy(buf, name, n + 1);
+	for (int i = 0; i < 8; i++)
+		buf[n + 1 + i] = (uint8_t)(v >> (8 * i));
+	lutf_tlv_put(b, LUTF_TAG_COUNTER, buf, n + 9);
+}
+
 /* Invoke: echo the input in upper case, or a typed failure by function name.
- * Control: a LIST of one row, OK for everything else. */
+ * Control: a LIST of one row, STATUS and STATS as lutfd shapes them, OK
+ * for everything else. */
 static enum fake_action respond(struct fake_server *s, const struct lutf_wire_hdr *h,
 				const uint8_t *payload, struct lutf_buf *out)
 {
@@ -141,6 +154,30 @@ static enum fake_action respond(struct fake_server *s, const struct lutf_wire_hd
 		lutf_tlv_put_str(out, LUTF_TAG_URL, "http://127.0.0.1:8080/fn/acme/hello");
 	} else if (h->opcode == LUTF_OP_LOGS) {
 		lutf_tlv_put_str(out, LUTF_TAG_TEXT, "said \"hi\"\tto\\you");
+	} else if (h->opcode == LUTF_OP_STATUS) {
+		/* As lutfd: counters, TEXT key=value lines, a record per tenant. */
+		put_counter(out, "pid", 42);
+		lutf_tlv_put_str(out, LUTF_TAG_TEXT, "ingress=io_uring");
+		lutf_tlv_put_str(out, LUTF_TAG_TEXT, "completions=io_uring futex");
+		lutf_tlv_put_str(out, LUTF_TAG_TEXT, "a line without a key");
+		r = lutf_tlv_begin(out, LUTF_TAG_RECORD);
+		lutf_tlv_put_str(out, LUTF_TAG_TENANT, "acme");
+		lutf_tlv_put_str(out, LUTF_TAG_TEXT, "watch=bpf");
+		put_counter(out, "labors", 8);
+		lutf_tlv_end(out, r);
+	} else if (h->opcode == LUTF_OP_STATS) {
+		/* As lutfd: a status counter only once that status happened. */
+		r = lutf_tlv_begin(out, LUTF_TAG_RECORD);
+		lutf_tlv_put_str(out, LUTF_TAG_TENANT, "acme");
+		lutf_tlv_put_str(out, LUTF_TAG_FUNCTION, "busy");
+		put_counter(out, "invocations", 3);
+		put_counter(out, "ok", 3);
+		lutf_tlv_end(out, r);
+		r = lutf_tlv_begin(out, LUTF_TAG_RECORD);
+		lutf_tlv_put_str(out, LUTF_TAG_TENANT, "acme");
+		lutf_tlv_put_str(out, LUTF_TAG_FUNCTION, "idle");
+		put_counter(out, "invocations", 0);
+		lutf_tlv_end(out, r);
 	}
 	lutf_frame_end(out, off);
 	return FAKE_SEND;
@@ -315,4 +352,33 @@ Test(lutfctl, control_commands_against_the_fake)
 	}
 	unlink(so);
 	unlink(manifest);
+}
+
+/* STATUS's TEXT lines show under their own keys (ingress, watch), not as
+ * "text"; STATS shows 0, not "-", for a status that never happened. */
+Test(lutfctl, status_keys_and_stats_zeros)
+{
+	struct run r;
+
+	start();
+	run(&r, NULL, "--control", srv.path, "status", NULL);
+	cr_assert_eq(r.code, 0, "%s", r.err);
+	cr_assert_str_eq(r.out, "pid          42\n"
+				"ingress      io_uring\n"
+				"completions  io_uring futex\n"
+				"text         a line without a key\n"
+				"\n"
+				"tenant  acme\n"
+				"watch   bpf\n"
+				"labors  8\n");
+	run(&r, NULL, "--control", srv.path, "--json", "status", NULL);
+	cr_assert_eq(r.code, 0, "%s", r.err);
+	cr_assert_str_eq(r.out, "[{\"pid\":42,\"ingress\":\"io_uring\",\"completions\":"
+				"\"io_uring futex\",\"text\":\"a line without a key\"},"
+				"{\"tenant\":\"acme\",\"watch\":\"bpf\",\"labors\":8}]\n");
+	run(&r, NULL, "--control", srv.path, "stats", NULL);
+	cr_assert_eq(r.code, 0, "%s", r.err);
+	cr_assert_str_eq(r.out, "TENANT  FUNCTION  INVOCATIONS  OK\n"
+				"acme    busy      3            3\n"
+				"acme    idle      0            0\n");
 }

@@ -7,6 +7,12 @@
  *
  * Use LUTF_REQUIRE() inside Criterion tests, lutf_test_require_plain() in
  * plain C test programs (exit 77 = skipped, as CTest's SKIP_RETURN_CODE).
+ * Features in use: root, bpf, io_uring, cgroup (a cgroup hierarchy lutfd can
+ * write), promtool, systemd. A test never calls cr_skip_test itself.
+ *
+ * LUTF_REQUIRE_BPF() is LUTF_REQUIRE("bpf", ...) except when the run itself
+ * turned BPF off (LUTF_LABOR_WATCH=off, LUTF_TEST_NO_BPF): then the test
+ * skips, named so, even when LUTF_TEST_REQUIRE names bpf.
  */
 #ifndef LUTF_TEST_REQUIRE_H
 #define LUTF_TEST_REQUIRE_H
@@ -47,6 +53,22 @@ static inline bool lutf_test_is_root(void)
 					       reason);                                            \
 			cr_skip_test("needs %s: %s", feature, reason);                             \
 		}                                                                                  \
+	} while (0)
+
+static inline const char *lutf_test_bpf_off_by(void)
+{
+	const char *w = getenv("LUTF_LABOR_WATCH");
+
+	if (w && !strcmp(w, "off"))
+		return "LUTF_LABOR_WATCH=off";
+	return getenv("LUTF_TEST_NO_BPF") ? "LUTF_TEST_NO_BPF" : NULL;
+}
+
+#define LUTF_REQUIRE_BPF(ok, reason)                                                               \
+	do {                                                                                       \
+		if (!(ok) && lutf_test_bpf_off_by())                                               \
+			cr_skip_test("BPF turned off by %s: %s", lutf_test_bpf_off_by(), reason);  \
+		LUTF_REQUIRE("bpf", ok, reason);                                                   \
 	} while (0)
 
 /* In a plain test program: exit 77 (skip) or 1 (required) unless ok. */

@@ -480,6 +480,9 @@ Test(gateway, metrics_parse_and_move)
 	cr_assert_geq(sample(r.body, "lutf_http_responses_total{code=\"5xx\"}"), 1);
 	cr_assert_eq(sample(r.body, "lutf_tenant_up{tenant=\"acme\"}"), 1);
 	cr_assert(strstr(r.body, "lutf_labor_watch_mode{tenant=\"acme\",mode="));
+	/* One probe for all of lutfd: its counters are not per tenant. */
+	cr_assert(!strstr(r.body, "lutf_labor_watch_runs_total{"), "%s", r.body);
+	cr_assert(!strstr(r.body, "lutf_labor_watch_drops_total{"), "%s", r.body);
 	cr_assert(strstr(r.body, "lutf_ingress_backend{backend="));
 	cr_assert_geq(sample(r.body, "lutf_ingress_accepts_total"), 5);
 	gw_resp_free(&r);
@@ -502,8 +505,9 @@ Test(gateway, metrics_count_blocked_labors)
 	cr_assert_eq(get(admin, "/metrics", &r), 200);
 	if (sample(r.body, bpf) != 1) {
 		gw_resp_free(&r);
-		cr_skip_test("labor_watch is not in BPF mode here: blocked Labors are not seen");
+		LUTF_REQUIRE_BPF(false, "labor_watch is not in BPF mode: blocked Labors are not seen");
 	}
+	cr_assert(strstr(r.body, "\nlutf_labor_watch_drops_total "), "%s", r.body);
 	cr_assert_eq(sample(r.body, blocked), 0, "%s", r.body);
 	gw_resp_free(&r);
 

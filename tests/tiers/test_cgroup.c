@@ -156,8 +156,8 @@ Test(cgroup, v1_for_real)
 	pid_t child;
 
 	LUTF_REQUIRE("root", lutf_test_is_root(), "cgroup folders need root");
-	if (access("/sys/fs/cgroup/memory/tasks", W_OK))
-		cr_skip_test("no cgroup v1 memory controller mounted here");
+	LUTF_REQUIRE("cgroup", !access("/sys/fs/cgroup/memory/tasks", W_OK),
+		     "no cgroup v1 memory controller mounted here");
 	snprintf(name, sizeof(name), "lutfcg%d", (int)getpid());
 	cr_assert_eq(lutfd_cg_init(&cg, "v1", "", "/sys/fs/cgroup", name), LUTFD_CG_V1, "%s",
 		     cg.why);

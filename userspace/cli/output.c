@@ -2,7 +2,9 @@
 /*
  * lutfctl output: tables for people, JSON for scripts. Invariant: every string
  * that reaches JSON output goes through out_json_str, so lutfd-supplied text
- * (names, errors, log lines) can never break the document.
+ * (names, errors, log lines) can never break the document. lutfd's TEXT
+ * fields of the form "key=value" (ingress=io_uring, watch=bpf) are shown under
+ * their own key, never as "text".
  */
 #include <inttypes.h>
 #include <stdint.h>
@@ -130,6 +132,39 @@ static const char *cell(const struct lutf_client_field *fl, char *buf, size_t ca
 	return buf;
 }
 
+/* A TEXT field "key=value" (key: a-z, 0-9, _): the key into key[cap], the
+ * value into *val. False for any other field. */
+static bool text_kv(const struct lutf_client_field *fl, char *key, size_t cap, const char **val)
+{
+	size_t n = 0;
+
+	if (fl->type != LUTF_CLIENT_STR || strcmp(fl->key, "text") != 0)
+		return false;
+	while ((fl->str[n] >= 'a' && fl->str[n] <= 'z') ||
+	       (fl->str[n] >= '0' && fl->str[n] <= '9') || fl->str[n] == '_')
+		n++;
+	if (!n || fl->str[n] != '=' || n >= cap)
+		return false;
+	memcpy(key, fl->str, n);
+	key[n] = 0;
+	*val = fl->str + n + 1;
+	return true;
+}
+
+/* Is key a column of numbers (a counter) in any kept row? */
+static bool col_numeric(const struct lutf_client_record *recs, size_t n, const char *key,
+			bool (*keep)(const struct lutf_client_record *, const void *),
+			const void *arg)
+{
+	for (size_t r = 0; r < n; r++) {
+		const struct lutf_client_field *fl = lutf_client_record_get(&recs[r], key);
+
+		if ((!keep || keep(&recs[r], arg)) && fl && fl->type == LUTF_CLIENT_U64)
+			return true;
+	}
+	return false;
+}
+
 /* Index of key in cols[0..n), or n. */
 static size_t col_find(const char **cols, size_t n, const char *key)
 {
@@ -155,11 +190,21 @@ static int col_push(const char ***cols, size_t *n, size_t *cap, const char *key)
 	return 0;
 }
 
+/* A table cell: the row's value for key; absent: "0" in a numeric column. */
+static const char *row_cell(const struct lutf_client_record *rec, const char *key, bool numeric,
+			    char *buf, size_t cap)
+{
+	const struct lutf_client_field *fl = lutf_client_record_get(rec, key);
+
+	return !fl && numeric ? "0" : cell(fl, buf, cap);
+}
+
 void out_table(FILE *f, const struct lutf_client_record *recs, size_t n, const char *const *first,
 	       bool (*keep)(const struct lutf_client_record *, const void *), const void *arg)
 {
 	const char **cols = NULL;
 	size_t *width = NULL, ncols = 0, cap = 0;
+	bool *num = NULL;
 	char buf[32];
 
 	/* columns: the preferred ones, then every other key as first seen */
@@ -180,16 +225,20 @@ void out_table(FILE *f, const struct lutf_client_record *recs, size_t n, const c
 		}
 	}
 	width = calloc(ncols ? ncols : 1, sizeof(*width));
-	if (!width)
+	num = calloc(ncols ? ncols : 1, sizeof(*num));
+	if (!width || !num)
 		goto oom;
-	for (size_t c = 0; c < ncols; c++)
+	/* A counter lutfd leaves out of a row (stats sends only the statuses
+	 * that happened) is 0 there, not "-". */
+	for (size_t c = 0; c < ncols; c++) {
 		width[c] = strlen(cols[c]);
+		num[c] = col_numeric(recs, n, cols[c], keep, arg);
+	}
 	for (size_t r = 0; r < n; r++) {
 		if (keep && !keep(&recs[r], arg))
 			continue;
 		for (size_t c = 0; c < ncols; c++) {
-			size_t w = strlen(
-			    cell(lutf_client_record_get(&recs[r], cols[c]), buf, sizeof(buf)));
+			size_t w = strlen(row_cell(&recs[r], cols[c], num[c], buf, sizeof(buf)));
 
 			if (w > width[c])
 				width[c] = w;
@@ -206,8 +255,7 @@ void out_table(FILE *f, const struct lutf_client_record *recs, size_t n, const c
 		if (keep && !keep(&recs[r], arg))
 			continue;
 		for (size_t c = 0; c < ncols; c++) {
-			const char *v =
-			    cell(lutf_client_record_get(&recs[r], cols[c]), buf, sizeof(buf));
+			const char *v = row_cell(&recs[r], cols[c], num[c], buf, sizeof(buf));
 
 			if (c + 1 < ncols)
 				fprintf(f, "%-*s  ", (int)width[c], v);
@@ -216,30 +264,44 @@ void out_table(FILE *f, const struct lutf_client_record *recs, size_t n, const c
 		}
 		fputc('\n', f);
 	}
+	free(num);
 	free(width);
 	free(cols);
 	return;
 oom:
 	fputs("lutfctl: out of memory\n", stderr);
+	free(num);
 	free(width);
 	free(cols);
 }
 
 void out_blocks(FILE *f, const struct lutf_client_record *recs, size_t n)
 {
-	char buf[32];
+	char buf[32], key[64];
+	const char *val;
 
 	for (size_t r = 0; r < n; r++) {
 		size_t w = 0;
 
-		for (size_t k = 0; k < recs[r].n_fields; k++)
-			if (strlen(recs[r].fields[k].key) > w)
-				w = strlen(recs[r].fields[k].key);
+		for (size_t k = 0; k < recs[r].n_fields; k++) {
+			const struct lutf_client_field *fl = &recs[r].fields[k];
+			size_t l =
+			    text_kv(fl, key, sizeof(key), &val) ? strlen(key) : strlen(fl->key);
+
+			if (l > w)
+				w = l;
+		}
 		if (r)
 			fputc('\n', f);
-		for (size_t k = 0; k < recs[r].n_fields; k++)
-			fprintf(f, "%-*s  %s\n", (int)w, recs[r].fields[k].key,
-				cell(&recs[r].fields[k], buf, sizeof(buf)));
+		for (size_t k = 0; k < recs[r].n_fields; k++) {
+			const struct lutf_client_field *fl = &recs[r].fields[k];
+
+			if (text_kv(fl, key, sizeof(key), &val))
+				fprintf(f, "%-*s  %s\n", (int)w, key, val[0] ? val : "-");
+			else
+				fprintf(f, "%-*s  %s\n", (int)w, fl->key,
+					cell(fl, buf, sizeof(buf)));
+		}
 	}
 }
 
@@ -267,13 +329,30 @@ void out_json_records(FILE *f, const struct lutf_client_record *recs, size_t n,
 		fputs(first_rec ? "{" : ",{", f);
 		first_rec = false;
 		for (size_t k = 0; k < rec->n_fields; k++) {
-			const char *key = rec->fields[k].key;
-			size_t count = 0;
+			const char *key = rec->fields[k].key, *val;
+			size_t count = 0, first = rec->n_fields;
+			char kv[64];
 
-			if (lutf_client_record_get(rec, key) != &rec->fields[k])
-				continue; /* written with the key's first field */
-			for (size_t j = k; j < rec->n_fields; j++)
-				count += strcmp(rec->fields[j].key, key) == 0;
+			if (text_kv(&rec->fields[k], kv, sizeof(kv), &val)) {
+				if (!first_key)
+					fputc(',', f);
+				first_key = false;
+				out_json_str(f, kv, strlen(kv));
+				fputc(':', f);
+				out_json_str(f, val, strlen(val));
+				continue;
+			}
+			/* Written once, at the key's first field that is no key=value. */
+			for (size_t j = 0; j < rec->n_fields; j++) {
+				if (strcmp(rec->fields[j].key, key) != 0 ||
+				    text_kv(&rec->fields[j], kv, sizeof(kv), &val))
+					continue;
+				if (first == rec->n_fields)
+					first = j;
+				count++;
+			}
+			if (first != k)
+				continue;
 			if (!first_key)
 				fputc(',', f);
 			first_key = false;
@@ -285,7 +364,8 @@ void out_json_records(FILE *f, const struct lutf_client_record *recs, size_t n,
 			}
 			fputc('[', f);
 			for (size_t j = k, m = 0; j < rec->n_fields; j++) {
-				if (strcmp(rec->fields[j].key, key) != 0)
+				if (strcmp(rec->fields[j].key, key) != 0 ||
+				    text_kv(&rec->fields[j], kv, sizeof(kv), &val))
 					continue;
 				if (m++)
 					fputc(',', f);

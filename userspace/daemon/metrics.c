@@ -138,8 +138,6 @@ enum tval {
 	T_GROWS,
 	T_RETIRES,
 	T_LABORS_MAX,
-	T_BPF_DROPS,
-	T_BPF_RUNS,
 	T_COUNT
 };
 
@@ -175,10 +173,6 @@ static const struct {
 		   "Labors above the base count retired after parking labor_idle_ms."},
     [T_LABORS_MAX] = {"lutf_labors_max", LUTF_PROM_GAUGE, true,
 		      "Ceiling of the tenant's elastic Labor pool."},
-    [T_BPF_DROPS] = {"lutf_labor_watch_drops", LUTF_PROM_COUNTER, true,
-		     "Events or slots labor_watch had to drop (should stay 0)."},
-    [T_BPF_RUNS] = {"lutf_labor_watch_runs", LUTF_PROM_COUNTER, true,
-		    "labor_watch probe runs (kernel.bpf_stats_enabled=1)."},
 };
 
 static uint64_t tvalue(const struct lutfd_tenant *t, const struct lutf_runtime_stats *st,
@@ -213,10 +207,6 @@ static uint64_t tvalue(const struct lutfd_tenant *t, const struct lutf_runtime_s
 		return st->labor_retires;
 	case T_LABORS_MAX:
 		return st->labors_max;
-	case T_BPF_DROPS:
-		return st->bpf_drops;
-	case T_BPF_RUNS:
-		return st->bpf_run_cnt;
 	default:
 		return 0;
 	}
@@ -286,15 +276,31 @@ static void tenants(struct lutf_http_buf *b, const struct tstats *ts)
 			lutf_prom_u64(b, "lutf_labor_watch_mode", lb, k == m);
 		}
 	}
+}
+
+/* The labor_watch probe is one for all of lutfd: its counters carry no tenant
+ * label (under each tenant, a sum over tenants would count it once per
+ * tenant). Read through the first tenant that has it; none: no samples. */
+static void probe(struct lutf_http_buf *b, const struct tstats *ts)
+{
+	const struct lutf_runtime_stats *st = NULL;
+
+	for (size_t i = 0; i < g_state.n && !st; i++)
+		if (ts[i].ok && ts[i].st.bpf_attach[0])
+			st = &ts[i].st;
+	lutf_prom_family(b, "lutf_labor_watch_drops", LUTF_PROM_COUNTER,
+			 "Events or slots the labor_watch probe had to drop (should stay 0).");
+	if (st)
+		lutf_prom_counter(b, "lutf_labor_watch_drops", NULL, st->bpf_drops);
+	lutf_prom_family(b, "lutf_labor_watch_runs", LUTF_PROM_COUNTER,
+			 "labor_watch probe runs (kernel.bpf_stats_enabled=1).");
+	if (st)
+		lutf_prom_counter(b, "lutf_labor_watch_runs", NULL, st->bpf_run_cnt);
 	lutf_prom_family(b, "lutf_labor_watch_run_seconds", LUTF_PROM_COUNTER,
 			 "labor_watch probe run time (kernel.bpf_stats_enabled=1).");
-	for (size_t i = 0; i < g_state.n; i++) {
-		const char *lb[] = {"tenant", g_state.t[i]->name, NULL};
-
-		if (ts[i].ok)
-			lutf_prom_double(b, "lutf_labor_watch_run_seconds_total", lb,
-					 (double)ts[i].st.bpf_run_ns / 1e9);
-	}
+	if (st)
+		lutf_prom_double(b, "lutf_labor_watch_run_seconds_total", NULL,
+				 (double)st->bpf_run_ns / 1e9);
 }
 
 static void ingress(struct lutf_http_buf *b)
@@ -358,6 +364,7 @@ int lutfd_metrics_render(struct lutf_http_buf *b)
 	lutf_prom_u64(b, "lutf_inflight", NULL, lutfd_inflight());
 	functions(b);
 	tenants(b, ts);
+	probe(b, ts);
 	ingress(b);
 	lutfd_http_metrics(b);
 	free(ts);
