@@ -18,14 +18,6 @@ jobs=$(nproc)
 bash scripts/deps.sh || exit 1
 mkdir -p build
 
-# The ingress fallback test sets kernel.io_uring_disabled=2 for a moment and
-# restores it; should that test die in between, put the host's value back.
-uring_sysctl=/proc/sys/kernel/io_uring_disabled
-if [ -w "$uring_sysctl" ]; then
-	uring_saved=$(cat "$uring_sysctl")
-	trap 'echo "$uring_saved" >"$uring_sysctl"' EXIT
-fi
-
 rows=()	      # "phase|passed|failed|skipped|seconds"
 declare -A broken # build dirs whose build failed
 total_pass=0 total_fail=0 total_skip=0 any_failed=0

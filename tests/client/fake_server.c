@@ -208,10 +208,21 @@ static void *server_main(void *arg)
 
 void fake_kill(struct fake_server *s)
 {
+	int fd;
+
 	pthread_mutex_lock(&s->lock);
 	s->dead = true;
 	/* A shut-down listener refuses connects (Unix and TCP alike). */
 	shutdown(s->lfd, SHUT_RDWR);
+	/*
+	 * Connections still waiting in the listen backlog (connected on the
+	 * client's side, never accepted) end as a dead lutfd's would when its
+	 * listener closes: reset. TCP's shutdown above resets them already; a
+	 * Unix listener keeps them, and a client writing there would wait for
+	 * answers until its timeouts.
+	 */
+	while ((fd = accept4(s->lfd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK)) >= 0)
+		close(fd);
 	for (int i = 0; i < FAKE_MAX_CONNS; i++)
 		if (s->conn_used[i] && s->conn_fd[i] >= 0)
 			shutdown(s->conn_fd[i], SHUT_RDWR);

@@ -93,7 +93,7 @@ static enum fake_action silent(struct fake_server *s, const struct lutf_wire_hdr
 }
 
 static struct lutf_client_async *open_on(const char *const *urls, size_t n, uint32_t conns,
-					  uint32_t depth, unsigned flags)
+					 uint32_t depth, unsigned flags)
 {
 	struct lutf_client_opts o = {.endpoints = urls,
 				     .n_endpoints = n,
@@ -146,12 +146,16 @@ static void reap_all(struct lutf_client_async *a, struct tally *t)
 			uint64_t i = c->user_data - 1000000;
 			char want[16];
 
-			cr_assert_lt(i, MAXCALLS, "user_data %llu", (unsigned long long)c->user_data);
+			cr_assert_lt(i, MAXCALLS, "user_data %llu",
+				     (unsigned long long)c->user_data);
 			t->got[i]++;
 			if (c->error == 0) {
 				cr_assert_eq(c->result.status, LUTF_STATUS_OK);
 				snprintf(want, sizeof(want), "c%u", (unsigned)i);
-				cr_assert_eq(c->result.output_len, strlen(want), "len %zu want %s err %d st %u out %.*s", c->result.output_len, want, c->error, c->result.status, (int)c->result.output_len, (char*)c->result.output);
+				cr_assert_eq(c->result.output_len, strlen(want),
+					     "len %zu want %s err %d st %u out %.*s",
+					     c->result.output_len, want, c->error, c->result.status,
+					     (int)c->result.output_len, (char *)c->result.output);
 				cr_assert_eq(memcmp(c->result.output, want, strlen(want)), 0);
 				t->ok++;
 			} else if (c->error == -ECONNRESET) {
@@ -202,8 +206,8 @@ static void many(unsigned flags)
 
 			cr_assert_eq(cq[j].error, 0, "call %llu: %s", (unsigned long long)i,
 				     strerror(-cq[j].error));
-			cr_assert_eq(cq[j].result.output_len, (size_t)snprintf(NULL, 0, "c%llu",
-									       (unsigned long long)i));
+			cr_assert_eq(cq[j].result.output_len,
+				     (size_t)snprintf(NULL, 0, "c%llu", (unsigned long long)i));
 			t.got[i]++;
 			lutf_client_result_release(&cq[j].result);
 		}
@@ -230,8 +234,14 @@ static void many(unsigned flags)
 	fake_stop(&s2);
 }
 
-Test(async_uring, many_calls_many_connections) { many(0); }
-Test(async_sock, many_calls_many_connections) { many(LUTF_CLIENT_NO_URING); }
+Test(async_uring, many_calls_many_connections)
+{
+	many(0);
+}
+Test(async_sock, many_calls_many_connections)
+{
+	many(LUTF_CLIENT_NO_URING);
+}
 
 /* ---- an endpoint dies mid-stream ---- */
 
@@ -287,8 +297,14 @@ static void failover(unsigned flags)
 	fake_stop(&B);
 }
 
-Test(async_uring, endpoint_dies_unsent_calls_fail_over) { failover(0); }
-Test(async_sock, endpoint_dies_unsent_calls_fail_over) { failover(LUTF_CLIENT_NO_URING); }
+Test(async_uring, endpoint_dies_unsent_calls_fail_over)
+{
+	failover(0);
+}
+Test(async_sock, endpoint_dies_unsent_calls_fail_over)
+{
+	failover(LUTF_CLIENT_NO_URING);
+}
 
 /* ---- per-call timeouts against a server that never answers ---- */
 
@@ -296,8 +312,11 @@ static void timeouts(unsigned flags)
 {
 	struct fake_server s;
 	static struct tally t;
-	struct lutf_client_opts o = {.n_endpoints = 1, .conns_per_endpoint = 2,
-				     .timeout_ms = 300, .grace_ms = 50, .flags = flags};
+	struct lutf_client_opts o = {.n_endpoints = 1,
+				     .conns_per_endpoint = 2,
+				     .timeout_ms = 300,
+				     .grace_ms = 50,
+				     .flags = flags};
 	struct lutf_client_async *a;
 	int64_t t0;
 
@@ -322,14 +341,20 @@ static void timeouts(unsigned flags)
 	fake_stop(&s);
 }
 
-Test(async_uring, timeouts_fire_without_reply) { timeouts(0); }
-Test(async_sock, timeouts_fire_without_reply) { timeouts(LUTF_CLIENT_NO_URING); }
+Test(async_uring, timeouts_fire_without_reply)
+{
+	timeouts(0);
+}
+Test(async_sock, timeouts_fire_without_reply)
+{
+	timeouts(LUTF_CLIENT_NO_URING);
+}
 
 Test(async_sock, own_deadline_before_handle_timeout)
 {
 	struct fake_server s;
-	struct lutf_client_opts o = {.n_endpoints = 1, .timeout_ms = 5000, .grace_ms = 20,
-				     .flags = LUTF_CLIENT_NO_URING};
+	struct lutf_client_opts o = {
+	    .n_endpoints = 1, .timeout_ms = 5000, .grace_ms = 20, .flags = LUTF_CLIENT_NO_URING};
 	struct lutf_client_completion c;
 	struct lutf_client_async *a;
 	int64_t t0;

@@ -40,6 +40,10 @@ struct td {
 	pid_t pid;
 	char tag[32]; /* lutft<pid>-<n>: its pins, cgroups (uids: TD_UID_LO + 16 n) */
 	unsigned uid_lo;
+	/* Run in the forked child just before it execs lutfd (NULL: none); what
+	 * it sets up there (a seccomp filter, limits) is lutfd's alone. Returns
+	 * 0, or non-zero to make the child exit 126 without exec. */
+	int (*pre_exec)(void);
 };
 
 static inline uint64_t td_now_ms(void)
@@ -151,6 +155,8 @@ static inline pid_t td_spawn(struct td *d, const char *run_dir)
 			_exit(1);
 		dup2(fd, 2);
 		dup2(fd, 1);
+		if (d->pre_exec && d->pre_exec())
+			_exit(126);
 		execl(LUTFD_BIN, "lutfd", "--config", d->conf, "--state-dir", d->state,
 		      "--runtime-dir", run_dir, (char *)NULL);
 		_exit(127);

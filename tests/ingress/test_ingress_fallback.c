@@ -2,41 +2,25 @@
 /*
  * Backend choice: STATUS names the backend that runs (io_uring by default,
  * epoll with LUTF_INGRESS=epoll); with io_uring really refused by the kernel
- * (sysctl kernel.io_uring_disabled=2, saved and restored at once), lutfd
- * falls back to epoll, logs why, and serves calls; LUTF_INGRESS=uring then
- * fails loudly.
+ * to this test's lutfd alone (a seccomp filter installed in the forked child
+ * before exec answers io_uring_setup with EPERM; the host's
+ * kernel.io_uring_disabled is never touched), lutfd falls back to epoll, logs
+ * why, and serves calls; LUTF_INGRESS=uring then fails loudly.
  */
 #define _GNU_SOURCE
 #include <criterion/criterion.h>
 #include <linux/io_uring.h>
+#include <seccomp.h>
 #include <sys/syscall.h>
 
 #include "ingress_util.h"
 #include "require.h"
 
-#define SYSCTL "/proc/sys/kernel/io_uring_disabled"
-
 static struct td d;
 static int cfd = -1;
-static char saved[16];
-
-static void restore_sysctl(void)
-{
-	FILE *fp;
-
-	if (!saved[0])
-		return;
-	fp = fopen(SYSCTL, "w");
-	if (fp) {
-		fputs(saved, fp);
-		fclose(fp);
-	}
-	saved[0] = 0;
-}
 
 static void teardown(void)
 {
-	restore_sysctl();
 	td_close_stop(&d, &cfd);
 }
 
@@ -127,54 +111,39 @@ static bool file_has(const char *path, const char *what)
 	return found;
 }
 
+/*
+ * In lutfd's child, before exec: io_uring_setup fails with EPERM, as under
+ * kernel.io_uring_disabled=2, for lutfd and what it starts only. Root loads
+ * it without no_new_privs (lutfd starts its workers as root). Returns 0 or
+ * -errno (said on stderr: lutfd's log).
+ */
+static int refuse_io_uring(void)
+{
+	scmp_filter_ctx ctx = seccomp_init(SCMP_ACT_ALLOW);
+	int err = ctx ? 0 : -ENOMEM;
+
+	if (!err)
+		err = seccomp_attr_set(ctx, SCMP_FLTATR_CTL_NNP, 0);
+	if (!err)
+		err = seccomp_rule_add(ctx, SCMP_ACT_ERRNO(EPERM), SCMP_SYS(io_uring_setup), 0);
+	if (!err)
+		err = seccomp_load(ctx);
+	if (err)
+		fprintf(stderr, "test: cannot refuse io_uring_setup by seccomp: %s\n",
+			strerror(-err));
+	seccomp_release(ctx);
+	return err;
+}
+
 Test(ingress_fallback, refused_io_uring_falls_back_to_epoll)
 {
+	bool host_uring = uring_works();
 	char mode[64];
-	FILE *fp;
-	pid_t pid;
-	int st;
 
-	LUTF_REQUIRE("root", lutf_test_is_root(), "the sysctl and lutfd need root");
-	fp = fopen(SYSCTL, "r");
-	if (fp && !fgets(saved, sizeof(saved), fp))
-		saved[0] = 0;
-	if (fp)
-		fclose(fp);
-	fp = saved[0] ? fopen(SYSCTL, "w") : NULL;
-	if (!fp) {
-		saved[0] = 0;
-		cr_skip_test("cannot write " SYSCTL " (no such sysctl or read-only /proc)");
-	}
+	LUTF_REQUIRE("root", lutf_test_is_root(), "lutfd needs root");
 	unsetenv("LUTF_INGRESS"); /* the default: io_uring if the kernel lets us */
-	fputs("2\n", fp);
-	cr_assert_eq(fclose(fp), 0, "cannot set " SYSCTL);
-	cr_assert(!uring_works(), "io_uring still allowed with " SYSCTL "=2");
-	/* Only lutfd's start needs the sysctl (the ring is made then): keep the
-	 * window short, other programs on this host use io_uring. */
-	{
-		bool ok = ti_start(&d, NULL);
-
-		if (ok) {
-			/* Forced io_uring must fail loudly meanwhile. */
-			struct td d2 = d;
-
-			setenv("LUTF_INGRESS", "uring", 1);
-			snprintf(d2.log, sizeof(d2.log), "%s/forced.log", d.dir);
-			snprintf(d2.run, sizeof(d2.run), "%s/run2", d.dir);
-			snprintf(d2.state, sizeof(d2.state), "%s/state2", d.dir);
-			pid = td_spawn(&d2, d2.run);
-			waitpid(pid, &st, 0);
-			unsetenv("LUTF_INGRESS");
-			restore_sysctl();
-			cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 1,
-				  "lutfd with LUTF_INGRESS=uring did not exit 1");
-			cr_assert(
-			    file_has(d2.log, "io_uring required by LUTF_INGRESS but unavailable"),
-			    "no clear message in %s", d2.log);
-		}
-		restore_sysctl();
-		cr_assert(ok, "lutfd did not start (log in %s)", d.log);
-	}
+	d.pre_exec = refuse_io_uring;
+	cr_assert(ti_start(&d, NULL), "lutfd did not start (log in %s)", d.log);
 	cr_assert(file_has(d.log, "ingress: io_uring unavailable (io_uring_setup: Operation not "
 				  "permitted); using epoll"),
 		  "no fallback line in %s", d.log);
@@ -184,4 +153,26 @@ Test(ingress_fallback, refused_io_uring_falls_back_to_epoll)
 	cr_assert_str_eq(mode, "ingress=epoll");
 	cr_assert_eq(ti_deploy(cfd, "t"), LUTF_STATUS_OK);
 	invoke_both();
+	/* The test process keeps what io_uring it had: the host was not touched. */
+	cr_assert_eq(uring_works(), host_uring, "io_uring changed outside lutfd");
+}
+
+Test(ingress_fallback, forced_io_uring_where_refused_exits_1)
+{
+	pid_t pid;
+	int st;
+
+	LUTF_REQUIRE("root", lutf_test_is_root(), "lutfd needs root");
+	d.pre_exec = refuse_io_uring;
+	setenv("LUTF_INGRESS", "uring", 1);
+	cr_assert(!ti_start(&d, NULL), "lutfd started with LUTF_INGRESS=uring, io_uring refused");
+	d.pid = 0; /* reaped by td_start */
+	cr_assert(file_has(d.log, "io_uring required by LUTF_INGRESS but unavailable"),
+		  "no clear message in %s", d.log);
+	/* Again on the same folders, for its exit status. */
+	pid = td_spawn(&d, d.run);
+	unsetenv("LUTF_INGRESS");
+	cr_assert(td_wait_exit(pid, &st, 10000), "lutfd with LUTF_INGRESS=uring still runs");
+	cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 1,
+		  "lutfd with LUTF_INGRESS=uring did not exit 1 (status %#x)", st);
 }
