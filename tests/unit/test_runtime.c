@@ -1,8 +1,11 @@
 /* SPDX-License-Identifier: MIT */
 /* The in-process API: invoke, submit/reap, rejections, deadlines, migration. */
 #include <criterion/criterion.h>
+#include <dirent.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/syscall.h>
 
 #include "engine_util.h"
 
@@ -317,8 +320,8 @@ static void migration(enum lutf_watch_mode watch)
 	enum { N = 200 };
 	struct lutf_completion out[N + 1];
 	struct lutf_runtime_stats st;
+	unsigned seen[N] = {0}, gate_seen = 0;
 	uint32_t g, e;
-	int okc = 0;
 
 	start(1, 4, watch);
 	g = add("gate", t_gate);
@@ -345,11 +348,27 @@ static void migration(enum lutf_watch_mode watch)
 	} else {
 		cr_assert_eq(reap_all(rt, out, N + 1, 5000), N + 1, "Bricks lost");
 	}
+	/* Each Brick answered exactly once, OK, with its own output. */
 	for (int i = 0; i < N + 1; i++) {
-		okc += out[i].result.status == LUTF_STATUS_OK;
+		uint64_t u = out[i].user_data;
+
+		cr_assert_eq(out[i].result.status, LUTF_STATUS_OK, "Brick %llu: status %u",
+			     (unsigned long long)u, out[i].result.status);
+		if (u == 1000) {
+			gate_seen++;
+		} else {
+			cr_assert_lt(u, N, "user_data %llu was never submitted",
+				     (unsigned long long)u);
+			cr_assert(out[i].result.output_len == 1 &&
+				      !memcmp(out[i].result.output, "x", 1),
+				  "Brick %llu: wrong output", (unsigned long long)u);
+			seen[u]++;
+		}
 		lutf_result_release(&out[i].result);
 	}
-	cr_assert_eq(okc, N + 1);
+	cr_assert_eq(gate_seen, 1, "the blocked Brick completed %u times", gate_seen);
+	for (int i = 0; i < N; i++)
+		cr_assert_eq(seen[i], 1, "Brick %d completed %u times", i, seen[i]);
 	lutf_runtime_stats(rt, &st);
 	if (watch == LUTF_WATCH_OFF)
 		cr_assert_eq(st.rebinds, 0);
@@ -367,10 +386,53 @@ Test(runtime, no_rebinding_when_watch_is_off)
 	migration(LUTF_WATCH_OFF);
 }
 
+/* Labor threads of this process (named lutf-labor-N) and how many of them
+ * sleep in futex_wait now: /proc/self/task/<tid>/syscall starts with the
+ * number of the system call a blocked thread is in. */
+static void labors_asleep(int *labors, int *in_futex)
+{
+	DIR *dir = opendir("/proc/self/task");
+	struct dirent *de;
+
+	*labors = *in_futex = 0;
+	cr_assert_not_null(dir);
+	while ((de = readdir(dir))) {
+		char path[300], buf[64];
+		FILE *fp;
+
+		if (de->d_name[0] == '.')
+			continue;
+		snprintf(path, sizeof(path), "/proc/self/task/%s/comm", de->d_name);
+		fp = fopen(path, "r");
+		if (!fp)
+			continue; /* the thread just ended */
+		buf[0] = 0;
+		if (!fgets(buf, sizeof(buf), fp))
+			buf[0] = 0;
+		fclose(fp);
+		if (strncmp(buf, "lutf-labor-", 11))
+			continue;
+		(*labors)++;
+		snprintf(path, sizeof(path), "/proc/self/task/%s/syscall", de->d_name);
+		fp = fopen(path, "r");
+		if (!fp)
+			continue;
+		if (fgets(buf, sizeof(buf), fp) && strtol(buf, NULL, 10) == SYS_futex &&
+		    strncmp(buf, "running", 7))
+			(*in_futex)++;
+		fclose(fp);
+	}
+	closedir(dir);
+}
+
+/* After a burst, every Labor sleeps: the six without a Cart parked FREE, the
+ * two that ran the burst parked on their empty Carts once spin_ns was over,
+ * all eight in futex_wait (no spinning, no CPU). */
 Test(runtime, idle_labors_park)
 {
 	struct lutf_runtime_stats st;
 	struct lutf_result res;
+	int labors = 0, asleep = 0;
 	uint32_t id;
 
 	start(2, 8, LUTF_WATCH_POLL);
@@ -379,12 +441,19 @@ Test(runtime, idle_labors_park)
 		lutf_runtime_invoke(rt, id, &(struct lutf_request){0}, &res);
 		cr_assert_eq(res.status, LUTF_STATUS_OK);
 	}
-	test_sleep_ms(50);
 	lutf_runtime_stats(rt, &st);
 	cr_assert_eq(st.labors, 8);
-	cr_assert_eq(st.labors_parked, 6, "unbound Labors should be parked");
 	cr_assert_eq(st.submitted, 1000);
 	cr_assert_eq(st.completed, 1000);
+	/* A thread can be seen between two wake-ups: look again, up to 2 s. */
+	for (int i = 0; i < 100 && asleep < 8; i++) {
+		test_sleep_ms(20);
+		labors_asleep(&labors, &asleep);
+	}
+	cr_assert_eq(labors, 8, "Labor threads seen: %d", labors);
+	cr_assert_eq(asleep, 8, "only %d of 8 Labors asleep in futex_wait", asleep);
+	lutf_runtime_stats(rt, &st);
+	cr_assert_eq(st.labors_parked, 6, "unbound Labors should be parked FREE");
 }
 
 /* Elastic pool: all Labors busy and one blocked, so another is started
