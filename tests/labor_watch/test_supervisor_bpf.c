@@ -270,6 +270,7 @@ Test(supervisor_bpf, pinned_maps_name_the_runtime_labors)
 
 	LUTF_REQUIRE("root", lutf_test_is_root(), "loading BPF needs root");
 	c.watch = LUTF_WATCH_BPF;
+	c.grace_ns = 123000; /* the probe's long_blocks counts against this one */
 	snprintf(c.bpf_pin_dir, sizeof(c.bpf_pin_dir), "/sys/fs/bpf/lutf-rt-test-%d", getpid());
 	cr_assert_eq(lutf_runtime_create(&c, &rt), 0);
 	lutf_runtime_stats(rt, &st);
@@ -285,6 +286,15 @@ Test(supervisor_bpf, pinned_maps_name_the_runtime_labors)
 	pclose(p);
 	cr_assert(strstr(buf, "\"tid\":"), "no named fields in: %.300s", buf);
 	cr_assert(strstr(buf, "\"cart\":0"), "no Labor holds Cart 0: %.300s", buf);
+	snprintf(cmd, sizeof(cmd), "bpftool -j map dump pinned %s/labor_globals 2>&1",
+		 c.bpf_pin_dir);
+	p = popen(cmd, "r");
+	cr_assert_not_null(p);
+	n = fread(buf, 1, sizeof(buf) - 1, p);
+	buf[n] = 0;
+	pclose(p);
+	cr_assert(strstr(buf, "\"lw_grace_ns\":123000"),
+		  "the probe's grace is not the runtime's: %.400s", buf);
 	lutf_runtime_destroy(rt);
 	rt = NULL;
 	cr_assert_neq(stat(path, &sb), 0, "pins left after destroy");

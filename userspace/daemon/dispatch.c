@@ -81,14 +81,6 @@ static void rec_free(uint32_t idx)
 	free_head = idx + 1;
 }
 
-void lutfd_reply(uint64_t conn_id, struct lutf_buf *b)
-{
-	struct lutf_conn *c = lutf_srv_conn(g_srv, conn_id);
-
-	if (c && !b->failed)
-		lutf_conn_send(c, b->data, b->len);
-}
-
 static uint64_t now_ns(void)
 {
 	struct timespec ts;

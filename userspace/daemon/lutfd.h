@@ -267,8 +267,6 @@ void lutfd_completions_take(struct lutfd_tenant *t, struct lutf_completion *cs, 
 uint64_t lutfd_inflight(void);
 /* Answer every request in flight with SHUTTING_DOWN. */
 void lutfd_fail_inflight(void);
-/* Send a finished reply frame to a connection by id. */
-void lutfd_reply(uint64_t conn_id, struct lutf_buf *b);
 /* t is crash-looping: answer its requests in flight with lutfd_fault_refuse's error. */
 void lutfd_fail_tenant(struct lutfd_tenant *t);
 

@@ -2,7 +2,9 @@
 /*
  * labor_watch loader (private to lutf, prefix lutf_lw_): loads
  * bpf/labor_watch.bpf.c on sched_switch, pins its maps, registers Labor threads
- * and exposes their per-Labor state as a read-only mmapped array.
+ * and exposes their per-Labor state as an mmapped array, mapped read-write: the
+ * loader's one write through it is a slot's cart (lutf_lw_set_cart); the rest
+ * the Supervisor only reads.
  *
  * Threads: lutf_lw_register/unregister/set_grace may be called from any thread
  * (an internal mutex). lutf_lw_set_cart, lutf_lw_slot and lutf_lw_drops are

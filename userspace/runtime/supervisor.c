@@ -846,6 +846,11 @@ int lutf_sup_join(struct lutf_supervisor *sup, struct lutf_runtime *rt)
 	pthread_mutex_unlock(&rt->sup_lock);
 	sup->rts[sup->n_rts++] = rt;
 	rt->joined = true;
+	/* The probe's long_blocks counts against the runtime's grace (one probe
+	 * for every runtime of the Supervisor: the last to join sets it; lutfd
+	 * gives every tenant the same). */
+	if (sup->lw && cfg->grace_ns)
+		lutf_lw_set_grace(sup->lw, cfg->grace_ns);
 	pthread_mutex_unlock(&sup->list_lock);
 	lutf_sup_wake(sup);
 	return 0;
