@@ -1,28 +1,18 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * A bench's own lutfd (see lutfd_util.h). Invariant: every wait is bounded,
- * and whatever bench_lutfd_start made (child, folders, pins) is undone by
+ * A bench's own lutfd (see lutfd_util.h), over the tests' lutfd harness
+ * (tests/daemon/daemon_util.h: connects, address files, spawn, bounded
+ * waits), so tests and benches start lutfd one way. What is the benches' own:
+ * their folder and pin names, the per-lutfd LUTF_INGRESS, and a stop by
+ * SIGTERM that checks lutfd's exit. Invariant: every wait is bounded, and
+ * whatever bench_lutfd_start made (child, folders, pins) is undone by
  * bench_lutfd_stop, however far the start got.
  */
 #define _GNU_SOURCE
-#include <arpa/inet.h>
-#include <errno.h>
-#include <fcntl.h>
 #include <ftw.h>
-#include <netinet/in.h>
-#include <netinet/tcp.h>
-#include <signal.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-#include <sys/prctl.h>
-#include <sys/socket.h>
-#include <sys/stat.h>
-#include <sys/un.h>
-#include <sys/wait.h>
-#include <unistd.h>
 
 #include "common.h"
+#include "daemon_util.h"
 #include "lutfd_util.h"
 
 #ifndef LUTFD_BIN
@@ -31,43 +21,35 @@
 
 int bench_connect_unix(const char *path)
 {
-	struct sockaddr_un a = {.sun_family = AF_UNIX};
-	int fd;
-
-	if (strlen(path) >= sizeof(a.sun_path))
-		return -1;
-	memcpy(a.sun_path, path, strlen(path) + 1);
-	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (fd >= 0 && connect(fd, (struct sockaddr *)&a, sizeof(a))) {
-		close(fd);
-		return -1;
-	}
-	return fd;
+	return td_connect_unix(path);
 }
 
 int bench_connect_tcp(const char *hostport)
 {
-	struct sockaddr_in a = {.sin_family = AF_INET};
-	const char *colon = strrchr(hostport, ':');
-	char host[64];
-	int fd, one = 1;
+	return td_connect_tcp(hostport);
+}
 
-	if (!colon || (size_t)(colon - hostport) >= sizeof(host))
-		return -1;
-	memcpy(host, hostport, (size_t)(colon - hostport));
-	host[colon - hostport] = 0;
-	a.sin_port = htons((uint16_t)atoi(colon + 1));
-	if (inet_pton(AF_INET, host, &a.sin_addr) != 1)
-		return -1;
-	fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (fd < 0)
-		return -1;
-	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-	if (connect(fd, (struct sockaddr *)&a, sizeof(a))) {
-		close(fd);
-		return -1;
+/* l as the harness sees it: the same folders, pid and child environment. */
+static void as_td(const struct bench_lutfd *l, struct td *d, const char **env)
+{
+	memset(d, 0, sizeof(*d));
+	snprintf(d->dir, sizeof(d->dir), "%s", l->dir);
+	snprintf(d->state, sizeof(d->state), "%s", l->state);
+	snprintf(d->run, sizeof(d->run), "%s", l->run);
+	snprintf(d->conf, sizeof(d->conf), "%s", l->conf);
+	snprintf(d->log, sizeof(d->log), "%s", l->log);
+	d->pid = l->pid;
+	env[0] = NULL;
+	if (l->ingress && l->ingress[0]) {
+		static char set[64];
+
+		snprintf(set, sizeof(set), "LUTF_INGRESS=%s", l->ingress);
+		env[0] = set;
+	} else if (l->ingress) {
+		env[0] = "LUTF_INGRESS";
 	}
-	return fd;
+	env[1] = NULL;
+	d->env = env;
 }
 
 const char *bench_lutfd_path(const struct bench_lutfd *l, const char *file, char *buf, size_t cap)
@@ -78,16 +60,11 @@ const char *bench_lutfd_path(const struct bench_lutfd *l, const char *file, char
 
 bool bench_lutfd_addr(const struct bench_lutfd *l, const char *file, char *out, size_t cap)
 {
-	char path[160];
-	FILE *fp = fopen(bench_lutfd_path(l, file, path, sizeof(path)), "r");
+	const char *env[2];
+	struct td d;
 
-	if (!fp)
-		return false;
-	if (!fgets(out, (int)cap, fp))
-		out[0] = 0;
-	fclose(fp);
-	out[strcspn(out, "\r\n")] = 0;
-	return out[0] != 0;
+	as_td(l, &d, env);
+	return td_addr(&d, file, out, cap);
 }
 
 void bench_lutfd_show_log(const struct bench_lutfd *l)
@@ -126,47 +103,6 @@ static void rm_tree(const char *path)
 		nftw(path, rm_one, 16, FTW_DEPTH | FTW_PHYS);
 }
 
-/* Wait up to ms for pid to exit. Its wait status, or -1 while it runs. */
-static int wait_exit(pid_t pid, int ms)
-{
-	uint64_t until = bench_now_ns() + (uint64_t)ms * 1000000ull;
-	int st;
-
-	do {
-		pid_t r = waitpid(pid, &st, WNOHANG);
-
-		if (r == pid)
-			return st;
-		if (r < 0 && errno != EINTR)
-			return 0;
-		bench_sleep_ns(5000000);
-	} while (bench_now_ns() < until);
-	return -1;
-}
-
-static pid_t spawn(const struct bench_lutfd *l)
-{
-	pid_t parent = getpid(), pid = fork();
-
-	if (pid == 0) {
-		int fd = open(l->log, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
-
-		prctl(PR_SET_PDEATHSIG, SIGKILL);
-		if (getppid() != parent || fd < 0)
-			_exit(127);
-		dup2(fd, 1);
-		dup2(fd, 2);
-		if (l->ingress && l->ingress[0])
-			setenv("LUTF_INGRESS", l->ingress, 1);
-		else if (l->ingress)
-			unsetenv("LUTF_INGRESS");
-		execl(LUTFD_BIN, "lutfd", "--config", l->conf, "--state-dir", l->state,
-		      "--runtime-dir", l->run, (char *)NULL);
-		_exit(127);
-	}
-	return pid;
-}
-
 /* True once the pid file names l->pid and the control socket answers. */
 static bool answering(const struct bench_lutfd *l)
 {
@@ -181,7 +117,7 @@ static bool answering(const struct bench_lutfd *l)
 	}
 	if (pid != l->pid)
 		return false;
-	fd = bench_connect_unix(bench_lutfd_path(l, "control.sock", path, sizeof(path)));
+	fd = td_connect_unix(bench_lutfd_path(l, "control.sock", path, sizeof(path)));
 	if (fd < 0)
 		return false;
 	close(fd);
@@ -190,6 +126,8 @@ static bool answering(const struct bench_lutfd *l)
 
 int bench_lutfd_start(struct bench_lutfd *l, const char *conf_lines, int wait_ms)
 {
+	const char *env[2];
+	struct td d;
 	uint64_t until;
 	FILE *fp;
 
@@ -210,7 +148,8 @@ int bench_lutfd_start(struct bench_lutfd *l, const char *conf_lines, int wait_ms
 	fprintf(fp, "[lutfd]\nbpf_pin_root = %s\n%s", l->pin, conf_lines ? conf_lines : "");
 	if (fclose(fp))
 		return -1;
-	l->pid = spawn(l);
+	as_td(l, &d, env);
+	l->pid = td_spawn(&d, l->run);
 	if (l->pid < 0) {
 		l->pid = 0;
 		return -1;
@@ -237,11 +176,10 @@ int bench_lutfd_stop(struct bench_lutfd *l, int wait_ms)
 	int ret = 0;
 
 	if (l->pid > 0) {
-		int st;
+		int st = 0;
 
 		kill(l->pid, SIGTERM);
-		st = wait_exit(l->pid, wait_ms);
-		if (st == -1) {
+		if (!td_wait_exit(l->pid, &st, wait_ms)) {
 			kill(l->pid, SIGKILL);
 			waitpid(l->pid, NULL, 0);
 			fprintf(stderr, "%s: lutfd did not stop on SIGTERM within %d ms\n", l->name,

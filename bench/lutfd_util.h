@@ -3,7 +3,8 @@
  * A lutfd that a benchmark starts for itself: fresh /tmp folders and private
  * BPF pins, a child that dies with the bench (PDEATHSIG), bounded waits for
  * start and stop, and the folders and pins removed again. Plus the Unix and
- * TCP connects the benches dial it with.
+ * TCP connects the benches dial it with. Built on the tests' lutfd harness
+ * (tests/daemon/daemon_util.h).
  */
 #ifndef LUTF_BENCH_LUTFD_UTIL_H
 #define LUTF_BENCH_LUTFD_UTIL_H
@@ -16,7 +17,7 @@ struct bench_lutfd {
 	const char *name;    /* the bench's name: folder names and messages */
 	const char *ingress; /* LUTF_INGRESS for lutfd: NULL as ours, "" unset */
 	char dir[64];	     /* /tmp/lutf-<name>-XXXXXX; "" when none */
-	char state[96], run[96], conf[96], log[96];
+	char state[96], run[80], conf[96], log[96]; /* sizes as struct td's */
 	char pin[40];	     /* bpf_pin_root: /sys/fs/bpf/lutfb-<name><pid> */
 	pid_t pid;	     /* 0 when not running */
 };

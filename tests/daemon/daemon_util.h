@@ -3,8 +3,9 @@
  * Helpers for lutfd tests: start the real lutfd on private state and runtime
  * folders (it dies with the test: PDEATHSIG), connect by Unix or TCP, and
  * talk raw protocol to it through the shared codec (deploy, control calls,
- * STATUS fields). The HTTP, ingress and tier helpers build on this file.
- * Every wait is bounded.
+ * STATUS fields). The HTTP, ingress and tier helpers build on this file, and
+ * so do the benchmarks' lutfd (bench/lutfd_util.c): one harness. Every wait
+ * is bounded.
  */
 #ifndef LUTF_TEST_DAEMON_UTIL_H
 #define LUTF_TEST_DAEMON_UTIL_H
@@ -44,6 +45,9 @@ struct td {
 	 * it sets up there (a seccomp filter, limits) is lutfd's alone. Returns
 	 * 0, or non-zero to make the child exit 126 without exec. */
 	int (*pre_exec)(void);
+	/* Environment of the child only: "NAME=value" sets, "NAME" unsets
+	 * (NULL-ended; NULL: the test's own environment as it is). */
+	const char *const *env;
 };
 
 static inline uint64_t td_now_ms(void)
@@ -61,17 +65,30 @@ static inline void td_sleep_ms(unsigned ms)
 	nanosleep(&ts, NULL);
 }
 
-static inline int td_connect(const struct td *d, const char *name)
+/* A connected Unix stream socket (close-on-exec) to path, or -1. */
+static inline int td_connect_unix(const char *path)
 {
 	struct sockaddr_un a = {.sun_family = AF_UNIX};
-	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	int fd;
 
-	snprintf(a.sun_path, sizeof(a.sun_path), "%s/%s", d->run, name);
-	if (connect(fd, (struct sockaddr *)&a, sizeof(a))) {
+	if (strlen(path) >= sizeof(a.sun_path))
+		return -1;
+	memcpy(a.sun_path, path, strlen(path) + 1);
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd >= 0 && connect(fd, (struct sockaddr *)&a, sizeof(a))) {
 		close(fd);
 		return -1;
 	}
 	return fd;
+}
+
+/* "<runtime dir>/<name>" (lutf.sock, control.sock) of d. */
+static inline int td_connect(const struct td *d, const char *name)
+{
+	char path[200];
+
+	snprintf(path, sizeof(path), "%s/%s", d->run, name);
+	return td_connect_unix(path);
 }
 
 /* One line of "<runtime>/<name>" without its line end (lutfd writes
@@ -155,6 +172,17 @@ static inline pid_t td_spawn(struct td *d, const char *run_dir)
 			_exit(1);
 		dup2(fd, 2);
 		dup2(fd, 1);
+		for (size_t i = 0; d->env && d->env[i]; i++) {
+			const char *eq = strchr(d->env[i], '=');
+			char name[64];
+
+			if (!eq) {
+				unsetenv(d->env[i]);
+				continue;
+			}
+			snprintf(name, sizeof(name), "%.*s", (int)(eq - d->env[i]), d->env[i]);
+			setenv(name, eq + 1, 1);
+		}
 		if (d->pre_exec && d->pre_exec())
 			_exit(126);
 		execl(LUTFD_BIN, "lutfd", "--config", d->conf, "--state-dir", d->state,
