@@ -126,6 +126,11 @@ int lutf_cart_enqueue(struct lutf_region *r, uint32_t idx);
  * it off again (0 or -errno). */
 int lutf_sup_join(struct lutf_supervisor *sup, struct lutf_runtime *rt);
 void lutf_sup_leave(struct lutf_runtime *rt);
+/* One Supervisor pass over rt (tick and the locked bookkeeping), on the
+ * caller's thread: for tests and the fuzzer. Returns true while busy. */
+int lutf_sup_pass(struct lutf_runtime *rt, uint64_t now);
+/* A Supervisor without a thread (polling mode): passes run by lutf_sup_pass. */
+struct lutf_supervisor *lutf_sup_bare(void);
 /* Wake the Supervisor thread out of any wait. */
 void lutf_sup_wake(struct lutf_supervisor *sup);
 /* A Brick with deadline_ns (0: none) was queued on Cart c. Wake the Supervisor

@@ -210,6 +210,31 @@ static int attach(struct lutf_supervisor *sup, void *mem, size_t size, struct lu
 	return 0;
 }
 
+int lutf_front_attach_bare(void *mem, size_t size, struct lutf_runtime **out)
+{
+	struct lutf_supervisor *sup = lutf_sup_bare();
+	int err;
+
+	if (!sup)
+		return -ENOMEM;
+	err = attach(sup, mem, size, out);
+	if (err) {
+		lutf_supervisor_destroy(sup);
+		return err;
+	}
+	(*out)->own_sup = true;
+	return 0;
+}
+
+void lutf_front_detach_bare(struct lutf_runtime *rt)
+{
+	struct lutf_supervisor *sup = rt->sup;
+
+	lutf_sup_leave(rt);
+	lutf_supervisor_destroy(sup);
+	rt_free(rt);
+}
+
 int lutf_runtime_attach(void *mem, size_t size, struct lutf_runtime **out)
 {
 	return attach(NULL, mem, size, out);
