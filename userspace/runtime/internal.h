@@ -92,7 +92,8 @@ struct lutf_runtime {
 	/* Statistics, relaxed counters. */
 	uint64_t n_submitted, n_completed, n_rejected, n_rebinds, n_deadlines, n_held;
 	uint64_t n_grows, n_retires, n_crashed;
-	uint32_t cq_fillers; /* NONE cells crash repair put in the completion ring (reap_lock) */
+	uint32_t cq_fillers;   /* NONE cells crash repair put in the completion ring (reap_lock) */
+	uint32_t held_fillers; /* ... and in the held ring (lock) */
 };
 
 struct lutf_labors {

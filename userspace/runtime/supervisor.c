@@ -347,6 +347,10 @@ void lutf_drain_held_ring(struct lutf_runtime *rt)
 			lutf_front_fault(rt, LUTF_FAULT_BUDGET);
 			return;
 		}
+		if (idx == LUTF_NONE && rt->held_fillers) {
+			rt->held_fillers--; /* crash repair's filler */
+			continue;
+		}
 		b = lutf_front_brick(rt, idx, LUTF_FAULT_HELD);
 		if (!b)
 			continue;
