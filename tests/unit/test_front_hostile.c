@@ -487,3 +487,22 @@ Test(front_hostile, random_bytes_over_the_header)
 	}
 	drive_front();
 }
+
+/* A producer that died between claiming a cell and filling it: crash repair
+ * fills the cell with NONE, and reading that filler is not a fault. */
+Test(front_hostile, crash_repair_fillers_are_not_faults)
+{
+	struct lutf_completion cs[4];
+
+	wv.cq.q->enq = 1;   /* claimed, never filled */
+	wv.held.q->enq = 1; /* likewise */
+	cr_assert_eq(lutf_runtime_worker_lost(rt, SIGKILL), 0);
+	cr_assert_eq(lutf_runtime_reap(rt, cs, 4, 0), 0);
+	cr_assert_eq(lutf_runtime_pause(rt, fn_id), 0);
+	cr_assert_eq(lutf_runtime_resume(rt, fn_id), 0);
+	cr_assert_eq(lutf_runtime_region_faults(rt), 0, "a filler was taken for a fault");
+	/* A second NONE nobody filled is one. */
+	cr_assert_eq(lutf_ring_push(&wv, &wv.cq, LUTF_NONE), 0);
+	cr_assert_eq(lutf_runtime_reap(rt, cs, 4, 0), 0);
+	cr_assert_eq(faults(LUTF_FAULT_CQ_INDEX), 1);
+}
