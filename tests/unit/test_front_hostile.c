@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <time.h>
 
 #include "front.h"
 
@@ -505,4 +506,43 @@ Test(front_hostile, crash_repair_fillers_are_not_faults)
 	cr_assert_eq(lutf_ring_push(&wv, &wv.cq, LUTF_NONE), 0);
 	cr_assert_eq(lutf_runtime_reap(rt, cs, 4, 0), 0);
 	cr_assert_eq(faults(LUTF_FAULT_CQ_INDEX), 1);
+}
+
+/* A sync call nobody answers (its Brick's words rewritten, or simply never
+ * run) ends by the front's own deadline; a done word with no valid value is a
+ * fault at once. */
+static void *scribble_done(void *arg)
+{
+	struct lutf_brick *b = NULL;
+
+	(void)arg;
+	for (int i = 0; i < 1000 && !b; i++) {
+		struct timespec ts = {0, 1000000};
+
+		nanosleep(&ts, NULL);
+		b = worker_take();
+	}
+	if (b)
+		__atomic_store_n(&b->done, 7, __ATOMIC_RELEASE);
+	return NULL;
+}
+
+Test(front_hostile, a_sync_call_never_waits_forever)
+{
+	struct lutf_request req = {.input = "x", .input_len = 1, .timeout_ns = 50000000};
+	struct lutf_result res;
+	pthread_t th;
+	uint64_t t0 = now();
+
+	cr_assert_eq(lutf_runtime_invoke(rt, fn_id, &req, &res), 0);
+	cr_assert_eq(res.status, LUTF_STATUS_DEADLINE, "status %u (%s)", res.status, res.error);
+	cr_assert_lt(now() - t0, 5000000000ull, "waited %llu ns", (unsigned long long)(now() - t0));
+
+	cr_assert_not_null(worker_take(), "the first call's Brick is still queued");
+	cr_assert_eq(pthread_create(&th, NULL, scribble_done, NULL), 0);
+	req.timeout_ns = 0;
+	cr_assert_eq(lutf_runtime_invoke(rt, fn_id, &req, &res), 0);
+	pthread_join(th, NULL);
+	cr_assert_eq(res.status, LUTF_STATUS_CRASHED, "status %u (%s)", res.status, res.error);
+	cr_assert_eq(faults(LUTF_FAULT_RESULT), 1);
 }
