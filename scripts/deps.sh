@@ -13,7 +13,8 @@ set -euo pipefail
 # for systemd-analyze (tests/http/unit_verify.sh). Neither service is wanted.
 PKGS=(build-essential cmake pkg-config clang llvm bpftool
       libbpf-dev liburing-dev libseccomp-dev libcriterion-dev libinih-dev
-      node-llhttp prometheus systemd curl)
+      node-llhttp prometheus systemd curl
+      clang-14 libclang-rt-14-dev)
 BENCH_PKGS=(wrk nginx-light)
 
 case "${1:-}" in

@@ -91,6 +91,8 @@ phase "ASan+UBSan: engine" tests build/asan ASAN_OPTIONS=detect_leaks=1 -L engin
 phase "build TSan" build build/tsan -DLUTF_TSAN=ON -DLUTF_BENCH=OFF
 phase "TSan: stress" tests build/tsan TSAN_OPTIONS=halt_on_error=1
 
+phase "libFuzzer: the front's region readers, 60 s" tests/fuzz/run.sh 60 build/fuzz
+
 printf '\n==== summary\n'
 printf '%-40s %7s %7s %7s %6s\n' phase passed failed skipped secs
 for row in "${rows[@]}"; do

@@ -32,6 +32,10 @@ struct lutf_fn_local {
 	uint32_t *held;
 	uint32_t n_held, cap_held;
 	bool releasing; /* resumed, but some held Bricks did not fit a Cart yet */
+	/* Private copies of what the region's slot says (a worker may rewrite
+	 * the region's): the slot's generation survives its reuse. */
+	uint32_t gen;
+	uint32_t timeout_ms;
 };
 
 /* The Supervisor's incremental deadline scan of one Cart (supervisor.c). */
@@ -71,7 +75,7 @@ struct lutf_runtime {
 	pthread_mutex_t reap_lock;
 	pthread_mutex_t sup_lock; /* the Supervisor's tick; worker_lost excludes it */
 	struct lutf_fn_local *fns;
-	uint64_t *user_data; /* per Brick, in the front's memory: a worker cannot forge it */
+	struct lutf_front_brick *bf; /* per Brick, in the front's memory (front.h) */
 	struct lutf_app *apps;
 	struct lutf_supervisor *sup; /* serves this runtime (and maybe others) */
 	bool own_sup;		     /* created for this runtime alone */
@@ -87,7 +91,9 @@ struct lutf_runtime {
 	uint64_t *free_since; /* elastic pool: when a Labor above M was last seen busy */
 	/* Statistics, relaxed counters. */
 	uint64_t n_submitted, n_completed, n_rejected, n_rebinds, n_deadlines, n_held;
-	uint64_t n_grows, n_retires, n_crashed, n_faults;
+	uint64_t n_grows, n_retires, n_crashed;
+	uint32_t cq_fillers;   /* NONE cells crash repair put in the completion ring (reap_lock) */
+	uint32_t held_fillers; /* ... and in the held ring (lock) */
 };
 
 struct lutf_labors {
@@ -100,7 +106,7 @@ struct lutf_labors {
 	uint32_t local_stop;
 	uint32_t flags; /* LUTF_LABORS_* */
 	uint32_t held;	/* 1 until lutf_labors_release (private futex word) */
-	void *selves; /* per-thread state, freed after join */
+	void *selves;	/* per-thread state, freed after join */
 };
 
 /* Complete b with its status fields already written (the caller won the
@@ -121,6 +127,11 @@ int lutf_cart_enqueue(struct lutf_region *r, uint32_t idx);
  * it off again (0 or -errno). */
 int lutf_sup_join(struct lutf_supervisor *sup, struct lutf_runtime *rt);
 void lutf_sup_leave(struct lutf_runtime *rt);
+/* One Supervisor pass over rt (tick and the locked bookkeeping), on the
+ * caller's thread: for tests and the fuzzer. Returns true while busy. */
+int lutf_sup_pass(struct lutf_runtime *rt, uint64_t now);
+/* A Supervisor without a thread (polling mode): passes run by lutf_sup_pass. */
+struct lutf_supervisor *lutf_sup_bare(void);
 /* Wake the Supervisor thread out of any wait. */
 void lutf_sup_wake(struct lutf_supervisor *sup);
 /* A Brick with deadline_ns (0: none) was queued on Cart c. Wake the Supervisor
