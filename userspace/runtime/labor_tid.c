@@ -1,0 +1,114 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Labor thread ids, checked before the front acts on them. A worker writes its
+ * Labors' tids into the region; the Supervisor registers them with labor_watch
+ * and pins them (sched_setaffinity). Invariant: a tid is used only while
+ * task/<tid> exists under a directory fd opened on the worker's own /proc
+ * entry, and the tgid registered is the worker's pid as lutfd knows it, never
+ * the tgid word of the region. That fd names one process for its whole life:
+ * once the worker is gone no lookup under it succeeds, even if its pid is
+ * reused.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "internal.h"
+
+int lutf_runtime_set_worker(struct lutf_runtime *rt, int pid)
+{
+	char path[32];
+	int fd = -1;
+
+	if (!rt || pid < 0 || rt->labors)
+		return -EINVAL;
+	if (pid > 0) {
+		snprintf(path, sizeof(path), "/proc/%d", (int)pid);
+		fd = open(path, O_PATH | O_DIRECTORY | O_CLOEXEC);
+		if (fd < 0)
+			return -errno;
+	}
+	pthread_mutex_lock(&rt->sup_lock);
+	if (rt->worker_known)
+		close(rt->worker_dir);
+	rt->worker_dir = fd;
+	rt->worker_pid = (int32_t)pid;
+	rt->worker_known = pid > 0;
+	pthread_mutex_unlock(&rt->sup_lock);
+	return 0;
+}
+
+void lutf_labor_tid_fini(struct lutf_runtime *rt)
+{
+	if (rt->worker_known)
+		close(rt->worker_dir);
+	rt->worker_known = false;
+}
+
+bool lutf_labor_tid_check(struct lutf_runtime *rt, int32_t tid, int32_t *tgid)
+{
+	char path[40];
+
+	if (tid <= 0)
+		return false;
+	if (rt->labors) {
+		/* In-process Labors: threads of this process. */
+		snprintf(path, sizeof(path), "/proc/self/task/%d", (int)tid);
+		if (access(path, F_OK))
+			return false;
+		*tgid = (int32_t)getpid();
+		return true;
+	}
+	if (!rt->worker_known)
+		return false;
+	snprintf(path, sizeof(path), "task/%d", (int)tid);
+	if (faccessat(rt->worker_dir, path, F_OK, 0))
+		return false;
+	*tgid = rt->worker_pid;
+	return true;
+}
+
+/* The worker is still running (not exited, not a zombie): its Labors' tid
+ * words are then its own doing. */
+static bool worker_alive(struct lutf_runtime *rt)
+{
+	char buf[256], *p;
+	ssize_t n;
+	int fd;
+
+	fd = openat(rt->worker_dir, "stat", O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return false;
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n <= 0)
+		return false;
+	buf[n] = 0;
+	/* "pid (comm) S ...": the state follows the last ')'. */
+	p = strrchr(buf, ')');
+	return p && p[1] == ' ' && p[2] != 'Z' && p[2] != 'X' && p[2] != 'x';
+}
+
+void lutf_labor_tid_refused(struct lutf_runtime *rt, uint32_t i, int32_t tid)
+{
+	struct lutf_labor *l = &rt->r.labors[i];
+
+	__atomic_add_fetch(&rt->n_tid_refused, 1, __ATOMIC_RELAXED);
+	if (rt->labors || !rt->worker_known) {
+		fprintf(stderr, "lutf: Labor %u: tid %d not used: no worker process declared\n", i,
+			(int)tid);
+		return;
+	}
+	/* A Labor clears its tid before it exits: a word that still names a
+	 * thread the worker does not have, while the worker runs, was forged. */
+	if (ld_acquire(&l->tid) != tid || !worker_alive(rt))
+		return;
+	fprintf(stderr,
+		"lutf: region fault (labor tid): Labor %u names tid %d, not a thread of worker %d; "
+		"not watched, not pinned\n",
+		i, (int)tid, (int)rt->worker_pid);
+	/* Relaxed: a counter the front polls (lutf_runtime_region_faults). */
+	__atomic_add_fetch(&rt->n_faults, 1, __ATOMIC_RELAXED);
+}
