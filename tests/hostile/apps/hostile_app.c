@@ -103,7 +103,8 @@ static struct lutf_labor *labors(struct lutf_region_hdr *h)
 }
 
 /* Every Labor but the caller's names the given tids (and claims them as its
- * own process), round-robin. */
+ * own process), round-robin: first the free ones (a Cart moved off a blocked
+ * Labor goes to one of them, and lutfd pins it there), then the others. */
 static int forge_tids(struct lutf_region_hdr *h, const char *arg)
 {
 	int32_t tids[16], me = (int32_t)syscall(SYS_gettid);
@@ -117,12 +118,19 @@ static int forge_tids(struct lutf_region_hdr *h, const char *arg)
 	}
 	if (!n)
 		return -1;
-	for (uint32_t i = 0; i < max; i++) {
-		if (__atomic_load_n(&l[i].tid, __ATOMIC_RELAXED) == me)
-			continue;
-		__atomic_store_n(&l[i].tgid, tids[k % n], __ATOMIC_RELAXED);
-		__atomic_store_n(&l[i].tid, tids[k % n], __ATOMIC_RELEASE);
-		k++;
+	for (int pass = 0; pass < 2; pass++) {
+		for (uint32_t i = 0; i < max; i++) {
+			int32_t tid = __atomic_load_n(&l[i].tid, __ATOMIC_RELAXED);
+			bool free =
+			    __atomic_load_n(&l[i].state, __ATOMIC_RELAXED) == LUTF_LABOR_FREE &&
+			    __atomic_load_n(&l[i].cart, __ATOMIC_RELAXED) == LUTF_NONE;
+
+			if (tid == me || tid <= 0 || free != (pass == 0))
+				continue;
+			__atomic_store_n(&l[i].tgid, tids[k % n], __ATOMIC_RELAXED);
+			__atomic_store_n(&l[i].tid, tids[k % n], __ATOMIC_RELEASE);
+			k++;
+		}
 	}
 	return 0;
 }
