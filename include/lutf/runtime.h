@@ -211,8 +211,9 @@ struct lutf_runtime_stats {
 	uint64_t labor_retires;	    /* Labors above M retired after labor_idle_ms parked */
 	uint64_t deadlines;	    /* Bricks answered DEADLINE */
 	uint64_t crashed;	    /* Bricks failed CRASHED because their worker died */
-	uint64_t region_faults;	    /* invalid results read from a shared region: a worker
-				     * scribbling over it (recycle it) */
+	uint64_t region_faults;	    /* failed checks on a shared region (every
+				     * enum lutf_fault_check): a worker scribbling over
+				     * it (recycle it) */
 	uint64_t held;		    /* Bricks held right now (paused functions) */
 	uint64_t queued;	    /* Bricks in Cart rings right now */
 	/* labor_watch (BPF mode only; zero otherwise) */
@@ -233,6 +234,34 @@ int lutf_runtime_stats(struct lutf_runtime *rt, struct lutf_runtime_stats *st);
 /* Just region_faults of the stats, cheaply (no syscalls, no scans): for a
  * front that checks after every batch of completions. 0 for NULL. */
 uint64_t lutf_runtime_region_faults(struct lutf_runtime *rt);
+
+/*
+ * The checks the front makes on words a worker writes into a shared region.
+ * A failed check is a region fault: the front skips the word, counts the
+ * check, and goes on; lutfd then recycles the worker (docs/isolation.md,
+ * "What a tenant can and cannot do to lutfd").
+ */
+enum lutf_fault_check {
+	LUTF_FAULT_NONE = 0,
+	LUTF_FAULT_CQ_INDEX,	  /* a completion names no Brick */
+	LUTF_FAULT_CQ_STRAY,	  /* a completion for a Brick the front does not await */
+	LUTF_FAULT_CQ_GENERATION, /* the Brick's request id is not the one submitted */
+	LUTF_FAULT_RESULT,	  /* status, output offset, length or content type invalid */
+	LUTF_FAULT_HELD,	  /* a held-ring entry names no queued Brick of a function */
+	LUTF_FAULT_CART_CELL,	  /* a Cart cell names no Brick */
+	LUTF_FAULT_LABOR,	  /* a Labor's Brick or Cart word is out of range */
+	LUTF_FAULT_FREE_STACK,	  /* a free-stack head names no Brick or block */
+	LUTF_FAULT_BUDGET,	  /* a pass over worker-written words ran out of budget */
+	LUTF_FAULT_LABOR_TID,	  /* a Labor's tid is not a thread of its worker */
+	LUTF_FAULT__COUNT
+};
+
+/* "completion index", ...: the check's name for logs and metrics. */
+const char *lutf_fault_check_name(unsigned check);
+
+/* Region faults of rt by check (counts[LUTF_FAULT__COUNT]) and the check
+ * that failed last (LUTF_FAULT_NONE when none has). No syscalls, no scans. */
+unsigned lutf_runtime_faults(struct lutf_runtime *rt, uint64_t *counts);
 
 /* ---- split roles: a shared region (front process + worker process) ---- */
 

@@ -44,7 +44,7 @@ static void *ring_producer(void *arg)
 	uint32_t base = (uint32_t)(uintptr_t)arg * per_thread;
 
 	for (uint32_t i = 0; i < per_thread; i++)
-		while (lutf_ring_push(&reg, &reg.carts[0].ring, base + i))
+		while (lutf_ring_push(&reg, &reg.cart_q[0], base + i))
 			sched_yield();
 	__atomic_sub_fetch(&producers_left, 1, __ATOMIC_RELEASE);
 	return NULL;
@@ -53,14 +53,14 @@ static void *ring_producer(void *arg)
 static void *ring_consumer(void *arg)
 {
 	for (;;) {
-		uint32_t v = lutf_ring_pop(&reg, &reg.carts[0].ring);
+		uint32_t v = lutf_ring_pop(&reg, &reg.cart_q[0]);
 
 		if (v != LUTF_NONE) {
 			__atomic_add_fetch(&taken[v], 1, __ATOMIC_RELAXED);
 			continue;
 		}
 		if (!__atomic_load_n(&producers_left, __ATOMIC_ACQUIRE) &&
-		    lutf_ring_count(&reg.carts[0].ring) == 0)
+		    lutf_ring_count(&reg.cart_q[0]) == 0)
 			return NULL;
 		sched_yield();
 	}

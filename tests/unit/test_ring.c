@@ -33,7 +33,7 @@ TestSuite(ring, .init = setup, .fini = teardown);
 
 Test(ring, full_and_empty_are_answered_at_once)
 {
-	struct lutf_ring *q = &reg.carts[0].ring;
+	const struct lutf_ringv *q = &reg.cart_q[0];
 
 	cr_assert_eq(lutf_ring_pop(&reg, q), LUTF_NONE);
 	for (uint32_t i = 0; i < 256; i++)
@@ -77,7 +77,7 @@ static void *producer(void *arg)
 	uint32_t base = (uint32_t)(uintptr_t)arg * PER_PRODUCER;
 
 	for (uint32_t i = 0; i < PER_PRODUCER; i++)
-		while (lutf_ring_push(&reg, &reg.carts[0].ring, base + i) != 0)
+		while (lutf_ring_push(&reg, &reg.cart_q[0], base + i) != 0)
 			sched_yield();
 	return NULL;
 }
@@ -87,11 +87,11 @@ static void *consumer(void *arg)
 	uint64_t *count = arg;
 
 	for (;;) {
-		uint32_t v = lutf_ring_pop(&reg, &reg.carts[0].ring);
+		uint32_t v = lutf_ring_pop(&reg, &reg.cart_q[0]);
 
 		if (v == LUTF_NONE) {
 			if (__atomic_load_n(&producers_done, __ATOMIC_ACQUIRE) &&
-			    lutf_ring_count(&reg.carts[0].ring) == 0)
+			    lutf_ring_count(&reg.cart_q[0]) == 0)
 				return NULL;
 			sched_yield();
 			continue;

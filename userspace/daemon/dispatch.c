@@ -2,9 +2,11 @@
 /*
  * Requests on the main thread: route frames, submit invocations, turn
  * completions (handed over by the reapers, or reaped here: tenant.c) into
- * replies. Invariant: lutfd's
- * own table (recs) says which requests are in flight; each gets exactly one
- * reply: its completion, or SHUTTING_DOWN at exit, never both.
+ * replies. Invariant: lutfd's own table (recs) says which requests are in
+ * flight, for which tenant, until when; each gets exactly one reply: its
+ * completion (only from the tenant it was submitted to), or a typed answer
+ * from lutfd itself (its own deadline passed, the worker's region was
+ * scribbled, SHUTTING_DOWN at exit), never both.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -27,14 +29,24 @@ struct rec {
 	uint32_t gen;
 	uint32_t next_free; /* index + 1 of the next free record; 0 = none */
 	bool live;
-	bool answered; /* answered SHUTTING_DOWN; its completion is only freed */
-	uint8_t origin; /* enum lutfd_origin: the protocol that answers */
-	uint64_t t0_ns; /* submitted at (CLOCK_MONOTONIC): the latency histogram */
+	bool answered;	 /* answered SHUTTING_DOWN; its completion is only freed */
+	uint8_t origin;	 /* enum lutfd_origin: the protocol that answers */
+	uint64_t t0_ns;	 /* submitted at (CLOCK_MONOTONIC): the latency histogram */
+	uint64_t due_ns; /* lutfd's own deadline (0: none), in lutfd's memory only */
 };
+
+/* lutfd answers a call itself this long after its deadline if its worker has
+ * not (the engine's Supervisor answers at the deadline itself). */
+#define DUE_SLACK_NS 1000000000ull
+/* An answered record waits this long for its completion, then is freed (a
+ * scribbled region may never post it); a late one is dropped by generation. */
+#define ANSWERED_KEEP_NS 60000000000ull
 
 static struct rec *recs;
 static uint32_t nrecs, free_head;
 static uint64_t ninflight;
+static uint64_t next_due = UINT64_MAX; /* no record is due before this */
+static uint64_t n_expired;	       /* calls lutfd answered by its own deadline */
 
 struct cq_ent {
 	struct lutfd_tenant *t;
@@ -114,7 +126,7 @@ static void answer_status(const struct rec *r, uint32_t status, uint32_t detail,
 		reply_error(c, r->req_id, status, detail, msg);
 }
 
-static void complete(uint64_t user_data, struct lutf_result *res)
+static void complete(struct lutfd_tenant *t, uint64_t user_data, struct lutf_result *res)
 {
 	uint32_t idx = (uint32_t)user_data, gen = (uint32_t)(user_data >> 32);
 	struct lutf_conn *c;
@@ -122,8 +134,15 @@ static void complete(uint64_t user_data, struct lutf_result *res)
 	struct rec *r;
 	size_t f;
 
-	if (idx >= nrecs || !recs[idx].live || recs[idx].gen != gen)
-		return; /* cannot happen: user_data is ours */
+	/* user_data comes from the engine's private table, never the region;
+	 * still, a completion is delivered only to a live record of the tenant
+	 * that reaped it: one tenant's output never reaches another's client. */
+	if (idx >= nrecs || !recs[idx].live || recs[idx].gen != gen || recs[idx].t != t) {
+		if (idx < nrecs && recs[idx].live && recs[idx].t != t)
+			lutfd_log("tenant %s: completion for another tenant's call dropped",
+				  t->name);
+		return; /* a record lutfd answered and freed already (late) */
+	}
 	r = &recs[idx];
 	/* Before the answered check: a dead worker's record counts every one
 	 * of its CRASHED results, answered or not. */
@@ -206,27 +225,109 @@ void lutfd_completions_push(struct lutfd_tenant *t, struct lutf_completion *cs, 
 	}
 }
 
-/*
- * The engine counts results it found invalid in a shared region: only the
- * worker can have written them, so its memory is no longer to be trusted.
- * Recycle it: SIGKILL only; the zygote's exit notice then runs the normal
- * death path (worker_down: lutf_runtime_worker_lost, restart). Called once
- * per tenant per batch of completions, never per call.
- */
-static void check_faults(struct lutfd_tenant *t)
+/* Answer every call of t in flight with status/msg now; their records wait
+ * for their completions (or ANSWERED_KEEP_NS). */
+static void answer_tenant(struct lutfd_tenant *t, uint32_t status, uint32_t detail, const char *msg)
 {
-	uint64_t faults = lutf_runtime_region_faults(t->rt);
+	uint64_t now = now_ns();
 
-	if (!t->rt || faults == t->faults_seen)
+	for (uint32_t i = 0; i < nrecs; i++) {
+		struct rec *r = &recs[i];
+
+		if (!r->live || r->answered || r->t != t)
+			continue;
+		r->answered = true;
+		r->due_ns = now + ANSWERED_KEEP_NS;
+		if (r->due_ns < next_due)
+			next_due = r->due_ns;
+		t->slot_stats[r->slot][status]++;
+		t->inflight--;
+		t->slot_inflight[r->slot]--;
+		ninflight--;
+		answer_status(r, status, detail, msg);
+	}
+	lutf_srv_flush(g_srv);
+}
+
+/*
+ * The engine counts every check a shared region failed (enum
+ * lutf_fault_check): only the worker can have written those words, so its
+ * memory is no longer to be trusted. Its calls in flight are answered now
+ * ("crashed (region fault: <check>)"), and it is recycled: SIGKILL only; the
+ * zygote's exit notice then runs the normal death path (worker_down:
+ * lutf_runtime_worker_lost, restart). Called after every batch of
+ * completions and on lutfd's tick, never per call.
+ */
+void lutfd_fault_check(struct lutfd_tenant *t)
+{
+	uint64_t faults;
+	unsigned check;
+	char msg[120];
+
+	if (!t->rt)
+		return;
+	faults = lutf_runtime_region_faults(t->rt);
+	if (faults == t->faults_seen)
 		return;
 	t->faults_seen = faults;
+	check = lutf_runtime_faults(t->rt, NULL);
 	if (t->pid <= 0 || t->pid == t->faulty_pid)
 		return; /* already killed, its exit not yet reported */
-	lutfd_log("tenant %s: worker %d wrote invalid results into its region (%llu so far); "
-		  "recycling it",
-		  t->name, (int)t->pid, (unsigned long long)faults);
+	lutfd_log("tenant %s: region fault (%s): worker %d wrote words lutfd's checks refused "
+		  "(%llu so far); recycling it",
+		  t->name, lutf_fault_check_name(check), (int)t->pid, (unsigned long long)faults);
 	t->faulty_pid = t->pid;
+	t->fault_check = check;
 	kill(t->pid, SIGKILL);
+	snprintf(msg, sizeof(msg), "crashed (region fault: %s)", lutf_fault_check_name(check));
+	answer_tenant(t, LUTF_STATUS_CRASHED, SIGKILL, msg);
+}
+
+/* Records past lutfd's own deadline: the call is answered DEADLINE (its
+ * worker never answered, whatever its region says); answered records past
+ * their keep time are freed. Cheap when nothing is due. */
+void lutfd_dispatch_tick(void)
+{
+	uint64_t now = now_ns(), next = UINT64_MAX;
+	bool sent = false;
+
+	if (now < next_due)
+		return;
+	for (uint32_t i = 0; i < nrecs; i++) {
+		struct rec *r = &recs[i];
+
+		if (!r->live || !r->due_ns)
+			continue;
+		if (now < r->due_ns) {
+			if (r->due_ns < next)
+				next = r->due_ns;
+			continue;
+		}
+		if (r->answered) {
+			rec_free(i); /* its completion never came */
+			continue;
+		}
+		r->answered = true;
+		r->t->slot_stats[r->slot][LUTF_STATUS_DEADLINE]++;
+		r->t->inflight--;
+		r->t->slot_inflight[r->slot]--;
+		ninflight--;
+		n_expired++;
+		answer_status(r, LUTF_STATUS_DEADLINE, 0,
+			      "deadline passed (lutfd: the worker never answered)");
+		sent = true;
+		r->due_ns = now + ANSWERED_KEEP_NS;
+		if (r->due_ns < next)
+			next = r->due_ns;
+	}
+	next_due = next;
+	if (sent)
+		lutf_srv_flush(g_srv);
+}
+
+uint64_t lutfd_dispatch_expired(void)
+{
+	return n_expired;
 }
 
 /* Completions of t reaped on the main thread itself (tenant.c, io_uring
@@ -234,11 +335,10 @@ static void check_faults(struct lutfd_tenant *t)
 void lutfd_completions_take(struct lutfd_tenant *t, struct lutf_completion *cs, int n)
 {
 	for (int i = 0; i < n; i++) {
-		complete(cs[i].user_data, &cs[i].result);
+		complete(t, cs[i].user_data, &cs[i].result);
 		lutf_result_release(&cs[i].result);
 	}
-	if (n > 0)
-		check_faults(t);
+	lutfd_fault_check(t);
 }
 
 static void cq_event(struct lutf_ev_loop *l, int fd, void *data, unsigned mask)
@@ -257,11 +357,11 @@ static void cq_event(struct lutf_ev_loop *l, int fd, void *data, unsigned mask)
 	cq_n = 0;
 	pthread_mutex_unlock(&cq_lock);
 	for (size_t i = 0; i < n; i++) {
-		complete(batch[i].c.user_data, &batch[i].c.result);
+		complete(batch[i].t, batch[i].c.user_data, &batch[i].c.result);
 		lutf_result_release(&batch[i].c.result);
 		/* Reapers push runs of one tenant: check each run once. */
 		if (i + 1 == n || batch[i + 1].t != batch[i].t)
-			check_faults(batch[i].t);
+			lutfd_fault_check(batch[i].t);
 	}
 	cq_spare = batch;
 	cq_spare_cap = cap;
@@ -319,6 +419,9 @@ void lutfd_fail_tenant(struct lutfd_tenant *t)
 		if (!r->live || r->answered || r->t != t)
 			continue;
 		r->answered = true;
+		r->due_ns = now_ns() + ANSWERED_KEEP_NS;
+		if (r->due_ns < next_due)
+			next_due = r->due_ns;
 		t->slot_stats[r->slot][status]++;
 		t->inflight--;
 		t->slot_inflight[r->slot]--;
@@ -457,6 +560,15 @@ uint32_t lutfd_invoke_start(struct lutf_conn *c, enum lutfd_origin origin, uint6
 	r->t = t;
 	r->slot = f->slot;
 	r->t0_ns = now_ns();
+	/* The call's own deadline, as the engine computes it (request, app,
+	 * lutfd default), plus slack: kept here, not in the region. */
+	{
+		uint64_t tmo = req->timeout_ns		? req->timeout_ns
+			       : app && app->timeout_ms ? (uint64_t)app->timeout_ms * 1000000ull
+							: (uint64_t)g_cfg.timeout_ms * 1000000ull;
+
+		r->due_ns = tmo ? r->t0_ns + tmo + DUE_SLACK_NS : 0;
+	}
 	err = lutf_runtime_submit(t->rt, f->slot, req, ((uint64_t)r->gen << 32) | idx);
 	if (err) {
 		st = lutf_status_from_errno(err);
@@ -472,6 +584,8 @@ uint32_t lutfd_invoke_start(struct lutf_conn *c, enum lutfd_origin origin, uint6
 	t->inflight++;
 	t->slot_inflight[f->slot]++;
 	ninflight++;
+	if (r->due_ns && r->due_ns < next_due)
+		next_due = r->due_ns;
 	lutf_conn_inflight(c, 1);
 	return LUTF_STATUS_OK;
 }

@@ -17,7 +17,9 @@
 #include <sys/wait.h>
 
 #include "isolation.h"
+#include "http.h"
 #include "lutfd.h"
+#include "prom.h"
 
 #define STUCK_CHECK_MS 50     /* how often workers are checked for overdue Bricks */
 #define DEATH_WINDOW_MS 60000 /* "N deaths in 60 s" in lutfctl status */
@@ -95,9 +97,8 @@ void lutfd_fault_explain(struct lutfd_tenant *t, pid_t pid, int status, struct l
 			 "crashed (%s: worker recycled, a call ran %u ms past its deadline)",
 			 sig_name(sig, sn, sizeof(sn)), g_cfg.stuck_grace_ms);
 	else if (pid == t->faulty_pid)
-		snprintf(d->msg, sizeof(d->msg),
-			 "crashed (%s: worker recycled, it wrote invalid results into its region)",
-			 sig_name(sig, sn, sizeof(sn)));
+		snprintf(d->msg, sizeof(d->msg), "crashed (region fault: %s)",
+			 lutf_fault_check_name(t->fault_check));
 	else if (sig == SIGXCPU)
 		snprintf(d->msg, sizeof(d->msg), "crashed (SIGXCPU: the worker's CPU-time limit)");
 	else
@@ -109,6 +110,9 @@ void lutfd_fault_record(struct lutfd_tenant *t, const struct lutfd_death *d, int
 {
 	uint32_t cap = sizeof(t->death) / sizeof(t->death[0]);
 
+	/* Checks that failed while the dead worker's Bricks were repaired
+	 * (lutf_runtime_worker_lost) are that worker's, not the next one's. */
+	t->faults_seen = lutf_runtime_region_faults(t->rt);
 	if (nfailed > 0) {
 		if (t->ndeath == cap) {
 			/* Cannot happen unless completions stall: the oldest
@@ -199,9 +203,16 @@ void lutfd_fault_tick(uint64_t now_ms)
 	static uint64_t last;
 	uint64_t grace_ns = (uint64_t)g_cfg.stuck_grace_ms * 1000000ull;
 
-	if (!g_cfg.stuck_grace_ms || now_ms - last < STUCK_CHECK_MS)
+	if (now_ms - last < STUCK_CHECK_MS)
 		return;
 	last = now_ms;
+	/* Faults the Supervisor or crash repair found (no completion came with
+	 * them), and calls past lutfd's own deadline. */
+	for (size_t i = 0; i < g_state.n; i++)
+		lutfd_fault_check(g_state.t[i]);
+	lutfd_dispatch_tick();
+	if (!g_cfg.stuck_grace_ms)
+		return;
 	for (size_t i = 0; i < g_state.n; i++) {
 		struct lutfd_tenant *t = g_state.t[i];
 		uint32_t n;
@@ -219,4 +230,30 @@ void lutfd_fault_tick(uint64_t now_ms)
 		t->stuck_pid = t->pid;
 		kill(t->pid, SIGKILL);
 	}
+}
+
+void lutfd_fault_metrics(struct lutf_http_buf *b)
+{
+	lutf_prom_family(
+	    b, "lutf_region_fault_checks", LUTF_PROM_COUNTER,
+	    "Checks on words the tenant's worker wrote into its region that failed, by "
+	    "check (each one recycles the worker).");
+	for (size_t i = 0; i < g_state.n; i++) {
+		const struct lutfd_tenant *t = g_state.t[i];
+		uint64_t counts[LUTF_FAULT__COUNT];
+
+		if (!t->rt)
+			continue;
+		lutf_runtime_faults(t->rt, counts);
+		for (unsigned k = 1; k < LUTF_FAULT__COUNT; k++) {
+			const char *lb[] = {"tenant", t->name, "check", lutf_fault_check_name(k),
+					    NULL};
+
+			lutf_prom_counter(b, "lutf_region_fault_checks", lb, counts[k]);
+		}
+	}
+	lutf_prom_family(b, "lutf_calls_expired", LUTF_PROM_COUNTER,
+			 "Calls lutfd answered DEADLINE by its own deadline (no answer from the "
+			 "worker).");
+	lutf_prom_counter(b, "lutf_calls_expired", NULL, lutfd_dispatch_expired());
 }

@@ -137,6 +137,7 @@ struct lutfd_tenant {
 	uint32_t inflight;
 	uint64_t faults_seen; /* region_faults already acted on (dispatch.c) */
 	pid_t faulty_pid;     /* worker already SIGKILLed for them */
+	unsigned fault_check; /* enum lutf_fault_check that condemned faulty_pid */
 	uint64_t (*slot_stats)[LUTF_STATUS__COUNT]; /* by runtime slot */
 	uint32_t *slot_inflight; /* by runtime slot: calls in flight (max_concurrency) */
 	struct lutf_prom_hist *slot_hist; /* by runtime slot: latency (metrics.c, lazily) */
@@ -267,6 +268,15 @@ void lutfd_completions_push(struct lutfd_tenant *t, struct lutf_completion *cs, 
 void lutfd_completions_take(struct lutfd_tenant *t, struct lutf_completion *cs, int n);
 /* Requests in flight (accepted, not yet answered). */
 uint64_t lutfd_inflight(void);
+/* lutfd's own deadlines: answer calls past theirs (dispatch.c; on the tick). */
+void lutfd_dispatch_tick(void);
+/* Calls lutfd answered DEADLINE by its own deadline, ever. */
+uint64_t lutfd_dispatch_expired(void);
+/* New region faults of t: answer its calls, recycle its worker (dispatch.c). */
+void lutfd_fault_check(struct lutfd_tenant *t);
+/* /metrics: lutf_region_fault_checks{tenant,check} (fault.c). */
+struct lutf_http_buf;
+void lutfd_fault_metrics(struct lutf_http_buf *b);
 /* Answer every request in flight with SHUTTING_DOWN. */
 void lutfd_fail_inflight(void);
 /* Send a finished reply frame to a connection by id. */

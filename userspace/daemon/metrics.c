@@ -168,7 +168,7 @@ static const struct {
     [T_CRASHED] = {"lutf_bricks_crashed", LUTF_PROM_COUNTER, true,
 		   "Bricks failed CRASHED because their worker died."},
     [T_FAULTS] = {"lutf_region_faults", LUTF_PROM_COUNTER, true,
-		  "Invalid results read from the tenant's region (the worker was recycled)."},
+		  "Failed checks on words the worker wrote into the tenant's region, all checks (the worker was recycled; by check: lutf_region_fault_checks)."},
     [T_GROWS] = {"lutf_labor_grows", LUTF_PROM_COUNTER, true,
 		 "Labors started because every Labor was in use and one blocked."},
     [T_RETIRES] = {"lutf_labor_retires", LUTF_PROM_COUNTER, true,
@@ -358,6 +358,7 @@ int lutfd_metrics_render(struct lutf_http_buf *b)
 	lutf_prom_u64(b, "lutf_inflight", NULL, lutfd_inflight());
 	functions(b);
 	tenants(b, ts);
+	lutfd_fault_metrics(b);
 	ingress(b);
 	lutfd_http_metrics(b);
 	free(ts);

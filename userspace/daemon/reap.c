@@ -57,6 +57,10 @@ static void reap_ready(struct lutfd_tenant *t)
 		if (n > 0)
 			lutfd_completions_take(t, cs, n);
 	} while (n == REAP_BATCH);
+	/* Entries the engine refused (each a region fault) return no
+	 * completion: act on them now, not at the next tick. A worker that
+	 * floods its completion ring is killed here, which ends the flood. */
+	lutfd_fault_check(t);
 }
 
 static void reap_wake(void *data, int res);

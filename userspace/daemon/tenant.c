@@ -10,6 +10,7 @@
  */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdio.h>
@@ -437,10 +438,16 @@ int lutfd_tenant_start(struct lutfd_tenant *t)
 			lutfd_log("tenant %s: cgroup limits not set: %s", t->name, strerror(-err));
 	}
 	snprintf(mname, sizeof(mname), "lutf-%s", t->name);
-	t->memfd = memfd_create(mname, MFD_CLOEXEC);
+	t->memfd = memfd_create(mname, MFD_CLOEXEC | MFD_ALLOW_SEALING);
 	if (t->memfd < 0)
 		return -errno;
 	if (ftruncate(t->memfd, (off_t)t->size)) {
+		err = -errno;
+		goto err_fd;
+	}
+	/* Sealed before any worker sees it: a worker that truncated the region
+	 * would turn lutfd's next read of it into SIGBUS. */
+	if (fcntl(t->memfd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL)) {
 		err = -errno;
 		goto err_fd;
 	}

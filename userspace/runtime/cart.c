@@ -28,12 +28,11 @@ void lutf_bell(struct lutf_region *r, uint32_t *bell, uint32_t *sleeping)
  * needs to be, by the submit path's nudge: see lutf_supervisor_nudge.) */
 static void cart_kick(struct lutf_region *r, uint32_t c)
 {
-	struct lutf_region_hdr *h = r->hdr;
 	uint32_t o;
 
 	/* Acquire pairs with the Supervisor's CAS of owner in bind_cart. */
 	o = ld_acquire(&r->carts[c].owner);
-	if (o != 0 && o <= h->cfg.labors_max)
+	if (o != 0 && o <= r->cfg.labors_max)
 		lutf_bell(r, &r->labors[o - 1].bell, &r->labors[o - 1].sleeping);
 }
 
@@ -48,7 +47,7 @@ static __thread uint32_t home = LUTF_NONE;
 
 int lutf_cart_enqueue(struct lutf_region *r, uint32_t idx)
 {
-	uint32_t n = r->hdr->cfg.carts;
+	uint32_t n = r->cfg.carts; /* private: never 0 */
 	uint32_t c;
 
 	if (home == LUTF_NONE)
@@ -56,14 +55,14 @@ int lutf_cart_enqueue(struct lutf_region *r, uint32_t idx)
 	c = home % n;
 	if (n > 1) {
 		uint32_t alt = (c + 1) % n;
-		uint32_t mine = lutf_ring_count(&r->carts[c].ring);
+		uint32_t mine = lutf_ring_count(&r->cart_q[c]);
 
-		if (mine > SPILL_BACKLOG && mine > 2 * lutf_ring_count(&r->carts[alt].ring))
+		if (mine > SPILL_BACKLOG && mine > 2 * lutf_ring_count(&r->cart_q[alt]))
 			c = alt;
 	}
 	/* A full Cart spills into the others; all full is OVERLOADED. */
 	for (uint32_t i = 0; i < n; i++, c = (c + 1) % n) {
-		if (lutf_ring_push(r, &r->carts[c].ring, idx) == 0) {
+		if (lutf_ring_push(r, &r->cart_q[c], idx) == 0) {
 			cart_kick(r, c);
 			return (int)c;
 		}
@@ -75,7 +74,9 @@ void lutf_brick_post(struct lutf_region *r, struct lutf_brick *b)
 {
 	struct lutf_region_hdr *h = r->hdr;
 
-	if (b->cq == LUTF_CQ_SYNC) {
+	/* Read once: a worker may rewrite it (an async Brick then never reaches
+	 * the completion ring, and lutfd's own deadline answers its call). */
+	if (ld_relaxed(&b->cq) == LUTF_CQ_SYNC) {
 		/* Release pairs with the waiter's acquire of done: status and
 		 * output are visible once done reads 1. */
 		if (__atomic_exchange_n(&b->done, 1, __ATOMIC_RELEASE) == 2)
@@ -84,7 +85,7 @@ void lutf_brick_post(struct lutf_region *r, struct lutf_brick *b)
 	}
 	/* Cannot fail: the completion ring holds as many entries as there are
 	 * Bricks, and a Brick is posted once. Its release publishes the status. */
-	lutf_ring_push(r, &h->cq, lutf_brick_index(r, b));
+	lutf_ring_push(r, &r->cq, lutf_brick_index(r, b));
 	lutf_bell(r, &h->cq_bell, &h->cq_sleeping);
 }
 

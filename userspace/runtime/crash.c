@@ -18,49 +18,53 @@
 #include <errno.h>
 #include <stdlib.h>
 
-#include "internal.h"
+#include "front.h"
 
-/* Publish LUTF_NONE into cells of q that were claimed and never filled. */
-static void unwedge(struct lutf_region *r, struct lutf_ring *q)
+/* Publish LUTF_NONE into cells of v that were claimed and never filled.
+ * Returns how many (at most the ring's private capacity). */
+static uint32_t unwedge(struct lutf_runtime *rt, const struct lutf_ringv *v)
 {
-	struct lutf_cell *cells = lutf_region_at(r, q->cells_off);
-	uint64_t mask = q->mask, deq = ld_acquire(&q->deq), enq = ld_acquire(&q->enq);
+	uint64_t mask = v->mask, deq = ld_acquire(&v->q->deq), enq = ld_acquire(&v->q->enq);
+	uint32_t n = 0;
 
-	if (enq - deq > mask + 1)
-		return; /* nonsense counters: leave them to the region check */
+	if (enq < deq || enq - deq > mask + 1) {
+		lutf_front_fault(rt, LUTF_FAULT_BUDGET); /* nonsense counters */
+		return 0;
+	}
 	for (uint64_t pos = deq; pos < enq; pos++) {
-		struct lutf_cell *c = &cells[pos & mask];
+		struct lutf_cell *c = &v->cells[pos & mask];
 
 		if (lutf_cell_filled(c, pos, mask))
 			continue;
 		st_relaxed(&c->val, LUTF_NONE);
 		st_release(&c->seq, pos + 1 - (pos & mask));
+		n++;
 	}
+	return n;
 }
 
-static bool ring_holds(struct lutf_region *r, struct lutf_ring *q, uint32_t idx)
+/* v holds idx between deq and enq: at most mask + 1 cells are read. */
+static bool ring_holds(const struct lutf_ringv *v, uint32_t idx)
 {
-	struct lutf_cell *cells = lutf_region_at(r, q->cells_off);
-	uint64_t mask = q->mask, deq = ld_acquire(&q->deq), enq = ld_acquire(&q->enq);
+	uint64_t mask = v->mask, deq = ld_acquire(&v->q->deq), enq = ld_acquire(&v->q->enq);
 
 	for (uint64_t pos = deq; pos < enq && pos - deq <= mask; pos++)
-		if (lutf_cell_filled(&cells[pos & mask], pos, mask) &&
-		    ld_relaxed(&cells[pos & mask].val) == idx)
+		if (lutf_cell_filled(&v->cells[pos & mask], pos, mask) &&
+		    ld_relaxed(&v->cells[pos & mask].val) == idx)
 			return true;
 	return false;
 }
 
 /* Cells of a Cart claimed by a dead consumer (at most one per Labor, right
  * below deq): release them and collect their values. */
-static uint32_t reclaim_claimed(struct lutf_region *r, struct lutf_ring *q, uint32_t *out,
+static uint32_t reclaim_claimed(struct lutf_region *r, const struct lutf_ringv *v, uint32_t *out,
 				uint32_t n, uint32_t max)
 {
-	struct lutf_cell *cells = lutf_region_at(r, q->cells_off);
-	uint64_t mask = q->mask, deq = ld_acquire(&q->deq);
-	uint64_t back = r->hdr->cfg.labors_max < mask + 1 ? r->hdr->cfg.labors_max : mask + 1;
+	uint64_t mask = v->mask, deq = ld_acquire(&v->q->deq);
+	uint64_t back = r->cfg.labors_max < mask + 1 ? r->cfg.labors_max : mask + 1;
 
 	for (uint64_t pos = deq > back ? deq - back : 0; pos < deq; pos++) {
-		struct lutf_cell *c = &cells[pos & mask];
+		struct lutf_cell *c = &v->cells[pos & mask];
 
 		if (!lutf_cell_filled(c, pos, mask))
 			continue;
@@ -92,7 +96,8 @@ int lutf_runtime_worker_lost(struct lutf_runtime *rt, int sig)
 		return -EINVAL; /* in-process Labors cannot die on their own */
 	r = &rt->r;
 	h = r->hdr;
-	max_claimed = h->cfg.labors_max * h->cfg.carts;
+	/* Private bounds: at most 4096 * 256 entries (config_check). */
+	max_claimed = r->cfg.labors_max * r->cfg.carts;
 	claimed = calloc(max_claimed, sizeof(*claimed));
 	if (!claimed)
 		return -ENOMEM;
@@ -100,14 +105,14 @@ int lutf_runtime_worker_lost(struct lutf_runtime *rt, int sig)
 	pthread_mutex_lock(&rt->sup_lock);
 	pthread_mutex_lock(&rt->reap_lock);
 
-	unwedge(r, &h->cq);
-	unwedge(r, &h->held);
-	for (uint32_t c = 0; c < h->cfg.carts; c++) {
-		n_claimed = reclaim_claimed(r, &r->carts[c].ring, claimed, n_claimed, max_claimed);
+	rt->cq_fillers += unwedge(rt, &r->cq);
+	unwedge(rt, &r->held);
+	for (uint32_t c = 0; c < r->cfg.carts; c++) {
+		n_claimed = reclaim_claimed(r, &r->cart_q[c], claimed, n_claimed, max_claimed);
 		st_relaxed(&r->carts[c].owner, 0);
 	}
 
-	for (uint32_t i = 0; i < h->cfg.labors_max; i++) {
+	for (uint32_t i = 0; i < r->cfg.labors_max; i++) {
 		struct lutf_labor *l = &r->labors[i];
 		uint32_t idx = ld_acquire(&l->brick);
 		struct lutf_brick *b;
@@ -118,15 +123,17 @@ int lutf_runtime_worker_lost(struct lutf_runtime *rt, int sig)
 		l->brick = LUTF_NONE;
 		l->cur_fn = LUTF_NONE;
 		l->sleeping = 0;
-		if (idx >= h->cfg.bricks)
+		if (idx == LUTF_NONE)
+			continue;
+		b = lutf_front_brick(rt, idx, LUTF_FAULT_LABOR);
+		if (!b)
 			continue;
 		for (uint32_t k = 0; k < n_claimed; k++)
 			if (claimed[k] == idx)
 				claimed[k] = LUTF_NONE; /* handled here, from the Labor's side */
-		b = &r->bricks[idx];
 		switch (ld_acquire(&b->state)) {
 		case LUTF_BRICK_QUEUED:
-			if (!ring_holds(r, &h->held, idx))
+			if (!ring_holds(&r->held, idx))
 				requeue(rt, b);
 			break;
 		case LUTF_BRICK_RUNNING:
@@ -140,13 +147,13 @@ int lutf_runtime_worker_lost(struct lutf_runtime *rt, int sig)
 			 * Async (reapers excluded by reap_lock): it is either still
 			 * in the completion ring, or reaped, and then the reaper's
 			 * reference is gone and ours is the last. */
-			bool posted = b->cq == LUTF_CQ_ASYNC
-					  ? ld_acquire(&b->refs) == 1 || ring_holds(r, &h->cq, idx)
+			bool posted = ld_relaxed(&b->cq) == LUTF_CQ_ASYNC
+					  ? ld_acquire(&b->refs) == 1 || ring_holds(&r->cq, idx)
 					  : ld_acquire(&b->done) == 1;
 
 			if (!posted) {
-				b->status = LUTF_STATUS_CRASHED;
-				b->detail = (uint32_t)sig;
+				st_relaxed(&b->status, LUTF_STATUS_CRASHED);
+				st_relaxed(&b->detail, (uint32_t)sig);
 				lutf_brick_post(r, b);
 				failed++;
 			}
@@ -158,17 +165,22 @@ int lutf_runtime_worker_lost(struct lutf_runtime *rt, int sig)
 		}
 	}
 	for (uint32_t k = 0; k < n_claimed; k++) {
-		if (claimed[k] >= h->cfg.bricks)
+		struct lutf_brick *b;
+
+		if (claimed[k] == LUTF_NONE)
 			continue;
-		if (ld_acquire(&r->bricks[claimed[k]].state) == LUTF_BRICK_QUEUED)
-			requeue(rt, &r->bricks[claimed[k]]);
+		b = lutf_front_brick(rt, claimed[k], LUTF_FAULT_CART_CELL);
+		if (!b)
+			continue;
+		if (ld_acquire(&b->state) == LUTF_BRICK_QUEUED)
+			requeue(rt, b);
 		else
-			lutf_brick_unref(r, &r->bricks[claimed[k]]);
+			lutf_brick_unref(r, b);
 	}
-	st_release(&h->labor_req, h->cfg.labors);
+	st_release(&h->labor_req, r->cfg.labors);
 	st_release(&h->labors_up, 0);
 	__atomic_add_fetch(&rt->n_crashed, (uint64_t)failed, __ATOMIC_RELAXED);
-	for (uint32_t i = 0; i < h->cfg.labors_max; i++)
+	for (uint32_t i = 0; i < r->cfg.labors_max; i++)
 		rt->seen_since[i] = 0;
 
 	pthread_mutex_unlock(&rt->reap_lock);
@@ -190,10 +202,11 @@ uint32_t lutf_runtime_overdue(struct lutf_runtime *rt, uint64_t grace_ns)
 	if (!rt)
 		return 0;
 	r = &rt->r;
-	labors = r->hdr->cfg.labors_max;
-	bricks = r->hdr->cfg.bricks;
+	labors = r->cfg.labors_max;
+	bricks = r->cfg.bricks;
 	/* Relaxed reads of words the worker writes: a wrong answer only recycles
-	 * that worker (or not yet), and indices are bounded before use. */
+	 * that worker (or not yet), and indices are bounded before use. The
+	 * deadline is the front's own copy. */
 	for (uint32_t i = 0; i < labors; i++) {
 		struct lutf_labor *l = &r->labors[i];
 		uint32_t idx = ld_relaxed(&l->brick);
@@ -201,7 +214,7 @@ uint32_t lutf_runtime_overdue(struct lutf_runtime *rt, uint64_t grace_ns)
 
 		if (ld_relaxed(&l->state) != LUTF_LABOR_RUNNING || idx >= bricks)
 			continue;
-		dl = ld_relaxed(&r->bricks[idx].deadline_ns);
+		dl = ld_relaxed(&rt->bf[idx].deadline_ns);
 		if (dl && now >= dl && now - dl >= grace_ns)
 			n++;
 	}

@@ -32,6 +32,10 @@ struct lutf_fn_local {
 	uint32_t *held;
 	uint32_t n_held, cap_held;
 	bool releasing; /* resumed, but some held Bricks did not fit a Cart yet */
+	/* Private copies of what the region's slot says (a worker may rewrite
+	 * the region's): the slot's generation survives its reuse. */
+	uint32_t gen;
+	uint32_t timeout_ms;
 };
 
 /* The Supervisor's incremental deadline scan of one Cart (supervisor.c). */
@@ -73,7 +77,7 @@ struct lutf_runtime {
 	pthread_mutex_t reap_lock;
 	pthread_mutex_t sup_lock; /* the Supervisor's tick; worker_lost excludes it */
 	struct lutf_fn_local *fns;
-	uint64_t *user_data; /* per Brick, in the front's memory: a worker cannot forge it */
+	struct lutf_front_brick *bf; /* per Brick, in the front's memory (front.h) */
 	struct lutf_app *apps;
 	struct lutf_supervisor *sup; /* serves this runtime (and maybe others) */
 	bool own_sup;		     /* created for this runtime alone */
@@ -89,16 +93,15 @@ struct lutf_runtime {
 	uint64_t *free_since; /* elastic pool: when a Labor above M was last seen busy */
 	/* Statistics, relaxed counters. */
 	uint64_t n_submitted, n_completed, n_rejected, n_rebinds, n_deadlines, n_held;
-	uint64_t n_grows, n_retires, n_crashed, n_faults;
+	uint64_t n_grows, n_retires, n_crashed;
+	uint32_t cq_fillers; /* NONE cells crash repair put in the completion ring (reap_lock) */
 
 	/* Labor tids are used only once checked against the worker (labor_tid.c);
 	 * the Supervisor reads these under sup_lock, lutf_runtime_set_worker
-	 * writes them under it. lw_n and lw_carts are the front's own counts
-	 * (from join): the sizes of lw_slot/lw_tid, the Cart bound. */
+	 * writes them under it. */
 	int worker_dir;	    /* O_PATH fd of /proc/<worker> while worker_known */
 	int32_t worker_pid; /* registered as the tgid of every Labor */
 	bool worker_known;
-	uint32_t lw_n, lw_carts;
 	uint32_t lw_used;	/* labor_watch slots this runtime holds */
 	uint64_t n_tid_refused; /* Labor tids that were not the worker's threads */
 };
@@ -113,7 +116,7 @@ struct lutf_labors {
 	uint32_t local_stop;
 	uint32_t flags; /* LUTF_LABORS_* */
 	uint32_t held;	/* 1 until lutf_labors_release (private futex word) */
-	void *selves; /* per-thread state, freed after join */
+	void *selves;	/* per-thread state, freed after join */
 };
 
 /* Complete b with its status fields already written (the caller won the

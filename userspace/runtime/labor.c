@@ -66,7 +66,7 @@ static int op_write(struct lutf_call *call, const void *buf, size_t len)
 
 	if (len == 0)
 		return 0;
-	if (need < k->out_len || need > k->self->lb->r.hdr->cfg.max_payload) {
+	if (need < k->out_len || need > k->self->lb->r.cfg.max_payload) {
 		k->too_large = true;
 		return -EMSGSIZE;
 	}
@@ -219,8 +219,7 @@ static void call_function(struct labor_self *s, struct lutf_brick *b)
 	rc = k.bind.fn(&k.call);
 
 	if (k.too_large) {
-		snprintf(k.err, sizeof(k.err), "output over the %u-byte limit",
-			 r->hdr->cfg.max_payload);
+		snprintf(k.err, sizeof(k.err), "output over the %u-byte limit", r->cfg.max_payload);
 		status = LUTF_STATUS_TOO_LARGE;
 	} else if (k.failed || rc != 0) {
 		if (!k.failed)
@@ -252,12 +251,12 @@ static void run_brick(struct labor_self *s, struct lutf_labor *me, uint32_t idx)
 	struct lutf_fn_slot *slot;
 	uint32_t fstate;
 
-	if (idx >= h->cfg.bricks) {
+	if (idx >= r->cfg.bricks) {
 		st_relaxed(&me->brick, LUTF_NONE);
 		return; /* not a Brick: a corrupt ring entry is dropped, not followed */
 	}
 	b = &r->bricks[idx];
-	if (ld_acquire(&b->state) != LUTF_BRICK_QUEUED || b->fn >= h->cfg.max_functions)
+	if (ld_acquire(&b->state) != LUTF_BRICK_QUEUED || b->fn >= r->cfg.max_functions)
 		goto out; /* already completed (deadline) by the Supervisor */
 	st_relaxed(&me->brick, idx);
 	/* Single writer; the Supervisor compares it across ticks (relaxed). */
@@ -275,7 +274,7 @@ static void run_brick(struct labor_self *s, struct lutf_labor *me, uint32_t idx)
 		/* Held: hand the Brick (and our reference) to the Supervisor,
 		 * which drains the held ring on every tick (it ticks while
 		 * calls come and go, and at least once a second). */
-		lutf_ring_push(r, &h->held, idx);
+		lutf_ring_push(r, &r->held, idx);
 		goto leave;
 	}
 	if (ld_relaxed(&h->stop)) {
@@ -318,9 +317,9 @@ static bool has_work(struct lutf_region *r, struct lutf_labor *me, uint32_t my_i
 	if (free)
 		return c != LUTF_NONE ||
 		       (!fixed && (uint32_t)(me - r->labors) >= ld_relaxed(&r->hdr->labor_req));
-	if (c == LUTF_NONE || ld_relaxed(&r->carts[c].owner) != my_id)
+	if (c >= r->cfg.carts || ld_relaxed(&r->carts[c].owner) != my_id)
 		return true;
-	return lutf_ring_count(&r->carts[c].ring) != 0;
+	return lutf_ring_count(&r->cart_q[c]) != 0;
 }
 
 static void park(struct labor_self *s, struct lutf_labor *me, uint32_t my_id, bool free)
@@ -377,10 +376,10 @@ static void *labor_main(void *arg)
 		uint32_t c = ld_acquire(&me->cart);
 		uint32_t idx;
 
-		if (c >= h->cfg.carts) {
+		if (c >= r->cfg.carts) {
 			/* Acquire pairs with the Supervisor's release of labor_req. */
 			if (!(s->lb->flags & LUTF_LABORS_FIXED) &&
-			    s->idx >= ld_acquire(&h->labor_req) && s->idx >= h->cfg.labors)
+			    s->idx >= ld_acquire(&h->labor_req) && s->idx >= r->cfg.labors)
 				break; /* retired: the pool shrinks from the top */
 			park(s, me, my_id, true);
 			continue;
@@ -394,7 +393,7 @@ static void *labor_main(void *arg)
 			continue;
 		}
 		/* Into me->brick: a crash never loses a taken Brick. */
-		idx = lutf_ring_pop_into(r, &r->carts[c].ring, &me->brick);
+		idx = lutf_ring_pop_into(r, &r->cart_q[c], &me->brick);
 		if (idx != LUTF_NONE) {
 			run_brick(s, me, idx);
 			spin_from = 0;
@@ -406,7 +405,7 @@ static void *labor_main(void *arg)
 			spin_from = lutf_now_ns();
 			spins = 0;
 		} else if ((++spins & 63) == 0) {
-			if (lutf_now_ns() - spin_from > h->cfg.spin_ns) {
+			if (lutf_now_ns() - spin_from > r->cfg.spin_ns) {
 				park(s, me, my_id, false);
 				spin_from = 0;
 				continue;
@@ -465,11 +464,11 @@ static void *keeper_main(void *arg)
 		/* Acquire pairs with the Supervisor's release store of labor_req. */
 		uint32_t want = ld_acquire(&h->labor_req);
 
-		if (want < h->cfg.labors)
-			want = h->cfg.labors;
-		if (want > h->cfg.labors_max)
-			want = h->cfg.labors_max;
-		while (lb->n_threads > h->cfg.labors &&
+		if (want < lb->r.cfg.labors)
+			want = lb->r.cfg.labors;
+		if (want > lb->r.cfg.labors_max)
+			want = lb->r.cfg.labors_max;
+		while (lb->n_threads > lb->r.cfg.labors &&
 		       ld_acquire(&selves[lb->n_threads - 1].exited)) {
 			pthread_join(lb->threads[lb->n_threads - 1], NULL);
 			lb->n_threads--;
@@ -505,7 +504,7 @@ int lutf_labors_start(void *mem, size_t size, const struct lutf_labor_host *host
 	/* The front registers each Labor's state word with labor_watch by its
 	 * address in this process. */
 	st_release(&lb->r.hdr->worker_base, (uint64_t)(uintptr_t)mem);
-	n = lb->r.hdr->cfg.labors_max;
+	n = lb->r.cfg.labors_max;
 	lb->threads = calloc(n, sizeof(*lb->threads));
 	selves = calloc(n, sizeof(*selves));
 	lb->selves = selves; /* must outlive the threads: freed by lutf_labors_wait */
@@ -514,7 +513,7 @@ int lutf_labors_start(void *mem, size_t size, const struct lutf_labor_host *host
 		goto err_threads;
 	}
 	if (!(lb->flags & LUTF_LABORS_FIXED))
-		n = lb->r.hdr->cfg.labors;
+		n = lb->r.cfg.labors;
 	for (uint32_t i = 0; i < n; i++) {
 		err = start_labor(lb, i);
 		if (err)
@@ -553,7 +552,7 @@ void lutf_labors_stop(struct lutf_labors *lb)
 	/* A held Labor wakes and sees the stop (release: after local_stop). */
 	st_release(&lb->held, 0);
 	lutf_futex_wake(&lb->held, 1 << 30, false);
-	for (uint32_t i = 0; i < lb->r.hdr->cfg.labors_max; i++) {
+	for (uint32_t i = 0; i < lb->r.cfg.labors_max; i++) {
 		struct lutf_labor *l = &lb->r.labors[i];
 
 		/* Unconditional wake: stopping is rare and must not be missed. */

@@ -11,11 +11,13 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <signal.h>
+#include <stdlib.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
 
-#include "internal.h"
+#include "front.h"
 
 int lutf_runtime_set_worker(struct lutf_runtime *rt, int pid)
 {
@@ -70,15 +72,16 @@ bool lutf_labor_tid_check(struct lutf_runtime *rt, int32_t tid, int32_t *tgid)
 	return true;
 }
 
-/* The worker is still running (not exited, not a zombie): its Labors' tid
- * words are then its own doing. */
+/* The worker is still running: not exited, not a zombie, no SIGKILL pending
+ * (a worker being recycled loses its threads first). Its Labors' tid words
+ * are then its own doing. */
 static bool worker_alive(struct lutf_runtime *rt)
 {
-	char buf[256], *p;
+	char buf[4096], *p;
 	ssize_t n;
 	int fd;
 
-	fd = openat(rt->worker_dir, "stat", O_RDONLY | O_CLOEXEC);
+	fd = openat(rt->worker_dir, "status", O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
 		return false;
 	n = read(fd, buf, sizeof(buf) - 1);
@@ -86,9 +89,20 @@ static bool worker_alive(struct lutf_runtime *rt)
 	if (n <= 0)
 		return false;
 	buf[n] = 0;
-	/* "pid (comm) S ...": the state follows the last ')'. */
-	p = strrchr(buf, ')');
-	return p && p[1] == ' ' && p[2] != 'Z' && p[2] != 'X' && p[2] != 'x';
+	/* "State:\tS (sleeping)"; zombie Z, dead X. */
+	p = strstr(buf, "\nState:\t");
+	if (!p || p[8] == 'Z' || p[8] == 'X' || p[8] == 'x')
+		return false;
+	/* "SigPnd:" (the thread's) and "ShdPnd:" (the process's): hex masks,
+	 * bit 8 is SIGKILL. */
+	for (int k = 0; k < 2; k++) {
+		const char *key = k ? "\nShdPnd:\t" : "\nSigPnd:\t";
+
+		p = strstr(buf, key);
+		if (p && (strtoull(p + strlen(key), NULL, 16) & (1ull << (SIGKILL - 1))))
+			return false;
+	}
+	return true;
 }
 
 void lutf_labor_tid_refused(struct lutf_runtime *rt, uint32_t i, int32_t tid)
@@ -109,6 +123,5 @@ void lutf_labor_tid_refused(struct lutf_runtime *rt, uint32_t i, int32_t tid)
 		"lutf: region fault (labor tid): Labor %u names tid %d, not a thread of worker %d; "
 		"not watched, not pinned\n",
 		i, (int)tid, (int)rt->worker_pid);
-	/* Relaxed: a counter the front polls (lutf_runtime_region_faults). */
-	__atomic_add_fetch(&rt->n_faults, 1, __ATOMIC_RELAXED);
+	lutf_front_fault(rt, LUTF_FAULT_LABOR_TID);
 }

@@ -160,9 +160,47 @@ size_t lutf_region_size(const struct lutf_config *cfg)
 	return (size_t)l.end;
 }
 
+/* Fill *r from a layout derived here (never from the region's own words). */
+static void view(struct lutf_region *r, void *mem, size_t size, const struct lutf_config *c,
+		 const struct layout *l)
+{
+	uint64_t cell = l->off_cells;
+
+	memset(r, 0, sizeof(*r));
+	r->base = mem;
+	r->size = size;
+	r->hdr = mem;
+	r->cfg = *c;
+	r->carts = (struct lutf_cart *)(r->base + l->off_carts);
+	r->labors = (struct lutf_labor *)(r->base + l->off_labors);
+	r->fns = (struct lutf_fn_slot *)(r->base + l->off_fns);
+	r->bricks = (struct lutf_brick *)(r->base + l->off_bricks);
+	for (uint32_t i = 0; i < c->carts; i++) {
+		r->cart_q[i].q = &r->carts[i].ring;
+		r->cart_q[i].cells = (struct lutf_cell *)(r->base + cell);
+		r->cart_q[i].mask = c->cart_capacity - 1;
+		cell += (uint64_t)c->cart_capacity * sizeof(struct lutf_cell);
+	}
+	r->cq.q = &r->hdr->cq;
+	r->cq.cells = (struct lutf_cell *)(r->base + cell);
+	r->cq.mask = l->cq_cap - 1;
+	cell += (uint64_t)l->cq_cap * sizeof(struct lutf_cell);
+	r->held.q = &r->hdr->held;
+	r->held.cells = (struct lutf_cell *)(r->base + cell);
+	r->held.mask = l->cq_cap - 1;
+	r->n_classes = l->n_classes;
+	for (uint32_t i = 0; i < l->n_classes; i++) {
+		r->cls[i].c = &r->hdr->classes[i];
+		r->cls[i].links = (uint32_t *)(r->base + l->links_off[i]);
+		r->cls[i].off = l->class_off[i];
+		r->cls[i].size = l->sizes[i];
+		r->cls[i].count = l->counts[i];
+	}
+}
+
 int lutf_region_format(void *mem, size_t size, const struct lutf_config *cfg, unsigned flags)
 {
-	struct lutf_region r;
+	static __thread struct lutf_region r; /* large (Cart views): not on the stack */
 	struct lutf_region_hdr *h = mem;
 	struct lutf_config c;
 	struct layout l;
@@ -206,14 +244,7 @@ int lutf_region_format(void *mem, size_t size, const struct lutf_config *cfg, un
 	h->pool_head = LUTF_NONE;
 	h->labor_req = c.labors;
 
-	r.base = mem;
-	r.size = size;
-	r.hdr = h;
-	r.carts = (struct lutf_cart *)(r.base + l.off_carts);
-	r.labors = (struct lutf_labor *)(r.base + l.off_labors);
-	r.fns = (struct lutf_fn_slot *)(r.base + l.off_fns);
-	r.bricks = (struct lutf_brick *)(r.base + l.off_bricks);
-
+	view(&r, mem, size, &c, &l);
 	cell = l.off_cells;
 	for (uint32_t i = 0; i < c.carts; i++) {
 		lutf_ring_init(&r, &r.carts[i].ring, cell, c.cart_capacity);
@@ -243,42 +274,64 @@ static bool ring_ok(const struct lutf_ring *q, const struct layout *l, uint64_t 
 
 int lutf_region_open(struct lutf_region *r, void *mem, size_t size)
 {
-	struct lutf_region_hdr *h = mem;
+	struct lutf_region_hdr *h = mem, hc;
 	struct lutf_config c;
 	struct layout l;
 
-	if (!mem || size < sizeof(*h) || ld_acquire(&h->magic) != LUTF_REGION_MAGIC ||
-	    h->version != LUTF_REGION_VERSION)
+	if (!mem || size < sizeof(*h) || ld_acquire(&h->magic) != LUTF_REGION_MAGIC)
+		return -EINVAL;
+	/* One copy of the header, checked and used: the region's own words are
+	 * not read again for layout, here or later. */
+	memcpy(&hc, h, sizeof(hc));
+	if (hc.version != LUTF_REGION_VERSION)
 		return -EINVAL;
 	/* Recompute the layout from the recorded config and insist on equality:
 	 * every offset used later is then one we derived ourselves. */
-	c = h->cfg;
-	if (config_check(&c) || c.bricks != h->cfg.bricks || c.labors_max != h->cfg.labors_max)
+	c = hc.cfg;
+	if (config_check(&c) || c.bricks != hc.cfg.bricks || c.labors_max != hc.cfg.labors_max)
 		return -EINVAL;
 	layout(&c, &l);
-	if (l.end > size || h->end != l.end || h->off_carts != l.off_carts ||
-	    h->off_labors != l.off_labors || h->off_fns != l.off_fns ||
-	    h->off_bricks != l.off_bricks || h->off_cells != l.off_cells ||
-	    h->off_arena != l.off_arena || h->n_classes != l.n_classes)
+	if (l.end > size || hc.end != l.end || hc.off_carts != l.off_carts ||
+	    hc.off_labors != l.off_labors || hc.off_fns != l.off_fns ||
+	    hc.off_bricks != l.off_bricks || hc.off_cells != l.off_cells ||
+	    hc.off_arena != l.off_arena || hc.n_classes != l.n_classes)
 		return -EINVAL;
 	for (uint32_t i = 0; i < l.n_classes; i++)
-		if (h->classes[i].off != l.class_off[i] ||
-		    h->classes[i].links_off != l.links_off[i] || h->classes[i].size != l.sizes[i] ||
-		    h->classes[i].count != l.counts[i])
+		if (hc.classes[i].off != l.class_off[i] ||
+		    hc.classes[i].links_off != l.links_off[i] || hc.classes[i].size != l.sizes[i] ||
+		    hc.classes[i].count != l.counts[i])
 			return -EINVAL;
-	if (!ring_ok(&h->cq, &l, size) || !ring_ok(&h->held, &l, size))
+	if (!ring_ok(&hc.cq, &l, size) || !ring_ok(&hc.held, &l, size))
 		return -EINVAL;
-
-	r->base = mem;
-	r->size = size;
-	r->hdr = h;
-	r->carts = (struct lutf_cart *)(r->base + l.off_carts);
-	r->labors = (struct lutf_labor *)(r->base + l.off_labors);
-	r->fns = (struct lutf_fn_slot *)(r->base + l.off_fns);
-	r->bricks = (struct lutf_brick *)(r->base + l.off_bricks);
-	r->shared = h->flags & LUTF_REGION_SHARED;
-	for (uint32_t i = 0; i < c.carts; i++)
-		if (!ring_ok(&r->carts[i].ring, &l, size))
-			return -EINVAL;
+	view(r, mem, size, &c, &l);
+	r->shared = hc.flags & LUTF_REGION_SHARED;
 	return 0;
+}
+
+static const char *const fault_names[LUTF_FAULT__COUNT] = {
+    [LUTF_FAULT_NONE] = "none",
+    [LUTF_FAULT_CQ_INDEX] = "completion index",
+    [LUTF_FAULT_CQ_STRAY] = "completion not awaited",
+    [LUTF_FAULT_CQ_GENERATION] = "completion generation",
+    [LUTF_FAULT_RESULT] = "result bounds",
+    [LUTF_FAULT_HELD] = "held ring entry",
+    [LUTF_FAULT_CART_CELL] = "cart cell index",
+    [LUTF_FAULT_LABOR] = "labor word",
+    [LUTF_FAULT_FREE_STACK] = "free stack",
+    [LUTF_FAULT_BUDGET] = "pass budget",
+    [LUTF_FAULT_LABOR_TID] = "labor tid",
+};
+
+const char *lutf_fault_check_name(unsigned check)
+{
+	return check < LUTF_FAULT__COUNT ? fault_names[check] : "unknown";
+}
+
+void lutf_region_fault(struct lutf_region *r, unsigned check)
+{
+	if (check >= LUTF_FAULT__COUNT)
+		return;
+	/* Relaxed: counters for stats; readers poll them. */
+	__atomic_add_fetch(&r->faults[check], 1, __ATOMIC_RELAXED);
+	st_relaxed(&r->last_fault, check);
 }

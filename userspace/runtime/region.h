@@ -164,19 +164,62 @@ struct lutf_region_hdr {
 	uint32_t cq_sleeping;
 };
 
+#define LUTF_CARTS_MAX 256 /* config_check's bound on carts */
+
+/*
+ * A ring as one side sees it: the counters and cells live in the region, the
+ * mask and the cells' address are private copies made at open from the layout
+ * this side derived itself. No ring operation reads mask or cells_off from
+ * shared memory.
+ */
+struct lutf_ringv {
+	struct lutf_ring *q;	 /* shared: enq, deq (words only) */
+	struct lutf_cell *cells; /* shared cells; mask + 1 of them */
+	uint64_t mask;		 /* private */
+};
+
+/* An arena size class as one side sees it (private copy; head and bump are
+ * shared words, every index taken from them is checked against count). */
+struct lutf_classv {
+	struct lutf_arena_class *c; /* shared: head, bump (words only) */
+	uint32_t *links;	    /* shared: count link words */
+	uint64_t off;		    /* region offset of block 0 */
+	uint32_t size, count;
+};
+
+/*
+ * One side's view of a region, built once by lutf_region_open from a layout
+ * recomputed from the recorded config, and never refreshed from shared memory:
+ * every count, offset, mask and class below is private. The pointers point
+ * into the region; what they point at is words the other side may write.
+ * Both sides use this view; the front (lutfd) additionally treats every word
+ * behind these pointers as hostile (front.h).
+ */
 struct lutf_region {
 	uint8_t *base;
 	size_t size;
-	struct lutf_region_hdr *hdr;
+	struct lutf_region_hdr *hdr; /* shared: words only, never layout */
+	struct lutf_config cfg;	     /* private copy, checked at open */
 	struct lutf_cart *carts;
 	struct lutf_labor *labors;
 	struct lutf_fn_slot *fns;
 	struct lutf_brick *bricks;
+	struct lutf_ringv cart_q[LUTF_CARTS_MAX]; /* cfg.carts of them */
+	struct lutf_ringv cq, held;
+	struct lutf_classv cls[LUTF_ARENA_CLASSES];
+	uint32_t n_classes;
 	bool shared; /* futexes across processes */
+	/* Checks that failed on this view (enum lutf_fault_check), private:
+	 * relaxed counters, last = the most recent check (relaxed). */
+	uint64_t faults[LUTF_FAULT__COUNT];
+	uint32_t last_fault;
 };
 
-/* Validate a formatted region and fill *r. 0 or -EINVAL. */
+/* Validate a formatted region and fill *r with a private view. 0 or -EINVAL. */
 int lutf_region_open(struct lutf_region *r, void *mem, size_t size);
+
+/* Count a failed check on r (any thread). */
+void lutf_region_fault(struct lutf_region *r, unsigned check);
 
 static inline void *lutf_region_at(const struct lutf_region *r, uint64_t off)
 {
@@ -189,13 +232,21 @@ static inline uint32_t lutf_brick_index(const struct lutf_region *r, const struc
 }
 
 /* ---- rings (ring.c) ---- */
+/* Every loop in these is bounded (LUTF_RING_BUDGET tries): the ring may be
+ * written by the other process. Spending the budget counts a fault on r. */
+#define LUTF_RING_BUDGET (1u << 16)
 void lutf_ring_init(struct lutf_region *r, struct lutf_ring *q, uint64_t cells_off, uint32_t cap);
-/* 0, or -EAGAIN when full. Release: the value and everything before is visible to the taker. */
-int lutf_ring_push(struct lutf_region *r, struct lutf_ring *q, uint32_t val);
-/* The value, or LUTF_NONE when empty. Acquire, pairs with push. */
-uint32_t lutf_ring_pop(struct lutf_region *r, struct lutf_ring *q);
+/* 0, -EAGAIN when full, -ELOOP when the budget ran out. Release: the value
+ * and everything before is visible to the taker. */
+int lutf_ring_push(struct lutf_region *r, const struct lutf_ringv *v, uint32_t val);
+/* 0 and *val, -EAGAIN when empty, -ELOOP when the budget ran out. Acquire,
+ * pairs with push. When dst is not NULL the value is stored there before the
+ * cell is released (for crash repair). */
+int lutf_ring_take(struct lutf_region *r, const struct lutf_ringv *v, uint32_t *dst, uint32_t *val);
+/* The value, or LUTF_NONE when empty (or out of budget). */
+uint32_t lutf_ring_pop(struct lutf_region *r, const struct lutf_ringv *v);
 /* As lutf_ring_pop, and stores the value into *dst before releasing the cell. */
-uint32_t lutf_ring_pop_into(struct lutf_region *r, struct lutf_ring *q, uint32_t *dst);
+uint32_t lutf_ring_pop_into(struct lutf_region *r, const struct lutf_ringv *v, uint32_t *dst);
 /* The cell for pos holds a published value (used by read-only scans). */
 static inline bool lutf_cell_filled(const struct lutf_cell *c, uint64_t pos, uint64_t mask)
 {
@@ -204,10 +255,10 @@ static inline bool lutf_cell_filled(const struct lutf_cell *c, uint64_t pos, uin
 }
 
 /* The entry at the head is published (a pop would succeed now). */
-bool lutf_ring_ready(struct lutf_region *r, struct lutf_ring *q);
+bool lutf_ring_ready(const struct lutf_ringv *v);
 
-/* Approximate number of entries (never negative). */
-uint32_t lutf_ring_count(const struct lutf_ring *q);
+/* Approximate number of entries (never negative, at most the capacity). */
+uint32_t lutf_ring_count(const struct lutf_ringv *v);
 
 /* ---- futex (futex.c) ---- */
 int lutf_futex_wait(uint32_t *word, uint32_t val, bool shared, uint64_t timeout_ns);

@@ -5,8 +5,11 @@
  * number of producers and consumers: a Labor that just lost its Cart may pop
  * from it once more and nothing breaks. Cells live in the region.
  *
- * Loops are bounded (SPIN_MAX): a ring shared with another process is
- * untrusted, and garbage in it must not hang the front.
+ * Every ring is used through a private view (struct lutf_ringv): the mask
+ * and the cells' address are this side's own copies, so an index is always
+ * in bounds whatever the counters say. Loops are bounded (LUTF_RING_BUDGET):
+ * a ring shared with another process is untrusted, and garbage in it must not
+ * hang the front.
  *
  * A cell stores its sequence number minus its own index, so that the initial
  * state (sequence = index) is all zeros: a fresh ring costs no memory until
@@ -15,13 +18,6 @@
 #include <errno.h>
 
 #include "region.h"
-
-#define SPIN_MAX (1u << 16) /* retries before a ring is treated as full/empty */
-
-static inline struct lutf_cell *cells(struct lutf_region *r, struct lutf_ring *q)
-{
-	return lutf_region_at(r, q->cells_off);
-}
 
 void lutf_ring_init(struct lutf_region *r, struct lutf_ring *q, uint64_t cells_off, uint32_t cap)
 {
@@ -32,19 +28,22 @@ void lutf_ring_init(struct lutf_region *r, struct lutf_ring *q, uint64_t cells_o
 	/* Cells are zero in a fresh region: every cell says "free for lap 0". */
 }
 
-int lutf_ring_push(struct lutf_region *r, struct lutf_ring *q, uint32_t val)
+int lutf_ring_push(struct lutf_region *r, const struct lutf_ringv *v, uint32_t val)
 {
-	struct lutf_cell *base = cells(r, q), *c;
+	struct lutf_ring *q = v->q;
+	struct lutf_cell *c;
+	uint64_t mask = v->mask;
 	uint64_t pos = ld_relaxed(&q->enq);
-	uint64_t mask = ld_relaxed(&q->mask);
 	unsigned tries = 0;
 
 	for (;;) {
 		int64_t dif;
 
-		if (++tries > SPIN_MAX)
-			return -EAGAIN;
-		c = &base[pos & mask];
+		if (++tries > LUTF_RING_BUDGET) {
+			lutf_region_fault(r, LUTF_FAULT_BUDGET);
+			return -ELOOP;
+		}
+		c = &v->cells[pos & mask];
 		/* Acquire pairs with the consumer's release of seq in pop: the cell
 		 * is free again only after its previous value was read. */
 		dif = (int64_t)(ld_acquire(&c->seq) + (pos & mask)) - (int64_t)pos;
@@ -68,21 +67,23 @@ int lutf_ring_push(struct lutf_region *r, struct lutf_ring *q, uint32_t val)
 	return 0;
 }
 
-uint32_t lutf_ring_pop_into(struct lutf_region *r, struct lutf_ring *q, uint32_t *dst)
+int lutf_ring_take(struct lutf_region *r, const struct lutf_ringv *v, uint32_t *dst, uint32_t *out)
 {
-	struct lutf_cell *base = cells(r, q), *c;
+	struct lutf_ring *q = v->q;
+	struct lutf_cell *c;
+	uint64_t mask = v->mask;
 	uint64_t pos = ld_relaxed(&q->deq);
-	uint64_t mask = ld_relaxed(&q->mask);
 	unsigned tries = 0;
 	uint32_t val;
 
 	for (;;) {
 		int64_t dif;
 
-		if (++tries > SPIN_MAX)
-			return LUTF_NONE;
-
-		c = &base[pos & mask];
+		if (++tries > LUTF_RING_BUDGET) {
+			lutf_region_fault(r, LUTF_FAULT_BUDGET);
+			return -ELOOP;
+		}
+		c = &v->cells[pos & mask];
 		/* Acquire pairs with the release of seq in push. */
 		dif = (int64_t)(ld_acquire(&c->seq) + (pos & mask)) - (int64_t)(pos + 1);
 		if (dif == 0) {
@@ -90,7 +91,7 @@ uint32_t lutf_ring_pop_into(struct lutf_region *r, struct lutf_ring *q, uint32_t
 							__ATOMIC_RELAXED, __ATOMIC_RELAXED))
 				break;
 		} else if (dif < 0) {
-			return LUTF_NONE; /* empty */
+			return -EAGAIN; /* empty */
 		} else {
 			pos = ld_relaxed(&q->deq);
 		}
@@ -104,29 +105,39 @@ uint32_t lutf_ring_pop_into(struct lutf_region *r, struct lutf_ring *q, uint32_t
 	/* Release pairs with the acquire in push: the cell may be refilled only
 	 * after val was read. */
 	st_release(&c->seq, pos + mask + 1 - (pos & mask));
-	return val;
+	*out = val;
+	return 0;
 }
 
-uint32_t lutf_ring_count(const struct lutf_ring *q)
+uint32_t lutf_ring_pop_into(struct lutf_region *r, const struct lutf_ringv *v, uint32_t *dst)
+{
+	uint32_t val;
+
+	return lutf_ring_take(r, v, dst, &val) ? LUTF_NONE : val;
+}
+
+uint32_t lutf_ring_count(const struct lutf_ringv *v)
 {
 	/* seq_cst: the "re-check for work" half of the doorbell pairs. */
-	uint64_t d = ld_seqcst(&q->deq), e = ld_seqcst(&q->enq);
+	uint64_t d = ld_seqcst(&v->q->deq), e = ld_seqcst(&v->q->enq);
 
-	return e > d ? (uint32_t)(e - d) : 0;
+	if (e <= d)
+		return 0;
+	return e - d > v->mask + 1 ? (uint32_t)(v->mask + 1) : (uint32_t)(e - d);
 }
 
-uint32_t lutf_ring_pop(struct lutf_region *r, struct lutf_ring *q)
+uint32_t lutf_ring_pop(struct lutf_region *r, const struct lutf_ringv *v)
 {
-	return lutf_ring_pop_into(r, q, NULL);
+	return lutf_ring_pop_into(r, v, NULL);
 }
 
-bool lutf_ring_ready(struct lutf_region *r, struct lutf_ring *q)
+bool lutf_ring_ready(const struct lutf_ringv *v)
 {
-	uint64_t pos = ld_seqcst(&q->deq);
+	uint64_t pos = ld_seqcst(&v->q->deq);
 
-	if (ld_seqcst(&q->enq) == pos)
+	if (ld_seqcst(&v->q->enq) == pos)
 		return false;
 	/* A claimed cell not yet filled reads as "not ready": the reaper sleeps
 	 * instead of spinning on a cell a dead producer will never fill. */
-	return lutf_cell_filled(&cells(r, q)[pos & q->mask], pos, q->mask);
+	return lutf_cell_filled(&v->cells[pos & v->mask], pos, v->mask);
 }

@@ -14,7 +14,7 @@
 #include <sys/mman.h>
 #include <time.h>
 
-#include "internal.h"
+#include "front.h"
 
 #define META_MAX 16384u		      /* bytes of content type and headers */
 #define SYNC_SPIN_NS 20000ull	      /* a sync caller spins this long before sleeping */
@@ -76,11 +76,11 @@ static int local_resolve(void *ctx, uint32_t slot, const char *name, struct lutf
 
 static int rt_init(struct lutf_runtime *rt)
 {
-	rt->user_data = calloc(rt->r.hdr->cfg.bricks, sizeof(*rt->user_data));
-	if (!rt->user_data)
+	rt->bf = calloc(rt->r.cfg.bricks, sizeof(*rt->bf));
+	if (!rt->bf)
 		return -ENOMEM;
 	/* fns last: rt_free takes a non-NULL fns to mean "mutexes exist". */
-	rt->fns = calloc(rt->r.hdr->cfg.max_functions, sizeof(*rt->fns));
+	rt->fns = calloc(rt->r.cfg.max_functions, sizeof(*rt->fns));
 	if (!rt->fns)
 		return -ENOMEM;
 	pthread_mutex_init(&rt->lock, NULL);
@@ -92,7 +92,7 @@ static int rt_init(struct lutf_runtime *rt)
 static void rt_free(struct lutf_runtime *rt)
 {
 	if (rt->fns) {
-		for (uint32_t s = 0; s < rt->r.hdr->cfg.max_functions; s++) {
+		for (uint32_t s = 0; s < rt->r.cfg.max_functions; s++) {
 			struct lutf_fn_local *f = &rt->fns[s];
 
 			if (f->app)
@@ -108,7 +108,7 @@ static void rt_free(struct lutf_runtime *rt)
 		pthread_mutex_destroy(&rt->sup_lock);
 	}
 	lutf_labor_tid_fini(rt);
-	free(rt->user_data);
+	free(rt->bf);
 	free(rt->lw_slot);
 	free(rt->lw_tid);
 	free(rt->seen_started);
@@ -123,7 +123,7 @@ static void rt_free(struct lutf_runtime *rt)
 /* A Supervisor for this runtime alone, configured by its region. */
 static int own_supervisor(struct lutf_runtime *rt)
 {
-	const struct lutf_config *cfg = &rt->r.hdr->cfg;
+	const struct lutf_config *cfg = &rt->r.cfg;
 	struct lutf_supervisor_opts o = {.watch = cfg->watch, .max_labors = cfg->labors_max};
 	int err;
 
@@ -226,10 +226,10 @@ int lutf_runtime_attach_to(struct lutf_supervisor *sup, void *mem, size_t size,
 
 static bool drained(struct lutf_region *r)
 {
-	for (uint32_t c = 0; c < r->hdr->cfg.carts; c++)
-		if (lutf_ring_count(&r->carts[c].ring))
+	for (uint32_t c = 0; c < r->cfg.carts; c++)
+		if (lutf_ring_count(&r->cart_q[c]))
 			return false;
-	for (uint32_t i = 0; i < r->hdr->cfg.labors_max; i++)
+	for (uint32_t i = 0; i < r->cfg.labors_max; i++)
 		if (ld_relaxed(&r->labors[i].state) == LUTF_LABOR_RUNNING)
 			return false;
 	return true;
@@ -247,12 +247,12 @@ void lutf_runtime_destroy(struct lutf_runtime *rt)
 	/* Labors now fail what they pop; the Supervisor keeps moving Carts off
 	 * blocked Labors and answering deadlines while the queues drain. */
 	st_seqcst(&r->hdr->stop, LUTF_STOP_DRAIN);
-	for (uint32_t i = 0; i < r->hdr->cfg.labors_max; i++) {
+	for (uint32_t i = 0; i < r->cfg.labors_max; i++) {
 		__atomic_add_fetch(&r->labors[i].bell, 1, __ATOMIC_RELEASE);
 		lutf_futex_wake(&r->labors[i].bell, 1, r->shared);
 	}
 	pthread_mutex_lock(&rt->lock);
-	for (uint32_t s = 0; s < r->hdr->cfg.max_functions; s++)
+	for (uint32_t s = 0; s < r->cfg.max_functions; s++)
 		lutf_fail_held(rt, s, LUTF_STATUS_SHUTTING_DOWN);
 	pthread_mutex_unlock(&rt->lock);
 	/* In-process we must wait for running functions (their threads cannot be
@@ -268,7 +268,7 @@ void lutf_runtime_destroy(struct lutf_runtime *rt)
 	rt->sup = NULL;
 	pthread_mutex_lock(&rt->lock);
 	lutf_drain_held_ring(rt);
-	for (uint32_t s = 0; s < r->hdr->cfg.max_functions; s++)
+	for (uint32_t s = 0; s < r->cfg.max_functions; s++)
 		lutf_fail_held(rt, s, LUTF_STATUS_SHUTTING_DOWN);
 	pthread_mutex_unlock(&rt->lock);
 	st_seqcst(&r->hdr->stop, LUTF_STOP_EXIT);
@@ -276,7 +276,7 @@ void lutf_runtime_destroy(struct lutf_runtime *rt)
 		lutf_labors_stop(rt->labors);
 		lutf_labors_wait(rt->labors);
 	} else {
-		for (uint32_t i = 0; i < r->hdr->cfg.labors_max; i++) {
+		for (uint32_t i = 0; i < r->cfg.labors_max; i++) {
 			__atomic_add_fetch(&r->labors[i].bell, 1, __ATOMIC_RELEASE);
 			lutf_futex_wake(&r->labors[i].bell, 1, r->shared);
 		}
@@ -288,7 +288,7 @@ void lutf_runtime_destroy(struct lutf_runtime *rt)
 
 static int find_slot(struct lutf_runtime *rt, const char *name)
 {
-	for (uint32_t s = 0; s < rt->r.hdr->cfg.max_functions; s++)
+	for (uint32_t s = 0; s < rt->r.cfg.max_functions; s++)
 		if (live(ld_relaxed(&rt->r.fns[s].state)) && strcmp(rt->r.fns[s].name, name) == 0)
 			return (int)s;
 	return -ENOENT;
@@ -322,7 +322,7 @@ static int add_locked(struct lutf_runtime *rt, const char *name, lutf_fn_t fn, s
 {
 	struct lutf_region *r = &rt->r;
 	struct lutf_fn_local *f;
-	uint32_t s;
+	uint32_t s, gen;
 
 	if (!name_ok(name)) {
 		lutf_set_error("bad function name '%s': use [A-Za-z0-9/_.-]{1,%d}",
@@ -335,15 +335,17 @@ static int add_locked(struct lutf_runtime *rt, const char *name, lutf_fn_t fn, s
 		lutf_set_error("function '%s' exists", name);
 		return -EEXIST;
 	}
-	for (s = 0; s < r->hdr->cfg.max_functions; s++)
+	for (s = 0; s < r->cfg.max_functions; s++)
 		if (ld_relaxed(&r->fns[s].state) == LUTF_FN_FREE)
 			break;
-	if (s == r->hdr->cfg.max_functions) {
+	if (s == r->cfg.max_functions) {
 		lutf_set_error("all %u function slots in use", s);
 		return -ENOSPC;
 	}
 	f = &rt->fns[s];
+	gen = f->gen; /* survives the slot's reuse */
 	memset(f, 0, sizeof(*f));
+	f->gen = gen;
 	if (opts && opts->config) {
 		f->config = copy_pairs(opts->config);
 		if (!f->config)
@@ -352,7 +354,9 @@ static int add_locked(struct lutf_runtime *rt, const char *name, lutf_fn_t fn, s
 	f->fn = fn;
 	f->app = app;
 	snprintf(r->fns[s].name, sizeof(r->fns[s].name), "%s", name);
-	r->fns[s].timeout_ms = opts && opts->timeout_ms ? opts->timeout_ms : r->hdr->cfg.timeout_ms;
+	f->timeout_ms = opts && opts->timeout_ms ? opts->timeout_ms : r->cfg.timeout_ms;
+	r->fns[s].timeout_ms = f->timeout_ms;
+	st_relaxed(&r->fns[s].gen, f->gen);
 	/* seq_cst publishes the fields above to Labors and submitters. */
 	st_seqcst(&r->fns[s].state, LUTF_FN_ACTIVE);
 	if (id)
@@ -437,7 +441,7 @@ int lutf_runtime_lookup(struct lutf_runtime *rt, const char *name, uint32_t *id)
 
 static uint32_t slot_state(struct lutf_runtime *rt, uint32_t id)
 {
-	if (!rt || id >= rt->r.hdr->cfg.max_functions)
+	if (!rt || id >= rt->r.cfg.max_functions)
 		return LUTF_FN_FREE;
 	return ld_seqcst(&rt->r.fns[id].state);
 }
@@ -560,12 +564,13 @@ static int submit(struct lutf_runtime *rt, uint32_t id, const struct lutf_reques
 		  uint64_t user_data, struct lutf_brick **out)
 {
 	struct lutf_region *r = &rt->r;
-	const struct lutf_config *cfg = &r->hdr->cfg;
+	const struct lutf_config *cfg = &r->cfg;
+	struct lutf_front_brick *bf;
 	struct lutf_fn_slot *slot;
 	struct lutf_brick *b;
 	size_t meta, total;
-	uint64_t timeout_ns;
-	uint32_t st;
+	uint64_t timeout_ns, in_off = 0, dl;
+	uint32_t st, idx, gen;
 	uint8_t *dst;
 	int err;
 
@@ -585,17 +590,21 @@ static int submit(struct lutf_runtime *rt, uint32_t id, const struct lutf_reques
 	b = lutf_brick_take(r);
 	if (!b)
 		return -EAGAIN;
+	idx = lutf_brick_index(r, b);
+	bf = &rt->bf[idx];
 	total = meta + req->input_len;
-	b->in_off = 0;
-	b->out_off = 0;
 	if (total > LUTF_BRICK_INLINE) {
-		b->in_off = lutf_arena_alloc(r, total);
-		if (!b->in_off) {
+		/* A local: the copy below goes where the front allocated, never
+		 * where the Brick's word says by then. */
+		in_off = lutf_arena_alloc(r, total);
+		if (!in_off) {
 			lutf_brick_put(r, b);
 			return -EAGAIN;
 		}
 	}
-	dst = b->in_off ? lutf_region_at(r, b->in_off) : b->inline_in;
+	b->in_off = in_off;
+	b->out_off = 0;
+	dst = in_off ? lutf_region_at(r, in_off) : b->inline_in;
 	meta_put(req, (char *)dst, meta);
 	if (req->input_len)
 		memcpy(dst + meta, req->input, req->input_len);
@@ -603,36 +612,46 @@ static int submit(struct lutf_runtime *rt, uint32_t id, const struct lutf_reques
 	b->in_len = (uint32_t)req->input_len;
 	b->out_len = 0;
 	b->out_ct = 0;
+	/* Private copies (gen, timeout): the region's may be rewritten. */
+	gen = ld_relaxed(&rt->fns[id].gen);
 	b->fn = id;
-	b->fn_gen = ld_relaxed(&slot->gen);
+	b->fn_gen = gen;
 	b->cq = cq;
 	b->status = 0;
 	b->detail = 0;
 	b->user_data = user_data;
-	/* The copy the reaper trusts: the region's may be rewritten by a worker. */
-	rt->user_data[lutf_brick_index(r, b)] = user_data;
 	b->request_id = __atomic_fetch_add(&next_request_id, 1, __ATOMIC_RELAXED);
-	timeout_ns = req->timeout_ns ? req->timeout_ns : (uint64_t)slot->timeout_ms * 1000000ull;
+	timeout_ns = req->timeout_ns ? req->timeout_ns
+				     : (uint64_t)ld_relaxed(&rt->fns[id].timeout_ms) * 1000000ull;
+	dl = timeout_ns ? lutf_now_ns() + timeout_ns : 0;
+	/* The copies the front trusts. Relaxed atomics: the Supervisor may read
+	 * a reused Brick's deadline; the reaper reads them after the
+	 * completion ring's acquire, which pairs with the push that follows. */
+	bf->user_data = user_data;
+	bf->request_id = b->request_id;
+	bf->slot = id;
+	st_relaxed(&bf->deadline_ns, dl);
+	st_relaxed(&bf->awaited, cq == LUTF_CQ_ASYNC);
 	/* Relaxed atomic: the Supervisor may read a reused Brick's deadline. */
-	st_relaxed(&b->deadline_ns, timeout_ns ? lutf_now_ns() + timeout_ns : 0);
+	st_relaxed(&b->deadline_ns, dl);
 	b->done = 0;
 	b->refs = 2; /* the submitter's reaper + the queue/Labor side */
 	/* Release: pairs with the acquire of state wherever a Brick is inspected. */
 	st_release(&b->state, LUTF_BRICK_QUEUED);
 
 	if (st == LUTF_FN_ACTIVE) {
-		err = lutf_cart_enqueue(r, lutf_brick_index(r, b));
+		err = lutf_cart_enqueue(r, idx);
 		if (err >= 0)
-			lutf_supervisor_nudge(rt, (uint32_t)err, ld_relaxed(&b->deadline_ns));
+			lutf_supervisor_nudge(rt, (uint32_t)err, dl);
 	} else {
 		/* Paused, or resumed with held Bricks still going out: hold it so
 		 * that order is kept. Re-read under the lock. */
 		pthread_mutex_lock(&rt->lock);
 		st = ld_seqcst(&slot->state);
-		if (ld_relaxed(&slot->gen) != b->fn_gen || !live(st)) {
+		if (ld_relaxed(&rt->fns[id].gen) != gen || !live(st)) {
 			err = -ENOENT;
 		} else if (st == LUTF_FN_ACTIVE) {
-			err = lutf_cart_enqueue(r, lutf_brick_index(r, b));
+			err = lutf_cart_enqueue(r, idx);
 		} else if (rt->fns[id].n_held >= cfg->hold_max) {
 			err = -EBUSY;
 		} else {
@@ -650,7 +669,7 @@ static int submit(struct lutf_runtime *rt, uint32_t id, const struct lutf_reques
 				f->held = p;
 				f->cap_held = cap;
 			}
-			f->held[f->n_held++] = lutf_brick_index(r, b);
+			f->held[f->n_held++] = idx;
 			__atomic_add_fetch(&rt->n_held, 1, __ATOMIC_RELAXED);
 			err = 0;
 		}
@@ -663,6 +682,7 @@ static int submit(struct lutf_runtime *rt, uint32_t id, const struct lutf_reques
 	return 0;
 undo:
 	/* Never published: this thread is its only owner. */
+	st_relaxed(&bf->awaited, 0);
 	b->refs = 1;
 	lutf_brick_unref(r, b);
 	return err;
@@ -674,48 +694,6 @@ static void reject(struct lutf_runtime *rt, int err, struct lutf_result *res)
 	res->status = lutf_status_from_errno(err);
 	snprintf(res->error, sizeof(res->error), "%s", lutf_status_str(res->status));
 	__atomic_add_fetch(&rt->n_rejected, 1, __ATOMIC_RELAXED);
-}
-
-/* Copy a completed Brick out and drop the submitter's reference. */
-static void take_result(struct lutf_runtime *rt, struct lutf_brick *b, struct lutf_result *res)
-{
-	struct lutf_region *r = &rt->r;
-	const uint8_t *p = b->out_off ? lutf_region_at(r, b->out_off) : NULL;
-
-	memset(res, 0, sizeof(*res));
-	res->status = b->status;
-	res->detail = b->detail;
-	res->request_id = b->request_id;
-	/* The Brick may have been written by another process: check what the
-	 * result points at before reading it. */
-	if (res->status >= LUTF_STATUS__COUNT ||
-	    (p && lutf_arena_block_size(r, b->out_off) < (uint64_t)b->out_ct + b->out_len) ||
-	    b->out_ct > LUTF_CONTENT_TYPE_MAX) {
-		res->status = LUTF_STATUS_CRASHED;
-		snprintf(res->error, sizeof(res->error), "worker wrote an invalid result");
-		__atomic_add_fetch(&rt->n_faults, 1, __ATOMIC_RELAXED);
-	} else if (b->status == LUTF_STATUS_OK) {
-		if (p && b->out_ct)
-			memcpy(res->content_type, p, b->out_ct);
-		if (p && b->out_len) {
-			res->output = malloc(b->out_len);
-			if (res->output) {
-				memcpy(res->output, p + b->out_ct, b->out_len);
-				res->output_len = b->out_len;
-			} else {
-				res->status = LUTF_STATUS_OUT_OF_MEMORY;
-				snprintf(res->error, sizeof(res->error), "cannot copy output");
-			}
-		}
-	} else if (p && b->out_len && b->status != LUTF_STATUS_DEADLINE) {
-		size_t n = b->out_len < LUTF_ERROR_MSG_MAX ? b->out_len : LUTF_ERROR_MSG_MAX;
-
-		memcpy(res->error, p + b->out_ct, n);
-	} else {
-		snprintf(res->error, sizeof(res->error), "%s", lutf_status_str(b->status));
-	}
-	__atomic_add_fetch(&rt->n_completed, 1, __ATOMIC_RELAXED);
-	lutf_brick_unref(r, b);
 }
 
 int lutf_runtime_invoke(struct lutf_runtime *rt, uint32_t id, const struct lutf_request *req,
@@ -754,7 +732,7 @@ int lutf_runtime_invoke(struct lutf_runtime *rt, uint32_t id, const struct lutf_
 		    expect == 2)
 			lutf_futex_wait(&b->done, 2, rt->r.shared, 0);
 	}
-	take_result(rt, b, res);
+	lutf_front_take_result(rt, b, res);
 	return 0;
 }
 
@@ -770,85 +748,6 @@ int lutf_runtime_submit(struct lutf_runtime *rt, uint32_t id, const struct lutf_
 	if (err && err != -EINVAL)
 		__atomic_add_fetch(&rt->n_rejected, 1, __ATOMIC_RELAXED);
 	return err;
-}
-
-int lutf_runtime_reap(struct lutf_runtime *rt, struct lutf_completion *out, unsigned max,
-		      int timeout_ms)
-{
-	struct lutf_region *r;
-	struct lutf_region_hdr *h;
-	uint64_t until = 0;
-	unsigned n = 0;
-
-	if (!rt || (!out && max))
-		return -EINVAL;
-	r = &rt->r;
-	h = r->hdr;
-	if (timeout_ms > 0)
-		until = lutf_now_ns() + (uint64_t)timeout_ms * 1000000ull;
-	for (;;) {
-		uint32_t idx, seq, *bell;
-		bool shared;
-
-		/* The lock covers taking results, not sleeping: worker_lost takes
-		 * it to see completions either in the ring or already reaped. */
-		pthread_mutex_lock(&rt->reap_lock);
-		while (n < max && (idx = lutf_ring_pop(r, &h->cq)) != LUTF_NONE) {
-			if (idx >= h->cfg.bricks)
-				continue;
-			out[n].user_data = rt->user_data[idx];
-			take_result(rt, &r->bricks[idx], &out[n].result);
-			n++;
-		}
-		pthread_mutex_unlock(&rt->reap_lock);
-		if (n || timeout_ms == 0 || max == 0)
-			break;
-		if (timeout_ms > 0 && lutf_now_ns() >= until)
-			break;
-		if (lutf_runtime_reap_arm(rt, &bell, &seq, &shared) == 0) {
-			uint64_t now = lutf_now_ns();
-
-			lutf_futex_wait(bell, seq, shared,
-					timeout_ms > 0 ? (until > now ? until - now : 1) : 0);
-			lutf_runtime_reap_disarm(rt);
-		}
-	}
-	return (int)n;
-}
-
-/* The sleep of lutf_runtime_reap split in two (the same Dekker pairing). */
-int lutf_runtime_reap_arm(struct lutf_runtime *rt, uint32_t **uaddr, uint32_t *val, bool *shared)
-{
-	struct lutf_region_hdr *h;
-	uint32_t seq;
-
-	if (!rt || !uaddr || !val || !shared)
-		return -EINVAL;
-	h = rt->r.hdr;
-	/* Acquire pairs with the release increment in lutf_bell. */
-	seq = ld_acquire(&h->cq_bell);
-	/* A count of sleepers (reapers may be several), incremented seq_cst
-	 * before the seq_cst re-check: pairs with lutf_brick_post's ring claim
-	 * and lutf_bell (Dekker, cart.c), so a completion posted after the
-	 * check rings the bell. */
-	__atomic_add_fetch(&h->cq_sleeping, 1, __ATOMIC_SEQ_CST);
-	if (lutf_ring_ready(&rt->r, &h->cq)) {
-		/* Relaxed: nobody waits on the count going down; a spare bell
-		 * ring costs one futex wake. */
-		__atomic_sub_fetch(&h->cq_sleeping, 1, __ATOMIC_RELAXED);
-		return -EAGAIN;
-	}
-	*uaddr = &h->cq_bell;
-	*val = seq;
-	*shared = rt->r.shared;
-	return 0;
-}
-
-void lutf_runtime_reap_disarm(struct lutf_runtime *rt)
-{
-	/* Relaxed: as in arm's early return, a stale count only rings once more. */
-	if (rt)
-		__atomic_sub_fetch(&rt->r.hdr->cq_sleeping, 1, __ATOMIC_RELAXED);
 }
 
 void lutf_result_release(struct lutf_result *res)
@@ -868,17 +767,17 @@ int lutf_runtime_stats(struct lutf_runtime *rt, struct lutf_runtime_stats *st)
 		return -EINVAL;
 	r = &rt->r;
 	memset(st, 0, sizeof(*st));
-	st->carts = r->hdr->cfg.carts;
-	st->labors_max = r->hdr->cfg.labors_max;
+	st->carts = r->cfg.carts;
+	st->labors_max = r->cfg.labors_max;
 	st->watch = lutf_supervisor_mode(rt->sup);
-	for (uint32_t i = 0; i < r->hdr->cfg.labors_max; i++) {
+	for (uint32_t i = 0; i < r->cfg.labors_max; i++) {
 		uint32_t s = ld_relaxed(&r->labors[i].state);
 
 		st->labors += s != LUTF_LABOR_OFF;
 		st->labors_parked += s == LUTF_LABOR_FREE;
 	}
-	for (uint32_t c = 0; c < r->hdr->cfg.carts; c++)
-		st->queued += lutf_ring_count(&r->carts[c].ring);
+	for (uint32_t c = 0; c < r->cfg.carts; c++)
+		st->queued += lutf_ring_count(&r->cart_q[c]);
 	st->submitted = ld_relaxed(&rt->n_submitted);
 	st->completed = ld_relaxed(&rt->n_completed);
 	st->rejected = ld_relaxed(&rt->n_rejected);
@@ -886,14 +785,10 @@ int lutf_runtime_stats(struct lutf_runtime *rt, struct lutf_runtime_stats *st)
 	st->labor_grows = ld_relaxed(&rt->n_grows);
 	st->labor_retires = ld_relaxed(&rt->n_retires);
 	st->crashed = ld_relaxed(&rt->n_crashed);
-	st->region_faults = ld_relaxed(&rt->n_faults);
+	for (unsigned k = 1; k < LUTF_FAULT__COUNT; k++)
+		st->region_faults += ld_relaxed(&r->faults[k]);
 	st->deadlines = ld_relaxed(&rt->n_deadlines);
 	st->held = ld_relaxed(&rt->n_held);
 	lutf_supervisor_bpf_stats(rt, st);
 	return 0;
-}
-
-uint64_t lutf_runtime_region_faults(struct lutf_runtime *rt)
-{
-	return rt ? ld_relaxed(&rt->n_faults) : 0;
 }

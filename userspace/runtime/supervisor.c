@@ -24,7 +24,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "internal.h"
+#include "front.h"
 #include "labor_watch.h"
 
 #define HELD_TICK_NS 10000000ull /* tick while only held Bricks wait (deadlines) */
@@ -48,8 +48,8 @@ static uint32_t find_free_labor(struct lutf_region *r)
 {
 	uint32_t n = ld_relaxed(&r->hdr->labor_req);
 
-	if (n > r->hdr->cfg.labors_max)
-		n = r->hdr->cfg.labors_max;
+	if (n > r->cfg.labors_max)
+		n = r->cfg.labors_max;
 	for (uint32_t i = 0; i < n; i++) {
 		struct lutf_labor *l = &r->labors[i];
 
@@ -75,7 +75,7 @@ static void pin_here(struct lutf_runtime *rt, uint32_t to)
 	int32_t tid, tgid;
 	cpu_set_t set;
 
-	if (rt->sup->mode != LUTF_WATCH_BPF || to >= rt->lw_n || cpu < 0)
+	if (rt->sup->mode != LUTF_WATCH_BPF || to >= rt->r.cfg.labors_max || cpu < 0)
 		return;
 	/* Only a tid lw_sync registered (checked then), and checked again now:
 	 * the thread may have exited and its number gone to another process. */
@@ -127,17 +127,17 @@ static bool bind_cart(struct lutf_runtime *rt, uint32_t c, uint32_t from, uint32
  * tid (a Labor started, or restarted in a new worker) is registered, a
  * retired one dropped. Cheap reads; the map updates happen only on change.
  * Every word here is the worker's: the Labor count and Cart bound are the
- * front's own (from join), a tid is registered only once it is checked to be
+ * front's private view, a tid is registered only once it is checked to be
  * a thread of the worker, with the worker's pid as its tgid, and a runtime
  * holds at most lw_per_rt slots of the table every tenant shares. */
 static void lw_sync(struct lutf_runtime *rt)
 {
 	struct lutf_region *r = &rt->r;
 	uint32_t req = ld_relaxed(&r->hdr->labor_req);
-	uint32_t cap =
-	    rt->sup->lw_per_rt && rt->sup->lw_per_rt < rt->lw_n ? rt->sup->lw_per_rt : rt->lw_n;
+	uint32_t n = r->cfg.labors_max;
+	uint32_t cap = rt->sup->lw_per_rt && rt->sup->lw_per_rt < n ? rt->sup->lw_per_rt : n;
 
-	for (uint32_t i = 0; i < rt->lw_n; i++) {
+	for (uint32_t i = 0; i < n; i++) {
 		struct lutf_labor *l = &r->labors[i];
 		/* Acquire pairs with the Labor's release store of tid. */
 		int32_t tid = i < req ? ld_acquire(&l->tid) : 0, tgid;
@@ -175,7 +175,7 @@ static void lw_sync(struct lutf_runtime *rt)
 		st_relaxed(&rt->lw_slot[i], slot);
 		rt->lw_tid[i] = tid;
 		c = ld_relaxed(&l->cart);
-		if (c < rt->lw_carts && ld_relaxed(&r->carts[c].owner) == i + 1)
+		if (c < r->cfg.carts && ld_relaxed(&r->carts[c].owner) == i + 1)
 			lutf_lw_set_cart(rt->sup->lw, slot, c);
 	}
 }
@@ -188,7 +188,7 @@ static void grow(struct lutf_runtime *rt)
 	struct lutf_region_hdr *h = rt->r.hdr;
 	uint32_t req = ld_relaxed(&h->labor_req);
 
-	if (req >= h->cfg.labors_max || ld_acquire(&h->labors_up) < req)
+	if (req >= rt->r.cfg.labors_max || ld_acquire(&h->labors_up) < req)
 		return;
 	/* Release pairs with the keeper's acquire of labor_req. */
 	st_release(&h->labor_req, req + 1);
@@ -206,7 +206,7 @@ static void maybe_retire(struct lutf_runtime *rt, uint64_t now)
 	uint32_t req = ld_relaxed(&h->labor_req), top;
 	struct lutf_labor *l;
 
-	if (req <= h->cfg.labors || req > h->cfg.labors_max)
+	if (req <= rt->r.cfg.labors || req > rt->r.cfg.labors_max)
 		return;
 	top = req - 1;
 	l = &r->labors[top];
@@ -215,7 +215,7 @@ static void maybe_retire(struct lutf_runtime *rt, uint64_t now)
 		 * hand the Cart down so the top one can retire. */
 		uint32_t c = ld_relaxed(&l->cart), to = find_free_labor(r);
 
-		if (c < h->cfg.carts && to < top && lutf_ring_count(&r->carts[c].ring) == 0 &&
+		if (c < rt->r.cfg.carts && to < top && lutf_ring_count(&r->cart_q[c]) == 0 &&
 		    ld_relaxed(&r->carts[c].owner) == top + 1 && bind_cart(rt, c, top, to, false))
 			wake_labor(r, top); /* it lets the Cart go and turns FREE */
 		rt->free_since[top] = 0;
@@ -229,7 +229,7 @@ static void maybe_retire(struct lutf_runtime *rt, uint64_t now)
 		rt->free_since[top] = now;
 		return;
 	}
-	if (now - rt->free_since[top] < (uint64_t)h->cfg.labor_idle_ms * 1000000ull)
+	if (now - rt->free_since[top] < (uint64_t)rt->r.cfg.labor_idle_ms * 1000000ull)
 		return;
 	rt->free_since[top] = 0;
 	st_release(&h->labor_req, top);
@@ -276,12 +276,11 @@ static uint64_t brick_due(struct lutf_runtime *rt, struct lutf_cell *c, uint64_t
 	if (!lutf_cell_filled(c, pos, mask))
 		return UINT64_MAX;
 	idx = ld_relaxed(&c->val);
-	if (idx >= r->hdr->cfg.bricks)
+	b = lutf_front_brick(rt, idx, LUTF_FAULT_CART_CELL);
+	if (!b || ld_acquire(&b->state) != LUTF_BRICK_QUEUED)
 		return UINT64_MAX;
-	b = &r->bricks[idx];
-	if (ld_acquire(&b->state) != LUTF_BRICK_QUEUED)
-		return UINT64_MAX;
-	dl = ld_relaxed(&b->deadline_ns);
+	/* The front's own copy of the deadline, not the Brick's word. */
+	dl = ld_relaxed(&rt->bf[idx].deadline_ns);
 	if (!dl)
 		return UINT64_MAX;
 	if (now >= dl) {
@@ -295,14 +294,14 @@ static uint64_t brick_due(struct lutf_runtime *rt, struct lutf_cell *c, uint64_t
 static void expire_cart(struct lutf_runtime *rt, uint32_t ci, uint64_t now)
 {
 	struct lutf_region *r = &rt->r;
-	struct lutf_cart *cart = &r->carts[ci];
+	const struct lutf_ringv *v = &r->cart_q[ci];
 	struct lutf_cart_scan *sc = &rt->scan[ci];
-	struct lutf_cell *cells = lutf_region_at(r, cart->ring.cells_off);
-	uint64_t mask = cart->ring.mask;
-	uint64_t deq = ld_relaxed(&cart->ring.deq), enq = ld_relaxed(&cart->ring.enq);
+	struct lutf_cell *cells = v->cells;
+	uint64_t mask = v->mask; /* private: the scan reads at most mask + 1 cells */
+	uint64_t deq = ld_relaxed(&v->q->deq), enq = ld_relaxed(&v->q->enq);
 	uint64_t from = sc->pos;
 
-	if (enq - deq > mask + 1)
+	if (enq < deq || enq - deq > mask + 1)
 		deq = enq - mask - 1;
 	if (now >= sc->min_dl && now - sc->last_full >= RESCAN_NS) {
 		from = deq; /* the earliest deadline passed: read the whole window */
@@ -333,14 +332,14 @@ static void hold(struct lutf_runtime *rt, uint32_t slot, struct lutf_brick *b)
 	struct lutf_fn_local *f = &rt->fns[slot];
 	struct lutf_region *r = &rt->r;
 
-	if (f->n_held >= r->hdr->cfg.hold_max)
+	if (f->n_held >= r->cfg.hold_max)
 		goto fail;
 	if (f->n_held == f->cap_held) {
 		uint32_t cap = f->cap_held ? f->cap_held * 2 : 16;
 		uint32_t *p;
 
-		if (cap > r->hdr->cfg.hold_max)
-			cap = r->hdr->cfg.hold_max;
+		if (cap > r->cfg.hold_max)
+			cap = r->cfg.hold_max;
 		p = realloc(f->held, cap * sizeof(*p));
 		if (!p)
 			goto fail;
@@ -358,27 +357,36 @@ fail:
 void lutf_drain_held_ring(struct lutf_runtime *rt)
 {
 	struct lutf_region *r = &rt->r;
-	uint32_t idx;
+	/* Every legitimate entry is a distinct Brick: a pass that sees more
+	 * entries than there are Bricks is reading a forged ring. */
+	uint32_t budget = r->cfg.bricks, idx;
 
-	while ((idx = lutf_ring_pop(r, &r->hdr->held)) != LUTF_NONE) {
+	while (lutf_ring_take(r, &r->held, NULL, &idx) == 0) {
 		struct lutf_brick *b;
-		uint32_t st;
+		uint32_t st, fn, fn_gen;
 
-		if (idx >= r->hdr->cfg.bricks)
-			continue;
-		b = &r->bricks[idx];
-		if (ld_acquire(&b->state) != LUTF_BRICK_QUEUED ||
-		    b->fn >= r->hdr->cfg.max_functions) {
-			lutf_brick_unref(r, b);
-			continue;
+		if (!budget--) {
+			lutf_front_fault(rt, LUTF_FAULT_BUDGET);
+			return;
 		}
-		st = ld_seqcst(&r->fns[b->fn].state);
-		if (ld_relaxed(&r->fns[b->fn].gen) != b->fn_gen)
+		b = lutf_front_brick(rt, idx, LUTF_FAULT_HELD);
+		if (!b)
+			continue;
+		/* Each word once: fn is checked, then only the local is used. */
+		fn = ld_relaxed(&b->fn);
+		fn_gen = ld_relaxed(&b->fn_gen);
+		if (ld_acquire(&b->state) != LUTF_BRICK_QUEUED || fn >= r->cfg.max_functions) {
+			lutf_front_fault(rt, LUTF_FAULT_HELD);
+			continue; /* not followed, not unreferenced: its call ends by lutfd's
+				     deadline */
+		}
+		st = ld_seqcst(&r->fns[fn].state);
+		if (ld_relaxed(&rt->fns[fn].gen) != fn_gen)
 			st = LUTF_FN_DELETED;
 		if (st == LUTF_FN_PAUSED || st == LUTF_FN_RELEASING) {
-			hold(rt, b->fn, b);
+			hold(rt, fn, b);
 			if (st == LUTF_FN_RELEASING)
-				rt->fns[b->fn].releasing = true;
+				rt->fns[fn].releasing = true;
 		} else if (st == LUTF_FN_ACTIVE && lutf_cart_enqueue(r, idx) >= 0) {
 			/* resumed meanwhile: back onto a Cart with its reference */
 		} else {
@@ -390,11 +398,13 @@ void lutf_drain_held_ring(struct lutf_runtime *rt)
 	}
 }
 
+/* Submission order from the front's own copies: a comparator reading the
+ * region could change its answers under qsort. */
 static int cmp_request_id(const void *a, const void *b, void *arg)
 {
-	struct lutf_region *r = arg;
-	uint64_t x = r->bricks[*(const uint32_t *)a].request_id;
-	uint64_t y = r->bricks[*(const uint32_t *)b].request_id;
+	struct lutf_runtime *rt = arg;
+	uint64_t x = rt->bf[*(const uint32_t *)a].request_id;
+	uint64_t y = rt->bf[*(const uint32_t *)b].request_id;
 
 	return x < y ? -1 : x > y;
 }
@@ -406,7 +416,7 @@ void lutf_release_held(struct lutf_runtime *rt, uint32_t slot)
 	uint32_t i = 0;
 
 	if (f->n_held)
-		qsort_r(f->held, f->n_held, sizeof(f->held[0]), cmp_request_id, r);
+		qsort_r(f->held, f->n_held, sizeof(f->held[0]), cmp_request_id, rt);
 	while (i < f->n_held) {
 		struct lutf_brick *b = &r->bricks[f->held[i]];
 
@@ -450,8 +460,9 @@ static void expire_held(struct lutf_runtime *rt, uint32_t slot, uint64_t now)
 
 	for (uint32_t i = 0; i < f->n_held;) {
 		struct lutf_brick *b = &r->bricks[f->held[i]];
+		uint64_t dl = ld_relaxed(&rt->bf[f->held[i]].deadline_ns);
 
-		if (b->deadline_ns && now >= b->deadline_ns) {
+		if (dl && now >= dl) {
 			if (lutf_brick_finish(r, b, LUTF_BRICK_QUEUED, LUTF_STATUS_DEADLINE, 0))
 				__atomic_add_fetch(&rt->n_deadlines, 1, __ATOMIC_RELAXED);
 			lutf_brick_unref(r, b);
@@ -469,8 +480,9 @@ static void reclaim(struct lutf_runtime *rt, uint32_t slot)
 {
 	struct lutf_region *r = &rt->r;
 	struct lutf_fn_local *f = &rt->fns[slot];
+	uint32_t gen;
 
-	for (uint32_t i = 0; i < r->hdr->cfg.labors_max; i++)
+	for (uint32_t i = 0; i < r->cfg.labors_max; i++)
 		if (ld_seqcst(&r->labors[i].cur_fn) == slot)
 			return;
 	if (f->app)
@@ -481,9 +493,11 @@ static void reclaim(struct lutf_runtime *rt, uint32_t slot)
 		free(f->config);
 	}
 	free(f->held);
+	gen = f->gen + 1; /* the private generation; the region's mirrors it */
 	memset(f, 0, sizeof(*f));
+	st_relaxed(&f->gen, gen);
 	memset(r->fns[slot].name, 0, sizeof(r->fns[slot].name));
-	st_relaxed(&r->fns[slot].gen, r->fns[slot].gen + 1);
+	st_relaxed(&r->fns[slot].gen, gen);
 	st_seqcst(&r->fns[slot].state, LUTF_FN_FREE);
 }
 
@@ -495,7 +509,7 @@ static bool tick_locked(struct lutf_runtime *rt, uint64_t now)
 	bool any = false;
 
 	lutf_drain_held_ring(rt);
-	for (uint32_t s = 0; s < r->hdr->cfg.max_functions; s++) {
+	for (uint32_t s = 0; s < r->cfg.max_functions; s++) {
 		uint32_t st = ld_relaxed(&r->fns[s].state);
 		struct lutf_fn_local *f = &rt->fns[s];
 
@@ -519,7 +533,7 @@ static bool tick_locked(struct lutf_runtime *rt, uint64_t now)
 static bool tick(struct lutf_runtime *rt, uint64_t now, uint64_t *recheck_ns)
 {
 	struct lutf_region *r = &rt->r;
-	const struct lutf_config *cfg = &r->hdr->cfg;
+	const struct lutf_config *cfg = &r->cfg;
 	bool busy = false;
 
 	if (rt->sup->lw)
@@ -539,9 +553,11 @@ static bool tick(struct lutf_runtime *rt, uint64_t now, uint64_t *recheck_ns)
 			rt->seen_started[i] = started;
 			rt->seen_since[i] = now;
 		}
-		if (idx < cfg->bricks) {
+		if (idx >= cfg->bricks) {
+			lutf_front_fault(rt, LUTF_FAULT_LABOR);
+		} else {
 			struct lutf_brick *b = &r->bricks[idx];
-			uint64_t dl = ld_relaxed(&b->deadline_ns);
+			uint64_t dl = ld_relaxed(&rt->bf[idx].deadline_ns);
 
 			/* The Labor cannot be stopped; its caller is answered now and
 			 * the late result is dropped with the Brick's last reference. */
@@ -555,7 +571,7 @@ static bool tick(struct lutf_runtime *rt, uint64_t now, uint64_t *recheck_ns)
 		uint32_t o = ld_relaxed(&cart->owner);
 		uint64_t since, stuck = 0;
 
-		if (lutf_ring_count(&cart->ring) == 0)
+		if (lutf_ring_count(&r->cart_q[c]) == 0)
 			continue;
 		busy = true;
 		if (o == 0 || o > cfg->labors_max) {
@@ -619,7 +635,7 @@ void lutf_supervisor_nudge(struct lutf_runtime *rt, uint32_t c, uint64_t deadlin
 	if (!sup->lw)
 		return;
 	o = ld_relaxed(&rt->r.carts[c].owner);
-	if (o == 0 || o > rt->r.hdr->cfg.labors_max)
+	if (o == 0 || o > rt->r.cfg.labors_max)
 		return;
 	slot = __atomic_load_n(&rt->lw_slot[o - 1], __ATOMIC_RELAXED);
 	sl = slot == LUTF_NONE ? NULL : lutf_lw_slot(sup->lw, slot);
@@ -700,12 +716,12 @@ static void *sup_main(void *arg)
 		}
 		for (uint32_t i = 0; i < sup->n_rts; i++) {
 			struct lutf_runtime *rt = sup->rts[i];
-			const struct lutf_config *cfg = &rt->r.hdr->cfg;
+			const struct lutf_config *cfg = &rt->r.cfg;
 
 			pthread_mutex_lock(&rt->lock);
 			held |= tick_locked(rt, now);
 			pthread_mutex_unlock(&rt->lock);
-			busy |= lutf_ring_count(&rt->r.hdr->held) != 0;
+			busy |= lutf_ring_count(&rt->r.held) != 0;
 			sub += ld_relaxed(&rt->n_submitted);
 			if (cfg->poll_ns < poll)
 				poll = cfg->poll_ns;
@@ -833,7 +849,7 @@ void lutf_supervisor_destroy(struct lutf_supervisor *sup)
 int lutf_sup_join(struct lutf_supervisor *sup, struct lutf_runtime *rt)
 {
 	struct lutf_region *r = &rt->r;
-	const struct lutf_config *cfg = &r->hdr->cfg;
+	const struct lutf_config *cfg = &r->cfg;
 
 	rt->sup = sup;
 	rt->seen_started = calloc(cfg->labors_max, sizeof(uint64_t));
@@ -849,8 +865,6 @@ int lutf_sup_join(struct lutf_supervisor *sup, struct lutf_runtime *rt)
 		rt->scan[c].min_dl = UINT64_MAX;
 	for (uint32_t i = 0; i < cfg->labors_max; i++)
 		rt->lw_slot[i] = LUTF_NONE;
-	rt->lw_n = cfg->labors_max; /* lw_slot/lw_tid's size: the region's word may change */
-	rt->lw_carts = cfg->carts;
 	pthread_mutex_lock(&sup->list_lock);
 	if (sup->n_rts == sup->cap_rts) {
 		uint32_t cap = sup->cap_rts ? 2 * sup->cap_rts : 4;
@@ -891,7 +905,7 @@ void lutf_sup_leave(struct lutf_runtime *rt)
 	}
 	rt->joined = false;
 	pthread_mutex_unlock(&sup->list_lock);
-	for (uint32_t i = 0; sup->lw && i < rt->lw_n; i++)
+	for (uint32_t i = 0; sup->lw && i < rt->r.cfg.labors_max; i++)
 		if (rt->lw_slot[i] != LUTF_NONE)
 			lutf_lw_unregister(sup->lw, rt->lw_slot[i]);
 }
@@ -910,7 +924,7 @@ void lutf_supervisor_bpf_stats(struct lutf_runtime *rt, struct lutf_runtime_stat
 		st->bpf_drops = d.ringbuf_drop + d.slot_range + d.slot_stale;
 	/* Blocked now: the probe's own slot state (a snapshot; the probe and the
 	 * Supervisor change it while we read). */
-	for (uint32_t i = 0; i < rt->lw_n; i++) {
+	for (uint32_t i = 0; i < rt->r.cfg.labors_max; i++) {
 		uint32_t slot = __atomic_load_n(&rt->lw_slot[i], __ATOMIC_RELAXED);
 		const struct labor_watch_slot *s =
 		    slot == LUTF_NONE ? NULL : lutf_lw_slot(lw, slot);

@@ -1,0 +1,230 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The front's completion path: pop the completion ring, bind each entry to a
+ * Brick this front submitted and still awaits, and copy the result out.
+ * Invariant: a completion is delivered only for an index below the private
+ * Brick count, whose front-private awaited flag was set (it is cleared here,
+ * once) and whose request id matches the front's copy; every field of the
+ * Brick is read once into a local before it is checked and used.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "front.h"
+
+#define REAP_SLACK 64u /* entries a reap pass may skip beyond the max it returns */
+
+static void fail_result(struct lutf_runtime *rt, struct lutf_result *res, unsigned check)
+{
+	lutf_front_fault(rt, check);
+	free(res->output);
+	res->output = NULL;
+	res->output_len = 0;
+	res->content_type[0] = 0;
+	res->status = LUTF_STATUS_CRASHED;
+	res->detail = 0;
+	snprintf(res->error, sizeof(res->error), "crashed (region fault: %s)",
+		 lutf_fault_check_name(check));
+}
+
+/* Bytes a content type may hold: printable ASCII, no CR/LF (it becomes an
+ * HTTP header line). */
+static bool ct_ok(const char *ct, uint32_t n)
+{
+	for (uint32_t i = 0; i < n; i++)
+		if ((unsigned char)ct[i] < 0x20 || (unsigned char)ct[i] > 0x7e)
+			return false;
+	return true;
+}
+
+void lutf_front_take_result(struct lutf_runtime *rt, struct lutf_brick *b, struct lutf_result *res)
+{
+	struct lutf_region *r = &rt->r;
+	uint32_t idx = lutf_brick_index(r, b);
+	/* Each word once; only these locals are used below. */
+	uint32_t status = ld_relaxed(&b->status), detail = ld_relaxed(&b->detail);
+	uint32_t out_len = ld_relaxed(&b->out_len), out_ct = ld_relaxed(&b->out_ct);
+	uint64_t out_off = ld_relaxed(&b->out_off);
+	const uint8_t *p = NULL;
+
+	memset(res, 0, sizeof(*res));
+	res->status = status;
+	res->detail = detail;
+	res->request_id = rt->bf[idx].request_id;
+	if (out_off) {
+		size_t cap = lutf_arena_block_size(r, out_off);
+
+		if (!cap || cap < (uint64_t)out_ct + out_len) {
+			fail_result(rt, res, LUTF_FAULT_RESULT);
+			goto out;
+		}
+		p = lutf_region_at(r, out_off);
+	}
+	if (status >= LUTF_STATUS__COUNT || out_ct > LUTF_CONTENT_TYPE_MAX) {
+		fail_result(rt, res, LUTF_FAULT_RESULT);
+	} else if (status == LUTF_STATUS_OK) {
+		if (p && out_ct) {
+			memcpy(res->content_type, p, out_ct);
+			if (!ct_ok(res->content_type, out_ct)) {
+				fail_result(rt, res, LUTF_FAULT_RESULT);
+				goto out;
+			}
+		}
+		if (p && out_len) {
+			res->output = malloc(out_len);
+			if (res->output) {
+				memcpy(res->output, p + out_ct, out_len);
+				res->output_len = out_len;
+			} else {
+				res->status = LUTF_STATUS_OUT_OF_MEMORY;
+				snprintf(res->error, sizeof(res->error), "cannot copy output");
+			}
+		}
+	} else if (p && out_len && status != LUTF_STATUS_DEADLINE) {
+		size_t n = out_len < LUTF_ERROR_MSG_MAX ? out_len : LUTF_ERROR_MSG_MAX;
+
+		memcpy(res->error, p + out_ct, n);
+		res->error[n] = 0;
+	} else {
+		snprintf(res->error, sizeof(res->error), "%s", lutf_status_str(status));
+	}
+out:
+	__atomic_add_fetch(&rt->n_completed, 1, __ATOMIC_RELAXED);
+	lutf_brick_unref(r, b);
+}
+
+/* One completion-ring entry: 1 and out filled, 0 skipped (a fault, or crash
+ * repair's filler). Caller holds reap_lock. */
+static int reap_one(struct lutf_runtime *rt, uint32_t idx, struct lutf_completion *out)
+{
+	struct lutf_front_brick *bf;
+	struct lutf_brick *b;
+
+	if (idx == LUTF_NONE) {
+		/* Crash repair fills claimed, never-published cells with NONE and
+		 * counts them; any other NONE was written by the worker. */
+		if (rt->cq_fillers) {
+			rt->cq_fillers--;
+			return 0;
+		}
+		lutf_front_fault(rt, LUTF_FAULT_CQ_INDEX);
+		return 0;
+	}
+	b = lutf_front_brick(rt, idx, LUTF_FAULT_CQ_INDEX);
+	if (!b)
+		return 0;
+	bf = &rt->bf[idx];
+	/* Relaxed exchange: only reapers (under reap_lock) clear it; submit set
+	 * it before the push whose release our pop acquired. */
+	if (!__atomic_exchange_n(&bf->awaited, 0, __ATOMIC_RELAXED)) {
+		lutf_front_fault(rt, LUTF_FAULT_CQ_STRAY);
+		return 0;
+	}
+	out->user_data = bf->user_data;
+	if (ld_relaxed(&b->request_id) != bf->request_id) {
+		/* Our Brick, with a forged generation: answer it, as a fault. */
+		memset(&out->result, 0, sizeof(out->result));
+		out->result.request_id = bf->request_id;
+		fail_result(rt, &out->result, LUTF_FAULT_CQ_GENERATION);
+		__atomic_add_fetch(&rt->n_completed, 1, __ATOMIC_RELAXED);
+		lutf_brick_unref(&rt->r, b);
+		return 1;
+	}
+	lutf_front_take_result(rt, b, &out->result);
+	return 1;
+}
+
+int lutf_runtime_reap(struct lutf_runtime *rt, struct lutf_completion *out, unsigned max,
+		      int timeout_ms)
+{
+	struct lutf_region *r;
+	uint64_t until = 0;
+	unsigned n = 0;
+
+	if (!rt || (!out && max))
+		return -EINVAL;
+	r = &rt->r;
+	if (timeout_ms > 0)
+		until = lutf_now_ns() + (uint64_t)timeout_ms * 1000000ull;
+	for (;;) {
+		uint32_t idx, seq, *bell;
+		unsigned spent = 0;
+		bool shared;
+
+		/* The lock covers taking results, not sleeping: worker_lost takes
+		 * it to see completions either in the ring or already reaped.
+		 * The pass is bounded: every entry counts, valid or not. */
+		pthread_mutex_lock(&rt->reap_lock);
+		while (n < max && spent++ < max + REAP_SLACK &&
+		       lutf_ring_take(r, &r->cq, NULL, &idx) == 0)
+			n += (unsigned)reap_one(rt, idx, &out[n]);
+		pthread_mutex_unlock(&rt->reap_lock);
+		if (n || timeout_ms == 0 || max == 0)
+			break;
+		if (timeout_ms > 0 && lutf_now_ns() >= until)
+			break;
+		if (lutf_runtime_reap_arm(rt, &bell, &seq, &shared) == 0) {
+			uint64_t now = lutf_now_ns();
+
+			lutf_futex_wait(bell, seq, shared,
+					timeout_ms > 0 ? (until > now ? until - now : 1) : 0);
+			lutf_runtime_reap_disarm(rt);
+		}
+	}
+	return (int)n;
+}
+
+/* The sleep of lutf_runtime_reap split in two (the same Dekker pairing). */
+int lutf_runtime_reap_arm(struct lutf_runtime *rt, uint32_t **uaddr, uint32_t *val, bool *shared)
+{
+	struct lutf_region_hdr *h;
+	uint32_t seq;
+
+	if (!rt || !uaddr || !val || !shared)
+		return -EINVAL;
+	h = rt->r.hdr;
+	/* Acquire pairs with the release increment in lutf_bell. */
+	seq = ld_acquire(&h->cq_bell);
+	/* A count of sleepers (reapers may be several), incremented seq_cst
+	 * before the seq_cst re-check: pairs with lutf_brick_post's ring claim
+	 * and lutf_bell (Dekker, cart.c), so a completion posted after the
+	 * check rings the bell. */
+	__atomic_add_fetch(&h->cq_sleeping, 1, __ATOMIC_SEQ_CST);
+	if (lutf_ring_ready(&rt->r.cq)) {
+		/* Relaxed: nobody waits on the count going down; a spare bell
+		 * ring costs one futex wake. */
+		__atomic_sub_fetch(&h->cq_sleeping, 1, __ATOMIC_RELAXED);
+		return -EAGAIN;
+	}
+	*uaddr = &h->cq_bell;
+	*val = seq;
+	*shared = rt->r.shared;
+	return 0;
+}
+
+void lutf_runtime_reap_disarm(struct lutf_runtime *rt)
+{
+	/* Relaxed: as in arm's early return, a stale count only rings once more. */
+	if (rt)
+		__atomic_sub_fetch(&rt->r.hdr->cq_sleeping, 1, __ATOMIC_RELAXED);
+}
+
+unsigned lutf_runtime_faults(struct lutf_runtime *rt, uint64_t *counts)
+{
+	if (!rt)
+		return LUTF_FAULT_NONE;
+	for (unsigned k = 0; counts && k < LUTF_FAULT__COUNT; k++)
+		counts[k] = ld_relaxed(&rt->r.faults[k]);
+	return ld_relaxed(&rt->r.last_fault);
+}
+
+uint64_t lutf_runtime_region_faults(struct lutf_runtime *rt)
+{
+	uint64_t n = 0;
+
+	for (unsigned k = 1; rt && k < LUTF_FAULT__COUNT; k++)
+		n += ld_relaxed(&rt->r.faults[k]);
+	return n;
+}
