@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Build lutf and run every test: the normal build (warnings are errors) with
 # all CTest labels, the same tests again with each fallback forced, the unit
-# tests under ASan+UBSan, and the lock-free stress tests under TSan.
+# tests under ASan+UBSan (and the hostile suite against that lutfd), and the
+# lock-free stress tests under TSan.
 # Usage: sudo scripts/test.sh   (root: BPF and the daemon tests need it)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -40,6 +41,10 @@ step "daemon, HTTP and tier tests again on the epoll ingress backend (ingress te
 step "ASan+UBSan build: unit and stress tests"
 build build/asan -DLUTF_ASAN=ON -DLUTF_BENCH=OFF
 (cd build/asan && ASAN_OPTIONS=detect_leaks=1 ctest --output-on-failure -L engine)
+
+step "ASan+UBSan lutfd: the hostile suite (a tenant writing its own region; any sanitizer report fails it)"
+(cd build/asan && ASAN_OPTIONS=detect_leaks=0:abort_on_error=1 \
+	UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 ctest --output-on-failure -L hostile)
 
 step "TSan build: lock-free stress tests"
 build build/tsan -DLUTF_TSAN=ON -DLUTF_BENCH=OFF
