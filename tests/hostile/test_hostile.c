@@ -400,7 +400,7 @@ static void run_mode(const char *name, const char *tier)
 		tier, (int)changed);
 
 	/* The worker is replaced (a call makes lutfd look at its faults). */
-	for (until = td_now_ms() + RECYCLE_MS; td_now_ms() < until;) {
+	for (until = td_now_ms() + (m->may_live ? 3000 : RECYCLE_MS); td_now_ms() < until;) {
 		char out[64];
 		int fd = td_connect(&d, "lutf.sock");
 

@@ -103,6 +103,7 @@ struct lutf_runtime {
 	int32_t worker_pid; /* registered as the tgid of every Labor */
 	bool worker_known;
 	uint32_t lw_used;	/* labor_watch slots this runtime holds */
+	int *lw_pidfd;		/* per Labor: pidfd of its registered thread, or -1 */
 	uint64_t n_tid_refused; /* Labor tids that were not the worker's threads */
 };
 
@@ -154,8 +155,14 @@ void lutf_drain_held_ring(struct lutf_runtime *rt);
 
 /* Labor thread ids (labor_tid.c). True when tid is a thread of the process
  * running this runtime's Labors (the declared worker, or this process for
- * in-process Labors); *tgid is then that process. Caller holds sup_lock. */
-bool lutf_labor_tid_check(struct lutf_runtime *rt, int32_t tid, int32_t *tgid);
+ * in-process Labors); *tgid is then that process. Labor i then holds the
+ * thread until lutf_labor_tid_drop. Caller holds sup_lock. */
+bool lutf_labor_tid_check(struct lutf_runtime *rt, uint32_t i, int32_t tid, int32_t *tgid);
+/* Labor i's tid, registered after lutf_labor_tid_check, still names that
+ * thread (the pin's check, cheap: one poll). Caller holds sup_lock. */
+bool lutf_labor_tid_live(struct lutf_runtime *rt, uint32_t i, int32_t tid);
+/* Labor i's registration is gone: let its thread go. Caller holds sup_lock. */
+void lutf_labor_tid_drop(struct lutf_runtime *rt, uint32_t i);
 /* lutf_labor_tid_check refused tid of Labor i: log it, and count a region
  * fault unless the tid word moved on or the worker is gone (a Labor exiting
  * or a worker dying is not a forgery). */

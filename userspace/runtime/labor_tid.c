@@ -7,17 +7,25 @@
  * entry, and the tgid registered is the worker's pid as lutfd knows it, never
  * the tgid word of the region. That fd names one process for its whole life:
  * once the worker is gone no lookup under it succeeds, even if its pid is
- * reused.
+ * reused. A registered tid is held through a thread pidfd opened before that
+ * lookup, so the pin's check right before sched_setaffinity is one poll: the
+ * thread the lookup found is still alive, hence still owns its number.
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
+#include <sys/pidfd.h>
 
 #include "front.h"
+
+#ifndef PIDFD_THREAD
+#define PIDFD_THREAD O_EXCL /* Linux 6.9: a pidfd for one thread */
+#endif
 
 int lutf_runtime_set_worker(struct lutf_runtime *rt, int pid)
 {
@@ -47,16 +55,22 @@ void lutf_labor_tid_fini(struct lutf_runtime *rt)
 	if (rt->worker_known)
 		close(rt->worker_dir);
 	rt->worker_known = false;
+	for (uint32_t i = 0; rt->lw_pidfd && i < rt->r.cfg.labors_max; i++)
+		if (rt->lw_pidfd[i] >= 0)
+			close(rt->lw_pidfd[i]);
+	free(rt->lw_pidfd);
+	rt->lw_pidfd = NULL;
 }
 
-bool lutf_labor_tid_check(struct lutf_runtime *rt, int32_t tid, int32_t *tgid)
+bool lutf_labor_tid_check(struct lutf_runtime *rt, uint32_t i, int32_t tid, int32_t *tgid)
 {
 	char path[40];
+	int pfd;
 
-	if (tid <= 0)
+	if (tid <= 0 || i >= rt->r.cfg.labors_max)
 		return false;
 	if (rt->labors) {
-		/* In-process Labors: threads of this process. */
+		/* In-process Labors: threads of this process, in its own memory. */
 		snprintf(path, sizeof(path), "/proc/self/task/%d", (int)tid);
 		if (access(path, F_OK))
 			return false;
@@ -65,11 +79,53 @@ bool lutf_labor_tid_check(struct lutf_runtime *rt, int32_t tid, int32_t *tgid)
 	}
 	if (!rt->worker_known)
 		return false;
+	if (!rt->lw_pidfd) {
+		rt->lw_pidfd = malloc(rt->r.cfg.labors_max * sizeof(*rt->lw_pidfd));
+		if (!rt->lw_pidfd)
+			return false;
+		for (uint32_t k = 0; k < rt->r.cfg.labors_max; k++)
+			rt->lw_pidfd[k] = -1;
+	}
+	lutf_labor_tid_drop(rt, i);
+	/* The pidfd first: if the lookup then finds the tid in the worker, the
+	 * pidfd holds that very thread. -1 (an older kernel) leaves the pin to
+	 * repeat the lookup. */
+	pfd = pidfd_open(tid, PIDFD_THREAD);
 	snprintf(path, sizeof(path), "task/%d", (int)tid);
-	if (faccessat(rt->worker_dir, path, F_OK, 0))
+	if (faccessat(rt->worker_dir, path, F_OK, 0)) {
+		if (pfd >= 0)
+			close(pfd);
 		return false;
+	}
+	rt->lw_pidfd[i] = pfd;
 	*tgid = rt->worker_pid;
 	return true;
+}
+
+bool lutf_labor_tid_live(struct lutf_runtime *rt, uint32_t i, int32_t tid)
+{
+	struct pollfd p;
+	char path[40];
+
+	if (rt->labors)
+		return true; /* this process's own threads, checked at registration */
+	if (!rt->worker_known || !rt->lw_pidfd || i >= rt->r.cfg.labors_max)
+		return false;
+	if (rt->lw_pidfd[i] < 0) {
+		snprintf(path, sizeof(path), "task/%d", (int)tid);
+		return faccessat(rt->worker_dir, path, F_OK, 0) == 0;
+	}
+	/* A thread pidfd reads POLLIN once its thread has exited. */
+	p = (struct pollfd){.fd = rt->lw_pidfd[i], .events = POLLIN};
+	return poll(&p, 1, 0) == 0;
+}
+
+void lutf_labor_tid_drop(struct lutf_runtime *rt, uint32_t i)
+{
+	if (rt->lw_pidfd && i < rt->r.cfg.labors_max && rt->lw_pidfd[i] >= 0) {
+		close(rt->lw_pidfd[i]);
+		rt->lw_pidfd[i] = -1;
+	}
 }
 
 /* The worker is still running: not exited, not a zombie, no SIGKILL pending

@@ -72,7 +72,7 @@ static uint32_t find_free_labor(struct lutf_region *r)
 static void pin_here(struct lutf_runtime *rt, uint32_t to)
 {
 	int cpu = sched_getcpu();
-	int32_t tid, tgid;
+	int32_t tid;
 	cpu_set_t set;
 
 	if (rt->sup->mode != LUTF_WATCH_BPF || to >= rt->r.cfg.labors_max || cpu < 0)
@@ -80,7 +80,7 @@ static void pin_here(struct lutf_runtime *rt, uint32_t to)
 	/* Only a tid lw_sync registered (checked then), and checked again now:
 	 * the thread may have exited and its number gone to another process. */
 	tid = rt->lw_slot[to] == LUTF_NONE ? 0 : rt->lw_tid[to];
-	if (!lutf_labor_tid_check(rt, tid, &tgid))
+	if (tid <= 0 || !lutf_labor_tid_live(rt, to, tid))
 		return;
 	CPU_ZERO(&set);
 	CPU_SET(cpu, &set);
@@ -151,15 +151,17 @@ static void lw_sync(struct lutf_runtime *rt)
 		st_relaxed(&rt->lw_slot[i], LUTF_NONE);
 		if (slot != LUTF_NONE && lutf_lw_unregister(rt->sup->lw, slot) == 0)
 			rt->lw_used--;
+		lutf_labor_tid_drop(rt, i);
 		rt->lw_tid[i] = 0;
 		if (tid <= 0)
 			continue;
-		if (!lutf_labor_tid_check(rt, tid, &tgid)) {
+		if (!lutf_labor_tid_check(rt, i, tid, &tgid)) {
 			rt->lw_tid[i] = tid;
 			lutf_labor_tid_refused(rt, i, tid);
 			continue;
 		}
 		if (rt->lw_used >= cap) {
+			lutf_labor_tid_drop(rt, i);
 			rt->lw_tid[i] = tid; /* unwatched until its tid changes */
 			continue;
 		}
@@ -169,8 +171,11 @@ static void lw_sync(struct lutf_runtime *rt)
 		busy = ld_acquire(&r->hdr->worker_base);
 		if (busy)
 			busy += (uint64_t)((uint8_t *)&l->state - r->base);
-		if (lutf_lw_register_busy(rt->sup->lw, tgid, tid, busy, LUTF_LABOR_RUNNING, &slot))
+		if (lutf_lw_register_busy(rt->sup->lw, tgid, tid, busy, LUTF_LABOR_RUNNING,
+					  &slot)) {
+			lutf_labor_tid_drop(rt, i);
 			continue;
+		}
 		rt->lw_used++;
 		st_relaxed(&rt->lw_slot[i], slot);
 		rt->lw_tid[i] = tid;
