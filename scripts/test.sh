@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Build lutf and run every test: the normal build (warnings are errors) with
 # all CTest labels, the same tests again with each fallback forced, the unit
-# tests under ASan+UBSan, and the lock-free stress tests under TSan.
+# tests under ASan+UBSan (and the hostile suite against that lutfd), the
+# lock-free stress tests under TSan, and the region fuzzer.
 # Every phase runs, whatever the ones before it did; a table of the phases
 # (passed, failed, skipped, seconds) ends the run, and the exit status is 1
 # when any phase failed. A phase's failing tests print their assertion and
@@ -88,6 +89,8 @@ phase "BPF refused: engine, daemon" tests build/ci LUTF_LABOR_WATCH=off -L 'engi
 phase "epoll ingress: daemon, http, tiers" tests build/ci LUTF_INGRESS=epoll -L 'daemon|http|tiers'
 phase "build ASan+UBSan" build build/asan -DLUTF_ASAN=ON -DLUTF_BENCH=OFF
 phase "ASan+UBSan: engine" tests build/asan ASAN_OPTIONS=detect_leaks=1 -L engine
+phase "ASan+UBSan lutfd: hostile" tests build/asan ASAN_OPTIONS=detect_leaks=0:abort_on_error=1 \
+	UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 -L hostile
 phase "build TSan" build build/tsan -DLUTF_TSAN=ON -DLUTF_BENCH=OFF
 phase "TSan: stress" tests build/tsan TSAN_OPTIONS=halt_on_error=1
 

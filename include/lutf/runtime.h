@@ -222,6 +222,10 @@ struct lutf_runtime_stats {
 	uint64_t bpf_run_cnt; /* probe runs, likewise */
 	uint64_t bpf_drops;   /* events or slots the probe had to drop: should stay 0 */
 	uint32_t labors_blocked; /* Labors blocked in the kernel inside a Brick right now */
+	/* Labors registered with labor_watch right now */
+	uint32_t labors_watched;
+	/* Labor tids not used because they were not threads of the worker */
+	uint64_t tid_refused;
 };
 
 /* Fill *st. Returns 0. */
@@ -248,6 +252,7 @@ enum lutf_fault_check {
 	LUTF_FAULT_LABOR,	  /* a Labor's Brick or Cart word is out of range */
 	LUTF_FAULT_FREE_STACK,	  /* a free-stack head names no Brick or block */
 	LUTF_FAULT_BUDGET,	  /* a pass over worker-written words ran out of budget */
+	LUTF_FAULT_LABOR_TID,	  /* a Labor's tid is not a thread of its worker */
 	LUTF_FAULT__COUNT
 };
 
@@ -289,6 +294,8 @@ struct lutf_supervisor_opts {
 	enum lutf_watch_mode watch; /* LUTF_WATCH_BPF falls back to POLL (one log line) */
 	char bpf_pin_dir[64];	    /* pin labor_watch maps here; "" = unpinned */
 	uint32_t max_labors;	    /* labor_watch slots for all runtimes together */
+	/* Slots one runtime may hold of them; 0 = its labors_max. */
+	uint32_t max_labors_per_runtime;
 };
 
 /* Start a Supervisor thread. Returns 0, -EINVAL, -ENOMEM or a thread's -errno. */
@@ -302,6 +309,16 @@ void lutf_supervisor_destroy(struct lutf_supervisor *sup);
  * region's). Returns 0, -EINVAL or -ENOMEM. */
 int lutf_runtime_attach_to(struct lutf_supervisor *sup, void *mem, size_t size,
 			   struct lutf_runtime **out);
+
+/*
+ * The process whose threads run rt's Labors (attached runtimes; 0: none now).
+ * Labor tids in the region are used (labor_watch, pinning) only while they
+ * name threads of that process, checked through its /proc entry, held open:
+ * call it right after the worker is spawned, and with 0 when it is gone.
+ * Until then no tid is used. Returns 0, -EINVAL (in-process runtime) or the
+ * -errno of opening /proc/<pid>.
+ */
+int lutf_runtime_set_worker(struct lutf_runtime *rt, int pid);
 
 /* Register a function by name only, for Labors in another process. As add_fn. */
 int lutf_runtime_add_remote(struct lutf_runtime *rt, const char *name,

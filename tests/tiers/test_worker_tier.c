@@ -117,6 +117,7 @@ static void wt_load_start(struct wt *w)
 	cr_assert_eq(wt_call(w, &op, 1, msg, sizeof(msg)), 0, "START: %s", msg);
 	if (!w->rt)
 		cr_assert_eq(lutf_runtime_attach(w->mem, w->size, &w->rt), 0);
+	cr_assert_eq(lutf_runtime_set_worker(w->rt, w->pid), 0);
 }
 
 static uint32_t wt_id(struct wt *w, const char *name)
@@ -287,6 +288,7 @@ Test(worker_tier, labors_wait_for_start, .timeout = 60)
 
 	wt_spawn(&w, "pure");
 	cr_assert_eq(lutf_runtime_attach(w.mem, w.size, &w.rt), 0);
+	cr_assert_eq(lutf_runtime_set_worker(w.rt, w.pid), 0);
 	cr_assert_eq(lutf_runtime_submit(w.rt, wt_id(&w, "a/echo"),
 					 &(struct lutf_request){.input = "early", .input_len = 5},
 					 7),

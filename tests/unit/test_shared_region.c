@@ -105,6 +105,7 @@ Test(shared_region, labors_in_a_child_process, .timeout = 60)
 	pid = spawn_worker(mem, size);
 
 	cr_assert_eq(lutf_runtime_attach(mem, size, &rt), 0);
+	cr_assert_eq(lutf_runtime_set_worker(rt, pid), 0);
 	cr_assert_eq(lutf_runtime_add_remote(rt, "echo", NULL, &echo), 0);
 	cr_assert_eq(lutf_runtime_add_remote(rt, "block", NULL, &block), 0);
 	cr_assert_eq(lutf_runtime_add_remote(rt, "nowhere", NULL, &unknown), 0);
@@ -228,6 +229,7 @@ Test(shared_region, worker_death_fails_started_and_keeps_queued, .timeout = 60)
 	mem = map_region(&c, &size, &fd);
 	pid = spawn_worker(mem, size);
 	cr_assert_eq(lutf_runtime_attach(mem, size, &rt), 0);
+	cr_assert_eq(lutf_runtime_set_worker(rt, pid), 0);
 	cr_assert_eq(lutf_runtime_add_remote(rt, "echo", NULL, &echo), 0);
 	cr_assert_eq(lutf_runtime_add_remote(rt, "block", NULL, &block), 0);
 	/* One blocking Brick per Cart: submit from two threads' worth of Carts by
@@ -248,6 +250,7 @@ Test(shared_region, worker_death_fails_started_and_keeps_queued, .timeout = 60)
 	cr_assert_eq(waitpid(pid, &status, 0), pid);
 	cr_assert_geq(lutf_runtime_worker_lost(rt, SIGKILL), 1);
 	pid = spawn_worker(mem, size);
+	cr_assert_eq(lutf_runtime_set_worker(rt, pid), 0);
 	cr_assert_eq(drain(rt, seen, BLOCKS + ECHOES, BLOCKS + ECHOES, &crashed, &ok),
 		     BLOCKS + ECHOES, "a Brick was lost across the crash");
 	cr_assert_geq(crashed, 1, "the running Brick did not fail CRASHED");
@@ -277,6 +280,7 @@ Test(shared_region, repeated_worker_kills_lose_nothing, .timeout = 120)
 	mem = map_region(&c, &size, &fd);
 	pid = spawn_worker(mem, size);
 	cr_assert_eq(lutf_runtime_attach(mem, size, &rt), 0);
+	cr_assert_eq(lutf_runtime_set_worker(rt, pid), 0);
 	cr_assert_eq(lutf_runtime_add_remote(rt, "echo", NULL, &echo), 0);
 	while (sent < N) {
 		while (sent < N && sent - got < 2048) {
@@ -294,6 +298,7 @@ Test(shared_region, repeated_worker_kills_lose_nothing, .timeout = 120)
 			waitpid(pid, &status, 0);
 			cr_assert_geq(lutf_runtime_worker_lost(rt, SIGKILL), 0);
 			pid = spawn_worker(mem, size);
+			cr_assert_eq(lutf_runtime_set_worker(rt, pid), 0);
 			round++;
 		}
 		int k = lutf_runtime_reap(rt, out, 256, 10);
@@ -335,6 +340,7 @@ Test(shared_region, scribbling_worker_does_not_take_the_front_down, .timeout = 6
 	mem = map_region(&c, &size, &fd);
 	pid = spawn_worker(mem, size);
 	cr_assert_eq(lutf_runtime_attach(mem, size, &rt), 0);
+	cr_assert_eq(lutf_runtime_set_worker(rt, pid), 0);
 	cr_assert_eq(lutf_runtime_add_remote(rt, "scribble", NULL, &bad), 0);
 	cr_assert_eq(lutf_runtime_add_remote(rt, "echo", NULL, &echo), 0);
 	cr_assert_eq(lutf_runtime_submit(rt, bad, &(struct lutf_request){0}, 1), 0);

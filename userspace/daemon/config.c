@@ -107,6 +107,7 @@ static const struct key keys[] = {
     K32(load_timeout_ms, 100, 600000),
     {"bpf", BOOL, offsetof(struct lutfd_config, bpf), 0, 0, 0},
     KSTR(bpf_pin_root),
+    K32(bpf_labors_per_tenant, 0, 65536),
     K32(carts, 0, 1024),
     K32(labors, 0, 4096),
     K32(labors_max, 0, 8192),

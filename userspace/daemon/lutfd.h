@@ -42,6 +42,8 @@ struct lutfd_config {
 	uint32_t load_timeout_ms; /* a worker's answer to a load */
 	bool bpf;
 	char bpf_pin_root[40]; /* + "/<tenant>" must fit the engine's 64 bytes */
+	/* labor_watch slots one tenant may hold; 0 = its labors_max */
+	uint32_t bpf_labors_per_tenant;
 	/* engine, per tenant */
 	uint32_t carts, labors, labors_max, cart_capacity, arena_mb, max_functions, hold_max;
 	uint32_t timeout_ms;

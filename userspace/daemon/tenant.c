@@ -265,6 +265,11 @@ static int worker_start(struct lutfd_tenant *t)
 		t->oom_seen = 0;
 	lutfd_sigsys_watch(pid);
 	t->pid = pid;
+	/* Before any app code runs: Labor tids are checked against this process. */
+	if ((err = lutf_runtime_set_worker(t->rt, pid)))
+		lutfd_log(
+		    "tenant %s: worker %d: /proc entry not held (%s): its Labors go unwatched",
+		    t->name, (int)pid, strerror(-err));
 	t->ctl = ctl[0];
 	t->logfd = lg[0];
 	t->started_ms = lutfd_now_ms();
@@ -387,6 +392,7 @@ static int supervisor(struct lutf_supervisor **out)
 			snprintf(o.bpf_pin_dir, sizeof(o.bpf_pin_dir), "%s", g_cfg.bpf_pin_root);
 		}
 		o.max_labors = labors * g_cfg.max_tenants;
+		o.max_labors_per_runtime = g_cfg.bpf_labors_per_tenant;
 		if (o.max_labors > LUTFD_MAX_WATCHED)
 			o.max_labors = LUTFD_MAX_WATCHED;
 		err = lutf_supervisor_create(&o, &g_sup);
@@ -514,6 +520,7 @@ static void worker_down(struct lutfd_tenant *t, int status)
 	if ((n = lutfd_cg_kill_all(&g_cg, t->name)) > 0)
 		lutfd_log("tenant %s: killed %d processes its worker left", t->name, n);
 	n = lutf_runtime_worker_lost(t->rt, sig);
+	lutf_runtime_set_worker(t->rt, 0);
 	if (sig)
 		lutfd_log("tenant %s: worker %d killed by signal %d (%s); %d started Bricks failed",
 			  t->name, (int)t->pid, sig, d.msg, n);

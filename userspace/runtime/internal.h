@@ -65,6 +65,8 @@ struct lutf_supervisor {
 	uint64_t wake_at;    /* while ring_sleep: when it wakes on its own */
 	uint64_t active_at, seen_submitted;
 	bool yield_after; /* a hand-off pinned a Labor to this CPU: yield to it */
+
+	uint32_t lw_per_rt; /* labor_watch slots one runtime may hold; 0 = its labors_max */
 };
 
 struct lutf_runtime {
@@ -94,6 +96,16 @@ struct lutf_runtime {
 	uint64_t n_grows, n_retires, n_crashed;
 	uint32_t cq_fillers;   /* NONE cells crash repair put in the completion ring (reap_lock) */
 	uint32_t held_fillers; /* ... and in the held ring (lock) */
+
+	/* Labor tids are used only once checked against the worker (labor_tid.c);
+	 * the Supervisor reads these under sup_lock, lutf_runtime_set_worker
+	 * writes them under it. */
+	int worker_dir;	    /* O_PATH fd of /proc/<worker> while worker_known */
+	int32_t worker_pid; /* registered as the tgid of every Labor */
+	bool worker_known;
+	uint32_t lw_used;	/* labor_watch slots this runtime holds */
+	int *lw_pidfd;		/* per Labor: pidfd of its registered thread, or -1 */
+	uint64_t n_tid_refused; /* Labor tids that were not the worker's threads */
 };
 
 struct lutf_labors {
@@ -146,6 +158,23 @@ void lutf_release_held(struct lutf_runtime *rt, uint32_t slot);
 void lutf_fail_held(struct lutf_runtime *rt, uint32_t slot, uint32_t status);
 /* Take Bricks from the region's held ring into hold lists. Caller holds rt->lock. */
 void lutf_drain_held_ring(struct lutf_runtime *rt);
+
+/* Labor thread ids (labor_tid.c). True when tid is a thread of the process
+ * running this runtime's Labors (the declared worker, or this process for
+ * in-process Labors); *tgid is then that process. Labor i then holds the
+ * thread until lutf_labor_tid_drop. Caller holds sup_lock. */
+bool lutf_labor_tid_check(struct lutf_runtime *rt, uint32_t i, int32_t tid, int32_t *tgid);
+/* Labor i's tid, registered after lutf_labor_tid_check, still names that
+ * thread (the pin's check, cheap: one poll). Caller holds sup_lock. */
+bool lutf_labor_tid_live(struct lutf_runtime *rt, uint32_t i, int32_t tid);
+/* Labor i's registration is gone: let its thread go. Caller holds sup_lock. */
+void lutf_labor_tid_drop(struct lutf_runtime *rt, uint32_t i);
+/* lutf_labor_tid_check refused tid of Labor i: log it, and count a region
+ * fault unless the tid word moved on or the worker is gone (a Labor exiting
+ * or a worker dying is not a forgery). */
+void lutf_labor_tid_refused(struct lutf_runtime *rt, uint32_t i, int32_t tid);
+/* Close what lutf_runtime_set_worker opened (rt_free). */
+void lutf_labor_tid_fini(struct lutf_runtime *rt);
 
 /* Function loading (loader.c). Caller holds rt->lock. */
 int lutf_app_load(struct lutf_runtime *rt, const char *path, struct lutf_app **out);

@@ -319,6 +319,7 @@ static const char *const fault_names[LUTF_FAULT__COUNT] = {
     [LUTF_FAULT_LABOR] = "labor word",
     [LUTF_FAULT_FREE_STACK] = "free stack",
     [LUTF_FAULT_BUDGET] = "pass budget",
+    [LUTF_FAULT_LABOR_TID] = "labor tid",
 };
 
 const char *lutf_fault_check_name(unsigned check)

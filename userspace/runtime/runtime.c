@@ -111,6 +111,7 @@ static void rt_free(struct lutf_runtime *rt)
 		pthread_mutex_destroy(&rt->reap_lock);
 		pthread_mutex_destroy(&rt->sup_lock);
 	}
+	lutf_labor_tid_fini(rt);
 	free(rt->bf);
 	free(rt->lw_slot);
 	free(rt->lw_tid);

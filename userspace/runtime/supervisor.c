@@ -71,17 +71,21 @@ static uint32_t find_free_labor(struct lutf_region *r)
  */
 static void pin_here(struct lutf_runtime *rt, uint32_t to)
 {
-	struct lutf_labor *l = &rt->r.labors[to];
-	int32_t tid = ld_relaxed(&l->tid);
 	int cpu = sched_getcpu();
+	int32_t tid;
 	cpu_set_t set;
 
-	if (rt->sup->mode != LUTF_WATCH_BPF || tid <= 0 || cpu < 0)
+	if (rt->sup->mode != LUTF_WATCH_BPF || to >= rt->r.cfg.labors_max || cpu < 0)
+		return;
+	/* Only a tid lw_sync registered (checked then), and checked again now:
+	 * the thread may have exited and its number gone to another process. */
+	tid = rt->lw_slot[to] == LUTF_NONE ? 0 : rt->lw_tid[to];
+	if (tid <= 0 || !lutf_labor_tid_live(rt, to, tid))
 		return;
 	CPU_ZERO(&set);
 	CPU_SET(cpu, &set);
 	if (sched_setaffinity(tid, sizeof(set), &set) == 0) {
-		st_release(&l->pinned, 1);
+		st_release(&rt->r.labors[to].pinned, 1);
 		rt->sup->yield_after = true;
 	}
 }
@@ -121,35 +125,58 @@ static bool bind_cart(struct lutf_runtime *rt, uint32_t c, uint32_t from, uint32
 
 /* Keep labor_watch's registrations equal to the Labors running now: a new
  * tid (a Labor started, or restarted in a new worker) is registered, a
- * retired one dropped. Cheap reads; the map updates happen only on change. */
+ * retired one dropped. Cheap reads; the map updates happen only on change.
+ * Every word here is the worker's: the Labor count and Cart bound are the
+ * front's private view, a tid is registered only once it is checked to be
+ * a thread of the worker, with the worker's pid as its tgid, and a runtime
+ * holds at most lw_per_rt slots of the table every tenant shares. */
 static void lw_sync(struct lutf_runtime *rt)
 {
 	struct lutf_region *r = &rt->r;
 	uint32_t req = ld_relaxed(&r->hdr->labor_req);
+	uint32_t n = r->cfg.labors_max;
+	uint32_t cap = rt->sup->lw_per_rt && rt->sup->lw_per_rt < n ? rt->sup->lw_per_rt : n;
 
-	for (uint32_t i = 0; i < r->cfg.labors_max; i++) {
+	for (uint32_t i = 0; i < n; i++) {
 		struct lutf_labor *l = &r->labors[i];
-		/* Acquire pairs with the Labor's release store of tid (after tgid). */
-		int32_t tid = i < req ? ld_acquire(&l->tid) : 0;
+		/* Acquire pairs with the Labor's release store of tid. */
+		int32_t tid = i < req ? ld_acquire(&l->tid) : 0, tgid;
 		uint32_t c, slot = rt->lw_slot[i];
 		uint64_t busy;
 
 		if (tid == rt->lw_tid[i])
-			continue;
+			continue; /* registered, or refused already: once per value */
 		/* Relaxed stores: submitters read lw_slot in the nudge (relaxed);
 		 * a stale slot there costs at most one spurious or missed nudge. */
 		st_relaxed(&rt->lw_slot[i], LUTF_NONE);
-		if (slot != LUTF_NONE)
-			lutf_lw_unregister(rt->sup->lw, slot);
+		if (slot != LUTF_NONE && lutf_lw_unregister(rt->sup->lw, slot) == 0)
+			rt->lw_used--;
+		lutf_labor_tid_drop(rt, i);
 		rt->lw_tid[i] = 0;
+		if (tid <= 0)
+			continue;
+		if (!lutf_labor_tid_check(rt, i, tid, &tgid)) {
+			rt->lw_tid[i] = tid;
+			lutf_labor_tid_refused(rt, i, tid);
+			continue;
+		}
+		if (rt->lw_used >= cap) {
+			lutf_labor_tid_drop(rt, i);
+			rt->lw_tid[i] = tid; /* unwatched until its tid changes */
+			continue;
+		}
 		/* The Labor's state word, at its address in the Labors' process:
-		 * the probe reports a block only while it reads RUNNING there. */
+		 * the probe reports a block only while it reads RUNNING there (it
+		 * reads only the switching task's own memory). */
 		busy = ld_acquire(&r->hdr->worker_base);
 		if (busy)
 			busy += (uint64_t)((uint8_t *)&l->state - r->base);
-		if (tid <= 0 || lutf_lw_register_busy(rt->sup->lw, ld_relaxed(&l->tgid), tid, busy,
-						      LUTF_LABOR_RUNNING, &slot))
+		if (lutf_lw_register_busy(rt->sup->lw, tgid, tid, busy, LUTF_LABOR_RUNNING,
+					  &slot)) {
+			lutf_labor_tid_drop(rt, i);
 			continue;
+		}
+		rt->lw_used++;
 		st_relaxed(&rt->lw_slot[i], slot);
 		rt->lw_tid[i] = tid;
 		c = ld_relaxed(&l->cart);
@@ -788,6 +815,7 @@ int lutf_supervisor_create(const struct lutf_supervisor_opts *o, struct lutf_sup
 		return -ENOMEM;
 	pthread_mutex_init(&sup->list_lock, NULL);
 	sup->mode = o->watch;
+	sup->lw_per_rt = o->max_labors_per_runtime;
 	sup->efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
 	if (sup->efd < 0) {
 		err = -errno;
@@ -932,6 +960,7 @@ void lutf_supervisor_bpf_stats(struct lutf_runtime *rt, struct lutf_runtime_stat
 	struct lutf_lw *lw = rt->sup ? rt->sup->lw : NULL;
 	struct lutf_lw_drops d;
 
+	st->tid_refused = __atomic_load_n(&rt->n_tid_refused, __ATOMIC_RELAXED);
 	if (!lw)
 		return;
 	snprintf(st->bpf_attach, sizeof(st->bpf_attach), "%s", lutf_lw_attach_kind(lw));
@@ -947,5 +976,6 @@ void lutf_supervisor_bpf_stats(struct lutf_runtime *rt, struct lutf_runtime_stat
 
 		if (s && __atomic_load_n(&s->state, __ATOMIC_ACQUIRE) == LW_STATE_BLOCKED)
 			st->labors_blocked++;
+		st->labors_watched += slot != LUTF_NONE;
 	}
 }
