@@ -1013,6 +1013,7 @@ static void td_free(void *arg)
 	}
 	if (t->ctl >= 0)
 		close(t->ctl);
+	isolation_init(); /* a tenant never started since lutfd's start has a cgroup too */
 	if (g_cg.mode != LUTFD_CG_NONE) {
 		lutfd_cg_kill_all(&g_cg, t->name);
 		if (lutfd_cg_tenant_remove(&g_cg, t->name) > 0)
