@@ -18,6 +18,7 @@
 
 #define APP0 TEST_APP_DIR "/libctl_app.so"
 #define EXEC_APP TEST_APP_DIR "/libctl_exec_app.so"
+#define NET_APP TEST_APP_DIR "/libctl_net_app.so"
 
 static struct td d;
 static int cfd = -1;
@@ -142,6 +143,23 @@ static uint32_t deploy_err(const char *tenant, const char *app, const char *so,
 	if (r.payload)
 		td_field_str(&r, LUTF_TAG_ERROR, err, cap);
 	free(r.payload);
+	return st;
+}
+
+static uint32_t invoke_ok(const char *tenant, const char *fn)
+{
+	int fd = td_connect(&d, "lutf.sock");
+	struct lutf_buf b;
+	struct td_reply r;
+	uint32_t st;
+
+	cr_assert_geq(fd, 0);
+	lutf_buf_init(&b);
+	td_invoke_frame(&b, 1, tenant, fn, "x", 1);
+	st = td_call(fd, &b, &r, 10000);
+	lutf_buf_free(&b);
+	free(r.payload);
+	close(fd);
 	return st;
 }
 
@@ -404,4 +422,97 @@ Test(tenants, too_many_exports_names_the_limit, .description = "issue 12.7")
 	ex[65] = NULL;
 	cr_assert_eq(deploy_err("many", "a", APP0, ex, err, sizeof(err)), LUTF_STATUS_MALFORMED);
 	cr_assert(strstr(err, "at most 64"), "the error does not name the limit: %s", err);
+}
+
+Test(tenants, tier_change_recycles_before_loading, .description = "issue 12.7")
+{
+	static const char *const ex[] = {"echo=echo", NULL}, *const ex_net[] = {"net=echo", NULL};
+	struct td_deploy_opts o = {.tier = "service"};
+	uint64_t pid = 0, pid2 = 0;
+	struct td_reply r;
+	char err[400] = "";
+
+	cr_assert_eq(deploy_err("shifty", "a", APP0, ex, err, sizeof(err)), LUTF_STATUS_OK, "%s",
+		     err);
+	cr_assert(td_tenant_counter(cfd, "shifty", "worker_pid", &pid) && pid > 0);
+	/* Its init opens an AF_INET socket: basic kills it, service allows it.
+	 * Loaded into the old worker first, it would die. */
+	cr_assert_eq(td_deploy_with(cfd, "shifty", "net", NET_APP, ex_net, &o, &r), LUTF_STATUS_OK,
+		     "a tier change loaded into the old tier's worker");
+	free(r.payload);
+	cr_assert(td_tenant_counter(cfd, "shifty", "worker_pid", &pid2) && pid2 > 0);
+	cr_assert_neq(pid2, pid, "the worker was not recycled");
+	cr_assert(td_pid_gone((pid_t)pid));
+	cr_assert_eq(invoke_ok("shifty", "net"), LUTF_STATUS_OK);
+	cr_assert_eq(invoke_ok("shifty", "echo"), LUTF_STATUS_OK, "older apps reload too");
+}
+
+/* Run lutfctl with args; its exit code, stderr into err. */
+static int lutfctl(const char *const *args, char *err, size_t cap)
+{
+	char ctl[160], errf[160];
+	const char *argv[16];
+	int n = 0, status = 0;
+	pid_t pid;
+	FILE *fp;
+
+	snprintf(ctl, sizeof(ctl), "%s/control.sock", d.run);
+	snprintf(errf, sizeof(errf), "%s/lutfctl.err", d.dir);
+	argv[n++] = "lutfctl";
+	argv[n++] = "--control";
+	argv[n++] = ctl;
+	for (; *args && n < 15; args++)
+		argv[n++] = *args;
+	argv[n] = NULL;
+	pid = fork();
+	if (pid == 0) {
+		int fd = open(errf, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+
+		dup2(fd, 2);
+		fd = open("/dev/null", O_WRONLY);
+		dup2(fd, 1);
+		execv(LUTFCTL_BIN, (char *const *)argv);
+		_exit(127);
+	}
+	cr_assert(td_wait_exit(pid, &status, 20000));
+	err[0] = 0;
+	fp = fopen(errf, "r");
+	if (fp) {
+		size_t k = fread(err, 1, cap - 1, fp);
+
+		err[k] = 0;
+		fclose(fp);
+	}
+	return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+Test(tenants, lutfctl_names_the_size_limit_before_sending, .description = "issue 12.7")
+{
+	char big[160], err[600];
+	const char *args[] = {"deploy", "--tenant", "huge",	"--app",     "a",
+			      "--so",	big,	    "--export", "echo=echo", NULL};
+	int fd;
+
+	snprintf(big, sizeof(big), "%s/huge.so", d.dir);
+	fd = open(big, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+	cr_assert_geq(fd, 0);
+	cr_assert_eq(ftruncate(fd, 200ll << 20), 0); /* sparse: 200 MB */
+	close(fd);
+	cr_assert_eq(lutfctl(args, err, sizeof(err)), 1, "%s", err);
+	cr_assert(strstr(err, "200.0 MiB") && strstr(err, "at most 6 MiB"), "%s", err);
+	cr_assert_not(has_tenant("huge"), "the deploy was sent");
+}
+
+Test(tenants, lutfctl_delete_tenant, .description = "issue 12.6")
+{
+	const char *plain[] = {"delete", "cli", NULL},
+		   *force[] = {"delete", "--force", "cli", NULL};
+	char err[600];
+
+	cr_assert_eq(deploy_err("cli", "a", APP0, ex_all, err, sizeof(err)), LUTF_STATUS_OK, "%s",
+		     err);
+	cr_assert_eq(lutfctl(plain, err, sizeof(err)), 10 + LUTF_STATUS_MALFORMED, "%s", err);
+	cr_assert(strstr(err, "--force"), "%s", err);
+	cr_assert_eq(lutfctl(force, err, sizeof(err)), 0, "%s", err);
+	cr_assert_not(has_tenant("cli"));
 }
