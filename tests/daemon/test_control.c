@@ -7,7 +7,8 @@
  * wait for another's. Latency is measured open-loop (from each call's
  * scheduled time, so a stall counts for every call it delays) in rounds of
  * 200 calls; the median round p99 of a window is compared with the quiet
- * one of the same run (floor 10 ms: the host is shared and noisy).
+ * one of the same run, measured before and after the window (floor 20 ms:
+ * the host is shared and noisy; a blocked loop costs 0.6 to 8 s).
  */
 #define _GNU_SOURCE
 #include <criterion/criterion.h>
@@ -23,7 +24,7 @@
 
 #define PERIOD_US 5000 /* one bystander call every 5 ms */
 #define ROUND 200      /* calls per round */
-#define FLOOR_US 10000 /* the quiet p99 counts as at least 10 ms */
+#define FLOOR_US 20000 /* the quiet p99 counts as at least 20 ms */
 
 static struct td d;
 static int cfd = -1;
@@ -138,6 +139,15 @@ static uint64_t quiet_p99(int dfd)
 	q = median_p99(&s, &rounds);
 	cr_assert_geq(rounds, 2, "quiet: only %zu rounds", rounds);
 	cr_log_info("quiet p99 %llu us over %zu rounds", (unsigned long long)q, rounds);
+	return q;
+}
+
+/* The baseline of a window: the larger of the quiet p99s before and after
+ * it (the host's load drifts), at least FLOOR_US. */
+static uint64_t baseline(uint64_t before, uint64_t after)
+{
+	uint64_t q = before > after ? before : after;
+
 	return q < FLOOR_US ? FLOOR_US : q;
 }
 
@@ -163,30 +173,45 @@ static void deploy_async(int fd, const char *tenant, const char *so_path)
 	free(so);
 }
 
+/*
+ * A window passes when its median round p99 is within 2x the baseline. A
+ * window spoilt by the host (another engineer's build starting) is measured
+ * again, up to ATTEMPTS times; a blocked loop fails every attempt.
+ */
+#define ATTEMPTS 3
+
 Test(control, slow_app_init_does_not_stall_a_bystander, .description = "issue 12.1")
 {
 	static struct samples s;
 	int dfd = td_connect(&d, "lutf.sock"), c2 = td_connect(&d, "control.sock");
-	uint64_t q, w, t0;
+	uint64_t q = 0, w = 0, t0;
 	struct td_reply r;
-	size_t rounds;
+	size_t rounds = 0;
 
 	cr_assert_geq(dfd, 0);
 	cr_assert_geq(c2, 0);
-	q = quiet_p99(dfd);
-	t0 = td_now_ms();
-	deploy_async(c2, "sleepy", SLOW8); /* lutf_app_init sleeps 8 s */
-	paced(dfd, 30000, c2, &s);
-	cr_assert(td_recv(c2, &r, 30000), "no deploy reply");
-	cr_assert_eq(r.h.status, LUTF_STATUS_OK, "deploy status %u", r.h.status);
-	free(r.payload);
-	cr_assert_geq(td_now_ms() - t0, 7000, "the deploy did not wait for its 8 s init");
-	w = median_p99(&s, &rounds);
-	cr_log_info(
-	    "during an 8 s init: %zu calls, p99 %llu us (median of %zu rounds), max %llu us", s.n,
-	    (unsigned long long)w, rounds, (unsigned long long)max_of(&s));
-	/* A blocked loop answers one call in 8 s: no round at all. */
-	cr_assert_geq(rounds, 3, "only %zu bystander calls during the 8 s deploy", s.n);
+	for (int a = 0; a < ATTEMPTS; a++) {
+		char tenant[32];
+
+		snprintf(tenant, sizeof(tenant), "sleepy%d", a);
+		q = quiet_p99(dfd);
+		t0 = td_now_ms();
+		deploy_async(c2, tenant, SLOW8); /* lutf_app_init sleeps 8 s */
+		paced(dfd, 30000, c2, &s);
+		cr_assert(td_recv(c2, &r, 30000), "no deploy reply");
+		cr_assert_eq(r.h.status, LUTF_STATUS_OK, "deploy status %u", r.h.status);
+		free(r.payload);
+		cr_assert_geq(td_now_ms() - t0, 7000, "the deploy did not wait for its 8 s init");
+		q = baseline(q, quiet_p99(dfd));
+		w = median_p99(&s, &rounds);
+		cr_log_info("during an 8 s init: %zu calls, p99 %llu us (median of %zu rounds), "
+			    "max %llu us",
+			    s.n, (unsigned long long)w, rounds, (unsigned long long)max_of(&s));
+		/* A blocked loop answers one call in 8 s: no round at all. */
+		cr_assert_geq(rounds, 3, "only %zu bystander calls during the 8 s deploy", s.n);
+		if (w <= 2 * q)
+			break;
+	}
 	cr_assert_leq(w, 2 * q, "bystander p99 %llu us during the deploy, quiet %llu us",
 		      (unsigned long long)w, (unsigned long long)q);
 	close(dfd);
@@ -194,6 +219,7 @@ Test(control, slow_app_init_does_not_stall_a_bystander, .description = "issue 12
 }
 
 static atomic_int crash_stop;
+static char crash_tenant[32];
 
 static void *crash_driver(void *arg)
 {
@@ -201,7 +227,7 @@ static void *crash_driver(void *arg)
 	struct lutf_buf b;
 
 	lutf_buf_init(&b);
-	td_invoke_frame(&b, 7, "looper", "crash", NULL, 0);
+	td_invoke_frame(&b, 7, crash_tenant, "crash", NULL, 0);
 	while (fd >= 0 && !atomic_load(&crash_stop)) {
 		struct td_reply r;
 
@@ -219,32 +245,39 @@ Test(control, crash_loop_does_not_stall_a_bystander, .description = "issue 12.1"
 {
 	static struct samples s;
 	int dfd = td_connect(&d, "lutf.sock");
-	uint64_t q, w, r0 = 0, r1 = 0;
+	uint64_t q = 0, w = 0, r0 = 0, r1 = 0;
 	struct td_reply r;
-	size_t rounds;
+	size_t rounds = 0;
 	pthread_t th;
 
 	cr_assert_geq(dfd, 0);
-	deploy_async(cfd, "looper", SLOWCRASH); /* init sleeps 600 ms at every load */
-	cr_assert(td_recv(cfd, &r, 30000));
-	cr_assert_eq(r.h.status, LUTF_STATUS_OK, "deploy status %u", r.h.status);
-	free(r.payload);
-	q = quiet_p99(dfd);
-	cr_assert(td_tenant_counter(cfd, "looper", "restarts", &r0));
-	atomic_store(&crash_stop, 0);
-	cr_assert_eq(pthread_create(&th, NULL, crash_driver, NULL), 0);
-	paced(dfd, 5000, -1, &s);
-	atomic_store(&crash_stop, 1);
-	pthread_join(th, NULL);
-	cr_assert(td_tenant_counter(cfd, "looper", "restarts", &r1));
-	w = median_p99(&s, &rounds);
-	cr_log_info("crash loop: %llu restarts, %zu calls, p99 %llu us (median of %zu rounds), "
-		    "max %llu us",
-		    (unsigned long long)(r1 - r0), s.n, (unsigned long long)w, rounds,
-		    (unsigned long long)max_of(&s));
-	cr_assert_geq(r1 - r0, 2, "the tenant did not crash-loop (%llu restarts)",
-		      (unsigned long long)(r1 - r0));
-	cr_assert_geq(rounds, 3, "only %zu bystander calls in 5 s of crash loop", s.n);
+	for (int a = 0; a < ATTEMPTS; a++) {
+		/* A fresh tenant each time: a looping one backs off more and more. */
+		snprintf(crash_tenant, sizeof(crash_tenant), "looper%d", a);
+		deploy_async(cfd, crash_tenant, SLOWCRASH); /* init sleeps 600 ms at each load */
+		cr_assert(td_recv(cfd, &r, 30000));
+		cr_assert_eq(r.h.status, LUTF_STATUS_OK, "deploy status %u", r.h.status);
+		free(r.payload);
+		q = quiet_p99(dfd);
+		cr_assert(td_tenant_counter(cfd, crash_tenant, "restarts", &r0));
+		atomic_store(&crash_stop, 0);
+		cr_assert_eq(pthread_create(&th, NULL, crash_driver, NULL), 0);
+		paced(dfd, 5000, -1, &s);
+		atomic_store(&crash_stop, 1);
+		pthread_join(th, NULL);
+		cr_assert(td_tenant_counter(cfd, crash_tenant, "restarts", &r1));
+		q = baseline(q, quiet_p99(dfd));
+		w = median_p99(&s, &rounds);
+		cr_log_info("crash loop: %llu restarts, %zu calls, p99 %llu us (median of %zu "
+			    "rounds), max %llu us",
+			    (unsigned long long)(r1 - r0), s.n, (unsigned long long)w, rounds,
+			    (unsigned long long)max_of(&s));
+		cr_assert_geq(r1 - r0, 2, "the tenant did not crash-loop (%llu restarts)",
+			      (unsigned long long)(r1 - r0));
+		cr_assert_geq(rounds, 3, "only %zu bystander calls in 5 s of crash loop", s.n);
+		if (w <= 2 * q)
+			break;
+	}
 	cr_assert_leq(w, 2 * q, "bystander p99 %llu us during the crash loop, quiet %llu us",
 		      (unsigned long long)w, (unsigned long long)q);
 	close(dfd);
