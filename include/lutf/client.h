@@ -239,6 +239,14 @@ int lutf_client_resume(struct lutf_client *c, const char *tenant, const char *fu
 		       struct lutf_client_reply *rep);
 int lutf_client_delete(struct lutf_client *c, const char *tenant, const char *function,
 		       struct lutf_client_reply *rep);
+/*
+ * Remove a tenant: its worker, uid, cgroup, region, app files and scratch
+ * folder. A tenant that still has functions is refused (MALFORMED) unless
+ * force, which deletes them first. Returns 0 (status in rep) or -EINVAL / a
+ * transport -errno as lutf_client_invoke.
+ */
+int lutf_client_delete_tenant(struct lutf_client *c, const char *tenant, int force,
+			      struct lutf_client_reply *rep);
 
 /*
  * Rows from lutfd; tenant NULL means every tenant (lutfd filters). Each

@@ -28,7 +28,8 @@
 	X(PAUSED, 11, 503, "paused")                                                               \
 	X(OVERLOADED, 12, 503, "overloaded")                                                       \
 	X(SHUTTING_DOWN, 13, 503, "shutting down")                                                 \
-	X(DEADLINE, 14, 504, "deadline")
+	X(DEADLINE, 14, 504, "deadline")                                                           \
+	X(NOT_PERSISTED, 15, 507, "not persisted")
 
 enum lutf_status {
 #define LUTF_STATUS_ENUM(name, value, http, text) LUTF_STATUS_##name = value,
@@ -144,6 +145,7 @@ enum lutf_tag {
 	LUTF_TAG_COUNTER = 42, /* "name\0" followed by a u64 */
 	LUTF_TAG_TEXT = 43,    /* string: a log line */
 	LUTF_TAG_LIMIT = 44,   /* u32: rows wanted (logs) */
+	LUTF_TAG_FORCE = 45,   /* u32: DELETE of a tenant: 1 = its functions too */
 };
 
 #endif /* LUTF_PROTOCOL_H */

@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <lutf/client.h>
@@ -108,6 +109,7 @@ int cmd_deploy(int argc, char **argv)
 	    {0},
 	};
 	struct deploy_spec s;
+	struct stat st;
 	struct lutf_client_reply rep;
 	struct lutf_client *c = NULL;
 	const char *manifest = NULL;
@@ -199,10 +201,28 @@ int cmd_deploy(int argc, char **argv)
 		code = EXIT_LOCAL;
 		goto out;
 	}
+	/* Say the limit before sending, not "Message too long" after. */
+	if (!stat(s.d.so_path, &st) && (uint64_t)st.st_size > LUTF_WIRE_MAX_FRAME_DEFAULT) {
+		fprintf(stderr,
+			"lutfctl: deploy: %s is %.1f MiB; a deploy carries at most %u MiB "
+			"(the frame limit, max_frame)\n",
+			s.d.so_path, (double)st.st_size / (1 << 20),
+			LUTF_WIRE_MAX_FRAME_DEFAULT >> 20);
+		code = EXIT_LOCAL;
+		goto out;
+	}
 	code = connect_or_report(g.control, &c);
 	if (code)
 		goto out;
 	err = lutf_client_deploy(c, &s.d, &rep);
+	if (err == -EMSGSIZE) {
+		fprintf(stderr,
+			"lutfctl: deploy: the request (app, exports, config) is over the %u MiB "
+			"frame limit (max_frame)\n",
+			LUTF_WIRE_MAX_FRAME_DEFAULT >> 20);
+		code = EXIT_LOCAL;
+		goto out;
+	}
 	if (err) {
 		code = transport_error("deploy", err);
 		goto out;

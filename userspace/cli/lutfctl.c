@@ -36,7 +36,7 @@ static void usage_main(FILE *f)
 		"  invoke    call TENANT/FUNCTION with input bytes; output goes to stdout\n"
 		"  pause     hold new calls of TENANT/FUNCTION\n"
 		"  resume    release held calls of TENANT/FUNCTION\n"
-		"  delete    remove TENANT/FUNCTION\n"
+		"  delete    remove TENANT/FUNCTION, or TENANT (--force: and its functions)\n"
 		"  list      list deployed functions\n"
 		"  status    show lutfd's status (watch mode, counters)\n"
 		"  stats     show per-function counters\n"
@@ -240,6 +240,62 @@ static int cmd_fn(int argc, char **argv, fn_call_t call, const char *done)
 	}
 	lutf_client_reply_release(&rep);
 	return finish(code);
+}
+
+/* lutfctl delete TENANT [--force]: the tenant and all it holds. */
+static int cmd_delete_tenant(int argc, char **argv)
+{
+	static const struct option opts[] = {HELP_OPT, {"force", no_argument, NULL, 'f'}, {0}};
+	struct lutf_client_reply rep;
+	struct lutf_client *c;
+	bool force = false;
+	int opt, code, err;
+	const char *tenant;
+
+	while ((opt = sub_getopt(argc, argv, "hf", opts)) != -1) {
+		if (opt == 'f') {
+			force = true;
+			continue;
+		}
+		if (opt != 'h')
+			return bad_option("delete", argv);
+		printf("Usage: lutfctl delete TENANT/FUNCTION\n"
+		       "       lutfctl delete [--force] TENANT\n\n"
+		       "Delete a function (held calls are answered 'deleted'), or remove a\n"
+		       "tenant: its worker stops and its uid, cgroup, region, app files and\n"
+		       "scratch folder are freed. A tenant with functions is refused unless\n"
+		       "--force, which deletes them first. A tenant whose last function is\n"
+		       "deleted keeps no worker. Acknowledged once the registry is saved.\n");
+		return finish(EXIT_OK);
+	}
+	if (optind + 1 != argc)
+		return usage_error("delete", "delete takes one TENANT/FUNCTION or TENANT");
+	tenant = argv[optind];
+	code = connect_or_report(g.control, &c);
+	if (code)
+		return code;
+	err = lutf_client_delete_tenant(c, tenant, force, &rep);
+	lutf_client_close(c);
+	if (err)
+		return transport_error("delete", err);
+	code = reply_code(&rep);
+	if (!code) {
+		if (g.json)
+			printf("{\"status\":\"ok\",\"tenant\":\"%s\"}\n", tenant);
+		else
+			printf("removed tenant %s\n", tenant);
+	}
+	lutf_client_reply_release(&rep);
+	return finish(code);
+}
+
+/* delete TENANT/FUNCTION, or TENANT (no slash among the operands). */
+static int cmd_delete(int argc, char **argv)
+{
+	for (int i = 1; i < argc; i++)
+		if (argv[i][0] != '-' && strchr(argv[i], '/'))
+			return cmd_fn(argc, argv, lutf_client_delete, "deleted");
+	return cmd_delete_tenant(argc, argv);
 }
 
 /* ---- list / status / stats / logs ---- */
@@ -478,7 +534,7 @@ int main(int argc, char **argv)
 	if (strcmp(cmd, "resume") == 0)
 		return cmd_fn(argc, argv, lutf_client_resume, "resumed");
 	if (strcmp(cmd, "delete") == 0)
-		return cmd_fn(argc, argv, lutf_client_delete, "deleted");
+		return cmd_delete(argc, argv);
 	if (strcmp(cmd, "list") == 0)
 		return cmd_rows(argc, argv, ROWS_LIST);
 	if (strcmp(cmd, "status") == 0)

@@ -471,6 +471,26 @@ int lutf_client_delete(struct lutf_client *c, const char *tenant, const char *fu
 	return fn_call(c, LUTF_OP_DELETE, tenant, function, rep);
 }
 
+/* Returns 0 (status in rep) or -errno as lutf_client_invoke. */
+int lutf_client_delete_tenant(struct lutf_client *c, const char *tenant, int force,
+			      struct lutf_client_reply *rep)
+{
+	int err;
+
+	if (!rep)
+		return -EINVAL;
+	memset(rep, 0, sizeof(*rep));
+	if (!c || !lutf_name_valid(tenant))
+		return -EINVAL;
+	err = clnt_begin(c, LUTF_OP_DELETE);
+	if (err)
+		return err;
+	lutf_tlv_put_str(&c->tx, LUTF_TAG_TENANT, tenant); /* no FUNCTION: the tenant */
+	if (force)
+		lutf_tlv_put_u32(&c->tx, LUTF_TAG_FORCE, 1);
+	return control_call(c, rep);
+}
+
 /* A control call with an optional TENANT and LIMIT (0: not sent). */
 static int tenant_call(struct lutf_client *c, uint16_t op, const char *tenant, uint32_t limit,
 		       struct lutf_client_reply *rep)

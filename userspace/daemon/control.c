@@ -1,9 +1,10 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Control-plane calls (control socket only): deploy, pause, resume, delete,
- * list, status, stats, logs. They run on the main thread. Invariant: the
- * registry on disk is saved after every change that succeeded in the
- * running tenant, so a restart brings back what the last reply promised.
+ * Control-plane calls (control socket only): deploy (deploy.c), pause,
+ * resume, delete, list, status, stats, logs. Reads answer on the loop at
+ * once; changes run as jobs of the tenant's lane (jobs.c). Invariant: a
+ * change is acknowledged only after the registry holding it is on disk; a
+ * change that cannot be saved is undone and answered NOT_PERSISTED.
  */
 #define _GNU_SOURCE
 #include <endian.h>
@@ -15,8 +16,6 @@
 
 #include "isolation.h"
 #include "lutfd.h"
-
-#define MAX_EXPORTS 64
 
 static void put_counter(struct lutf_buf *b, const char *name, uint64_t v)
 {
@@ -32,380 +31,94 @@ static void put_counter(struct lutf_buf *b, const char *name, uint64_t v)
 	lutf_tlv_put(b, LUTF_TAG_COUNTER, buf, n + 9);
 }
 
-static bool symbol_valid(const char *s)
-{
-	if (!*s || strlen(s) > 127 || (*s >= '0' && *s <= '9'))
-		return false;
-	for (; *s; s++)
-		if (!((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') ||
-		      (*s >= '0' && *s <= '9') || *s == '_'))
-			return false;
-	return true;
-}
-
-static void fns_free(struct lutfd_fn **fns, size_t n)
-{
-	for (size_t i = 0; i < n; i++) {
-		for (size_t k = 0; fns[i]->config && fns[i]->config[k]; k++)
-			free(fns[i]->config[k]);
-		free(fns[i]->config);
-		free(fns[i]);
-	}
-}
-
-/* "function\0key\0value" onto the matching export. Returns false if bad. */
-static bool config_field(struct lutfd_fn **fns, size_t n, const struct lutf_tlv *tl)
-{
-	const char *s = (const char *)tl->val, *end = s + tl->len, *k, *v;
-	char **p;
-
-	k = memchr(s, 0, tl->len);
-	if (!k)
-		return false;
-	v = memchr(k + 1, 0, (size_t)(end - k - 1));
-	if (!v || memchr(v + 1, 0, (size_t)(end - v - 1)) || v == k + 1)
-		return false;
-	for (size_t i = 0; i < n; i++) {
-		struct lutfd_fn *f = fns[i];
-
-		if (strcmp(f->name, s))
-			continue;
-		p = realloc(f->config, (2 * f->nconfig + 3) * sizeof(*p));
-		if (!p)
-			return false;
-		f->config = p;
-		p[2 * f->nconfig] = strndup(k + 1, (size_t)(v - k - 1));
-		p[2 * f->nconfig + 1] = strndup(v + 1, (size_t)(end - v - 1));
-		p[2 * f->nconfig + 2] = NULL;
-		f->nconfig++;
-		return p[2 * f->nconfig - 2] && p[2 * f->nconfig - 1];
-	}
-	return false; /* configuration for a function this deploy does not export */
-}
-
-static void deploy(struct lutf_conn *c, const struct lutf_wire_hdr *h, const uint8_t *payload)
-{
-	char tenant[LUTFD_NAME] = "", app[LUTFD_NAME] = "", tier[32] = "", msg[400] = "";
-	char path[PATH_MAX];
-	struct lutfd_fn *fns[MAX_EXPORTS];
-	struct lutfd_app na = {0}, *a;
-	struct lutf_tlv_iter it;
-	struct lutf_tlv tl;
-	struct lutfd_tenant *t;
-	const uint8_t *so = NULL;
-	size_t so_len = 0, n = 0;
-	uint32_t status = LUTF_STATUS_MALFORMED;
-	bool ok = true;
-	struct lutf_buf b;
-	size_t fo;
-	int err;
-
-	lutf_tlv_iter_init(&it, payload, h->length);
-	while (ok && lutf_tlv_next(&it, &tl)) {
-		switch (tl.tag) {
-		case LUTF_TAG_TENANT:
-			ok = lutf_tlv_str(&tl, tenant, sizeof(tenant));
-			break;
-		case LUTF_TAG_APP:
-			ok = lutf_tlv_str(&tl, app, sizeof(app));
-			break;
-		case LUTF_TAG_SO:
-			so = tl.val;
-			so_len = tl.len;
-			break;
-		case LUTF_TAG_TIER:
-			ok = lutf_tlv_str(&tl, tier, sizeof(tier));
-			break;
-		case LUTF_TAG_TIMEOUT_MS:
-			ok = lutf_tlv_u32(&tl, &na.timeout_ms);
-			break;
-		case LUTF_TAG_MEMORY_MB:
-			ok = lutf_tlv_u32(&tl, &na.memory_mb);
-			break;
-		case LUTF_TAG_MAX_CONCURRENCY:
-			ok = lutf_tlv_u32(&tl, &na.max_concurrency);
-			break;
-		case LUTF_TAG_EXPORT: {
-			char ex[LUTFD_NAME + 130], *eq;
-			struct lutfd_fn *f;
-
-			ok = n < MAX_EXPORTS && lutf_tlv_str(&tl, ex, sizeof(ex));
-			eq = ok ? strchr(ex, '=') : NULL;
-			if (!eq) {
-				snprintf(msg, sizeof(msg), "EXPORT must be \"function=symbol\"");
-				ok = false;
-				break;
-			}
-			*eq = 0;
-			if (!lutf_name_valid(ex) || !symbol_valid(eq + 1)) {
-				snprintf(msg, sizeof(msg), "bad export '%s=%s'", ex, eq + 1);
-				ok = false;
-				break;
-			}
-			for (size_t i = 0; i < n; i++)
-				if (!strcmp(fns[i]->name, ex)) {
-					snprintf(msg, sizeof(msg), "function '%s' exported twice",
-						 ex);
-					ok = false;
-				}
-			f = ok ? calloc(1, sizeof(*f)) : NULL;
-			if (!f) {
-				ok = false;
-				break;
-			}
-			LUTFD_COPY(f->name, ex);
-			LUTFD_COPY(f->symbol, eq + 1);
-			fns[n++] = f;
-			break;
-		}
-		default:
-			break;
-		}
-	}
-	/* CONFIG fields may come before their EXPORT: a second pass. */
-	lutf_tlv_iter_init(&it, payload, h->length);
-	while (ok && lutf_tlv_next(&it, &tl))
-		if (tl.tag == LUTF_TAG_CONFIG && !(ok = config_field(fns, n, &tl)))
-			snprintf(msg, sizeof(msg),
-				 "CONFIG must be \"function\\0key\\0value\" "
-				 "for an exported function");
-	if (!ok || it.bad)
-		goto fail;
-	if (!lutf_name_valid(tenant) || !lutf_name_valid(app)) {
-		snprintf(msg, sizeof(msg),
-			 "bad tenant or app name (want [a-z0-9][a-z0-9_-]{0,62})");
-		goto fail;
-	}
-	if (!so_len || !n) {
-		snprintf(msg, sizeof(msg), "deploy needs SO bytes and at least one EXPORT");
-		goto fail;
-	}
-	if (tier[0] && !lutfd_tier_valid(tier) &&
-	    !(g_cfg.allow_tier_none && !strcmp(tier, "none"))) {
-		snprintf(msg, sizeof(msg), "unknown tier '%s' (pure, basic, service, compat)",
-			 tier);
-		goto fail;
-	}
-	for (size_t i = 0; i < n; i++) {
-		LUTFD_COPY(fns[i]->app, app);
-		if (strlen(app) + 1 + strlen(fns[i]->name) > LUTF_NAME_MAX) {
-			snprintf(msg, sizeof(msg),
-				 "app and function names together are over %d bytes",
-				 LUTF_NAME_MAX - 1);
-			goto fail;
-		}
-	}
-	t = lutfd_tenant_find(tenant);
-	if (!t && g_state.n >= g_cfg.max_tenants) {
-		status = LUTF_STATUS_OVERLOADED;
-		snprintf(msg, sizeof(msg), "at most %u tenants", g_cfg.max_tenants);
-		goto fail;
-	}
-	for (size_t i = 0; t && i < n; i++) {
-		struct lutfd_fn *old = lutfd_fn_find(t, fns[i]->name);
-
-		if (old && strcmp(old->app, app)) {
-			snprintf(msg, sizeof(msg),
-				 "function '%s' belongs to app '%s' of tenant '%s'", old->name,
-				 old->app, tenant);
-			goto fail;
-		}
-	}
-	t = lutfd_tenant_get(tenant);
-	if (!t) {
-		status = LUTF_STATUS_OVERLOADED;
-		snprintf(msg, sizeof(msg), "cannot add tenant");
-		goto fail;
-	}
-	/* A new tenant starts in the tier its first deploy names. */
-	if (!t->rt && !t->tier[0])
-		LUTFD_COPY(t->tier, tier[0] ? tier : g_cfg.default_tier);
-	if (!t->rt && (err = lutfd_tenant_start(t))) {
-		status = LUTF_STATUS_OVERLOADED;
-		if (err == -ENOSPC)
-			snprintf(msg, sizeof(msg),
-				 "cannot start tenant: no free uid in uid_range %s",
-				 g_cfg.uid_range);
-		else
-			snprintf(msg, sizeof(msg), "cannot start tenant: %s", strerror(-err));
-		goto fail;
-	}
-	if (!t->up) {
-		status = LUTF_STATUS_OVERLOADED;
-		snprintf(msg, sizeof(msg), "the worker of tenant %s is restarting; retry", tenant);
-		goto fail;
-	}
-	a = lutfd_app_find(t, app);
-	na.version = a ? a->version + 1 : 1;
-	for (int tries = 0;; tries++) {
-		err = lutfd_store_so(tenant, app, na.version, so, so_len, path, sizeof(path));
-		if (err != -EEXIST || tries > 1000)
-			break;
-		na.version++; /* left by a deploy that did not finish */
-	}
-	if (err) {
-		status = LUTF_STATUS_OVERLOADED;
-		snprintf(msg, sizeof(msg), "cannot store the app: %s", strerror(-err));
-		goto fail;
-	}
-	err = lutfd_tenant_dirs(t); /* the new file and folders: the tenant's gid may read */
-	if (err)
-		lutfd_log("tenant %s: app folder not handed over: %s", tenant, strerror(-err));
-	err = lutfd_tenant_load(t, app, na.version, fns, n, msg, sizeof(msg));
-	if (err) {
-		char why[sizeof(msg)];
-
-		unlink(path);
-		status = err == -EPIPE ? LUTF_STATUS_CRASHED : LUTF_STATUS_FUNCTION_ERROR;
-		if (err == -EPIPE) {
-			/* Killed while loading (a constructor crashed, or the tier
-			 * refused a syscall the app's load makes): say which. */
-			if (lutfd_tenant_wait_death(t, msg, sizeof(msg)))
-				status = t->last_death.status;
-		}
-		memcpy(why, msg, sizeof(why));
-		snprintf(msg, sizeof(msg), "app %s does not load: %.300s", app, why);
-		goto fail;
-	}
-	/* Loaded and bound in the worker: commit. */
-	LUTFD_COPY(na.name, app);
-	LUTFD_COPY(na.tier, tier);
-	if (a) {
-		*a = na;
-	} else {
-		struct lutfd_app *p = realloc(t->apps, (t->napps + 1) * sizeof(*p));
-
-		if (!p)
-			goto oom;
-		t->apps = p;
-		t->apps[t->napps++] = na;
-	}
-	for (size_t i = 0; i < t->nfns;) {
-		struct lutfd_fn *f = t->fns[i];
-		bool kept = false;
-
-		for (size_t j = 0; j < n; j++)
-			kept |= !strcmp(fns[j]->name, f->name);
-		if (strcmp(f->app, app) || kept) {
-			i++;
-			continue;
-		}
-		if (f->bound)
-			lutf_runtime_delete(t->rt, f->slot);
-		lutfd_fn_remove(t, f); /* not exported any more */
-	}
-	for (size_t i = 0; i < n; i++) {
-		struct lutfd_fn *old = lutfd_fn_find(t, fns[i]->name), **p;
-
-		if (old) {
-			fns[i]->paused = old->paused;
-			lutfd_fn_remove(t, old);
-		}
-		p = realloc(t->fns, (t->nfns + 1) * sizeof(*p));
-		if (!p)
-			goto oom;
-		t->fns = p;
-		t->fns[t->nfns++] = fns[i];
-		err = lutfd_fn_bind(t, fns[i], na.timeout_ms);
-		if (err)
-			lutfd_log("tenant %s: cannot bind %s: %s", tenant, fns[i]->name,
-				  strerror(-err));
-		fns[i] = NULL;
-	}
-	/* The tenant's tier is the one its last deploy named (docs/daemon.md):
-	 * another tier recycles the worker, whose successor applies it. */
-	if (tier[0] && strcmp(tier, t->tier)) {
-		lutfd_log("tenant %s: tier %s -> %s; recycling its worker", tenant, t->tier, tier);
-		LUTFD_COPY(t->tier, tier);
-		lutfd_tenant_recycle(t);
-	}
-	if (g_cg.mode != LUTFD_CG_NONE) {
-		struct lutfd_cg_limits lim;
-
-		lutfd_tenant_limits(t, &lim); /* MEMORY_MB may have changed */
-		if ((err = lutfd_cg_tenant(&g_cg, tenant, &lim)))
-			lutfd_log("tenant %s: cgroup limits not set: %s", tenant, strerror(-err));
-	}
-	err = lutfd_state_save();
-	if (err)
-		lutfd_log("registry not saved: %s", strerror(-err));
-	lutfd_log("deployed %s/%s v%llu (%zu functions, tier %s)", tenant, app,
-		  (unsigned long long)na.version, n, t->tier);
-	lutf_buf_init(&b);
-	fo = lutf_frame_begin(&b, LUTF_OP_REPLY, LUTF_STATUS_OK, h->request_id);
-	lutf_tlv_put_u64(&b, LUTF_TAG_VERSION, na.version);
-	for (size_t i = 0; i < t->nfns; i++) {
-		char url[PATH_MAX + 160];
-
-		if (strcmp(t->fns[i]->app, app))
-			continue;
-		snprintf(url, sizeof(url), "unix://%s/lutf.sock#%s/%s", g_cfg.runtime_dir, tenant,
-			 t->fns[i]->name);
-		lutf_tlv_put_str(&b, LUTF_TAG_URL, url);
-		if (lutfd_http_addr()[0]) { /* the HTTP gateway's (http_gw.c) */
-			snprintf(url, sizeof(url), "http://%s/fn/%s/%s", lutfd_http_addr(), tenant,
-				 t->fns[i]->name);
-			lutf_tlv_put_str(&b, LUTF_TAG_URL, url);
-		}
-	}
-	lutf_frame_end(&b, fo);
-	if (!b.failed)
-		lutf_conn_send(c, b.data, b.len);
-	lutf_buf_free(&b);
-	return;
-oom:
-	snprintf(msg, sizeof(msg), "out of memory");
-	status = LUTF_STATUS_OVERLOADED;
-fail:
-	for (size_t i = 0; i < n; i++)
-		if (fns[i])
-			fns_free(&fns[i], 1);
-	lutf_conn_reply_status(c, h->request_id, status, msg[0] ? msg : "bad deploy request");
-}
-
-/* TENANT and FUNCTION of a request; replies and returns NULL when absent. */
-static struct lutfd_fn *addressed(struct lutf_conn *c, const struct lutf_wire_hdr *h,
-				  const uint8_t *payload, struct lutfd_tenant **tp)
-{
-	char tenant[LUTFD_NAME] = "", fn[LUTFD_NAME] = "", msg[160];
-	struct lutf_tlv_iter it;
-	struct lutf_tlv tl;
+/* PAUSE, RESUME and DELETE of a function, DELETE of a tenant: jobs of the
+ * tenant's lane (jobs.c), acknowledged once the registry is saved. */
+struct fn_job {
+	struct lutfd_job j; /* first: jobs.c frees the whole */
+	uint16_t op;
+	char tenant[LUTFD_NAME], fn[LUTFD_NAME];
+	bool force; /* DELETE of a tenant: its functions too */
 	struct lutfd_tenant *t;
 	struct lutfd_fn *f;
-	bool ok = true;
+	bool was_paused;
+	uint32_t status;
+	char msg[300];
+};
 
-	lutf_tlv_iter_init(&it, payload, h->length);
-	while (ok && lutf_tlv_next(&it, &tl)) {
-		if (tl.tag == LUTF_TAG_TENANT)
-			ok = lutf_tlv_str(&tl, tenant, sizeof(tenant));
-		else if (tl.tag == LUTF_TAG_FUNCTION)
-			ok = lutf_tlv_str(&tl, fn, sizeof(fn));
+/* Main: find what the call names; status and msg when absent. */
+static void fj_lookup(void *arg)
+{
+	struct fn_job *x = arg;
+
+	x->t = lutfd_tenant_find(x->tenant);
+	if (x->t && x->t->removing)
+		x->t = NULL;
+	if (!x->fn[0]) {
+		if (!x->t) {
+			x->status = LUTF_STATUS_UNKNOWN_FUNCTION;
+			snprintf(x->msg, sizeof(x->msg), "no tenant %s", x->tenant);
+		} else if (x->t->nfns && !x->force) {
+			x->status = LUTF_STATUS_MALFORMED;
+			snprintf(x->msg, sizeof(x->msg),
+				 "tenant %s has %zu functions: delete them first, or use --force",
+				 x->tenant, x->t->nfns);
+		}
+		return;
 	}
-	if (!ok || it.bad || !tenant[0] || !fn[0]) {
-		lutf_conn_reply_status(c, h->request_id, LUTF_STATUS_MALFORMED,
-				       "needs TENANT and FUNCTION");
-		return NULL;
+	x->f = x->t ? lutfd_fn_find(x->t, x->fn) : NULL;
+	if (!x->f || x->f->deleting) {
+		x->status = LUTF_STATUS_UNKNOWN_FUNCTION;
+		snprintf(x->msg, sizeof(x->msg), "no function %s/%s", x->tenant, x->fn);
+		return;
 	}
-	t = lutfd_tenant_find(tenant);
-	f = t ? lutfd_fn_find(t, fn) : NULL;
-	if (!f) {
-		snprintf(msg, sizeof(msg), "no function %s/%s", tenant, fn);
-		lutf_conn_reply_status(c, h->request_id, LUTF_STATUS_UNKNOWN_FUNCTION, msg);
-		return NULL;
-	}
-	*tp = t;
-	return f;
+	x->was_paused = x->f->paused;
 }
 
-static void set_state(struct lutf_conn *c, const struct lutf_wire_hdr *h, const uint8_t *payload)
+static void fj_apply(void *arg)
 {
-	struct lutfd_tenant *t;
-	struct lutfd_fn *f = addressed(c, h, payload, &t);
+	struct fn_job *x = arg;
+
+	if (!x->fn[0])
+		x->t->removing = true;
+	else if (x->op == LUTF_OP_DELETE)
+		x->f->deleting = true;
+	else
+		x->f->paused = x->op == LUTF_OP_PAUSE;
+}
+
+static void fj_undo(void *arg)
+{
+	struct fn_job *x = arg;
+
+	if (!x->fn[0])
+		x->t->removing = false;
+	else if (x->op == LUTF_OP_DELETE)
+		x->f->deleting = false;
+	else
+		x->f->paused = x->was_paused;
+}
+
+/* Main: saved; the engine follows. */
+static void fj_done(void *arg)
+{
+	struct fn_job *x = arg;
+	struct lutfd_tenant *t = x->t;
+	struct lutfd_fn *f = x->f;
 	int err = 0;
 
-	if (!f)
+	if (!x->fn[0]) {
+		/* Tenant removal: its functions go first (held calls: DELETED),
+		 * so no new call reaches it. */
+		while (t->nfns) {
+			f = t->fns[t->nfns - 1];
+			if (f->bound && t->rt)
+				lutf_runtime_delete(t->rt, f->slot);
+			lutfd_fn_remove(t, f);
+		}
+		t->napps = 0;
 		return;
-	if (h->opcode == LUTF_OP_DELETE) {
+	}
+	if (x->op == LUTF_OP_DELETE) {
 		char app[LUTFD_NAME];
 		bool used = false;
 
@@ -418,30 +131,125 @@ static void set_state(struct lutf_conn *c, const struct lutf_wire_hdr *h, const 
 		if (!used) {
 			struct lutfd_app *a = lutfd_app_find(t, app);
 
-			if (a) {
+			if (a)
 				*a = t->apps[--t->napps];
-			}
 		}
-	} else {
-		bool pause = h->opcode == LUTF_OP_PAUSE;
-
-		if (f->paused != pause && f->bound && t->rt)
-			err = pause ? lutf_runtime_pause(t->rt, f->slot)
-				    : lutf_runtime_resume(t->rt, f->slot);
+	} else if (f->bound && t->rt) {
+		err = x->op == LUTF_OP_PAUSE ? lutf_runtime_pause(t->rt, f->slot)
+					     : lutf_runtime_resume(t->rt, f->slot);
 		if (err == -EALREADY)
 			err = 0;
-		if (!err)
-			f->paused = pause;
 	}
+	if (err)
+		lutfd_log("tenant %s: %s %s: engine: %s", t->name,
+			  x->op == LUTF_OP_DELETE  ? "delete"
+			  : x->op == LUTF_OP_PAUSE ? "pause"
+						   : "resume",
+			  x->fn, strerror(-err));
+}
+
+static void fj_reply(void *arg)
+{
+	struct fn_job *x = arg;
+
+	lutfd_job_reply_status(&x->j, x->status, x->status ? x->msg : NULL);
+}
+
+struct nfns {
+	struct lutfd_tenant *t;
+	size_t n;
+};
+
+static void nfns_get(void *arg)
+{
+	struct nfns *c = arg;
+
+	c->n = c->t->nfns;
+}
+
+static void fn_job_run(struct lutfd_job *j)
+{
+	struct fn_job *x = (struct fn_job *)j;
+	int err;
+
+	lutfd_main_call(fj_lookup, x);
+	if (x->status)
+		goto reply;
+	if (x->fn[0] && x->op != LUTF_OP_DELETE && x->was_paused == (x->op == LUTF_OP_PAUSE))
+		goto reply; /* already so, on disk too */
+	err = lutfd_state_commit(fj_apply, fj_undo, x);
 	if (err) {
-		lutf_conn_reply_status(c, h->request_id, LUTF_STATUS_UNKNOWN_FUNCTION,
-				       strerror(-err));
+		x->status = LUTF_STATUS_NOT_PERSISTED;
+		snprintf(x->msg, sizeof(x->msg),
+			 "registry not saved in %.180s: %s; nothing changed", g_cfg.state_dir,
+			 strerror(-err));
+		goto reply;
+	}
+	lutfd_main_call(fj_done, x);
+	if (!x->fn[0]) {
+		err = lutfd_tenant_remove_sync(x->t);
+		if (err)
+			lutfd_log("tenant %s: removed from the registry, but not all stopped: %s",
+				  x->tenant, strerror(-err));
+	} else if (x->op == LUTF_OP_DELETE) {
+		struct nfns c = {.t = x->t};
+
+		lutfd_main_call(nfns_get, &c);
+		if (!c.n) /* no functions, no worker */
+			lutfd_worker_stop_sync(x->t, 2000);
+	}
+reply:
+	lutfd_main_call(fj_reply, x);
+}
+
+static void fn_job_refuse(struct lutfd_job *j, uint32_t status, const char *msg)
+{
+	lutfd_job_reply_status(j, status, msg);
+}
+
+static void set_state(struct lutf_conn *c, const struct lutf_wire_hdr *h, const uint8_t *payload)
+{
+	struct fn_job *x = calloc(1, sizeof(*x));
+	struct lutf_tlv_iter it;
+	struct lutf_tlv tl;
+	bool ok = true;
+	uint32_t force = 0;
+	int err;
+
+	if (!x) {
+		lutf_conn_reply_status(c, h->request_id, LUTF_STATUS_OVERLOADED, "out of memory");
 		return;
 	}
-	err = lutfd_state_save();
-	if (err)
-		lutfd_log("registry not saved: %s", strerror(-err));
-	lutf_conn_reply_status(c, h->request_id, LUTF_STATUS_OK, NULL);
+	lutf_tlv_iter_init(&it, payload, h->length);
+	while (ok && lutf_tlv_next(&it, &tl)) {
+		if (tl.tag == LUTF_TAG_TENANT)
+			ok = lutf_tlv_str(&tl, x->tenant, sizeof(x->tenant));
+		else if (tl.tag == LUTF_TAG_FUNCTION)
+			ok = lutf_tlv_str(&tl, x->fn, sizeof(x->fn));
+		else if (tl.tag == LUTF_TAG_FORCE)
+			ok = lutf_tlv_u32(&tl, &force);
+	}
+	/* DELETE with a TENANT and no FUNCTION removes the tenant. */
+	if (!ok || it.bad || !x->tenant[0] || (!x->fn[0] && h->opcode != LUTF_OP_DELETE)) {
+		lutf_conn_reply_status(c, h->request_id, LUTF_STATUS_MALFORMED,
+				       h->opcode == LUTF_OP_DELETE
+					   ? "needs TENANT (and FUNCTION, or FORCE)"
+					   : "needs TENANT and FUNCTION");
+		free(x);
+		return;
+	}
+	x->op = h->opcode;
+	x->force = force != 0;
+	x->j.run = fn_job_run;
+	x->j.refuse = fn_job_refuse;
+	lutfd_job_hold(&x->j, c, h->request_id);
+	err = lutfd_job_submit(x->tenant, &x->j);
+	if (err) {
+		lutfd_job_reply_status(
+		    &x->j, err == -ESHUTDOWN ? LUTF_STATUS_SHUTTING_DOWN : LUTF_STATUS_OVERLOADED,
+		    strerror(-err));
+		free(x);
+	}
 }
 
 static void tenant_filter(const struct lutf_wire_hdr *h, const uint8_t *payload, char *tenant,
@@ -663,7 +471,7 @@ void lutfd_control(struct lutf_conn *c, const struct lutf_wire_hdr *h, const uin
 {
 	switch (h->opcode) {
 	case LUTF_OP_DEPLOY:
-		deploy(c, h, payload);
+		lutfd_deploy(c, h, payload); /* deploy.c */
 		break;
 	case LUTF_OP_PAUSE:
 	case LUTF_OP_RESUME:

@@ -1,7 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * lutfd internals shared by its files. Threads: the main thread runs the
- * event loop, the control plane, the registry and every struct here. On
+ * event loop and owns the registry and every struct here; control work that
+ * blocks (deploys, worker starts, registry writes) runs on job threads that
+ * reach these structs only through lutfd_main_call (jobs.c states the rule). On
  * io_uring the main thread also reaps each tenant's completions itself,
  * woken by a futex wait in its ring; otherwise (epoll, LUTF_REAP=thread) each
  * tenant has one reaper thread that only calls lutf_runtime_reap and hands
@@ -99,6 +101,7 @@ struct lutfd_fn {
 	char app[LUTFD_NAME];
 	char symbol[128];
 	bool paused;
+	bool deleting; /* a DELETE is being saved: the registry leaves it out */
 	char **config; /* "key", "value", ..., NULL (or NULL) */
 	size_t nconfig;
 	/* not persisted */
@@ -160,6 +163,9 @@ struct lutfd_tenant {
 		char msg[120];
 	} death[8], last_death;	     /* FIFO, oldest first; the latest, for status */
 	uint32_t ndeath;
+	/* control (jobs.c, control.c): main thread only */
+	bool removing;	   /* being removed: the registry leaves it out, no restarts */
+	bool start_queued; /* a worker start job is queued or running */
 };
 
 struct lutfd_state {
@@ -188,8 +194,13 @@ void lutfd_log(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* ---- state.c: registry and app store ---- */
 /* Load the registry into g_state (tenants not started). Returns 0 or -errno. */
 int lutfd_state_load(void);
-/* Persist g_state durably. Returns 0 or -errno. */
+/* Persist g_state durably (main thread; it blocks on the disk). Returns 0 or -errno. */
 int lutfd_state_save(void);
+/* From a job thread: apply(arg) on the main thread, save the registry as it
+ * then is (written, fsynced, renamed, folder fsynced), and on failure
+ * undo(arg) on the main thread before any other save. Saves are one at a
+ * time. Returns 0 or -errno (logged). */
+int lutfd_state_commit(void (*apply)(void *arg), void (*undo)(void *arg), void *arg);
 struct lutfd_tenant *lutfd_tenant_find(const char *name);
 /* Find or add a tenant record. Returns it, or NULL (ENOMEM or max_tenants). */
 struct lutfd_tenant *lutfd_tenant_get(const char *name);
@@ -204,22 +215,51 @@ void lutfd_so_path(const char *tenant, const char *app, uint64_t version, char *
 void lutfd_fn_remove(struct lutfd_tenant *t, struct lutfd_fn *f);
 
 /* ---- tenant.c: region, worker, reaper ---- */
-/* Create the region and runtime, start the reaper and a worker with the
- * tenant's apps, bind its functions. Returns 0 or -errno. */
+/* Create the region and runtime and start reaping (no worker). Returns 0 or -errno. */
+int lutfd_tenant_open(struct lutfd_tenant *t);
+/* A tenant with functions: open it, bind its functions and queue a worker
+ * start (a job: it runs off the loop). No functions: nothing. Returns 0 or -errno. */
 int lutfd_tenant_start(struct lutfd_tenant *t);
-/* Ask the worker to load version of app exporting fns; msg gets the worker's
- * error. Returns 0 or -errno. */
-int lutfd_tenant_load(struct lutfd_tenant *t, const char *app, uint64_t version,
-		      struct lutfd_fn *const *fns, size_t nfns, char *msg, size_t cap);
+/* Queue a job that starts t's worker (main thread). */
+void lutfd_worker_queue_start(struct lutfd_tenant *t);
+/* Job threads only (they block): */
+/* Spawn t's worker, load its apps, start its Labors (force: even with no
+ * functions). 0 also when nothing was to do; msg gets the failure. Returns 0 or -errno. */
+int lutfd_worker_start_sync(struct lutfd_tenant *t, bool force, char *msg, size_t cap);
+/* Ask t's worker to go (no restart unless t has functions), SIGKILL it after
+ * grace_ms, wait until the loop handled its exit. Returns 0 or -ETIMEDOUT. */
+int lutfd_worker_stop_sync(struct lutfd_tenant *t, uint32_t grace_ms);
+/* One request/answer on a worker's control socket (fd: the job's copy).
+ * Returns 0, the worker's -errno, -EPIPE (died) or -ETIMEDOUT. */
+int lutfd_ctl_call(int fd, const void *req, size_t len, char *msg, size_t cap);
+/* Worker pid of t died during a control call: wait (up to 500 ms) for the
+ * loop to handle its exit, describe the cause into msg ("worker died:
+ * <cause>"). Returns false (msg untouched) when no exit was seen. */
+bool lutfd_tenant_wait_death(struct lutfd_tenant *t, pid_t pid, char *msg, size_t cap);
+/* Stop t's worker, wait for its last calls, free its region, runtime, uid,
+ * cgroup and record (t is gone), remove its app and scratch folders.
+ * Returns 0, -ETIMEDOUT or -EBUSY (calls still in flight; t stays). */
+int lutfd_tenant_remove_sync(struct lutfd_tenant *t);
+/* Build a worker LOAD request for version of app exporting fns into *b
+ * (pure: any thread). Returns 0 or -E2BIG (msg says why). */
+int lutfd_load_request(const char *tenant, const char *app, uint64_t version,
+		       struct lutfd_fn *const *fns, size_t nfns, struct lutf_buf *b, char *msg,
+		       size_t cap);
 /* Bind a function of a loaded app to a runtime slot ("<app>/<fn>"). Returns 0 or -errno. */
 int lutfd_fn_bind(struct lutfd_tenant *t, struct lutfd_fn *f, uint32_t timeout_ms);
-/* The zygote socket is readable: handle worker exits. */
+/* The zygote socket is readable: handle worker exits (skipped while a
+ * job's spawn reads the socket; that job hands them over after). */
 void lutfd_zygote_event(void);
-/* Restarts that are due. */
+/* Exit notices read by a spawn, not yet handled. */
+bool lutfd_zygote_pending(void);
+/* Restarts that are due (queued as jobs). */
 void lutfd_tenants_tick(void);
 /* Stop reapers, destroy runtimes, close workers (force: SIGKILL them first,
  * for Bricks still running after the shutdown grace). */
 void lutfd_tenants_stop(bool force);
+/* Replace t's worker (graceful: running Bricks finish) with one that has t's
+ * current tier and limits; no backoff. */
+void lutfd_tenant_recycle(struct lutfd_tenant *t);
 
 /* ---- reap.c: completions of a running tenant ---- */
 /* How completions reach the main thread: "io_uring futex" or "reaper thread". */
@@ -231,13 +271,6 @@ int lutfd_reap_start(struct lutfd_tenant *t);
  * are stopped by t->stop and joined by lutfd_tenants_stop. */
 void lutfd_reap_stop(struct lutfd_tenant *t);
 void lutfd_tenant_logs_append(struct lutfd_tenant *t, const char *fn, const char *line, size_t len);
-/* t's worker died during a control call: wait (up to 500 ms) for its exit
- * notice and describe the cause into msg ("worker died: <cause>"). Returns
- * false (msg untouched) when no exit was seen. */
-bool lutfd_tenant_wait_death(struct lutfd_tenant *t, char *msg, size_t cap);
-/* Replace t's worker (graceful: running Bricks finish) with one that has t's
- * current tier and limits; no backoff. */
-void lutfd_tenant_recycle(struct lutfd_tenant *t);
 
 /* ---- fault.c: why workers die, and what clients are told ---- */
 /* Explain the death (wait status) of t's worker pid into *d. */
@@ -335,7 +368,40 @@ void lutfd_sd_notify(const char *state);
 /* STATUS: TEXT ingress=<backend>, TEXT tcp=<addr|off>, ingress COUNTERs. */
 void lutfd_ingress_status(struct lutf_buf *b);
 
+/* ---- jobs.c: control work off the loop (the locking rule is there) ---- */
+struct lutfd_lane;
+struct lutfd_job {
+	struct lutfd_job *next;
+	struct lutfd_lane *lane;
+	void (*run)(struct lutfd_job *j); /* on the job's own thread */
+	/* On the main thread, for a job that will never run (shutdown, no
+	 * thread): answer its request. May be NULL. */
+	void (*refuse)(struct lutfd_job *j, uint32_t status, const char *msg);
+	uint64_t conn_id, request_id;
+	bool holding; /* the connection's in-flight count was raised */
+};
+/* Watch the job eventfd on g_loop (after g_loop exists). Returns 0 or -errno. */
+int lutfd_jobs_init(void);
+/* Queue j (malloc'ed; freed after run) on tenant's lane: jobs of one tenant
+ * run one at a time, in order; other tenants' run beside. Main thread.
+ * Returns 0, -ESHUTDOWN or -ENOMEM. */
+int lutfd_job_submit(const char *tenant, struct lutfd_job *j);
+/* From a job thread: run fn(arg) on the main thread and wait for it. On
+ * the main thread: call it. */
+void lutfd_main_call(void (*fn)(void *arg), void *arg);
+bool lutfd_jobs_busy(void);
+/* Shutdown: queued jobs are refused; running ones finish. */
+void lutfd_jobs_stop(void);
+bool lutfd_jobs_stopping(void);
+/* The reply of a control call answered by a job (main thread): hold raises
+ * c's in-flight count; conn lowers it and finds c again (NULL: closed). */
+void lutfd_job_hold(struct lutfd_job *j, struct lutf_conn *c, uint64_t request_id);
+struct lutf_conn *lutfd_job_conn(struct lutfd_job *j);
+void lutfd_job_reply_status(struct lutfd_job *j, uint32_t status, const char *msg);
+
 /* ---- control.c ---- */
 void lutfd_control(struct lutf_conn *c, const struct lutf_wire_hdr *h, const uint8_t *payload);
+/* deploy.c: a DEPLOY frame (parsed and validated now, done by a job). */
+void lutfd_deploy(struct lutf_conn *c, const struct lutf_wire_hdr *h, const uint8_t *payload);
 
 #endif /* LUTFD_H */

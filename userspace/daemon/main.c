@@ -197,6 +197,15 @@ static void shutdown_daemon(void)
 		lutfd_tenants_tick();
 		lutf_srv_tick(g_srv);
 	}
+	/* Control jobs: queued ones are refused, running ones finish (a load
+	 * is bounded by load_timeout_ms). */
+	lutfd_jobs_stop();
+	until = lutfd_now_ms() + g_cfg.load_timeout_ms + 3000;
+	while (lutfd_jobs_busy() && lutfd_now_ms() < until) {
+		lutf_ev_poll(g_loop, 20);
+		lutf_srv_flush(g_srv);
+		lutfd_zygote_event();
+	}
 	force = lutfd_inflight() != 0;
 	if (force)
 		lutfd_log("%llu requests still in flight: answering SHUTTING_DOWN",
@@ -441,7 +450,7 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	raise_nofile();
-	if (sfd < 0 || create_loop() || lutfd_dispatch_init()) {
+	if (sfd < 0 || create_loop() || lutfd_dispatch_init() || lutfd_jobs_init()) {
 		fprintf(stderr, "lutfd: cannot set up the event loop\n");
 		return 1;
 	}
@@ -498,7 +507,7 @@ int main(int argc, char **argv)
 		lutf_srv_flush(g_srv); /* replies queued outside connection handlers */
 		/* Exits a spawn read while it waited (what is still in the socket
 		 * wakes zygote_event): no recv per loop pass. */
-		if (g_zygote.npending)
+		if (lutfd_zygote_pending())
 			lutfd_zygote_event();
 		lutfd_tenants_tick();
 		now = lutfd_now_ms();

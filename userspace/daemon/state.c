@@ -7,6 +7,7 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -129,29 +130,20 @@ static int fsync_dir(const char *dir)
 	return err;
 }
 
-/* Returns 0 or -errno. */
-int lutfd_state_save(void)
+/* The registry text of g_state (main thread), leaving out tenants being
+ * removed and functions being deleted. Returns 0 or -errno. */
+static int serialize(char **buf, size_t *len)
 {
-	char path[PATH_MAX + 16], tmp[PATH_MAX + 32];
-	FILE *fp;
-	int fd, err = 0;
+	FILE *fp = open_memstream(buf, len);
 
-	snprintf(path, sizeof(path), "%s/" REGISTRY, g_cfg.state_dir);
-	snprintf(tmp, sizeof(tmp), "%s.tmp", path);
-	/* 0600: configuration values may be secrets, and tenant uids can
-	 * traverse the state folder. */
-	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-	fp = fd >= 0 ? fdopen(fd, "w") : NULL;
-	if (!fp) {
-		err = -errno;
-		if (fd >= 0)
-			close(fd);
-		return err;
-	}
+	if (!fp)
+		return -errno;
 	fprintf(fp, REGISTRY_MAGIC "\n");
 	for (size_t i = 0; i < g_state.n; i++) {
 		struct lutfd_tenant *t = g_state.t[i];
 
+		if (t->removing)
+			continue;
 		fprintf(fp, "tenant %s %u %s\n", t->name, t->uid, t->tier[0] ? t->tier : "-");
 		for (size_t a = 0; a < t->napps; a++) {
 			struct lutfd_app *p = &t->apps[a];
@@ -163,6 +155,8 @@ int lutfd_state_save(void)
 		for (size_t f = 0; f < t->nfns; f++) {
 			struct lutfd_fn *fn = t->fns[f];
 
+			if (fn->deleting)
+				continue;
 			fprintf(fp, "fn %s %s %s %s %s\n", t->name, fn->app, fn->name, fn->symbol,
 				fn->paused ? "paused" : "active");
 			for (size_t k = 0; k < fn->nconfig; k++) {
@@ -174,9 +168,43 @@ int lutfd_state_save(void)
 			}
 		}
 	}
-	if (fflush(fp) || fsync(fileno(fp)))
+	if (fclose(fp)) {
+		free(*buf);
+		*buf = NULL;
+		return -ENOMEM;
+	}
+	return 0;
+}
+
+/* Write the registry text durably: a temporary file, fsynced, renamed over
+ * the registry, the folder fsynced. Any thread. Returns 0 or -errno. */
+static int write_registry(const char *buf, size_t len)
+{
+	char path[PATH_MAX + 16], tmp[PATH_MAX + 32];
+	int fd, err = 0;
+
+	snprintf(path, sizeof(path), "%s/" REGISTRY, g_cfg.state_dir);
+	snprintf(tmp, sizeof(tmp), "%s.tmp", path);
+	/* 0600: configuration values may be secrets, and tenant uids can
+	 * traverse the state folder. */
+	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	if (fd < 0)
+		return -errno;
+	while (len) {
+		ssize_t n = write(fd, buf, len);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0) {
+			err = n < 0 ? -errno : -EIO;
+			break;
+		}
+		buf += n;
+		len -= (size_t)n;
+	}
+	if (!err && fsync(fd))
 		err = -errno;
-	if (fclose(fp) && !err)
+	if (close(fd) && !err)
 		err = -errno;
 	if (!err && rename(tmp, path))
 		err = -errno;
@@ -185,6 +213,59 @@ int lutfd_state_save(void)
 	if (err)
 		unlink(tmp);
 	return err;
+}
+
+/* Returns 0 or -errno. */
+int lutfd_state_save(void)
+{
+	char *buf = NULL;
+	size_t len = 0;
+	int err = serialize(&buf, &len);
+
+	if (!err)
+		err = write_registry(buf, len);
+	free(buf);
+	return err;
+}
+
+/* Registry writes one at a time, each of the state as it is when written:
+ * held across apply, write and undo, so no other change is saved between
+ * a change and its undo. Taken only by job threads (never by the loop). */
+static pthread_mutex_t save_mu = PTHREAD_MUTEX_INITIALIZER;
+
+struct commit {
+	void (*apply)(void *arg);
+	void *arg;
+	char *buf;
+	size_t len;
+	int err;
+};
+
+static void commit_apply(void *arg)
+{
+	struct commit *c = arg;
+
+	if (c->apply)
+		c->apply(c->arg);
+	c->err = serialize(&c->buf, &c->len);
+}
+
+int lutfd_state_commit(void (*apply)(void *arg), void (*undo)(void *arg), void *arg)
+{
+	struct commit c = {.apply = apply, .arg = arg};
+
+	pthread_mutex_lock(&save_mu);
+	lutfd_main_call(commit_apply, &c);
+	if (!c.err)
+		c.err = write_registry(c.buf, c.len);
+	free(c.buf);
+	if (c.err && undo)
+		lutfd_main_call(undo, arg);
+	pthread_mutex_unlock(&save_mu);
+	if (c.err)
+		lutfd_log("registry not saved in %s: %s; the change is undone", g_cfg.state_dir,
+			  strerror(-c.err));
+	return c.err;
 }
 
 static int config_add(struct lutfd_fn *f, char *k, char *v)
@@ -223,6 +304,13 @@ static int load_line(char *line)
 		t->uid = (uint32_t)strtoul(w[2], &end, 10);
 		if (*end || (strcmp(w[3], "-") && strcmp(w[3], "none") && !lutfd_tier_valid(w[3])))
 			return -EINVAL;
+		/* A worker of tier none runs as root, unconfined: only if allowed. */
+		if (!strcmp(w[3], "none") && !g_cfg.allow_tier_none) {
+			lutfd_log("tenant %s has tier none in the registry, but allow_tier_none "
+				  "is off",
+				  t->name);
+			return -EPERM;
+		}
 		LUTFD_COPY(t->tier, strcmp(w[3], "-") ? w[3] : "");
 		return 0;
 	}
@@ -288,6 +376,12 @@ int lutfd_state_load(void)
 	while (getline(&line, &cap, fp) > 0) {
 		lineno++;
 		if (strlen(line) > 2048 || (err = load_line(line))) {
+			if (err == -EPERM) {
+				lutfd_log("%s:%u: tier none refused (set allow_tier_none to run "
+					  "it unconfined)",
+					  path, lineno);
+				break;
+			}
 			lutfd_log("%s:%u: bad registry line", path, lineno);
 			err = -EINVAL;
 			break;

@@ -11,7 +11,9 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
+#include <ftw.h>
 #include <poll.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -108,8 +110,10 @@ static void log_event(struct lutf_ev_loop *l, int fd, void *data, unsigned mask)
 	log_drain(data);
 }
 
-/* Returns 0 or -errno; msg gets the worker's text. */
-static int ctl_call(struct lutfd_tenant *t, const void *req, size_t len, char *msg, size_t cap)
+/* One request on a worker's control socket (fd: the job's own copy) and its
+ * answer, within load_timeout_ms. Job threads only (it blocks). Returns 0,
+ * the worker's -errno, -EPIPE (it died) or -ETIMEDOUT; msg gets its text. */
+int lutfd_ctl_call(int fd, const void *req, size_t len, char *msg, size_t cap)
 {
 	uint64_t until = lutfd_now_ms() + g_cfg.load_timeout_ms;
 	char buf[600];
@@ -118,18 +122,15 @@ static int ctl_call(struct lutfd_tenant *t, const void *req, size_t len, char *m
 
 	if (msg && cap)
 		msg[0] = 0;
-	if (t->ctl < 0)
+	if (fd < 0)
 		return -EPIPE;
-	if (send(t->ctl, req, len, MSG_NOSIGNAL) != (ssize_t)len)
+	if (send(fd, req, len, MSG_NOSIGNAL) != (ssize_t)len)
 		return -EPIPE;
 	for (;;) {
-		struct pollfd p = {t->ctl, POLLIN, 0};
+		struct pollfd p = {fd, POLLIN, 0};
 		uint64_t now = lutfd_now_ms();
 
 		if (now >= until) {
-			/* A worker that does not answer is of no use: recycle it. */
-			if (t->pid > 0)
-				kill(t->pid, SIGKILL);
 			snprintf(msg, cap, "worker did not answer within %u ms",
 				 g_cfg.load_timeout_ms);
 			return -ETIMEDOUT;
@@ -137,7 +138,7 @@ static int ctl_call(struct lutfd_tenant *t, const void *req, size_t len, char *m
 		if (poll(&p, 1, (int)(until - now)) > 0)
 			break;
 	}
-	n = recv(t->ctl, buf, sizeof(buf) - 1, 0);
+	n = recv(fd, buf, sizeof(buf) - 1, 0);
 	if (n < (ssize_t)sizeof(rc)) {
 		snprintf(msg, cap, "worker died");
 		return -EPIPE;
@@ -148,25 +149,24 @@ static int ctl_call(struct lutfd_tenant *t, const void *req, size_t len, char *m
 	return rc;
 }
 
-/* Returns 0 or -errno. */
-int lutfd_tenant_load(struct lutfd_tenant *t, const char *app, uint64_t version,
-		      struct lutfd_fn *const *fns, size_t nfns, char *msg, size_t cap)
+/* Returns 0 or -E2BIG (msg says why). */
+int lutfd_load_request(const char *tenant, const char *app, uint64_t version,
+		       struct lutfd_fn *const *fns, size_t nfns, struct lutf_buf *b, char *msg,
+		       size_t cap)
 {
 	char path[PATH_MAX];
-	struct lutf_buf b;
 	uint8_t op = LUTF_WK_LOAD;
-	int err;
 
-	lutfd_so_path(t->name, app, version, path, sizeof(path));
-	lutf_buf_init(&b);
-	lutf_buf_put(&b, &op, 1);
-	lutf_tlv_put_str(&b, LUTF_TAG_APP, app);
-	lutf_tlv_put_str(&b, LUTF_TAG_SO, path);
+	lutfd_so_path(tenant, app, version, path, sizeof(path));
+	lutf_buf_init(b);
+	lutf_buf_put(b, &op, 1);
+	lutf_tlv_put_str(b, LUTF_TAG_APP, app);
+	lutf_tlv_put_str(b, LUTF_TAG_SO, path);
 	for (size_t i = 0; i < nfns; i++) {
 		char ex[LUTFD_NAME + 130];
 
 		snprintf(ex, sizeof(ex), "%s=%s", fns[i]->name, fns[i]->symbol);
-		lutf_tlv_put_str(&b, LUTF_TAG_EXPORT, ex);
+		lutf_tlv_put_str(b, LUTF_TAG_EXPORT, ex);
 	}
 	for (size_t i = 0; i < nfns; i++) {
 		for (size_t k = 0; k < fns[i]->nconfig; k++) {
@@ -175,25 +175,23 @@ int lutfd_tenant_load(struct lutfd_tenant *t, const char *app, uint64_t version,
 			char *v = malloc(fl + kl + vl + 2);
 
 			if (!v) {
-				b.failed = true;
+				b->failed = true;
 				break;
 			}
 			memcpy(v, fns[i]->name, fl + 1);
 			memcpy(v + fl + 1, key, kl + 1);
 			memcpy(v + fl + kl + 2, val, vl);
-			lutf_tlv_put(&b, LUTF_TAG_CONFIG, v, fl + kl + vl + 2);
+			lutf_tlv_put(b, LUTF_TAG_CONFIG, v, fl + kl + vl + 2);
 			free(v);
 		}
 	}
-	if (b.failed || b.len > LUTF_WK_MSG_MAX) {
+	if (b->failed || b->len > LUTF_WK_MSG_MAX) {
 		snprintf(msg, cap, "load request too large (configuration over %u bytes)",
 			 LUTF_WK_MSG_MAX);
-		lutf_buf_free(&b);
+		lutf_buf_free(b);
 		return -E2BIG;
 	}
-	err = ctl_call(t, b.data, b.len, msg, cap);
-	lutf_buf_free(&b);
-	return err;
+	return 0;
 }
 
 static void schedule_restart(struct lutfd_tenant *t)
@@ -214,67 +212,129 @@ static void schedule_restart(struct lutfd_tenant *t)
 	}
 	if (t->backoff_ms > g_cfg.restart_backoff_max_ms)
 		t->backoff_ms = g_cfg.restart_backoff_max_ms;
+	/* A tenant with no functions, or on its way out, runs no worker. */
+	if (t->removing || !t->nfns) {
+		t->restart_at_ms = 0;
+		return;
+	}
 	/* now > 0 (CLOCK_MONOTONIC ms): 0 stays "none scheduled". Due at once
 	 * without backoff: the tick right after this event starts it. */
 	t->restart_at_ms = now + t->backoff_ms;
 }
 
-/* Spawn a worker, load every app of the tenant, start its Labors. Returns 0 or -errno. */
-static int worker_start(struct lutfd_tenant *t)
-{
-	int ctl[2] = {-1, -1}, lg[2] = {-1, -1}, err;
-	struct lutf_wk_sandbox sb;
-	char msg[300];
-	uint8_t op = LUTF_WK_START;
-	uint64_t t0 = now_us(), t_spawn, t_cg, t_load, t_start;
+/*
+ * A worker start, in three steps: spawn (main thread: the zygote, the
+ * tenant's fields), then on the job's thread the cgroup move, every app's
+ * load and START over the job's own copy of the control socket, then finish
+ * (main thread: up, or kill what did not answer).
+ */
+struct wstart {
+	struct lutfd_tenant *t;
+	bool force; /* start even with no functions (a deploy's first app) */
+	int err;    /* spawn: 0, -EALREADY (nothing to do) or why not */
 	pid_t pid;
+	int ctl;
+	struct lutf_buf *loads;
+	char (*apps)[LUTFD_NAME];
+	uint64_t *versions;
+	size_t nloads;
+	char tier[16];
+	uint32_t uid;
+	uint64_t t0, t_spawn, t_cg, t_load, t_start;
+	char msg[300];
+	/* spawn: prepared on the main thread, sent by the job */
+	int zctl[2], zlog[2], memfd;
+	size_t size;
+	char name[LUTFD_NAME];
+	struct lutf_wk_sandbox sb;
+};
 
-	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, ctl) ||
-	    socketpair(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0, lg)) {
-		err = -errno;
-		goto fail;
+/*
+ * The zygote socket carries spawn answers and exit notices. A job thread's
+ * spawn holds zy_mu while it waits for its answer (notices that arrive
+ * meanwhile go to g_zygote.pending); the loop reads notices only under it,
+ * and skips a pass while a spawn runs (the spawning job hands the pending
+ * notices to the loop after).
+ */
+static pthread_mutex_t zy_mu = PTHREAD_MUTEX_INITIALIZER;
+
+bool lutfd_zygote_pending(void)
+{
+	bool any = false;
+
+	if (!pthread_mutex_trylock(&zy_mu)) {
+		any = g_zygote.npending > 0;
+		pthread_mutex_unlock(&zy_mu);
 	}
-	lutfd_cg_kill_all(&g_cg, t->name); /* leftovers of an earlier worker */
-	err = lutfd_tenant_sandbox(t, &sb);
-	if (err) {
-		close(ctl[0]);
-		close(ctl[1]);
-		close(lg[0]);
-		close(lg[1]);
-		goto fail;
+	return any;
+}
+
+static void ws_close(struct wstart *w)
+{
+	for (int i = 0; i < 2; i++) {
+		if (w->zctl[i] >= 0)
+			close(w->zctl[i]);
+		if (w->zlog[i] >= 0)
+			close(w->zlog[i]);
+		w->zctl[i] = w->zlog[i] = -1;
 	}
-	t_spawn = now_us();
-	err = lutf_zygote_spawn(&g_zygote, t->name, t->memfd, t->size, ctl[1], lg[1], &sb,
-				SPAWN_TIMEOUT_MS, &pid);
-	close(ctl[1]);
-	close(lg[1]);
-	if (err) {
-		close(ctl[0]);
-		close(lg[0]);
-		goto fail;
+}
+
+/* Main. */
+static void ws_spawn_failed(struct wstart *w, int err)
+{
+	struct lutfd_tenant *t = w->t;
+
+	ws_close(w);
+	lutfd_log("tenant %s: cannot spawn a worker: %s", t->name, strerror(-err));
+	snprintf(w->msg, sizeof(w->msg), "cannot spawn a worker: %s", strerror(-err));
+	w->err = err;
+	t->fails_in_row++;
+	schedule_restart(t);
+}
+
+/* Main: the zygote forked pid (w->err: or why not). */
+static void ws_spawned(void *arg)
+{
+	struct wstart *w = arg;
+	struct lutfd_tenant *t = w->t;
+	pid_t pid = w->pid;
+
+	close(w->zctl[1]);
+	close(w->zlog[1]);
+	w->zctl[1] = w->zlog[1] = -1;
+	if (w->err) {
+		ws_spawn_failed(w, w->err);
+		return;
 	}
-	/* Before the first LOAD: no app code runs outside the tenant's cgroup.
-	 * (The worker confines itself meanwhile. On cgroup v1 without
-	 * favordynmods the first move after a quiet spell waits for an RCU
-	 * grace period: milliseconds, the largest part of a worker's start.) */
-	t_cg = now_us();
-	if (g_cg.mode != LUTFD_CG_NONE && (err = lutfd_cg_attach(&g_cg, t->name, pid)))
-		lutfd_log("tenant %s: worker %d not moved into its cgroup: %s", t->name, (int)pid,
-			  strerror(-err));
 	if (lutfd_cg_oom_kills(&g_cg, t->name, &t->oom_seen))
 		t->oom_seen = 0;
 	lutfd_sigsys_watch(pid);
 	t->pid = pid;
 	/* Before any app code runs: Labor tids are checked against this process. */
-	if ((err = lutf_runtime_set_worker(t->rt, pid)))
+	int werr = lutf_runtime_set_worker(t->rt, pid);
+
+	if (werr)
 		lutfd_log(
 		    "tenant %s: worker %d: /proc entry not held (%s): its Labors go unwatched",
-		    t->name, (int)pid, strerror(-err));
-	t->ctl = ctl[0];
-	t->logfd = lg[0];
+		    t->name, (int)pid, strerror(-werr));
+	t->ctl = w->zctl[0];
+	t->logfd = w->zlog[0];
+	w->zctl[0] = w->zlog[0] = -1;
 	t->started_ms = lutfd_now_ms();
 	lutf_ev_set(g_loop, t->logfd, LUTF_EV_READ, log_event, t);
-	t_load = now_us();
+	LUTFD_COPY(w->tier, w->sb.tier[0] ? w->sb.tier : "none");
+	w->uid = w->sb.uid;
+	w->ctl = fcntl(t->ctl, F_DUPFD_CLOEXEC, 0);
+	/* The load requests, from the records (they are the main thread's). */
+	w->loads = calloc(t->napps ? t->napps : 1, sizeof(*w->loads));
+	w->apps = calloc(t->napps ? t->napps : 1, sizeof(*w->apps));
+	w->versions = calloc(t->napps ? t->napps : 1, sizeof(*w->versions));
+	if (!w->loads || !w->apps || !w->versions || w->ctl < 0) {
+		kill(pid, SIGKILL); /* the exit notice restarts it */
+		w->err = -ENOMEM;
+		return;
+	}
 	for (size_t a = 0; a < t->napps; a++) {
 		struct lutfd_fn *fns[256];
 		size_t n = 0;
@@ -284,41 +344,180 @@ static int worker_start(struct lutfd_tenant *t)
 				fns[n++] = t->fns[i];
 		if (!n)
 			continue;
-		err = lutfd_tenant_load(t, t->apps[a].name, t->apps[a].version, fns, n, msg,
-					sizeof(msg));
-		if (err == -EPIPE || err == -ETIMEDOUT)
-			return err; /* the exit notice restarts it */
-		if (err)
-			lutfd_log("tenant %s: app %s v%llu does not load: %s", t->name,
-				  t->apps[a].name, (unsigned long long)t->apps[a].version, msg);
+		if (lutfd_load_request(t->name, t->apps[a].name, t->apps[a].version, fns, n,
+				       &w->loads[w->nloads], w->msg, sizeof(w->msg))) {
+			lutfd_log("tenant %s: app %s: %s", t->name, t->apps[a].name, w->msg);
+			continue;
+		}
+		LUTFD_COPY(w->apps[w->nloads], t->apps[a].name);
+		w->versions[w->nloads++] = t->apps[a].version;
 	}
-	t_start = now_us();
-	err = ctl_call(t, &op, 1, msg, sizeof(msg));
-	if (err) {
-		lutfd_log("tenant %s: worker %d does not start: %s", t->name, (int)pid, msg);
-		kill(pid, SIGKILL);
-		return err;
+}
+
+static void zygote_drain(void *arg)
+{
+	lutfd_zygote_event();
+}
+
+static void ws_spawn(void *arg)
+{
+	struct wstart *w = arg;
+	struct lutfd_tenant *t = w->t;
+	int err;
+
+	t->start_queued = false;
+	w->err = -EALREADY;
+	w->zctl[0] = w->zctl[1] = w->zlog[0] = w->zlog[1] = -1;
+	if (t->removing || !t->rt || t->pid > 0 || (!t->nfns && !w->force) || lutfd_jobs_stopping())
+		return;
+	t->restart_at_ms = 0;
+	w->t0 = now_us();
+	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, w->zctl) ||
+	    socketpair(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0, w->zlog)) {
+		err = -errno;
+		goto fail;
+	}
+	lutfd_cg_kill_all(&g_cg, t->name); /* leftovers of an earlier worker */
+	err = lutfd_tenant_sandbox(t, &w->sb);
+	if (err)
+		goto fail;
+	LUTFD_COPY(w->name, t->name);
+	w->memfd = t->memfd;
+	w->size = t->size;
+	w->err = 0;
+	return;
+fail:
+	ws_spawn_failed(w, err);
+}
+
+static void ws_finish(void *arg)
+{
+	struct wstart *w = arg;
+	struct lutfd_tenant *t = w->t;
+	uint64_t end = now_us();
+
+	if (t->pid != w->pid) {
+		if (!w->err)
+			w->err = -EPIPE; /* it died meanwhile: worker_down handled it */
+		return;
+	}
+	if (w->err) {
+		/* Not answering (a load past load_timeout_ms) or refusing START:
+		 * of no use; the exit notice restarts it. */
+		kill(w->pid, SIGKILL);
+		return;
 	}
 	t->up = true;
 	t->fails_in_row = 0;
-	{
-		uint64_t end = now_us();
+	/* spawn: the zygote's fork; cgroup: the move; confine+load: the
+	 * worker's sandbox (overlapping the move) and its apps. */
+	lutfd_log("tenant %s: worker %d up (tier %s, uid %u) in %.2f ms: spawn %.2f, "
+		  "cgroup %.2f, confine+load %.2f, start %.2f",
+		  t->name, (int)w->pid, w->tier, w->uid, (double)(end - w->t0) / 1e3,
+		  (double)(w->t_cg - w->t_spawn) / 1e3, (double)(w->t_load - w->t_cg) / 1e3,
+		  (double)(w->t_start - w->t_load) / 1e3, (double)(end - w->t_start) / 1e3);
+}
 
-		/* spawn: the zygote's fork; cgroup: the move; confine+load:
-		 * the worker's sandbox (overlapping the move) and its apps. */
-		lutfd_log("tenant %s: worker %d up (tier %s, uid %u) in %.2f ms: spawn %.2f, "
-			  "cgroup %.2f, confine+load %.2f, start %.2f",
-			  t->name, (int)pid, sb.tier[0] ? sb.tier : "none", sb.uid,
-			  (double)(end - t0) / 1e3, (double)(t_cg - t_spawn) / 1e3,
-			  (double)(t_load - t_cg) / 1e3, (double)(t_start - t_load) / 1e3,
-			  (double)(end - t_start) / 1e3);
+int lutfd_worker_start_sync(struct lutfd_tenant *t, bool force, char *msg, size_t cap)
+{
+	struct wstart w = {.t = t, .force = force, .ctl = -1, .zctl = {-1, -1}, .zlog = {-1, -1}};
+	uint8_t op = LUTF_WK_START;
+	char name[LUTFD_NAME];
+	int err = 0;
+
+	lutfd_main_call(ws_spawn, &w);
+	if (w.err) {
+		if (msg && cap)
+			snprintf(msg, cap, "%s", w.msg);
+		goto out;
 	}
-	return 0;
-fail:
-	lutfd_log("tenant %s: cannot spawn a worker: %s", t->name, strerror(-err));
-	t->fails_in_row++;
-	schedule_restart(t);
-	return err;
+	LUTFD_COPY(name, w.name); /* t's fields are the main thread's */
+	/* The zygote's fork, off the loop (it may take milliseconds). */
+	w.t_spawn = now_us();
+	pthread_mutex_lock(&zy_mu);
+	w.err = lutf_zygote_spawn(&g_zygote, w.name, w.memfd, w.size, w.zctl[1], w.zlog[1], &w.sb,
+				  SPAWN_TIMEOUT_MS, &w.pid);
+	/* Still holding zy_mu: the loop reads no exit notice before t->pid
+	 * names the new worker (the loop only ever tries the lock). */
+	lutfd_main_call(ws_spawned, &w);
+	pthread_mutex_unlock(&zy_mu);
+	lutfd_main_call(zygote_drain, NULL); /* exit notices read meanwhile */
+	if (w.err) {
+		if (msg && cap)
+			snprintf(msg, cap, "%s", w.msg);
+		goto out;
+	}
+	/* Before the first LOAD: no app code runs outside the tenant's cgroup.
+	 * (The worker confines itself meanwhile. On cgroup v1 without
+	 * favordynmods the first move after a quiet spell waits for an RCU
+	 * grace period: milliseconds, the largest part of a worker's start.) */
+	w.t_cg = now_us();
+	if (g_cg.mode != LUTFD_CG_NONE && (err = lutfd_cg_attach(&g_cg, name, w.pid)))
+		lutfd_log("tenant %s: worker %d not moved into its cgroup: %s", name, (int)w.pid,
+			  strerror(-err));
+	w.t_load = now_us();
+	for (size_t i = 0; i < w.nloads; i++) {
+		err = lutfd_ctl_call(w.ctl, w.loads[i].data, w.loads[i].len, w.msg, sizeof(w.msg));
+		if (err == -EPIPE || err == -ETIMEDOUT)
+			break; /* the exit notice restarts it */
+		if (err)
+			lutfd_log("tenant %s: app %s v%llu does not load: %s", name, w.apps[i],
+				  (unsigned long long)w.versions[i], w.msg);
+		err = 0;
+	}
+	w.t_start = now_us();
+	if (!err) {
+		err = lutfd_ctl_call(w.ctl, &op, 1, w.msg, sizeof(w.msg));
+		if (err)
+			lutfd_log("tenant %s: worker %d does not start: %s", name, (int)w.pid,
+				  w.msg);
+	}
+	w.err = err;
+	lutfd_main_call(ws_finish, &w);
+	if (w.err && msg && cap)
+		snprintf(msg, cap, "%s", w.msg[0] ? w.msg : strerror(-w.err));
+out:
+	if (w.ctl >= 0)
+		close(w.ctl);
+	for (size_t i = 0; w.loads && i < w.nloads; i++)
+		lutf_buf_free(&w.loads[i]);
+	free(w.loads);
+	free(w.apps);
+	free(w.versions);
+	return w.err == -EALREADY ? 0 : w.err;
+}
+
+static void start_job_run(struct lutfd_job *j)
+{
+	struct lutfd_tenant **tp = (struct lutfd_tenant **)(j + 1);
+
+	lutfd_worker_start_sync(*tp, false, NULL, 0);
+}
+
+static void start_job_refuse(struct lutfd_job *j, uint32_t status, const char *msg)
+{
+	struct lutfd_tenant **tp = (struct lutfd_tenant **)(j + 1);
+
+	(*tp)->start_queued = false;
+}
+
+void lutfd_worker_queue_start(struct lutfd_tenant *t)
+{
+	struct lutfd_job *j;
+
+	if (t->start_queued || t->removing)
+		return;
+	j = calloc(1, sizeof(*j) + sizeof(t));
+	if (!j)
+		return;
+	j->run = start_job_run;
+	j->refuse = start_job_refuse;
+	memcpy(j + 1, &t, sizeof(t));
+	t->start_queued = true;
+	if (lutfd_job_submit(t->name, j)) {
+		t->start_queued = false;
+		free(j);
+	}
 }
 
 static void engine_config(struct lutf_config *c, const char *tenant)
@@ -406,7 +605,7 @@ static int supervisor(struct lutf_supervisor **out)
 }
 
 /* Returns 0 or -errno. */
-int lutfd_tenant_start(struct lutfd_tenant *t)
+int lutfd_tenant_open(struct lutfd_tenant *t)
 {
 	struct lutf_supervisor *sup;
 	struct lutf_config c;
@@ -471,16 +670,6 @@ int lutfd_tenant_start(struct lutfd_tenant *t)
 	err = lutfd_reap_start(t);
 	if (err)
 		goto err_rt;
-	/* Apps load before Labors start: a queued Brick never meets an unbound name. */
-	worker_start(t);
-	for (size_t i = 0; i < t->nfns; i++) {
-		struct lutfd_app *a = lutfd_app_find(t, t->fns[i]->app);
-
-		err = lutfd_fn_bind(t, t->fns[i], a ? a->timeout_ms : 0);
-		if (err)
-			lutfd_log("tenant %s: cannot bind %s: %s", t->name, t->fns[i]->name,
-				  strerror(-err));
-	}
 	return 0;
 err_rt:
 	free(t->slot_stats);
@@ -498,6 +687,30 @@ err_fd:
 	close(t->memfd);
 	t->memfd = -1;
 	return err;
+}
+
+/* Returns 0 or -errno. */
+int lutfd_tenant_start(struct lutfd_tenant *t)
+{
+	int err;
+
+	if (!t->nfns)
+		return 0; /* no functions, no worker (nor region) */
+	err = lutfd_tenant_open(t);
+	if (err)
+		return err;
+	for (size_t i = 0; i < t->nfns; i++) {
+		struct lutfd_app *a = lutfd_app_find(t, t->fns[i]->app);
+
+		err = lutfd_fn_bind(t, t->fns[i], a ? a->timeout_ms : 0);
+		if (err)
+			lutfd_log("tenant %s: cannot bind %s: %s", t->name, t->fns[i]->name,
+				  strerror(-err));
+	}
+	/* Apps load before Labors start (a queued Brick never meets an unbound
+	 * name), off the loop: a job of the tenant's lane. */
+	lutfd_worker_queue_start(t);
+	return 0;
 }
 
 static void worker_down(struct lutfd_tenant *t, int status)
@@ -535,23 +748,47 @@ static void worker_down(struct lutfd_tenant *t, int status)
 		lutfd_fail_tenant(t);
 }
 
-/* The worker died during a control call (-EPIPE): wait, bounded, for the
- * zygote's notice of its exit, handle it, and put its cause into msg. */
-bool lutfd_tenant_wait_death(struct lutfd_tenant *t, char *msg, size_t cap)
+struct death_check {
+	struct lutfd_tenant *t;
+	pid_t pid;
+	bool gone;
+	char msg[sizeof(((struct lutfd_death *)0)->msg)];
+};
+
+static void death_check(void *arg)
 {
-	uint64_t until = lutfd_now_ms() + 500;
-	pid_t pid = t->pid;
+	struct death_check *d = arg;
 
-	while (pid > 0 && t->pid == pid && lutfd_now_ms() < until) {
-		struct pollfd p = {g_zygote.fd, POLLIN, 0};
+	d->gone = d->t->pid != d->pid;
+	if (d->gone)
+		LUTFD_COPY(d->msg, d->t->last_death.msg);
+}
 
-		if (!g_zygote.npending)
-			poll(&p, 1, 20);
-		lutfd_zygote_event();
+/* From a job thread: wait (up to ms) until worker pid of t is gone and
+ * handled by the loop. Returns true when it is, with its cause in *d. */
+static bool wait_gone(struct lutfd_tenant *t, pid_t pid, uint32_t ms, struct death_check *d)
+{
+	uint64_t until = lutfd_now_ms() + ms;
+
+	d->t = t;
+	d->pid = pid;
+	for (;;) {
+		lutfd_main_call(death_check, d);
+		if (d->gone || pid <= 0)
+			return true;
+		if (lutfd_now_ms() >= until)
+			return false;
+		poll(NULL, 0, 10);
 	}
-	if (pid <= 0 || t->pid == pid || !t->last_death.msg[0])
+}
+
+bool lutfd_tenant_wait_death(struct lutfd_tenant *t, pid_t pid, char *msg, size_t cap)
+{
+	struct death_check d = {0};
+
+	if (pid <= 0 || !wait_gone(t, pid, 500, &d) || !d.msg[0])
 		return false;
-	snprintf(msg, cap, "worker died: %s", t->last_death.msg);
+	snprintf(msg, cap, "worker died: %s", d.msg);
 	return true;
 }
 
@@ -563,8 +800,45 @@ void lutfd_tenant_recycle(struct lutfd_tenant *t)
 		return;
 	t->recycle = true;
 	t->up = false;
-	close(t->ctl); /* the worker's cue to stop its Labors and exit */
+	/* The worker's cue to stop its Labors and exit; shutdown, not only
+	 * close: a job may hold a copy of the socket. */
+	shutdown(t->ctl, SHUT_RDWR);
+	close(t->ctl);
 	t->ctl = -1;
+}
+
+struct stop_step {
+	struct lutfd_tenant *t;
+	pid_t pid;
+	bool kill;
+};
+
+static void stop_begin(void *arg)
+{
+	struct stop_step *s = arg;
+
+	s->pid = s->t->pid;
+	if (s->pid <= 0)
+		return;
+	if (s->kill) {
+		if (s->t->pid == s->pid)
+			kill(s->pid, SIGKILL);
+		return;
+	}
+	lutfd_tenant_recycle(s->t);
+}
+
+int lutfd_worker_stop_sync(struct lutfd_tenant *t, uint32_t grace_ms)
+{
+	struct stop_step s = {.t = t};
+	struct death_check d = {0};
+
+	lutfd_main_call(stop_begin, &s);
+	if (s.pid <= 0 || wait_gone(t, s.pid, grace_ms, &d))
+		return 0;
+	s.kill = true; /* still running a Brick past the grace */
+	lutfd_main_call(stop_begin, &s);
+	return wait_gone(t, s.pid, 2000, &d) ? 0 : -ETIMEDOUT;
 }
 
 void lutfd_zygote_event(void)
@@ -572,7 +846,13 @@ void lutfd_zygote_event(void)
 	pid_t pid;
 	int status, r;
 
-	while ((r = lutf_zygote_next_exit(&g_zygote, &pid, &status)) == 1) {
+	/* A job's spawn reads the socket now: it hands over after. */
+	if (pthread_mutex_trylock(&zy_mu))
+		return;
+	for (;;) {
+		r = lutf_zygote_next_exit(&g_zygote, &pid, &status);
+		if (r != 1)
+			break;
 		for (size_t i = 0; i < g_state.n; i++) {
 			if (g_state.t[i]->pid == pid) {
 				worker_down(g_state.t[i], status);
@@ -580,6 +860,7 @@ void lutfd_zygote_event(void)
 			}
 		}
 	}
+	pthread_mutex_unlock(&zy_mu);
 	if (r < 0) {
 		/* No zygote, no new workers: lutfd cannot keep its promises. */
 		lutfd_log("the zygote is gone; exiting");
@@ -595,9 +876,10 @@ void lutfd_tenants_tick(void)
 	for (size_t i = 0; i < g_state.n; i++) {
 		struct lutfd_tenant *t = g_state.t[i];
 
-		if (t->rt && !t->pid && t->restart_at_ms && now >= t->restart_at_ms) {
+		if (t->rt && !t->pid && t->restart_at_ms && now >= t->restart_at_ms &&
+		    !t->start_queued) {
 			t->restart_at_ms = 0;
-			worker_start(t);
+			lutfd_worker_queue_start(t); /* off the loop */
 		}
 	}
 }
@@ -667,8 +949,10 @@ void lutfd_tenants_stop(bool force)
 		lutfd_reap_stop(t);
 		lutf_runtime_destroy(t->rt);
 		t->rt = NULL;
-		if (t->ctl >= 0)
-			close(t->ctl); /* the worker's cue to exit */
+		if (t->ctl >= 0) {
+			shutdown(t->ctl, SHUT_RDWR); /* the worker's cue to exit */
+			close(t->ctl);
+		}
 		if (t->logfd >= 0) {
 			lutf_ev_set(g_loop, t->logfd, 0, NULL, NULL);
 			close(t->logfd);
@@ -695,4 +979,117 @@ void lutfd_tenants_stop(bool force)
 		poll(NULL, 0, 50);
 	}
 	lutfd_cg_fini(&g_cg);
+}
+
+/* ---- removal (lutfctl delete TENANT, a failed first deploy) ---- */
+
+struct teardown {
+	struct lutfd_tenant *t;
+	uint32_t inflight;
+	bool join;
+	pthread_t reaper;
+};
+
+static void td_inflight(void *arg)
+{
+	struct teardown *d = arg;
+
+	d->inflight = d->t->inflight;
+}
+
+static void td_stop_reaper(void *arg)
+{
+	struct teardown *d = arg;
+	struct lutfd_tenant *t = d->t;
+
+	d->join = t->reaper_on;
+	d->reaper = t->reaper;
+	t->reaper_on = false;
+	/* Release: pairs with the reaper's acquire load. */
+	__atomic_store_n(&t->stop, 1, __ATOMIC_RELEASE);
+}
+
+/* Main thread: free everything of t but its files, and drop its record. */
+static void td_free(void *arg)
+{
+	struct teardown *d = arg;
+	struct lutfd_tenant *t = d->t;
+
+	if (t->rt) {
+		lutfd_reap_stop(t);
+		lutf_runtime_destroy(t->rt);
+		t->rt = NULL;
+		munmap(t->mem, t->size);
+		close(t->memfd);
+	}
+	if (t->logfd >= 0) {
+		lutf_ev_set(g_loop, t->logfd, 0, NULL, NULL);
+		close(t->logfd);
+	}
+	if (t->ctl >= 0)
+		close(t->ctl);
+	isolation_init(); /* a tenant never started since lutfd's start has a cgroup too */
+	if (g_cg.mode != LUTFD_CG_NONE) {
+		lutfd_cg_kill_all(&g_cg, t->name);
+		if (lutfd_cg_tenant_remove(&g_cg, t->name) > 0)
+			lutfd_log("tenant %s: cgroup busy; left in place", t->name);
+	}
+	for (size_t i = 0; i < g_state.n; i++) {
+		if (g_state.t[i] != t)
+			continue;
+		memmove(&g_state.t[i], &g_state.t[i + 1], (g_state.n - i - 1) * sizeof(t));
+		g_state.n--;
+		break;
+	}
+	while (t->nfns)
+		lutfd_fn_remove(t, t->fns[t->nfns - 1]);
+	free(t->fns);
+	free(t->apps);
+	for (uint32_t i = 0; t->log && i < t->log_count; i++)
+		free(t->log[(t->log_head + i) % g_cfg.log_lines]);
+	free(t->log);
+	free(t->slot_stats);
+	free(t->slot_inflight);
+	free(t->slot_hist);
+	free(t);
+}
+
+static int rm_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+	if (remove(path))
+		lutfd_log("cannot remove %s: %s", path, strerror(errno));
+	return 0;
+}
+
+int lutfd_tenant_remove_sync(struct lutfd_tenant *t)
+{
+	struct teardown d = {.t = t};
+	char name[LUTFD_NAME], dir[PATH_MAX];
+	uint64_t until;
+	int err;
+
+	LUTFD_COPY(name, t->name);
+	err = lutfd_worker_stop_sync(t, 2000);
+	if (err)
+		return err;
+	/* Completions of its last calls (CRASHED, DELETED) reach their callers. */
+	until = lutfd_now_ms() + 5000;
+	for (;;) {
+		lutfd_main_call(td_inflight, &d);
+		if (!d.inflight)
+			break;
+		if (lutfd_now_ms() >= until)
+			return -EBUSY;
+		poll(NULL, 0, 10);
+	}
+	lutfd_main_call(td_stop_reaper, &d);
+	if (d.join)
+		pthread_join(d.reaper, NULL);
+	lutfd_main_call(td_free, &d); /* t is gone */
+	snprintf(dir, sizeof(dir), "%s/apps/%s", g_cfg.state_dir, name);
+	nftw(dir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+	snprintf(dir, sizeof(dir), "%s/scratch/%s", g_cfg.state_dir, name);
+	nftw(dir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+	lutfd_log("tenant %s removed (worker, uid, cgroup, region, apps, scratch)", name);
+	return 0;
 }

@@ -94,6 +94,7 @@ static const char *reason(int code)
 	case 500: return "Internal Server Error";
 	case 503: return "Service Unavailable";
 	case 504: return "Gateway Timeout";
+	case 507: return "Insufficient Storage";
 	}
 	return "Unknown";
 }
