@@ -152,7 +152,8 @@ int transport_error(const char *what, int err)
 /* Report a typed non-OK status; returns its exit code. */
 int status_error(uint32_t status, uint32_t detail, const char *error)
 {
-	fprintf(stderr, "lutfctl: %s: %s", lutf_status_str(status), error ? error : "-");
+	fprintf(stderr, "lutfctl: %s: ", lutf_status_str(status));
+	out_text(stderr, error ? error : "-"); /* lutfd's text may carry a tenant's */
 	if (detail)
 		fprintf(stderr, " (detail %" PRIu32 ")", detail);
 	fputc('\n', stderr);
@@ -294,8 +295,10 @@ static void print_rows(enum rows_kind kind, const struct lutf_client_reply *rep,
 	case ROWS_LOGS:
 		for (size_t i = 0; i < n; i++)
 			for (size_t k = 0; k < r[i].n_fields; k++)
-				if (strcmp(r[i].fields[k].key, "text") == 0 && r[i].fields[k].str)
-					puts(r[i].fields[k].str);
+				if (strcmp(r[i].fields[k].key, "text") == 0 && r[i].fields[k].str) {
+					out_text(stdout, r[i].fields[k].str);
+					putchar('\n');
+				}
 		break;
 	}
 }

@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "output.h"
+#include "text_escape.h"
 
 /* Length of the valid UTF-8 sequence at p (at most n bytes), or 0. */
 static size_t utf8_len(const unsigned char *p, size_t n)
@@ -296,4 +297,21 @@ void out_json_records(FILE *f, const struct lutf_client_record *recs, size_t n,
 		fputc('}', f);
 	}
 	fputs("]", f);
+}
+
+void out_text(FILE *f, const char *s)
+{
+	size_t n = strlen(s);
+
+	/* Chunks: an escape is never split, so each chunk ends where one may. */
+	while (n) {
+		char buf[1024];
+		size_t used;
+
+		fputs((lutf_text_escape(buf, sizeof(buf), s, n, 0, &used), buf), f);
+		if (!used)
+			break;
+		s += used;
+		n -= used;
+	}
 }

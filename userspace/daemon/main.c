@@ -24,6 +24,7 @@
 #include <unistd.h>
 
 #include "lutfd.h"
+#include "text_escape.h"
 
 #define DEFAULT_CONFIG "/etc/lutf/lutfd.conf"
 
@@ -50,7 +51,7 @@ uint64_t lutfd_now_ms(void)
 
 void lutfd_log(const char *fmt, ...)
 {
-	char stamp[32], line[1024];
+	char stamp[32], raw[1024], line[2048];
 	struct timespec ts;
 	struct tm tm;
 	va_list ap;
@@ -59,8 +60,11 @@ void lutfd_log(const char *fmt, ...)
 	gmtime_r(&ts.tv_sec, &tm);
 	strftime(stamp, sizeof(stamp), "%H:%M:%S", &tm);
 	va_start(ap, fmt);
-	vsnprintf(line, sizeof(line), fmt, ap);
+	vsnprintf(raw, sizeof(raw), fmt, ap);
 	va_end(ap);
+	/* Messages carry tenant text (a worker's load error, a dlerror naming
+	 * the app's symbols): one line each, no control byte of theirs. */
+	lutf_text_escape(line, sizeof(line), raw, strlen(raw), LUTF_ESC_BACKSLASH, NULL);
 	fprintf(stderr, "lutfd[%d] %s.%03ld %s\n", (int)getpid(), stamp, ts.tv_nsec / 1000000,
 		line);
 }

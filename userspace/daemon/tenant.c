@@ -26,6 +26,7 @@
 
 #include "isolation.h"
 #include "lutfd.h"
+#include "tenant_log.h"
 
 #define SPAWN_TIMEOUT_MS 5000
 
@@ -57,30 +58,6 @@ static void isolation_init(void)
 	lutfd_sigsys_init(g_cfg.bpf_pin_root);
 	lutfd_log("isolation: %s; uid_range %s; SIGSYS syscalls from %s", what, g_cfg.uid_range,
 		  lutfd_sigsys_mode());
-}
-
-void lutfd_tenant_logs_append(struct lutfd_tenant *t, const char *fn, const char *line, size_t len)
-{
-	char stamp[32], *s;
-	struct timespec ts;
-	struct tm tm;
-	uint32_t i;
-
-	if (!t->log)
-		return;
-	clock_gettime(CLOCK_REALTIME, &ts);
-	gmtime_r(&ts.tv_sec, &tm);
-	strftime(stamp, sizeof(stamp), "%Y-%m-%dT%H:%M:%S", &tm);
-	if (asprintf(&s, "%s.%03ldZ %s: %.*s", stamp, ts.tv_nsec / 1000000, fn, (int)len, line) < 0)
-		return;
-	i = (t->log_head + t->log_count) % g_cfg.log_lines;
-	if (t->log_count == g_cfg.log_lines) {
-		free(t->log[t->log_head]);
-		t->log_head = (t->log_head + 1) % g_cfg.log_lines;
-		t->log_count--;
-	}
-	t->log[i] = s;
-	t->log_count++;
 }
 
 static void log_drain(struct lutfd_tenant *t)
@@ -221,7 +198,7 @@ static void schedule_restart(struct lutfd_tenant *t)
 /* Spawn a worker, load every app of the tenant, start its Labors. Returns 0 or -errno. */
 static int worker_start(struct lutfd_tenant *t)
 {
-	int ctl[2] = {-1, -1}, lg[2] = {-1, -1}, err;
+	int ctl[2] = {-1, -1}, lg[2] = {-1, -1}, out = -1, err;
 	struct lutf_wk_sandbox sb;
 	char msg[300];
 	uint8_t op = LUTF_WK_START;
@@ -243,10 +220,14 @@ static int worker_start(struct lutfd_tenant *t)
 		goto fail;
 	}
 	t_spawn = now_us();
-	err = lutf_zygote_spawn(&g_zygote, t->name, t->memfd, t->size, ctl[1], lg[1], &sb,
-				SPAWN_TIMEOUT_MS, &pid);
+	err = lutfd_tlog_open(t->name, &out); /* the worker's fd 1 and 2 (tenant_log.c) */
+	if (!err)
+		err = lutf_zygote_spawn(&g_zygote, t->name, t->memfd, t->size, ctl[1], lg[1], out,
+					&sb, SPAWN_TIMEOUT_MS, &pid);
 	close(ctl[1]);
 	close(lg[1]);
+	if (out >= 0)
+		close(out);
 	if (err) {
 		close(ctl[0]);
 		close(lg[0]);
