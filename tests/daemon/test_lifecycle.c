@@ -249,3 +249,124 @@ Test(lifecycle, output_flood_keeps_lutfd_bounded_and_others_served)
 	free(ring);
 	close(dfd);
 }
+
+/* Live processes (zombies are dead) of the uids [lo, lo + 15], but skip. */
+static int uid_procs(unsigned lo, pid_t skip)
+{
+	DIR *dir = opendir("/proc");
+	struct dirent *e;
+	int n = 0;
+
+	while (dir && (e = readdir(dir)) != NULL) {
+		char path[300], line[256];
+		unsigned ru, eu, su;
+		bool zombie = false;
+		int pid = atoi(e->d_name);
+		FILE *fp;
+
+		if (pid <= 1 || pid == skip)
+			continue;
+		snprintf(path, sizeof(path), "/proc/%d/status", pid);
+		fp = fopen(path, "r");
+		while (fp && fgets(line, sizeof(line), fp)) {
+			if (!strncmp(line, "State:", 6))
+				zombie = strchr(line, 'Z') != NULL;
+			if (sscanf(line, "Uid: %u %u %u", &ru, &eu, &su) == 3) {
+				if (!zombie &&
+				    ((ru >= lo && ru < lo + 16) || (eu >= lo && eu < lo + 16)))
+					n++;
+				break;
+			}
+		}
+		if (fp)
+			fclose(fp);
+	}
+	if (dir)
+		closedir(dir);
+	return n;
+}
+
+/* lutfd's child named comm, or 0. */
+static pid_t child_named(pid_t parent, const char *comm)
+{
+	DIR *dir = opendir("/proc");
+	struct dirent *e;
+	pid_t found = 0;
+
+	while (dir && !found && (e = readdir(dir)) != NULL) {
+		char path[300], buf[512], name[64];
+		int pid = atoi(e->d_name), ppid;
+		FILE *fp;
+
+		if (pid <= 1)
+			continue;
+		snprintf(path, sizeof(path), "/proc/%d/stat", pid);
+		fp = fopen(path, "r");
+		if (fp && fgets(buf, sizeof(buf), fp) &&
+		    sscanf(buf, "%*d (%63[^)]) %*c %d", name, &ppid) == 2 && ppid == parent &&
+		    !strcmp(name, comm))
+			found = pid;
+		if (fp)
+			fclose(fp);
+	}
+	if (dir)
+		closedir(dir);
+	return found;
+}
+
+/* A compat tenant whose worker forked 100 sleeping children. */
+static void fork_100(void)
+{
+	int dfd = td_connect(&d, "lutf.sock");
+	char out[64];
+
+	deploy("forker", "compat", (const char *const[]){"forkmany=forkmany", NULL});
+	cr_assert_eq(call(dfd, "forker", "forkmany", "100", out, sizeof(out), 10000),
+		     LUTF_STATUS_OK, "forkmany: %s", out);
+	cr_assert_str_eq(out, "100");
+	cr_assert_geq(uid_procs(d.uid_lo, 0), 101, "the worker and its 100 children");
+	close(dfd);
+}
+
+Test(lifecycle, kill9_of_lutfd_leaves_no_tenant_process)
+{
+	uint64_t t0, ms;
+	int left;
+
+	fork_100();
+	cr_assert_neq(child_named(d.pid, "lutf-watcher"), 0, "no watcher beside lutfd");
+	kill(d.pid, SIGKILL);
+	t0 = td_now_ms();
+	waitpid(d.pid, NULL, 0);
+	d.pid = 0;
+	while ((left = uid_procs(d.uid_lo, 0)) > 0 && td_now_ms() - t0 < 5000)
+		td_sleep_ms(10);
+	ms = td_now_ms() - t0;
+	cr_log_info("kill -9 of lutfd: its tenants' 101 processes gone in %" PRIu64 " ms", ms);
+	cr_assert_eq(left, 0, "%d tenant processes outlived lutfd", left);
+	cr_assert_leq(ms, 1000, "tenant processes lived %" PRIu64 " ms past lutfd", ms);
+}
+
+Test(lifecycle, start_kills_what_an_earlier_lutfd_left)
+{
+	uint64_t worker = 0;
+	pid_t w;
+
+	fork_100();
+	/* No watcher this time (killed first): the children outlive lutfd ... */
+	w = child_named(d.pid, "lutf-watcher");
+	cr_assert_neq(w, 0);
+	kill(w, SIGKILL);
+	td_sleep_ms(50);
+	kill(d.pid, SIGKILL);
+	waitpid(d.pid, NULL, 0);
+	td_sleep_ms(200);
+	cr_assert_geq(uid_procs(d.uid_lo, 0), 100, "the children live on without a watcher");
+	/* ... until the next lutfd starts: it kills them before its workers. */
+	cr_assert(td_start_again(&d), "lutfd did not start again (log in %s)", d.log);
+	close(cfd);
+	cfd = td_connect(&d, "control.sock");
+	cr_assert(td_wait_tenant_counter(cfd, "forker", "worker_pid", 1, 10000, &worker));
+	cr_assert_eq(uid_procs(d.uid_lo, (pid_t)worker), 0, "leftovers beside worker %" PRIu64,
+		     worker);
+}

@@ -23,6 +23,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "isolation.h"
 #include "lutfd.h"
 #include "text_escape.h"
 
@@ -124,6 +125,10 @@ static int lock_state(void)
 		fprintf(stderr, "lutfd: cannot open %s: %s\n", path, strerror(errno));
 		exit(1);
 	}
+	/* The last lutfd's watcher holds the lock while it kills that lutfd's
+	 * tenants (watcher.c, milliseconds): wait for it, a bounded while. */
+	for (int i = 0; i < 60 && flock(fd, LOCK_EX | LOCK_NB); i++)
+		usleep(50000);
 	if (flock(fd, LOCK_EX | LOCK_NB)) {
 		ssize_t n = pread(fd, pid, sizeof(pid) - 1, 0);
 
@@ -430,6 +435,10 @@ int main(int argc, char **argv)
 		fprintf(stderr, "lutfd: cannot fork the zygote: %s\n", strerror(-err));
 		return 1;
 	}
+	/* Also before any thread: tenant processes die with lutfd (watcher.c). */
+	if ((err = lutfd_watcher_start(lock_fd)))
+		lutfd_log("warning: no watcher (%s): tenant processes outlive a killed lutfd",
+			  strerror(-err));
 	signal(SIGPIPE, SIG_IGN);
 	sigemptyset(&set);
 	sigaddset(&set, SIGTERM);

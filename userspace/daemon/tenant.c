@@ -54,6 +54,7 @@ static void isolation_init(void)
 	done = true;
 	lutfd_cg_init(&g_cg, g_cfg.cgroup, g_cfg.cgroup_v2_root, g_cfg.cgroup_v1_root,
 		      g_cfg.cgroup_name);
+	lutfd_watcher_arm(&g_cg); /* leftovers killed; the watcher knows its targets */
 	lutfd_cg_describe(&g_cg, what, sizeof(what));
 	lutfd_sigsys_init(g_cfg.bpf_pin_root);
 	lutfd_log("isolation: %s; uid_range %s; SIGSYS syscalls from %s", what, g_cfg.uid_range,
