@@ -370,3 +370,35 @@ Test(lifecycle, start_kills_what_an_earlier_lutfd_left)
 	cr_assert_eq(uid_procs(d.uid_lo, (pid_t)worker), 0, "leftovers beside worker %" PRIu64,
 		     worker);
 }
+
+Test(lifecycle, state_folder_under_a_0700_parent_is_named)
+{
+	static const char *const ex[] = {"echo=echo", NULL};
+	struct td_reply r;
+	struct lutf_tlv f;
+	char want[512], err[1024] = "", *own;
+
+	kill(d.pid, SIGKILL);
+	waitpid(d.pid, NULL, 0);
+	cr_assert_eq(chmod(d.dir, 0700), 0);
+	cr_assert(td_start_again(&d), "lutfd did not start (log in %s)", d.log);
+	close(cfd);
+	cfd = td_connect(&d, "control.sock");
+	/* At start: one clear line naming the folder that blocks. */
+	snprintf(want, sizeof(want), "cannot reach the state folder %s: %s (mode 0700)", d.state,
+		 d.dir);
+	own = daemon_log();
+	cr_assert(strstr(own, want), "no '%s' in lutfd's log: %s", want, own);
+	free(own);
+	/* At deploy: refused before anything is stored, with the same cause. */
+	cr_assert_eq(td_deploy_with(cfd, "blocked", "life", LIFE, ex,
+				    &(struct td_deploy_opts){.tier = "basic"}, &r),
+		     LUTF_STATUS_FORBIDDEN);
+	cr_assert(td_field(&r, LUTF_TAG_ERROR, 0, &f));
+	snprintf(err, sizeof(err), "%.*s", (int)f.len, (const char *)f.val);
+	free(r.payload);
+	cr_assert(strstr(err, want) && strstr(err, "chmod o+x"), "error: %s", err);
+	/* Fixed on the host: the next deploy goes through, no restart. */
+	cr_assert_eq(chmod(d.dir, 0711), 0);
+	deploy("blocked", "basic", ex);
+}

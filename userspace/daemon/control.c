@@ -211,6 +211,11 @@ static void deploy(struct lutf_conn *c, const struct lutf_wire_hdr *h, const uin
 			goto fail;
 		}
 	}
+	/* Tenant uids must reach their apps under the state folder (identity.c). */
+	if (lutfd_state_dir_check(msg, sizeof(msg))) {
+		status = LUTF_STATUS_FORBIDDEN;
+		goto fail;
+	}
 	t = lutfd_tenant_get(tenant);
 	if (!t) {
 		status = LUTF_STATUS_OVERLOADED;

@@ -120,6 +120,10 @@ struct lutf_wk_sandbox;
 bool lutfd_tier_valid(const char *tier);
 /* Make the state folder traversable by tenant uids (once, at start). */
 void lutfd_identity_init(void);
+/* Tenant uids can search every folder from / down to <state_dir>/apps
+ * (checked at start and at each deploy). Returns 0, or -EACCES with msg
+ * naming the folder that blocks. */
+int lutfd_state_dir_check(char *msg, size_t cap);
 /* Give t a uid/gid from uid_range if it has none. Returns 0, or -ENOSPC (range used up). */
 int lutfd_tenant_identity(struct lutfd_tenant *t);
 /* Hand t's app folder (read-only) and scratch folder to its uid. Returns 0 or -errno. */
