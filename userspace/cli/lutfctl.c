@@ -40,7 +40,7 @@ static void usage_main(FILE *f)
 		"  list      list deployed functions\n"
 		"  status    show lutfd's status (watch mode, counters)\n"
 		"  stats     show per-function counters\n"
-		"  logs      show recent function log lines\n"
+		"  logs      show recent function log lines and output\n"
 		"Run 'lutfctl COMMAND --help' for a command's options.\n"
 		"\n"
 		"Global options:\n"
@@ -331,7 +331,9 @@ static int cmd_rows(int argc, char **argv, enum rows_kind kind)
 				printf(
 				    "Usage: lutfctl logs [--tenant] T [--limit N]\n\n"
 				    "Print the last N (default: lutfd's) log lines of tenant T's\n"
-				    "functions, oldest first.\n");
+				    "functions, oldest first: their lutf_log lines (\"app/fn: ...\")\n"
+				    "and what they print (\"[output] ...\"). Control characters and\n"
+				    "escape sequences are shown escaped (\\x1b).\n");
 			else if (kind == ROWS_STATUS)
 				printf("Usage: lutfctl status\n\n"
 				       "Print lutfd's status: watch mode, counters, limits.\n");

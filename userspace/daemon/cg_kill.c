@@ -8,6 +8,7 @@
  */
 #define _GNU_SOURCE
 #include <dirent.h>
+#include <stdbool.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
@@ -46,6 +47,31 @@ static int put_file(const char *dir, const char *file, const char *s)
 	return err;
 }
 
+/* pid is done: gone, a zombie, or with a SIGKILL pending (it runs no code of
+ * its own again; its exit may take a while on a busy host). */
+static bool done(int pid)
+{
+	char path[64], buf[2048], *p;
+	ssize_t n;
+	int fd;
+
+	snprintf(path, sizeof(path), "/proc/%d/status", pid);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return true;
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n <= 0)
+		return true;
+	buf[n] = 0;
+	p = strstr(buf, "\nState:\t");
+	if (p && (p[8] == 'Z' || p[8] == 'X'))
+		return true;
+	p = strstr(buf, "\nShdPnd:\t");
+	/* SIGKILL is signal 9: bit 8 of the hex mask, the last 3 digits' 0x100 */
+	return p && strlen(p + 9) >= 17 && (strtoull(p + 9 + 13, NULL, 16) & 0x100);
+}
+
 /* SIGKILL every pid listed in dir/cgroup.procs (read whole, however long).
  * Returns how many, 0 when empty, or -errno. */
 static int kill_listed(const char *dir, bool count_only)
@@ -68,7 +94,9 @@ static int kill_listed(const char *dir, bool count_only)
 			}
 			num[nl] = 0;
 			nl = 0;
-			if (atoi(num) > 1 && (count_only || !kill(atoi(num), SIGKILL)))
+			if (atoi(num) <= 1 || (!count_only && done(atoi(num))))
+				continue; /* a process dies once: killed ones still listed are */
+			if (count_only || !kill(atoi(num), SIGKILL))
 				n++;
 		}
 	}
@@ -112,8 +140,11 @@ int lutfd_cg_kill_dir(int mode, const char *dir, const char *freezer_dir)
 		total = kill_listed(freezer_dir, false);
 		put_file(freezer_dir, "freezer.state", "THAWED");
 	}
-	for (int r = 0; r < KILL_ROUNDS && (n = kill_listed(dir, false)) > 0; r++)
+	/* Until a walk finds nothing that is not done. */
+	for (int r = 0; r < KILL_ROUNDS && (n = kill_listed(dir, false)) > 0; r++) {
 		total += n;
+		poll(NULL, 0, 1);
+	}
 	return total;
 }
 
@@ -145,7 +176,7 @@ int lutfd_kill_uids(uint32_t lo, uint32_t hi)
 					continue;
 				if (((ru >= lo && ru <= hi) || (eu >= lo && eu <= hi) ||
 				     (su >= lo && su <= hi)) &&
-				    !kill(pid, SIGKILL))
+				    !done(pid) && !kill(pid, SIGKILL))
 					n++;
 				break;
 			}
@@ -157,6 +188,7 @@ int lutfd_kill_uids(uint32_t lo, uint32_t hi)
 		total += n;
 		if (!n)
 			break;
+		poll(NULL, 0, 1);
 	}
 	return total;
 }

@@ -84,6 +84,7 @@ static void targets_of(const struct lutfd_cg *cg, struct w_targets *t)
 __attribute__((noreturn)) static void w_main(pid_t lutfd)
 {
 	struct w_targets t, got;
+	struct timespec t0, t1;
 	bool armed = false;
 	int n;
 
@@ -117,10 +118,16 @@ __attribute__((noreturn)) static void w_main(pid_t lutfd)
 	/* lutfd may still be exiting (socket closed first): wait for it, a
 	 * bounded while, so that nothing it still does races the kill. */
 	poll(&(struct pollfd){W_PIDFD, POLLIN, 0}, 1, 1000);
+	clock_gettime(CLOCK_MONOTONIC, &t0);
 	n = armed ? kill_targets(&t) : 0;
+	clock_gettime(CLOCK_MONOTONIC, &t1);
 	if (n > 0)
-		fprintf(stderr, "lutf-watcher[%d]: lutfd %d is gone; killed %d tenant processes\n",
-			(int)getpid(), (int)lutfd, n);
+		fprintf(
+		    stderr,
+		    "lutf-watcher[%d]: lutfd %d is gone; killed %d tenant processes in %.1f ms\n",
+		    (int)getpid(), (int)lutfd, n,
+		    (double)(t1.tv_sec - t0.tv_sec) * 1e3 +
+			(double)(t1.tv_nsec - t0.tv_nsec) / 1e6);
 	_exit(0); /* releases the state lock */
 }
 

@@ -3,9 +3,10 @@
  * The zygote: a single-threaded child forked by lutfd before any thread
  * starts, so that it can fork tenant workers safely at any time. Invariant:
  * the zygote never starts a thread and dies with lutfd (PDEATHSIG), and its
- * workers die with it, so a kill -9 of lutfd leaves no process behind. It
- * keeps each tier's compiled filter (userspace/sandbox/prepare.c), which its
- * workers inherit with the fork.
+ * workers die with it (what they fork, lutfd's watcher kills: daemon/watcher.c).
+ * A worker's fd 1 and 2 are the output pipe lutfd sent, never lutfd's stderr.
+ * It keeps each tier's compiled filter (userspace/sandbox/prepare.c), which
+ * its workers inherit with the fork.
  */
 #define _GNU_SOURCE
 #include <errno.h>
