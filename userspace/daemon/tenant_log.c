@@ -53,7 +53,8 @@ static void ring_put(struct lutfd_tenant *t, char *s)
 	/* Oldest lines go first: by count (log_lines), then by bytes. */
 	while (t->log_count &&
 	       (t->log_count == g_cfg.log_lines || t->log_bytes + len > TLOG_RING_BYTES)) {
-		t->log_bytes -= strlen(t->log[t->log_head]);
+		if (t->log[t->log_head]) /* a ring that was reallocated: count only */
+			t->log_bytes -= strlen(t->log[t->log_head]);
 		free(t->log[t->log_head]);
 		t->log[t->log_head] = NULL;
 		t->log_head = (t->log_head + 1) % g_cfg.log_lines;
