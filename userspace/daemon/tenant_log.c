@@ -162,12 +162,31 @@ static void out_close(struct tlog_out *o)
 	free(o);
 }
 
-static void timer_arm(void)
+/* Wake in ms (at least 1), unless already due sooner: a pipe that pauses
+ * later must not push back the resumption of one that paused before. */
+static void timer_arm(uint64_t ms)
 {
-	struct itimerspec it = {.it_value = {0, TLOG_WINDOW_MS * 1000000L}};
+	struct itimerspec it = {{0, 0}, {0, 0}}, cur;
+	uint64_t cur_ms;
 
-	if (timer_fd >= 0)
-		timerfd_settime(timer_fd, 0, &it, NULL);
+	if (timer_fd < 0 || timerfd_gettime(timer_fd, &cur))
+		return;
+	cur_ms = (uint64_t)cur.it_value.tv_sec * 1000 + (uint64_t)cur.it_value.tv_nsec / 1000000;
+	if ((cur.it_value.tv_sec || cur.it_value.tv_nsec) && cur_ms <= ms)
+		return;
+	if (!ms)
+		ms = 1;
+	it.it_value.tv_sec = (time_t)(ms / 1000);
+	it.it_value.tv_nsec = (long)(ms % 1000) * 1000000L;
+	timerfd_settime(timer_fd, 0, &it, NULL);
+}
+
+/* Milliseconds left in o's window. */
+static uint64_t window_left(const struct tlog_out *o)
+{
+	uint64_t gone = lutfd_now_ms() - o->window_ms;
+
+	return gone >= TLOG_WINDOW_MS ? 0 : TLOG_WINDOW_MS - gone;
 }
 
 /* Read what the budget allows. Returns false when o was closed (EOF: every
@@ -202,7 +221,7 @@ static bool out_read(struct tlog_out *o)
 		o->paused = true;
 		lutf_ev_set(g_loop, o->fd, 0, NULL, NULL);
 	}
-	timer_arm();
+	timer_arm(window_left(o));
 	return true;
 }
 
@@ -220,9 +239,10 @@ static void timer_event(struct lutf_ev_loop *l, int fd, void *data, unsigned mas
 		;
 	for (o = outs; o; o = next) {
 		next = o->next;
-		if (!o->paused || lutfd_now_ms() - o->window_ms < TLOG_WINDOW_MS) {
-			if (o->paused)
-				timer_arm();
+		if (!o->paused)
+			continue;
+		if (window_left(o)) {
+			timer_arm(window_left(o));
 			continue;
 		}
 		o->paused = false;
