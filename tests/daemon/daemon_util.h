@@ -276,7 +276,7 @@ static inline void td_stop(struct td *d)
 	/* And its cgroups, empty once its workers (they follow it) are gone. */
 	for (int i = 0; i < 20; i++) {
 		snprintf(cmd, sizeof(cmd),
-			 "find /sys/fs/cgroup/memory /sys/fs/cgroup/pids /sys/fs/cgroup/cpu "
+			 "find /sys/fs/cgroup/memory /sys/fs/cgroup/pids /sys/fs/cgroup/cpu /sys/fs/cgroup/freezer "
 			 "/sys/fs/cgroup/unified -depth -type d \\( -name '%s' -o -path '*/%s/*' \\) "
 			 "-exec rmdir {} + 2>/dev/null; "
 			 "find /sys/fs/cgroup -type d -name '%s' 2>/dev/null | grep -q .",

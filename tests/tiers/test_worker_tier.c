@@ -69,7 +69,8 @@ static void wt_spawn(struct wt *w, const char *tier)
 	snprintf(sb.app_dir, sizeof(sb.app_dir), "%s", w->dir);
 	sb.rlimit_nofile = 256;
 	cr_assert_eq(
-	    lutf_zygote_spawn(&w->z, "wtier", w->memfd, w->size, ctl[1], lg[1], &sb, 5000, &w->pid),
+	    lutf_zygote_spawn(&w->z, "wtier", w->memfd, w->size, ctl[1], lg[1], -1, &sb, 5000,
+			      &w->pid),
 	    0);
 	close(ctl[1]);
 	close(lg[1]);

@@ -40,7 +40,7 @@ static void usage_main(FILE *f)
 		"  list      list deployed functions\n"
 		"  status    show lutfd's status (watch mode, counters)\n"
 		"  stats     show per-function counters\n"
-		"  logs      show recent function log lines\n"
+		"  logs      show recent function log lines and output\n"
 		"Run 'lutfctl COMMAND --help' for a command's options.\n"
 		"\n"
 		"Global options:\n"
@@ -152,7 +152,8 @@ int transport_error(const char *what, int err)
 /* Report a typed non-OK status; returns its exit code. */
 int status_error(uint32_t status, uint32_t detail, const char *error)
 {
-	fprintf(stderr, "lutfctl: %s: %s", lutf_status_str(status), error ? error : "-");
+	fprintf(stderr, "lutfctl: %s: ", lutf_status_str(status));
+	out_text(stderr, error ? error : "-"); /* lutfd's text may carry a tenant's */
 	if (detail)
 		fprintf(stderr, " (detail %" PRIu32 ")", detail);
 	fputc('\n', stderr);
@@ -350,8 +351,10 @@ static void print_rows(enum rows_kind kind, const struct lutf_client_reply *rep,
 	case ROWS_LOGS:
 		for (size_t i = 0; i < n; i++)
 			for (size_t k = 0; k < r[i].n_fields; k++)
-				if (strcmp(r[i].fields[k].key, "text") == 0 && r[i].fields[k].str)
-					puts(r[i].fields[k].str);
+				if (strcmp(r[i].fields[k].key, "text") == 0 && r[i].fields[k].str) {
+					out_text(stdout, r[i].fields[k].str);
+					putchar('\n');
+				}
 		break;
 	}
 }
@@ -384,7 +387,9 @@ static int cmd_rows(int argc, char **argv, enum rows_kind kind)
 				printf(
 				    "Usage: lutfctl logs [--tenant] T [--limit N]\n\n"
 				    "Print the last N (default: lutfd's) log lines of tenant T's\n"
-				    "functions, oldest first.\n");
+				    "functions, oldest first: their lutf_log lines (\"app/fn: ...\")\n"
+				    "and what they print (\"[output] ...\"). Control characters and\n"
+				    "escape sequences are shown escaped (\\x1b).\n");
 			else if (kind == ROWS_STATUS)
 				printf("Usage: lutfctl status\n\n"
 				       "Print lutfd's status: watch mode, counters, limits.\n");

@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "output.h"
+#include "text_escape.h"
 
 /* Length of the valid UTF-8 sequence at p (at most n bytes), or 0. */
 static size_t utf8_len(const unsigned char *p, size_t n)
@@ -121,13 +122,20 @@ void out_json_base64(FILE *f, const void *p, size_t n)
 	fputc('"', f);
 }
 
-/* The value of a field as text, in buf when it is a number. */
+/* The value of a field as text, in buf when it is a number or a text that
+ * needed escaping (a tenant's: a worker's error in a status, say). */
 static const char *cell(const struct lutf_client_field *fl, char *buf, size_t cap)
 {
 	if (!fl)
 		return "-";
-	if (fl->type == LUTF_CLIENT_STR)
-		return fl->str[0] ? fl->str : "-";
+	if (fl->type == LUTF_CLIENT_STR) {
+		size_t n = strlen(fl->str);
+
+		if (!n)
+			return "-";
+		lutf_text_escape(buf, cap, fl->str, n, 0, NULL);
+		return strcmp(buf, fl->str) ? buf : fl->str;
+	}
 	snprintf(buf, cap, "%" PRIu64, fl->u64);
 	return buf;
 }
@@ -205,7 +213,7 @@ void out_table(FILE *f, const struct lutf_client_record *recs, size_t n, const c
 	const char **cols = NULL;
 	size_t *width = NULL, ncols = 0, cap = 0;
 	bool *num = NULL;
-	char buf[32];
+	char buf[1024];
 
 	/* columns: the preferred ones, then every other key as first seen */
 	for (size_t i = 0; first && first[i]; i++) {
@@ -277,7 +285,7 @@ oom:
 
 void out_blocks(FILE *f, const struct lutf_client_record *recs, size_t n)
 {
-	char buf[32], key[64];
+	char buf[1024], key[64];
 	const char *val;
 
 	for (size_t r = 0; r < n; r++) {
@@ -376,4 +384,21 @@ void out_json_records(FILE *f, const struct lutf_client_record *recs, size_t n,
 		fputc('}', f);
 	}
 	fputs("]", f);
+}
+
+void out_text(FILE *f, const char *s)
+{
+	size_t n = strlen(s);
+
+	/* Chunks: an escape is never split, so each chunk ends where one may. */
+	while (n) {
+		char buf[1024];
+		size_t used;
+
+		fputs((lutf_text_escape(buf, sizeof(buf), s, n, 0, &used), buf), f);
+		if (!used)
+			break;
+		s += used;
+		n -= used;
+	}
 }

@@ -18,6 +18,9 @@
 void out_json_str(FILE *f, const char *s, size_t n);
 /* True when the n bytes are valid UTF-8. */
 bool out_utf8_valid(const void *p, size_t n);
+/* s with control characters and escape sequences made visible ("\x1b"; see
+ * text_escape.h): tenant text never drives the terminal. */
+void out_text(FILE *f, const char *s);
 /* Standard base64 of n bytes, as a JSON string literal. */
 void out_json_base64(FILE *f, const void *p, size_t n);
 

@@ -20,7 +20,7 @@
 
 #include "isolation.h"
 
-static const char *const v1_ctrl[LUTFD_CG__N] = {"memory", "pids", "cpu"};
+static const char *const v1_ctrl[LUTFD_CG__N] = {"memory", "pids", "cpu", "freezer"};
 
 /* snprintf that says whether it fit. */
 static __attribute__((format(printf, 3, 4))) bool fmt(char *buf, size_t cap, const char *f, ...)
@@ -386,7 +386,7 @@ int lutfd_cg_tenant(const struct lutfd_cg *cg, const char *tenant,
 			else
 				snprintf(v, sizeof(v), "max");
 			err = put(dir, "pids.max", v);
-		} else {
+		} else if (i == LUTFD_CG_CPU) {
 			err = put(dir, "cpu.cfs_period_us", "100000");
 			snprintf(v, sizeof(v), "%lld", lim->cpu_pct ? lim->cpu_pct * 1000ll : -1ll);
 			if (!err)
@@ -435,30 +435,14 @@ int lutfd_cg_oom_kills(const struct lutfd_cg *cg, const char *tenant, uint64_t *
 /* Returns the number of processes signalled, or -errno. */
 int lutfd_cg_kill_all(const struct lutfd_cg *cg, const char *tenant)
 {
-	char dir[PATH_MAX + 80], procs[8192], *p, *end;
-	int n = 0;
-	ssize_t got;
+	char dir[PATH_MAX + 80], fz[PATH_MAX + 80] = "";
 
 	if (cg->mode == LUTFD_CG_NONE || !cg->base[LUTFD_CG_MEMORY][0])
 		return -ENOTSUP;
 	tenant_dir(cg, LUTFD_CG_MEMORY, tenant, dir, sizeof(dir));
-	/* v2 kills the whole cgroup in one write (kernel >= 5.14). */
-	if (cg->mode == LUTFD_CG_V2 && !put(dir, "cgroup.kill", "1"))
-		return 1;
-	/* A bounded read: a fork bomb held by pids.max fits; anything beyond
-	 * is found by the next call (each death and each start call this). */
-	got = get(dir, "cgroup.procs", procs, sizeof(procs));
-	if (got < 0)
-		return (int)got;
-	for (p = procs; *p; p = end) {
-		long v = strtol(p, &end, 10);
-
-		if (end == p)
-			break;
-		if (v > 1 && !kill((pid_t)v, SIGKILL))
-			n++;
-	}
-	return n;
+	if (cg->mode == LUTFD_CG_V1 && cg->base[LUTFD_CG_FREEZER][0])
+		tenant_dir(cg, LUTFD_CG_FREEZER, tenant, fz, sizeof(fz));
+	return lutfd_cg_kill_dir(cg->mode, dir, fz); /* watcher.c */
 }
 
 int lutfd_cg_tenant_remove(const struct lutfd_cg *cg, const char *tenant)
@@ -491,9 +475,10 @@ void lutfd_cg_describe(const struct lutfd_cg *cg, char *buf, size_t cap)
 	if (cg->mode == LUTFD_CG_V2) {
 		snprintf(buf, cap, "cgroup v2");
 	} else if (cg->mode == LUTFD_CG_V1) {
-		snprintf(buf, cap, "cgroup v1 (memory%s%s)",
+		snprintf(buf, cap, "cgroup v1 (memory%s%s%s)",
 			 cg->base[LUTFD_CG_PIDS][0] ? ",pids" : "",
-			 cg->base[LUTFD_CG_CPU][0] ? ",cpu" : "");
+			 cg->base[LUTFD_CG_CPU][0] ? ",cpu" : "",
+			 cg->base[LUTFD_CG_FREEZER][0] ? ",freezer" : "");
 	} else {
 		snprintf(buf, cap, "rlimits only (%s)", cg->why);
 	}

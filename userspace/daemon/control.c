@@ -363,6 +363,7 @@ static void status(struct lutf_conn *c, const struct lutf_wire_hdr *h)
 		put_counter(&b, "labors_blocked", st.labors_blocked);
 		put_counter(&b, "inflight", t->inflight);
 		put_counter(&b, "queued", st.queued);
+		put_counter(&b, "log_dropped_bytes", t->log_dropped); /* tenant_log.c */
 		put_counter(&b, "held", st.held);
 		put_counter(&b, "rebinds", st.rebinds);
 		put_counter(&b, "submitted", st.submitted);

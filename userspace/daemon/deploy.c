@@ -278,6 +278,11 @@ static void dj_prepare(void *arg)
 			return;
 		}
 	}
+	/* Tenant uids must reach their apps under the state folder (identity.c). */
+	if (lutfd_state_dir_check(d->msg, sizeof(d->msg))) {
+		d->status = LUTF_STATUS_FORBIDDEN;
+		return;
+	}
 	if (!t) {
 		t = lutfd_tenant_get(r->tenant);
 		if (!t) {

@@ -8,6 +8,7 @@
  */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <fcntl.h>
 #include <ftw.h>
 #include <grp.h>
 #include <pwd.h>
@@ -15,6 +16,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "isolation.h"
@@ -92,7 +95,7 @@ static void dir_0711(const char *path)
 
 void lutfd_identity_init(void)
 {
-	char p[PATH_MAX];
+	char p[PATH_MAX], why[PATH_MAX * 2 + 300];
 	uint32_t lo, hi;
 
 	/* Every tier compiled in the zygote now, not at the first deploy that
@@ -111,21 +114,83 @@ void lutfd_identity_init(void)
 	/* Tenant uids must reach apps/<tenant> and scratch/<tenant>: search
 	 * permission on the folders above, nothing more. */
 	chmod(g_cfg.state_dir, 0711);
-	snprintf(p, sizeof(p), "%s", g_cfg.state_dir);
-	for (char *s = strrchr(p, '/'); s && s > p; s = strrchr(p, '/')) {
-		struct stat st;
-
-		*s = 0;
-		if (!stat(p, &st) && !(st.st_mode & S_IXOTH))
-			lutfd_log(
-			    "warning: %s is not searchable by others: tenant workers (uid_range "
-			    "%s) cannot reach their apps in %s",
-			    p, g_cfg.uid_range, g_cfg.state_dir);
-	}
 	snprintf(p, sizeof(p), "%s/apps", g_cfg.state_dir);
 	dir_0711(p);
 	snprintf(p, sizeof(p), "%s/scratch", g_cfg.state_dir);
 	dir_0711(p);
+	if (lutfd_state_dir_check(why, sizeof(why)))
+		lutfd_log("error: %s; every deploy is refused until it can", why);
+}
+
+/*
+ * The first of the n paths (each a prefix of the next) that uid cannot search,
+ * asked of the kernel (modes, ACLs, whatever applies) in one child that takes
+ * uid's identity: raw syscalls only, as lutfd has threads. Returns its index,
+ * n when uid can search them all, or -1 when the child did not run.
+ */
+static int first_blocked(uint32_t uid, char *const *paths, int n)
+{
+	int status;
+	pid_t pid = fork();
+
+	if (pid < 0)
+		return -1;
+	if (pid == 0) {
+		int i = 0;
+
+		if (syscall(SYS_setgroups, 0, NULL) || syscall(SYS_setresgid, uid, uid, uid) ||
+		    syscall(SYS_setresuid, uid, uid, uid))
+			_exit(255);
+		while (i < n && !syscall(SYS_faccessat, AT_FDCWD, paths[i], X_OK))
+			i++;
+		_exit(i);
+	}
+	while (waitpid(pid, &status, 0) < 0)
+		if (errno != EINTR)
+			return -1;
+	return WIFEXITED(status) && WEXITSTATUS(status) <= n ? WEXITSTATUS(status) : -1;
+}
+
+#define CHECK_DEPTH 64 /* folders checked from / down; deeper ones are not */
+
+/* Returns 0, or -EACCES with msg naming the folder that blocks. */
+int lutfd_state_dir_check(char *msg, size_t cap)
+{
+	char p[PATH_MAX + 8], *paths[CHECK_DEPTH];
+	uint32_t lo, hi;
+	struct stat st;
+	int n = 0, i, err = 0;
+	size_t len;
+
+	if (uid_range(g_cfg.uid_range, &lo, &hi) || !lo || g_cfg.state_dir[0] != '/')
+		return 0;
+	/* Any uid of the range answers for all: lutfd gives none of them a
+	 * folder above the state folder. "/", "/a", "/a/b", ..., <state>/apps. */
+	len = (size_t)snprintf(p, sizeof(p), "%s/apps", g_cfg.state_dir);
+	if (len >= sizeof(p))
+		return 0;
+	for (size_t k = 1; k <= len && n < CHECK_DEPTH; k++) {
+		if (k > 1 && p[k] != '/' && p[k] != 0)
+			continue;
+		paths[n] = strndup(p, k); /* k = 1: "/" */
+		if (!paths[n])
+			break;
+		n++;
+	}
+	i = first_blocked(lo, paths, n);
+	if (i >= 0 && i < n) {
+		err = -EACCES;
+		if (stat(paths[i], &st))
+			st.st_mode = 0;
+		snprintf(msg, cap,
+			 "tenant uids (uid_range %s) cannot reach the state folder %s: %s (mode "
+			 "%04o) is not searchable by them; make it searchable (chmod o+x %s) or "
+			 "move the state folder",
+			 g_cfg.uid_range, g_cfg.state_dir, paths[i], st.st_mode & 07777, paths[i]);
+	}
+	while (n)
+		free(paths[--n]);
+	return err;
 }
 
 /* Returns 0 or -ENOSPC. */

@@ -19,11 +19,13 @@
 
 enum lutfd_cg_mode {
 	LUTFD_CG_NONE = 0, /* rlimits only */
-	LUTFD_CG_V1 = 1,   /* one hierarchy per controller (memory, pids, cpu) */
+	LUTFD_CG_V1 = 1,   /* one hierarchy per controller (memory, pids, cpu, freezer) */
 	LUTFD_CG_V2 = 2,   /* the unified hierarchy */
 };
 
-enum { LUTFD_CG_MEMORY, LUTFD_CG_PIDS, LUTFD_CG_CPU, LUTFD_CG__N };
+/* v1 freezer: lets watcher.c freeze a tenant before its kill walk (a fork
+ * bomb cannot outrun it); v2 has cgroup.kill instead. */
+enum { LUTFD_CG_MEMORY, LUTFD_CG_PIDS, LUTFD_CG_CPU, LUTFD_CG_FREEZER, LUTFD_CG__N };
 
 struct lutfd_cg {
 	enum lutfd_cg_mode mode;
@@ -68,6 +70,27 @@ void lutfd_cg_describe(const struct lutfd_cg *cg, char *buf, size_t cap);
 /* lutfd's hierarchy (tenant.c). */
 extern struct lutfd_cg g_cg;
 
+/* ---- watcher.c: tenant processes die with lutfd ---- */
+
+/*
+ * Fork the watcher: a process that is not lutfd, holds the state lock (dup of
+ * lock_fd) and a pidfd of lutfd, and when lutfd is gone (any exit, kill -9
+ * included) kills every process in lutfd's tenant cgroups and of its tenant
+ * uids, then exits, releasing the lock. Call before any thread. Returns 0 or
+ * -errno.
+ */
+int lutfd_watcher_start(int lock_fd);
+/* Kill what an earlier lutfd left in cg's tenant cgroups and under uid_range,
+ * then tell the watcher what to kill (cg, uid_range) when lutfd dies. */
+void lutfd_watcher_arm(const struct lutfd_cg *cg);
+/* cg_kill.c: SIGKILL every process in the tenant cgroup folder dir of mode
+ * (v1: frozen first through freezer_dir when not ""). Returns how many, or
+ * -errno. */
+int lutfd_cg_kill_dir(int mode, const char *dir, const char *freezer_dir);
+/* cg_kill.c: SIGKILL every process with a real, effective or saved uid in
+ * [lo, hi] (lo 0: none). Returns how many. */
+int lutfd_kill_uids(uint32_t lo, uint32_t hi);
+
 /* ---- sigsys.c ---- */
 
 #define LUTFD_SYSCALL_UNKNOWN 0xffffffffu /* DETAIL of KILLED_BY_POLICY when unknown */
@@ -97,6 +120,10 @@ struct lutf_wk_sandbox;
 bool lutfd_tier_valid(const char *tier);
 /* Make the state folder traversable by tenant uids (once, at start). */
 void lutfd_identity_init(void);
+/* Tenant uids can search every folder from / down to <state_dir>/apps
+ * (checked at start and at each deploy). Returns 0, or -EACCES with msg
+ * naming the folder that blocks. */
+int lutfd_state_dir_check(char *msg, size_t cap);
 /* Give t a uid/gid from uid_range if it has none. Returns 0, or -ENOSPC (range used up). */
 int lutfd_tenant_identity(struct lutfd_tenant *t);
 /* Hand t's app folder (read-only) and scratch folder to its uid. Returns 0 or -errno. */

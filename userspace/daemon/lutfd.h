@@ -146,6 +146,7 @@ struct lutfd_tenant {
 	struct lutf_prom_hist *slot_hist; /* by runtime slot: latency (metrics.c, lazily) */
 	char **log;
 	uint32_t log_head, log_count;
+	uint64_t log_bytes, log_dropped; /* tenant_log.c: the ring's bytes, bytes cut */
 	/* isolation (identity.c, tenant.c); tier and uid are persisted */
 	char tier[16];	  /* the tier named by the last deploy that named one */
 	uint32_t uid;	  /* = gid; 0 = none (uid_range off) */

@@ -23,7 +23,9 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "isolation.h"
 #include "lutfd.h"
+#include "text_escape.h"
 
 #define DEFAULT_CONFIG "/etc/lutf/lutfd.conf"
 
@@ -50,7 +52,7 @@ uint64_t lutfd_now_ms(void)
 
 void lutfd_log(const char *fmt, ...)
 {
-	char stamp[32], line[1024];
+	char stamp[32], raw[1024], line[2048];
 	struct timespec ts;
 	struct tm tm;
 	va_list ap;
@@ -59,8 +61,11 @@ void lutfd_log(const char *fmt, ...)
 	gmtime_r(&ts.tv_sec, &tm);
 	strftime(stamp, sizeof(stamp), "%H:%M:%S", &tm);
 	va_start(ap, fmt);
-	vsnprintf(line, sizeof(line), fmt, ap);
+	vsnprintf(raw, sizeof(raw), fmt, ap);
 	va_end(ap);
+	/* Messages carry tenant text (a worker's load error, a dlerror naming
+	 * the app's symbols): one line each, no control byte of theirs. */
+	lutf_text_escape(line, sizeof(line), raw, strlen(raw), LUTF_ESC_BACKSLASH, NULL);
 	fprintf(stderr, "lutfd[%d] %s.%03ld %s\n", (int)getpid(), stamp, ts.tv_nsec / 1000000,
 		line);
 }
@@ -120,6 +125,10 @@ static int lock_state(void)
 		fprintf(stderr, "lutfd: cannot open %s: %s\n", path, strerror(errno));
 		exit(1);
 	}
+	/* The last lutfd's watcher holds the lock while it kills that lutfd's
+	 * tenants (watcher.c, milliseconds): wait for it, a bounded while. */
+	for (int i = 0; i < 60 && flock(fd, LOCK_EX | LOCK_NB); i++)
+		usleep(50000);
 	if (flock(fd, LOCK_EX | LOCK_NB)) {
 		ssize_t n = pread(fd, pid, sizeof(pid) - 1, 0);
 
@@ -435,6 +444,10 @@ int main(int argc, char **argv)
 		fprintf(stderr, "lutfd: cannot fork the zygote: %s\n", strerror(-err));
 		return 1;
 	}
+	/* Also before any thread: tenant processes die with lutfd (watcher.c). */
+	if ((err = lutfd_watcher_start(lock_fd)))
+		lutfd_log("warning: no watcher (%s): tenant processes outlive a killed lutfd",
+			  strerror(-err));
 	signal(SIGPIPE, SIG_IGN);
 	sigemptyset(&set);
 	sigaddset(&set, SIGTERM);

@@ -29,6 +29,7 @@
 
 #include "isolation.h"
 #include "lutfd.h"
+#include "tenant_log.h"
 
 #define SPAWN_TIMEOUT_MS 5000
 
@@ -56,34 +57,11 @@ static void isolation_init(void)
 	done = true;
 	lutfd_cg_init(&g_cg, g_cfg.cgroup, g_cfg.cgroup_v2_root, g_cfg.cgroup_v1_root,
 		      g_cfg.cgroup_name);
+	lutfd_watcher_arm(&g_cg); /* leftovers killed; the watcher knows its targets */
 	lutfd_cg_describe(&g_cg, what, sizeof(what));
 	lutfd_sigsys_init(g_cfg.bpf_pin_root);
 	lutfd_log("isolation: %s; uid_range %s; SIGSYS syscalls from %s", what, g_cfg.uid_range,
 		  lutfd_sigsys_mode());
-}
-
-void lutfd_tenant_logs_append(struct lutfd_tenant *t, const char *fn, const char *line, size_t len)
-{
-	char stamp[32], *s;
-	struct timespec ts;
-	struct tm tm;
-	uint32_t i;
-
-	if (!t->log)
-		return;
-	clock_gettime(CLOCK_REALTIME, &ts);
-	gmtime_r(&ts.tv_sec, &tm);
-	strftime(stamp, sizeof(stamp), "%Y-%m-%dT%H:%M:%S", &tm);
-	if (asprintf(&s, "%s.%03ldZ %s: %.*s", stamp, ts.tv_nsec / 1000000, fn, (int)len, line) < 0)
-		return;
-	i = (t->log_head + t->log_count) % g_cfg.log_lines;
-	if (t->log_count == g_cfg.log_lines) {
-		free(t->log[t->log_head]);
-		t->log_head = (t->log_head + 1) % g_cfg.log_lines;
-		t->log_count--;
-	}
-	t->log[i] = s;
-	t->log_count++;
 }
 
 static void log_drain(struct lutfd_tenant *t)
@@ -244,6 +222,7 @@ struct wstart {
 	char msg[300];
 	/* spawn: prepared on the main thread, sent by the job */
 	int zctl[2], zlog[2], memfd;
+	int zout; /* write end of the tenant's output pipe: the worker's fd 1, 2 */
 	size_t size;
 	char name[LUTFD_NAME];
 	struct lutf_wk_sandbox sb;
@@ -278,6 +257,9 @@ static void ws_close(struct wstart *w)
 			close(w->zlog[i]);
 		w->zctl[i] = w->zlog[i] = -1;
 	}
+	if (w->zout >= 0)
+		close(w->zout);
+	w->zout = -1;
 }
 
 /* Main. */
@@ -303,6 +285,9 @@ static void ws_spawned(void *arg)
 	close(w->zctl[1]);
 	close(w->zlog[1]);
 	w->zctl[1] = w->zlog[1] = -1;
+	if (w->zout >= 0)
+		close(w->zout);
+	w->zout = -1;
 	if (w->err) {
 		ws_spawn_failed(w, w->err);
 		return;
@@ -367,7 +352,7 @@ static void ws_spawn(void *arg)
 
 	t->start_queued = false;
 	w->err = -EALREADY;
-	w->zctl[0] = w->zctl[1] = w->zlog[0] = w->zlog[1] = -1;
+	w->zctl[0] = w->zctl[1] = w->zlog[0] = w->zlog[1] = w->zout = -1;
 	if (t->removing || !t->rt || t->pid > 0 || (!t->nfns && !w->force) || lutfd_jobs_stopping())
 		return;
 	t->restart_at_ms = 0;
@@ -379,6 +364,8 @@ static void ws_spawn(void *arg)
 	}
 	lutfd_cg_kill_all(&g_cg, t->name); /* leftovers of an earlier worker */
 	err = lutfd_tenant_sandbox(t, &w->sb);
+	if (!err)
+		err = lutfd_tlog_open(t->name, &w->zout); /* the worker's fd 1 and 2 (tenant_log.c) */
 	if (err)
 		goto fail;
 	LUTFD_COPY(w->name, t->name);
@@ -420,7 +407,7 @@ static void ws_finish(void *arg)
 
 int lutfd_worker_start_sync(struct lutfd_tenant *t, bool force, char *msg, size_t cap)
 {
-	struct wstart w = {.t = t, .force = force, .ctl = -1, .zctl = {-1, -1}, .zlog = {-1, -1}};
+	struct wstart w = {.t = t, .force = force, .ctl = -1, .zctl = {-1, -1}, .zlog = {-1, -1}, .zout = -1};
 	uint8_t op = LUTF_WK_START;
 	char name[LUTFD_NAME];
 	int err = 0;
@@ -435,7 +422,8 @@ int lutfd_worker_start_sync(struct lutfd_tenant *t, bool force, char *msg, size_
 	/* The zygote's fork, off the loop (it may take milliseconds). */
 	w.t_spawn = now_us();
 	pthread_mutex_lock(&zy_mu);
-	w.err = lutf_zygote_spawn(&g_zygote, w.name, w.memfd, w.size, w.zctl[1], w.zlog[1], &w.sb,
+	w.err = lutf_zygote_spawn(&g_zygote, w.name, w.memfd, w.size, w.zctl[1], w.zlog[1], w.zout,
+				  &w.sb,
 				  SPAWN_TIMEOUT_MS, &w.pid);
 	/* Still holding zy_mu: the loop reads no exit notice before t->pid
 	 * names the new worker (the loop only ever tries the lock). */

@@ -3,7 +3,8 @@
  * The zygote and the tenant worker: messages between lutfd, the zygote and
  * workers (all SOCK_SEQPACKET socketpairs, one message per record).
  *
- * lutfd -> zygote   SPAWN (tenant, region size, sandbox) + fds [region memfd, ctl, log];
+ * lutfd -> zygote   SPAWN (tenant, region size, sandbox) + fds [region memfd, ctl, log,
+ *                   output: the worker's fd 1 and 2];
  *                   PREPARE (sandbox: policy_dir and tier), no answer: parse and
  *                   compile that tier now, not at the first SPAWN that needs it
  * zygote -> lutfd   SPAWNED (pid or -errno), EXITED (pid, wait status) at any time
@@ -74,16 +75,19 @@ enum lutf_wk_op {
 	LUTF_WK_STATUS = 3, /* reply text: the sandbox status line */
 };
 
+struct lutf_zy_exit {
+	pid_t pid;
+	int status;
+};
+
 /* lutfd's handle on its zygote; used from lutfd's main thread only. */
 struct lutf_zygote {
 	pid_t pid;
 	int fd;
-	/* EXITED notices that arrived while a spawn waited for its answer */
-	int npending;
-	struct {
-		pid_t pid;
-		int status;
-	} pending[64];
+	/* EXITED notices that arrived while a spawn waited for its answer: a
+	 * ring of cap (grown, never dropping one), npending of them from head */
+	int npending, head, cap;
+	struct lutf_zy_exit *pending;
 };
 
 /*
@@ -95,13 +99,17 @@ int lutf_zygote_start(struct lutf_zygote *z, int keep_fd);
 
 /*
  * Ask the zygote for a worker of tenant on the region memfd; ctl and log are
- * the worker's ends of its socketpairs; sb (copied; NULL or an empty tier =
+ * the worker's ends of its socketpairs; out (or -1: /dev/null) becomes its fd 1
+ * and 2, never lutfd's own; sb (copied; NULL or an empty tier =
  * no confinement) is how the worker confines itself. Waits up to timeout_ms
- * for the answer. Returns 0 and *pid, or -errno (-ETIMEDOUT, -EPIPE when the
- * zygote is gone).
+ * for the answer; exit notices that arrive meanwhile are queued, all of them,
+ * for lutf_zygote_next_exit. Returns 0 and *pid, or -errno (-ETIMEDOUT, -EPIPE
+ * when the zygote is gone, -ENOMEM when no notice could be queued: it stays
+ * in the socket, and the late answer of the spawn is killed when read).
  */
 int lutf_zygote_spawn(struct lutf_zygote *z, const char *tenant, int memfd, size_t size, int ctl,
-		      int log, const struct lutf_wk_sandbox *sb, int timeout_ms, pid_t *pid);
+		      int log, int out, const struct lutf_wk_sandbox *sb, int timeout_ms,
+		      pid_t *pid);
 
 /*
  * Have the zygote parse and compile sb's tier (policy_dir, tier) now, so that

@@ -3,12 +3,14 @@
  * The zygote: a single-threaded child forked by lutfd before any thread
  * starts, so that it can fork tenant workers safely at any time. Invariant:
  * the zygote never starts a thread and dies with lutfd (PDEATHSIG), and its
- * workers die with it, so a kill -9 of lutfd leaves no process behind. It
- * keeps each tier's compiled filter (userspace/sandbox/prepare.c), which its
- * workers inherit with the fork.
+ * workers die with it (what they fork, lutfd's watcher kills: daemon/watcher.c).
+ * A worker's fd 1 and 2 are the output pipe lutfd sent, never lutfd's stderr.
+ * It keeps each tier's compiled filter (userspace/sandbox/prepare.c), which
+ * its workers inherit with the fork.
  */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdio.h>
@@ -24,7 +26,8 @@
 #include "sandbox.h"
 #include "worker.h"
 
-#define ZY_FD 3 /* the zygote's end of the socketpair, after the fd cleanup */
+#define ZY_FD 3	  /* the zygote's end of the socketpair, after the fd cleanup */
+#define ZY_NFDS 4 /* a SPAWN's fds: region memfd, ctl, log, output */
 
 static int send_msg(int fd, const struct lutf_zy_msg *m)
 {
@@ -50,14 +53,14 @@ static const struct lutf_tier_prep *zy_prepare(const struct lutf_wk_sandbox *sb)
 static void zy_spawn(int zfd, int sfd, pid_t self)
 {
 	struct lutf_zy_msg m;
-	char cbuf[CMSG_SPACE(3 * sizeof(int))];
+	char cbuf[CMSG_SPACE(ZY_NFDS * sizeof(int))];
 	struct iovec iov = {&m, sizeof(m)};
 	struct msghdr mh = {
 	    .msg_iov = &iov, .msg_iovlen = 1, .msg_control = cbuf, .msg_controllen = sizeof(cbuf)};
 	struct lutf_zy_msg ans = {.type = LUTF_ZY_SPAWNED};
 	const struct lutf_tier_prep *prep = NULL;
 	struct cmsghdr *cm;
-	int fds[3] = {-1, -1, -1};
+	int fds[ZY_NFDS] = {-1, -1, -1, -1};
 	ssize_t n;
 	pid_t pid;
 
@@ -65,16 +68,16 @@ static void zy_spawn(int zfd, int sfd, pid_t self)
 	if (n <= 0)
 		_exit(0); /* lutfd is gone: so are we (workers follow by PDEATHSIG) */
 	cm = CMSG_FIRSTHDR(&mh);
-	if (cm && cm->cmsg_type == SCM_RIGHTS && cm->cmsg_len == CMSG_LEN(3 * sizeof(int)))
+	if (cm && cm->cmsg_type == SCM_RIGHTS && cm->cmsg_len == CMSG_LEN(sizeof(fds)))
 		memcpy(fds, CMSG_DATA(cm), sizeof(fds));
 	if (n == (ssize_t)sizeof(m) && m.type == LUTF_ZY_PREPARE) {
-		for (int i = 0; i < 3; i++)
+		for (int i = 0; i < ZY_NFDS; i++)
 			if (fds[i] >= 0)
 				close(fds[i]);
 		zy_prepare(&m.sb);
 		return; /* no answer: the spawn that needs the tier reports errors */
 	}
-	if (n != (ssize_t)sizeof(m) || m.type != LUTF_ZY_SPAWN || fds[2] < 0) {
+	if (n != (ssize_t)sizeof(m) || m.type != LUTF_ZY_SPAWN || fds[3] < 0) {
 		ans.pid = -EINVAL;
 		goto out;
 	}
@@ -92,12 +95,19 @@ static void zy_spawn(int zfd, int sfd, pid_t self)
 		signal(SIGCHLD, SIG_DFL);
 		if (prctl(PR_SET_PDEATHSIG, SIGKILL) || getppid() != self)
 			_exit(1); /* the zygote died before we could follow it */
+		/* Never lutfd's stderr: what the tenant prints goes to its pipe. */
+		if (dup2(fds[3], 1) < 0 || dup2(fds[3], 2) < 0)
+			_exit(1);
+		close(fds[3]);
+		close(0);
+		if (open("/dev/null", O_RDONLY) != 0)
+			_exit(1);
 		lutf_worker_main_prepared(m.tenant, fds[0], (size_t)m.size, fds[1], fds[2],
 					  m.has_sb ? &m.sb : NULL, prep);
 	}
 	ans.pid = pid < 0 ? -errno : pid;
 out:
-	for (int i = 0; i < 3; i++)
+	for (int i = 0; i < ZY_NFDS; i++)
 		if (fds[i] >= 0)
 			close(fds[i]);
 	if (send_msg(zfd, &ans))
@@ -191,19 +201,49 @@ static int64_t now_ms(void)
 	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
+/* Room for one more queued exit. Returns 0 or -ENOMEM. */
+static int pending_room(struct lutf_zygote *z)
+{
+	struct lutf_zy_exit *p;
+	int cap = z->cap ? z->cap * 2 : 16;
+
+	if (z->npending < z->cap)
+		return 0;
+	p = malloc((size_t)cap * sizeof(*p));
+	if (!p)
+		return -ENOMEM;
+	/* Unwrap the ring into the new array, oldest first. */
+	for (int i = 0; i < z->npending; i++)
+		p[i] = z->pending[(z->head + i) % z->cap];
+	free(z->pending);
+	z->pending = p;
+	z->cap = cap;
+	z->head = 0;
+	return 0;
+}
+
 /* Returns 0 or -errno. */
 int lutf_zygote_spawn(struct lutf_zygote *z, const char *tenant, int memfd, size_t size, int ctl,
-		      int log, const struct lutf_wk_sandbox *sb, int timeout_ms, pid_t *pid)
+		      int log, int out, const struct lutf_wk_sandbox *sb, int timeout_ms,
+		      pid_t *pid)
 {
 	struct lutf_zy_msg m = {.type = LUTF_ZY_SPAWN, .size = size};
-	char cbuf[CMSG_SPACE(3 * sizeof(int))];
+	char cbuf[CMSG_SPACE(ZY_NFDS * sizeof(int))];
 	struct iovec iov = {&m, sizeof(m)};
 	struct msghdr mh = {
 	    .msg_iov = &iov, .msg_iovlen = 1, .msg_control = cbuf, .msg_controllen = sizeof(cbuf)};
 	struct cmsghdr *cm;
-	int fds[3] = {memfd, ctl, log};
+	int fds[ZY_NFDS] = {memfd, ctl, log, out}, null = -1;
 	int64_t until = now_ms() + timeout_ms;
+	ssize_t sent;
 
+	if (out < 0) {
+		/* No pipe: the worker's output goes nowhere, never to lutfd's log. */
+		null = open("/dev/null", O_WRONLY | O_CLOEXEC);
+		if (null < 0)
+			return -errno;
+		fds[3] = null;
+	}
 	memset(cbuf, 0, sizeof(cbuf));
 	snprintf(m.tenant, sizeof(m.tenant), "%s", tenant);
 	if (sb && sb->tier[0]) {
@@ -215,7 +255,10 @@ int lutf_zygote_spawn(struct lutf_zygote *z, const char *tenant, int memfd, size
 	cm->cmsg_type = SCM_RIGHTS;
 	cm->cmsg_len = CMSG_LEN(sizeof(fds));
 	memcpy(CMSG_DATA(cm), fds, sizeof(fds));
-	if (sendmsg(z->fd, &mh, MSG_NOSIGNAL) != (ssize_t)sizeof(m))
+	sent = sendmsg(z->fd, &mh, MSG_NOSIGNAL);
+	if (null >= 0)
+		close(null);
+	if (sent != (ssize_t)sizeof(m))
 		return -EPIPE;
 	for (;;) {
 		struct pollfd p = {z->fd, POLLIN, 0};
@@ -224,11 +267,14 @@ int lutf_zygote_spawn(struct lutf_zygote *z, const char *tenant, int memfd, size
 		ssize_t n;
 
 		if (left <= 0)
-			return -ETIMEDOUT;
+			return -ETIMEDOUT; /* its late answer: see lutf_zygote_next_exit */
 		if (poll(&p, 1, (int)left) < 0 && errno != EINTR)
 			return -errno;
 		if (!p.revents)
 			continue;
+		/* Room first: a notice read is a notice kept. */
+		if (pending_room(z))
+			return -ENOMEM;
 		n = recv(z->fd, &a, sizeof(a), MSG_DONTWAIT);
 		if (n < 0 && (errno == EAGAIN || errno == EINTR))
 			continue;
@@ -240,9 +286,11 @@ int lutf_zygote_spawn(struct lutf_zygote *z, const char *tenant, int memfd, size
 			*pid = a.pid;
 			return 0;
 		}
-		if (a.type == LUTF_ZY_EXITED && z->npending < 64) {
-			z->pending[z->npending].pid = a.pid;
-			z->pending[z->npending].status = a.status;
+		if (a.type == LUTF_ZY_EXITED) {
+			struct lutf_zy_exit *e = &z->pending[(z->head + z->npending) % z->cap];
+
+			e->pid = a.pid;
+			e->status = a.status;
 			z->npending++;
 		}
 	}
@@ -263,9 +311,10 @@ int lutf_zygote_next_exit(struct lutf_zygote *z, pid_t *pid, int *status)
 	ssize_t n;
 
 	if (z->npending) {
-		*pid = z->pending[0].pid;
-		*status = z->pending[0].status;
-		memmove(&z->pending[0], &z->pending[1], --z->npending * sizeof(z->pending[0]));
+		*pid = z->pending[z->head].pid;
+		*status = z->pending[z->head].status;
+		z->head = (z->head + 1) % z->cap;
+		z->npending--;
 		return 1;
 	}
 	for (;;) {
@@ -281,5 +330,9 @@ int lutf_zygote_next_exit(struct lutf_zygote *z, pid_t *pid, int *status)
 			*status = a.status;
 			return 1;
 		}
+		/* The answer to a spawn that gave up waiting (timeout, no memory):
+		 * nobody owns that worker, so it goes; its exit notice follows. */
+		if (a.type == LUTF_ZY_SPAWNED && a.pid > 0)
+			kill(a.pid, SIGKILL);
 	}
 }
