@@ -23,9 +23,10 @@ struct lutf_client {
 	uint32_t timeout_ms;
 	uint32_t grace_ms;
 	uint32_t max_frame;
-	struct lutf_buf tx; /* the request being built: one frame */
-	size_t tx_frame;    /* offset of that frame's header in tx */
-	uint16_t tx_op;	    /* its opcode, which the reply echoes */
+	char key[LUTF_CLIENT_KEY_MAX]; /* API key sent with invokes ("" = none) */
+	struct lutf_buf tx;	       /* the request being built: one frame */
+	size_t tx_frame;	       /* offset of that frame's header in tx */
+	uint16_t tx_op;		       /* its opcode, which the reply echoes */
 	/*
 	 * Bytes received and not yet consumed. A frame is reassembled here
 	 * across partial reads; bytes past it stay for the next reply (the
@@ -68,7 +69,9 @@ int clnt_dial(const char *url);
 int clnt_invoke_check(const struct lutf_client_request *req);
 /* Append the INVOKE fields of tenant/function and req to b (names checked by the caller). */
 void clnt_invoke_put(struct lutf_buf *b, const char *tenant, const char *function,
-		     const struct lutf_client_request *req);
+		     const struct lutf_client_request *req, const char *key);
+/* LUTF_KEY from the environment into key (cap bytes); "" when unset or too long. */
+void clnt_env_key(char *key, size_t cap);
 /* How long to wait for the reply: req's own timeout plus grace, else timeout_ms. */
 uint32_t clnt_invoke_wait(const struct lutf_client_request *req, uint32_t timeout_ms,
 			  uint32_t grace_ms);

@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "isolation.h"
+#include "keys.h"
 #include "lutfd.h"
 
 #define MAX_EXPORTS 64
@@ -94,8 +95,8 @@ static void deploy(struct lutf_conn *c, const struct lutf_wire_hdr *h, const uin
 	struct lutfd_tenant *t;
 	const uint8_t *so = NULL;
 	size_t so_len = 0, n = 0;
-	uint32_t status = LUTF_STATUS_MALFORMED;
-	bool ok = true;
+	uint32_t status = LUTF_STATUS_MALFORMED, pub = 0;
+	bool ok = true, was_pub = false;
 	struct lutf_buf b;
 	size_t fo;
 	int err;
@@ -124,6 +125,9 @@ static void deploy(struct lutf_conn *c, const struct lutf_wire_hdr *h, const uin
 			break;
 		case LUTF_TAG_MAX_CONCURRENCY:
 			ok = lutf_tlv_u32(&tl, &na.max_concurrency);
+			break;
+		case LUTF_TAG_PUBLIC:
+			ok = lutf_tlv_u32(&tl, &pub);
 			break;
 		case LUTF_TAG_EXPORT: {
 			char ex[LUTFD_NAME + 130], *eq;
@@ -251,10 +255,18 @@ static void deploy(struct lutf_conn *c, const struct lutf_wire_hdr *h, const uin
 	err = lutfd_tenant_dirs(t); /* the new file and folders: the tenant's gid may read */
 	if (err)
 		lutfd_log("tenant %s: app folder not handed over: %s", tenant, strerror(-err));
+	/* --public (keys.c) is saved before the load, undone if it fails. */
+	was_pub = lutfd_keys_public(tenant, app);
+	if (lutfd_keys_set_public(tenant, app, pub != 0, msg, sizeof(msg))) {
+		unlink(path);
+		status = LUTF_STATUS_FUNCTION_ERROR;
+		goto fail;
+	}
 	err = lutfd_tenant_load(t, app, na.version, fns, n, msg, sizeof(msg));
 	if (err) {
-		char why[sizeof(msg)];
+		char why[sizeof(msg)], ignored[8];
 
+		lutfd_keys_set_public(tenant, app, was_pub, ignored, sizeof(ignored));
 		unlink(path);
 		status = err == -EPIPE ? LUTF_STATUS_CRASHED : LUTF_STATUS_FUNCTION_ERROR;
 		if (err == -EPIPE) {
@@ -681,6 +693,11 @@ void lutfd_control(struct lutf_conn *c, const struct lutf_wire_hdr *h, const uin
 		break;
 	case LUTF_OP_LOGS:
 		logs(c, h, payload);
+		break;
+	case LUTF_OP_KEY_CREATE:
+	case LUTF_OP_KEY_LIST:
+	case LUTF_OP_KEY_REVOKE:
+		lutfd_keys_control(c, h, payload); /* keys.c */
 		break;
 	default:
 		lutf_conn_reply_status(c, h->request_id, LUTF_STATUS_MALFORMED, "unknown opcode");

@@ -24,6 +24,7 @@
 #include <unistd.h>
 
 #include "lutfd.h"
+#include "keys.h"
 
 #define DEFAULT_CONFIG "/etc/lutf/lutfd.conf"
 
@@ -38,7 +39,8 @@ static int stop_requested;
 static const char *cfg_path = DEFAULT_CONFIG, *flag_state, *flag_run;
 static bool flag_no_bpf;
 static char tcp_addr[160]; /* bound TCP listener, "" if none */
-static const struct lutf_bin_handler bin_handler = {.frame = lutfd_frame};
+static const struct lutf_bin_handler bin_handler = {.frame = lutfd_frame,
+						    .authorize = lutfd_keys_authorize_frame};
 
 uint64_t lutfd_now_ms(void)
 {
@@ -440,6 +442,10 @@ int main(int argc, char **argv)
 			strerror(-err));
 		return 1;
 	}
+	if (lutfd_keys_load())
+		return 1;
+	if (!g_cfg.require_keys)
+		lutfd_log("require_keys = off: TCP and HTTP invoke without API keys");
 	raise_nofile();
 	if (sfd < 0 || create_loop() || lutfd_dispatch_init()) {
 		fprintf(stderr, "lutfd: cannot set up the event loop\n");
@@ -451,6 +457,8 @@ int main(int argc, char **argv)
 	lim.max_conns = g_cfg.max_conns;
 	lim.out_max = g_cfg.conn_out_max;
 	lim.idle_ms = g_cfg.idle_timeout_ms;
+	lim.frame_ms = g_cfg.frame_timeout_ms;
+	lim.input_max = g_cfg.input_buffered_max;
 	gr = getgrnam(g_cfg.group);
 	if (gr) {
 		lim.group = gr->gr_gid;
