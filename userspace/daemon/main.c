@@ -25,6 +25,7 @@
 
 #include "lutfd.h"
 #include "keys.h"
+#include "reach.h"
 
 #define DEFAULT_CONFIG "/etc/lutf/lutfd.conf"
 
@@ -458,6 +459,7 @@ int main(int argc, char **argv)
 	lim.out_max = g_cfg.conn_out_max;
 	lim.idle_ms = g_cfg.idle_timeout_ms;
 	lim.frame_ms = g_cfg.frame_timeout_ms;
+	lim.tcp_peer = lutfd_reach_check;
 	lim.input_max = g_cfg.input_buffered_max;
 	gr = getgrnam(g_cfg.group);
 	if (gr) {

@@ -498,6 +498,12 @@ static void on_accept(void *data, int fd)
 		refuse(ls, fd, LUTF_STATUS_FORBIDDEN, why);
 		return;
 	}
+	if (ls->tcp && s->lim.tcp_peer &&
+	    s->lim.tcp_peer(s->lim.tcp_peer_ctx, fd, why, sizeof(why))) {
+		s->refused++;
+		refuse(ls, fd, LUTF_STATUS_FORBIDDEN, why);
+		return;
+	}
 	if ((size_t)fd >= s->nby_fd) {
 		size_t n = s->nby_fd ? s->nby_fd : 64;
 		struct lutf_conn **p;

@@ -153,6 +153,10 @@ struct lutf_srv_limits {
 			     * connection asking for more is refused and closed; 0 = none */
 	gid_t group;	    /* control peers: uid 0 or member of this group */
 	bool group_valid;
+	/* Optional: every accepted TCP connection, before anything is read.
+	 * Returns 0 (go on) or -errno: refused FORBIDDEN with why, closed. */
+	int (*tcp_peer)(void *ctx, int fd, char *why, size_t cap);
+	void *tcp_peer_ctx;
 };
 
 struct lutf_srv;
