@@ -4,7 +4,7 @@
  * byte by byte is cut off at frame_timeout_ms although every byte resets the
  * idle timer; partial frames past input_buffered_max over all connections
  * get the connection asking for more refused (OVERLOADED, the cause) while
- * others go on; a request with id 0 is MALFORMED and closes. Both backends
+ * others go on; a PING with id 0 is MALFORMED and closes. Both backends
  * (CTest runs twice).
  */
 #define _GNU_SOURCE
@@ -152,7 +152,7 @@ Test(ingress_slow, input_cap_refuses_the_connection_asking_for_more)
 		close(fd[i]);
 }
 
-Test(ingress_slow, request_id_zero_is_malformed)
+Test(ingress_slow, ping_with_request_id_zero_is_malformed)
 {
 	struct lutf_buf b;
 	struct td_reply r;

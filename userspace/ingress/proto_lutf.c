@@ -85,10 +85,11 @@ static ssize_t bin_input(struct lutf_conn *c, const uint8_t *p, size_t n)
 				       "control calls are accepted only on the control socket");
 			break;
 		}
-		if (h.request_id == 0) {
-			/* Id 0 is the connection-level refusal's: a request with it
-			 * could not be told apart from one (docs/protocol.md). */
-			lutf_conn_fail(c, 0, LUTF_STATUS_MALFORMED, "request id 0 is reserved");
+		if (h.request_id == 0 && h.opcode == LUTF_OP_PING) {
+			/* Its OK reply would carry id 0, which marks a connection-level
+			 * refusal, and an OK one is malformed (docs/protocol.md). */
+			lutf_conn_fail(c, 0, LUTF_STATUS_MALFORMED,
+				       "request id 0 is reserved (a PING's OK reply would carry it)");
 			break;
 		}
 		if (avail < LUTF_WIRE_HDR_SIZE + (size_t)h.length)
