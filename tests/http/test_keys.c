@@ -10,6 +10,8 @@
 #define _GNU_SOURCE
 #include <criterion/criterion.h>
 #include <grp.h>
+#include <stdarg.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 
 #include "gw_util.h"
@@ -343,4 +345,136 @@ Test(keys, keys_durable_hashed_and_listed_without_secrets)
 	gw_resp_free(&r);
 	cr_assert_eq(post("acme/echo", NULL, &r), 401, "%s", r.body);
 	gw_resp_free(&r);
+}
+
+/* Run the built lutfctl with args (NULL-ended); stdout and stderr into out.
+ * key: LUTF_KEY for it (NULL: unset). Returns the exit code (-1: killed). */
+static int ctl(char *out, size_t cap, const char *key, ...)
+{
+	const char *argv[16] = {"lutfctl"};
+	int p[2], st = 0;
+	size_t n = 1, len = 0;
+	va_list ap;
+	pid_t pid;
+
+	va_start(ap, key);
+	while (n < 15 && (argv[n] = va_arg(ap, const char *)))
+		n++;
+	va_end(ap);
+	argv[n] = NULL;
+	cr_assert_eq(pipe(p), 0);
+	pid = fork();
+	cr_assert_geq(pid, 0);
+	if (pid == 0) {
+		dup2(p[1], 1);
+		dup2(p[1], 2);
+		close(p[0]);
+		if (key)
+			setenv("LUTF_KEY", key, 1);
+		else
+			unsetenv("LUTF_KEY");
+		alarm(20);
+		execv(LUTFCTL_PATH, (char *const *)argv);
+		_exit(127);
+	}
+	close(p[1]);
+	for (ssize_t k; len + 1 < cap && (k = read(p[0], out + len, cap - 1 - len)) > 0;)
+		len += (size_t)k;
+	out[len] = 0;
+	close(p[0]);
+	waitpid(pid, &st, 0);
+	return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+/* lutfctl key create / list / revoke, invoke --key and LUTF_KEY over TCP,
+ * deploy --public: the commands a user types. */
+Test(keys, lutfctl_key_commands_and_invoke_key)
+{
+	char out[4096], key[128], id[32], url[96];
+	const char *run = d.run;
+	int code;
+
+	snprintf(url, sizeof(url), "tcp://%s", tcp);
+	code = ctl(out, sizeof(out), NULL, "--runtime-dir", run, "key", "create", "acme", NULL);
+	cr_assert_eq(code, 0, "%s", out);
+	/* stdout holds the key alone on its line; stderr says its id */
+	cr_assert(!strncmp(out, "lutf_", 5) || strstr(out, "\nlutf_"), "%s", out);
+	cr_assert_eq(
+	    sscanf(strncmp(out, "lutf_", 5) ? strstr(out, "\nlutf_") + 1 : out, "%127s", key), 1);
+	memcpy(id, key + 5, 16);
+	id[16] = 0;
+	cr_assert(strstr(out, "shown only this once"), "%s", out);
+
+	code = ctl(out, sizeof(out), NULL, "--runtime-dir", run, "key", "list", "acme", NULL);
+	cr_assert_eq(code, 0, "%s", out);
+	cr_assert(strstr(out, id) && strstr(out, "active"), "%s", out);
+	cr_assert(!strstr(out, key + 22), "list shows the secret: %s", out);
+
+	code = ctl(out, sizeof(out), NULL, "--socket", url, "invoke", "acme/echo", "--data", "hi",
+		   NULL);
+	cr_assert_eq(code, 10 + LUTF_STATUS_FORBIDDEN, "%s", out);
+	cr_assert(strstr(out, "API key of tenant acme is required"), "%s", out);
+	code = ctl(out, sizeof(out), NULL, "--socket", url, "invoke", "acme/echo", "--data", "hi",
+		   "--key", key, NULL);
+	cr_assert_eq(code, 0, "%s", out);
+	cr_assert_str_eq(out, "hi");
+	code = ctl(out, sizeof(out), key, "--socket", url, "invoke", "acme/echo", "--data", "hi",
+		   NULL);
+	cr_assert_eq(code, 0, "LUTF_KEY: %s", out);
+
+	code = ctl(out, sizeof(out), NULL, "--runtime-dir", run, "key", "revoke", "acme", id, NULL);
+	cr_assert_eq(code, 0, "%s", out);
+	code = ctl(out, sizeof(out), key, "--socket", url, "invoke", "acme/echo", "--data", "hi",
+		   NULL);
+	cr_assert_eq(code, 10 + LUTF_STATUS_FORBIDDEN, "%s", out);
+	cr_assert(strstr(out, "revoked"), "%s", out);
+	code = ctl(out, sizeof(out), NULL, "--runtime-dir", run, "key", "list", NULL);
+	cr_assert(strstr(out, id) && strstr(out, "revoked"), "%s", out);
+	code = ctl(out, sizeof(out), NULL, "--runtime-dir", run, "key", "revoke", "acme",
+		   "0000000000000000", NULL);
+	cr_assert_eq(code, 10 + LUTF_STATUS_UNKNOWN_FUNCTION, "%s", out);
+	code = ctl(out, sizeof(out), NULL, "--runtime-dir", run, "key", "create", NULL);
+	cr_assert_eq(code, 2, "%s", out);
+
+	/* deploy --public: no key needed over TCP. */
+	code =
+	    ctl(out, sizeof(out), NULL, "--runtime-dir", run, "deploy", "--tenant", "pubt", "--app",
+		"a", "--so", APP, "--export", "echo", "--tier", "none", "--public", NULL);
+	cr_assert_eq(code, 0, "%s", out);
+	code = ctl(out, sizeof(out), NULL, "--socket", url, "invoke", "pubt/echo", "--data", "p",
+		   NULL);
+	cr_assert_eq(code, 0, "%s", out);
+	cr_assert_str_eq(out, "p");
+}
+
+/* A create the disk refuses is not acknowledged, and changes nothing. */
+Test(keys, key_store_write_failure_is_reported_and_undone)
+{
+	char path[300], msg[300] = "";
+	struct lutf_buf b;
+	struct td_reply r;
+	uint32_t st;
+
+	snprintf(path, sizeof(path), "%s/keys.tmp", d.state);
+	cr_assert_eq(mkdir(path, 0700), 0, "%s", path); /* open(O_WRONLY) fails: EISDIR */
+	lutf_buf_init(&b);
+	td_addr_frame(&b, LUTF_OP_KEY_CREATE, 24, "acme", NULL);
+	st = td_call(cfd, &b, &r, 5000);
+	cr_assert_neq(st, LUTF_STATUS_OK, "a key that was never saved was handed out");
+	cr_assert_neq(st, LUTF_STATUS_OVERLOADED, "a disk failure is not retry-later");
+	cr_assert(td_field_str(&r, LUTF_TAG_ERROR, msg, sizeof(msg)));
+	cr_assert(strstr(msg, "cannot save the key store") && strstr(msg, "directory"), "%s", msg);
+	cr_assert(!td_count(&r, LUTF_TAG_KEY), "the reply carries a key");
+	free(r.payload);
+	b.len = 0;
+	td_addr_frame(&b, LUTF_OP_KEY_LIST, 25, "acme", NULL);
+	cr_assert_eq(td_call(cfd, &b, &r, 5000), LUTF_STATUS_OK);
+	cr_assert_eq(td_count(&r, LUTF_TAG_RECORD), 0, "the failed key is listed");
+	free(r.payload);
+	cr_assert_eq(rmdir(path), 0);
+	b.len = 0;
+	td_addr_frame(&b, LUTF_OP_KEY_CREATE, 26, "acme", NULL);
+	cr_assert_eq(td_call(cfd, &b, &r, 5000), LUTF_STATUS_OK);
+	free(r.payload);
+	lutf_buf_free(&b);
 }
