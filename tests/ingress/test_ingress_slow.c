@@ -100,6 +100,12 @@ Test(ingress_slow, dripped_frame_cut_off_at_frame_timeout)
 	cr_assert_geq(waited, 900, "cut off after %llu ms, before its deadline",
 		      (unsigned long long)waited);
 	ping_ok(other, 9); /* the others go on */
+	{
+		uint64_t n = 0;
+
+		cr_assert(ti_status(cfd, "ingress_frame_timeouts", &n, NULL, NULL, 0));
+		cr_assert_geq(n, 1, "STATUS counts no frame timeout");
+	}
 	lutf_buf_free(&b);
 	close(fd);
 	close(other);
@@ -144,6 +150,12 @@ Test(ingress_slow, input_cap_refuses_the_connection_asking_for_more)
 	}
 	cr_assert_geq(refused, 1, "3 x 400 KiB of partial frames held under a 1 MiB cap");
 	cr_assert_lt(refused, NC, "every connection refused: the cap counts wrong");
+	{
+		uint64_t n = 0;
+
+		cr_assert(ti_status(cfd, "ingress_input_refused", &n, NULL, NULL, 0));
+		cr_assert_eq(n, (uint64_t)refused, "STATUS ingress_input_refused");
+	}
 	alive = ti_connect_tcp(&d);
 	cr_assert_geq(alive, 0);
 	ping_ok(alive, 7); /* a whole small frame needs no buffer */

@@ -346,6 +346,14 @@ void lutfd_ingress_status(struct lutf_buf *b)
 	put_counter(b, "ingress_short_sends", st.short_sends);
 	put_counter(b, "ingress_cq_overflows", st.cq_overflows);
 	put_counter(b, "ingress_sqe_waits", st.sqe_waits);
+	{ /* slowloris limits (frame_timeout_ms, input_buffered_max) */
+		uint64_t buffered, frame_to, input_ref;
+
+		lutf_srv_input_stats(g_srv, &buffered, &frame_to, &input_ref);
+		put_counter(b, "ingress_input_buffered", buffered);
+		put_counter(b, "ingress_frame_timeouts", frame_to);
+		put_counter(b, "ingress_input_refused", input_ref);
+	}
 }
 
 int main(int argc, char **argv)
