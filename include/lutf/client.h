@@ -405,11 +405,11 @@ const char *lutf_client_backend(const struct lutf_client_async *a);
 /* Counters of a handle, for tests and benchmarks. */
 struct lutf_client_async_stats {
 	uint64_t submitted, completed;
-	uint64_t enters;      /* io_uring_enter / poll system calls made for I/O */
-	uint64_t failed_over; /* unsent calls moved off a dead connection */
-	uint64_t conn_lost;   /* connections that died */
-	uint64_t reconnects;  /* successful re-dials */
-	uint32_t live_conns;  /* connections up now */
+	uint64_t enters;	/* io_uring_enter / poll system calls made for I/O */
+	uint64_t failed_over;	/* unsent calls moved off a dead connection */
+	uint64_t conn_lost;	/* connections that died */
+	uint64_t reconnects;	/* successful re-dials */
+	uint32_t live_conns;	/* connections up now */
 };
 int lutf_client_async_stats(const struct lutf_client_async *a, struct lutf_client_async_stats *st);
 

@@ -307,8 +307,7 @@ Test(http, chunked_body_too_large_413_and_close)
 	lutf_http_limits_default(&lim);
 	lim.max_body = 10;
 	th_init(&t, &lim);
-	th_feed(&t, "POST /fn/t/f HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n8\r\n12345678\r\n",
-		0);
+	th_feed(&t, "POST /fn/t/f HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n8\r\n12345678\r\n", 0);
 	cr_assert_eq(t.out.len, 0, "8 bytes are within the limit");
 	th_feed(&t, "8\r\n12345678\r\n", 0);
 	cr_assert(strstr(t.out.data, "HTTP/1.1 413 Content Too Large\r\n"));
@@ -436,17 +435,15 @@ Test(http, connection_close_drops_what_follows_and_waits_for_earlier_answers)
 		0);
 	cr_assert_eq(t.nreq, 2, "nothing after Connection: close is parsed");
 	cr_assert_not(lutf_http_done(t.c));
-	lutf_http_respond(t.c, 1,
-			  &(struct lutf_http_resp){.status = LUTF_STATUS_OK,
-						   .content_type = "text/plain",
-						   .body = "2",
-						   .body_len = 1});
+	lutf_http_respond(t.c, 1, &(struct lutf_http_resp){.status = LUTF_STATUS_OK,
+							   .content_type = "text/plain",
+							   .body = "2",
+							   .body_len = 1});
 	cr_assert_eq(t.out.len, 0);
-	lutf_http_respond(t.c, 0,
-			  &(struct lutf_http_resp){.status = LUTF_STATUS_OK,
-						   .content_type = "text/plain",
-						   .body = "1",
-						   .body_len = 1});
+	lutf_http_respond(t.c, 0, &(struct lutf_http_resp){.status = LUTF_STATUS_OK,
+							   .content_type = "text/plain",
+							   .body = "1",
+							   .body_len = 1});
 	cr_assert(asprintf(&want, "%s%s", a, b) > 0);
 	expect_out(want);
 	cr_assert(lutf_http_done(t.c));
@@ -465,14 +462,13 @@ Test(http, routes_404_405_head)
 	expect_out(want);
 	free(want);
 	th_feed(&t, "GET /fn/t/f HTTP/1.1\r\n\r\n", 0);
-	want = err_resp(405, "Method Not Allowed", "malformed",
-			"GET is not allowed here (Allow: POST)", "Allow: POST\r\n", false);
+	want = err_resp(405, "Method Not Allowed", "malformed", "GET is not allowed here (Allow: POST)",
+			"Allow: POST\r\n", false);
 	expect_out(want);
 	free(want);
 	th_feed(&t, "DELETE /metrics HTTP/1.1\r\n\r\n", 0);
 	want = err_resp(405, "Method Not Allowed", "malformed",
-			"DELETE is not allowed here (Allow: GET, HEAD)", "Allow: GET, HEAD\r\n",
-			false);
+			"DELETE is not allowed here (Allow: GET, HEAD)", "Allow: GET, HEAD\r\n", false);
 	expect_out(want);
 	free(want);
 	th_feed(&t, "POST /fn/t HTTP/1.1\r\nContent-Length: 0\r\n\r\n", 0);
@@ -534,9 +530,8 @@ Test(http, typed_statuses_map_to_codes)
 	}
 	/* Retry-After as given. */
 	th_feed(&t, "POST /fn/t/f HTTP/1.1\r\nContent-Length: 0\r\n\r\n", 0);
-	lutf_http_respond(
-	    t.c, t.req[t.nreq - 1].seq,
-	    &(struct lutf_http_resp){.status = LUTF_STATUS_PAUSED, .retry_after_s = 7});
+	lutf_http_respond(t.c, t.req[t.nreq - 1].seq,
+			  &(struct lutf_http_resp){.status = LUTF_STATUS_PAUSED, .retry_after_s = 7});
 	cr_assert(strstr(t.out.data, "\r\nRetry-After: 7\r\n"));
 }
 
@@ -557,8 +552,7 @@ Test(http, function_content_type_cannot_inject_headers)
 Test(http, expect_100_continue)
 {
 	th_init(&t, NULL);
-	th_feed(&t, "POST /fn/t/f HTTP/1.1\r\nExpect: 100-continue\r\nContent-Length: 2\r\n\r\n",
-		0);
+	th_feed(&t, "POST /fn/t/f HTTP/1.1\r\nExpect: 100-continue\r\nContent-Length: 2\r\n\r\n", 0);
 	expect_out("HTTP/1.1 100 Continue\r\n\r\n");
 	th_feed(&t, "hi", 0);
 	cr_assert_str_eq(t.req[0].meta, "", "Expect is not passed to the function");
@@ -581,8 +575,8 @@ Test(http, headers_passed_to_the_function_are_bounded)
 	cr_assert_eq(t.nreq, 1);
 	cr_assert(!strncmp(t.req[0].meta, "user-agent=ua;accept=*/*;x-h0=v0;x-h1=v1;", 41), "%s",
 		  t.req[0].meta);
-	cr_assert(strstr(t.req[0].meta, "x-h13=v13;") && !strstr(t.req[0].meta, "x-h14"), "%s",
-		  t.req[0].meta);
+	cr_assert(strstr(t.req[0].meta, "x-h13=v13;") && !strstr(t.req[0].meta, "x-h14"),
+		  "%s", t.req[0].meta);
 	free(req);
 }
 
@@ -629,8 +623,7 @@ Test(http, eof_mid_request_and_write_failure)
 {
 	th_init(&t, NULL);
 	t.hold = true;
-	th_feed(&t, "POST /fn/t/f HTTP/1.1\r\nContent-Length: 0\r\n\r\nPOST /fn/t/f HTTP/1.1\r\n",
-		0);
+	th_feed(&t, "POST /fn/t/f HTTP/1.1\r\nContent-Length: 0\r\n\r\nPOST /fn/t/f HTTP/1.1\r\n", 0);
 	lutf_http_eof(t.c);
 	cr_assert_not(lutf_http_done(t.c), "the answer to the whole request is still owed");
 	t.write_err = -EPIPE;
@@ -646,11 +639,10 @@ Test(http, refusal_formatting)
 	th_init(&t, NULL);
 	lutf_http_format_error(&t.s, &b, 503, "overloaded", "too many connections");
 	lutf_http_buf_append(&b, "", 1);
-	cr_assert_str_eq(b.data,
-			 "HTTP/1.1 503 Service Unavailable\r\n"
-			 "Content-Type: text/plain; charset=utf-8\r\nContent-Length: 33\r\n"
-			 "Connection: close\r\nRetry-After: 1\r\nX-Lutf-Status: overloaded\r\n"
-			 "\r\noverloaded: too many connections\n");
+	cr_assert_str_eq(b.data, "HTTP/1.1 503 Service Unavailable\r\n"
+				 "Content-Type: text/plain; charset=utf-8\r\nContent-Length: 33\r\n"
+				 "Connection: close\r\nRetry-After: 1\r\nX-Lutf-Status: overloaded\r\n"
+				 "\r\noverloaded: too many connections\n");
 	lutf_http_buf_free(&b);
 }
 

@@ -15,14 +15,14 @@
 
 #include "internal.h"
 
-#define ANONE UINT32_MAX	     /* no call / no connection in a link */
-#define AID_SHIFT 20		     /* request id = sequence << 20 | call slot */
+#define ANONE UINT32_MAX	  /* no call / no connection in a link */
+#define AID_SHIFT 20		  /* request id = sequence << 20 | call slot */
 #define AMAX_DEPTH (1u << AID_SHIFT) /* so a slot always fits below the shift */
 #define AMAX_CONNS 1024u
 #define AMAX_ENDPOINTS 64u
-#define AMAX_IOV 256u	/* frames in one send */
-#define ARX_MIN 16384u	/* initial receive buffer of a connection */
-#define ARX_SPARE 4096u /* free space kept for each receive */
+#define AMAX_IOV 256u		  /* frames in one send */
+#define ARX_MIN 16384u		  /* initial receive buffer of a connection */
+#define ARX_SPARE 4096u		  /* free space kept for each receive */
 
 enum acall_state {
 	CALL_FREE = 0,
@@ -34,12 +34,12 @@ enum acall_state {
 struct acall {
 	uint64_t id; /* request id on the wire; 0 when free */
 	uint64_t user_data;
-	int64_t deadline;    /* CLOCK_MONOTONIC ns */
+	int64_t deadline; /* CLOCK_MONOTONIC ns */
 	uint32_t prev, next; /* send queue / backlog (doubly linked) */
 	uint32_t dnext;	     /* done list / free list */
 	uint32_t conn;	     /* ANONE: on the backlog or done */
 	uint32_t endpoint;
-	uint8_t state; /* enum acall_state */
+	uint8_t state;	     /* enum acall_state */
 	/* The frame is part of a send the kernel may still be reading: the slot
 	 * (and its frame buffer) is not reused until that send completes. */
 	bool in_send;
@@ -61,8 +61,8 @@ enum aconn_state {
 
 struct aconn {
 	int fd;
-	uint8_t state;	    /* enum aconn_state */
-	uint32_t ep;	    /* endpoint index */
+	uint8_t state; /* enum aconn_state */
+	uint32_t ep;   /* endpoint index */
 	struct alist sendq; /* CALL_QUEUED calls for this connection */
 	uint32_t nsent;	    /* CALL_SENT calls on it */
 	uint32_t abandoned; /* timed-out calls on it whose replies may still come */

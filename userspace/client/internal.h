@@ -23,10 +23,9 @@ struct lutf_client {
 	uint32_t timeout_ms;
 	uint32_t grace_ms;
 	uint32_t max_frame;
-	char key[LUTF_CLIENT_KEY_MAX]; /* API key sent with invokes ("" = none) */
-	struct lutf_buf tx;	       /* the request being built: one frame */
-	size_t tx_frame;	       /* offset of that frame's header in tx */
-	uint16_t tx_op;		       /* its opcode, which the reply echoes */
+	struct lutf_buf tx; /* the request being built: one frame */
+	size_t tx_frame;    /* offset of that frame's header in tx */
+	uint16_t tx_op;	    /* its opcode, which the reply echoes */
 	/*
 	 * Bytes received and not yet consumed. A frame is reassembled here
 	 * across partial reads; bytes past it stay for the next reply (the
@@ -35,6 +34,7 @@ struct lutf_client {
 	uint8_t *rx;
 	size_t rx_len, rx_cap;
 	size_t rx_used; /* the previous reply's frame, dropped at the next call */
+	char key[LUTF_CLIENT_KEY_MAX]; /* API key sent with invokes ("" = none) */
 };
 
 /* One reply frame, pointing into c->rx until the next call on the handle. */

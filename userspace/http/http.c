@@ -545,8 +545,7 @@ size_t lutf_http_feed(struct lutf_http_conn *c, const void *data, size_t len, ui
 			if (e == HPE_PAUSED)
 				c->llpaused = true;
 			else
-				llhttp_resume_after_upgrade(
-				    &c->p); /* no upgrades: go on as HTTP/1.1 */
+				llhttp_resume_after_upgrade(&c->p); /* no upgrades: go on as HTTP/1.1 */
 		} else if (e != HPE_OK && !c->err_code) {
 			fail(c, 400, lutf_status_str(LUTF_STATUS_MALFORMED),
 			     parse_error_text(&c->p, e));
