@@ -36,13 +36,9 @@ static bool host_addr(const struct sockaddr_storage *a)
 	if (a->ss_family == AF_INET &&
 	    (ntohl(((const struct sockaddr_in *)a)->sin_addr.s_addr) >> 24) == 127)
 		return true;
-	if (a->ss_family == AF_INET6) {
-		const struct in6_addr *v6 = &((const struct sockaddr_in6 *)a)->sin6_addr;
-
-		if (IN6_IS_ADDR_LOOPBACK(v6) ||
-		    (IN6_IS_ADDR_V4MAPPED(v6) && v6->s6_addr[12] == 127))
-			return true;
-	}
+	if (a->ss_family == AF_INET6 &&
+	    IN6_IS_ADDR_LOOPBACK(&((const struct sockaddr_in6 *)a)->sin6_addr))
+		return true;
 	if (getifaddrs(&ifs))
 		return true; /* cannot tell: treat as local, look it up */
 	for (i = ifs; i && !local; i = i->ifa_next) {
@@ -56,10 +52,22 @@ static bool host_addr(const struct sockaddr_storage *a)
 					&((const struct sockaddr_in6 *)a)->sin6_addr, 16);
 	}
 	freeifaddrs(ifs);
-	if (!local && a->ss_family == AF_INET6 &&
-	    IN6_IS_ADDR_V4MAPPED(&((const struct sockaddr_in6 *)a)->sin6_addr))
-		local = true; /* a v4 peer on a dual-stack listener: look it up */
 	return local;
+}
+
+/* A v4-mapped v6 address ([::ffff:a.b.c.d]:p, a v4 peer of a dual-stack
+ * listener) as the AF_INET address its socket has. */
+static void unmap(struct sockaddr_storage *a)
+{
+	struct sockaddr_in6 v6 = *(struct sockaddr_in6 *)a;
+	struct sockaddr_in *v4 = (struct sockaddr_in *)a;
+
+	if (a->ss_family != AF_INET6 || !IN6_IS_ADDR_V4MAPPED(&v6.sin6_addr))
+		return;
+	memset(a, 0, sizeof(*a));
+	v4->sin_family = AF_INET;
+	v4->sin_port = v6.sin6_port;
+	memcpy(&v4->sin_addr, &v6.sin6_addr.s6_addr[12], 4);
 }
 
 static void put_addr(__be32 dst[4], const struct sockaddr_storage *a, __be16 *port)
@@ -148,6 +156,8 @@ int lutfd_reach_check(void *ctx, int fd, char *why, size_t cap)
 	}
 	if (peer.ss_family != AF_INET && peer.ss_family != AF_INET6)
 		return 0;
+	unmap(&peer);
+	unmap(&self);
 	rc = peer_uid(&peer, &self, &uid);
 	if (rc == -ENOENT && !host_addr(&peer))
 		return 0; /* another host */
