@@ -46,8 +46,9 @@ Call them (lutfctl is $lutfctl):
   $lutfctl invoke demo/pi --data 100
   $lutfctl invoke demo/sleep --data 20
   $lutfctl status
-  curl -s --data world http://127.0.0.1:8080/fn/demo/hello     (the HTTP gateway)
-  curl -s http://127.0.0.1:9090/metrics | head                 (Prometheus metrics)
+  KEY=\$($lutfctl key create demo)                            (an API key, shown once)
+  curl -s -H "Authorization: Bearer \$KEY" --data world http://127.0.0.1:8080/fn/demo/hello
+  curl -s -H "Authorization: Bearer \$(cat /var/lib/lutf/admin.token)" http://127.0.0.1:9090/metrics | head
 Stop lutfd: sudo kill \$(cat /run/lutf/lutfd.pid)
 MSG
 echo
