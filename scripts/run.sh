@@ -65,13 +65,14 @@ Call them (lutfctl is $lutfctl):
   $lutfctl invoke demo/sleep --data 20
   $lutfctl status
 MSG
+echo "  KEY=\$($lutfctl key create demo)     (an API key for TCP and HTTP calls, shown once)"
 if [ -n "$http" ]; then
-	echo "  curl -s --data world http://$http/fn/demo/hello     (the HTTP gateway)"
+	echo "  curl -s -H \"Authorization: Bearer \$KEY\" --data world http://$http/fn/demo/hello     (the HTTP gateway)"
 else
 	echo "  (no HTTP gateway: see $run/lutfd.log)"
 fi
 if [ -n "$metrics" ]; then
-	echo "  curl -s http://$metrics/metrics | head                 (Prometheus metrics)"
+	echo "  curl -s -H \"Authorization: Bearer \$(cat /var/lib/lutf/admin.token)\" http://$metrics/metrics | head     (Prometheus metrics, admin token)"
 else
 	echo "  (no /metrics listener: see $run/lutfd.log)"
 fi

@@ -39,6 +39,7 @@
 #ifndef LUTF_CLIENT_H
 #define LUTF_CLIENT_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -90,6 +91,17 @@ int lutf_client_set_timeout(struct lutf_client *c, uint32_t timeout_ms, uint32_t
  * it. Returns 0, or -EINVAL for a NULL handle or a limit below 4096.
  */
 int lutf_client_set_max_frame(struct lutf_client *c, uint32_t bytes);
+
+#define LUTF_CLIENT_KEY_MAX 128 /* bytes of an API key, with its NUL */
+
+/*
+ * The API key sent with every invoke of the handle (lutfd requires one over
+ * TCP unless the function was deployed public; docs/protocol.md "API keys").
+ * A new handle takes $LUTF_KEY when set; key NULL or "" sends none. The
+ * asynchronous handle (lutf_client_open) takes $LUTF_KEY at open. Returns 0,
+ * or -EINVAL (NULL handle, key of LUTF_CLIENT_KEY_MAX bytes or more).
+ */
+int lutf_client_set_key(struct lutf_client *c, const char *key);
 
 /* ---- data socket ---- */
 
@@ -217,6 +229,7 @@ struct lutf_client_deploy {
 	uint32_t max_concurrency; /* 0: default */
 	const struct lutf_client_config *config;
 	size_t n_config;
+	bool is_public; /* its functions need no API key (lutfctl deploy --public); added in 0.3 */
 };
 
 /*
@@ -264,6 +277,21 @@ int lutf_client_status(struct lutf_client *c, struct lutf_client_reply *rep);
 int lutf_client_stats(struct lutf_client *c, const char *tenant, struct lutf_client_reply *rep);
 int lutf_client_logs(struct lutf_client *c, const char *tenant, uint32_t limit,
 		     struct lutf_client_reply *rep);
+
+/*
+ * API keys of a tenant (control socket). Each returns 0 (status in rep) or
+ * -EINVAL (bad tenant or id) or a transport -errno as lutf_client_invoke.
+ *   key_create: one record with tenant, key_id, created (unix seconds) and
+ *               key, the secret: lutfd shows it this once and keeps a hash
+ *   key_list:   one record per key (tenant NULL: every tenant): tenant,
+ *               key_id, created, state ("active" or "revoked"), [revoked]
+ *   key_revoke: the key stops working at once, durably
+ */
+int lutf_client_key_create(struct lutf_client *c, const char *tenant,
+			   struct lutf_client_reply *rep);
+int lutf_client_key_list(struct lutf_client *c, const char *tenant, struct lutf_client_reply *rep);
+int lutf_client_key_revoke(struct lutf_client *c, const char *tenant, const char *key_id,
+			   struct lutf_client_reply *rep);
 
 /* ---- asynchronous, batched invocations ---- */
 

@@ -105,6 +105,10 @@ enum lutf_op {
 	LUTF_OP_STATUS = 21,
 	LUTF_OP_STATS = 22,
 	LUTF_OP_LOGS = 23,
+	/* API keys (control socket only; docs/protocol.md "API keys") */
+	LUTF_OP_KEY_CREATE = 32,
+	LUTF_OP_KEY_LIST = 33,
+	LUTF_OP_KEY_REVOKE = 34,
 };
 
 /*
@@ -146,6 +150,12 @@ enum lutf_tag {
 	LUTF_TAG_TEXT = 43,    /* string: a log line */
 	LUTF_TAG_LIMIT = 44,   /* u32: rows wanted (logs) */
 	LUTF_TAG_FORCE = 45,   /* u32: DELETE of a tenant: 1 = its functions too */
+	/* API keys (docs/protocol.md "API keys") */
+	LUTF_TAG_KEY = 50,     /* string: an API key; INVOKE over TCP, KEY_CREATE reply */
+	LUTF_TAG_KEY_ID = 51,  /* string: a key's public id (16 hex digits) */
+	LUTF_TAG_CREATED = 52, /* u64: unix seconds a key was created */
+	LUTF_TAG_REVOKED = 53, /* u64: unix seconds a key was revoked */
+	LUTF_TAG_PUBLIC = 54,  /* u32: DEPLOY: 1 = its functions need no key */
 };
 
 #endif /* LUTF_PROTOCOL_H */

@@ -645,3 +645,43 @@ Test(http, refusal_formatting)
 				 "\r\noverloaded: too many connections\n");
 	lutf_http_buf_free(&b);
 }
+
+/* A chunk size over what the body may still take is refused at once (issue
+ * 12.7), not after waiting for bytes that never come (408). */
+Test(http, chunk_size_over_the_limit_413_at_once)
+{
+	th_init(&t, NULL);
+	th_feed(&t, "POST /fn/t/f HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n7fffffff\r\n", 0);
+	cr_assert(t.out.len && strstr(t.out.data, "HTTP/1.1 413 Content Too Large\r\n"), "%.*s",
+		  (int)t.out.len, t.out.data);
+	cr_assert(strstr(t.out.data, "chunk larger than the body limit allows"));
+	cr_assert(lutf_http_done(t.c));
+	cr_assert_eq(t.nreq, 0);
+}
+
+static int deny_metrics(void *ctx, const char *authorization, char *msg, size_t cap)
+{
+	(void)ctx;
+	snprintf(msg, cap, "token %s", authorization ? authorization : "missing");
+	if (!authorization)
+		return 401;
+	return strcmp(authorization, "Bearer good") ? 403 : 0;
+}
+
+/* /metrics behind the owner's check: 401 (with WWW-Authenticate), 403, 200. */
+Test(http, metrics_authorization)
+{
+	th_init(&t, NULL);
+	t.metrics = "x 1\n";
+	t.s.ops.authorize_metrics = deny_metrics;
+	th_feed(&t, "GET /metrics HTTP/1.1\r\n\r\n", 0);
+	cr_assert(!strncmp(t.out.data, "HTTP/1.1 401 Unauthorized\r\n", 27), "%s", t.out.data);
+	cr_assert(strstr(t.out.data, "WWW-Authenticate: Bearer realm=\"lutf\"\r\n"));
+	cr_assert(strstr(t.out.data, "token missing"));
+	t.out.len = 0;
+	th_feed(&t, "GET /metrics HTTP/1.1\r\nAuthorization: Bearer bad\r\n\r\n", 0);
+	cr_assert(!strncmp(t.out.data, "HTTP/1.1 403 Forbidden\r\n", 24), "%s", t.out.data);
+	t.out.len = 0;
+	th_feed(&t, "GET /metrics HTTP/1.1\r\nAuthorization: Bearer good\r\n\r\n", 0);
+	cr_assert(!strncmp(t.out.data, "HTTP/1.1 200 OK\r\n", 17), "%s", t.out.data);
+}

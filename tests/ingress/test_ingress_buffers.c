@@ -74,7 +74,8 @@ Test(ingress_buffers, tiny_ring_forces_enobufs_no_connection_dropped)
 		for (int i = 0; i < NC; i++) {
 			b.len = 0;
 			while (sent[i] < PER && sent[i] - got[i] < WIN) {
-				uint64_t id = ((uint64_t)i << 32) | sent[i]++;
+				/* connection i + 1: request id 0 is reserved (malformed) */
+				uint64_t id = ((uint64_t)(i + 1) << 32) | sent[i]++;
 
 				fill(in, sizeof(in), id);
 				td_invoke_frame(&b, id, "t", "echo", in, sizeof(in));
@@ -101,7 +102,7 @@ Test(ingress_buffers, tiny_ring_forces_enobufs_no_connection_dropped)
 
 				cr_assert_eq(h.status, LUTF_STATUS_OK, "request %llx: status %u",
 					     (unsigned long long)h.request_id, h.status);
-				cr_assert_eq(h.request_id >> 32, (uint64_t)i);
+				cr_assert_eq(h.request_id >> 32, (uint64_t)i + 1);
 				cr_assert(td_field(&r, LUTF_TAG_OUTPUT, 0, &f) && f.len == INLEN);
 				fill(in, sizeof(in), h.request_id);
 				cr_assert(!memcmp(f.val, in, INLEN), "echo of %llx differs",

@@ -68,7 +68,8 @@ Test(ingress_pipeline, million_noops_64_connections_all_matched)
 
 			batch.len = 0;
 			while (p->sent < p->quota && p->sent - p->got < WINDOW) {
-				uint64_t id = ((uint64_t)i << 32) | p->sent++;
+				/* seq + 1: request id 0 is reserved (malformed) */
+				uint64_t id = ((uint64_t)i << 32) | (p->sent++ + 1);
 				size_t at = batch.len;
 
 				lutf_buf_put(&batch, tmpl.data, tmpl.len);
@@ -96,7 +97,7 @@ Test(ingress_pipeline, million_noops_64_connections_all_matched)
 				  i % 2 ? "tcp" : "unix", p->got);
 			while (ti_rd_next(&p->rd, &pos, &h, &pl)) {
 				uint32_t conn = (uint32_t)(h.request_id >> 32);
-				uint32_t seq = (uint32_t)h.request_id;
+				uint32_t seq = (uint32_t)h.request_id - 1;
 
 				if (h.status != LUTF_STATUS_OK)
 					notok++;

@@ -37,6 +37,8 @@ static const char deploy_help[] =
     "  --memory-mb N          memory limit of the tenant's worker\n"
     "  --max-concurrency N    calls in flight at once\n"
     "  --config FN.KEY=VALUE  configuration for function FN; repeatable\n"
+    "  --public               anyone may invoke the app's functions over TCP and HTTP,\n"
+    "                         without an API key (default: a key of tenant T)\n"
     "  --manifest FILE        read the above from an INI file; options win\n"
     "\n"
     "Manifest format (INI; '#' or ';' start a comment line):\n"
@@ -105,6 +107,7 @@ int cmd_deploy(int argc, char **argv)
 	    {"max-concurrency", required_argument, NULL, 'c'},
 	    {"config", required_argument, NULL, 'C'},
 	    {"manifest", required_argument, NULL, 'M'},
+	    {"public", no_argument, NULL, 'P'},
 	    HELP_OPT,
 	    {0},
 	};
@@ -166,6 +169,9 @@ int cmd_deploy(int argc, char **argv)
 			}
 			break;
 		}
+		case 'P':
+			s.d.is_public = true;
+			break;
 		case 'h':
 			fputs(deploy_help, stdout);
 			goto out;

@@ -23,14 +23,16 @@
 
 static const char invoke_help[] =
     "Usage: lutfctl invoke TENANT/FUNCTION [--data STRING | --data-file FILE | -]\n"
-    "                      [--content-type CT] [--header NAME=VALUE]...\n"
+    "                      [--content-type CT] [--header NAME=VALUE]... [--key KEY]\n"
     "\n"
     "Call the function once. Input: STRING, the bytes of FILE, or stdin for '-'\n"
     "(or --data-file -); none at all sends empty input. The output bytes go to\n"
     "stdout as they are; with --json, one object with status, content_type and\n"
     "output (a string when the output is UTF-8, else output_base64).\n"
     "A non-ok status prints 'lutfctl: <status>: <error>' to stderr and exits 10+N\n"
-    "(see lutfctl --help). --timeout MS (global) sets the call's deadline.\n";
+    "(see lutfctl --help). --timeout MS (global) sets the call's deadline.\n"
+    "--key KEY (or the environment variable LUTF_KEY) is sent as the API key\n"
+    "that lutfd requires over TCP (lutfctl key create TENANT makes one).\n";
 
 /* Read all of f into a malloc'ed buffer. Returns 0 or -errno. */
 static int slurp(FILE *f, char **out, size_t *len)
@@ -95,6 +97,7 @@ int cmd_invoke(int argc, char **argv)
 	    {"data-file", required_argument, NULL, 'f'},
 	    {"content-type", required_argument, NULL, 'c'},
 	    {"header", required_argument, NULL, 'H'},
+	    {"key", required_argument, NULL, 'k'},
 	    HELP_OPT,
 	    {0},
 	};
@@ -102,7 +105,7 @@ int cmd_invoke(int argc, char **argv)
 	struct lutf_client_result res;
 	struct lutf_client_header *hdrs = NULL;
 	struct lutf_client *c = NULL;
-	const char *data = NULL, *file = NULL, *target = NULL;
+	const char *data = NULL, *file = NULL, *target = NULL, *key = NULL;
 	char tenant[128], fn[128], *input = NULL;
 	size_t input_len = 0;
 	int opt, code = EXIT_OK, err, sources = 0;
@@ -133,6 +136,9 @@ int cmd_invoke(int argc, char **argv)
 			break;
 		case 'c':
 			req.content_type = optarg;
+			break;
+		case 'k':
+			key = optarg;
 			break;
 		case 'H': {
 			char *eq = strchr(optarg, '=');
@@ -190,6 +196,10 @@ int cmd_invoke(int argc, char **argv)
 	code = connect_or_report(g.socket, &c);
 	if (code)
 		goto out;
+	if (key && lutf_client_set_key(c, key)) { /* else $LUTF_KEY, taken by the library */
+		code = usage_error("invoke", "--key is %d bytes or longer", LUTF_CLIENT_KEY_MAX);
+		goto out;
+	}
 	err = lutf_client_invoke(c, tenant, fn, &req, &res);
 	if (err) {
 		code = transport_error("invoke", err);

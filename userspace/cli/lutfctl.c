@@ -41,6 +41,7 @@ static void usage_main(FILE *f)
 		"  status    show lutfd's status (watch mode, counters)\n"
 		"  stats     show per-function counters\n"
 		"  logs      show recent function log lines and output\n"
+		"  key       create, list and revoke API keys (TCP and HTTP invocations)\n"
 		"Run 'lutfctl COMMAND --help' for a command's options.\n"
 		"\n"
 		"Global options:\n"
@@ -534,6 +535,8 @@ int main(int argc, char **argv)
 		return cmd_deploy(argc, argv);
 	if (strcmp(cmd, "invoke") == 0)
 		return cmd_invoke(argc, argv);
+	if (strcmp(cmd, "key") == 0)
+		return cmd_key(argc, argv);
 	if (strcmp(cmd, "pause") == 0)
 		return cmd_fn(argc, argv, lutf_client_pause, "paused");
 	if (strcmp(cmd, "resume") == 0)

@@ -59,5 +59,6 @@ int sub_getopt(int argc, char **argv, const char *shortopts, const struct option
 
 int cmd_deploy(int argc, char **argv);
 int cmd_invoke(int argc, char **argv);
+int cmd_key(int argc, char **argv);
 
 #endif /* LUTFCTL_H */

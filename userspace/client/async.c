@@ -574,6 +574,7 @@ int lutf_client_open(const struct lutf_client_opts *o, struct lutf_client_async 
 	a->timeout_ms = o->timeout_ms ? o->timeout_ms : LUTF_CLIENT_DEFAULT_TIMEOUT_MS;
 	a->grace_ms = o->grace_ms ? o->grace_ms : LUTF_CLIENT_DEFAULT_GRACE_MS;
 	a->max_frame = o->max_frame ? o->max_frame : LUTF_WIRE_MAX_FRAME_DEFAULT;
+	clnt_env_key(a->key, sizeof(a->key));
 	a->retry_min_ms = o->retry_min_ms ? o->retry_min_ms : DEF_RETRY_MIN_MS;
 	a->retry_max_ms = o->retry_max_ms ? o->retry_max_ms : DEF_RETRY_MAX_MS;
 	if (a->retry_max_ms < a->retry_min_ms)
@@ -684,7 +685,7 @@ int lutf_client_submit(struct lutf_client_async *a, const char *tenant, const ch
 	k->frame.len = 0;
 	k->frame.failed = false;
 	f = lutf_frame_begin(&k->frame, LUTF_OP_INVOKE, 0, a->seq << AID_SHIFT | i);
-	clnt_invoke_put(&k->frame, tenant, function, req);
+	clnt_invoke_put(&k->frame, tenant, function, req, a->key);
 	if (k->frame.failed)
 		return -ENOMEM;
 	if (k->frame.len - f - LUTF_WIRE_HDR_SIZE > a->max_frame) {

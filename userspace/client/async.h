@@ -99,6 +99,7 @@ struct abackend {
 };
 
 struct lutf_client_async {
+	char key[LUTF_CLIENT_KEY_MAX]; /* LUTF_KEY at open: sent with every call */
 	const struct abackend *be;
 	void *be_priv;
 	char **urls;

@@ -11,6 +11,7 @@
 #include <limits.h>
 #include <netdb.h>
 #include <netinet/in.h>
+#include <stdio.h>
 #include <netinet/tcp.h>
 #include <poll.h>
 #include <stdlib.h>
@@ -200,6 +201,7 @@ int lutf_client_connect(const char *url, struct lutf_client **out)
 	c->timeout_ms = LUTF_CLIENT_DEFAULT_TIMEOUT_MS;
 	c->grace_ms = LUTF_CLIENT_DEFAULT_GRACE_MS;
 	c->max_frame = LUTF_WIRE_MAX_FRAME_DEFAULT;
+	clnt_env_key(c->key, sizeof(c->key));
 	lutf_buf_init(&c->tx);
 	*out = c;
 	return 0;
@@ -537,9 +539,29 @@ int clnt_invoke_check(const struct lutf_client_request *req)
 	return 0;
 }
 
-void clnt_invoke_put(struct lutf_buf *b, const char *tenant, const char *function,
-		     const struct lutf_client_request *req)
+void clnt_env_key(char *key, size_t cap)
 {
+	const char *e = getenv("LUTF_KEY");
+
+	key[0] = 0;
+	if (e && strlen(e) < cap)
+		strcpy(key, e);
+}
+
+/* Returns 0 or -EINVAL; see <lutf/client.h>. */
+int lutf_client_set_key(struct lutf_client *c, const char *key)
+{
+	if (!c || (key && strlen(key) >= sizeof(c->key)))
+		return -EINVAL;
+	snprintf(c->key, sizeof(c->key), "%s", key ? key : "");
+	return 0;
+}
+
+void clnt_invoke_put(struct lutf_buf *b, const char *tenant, const char *function,
+		     const struct lutf_client_request *req, const char *key)
+{
+	if (key && key[0])
+		lutf_tlv_put_str(b, LUTF_TAG_KEY, key);
 	lutf_tlv_put_str(b, LUTF_TAG_TENANT, tenant);
 	lutf_tlv_put_str(b, LUTF_TAG_FUNCTION, function);
 	lutf_tlv_put(b, LUTF_TAG_INPUT, req->input, req->input_len);
@@ -589,7 +611,7 @@ int lutf_client_invoke(struct lutf_client *c, const char *tenant, const char *fu
 	err = clnt_begin(c, LUTF_OP_INVOKE);
 	if (err)
 		return err;
-	clnt_invoke_put(&c->tx, tenant, function, req);
+	clnt_invoke_put(&c->tx, tenant, function, req, c->key);
 	wait = clnt_invoke_wait(req, c->timeout_ms, c->grace_ms);
 	err = clnt_roundtrip(c, wait, &r);
 	tx_trim(c);

@@ -39,6 +39,11 @@ static const struct tag_name tag_names[] = {
     {LUTF_TAG_STATE, "state", false},
     {LUTF_TAG_TEXT, "text", false},
     {LUTF_TAG_LIMIT, "limit", true},
+    {LUTF_TAG_KEY, "key", false},
+    {LUTF_TAG_KEY_ID, "key_id", false},
+    {LUTF_TAG_CREATED, "created", true},
+    {LUTF_TAG_REVOKED, "revoked", true},
+    {LUTF_TAG_PUBLIC, "public", true},
 };
 
 static const struct tag_name *tag_lookup(uint16_t tag)
@@ -415,6 +420,8 @@ int lutf_client_deploy(struct lutf_client *c, const struct lutf_client_deploy *d
 		lutf_tlv_put_u32(&c->tx, LUTF_TAG_MEMORY_MB, d->memory_mb);
 	if (d->max_concurrency)
 		lutf_tlv_put_u32(&c->tx, LUTF_TAG_MAX_CONCURRENCY, d->max_concurrency);
+	if (d->is_public)
+		lutf_tlv_put_u32(&c->tx, LUTF_TAG_PUBLIC, 1);
 	for (size_t i = 0; i < d->n_config; i++) {
 		const struct lutf_client_config *k = &d->config[i];
 		size_t off = lutf_tlv_begin(&c->tx, LUTF_TAG_CONFIG);
@@ -535,4 +542,37 @@ int lutf_client_logs(struct lutf_client *c, const char *tenant, uint32_t limit,
 		     struct lutf_client_reply *rep)
 {
 	return tenant_call(c, LUTF_OP_LOGS, tenant, limit, rep);
+}
+
+/* Returns 0 (status and the key's record in rep) or -errno as lutf_client_invoke. */
+int lutf_client_key_create(struct lutf_client *c, const char *tenant, struct lutf_client_reply *rep)
+{
+	if (!tenant)
+		return rep ? (memset(rep, 0, sizeof(*rep)), -EINVAL) : -EINVAL;
+	return tenant_call(c, LUTF_OP_KEY_CREATE, tenant, 0, rep);
+}
+
+/* Returns 0 (status and records in rep) or -errno as lutf_client_invoke. */
+int lutf_client_key_list(struct lutf_client *c, const char *tenant, struct lutf_client_reply *rep)
+{
+	return tenant_call(c, LUTF_OP_KEY_LIST, tenant, 0, rep);
+}
+
+/* Returns 0 (status in rep) or -errno as lutf_client_invoke. */
+int lutf_client_key_revoke(struct lutf_client *c, const char *tenant, const char *key_id,
+			   struct lutf_client_reply *rep)
+{
+	int err;
+
+	if (!rep)
+		return -EINVAL;
+	memset(rep, 0, sizeof(*rep));
+	if (!c || !lutf_name_valid(tenant) || !key_id || !key_id[0] || strlen(key_id) > 64)
+		return -EINVAL;
+	err = clnt_begin(c, LUTF_OP_KEY_REVOKE);
+	if (err)
+		return err;
+	lutf_tlv_put_str(&c->tx, LUTF_TAG_TENANT, tenant);
+	lutf_tlv_put_str(&c->tx, LUTF_TAG_KEY_ID, key_id);
+	return control_call(c, rep);
 }

@@ -34,6 +34,7 @@ struct lutf_client {
 	uint8_t *rx;
 	size_t rx_len, rx_cap;
 	size_t rx_used; /* the previous reply's frame, dropped at the next call */
+	char key[LUTF_CLIENT_KEY_MAX]; /* API key sent with invokes ("" = none) */
 };
 
 /* One reply frame, pointing into c->rx until the next call on the handle. */
@@ -68,7 +69,9 @@ int clnt_dial(const char *url);
 int clnt_invoke_check(const struct lutf_client_request *req);
 /* Append the INVOKE fields of tenant/function and req to b (names checked by the caller). */
 void clnt_invoke_put(struct lutf_buf *b, const char *tenant, const char *function,
-		     const struct lutf_client_request *req);
+		     const struct lutf_client_request *req, const char *key);
+/* LUTF_KEY from the environment into key (cap bytes); "" when unset or too long. */
+void clnt_env_key(char *key, size_t cap);
 /* How long to wait for the reply: req's own timeout plus grace, else timeout_ms. */
 uint32_t clnt_invoke_wait(const struct lutf_client_request *req, uint32_t timeout_ms,
 			  uint32_t grace_ms);

@@ -69,6 +69,9 @@ void lutfd_config_defaults(struct lutfd_config *c)
 	c->http_max_body = LUTF_WIRE_MAX_FRAME_DEFAULT;
 	c->http_max_pending = 64;
 	c->http_request_timeout_ms = 10000;
+	c->require_keys = true;
+	c->frame_timeout_ms = 10000;
+	c->input_buffered_max = 256ull << 20;
 }
 
 enum kind { U32, U64, BOOL, STR };
@@ -148,6 +151,13 @@ static const struct key keys[] = {
     K32(http_max_rps, 0, 1u << 24),
     K32(http_max_pending, 1, 4096),
     K32(http_request_timeout_ms, 0, 86400000),
+    {"require_keys", BOOL, offsetof(struct lutfd_config, require_keys), 0, 0, 0},
+    KSTR(admin_token_file),
+    {"functions_reach_lutfd", BOOL, offsetof(struct lutfd_config, functions_reach_lutfd), 0, 0,
+     0},
+    K32(frame_timeout_ms, 0, 86400000),
+    {"input_buffered_max", U64, offsetof(struct lutfd_config, input_buffered_max), 0, 1u << 20,
+     1ull << 40},
 };
 
 struct ctx {

@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "isolation.h"
+#include "keys.h"
 #include "lutfd.h"
 
 static void put_counter(struct lutf_buf *b, const char *name, uint64_t v)
@@ -96,6 +97,16 @@ static void fj_undo(void *arg)
 		x->f->deleting = false;
 	else
 		x->f->paused = x->was_paused;
+}
+
+/* Main: a removed tenant's API keys and public apps go too (keys.c). */
+static void fj_forget_keys(void *arg)
+{
+	struct fn_job *x = arg;
+	int err = lutfd_keys_forget_tenant(x->tenant);
+
+	if (err)
+		lutfd_log("tenant %s: its API keys not forgotten: %s", x->tenant, strerror(-err));
 }
 
 /* Main: saved; the engine follows. */
@@ -187,6 +198,7 @@ static void fn_job_run(struct lutfd_job *j)
 	}
 	lutfd_main_call(fj_done, x);
 	if (!x->fn[0]) {
+		lutfd_main_call(fj_forget_keys, x);
 		err = lutfd_tenant_remove_sync(x->t);
 		if (err)
 			lutfd_log("tenant %s: removed from the registry, but not all stopped: %s",
@@ -490,6 +502,11 @@ void lutfd_control(struct lutf_conn *c, const struct lutf_wire_hdr *h, const uin
 		break;
 	case LUTF_OP_LOGS:
 		logs(c, h, payload);
+		break;
+	case LUTF_OP_KEY_CREATE:
+	case LUTF_OP_KEY_LIST:
+	case LUTF_OP_KEY_REVOKE:
+		lutfd_keys_control(c, h, payload); /* keys.c */
 		break;
 	default:
 		lutf_conn_reply_status(c, h->request_id, LUTF_STATUS_MALFORMED, "unknown opcode");

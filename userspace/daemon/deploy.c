@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "isolation.h"
+#include "keys.h"
 #include "lutfd.h"
 
 #define MAX_EXPORTS 64 /* EXPORT fields of one deploy */
@@ -30,6 +31,7 @@ struct deploy_req {
 	size_t so_len;
 	struct lutfd_fn *fns[MAX_EXPORTS];
 	size_t n;
+	uint32_t pub; /* PUBLIC: the app's functions need no API key (keys.c) */
 };
 
 struct deploy_job {
@@ -52,6 +54,8 @@ struct deploy_job {
 	struct lutfd_fn **old_fns; /* out of t->fns: replaced or not exported any more */
 	size_t nold;
 	bool committed;
+	bool pub_set, was_pub; /* --public saved before the load (keys.c) */
+	int pub_err;
 };
 
 static bool symbol_valid(const char *s)
@@ -183,6 +187,9 @@ static bool deploy_parse(const struct lutf_wire_hdr *h, const uint8_t *payload,
 			break;
 		case LUTF_TAG_MAX_CONCURRENCY:
 			ok = lutf_tlv_u32(&tl, &r->na.max_concurrency);
+			break;
+		case LUTF_TAG_PUBLIC:
+			ok = lutf_tlv_u32(&tl, &r->pub);
 			break;
 		case LUTF_TAG_EXPORT:
 			ok = export_field(r, &tl, msg, cap);
@@ -330,6 +337,26 @@ static void dj_dirs(void *arg)
 
 	if (err)
 		lutfd_log("tenant %s: app folder not handed over: %s", d->t->name, strerror(-err));
+}
+
+/* Main: --public is saved (keys.c) before the load, undone if the deploy fails. */
+static void dj_public(void *arg)
+{
+	struct deploy_job *d = arg;
+
+	d->was_pub = lutfd_keys_public(d->r.tenant, d->r.app);
+	d->pub_err = lutfd_keys_set_public(d->r.tenant, d->r.app, d->r.pub != 0, d->msg,
+					   sizeof(d->msg));
+	d->pub_set = !d->pub_err;
+}
+
+static void dj_public_undo(void *arg)
+{
+	struct deploy_job *d = arg;
+	char ignored[8];
+
+	lutfd_keys_set_public(d->r.tenant, d->r.app, d->was_pub, ignored, sizeof(ignored));
+	d->pub_set = false;
 }
 
 /* Main: is the worker up? Its pid and a copy of its control socket, and
@@ -643,6 +670,11 @@ static void deploy_run(struct lutfd_job *j)
 	free(r->so);
 	r->so = NULL;
 	lutfd_main_call(dj_dirs, d);
+	lutfd_main_call(dj_public, d);
+	if (d->pub_err) {
+		d->status = LUTF_STATUS_NOT_PERSISTED;
+		goto fail;
+	}
 	/* Step 5: load into a worker that is up. */
 	if (ensure_worker(d))
 		goto fail;
@@ -688,6 +720,8 @@ static void deploy_run(struct lutfd_job *j)
 	lutfd_main_call(dj_done, d);
 	goto out;
 fail:
+	if (d->pub_set)
+		lutfd_main_call(dj_public_undo, d);
 	if (d->path[0])
 		unlink(d->path);
 	deploy_cleanup(d);

@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/eventfd.h>
 #include <sys/socket.h>
 #include <sys/timerfd.h>
@@ -22,6 +23,7 @@
 #include <unistd.h>
 
 #include "http.h"
+#include "keys.h"
 #include "lutfd.h"
 #include "prom.h"
 
@@ -225,6 +227,30 @@ static int gw_metrics(void *ctx, struct lutf_http_conn *hc, struct lutf_http_buf
 	return lutfd_metrics_render(out);
 }
 
+/* /metrics names every tenant: the admin token only (keys.c). */
+static int gw_authorize_metrics(void *ctx, const char *authorization, char *msg, size_t cap)
+{
+	switch (lutfd_keys_admin_check(authorization, msg, cap)) {
+	case LUTFD_AUTH_OK:
+		return 0;
+	case LUTFD_AUTH_MISSING:
+		return 401;
+	default:
+		return 403;
+	}
+}
+
+/* The token of "Bearer <token>" (scheme case-insensitive); "" for another scheme. */
+static const char *bearer(const char *v)
+{
+	if (strncasecmp(v, "Bearer ", 7))
+		return "";
+	v += 7;
+	while (*v == ' ')
+		v++;
+	return v;
+}
+
 static void gw_invoke(void *ctx, struct lutf_http_conn *hc, const struct lutf_http_req *rq)
 {
 	struct gw_conn *g = lutf_http_user(hc);
@@ -238,7 +264,18 @@ static void gw_invoke(void *ctx, struct lutf_http_conn *hc, const struct lutf_ht
 	uint32_t st, detail = 0;
 	unsigned nh = 0;
 	char msg[320];
+	enum lutfd_auth auth;
 
+	auth = lutfd_keys_check(
+	    rq->tenant, rq->name, rq->authorization ? bearer(rq->authorization) : NULL,
+	    rq->authorization ? strlen(bearer(rq->authorization)) : 0, msg, sizeof(msg));
+	if (auth != LUTFD_AUTH_OK) {
+		r.status = LUTF_STATUS_FORBIDDEN;
+		r.code = auth == LUTFD_AUTH_MISSING ? 401 : 403;
+		r.msg = msg;
+		lutf_http_respond(hc, rq->seq, &r);
+		return;
+	}
 	for (unsigned i = 0; i < rq->nmeta && i < MAX_HDRS; i++) {
 		if (!strcmp(rq->meta[i].name, "x-lutf-timeout-ms")) {
 			char *end;
@@ -450,7 +487,8 @@ int lutfd_http_start(void)
 	limits_from_cfg(&gw_main.srv.lim);
 	limits_from_cfg(&gw_admin.srv.lim);
 	gw_main.srv.ops = (struct lutf_http_ops){.invoke = gw_invoke, .write = gw_write};
-	gw_admin.srv.ops = (struct lutf_http_ops){.metrics = gw_metrics, .write = gw_write};
+	gw_admin.srv.ops = (struct lutf_http_ops){
+	    .metrics = gw_metrics, .authorize_metrics = gw_authorize_metrics, .write = gw_write};
 	clock_gettime(CLOCK_REALTIME, &ts);
 	lutf_http_date(&gw_main.srv, ts.tv_sec);
 	lutf_http_date(&gw_admin.srv, ts.tv_sec);
@@ -466,14 +504,12 @@ int lutfd_http_start(void)
 	if (listen_one(&gw_admin, "admin_listen", g_cfg.admin_listen, LUTFD_ADMIN_DEFAULT) ||
 	    listen_one(&gw_main, "http_listen", g_cfg.http_listen, LUTFD_HTTP_DEFAULT))
 		return -1;
-	/* No admin listener: its routes are served beside the functions. */
-	if (!gw_admin.addr[0])
-		gw_main.srv.ops.metrics = gw_metrics;
+	/* /metrics names every tenant: never on the data port, whatever the
+	 * admin listener's setting (docs/operator.md "Admin listener"). */
 	write_addr("http.addr", gw_main.addr);
 	write_addr("admin.addr", gw_admin.addr);
 	if (gw_main.addr[0])
-		lutfd_log("listening on http %s%s", gw_main.addr,
-			  gw_admin.addr[0] ? "" : " (with /metrics)");
+		lutfd_log("listening on http %s", gw_main.addr);
 	if (gw_admin.addr[0])
 		lutfd_log("listening on admin http %s (/metrics, /healthz)", gw_admin.addr);
 	return 0;

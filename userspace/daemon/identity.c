@@ -309,3 +309,9 @@ int lutfd_tenant_sandbox(const struct lutfd_tenant *t, struct lutf_wk_sandbox *s
 	sb->rlimit_nproc = t->uid ? g_cfg.tenant_pids_max : 0;
 	return 0;
 }
+
+/* Returns 0 and g_cfg's uid_range (0, 0 when off), or -EINVAL. */
+int lutfd_uid_range(uint32_t *lo, uint32_t *hi)
+{
+	return uid_range(g_cfg.uid_range, lo, hi);
+}

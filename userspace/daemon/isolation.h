@@ -118,6 +118,8 @@ struct lutf_wk_sandbox;
 
 /* A tier lutfd knows ("pure", "basic", "service", "compat"). */
 bool lutfd_tier_valid(const char *tier);
+/* g_cfg's uid_range: 0 and lo..hi (0, 0 when off), or -EINVAL. */
+int lutfd_uid_range(uint32_t *lo, uint32_t *hi);
 /* Make the state folder traversable by tenant uids (once, at start). */
 void lutfd_identity_init(void);
 /* Tenant uids can search every folder from / down to <state_dir>/apps

@@ -74,6 +74,12 @@ struct lutfd_config {
 	char admin_listen[128]; /* /metrics, /healthz; "" or "off": on http_listen */
 	uint32_t http_max_header, http_max_body, http_max_rps, http_max_pending;
 	uint32_t http_request_timeout_ms; /* a request begun, not complete: 408 */
+	/* API keys and reach (issue 12.3; docs/operator.md "API keys") */
+	bool require_keys;	       /* TCP and HTTP invocations need a key (keys.c) */
+	char admin_token_file[256];    /* "" = <state_dir>/admin.token, made at start */
+	bool functions_reach_lutfd;    /* tenants' connect rules keep lutfd's ports */
+	uint32_t frame_timeout_ms;     /* a binary frame begun, not complete: close */
+	uint64_t input_buffered_max;   /* unparsed input over all connections */
 };
 
 /* Fill the defaults. */

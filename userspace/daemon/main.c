@@ -26,6 +26,8 @@
 #include "isolation.h"
 #include "lutfd.h"
 #include "text_escape.h"
+#include "keys.h"
+#include "reach.h"
 
 #define DEFAULT_CONFIG "/etc/lutf/lutfd.conf"
 
@@ -40,7 +42,8 @@ static int stop_requested;
 static const char *cfg_path = DEFAULT_CONFIG, *flag_state, *flag_run;
 static bool flag_no_bpf;
 static char tcp_addr[160]; /* bound TCP listener, "" if none */
-static const struct lutf_bin_handler bin_handler = {.frame = lutfd_frame};
+static const struct lutf_bin_handler bin_handler = {.frame = lutfd_frame,
+						    .authorize = lutfd_keys_authorize_frame};
 
 uint64_t lutfd_now_ms(void)
 {
@@ -361,6 +364,14 @@ void lutfd_ingress_status(struct lutf_buf *b)
 	put_counter(b, "ingress_short_sends", st.short_sends);
 	put_counter(b, "ingress_cq_overflows", st.cq_overflows);
 	put_counter(b, "ingress_sqe_waits", st.sqe_waits);
+	{ /* slowloris limits (frame_timeout_ms, input_buffered_max) */
+		uint64_t buffered, frame_to, input_ref;
+
+		lutf_srv_input_stats(g_srv, &buffered, &frame_to, &input_ref);
+		put_counter(b, "ingress_input_buffered", buffered);
+		put_counter(b, "ingress_frame_timeouts", frame_to);
+		put_counter(b, "ingress_input_refused", input_ref);
+	}
 }
 
 int main(int argc, char **argv)
@@ -462,6 +473,10 @@ int main(int argc, char **argv)
 			strerror(-err));
 		return 1;
 	}
+	if (lutfd_keys_load())
+		return 1;
+	if (!g_cfg.require_keys)
+		lutfd_log("require_keys = off: TCP and HTTP invoke without API keys");
 	raise_nofile();
 	if (sfd < 0 || create_loop() || lutfd_dispatch_init() || lutfd_jobs_init()) {
 		fprintf(stderr, "lutfd: cannot set up the event loop\n");
@@ -473,6 +488,9 @@ int main(int argc, char **argv)
 	lim.max_conns = g_cfg.max_conns;
 	lim.out_max = g_cfg.conn_out_max;
 	lim.idle_ms = g_cfg.idle_timeout_ms;
+	lim.frame_ms = g_cfg.frame_timeout_ms;
+	lim.tcp_peer = lutfd_reach_check;
+	lim.input_max = g_cfg.input_buffered_max;
 	gr = getgrnam(g_cfg.group);
 	if (gr) {
 		lim.group = gr->gr_gid;

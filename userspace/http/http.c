@@ -78,6 +78,7 @@ static int on_message_begin(llhttp_t *p)
 	c->hlen = c->url_len = 0;
 	c->field_open = c->keep_field = false;
 	c->ctype_off = -1;
+	c->auth_off = -1;
 	c->nmeta = 0;
 	c->expect_continue = false;
 	c->route = R_NONE;
@@ -127,7 +128,8 @@ static int on_header_field(llhttp_t *p, const char *at, size_t len)
 static bool wanted(const char *name)
 {
 	return !strncmp(name, "x-", 2) || !strcmp(name, "accept") || !strcmp(name, "user-agent") ||
-	       !strcmp(name, "content-type") || !strcmp(name, "expect");
+	       !strcmp(name, "content-type") || !strcmp(name, "expect") ||
+	       !strcmp(name, "authorization");
 }
 
 static int on_header_field_complete(llhttp_t *p)
@@ -172,6 +174,13 @@ static int on_header_value_complete(llhttp_t *p)
 		c->hlen = c->field_off;
 	} else if (!strcmp(name, "content-type") && c->ctype_off < 0) {
 		c->ctype_off = (int)voff;
+	} else if (!strcmp(name, "authorization")) {
+		/* For lutfd alone (API keys): never among a function's headers.
+		 * A second one makes the request ambiguous: it gets none. */
+		if (c->auth_off == -1)
+			c->auth_off = (int)voff;
+		else
+			c->auth_off = -2;
 	} else if (c->nmeta < LUTF_HTTP_MAX_META) {
 		c->meta_off[c->nmeta][0] = (uint32_t)c->field_off;
 		c->meta_off[c->nmeta][1] = (uint32_t)voff;
@@ -260,6 +269,19 @@ static int on_body(llhttp_t *p, const char *at, size_t len)
 	return 0;
 }
 
+/* A chunk's size is known before its bytes: one over what the body may still
+ * take is refused now (413), not after waiting for bytes that never come. */
+static int on_chunk_header(llhttp_t *p)
+{
+	struct lutf_http_conn *c = conn_of(p);
+	uint64_t left = c->body_seen < c->lim.max_body ? c->lim.max_body - c->body_seen : 0;
+
+	if (p->content_length > left)
+		return fail(c, 413, lutf_status_str(LUTF_STATUS_TOO_LARGE),
+			    "chunk larger than the body limit allows");
+	return 0;
+}
+
 /* Give the next sequence number a slot. */
 static uint64_t take_seq(struct lutf_http_conn *c, bool close, bool head)
 {
@@ -285,7 +307,25 @@ static void answer_simple(struct lutf_http_conn *c, uint64_t seq, const char *ct
 static void answer_metrics(struct lutf_http_conn *c, uint64_t seq)
 {
 	struct lutf_http_buf b = {0};
-	int err = c->s->ops.metrics ? c->s->ops.metrics(c->s->ctx, c, &b) : -ENOSYS;
+	char why[256];
+	int err, code;
+
+	code = c->s->ops.authorize_metrics
+		   ? c->s->ops.authorize_metrics(c->s->ctx,
+						 c->auth_off >= 0 ? c->hbuf + c->auth_off : NULL,
+						 why, sizeof(why))
+		   : 0;
+	if (code) {
+		struct lutf_http_out o = {
+		    .code = code,
+		    .cause = lutf_status_str(LUTF_STATUS_FORBIDDEN),
+		    .msg = why,
+		};
+
+		lutf_http_queue(c, seq, &o);
+		return;
+	}
+	err = c->s->ops.metrics ? c->s->ops.metrics(c->s->ctx, c, &b) : -ENOSYS;
 
 	if (!err && b.err)
 		err = b.err;
@@ -316,6 +356,7 @@ static void invoke(struct lutf_http_conn *c, uint64_t seq, llhttp_t *p)
 	    .tenant = c->tenant,
 	    .name = c->name,
 	    .content_type = c->ctype_off >= 0 ? c->hbuf + c->ctype_off : NULL,
+	    .authorization = c->auth_off >= 0 ? c->hbuf + c->auth_off : NULL,
 	    .meta = meta,
 	    .nmeta = c->nmeta,
 	    .body = (const uint8_t *)(c->body.data ? c->body.data : ""),
@@ -398,6 +439,7 @@ static const llhttp_settings_t settings = {
     .on_header_value_complete = on_header_value_complete,
     .on_headers_complete = on_headers_complete,
     .on_body = on_body,
+    .on_chunk_header = on_chunk_header,
     .on_message_complete = on_message_complete,
 };
 

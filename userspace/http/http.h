@@ -50,6 +50,7 @@ struct lutf_http_req {
 	const char *tenant;  /* POST /fn/<tenant>/<name> only */
 	const char *name;
 	const char *content_type; /* NULL when absent */
+	const char *authorization; /* the Authorization header's value; NULL when absent */
 	const struct lutf_http_meta *meta; /* selected headers: see http.c */
 	unsigned nmeta;
 	const uint8_t *body;
@@ -64,6 +65,8 @@ struct lutf_http_resp {
 	size_t body_len;
 	const char *msg;	  /* errors: the human cause (body "<cause>: <msg>") */
 	uint32_t retry_after_s;	  /* 503: Retry-After (0 = 1) */
+	uint16_t code;		  /* errors: this HTTP code instead of the status's
+				   * (401 also sends WWW-Authenticate: Bearer); 0 = the status's */
 };
 
 /* A growable byte buffer (metrics text, response assembly). */
@@ -91,6 +94,12 @@ struct lutf_http_ops {
 	 * Returns 0 or -errno (then 500).
 	 */
 	int (*metrics)(void *ctx, struct lutf_http_conn *c, struct lutf_http_buf *out);
+	/*
+	 * Before metrics (NULL: anyone may read them): authorization is the
+	 * request's Authorization value or NULL. Returns 0 (allowed), 401 or 403
+	 * (denied; msg says why).
+	 */
+	int (*authorize_metrics)(void *ctx, const char *authorization, char *msg, size_t cap);
 	/* Response bytes, in order. Returns 0 or -errno (the connection closes). */
 	int (*write)(void *ctx, struct lutf_http_conn *c, const void *data, size_t len);
 };

@@ -56,6 +56,7 @@ struct lutf_http_conn {
 	size_t field_off;
 	bool field_open, value_open, keep_field;
 	int ctype_off;
+	int auth_off; /* Authorization: kept apart, never passed to a function */
 	unsigned nmeta;
 	uint32_t meta_off[LUTF_HTTP_MAX_META][2];
 	bool expect_continue;

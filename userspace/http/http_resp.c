@@ -84,6 +84,7 @@ static const char *reason(int code)
 	switch (code) {
 	case 200: return "OK";
 	case 400: return "Bad Request";
+	case 401: return "Unauthorized";
 	case 403: return "Forbidden";
 	case 404: return "Not Found";
 	case 405: return "Method Not Allowed";
@@ -139,6 +140,8 @@ void lutf_http_format(const struct lutf_http_server *s, struct lutf_http_buf *b,
 		lutf_http_buf_printf(b, "Retry-After: %u\r\n", o->retry_after);
 	if (o->allow)
 		lutf_http_buf_printf(b, "Allow: %s\r\n", o->allow);
+	if (o->code == 401) /* RFC 6750: the scheme the client must use */
+		lutf_http_buf_printf(b, "WWW-Authenticate: Bearer realm=\"lutf\"\r\n");
 	if (o->cause)
 		lutf_http_buf_printf(b, "X-Lutf-Status: %s\r\n", o->cause);
 	lutf_http_buf_append(b, "\r\n", 2);
@@ -218,7 +221,7 @@ int lutf_http_queue(struct lutf_http_conn *c, uint64_t seq, struct lutf_http_out
 
 int lutf_http_respond(struct lutf_http_conn *c, uint64_t seq, const struct lutf_http_resp *r)
 {
-	struct lutf_http_out o = {.code = lutf_status_http(r->status)};
+	struct lutf_http_out o = {.code = r->code ? r->code : lutf_status_http(r->status)};
 
 	if (r->status == LUTF_STATUS_OK) {
 		o.ctype = r->content_type;

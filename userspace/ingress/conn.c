@@ -3,7 +3,9 @@
  * The connection layer: listeners, connections, the input buffer, replies
  * and limits over the ingress loop (any backend), for any protocol.
  * Invariants: a connection keeps at most max_frame + 64 KiB of unconsumed
- * input (plus what was already on its way when reading stopped) and stops
+ * input (plus what was already on its way when reading stopped), for at most
+ * frame_ms from the first byte of the oldest unit, and all connections
+ * together at most input_max bytes of input buffers; it stops
  * reading once out_max reply bytes are queued; replies are double-buffered:
  * tx is lent to the backend while a send is in flight and is never grown,
  * moved or freed then, new replies go to out and leave with the next send;
@@ -64,7 +66,8 @@ struct lutf_conn {
 	struct lutf_buf tx;  /* lent to the backend while send_busy */
 	size_t tx_off;
 	uint32_t inflight;
-	uint64_t last_ms; /* last progress either way */
+	uint64_t last_ms;     /* last progress either way */
+	uint64_t in_since_ms; /* in_len > 0: when the oldest unconsumed unit began */
 	_Alignas(max_align_t) unsigned char state[];
 };
 
@@ -77,6 +80,9 @@ struct lutf_srv {
 	size_t nby_fd;
 	unsigned nconns, zombies; /* open; closed and not yet released */
 	uint64_t serial, refused, idle_closed;
+	uint64_t in_bytes;	 /* input buffer capacity over all connections */
+	uint64_t frame_timeouts; /* closed: a unit not complete within frame_ms */
+	uint64_t input_refused;	 /* closed: input_max reached */
 	bool no_read;
 	uint64_t *dirty; /* ids of connections with replies queued outside a handler */
 	size_t ndirty, cap_dirty;
@@ -169,12 +175,37 @@ bool lutf_conn_accepting(const struct lutf_conn *c)
 	return !c->dead && !c->ending && !c->paused;
 }
 
+/* The input buffer's capacity becomes cap: keep the server's total. */
+static void in_account(struct lutf_conn *c, size_t cap)
+{
+	c->srv->in_bytes = c->srv->in_bytes - c->in_cap + cap;
+	c->in_cap = cap;
+}
+
+/* May c's input buffer grow to cap? If not (input_max over all connections),
+ * c is refused and closed: it is the one asking for more. */
+static bool in_budget(struct lutf_conn *c, size_t cap)
+{
+	struct lutf_srv *s = c->srv;
+
+	if (!s->lim.input_max || s->in_bytes - c->in_cap + cap <= s->lim.input_max)
+		return true;
+	s->input_refused++;
+	if (c->proto->refuse)
+		c->proto->refuse(c->fd, LUTF_STATUS_OVERLOADED,
+				 "lutfd holds as much unparsed input as input_buffered_max allows");
+	conn_close(c);
+	return false;
+}
+
 /* Offer the protocol what arrived (p, n) after what is buffered. */
 static void feed(struct lutf_conn *c, const uint8_t *p, size_t n)
 {
 	const uint8_t *src = p;
 	size_t len = n;
 	ssize_t k;
+
+	bool had = c->in_len != 0;
 
 	if (c->in_len) {
 		if (c->in_cap - c->in_len < n) {
@@ -183,13 +214,15 @@ static void feed(struct lutf_conn *c, const uint8_t *p, size_t n)
 
 			while (cap - c->in_len < n)
 				cap *= 2;
+			if (!in_budget(c, cap))
+				return;
 			q = realloc(c->in, cap);
 			if (!q) {
 				conn_close(c);
 				return;
 			}
+			in_account(c, cap);
 			c->in = q;
-			c->in_cap = cap;
 		}
 		memcpy(c->in + c->in_len, p, n);
 		c->in_len += n;
@@ -215,9 +248,11 @@ static void feed(struct lutf_conn *c, const uint8_t *p, size_t n)
 		size_t rest = len - (size_t)k, cap = rest < 4096 ? 4096 : rest;
 
 		if (c->in_cap < rest) {
+			if (!in_budget(c, cap))
+				return;
 			free(c->in);
 			c->in = malloc(cap);
-			c->in_cap = c->in ? cap : 0;
+			in_account(c, c->in ? cap : 0);
 			if (!c->in) {
 				conn_close(c);
 				return;
@@ -226,6 +261,9 @@ static void feed(struct lutf_conn *c, const uint8_t *p, size_t n)
 		memcpy(c->in, p + k, rest);
 		c->in_len = rest;
 	}
+	/* The frame deadline runs from the first byte of the oldest unit. */
+	if (c->in_len && (k > 0 || !had))
+		c->in_since_ms = now_ms();
 	c->more_in = c->in_len && !lutf_conn_accepting(c);
 	if (!c->more_in && c->in_len > (size_t)c->srv->lim.max_frame + IN_SLACK) {
 		/* A protocol that does not bound its units. (While it may not take
@@ -237,7 +275,7 @@ static void feed(struct lutf_conn *c, const uint8_t *p, size_t n)
 	if (!c->in_len && c->in_cap > 4 * IN_SLACK) { /* give back a big unit's memory */
 		free(c->in);
 		c->in = NULL;
-		c->in_cap = 0;
+		in_account(c, 0);
 	}
 }
 
@@ -328,6 +366,7 @@ static void on_released(void *owner)
 	struct lutf_conn *c = owner;
 
 	c->srv->zombies--;
+	in_account(c, 0);
 	free(c->in);
 	lutf_buf_free(&c->out);
 	lutf_buf_free(&c->tx);
@@ -451,6 +490,12 @@ static void on_accept(void *data, int fd)
 		return;
 	}
 	if (ls->control && !peer_allowed(s, fd, why, sizeof(why))) {
+		refuse(ls, fd, LUTF_STATUS_FORBIDDEN, why);
+		return;
+	}
+	if (ls->tcp && s->lim.tcp_peer &&
+	    s->lim.tcp_peer(s->lim.tcp_peer_ctx, fd, why, sizeof(why))) {
+		s->refused++;
 		refuse(ls, fd, LUTF_STATUS_FORBIDDEN, why);
 		return;
 	}
@@ -707,6 +752,19 @@ void lutf_srv_tick(struct lutf_srv *s)
 			conn_close(c);
 			continue;
 		}
+		if (s->lim.frame_ms && c->in_len && !c->more_in &&
+		    now - c->in_since_ms > s->lim.frame_ms) {
+			/* Slowloris: bytes trickle in, a unit never completes. */
+			char why[80];
+
+			snprintf(why, sizeof(why), "request not complete within %u ms",
+				 s->lim.frame_ms);
+			s->frame_timeouts++;
+			if (c->proto->refuse)
+				c->proto->refuse(c->fd, LUTF_STATUS_MALFORMED, why);
+			conn_close(c);
+			continue;
+		}
 		kick(c);
 		progress(c);
 	}
@@ -746,4 +804,12 @@ void lutf_srv_counters(struct lutf_srv *s, uint64_t *refused, uint64_t *idle_clo
 {
 	*refused = s->refused;
 	*idle_closed = s->idle_closed;
+}
+
+void lutf_srv_input_stats(struct lutf_srv *s, uint64_t *buffered, uint64_t *frame_timeouts,
+			  uint64_t *input_refused)
+{
+	*buffered = s->in_bytes;
+	*frame_timeouts = s->frame_timeouts;
+	*input_refused = s->input_refused;
 }

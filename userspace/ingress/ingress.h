@@ -148,8 +148,15 @@ struct lutf_srv_limits {
 	uint32_t max_conns; /* further connections are refused (closed at once) */
 	size_t out_max;	    /* reply bytes queued per connection before reading stops */
 	uint32_t idle_ms;   /* no progress this long with nothing in flight: close */
+	uint32_t frame_ms;  /* a unit begun and not complete this long: refuse, close; 0 = none */
+	uint64_t input_max; /* input buffered over all connections; past it the
+			     * connection asking for more is refused and closed; 0 = none */
 	gid_t group;	    /* control peers: uid 0 or member of this group */
 	bool group_valid;
+	/* Optional: every accepted TCP connection, before anything is read.
+	 * Returns 0 (go on) or -errno: refused FORBIDDEN with why, closed. */
+	int (*tcp_peer)(void *ctx, int fd, char *why, size_t cap);
+	void *tcp_peer_ctx;
 };
 
 struct lutf_srv;
@@ -227,6 +234,9 @@ size_t lutf_srv_pending_out(struct lutf_srv *s);
 unsigned lutf_srv_nconns(struct lutf_srv *s);
 /* Connections refused (max_conns) and closed by the idle timeout. */
 void lutf_srv_counters(struct lutf_srv *s, uint64_t *refused, uint64_t *idle_closed);
+/* Input buffer bytes held now; connections closed by frame_ms and input_max. */
+void lutf_srv_input_stats(struct lutf_srv *s, uint64_t *buffered, uint64_t *frame_timeouts,
+			  uint64_t *input_refused);
 
 /* A connection's id survives its close: lookups of a closed one give NULL. */
 uint64_t lutf_conn_id(const struct lutf_conn *c);
@@ -253,6 +263,10 @@ struct lutf_bin_handler {
 	void (*frame)(void *ctx, struct lutf_conn *c, const struct lutf_wire_hdr *h,
 		      const uint8_t *payload);
 	void *ctx;
+	/* Optional, before frame(): LUTF_STATUS_OK lets the frame through; any
+	 * other status is answered with msg instead (the connection stays). */
+	uint32_t (*authorize)(void *ctx, struct lutf_conn *c, const struct lutf_wire_hdr *h,
+			      const uint8_t *payload, char *msg, size_t cap);
 };
 /* pctx: const struct lutf_bin_handler * */
 extern const struct lutf_proto lutf_proto_binary;

@@ -17,7 +17,8 @@
 static bool op_known(uint16_t op)
 {
 	return op == LUTF_OP_INVOKE || op == LUTF_OP_PING ||
-	       (op >= LUTF_OP_DEPLOY && op <= LUTF_OP_LOGS);
+	       (op >= LUTF_OP_DEPLOY && op <= LUTF_OP_LOGS) ||
+	       (op >= LUTF_OP_KEY_CREATE && op <= LUTF_OP_KEY_REVOKE);
 }
 
 static void status_frame(struct lutf_buf *b, uint64_t id, uint32_t status, const char *msg)
@@ -84,9 +85,26 @@ static ssize_t bin_input(struct lutf_conn *c, const uint8_t *p, size_t n)
 				       "control calls are accepted only on the control socket");
 			break;
 		}
+		if (h.request_id == 0 && h.opcode == LUTF_OP_PING) {
+			/* Its OK reply would carry id 0, which marks a connection-level
+			 * refusal, and an OK one is malformed (docs/protocol.md). */
+			lutf_conn_fail(c, 0, LUTF_STATUS_MALFORMED,
+				       "request id 0 is reserved (a PING's OK reply would carry it)");
+			break;
+		}
 		if (avail < LUTF_WIRE_HDR_SIZE + (size_t)h.length)
 			break;
-		hd->frame(hd->ctx, c, &h, p + pos + LUTF_WIRE_HDR_SIZE);
+		st = LUTF_STATUS_OK;
+		if (hd->authorize) {
+			char msg[320];
+
+			st = hd->authorize(hd->ctx, c, &h, p + pos + LUTF_WIRE_HDR_SIZE, msg,
+					   sizeof(msg));
+			if (st != LUTF_STATUS_OK)
+				lutf_conn_reply_status(c, h.request_id, st, msg);
+		}
+		if (st == LUTF_STATUS_OK)
+			hd->frame(hd->ctx, c, &h, p + pos + LUTF_WIRE_HDR_SIZE);
 		pos += LUTF_WIRE_HDR_SIZE + h.length;
 	}
 	return (ssize_t)pos;

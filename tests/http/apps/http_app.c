@@ -32,6 +32,14 @@ LUTF_FUNCTION(hdr)
 	return lutf_write(call, v ? v : "-", v ? strlen(v) : 1);
 }
 
+/* The Authorization header as the function sees it: "-" when hidden. */
+LUTF_FUNCTION(auth)
+{
+	const char *v = lutf_meta(call, "authorization");
+
+	return lutf_write(call, v ? v : "-", v ? strlen(v) : 1);
+}
+
 LUTF_FUNCTION(fail)
 {
 	return lutf_fail(call, "refused on purpose"), 1;

@@ -1,0 +1,638 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * API keys: created, listed and revoked on the control socket, checked on
+ * every invocation over TCP and HTTP; public apps; the admin token of
+ * /metrics. Invariants: a key's secret is never stored, only its BLAKE2b
+ * hash, and it is compared in constant time (libsodium); a change is
+ * answered only once <state_dir>/keys holding it is durable (temporary
+ * file, fsync, rename, fsync of the folder), else it is undone in memory.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <sodium.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "keys.h"
+#include "lutfd.h"
+
+#define KEY_PREFIX "lutf_"
+#define ID_BYTES 8
+#define SECRET_BYTES 32
+#define HASH_BYTES 32
+#define ID_HEX (2 * ID_BYTES)
+#define SECRET_HEX (2 * SECRET_BYTES)
+/* "lutf_" <id hex> "_" <secret hex> */
+#define KEY_LEN (sizeof(KEY_PREFIX) - 1 + ID_HEX + 1 + SECRET_HEX)
+#define MAX_KEYS 16384 /* revoked keys stay listed: the bound keeps the file small */
+#define MAX_PUBLIC 16384
+/* The disk refused a change: not a retry-later status such as OVERLOADED.
+ * (A dedicated "not persisted" status belongs with the control plane's.) */
+#define NOT_SAVED LUTF_STATUS_FUNCTION_ERROR
+
+struct key_rec {
+	char tenant[LUTFD_NAME];
+	char id[ID_HEX + 1];
+	uint64_t created, revoked; /* unix seconds; revoked 0: active */
+	uint8_t hash[HASH_BYTES];
+};
+
+struct pub_rec {
+	char tenant[LUTFD_NAME];
+	char app[LUTFD_NAME];
+};
+
+static struct key_rec *keys;
+static size_t nkeys;
+static struct pub_rec *pubs;
+static size_t npubs;
+static uint8_t admin_hash[HASH_BYTES];
+static bool admin_set;
+
+static void hash_of(const void *p, size_t n, uint8_t out[HASH_BYTES])
+{
+	crypto_generichash(out, HASH_BYTES, p, n, NULL, 0);
+}
+
+/* ---- the durable file ---- */
+
+static void store_path(char *path, size_t cap, const char *suffix)
+{
+	snprintf(path, cap, "%s/keys%s", g_cfg.state_dir, suffix);
+}
+
+static int fsync_dir(const char *dir)
+{
+	int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC), rc = 0;
+
+	if (fd < 0)
+		return -errno;
+	if (fsync(fd))
+		rc = -errno;
+	close(fd);
+	return rc;
+}
+
+/* Write the whole store durably. Returns 0 or -errno (the old file stays). */
+static int save(void)
+{
+	char path[PATH_MAX], tmp[PATH_MAX], hex[2 * HASH_BYTES + 1];
+	FILE *fp;
+	int fd, rc = 0;
+
+	store_path(path, sizeof(path), "");
+	store_path(tmp, sizeof(tmp), ".tmp");
+	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	if (fd < 0)
+		return -errno;
+	fp = fdopen(fd, "w");
+	if (!fp) {
+		rc = -errno;
+		close(fd);
+		goto err;
+	}
+	fprintf(fp, "lutf-keys 1\n");
+	for (size_t i = 0; i < nkeys; i++) {
+		sodium_bin2hex(hex, sizeof(hex), keys[i].hash, HASH_BYTES);
+		fprintf(fp, "key %s %s %" PRIu64 " %" PRIu64 " %s\n", keys[i].tenant, keys[i].id,
+			keys[i].created, keys[i].revoked, hex);
+	}
+	for (size_t i = 0; i < npubs; i++)
+		fprintf(fp, "public %s %s\n", pubs[i].tenant, pubs[i].app);
+	if (fflush(fp) || ferror(fp) || fsync(fd))
+		rc = -errno ?: -EIO;
+	if (fclose(fp) && !rc)
+		rc = -errno;
+	if (rc)
+		goto err;
+	if (rename(tmp, path)) {
+		rc = -errno;
+		goto err;
+	}
+	return fsync_dir(g_cfg.state_dir);
+err:
+	unlink(tmp);
+	return rc;
+}
+
+static bool hex_ok(const char *s, size_t n)
+{
+	if (strlen(s) != n)
+		return false;
+	for (size_t i = 0; i < n; i++)
+		if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f')))
+			return false;
+	return true;
+}
+
+static int parse_line(char *line)
+{
+	char w[6][80];
+	int n;
+
+	line[strcspn(line, "\n")] = 0;
+	n = sscanf(line, "%79s %79s %79s %79s %79s %79s", w[0], w[1], w[2], w[3], w[4], w[5]);
+	if (n == 6 && !strcmp(w[0], "key")) {
+		struct key_rec k = {0}, *p;
+		char *e1, *e2;
+
+		k.created = strtoull(w[3], &e1, 10);
+		k.revoked = strtoull(w[4], &e2, 10);
+		if (!lutf_name_valid(w[1]) || !hex_ok(w[2], ID_HEX) || *e1 || *e2 ||
+		    !hex_ok(w[5], 2 * HASH_BYTES) || nkeys >= MAX_KEYS)
+			return -EINVAL;
+		LUTFD_COPY(k.tenant, w[1]);
+		LUTFD_COPY(k.id, w[2]);
+		sodium_hex2bin(k.hash, HASH_BYTES, w[5], 2 * HASH_BYTES, NULL, NULL, NULL);
+		p = realloc(keys, (nkeys + 1) * sizeof(*p));
+		if (!p)
+			return -ENOMEM;
+		keys = p;
+		keys[nkeys++] = k;
+		return 0;
+	}
+	if (n == 3 && !strcmp(w[0], "public")) {
+		struct pub_rec *p;
+
+		if (!lutf_name_valid(w[1]) || !lutf_name_valid(w[2]) || npubs >= MAX_PUBLIC)
+			return -EINVAL;
+		p = realloc(pubs, (npubs + 1) * sizeof(*p));
+		if (!p)
+			return -ENOMEM;
+		pubs = p;
+		LUTFD_COPY(pubs[npubs].tenant, w[1]);
+		LUTFD_COPY(pubs[npubs].app, w[2]);
+		npubs++;
+		return 0;
+	}
+	return -EINVAL;
+}
+
+/* The admin token: admin_token_file, or <state_dir>/admin.token made here. */
+static int load_admin_token(void)
+{
+	char path[PATH_MAX], tok[256], hex[2 * SECRET_BYTES + 1];
+	uint8_t raw[SECRET_BYTES];
+	size_t n;
+	FILE *fp;
+	int fd;
+
+	if (g_cfg.admin_token_file[0])
+		snprintf(path, sizeof(path), "%s", g_cfg.admin_token_file);
+	else
+		snprintf(path, sizeof(path), "%s/admin.token", g_cfg.state_dir);
+	fp = fopen(path, "re");
+	if (!fp && errno == ENOENT && !g_cfg.admin_token_file[0]) {
+		randombytes_buf(raw, sizeof(raw));
+		sodium_bin2hex(hex, sizeof(hex), raw, sizeof(raw));
+		sodium_memzero(raw, sizeof(raw));
+		fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+		if (fd < 0 || write(fd, hex, strlen(hex)) != (ssize_t)strlen(hex) ||
+		    write(fd, "\n", 1) != 1 || fsync(fd)) {
+			fprintf(stderr, "lutfd: cannot write the admin token %s: %s\n", path,
+				strerror(errno));
+			if (fd >= 0)
+				close(fd);
+			return -EIO;
+		}
+		close(fd);
+		fsync_dir(g_cfg.state_dir);
+		fp = fopen(path, "re");
+	}
+	if (!fp) {
+		fprintf(stderr, "lutfd: cannot read the admin token %s: %s\n", path,
+			strerror(errno));
+		return -errno;
+	}
+	n = fread(tok, 1, sizeof(tok) - 1, fp);
+	fclose(fp);
+	tok[n] = 0;
+	tok[strcspn(tok, "\r\n")] = 0;
+	if (strlen(tok) < 16) {
+		fprintf(stderr, "lutfd: the admin token in %s is shorter than 16 characters\n",
+			path);
+		return -EINVAL;
+	}
+	hash_of(tok, strlen(tok), admin_hash);
+	sodium_memzero(tok, sizeof(tok));
+	admin_set = true;
+	return 0;
+}
+
+int lutfd_keys_load(void)
+{
+	char path[PATH_MAX], line[512];
+	unsigned lineno = 0;
+	FILE *fp;
+	int rc = 0;
+
+	if (sodium_init() < 0) {
+		fprintf(stderr, "lutfd: libsodium does not initialise\n");
+		return -EIO;
+	}
+	store_path(path, sizeof(path), "");
+	fp = fopen(path, "re");
+	if (!fp && errno != ENOENT) {
+		rc = -errno;
+		fprintf(stderr, "lutfd: cannot read %s: %s\n", path, strerror(-rc));
+		return rc;
+	}
+	while (fp && fgets(line, sizeof(line), fp)) {
+		lineno++;
+		if (lineno == 1) {
+			if (strcmp(line, "lutf-keys 1\n")) {
+				rc = -EINVAL;
+				break;
+			}
+			continue;
+		}
+		if ((rc = parse_line(line)))
+			break;
+	}
+	if (fp)
+		fclose(fp);
+	if (rc) {
+		fprintf(stderr, "lutfd: %s: line %u is not a key store line: %s\n", path, lineno,
+			strerror(-rc));
+		return rc;
+	}
+	return load_admin_token();
+}
+
+/* ---- public apps ---- */
+
+static struct pub_rec *pub_find(const char *tenant, const char *app)
+{
+	for (size_t i = 0; i < npubs; i++)
+		if (!strcmp(pubs[i].tenant, tenant) && !strcmp(pubs[i].app, app))
+			return &pubs[i];
+	return NULL;
+}
+
+bool lutfd_keys_public(const char *tenant, const char *app)
+{
+	return pub_find(tenant, app) != NULL;
+}
+
+int lutfd_keys_set_public(const char *tenant, const char *app, bool pub, char *msg, size_t cap)
+{
+	struct pub_rec *r = pub_find(tenant, app), saved;
+	int rc;
+
+	if (!!r == pub)
+		return 0;
+	if (pub) {
+		struct pub_rec *p =
+		    npubs < MAX_PUBLIC ? realloc(pubs, (npubs + 1) * sizeof(*p)) : NULL;
+
+		if (!p) {
+			snprintf(msg, cap, "cannot make %s/%s public: too many public apps", tenant,
+				 app);
+			return -ENOMEM;
+		}
+		pubs = p;
+		LUTFD_COPY(pubs[npubs].tenant, tenant);
+		LUTFD_COPY(pubs[npubs].app, app);
+		npubs++;
+	} else {
+		saved = *r;
+		*r = pubs[--npubs];
+	}
+	rc = save();
+	if (!rc)
+		return 0;
+	if (pub) {
+		npubs--;
+	} else {
+		pubs[npubs++] = saved; /* the order does not matter */
+	}
+	snprintf(msg, cap, "cannot save the key store in %s: %s", g_cfg.state_dir, strerror(-rc));
+	lutfd_log("%s", msg);
+	return rc;
+}
+
+int lutfd_keys_forget_tenant(const char *tenant)
+{
+	size_t nk = 0, np = 0;
+
+	for (size_t i = 0; i < nkeys; i++)
+		if (strcmp(keys[i].tenant, tenant))
+			keys[nk++] = keys[i];
+	for (size_t i = 0; i < npubs; i++)
+		if (strcmp(pubs[i].tenant, tenant))
+			pubs[np++] = pubs[i];
+	if (nk == nkeys && np == npubs)
+		return 0;
+	nkeys = nk;
+	npubs = np;
+	return save();
+}
+
+/* ---- the checks ---- */
+
+static struct key_rec *key_by_id(const char *id)
+{
+	for (size_t i = 0; i < nkeys; i++)
+		if (!strcmp(keys[i].id, id))
+			return &keys[i];
+	return NULL;
+}
+
+enum lutfd_auth lutfd_keys_check(const char *tenant, const char *fn, const char *key, size_t len,
+				 char *msg, size_t cap)
+{
+	struct lutfd_tenant *t;
+	struct lutfd_fn *f;
+	uint8_t secret[SECRET_BYTES], h[HASH_BYTES];
+	char id[ID_HEX + 1];
+	struct key_rec *k;
+	size_t pre = sizeof(KEY_PREFIX) - 1;
+	bool match;
+
+	if (!g_cfg.require_keys)
+		return LUTFD_AUTH_OK;
+	t = lutfd_tenant_find(tenant);
+	f = t ? lutfd_fn_find(t, fn) : NULL;
+	if (f && lutfd_keys_public(tenant, f->app))
+		return LUTFD_AUTH_OK;
+	if (!key || !len) {
+		snprintf(msg, cap,
+			 "an API key of tenant %s is required (lutfctl key create %s; HTTP: "
+			 "Authorization: Bearer <key>; binary protocol: the KEY field)",
+			 tenant, tenant);
+		return LUTFD_AUTH_MISSING;
+	}
+	if (len != KEY_LEN || memcmp(key, KEY_PREFIX, pre) || key[pre + ID_HEX] != '_') {
+		snprintf(msg, cap, "not an API key (want lutf_<16 hex>_<64 hex>)");
+		return LUTFD_AUTH_DENIED;
+	}
+	memcpy(id, key + pre, ID_HEX);
+	id[ID_HEX] = 0;
+	if (!hex_ok(id, ID_HEX) || sodium_hex2bin(secret, sizeof(secret), key + pre + ID_HEX + 1,
+						  SECRET_HEX, NULL, NULL, NULL)) {
+		snprintf(msg, cap, "not an API key (want lutf_<16 hex>_<64 hex>)");
+		return LUTFD_AUTH_DENIED;
+	}
+	hash_of(secret, sizeof(secret), h);
+	sodium_memzero(secret, sizeof(secret));
+	k = key_by_id(id);
+	/* Compare even when the id is unknown: the time taken says nothing. */
+	match = sodium_memcmp(h, k ? k->hash : admin_hash, HASH_BYTES) == 0 && k;
+	if (!match) {
+		snprintf(msg, cap, "unknown API key %s", id);
+		return LUTFD_AUTH_DENIED;
+	}
+	if (k->revoked) {
+		snprintf(msg, cap, "API key %s of tenant %s was revoked", id, k->tenant);
+		return LUTFD_AUTH_DENIED;
+	}
+	if (strcmp(k->tenant, tenant)) {
+		snprintf(msg, cap, "API key %s is not a key of tenant %s", id, tenant);
+		return LUTFD_AUTH_DENIED;
+	}
+	return LUTFD_AUTH_OK;
+}
+
+uint32_t lutfd_keys_authorize_frame(void *ctx, struct lutf_conn *c, const struct lutf_wire_hdr *h,
+				    const uint8_t *payload, char *msg, size_t cap)
+{
+	char tenant[LUTFD_NAME] = "", fn[LUTFD_NAME] = "";
+	const char *key = NULL;
+	size_t klen = 0;
+	struct lutf_tlv_iter it;
+	struct lutf_tlv tl;
+
+	(void)ctx;
+	if (h->opcode != LUTF_OP_INVOKE || !lutf_conn_is_tcp(c) || !g_cfg.require_keys)
+		return LUTF_STATUS_OK;
+	lutf_tlv_iter_init(&it, payload, h->length);
+	while (lutf_tlv_next(&it, &tl)) {
+		if (tl.tag == LUTF_TAG_TENANT && !lutf_tlv_str(&tl, tenant, sizeof(tenant)))
+			tenant[0] = 0;
+		else if (tl.tag == LUTF_TAG_FUNCTION && !lutf_tlv_str(&tl, fn, sizeof(fn)))
+			fn[0] = 0;
+		else if (tl.tag == LUTF_TAG_KEY) {
+			key = (const char *)tl.val;
+			klen = tl.len;
+		}
+	}
+	if (it.bad || !tenant[0] || !fn[0])
+		return LUTF_STATUS_OK; /* the invoke path answers MALFORMED */
+	if (lutfd_keys_check(tenant, fn, key, klen, msg, cap) == LUTFD_AUTH_OK)
+		return LUTF_STATUS_OK;
+	return LUTF_STATUS_FORBIDDEN;
+}
+
+enum lutfd_auth lutfd_keys_admin_check(const char *authorization, char *msg, size_t cap)
+{
+	const char *tok;
+	uint8_t h[HASH_BYTES];
+
+	if (!authorization || strncasecmp(authorization, "Bearer ", 7)) {
+		snprintf(msg, cap,
+			 "the admin token is required (Authorization: Bearer <token>; the token "
+			 "is in %s)",
+			 g_cfg.admin_token_file[0] ? g_cfg.admin_token_file
+						   : "<state_dir>/admin.token");
+		return LUTFD_AUTH_MISSING;
+	}
+	tok = authorization + 7;
+	while (*tok == ' ')
+		tok++;
+	hash_of(tok, strlen(tok), h);
+	if (!admin_set || sodium_memcmp(h, admin_hash, HASH_BYTES)) {
+		snprintf(msg, cap, "wrong admin token");
+		return LUTFD_AUTH_DENIED;
+	}
+	return LUTFD_AUTH_OK;
+}
+
+/* ---- control calls ---- */
+
+static void reply_status(struct lutf_conn *c, uint64_t id, uint32_t st, const char *msg)
+{
+	lutf_conn_reply_status(c, id, st, msg);
+}
+
+static void send_buf(struct lutf_conn *c, struct lutf_buf *b)
+{
+	if (!b->failed)
+		lutf_conn_send(c, b->data, b->len);
+	lutf_buf_free(b);
+}
+
+/* TENANT and KEY_ID of a request ("" when absent); false: a field is bad. */
+static bool read_fields(const struct lutf_wire_hdr *h, const uint8_t *payload, char *tenant,
+			char *id)
+{
+	struct lutf_tlv_iter it;
+	struct lutf_tlv tl;
+	bool ok = true;
+
+	lutf_tlv_iter_init(&it, payload, h->length);
+	while (ok && lutf_tlv_next(&it, &tl)) {
+		if (tl.tag == LUTF_TAG_TENANT)
+			ok = lutf_tlv_str(&tl, tenant, LUTFD_NAME);
+		else if (tl.tag == LUTF_TAG_KEY_ID)
+			ok = lutf_tlv_str(&tl, id, ID_HEX + 1);
+	}
+	return ok && !it.bad;
+}
+
+static void key_create(struct lutf_conn *c, const struct lutf_wire_hdr *h, const char *tenant)
+{
+	uint8_t idb[ID_BYTES], secret[SECRET_BYTES];
+	char key[KEY_LEN + 1], msg[PATH_MAX + 200];
+	struct key_rec k = {0}, *p;
+	struct lutf_buf b;
+	size_t fo;
+	int rc;
+
+	if (!lutfd_tenant_find(tenant)) {
+		snprintf(msg, sizeof(msg), "no tenant %s (deploy it first)", tenant);
+		reply_status(c, h->request_id, LUTF_STATUS_UNKNOWN_FUNCTION, msg);
+		return;
+	}
+	if (nkeys >= MAX_KEYS) {
+		snprintf(msg, sizeof(msg), "the key store holds its limit of %d keys", MAX_KEYS);
+		reply_status(c, h->request_id, LUTF_STATUS_OVERLOADED, msg);
+		return;
+	}
+	do {
+		randombytes_buf(idb, sizeof(idb));
+		sodium_bin2hex(k.id, sizeof(k.id), idb, sizeof(idb));
+	} while (key_by_id(k.id));
+	randombytes_buf(secret, sizeof(secret));
+	hash_of(secret, sizeof(secret), k.hash);
+	memcpy(key, KEY_PREFIX, sizeof(KEY_PREFIX) - 1);
+	memcpy(key + sizeof(KEY_PREFIX) - 1, k.id, ID_HEX);
+	key[sizeof(KEY_PREFIX) - 1 + ID_HEX] = '_';
+	sodium_bin2hex(key + sizeof(KEY_PREFIX) + ID_HEX, SECRET_HEX + 1, secret, sizeof(secret));
+	sodium_memzero(secret, sizeof(secret));
+	LUTFD_COPY(k.tenant, tenant);
+	k.created = (uint64_t)time(NULL);
+	p = realloc(keys, (nkeys + 1) * sizeof(*p));
+	if (!p) {
+		reply_status(c, h->request_id, LUTF_STATUS_OVERLOADED, "out of memory");
+		goto out;
+	}
+	keys = p;
+	keys[nkeys++] = k;
+	rc = save();
+	if (rc) {
+		nkeys--;
+		snprintf(msg, sizeof(msg), "key not created: cannot save the key store in %s: %s",
+			 g_cfg.state_dir, strerror(-rc));
+		lutfd_log("%s", msg);
+		reply_status(c, h->request_id, NOT_SAVED, msg);
+		goto out;
+	}
+	lutfd_log("tenant %s: API key %s created", tenant, k.id);
+	lutf_buf_init(&b);
+	fo = lutf_frame_begin(&b, LUTF_OP_REPLY, LUTF_STATUS_OK, h->request_id);
+	lutf_tlv_put_str(&b, LUTF_TAG_TENANT, tenant);
+	lutf_tlv_put_str(&b, LUTF_TAG_KEY_ID, k.id);
+	lutf_tlv_put_u64(&b, LUTF_TAG_CREATED, k.created);
+	lutf_tlv_put_str(&b, LUTF_TAG_KEY, key);
+	lutf_frame_end(&b, fo);
+	if (!b.failed)
+		lutf_conn_send(c, b.data, b.len); /* copies: the secret is wiped below */
+	if (b.data)
+		sodium_memzero(b.data, b.cap);
+	lutf_buf_free(&b);
+out:
+	sodium_memzero(key, sizeof(key));
+}
+
+static void key_list(struct lutf_conn *c, const struct lutf_wire_hdr *h, const char *tenant)
+{
+	struct lutf_buf b;
+	size_t fo;
+
+	lutf_buf_init(&b);
+	fo = lutf_frame_begin(&b, LUTF_OP_REPLY, LUTF_STATUS_OK, h->request_id);
+	for (size_t i = 0; i < nkeys; i++) {
+		size_t r;
+
+		if (tenant[0] && strcmp(keys[i].tenant, tenant))
+			continue;
+		r = lutf_tlv_begin(&b, LUTF_TAG_RECORD);
+		lutf_tlv_put_str(&b, LUTF_TAG_TENANT, keys[i].tenant);
+		lutf_tlv_put_str(&b, LUTF_TAG_KEY_ID, keys[i].id);
+		lutf_tlv_put_u64(&b, LUTF_TAG_CREATED, keys[i].created);
+		lutf_tlv_put_str(&b, LUTF_TAG_STATE, keys[i].revoked ? "revoked" : "active");
+		if (keys[i].revoked)
+			lutf_tlv_put_u64(&b, LUTF_TAG_REVOKED, keys[i].revoked);
+		lutf_tlv_end(&b, r);
+	}
+	lutf_frame_end(&b, fo);
+	send_buf(c, &b);
+}
+
+static void key_revoke(struct lutf_conn *c, const struct lutf_wire_hdr *h, const char *tenant,
+		       const char *id)
+{
+	struct key_rec *k = id[0] ? key_by_id(id) : NULL;
+	char msg[PATH_MAX + 200];
+	int rc;
+
+	if (!k || strcmp(k->tenant, tenant)) {
+		snprintf(msg, sizeof(msg), "tenant %s has no API key %s", tenant, id);
+		reply_status(c, h->request_id, LUTF_STATUS_UNKNOWN_FUNCTION, msg);
+		return;
+	}
+	if (k->revoked) {
+		reply_status(c, h->request_id, LUTF_STATUS_OK, NULL);
+		return;
+	}
+	k->revoked = (uint64_t)time(NULL);
+	rc = save();
+	if (rc) {
+		k->revoked = 0;
+		snprintf(msg, sizeof(msg), "key not revoked: cannot save the key store in %s: %s",
+			 g_cfg.state_dir, strerror(-rc));
+		lutfd_log("%s", msg);
+		reply_status(c, h->request_id, NOT_SAVED, msg);
+		return;
+	}
+	lutfd_log("tenant %s: API key %s revoked", tenant, id);
+	reply_status(c, h->request_id, LUTF_STATUS_OK, NULL);
+}
+
+void lutfd_keys_control(struct lutf_conn *c, const struct lutf_wire_hdr *h, const uint8_t *payload)
+{
+	char tenant[LUTFD_NAME] = "", id[ID_HEX + 1] = "";
+
+	if (!read_fields(h, payload, tenant, id)) {
+		reply_status(c, h->request_id, LUTF_STATUS_MALFORMED,
+			     "a TENANT or KEY_ID field is bad (KEY_ID: 16 hex digits)");
+		return;
+	}
+	if (tenant[0] && !lutf_name_valid(tenant)) {
+		reply_status(c, h->request_id, LUTF_STATUS_MALFORMED,
+			     "bad tenant name (want [a-z0-9][a-z0-9_-]{0,62})");
+		return;
+	}
+	if (h->opcode == LUTF_OP_KEY_LIST) {
+		key_list(c, h, tenant);
+		return;
+	}
+	if (!tenant[0]) {
+		reply_status(c, h->request_id, LUTF_STATUS_MALFORMED, "TENANT is required");
+		return;
+	}
+	if (h->opcode == LUTF_OP_KEY_CREATE)
+		key_create(c, h, tenant);
+	else if (!id[0])
+		reply_status(c, h->request_id, LUTF_STATUS_MALFORMED, "KEY_ID is required");
+	else
+		key_revoke(c, h, tenant, id);
+}
