@@ -413,6 +413,11 @@ bool lutf_conn_is_control(const struct lutf_conn *c)
 	return c->control;
 }
 
+bool lutf_conn_is_tcp(const struct lutf_conn *c)
+{
+	return c->tcp;
+}
+
 void *lutf_conn_state(struct lutf_conn *c)
 {
 	return c->state;
