@@ -94,11 +94,25 @@ Test(reach, service_and_compat_functions_are_refused)
 Test(reach, the_operator_may_allow_it)
 {
 	struct fx_res r;
+	struct lutf_buf b;
+	struct td_reply rep;
+	char key[128], target[300];
 
 	start("functions_reach_lutfd = on\nrequire_keys = on\n");
 	r = dial("svc", "http.addr");
 	cr_assert_eq(r.status, LUTF_STATUS_OK, "status %u (%s)", r.status, r.text);
-	/* Through to the gateway, which asks for a key like anyone's call. */
+	/* Through to the gateway, which asks for a key like anyone's call... */
 	cr_assert(strstr(r.text, "reply: HTTP/1.1 401"), "%s", r.text);
 	cr_assert(!strstr(r.text, REFUSED), "%s", r.text);
+	/* ... and runs it with one of the victim's keys. */
+	lutf_buf_init(&b);
+	td_addr_frame(&b, LUTF_OP_KEY_CREATE, 3, "victim", NULL);
+	cr_assert_eq(td_call(cfd, &b, &rep, 5000), LUTF_STATUS_OK);
+	cr_assert(td_field_str(&rep, LUTF_TAG_KEY, key, sizeof(key)));
+	free(rep.payload);
+	lutf_buf_free(&b);
+	cr_assert(td_addr(&d, "http.addr", target, sizeof(target)));
+	snprintf(target + strlen(target), sizeof(target) - strlen(target), " %s", key);
+	r = fx_call(dfd, "svc", "dial", target, 0, 10000);
+	cr_assert(strstr(r.text, "reply: HTTP/1.1 200") && strstr(r.text, "hi"), "%s", r.text);
 }

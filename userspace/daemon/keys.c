@@ -36,7 +36,7 @@
 #define MAX_PUBLIC 16384
 /* The disk refused a change: not a retry-later status such as OVERLOADED.
  * (A dedicated "not persisted" status belongs with the control plane's.) */
-#define NOT_SAVED LUTF_STATUS_FUNCTION_ERROR
+#define NOT_SAVED LUTF_STATUS_NOT_PERSISTED /* the key store could not be written */
 
 struct key_rec {
 	char tenant[LUTFD_NAME];

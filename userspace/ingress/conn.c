@@ -413,6 +413,7 @@ bool lutf_conn_is_control(const struct lutf_conn *c)
 	return c->control;
 }
 
+/* Used by daemon/keys.c: an INVOKE over TCP needs an API key. */
 bool lutf_conn_is_tcp(const struct lutf_conn *c)
 {
 	return c->tcp;

@@ -242,7 +242,8 @@ void lutf_srv_input_stats(struct lutf_srv *s, uint64_t *buffered, uint64_t *fram
 uint64_t lutf_conn_id(const struct lutf_conn *c);
 struct lutf_conn *lutf_srv_conn(struct lutf_srv *s, uint64_t id);
 bool lutf_conn_is_control(const struct lutf_conn *c);
-bool lutf_conn_is_tcp(const struct lutf_conn *c); /* keys.c: TCP calls need a key */
+/* Over TCP? (API keys apply there: daemon/keys.c; keep this accessor) */
+bool lutf_conn_is_tcp(const struct lutf_conn *c);
 void *lutf_conn_state(struct lutf_conn *c);
 void *lutf_conn_proto_ctx(const struct lutf_conn *c);
 const struct lutf_srv_limits *lutf_conn_limits(const struct lutf_conn *c);

@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * The reach tests' app (issue 12.3): a function that tries to call lutfd
- * itself. dial's input is "HOST:PORT" (TCP) or "unix:PATH"; it connects,
- * sends an HTTP request for another tenant's function, and answers
+ * itself. dial's input is "HOST:PORT[ KEY]" (TCP) or "unix:PATH"; it
+ * connects, sends an HTTP request for another tenant's function (with KEY as
+ * its bearer token when given), and answers
  * "connect: <error>" or "reply: <the first bytes read>" (non-printable bytes
  * shown as '.').
  */
@@ -28,9 +29,7 @@ LUTF_FUNCTION(echo)
 
 LUTF_FUNCTION(dial)
 {
-	static const char req[] = "POST /fn/victim/echo HTTP/1.1\r\nHost: x\r\n"
-				  "Content-Length: 2\r\n\r\nhi";
-	char in[200], out[400], buf[300];
+	char in[200], out[400], buf[300], req[400], *key;
 	struct sockaddr_storage ss = {0};
 	socklen_t sl;
 	int fd, n = 0;
@@ -39,6 +38,12 @@ LUTF_FUNCTION(dial)
 		return lutf_fail(call, "input too long"), 1;
 	memcpy(in, call->input, call->input_len);
 	in[call->input_len] = 0;
+	key = strchr(in, ' ');
+	if (key)
+		*key++ = 0;
+	snprintf(req, sizeof(req),
+		 "POST /fn/victim/echo HTTP/1.1\r\nHost: x\r\n%s%s%sContent-Length: 2\r\n\r\nhi",
+		 key ? "Authorization: Bearer " : "", key ? key : "", key ? "\r\n" : "");
 	if (!strncmp(in, "unix:", 5)) {
 		struct sockaddr_un *un = (struct sockaddr_un *)&ss;
 
@@ -68,7 +73,7 @@ LUTF_FUNCTION(dial)
 			close(fd);
 		return lutf_write(call, out, (size_t)n);
 	}
-	if (write(fd, req, sizeof(req) - 1) < 0) {
+	if (write(fd, req, strlen(req)) < 0) {
 		/* lutfd may have refused and closed already: read what it said */
 	}
 	n = (int)read(fd, buf, sizeof(buf) - 1);
