@@ -34,9 +34,9 @@
 #define KEY_LEN (sizeof(KEY_PREFIX) - 1 + ID_HEX + 1 + SECRET_HEX)
 #define MAX_KEYS 16384 /* revoked keys stay listed: the bound keeps the file small */
 #define MAX_PUBLIC 16384
-/* The disk refused a change: not a retry-later status such as OVERLOADED.
- * (A dedicated "not persisted" status belongs with the control plane's.) */
-#define NOT_SAVED LUTF_STATUS_NOT_PERSISTED /* the key store could not be written */
+/* The disk refused a change: NOT_PERSISTED, never a retry-later status such
+ * as OVERLOADED. */
+#define NOT_SAVED LUTF_STATUS_NOT_PERSISTED
 
 struct key_rec {
 	char tenant[LUTFD_NAME];
