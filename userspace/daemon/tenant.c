@@ -461,6 +461,7 @@ int lutfd_worker_start_sync(struct lutfd_tenant *t, bool force, char *msg, size_
 	if (g_cg.mode != LUTFD_CG_NONE && (err = lutfd_cg_attach(&g_cg, name, w.pid)))
 		lutfd_log("tenant %s: worker %d not moved into its cgroup: %s", name, (int)w.pid,
 			  strerror(-err));
+	err = 0; /* logged, as before: the worker still starts (rlimits hold) */
 	w.t_load = now_us();
 	for (size_t i = 0; i < w.nloads; i++) {
 		err = lutfd_ctl_call(w.ctl, w.loads[i].data, w.loads[i].len, w.msg, sizeof(w.msg));
