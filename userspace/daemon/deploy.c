@@ -627,7 +627,7 @@ static void deploy_cleanup(struct deploy_job *d)
 	}
 	if (d->tier_changed) {
 		lutfd_main_call(dj_revert_tier, d);
-		lutfd_worker_stop_sync(d->t, g_cfg.load_timeout_ms); /* the tick restarts it */
+		lutfd_worker_stop_sync(d->t, lutfd_load_timeout()); /* the tick restarts it */
 		return;
 	}
 	lutfd_main_call(nfns_get, &nc);
@@ -647,7 +647,7 @@ static void deploy_run(struct lutfd_job *j)
 	if (d->status)
 		goto fail;
 	/* Step 3: a tier change recycles the worker first. */
-	if (d->tier_changed && lutfd_worker_stop_sync(d->t, g_cfg.load_timeout_ms)) {
+	if (d->tier_changed && lutfd_worker_stop_sync(d->t, lutfd_load_timeout())) {
 		fail(d, LUTF_STATUS_OVERLOADED, "the worker of tenant %s does not stop", r->tenant);
 		goto fail;
 	}

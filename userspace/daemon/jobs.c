@@ -7,7 +7,9 @@
  * only on the main thread; a job thread does blocking I/O on data it owns and
  * reaches shared state only through lutfd_main_call, which runs a step on the
  * loop and waits for it. A tenant record is freed only by a job of its own
- * lane, so it outlives every job of that lane that holds it.
+ * lane, so it outlives every job of that lane that holds it. Threads read
+ * g_cfg only for keys a reload never changes (state_dir); a live key
+ * (load_timeout_ms) is read through the loop.
  */
 #define _GNU_SOURCE
 #include <errno.h>

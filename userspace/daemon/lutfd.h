@@ -239,6 +239,8 @@ int lutfd_worker_stop_sync(struct lutfd_tenant *t, uint32_t grace_ms);
 /* One request/answer on a worker's control socket (fd: the job's copy).
  * Returns 0, the worker's -errno, -EPIPE (died) or -ETIMEDOUT. */
 int lutfd_ctl_call(int fd, const void *req, size_t len, char *msg, size_t cap);
+/* load_timeout_ms as the loop sees it (a live key), from any thread. */
+uint32_t lutfd_load_timeout(void);
 /* Worker pid of t died during a control call: wait (up to 500 ms) for the
  * loop to handle its exit, describe the cause into msg ("worker died:
  * <cause>"). Returns false (msg untouched) when no exit was seen. */

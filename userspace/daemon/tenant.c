@@ -91,9 +91,23 @@ static void log_event(struct lutf_ev_loop *l, int fd, void *data, unsigned mask)
 /* One request on a worker's control socket (fd: the job's own copy) and its
  * answer, within load_timeout_ms. Job threads only (it blocks). Returns 0,
  * the worker's -errno, -EPIPE (it died) or -ETIMEDOUT; msg gets its text. */
+static void load_timeout_get(void *arg)
+{
+	*(uint32_t *)arg = g_cfg.load_timeout_ms; /* a live key (SIGHUP): the loop's */
+}
+
+uint32_t lutfd_load_timeout(void)
+{
+	uint32_t ms;
+
+	lutfd_main_call(load_timeout_get, &ms);
+	return ms;
+}
+
 int lutfd_ctl_call(int fd, const void *req, size_t len, char *msg, size_t cap)
 {
-	uint64_t until = lutfd_now_ms() + g_cfg.load_timeout_ms;
+	uint32_t timeout_ms = lutfd_load_timeout();
+	uint64_t until = lutfd_now_ms() + timeout_ms;
 	char buf[600];
 	int32_t rc;
 	ssize_t n;
@@ -109,8 +123,7 @@ int lutfd_ctl_call(int fd, const void *req, size_t len, char *msg, size_t cap)
 		uint64_t now = lutfd_now_ms();
 
 		if (now >= until) {
-			snprintf(msg, cap, "worker did not answer within %u ms",
-				 g_cfg.load_timeout_ms);
+			snprintf(msg, cap, "worker did not answer within %u ms", timeout_ms);
 			return -ETIMEDOUT;
 		}
 		if (poll(&p, 1, (int)(until - now)) > 0)
@@ -443,6 +456,7 @@ int lutfd_worker_start_sync(struct lutfd_tenant *t, bool force, char *msg, size_
 	if (g_cg.mode != LUTFD_CG_NONE && (err = lutfd_cg_attach(&g_cg, name, w.pid)))
 		lutfd_log("tenant %s: worker %d not moved into its cgroup: %s", name, (int)w.pid,
 			  strerror(-err));
+	err = 0; /* logged, as before: the worker still starts (rlimits hold) */
 	w.t_load = now_us();
 	for (size_t i = 0; i < w.nloads; i++) {
 		err = lutfd_ctl_call(w.ctl, w.loads[i].data, w.loads[i].len, w.msg, sizeof(w.msg));
