@@ -50,4 +50,7 @@ step "TSan build: lock-free stress tests"
 build build/tsan -DLUTF_TSAN=ON -DLUTF_BENCH=OFF
 (cd build/tsan && TSAN_OPTIONS=halt_on_error=1 ctest --output-on-failure)
 
+step "libFuzzer: the front's region readers, 60 s (clang-14, ASan+UBSan; tests/fuzz/run.sh)"
+tests/fuzz/run.sh 60 build/fuzz
+
 step "all test runs passed"

@@ -474,6 +474,53 @@ static void *other_thread(void *p)
 	return NULL;
 }
 
+/* A call whose completion never reaches lutfd (its worker rewrote how the
+ * Brick completes) is answered by lutfd's own deadline, typed, and nothing
+ * stays in flight. */
+Test(lutfd, a_call_never_completed_is_answered_by_lutfds_deadline, .timeout = 30)
+{
+	static const char *const ex[] = {"echo=echo", "lose=lose_completion", NULL};
+	struct lutf_buf b;
+	struct td_reply r;
+	uint64_t t0, ms, inflight = 99;
+	uint32_t st;
+	size_t f;
+	char out[160] = "";
+	int dfd;
+
+	td_tier = "compat"; /* the app finds its region in /proc/self/maps */
+	cr_assert_eq(td_deploy(cfd, "acme", "app", APP, ex, &r), LUTF_STATUS_OK);
+	free(r.payload);
+	dfd = td_connect(&d, "lutf.sock");
+	cr_assert_geq(dfd, 0);
+	lutf_buf_init(&b);
+	f = lutf_frame_begin(&b, LUTF_OP_INVOKE, 0, 5);
+	lutf_tlv_put_str(&b, LUTF_TAG_TENANT, "acme");
+	lutf_tlv_put_str(&b, LUTF_TAG_FUNCTION, "lose");
+	lutf_tlv_put_u32(&b, LUTF_TAG_TIMEOUT_MS, 200);
+	lutf_frame_end(&b, f);
+	t0 = td_now_ms();
+	st = td_call(dfd, &b, &r, 10000);
+	ms = td_now_ms() - t0;
+	lutf_buf_free(&b);
+	if (st != 0xffffffffu)
+		td_field_str(&r, LUTF_TAG_ERROR, out, sizeof(out));
+	free(r.payload);
+	cr_assert_eq(st, LUTF_STATUS_DEADLINE, "status %u (%s) after %llu ms", st, out,
+		     (unsigned long long)ms);
+	cr_assert(strstr(out, "lutfd"), "not lutfd's own answer: %s", out);
+	cr_assert_lt(ms, 5000, "answered only after %llu ms", (unsigned long long)ms);
+	cr_assert(td_status(cfd, &r));
+	cr_assert(td_counter(r.payload, r.h.length, "inflight", &inflight));
+	free(r.payload);
+	cr_assert_eq(inflight, 0, "%llu calls still in flight", (unsigned long long)inflight);
+	/* The worker was not at fault by any check: it still serves. */
+	cr_assert_eq(invoke_t(dfd, "acme", "echo", "still", out, sizeof(out), 5000),
+		     LUTF_STATUS_OK);
+	cr_assert_str_eq(out, "still");
+	close(dfd);
+}
+
 Test(lutfd, worker_scribbling_its_region_is_recycled, .timeout = 30)
 {
 	static const char *const ex[] = {"echo=echo", "scribble=scribble", NULL};
@@ -502,6 +549,11 @@ Test(lutfd, worker_scribbling_its_region_is_recycled, .timeout = 30)
 	dfd = td_connect(&d, "lutf.sock");
 	st = invoke_t(dfd, "acme", "scribble", NULL, out, sizeof(out), 2000);
 	cr_log_info("scribble answered status %u", st);
+	if (st != 0xffffffffu) {
+		/* Its own Brick's generation is garbage now: lutfd says which check. */
+		cr_assert_eq(st, LUTF_STATUS_CRASHED, "scribble answered %u (%s)", st, out);
+		cr_assert(strstr(out, "region fault: "), "no check named: %s", out);
+	}
 	close(dfd);
 	/* Calls in the scribbled region meet its garbage: they may fail, on
 	 * fresh connections so that one lost stream does not end the test. */

@@ -6,7 +6,8 @@
  * worker could, then drives the front's readers (submit, reap, the
  * Supervisor's pass, crash repair) and asserts they neither crash nor hang,
  * and that the failed check is the one counted. No Labors run: the test
- * plays the worker through its own view of the region.
+ * plays the worker through its own view of the region, and runs the
+ * Supervisor's passes itself.
  */
 #define _GNU_SOURCE
 #include <criterion/criterion.h>
@@ -48,7 +49,9 @@ static void setup(void)
 	cr_assert_neq(mem, MAP_FAILED);
 	cr_assert_eq(lutf_region_format(mem, size, &c, LUTF_REGION_SHARED), 0);
 	cr_assert_eq(lutf_region_open(&wv, mem, size), 0);
-	cr_assert_eq(lutf_runtime_attach(mem, size, &rt), 0);
+	/* The Supervisor's passes run on this thread (lutf_sup_pass): the
+	 * scribbling below never races a reader it does not mean to. */
+	cr_assert_eq(lutf_front_attach_bare(mem, size, &rt), 0);
 	cr_assert_eq(lutf_runtime_add_remote(rt, "f", NULL, &fn_id), 0);
 }
 
@@ -108,15 +111,16 @@ static uint64_t now(void)
 	return lutf_now_ns();
 }
 
-/* Let the Supervisor run a few passes over the region. */
+/* A few Supervisor passes over the region, the last with every deadline
+ * passed. Each bounded in time. */
 static void let_supervisor_run(void)
 {
-	struct timespec ts = {0, 30000000};
+	for (int i = 0; i < 3; i++) {
+		uint64_t t0 = now();
 
-	lutf_sup_wake(rt->sup);
-	nanosleep(&ts, NULL);
-	lutf_sup_wake(rt->sup);
-	nanosleep(&ts, NULL);
+		lutf_sup_pass(rt, t0 + (i == 2 ? 100000000000ull : 0));
+		cr_assert_lt(now() - t0, PASS_LIMIT_NS, "a Supervisor pass took too long");
+	}
 }
 
 /* Every reader of the front, once, each bounded in time. */
@@ -483,4 +487,62 @@ Test(front_hostile, random_bytes_over_the_header)
 		p[i] = (uint8_t)x;
 	}
 	drive_front();
+}
+
+/* A producer that died between claiming a cell and filling it: crash repair
+ * fills the cell with NONE, and reading that filler is not a fault. */
+Test(front_hostile, crash_repair_fillers_are_not_faults)
+{
+	struct lutf_completion cs[4];
+
+	wv.cq.q->enq = 1;   /* claimed, never filled */
+	wv.held.q->enq = 1; /* likewise */
+	cr_assert_eq(lutf_runtime_worker_lost(rt, SIGKILL), 0);
+	cr_assert_eq(lutf_runtime_reap(rt, cs, 4, 0), 0);
+	cr_assert_eq(lutf_runtime_pause(rt, fn_id), 0);
+	cr_assert_eq(lutf_runtime_resume(rt, fn_id), 0);
+	cr_assert_eq(lutf_runtime_region_faults(rt), 0, "a filler was taken for a fault");
+	/* A second NONE nobody filled is one. */
+	cr_assert_eq(lutf_ring_push(&wv, &wv.cq, LUTF_NONE), 0);
+	cr_assert_eq(lutf_runtime_reap(rt, cs, 4, 0), 0);
+	cr_assert_eq(faults(LUTF_FAULT_CQ_INDEX), 1);
+}
+
+/* A sync call nobody answers (its Brick's words rewritten, or simply never
+ * run) ends by the front's own deadline; a done word with no valid value is a
+ * fault at once. */
+static void *scribble_done(void *arg)
+{
+	struct lutf_brick *b = NULL;
+
+	(void)arg;
+	for (int i = 0; i < 1000 && !b; i++) {
+		struct timespec ts = {0, 1000000};
+
+		nanosleep(&ts, NULL);
+		b = worker_take();
+	}
+	if (b)
+		__atomic_store_n(&b->done, 7, __ATOMIC_RELEASE);
+	return NULL;
+}
+
+Test(front_hostile, a_sync_call_never_waits_forever)
+{
+	struct lutf_request req = {.input = "x", .input_len = 1, .timeout_ns = 50000000};
+	struct lutf_result res;
+	pthread_t th;
+	uint64_t t0 = now();
+
+	cr_assert_eq(lutf_runtime_invoke(rt, fn_id, &req, &res), 0);
+	cr_assert_eq(res.status, LUTF_STATUS_DEADLINE, "status %u (%s)", res.status, res.error);
+	cr_assert_lt(now() - t0, 5000000000ull, "waited %llu ns", (unsigned long long)(now() - t0));
+
+	cr_assert_not_null(worker_take(), "the first call's Brick is still queued");
+	cr_assert_eq(pthread_create(&th, NULL, scribble_done, NULL), 0);
+	req.timeout_ns = 0;
+	cr_assert_eq(lutf_runtime_invoke(rt, fn_id, &req, &res), 0);
+	pthread_join(th, NULL);
+	cr_assert_eq(res.status, LUTF_STATUS_CRASHED, "status %u (%s)", res.status, res.error);
+	cr_assert_eq(faults(LUTF_FAULT_RESULT), 1);
 }

@@ -106,7 +106,7 @@ int lutf_runtime_worker_lost(struct lutf_runtime *rt, int sig)
 	pthread_mutex_lock(&rt->reap_lock);
 
 	rt->cq_fillers += unwedge(rt, &r->cq);
-	unwedge(rt, &r->held);
+	rt->held_fillers += unwedge(rt, &r->held);
 	for (uint32_t c = 0; c < r->cfg.carts; c++) {
 		n_claimed = reclaim_claimed(r, &r->cart_q[c], claimed, n_claimed, max_claimed);
 		st_relaxed(&r->carts[c].owner, 0);

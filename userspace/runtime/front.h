@@ -46,4 +46,10 @@ static inline struct lutf_brick *lutf_front_brick(struct lutf_runtime *rt, uint3
  * the private view) and drop the submitter's reference (front_reap.c). */
 void lutf_front_take_result(struct lutf_runtime *rt, struct lutf_brick *b, struct lutf_result *res);
 
+/* For tests and the fuzzer: attach a front to mem with a thread-less
+ * Supervisor (passes by lutf_sup_pass), and free it again without waiting
+ * for the region to drain. 0 or -errno. */
+int lutf_front_attach_bare(void *mem, size_t size, struct lutf_runtime **out);
+void lutf_front_detach_bare(struct lutf_runtime *rt);
+
 #endif /* LUTF_RUNTIME_FRONT_H */

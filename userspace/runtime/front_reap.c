@@ -116,12 +116,13 @@ static int reap_one(struct lutf_runtime *rt, uint32_t idx, struct lutf_completio
 	if (!b)
 		return 0;
 	bf = &rt->bf[idx];
-	/* Relaxed exchange: only reapers (under reap_lock) clear it; submit set
-	 * it before the push whose release our pop acquired. */
-	if (!__atomic_exchange_n(&bf->awaited, 0, __ATOMIC_RELAXED)) {
+	/* Relaxed: only reapers clear it, under reap_lock (no locked exchange
+	 * needed); submit set it before the push whose release our pop acquired. */
+	if (!ld_relaxed(&bf->awaited)) {
 		lutf_front_fault(rt, LUTF_FAULT_CQ_STRAY);
 		return 0;
 	}
+	st_relaxed(&bf->awaited, 0);
 	out->user_data = bf->user_data;
 	if (ld_relaxed(&b->request_id) != bf->request_id) {
 		/* Our Brick, with a forged generation: answer it, as a fault. */

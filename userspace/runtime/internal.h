@@ -94,7 +94,8 @@ struct lutf_runtime {
 	/* Statistics, relaxed counters. */
 	uint64_t n_submitted, n_completed, n_rejected, n_rebinds, n_deadlines, n_held;
 	uint64_t n_grows, n_retires, n_crashed;
-	uint32_t cq_fillers; /* NONE cells crash repair put in the completion ring (reap_lock) */
+	uint32_t cq_fillers;   /* NONE cells crash repair put in the completion ring (reap_lock) */
+	uint32_t held_fillers; /* ... and in the held ring (lock) */
 
 	/* Labor tids are used only once checked against the worker (labor_tid.c);
 	 * the Supervisor reads these under sup_lock, lutf_runtime_set_worker
@@ -138,6 +139,11 @@ int lutf_cart_enqueue(struct lutf_region *r, uint32_t idx);
  * it off again (0 or -errno). */
 int lutf_sup_join(struct lutf_supervisor *sup, struct lutf_runtime *rt);
 void lutf_sup_leave(struct lutf_runtime *rt);
+/* One Supervisor pass over rt (tick and the locked bookkeeping), on the
+ * caller's thread: for tests and the fuzzer. Returns true while busy. */
+int lutf_sup_pass(struct lutf_runtime *rt, uint64_t now);
+/* A Supervisor without a thread (polling mode): passes run by lutf_sup_pass. */
+struct lutf_supervisor *lutf_sup_bare(void);
 /* Wake the Supervisor thread out of any wait. */
 void lutf_sup_wake(struct lutf_supervisor *sup);
 /* A Brick with deadline_ns (0: none) was queued on Cart c. Wake the Supervisor

@@ -16,8 +16,12 @@
 
 #include "front.h"
 
-#define META_MAX 16384u		      /* bytes of content type and headers */
-#define SYNC_SPIN_NS 20000ull	      /* a sync caller spins this long before sleeping */
+#define META_MAX 16384u		    /* bytes of content type and headers */
+#define SYNC_SPIN_NS 20000ull	    /* a sync caller spins this long before sleeping */
+#define SYNC_SLACK_NS 1000000000ull /* ... and gives up this long after its deadline */
+#define SYNC_RECHECK_NS                                                                            \
+	100000000ull /* a sleeping sync caller looks again (a worker may write done without a      \
+			wake) */
 #define ATTACH_DRAIN_NS 5000000000ull /* a remote worker gets this long to drain */
 
 static __thread char last_error[256];
@@ -209,6 +213,31 @@ static int attach(struct lutf_supervisor *sup, void *mem, size_t size, struct lu
 	}
 	*out = rt;
 	return 0;
+}
+
+int lutf_front_attach_bare(void *mem, size_t size, struct lutf_runtime **out)
+{
+	struct lutf_supervisor *sup = lutf_sup_bare();
+	int err;
+
+	if (!sup)
+		return -ENOMEM;
+	err = attach(sup, mem, size, out);
+	if (err) {
+		lutf_supervisor_destroy(sup);
+		return err;
+	}
+	(*out)->own_sup = true;
+	return 0;
+}
+
+void lutf_front_detach_bare(struct lutf_runtime *rt)
+{
+	struct lutf_supervisor *sup = rt->sup;
+
+	lutf_sup_leave(rt);
+	lutf_supervisor_destroy(sup);
+	rt_free(rt);
 }
 
 int lutf_runtime_attach(void *mem, size_t size, struct lutf_runtime **out)
@@ -696,11 +725,25 @@ static void reject(struct lutf_runtime *rt, int err, struct lutf_result *res)
 	__atomic_add_fetch(&rt->n_rejected, 1, __ATOMIC_RELAXED);
 }
 
+/* Answer a sync call without its Brick (which keeps running, or not, and
+ * goes with its last reference). */
+static int give_up(struct lutf_runtime *rt, struct lutf_brick *b, struct lutf_result *res,
+		   uint32_t status, const char *msg)
+{
+	memset(res, 0, sizeof(*res));
+	res->status = status;
+	res->request_id = rt->bf[lutf_brick_index(&rt->r, b)].request_id;
+	snprintf(res->error, sizeof(res->error), "%s", msg);
+	__atomic_add_fetch(&rt->n_completed, 1, __ATOMIC_RELAXED);
+	lutf_brick_unref(&rt->r, b);
+	return 0;
+}
+
 int lutf_runtime_invoke(struct lutf_runtime *rt, uint32_t id, const struct lutf_request *req,
 			struct lutf_result *res)
 {
 	struct lutf_brick *b;
-	uint64_t from;
+	uint64_t from, dl;
 	unsigned spins = 0;
 	int err;
 
@@ -713,6 +756,7 @@ int lutf_runtime_invoke(struct lutf_runtime *rt, uint32_t id, const struct lutf_
 		reject(rt, err, res);
 		return 0;
 	}
+	dl = ld_relaxed(&rt->bf[lutf_brick_index(&rt->r, b)].deadline_ns);
 	/* Spin briefly: a Labor that is awake answers through memory. */
 	from = lutf_now_ns();
 	/* Acquire pairs with the release exchange in lutf_brick_post. */
@@ -727,10 +771,21 @@ int lutf_runtime_invoke(struct lutf_runtime *rt, uint32_t id, const struct lutf_
 			sched_yield(); /* the Labor may need this CPU */
 			continue;
 		}
+		/* The Supervisor answers at the deadline; a done word still silent
+		 * well after it, or holding no valid value, was rewritten by the
+		 * worker: the front's own deadline answers. */
+		if (dl && lutf_now_ns() > dl + SYNC_SLACK_NS)
+			return give_up(rt, b, res, LUTF_STATUS_DEADLINE,
+				       "deadline passed (no answer from the worker)");
 		if (__atomic_compare_exchange_n(&b->done, &expect, 2, false, __ATOMIC_ACQUIRE,
 						__ATOMIC_ACQUIRE) ||
 		    expect == 2)
-			lutf_futex_wait(&b->done, 2, rt->r.shared, 0);
+			lutf_futex_wait(&b->done, 2, rt->r.shared, SYNC_RECHECK_NS);
+		else if (expect != 1) {
+			lutf_front_fault(rt, LUTF_FAULT_RESULT);
+			return give_up(rt, b, res, LUTF_STATUS_CRASHED,
+				       "crashed (region fault: result bounds)");
+		}
 	}
 	lutf_front_take_result(rt, b, res);
 	return 0;

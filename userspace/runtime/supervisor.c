@@ -374,6 +374,10 @@ void lutf_drain_held_ring(struct lutf_runtime *rt)
 			lutf_front_fault(rt, LUTF_FAULT_BUDGET);
 			return;
 		}
+		if (idx == LUTF_NONE && rt->held_fillers) {
+			rt->held_fillers--; /* crash repair's filler */
+			continue;
+		}
 		b = lutf_front_brick(rt, idx, LUTF_FAULT_HELD);
 		if (!b)
 			continue;
@@ -611,6 +615,20 @@ static bool tick(struct lutf_runtime *rt, uint64_t now, uint64_t *recheck_ns)
 	return busy;
 }
 
+int lutf_sup_pass(struct lutf_runtime *rt, uint64_t now)
+{
+	uint64_t recheck = UINT64_MAX;
+	bool busy;
+
+	pthread_mutex_lock(&rt->sup_lock);
+	busy = tick(rt, now, &recheck);
+	pthread_mutex_unlock(&rt->sup_lock);
+	pthread_mutex_lock(&rt->lock);
+	busy |= tick_locked(rt, now);
+	pthread_mutex_unlock(&rt->lock);
+	return busy;
+}
+
 void lutf_sup_wake(struct lutf_supervisor *sup)
 {
 	uint64_t one = 1;
@@ -828,6 +846,23 @@ err:
 	pthread_mutex_destroy(&sup->list_lock);
 	free(sup);
 	return err;
+}
+
+struct lutf_supervisor *lutf_sup_bare(void)
+{
+	struct lutf_supervisor *sup = calloc(1, sizeof(*sup));
+
+	if (!sup)
+		return NULL;
+	pthread_mutex_init(&sup->list_lock, NULL);
+	sup->mode = LUTF_WATCH_POLL;
+	sup->efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+	if (sup->efd < 0) {
+		pthread_mutex_destroy(&sup->list_lock);
+		free(sup);
+		return NULL;
+	}
+	return sup;
 }
 
 enum lutf_watch_mode lutf_supervisor_mode(const struct lutf_supervisor *sup)

@@ -4,6 +4,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 
 #include <lutf/function.h>
 
@@ -73,4 +75,30 @@ LUTF_FUNCTION(scribble)
 		}
 	}
 	return 0;
+}
+
+/*
+ * Marks its own Brick as a synchronous one: the engine then never posts its
+ * completion to lutfd's ring (no check fails: nothing is out of range), so
+ * only lutfd's own deadline can answer the call.
+ */
+LUTF_FUNCTION(lose_completion)
+{
+	size_t len = 0;
+	struct lutf_region_hdr *h = own_region(&len);
+	struct lutf_labor *l;
+	struct lutf_brick *b;
+	int32_t me = (int32_t)syscall(SYS_gettid);
+
+	if (!h || h->off_bricks > len || h->off_labors > len)
+		return lutf_write(call, "none", 4);
+	l = (struct lutf_labor *)((char *)h + h->off_labors);
+	b = (struct lutf_brick *)((char *)h + h->off_bricks);
+	for (uint32_t i = 0; i < h->cfg.labors_max; i++) {
+		if (l[i].tid == me && l[i].brick < h->cfg.bricks) {
+			__atomic_store_n(&b[l[i].brick].cq, LUTF_CQ_SYNC, __ATOMIC_RELAXED);
+			return lutf_write(call, "lost", 4);
+		}
+	}
+	return lutf_write(call, "not found", 9);
 }
