@@ -319,6 +319,18 @@ int lutf_runtime_add_remote(struct lutf_runtime *rt, const char *name,
 int lutf_runtime_worker_lost(struct lutf_runtime *rt, int sig);
 
 /*
+ * Front side, instead of lutf_runtime_worker_lost when the dead worker had
+ * scribbled over the region (a region fault): nothing in the region is worth
+ * keeping. Every Brick in it is dropped without a completion (the caller has
+ * answered their calls), the region is zeroed and formatted again from the
+ * front's own config, and the function table is written back from the
+ * front's own copies (held Bricks are gone; a deleted slot is freed). The
+ * next worker then starts on a clean region. Returns the number of Bricks
+ * the front still awaited (now dropped), or -EINVAL.
+ */
+int lutf_runtime_reset(struct lutf_runtime *rt);
+
+/*
  * Front side: how many of the worker's Labors are still inside a Brick whose
  * deadline passed at least grace_ns ago (its caller was answered DEADLINE;
  * the code runs on). lutfd recycles such a worker. Reads words the worker

@@ -232,6 +232,23 @@ void lutfd_fault_tick(uint64_t now_ms)
 	}
 }
 
+int lutfd_fault_reset(struct lutfd_tenant *t)
+{
+	char msg[120];
+	int n;
+
+	/* Calls accepted between the fault and the death are in the region
+	 * too: answer them before it is wiped. */
+	snprintf(msg, sizeof(msg), "crashed (region fault: %s)",
+		 lutf_fault_check_name(t->fault_check));
+	lutfd_answer_tenant(t, LUTF_STATUS_CRASHED, SIGKILL, msg);
+	n = lutf_runtime_reset(t->rt);
+	lutfd_log("tenant %s: region reset after its region fault (%d calls dropped, answered "
+		  "CRASHED)",
+		  t->name, n);
+	return 0;
+}
+
 void lutfd_fault_metrics(struct lutf_http_buf *b)
 {
 	lutf_prom_family(

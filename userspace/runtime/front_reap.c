@@ -199,6 +199,9 @@ int lutf_runtime_reap_arm(struct lutf_runtime *rt, uint32_t **uaddr, uint32_t *v
 		__atomic_sub_fetch(&h->cq_sleeping, 1, __ATOMIC_RELAXED);
 		return -EAGAIN;
 	}
+	/* Relaxed: the front's own count of what it added to cq_sleeping, so a
+	 * region reset can put it back. */
+	__atomic_add_fetch(&rt->cq_armed, 1, __ATOMIC_RELAXED);
 	*uaddr = &h->cq_bell;
 	*val = seq;
 	*shared = rt->r.shared;
@@ -208,8 +211,10 @@ int lutf_runtime_reap_arm(struct lutf_runtime *rt, uint32_t **uaddr, uint32_t *v
 void lutf_runtime_reap_disarm(struct lutf_runtime *rt)
 {
 	/* Relaxed: as in arm's early return, a stale count only rings once more. */
-	if (rt)
-		__atomic_sub_fetch(&rt->r.hdr->cq_sleeping, 1, __ATOMIC_RELAXED);
+	if (!rt)
+		return;
+	__atomic_sub_fetch(&rt->cq_armed, 1, __ATOMIC_RELAXED);
+	__atomic_sub_fetch(&rt->r.hdr->cq_sleeping, 1, __ATOMIC_RELAXED);
 }
 
 unsigned lutf_runtime_faults(struct lutf_runtime *rt, uint64_t *counts)
