@@ -248,6 +248,9 @@ enum lutf_fault_check {
 	LUTF_FAULT_LABOR,	  /* a Labor's Brick or Cart word is out of range */
 	LUTF_FAULT_FREE_STACK,	  /* a free-stack head names no Brick or block */
 	LUTF_FAULT_BUDGET,	  /* a pass over worker-written words ran out of budget */
+	LUTF_FAULT_LABOR_TID,	  /* a Labor's tid is not a thread of its worker */
+	LUTF_FAULT_LAYOUT,	  /* a layout word of the header was rewritten */
+	LUTF_FAULT_BRICK,	  /* a Brick's state, kind or function holds no valid value */
 	LUTF_FAULT__COUNT
 };
 
@@ -257,6 +260,13 @@ const char *lutf_fault_check_name(unsigned check);
 /* Region faults of rt by check (counts[LUTF_FAULT__COUNT]) and the check
  * that failed last (LUTF_FAULT_NONE when none has). No syscalls, no scans. */
 unsigned lutf_runtime_faults(struct lutf_runtime *rt, uint64_t *counts);
+
+/* Look over the words of rt's region that a correct worker never writes
+ * invalid: the header's layout words against the front's copy, and each
+ * Brick's state, completion kind and function. A failed check counts a
+ * fault (LUTF_FAULT_LAYOUT, LUTF_FAULT_BRICK). Bounded by the Brick count;
+ * for a periodic timer, not the call path. Returns the faults it counted. */
+unsigned lutf_runtime_audit(struct lutf_runtime *rt);
 
 /* ---- split roles: a shared region (front process + worker process) ---- */
 

@@ -208,8 +208,15 @@ void lutfd_fault_tick(uint64_t now_ms)
 	last = now_ms;
 	/* Faults the Supervisor or crash repair found (no completion came with
 	 * them), and calls past lutfd's own deadline. */
-	for (size_t i = 0; i < g_state.n; i++)
-		lutfd_fault_check(g_state.t[i]);
+	for (size_t i = 0; i < g_state.n; i++) {
+		struct lutfd_tenant *t = g_state.t[i];
+
+		/* Words a correct worker never writes invalid (header layout,
+		 * Brick states): a scribble no call happened to trip over. */
+		if (t->rt && t->pid > 0 && t->pid != t->faulty_pid)
+			lutf_runtime_audit(t->rt);
+		lutfd_fault_check(t);
+	}
 	lutfd_dispatch_tick();
 	if (!g_cfg.stuck_grace_ms)
 		return;

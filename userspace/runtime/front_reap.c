@@ -234,3 +234,30 @@ uint64_t lutf_runtime_region_faults(struct lutf_runtime *rt)
 		n += ld_relaxed(&rt->r.faults[k]);
 	return n;
 }
+
+unsigned lutf_runtime_audit(struct lutf_runtime *rt)
+{
+	struct lutf_region *r;
+	unsigned n = 0;
+
+	if (!rt)
+		return 0;
+	r = &rt->r;
+	if (!lutf_region_layout_intact(r)) {
+		lutf_front_fault(rt, LUTF_FAULT_LAYOUT);
+		n++;
+	}
+	/* Values only the front or a correct Labor writes, each always valid:
+	 * state (front, Labors: FREE..DONE), cq and fn (front, at submit). */
+	for (uint32_t i = 0; i < r->cfg.bricks; i++) {
+		const struct lutf_brick *b = &r->bricks[i];
+
+		if (ld_relaxed(&b->state) > LUTF_BRICK_DONE || ld_relaxed(&b->cq) > LUTF_CQ_ASYNC ||
+		    ld_relaxed(&b->fn) >= r->cfg.max_functions) {
+			lutf_front_fault(rt, LUTF_FAULT_BRICK);
+			n++;
+			break; /* one is enough: the worker is recycled */
+		}
+	}
+	return n;
+}
