@@ -46,7 +46,9 @@ int lutf_ring_push(struct lutf_region *r, const struct lutf_ringv *v, uint32_t v
 		c = &v->cells[pos & mask];
 		/* Acquire pairs with the consumer's release of seq in pop: the cell
 		 * is free again only after its previous value was read. */
-		dif = (int64_t)(ld_acquire(&c->seq) + (pos & mask)) - (int64_t)pos;
+		/* Unsigned, then converted: counters the worker wrote cannot make
+		 * it a signed overflow. */
+		dif = (int64_t)(ld_acquire(&c->seq) + (pos & mask) - pos);
 		if (dif == 0) {
 			/* seq_cst on success: this claim is the "work published"
 			 * half of every doorbell's Dekker pair (see cart.c); on x86
@@ -85,7 +87,7 @@ int lutf_ring_take(struct lutf_region *r, const struct lutf_ringv *v, uint32_t *
 		}
 		c = &v->cells[pos & mask];
 		/* Acquire pairs with the release of seq in push. */
-		dif = (int64_t)(ld_acquire(&c->seq) + (pos & mask)) - (int64_t)(pos + 1);
+		dif = (int64_t)(ld_acquire(&c->seq) + (pos & mask) - (pos + 1));
 		if (dif == 0) {
 			if (__atomic_compare_exchange_n(&q->deq, &pos, pos + 1, true,
 							__ATOMIC_RELAXED, __ATOMIC_RELAXED))
