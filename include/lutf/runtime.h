@@ -253,6 +253,8 @@ enum lutf_fault_check {
 	LUTF_FAULT_FREE_STACK,	  /* a free-stack head names no Brick or block */
 	LUTF_FAULT_BUDGET,	  /* a pass over worker-written words ran out of budget */
 	LUTF_FAULT_LABOR_TID,	  /* a Labor's tid is not a thread of its worker */
+	LUTF_FAULT_LAYOUT,	  /* a layout word of the header was rewritten */
+	LUTF_FAULT_BRICK,	  /* a Brick's state, kind or function holds no valid value */
 	LUTF_FAULT__COUNT
 };
 
@@ -262,6 +264,13 @@ const char *lutf_fault_check_name(unsigned check);
 /* Region faults of rt by check (counts[LUTF_FAULT__COUNT]) and the check
  * that failed last (LUTF_FAULT_NONE when none has). No syscalls, no scans. */
 unsigned lutf_runtime_faults(struct lutf_runtime *rt, uint64_t *counts);
+
+/* Look over the words of rt's region that a correct worker never writes
+ * invalid: the header's layout words against the front's copy, and each
+ * Brick's state, completion kind and function. A failed check counts a
+ * fault (LUTF_FAULT_LAYOUT, LUTF_FAULT_BRICK). Bounded by the Brick count;
+ * for a periodic timer, not the call path. Returns the faults it counted. */
+unsigned lutf_runtime_audit(struct lutf_runtime *rt);
 
 /* ---- split roles: a shared region (front process + worker process) ---- */
 
@@ -334,6 +343,18 @@ int lutf_runtime_add_remote(struct lutf_runtime *rt, const char *name,
  * starting the replacement. Returns the number of Bricks failed, or -EINVAL.
  */
 int lutf_runtime_worker_lost(struct lutf_runtime *rt, int sig);
+
+/*
+ * Front side, instead of lutf_runtime_worker_lost when the dead worker had
+ * scribbled over the region (a region fault): nothing in the region is worth
+ * keeping. Every Brick in it is dropped without a completion (the caller has
+ * answered their calls), the region is zeroed and formatted again from the
+ * front's own config, and the function table is written back from the
+ * front's own copies (held Bricks are gone; a deleted slot is freed). The
+ * next worker then starts on a clean region. Returns the number of Bricks
+ * the front still awaited (now dropped), or -EINVAL.
+ */
+int lutf_runtime_reset(struct lutf_runtime *rt);
 
 /*
  * Front side: how many of the worker's Labors are still inside a Brick whose

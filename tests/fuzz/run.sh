@@ -19,9 +19,7 @@ rt=$root/userspace/runtime
 "$cc" -g -O1 -std=gnu11 -D_GNU_SOURCE \
 	-fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
 	-I"$root/include" -I"$rt" -I"$root/userspace/labor_watch" -I"$root" \
-	"$here/fuzz_front.c" "$here/lw_stub.c" \
-	"$rt/region.c" "$rt/ring.c" "$rt/futex.c" "$rt/pool.c" "$rt/cart.c" "$rt/labor.c" \
-	"$rt/supervisor.c" "$rt/runtime.c" "$rt/front_reap.c" "$rt/loader.c" "$rt/crash.c" \
+	"$here/fuzz_front.c" "$here/lw_stub.c" "$rt"/*.c \
 	-pthread -ldl -o "$out/fuzz_front"
 echo "fuzz: running $out/fuzz_front for ${secs}s"
 cd "$out"

@@ -546,3 +546,59 @@ Test(front_hostile, a_sync_call_never_waits_forever)
 	cr_assert_eq(res.status, LUTF_STATUS_CRASHED, "status %u (%s)", res.status, res.error);
 	cr_assert_eq(faults(LUTF_FAULT_RESULT), 1);
 }
+
+/* After a region fault the region is reset: formatted again from the front's
+ * own config, the function table written back from the front's copies. */
+Test(front_hostile, reset_gives_the_next_worker_a_clean_region)
+{
+	struct lutf_region again;
+	struct lutf_completion cs[4];
+	uint64_t *w = mem;
+	uint64_t before;
+	struct lutf_brick *b;
+
+	cr_assert_eq(submit(1, 10), 0);
+	cr_assert_eq(lutf_runtime_pause(rt, fn_id), 0);
+	for (size_t i = 0; i < size / sizeof(*w); i += 7)
+		w[i] = 0xa5a5a5a5a5a5a5a5ull;
+	cr_assert_eq(lutf_runtime_reset(rt), 1, "the awaited call is dropped");
+	cr_assert_eq(lutf_region_open(&again, mem, size), 0, "not a valid region again");
+	cr_assert_str_eq(again.fns[fn_id].name, "f");
+	cr_assert_eq(again.fns[fn_id].state, LUTF_FN_PAUSED);
+	before = lutf_runtime_region_faults(rt);
+	cr_assert_eq(lutf_runtime_resume(rt, fn_id), 0);
+	cr_assert_eq(submit(2, 3000), 0);
+	let_supervisor_run();
+	b = worker_take();
+	cr_assert_not_null(b);
+	worker_finish(b, LUTF_STATUS_OK, "ok");
+	cr_assert_eq(lutf_runtime_reap(rt, cs, 4, 0), 1);
+	cr_assert_eq(cs[0].user_data, 2);
+	cr_assert_eq(cs[0].result.status, LUTF_STATUS_OK);
+	lutf_result_release(&cs[0].result);
+	cr_assert_eq(lutf_runtime_region_faults(rt), before, "the clean region faulted");
+}
+
+/* The audit finds what no call trips over: rewritten layout words, a Brick
+ * state or function no correct writer produces; a clean region passes. */
+Test(front_hostile, audit_finds_layout_and_brick_words)
+{
+	struct lutf_region_hdr *h = mem;
+
+	cr_assert_eq(submit(1, 10), 0);
+	cr_assert_eq(lutf_runtime_audit(rt), 0, "a clean region failed the audit");
+	h->cfg.carts = 0;
+	cr_assert_eq(lutf_runtime_audit(rt), 1);
+	cr_assert_eq(faults(LUTF_FAULT_LAYOUT), 1);
+	h->cfg.carts = wv.cfg.carts;
+	wv.carts[1].ring.mask = 3;
+	cr_assert_eq(lutf_runtime_audit(rt), 1, "a Cart's mask");
+	wv.carts[1].ring.mask = (uint32_t)wv.cart_q[1].mask;
+	cr_assert_eq(lutf_runtime_audit(rt), 0);
+	wv.bricks[5].state = 9;
+	cr_assert_eq(lutf_runtime_audit(rt), 1);
+	wv.bricks[5].state = LUTF_BRICK_FREE;
+	wv.bricks[6].fn = 4000;
+	cr_assert_eq(lutf_runtime_audit(rt), 1);
+	cr_assert_eq(faults(LUTF_FAULT_BRICK), 2);
+}

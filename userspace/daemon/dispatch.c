@@ -219,7 +219,7 @@ void lutfd_completions_push(struct lutfd_tenant *t, struct lutf_completion *cs, 
 
 /* Answer every call of t in flight with status/msg now; their records wait
  * for their completions (or ANSWERED_KEEP_NS). */
-static void answer_tenant(struct lutfd_tenant *t, uint32_t status, uint32_t detail, const char *msg)
+void lutfd_answer_tenant(struct lutfd_tenant *t, uint32_t status, uint32_t detail, const char *msg)
 {
 	uint64_t now = now_ns();
 
@@ -272,7 +272,7 @@ void lutfd_fault_check(struct lutfd_tenant *t)
 	t->fault_check = check;
 	kill(t->pid, SIGKILL);
 	snprintf(msg, sizeof(msg), "crashed (region fault: %s)", lutf_fault_check_name(check));
-	answer_tenant(t, LUTF_STATUS_CRASHED, SIGKILL, msg);
+	lutfd_answer_tenant(t, LUTF_STATUS_CRASHED, SIGKILL, msg);
 }
 
 /* Records past lutfd's own deadline: the call is answered DEADLINE (its

@@ -208,8 +208,15 @@ void lutfd_fault_tick(uint64_t now_ms)
 	last = now_ms;
 	/* Faults the Supervisor or crash repair found (no completion came with
 	 * them), and calls past lutfd's own deadline. */
-	for (size_t i = 0; i < g_state.n; i++)
-		lutfd_fault_check(g_state.t[i]);
+	for (size_t i = 0; i < g_state.n; i++) {
+		struct lutfd_tenant *t = g_state.t[i];
+
+		/* Words a correct worker never writes invalid (header layout,
+		 * Brick states): a scribble no call happened to trip over. */
+		if (t->rt && t->pid > 0 && t->pid != t->faulty_pid)
+			lutf_runtime_audit(t->rt);
+		lutfd_fault_check(t);
+	}
 	lutfd_dispatch_tick();
 	if (!g_cfg.stuck_grace_ms)
 		return;
@@ -230,6 +237,23 @@ void lutfd_fault_tick(uint64_t now_ms)
 		t->stuck_pid = t->pid;
 		kill(t->pid, SIGKILL);
 	}
+}
+
+int lutfd_fault_reset(struct lutfd_tenant *t)
+{
+	char msg[120];
+	int n;
+
+	/* Calls accepted between the fault and the death are in the region
+	 * too: answer them before it is wiped. */
+	snprintf(msg, sizeof(msg), "crashed (region fault: %s)",
+		 lutf_fault_check_name(t->fault_check));
+	lutfd_answer_tenant(t, LUTF_STATUS_CRASHED, SIGKILL, msg);
+	n = lutf_runtime_reset(t->rt);
+	lutfd_log("tenant %s: region reset after its region fault (%d calls dropped, answered "
+		  "CRASHED)",
+		  t->name, n);
+	return 0;
 }
 
 void lutfd_fault_metrics(struct lutf_http_buf *b)

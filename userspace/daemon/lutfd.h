@@ -316,6 +316,11 @@ void lutfd_dispatch_tick(void);
 uint64_t lutfd_dispatch_expired(void);
 /* New region faults of t: answer its calls, recycle its worker (dispatch.c). */
 void lutfd_fault_check(struct lutfd_tenant *t);
+/* Answer every call of t in flight now with status/msg (dispatch.c). */
+void lutfd_answer_tenant(struct lutfd_tenant *t, uint32_t status, uint32_t detail, const char *msg);
+/* t's worker, recycled for a region fault, is gone: reset its region for the
+ * next one (fault.c). Returns 0 (no Bricks fail: their calls are answered). */
+int lutfd_fault_reset(struct lutfd_tenant *t);
 /* /metrics: lutf_region_fault_checks{tenant,check} (fault.c). */
 struct lutf_http_buf;
 void lutfd_fault_metrics(struct lutf_http_buf *b);

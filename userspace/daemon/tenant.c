@@ -734,7 +734,8 @@ static void worker_down(struct lutfd_tenant *t, int status)
 	 * would hold its uid's RLIMIT_NPROC and its cgroup's pids. */
 	if ((n = lutfd_cg_kill_all(&g_cg, t->name)) > 0)
 		lutfd_log("tenant %s: killed %d processes its worker left", t->name, n);
-	n = lutf_runtime_worker_lost(t->rt, sig);
+	/* A worker recycled for a region fault leaves nothing worth keeping. */
+	n = t->pid == t->faulty_pid ? lutfd_fault_reset(t) : lutf_runtime_worker_lost(t->rt, sig);
 	lutf_runtime_set_worker(t->rt, 0);
 	if (sig)
 		lutfd_log("tenant %s: worker %d killed by signal %d (%s); %d started Bricks failed",

@@ -17,6 +17,8 @@
  */
 #include <errno.h>
 #include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
 
 #include "front.h"
 
@@ -191,6 +193,82 @@ int lutf_runtime_worker_lost(struct lutf_runtime *rt, int sig)
 	 * worker's Labors as they appear, ticking while Bricks wait. */
 	lutf_sup_wake(rt->sup);
 	return failed;
+}
+
+int lutf_runtime_reset(struct lutf_runtime *rt)
+{
+	struct lutf_region *r;
+	uint32_t flags;
+	int dropped = 0;
+
+	if (!rt || rt->labors)
+		return -EINVAL; /* in-process Labors still run on it */
+	r = &rt->r;
+	flags = r->shared ? LUTF_REGION_SHARED : 0;
+	pthread_mutex_lock(&rt->lock);
+	pthread_mutex_lock(&rt->sup_lock);
+	pthread_mutex_lock(&rt->reap_lock);
+	for (uint32_t i = 0; i < r->cfg.bricks; i++) {
+		dropped += ld_relaxed(&rt->bf[i].awaited) != 0;
+		st_relaxed(&rt->bf[i].awaited, 0);
+		st_relaxed(&rt->bf[i].deadline_ns, 0);
+	}
+	/* Zero: punch the pages out (a memfd's backing, or anonymous memory),
+	 * so the reset costs no memory; write zeros only if that fails. */
+	if (madvise(r->base, r->size, r->shared ? MADV_REMOVE : MADV_DONTNEED))
+		memset(r->base, 0, r->size);
+	/* The front's own config: it passed config_check at open. */
+	if (lutf_region_format(r->base, r->size, &r->cfg, flags))
+		abort(); /* cannot happen: the same config and size formatted it before */
+	/* Reapers armed on the completion bell stay armed: the count they added
+	 * is put back (seq_cst, as their own increment), so the next worker's
+	 * completions ring them. */
+	st_seqcst(&r->hdr->cq_sleeping, ld_relaxed(&rt->cq_armed));
+	for (uint32_t s = 0; s < r->cfg.max_functions; s++) {
+		struct lutf_fn_local *f = &rt->fns[s];
+		uint32_t st = ld_relaxed(&f->state);
+
+		__atomic_sub_fetch(&rt->n_held, f->n_held, __ATOMIC_RELAXED);
+		f->n_held = 0;
+		f->releasing = false;
+		if (st == LUTF_FN_RELEASING)
+			st = LUTF_FN_ACTIVE;
+		if (st == LUTF_FN_DELETED) {
+			/* No Labor is inside it: free the slot now. */
+			uint32_t gen = f->gen + 1;
+
+			if (f->app)
+				lutf_app_unref(rt, f->app);
+			for (char **p = f->config; p && *p; p++)
+				free(*p);
+			free(f->config);
+			free(f->held);
+			lutf_fn_local_clear(f);
+			st_relaxed(&f->gen, gen);
+			st = LUTF_FN_FREE;
+		}
+		memcpy(r->fns[s].name, f->name, sizeof(f->name));
+		r->fns[s].timeout_ms = f->timeout_ms;
+		st_relaxed(&r->fns[s].gen, f->gen);
+		lutf_fn_set_state(rt, s, st);
+	}
+	rt->cq_fillers = 0;
+	rt->held_fillers = 0;
+	for (uint32_t i = 0; i < r->cfg.labors_max; i++) {
+		rt->seen_since[i] = 0;
+		rt->seen_started[i] = 0;
+		rt->free_since[i] = 0;
+	}
+	for (uint32_t c = 0; c < r->cfg.carts; c++) {
+		rt->scan[c].pos = 0;
+		rt->scan[c].min_dl = UINT64_MAX;
+		rt->scan[c].last_full = 0;
+	}
+	pthread_mutex_unlock(&rt->reap_lock);
+	pthread_mutex_unlock(&rt->sup_lock);
+	pthread_mutex_unlock(&rt->lock);
+	lutf_sup_wake(rt->sup);
+	return dropped;
 }
 
 uint32_t lutf_runtime_overdue(struct lutf_runtime *rt, uint64_t grace_ns)

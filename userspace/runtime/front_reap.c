@@ -199,6 +199,9 @@ int lutf_runtime_reap_arm(struct lutf_runtime *rt, uint32_t **uaddr, uint32_t *v
 		__atomic_sub_fetch(&h->cq_sleeping, 1, __ATOMIC_RELAXED);
 		return -EAGAIN;
 	}
+	/* Relaxed: the front's own count of what it added to cq_sleeping, so a
+	 * region reset can put it back. */
+	__atomic_add_fetch(&rt->cq_armed, 1, __ATOMIC_RELAXED);
 	*uaddr = &h->cq_bell;
 	*val = seq;
 	*shared = rt->r.shared;
@@ -208,8 +211,10 @@ int lutf_runtime_reap_arm(struct lutf_runtime *rt, uint32_t **uaddr, uint32_t *v
 void lutf_runtime_reap_disarm(struct lutf_runtime *rt)
 {
 	/* Relaxed: as in arm's early return, a stale count only rings once more. */
-	if (rt)
-		__atomic_sub_fetch(&rt->r.hdr->cq_sleeping, 1, __ATOMIC_RELAXED);
+	if (!rt)
+		return;
+	__atomic_sub_fetch(&rt->cq_armed, 1, __ATOMIC_RELAXED);
+	__atomic_sub_fetch(&rt->r.hdr->cq_sleeping, 1, __ATOMIC_RELAXED);
 }
 
 unsigned lutf_runtime_faults(struct lutf_runtime *rt, uint64_t *counts)
@@ -227,5 +232,32 @@ uint64_t lutf_runtime_region_faults(struct lutf_runtime *rt)
 
 	for (unsigned k = 1; rt && k < LUTF_FAULT__COUNT; k++)
 		n += ld_relaxed(&rt->r.faults[k]);
+	return n;
+}
+
+unsigned lutf_runtime_audit(struct lutf_runtime *rt)
+{
+	struct lutf_region *r;
+	unsigned n = 0;
+
+	if (!rt)
+		return 0;
+	r = &rt->r;
+	if (!lutf_region_layout_intact(r)) {
+		lutf_front_fault(rt, LUTF_FAULT_LAYOUT);
+		n++;
+	}
+	/* Values only the front or a correct Labor writes, each always valid:
+	 * state (front, Labors: FREE..DONE), cq and fn (front, at submit). */
+	for (uint32_t i = 0; i < r->cfg.bricks; i++) {
+		const struct lutf_brick *b = &r->bricks[i];
+
+		if (ld_relaxed(&b->state) > LUTF_BRICK_DONE || ld_relaxed(&b->cq) > LUTF_CQ_ASYNC ||
+		    ld_relaxed(&b->fn) >= r->cfg.max_functions) {
+			lutf_front_fault(rt, LUTF_FAULT_BRICK);
+			n++;
+			break; /* one is enough: the worker is recycled */
+		}
+	}
 	return n;
 }

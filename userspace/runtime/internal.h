@@ -8,6 +8,7 @@
 #define LUTF_RUNTIME_INTERNAL_H
 
 #include <pthread.h>
+#include <string.h>
 
 #include "region.h"
 
@@ -33,9 +34,12 @@ struct lutf_fn_local {
 	uint32_t n_held, cap_held;
 	bool releasing; /* resumed, but some held Bricks did not fit a Cart yet */
 	/* Private copies of what the region's slot says (a worker may rewrite
-	 * the region's): the slot's generation survives its reuse. */
+	 * the region's; the front reads only these): the slot's generation
+	 * survives its reuse. state: seq_cst, lutf_fn_set_state. */
 	uint32_t gen;
 	uint32_t timeout_ms;
+	uint32_t state;
+	char name[LUTF_NAME_MAX + 1];
 };
 
 /* The Supervisor's incremental deadline scan of one Cart (supervisor.c). */
@@ -96,6 +100,7 @@ struct lutf_runtime {
 	uint64_t n_grows, n_retires, n_crashed;
 	uint32_t cq_fillers;   /* NONE cells crash repair put in the completion ring (reap_lock) */
 	uint32_t held_fillers; /* ... and in the held ring (lock) */
+	uint32_t cq_armed;     /* reapers counted in the region's cq_sleeping (atomic) */
 
 	/* Labor tids are used only once checked against the worker (labor_tid.c);
 	 * the Supervisor reads these under sup_lock, lutf_runtime_set_worker
@@ -120,6 +125,29 @@ struct lutf_labors {
 	uint32_t held;	/* 1 until lutf_labors_release (private futex word) */
 	void *selves;	/* per-thread state, freed after join */
 };
+
+/* Forget a slot's function, keeping its generation and state words (read
+ * by submitters without the lock: never rewritten by a plain store). */
+static inline void lutf_fn_local_clear(struct lutf_fn_local *f)
+{
+	f->fn = NULL;
+	f->app = NULL;
+	f->config = NULL;
+	f->held = NULL;
+	f->n_held = f->cap_held = 0;
+	f->releasing = false;
+	__atomic_store_n(&f->timeout_ms, 0, __ATOMIC_RELAXED);
+	memset(f->name, 0, sizeof(f->name));
+}
+
+/* Set slot s's state: the front's copy (the one the front reads) and the
+ * region's (the one Labors read), in that order, both seq_cst (the region's
+ * store is the delete half of the Dekker pair with run_brick, labor.c). */
+#define lutf_fn_set_state(rt, s, st)                                                               \
+	do {                                                                                       \
+		st_seqcst(&(rt)->fns[(s)].state, (st));                                            \
+		st_seqcst(&(rt)->r.fns[(s)].state, (st));                                          \
+	} while (0)
 
 /* Complete b with its status fields already written (the caller won the
  * state CAS to DONE): wake a sync waiter or push onto the completion ring. */

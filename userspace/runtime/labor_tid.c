@@ -1,15 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Labor thread ids, checked before the front acts on them. A worker writes its
- * Labors' tids into the region; the Supervisor registers them with labor_watch
- * and pins them (sched_setaffinity). Invariant: a tid is used only while
- * task/<tid> exists under a directory fd opened on the worker's own /proc
- * entry, and the tgid registered is the worker's pid as lutfd knows it, never
- * the tgid word of the region. That fd names one process for its whole life:
- * once the worker is gone no lookup under it succeeds, even if its pid is
- * reused. A registered tid is held through a thread pidfd opened before that
- * lookup, so the pin's check right before sched_setaffinity is one poll: the
- * thread the lookup found is still alive, hence still owns its number.
+ * Labor thread ids, which the worker writes, checked before the Supervisor
+ * watches (labor_watch) or pins (sched_setaffinity) them. Invariant: a tid is
+ * used only after task/<tid> was found under an fd on the worker's own /proc
+ * entry, and only while the thread pidfd opened before that lookup is alive.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -27,6 +21,8 @@
 #define PIDFD_THREAD O_EXCL /* Linux 6.9: a pidfd for one thread */
 #endif
 
+/* The fd names one process for its whole life: once the worker is gone no
+ * lookup under it succeeds, even if its pid is reused. */
 int lutf_runtime_set_worker(struct lutf_runtime *rt, int pid)
 {
 	char path[32];
@@ -165,6 +161,7 @@ void lutf_labor_tid_refused(struct lutf_runtime *rt, uint32_t i, int32_t tid)
 {
 	struct lutf_labor *l = &rt->r.labors[i];
 
+	/* Relaxed: a statistic (lutf_supervisor_bpf_stats reads it). */
 	__atomic_add_fetch(&rt->n_tid_refused, 1, __ATOMIC_RELAXED);
 	if (rt->labors || !rt->worker_known) {
 		fprintf(stderr, "lutf: Labor %u: tid %d not used: no worker process declared\n", i,
@@ -173,6 +170,7 @@ void lutf_labor_tid_refused(struct lutf_runtime *rt, uint32_t i, int32_t tid)
 	}
 	/* A Labor clears its tid before it exits: a word that still names a
 	 * thread the worker does not have, while the worker runs, was forged. */
+	/* Acquire, as lw_sync's load: pairs with the Labor's release of tid. */
 	if (ld_acquire(&l->tid) != tid || !worker_alive(rt))
 		return;
 	fprintf(stderr,

@@ -308,6 +308,36 @@ int lutf_region_open(struct lutf_region *r, void *mem, size_t size)
 	return 0;
 }
 
+bool lutf_region_layout_intact(const struct lutf_region *r)
+{
+	const struct lutf_region_hdr *h = r->hdr;
+	struct lutf_config c;
+
+	/* Plain reads: a torn or changing value only makes this false. */
+	memcpy(&c, (const void *)&h->cfg, sizeof(c));
+	if (ld_relaxed(&h->magic) != LUTF_REGION_MAGIC ||
+	    ld_relaxed(&h->version) != LUTF_REGION_VERSION || memcmp(&c, &r->cfg, sizeof(c)) ||
+	    ld_relaxed(&h->n_classes) != r->n_classes ||
+	    ld_relaxed(&h->off_carts) != (uint64_t)((uint8_t *)r->carts - r->base) ||
+	    ld_relaxed(&h->off_labors) != (uint64_t)((uint8_t *)r->labors - r->base) ||
+	    ld_relaxed(&h->off_fns) != (uint64_t)((uint8_t *)r->fns - r->base) ||
+	    ld_relaxed(&h->off_bricks) != (uint64_t)((uint8_t *)r->bricks - r->base))
+		return false;
+	for (uint32_t i = 0; i < r->n_classes; i++)
+		if (ld_relaxed(&h->classes[i].off) != r->cls[i].off ||
+		    ld_relaxed(&h->classes[i].size) != r->cls[i].size ||
+		    ld_relaxed(&h->classes[i].count) != r->cls[i].count)
+			return false;
+	if (ld_relaxed(&h->cq.mask) != r->cq.mask || ld_relaxed(&h->held.mask) != r->held.mask)
+		return false;
+	for (uint32_t i = 0; i < r->cfg.carts; i++)
+		if (ld_relaxed(&r->carts[i].ring.mask) != r->cart_q[i].mask ||
+		    ld_relaxed(&r->carts[i].ring.cells_off) !=
+			(uint64_t)((uint8_t *)r->cart_q[i].cells - r->base))
+			return false;
+	return true;
+}
+
 static const char *const fault_names[LUTF_FAULT__COUNT] = {
     [LUTF_FAULT_NONE] = "none",
     [LUTF_FAULT_CQ_INDEX] = "completion index",
@@ -320,6 +350,8 @@ static const char *const fault_names[LUTF_FAULT__COUNT] = {
     [LUTF_FAULT_FREE_STACK] = "free stack",
     [LUTF_FAULT_BUDGET] = "pass budget",
     [LUTF_FAULT_LABOR_TID] = "labor tid",
+    [LUTF_FAULT_LAYOUT] = "layout words",
+    [LUTF_FAULT_BRICK] = "brick word",
 };
 
 const char *lutf_fault_check_name(unsigned check)

@@ -218,6 +218,9 @@ struct lutf_region {
 /* Validate a formatted region and fill *r with a private view. 0 or -EINVAL. */
 int lutf_region_open(struct lutf_region *r, void *mem, size_t size);
 
+/* The header's layout words still say what r was built from. */
+bool lutf_region_layout_intact(const struct lutf_region *r);
+
 /* Count a failed check on r (any thread). */
 void lutf_region_fault(struct lutf_region *r, unsigned check);
 

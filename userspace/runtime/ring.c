@@ -45,9 +45,9 @@ int lutf_ring_push(struct lutf_region *r, const struct lutf_ringv *v, uint32_t v
 		}
 		c = &v->cells[pos & mask];
 		/* Acquire pairs with the consumer's release of seq in pop: the cell
-		 * is free again only after its previous value was read. The
-		 * difference is taken unsigned: the words are the worker's, and a
-		 * signed overflow would be undefined. */
+		 * is free again only after its previous value was read. */
+		/* Unsigned, then converted: counters the worker wrote cannot make
+		 * it a signed overflow. */
 		dif = (int64_t)(ld_acquire(&c->seq) + (pos & mask) - pos);
 		if (dif == 0) {
 			/* seq_cst on success: this claim is the "work published"

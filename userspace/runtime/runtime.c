@@ -318,7 +318,7 @@ void lutf_runtime_destroy(struct lutf_runtime *rt)
 static int find_slot(struct lutf_runtime *rt, const char *name)
 {
 	for (uint32_t s = 0; s < rt->r.cfg.max_functions; s++)
-		if (live(ld_relaxed(&rt->r.fns[s].state)) && strcmp(rt->r.fns[s].name, name) == 0)
+		if (live(ld_relaxed(&rt->fns[s].state)) && strcmp(rt->fns[s].name, name) == 0)
 			return (int)s;
 	return -ENOENT;
 }
@@ -351,7 +351,7 @@ static int add_locked(struct lutf_runtime *rt, const char *name, lutf_fn_t fn, s
 {
 	struct lutf_region *r = &rt->r;
 	struct lutf_fn_local *f;
-	uint32_t s, gen;
+	uint32_t s;
 
 	if (!name_ok(name)) {
 		lutf_set_error("bad function name '%s': use [A-Za-z0-9/_.-]{1,%d}",
@@ -365,16 +365,14 @@ static int add_locked(struct lutf_runtime *rt, const char *name, lutf_fn_t fn, s
 		return -EEXIST;
 	}
 	for (s = 0; s < r->cfg.max_functions; s++)
-		if (ld_relaxed(&r->fns[s].state) == LUTF_FN_FREE)
+		if (ld_relaxed(&rt->fns[s].state) == LUTF_FN_FREE)
 			break;
 	if (s == r->cfg.max_functions) {
 		lutf_set_error("all %u function slots in use", s);
 		return -ENOSPC;
 	}
 	f = &rt->fns[s];
-	gen = f->gen; /* survives the slot's reuse */
-	memset(f, 0, sizeof(*f));
-	f->gen = gen;
+	lutf_fn_local_clear(f); /* gen survives the slot's reuse */
 	if (opts && opts->config) {
 		f->config = copy_pairs(opts->config);
 		if (!f->config)
@@ -383,11 +381,12 @@ static int add_locked(struct lutf_runtime *rt, const char *name, lutf_fn_t fn, s
 	f->fn = fn;
 	f->app = app;
 	snprintf(r->fns[s].name, sizeof(r->fns[s].name), "%s", name);
-	f->timeout_ms = opts && opts->timeout_ms ? opts->timeout_ms : r->cfg.timeout_ms;
+	st_relaxed(&f->timeout_ms, opts && opts->timeout_ms ? opts->timeout_ms : r->cfg.timeout_ms);
 	r->fns[s].timeout_ms = f->timeout_ms;
 	st_relaxed(&r->fns[s].gen, f->gen);
 	/* seq_cst publishes the fields above to Labors and submitters. */
-	st_seqcst(&r->fns[s].state, LUTF_FN_ACTIVE);
+	snprintf(f->name, sizeof(f->name), "%s", name);
+	lutf_fn_set_state(rt, s, LUTF_FN_ACTIVE);
 	if (id)
 		*id = s;
 	return 0;
@@ -472,7 +471,7 @@ static uint32_t slot_state(struct lutf_runtime *rt, uint32_t id)
 {
 	if (!rt || id >= rt->r.cfg.max_functions)
 		return LUTF_FN_FREE;
-	return ld_seqcst(&rt->r.fns[id].state);
+	return ld_seqcst(&rt->fns[id].state);
 }
 
 int lutf_runtime_pause(struct lutf_runtime *rt, uint32_t id)
@@ -487,7 +486,7 @@ int lutf_runtime_pause(struct lutf_runtime *rt, uint32_t id)
 	if (st == LUTF_FN_PAUSED)
 		err = -EALREADY;
 	else if (st == LUTF_FN_ACTIVE || st == LUTF_FN_RELEASING)
-		st_seqcst(&rt->r.fns[id].state, LUTF_FN_PAUSED);
+		lutf_fn_set_state(rt, id, LUTF_FN_PAUSED);
 	else
 		err = -ENOENT;
 	pthread_mutex_unlock(&rt->lock);
@@ -507,7 +506,7 @@ int lutf_runtime_resume(struct lutf_runtime *rt, uint32_t id)
 		/* Bricks Labors diverted join the list first, so the sort in
 		 * release sees all of them. */
 		lutf_drain_held_ring(rt);
-		st_seqcst(&rt->r.fns[id].state, LUTF_FN_RELEASING);
+		lutf_fn_set_state(rt, id, LUTF_FN_RELEASING);
 		lutf_release_held(rt, id);
 	} else {
 		err = live(st) ? -EALREADY : -ENOENT;
@@ -527,7 +526,7 @@ int lutf_runtime_delete(struct lutf_runtime *rt, uint32_t id)
 	pthread_mutex_lock(&rt->lock);
 	if (live(slot_state(rt, id))) {
 		/* seq_cst: Dekker with run_brick (see labor.c). */
-		st_seqcst(&rt->r.fns[id].state, LUTF_FN_DELETED);
+		lutf_fn_set_state(rt, id, LUTF_FN_DELETED);
 		lutf_drain_held_ring(rt);
 		lutf_fail_held(rt, id, LUTF_STATUS_DELETED);
 	} else {
@@ -595,7 +594,6 @@ static int submit(struct lutf_runtime *rt, uint32_t id, const struct lutf_reques
 	struct lutf_region *r = &rt->r;
 	const struct lutf_config *cfg = &r->cfg;
 	struct lutf_front_brick *bf;
-	struct lutf_fn_slot *slot;
 	struct lutf_brick *b;
 	size_t meta, total;
 	uint64_t timeout_ns, in_off = 0, dl;
@@ -609,8 +607,7 @@ static int submit(struct lutf_runtime *rt, uint32_t id, const struct lutf_reques
 		return -ESHUTDOWN;
 	if (id >= cfg->max_functions)
 		return -ENOENT;
-	slot = &r->fns[id];
-	st = ld_seqcst(&slot->state);
+	st = ld_seqcst(&rt->fns[id].state);
 	if (!live(st))
 		return -ENOENT;
 	meta = meta_put(req, NULL, 0);
@@ -676,7 +673,7 @@ static int submit(struct lutf_runtime *rt, uint32_t id, const struct lutf_reques
 		/* Paused, or resumed with held Bricks still going out: hold it so
 		 * that order is kept. Re-read under the lock. */
 		pthread_mutex_lock(&rt->lock);
-		st = ld_seqcst(&slot->state);
+		st = ld_seqcst(&rt->fns[id].state);
 		if (ld_relaxed(&rt->fns[id].gen) != gen || !live(st)) {
 			err = -ENOENT;
 		} else if (st == LUTF_FN_ACTIVE) {

@@ -389,7 +389,7 @@ void lutf_drain_held_ring(struct lutf_runtime *rt)
 			continue; /* not followed, not unreferenced: its call ends by lutfd's
 				     deadline */
 		}
-		st = ld_seqcst(&r->fns[fn].state);
+		st = ld_seqcst(&rt->fns[fn].state);
 		if (ld_relaxed(&rt->fns[fn].gen) != fn_gen)
 			st = LUTF_FN_DELETED;
 		if (st == LUTF_FN_PAUSED || st == LUTF_FN_RELEASING) {
@@ -441,8 +441,8 @@ void lutf_release_held(struct lutf_runtime *rt, uint32_t slot)
 	f->n_held -= i;
 	__atomic_sub_fetch(&rt->n_held, i, __ATOMIC_RELAXED);
 	f->releasing = f->n_held != 0;
-	if (!f->releasing && ld_relaxed(&r->fns[slot].state) == LUTF_FN_RELEASING)
-		st_seqcst(&r->fns[slot].state, LUTF_FN_ACTIVE);
+	if (!f->releasing && ld_relaxed(&f->state) == LUTF_FN_RELEASING)
+		lutf_fn_set_state(rt, slot, LUTF_FN_ACTIVE);
 }
 
 void lutf_fail_held(struct lutf_runtime *rt, uint32_t slot, uint32_t status)
@@ -503,11 +503,11 @@ static void reclaim(struct lutf_runtime *rt, uint32_t slot)
 	}
 	free(f->held);
 	gen = f->gen + 1; /* the private generation; the region's mirrors it */
-	memset(f, 0, sizeof(*f));
+	lutf_fn_local_clear(f);
 	st_relaxed(&f->gen, gen);
 	memset(r->fns[slot].name, 0, sizeof(r->fns[slot].name));
 	st_relaxed(&r->fns[slot].gen, gen);
-	st_seqcst(&r->fns[slot].state, LUTF_FN_FREE);
+	lutf_fn_set_state(rt, slot, LUTF_FN_FREE);
 }
 
 /* Work that needs rt->lock: held Bricks and slot bookkeeping. Returns true
@@ -519,7 +519,7 @@ static bool tick_locked(struct lutf_runtime *rt, uint64_t now)
 
 	lutf_drain_held_ring(rt);
 	for (uint32_t s = 0; s < r->cfg.max_functions; s++) {
-		uint32_t st = ld_relaxed(&r->fns[s].state);
+		uint32_t st = ld_relaxed(&rt->fns[s].state);
 		struct lutf_fn_local *f = &rt->fns[s];
 
 		if (st == LUTF_FN_FREE)
