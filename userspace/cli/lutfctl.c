@@ -40,7 +40,7 @@ static void usage_main(FILE *f)
 		"  list      list deployed functions\n"
 		"  status    show lutfd's status (watch mode, counters)\n"
 		"  stats     show per-function counters\n"
-		"  logs      show recent function log lines and output\n"
+		"  logs      show recent function log lines\n"
 		"Run 'lutfctl COMMAND --help' for a command's options.\n"
 		"\n"
 		"Global options:\n"
