@@ -122,10 +122,13 @@ void out_json_base64(FILE *f, const void *p, size_t n)
 	fputc('"', f);
 }
 
-/* The value of a field as text, in buf when it is a number or a text that
- * needed escaping (a tenant's: a worker's error in a status, say). */
+/* The value of a field as text, in buf when it is a number; a text that
+ * needed escaping (a tenant's: a worker's error in a status, say) is in a
+ * buffer of cell's own, good until the next call. */
 static const char *cell(const struct lutf_client_field *fl, char *buf, size_t cap)
 {
+	static char esc[1024];
+
 	if (!fl)
 		return "-";
 	if (fl->type == LUTF_CLIENT_STR) {
@@ -133,8 +136,8 @@ static const char *cell(const struct lutf_client_field *fl, char *buf, size_t ca
 
 		if (!n)
 			return "-";
-		lutf_text_escape(buf, cap, fl->str, n, 0, NULL);
-		return strcmp(buf, fl->str) ? buf : fl->str;
+		lutf_text_escape(esc, sizeof(esc), fl->str, n, 0, NULL);
+		return strcmp(esc, fl->str) ? esc : fl->str;
 	}
 	snprintf(buf, cap, "%" PRIu64, fl->u64);
 	return buf;
@@ -392,7 +395,7 @@ void out_text(FILE *f, const char *s)
 
 	/* Chunks: an escape is never split, so each chunk ends where one may. */
 	while (n) {
-		char buf[1024];
+		char buf[32];
 		size_t used;
 
 		fputs((lutf_text_escape(buf, sizeof(buf), s, n, 0, &used), buf), f);

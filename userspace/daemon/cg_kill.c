@@ -47,14 +47,34 @@ static int put_file(const char *dir, const char *file, const char *s)
 	return err;
 }
 
-/* pid is done: gone, a zombie, or with a SIGKILL pending (it runs no code of
- * its own again; its exit may take a while on a busy host). */
+#define PF_EXITING 0x4u /* include/linux/sched.h: the task is in do_exit */
+
+/* pid is done: gone, a zombie, exiting, or with a SIGKILL pending (it runs no
+ * code of its own again; its exit may take a while on a busy host, and
+ * signalling it again would only take CPU from that exit). */
 static bool done(int pid)
 {
 	char path[64], buf[2048], *p;
+	unsigned flags = 0;
+	char state = 0;
 	ssize_t n;
 	int fd;
 
+	snprintf(path, sizeof(path), "/proc/%d/stat", pid);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return true;
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n <= 0)
+		return true;
+	buf[n] = 0;
+	/* The name may hold anything: the fields follow the last ')'. */
+	p = strrchr(buf, ')');
+	if (!p || sscanf(p + 1, " %c %*d %*d %*d %*d %*d %u", &state, &flags) != 2)
+		return true;
+	if (state == 'Z' || state == 'X' || (flags & PF_EXITING))
+		return true;
 	snprintf(path, sizeof(path), "/proc/%d/status", pid);
 	fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
@@ -64,9 +84,6 @@ static bool done(int pid)
 	if (n <= 0)
 		return true;
 	buf[n] = 0;
-	p = strstr(buf, "\nState:\t");
-	if (p && (p[8] == 'Z' || p[8] == 'X'))
-		return true;
 	p = strstr(buf, "\nShdPnd:\t");
 	/* SIGKILL is signal 9: bit 8 of the hex mask, the last 3 digits' 0x100 */
 	return p && strlen(p + 9) >= 17 && (strtoull(p + 9 + 13, NULL, 16) & 0x100);
@@ -94,7 +111,7 @@ static int kill_listed(const char *dir, bool count_only)
 			}
 			num[nl] = 0;
 			nl = 0;
-			if (atoi(num) <= 1 || (!count_only && done(atoi(num))))
+			if (atoi(num) <= 1 || done(atoi(num)))
 				continue; /* a process dies once: killed ones still listed are */
 			if (count_only || !kill(atoi(num), SIGKILL))
 				n++;

@@ -24,8 +24,8 @@
 #include <unistd.h>
 
 #include "isolation.h"
-#include "lutfd.h"
 #include "text_escape.h"
+#include "lutfd.h"
 #include "keys.h"
 #include "reach.h"
 
@@ -280,8 +280,7 @@ static int create_loop(void)
 		return -1;
 	}
 	if (p.buffers & (p.buffers - 1)) {
-		fprintf(stderr, "lutfd: uring_buffers must be a power of two, not %u\n",
-			p.buffers);
+		fprintf(stderr, "lutfd: uring_buffers must be a power of two, not %u\n", p.buffers);
 		return -1;
 	}
 	err = lutf_ev_create(&p, &g_loop, why, sizeof(why));
@@ -463,7 +462,7 @@ int main(int argc, char **argv)
 	sigemptyset(&set);
 	sigaddset(&set, SIGTERM);
 	sigaddset(&set, SIGINT);
-	sigaddset(&set, SIGHUP); /* reload, never exit (reload.c) */
+	sigaddset(&set, SIGHUP);	    /* reload, never exit (reload.c) */
 	sigprocmask(SIG_BLOCK, &set, NULL); /* inherited by every later thread */
 	sfd = signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC);
 
