@@ -109,6 +109,7 @@ struct results {
 void ho_fail(struct results *r, const char *fmt, const char *what, long v);
 uint32_t ho_gettid(void);
 void ho_futex_wait(uint32_t *w, uint32_t val);
+void ho_futex_wait_ns(uint32_t *w, uint32_t val, uint64_t ns); /* at most ns */
 void ho_futex_wake(uint32_t *w);
 void ho_pin_self(int cpu); /* -1: leave it */
 extern int ho_stats_old;   /* bpf_stats_enabled as found; -1 unreadable */

@@ -224,7 +224,10 @@ static void *chain_main(void *arg)
 {
 	struct chain_arg *a = arg;
 	struct chain *ch = a->ch;
-	uint32_t seen = __atomic_load_n(&ch->word[a->i], __ATOMIC_ACQUIRE);
+	/* Not the word's value now: a thread that starts late (a loaded host)
+	 * may find its word already bumped, and must run that round, not wait
+	 * for the next one that never comes. Every word starts at 0. */
+	uint32_t seen = 0;
 
 	ho_pin_self(a->cpu);
 	for (;;) {
@@ -280,8 +283,14 @@ void ho_run_wake_chain(struct results *r, int hops, int cpu_main, int cpu_thr, u
 
 		__atomic_add_fetch(&ch.word[0], 1, __ATOMIC_RELEASE);
 		ho_futex_wake(&ch.word[0]);
-		while (__atomic_load_n(&ch.done, __ATOMIC_ACQUIRE) == d)
-			ho_futex_wait(&ch.done, d);
+		while (__atomic_load_n(&ch.done, __ATOMIC_ACQUIRE) == d) {
+			if (bench_now_ns() - t0 > HANDOFF_WAIT_NS) {
+				ho_fail(r, "handoff: %s: round %ld never ended\n", "wake chain",
+					(long)k);
+				goto out;
+			}
+			ho_futex_wait_ns(&ch.done, d, 100000000ull);
+		}
 		lat[n++] = __atomic_load_n(&ch.t_end, __ATOMIC_ACQUIRE) - t0;
 		bench_sleep_ns(100000); /* everybody back asleep */
 	}

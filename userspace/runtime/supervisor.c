@@ -237,9 +237,11 @@ static void maybe_retire(struct lutf_runtime *rt, uint64_t now)
 	if (now - rt->free_since[top] < (uint64_t)rt->r.cfg.labor_idle_ms * 1000000ull)
 		return;
 	rt->free_since[top] = 0;
+	/* Counted before the retiree can go: the release below orders it, so a
+	 * reader that sees the Labor gone also sees it counted. */
+	__atomic_add_fetch(&rt->n_retires, 1, __ATOMIC_RELAXED);
 	st_release(&h->labor_req, top);
 	wake_labor(r, top);
-	__atomic_add_fetch(&rt->n_retires, 1, __ATOMIC_RELAXED);
 }
 
 /* BPF mode: how long Labor i has been blocked in the kernel, or 0 when it is
