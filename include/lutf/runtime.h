@@ -139,9 +139,14 @@ struct lutf_request {
 };
 
 /* One result. output is malloc'ed (NULL when empty): lutf_result_release frees it. */
+/* detail of a DEADLINE result: the Brick was held, its function paused, the
+ * whole time it waited (it never reached a Labor). */
+#define LUTF_DEADLINE_HELD 1u
+
 struct lutf_result {
 	uint32_t status; /* enum lutf_status */
-	uint32_t detail; /* signal number for CRASHED, syscall for KILLED_BY_POLICY */
+	uint32_t detail; /* signal number for CRASHED, syscall for KILLED_BY_POLICY,
+			  * LUTF_DEADLINE_HELD for a DEADLINE met while held */
 	uint64_t request_id;
 	void *output;
 	size_t output_len;

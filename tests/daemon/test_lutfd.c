@@ -195,6 +195,35 @@ Test(lutfd, pause_holds_then_resume_releases_in_order)
 	close(dfd);
 }
 
+/* A held call whose deadline passes while its function is paused says so
+ * (the function, and how long it was held), not just "deadline". */
+Test(lutfd, held_call_past_its_deadline_says_the_function_is_paused)
+{
+	struct lutf_buf b;
+	struct td_reply r;
+	int dfd = td_connect(&d, "lutf.sock");
+	char err[300] = "";
+	size_t f;
+
+	deploy_hello();
+	cr_assert_eq(td_control(cfd, LUTF_OP_PAUSE, "acme", "hello"), LUTF_STATUS_OK);
+	lutf_buf_init(&b);
+	f = lutf_frame_begin(&b, LUTF_OP_INVOKE, 0, 7);
+	lutf_tlv_put_str(&b, LUTF_TAG_TENANT, "acme");
+	lutf_tlv_put_str(&b, LUTF_TAG_FUNCTION, "hello");
+	lutf_tlv_put_u32(&b, LUTF_TAG_TIMEOUT_MS, 300);
+	lutf_frame_end(&b, f);
+	cr_assert(td_send(dfd, &b));
+	lutf_buf_free(&b);
+	cr_assert(td_recv(dfd, &r, 5000), "no answer for a held call past its deadline");
+	cr_assert_eq(r.h.status, LUTF_STATUS_DEADLINE);
+	td_field_str(&r, LUTF_TAG_ERROR, err, sizeof(err));
+	free(r.payload);
+	cr_assert(strstr(err, "acme/hello was paused") && strstr(err, "held"),
+		  "the DEADLINE of a held call does not say its function was paused: '%s'", err);
+	close(dfd);
+}
+
 Test(lutfd, delete_fails_held_and_later_calls)
 {
 	struct lutf_buf b;

@@ -118,6 +118,22 @@ static void answer_status(const struct rec *r, uint32_t status, uint32_t detail,
 		reply_error(c, r->req_id, status, detail, msg);
 }
 
+/* A call whose deadline passed while it was held (its function paused):
+ * say so, with the function and how long it was held, not "deadline". */
+static void held_deadline_msg(const struct rec *r, struct lutf_result *res)
+{
+	const char *fn = "its function";
+
+	for (size_t i = 0; i < r->t->nfns; i++)
+		if (r->t->fns[i]->bound && r->t->fns[i]->slot == r->slot) {
+			fn = r->t->fns[i]->name;
+			break;
+		}
+	snprintf(res->error, sizeof(res->error),
+		 "deadline passed while %s/%s was paused: the call was held %llu ms and never ran",
+		 r->t->name, fn, (unsigned long long)((now_ns() - r->t0_ns) / 1000000));
+}
+
 static void complete(struct lutfd_tenant *t, uint64_t user_data, struct lutf_result *res)
 {
 	uint32_t idx = (uint32_t)user_data, gen = (uint32_t)(user_data >> 32);
@@ -143,6 +159,8 @@ static void complete(struct lutfd_tenant *t, uint64_t user_data, struct lutf_res
 		rec_free(idx);
 		return;
 	}
+	if (res->status == LUTF_STATUS_DEADLINE && res->detail == LUTF_DEADLINE_HELD)
+		held_deadline_msg(r, res);
 	if (res->status < LUTF_STATUS__COUNT)
 		r->t->slot_stats[r->slot][res->status]++;
 	r->t->inflight--;

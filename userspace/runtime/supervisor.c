@@ -474,7 +474,8 @@ static void expire_held(struct lutf_runtime *rt, uint32_t slot, uint64_t now)
 		uint64_t dl = ld_relaxed(&rt->bf[f->held[i]].deadline_ns);
 
 		if (dl && now >= dl) {
-			if (lutf_brick_finish(r, b, LUTF_BRICK_QUEUED, LUTF_STATUS_DEADLINE, 0))
+			if (lutf_brick_finish(r, b, LUTF_BRICK_QUEUED, LUTF_STATUS_DEADLINE,
+					      LUTF_DEADLINE_HELD))
 				__atomic_add_fetch(&rt->n_deadlines, 1, __ATOMIC_RELAXED);
 			lutf_brick_unref(r, b);
 			held_remove(f, i);
