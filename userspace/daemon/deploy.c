@@ -285,11 +285,6 @@ static void dj_prepare(void *arg)
 			return;
 		}
 	}
-	/* Tenant uids must reach their apps under the state folder (identity.c). */
-	if (lutfd_state_dir_check(d->msg, sizeof(d->msg))) {
-		d->status = LUTF_STATUS_FORBIDDEN;
-		return;
-	}
 	if (!t) {
 		t = lutfd_tenant_get(r->tenant);
 		if (!t) {
@@ -643,6 +638,12 @@ static void deploy_run(struct lutfd_job *j)
 	int err = 0;
 
 	d->ctl = -1;
+	/* Tenant uids must reach their apps under the state folder (identity.c;
+	 * it forks a child as a tenant uid: here, off the loop). */
+	if (lutfd_state_dir_check(d->msg, sizeof(d->msg))) {
+		d->status = LUTF_STATUS_FORBIDDEN;
+		goto fail;
+	}
 	lutfd_main_call(dj_prepare, d);
 	if (d->status)
 		goto fail;
