@@ -7,7 +7,9 @@
  * repair run over the result. Any crash, hang or sanitizer report is a bug in
  * the front. Build and run: tests/fuzz/run.sh (docs/isolation.md).
  */
+#ifndef _GNU_SOURCE
 #define _GNU_SOURCE
+#endif
 #include <signal.h>
 #include <stdint.h>
 #include <stdio.h>

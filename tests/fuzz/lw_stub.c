@@ -67,3 +67,10 @@ int lutf_lw_prog_stats(struct lutf_lw *lw, uint64_t *run_ns, uint64_t *run_cnt)
 	(void)lw, (void)run_ns, (void)run_cnt;
 	return -ENOSYS;
 }
+
+int lutf_lw_set_grace(struct lutf_lw *lw, uint64_t ns)
+{
+	(void)lw;
+	(void)ns;
+	return 0;
+}

@@ -15,6 +15,7 @@ cc=${CC_FUZZ:-clang-14}
 
 command -v "$cc" >/dev/null || { echo "fuzz: $cc not found (apt-get install clang-14 libclang-rt-14-dev)" >&2; exit 1; }
 mkdir -p "$out/corpus"
+out=$(cd "$out" && pwd) # absolute: the run below changes folder
 rt=$root/userspace/runtime
 "$cc" -g -O1 -std=gnu11 -D_GNU_SOURCE \
 	-fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
