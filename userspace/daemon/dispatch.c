@@ -421,24 +421,8 @@ void lutfd_fail_tenant(struct lutfd_tenant *t)
 	uint32_t status, detail;
 	char msg[300];
 
-	if (!lutfd_fault_refuse(t, &status, &detail, msg, sizeof(msg)))
-		return;
-	for (uint32_t i = 0; i < nrecs; i++) {
-		struct rec *r = &recs[i];
-
-		if (!r->live || r->answered || r->t != t)
-			continue;
-		r->answered = true;
-		r->due_ns = now_ns() + ANSWERED_KEEP_NS;
-		if (r->due_ns < next_due)
-			next_due = r->due_ns;
-		t->slot_stats[r->slot][status]++;
-		t->inflight--;
-		t->slot_inflight[r->slot]--;
-		ninflight--;
-		answer_status(r, status, detail, msg);
-	}
-	lutf_srv_flush(g_srv);
+	if (lutfd_fault_refuse(t, &status, &detail, msg, sizeof(msg)))
+		lutfd_answer_tenant(t, status, detail, msg);
 }
 
 void lutfd_fail_inflight(void)
