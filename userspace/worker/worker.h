@@ -26,37 +26,16 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "confinement.h" /* struct lutf_wk_sandbox, LUTF_WK_EXIT_SANDBOX */
+
 #define LUTF_WK_MSG_MAX (128u * 1024) /* largest ctl message (LOAD with configs) */
 #define LUTF_WK_LOG_MAX 704u	      /* a log datagram: name + line */
-#define LUTF_WK_EXIT_SANDBOX 3	      /* exit status: the sandbox could not be applied */
 
 enum lutf_zy_type {
 	LUTF_ZY_SPAWN = 1,
 	LUTF_ZY_SPAWNED = 2,
 	LUTF_ZY_EXITED = 3,
 	LUTF_ZY_PREPARE = 4,
-};
-
-/*
- * How a worker confines itself before it loads any app (issue #6; contract
- * between lutfd, which fills it, and the worker, which applies it in this
- * order: read the policy and open the Landlock paths, setgroups, setresgid,
- * setresuid, rlimits, no_new_privs, Landlock, start the Labors (held until
- * START; they inherit Landlock), seccomp on every thread, then the apps).
- * Sent whole inside the SPAWN message. policy_dir "" = LUTF_POLICY_DIR (the
- * build-time default from CMake, userspace/sandbox/CMakeLists.txt).
- */
-struct lutf_wk_sandbox {
-	char tier[16];	       /* "pure", "basic", "service", "compat"; "" = no confinement */
-	uint32_t uid, gid;     /* 0 = keep lutfd's identity (tests without an id range) */
-	char policy_dir[256];  /* where <tier>.policy files live */
-	char app_dir[256];     /* the tenant's app folder: read + execute */
-	char scratch_dir[256]; /* writable in tiers that allow it; "" = none */
-	uint64_t rlimit_as;    /* bytes; 0 = unlimited (sanitizer builds skip it) */
-	uint64_t rlimit_fsize; /* bytes; 0 = unlimited */
-	uint32_t rlimit_cpu_s; /* 0 = unlimited; a backstop, deadlines bound each call */
-	uint32_t rlimit_nofile, rlimit_nproc; /* 0 = leave as is */
-	uint32_t pad;
 };
 
 struct lutf_zy_msg {

@@ -3,7 +3,7 @@
  * lutfd's side of tenant isolation (issue #6): cgroups (cgroup.c), the
  * SIGSYS probe (sigsys.c) and tenant identity and folders (identity.c).
  * Everything here runs on lutfd's main thread. The worker confines itself
- * (userspace/sandbox, through struct lutf_wk_sandbox); lutfd chooses the
+ * (isolation/worker, through struct lutf_wk_sandbox in confinement.h); lutfd chooses the
  * identity, the limits and the cgroup, and explains deaths to clients.
  */
 #ifndef LUTFD_ISOLATION_H
@@ -14,6 +14,8 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
+
+#include "confinement.h" /* struct lutf_wk_sandbox */
 
 /* ---- cgroup.c ---- */
 
@@ -114,7 +116,6 @@ void lutfd_sigsys_fini(void);
 /* ---- identity.c ---- */
 
 struct lutfd_tenant;
-struct lutf_wk_sandbox;
 
 /* A tier lutfd knows ("pure", "basic", "service", "compat"). */
 bool lutfd_tier_valid(const char *tier);

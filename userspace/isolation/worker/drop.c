@@ -18,7 +18,6 @@
 #include <unistd.h>
 
 #include "sandbox.h"
-#include "worker.h"
 
 #define ARENA_MAX 2 /* Labors allocate little: a scratch buffer each */
 

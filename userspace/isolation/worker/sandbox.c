@@ -16,7 +16,6 @@
 #include <unistd.h>
 
 #include "sandbox.h"
-#include "worker.h"
 
 static void note(struct lutf_sandbox_status *st, const char *what)
 {

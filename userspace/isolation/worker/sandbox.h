@@ -18,8 +18,9 @@
 #include <time.h>
 #include <sys/types.h>
 
-struct lutf_wk_sandbox; /* worker.h: what lutfd asks for */
-struct sock_filter;	/* linux/filter.h */
+#include "confinement.h" /* struct lutf_wk_sandbox: what lutfd asks for */
+
+struct sock_filter; /* linux/filter.h */
 
 enum lutf_pol_action {
 	LUTF_POL_DEFAULT = 0, /* no rule: the default action (kill the process) */
