@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: (BSD-2-Clause OR GPL-2.0-only) */
 /*
- * Shared between bpf/sigsys.bpf.c and lutfd's loader (userspace/daemon/sigsys.c):
+ * Shared between bpf/sigsys.bpf.c and lutfd's loader (userspace/isolation/lutfd/sigsys.c):
  * fixed-width types only. lutfd writes the pids of its workers into
  * sigsys_workers; the probe records, per worker, the syscall a seccomp filter
  * killed it for, in sigsys_seen, which lutfd reads when the worker's exit is

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * lutfd's cgroup module (userspace/daemon/cgroup.c) alone. cgroup v2 (what
+ * lutfd's cgroup module (userspace/isolation/lutfd/cgroup.c) alone. cgroup v2 (what
  * hosts run) against a fake tree in a temporary folder: the files it writes
  * and the OOM count it reads. cgroup v1 for real where this machine mounts
  * it: limits written, a process moved, the folders removed.

@@ -86,7 +86,7 @@ struct lutfd_config {
 void lutfd_config_defaults(struct lutfd_config *c);
 /* Read an INI file over *c. Returns 0, -ENOENT (missing) or -EINVAL (message printed). */
 int lutfd_config_load(struct lutfd_config *c, const char *path);
-/* identity.c: check uid_range, default_tier and cgroup (message printed, naming
+/* tenant_identity.c: check uid_range, default_tier and cgroup (message printed, naming
  * path). Returns 0 or -EINVAL. */
 int lutfd_config_check_isolation(const struct lutfd_config *c, const char *path);
 /* config.c: call fn for every key whose value differs between a and b; off
@@ -153,7 +153,7 @@ struct lutfd_tenant {
 	char **log;
 	uint32_t log_head, log_count;
 	uint64_t log_bytes, log_dropped; /* tenant_log.c: the ring's bytes, bytes cut */
-	/* isolation (identity.c, tenant.c); tier and uid are persisted */
+	/* isolation (tenant_identity.c, tenant.c); tier and uid are persisted */
 	char tier[16];	  /* the tier named by the last deploy that named one */
 	uint32_t uid;	  /* = gid; 0 = none (uid_range off) */
 	bool recycle;	  /* the worker was asked to go (tier change): no backoff */

@@ -3,9 +3,9 @@
  * The zygote: a single-threaded child forked by lutfd before any thread
  * starts, so that it can fork tenant workers safely at any time. Invariant:
  * the zygote never starts a thread and dies with lutfd (PDEATHSIG), and its
- * workers die with it (what they fork, lutfd's watcher kills: daemon/watcher.c).
+ * workers die with it (what they fork, lutfd's watcher kills: isolation/lutfd/watcher.c).
  * A worker's fd 1 and 2 are the output pipe lutfd sent, never lutfd's stderr.
- * It keeps each tier's compiled filter (userspace/sandbox/prepare.c), which
+ * It keeps each tier's compiled filter (userspace/isolation/worker/prepare.c), which
  * its workers inherit with the fork.
  */
 #define _GNU_SOURCE
