@@ -126,6 +126,7 @@ static bool answering(const struct bench_lutfd *l)
 
 int bench_lutfd_start(struct bench_lutfd *l, const char *conf_lines, int wait_ms)
 {
+	static unsigned started; /* two lutfds of a process at once at most */
 	const char *env[2];
 	struct td d;
 	uint64_t until;
@@ -145,9 +146,16 @@ int bench_lutfd_start(struct bench_lutfd *l, const char *conf_lines, int wait_ms
 	fp = fopen(l->conf, "w");
 	if (!fp)
 		return -1;
-	/* Benchmarks invoke without API keys (docs/operator.md "API keys"). */
-	fprintf(fp, "[lutfd]\nbpf_pin_root = %s\nrequire_keys = off\n%s", l->pin,
-		conf_lines ? conf_lines : "");
+	/* Benchmarks invoke without API keys (docs/operator.md "API keys").
+	 * cgroup_name and uid_range are this process's own, as in the tests'
+	 * harness: a lutfd kills what runs under its uid_range and cgroup_name
+	 * when it starts and when it dies, and must never reach another's. */
+	fprintf(fp,
+		"[lutfd]\nbpf_pin_root = %s\nrequire_keys = off\ncgroup_name = lutfb%d-%u\n"
+		"uid_range = %u-%u\n%s",
+		l->pin, (int)getpid(), started % 2, TD_UID_LO + 16 * (started % 2),
+		TD_UID_LO + 16 * (started % 2) + 15, conf_lines ? conf_lines : "");
+	started++;
 	if (fclose(fp))
 		return -1;
 	as_td(l, &d, env);

@@ -249,10 +249,12 @@ static inline bool td_start(struct td *d, const char *extra)
 		d->uid_lo = TD_UID_LO + 16 * n;
 	}
 	/* API keys (on by default) are tested by tests/http/test_keys.c, which
-	 * turns them back on; the other tests invoke without keys. */
+	 * turns them back on; the other tests invoke without keys. No TCP
+	 * listener either unless extra asks (port 0): the default 7400 may be
+	 * another lutfd's on this host (docs/operator.md). */
 	fprintf(fp,
 		"[lutfd]\nbpf_pin_root = /sys/fs/bpf/%s\ncarts = 2\nlabors = 4\nbpf = %s\n"
-		"http_listen = off\nadmin_listen = off\ncgroup_name = %s\n"
+		"listen_tcp = off\nhttp_listen = off\nadmin_listen = off\ncgroup_name = %s\n"
 		"uid_range = %u-%u\nrequire_keys = off\n%s\n",
 		d->tag, getenv("LUTF_TEST_NO_BPF") ? "off" : "on", d->tag, d->uid_lo,
 		d->uid_lo + 15, extra ? extra : "");

@@ -19,6 +19,10 @@ done
 tmp=$(mktemp -d /tmp/lutf-docs-XXXXXX)
 chmod 711 "$tmp" # tenants' workers reach the state folder below it
 pin=/sys/fs/bpf/lutfdoc$$
+# Its own cgroup_name and 16 uids (750000 and up: neither the harness's
+# 100000-740031 nor lutfd's default 61000-61999), so that this lutfd never
+# kills the workers of another lutfd on the host, nor they its own.
+uid_lo=$((750000 + ($$ % 10000) * 16))
 pid=
 cleanup() {
 	[ -n "$pid" ] && kill "$pid" 2>/dev/null && wait "$pid" 2>/dev/null
@@ -32,6 +36,8 @@ bpf_pin_root = $pin
 listen_tcp = off
 http_listen = 127.0.0.1:0
 admin_listen = 127.0.0.1:0
+cgroup_name = lutfdoc$$
+uid_range = $uid_lo-$((uid_lo + 15))
 CONF
 "$lutfd" --config "$tmp/lutfd.conf" --state-dir "$tmp/state" --runtime-dir "$tmp/run" \
 	>"$tmp/lutfd.log" 2>&1 &

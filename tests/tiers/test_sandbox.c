@@ -468,9 +468,9 @@ static int op_identity(void *arg)
 	pid_t victim = (pid_t)(intptr_t)arg;
 	uid_t r, e, s;
 
-	if (getresuid(&r, &e, &s) || r != 61000 || e != 61000 || s != 61000)
+	if (getresuid(&r, &e, &s) || r != 99000 || e != 99000 || s != 99000)
 		return -1;
-	if (getgid() != 61000 || getegid() != 61000 || getgroups(0, NULL) != 0)
+	if (getgid() != 99000 || getegid() != 99000 || getgroups(0, NULL) != 0)
 		return -2;
 	if (kill(victim, SIGKILL) == 0)
 		return -3;
@@ -514,17 +514,19 @@ static void stop_victim(pid_t pid)
 		  "the victim died of something else: it was reached");
 }
 
+/* uids 99000 and 99001: outside lutfd's default uid_range (61000-61999), so
+ * that an operator's lutfd on this host never kills the test's processes. */
 Test(sandbox, runs_as_its_uid_and_cannot_signal_another)
 {
 	struct lutf_wk_sandbox sb;
 	pid_t victim;
 
 	LUTF_REQUIRE("root", lutf_test_is_root(), "switching uid needs root");
-	victim = start_victim(61001);
+	victim = start_victim(99001);
 	sb_init(&sb, "compat"); /* compat allows kill: only the uid stops it */
-	sb.uid = sb.gid = 61000;
+	sb.uid = sb.gid = 99000;
 	expect_value(run(&sb, NULL, op_identity, (void *)(intptr_t)victim), -EPERM,
-		     "uid 61000 signals uid 61001");
+		     "uid 99000 signals uid 99001");
 	stop_victim(victim);
 }
 
