@@ -6,7 +6,7 @@
 #   install_check.sh BUILD PREFIX SBINDIR BINDIR INCLUDEDIR LIBDIR SYSCONFDIR DATADIR DOCDIR UNITDIR
 #     (label daemon) every file where a distribution would put it, the unit
 #     points at the installed lutfd and config, the config has no active key,
-#     liblutf-client through pkg-config lutf-client;
+#     liblutf-client through pkg-config lutf-client, exporting exactly its map;
 #   install_check.sh --runtime BUILD INCLUDEDIR LIBDIR MAP
 #     (label engine) liblutf through pkg-config lutf: an in-process runtime
 #     adds a function by pointer and one from a .so, invokes, submits, reaps;
@@ -94,7 +94,7 @@ if [ $mode = runtime ]; then
 		grep -oE '^[a-z][a-z0-9_ ]*[ *](lutf_[a-z0-9_]+)\(' | grep -oE 'lutf_[a-z0-9_]+\($' |
 		tr -d '(' | sort -u)
 	[ "$declared" = "$exported" ] ||
-		fail "runtime.h declares: $(echo $declared); the map exports: $(echo $exported)"
+		fail "runtime.h declares: $(tr '\n' ' ' <<<"$declared"); the map exports: $(tr '\n' ' ' <<<"$exported")"
 	flags=$(pc_flags lutf "$includedir" "$libdir" lutf)
 
 	cat >"$tmp/greet.c" <<'C'
@@ -199,8 +199,14 @@ int main(int argc, char **argv)
 C
 	cc -std=c11 -Wall -Wextra -Werror -fPIC -shared -I"$dest$includedir" "$tmp/greet.c" \
 		-o "$tmp/libgreet.so" || fail "an app does not build against the installed function.h"
+	# A library built with ASan (the sanitizer build's engine phase) needs its
+	# runtime loaded first: build the program the same way.
+	san=
+	if objdump -p "$dest$libdir/liblutf.so" | grep -q 'NEEDED.*libasan'; then
+		san=-fsanitize=address,undefined
+	fi
 	# shellcheck disable=SC2086
-	cc -std=c11 -Wall -Wextra -Werror "$tmp/prog.c" -o "$tmp/prog" $flags ||
+	cc -std=c11 -Wall -Wextra -Werror $san "$tmp/prog.c" -o "$tmp/prog" $flags ||
 		fail "a program does not build with pkg-config lutf"
 	# The same program as C++: the headers are usable from it.
 	# shellcheck disable=SC2086
@@ -242,6 +248,7 @@ active=$(grep -vE '^[[:space:]]*(#|$|\[)' "$dest$sysconfdir/lutf/lutfd.conf" || 
 "$dest$bindir/lutfctl" --help >/dev/null 2>&1 || fail "installed lutfctl does not run"
 
 flags=$(pc_flags lutf-client "$includedir" "$libdir" lutf-client)
+check_exports "$dest$libdir/liblutf-client.so" "$(dirname "$0")/../../userspace/client/liblutf-client.map" >/dev/null
 cat >"$tmp/prog.c" <<'C'
 #include <errno.h>
 #include <stdio.h>
