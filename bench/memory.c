@@ -15,7 +15,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
-#include <lutf/runtime.h>
+#include "host.h"
 
 #include "common.h"
 

@@ -88,7 +88,11 @@ struct lutf_wire_hdr {
 	uint64_t request_id; /* chosen by the client, echoed in the reply */
 } __attribute__((packed));
 
+#ifdef __cplusplus /* an installed header: C++ programs include it too */
+static_assert(sizeof(struct lutf_wire_hdr) == LUTF_WIRE_HDR_SIZE, "wire header is 24 bytes");
+#else
 _Static_assert(sizeof(struct lutf_wire_hdr) == LUTF_WIRE_HDR_SIZE, "wire header is 24 bytes");
+#endif
 
 #define LUTF_OP_REPLY 0x8000u
 

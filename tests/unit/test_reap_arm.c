@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "engine_util.h"
+#include "host.h"
 
 LUTF_FUNCTION(t_noop)
 {

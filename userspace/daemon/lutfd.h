@@ -19,7 +19,7 @@
 #include <string.h>
 #include <sys/types.h>
 
-#include <lutf/runtime.h>
+#include "host.h"
 
 #include "ingress.h"
 #include "wire.h"

@@ -12,7 +12,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include <lutf/runtime.h>
+#include "host.h"
 
 #define LUTF_REGION_MAGIC 0x314745524654c55ULL /* "ULTFREG1" little-endian-ish tag */
 #define LUTF_REGION_VERSION 1u

@@ -21,7 +21,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include <lutf/runtime.h>
+#include "host.h"
 
 #include "sandbox.h"
 #include "wire.h"
