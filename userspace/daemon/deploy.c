@@ -154,66 +154,68 @@ static bool export_field(struct deploy_req *r, const struct lutf_tlv *tl, char *
 	return true;
 }
 
-/* Step 1: the frame's fields into r. Returns false (msg set) if malformed. */
+struct parse_ctx {
+	struct deploy_req *r;
+	char *msg;
+	size_t cap;
+};
+
+static bool export_each(void *ctx, const struct lutf_tlv *tl)
+{
+	struct parse_ctx *p = ctx;
+
+	return export_field(p->r, tl, p->msg, p->cap);
+}
+
+static bool config_each(void *ctx, const struct lutf_tlv *tl)
+{
+	struct parse_ctx *p = ctx;
+
+	if (config_field(p->r->fns, p->r->n, tl))
+		return true;
+	snprintf(p->msg, p->cap,
+		 "CONFIG must be \"function\\0key\\0value\" for an exported function");
+	return false;
+}
+
+/* Step 1: the frame's fields into r (the shared reader, wire.h). Returns
+ * false (msg set, or empty for "bad deploy request") if malformed. */
 static bool deploy_parse(const struct lutf_wire_hdr *h, const uint8_t *payload,
 			 struct deploy_req *r, char *msg, size_t cap)
 {
-	const uint8_t *so = NULL;
-	struct lutf_tlv_iter it;
-	struct lutf_tlv tl;
-	bool ok = true;
-
-	lutf_tlv_iter_init(&it, payload, h->length);
-	while (ok && lutf_tlv_next(&it, &tl)) {
-		switch (tl.tag) {
-		case LUTF_TAG_TENANT:
-			ok = lutf_tlv_str(&tl, r->tenant, sizeof(r->tenant));
-			break;
-		case LUTF_TAG_APP:
-			ok = lutf_tlv_str(&tl, r->app, sizeof(r->app));
-			break;
-		case LUTF_TAG_SO:
-			so = tl.val;
-			r->so_len = tl.len;
-			break;
-		case LUTF_TAG_TIER:
-			ok = lutf_tlv_str(&tl, r->tier, sizeof(r->tier));
-			break;
-		case LUTF_TAG_TIMEOUT_MS:
-			ok = lutf_tlv_u32(&tl, &r->na.timeout_ms);
-			break;
-		case LUTF_TAG_MEMORY_MB:
-			ok = lutf_tlv_u32(&tl, &r->na.memory_mb);
-			break;
-		case LUTF_TAG_MAX_CONCURRENCY:
-			ok = lutf_tlv_u32(&tl, &r->na.max_concurrency);
-			break;
-		case LUTF_TAG_PUBLIC:
-			ok = lutf_tlv_u32(&tl, &r->pub);
-			break;
-		case LUTF_TAG_EXPORT:
-			ok = export_field(r, &tl, msg, cap);
-			break;
-		default:
-			break;
-		}
-	}
+	struct parse_ctx pc = {r, msg, cap};
+	struct lutf_tlv so = {0};
+	const struct lutf_tlv_rule rules[] = {
+	    {LUTF_TAG_TENANT, LUTF_TLV_STR, 0, r->tenant, sizeof(r->tenant), NULL},
+	    {LUTF_TAG_APP, LUTF_TLV_STR, 0, r->app, sizeof(r->app), NULL},
+	    {LUTF_TAG_SO, LUTF_TLV_BYTES, 0, &so, 0, NULL},
+	    {LUTF_TAG_TIER, LUTF_TLV_STR, 0, r->tier, sizeof(r->tier), NULL},
+	    {LUTF_TAG_TIMEOUT_MS, LUTF_TLV_U32, 0, &r->na.timeout_ms, 0, NULL},
+	    {LUTF_TAG_MEMORY_MB, LUTF_TLV_U32, 0, &r->na.memory_mb, 0, NULL},
+	    {LUTF_TAG_MAX_CONCURRENCY, LUTF_TLV_U32, 0, &r->na.max_concurrency, 0, NULL},
+	    {LUTF_TAG_PUBLIC, LUTF_TLV_U32, 0, &r->pub, 0, NULL},
+	    {LUTF_TAG_EXPORT, LUTF_TLV_EACH, LUTF_TLV_REPEAT, NULL, 0, export_each},
+	};
 	/* CONFIG fields may come before their EXPORT: a second pass. */
-	lutf_tlv_iter_init(&it, payload, h->length);
-	while (ok && lutf_tlv_next(&it, &tl))
-		if (tl.tag == LUTF_TAG_CONFIG && !(ok = config_field(r->fns, r->n, &tl)))
-			snprintf(msg, cap,
-				 "CONFIG must be \"function\\0key\\0value\" "
-				 "for an exported function");
-	if (!ok || it.bad)
+	const struct lutf_tlv_rule config_rules[] = {
+	    {LUTF_TAG_CONFIG, LUTF_TLV_EACH, LUTF_TLV_REPEAT, NULL, 0, config_each},
+	};
+	struct lutf_tlv_result res;
+
+	if (lutf_tlv_read(payload, h->length, rules, sizeof(rules) / sizeof(rules[0]), &pc, &res) ||
+	    lutf_tlv_read(payload, h->length, config_rules, 1, &pc, &res)) {
+		if (res.why == LUTF_TLV_REPEATED)
+			snprintf(msg, cap, "deploy field %u given twice", res.tag);
 		return false;
-	if (so && r->so_len) {
+	}
+	r->so_len = so.len;
+	if (so.val && r->so_len) {
 		r->so = malloc(r->so_len);
 		if (!r->so) {
 			snprintf(msg, cap, "out of memory");
 			return false;
 		}
-		memcpy(r->so, so, r->so_len);
+		memcpy(r->so, so.val, r->so_len);
 	}
 	return true;
 }
@@ -340,8 +342,8 @@ static void dj_public(void *arg)
 	struct deploy_job *d = arg;
 
 	d->was_pub = lutfd_keys_public(d->r.tenant, d->r.app);
-	d->pub_err = lutfd_keys_set_public(d->r.tenant, d->r.app, d->r.pub != 0, d->msg,
-					   sizeof(d->msg));
+	d->pub_err =
+	    lutfd_keys_set_public(d->r.tenant, d->r.app, d->r.pub != 0, d->msg, sizeof(d->msg));
 	d->pub_set = !d->pub_err;
 }
 

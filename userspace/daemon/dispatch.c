@@ -441,69 +441,65 @@ void lutfd_fail_inflight(void)
 	lutf_srv_flush(g_srv);
 }
 
+struct hdr_ctx {
+	char buf[8192];
+	const char *v[2 * MAX_HEADERS + 1];
+	size_t n, len;
+};
+
+/* One "name\0value" HEADER into h. False if malformed or over the bounds. */
+static bool header_each(void *ctx, const struct lutf_tlv *tl)
+{
+	struct hdr_ctx *h = ctx;
+	const char *z = memchr(tl->val, 0, tl->len);
+
+	if (!z || h->n >= MAX_HEADERS || h->len + tl->len + 1 > sizeof(h->buf))
+		return false;
+	if (memchr(z + 1, 0, tl->len - (size_t)(z + 1 - (const char *)tl->val)))
+		return false;
+	memcpy(h->buf + h->len, tl->val, tl->len);
+	h->buf[h->len + tl->len] = 0;
+	h->v[2 * h->n] = h->buf + h->len;
+	h->v[2 * h->n + 1] = h->buf + h->len + (size_t)(z - (const char *)tl->val) + 1;
+	h->n++;
+	h->len += tl->len + 1;
+	return true;
+}
+
 static void invoke(struct lutf_conn *c, const struct lutf_wire_hdr *h, const uint8_t *payload)
 {
 	char tenant[LUTFD_NAME] = "", fn[LUTFD_NAME] = "", ct[LUTF_CONTENT_TYPE_MAX + 1] = "";
-	char hbuf[8192], msg[300];
-	const char *hdrs[2 * MAX_HEADERS + 1];
+	char msg[300];
+	struct hdr_ctx hc;
 	struct lutf_request req = {0};
-	struct lutf_tlv_iter it;
-	struct lutf_tlv tl;
-	size_t nh = 0, hlen = 0;
-	uint32_t tmo, st, detail;
-	bool ok = true;
+	struct lutf_tlv input = {0};
+	uint32_t tmo = 0, st, detail;
+	const struct lutf_tlv_rule rules[] = {
+	    {LUTF_TAG_TENANT, LUTF_TLV_STR, 0, tenant, sizeof(tenant), NULL},
+	    {LUTF_TAG_FUNCTION, LUTF_TLV_STR, 0, fn, sizeof(fn), NULL},
+	    {LUTF_TAG_INPUT, LUTF_TLV_BYTES, 0, &input, 0, NULL},
+	    {LUTF_TAG_CONTENT_TYPE, LUTF_TLV_STR, 0, ct, sizeof(ct), NULL},
+	    {LUTF_TAG_TIMEOUT_MS, LUTF_TLV_U32, 0, &tmo, 0, NULL},
+	    {LUTF_TAG_HEADER, LUTF_TLV_EACH, LUTF_TLV_REPEAT, NULL, 0, header_each},
+	};
+	struct lutf_tlv_result res;
 
-	lutf_tlv_iter_init(&it, payload, h->length);
-	while (ok && lutf_tlv_next(&it, &tl)) {
-		switch (tl.tag) {
-		case LUTF_TAG_TENANT:
-			ok = lutf_tlv_str(&tl, tenant, sizeof(tenant));
-			break;
-		case LUTF_TAG_FUNCTION:
-			ok = lutf_tlv_str(&tl, fn, sizeof(fn));
-			break;
-		case LUTF_TAG_INPUT:
-			req.input = tl.val;
-			req.input_len = tl.len;
-			break;
-		case LUTF_TAG_CONTENT_TYPE:
-			ok = lutf_tlv_str(&tl, ct, sizeof(ct));
-			req.content_type = ct;
-			break;
-		case LUTF_TAG_TIMEOUT_MS:
-			ok = lutf_tlv_u32(&tl, &tmo);
-			req.timeout_ns = (uint64_t)tmo * 1000000ull;
-			break;
-		case LUTF_TAG_HEADER: {
-			const char *z = memchr(tl.val, 0, tl.len);
-
-			ok = z && nh < MAX_HEADERS && hlen + tl.len + 1 <= sizeof(hbuf);
-			if (!ok)
-				break;
-			memcpy(hbuf + hlen, tl.val, tl.len);
-			hbuf[hlen + tl.len] = 0;
-			if (memchr(z + 1, 0, tl.len - (size_t)(z + 1 - (const char *)tl.val))) {
-				ok = false;
-				break;
-			}
-			hdrs[2 * nh] = hbuf + hlen;
-			hdrs[2 * nh + 1] = hbuf + hlen + (size_t)(z - (const char *)tl.val) + 1;
-			nh++;
-			hlen += tl.len + 1;
-			break;
-		}
-		default:
-			break;
-		}
-	}
-	if (!ok || it.bad || !tenant[0] || !fn[0]) {
+	hc.n = hc.len = 0;
+	if (lutf_tlv_read(payload, h->length, rules, sizeof(rules) / sizeof(rules[0]), &hc, &res) ||
+	    !tenant[0] || !fn[0]) {
 		lutf_conn_reply_status(c, h->request_id, LUTF_STATUS_MALFORMED,
 				       "invoke needs TENANT and FUNCTION; a field is bad");
 		return;
 	}
-	hdrs[2 * nh] = NULL;
-	if (nh)
-		req.headers = hdrs;
+	req.input = input.val;
+	req.input_len = input.len;
+	if (res.seen & (1u << 3))
+		req.content_type = ct;
+	if (res.seen & (1u << 4))
+		req.timeout_ns = (uint64_t)tmo * 1000000ull;
+	hc.v[2 * hc.n] = NULL;
+	if (hc.n)
+		req.headers = hc.v;
 	st = lutfd_invoke_start(c, LUTFD_ORIGIN_BIN, h->request_id, tenant, fn, &req, &detail, msg,
 				sizeof(msg));
 	if (st != LUTF_STATUS_OK)
