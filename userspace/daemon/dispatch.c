@@ -125,7 +125,8 @@ static void held_deadline_msg(const struct rec *r, struct lutf_result *res)
 	const char *fn = "its function";
 
 	for (size_t i = 0; i < r->t->nfns; i++)
-		if (r->t->fns[i]->bound && r->t->fns[i]->slot == r->slot) {
+		if ((r->t->fns[i]->wbound & (1u << r->t->widx)) &&
+		    r->t->fns[i]->wslot[r->t->widx] == r->slot) {
 			fn = r->t->fns[i]->name;
 			break;
 		}
@@ -165,6 +166,7 @@ static void complete(struct lutfd_tenant *t, uint64_t user_data, struct lutf_res
 		r->t->slot_stats[r->slot][res->status]++;
 	r->t->inflight--;
 	r->t->slot_inflight[r->slot]--;
+	r->t->calls++;
 	ninflight--;
 	lutfd_metrics_observe(r->t, r->slot, now_ns() - r->t0_ns);
 	c = lutf_srv_conn(g_srv, r->conn_id);
@@ -511,30 +513,36 @@ uint32_t lutfd_invoke_start(struct lutf_conn *c, enum lutfd_origin origin, uint6
 			    const char *tenant, const char *fn, const struct lutf_request *req,
 			    uint32_t *detail, char *msg, size_t cap)
 {
-	struct lutfd_tenant *t = lutfd_tenant_find(tenant);
-	struct lutfd_fn *f = t && t->rt ? lutfd_fn_find(t, fn) : NULL;
+	struct lutfd_tenant *p = lutfd_tenant_find(tenant), *t;
+	struct lutfd_fn *f = p && p->rt ? lutfd_fn_find(p, fn) : NULL;
 	struct lutfd_app *app;
-	uint32_t idx, st;
+	uint32_t idx, st, slot, n;
 	struct rec *r;
 	int err;
 
 	*detail = 0;
-	if (!f || !f->bound) {
+	/* workers = N: the call goes to one worker (workers.c says which). */
+	t = f && f->bound ? lutfd_workers_pick(p, f) : NULL;
+	if (!t) {
 		snprintf(msg, cap, "no function %s/%s", tenant, fn);
 		return LUTF_STATUS_UNKNOWN_FUNCTION;
 	}
+	slot = f->wslot[t->widx];
 	if (lutfd_fault_refuse(t, &st, detail, msg, cap)) {
-		t->slot_stats[f->slot][st]++;
+		t->slot_stats[slot][st]++;
 		return st;
 	}
-	if (t->inflight >= g_cfg.max_queued) {
-		t->slot_stats[f->slot][LUTF_STATUS_OVERLOADED]++;
-		snprintf(msg, cap, "tenant %s has %u requests in flight", tenant, t->inflight);
+	/* max_queued and max_concurrency hold for the tenant: all its workers. */
+	n = p->nwk > 1 ? lutfd_workers_inflight(p, NULL) : t->inflight;
+	if (n >= g_cfg.max_queued) {
+		t->slot_stats[slot][LUTF_STATUS_OVERLOADED]++;
+		snprintf(msg, cap, "tenant %s has %u requests in flight", tenant, n);
 		return LUTF_STATUS_OVERLOADED;
 	}
-	app = lutfd_app_find(t, f->app);
-	if (app && app->max_concurrency && t->slot_inflight[f->slot] >= app->max_concurrency) {
-		t->slot_stats[f->slot][LUTF_STATUS_OVERLOADED]++;
+	app = lutfd_app_find(p, f->app);
+	n = p->nwk > 1 ? lutfd_workers_inflight(p, f) : t->slot_inflight[slot];
+	if (app && app->max_concurrency && n >= app->max_concurrency) {
+		t->slot_stats[slot][LUTF_STATUS_OVERLOADED]++;
 		snprintf(msg, cap, "%s/%s has its max_concurrency (%u) calls in flight", tenant, fn,
 			 app->max_concurrency);
 		return LUTF_STATUS_OVERLOADED;
@@ -548,7 +556,7 @@ uint32_t lutfd_invoke_start(struct lutf_conn *c, enum lutfd_origin origin, uint6
 	r->req_id = req_id;
 	r->origin = (uint8_t)origin;
 	r->t = t;
-	r->slot = f->slot;
+	r->slot = slot;
 	r->t0_ns = now_ns();
 	/* The call's own deadline, as the engine computes it (request, app,
 	 * lutfd default), plus slack: kept here, not in the region. */
@@ -559,11 +567,11 @@ uint32_t lutfd_invoke_start(struct lutf_conn *c, enum lutfd_origin origin, uint6
 
 		r->due_ns = tmo ? r->t0_ns + tmo + DUE_SLACK_NS : 0;
 	}
-	err = lutf_runtime_submit(t->rt, f->slot, req, ((uint64_t)r->gen << 32) | idx);
+	err = lutf_runtime_submit(t->rt, slot, req, ((uint64_t)r->gen << 32) | idx);
 	if (err) {
 		st = lutf_status_from_errno(err);
 		rec_free(idx);
-		t->slot_stats[f->slot][st]++;
+		t->slot_stats[slot][st]++;
 		if (st == LUTF_STATUS_PAUSED)
 			snprintf(msg, cap, "%s/%s is paused and holds as many calls as it may",
 				 tenant, fn);
@@ -572,7 +580,7 @@ uint32_t lutfd_invoke_start(struct lutf_conn *c, enum lutfd_origin origin, uint6
 		return st;
 	}
 	t->inflight++;
-	t->slot_inflight[f->slot]++;
+	t->slot_inflight[slot]++;
 	ninflight++;
 	if (r->due_ns && r->due_ns < next_due)
 		next_due = r->due_ns;
