@@ -230,6 +230,7 @@ struct lutf_client_deploy {
 	const struct lutf_client_config *config;
 	size_t n_config;
 	bool is_public; /* its functions need no API key (lutfctl deploy --public); added in 0.3 */
+	uint32_t workers; /* the tenant's worker processes, 1..16; 0: unchanged (not sent) */
 };
 
 /*

@@ -160,6 +160,7 @@ enum lutf_tag {
 	LUTF_TAG_CREATED = 52, /* u64: unix seconds a key was created */
 	LUTF_TAG_REVOKED = 53, /* u64: unix seconds a key was revoked */
 	LUTF_TAG_PUBLIC = 54,  /* u32: DEPLOY: 1 = its functions need no key */
+	LUTF_TAG_WORKERS = 55, /* u32: DEPLOY: the tenant's worker processes, 1..16 */
 };
 
 #endif /* LUTF_PROTOCOL_H */

@@ -534,6 +534,7 @@ struct td_deploy_opts {
 	uint32_t max_conc;	   /* MAX_CONCURRENCY; 0: not sent */
 	uint32_t timeout_ms;	   /* TIMEOUT_MS; 0: not sent */
 	uint32_t memory_mb;	   /* MEMORY_MB; 0: not sent */
+	uint32_t workers;	   /* WORKERS; 0: not sent */
 };
 
 /* Deploy so_path as tenant/app with exports ("fn=sym", ..., NULL) and o.
@@ -579,6 +580,8 @@ static inline uint32_t td_deploy_with(int cfd, const char *tenant, const char *a
 		lutf_tlv_put_u32(&b, LUTF_TAG_TIMEOUT_MS, o->timeout_ms);
 	if (o->memory_mb)
 		lutf_tlv_put_u32(&b, LUTF_TAG_MEMORY_MB, o->memory_mb);
+	if (o->workers)
+		lutf_tlv_put_u32(&b, LUTF_TAG_WORKERS, o->workers);
 	lutf_frame_end(&b, f);
 	st = td_call(cfd, &b, r, 15000);
 	lutf_buf_free(&b);

@@ -36,6 +36,10 @@ static const char deploy_help[] =
     "  --timeout-ms N         default deadline of each call\n"
     "  --memory-mb N          memory limit of the tenant's worker\n"
     "  --max-concurrency N    calls in flight at once\n"
+    "  --workers N            worker processes of tenant T, 1..16 (lutfd spreads calls\n"
+    "                         over them; each has its own memory and crashes alone);\n"
+    "                         kept until a deploy names another N (default:\n"
+    "                         tenant_workers in lutfd.conf)\n"
     "  --config FN.KEY=VALUE  configuration for function FN; repeatable\n"
     "  --public               anyone may invoke the app's functions over TCP and HTTP,\n"
     "                         without an API key (default: a key of tenant T)\n"
@@ -52,6 +56,7 @@ static const char deploy_help[] =
     "  timeout_ms = 1000\n"
     "  memory_mb = 64\n"
     "  max_concurrency = 16\n"
+    "  workers = 2                 ; the tenant's worker processes\n"
     "  [config hello]              ; configuration of function hello\n"
     "  greeting = Hello,\n"
     "\n"
@@ -108,6 +113,7 @@ int cmd_deploy(int argc, char **argv)
 	    {"config", required_argument, NULL, 'C'},
 	    {"manifest", required_argument, NULL, 'M'},
 	    {"public", no_argument, NULL, 'P'},
+	    {"workers", required_argument, NULL, 'W'},
 	    HELP_OPT,
 	    {0},
 	};
@@ -149,6 +155,9 @@ int cmd_deploy(int argc, char **argv)
 		case 'c':
 			num = &s.d.max_concurrency;
 			break;
+		case 'W':
+			num = &s.d.workers;
+			break;
 		case 'e':
 			if (spec_add_export(&s, optarg)) {
 				code = usage_error("deploy", "bad --export '%s' (FN or FN=SYMBOL)",
@@ -183,6 +192,10 @@ int cmd_deploy(int argc, char **argv)
 			*str = spec_strdup(&s, optarg);
 		if (num && !parse_u32(optarg, num)) {
 			code = usage_error("deploy", "'%s' is not a number", optarg);
+			goto out;
+		}
+		if (opt == 'W' && (s.d.workers < 1 || s.d.workers > 16)) {
+			code = usage_error("deploy", "--workers must be 1..16 (got %s)", optarg);
 			goto out;
 		}
 	}

@@ -192,6 +192,8 @@ static int app_key(struct manifest_ctx *m, const char *name, const char *value)
 		return set_u32(m, &d->memory_mb, name, value);
 	if (strcmp(name, "max_concurrency") == 0)
 		return set_u32(m, &d->max_concurrency, name, value);
+	if (strcmp(name, "workers") == 0)
+		return set_u32(m, &d->workers, name, value);
 	snprintf(m->err, m->errlen, "unknown key in [app]: %s", name);
 	return 0;
 }

@@ -44,6 +44,7 @@ static const struct tag_name tag_names[] = {
     {LUTF_TAG_CREATED, "created", true},
     {LUTF_TAG_REVOKED, "revoked", true},
     {LUTF_TAG_PUBLIC, "public", true},
+    {LUTF_TAG_WORKERS, "workers", true},
 };
 
 static const struct tag_name *tag_lookup(uint16_t tag)
@@ -422,6 +423,8 @@ int lutf_client_deploy(struct lutf_client *c, const struct lutf_client_deploy *d
 		lutf_tlv_put_u32(&c->tx, LUTF_TAG_MAX_CONCURRENCY, d->max_concurrency);
 	if (d->is_public)
 		lutf_tlv_put_u32(&c->tx, LUTF_TAG_PUBLIC, 1);
+	if (d->workers)
+		lutf_tlv_put_u32(&c->tx, LUTF_TAG_WORKERS, d->workers);
 	for (size_t i = 0; i < d->n_config; i++) {
 		const struct lutf_client_config *k = &d->config[i];
 		size_t off = lutf_tlv_begin(&c->tx, LUTF_TAG_CONFIG);

@@ -57,6 +57,7 @@ void lutfd_config_defaults(struct lutfd_config *c)
 	snprintf(c->cgroup, sizeof(c->cgroup), "auto");
 	snprintf(c->cgroup_v1_root, sizeof(c->cgroup_v1_root), "/sys/fs/cgroup");
 	snprintf(c->cgroup_name, sizeof(c->cgroup_name), "lutf");
+	c->tenant_workers = 1;
 	c->tenant_memory_mb = 1024;
 	c->tenant_pids_max = 512;
 	c->tenant_nofile = 1024;
@@ -135,6 +136,7 @@ static const struct key keys[] = {
     KSTR(cgroup_v2_root),
     KSTR(cgroup_v1_root),
     KSTR(cgroup_name),
+    K32(tenant_workers, 1, LUTFD_WORKERS_MAX),
     K32(tenant_memory_mb, 0, 1u << 24),
     K32(tenant_pids_max, 0, 1u << 22),
     K32(tenant_cpu_pct, 0, 100000),

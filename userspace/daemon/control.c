@@ -122,19 +122,18 @@ static void fj_done(void *arg)
 		 * so no new call reaches it. */
 		while (t->nfns) {
 			f = t->fns[t->nfns - 1];
-			if (f->bound && t->rt)
-				lutf_runtime_delete(t->rt, f->slot);
+			lutfd_fn_engine_all(t, f, lutf_runtime_delete); /* every worker */
 			lutfd_fn_remove(t, f);
 		}
 		t->napps = 0;
+		lutfd_workers_sync(t);
 		return;
 	}
 	if (x->op == LUTF_OP_DELETE) {
 		char app[LUTFD_NAME];
 		bool used = false;
 
-		if (f->bound && t->rt)
-			err = lutf_runtime_delete(t->rt, f->slot);
+		err = lutfd_fn_engine_all(t, f, lutf_runtime_delete); /* every worker */
 		LUTFD_COPY(app, f->app);
 		lutfd_fn_remove(t, f);
 		for (size_t i = 0; i < t->nfns; i++)
@@ -145,11 +144,11 @@ static void fj_done(void *arg)
 			if (a)
 				*a = t->apps[--t->napps];
 		}
-	} else if (f->bound && t->rt) {
-		err = x->op == LUTF_OP_PAUSE ? lutf_runtime_pause(t->rt, f->slot)
-					     : lutf_runtime_resume(t->rt, f->slot);
-		if (err == -EALREADY)
-			err = 0;
+		lutfd_workers_sync(t);
+	} else {
+		/* Every worker holds (or releases) its calls of f. */
+		err = lutfd_fn_engine_all(
+		    t, f, x->op == LUTF_OP_PAUSE ? lutf_runtime_pause : lutf_runtime_resume);
 	}
 	if (err)
 		lutfd_log("tenant %s: %s %s: engine: %s", t->name,
@@ -291,7 +290,7 @@ static void list(struct lutf_conn *c, const struct lutf_wire_hdr *h, const uint8
 	for (size_t i = 0; i < g_state.n; i++) {
 		struct lutfd_tenant *t = g_state.t[i];
 
-		if (only[0] && strcmp(only, t->name))
+		if (t->primary || (only[0] && strcmp(only, t->name)))
 			continue;
 		for (size_t j = 0; j < t->nfns; j++) {
 			struct lutfd_fn *f = t->fns[j];
@@ -305,6 +304,7 @@ static void list(struct lutf_conn *c, const struct lutf_wire_hdr *h, const uint8
 			lutf_tlv_put_u64(&b, LUTF_TAG_VERSION, a ? a->version : 0);
 			/* The tenant's tier: what its functions run under. */
 			lutf_tlv_put_str(&b, LUTF_TAG_TIER, t->tier);
+			put_counter(&b, "workers", lutfd_workers_want(t));
 			lutf_tlv_end(&b, r);
 		}
 	}
@@ -312,6 +312,31 @@ static void list(struct lutf_conn *c, const struct lutf_wire_hdr *h, const uint8
 	if (!b.failed)
 		lutf_conn_send(c, b.data, b.len);
 	lutf_buf_free(&b);
+}
+
+/* workers = N in a tenant's status record: N, how many are up, and per
+ * worker its pid, restarts, calls answered and calls in flight. */
+static void workers_status(struct lutf_buf *b, const struct lutfd_tenant *t)
+{
+	char key[40];
+	uint32_t up = 0;
+
+	put_counter(b, "workers", lutfd_workers_want(t));
+	for (uint32_t w = 0; w < t->nwk; w++)
+		up += t->wk[w]->up;
+	put_counter(b, "workers_up", up);
+	for (uint32_t w = 0; w < t->nwk; w++) {
+		const struct lutfd_tenant *s = t->wk[w];
+
+		snprintf(key, sizeof(key), "worker%u_pid", w);
+		put_counter(b, key, (uint64_t)(s->pid > 0 ? s->pid : 0));
+		snprintf(key, sizeof(key), "worker%u_restarts", w);
+		put_counter(b, key, s->restarts);
+		snprintf(key, sizeof(key), "worker%u_calls", w);
+		put_counter(b, key, s->calls);
+		snprintf(key, sizeof(key), "worker%u_inflight", w);
+		put_counter(b, key, s->inflight);
+	}
 }
 
 static void status(struct lutf_conn *c, const struct lutf_wire_hdr *h)
@@ -325,7 +350,7 @@ static void status(struct lutf_conn *c, const struct lutf_wire_hdr *h)
 	lutf_buf_init(&b);
 	fo = lutf_frame_begin(&b, LUTF_OP_REPLY, LUTF_STATUS_OK, h->request_id);
 	put_counter(&b, "pid", (uint64_t)getpid());
-	put_counter(&b, "tenants", g_state.n);
+	put_counter(&b, "tenants", lutfd_tenants_count());
 	put_counter(&b, "connections", lutf_srv_nconns(g_srv));
 	put_counter(&b, "inflight", lutfd_inflight());
 	lutfd_ingress_status(&b); /* main.c: TEXT ingress=, tcp=; ingress COUNTERs */
@@ -336,8 +361,11 @@ static void status(struct lutf_conn *c, const struct lutf_wire_hdr *h)
 	for (size_t i = 0; i < g_state.n; i++) {
 		struct lutfd_tenant *t = g_state.t[i];
 		struct lutf_runtime_stats st = {0};
-		size_t r = lutf_tlv_begin(&b, LUTF_TAG_RECORD);
+		size_t r;
 
+		if (t->primary)
+			continue; /* in worker 0's record (workers_status) */
+		r = lutf_tlv_begin(&b, LUTF_TAG_RECORD);
 		if (t->rt)
 			lutf_runtime_stats(t->rt, &st);
 		lutf_tlv_put_str(&b, LUTF_TAG_TENANT, t->name);
@@ -373,7 +401,7 @@ static void status(struct lutf_conn *c, const struct lutf_wire_hdr *h)
 		put_counter(&b, "labors_max", st.labors_max);
 		put_counter(&b, "labors_parked", st.labors_parked);
 		put_counter(&b, "labors_blocked", st.labors_blocked);
-		put_counter(&b, "inflight", t->inflight);
+		put_counter(&b, "inflight", lutfd_workers_inflight(t, NULL)); /* all workers */
 		put_counter(&b, "queued", st.queued);
 		put_counter(&b, "log_dropped_bytes", t->log_dropped); /* tenant_log.c */
 		put_counter(&b, "held", st.held);
@@ -383,6 +411,7 @@ static void status(struct lutf_conn *c, const struct lutf_wire_hdr *h)
 		put_counter(&b, "rejected", st.rejected);
 		put_counter(&b, "deadlines", st.deadlines);
 		put_counter(&b, "bpf_drops", st.bpf_drops);
+		workers_status(&b, t);
 		lutf_tlv_end(&b, r);
 	}
 	lutf_frame_end(&b, fo);
@@ -414,15 +443,17 @@ static void stats(struct lutf_conn *c, const struct lutf_wire_hdr *h, const uint
 	for (size_t i = 0; i < g_state.n; i++) {
 		struct lutfd_tenant *t = g_state.t[i];
 
-		if ((only[0] && strcmp(only, t->name)) || !t->slot_stats)
+		if (t->primary || (only[0] && strcmp(only, t->name)) || !t->slot_stats)
 			continue;
 		for (size_t j = 0; j < t->nfns; j++) {
 			struct lutfd_fn *f = t->fns[j];
-			const uint64_t *s = f->bound ? t->slot_stats[f->slot] : NULL;
+			uint64_t sum[LUTF_STATUS__COUNT];
+			const uint64_t *s = f->bound ? sum : NULL;
 			size_t r = lutf_tlv_begin(&b, LUTF_TAG_RECORD);
 			uint64_t all = 0;
 			char key[48];
 
+			lutfd_workers_fn_stats(t, f, sum); /* over all its workers */
 			for (uint32_t k = 0; s && k < LUTF_STATUS__COUNT; k++)
 				all += s[k];
 			lutf_tlv_put_str(&b, LUTF_TAG_TENANT, t->name);

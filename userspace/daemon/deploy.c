@@ -31,7 +31,9 @@ struct deploy_req {
 	size_t so_len;
 	struct lutfd_fn *fns[MAX_EXPORTS];
 	size_t n;
-	uint32_t pub; /* PUBLIC: the app's functions need no API key (keys.c) */
+	uint32_t pub;	  /* PUBLIC: the app's functions need no API key (keys.c) */
+	uint32_t workers; /* WORKERS: the tenant's worker processes; 0 = unchanged */
+	bool workers_set;
 };
 
 struct deploy_job {
@@ -56,6 +58,8 @@ struct deploy_job {
 	bool committed;
 	bool pub_set, was_pub; /* --public saved before the load (keys.c) */
 	int pub_err;
+	uint32_t old_workers; /* undo of WORKERS */
+	uint32_t load_failed; /* bit w: worker w (w > 0) did not take the load */
 };
 
 static bool symbol_valid(const char *s)
@@ -154,66 +158,70 @@ static bool export_field(struct deploy_req *r, const struct lutf_tlv *tl, char *
 	return true;
 }
 
-/* Step 1: the frame's fields into r. Returns false (msg set) if malformed. */
+struct parse_ctx {
+	struct deploy_req *r;
+	char *msg;
+	size_t cap;
+};
+
+static bool export_each(void *ctx, const struct lutf_tlv *tl)
+{
+	struct parse_ctx *p = ctx;
+
+	return export_field(p->r, tl, p->msg, p->cap);
+}
+
+static bool config_each(void *ctx, const struct lutf_tlv *tl)
+{
+	struct parse_ctx *p = ctx;
+
+	if (config_field(p->r->fns, p->r->n, tl))
+		return true;
+	snprintf(p->msg, p->cap,
+		 "CONFIG must be \"function\\0key\\0value\" for an exported function");
+	return false;
+}
+
+/* Step 1: the frame's fields into r (the shared reader, wire.h). Returns
+ * false (msg set, or empty for "bad deploy request") if malformed. */
 static bool deploy_parse(const struct lutf_wire_hdr *h, const uint8_t *payload,
 			 struct deploy_req *r, char *msg, size_t cap)
 {
-	const uint8_t *so = NULL;
-	struct lutf_tlv_iter it;
-	struct lutf_tlv tl;
-	bool ok = true;
-
-	lutf_tlv_iter_init(&it, payload, h->length);
-	while (ok && lutf_tlv_next(&it, &tl)) {
-		switch (tl.tag) {
-		case LUTF_TAG_TENANT:
-			ok = lutf_tlv_str(&tl, r->tenant, sizeof(r->tenant));
-			break;
-		case LUTF_TAG_APP:
-			ok = lutf_tlv_str(&tl, r->app, sizeof(r->app));
-			break;
-		case LUTF_TAG_SO:
-			so = tl.val;
-			r->so_len = tl.len;
-			break;
-		case LUTF_TAG_TIER:
-			ok = lutf_tlv_str(&tl, r->tier, sizeof(r->tier));
-			break;
-		case LUTF_TAG_TIMEOUT_MS:
-			ok = lutf_tlv_u32(&tl, &r->na.timeout_ms);
-			break;
-		case LUTF_TAG_MEMORY_MB:
-			ok = lutf_tlv_u32(&tl, &r->na.memory_mb);
-			break;
-		case LUTF_TAG_MAX_CONCURRENCY:
-			ok = lutf_tlv_u32(&tl, &r->na.max_concurrency);
-			break;
-		case LUTF_TAG_PUBLIC:
-			ok = lutf_tlv_u32(&tl, &r->pub);
-			break;
-		case LUTF_TAG_EXPORT:
-			ok = export_field(r, &tl, msg, cap);
-			break;
-		default:
-			break;
-		}
-	}
+	struct parse_ctx pc = {r, msg, cap};
+	struct lutf_tlv so = {0};
+	const struct lutf_tlv_rule rules[] = {
+	    {LUTF_TAG_TENANT, LUTF_TLV_STR, 0, r->tenant, sizeof(r->tenant), NULL},
+	    {LUTF_TAG_APP, LUTF_TLV_STR, 0, r->app, sizeof(r->app), NULL},
+	    {LUTF_TAG_SO, LUTF_TLV_BYTES, 0, &so, 0, NULL},
+	    {LUTF_TAG_TIER, LUTF_TLV_STR, 0, r->tier, sizeof(r->tier), NULL},
+	    {LUTF_TAG_TIMEOUT_MS, LUTF_TLV_U32, 0, &r->na.timeout_ms, 0, NULL},
+	    {LUTF_TAG_MEMORY_MB, LUTF_TLV_U32, 0, &r->na.memory_mb, 0, NULL},
+	    {LUTF_TAG_MAX_CONCURRENCY, LUTF_TLV_U32, 0, &r->na.max_concurrency, 0, NULL},
+	    {LUTF_TAG_PUBLIC, LUTF_TLV_U32, 0, &r->pub, 0, NULL},
+	    {LUTF_TAG_EXPORT, LUTF_TLV_EACH, LUTF_TLV_REPEAT, NULL, 0, export_each},
+	    {LUTF_TAG_WORKERS, LUTF_TLV_U32, 0, &r->workers, 0, NULL},
+	};
 	/* CONFIG fields may come before their EXPORT: a second pass. */
-	lutf_tlv_iter_init(&it, payload, h->length);
-	while (ok && lutf_tlv_next(&it, &tl))
-		if (tl.tag == LUTF_TAG_CONFIG && !(ok = config_field(r->fns, r->n, &tl)))
-			snprintf(msg, cap,
-				 "CONFIG must be \"function\\0key\\0value\" "
-				 "for an exported function");
-	if (!ok || it.bad)
+	const struct lutf_tlv_rule config_rules[] = {
+	    {LUTF_TAG_CONFIG, LUTF_TLV_EACH, LUTF_TLV_REPEAT, NULL, 0, config_each},
+	};
+	struct lutf_tlv_result res, res2 = {0};
+
+	if (lutf_tlv_read(payload, h->length, rules, sizeof(rules) / sizeof(rules[0]), &pc, &res) ||
+	    lutf_tlv_read(payload, h->length, config_rules, 1, &pc, &res2)) {
+		if (res.why == LUTF_TLV_REPEATED)
+			snprintf(msg, cap, "deploy field %u given twice", res.tag);
 		return false;
-	if (so && r->so_len) {
+	}
+	r->workers_set = res.seen & (1u << 9); /* rules[9]: WORKERS */
+	r->so_len = so.len;
+	if (so.val && r->so_len) {
 		r->so = malloc(r->so_len);
 		if (!r->so) {
 			snprintf(msg, cap, "out of memory");
 			return false;
 		}
-		memcpy(r->so, so, r->so_len);
+		memcpy(r->so, so.val, r->so_len);
 	}
 	return true;
 }
@@ -223,6 +231,10 @@ static bool deploy_validate(struct deploy_req *r, char *msg, size_t cap)
 {
 	if (!lutf_name_valid(r->tenant) || !lutf_name_valid(r->app)) {
 		snprintf(msg, cap, "bad tenant or app name (want [a-z0-9][a-z0-9_-]{0,62})");
+		return false;
+	}
+	if (r->workers_set && (r->workers < 1 || r->workers > LUTFD_WORKERS_MAX)) {
+		snprintf(msg, cap, "workers must be 1..%d (got %u)", LUTFD_WORKERS_MAX, r->workers);
 		return false;
 	}
 	if (!r->so_len || !r->n) {
@@ -270,7 +282,7 @@ static void dj_prepare(void *arg)
 		fail(d, LUTF_STATUS_SHUTTING_DOWN, "lutfd is shutting down");
 		return;
 	}
-	if (!t && g_state.n >= g_cfg.max_tenants) {
+	if (!t && lutfd_tenants_count() >= g_cfg.max_tenants) {
 		fail(d, LUTF_STATUS_OVERLOADED, "at most %u tenants (max_tenants)",
 		     g_cfg.max_tenants);
 		return;
@@ -340,8 +352,8 @@ static void dj_public(void *arg)
 	struct deploy_job *d = arg;
 
 	d->was_pub = lutfd_keys_public(d->r.tenant, d->r.app);
-	d->pub_err = lutfd_keys_set_public(d->r.tenant, d->r.app, d->r.pub != 0, d->msg,
-					   sizeof(d->msg));
+	d->pub_err =
+	    lutfd_keys_set_public(d->r.tenant, d->r.app, d->r.pub != 0, d->msg, sizeof(d->msg));
 	d->pub_set = !d->pub_err;
 }
 
@@ -419,6 +431,59 @@ static int ensure_worker(struct deploy_job *d)
 	return -1;
 }
 
+struct other_worker {
+	struct deploy_job *d;
+	uint32_t w;
+	bool more;
+	int ctl;
+};
+
+/* Main: a copy of worker w's control socket if it is up, else -1. */
+static void dj_other(void *arg)
+{
+	struct other_worker *x = arg;
+	struct lutfd_tenant *t = x->d->t, *s;
+
+	x->ctl = -1;
+	x->more = x->w < t->nwk;
+	if (!x->more)
+		return;
+	s = t->wk[x->w];
+	if (s->up && !s->draining && s->ctl >= 0)
+		x->ctl = fcntl(s->ctl, F_DUPFD_CLOEXEC, 0);
+}
+
+/*
+ * Job: workers = N: worker 0 took the load; every other worker that is up
+ * takes it too before the deploy is acknowledged. One that does not (it
+ * died, timed out, refused) is noted and recycled after the commit: its
+ * successor loads the committed records before its Labors start. A worker
+ * that is starting loads them the same way (its start job runs after this
+ * one, on the tenant's lane). Worker 0's answer decides the deploy.
+ */
+static void load_others(struct deploy_job *d)
+{
+	struct other_worker x = {.d = d, .w = 1};
+	char msg[300];
+
+	if (d->tier_changed)
+		return; /* all of them are replaced after the commit */
+	for (;; x.w++) {
+		lutfd_main_call(dj_other, &x);
+		if (!x.more)
+			break;
+		if (x.ctl < 0)
+			continue;
+		if (lutfd_ctl_call(x.ctl, d->load.data, d->load.len, msg, sizeof(msg))) {
+			lutfd_log("tenant %s: worker %u does not load %s: %s; recycled after the "
+				  "commit",
+				  d->r.tenant, x.w, d->r.app, msg);
+			d->load_failed |= 1u << x.w;
+		}
+		close(x.ctl);
+	}
+}
+
 /* Main: the records take the new version (undo keeps the old ones). */
 static void dj_apply(void *arg)
 {
@@ -466,11 +531,15 @@ static void dj_apply(void *arg)
 			if (!strcmp(d->old_fns[k]->name, r->fns[i]->name))
 				r->fns[i]->paused = d->old_fns[k]->paused;
 		t->fns[t->nfns++] = r->fns[i];
-		err = lutfd_fn_bind(t, r->fns[i], r->na.timeout_ms);
+		err = lutfd_fn_bind_all(t, r->fns[i], r->na.timeout_ms); /* every worker */
 		if (err)
 			lutfd_log("tenant %s: cannot bind %s: %s", t->name, r->fns[i]->name,
 				  strerror(-err));
 	}
+	d->old_workers = t->workers;
+	if (r->workers_set)
+		t->workers = r->workers; /* saved with the registry */
+	lutfd_workers_sync(t);
 	d->committed = true;
 }
 
@@ -494,8 +563,9 @@ static void dj_undo(void *arg)
 	}
 	for (size_t k = 0; k < d->nold; k++) {
 		t->fns[t->nfns++] = d->old_fns[k]; /* room: they were there */
-		lutfd_fn_bind(t, d->old_fns[k], d->had_app ? d->old_app.timeout_ms : 0);
+		lutfd_fn_bind_all(t, d->old_fns[k], d->had_app ? d->old_app.timeout_ms : 0);
 	}
+	t->workers = d->old_workers;
 	d->nold = 0;
 	if (d->had_app)
 		*lutfd_app_find(t, r->app) = d->old_app;
@@ -504,7 +574,9 @@ static void dj_undo(void *arg)
 	if (d->tier_changed)
 		LUTFD_COPY(t->tier, d->old_tier);
 	d->committed = false;
-	lutfd_tenant_recycle(t);
+	lutfd_workers_sync(t);
+	for (uint32_t w = 0; w < t->nwk; w++)
+		lutfd_tenant_recycle(t->wk[w]);
 }
 
 /* Main: committed and saved: the engine forgets what is gone; reply. */
@@ -524,10 +596,18 @@ static void dj_done(void *arg)
 
 		for (size_t i = 0; i < r->n; i++)
 			kept |= !strcmp(r->fns[i]->name, f->name);
-		if (!kept && f->bound && t->rt)
-			lutf_runtime_delete(t->rt, f->slot); /* not exported any more */
+		if (!kept)
+			lutfd_fn_engine_all(t, f, lutf_runtime_delete); /* not exported any more */
 		fn_free(f);
 	}
+	/* Workers that did not take the load, or (a tier change) still run
+	 * the old tier: replaced by ones loading the committed records. */
+	for (uint32_t w = 1; w < t->nwk; w++)
+		if (d->tier_changed || (d->load_failed & (1u << w)))
+			lutfd_tenant_recycle(t->wk[w]);
+	err = lutfd_workers_grow(t); /* N raised: new workers load the records */
+	if (err)
+		lutfd_log("tenant %s: runs fewer workers than asked: %s", t->name, strerror(-err));
 	d->nold = 0;
 	lutfd_log("deployed %s/%s v%llu (%zu functions, tier %s)", t->name, r->app,
 		  (unsigned long long)r->na.version, r->n, t->tier);
@@ -686,6 +766,8 @@ static void deploy_run(struct lutfd_job *j)
 		goto fail;
 	}
 	err = lutfd_ctl_call(d->ctl, d->load.data, d->load.len, d->msg, sizeof(d->msg));
+	if (!err)
+		load_others(d);
 	lutf_buf_free(&d->load);
 	if (err) {
 		char why[sizeof(d->msg)];
@@ -719,6 +801,8 @@ static void deploy_run(struct lutfd_job *j)
 		goto fail;
 	}
 	lutfd_main_call(dj_done, d);
+	/* N lowered: the extra workers drain (no call fails), then go. */
+	lutfd_workers_shrink(d->t);
 	goto out;
 fail:
 	if (d->pub_set)

@@ -125,7 +125,8 @@ static void held_deadline_msg(const struct rec *r, struct lutf_result *res)
 	const char *fn = "its function";
 
 	for (size_t i = 0; i < r->t->nfns; i++)
-		if (r->t->fns[i]->bound && r->t->fns[i]->slot == r->slot) {
+		if ((r->t->fns[i]->wbound & (1u << r->t->widx)) &&
+		    r->t->fns[i]->wslot[r->t->widx] == r->slot) {
 			fn = r->t->fns[i]->name;
 			break;
 		}
@@ -165,6 +166,7 @@ static void complete(struct lutfd_tenant *t, uint64_t user_data, struct lutf_res
 		r->t->slot_stats[r->slot][res->status]++;
 	r->t->inflight--;
 	r->t->slot_inflight[r->slot]--;
+	r->t->calls++;
 	ninflight--;
 	lutfd_metrics_observe(r->t, r->slot, now_ns() - r->t0_ns);
 	c = lutf_srv_conn(g_srv, r->conn_id);
@@ -441,69 +443,65 @@ void lutfd_fail_inflight(void)
 	lutf_srv_flush(g_srv);
 }
 
+struct hdr_ctx {
+	char buf[8192];
+	const char *v[2 * MAX_HEADERS + 1];
+	size_t n, len;
+};
+
+/* One "name\0value" HEADER into h. False if malformed or over the bounds. */
+static bool header_each(void *ctx, const struct lutf_tlv *tl)
+{
+	struct hdr_ctx *h = ctx;
+	const char *z = memchr(tl->val, 0, tl->len);
+
+	if (!z || h->n >= MAX_HEADERS || h->len + tl->len + 1 > sizeof(h->buf))
+		return false;
+	if (memchr(z + 1, 0, tl->len - (size_t)(z + 1 - (const char *)tl->val)))
+		return false;
+	memcpy(h->buf + h->len, tl->val, tl->len);
+	h->buf[h->len + tl->len] = 0;
+	h->v[2 * h->n] = h->buf + h->len;
+	h->v[2 * h->n + 1] = h->buf + h->len + (size_t)(z - (const char *)tl->val) + 1;
+	h->n++;
+	h->len += tl->len + 1;
+	return true;
+}
+
 static void invoke(struct lutf_conn *c, const struct lutf_wire_hdr *h, const uint8_t *payload)
 {
 	char tenant[LUTFD_NAME] = "", fn[LUTFD_NAME] = "", ct[LUTF_CONTENT_TYPE_MAX + 1] = "";
-	char hbuf[8192], msg[300];
-	const char *hdrs[2 * MAX_HEADERS + 1];
+	char msg[300];
+	struct hdr_ctx hc;
 	struct lutf_request req = {0};
-	struct lutf_tlv_iter it;
-	struct lutf_tlv tl;
-	size_t nh = 0, hlen = 0;
-	uint32_t tmo, st, detail;
-	bool ok = true;
+	struct lutf_tlv input = {0};
+	uint32_t tmo = 0, st, detail;
+	const struct lutf_tlv_rule rules[] = {
+	    {LUTF_TAG_TENANT, LUTF_TLV_STR, 0, tenant, sizeof(tenant), NULL},
+	    {LUTF_TAG_FUNCTION, LUTF_TLV_STR, 0, fn, sizeof(fn), NULL},
+	    {LUTF_TAG_INPUT, LUTF_TLV_BYTES, 0, &input, 0, NULL},
+	    {LUTF_TAG_CONTENT_TYPE, LUTF_TLV_STR, 0, ct, sizeof(ct), NULL},
+	    {LUTF_TAG_TIMEOUT_MS, LUTF_TLV_U32, 0, &tmo, 0, NULL},
+	    {LUTF_TAG_HEADER, LUTF_TLV_EACH, LUTF_TLV_REPEAT, NULL, 0, header_each},
+	};
+	struct lutf_tlv_result res;
 
-	lutf_tlv_iter_init(&it, payload, h->length);
-	while (ok && lutf_tlv_next(&it, &tl)) {
-		switch (tl.tag) {
-		case LUTF_TAG_TENANT:
-			ok = lutf_tlv_str(&tl, tenant, sizeof(tenant));
-			break;
-		case LUTF_TAG_FUNCTION:
-			ok = lutf_tlv_str(&tl, fn, sizeof(fn));
-			break;
-		case LUTF_TAG_INPUT:
-			req.input = tl.val;
-			req.input_len = tl.len;
-			break;
-		case LUTF_TAG_CONTENT_TYPE:
-			ok = lutf_tlv_str(&tl, ct, sizeof(ct));
-			req.content_type = ct;
-			break;
-		case LUTF_TAG_TIMEOUT_MS:
-			ok = lutf_tlv_u32(&tl, &tmo);
-			req.timeout_ns = (uint64_t)tmo * 1000000ull;
-			break;
-		case LUTF_TAG_HEADER: {
-			const char *z = memchr(tl.val, 0, tl.len);
-
-			ok = z && nh < MAX_HEADERS && hlen + tl.len + 1 <= sizeof(hbuf);
-			if (!ok)
-				break;
-			memcpy(hbuf + hlen, tl.val, tl.len);
-			hbuf[hlen + tl.len] = 0;
-			if (memchr(z + 1, 0, tl.len - (size_t)(z + 1 - (const char *)tl.val))) {
-				ok = false;
-				break;
-			}
-			hdrs[2 * nh] = hbuf + hlen;
-			hdrs[2 * nh + 1] = hbuf + hlen + (size_t)(z - (const char *)tl.val) + 1;
-			nh++;
-			hlen += tl.len + 1;
-			break;
-		}
-		default:
-			break;
-		}
-	}
-	if (!ok || it.bad || !tenant[0] || !fn[0]) {
+	hc.n = hc.len = 0;
+	if (lutf_tlv_read(payload, h->length, rules, sizeof(rules) / sizeof(rules[0]), &hc, &res) ||
+	    !tenant[0] || !fn[0]) {
 		lutf_conn_reply_status(c, h->request_id, LUTF_STATUS_MALFORMED,
 				       "invoke needs TENANT and FUNCTION; a field is bad");
 		return;
 	}
-	hdrs[2 * nh] = NULL;
-	if (nh)
-		req.headers = hdrs;
+	req.input = input.val;
+	req.input_len = input.len;
+	if (res.seen & (1u << 3))
+		req.content_type = ct;
+	if (res.seen & (1u << 4))
+		req.timeout_ns = (uint64_t)tmo * 1000000ull;
+	hc.v[2 * hc.n] = NULL;
+	if (hc.n)
+		req.headers = hc.v;
 	st = lutfd_invoke_start(c, LUTFD_ORIGIN_BIN, h->request_id, tenant, fn, &req, &detail, msg,
 				sizeof(msg));
 	if (st != LUTF_STATUS_OK)
@@ -515,30 +513,36 @@ uint32_t lutfd_invoke_start(struct lutf_conn *c, enum lutfd_origin origin, uint6
 			    const char *tenant, const char *fn, const struct lutf_request *req,
 			    uint32_t *detail, char *msg, size_t cap)
 {
-	struct lutfd_tenant *t = lutfd_tenant_find(tenant);
-	struct lutfd_fn *f = t && t->rt ? lutfd_fn_find(t, fn) : NULL;
+	struct lutfd_tenant *p = lutfd_tenant_find(tenant), *t;
+	struct lutfd_fn *f = p && p->rt ? lutfd_fn_find(p, fn) : NULL;
 	struct lutfd_app *app;
-	uint32_t idx, st;
+	uint32_t idx, st, slot, n;
 	struct rec *r;
 	int err;
 
 	*detail = 0;
-	if (!f || !f->bound) {
+	/* workers = N: the call goes to one worker (workers.c says which). */
+	t = f && f->bound ? lutfd_workers_pick(p, f) : NULL;
+	if (!t) {
 		snprintf(msg, cap, "no function %s/%s", tenant, fn);
 		return LUTF_STATUS_UNKNOWN_FUNCTION;
 	}
+	slot = f->wslot[t->widx];
 	if (lutfd_fault_refuse(t, &st, detail, msg, cap)) {
-		t->slot_stats[f->slot][st]++;
+		t->slot_stats[slot][st]++;
 		return st;
 	}
-	if (t->inflight >= g_cfg.max_queued) {
-		t->slot_stats[f->slot][LUTF_STATUS_OVERLOADED]++;
-		snprintf(msg, cap, "tenant %s has %u requests in flight", tenant, t->inflight);
+	/* max_queued and max_concurrency hold for the tenant: all its workers. */
+	n = p->nwk > 1 ? lutfd_workers_inflight(p, NULL) : t->inflight;
+	if (n >= g_cfg.max_queued) {
+		t->slot_stats[slot][LUTF_STATUS_OVERLOADED]++;
+		snprintf(msg, cap, "tenant %s has %u requests in flight", tenant, n);
 		return LUTF_STATUS_OVERLOADED;
 	}
-	app = lutfd_app_find(t, f->app);
-	if (app && app->max_concurrency && t->slot_inflight[f->slot] >= app->max_concurrency) {
-		t->slot_stats[f->slot][LUTF_STATUS_OVERLOADED]++;
+	app = lutfd_app_find(p, f->app);
+	n = p->nwk > 1 ? lutfd_workers_inflight(p, f) : t->slot_inflight[slot];
+	if (app && app->max_concurrency && n >= app->max_concurrency) {
+		t->slot_stats[slot][LUTF_STATUS_OVERLOADED]++;
 		snprintf(msg, cap, "%s/%s has its max_concurrency (%u) calls in flight", tenant, fn,
 			 app->max_concurrency);
 		return LUTF_STATUS_OVERLOADED;
@@ -552,7 +556,7 @@ uint32_t lutfd_invoke_start(struct lutf_conn *c, enum lutfd_origin origin, uint6
 	r->req_id = req_id;
 	r->origin = (uint8_t)origin;
 	r->t = t;
-	r->slot = f->slot;
+	r->slot = slot;
 	r->t0_ns = now_ns();
 	/* The call's own deadline, as the engine computes it (request, app,
 	 * lutfd default), plus slack: kept here, not in the region. */
@@ -563,11 +567,11 @@ uint32_t lutfd_invoke_start(struct lutf_conn *c, enum lutfd_origin origin, uint6
 
 		r->due_ns = tmo ? r->t0_ns + tmo + DUE_SLACK_NS : 0;
 	}
-	err = lutf_runtime_submit(t->rt, f->slot, req, ((uint64_t)r->gen << 32) | idx);
+	err = lutf_runtime_submit(t->rt, slot, req, ((uint64_t)r->gen << 32) | idx);
 	if (err) {
 		st = lutf_status_from_errno(err);
 		rec_free(idx);
-		t->slot_stats[f->slot][st]++;
+		t->slot_stats[slot][st]++;
 		if (st == LUTF_STATUS_PAUSED)
 			snprintf(msg, cap, "%s/%s is paused and holds as many calls as it may",
 				 tenant, fn);
@@ -576,7 +580,7 @@ uint32_t lutfd_invoke_start(struct lutf_conn *c, enum lutfd_origin origin, uint6
 		return st;
 	}
 	t->inflight++;
-	t->slot_inflight[f->slot]++;
+	t->slot_inflight[slot]++;
 	ninflight++;
 	if (r->due_ns && r->due_ns < next_due)
 		next_due = r->due_ns;

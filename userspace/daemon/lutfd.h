@@ -26,6 +26,10 @@
 #include "worker.h"
 
 #define LUTFD_NAME 64 /* tenant, app and function names, with the NUL */
+
+/* worker processes of one tenant (workers = N) */
+#define LUTFD_WORKERS_MAX 16
+
 #define LUTFD_TCP_DEFAULT "127.0.0.1:7400" /* listen_tcp; taken: lutfd runs without TCP */
 
 struct lutfd_config {
@@ -80,6 +84,9 @@ struct lutfd_config {
 	bool functions_reach_lutfd;    /* tenants' connect rules keep lutfd's ports */
 	uint32_t frame_timeout_ms;     /* a binary frame begun, not complete: close */
 	uint64_t input_buffered_max;   /* unparsed input over all connections */
+
+	/* worker processes of a tenant whose deploys named none (workers.c) */
+	uint32_t tenant_workers;
 };
 
 /* Fill the defaults. */
@@ -113,6 +120,11 @@ struct lutfd_fn {
 	/* not persisted */
 	bool bound;
 	uint32_t slot;
+
+	/* workers = N: bound[w] and slot in worker w's runtime (bound and slot
+	 * above are worker 0's, = wslot[0]) */
+	uint32_t wbound;
+	uint32_t wslot[LUTFD_WORKERS_MAX];
 };
 
 struct lutfd_log_line {
@@ -173,6 +185,24 @@ struct lutfd_tenant {
 	/* control (jobs.c, control.c): main thread only */
 	bool removing;	   /* being removed: the registry leaves it out, no restarts */
 	bool start_queued; /* a worker start job is queued or running */
+
+	/*
+	 * workers = N (workers.c). The registry record is worker 0 and owns the
+	 * apps, functions, tier and uid; each other worker is a record of its
+	 * own in g_state (region, runtime, process, faults, restarts) with
+	 * primary set, whose apps, fns, tier and uid mirror worker 0's
+	 * (lutfd_workers_sync; it frees none of them). Lookups by name, the
+	 * registry, list and status see worker 0 only.
+	 */
+	uint32_t workers;	      /* worker 0: N asked at deploy; 0 = tenant_workers */
+	struct lutfd_tenant *primary; /* NULL on worker 0 */
+	uint32_t widx;		      /* this record's worker index */
+	struct lutfd_tenant *wk[LUTFD_WORKERS_MAX]; /* worker 0: its workers, wk[0] = itself */
+	uint32_t nwk;
+	uint32_t rr;	     /* worker 0: round-robin cursor among equally loaded workers */
+	bool draining;	     /* N lowered: takes no new call, goes once its calls end */
+	uint64_t calls;	     /* calls this worker answered (metrics, status) */
+	uint64_t grow_at_ms; /* worker 0: a failed grow is tried again then */
 };
 
 struct lutfd_state {
@@ -269,6 +299,44 @@ void lutfd_tenants_stop(bool force);
 /* Replace t's worker (graceful: running Bricks finish) with one that has t's
  * current tier and limits; no backoff. */
 void lutfd_tenant_recycle(struct lutfd_tenant *t);
+
+/* ---- workers.c: workers = N ---- */
+/* The N that t (worker 0) runs: t->workers, else tenant_workers, 1..LUTFD_WORKERS_MAX. */
+uint32_t lutfd_workers_want(const struct lutfd_tenant *t);
+/* Worker 0 of t (t itself when it is). */
+static inline struct lutfd_tenant *lutfd_workers_primary(struct lutfd_tenant *t)
+{
+	return t->primary ? t->primary : t;
+}
+/* Mirror worker 0's apps, functions, tier and uid into its other workers
+ * (main thread, after any change to them). */
+void lutfd_workers_sync(struct lutfd_tenant *t);
+/* Open and start the workers t (worker 0, open) lacks (main thread; starts
+ * are jobs). Returns 0 or -errno (logged; those that opened stay). */
+int lutfd_workers_grow(struct lutfd_tenant *t);
+/* Job thread: drain and remove t's workers past lutfd_workers_want (no
+ * call fails: a draining worker takes no new call and goes once its calls
+ * ended, or after the bound). Returns 0 or -errno of the first that failed. */
+int lutfd_workers_shrink(struct lutfd_tenant *t);
+/* The worker of t (worker 0) a call of f goes to (main thread). NULL: none
+ * bound. */
+struct lutfd_tenant *lutfd_workers_pick(struct lutfd_tenant *t, const struct lutfd_fn *f);
+/* Bind f in every open worker of t (worker 0). Returns 0 or the first -errno. */
+int lutfd_fn_bind_all(struct lutfd_tenant *t, struct lutfd_fn *f, uint32_t timeout_ms);
+/* Engine op (pause, resume, delete) on f in every worker of t that bound it.
+ * Returns 0 or the first -errno other than -EALREADY. */
+int lutfd_fn_engine_all(struct lutfd_tenant *t, struct lutfd_fn *f,
+			int (*op)(struct lutf_runtime *rt, uint32_t slot));
+/* Any other worker of t's tenant has a process (the cgroup holds it: no
+ * cgroup-wide kill). */
+bool lutfd_workers_others_alive(const struct lutfd_tenant *t);
+/* Calls in flight over all of t's workers; of f only when f != NULL. */
+uint32_t lutfd_workers_inflight(const struct lutfd_tenant *t, const struct lutfd_fn *f);
+/* Sum of f's slot_stats over t's workers into out[LUTF_STATUS__COUNT]. */
+void lutfd_workers_fn_stats(const struct lutfd_tenant *t, const struct lutfd_fn *f, uint64_t *out);
+/* Registry records (worker 0s) in g_state. */
+size_t lutfd_tenants_count(void);
+
 
 /* ---- reap.c: completions of a running tenant ---- */
 /* How completions reach the main thread: "io_uring futex" or "reaper thread". */

@@ -56,6 +56,49 @@ struct tstats {
 	bool ok;
 };
 
+/* f's latency histogram summed over t's workers into *h. */
+static void hist_sum(const struct lutfd_tenant *t, const struct lutfd_fn *f,
+		     struct lutf_prom_hist *h)
+{
+	for (uint32_t w = 0; w < t->nwk; w++) {
+		const struct lutfd_tenant *s = t->wk[w];
+		const struct lutf_prom_hist *x;
+
+		if (!s->slot_hist || !(f->wbound & (1u << w)))
+			continue;
+		x = &s->slot_hist[f->wslot[w]];
+		for (size_t k = 0; k <= LUTF_PROM_NBUCKETS; k++)
+			h->bucket[k] += __atomic_load_n(&x->bucket[k], __ATOMIC_RELAXED);
+		h->sum_ns += __atomic_load_n(&x->sum_ns, __ATOMIC_RELAXED);
+	}
+}
+
+/*
+ * Labels of a per-worker sample: {tenant} for a tenant of one worker (as
+ * before workers = N), {tenant, worker="w"} for every worker of a tenant of
+ * several, so that no two samples share a label set. extra: one more
+ * name/value pair, or NULL.
+ */
+static void wlabels(const char **lb, char *wbuf, size_t cap, const struct lutfd_tenant *t,
+		    const char *k, const char *v)
+{
+	const struct lutfd_tenant *p = t->primary ? t->primary : t;
+	size_t n = 0;
+
+	lb[n++] = "tenant";
+	lb[n++] = t->name;
+	if (p->nwk > 1) {
+		snprintf(wbuf, cap, "%u", t->widx);
+		lb[n++] = "worker";
+		lb[n++] = wbuf;
+	}
+	if (k) {
+		lb[n++] = k;
+		lb[n++] = v;
+	}
+	lb[n] = NULL;
+}
+
 static void functions(struct lutf_http_buf *b)
 {
 	lutf_prom_family(b, "lutf_invocations", LUTF_PROM_COUNTER,
@@ -64,15 +107,17 @@ static void functions(struct lutf_http_buf *b)
 	for (size_t i = 0; i < g_state.n; i++) {
 		struct lutfd_tenant *t = g_state.t[i];
 
-		for (size_t j = 0; t->slot_stats && j < t->nfns; j++) {
+		for (size_t j = 0; !t->primary && t->slot_stats && j < t->nfns; j++) {
 			struct lutfd_fn *f = t->fns[j];
+			uint64_t sum[LUTF_STATUS__COUNT];
 
 			if (!f->bound)
 				continue;
+			lutfd_workers_fn_stats(t, f, sum); /* over all its workers */
 			for (uint32_t s = 0; s < LUTF_STATUS__COUNT; s++) {
 				const char *lb[] = {"tenant", t->name,	       "function", f->name,
 						    "status", status_label(s), NULL};
-				uint64_t v = t->slot_stats[f->slot][s];
+				uint64_t v = sum[s];
 
 				if (v || s == LUTF_STATUS_OK)
 					lutf_prom_counter(b, "lutf_invocations", lb, v);
@@ -85,14 +130,15 @@ static void functions(struct lutf_http_buf *b)
 		struct lutfd_tenant *t = g_state.t[i];
 		static const struct lutf_prom_hist zero;
 
-		for (size_t j = 0; j < t->nfns; j++) {
+		for (size_t j = 0; !t->primary && j < t->nfns; j++) {
 			struct lutfd_fn *f = t->fns[j];
 			const char *lb[] = {"tenant", t->name, "function", f->name, NULL};
+			struct lutf_prom_hist h = zero;
 
 			if (!f->bound)
 				continue;
-			lutf_prom_histogram(b, "lutf_invocation_duration_seconds", lb,
-					    t->slot_hist ? &t->slot_hist[f->slot] : &zero);
+			hist_sum(t, f, &h); /* over all its workers */
+			lutf_prom_histogram(b, "lutf_invocation_duration_seconds", lb, &h);
 		}
 	}
 	lutf_prom_family(b, "lutf_function_inflight", LUTF_PROM_GAUGE,
@@ -100,13 +146,13 @@ static void functions(struct lutf_http_buf *b)
 	for (size_t i = 0; i < g_state.n; i++) {
 		struct lutfd_tenant *t = g_state.t[i];
 
-		for (size_t j = 0; t->slot_inflight && j < t->nfns; j++) {
+		for (size_t j = 0; !t->primary && t->slot_inflight && j < t->nfns; j++) {
 			struct lutfd_fn *f = t->fns[j];
 			const char *lb[] = {"tenant", t->name, "function", f->name, NULL};
 
 			if (f->bound)
 				lutf_prom_u64(b, "lutf_function_inflight", lb,
-					      t->slot_inflight[f->slot]);
+					      lutfd_workers_inflight(t, f));
 		}
 	}
 	lutf_prom_family(b, "lutf_function_paused", LUTF_PROM_GAUGE,
@@ -114,7 +160,7 @@ static void functions(struct lutf_http_buf *b)
 	for (size_t i = 0; i < g_state.n; i++) {
 		struct lutfd_tenant *t = g_state.t[i];
 
-		for (size_t j = 0; j < t->nfns; j++) {
+		for (size_t j = 0; !t->primary && j < t->nfns; j++) {
 			const char *lb[] = {"tenant", t->name, "function", t->fns[j]->name, NULL};
 
 			lutf_prom_u64(b, "lutf_function_paused", lb, t->fns[j]->paused);
@@ -166,7 +212,8 @@ static const struct {
     [T_CRASHED] = {"lutf_bricks_crashed", LUTF_PROM_COUNTER, true,
 		   "Bricks failed CRASHED because their worker died."},
     [T_FAULTS] = {"lutf_region_faults", LUTF_PROM_COUNTER, true,
-		  "Failed checks on words the worker wrote into the tenant's region, all checks (the worker was recycled; by check: lutf_region_fault_checks)."},
+		  "Failed checks on words the worker wrote into the tenant's region, all checks "
+		  "(the worker was recycled; by check: lutf_region_fault_checks)."},
     [T_GROWS] = {"lutf_labor_grows", LUTF_PROM_COUNTER, true,
 		 "Labors started because every Labor was in use and one blocked."},
     [T_RETIRES] = {"lutf_labor_retires", LUTF_PROM_COUNTER, true,
@@ -212,6 +259,30 @@ static uint64_t tvalue(const struct lutfd_tenant *t, const struct lutf_runtime_s
 	}
 }
 
+/* workers = N: how many each tenant asked for, and what each worker did. */
+static void workers(struct lutf_http_buf *b)
+{
+	lutf_prom_family(b, "lutf_tenant_workers", LUTF_PROM_GAUGE,
+			 "Worker processes the tenant runs (workers = N).");
+	for (size_t i = 0; i < g_state.n; i++) {
+		const struct lutfd_tenant *t = g_state.t[i];
+		const char *lb[] = {"tenant", t->name, NULL};
+
+		if (!t->primary)
+			lutf_prom_u64(b, "lutf_tenant_workers", lb, lutfd_workers_want(t));
+	}
+	lutf_prom_family(b, "lutf_worker_calls", LUTF_PROM_COUNTER,
+			 "Calls each worker of a tenant answered, by worker index.");
+	for (size_t i = 0; i < g_state.n; i++) {
+		const struct lutfd_tenant *t = g_state.t[i];
+		char wb[12];
+		const char *lb[] = {"tenant", t->name, "worker", wb, NULL};
+
+		snprintf(wb, sizeof(wb), "%u", t->widx);
+		lutf_prom_counter(b, "lutf_worker_calls", lb, t->calls);
+	}
+}
+
 static void tenants(struct lutf_http_buf *b, const struct tstats *ts)
 {
 	static const char *const modes[] = {"off", "poll", "bpf"};
@@ -220,9 +291,11 @@ static void tenants(struct lutf_http_buf *b, const struct tstats *ts)
 		lutf_prom_family(b, tfam[v].name, tfam[v].type, tfam[v].help);
 		for (size_t i = 0; i < g_state.n; i++) {
 			const struct lutfd_tenant *t = g_state.t[i];
-			const char *lb[] = {"tenant", t->name, NULL};
+			const char *lb[7];
+			char wb[12];
 			uint64_t x;
 
+			wlabels(lb, wb, sizeof(wb), t, NULL, NULL);
 			if (tfam[v].needs_stats && !ts[i].ok)
 				continue;
 			x = tvalue(t, &ts[i].st, (enum tval)v);
@@ -239,15 +312,16 @@ static void tenants(struct lutf_http_buf *b, const struct tstats *ts)
 	for (size_t i = 0; i < g_state.n; i++) {
 		const struct lutf_runtime_stats *st = &ts[i].st;
 		uint32_t parked = st->labors_parked < st->labors ? st->labors_parked : st->labors;
-		uint32_t blocked = st->labors_blocked < st->labors - parked
-					   ? st->labors_blocked
-					   : st->labors - parked;
-		const char *la[] = {"tenant", g_state.t[i]->name, "state", "running", NULL};
-		const char *lb[] = {"tenant", g_state.t[i]->name, "state", "blocked", NULL};
-		const char *lp[] = {"tenant", g_state.t[i]->name, "state", "parked", NULL};
+		uint32_t blocked = st->labors_blocked < st->labors - parked ? st->labors_blocked
+									    : st->labors - parked;
+		const char *la[7], *lb[7], *lp[7];
+		char wb[12];
 
 		if (!ts[i].ok)
 			continue;
+		wlabels(la, wb, sizeof(wb), g_state.t[i], "state", "running");
+		wlabels(lb, wb, sizeof(wb), g_state.t[i], "state", "blocked");
+		wlabels(lp, wb, sizeof(wb), g_state.t[i], "state", "parked");
 		lutf_prom_u64(b, "lutf_labors", la, st->labors - parked - blocked);
 		lutf_prom_u64(b, "lutf_labors", lb, blocked);
 		lutf_prom_u64(b, "lutf_labors", lp, parked);
@@ -257,8 +331,10 @@ static void tenants(struct lutf_http_buf *b, const struct tstats *ts)
 	for (size_t i = 0; i < g_state.n; i++) {
 		const struct lutf_runtime_stats *st = &ts[i].st;
 		unsigned m = st->watch < 3 ? (unsigned)st->watch : 0;
-		const char *lb[] = {"tenant", g_state.t[i]->name, "mode", modes[m], NULL};
+		const char *lb[7];
+		char wb[12];
 
+		wlabels(lb, wb, sizeof(wb), g_state.t[i], "mode", modes[m]);
 		if (ts[i].ok)
 			lutf_prom_counter(b, "lutf_cart_handoffs", lb, st->rebinds);
 	}
@@ -271,8 +347,10 @@ static void tenants(struct lutf_http_buf *b, const struct tstats *ts)
 		if (!ts[i].ok)
 			continue;
 		for (unsigned k = 0; k < 3; k++) {
-			const char *lb[] = {"tenant", g_state.t[i]->name, "mode", modes[k], NULL};
+			const char *lb[7];
+			char wb[12];
 
+			wlabels(lb, wb, sizeof(wb), g_state.t[i], "mode", modes[k]);
 			lutf_prom_u64(b, "lutf_labor_watch_mode", lb, k == m);
 		}
 	}
@@ -358,12 +436,13 @@ int lutfd_metrics_render(struct lutf_http_buf *b)
 	for (size_t i = 0; i < g_state.n; i++)
 		ts[i].ok = g_state.t[i]->rt && !lutf_runtime_stats(g_state.t[i]->rt, &ts[i].st);
 	lutf_prom_family(b, "lutf_tenants", LUTF_PROM_GAUGE, "Tenants in the registry.");
-	lutf_prom_u64(b, "lutf_tenants", NULL, g_state.n);
+	lutf_prom_u64(b, "lutf_tenants", NULL, lutfd_tenants_count());
 	lutf_prom_family(b, "lutf_inflight", LUTF_PROM_GAUGE,
 			 "Invocations in flight, all tenants.");
 	lutf_prom_u64(b, "lutf_inflight", NULL, lutfd_inflight());
 	functions(b);
 	tenants(b, ts);
+	workers(b);
 	probe(b, ts);
 	lutfd_fault_metrics(b);
 	ingress(b);

@@ -20,10 +20,11 @@
 #define REGISTRY "registry"
 #define REGISTRY_MAGIC "# lutfd registry, format 1"
 
+/* Worker 0 of a tenant: its other workers (workers.c) carry its name too. */
 struct lutfd_tenant *lutfd_tenant_find(const char *name)
 {
 	for (size_t i = 0; i < g_state.n; i++)
-		if (!strcmp(g_state.t[i]->name, name))
+		if (!g_state.t[i]->primary && !strcmp(g_state.t[i]->name, name))
 			return g_state.t[i];
 	return NULL;
 }
@@ -34,7 +35,7 @@ struct lutfd_tenant *lutfd_tenant_get(const char *name)
 
 	if (t)
 		return t;
-	if (g_state.n >= g_cfg.max_tenants)
+	if (lutfd_tenants_count() >= g_cfg.max_tenants)
 		return NULL;
 	p = realloc(g_state.t, (g_state.n + 1) * sizeof(*p));
 	if (!p)
@@ -45,6 +46,8 @@ struct lutfd_tenant *lutfd_tenant_get(const char *name)
 		return NULL;
 	snprintf(t->name, sizeof(t->name), "%s", name);
 	t->memfd = t->ctl = t->logfd = -1;
+	t->wk[0] = t;
+	t->nwk = 1;
 	g_state.t[g_state.n++] = t;
 	return t;
 }
@@ -142,9 +145,12 @@ static int serialize(char **buf, size_t *len)
 	for (size_t i = 0; i < g_state.n; i++) {
 		struct lutfd_tenant *t = g_state.t[i];
 
-		if (t->removing)
+		if (t->removing || t->primary)
 			continue;
 		fprintf(fp, "tenant %s %u %s\n", t->name, t->uid, t->tier[0] ? t->tier : "-");
+		/* Only when a deploy named it: older lutfds never see the line. */
+		if (t->workers)
+			fprintf(fp, "workers %s %u\n", t->name, t->workers);
 		for (size_t a = 0; a < t->napps; a++) {
 			struct lutfd_app *p = &t->apps[a];
 
@@ -312,6 +318,15 @@ static int load_line(char *line)
 			return -EPERM;
 		}
 		LUTFD_COPY(t->tier, strcmp(w[3], "-") ? w[3] : "");
+		return 0;
+	}
+	if (!strcmp(w[0], "workers") && n == 3) {
+		char *end;
+		unsigned long v = strtoul(w[2], &end, 10);
+
+		if (*end || v < 1 || v > LUTFD_WORKERS_MAX)
+			return -EINVAL;
+		t->workers = (uint32_t)v;
 		return 0;
 	}
 	if (!strcmp(w[0], "app") && n == 8 && lutf_name_valid(w[2])) {

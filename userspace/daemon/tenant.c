@@ -79,7 +79,9 @@ static void log_drain(struct lutfd_tenant *t)
 		fl = strlen(buf);
 		if (fl >= (size_t)n)
 			continue;
-		lutfd_tenant_logs_append(t, buf, buf + fl + 1, (size_t)n - fl - 1);
+		/* Every worker's lines go to the tenant's one ring (worker 0's). */
+		lutfd_tenant_logs_append(lutfd_workers_primary(t), buf, buf + fl + 1,
+					 (size_t)n - fl - 1);
 	}
 }
 
@@ -375,10 +377,14 @@ static void ws_spawn(void *arg)
 		err = -errno;
 		goto fail;
 	}
-	lutfd_cg_kill_all(&g_cg, t->name); /* leftovers of an earlier worker */
+	/* Leftovers of an earlier worker; not while another worker of the
+	 * tenant lives in the same cgroup (workers.c). */
+	if (!lutfd_workers_others_alive(t))
+		lutfd_cg_kill_all(&g_cg, t->name);
 	err = lutfd_tenant_sandbox(t, &w->sb);
 	if (!err)
-		err = lutfd_tlog_open(t->name, &w->zout); /* the worker's fd 1 and 2 (tenant_log.c) */
+		err =
+		    lutfd_tlog_open(t->name, &w->zout); /* the worker's fd 1 and 2 (tenant_log.c) */
 	if (err)
 		goto fail;
 	LUTFD_COPY(w->name, t->name);
@@ -420,7 +426,8 @@ static void ws_finish(void *arg)
 
 int lutfd_worker_start_sync(struct lutfd_tenant *t, bool force, char *msg, size_t cap)
 {
-	struct wstart w = {.t = t, .force = force, .ctl = -1, .zctl = {-1, -1}, .zlog = {-1, -1}, .zout = -1};
+	struct wstart w = {
+	    .t = t, .force = force, .ctl = -1, .zctl = {-1, -1}, .zlog = {-1, -1}, .zout = -1};
 	uint8_t op = LUTF_WK_START;
 	char name[LUTFD_NAME];
 	int err = 0;
@@ -436,8 +443,7 @@ int lutfd_worker_start_sync(struct lutfd_tenant *t, bool force, char *msg, size_
 	w.t_spawn = now_us();
 	pthread_mutex_lock(&zy_mu);
 	w.err = lutf_zygote_spawn(&g_zygote, w.name, w.memfd, w.size, w.zctl[1], w.zlog[1], w.zout,
-				  &w.sb,
-				  SPAWN_TIMEOUT_MS, &w.pid);
+				  &w.sb, SPAWN_TIMEOUT_MS, &w.pid);
 	/* Still holding zy_mu: the loop reads no exit notice before t->pid
 	 * names the new worker (the loop only ever tries the lock). */
 	lutfd_main_call(ws_spawned, &w);
@@ -566,8 +572,12 @@ int lutfd_fn_bind(struct lutfd_tenant *t, struct lutfd_fn *f, uint32_t timeout_m
 			return err;
 		memset(t->slot_stats[id], 0, sizeof(t->slot_stats[id]));
 	}
-	f->slot = id;
-	f->bound = true;
+	f->wslot[t->widx] = id;
+	f->wbound |= 1u << t->widx;
+	if (!t->widx) {
+		f->slot = id;
+		f->bound = true;
+	}
 	if (f->paused) {
 		err = lutf_runtime_pause(t->rt, id);
 		if (err && err != -EALREADY)
@@ -624,13 +634,14 @@ int lutfd_tenant_open(struct lutfd_tenant *t)
 	isolation_init();
 	if (!t->tier[0])
 		LUTFD_COPY(t->tier, g_cfg.default_tier);
-	err = lutfd_tenant_identity(t);
+	/* Another worker of a tenant has worker 0's uid, folders and cgroup. */
+	err = t->primary ? 0 : lutfd_tenant_identity(t);
 	if (err)
 		return err;
-	err = lutfd_tenant_dirs(t);
+	err = t->primary ? 0 : lutfd_tenant_dirs(t);
 	if (err)
 		lutfd_log("tenant %s: cannot prepare its folders: %s", t->name, strerror(-err));
-	if (g_cg.mode != LUTFD_CG_NONE) {
+	if (g_cg.mode != LUTFD_CG_NONE && !t->primary) {
 		struct lutfd_cg_limits lim;
 
 		lutfd_tenant_limits(t, &lim);
@@ -696,8 +707,8 @@ int lutfd_tenant_start(struct lutfd_tenant *t)
 {
 	int err;
 
-	if (!t->nfns)
-		return 0; /* no functions, no worker (nor region) */
+	if (!t->nfns || t->primary)
+		return 0; /* no functions, no worker (nor region); other workers: worker 0's */
 	err = lutfd_tenant_open(t);
 	if (err)
 		return err;
@@ -712,6 +723,9 @@ int lutfd_tenant_start(struct lutfd_tenant *t)
 	/* Apps load before Labors start (a queued Brick never meets an unbound
 	 * name), off the loop: a job of the tenant's lane. */
 	lutfd_worker_queue_start(t);
+	err = lutfd_workers_grow(t); /* workers = N: the others */
+	if (err)
+		lutfd_log("tenant %s: runs fewer workers than asked: %s", t->name, strerror(-err));
 	return 0;
 }
 
@@ -732,7 +746,7 @@ static void worker_down(struct lutfd_tenant *t, int status)
 	lutfd_fault_explain(t, t->pid, status, &d);
 	/* Nothing of a tenant outlives its worker: processes it forked (compat)
 	 * would hold its uid's RLIMIT_NPROC and its cgroup's pids. */
-	if ((n = lutfd_cg_kill_all(&g_cg, t->name)) > 0)
+	if (!lutfd_workers_others_alive(t) && (n = lutfd_cg_kill_all(&g_cg, t->name)) > 0)
 		lutfd_log("tenant %s: killed %d processes its worker left", t->name, n);
 	/* A worker recycled for a region fault leaves nothing worth keeping. */
 	n = t->pid == t->faulty_pid ? lutfd_fault_reset(t) : lutf_runtime_worker_lost(t->rt, sig);
@@ -879,6 +893,17 @@ void lutfd_tenants_tick(void)
 	for (size_t i = 0; i < g_state.n; i++) {
 		struct lutfd_tenant *t = g_state.t[i];
 
+		/* workers = N: the mirror kept, missing workers opened (a failed
+		 * open is tried again a second later). */
+		if (!t->primary && t->rt && t->nwk < lutfd_workers_want(t) &&
+		    now >= t->grow_at_ms && lutfd_workers_grow(t)) {
+			lutfd_log("tenant %s: runs %u of %u workers", t->name, t->nwk,
+				  lutfd_workers_want(t));
+			t->grow_at_ms = now + 1000;
+		}
+		if (!t->primary)
+			lutfd_workers_sync(t);
+
 		if (t->rt && !t->pid && t->restart_at_ms && now >= t->restart_at_ms &&
 		    !t->start_queued) {
 			t->restart_at_ms = 0;
@@ -988,6 +1013,7 @@ void lutfd_tenants_stop(bool force)
 
 struct teardown {
 	struct lutfd_tenant *t;
+	bool is_worker; /* not worker 0 (workers.c) */
 	uint32_t inflight;
 	bool join;
 	pthread_t reaper;
@@ -1032,7 +1058,24 @@ static void td_free(void *arg)
 	if (t->ctl >= 0)
 		close(t->ctl);
 	isolation_init(); /* a tenant never started since lutfd's start has a cgroup too */
-	if (g_cg.mode != LUTFD_CG_NONE) {
+	if (t->primary) {
+		/* Another worker: its record only (worker 0 owns the rest). */
+		struct lutfd_tenant *p = t->primary;
+
+		for (uint32_t w = 1; w < p->nwk; w++) {
+			if (p->wk[w] != t)
+				continue;
+			memmove(&p->wk[w], &p->wk[w + 1], (p->nwk - w - 1) * sizeof(t));
+			p->nwk--;
+			p->wk[p->nwk] = NULL;
+			break;
+		}
+		for (uint32_t w = 1; w < p->nwk; w++)
+			p->wk[w]->widx = w;
+		t->fns = NULL;
+		t->nfns = 0;
+		t->apps = NULL;
+	} else if (g_cg.mode != LUTFD_CG_NONE) {
 		lutfd_cg_kill_all(&g_cg, t->name);
 		if (lutfd_cg_tenant_remove(&g_cg, t->name) > 0)
 			lutfd_log("tenant %s: cgroup busy; left in place", t->name);
@@ -1064,14 +1107,43 @@ static int rm_one(const char *path, const struct stat *st, int flag, struct FTW 
 	return 0;
 }
 
+struct rm_next {
+	struct lutfd_tenant *t, *s;
+};
+
+/* Main: the last other worker of t (worker 0), draining from now on. */
+static void rm_next_worker(void *arg)
+{
+	struct rm_next *x = arg;
+	struct lutfd_tenant *t = x->t;
+
+	x->s = !t->primary && t->nwk > 1 ? t->wk[t->nwk - 1] : NULL;
+	if (x->s) {
+		x->s->draining = true;
+		x->s->removing = true;
+	}
+}
+
 int lutfd_tenant_remove_sync(struct lutfd_tenant *t)
 {
-	struct teardown d = {.t = t};
+	struct teardown d = {.t = t, .is_worker = t->primary != NULL};
 	char name[LUTFD_NAME], dir[PATH_MAX];
+	bool is_worker;
 	uint64_t until;
 	int err;
 
 	LUTFD_COPY(name, t->name);
+	/* workers = N: the other workers go first, then worker 0's record. */
+	for (;;) {
+		struct rm_next x = {.t = t};
+
+		lutfd_main_call(rm_next_worker, &x);
+		if (!x.s)
+			break;
+		err = lutfd_tenant_remove_sync(x.s);
+		if (err)
+			return err;
+	}
 	err = lutfd_worker_stop_sync(t, 2000);
 	if (err)
 		return err;
@@ -1088,7 +1160,10 @@ int lutfd_tenant_remove_sync(struct lutfd_tenant *t)
 	lutfd_main_call(td_stop_reaper, &d);
 	if (d.join)
 		pthread_join(d.reaper, NULL);
+	is_worker = d.is_worker;
 	lutfd_main_call(td_free, &d); /* t is gone */
+	if (is_worker)
+		return 0;
 	snprintf(dir, sizeof(dir), "%s/apps/%s", g_cfg.state_dir, name);
 	nftw(dir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
 	snprintf(dir, sizeof(dir), "%s/scratch/%s", g_cfg.state_dir, name);

@@ -4,6 +4,7 @@
  * Invariant: a decoder reads only inside [payload, payload + len).
  */
 #include <endian.h>
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -230,6 +231,86 @@ bool lutf_tlv_str(const struct lutf_tlv *f, char *dst, size_t cap)
 	memcpy(dst, f->val, f->len);
 	dst[f->len] = 0;
 	return true;
+}
+
+static bool tlv_store(const struct lutf_tlv_rule *r, const struct lutf_tlv *f, void *ctx)
+{
+	switch (r->kind) {
+	case LUTF_TLV_STR:
+		return lutf_tlv_str(f, r->dst, r->cap);
+	case LUTF_TLV_U32:
+		return lutf_tlv_u32(f, r->dst);
+	case LUTF_TLV_U64:
+		return lutf_tlv_u64(f, r->dst);
+	case LUTF_TLV_BYTES:
+		*(struct lutf_tlv *)r->dst = *f;
+		return true;
+	case LUTF_TLV_EACH:
+		return r->each && r->each(ctx, f);
+	}
+	return false;
+}
+
+int lutf_tlv_read(const void *payload, size_t len, const struct lutf_tlv_rule *rules, size_t nrules,
+		  void *ctx, struct lutf_tlv_result *res)
+{
+	struct lutf_tlv_result local;
+	struct lutf_tlv_iter it;
+	struct lutf_tlv f;
+
+	if (!res)
+		res = &local;
+	memset(res, 0, sizeof(*res));
+	if (nrules > LUTF_TLV_RULES_MAX) {
+		res->why = LUTF_TLV_BAD_RULES;
+		return -EBADMSG;
+	}
+	lutf_tlv_iter_init(&it, payload, len);
+	while (lutf_tlv_next(&it, &f)) {
+		size_t i;
+
+		res->nfields++;
+		for (i = 0; i < nrules && rules[i].tag != f.tag; i++)
+			;
+		if (i == nrules)
+			continue; /* unknown here: skipped */
+		res->tag = f.tag;
+		if ((res->seen & (1u << i)) && !(rules[i].flags & LUTF_TLV_REPEAT)) {
+			res->why = LUTF_TLV_REPEATED;
+			return -EBADMSG;
+		}
+		res->seen |= 1u << i;
+		if (!tlv_store(&rules[i], &f, ctx)) {
+			res->why =
+			    rules[i].kind == LUTF_TLV_EACH ? LUTF_TLV_REFUSED : LUTF_TLV_BAD_VALUE;
+			return -EBADMSG;
+		}
+	}
+	if (it.bad) {
+		res->tag = 0;
+		res->why = LUTF_TLV_TRUNCATED;
+		return -EBADMSG;
+	}
+	return 0;
+}
+
+const char *lutf_tlv_why_str(enum lutf_tlv_why why)
+{
+	switch (why) {
+	case LUTF_TLV_OK:
+		return "ok";
+	case LUTF_TLV_TRUNCATED:
+		return "a field runs past the end of the payload";
+	case LUTF_TLV_BAD_VALUE:
+		return "a field's value has the wrong size or content";
+	case LUTF_TLV_REPEATED:
+		return "a field that may appear once is repeated";
+	case LUTF_TLV_REFUSED:
+		return "a field was refused";
+	case LUTF_TLV_BAD_RULES:
+		return "too many rules";
+	}
+	return "unknown";
 }
 
 bool lutf_name_valid(const char *s)

@@ -70,6 +70,62 @@ bool lutf_tlv_u64(const struct lutf_tlv *f, uint64_t *v);
  * or holds a NUL. */
 bool lutf_tlv_str(const struct lutf_tlv *f, char *dst, size_t cap);
 
+/*
+ * The one bounded TLV reader that lutfd's request parsers share (DEPLOY in
+ * deploy.c, INVOKE in dispatch.c). The caller lists the tags it knows, each
+ * with where its value goes; every other tag is skipped (forward
+ * compatibility, include/lutf/protocol.h). A tag listed without
+ * LUTF_TLV_REPEAT may appear once: a second one is refused, so two TENANTs
+ * can never mean two different things to two readers.
+ */
+enum lutf_tlv_kind {
+	LUTF_TLV_STR,	/* NUL-free string into dst, cap bytes with its NUL */
+	LUTF_TLV_U32,	/* exactly 4 bytes into (uint32_t *)dst */
+	LUTF_TLV_U64,	/* exactly 8 bytes into (uint64_t *)dst */
+	LUTF_TLV_BYTES, /* the field itself into (struct lutf_tlv *)dst: val points into the payload
+			 */
+	LUTF_TLV_EACH,	/* each(ctx, field) decides; false stops the read */
+};
+
+#define LUTF_TLV_REPEAT 1u /* the tag may appear more than once */
+#define LUTF_TLV_RULES_MAX 32u
+
+struct lutf_tlv_rule {
+	uint16_t tag;
+	uint8_t kind;  /* enum lutf_tlv_kind */
+	uint8_t flags; /* LUTF_TLV_REPEAT */
+	void *dst;
+	size_t cap;
+	bool (*each)(void *ctx, const struct lutf_tlv *f);
+};
+
+enum lutf_tlv_why {
+	LUTF_TLV_OK = 0,
+	LUTF_TLV_TRUNCATED, /* a header or a value runs past the payload */
+	LUTF_TLV_BAD_VALUE, /* wrong size for its kind, a NUL in a string, too long */
+	LUTF_TLV_REPEATED,  /* a tag without LUTF_TLV_REPEAT seen twice */
+	LUTF_TLV_REFUSED,   /* an EACH callback said no */
+	LUTF_TLV_BAD_RULES, /* more than LUTF_TLV_RULES_MAX rules: the caller's bug */
+};
+
+struct lutf_tlv_result {
+	enum lutf_tlv_why why;
+	uint16_t tag;	/* the field at fault (not for TRUNCATED) */
+	uint32_t seen;	/* bit i: rules[i] was present */
+	size_t nfields; /* fields read, known or not */
+};
+
+/*
+ * Read payload[0..len) against rules[0..nrules). The pass is bounded by len
+ * (each field costs at least LUTF_TLV_HDR_SIZE bytes); every value is
+ * checked before it is stored. Returns 0, or -EBADMSG with *res saying why
+ * and which tag (res may be NULL). What was stored before a failure stays.
+ */
+int lutf_tlv_read(const void *payload, size_t len, const struct lutf_tlv_rule *rules, size_t nrules,
+		  void *ctx, struct lutf_tlv_result *res);
+/* A short English phrase for why (never NULL). */
+const char *lutf_tlv_why_str(enum lutf_tlv_why why);
+
 /* A tenant, app or function name: [a-z0-9][a-z0-9_-]{0,62}. */
 bool lutf_name_valid(const char *s);
 

@@ -26,6 +26,25 @@ LUTF_FUNCTION(echo)
 	return lutf_write(call, call->input, call->input_len);
 }
 
+/* The worker's pid (workers = N: which worker ran the call), after sleeping
+ * the input's milliseconds (at most 5000). */
+LUTF_FUNCTION(whoami)
+{
+	char buf[32];
+	unsigned ms = 0;
+	int n;
+
+	if (call->input_len && call->input_len < sizeof(buf)) {
+		memcpy(buf, call->input, call->input_len);
+		buf[call->input_len] = 0;
+		ms = (unsigned)strtoul(buf, NULL, 10);
+	}
+	if (ms)
+		usleep((ms > 5000 ? 5000 : ms) * 1000u);
+	n = snprintf(buf, sizeof(buf), "%d", (int)getpid());
+	return lutf_write(call, buf, (size_t)n);
+}
+
 /* This tenant's shared region (the memfd lutfd named "lutf-<tenant>"), or NULL. */
 static struct lutf_region_hdr *own_region(size_t *len)
 {

@@ -270,9 +270,17 @@ void lutfd_fault_metrics(struct lutf_http_buf *b)
 			continue;
 		lutf_runtime_faults(t->rt, counts);
 		for (unsigned k = 1; k < LUTF_FAULT__COUNT; k++) {
-			const char *lb[] = {"tenant", t->name, "check", lutf_fault_check_name(k),
+			/* workers = N: one sample per worker (workers.c). */
+			char wb[12];
+			const char *lb[] = {"tenant",
+					    t->name,
+					    "check",
+					    lutf_fault_check_name(k),
+					    (t->primary || t->nwk > 1) ? "worker" : NULL,
+					    wb,
 					    NULL};
 
+			snprintf(wb, sizeof(wb), "%u", t->widx);
 			lutf_prom_counter(b, "lutf_region_fault_checks", lb, counts[k]);
 		}
 	}

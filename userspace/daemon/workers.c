@@ -1,0 +1,284 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * workers = N: a tenant's calls spread over N worker processes, each with its
+ * own region, runtime, Labors and life (a crash, a recycle or a region fault
+ * is that worker's alone). Worker 0 is the registry record; the others
+ * mirror its apps and functions and are never saved. Invariant: a call goes
+ * to one worker and completes there; while any worker is up, a worker that
+ * is not (starting, dead, recycling, draining) gets no call.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "lutfd.h"
+
+/* A draining worker (N lowered) waits this long for its calls to end. */
+#define DRAIN_MS 30000u
+
+static struct lutfd_tenant *wk(const struct lutfd_tenant *t, uint32_t w)
+{
+	return t->wk[w];
+}
+
+static uint32_t nwk(const struct lutfd_tenant *t)
+{
+	return t->nwk ? t->nwk : 1;
+}
+
+uint32_t lutfd_workers_want(const struct lutfd_tenant *t)
+{
+	uint32_t n = t->workers ? t->workers : g_cfg.tenant_workers;
+
+	return n < 1 ? 1 : n > LUTFD_WORKERS_MAX ? LUTFD_WORKERS_MAX : n;
+}
+
+size_t lutfd_tenants_count(void)
+{
+	size_t n = 0;
+
+	for (size_t i = 0; i < g_state.n; i++)
+		n += !g_state.t[i]->primary;
+	return n;
+}
+
+void lutfd_workers_sync(struct lutfd_tenant *t)
+{
+	t = lutfd_workers_primary(t);
+	for (uint32_t w = 1; w < t->nwk; w++) {
+		struct lutfd_tenant *s = t->wk[w];
+
+		s->apps = t->apps;
+		s->napps = t->napps;
+		s->fns = t->fns;
+		s->nfns = t->nfns;
+		LUTFD_COPY(s->tier, t->tier);
+		s->uid = t->uid;
+		s->removing = t->removing || s->draining;
+	}
+}
+
+int lutfd_fn_bind_all(struct lutfd_tenant *t, struct lutfd_fn *f, uint32_t timeout_ms)
+{
+	int err = 0;
+
+	t = lutfd_workers_primary(t);
+	for (uint32_t w = 0; w < nwk(t); w++) {
+		struct lutfd_tenant *s = wk(t, w);
+		int e;
+
+		if (!s->rt)
+			continue;
+		e = lutfd_fn_bind(s, f, timeout_ms);
+		if (e && !err)
+			err = e;
+	}
+	return err;
+}
+
+int lutfd_fn_engine_all(struct lutfd_tenant *t, struct lutfd_fn *f,
+			int (*op)(struct lutf_runtime *rt, uint32_t slot))
+{
+	int err = 0;
+
+	t = lutfd_workers_primary(t);
+	for (uint32_t w = 0; w < nwk(t); w++) {
+		struct lutfd_tenant *s = wk(t, w);
+		int e;
+
+		if (!s->rt || !(f->wbound & (1u << w)))
+			continue;
+		e = op(s->rt, f->wslot[w]);
+		if (e && e != -EALREADY && !err)
+			err = e;
+	}
+	return err;
+}
+
+bool lutfd_workers_others_alive(const struct lutfd_tenant *t)
+{
+	const struct lutfd_tenant *p = t->primary ? t->primary : t;
+
+	for (uint32_t w = 0; w < nwk(p); w++)
+		if (wk(p, w) != t && wk(p, w)->pid > 0)
+			return true;
+	return false;
+}
+
+uint32_t lutfd_workers_inflight(const struct lutfd_tenant *t, const struct lutfd_fn *f)
+{
+	uint32_t n = 0;
+
+	for (uint32_t w = 0; w < nwk(t); w++) {
+		const struct lutfd_tenant *s = wk(t, w);
+
+		if (!f)
+			n += s->inflight;
+		else if (s->slot_inflight && (f->wbound & (1u << w)))
+			n += s->slot_inflight[f->wslot[w]];
+	}
+	return n;
+}
+
+void lutfd_workers_fn_stats(const struct lutfd_tenant *t, const struct lutfd_fn *f, uint64_t *out)
+{
+	memset(out, 0, LUTF_STATUS__COUNT * sizeof(*out));
+	for (uint32_t w = 0; w < nwk(t); w++) {
+		const struct lutfd_tenant *s = wk(t, w);
+
+		if (!s->slot_stats || !(f->wbound & (1u << w)))
+			continue;
+		for (uint32_t k = 0; k < LUTF_STATUS__COUNT; k++)
+			out[k] += s->slot_stats[f->wslot[w]][k];
+	}
+}
+
+/*
+ * The spreading rule: the up worker with the fewest calls in flight, ties
+ * going round robin from a cursor that moves on every call. In flight is
+ * what a worker still owes, so a worker stuck in slow calls gets fewer new
+ * ones, and CPU-bound calls spread evenly over the cores; the cursor keeps
+ * light load (every worker at 0) from always landing on worker 0. Only
+ * when no worker is up does a call go to one that is starting or waiting
+ * for its restart: queued in its region, it runs once that worker's apps
+ * are loaded (what a tenant of one worker does too). A draining worker, or
+ * one that has not bound f, gets nothing.
+ */
+struct lutfd_tenant *lutfd_workers_pick(struct lutfd_tenant *t, const struct lutfd_fn *f)
+{
+	struct lutfd_tenant *best = NULL, *down = NULL;
+	uint32_t n = nwk(t);
+
+	for (uint32_t k = 0; k < n; k++) {
+		uint32_t w = (t->rr + k) % n;
+		struct lutfd_tenant *s = wk(t, w);
+
+		if (!s->rt || s->draining || !(f->wbound & (1u << w)))
+			continue;
+		if (!s->up) {
+			if (!down || s->inflight < down->inflight)
+				down = s;
+		} else if (!best || s->inflight < best->inflight) {
+			best = s;
+		}
+	}
+	t->rr = (t->rr + 1) % n;
+	return best ? best : down;
+}
+
+/* Main: a new record for worker t->nwk, open, bound, its start queued. */
+static int grow_one(struct lutfd_tenant *t)
+{
+	struct lutfd_tenant *s = calloc(1, sizeof(*s)), **p;
+	int err;
+
+	if (!s)
+		return -ENOMEM;
+	p = realloc(g_state.t, (g_state.n + 1) * sizeof(*p));
+	if (!p) {
+		free(s);
+		return -ENOMEM;
+	}
+	g_state.t = p;
+	LUTFD_COPY(s->name, t->name);
+	s->memfd = s->ctl = s->logfd = -1;
+	s->primary = t;
+	s->widx = t->nwk;
+	t->wk[t->nwk++] = s;
+	lutfd_workers_sync(t);
+	err = lutfd_tenant_open(s);
+	if (err) {
+		t->wk[--t->nwk] = NULL;
+		free(s);
+		return err;
+	}
+	g_state.t[g_state.n++] = s;
+	for (size_t i = 0; i < t->nfns; i++) {
+		struct lutfd_app *a = lutfd_app_find(t, t->fns[i]->app);
+
+		err = lutfd_fn_bind(s, t->fns[i], a ? a->timeout_ms : 0);
+		if (err)
+			lutfd_log("tenant %s: worker %u: cannot bind %s: %s", t->name, s->widx,
+				  t->fns[i]->name, strerror(-err));
+	}
+	lutfd_worker_queue_start(s);
+	lutfd_log("tenant %s: worker %u added (%u of %u)", t->name, s->widx, t->nwk,
+		  lutfd_workers_want(t));
+	return 0;
+}
+
+int lutfd_workers_grow(struct lutfd_tenant *t)
+{
+	uint32_t want = lutfd_workers_want(t);
+	int err;
+
+	if (t->primary || !t->rt || t->removing || !t->nfns)
+		return 0;
+	while (t->nwk < want) {
+		err = grow_one(t);
+		if (err)
+			return err;
+	}
+	return 0;
+}
+
+struct shrink_step {
+	struct lutfd_tenant *t, *s;
+	uint32_t inflight;
+};
+
+/* Main: the last worker past N starts draining (no new call, no restart). */
+static void shrink_pick(void *arg)
+{
+	struct shrink_step *x = arg;
+	struct lutfd_tenant *t = x->t;
+
+	x->s = NULL;
+	if (t->removing || t->nwk <= lutfd_workers_want(t))
+		return;
+	x->s = t->wk[t->nwk - 1];
+	x->s->draining = true;
+	lutfd_workers_sync(t);
+}
+
+static void shrink_inflight(void *arg)
+{
+	struct shrink_step *x = arg;
+
+	x->inflight = x->s->inflight;
+}
+
+int lutfd_workers_shrink(struct lutfd_tenant *t)
+{
+	struct shrink_step x = {.t = t};
+	char name[LUTFD_NAME];
+	uint32_t widx;
+	int err;
+
+	LUTFD_COPY(name, t->name);
+	for (;;) {
+		uint64_t until = lutfd_now_ms() + DRAIN_MS;
+
+		lutfd_main_call(shrink_pick, &x);
+		if (!x.s)
+			return 0;
+		/* Its calls end where they started (queued ones too): nothing fails. */
+		for (;;) {
+			lutfd_main_call(shrink_inflight, &x);
+			if (!x.inflight || lutfd_now_ms() >= until)
+				break;
+			poll(NULL, 0, 10);
+		}
+		widx = x.s->widx; /* x.s is freed once removed */
+		err = lutfd_tenant_remove_sync(x.s);
+		if (err) {
+			lutfd_log("tenant %s: worker %u not removed: %s", name, widx,
+				  strerror(-err));
+			return err;
+		}
+		lutfd_log("tenant %s: worker %u removed (workers lowered)", name, widx);
+	}
+}
