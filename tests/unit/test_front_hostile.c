@@ -602,3 +602,58 @@ Test(front_hostile, audit_finds_layout_and_brick_words)
 	cr_assert_eq(lutf_runtime_audit(rt), 1);
 	cr_assert_eq(faults(LUTF_FAULT_BRICK), 2);
 }
+
+/* Lost calls: valid-looking wrong values. An awaited Brick marked FREE past
+ * its deadline (plus the audit's slack) is lost at once; one merely late
+ * (still RUNNING) faults only after three scans in a row find late calls,
+ * and not while completions wait in the ring. */
+Test(front_hostile, audit_finds_lost_calls)
+{
+	struct lutf_brick *b;
+	uint32_t idx;
+
+	cr_assert_eq(submit(1, 10), 0);
+	b = worker_take();
+	cr_assert_not_null(b);
+	idx = lutf_brick_index(&wv, b);
+	b->state = LUTF_BRICK_FREE; /* the worker "forgets" it */
+	rt->lost_scan_ns = 0;
+	cr_assert_eq(lutf_runtime_audit(rt), 0, "no deadline: not lost");
+	rt->bf[idx].deadline_ns = now() - 1000000000ull;
+	rt->lost_scan_ns = 0;
+	cr_assert_eq(lutf_runtime_audit(rt), 0, "1 s past the deadline: lutfd's own answers first");
+	rt->bf[idx].deadline_ns = now() - 3000000000ull;
+	cr_assert_eq(lutf_runtime_audit(rt), 0, "at most one scan a second");
+	rt->lost_scan_ns = 0;
+	cr_assert_eq(lutf_runtime_audit(rt), 1);
+	cr_assert_eq(faults(LUTF_FAULT_LOST), 1);
+	cr_assert_str_eq(lutf_fault_check_name(LUTF_FAULT_LOST), "lost call");
+
+	/* Late but not freed: three strikes, reset by a clean scan. */
+	b->state = LUTF_BRICK_RUNNING;
+	for (int i = 0; i < 2; i++) {
+		rt->lost_scan_ns = 0;
+		cr_assert_eq(lutf_runtime_audit(rt), 0, "strike %d faulted", i + 1);
+	}
+	rt->bf[idx].deadline_ns = now() + 10000000000ull;
+	rt->lost_scan_ns = 0;
+	cr_assert_eq(lutf_runtime_audit(rt), 0);
+	rt->bf[idx].deadline_ns = now() - 3000000000ull;
+	for (int i = 0; i < 2; i++) {
+		rt->lost_scan_ns = 0;
+		cr_assert_eq(lutf_runtime_audit(rt), 0, "the strikes were not reset");
+	}
+	rt->lost_scan_ns = 0;
+	cr_assert_eq(lutf_runtime_audit(rt), 1, "three late scans in a row");
+	cr_assert_eq(faults(LUTF_FAULT_LOST), 2);
+
+	/* A completion waiting in the ring: a reaper is behind, nothing counted. */
+	b->state = LUTF_BRICK_RUNNING;
+	cr_assert(lutf_brick_finish(&wv, b, LUTF_BRICK_RUNNING, LUTF_STATUS_OK, 0));
+	b->state = LUTF_BRICK_RUNNING; /* looks late, but its completion is queued */
+	for (int i = 0; i < 4; i++) {
+		rt->lost_scan_ns = 0;
+		cr_assert_eq(lutf_runtime_audit(rt), 0);
+	}
+	cr_assert_eq(faults(LUTF_FAULT_LOST), 2);
+}

@@ -254,6 +254,7 @@ int lutf_runtime_reset(struct lutf_runtime *rt)
 	}
 	rt->cq_fillers = 0;
 	rt->held_fillers = 0;
+	rt->lost_strikes = 0;
 	for (uint32_t i = 0; i < r->cfg.labors_max; i++) {
 		rt->seen_since[i] = 0;
 		rt->seen_started[i] = 0;

@@ -235,10 +235,72 @@ uint64_t lutf_runtime_region_faults(struct lutf_runtime *rt)
 	return n;
 }
 
+/*
+ * Lost calls: a worker can rewrite region words into other valid values (a
+ * queued or running Brick marked FREE, a completion never pushed) and no
+ * check above trips; lutfd's own deadline (timeout + 1 s) answers the calls,
+ * but the worker would stay. An awaited Brick (the front's flag: submitted
+ * async, not reaped) still unanswered LOST_SLACK_NS after its deadline is a
+ * late call. For a healthy worker that only happens in a short window: the
+ * Supervisor answers, at the deadline and from lutfd's side, every Brick it
+ * sees queued in a Cart or running in a Labor slot, so a late call needs a
+ * Labor thread off-CPU between taking a Brick from its Cart and marking it
+ * running, or between finishing one and claiming its completion cell (a cell
+ * claimed and not yet filled leaves the completion ring non-empty: then
+ * nothing is counted). A worker starved by its cgroup's cpu.max still runs a
+ * slice every period (100 ms by default), and each Labor holds at most one
+ * Brick in such a window, so it gets there only if it is starved for seconds
+ * (SIGSTOP, the freezer, a quota of a few ms for dozens of threads). Hence:
+ * - an awaited Brick marked FREE is lost at once: the submitter's reference
+ *   is held until the reap, and no correct path frees it before;
+ * - other late calls count as a strike per scan (once a second), and a
+ *   fault only after LOST_STRIKES scans in a row found some, so a worker
+ *   overloaded or starved for a moment is never recycled for a late call.
+ * The scan runs under reap_lock: awaited cannot be cleared under it.
+ */
+#define LOST_SLACK_NS 2000000000ull /* past the deadline: lutfd's own answered 1 s before */
+#define LOST_SCAN_NS 1000000000ull
+#define LOST_STRIKES 3u
+
+static unsigned lost_scan(struct lutf_runtime *rt, uint64_t now)
+{
+	struct lutf_region *r = &rt->r;
+	uint32_t freed = 0, late = 0;
+
+	pthread_mutex_lock(&rt->reap_lock);
+	for (uint32_t i = 0; i < r->cfg.bricks; i++) {
+		const struct lutf_front_brick *bf = &rt->bf[i];
+		uint64_t dl;
+
+		/* Acquire pairs with submit's release of awaited: the deadline
+		 * read next is that submit's. */
+		if (!__atomic_load_n(&bf->awaited, __ATOMIC_ACQUIRE))
+			continue;
+		dl = ld_relaxed(&bf->deadline_ns);
+		if (!dl || now < dl || now - dl < LOST_SLACK_NS)
+			continue;
+		if (ld_relaxed(&r->bricks[i].state) == LUTF_BRICK_FREE)
+			freed++;
+		else
+			late++;
+	}
+	if (late && lutf_ring_count(&r->cq) != 0)
+		late = 0; /* completions wait in the ring (a reaper behind, a claimed cell) */
+	pthread_mutex_unlock(&rt->reap_lock);
+	rt->lost_strikes = late ? rt->lost_strikes + 1 : 0;
+	if (freed || rt->lost_strikes >= LOST_STRIKES) {
+		rt->lost_strikes = 0;
+		lutf_front_fault(rt, LUTF_FAULT_LOST);
+		return 1;
+	}
+	return 0;
+}
+
 unsigned lutf_runtime_audit(struct lutf_runtime *rt)
 {
 	struct lutf_region *r;
 	unsigned n = 0;
+	uint64_t now;
 
 	if (!rt)
 		return 0;
@@ -258,6 +320,11 @@ unsigned lutf_runtime_audit(struct lutf_runtime *rt)
 			n++;
 			break; /* one is enough: the worker is recycled */
 		}
+	}
+	now = lutf_now_ns();
+	if (!n && now - rt->lost_scan_ns >= LOST_SCAN_NS) {
+		rt->lost_scan_ns = now;
+		n += lost_scan(rt, now);
 	}
 	return n;
 }

@@ -101,6 +101,9 @@ struct lutf_runtime {
 	uint32_t cq_fillers;   /* NONE cells crash repair put in the completion ring (reap_lock) */
 	uint32_t held_fillers; /* ... and in the held ring (lock) */
 	uint32_t cq_armed;     /* reapers counted in the region's cq_sleeping (atomic) */
+	/* The audit's lost-call scan (front_reap.c; the audit's caller only). */
+	uint64_t lost_scan_ns; /* when it last ran */
+	uint32_t lost_strikes; /* consecutive scans that found late calls */
 
 	/* Labor tids are used only once checked against the worker (labor_tid.c);
 	 * the Supervisor reads these under sup_lock, lutf_runtime_set_worker

@@ -657,7 +657,8 @@ static int submit(struct lutf_runtime *rt, uint32_t id, const struct lutf_reques
 	bf->request_id = b->request_id;
 	bf->slot = id;
 	st_relaxed(&bf->deadline_ns, dl);
-	st_relaxed(&bf->awaited, cq == LUTF_CQ_ASYNC);
+	/* Release: the audit's lost-call scan reads the deadline after it. */
+	__atomic_store_n(&bf->awaited, cq == LUTF_CQ_ASYNC, __ATOMIC_RELEASE);
 	/* Relaxed atomic: the Supervisor may read a reused Brick's deadline. */
 	st_relaxed(&b->deadline_ns, dl);
 	b->done = 0;
