@@ -273,7 +273,8 @@ unsigned lutf_runtime_faults(struct lutf_runtime *rt, uint64_t *counts);
 
 /* Look over the words of rt's region that a correct worker never writes
  * invalid: the header's layout words against the front's copy, and each
- * Brick's state, completion kind and function. A failed check counts a
+ * Brick's state, completion kind and function (one eighth of the Bricks
+ * per call, in turn). A failed check counts a
  * fault (LUTF_FAULT_LAYOUT, LUTF_FAULT_BRICK). At most once a second it also
  * looks for lost calls: awaited Bricks whose answer never came well past
  * their deadline (LUTF_FAULT_LOST; see front_reap.c for the threshold).

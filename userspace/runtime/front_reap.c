@@ -3,8 +3,9 @@
  * The front's completion path: pop the completion ring, bind each entry to a
  * Brick this front submitted and still awaits, and copy the result out.
  * Invariant: a completion is delivered only for an index below the private
- * Brick count, whose front-private awaited flag was set (it is cleared here,
- * once) and whose request id matches the front's copy; every field of the
+ * Brick count, which the front still awaits (submitted async, its request
+ * id not reaped yet: recorded here, once) and whose request id matches the
+ * front's copy; every field of the
  * Brick is read once into a local before it is checked and used.
  */
 #include <errno.h>
@@ -116,13 +117,13 @@ static int reap_one(struct lutf_runtime *rt, uint32_t idx, struct lutf_completio
 	if (!b)
 		return 0;
 	bf = &rt->bf[idx];
-	/* Relaxed: only reapers clear it, under reap_lock (no locked exchange
-	 * needed); submit set it before the push whose release our pop acquired. */
-	if (!ld_relaxed(&bf->awaited)) {
+	/* Only reapers write reaped[], under reap_lock; submit wrote bf before
+	 * the push whose release our pop acquired. */
+	if (!lutf_front_awaited(rt, idx)) {
 		lutf_front_fault(rt, LUTF_FAULT_CQ_STRAY);
 		return 0;
 	}
-	st_relaxed(&bf->awaited, 0);
+	st_relaxed(&rt->reaped[idx], bf->request_id);
 	out->user_data = bf->user_data;
 	if (ld_relaxed(&b->request_id) != bf->request_id) {
 		/* Our Brick, with a forged generation: answer it, as a fault. */
@@ -269,14 +270,12 @@ static unsigned lost_scan(struct lutf_runtime *rt, uint64_t now)
 
 	pthread_mutex_lock(&rt->reap_lock);
 	for (uint32_t i = 0; i < r->cfg.bricks; i++) {
-		const struct lutf_front_brick *bf = &rt->bf[i];
 		uint64_t dl;
 
-		/* Acquire pairs with submit's release of awaited: the deadline
-		 * read next is that submit's. */
-		if (!__atomic_load_n(&bf->awaited, __ATOMIC_ACQUIRE))
+		/* The deadline read after it is that submit's (acquire inside). */
+		if (!lutf_front_awaited(rt, i))
 			continue;
-		dl = ld_relaxed(&bf->deadline_ns);
+		dl = ld_relaxed(&rt->bf[i].deadline_ns);
 		if (!dl || now < dl || now - dl < LOST_SLACK_NS)
 			continue;
 		if (ld_relaxed(&r->bricks[i].state) == LUTF_BRICK_FREE)
@@ -301,6 +300,7 @@ unsigned lutf_runtime_audit(struct lutf_runtime *rt)
 	struct lutf_region *r;
 	unsigned n = 0;
 	uint64_t now;
+	uint32_t end;
 
 	if (!rt)
 		return 0;
@@ -310,8 +310,14 @@ unsigned lutf_runtime_audit(struct lutf_runtime *rt)
 		n++;
 	}
 	/* Values only the front or a correct Labor writes, each always valid:
-	 * state (front, Labors: FREE..DONE), cq and fn (front, at submit). */
-	for (uint32_t i = 0; i < r->cfg.bricks; i++) {
+	 * state (front, Labors: FREE..DONE), cq and fn (front, at submit). One
+	 * slice of the Bricks per call (a cache line each, read from the
+	 * worker's side of the machine): lutfd's 50 ms tick reads them all
+	 * every LUTF_AUDIT_SLICES ticks, not 8,192 lines on every tick. */
+	end = rt->audit_pos + (r->cfg.bricks + LUTF_AUDIT_SLICES - 1) / LUTF_AUDIT_SLICES;
+	if (end > r->cfg.bricks)
+		end = r->cfg.bricks;
+	for (uint32_t i = rt->audit_pos; i < end; i++) {
 		const struct lutf_brick *b = &r->bricks[i];
 
 		if (ld_relaxed(&b->state) > LUTF_BRICK_DONE || ld_relaxed(&b->cq) > LUTF_CQ_ASYNC ||
@@ -321,6 +327,7 @@ unsigned lutf_runtime_audit(struct lutf_runtime *rt)
 			break; /* one is enough: the worker is recycled */
 		}
 	}
+	rt->audit_pos = end < r->cfg.bricks ? end : 0;
 	now = lutf_now_ns();
 	if (!n && now - rt->lost_scan_ns >= LOST_SCAN_NS) {
 		rt->lost_scan_ns = now;
