@@ -40,10 +40,11 @@ static bool ct_ok(const char *ct, uint32_t n)
 	return true;
 }
 
-void lutf_front_take_result(struct lutf_runtime *rt, struct lutf_brick *b, struct lutf_result *res)
+/* b is Brick idx (idx below the private count). */
+static void take_result(struct lutf_runtime *rt, uint32_t idx, struct lutf_brick *b,
+			struct lutf_result *res)
 {
 	struct lutf_region *r = &rt->r;
-	uint32_t idx = lutf_brick_index(r, b);
 	/* Each word once; only these locals are used below. */
 	uint32_t status = ld_relaxed(&b->status), detail = ld_relaxed(&b->detail);
 	uint32_t out_len = ld_relaxed(&b->out_len), out_ct = ld_relaxed(&b->out_ct);
@@ -96,6 +97,11 @@ out:
 	lutf_brick_unref(r, b);
 }
 
+void lutf_front_take_result(struct lutf_runtime *rt, struct lutf_brick *b, struct lutf_result *res)
+{
+	take_result(rt, lutf_brick_index(&rt->r, b), b, res);
+}
+
 /* One completion-ring entry: 1 and out filled, 0 skipped (a fault, or crash
  * repair's filler). Caller holds reap_lock. */
 static int reap_one(struct lutf_runtime *rt, uint32_t idx, struct lutf_completion *out)
@@ -134,7 +140,7 @@ static int reap_one(struct lutf_runtime *rt, uint32_t idx, struct lutf_completio
 		lutf_brick_unref(&rt->r, b);
 		return 1;
 	}
-	lutf_front_take_result(rt, b, &out->result);
+	take_result(rt, idx, b, &out->result);
 	return 1;
 }
 
