@@ -15,7 +15,7 @@ PKGS=(build-essential cmake pkg-config clang llvm bpftool
       libbpf-dev liburing-dev libseccomp-dev libcriterion-dev libinih-dev
       node-llhttp prometheus systemd curl
       clang-14 libclang-rt-14-dev libsodium-dev)
-BENCH_PKGS=(wrk nginx-light)
+BENCH_PKGS=(wrk nginx-light jq valgrind)
 
 case "${1:-}" in
 --bench) PKGS+=("${BENCH_PKGS[@]}") ;;

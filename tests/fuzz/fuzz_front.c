@@ -114,6 +114,8 @@ static void drive(struct lutf_runtime *rt, uint8_t mode)
 	}
 	lutf_sup_pass(rt, lutf_now_ns() + 10000000000ull); /* every deadline passed */
 	(void)lutf_runtime_overdue(rt, 0);
+	for (unsigned i = 0; i < LUTF_AUDIT_SLICES; i++)
+		(void)lutf_runtime_audit(rt); /* the first also runs the lost-call scan */
 	(void)lutf_runtime_worker_lost(rt, SIGKILL);
 	lutf_sup_pass(rt, lutf_now_ns());
 	n = lutf_runtime_reap(rt, cs, 8, 0);

@@ -9,7 +9,9 @@
  * a root process started here) changed its CPU affinity, and the worker was
  * recycled (unless the mode is marked may_live: it writes only words lutfd
  * never acts on, so no check fails) and the tenant serves again with nothing
- * left in flight.
+ * left in flight. A mode with a recycle bound (lost: valid-looking wrong
+ * values, no check refuses a word) must also be recycled within it, counted
+ * from the attack, under the check it names in lutfd's log.
  *
  * MODES below is the one list of modes, and every mode must pass: none is
  * skipped, so CI always runs them all.
@@ -28,26 +30,34 @@
 #define DEADLINE_MS 3000u /* the hostile function's timeout (DEPLOY TIMEOUT_MS) */
 #define MARGIN_MS 3000u	  /* a typed answer must come by the deadline plus this */
 #define RECYCLE_MS 15000u /* the worker must be replaced within this */
+/* A lost call is found by lutfd's audit once a second, 2 s past the call's
+ * deadline (front_reap.c): the worker is gone by deadline + this. */
+#define LOST_BOUND_MS 5000u
 
 struct mode {
 	const char *name;
-	const char *input; /* "" = built by the test (tids) */
-	int parallel;	   /* extra calls of the tenant sent alongside the attack */
-	const char *extra; /* their input */
-	bool may_live;	   /* the worker may survive unrecycled (nothing invalid read) */
+	const char *input;   /* "" = built by the test (tids) */
+	int parallel;	     /* extra calls of the tenant sent alongside the attack */
+	const char *extra;   /* their input */
+	bool may_live;	     /* the worker may survive unrecycled (nothing invalid read) */
+	uint32_t timeout_ms; /* the hostile function's timeout; 0: DEADLINE_MS */
+	const char *check;   /* recycled under this check by timeout + LOST_BOUND_MS */
 };
 
 static const struct mode MODES[] = {
-    {"random", "random", 0, NULL, false},
-    {"header", "header", 0, NULL, false},
-    {"config", "config", 0, NULL, false},
-    {"rings", "rings", 0, NULL, false},
-    {"bricks", "bricks", 0, NULL, false},
-    {"tids", "", 6, "sleep:200", false},
-    {"cqflood", "cqflood:10000", 0, NULL, false},
+    {"random", "random", 0, NULL, false, 0, NULL},
+    {"header", "header", 0, NULL, false, 0, NULL},
+    {"config", "config", 0, NULL, false, 0, NULL},
+    {"rings", "rings", 0, NULL, false, 0, NULL},
+    {"bricks", "bricks", 0, NULL, false, 0, NULL},
+    {"tids", "", 6, "sleep:200", false, 0, NULL},
+    {"cqflood", "cqflood:10000", 0, NULL, false, 0, NULL},
     /* Whether lutfd reads a flipped word in its bad phase is up to timing:
      * the worker may live. */
-    {"flip", "flip:3000", 8, "echo:flip", true},
+    {"flip", "flip:3000", 8, "echo:flip", true, 0, NULL},
+    /* Running and queued Bricks marked FREE: valid values, no check refuses
+     * them; the calls are lost, and lutfd recycles the worker for it. */
+    {"lost", "lose:600", 6, "sleep:700", false, 1000, "lost call"},
 };
 
 static const struct mode *mode_named(const char *name)
@@ -335,19 +345,21 @@ static void run_mode(const char *name, const char *tier)
 	struct hcall calls[1 + 16];
 	struct bystander by = {0};
 	struct snap before, after;
-	uint64_t pid = 0, pid2 = 0, inflight = 1, rebinds = 0, until;
+	uint64_t pid = 0, pid2 = 0, inflight = 1, rebinds = 0, until, t_attack, t_recycled = 0;
+	uint32_t dl_ms;
 	char input[160];
 	pid_t victim, changed;
 	bool may_live;
 	int n = 0;
 
 	cr_assert(m, "no mode %s", name);
+	dl_ms = m->timeout_ms ? m->timeout_ms : DEADLINE_MS;
 	fails[0] = 0;
 	cr_assert(td_start(&d, "timeout_ms = 10000\n"), "lutfd did not start (log in %s)", d.log);
 	cfd = td_connect(&d, "control.sock");
 	cr_assert_geq(cfd, 0);
 	deploy("by", "noop=hostile", tier, 0);
-	deploy("evil", "hostile=hostile", tier, DEADLINE_MS);
+	deploy("evil", "hostile=hostile", tier, dl_ms);
 	cr_assert(evil_serves(5000), "the hostile tenant does not serve before the attack");
 	cr_assert(td_tenant_counter(cfd, "evil", "worker_pid", &pid) && pid > 0);
 
@@ -363,6 +375,7 @@ static void run_mode(const char *name, const char *tier)
 	else
 		snprintf(input, sizeof(input), "%s", m->input);
 	calls[n++] = (struct hcall){.input = input};
+	t_attack = td_now_ms();
 	for (int i = 0; i < m->parallel && n < (int)(sizeof(calls) / sizeof(calls[0])); i++)
 		calls[n++] = (struct hcall){.input = m->extra};
 	pthread_create(&calls[0].th, NULL, hcall_main, &calls[0]);
@@ -378,9 +391,8 @@ static void run_mode(const char *name, const char *tier)
 		H_CHECK(calls[i].status < LUTF_STATUS__COUNT,
 			"%s/%s: call %d (%s) got no typed answer (%u after %llu ms)", name, tier, i,
 			calls[i].input, calls[i].status, (unsigned long long)calls[i].ms);
-		H_CHECK(calls[i].ms <= DEADLINE_MS + MARGIN_MS,
-			"%s/%s: call %d answered after %llu ms", name, tier, i,
-			(unsigned long long)calls[i].ms);
+		H_CHECK(calls[i].ms <= dl_ms + MARGIN_MS, "%s/%s: call %d answered after %llu ms",
+			name, tier, i, (unsigned long long)calls[i].ms);
 	}
 	H_CHECK(kill(d.pid, 0) == 0 && !td_pid_gone(d.pid), "%s/%s: lutfd died", name, tier);
 	if (td_tenant_counter(cfd, "evil", "rebinds", &rebinds))
@@ -403,13 +415,27 @@ static void run_mode(const char *name, const char *tier)
 			break;
 		invoke(fd, "evil", "hostile", "noop", out, sizeof(out), 2000);
 		close(fd);
-		if (td_tenant_counter(cfd, "evil", "worker_pid", &pid2) && pid2 && pid2 != pid)
+		if (td_tenant_counter(cfd, "evil", "worker_pid", &pid2) && pid2 && pid2 != pid) {
+			t_recycled = td_now_ms();
 			break;
+		}
 		td_sleep_ms(50);
 	}
 	if (!may_live || pid2 != pid)
 		H_CHECK(pid2 && pid2 != pid, "%s/%s: worker %llu was not recycled (now %llu)", name,
 			tier, (unsigned long long)pid, (unsigned long long)pid2);
+	if (m->check) {
+		char what[64];
+
+		H_CHECK(t_recycled && t_recycled - t_attack <= dl_ms + LOST_BOUND_MS,
+			"%s/%s: worker recycled %llu ms after the attack (bound %u ms)", name, tier,
+			(unsigned long long)(t_recycled ? t_recycled - t_attack : 0),
+			dl_ms + LOST_BOUND_MS);
+		snprintf(what, sizeof(what), "region fault (%s)", m->check);
+		H_CHECK(log_has(what), "%s/%s: lutfd's log does not name '%s'", name, tier, what);
+		cr_log_info("%s/%s: recycled %llu ms after the attack", name, tier,
+			    (unsigned long long)(t_recycled - t_attack));
+	}
 	H_CHECK(evil_serves(10000), "%s/%s: the tenant does not serve after the attack", name,
 		tier);
 	for (until = td_now_ms() + 10000; inflight && td_now_ms() < until; td_sleep_ms(50))
@@ -458,3 +484,4 @@ HOSTILE(bricks)
 HOSTILE(tids)
 HOSTILE(cqflood)
 HOSTILE(flip)
+HOSTILE(lost)

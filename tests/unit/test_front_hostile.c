@@ -579,6 +579,16 @@ Test(front_hostile, reset_gives_the_next_worker_a_clean_region)
 	cr_assert_eq(lutf_runtime_region_faults(rt), before, "the clean region faulted");
 }
 
+/* The audit over every Brick: one call per slice, until one counts a fault. */
+static unsigned audit_all(void)
+{
+	unsigned n = 0;
+
+	for (unsigned i = 0; i < LUTF_AUDIT_SLICES && !n; i++)
+		n = lutf_runtime_audit(rt);
+	return n;
+}
+
 /* The audit finds what no call trips over: rewritten layout words, a Brick
  * state or function no correct writer produces; a clean region passes. */
 Test(front_hostile, audit_finds_layout_and_brick_words)
@@ -586,19 +596,74 @@ Test(front_hostile, audit_finds_layout_and_brick_words)
 	struct lutf_region_hdr *h = mem;
 
 	cr_assert_eq(submit(1, 10), 0);
-	cr_assert_eq(lutf_runtime_audit(rt), 0, "a clean region failed the audit");
+	cr_assert_eq(audit_all(), 0, "a clean region failed the audit");
 	h->cfg.carts = 0;
-	cr_assert_eq(lutf_runtime_audit(rt), 1);
+	cr_assert_eq(audit_all(), 1);
 	cr_assert_eq(faults(LUTF_FAULT_LAYOUT), 1);
 	h->cfg.carts = wv.cfg.carts;
 	wv.carts[1].ring.mask = 3;
-	cr_assert_eq(lutf_runtime_audit(rt), 1, "a Cart's mask");
+	cr_assert_eq(audit_all(), 1, "a Cart's mask");
 	wv.carts[1].ring.mask = (uint32_t)wv.cart_q[1].mask;
-	cr_assert_eq(lutf_runtime_audit(rt), 0);
+	cr_assert_eq(audit_all(), 0);
 	wv.bricks[5].state = 9;
-	cr_assert_eq(lutf_runtime_audit(rt), 1);
+	cr_assert_eq(audit_all(), 1);
 	wv.bricks[5].state = LUTF_BRICK_FREE;
 	wv.bricks[6].fn = 4000;
-	cr_assert_eq(lutf_runtime_audit(rt), 1);
+	cr_assert_eq(audit_all(), 1);
 	cr_assert_eq(faults(LUTF_FAULT_BRICK), 2);
+}
+
+/* Lost calls: valid-looking wrong values. An awaited Brick marked FREE past
+ * its deadline (plus the audit's slack) is lost at once; one merely late
+ * (still RUNNING) faults only after three scans in a row find late calls,
+ * and not while completions wait in the ring. */
+Test(front_hostile, audit_finds_lost_calls)
+{
+	struct lutf_brick *b;
+	uint32_t idx;
+
+	cr_assert_eq(submit(1, 10), 0);
+	b = worker_take();
+	cr_assert_not_null(b);
+	idx = lutf_brick_index(&wv, b);
+	b->state = LUTF_BRICK_FREE; /* the worker "forgets" it */
+	rt->lost_scan_ns = 0;
+	cr_assert_eq(lutf_runtime_audit(rt), 0, "no deadline: not lost");
+	rt->bf[idx].deadline_ns = now() - 1000000000ull;
+	rt->lost_scan_ns = 0;
+	cr_assert_eq(lutf_runtime_audit(rt), 0, "1 s past the deadline: lutfd's own answers first");
+	rt->bf[idx].deadline_ns = now() - 3000000000ull;
+	cr_assert_eq(lutf_runtime_audit(rt), 0, "at most one scan a second");
+	rt->lost_scan_ns = 0;
+	cr_assert_eq(lutf_runtime_audit(rt), 1);
+	cr_assert_eq(faults(LUTF_FAULT_LOST), 1);
+	cr_assert_str_eq(lutf_fault_check_name(LUTF_FAULT_LOST), "lost call");
+
+	/* Late but not freed: three strikes, reset by a clean scan. */
+	b->state = LUTF_BRICK_RUNNING;
+	for (int i = 0; i < 2; i++) {
+		rt->lost_scan_ns = 0;
+		cr_assert_eq(lutf_runtime_audit(rt), 0, "strike %d faulted", i + 1);
+	}
+	rt->bf[idx].deadline_ns = now() + 10000000000ull;
+	rt->lost_scan_ns = 0;
+	cr_assert_eq(lutf_runtime_audit(rt), 0);
+	rt->bf[idx].deadline_ns = now() - 3000000000ull;
+	for (int i = 0; i < 2; i++) {
+		rt->lost_scan_ns = 0;
+		cr_assert_eq(lutf_runtime_audit(rt), 0, "the strikes were not reset");
+	}
+	rt->lost_scan_ns = 0;
+	cr_assert_eq(lutf_runtime_audit(rt), 1, "three late scans in a row");
+	cr_assert_eq(faults(LUTF_FAULT_LOST), 2);
+
+	/* A completion waiting in the ring: a reaper is behind, nothing counted. */
+	b->state = LUTF_BRICK_RUNNING;
+	cr_assert(lutf_brick_finish(&wv, b, LUTF_BRICK_RUNNING, LUTF_STATUS_OK, 0));
+	b->state = LUTF_BRICK_RUNNING; /* looks late, but its completion is queued */
+	for (int i = 0; i < 4; i++) {
+		rt->lost_scan_ns = 0;
+		cr_assert_eq(lutf_runtime_audit(rt), 0);
+	}
+	cr_assert_eq(faults(LUTF_FAULT_LOST), 2);
 }

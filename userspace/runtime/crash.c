@@ -209,8 +209,8 @@ int lutf_runtime_reset(struct lutf_runtime *rt)
 	pthread_mutex_lock(&rt->sup_lock);
 	pthread_mutex_lock(&rt->reap_lock);
 	for (uint32_t i = 0; i < r->cfg.bricks; i++) {
-		dropped += ld_relaxed(&rt->bf[i].awaited) != 0;
-		st_relaxed(&rt->bf[i].awaited, 0);
+		dropped += lutf_front_awaited(rt, i);
+		st_relaxed(&rt->bf[i].async, 0);
 		st_relaxed(&rt->bf[i].deadline_ns, 0);
 	}
 	/* Zero: punch the pages out (a memfd's backing, or anonymous memory),
@@ -254,6 +254,8 @@ int lutf_runtime_reset(struct lutf_runtime *rt)
 	}
 	rt->cq_fillers = 0;
 	rt->held_fillers = 0;
+	rt->lost_strikes = 0;
+	rt->audit_pos = 0;
 	for (uint32_t i = 0; i < r->cfg.labors_max; i++) {
 		rt->seen_since[i] = 0;
 		rt->seen_started[i] = 0;

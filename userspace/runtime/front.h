@@ -17,14 +17,34 @@
 #include "internal.h"
 
 /* What the front knows of one Brick, in its own memory: a worker cannot
- * forge it. Indexed by Brick index (below the private cfg.bricks). */
+ * forge it. Indexed by Brick index (below the private cfg.bricks). Written
+ * only by the submitter (and the reset), so the reaper's reads never pull
+ * the line away from the submit path. */
 struct lutf_front_brick {
 	uint64_t user_data;   /* handed back with the completion */
-	uint64_t request_id;  /* the Brick's generation: a completion must match it */
+	uint64_t request_id;  /* the Brick's generation; stored last (release) */
 	uint64_t deadline_ns; /* relaxed atomic: the Supervisor reads it */
-	uint32_t awaited;     /* 1 from an async submit until reaped (relaxed atomic) */
-	uint32_t slot;	      /* function slot at submit */
+	uint32_t async;	      /* a reaper awaits it (relaxed atomic) */
+	uint32_t pad;
 };
+
+/* Awaited: submitted async and not reaped yet. rt->reaped[idx] is the last
+ * request id a reaper took for the Brick (written under reap_lock only,
+ * in a table of its own: no cache line shared with the submit path). A
+ * request id is never 0 and never repeats. Caller holds reap_lock, or
+ * accepts a stale answer. */
+static inline bool lutf_front_awaited(const struct lutf_runtime *rt, uint32_t idx)
+{
+	const struct lutf_front_brick *bf = &rt->bf[idx];
+	/* Acquire pairs with submit's release of request_id: async is that
+	 * submit's. */
+	uint64_t id = __atomic_load_n(&bf->request_id, __ATOMIC_ACQUIRE);
+
+	return ld_relaxed(&bf->async) && id != ld_relaxed(&rt->reaped[idx]);
+}
+
+/* lutf_runtime_audit checks one slice of the Bricks per call, in turn. */
+#define LUTF_AUDIT_SLICES 8u
 
 /* A region fault found by the front: count the check (any thread). */
 static inline void lutf_front_fault(struct lutf_runtime *rt, unsigned check)

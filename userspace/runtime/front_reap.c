@@ -3,8 +3,9 @@
  * The front's completion path: pop the completion ring, bind each entry to a
  * Brick this front submitted and still awaits, and copy the result out.
  * Invariant: a completion is delivered only for an index below the private
- * Brick count, whose front-private awaited flag was set (it is cleared here,
- * once) and whose request id matches the front's copy; every field of the
+ * Brick count, which the front still awaits (submitted async, its request
+ * id not reaped yet: recorded here, once) and whose request id matches the
+ * front's copy; every field of the
  * Brick is read once into a local before it is checked and used.
  */
 #include <errno.h>
@@ -39,10 +40,11 @@ static bool ct_ok(const char *ct, uint32_t n)
 	return true;
 }
 
-void lutf_front_take_result(struct lutf_runtime *rt, struct lutf_brick *b, struct lutf_result *res)
+/* b is Brick idx (idx below the private count). */
+static void take_result(struct lutf_runtime *rt, uint32_t idx, struct lutf_brick *b,
+			struct lutf_result *res)
 {
 	struct lutf_region *r = &rt->r;
-	uint32_t idx = lutf_brick_index(r, b);
 	/* Each word once; only these locals are used below. */
 	uint32_t status = ld_relaxed(&b->status), detail = ld_relaxed(&b->detail);
 	uint32_t out_len = ld_relaxed(&b->out_len), out_ct = ld_relaxed(&b->out_ct);
@@ -95,6 +97,11 @@ out:
 	lutf_brick_unref(r, b);
 }
 
+void lutf_front_take_result(struct lutf_runtime *rt, struct lutf_brick *b, struct lutf_result *res)
+{
+	take_result(rt, lutf_brick_index(&rt->r, b), b, res);
+}
+
 /* One completion-ring entry: 1 and out filled, 0 skipped (a fault, or crash
  * repair's filler). Caller holds reap_lock. */
 static int reap_one(struct lutf_runtime *rt, uint32_t idx, struct lutf_completion *out)
@@ -116,13 +123,13 @@ static int reap_one(struct lutf_runtime *rt, uint32_t idx, struct lutf_completio
 	if (!b)
 		return 0;
 	bf = &rt->bf[idx];
-	/* Relaxed: only reapers clear it, under reap_lock (no locked exchange
-	 * needed); submit set it before the push whose release our pop acquired. */
-	if (!ld_relaxed(&bf->awaited)) {
+	/* Only reapers write reaped[], under reap_lock; submit wrote bf before
+	 * the push whose release our pop acquired. */
+	if (!lutf_front_awaited(rt, idx)) {
 		lutf_front_fault(rt, LUTF_FAULT_CQ_STRAY);
 		return 0;
 	}
-	st_relaxed(&bf->awaited, 0);
+	st_relaxed(&rt->reaped[idx], bf->request_id);
 	out->user_data = bf->user_data;
 	if (ld_relaxed(&b->request_id) != bf->request_id) {
 		/* Our Brick, with a forged generation: answer it, as a fault. */
@@ -133,7 +140,7 @@ static int reap_one(struct lutf_runtime *rt, uint32_t idx, struct lutf_completio
 		lutf_brick_unref(&rt->r, b);
 		return 1;
 	}
-	lutf_front_take_result(rt, b, &out->result);
+	take_result(rt, idx, b, &out->result);
 	return 1;
 }
 
@@ -235,10 +242,71 @@ uint64_t lutf_runtime_region_faults(struct lutf_runtime *rt)
 	return n;
 }
 
+/*
+ * Lost calls: a worker can rewrite region words into other valid values (a
+ * queued or running Brick marked FREE, a completion never pushed) and no
+ * check above trips; lutfd's own deadline (timeout + 1 s) answers the calls,
+ * but the worker would stay. An awaited Brick (the front's flag: submitted
+ * async, not reaped) still unanswered LOST_SLACK_NS after its deadline is a
+ * late call. For a healthy worker that only happens in a short window: the
+ * Supervisor answers, at the deadline and from lutfd's side, every Brick it
+ * sees queued in a Cart or running in a Labor slot, so a late call needs a
+ * Labor thread off-CPU between taking a Brick from its Cart and marking it
+ * running, or between finishing one and claiming its completion cell (a cell
+ * claimed and not yet filled leaves the completion ring non-empty: then
+ * nothing is counted). A worker starved by its cgroup's cpu.max still runs a
+ * slice every period (100 ms by default), and each Labor holds at most one
+ * Brick in such a window, so it gets there only if it is starved for seconds
+ * (SIGSTOP, the freezer, a quota of a few ms for dozens of threads). Hence:
+ * - an awaited Brick marked FREE is lost at once: the submitter's reference
+ *   is held until the reap, and no correct path frees it before;
+ * - other late calls count as a strike per scan (once a second), and a
+ *   fault only after LOST_STRIKES scans in a row found some, so a worker
+ *   overloaded or starved for a moment is never recycled for a late call.
+ * The scan runs under reap_lock: awaited cannot be cleared under it.
+ */
+#define LOST_SLACK_NS 2000000000ull /* past the deadline: lutfd's own answered 1 s before */
+#define LOST_SCAN_NS 1000000000ull
+#define LOST_STRIKES 3u
+
+static unsigned lost_scan(struct lutf_runtime *rt, uint64_t now)
+{
+	struct lutf_region *r = &rt->r;
+	uint32_t freed = 0, late = 0;
+
+	pthread_mutex_lock(&rt->reap_lock);
+	for (uint32_t i = 0; i < r->cfg.bricks; i++) {
+		uint64_t dl;
+
+		/* The deadline read after it is that submit's (acquire inside). */
+		if (!lutf_front_awaited(rt, i))
+			continue;
+		dl = ld_relaxed(&rt->bf[i].deadline_ns);
+		if (!dl || now < dl || now - dl < LOST_SLACK_NS)
+			continue;
+		if (ld_relaxed(&r->bricks[i].state) == LUTF_BRICK_FREE)
+			freed++;
+		else
+			late++;
+	}
+	if (late && lutf_ring_count(&r->cq) != 0)
+		late = 0; /* completions wait in the ring (a reaper behind, a claimed cell) */
+	pthread_mutex_unlock(&rt->reap_lock);
+	rt->lost_strikes = late ? rt->lost_strikes + 1 : 0;
+	if (freed || rt->lost_strikes >= LOST_STRIKES) {
+		rt->lost_strikes = 0;
+		lutf_front_fault(rt, LUTF_FAULT_LOST);
+		return 1;
+	}
+	return 0;
+}
+
 unsigned lutf_runtime_audit(struct lutf_runtime *rt)
 {
 	struct lutf_region *r;
 	unsigned n = 0;
+	uint64_t now;
+	uint32_t end;
 
 	if (!rt)
 		return 0;
@@ -248,8 +316,14 @@ unsigned lutf_runtime_audit(struct lutf_runtime *rt)
 		n++;
 	}
 	/* Values only the front or a correct Labor writes, each always valid:
-	 * state (front, Labors: FREE..DONE), cq and fn (front, at submit). */
-	for (uint32_t i = 0; i < r->cfg.bricks; i++) {
+	 * state (front, Labors: FREE..DONE), cq and fn (front, at submit). One
+	 * slice of the Bricks per call (a cache line each, read from the
+	 * worker's side of the machine): lutfd's 50 ms tick reads them all
+	 * every LUTF_AUDIT_SLICES ticks, not 8,192 lines on every tick. */
+	end = rt->audit_pos + (r->cfg.bricks + LUTF_AUDIT_SLICES - 1) / LUTF_AUDIT_SLICES;
+	if (end > r->cfg.bricks)
+		end = r->cfg.bricks;
+	for (uint32_t i = rt->audit_pos; i < end; i++) {
 		const struct lutf_brick *b = &r->bricks[i];
 
 		if (ld_relaxed(&b->state) > LUTF_BRICK_DONE || ld_relaxed(&b->cq) > LUTF_CQ_ASYNC ||
@@ -258,6 +332,12 @@ unsigned lutf_runtime_audit(struct lutf_runtime *rt)
 			n++;
 			break; /* one is enough: the worker is recycled */
 		}
+	}
+	rt->audit_pos = end < r->cfg.bricks ? end : 0;
+	now = lutf_now_ns();
+	if (!n && now - rt->lost_scan_ns >= LOST_SCAN_NS) {
+		rt->lost_scan_ns = now;
+		n += lost_scan(rt, now);
 	}
 	return n;
 }

@@ -65,6 +65,7 @@ enum lutf_fault_check {
 	LUTF_FAULT_LABOR_TID,	  /* a Labor's tid is not a thread of its worker */
 	LUTF_FAULT_LAYOUT,	  /* a layout word of the header was rewritten */
 	LUTF_FAULT_BRICK,	  /* a Brick's state, kind or function holds no valid value */
+	LUTF_FAULT_LOST,	  /* awaited calls the worker dropped (valid-looking words) */
 	LUTF_FAULT__COUNT
 };
 
@@ -77,9 +78,13 @@ unsigned lutf_runtime_faults(struct lutf_runtime *rt, uint64_t *counts);
 
 /* Look over the words of rt's region that a correct worker never writes
  * invalid: the header's layout words against the front's copy, and each
- * Brick's state, completion kind and function. A failed check counts a
- * fault (LUTF_FAULT_LAYOUT, LUTF_FAULT_BRICK). Bounded by the Brick count;
- * for a periodic timer, not the call path. Returns the faults it counted. */
+ * Brick's state, completion kind and function (one eighth of the Bricks
+ * per call, in turn). A failed check counts a
+ * fault (LUTF_FAULT_LAYOUT, LUTF_FAULT_BRICK). At most once a second it also
+ * looks for lost calls: awaited Bricks whose answer never came well past
+ * their deadline (LUTF_FAULT_LOST; see front_reap.c for the threshold).
+ * Bounded by the Brick count; for a periodic timer, not the call path.
+ * Returns the faults it counted. */
 unsigned lutf_runtime_audit(struct lutf_runtime *rt);
 
 /* ---- split roles: a shared region (front process + worker process) ---- */

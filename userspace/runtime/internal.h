@@ -82,6 +82,7 @@ struct lutf_runtime {
 	pthread_mutex_t sup_lock; /* the Supervisor's tick; worker_lost excludes it */
 	struct lutf_fn_local *fns;
 	struct lutf_front_brick *bf; /* per Brick, in the front's memory (front.h) */
+	uint64_t *reaped;	     /* per Brick: request id last reaped (front.h) */
 	struct lutf_app *apps;
 	struct lutf_supervisor *sup; /* serves this runtime (and maybe others) */
 	bool own_sup;		     /* created for this runtime alone */
@@ -101,6 +102,10 @@ struct lutf_runtime {
 	uint32_t cq_fillers;   /* NONE cells crash repair put in the completion ring (reap_lock) */
 	uint32_t held_fillers; /* ... and in the held ring (lock) */
 	uint32_t cq_armed;     /* reapers counted in the region's cq_sleeping (atomic) */
+	/* The audit's state (front_reap.c; the audit's caller only). */
+	uint32_t audit_pos;    /* the next slice of Bricks starts here */
+	uint64_t lost_scan_ns; /* when it last ran */
+	uint32_t lost_strikes; /* consecutive scans that found late calls */
 
 	/* Labor tids are used only once checked against the worker (labor_tid.c);
 	 * the Supervisor reads these under sup_lock, lutf_runtime_set_worker

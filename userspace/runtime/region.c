@@ -352,6 +352,7 @@ static const char *const fault_names[LUTF_FAULT__COUNT] = {
     [LUTF_FAULT_LABOR_TID] = "labor tid",
     [LUTF_FAULT_LAYOUT] = "layout words",
     [LUTF_FAULT_BRICK] = "brick word",
+    [LUTF_FAULT_LOST] = "lost call",
 };
 
 const char *lutf_fault_check_name(unsigned check)

@@ -69,7 +69,9 @@ int lutf_ring_push(struct lutf_region *r, const struct lutf_ringv *v, uint32_t v
 	return 0;
 }
 
-int lutf_ring_take(struct lutf_region *r, const struct lutf_ringv *v, uint32_t *dst, uint32_t *out)
+/* Inlined into both entry points: the Labors' pop is on every call's path. */
+static inline __attribute__((always_inline)) int
+ring_take(struct lutf_region *r, const struct lutf_ringv *v, uint32_t *dst, uint32_t *out)
 {
 	struct lutf_ring *q = v->q;
 	struct lutf_cell *c;
@@ -111,11 +113,16 @@ int lutf_ring_take(struct lutf_region *r, const struct lutf_ringv *v, uint32_t *
 	return 0;
 }
 
+int lutf_ring_take(struct lutf_region *r, const struct lutf_ringv *v, uint32_t *dst, uint32_t *out)
+{
+	return ring_take(r, v, dst, out);
+}
+
 uint32_t lutf_ring_pop_into(struct lutf_region *r, const struct lutf_ringv *v, uint32_t *dst)
 {
 	uint32_t val;
 
-	return lutf_ring_take(r, v, dst, &val) ? LUTF_NONE : val;
+	return ring_take(r, v, dst, &val) ? LUTF_NONE : val;
 }
 
 uint32_t lutf_ring_count(const struct lutf_ringv *v)

@@ -81,7 +81,8 @@ static int local_resolve(void *ctx, uint32_t slot, const char *name, struct lutf
 static int rt_init(struct lutf_runtime *rt)
 {
 	rt->bf = calloc(rt->r.cfg.bricks, sizeof(*rt->bf));
-	if (!rt->bf)
+	rt->reaped = calloc(rt->r.cfg.bricks, sizeof(*rt->reaped));
+	if (!rt->bf || !rt->reaped)
 		return -ENOMEM;
 	/* fns last: rt_free takes a non-NULL fns to mean "mutexes exist". */
 	rt->fns = calloc(rt->r.cfg.max_functions, sizeof(*rt->fns));
@@ -113,6 +114,7 @@ static void rt_free(struct lutf_runtime *rt)
 	}
 	lutf_labor_tid_fini(rt);
 	free(rt->bf);
+	free(rt->reaped);
 	free(rt->lw_slot);
 	free(rt->lw_tid);
 	free(rt->seen_started);
@@ -654,10 +656,10 @@ static int submit(struct lutf_runtime *rt, uint32_t id, const struct lutf_reques
 	 * a reused Brick's deadline; the reaper reads them after the
 	 * completion ring's acquire, which pairs with the push that follows. */
 	bf->user_data = user_data;
-	bf->request_id = b->request_id;
-	bf->slot = id;
 	st_relaxed(&bf->deadline_ns, dl);
-	st_relaxed(&bf->awaited, cq == LUTF_CQ_ASYNC);
+	st_relaxed(&bf->async, cq == LUTF_CQ_ASYNC);
+	/* Release: whoever reads this id (lutf_front_awaited) sees the rest. */
+	__atomic_store_n(&bf->request_id, b->request_id, __ATOMIC_RELEASE);
 	/* Relaxed atomic: the Supervisor may read a reused Brick's deadline. */
 	st_relaxed(&b->deadline_ns, dl);
 	b->done = 0;
@@ -708,7 +710,7 @@ static int submit(struct lutf_runtime *rt, uint32_t id, const struct lutf_reques
 	return 0;
 undo:
 	/* Never published: this thread is its only owner. */
-	st_relaxed(&bf->awaited, 0);
+	st_relaxed(&bf->async, 0);
 	b->refs = 1;
 	lutf_brick_unref(r, b);
 	return err;

@@ -7,7 +7,8 @@
  * trusts the layout it finds there; lutfd must not trust what it writes.
  *
  * Input "<mode>[:<arg>]": noop, echo:<text>, sleep:<ms>, random, header,
- * config, rings, bricks, tids:<tid>,<tid>,..., cqflood:<ms>, flip:<ms>.
+ * config, rings, bricks, tids:<tid>,<tid>,..., cqflood:<ms>, flip:<ms>,
+ * lose:<ms>.
  */
 #define _GNU_SOURCE
 #include <stdint.h>
@@ -196,6 +197,36 @@ static void flip(struct lutf_region_hdr *h, uint64_t ms)
 	h->cq.mask = cq_mask;
 }
 
+/* Valid-looking wrong values: for ms, every queued or running Brick but the
+ * caller's own is marked FREE, a state no check refuses. Its Labor then
+ * drops it (queued) or cannot finish it (running): the call is never
+ * answered by the worker, and nothing in the region says so. Returns how
+ * many Bricks it marked. */
+static uint32_t lose(struct lutf_region_hdr *h, const void *input, uint64_t ms)
+{
+	struct lutf_brick *b = (struct lutf_brick *)((char *)h + h->off_bricks);
+	uint64_t until = now_ms() + ms;
+	uint32_t nb = h->cfg.bricks, lost = 0;
+
+	for (uint64_t n = 0;; n++) {
+		for (uint32_t i = 0; i < nb; i++) {
+			uint32_t st = __atomic_load_n(&b[i].state, __ATOMIC_RELAXED);
+
+			if ((const char *)input >= (const char *)&b[i] &&
+			    (const char *)input < (const char *)&b[i + 1])
+				continue; /* this call's own Brick (inline input) */
+			if ((st == LUTF_BRICK_QUEUED || st == LUTF_BRICK_RUNNING) &&
+			    __atomic_compare_exchange_n(&b[i].state, &st, LUTF_BRICK_FREE, false,
+							__ATOMIC_RELAXED, __ATOMIC_RELAXED))
+				lost++;
+		}
+		if (now_ms() >= until)
+			break;
+		usleep(1000);
+	}
+	return lost;
+}
+
 LUTF_FUNCTION(hostile)
 {
 	char mode[256];
@@ -265,6 +296,12 @@ LUTF_FUNCTION(hostile)
 		cq_flood(h, (uint64_t)atol(arg));
 	} else if (!strncmp(mode, "flip:", 5)) {
 		flip(h, (uint64_t)atol(arg));
+	} else if (!strncmp(mode, "lose:", 5)) {
+		char out[32];
+		int k = snprintf(out, sizeof(out), "lost %u",
+				 lose(h, call->input, (uint64_t)atol(arg)));
+
+		return lutf_write(call, out, (size_t)k);
 	} else {
 		return lutf_fail(call, "unknown mode");
 	}

@@ -1,0 +1,194 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
+#
+# cost.sh: work per call of two builds side by side, in interleaved rounds
+# (order swapped every round, so drift and neighbours' load hit both alike).
+# Each round runs, for each build, that build's own bench/ingress (--json,
+# LUTF_BENCH_ROUNDS paired rounds inside) and, unless --ingress-only,
+# bench/dispatch and bench/daemon. The table gives medians over the rounds
+# and the median of the per-round ratios NEW/BASE. CPU per call (lutfd, the
+# worker) is the figure that host load moves least; wall-clock throughput is
+# printed but moves with the neighbours.
+#
+# Once, before the rounds, the engine's instructions per call (exact, no
+# noise): bench/cost_engine.c is built against each build's engine library
+# (and the headers of the tree that build came from) and run under
+# callgrind, counting only inside the per-call entry points: the front's
+# submit and reap (with the result copy and its unref), the worker side's
+# finish, and every unref (both sides, shown apart). The Labors' pop is given per Brick but includes their empty
+# polls, which depend on timing. No hardware counters are needed (a VM often
+# has none); --no-instructions skips it.
+#
+#   bench/cost.sh BASE_BUILD NEW_BUILD [--rounds N] [--ingress-only]
+#                 [--no-instructions] [--json]
+#
+# BASE_BUILD and NEW_BUILD are build folders (Release) holding bench/ingress
+# (and bench/dispatch, bench/daemon). Needs root (the benches start lutfd),
+# jq, valgrind and cc (scripts/deps.sh --bench). Exit 77 when not root.
+set -euo pipefail
+
+usage() {
+	echo "usage: $0 BASE_BUILD NEW_BUILD [--rounds N] [--ingress-only] [--no-instructions] [--json]" >&2
+	exit 2
+}
+
+[ $# -ge 2 ] || usage
+base=$1 new=$2
+shift 2
+rounds=4 json=0 only=0 instr=1
+while [ $# -gt 0 ]; do
+	case $1 in
+	--rounds) rounds=${2:?}; shift ;;
+	--json) json=1 ;;
+	--ingress-only) only=1 ;;
+	--no-instructions) instr=0 ;;
+	-h | --help) usage ;;
+	*) usage ;;
+	esac
+	shift
+done
+[ "$(id -u)" = 0 ] || { echo "cost.sh: needs root (lutfd)" >&2; exit 77; }
+command -v jq >/dev/null || { echo "cost.sh: needs jq (scripts/deps.sh --bench)" >&2; exit 1; }
+for b in "$base" "$new"; do
+	[ -x "$b/bench/ingress" ] || { echo "cost.sh: no $b/bench/ingress" >&2; exit 1; }
+	if [ $only = 0 ]; then
+		[ -x "$b/bench/dispatch" ] && [ -x "$b/bench/daemon" ] ||
+			{ echo "cost.sh: no $b/bench/dispatch or daemon" >&2; exit 1; }
+	fi
+done
+
+out=$(mktemp -d /tmp/lutf-cost-XXXXXX)
+trap 'rm -rf "$out"' EXIT
+export LUTF_BENCH_ROUNDS=${LUTF_BENCH_ROUNDS:-6}
+here=$(cd "$(dirname "$0")" && pwd)
+calls=20000
+
+# Instructions per call of the engine's per-call entry points, one build:
+# "<submit> <reap> <finish> <unref> <pop>" per call, or nothing on failure.
+engine_instr() { # build_dir tag
+	local b=$1 tag=$2 src f
+	src=$(sed -n 's/^CMAKE_HOME_DIRECTORY:INTERNAL=//p' "$b/CMakeCache.txt")
+	cc -O2 -o "$out/cost_engine.$tag" "$here/cost_engine.c" -I"$src/include" \
+		"$b/userspace/runtime/liblutf_runtime.a" \
+		"$b/userspace/labor_watch/liblutf_labor_watch.a" -lbpf -lpthread -ldl \
+		2>"$out/cc.$tag.err" || { cat "$out/cc.$tag.err" >&2; return 1; }
+	valgrind --tool=callgrind --callgrind-out-file="$out/cg.$tag" \
+		--toggle-collect=lutf_runtime_submit --toggle-collect=lutf_runtime_reap \
+		--toggle-collect=lutf_brick_finish --toggle-collect=lutf_brick_unref \
+		--toggle-collect=lutf_ring_pop_into \
+		"$out/cost_engine.$tag" "$calls" >/dev/null 2>"$out/vg.$tag.err" ||
+		{ tail -5 "$out/vg.$tag.err" >&2; return 1; }
+	callgrind_annotate --inclusive=yes "$out/cg.$tag" >"$out/cg.$tag.txt" 2>/dev/null
+	for f in lutf_runtime_submit lutf_runtime_reap lutf_brick_finish lutf_brick_unref \
+		lutf_ring_pop_into; do
+		awk -v f="???:$f" -v n="$calls" '$3 == f { gsub(",", "", $1); printf "%.1f ", $1 / n; found = 1 }
+			END { if (!found) printf "null " }' "$out/cg.$tag.txt"
+	done
+}
+
+# figure name, bench, jq path (one line each)
+figures=(
+	"lutfd CPU/call io_uring (ns)|ingress|.uring.lutfd_cpu_ns_per_call"
+	"worker CPU/call io_uring (ns)|ingress|.uring.worker_cpu_ns_per_call"
+	"lutfd CPU/call epoll (ns)|ingress|.epoll.lutfd_cpu_ns_per_call"
+	"worker CPU/call epoll (ns)|ingress|.epoll.worker_cpu_ns_per_call"
+	"lutfd syscalls/call io_uring|ingress|.uring.lutfd_main_syscalls_per_call"
+	"lutfd slices/call io_uring|ingress|.uring.lutfd_slices_per_call"
+	"invokes/server CPU-s io_uring|ingress|.uring.invokes_per_server_cpu_s"
+	"invokes/s io_uring|ingress|.uring.invokes_per_s"
+	"invokes/s epoll|ingress|.epoll.invokes_per_s"
+)
+if [ $only = 0 ]; then
+	figures+=(
+		"daemon invoke median (ns)|daemon|.roundtrip.invoke.median_ns"
+		"dispatch (b) invoke median (ns)|dispatch|.cases.invoke.median_ns"
+		"dispatch (c) calls/s, 64 in flight|dispatch|.cases.async64.calls_per_s"
+	)
+	benches=(ingress dispatch daemon)
+else
+	benches=(ingress)
+fi
+
+ibase="" inew=""
+if [ $instr = 1 ]; then
+	for t in valgrind callgrind_annotate cc; do
+		command -v $t >/dev/null || { echo "cost.sh: needs $t (or --no-instructions)" >&2; exit 1; }
+	done
+	echo "cost.sh: engine instructions per call (callgrind, $calls calls each)" >&2
+	ibase=$(engine_instr "$base" base) && inew=$(engine_instr "$new" new) ||
+		{ echo "cost.sh: the instruction count failed" >&2; exit 1; }
+fi
+
+load_start=$(cut -d' ' -f1-3 /proc/loadavg)
+for ((i = 1; i <= rounds; i++)); do
+	if ((i % 2)); then order=("base:$base" "new:$new"); else order=("new:$new" "base:$base"); fi
+	for v in "${order[@]}"; do
+		for p in "${benches[@]}"; do
+			echo "cost.sh: round $i/$rounds ${v%%:*} $p" >&2
+			"${v#*:}/bench/$p" --json >"$out/$p.${v%%:*}.$i.json" 2>"$out/$p.${v%%:*}.$i.err" ||
+				{ echo "cost.sh: ${v#*:}/bench/$p failed:" >&2; tail -5 "$out/$p.${v%%:*}.$i.err" >&2; exit 1; }
+		done
+	done
+done
+load_end=$(cut -d' ' -f1-3 /proc/loadavg)
+
+median() { sort -g | awk '{v[NR]=$1} END {if (!NR) {print "null"; exit} if (NR%2) print v[(NR+1)/2]; else print (v[NR/2]+v[NR/2+1])/2}'; }
+
+rows=()
+if [ -n "$ibase" ]; then
+	read -r -a ib <<<"$ibase"
+	read -r -a in <<<"$inew"
+	inames=("engine instr/call: front submit" "engine instr/call: front reap"
+		"engine instr/call: worker finish" "engine instr/call: unrefs, both sides"
+		"engine instr/Brick: Labor pops (timing)")
+	isum_b=0 isum_n=0
+	for k in 0 1 2 3 4; do
+		r=$(awk -v a="${in[$k]}" -v b="${ib[$k]}" 'BEGIN {print (b > 0 ? a / b : 0)}')
+		rows+=("${inames[$k]}|${ib[$k]}|${in[$k]}|$r|$r")
+		if [ $k -lt 3 ]; then
+			isum_b=$(awk -v s="$isum_b" -v x="${ib[$k]}" 'BEGIN {print s + x}')
+			isum_n=$(awk -v s="$isum_n" -v x="${in[$k]}" 'BEGIN {print s + x}')
+		fi
+	done
+	r=$(awk -v a="$isum_n" -v b="$isum_b" 'BEGIN {print (b > 0 ? a / b : 0)}')
+	rows+=("engine instr/call: submit+reap+finish|$isum_b|$isum_n|$r|$r")
+fi
+for f in "${figures[@]}"; do
+	IFS='|' read -r name p path <<<"$f"
+	bs=() ns=() rs=()
+	for ((i = 1; i <= rounds; i++)); do
+		b=$(jq -r "$path // empty" "$out/$p.base.$i.json")
+		n=$(jq -r "$path // empty" "$out/$p.new.$i.json")
+		[ -n "$b" ] && [ -n "$n" ] || continue
+		bs+=("$b") ns+=("$n")
+		rs+=("$(awk -v a="$n" -v b="$b" 'BEGIN {print (b > 0 ? a / b : 0)}')")
+	done
+	mb=$(printf '%s\n' "${bs[@]}" | median)
+	mn=$(printf '%s\n' "${ns[@]}" | median)
+	mr=$(printf '%s\n' "${rs[@]}" | median)
+	rows+=("$name|$mb|$mn|$mr|${rs[*]}")
+done
+
+if [ $json = 1 ]; then
+	{
+		printf '{"rounds": %d, "load_start": "%s", "load_end": "%s", "figures": [' \
+			"$rounds" "$load_start" "$load_end"
+		sep=""
+		for r in "${rows[@]}"; do
+			IFS='|' read -r name mb mn mr all <<<"$r"
+			printf '%s{"name": "%s", "base": %s, "new": %s, "ratio": %s, "ratios": [%s]}' \
+				"$sep" "$name" "$mb" "$mn" "$mr" "$(echo "$all" | tr ' ' ',')"
+			sep=", "
+		done
+		printf ']}\n'
+	} | jq .
+else
+	echo "cost.sh: $rounds interleaved rounds, base $base, new $new"
+	echo "load average: $load_start at the start, $load_end at the end"
+	printf '%-42s %14s %14s %8s  %s\n' figure base new new/base "per-round ratios"
+	for r in "${rows[@]}"; do
+		IFS='|' read -r name mb mn mr all <<<"$r"
+		printf '%-42s %14.1f %14.1f %8.3f  %s\n' "$name" "$mb" "$mn" "$mr" \
+			"$(for x in $all; do printf '%.2f ' "$x"; done)"
+	done
+fi
