@@ -208,8 +208,7 @@ C
 	# shellcheck disable=SC2086
 	cc -std=c11 -Wall -Wextra -Werror $san "$tmp/prog.c" -o "$tmp/prog" $flags ||
 		fail "a program does not build with pkg-config lutf"
-	# The same program as C++: the headers are usable from it.
-	# shellcheck disable=SC2086
+	# The public headers are usable from C++ too.
 	c++ -x c++ -std=c++17 -Wall -Werror -fsyntax-only -I"$dest$includedir" - <<<'#include <lutf/runtime.h>' ||
 		fail "runtime.h does not compile as C++"
 	out=$(LD_LIBRARY_PATH=$dest$libdir "$tmp/prog" "$tmp/libgreet.so") ||
@@ -265,6 +264,8 @@ int main(void)
 C
 # shellcheck disable=SC2086
 cc -Wall -Werror "$tmp/prog.c" -o "$tmp/prog" $flags || fail "a program does not build with pkg-config"
+c++ -x c++ -std=c++17 -Wall -Werror -fsyntax-only -I"$dest$includedir" - <<<'#include <lutf/client.h>' ||
+	fail "client.h does not compile as C++"
 out=$(LD_LIBRARY_PATH=$dest$libdir "$tmp/prog") || fail "the program did not run: $out"
 [ "$out" = "deadline -2" ] || fail "unexpected output: $out"
 echo "install: ok ($(cd "$dest" && find . -type f | wc -l) files under $prefix)"
