@@ -5,7 +5,9 @@
  * one of two (workers = 2), each worker with one Cart (carts = 1: one core's
  * worth of Labors running at once), driven by the same closed loop of client
  * threads in alternating rounds. Prints calls/s per tenant and their ratio
- * (median over rounds); --json. Not root exits 77; a failed call exits 1.
+ * (median over rounds) and the CPU its workers used (cores); --json.
+ * LUTF_BENCH_CGROUP=off runs lutfd with cgroup = off. Not root exits 77; a
+ * failed call exits 1.
  */
 #define _GNU_SOURCE
 #include <pthread.h>
@@ -19,8 +21,8 @@
 #include "daemon_util.h"
 #include "lutfd_util.h"
 
-#define THREADS 8	 /* client connections, one call outstanding each */
-#define HASH_ROUNDS "64" /* 256 KiB hashed per call */
+#define THREADS 8	   /* client connections, one call outstanding each */
+#define HASH_ROUNDS "1024" /* 4 MiB hashed per call: milliseconds of CPU */
 
 static struct bench_lutfd lutfd = {.name = "workers"};
 
@@ -61,12 +63,55 @@ static void *driver(void *arg)
 	return NULL;
 }
 
+static int g_cfd = -1;
+
+/* utime + stime of pid in clock ticks (0 when unreadable). */
+static uint64_t proc_ticks(pid_t pid)
+{
+	char path[64], buf[1024], *p;
+	unsigned long long ut = 0, st = 0;
+	FILE *fp;
+	size_t n;
+
+	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+	fp = fopen(path, "r");
+	if (!fp)
+		return 0;
+	n = fread(buf, 1, sizeof(buf) - 1, fp);
+	fclose(fp);
+	buf[n] = 0;
+	p = strrchr(buf, ')');
+	/* after ")": state ppid pgrp session tty tpgid flags minflt cminflt
+	 * majflt cmajflt utime stime */
+	if (!p ||
+	    sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu", &ut, &st) != 2)
+		return 0;
+	return ut + st;
+}
+
+/* CPU ticks of tenant's worker processes (STATUS worker<i>_pid). */
+static uint64_t tenant_ticks(const char *tenant)
+{
+	uint64_t sum = 0, pid;
+	char key[32];
+
+	for (int w = 0; w < 16; w++) {
+		snprintf(key, sizeof(key), "worker%d_pid", w);
+		if (!td_tenant_counter(g_cfd, tenant, key, &pid))
+			break;
+		sum += pid ? proc_ticks((pid_t)pid) : 0;
+	}
+	return sum;
+}
+
+static double g_cores; /* of the last drive: CPU of the tenant's workers / wall time */
+
 /* calls/s of tenant over ms; -1 when a call failed. */
 static double drive(const char *tenant, unsigned ms)
 {
 	struct drive x = {.tenant = tenant};
 	pthread_t th[THREADS];
-	uint64_t t0 = bench_now_ns();
+	uint64_t ticks0 = tenant_ticks(tenant), t0 = bench_now_ns();
 
 	x.until_ns = t0 + (uint64_t)ms * 1000000ull;
 	for (int i = 0; i < THREADS; i++)
@@ -78,7 +123,13 @@ static double drive(const char *tenant, unsigned ms)
 			(unsigned long)x.bad, x.first_bad);
 		return -1;
 	}
-	return (double)x.ok * 1e9 / (double)(bench_now_ns() - t0);
+	{
+		uint64_t wall = bench_now_ns() - t0;
+
+		g_cores = (double)(tenant_ticks(tenant) - ticks0) / (double)sysconf(_SC_CLK_TCK) /
+			  ((double)wall / 1e9);
+		return (double)x.ok * 1e9 / (double)wall;
+	}
 }
 
 static int deploy(int cfd, const char *tenant, uint32_t workers)
@@ -105,10 +156,11 @@ static int deploy(int cfd, const char *tenant, uint32_t workers)
 int main(int argc, char **argv)
 {
 	struct bench_opts o;
-	char path[128], machine[128];
+	char path[128], machine[128], loadavg[64];
 	unsigned rounds, ms;
-	double one[16], two[16], ratio[16], m1, m2, mr;
+	double one[16], two[16], ratio[16], c1[16], c2[16], m1, m2, mr, mc1, mc2;
 	int cfd = -1, code = 1;
+	bool nocg;
 
 	bench_parse_args(argc, argv, "workers = 2 against 1 for a CPU-bound C function", &o);
 	if (geteuid() != 0) {
@@ -118,9 +170,16 @@ int main(int argc, char **argv)
 	signal(SIGPIPE, SIG_IGN);
 	rounds = o.quick ? 2 : 7;
 	ms = o.quick ? 300 : 1500;
-	if (bench_lutfd_start(&lutfd, "carts = 1\nlabors = 4\n", 10000))
+	/* LUTF_BENCH_CGROUP=off: no tenant cgroups. On a busy host a tenant's
+	 * cgroup gets one group's share of the CPU however many workers it
+	 * has (the limits are per tenant), which hides the mechanism. */
+	nocg = getenv("LUTF_BENCH_CGROUP") && !strcmp(getenv("LUTF_BENCH_CGROUP"), "off");
+	if (bench_lutfd_start(
+		&lutfd, nocg ? "carts = 1\nlabors = 4\ncgroup = off\n" : "carts = 1\nlabors = 4\n",
+		10000))
 		goto out;
 	cfd = td_connect_unix(bench_lutfd_path(&lutfd, "control.sock", path, sizeof(path)));
+	g_cfd = cfd;
 	if (cfd < 0 || deploy(cfd, "one", 1) || deploy(cfd, "two", 2))
 		goto out;
 	/* Warm both (first calls fault pages in), then alternate which goes first. */
@@ -131,16 +190,30 @@ int main(int argc, char **argv)
 
 		if (two_first && (two[r] = drive("two", ms)) < 0)
 			goto out;
+		c2[r] = two_first ? g_cores : c2[r];
 		if ((one[r] = drive("one", ms)) < 0)
 			goto out;
+		c1[r] = g_cores;
 		if (!two_first && (two[r] = drive("two", ms)) < 0)
 			goto out;
+		c2[r] = two_first ? c2[r] : g_cores;
 		ratio[r] = two[r] / one[r];
 	}
 	m1 = bench_median_d(one, rounds);
 	m2 = bench_median_d(two, rounds);
 	mr = bench_median_d(ratio, rounds);
+	mc1 = bench_median_d(c1, rounds);
+	mc2 = bench_median_d(c2, rounds);
 	bench_machine(machine, sizeof(machine));
+	{
+		FILE *fp = fopen("/proc/loadavg", "r");
+
+		if (!fp || !fgets(loadavg, sizeof(loadavg), fp))
+			snprintf(loadavg, sizeof(loadavg), "?");
+		loadavg[strcspn(loadavg, "\n")] = 0;
+		if (fp)
+			fclose(fp);
+	}
 	if (o.json) {
 		struct bench_json j;
 
@@ -154,15 +227,21 @@ int main(int argc, char **argv)
 		bench_json_num(&j, "workers1_calls_per_s", m1);
 		bench_json_num(&j, "workers2_calls_per_s", m2);
 		bench_json_num(&j, "ratio", mr);
+		bench_json_num(&j, "workers1_cores", mc1);
+		bench_json_num(&j, "workers2_cores", mc2);
+		bench_json_str(&j, "loadavg", loadavg);
+		bench_json_bool(&j, "tenant_cgroups", !nocg);
 		bench_json_end(&j);
 	} else {
 		printf("workers: CPU-bound C function (%d KiB FNV-1a per call), %d client "
-		       "threads, carts = 1 per worker\n%s; %u rounds of %u ms, medians\n\n",
-		       4 * atoi(HASH_ROUNDS), THREADS, machine, rounds, ms);
-		printf("%-24s %12s\n", "tenant", "calls/s");
-		printf("%-24s %12.0f\n", "workers = 1 (baseline)", m1);
-		printf("%-24s %12.0f\n", "workers = 2", m2);
+		       "threads, carts = 1 per worker, tenant cgroups %s\n%s; %u rounds of %u ms, "
+		       "medians\n\n",
+		       4 * atoi(HASH_ROUNDS), THREADS, nocg ? "off" : "on", machine, rounds, ms);
+		printf("%-24s %12s %14s\n", "tenant", "calls/s", "worker cores");
+		printf("%-24s %12.0f %14.2f\n", "workers = 1 (baseline)", m1, mc1);
+		printf("%-24s %12.0f %14.2f\n", "workers = 2", m2, mc2);
 		printf("%-24s %11.2fx\n", "ratio (median of rounds)", mr);
+		printf("\nhost load average at the end: %s\n", loadavg);
 	}
 	code = 0;
 out:
