@@ -174,6 +174,46 @@ Test(workers, bad_counts_refused)
 		  "a refused first deploy left a tenant");
 }
 
+/* Run lutfctl (args: a shell word list) with stderr on stdout; its output
+ * into out, its exit code. */
+static int lutfctl(const char *args, char *out, size_t cap)
+{
+	char cmd[1024];
+	size_t n = 0;
+	FILE *fp;
+	int st;
+
+	snprintf(cmd, sizeof(cmd), "%s --control %s/control.sock %s 2>&1", LUTFCTL_BIN, d.run,
+		 args);
+	fp = popen(cmd, "r");
+	cr_assert(fp);
+	while (n + 1 < cap && fgets(out + n, (int)(cap - n), fp))
+		n += strlen(out + n);
+	out[n] = 0;
+	st = pclose(fp);
+	return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+Test(workers, lutfctl_deploy_workers_list_status)
+{
+	char out[8192], args[512];
+
+	cr_assert_eq(lutfctl("deploy --tenant acme --app app --so " APP
+			     " --export whoami --workers 0",
+			     out, sizeof(out)),
+		     2, "%s", out);
+	cr_assert(strstr(out, "--workers must be 1..16"), "%s", out);
+	snprintf(args, sizeof(args),
+		 "deploy --tenant acme --app app --so %s --export whoami --tier basic --workers 2",
+		 APP);
+	cr_assert_eq(lutfctl(args, out, sizeof(out)), 0, "%s", out);
+	cr_assert(wait_up(2, 10000));
+	cr_assert_eq(lutfctl("list", out, sizeof(out)), 0, "%s", out);
+	cr_assert(strstr(out, "WORKERS"), "no WORKERS column: %s", out);
+	cr_assert_eq(lutfctl("status", out, sizeof(out)), 0, "%s", out);
+	cr_assert(strstr(out, "workers_up") && strstr(out, "worker1_pid"), "%s", out);
+}
+
 Test(workers, both_serve)
 {
 	struct load l;
