@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "lutfd.h"
 
@@ -45,9 +46,31 @@ size_t lutfd_tenants_count(void)
 	return n;
 }
 
+/* A worker's labors_max as tenant.c's engine_config sets it. */
+static uint32_t labors_max(void)
+{
+	long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+	uint32_t carts = g_cfg.carts ? g_cfg.carts : cpus > 0 ? (uint32_t)cpus : 1;
+	uint32_t labors = g_cfg.labors ? g_cfg.labors : 4 * carts;
+
+	return g_cfg.labors_max ? g_cfg.labors_max : 2 * labors;
+}
+
 void lutfd_workers_sync(struct lutfd_tenant *t)
 {
+	uint32_t cap = g_cfg.bpf_labors_per_tenant, n;
+
 	t = lutfd_workers_primary(t);
+	/* labor_watch's per-tenant cap counts every worker: each gets its
+	 * share (at least one slot). */
+	n = lutfd_workers_want(t) > t->nwk ? lutfd_workers_want(t) : t->nwk;
+	if (!cap && n > 1)
+		cap = labors_max(); /* 0 means one worker's labors_max */
+	if (cap && n > 1)
+		cap = cap / n ? cap / n : 1;
+	for (uint32_t w = 0; w < t->nwk; w++)
+		if (t->wk[w]->rt)
+			lutf_runtime_set_watch_cap(t->wk[w]->rt, cap);
 	for (uint32_t w = 1; w < t->nwk; w++) {
 		struct lutfd_tenant *s = t->wk[w];
 
