@@ -5,7 +5,9 @@
  * one of two (workers = 2), each worker with one Cart (carts = 1: one core's
  * worth of Labors running at once), driven by the same closed loop of client
  * threads in alternating rounds. Prints calls/s per tenant and their ratio
- * (median over rounds) and the CPU its workers used (cores); --json.
+ * (median over rounds), the CPU its workers used (cores) and how many calls
+ * ran at once on average (the calls' own start-to-end time in the workers
+ * over the wall time); --json.
  * LUTF_BENCH_CGROUP=off runs lutfd with cgroup = off. Not root exits 77; a
  * failed call exits 1.
  */
@@ -30,6 +32,7 @@ struct drive {
 	const char *tenant;
 	uint64_t until_ns;
 	atomic_ulong ok, bad;
+	atomic_ullong busy_ns; /* sum of the calls' own run times (start to end in the worker) */
 	atomic_uint first_bad;
 };
 
@@ -45,12 +48,17 @@ static void *driver(void *arg)
 	while (fd >= 0 && bench_now_ns() < x->until_ns) {
 		struct td_reply r;
 		uint32_t st = td_call(fd, &b, &r, 10000);
+		char out[64];
+		unsigned long long h, t0, t1;
 
-		free(r.payload);
-		if (st == LUTF_STATUS_OK) {
+		if (st == LUTF_STATUS_OK && td_field_str(&r, LUTF_TAG_OUTPUT, out, sizeof(out)) &&
+		    sscanf(out, "%llx %llu %llu", &h, &t0, &t1) == 3 && t1 >= t0) {
+			free(r.payload);
 			atomic_fetch_add(&x->ok, 1);
+			atomic_fetch_add(&x->busy_ns, t1 - t0);
 			continue;
 		}
+		free(r.payload);
 		atomic_fetch_add(&x->bad, 1);
 		atomic_store(&x->first_bad, st);
 		break;
@@ -105,6 +113,7 @@ static uint64_t tenant_ticks(const char *tenant)
 }
 
 static double g_cores; /* of the last drive: CPU of the tenant's workers / wall time */
+static double g_par;   /* of the last drive: calls' run time in the workers / wall time */
 
 /* calls/s of tenant over ms; -1 when a call failed. */
 static double drive(const char *tenant, unsigned ms)
@@ -128,6 +137,7 @@ static double drive(const char *tenant, unsigned ms)
 
 		g_cores = (double)(tenant_ticks(tenant) - ticks0) / (double)sysconf(_SC_CLK_TCK) /
 			  ((double)wall / 1e9);
+		g_par = (double)x.busy_ns / (double)wall;
 		return (double)x.ok * 1e9 / (double)wall;
 	}
 }
@@ -158,7 +168,8 @@ int main(int argc, char **argv)
 	struct bench_opts o;
 	char path[128], machine[128], loadavg[64];
 	unsigned rounds, ms;
-	double one[16], two[16], ratio[16], c1[16], c2[16], m1, m2, mr, mc1, mc2;
+	double one[16], two[16], ratio[16], c1[16], c2[16], p1[16], p2[16], m1, m2, mr, mc1, mc2,
+	    mp1, mp2;
 	int cfd = -1, code = 1;
 	bool nocg;
 
@@ -191,12 +202,15 @@ int main(int argc, char **argv)
 		if (two_first && (two[r] = drive("two", ms)) < 0)
 			goto out;
 		c2[r] = two_first ? g_cores : c2[r];
+		p2[r] = two_first ? g_par : p2[r];
 		if ((one[r] = drive("one", ms)) < 0)
 			goto out;
 		c1[r] = g_cores;
+		p1[r] = g_par;
 		if (!two_first && (two[r] = drive("two", ms)) < 0)
 			goto out;
 		c2[r] = two_first ? c2[r] : g_cores;
+		p2[r] = two_first ? p2[r] : g_par;
 		ratio[r] = two[r] / one[r];
 	}
 	m1 = bench_median_d(one, rounds);
@@ -204,6 +218,8 @@ int main(int argc, char **argv)
 	mr = bench_median_d(ratio, rounds);
 	mc1 = bench_median_d(c1, rounds);
 	mc2 = bench_median_d(c2, rounds);
+	mp1 = bench_median_d(p1, rounds);
+	mp2 = bench_median_d(p2, rounds);
 	bench_machine(machine, sizeof(machine));
 	{
 		FILE *fp = fopen("/proc/loadavg", "r");
@@ -229,6 +245,8 @@ int main(int argc, char **argv)
 		bench_json_num(&j, "ratio", mr);
 		bench_json_num(&j, "workers1_cores", mc1);
 		bench_json_num(&j, "workers2_cores", mc2);
+		bench_json_num(&j, "workers1_calls_running", mp1);
+		bench_json_num(&j, "workers2_calls_running", mp2);
 		bench_json_str(&j, "loadavg", loadavg);
 		bench_json_bool(&j, "tenant_cgroups", !nocg);
 		bench_json_end(&j);
@@ -237,9 +255,10 @@ int main(int argc, char **argv)
 		       "threads, carts = 1 per worker, tenant cgroups %s\n%s; %u rounds of %u ms, "
 		       "medians\n\n",
 		       4 * atoi(HASH_ROUNDS), THREADS, nocg ? "off" : "on", machine, rounds, ms);
-		printf("%-24s %12s %14s\n", "tenant", "calls/s", "worker cores");
-		printf("%-24s %12.0f %14.2f\n", "workers = 1 (baseline)", m1, mc1);
-		printf("%-24s %12.0f %14.2f\n", "workers = 2", m2, mc2);
+		printf("%-24s %12s %14s %14s\n", "tenant", "calls/s", "worker cores",
+		       "calls running");
+		printf("%-24s %12.0f %14.2f %14.2f\n", "workers = 1 (baseline)", m1, mc1, mp1);
+		printf("%-24s %12.0f %14.2f %14.2f\n", "workers = 2", m2, mc2, mp2);
 		printf("%-24s %11.2fx\n", "ratio (median of rounds)", mr);
 		printf("\nhost load average at the end: %s\n", loadavg);
 	}
