@@ -172,6 +172,8 @@ int main(int argc, char **argv)
 	    mp1, mp2;
 	int cfd = -1, code = 1;
 	bool nocg;
+	char conf[512];
+	unsigned uid_lo = 800000 + (unsigned)(getpid() % 4096) * 16;
 
 	bench_parse_args(argc, argv, "workers = 2 against 1 for a CPU-bound C function", &o);
 	if (geteuid() != 0) {
@@ -185,9 +187,13 @@ int main(int argc, char **argv)
 	 * cgroup gets one group's share of the CPU however many workers it
 	 * has (the limits are per tenant), which hides the mechanism. */
 	nocg = getenv("LUTF_BENCH_CGROUP") && !strcmp(getenv("LUTF_BENCH_CGROUP"), "off");
-	if (bench_lutfd_start(
-		&lutfd, nocg ? "carts = 1\nlabors = 4\ncgroup = off\n" : "carts = 1\nlabors = 4\n",
-		10000))
+	/* Uids and cgroups of its own: a lutfd starting beside it (another
+	 * bench, a test) kills what runs under its own range at start. */
+	snprintf(conf, sizeof(conf),
+		 "carts = 1\nlabors = 4\nhttp_listen = off\nadmin_listen = off\n"
+		 "listen_tcp = off\nuid_range = %u-%u\ncgroup_name = lutfbw%d\n%s",
+		 uid_lo, uid_lo + 15, (int)getpid(), nocg ? "cgroup = off\n" : "");
+	if (bench_lutfd_start(&lutfd, conf, 10000))
 		goto out;
 	cfd = td_connect_unix(bench_lutfd_path(&lutfd, "control.sock", path, sizeof(path)));
 	g_cfd = cfd;
