@@ -7,11 +7,13 @@
  * N. Built twice: with WORKERS_HOSTILE, the case where one worker of two
  * scribbles its region and the other is untouched (labels daemon;hostile).
  */
+#define _GNU_SOURCE
 #include <criterion/criterion.h>
 #include <pthread.h>
 #include <stdatomic.h>
 
-#include "daemon_util.h"
+#include "gw_util.h"
+#include "prom_parse.h"
 #include "require.h"
 
 #define APP TEST_APP_DIR "/libdaemon_app.so"
@@ -22,7 +24,8 @@ static int cfd = -1;
 static void setup(void)
 {
 	LUTF_REQUIRE("root", lutf_test_is_root(), "the control socket and workers need root");
-	cr_assert(td_start(&d, NULL), "lutfd did not start (log in %s)", d.log);
+	cr_assert(td_start(&d, "admin_listen = 127.0.0.1:0\n"), "lutfd did not start (log in %s)",
+		  d.log);
 	cfd = td_connect(&d, "control.sock");
 	cr_assert_geq(cfd, 0);
 }
@@ -172,6 +175,96 @@ Test(workers, bad_counts_refused)
 	cr_assert(strstr(err, "workers must be 1..16"), "error: %s", err);
 	cr_assert(!td_tenant_counter(cfd, "acme", "workers", &(uint64_t){0}),
 		  "a refused first deploy left a tenant");
+}
+
+/* Run lutfctl (args: a shell word list) with stderr on stdout; its output
+ * into out, its exit code. */
+static int lutfctl(const char *args, char *out, size_t cap)
+{
+	char cmd[1024];
+	size_t n = 0;
+	FILE *fp;
+	int st;
+
+	snprintf(cmd, sizeof(cmd), "%s --control %s/control.sock %s 2>&1", LUTFCTL_BIN, d.run,
+		 args);
+	fp = popen(cmd, "r");
+	cr_assert(fp);
+	while (n + 1 < cap && fgets(out + n, (int)(cap - n), fp))
+		n += strlen(out + n);
+	out[n] = 0;
+	st = pclose(fp);
+	return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+Test(workers, lutfctl_deploy_workers_list_status)
+{
+	char out[8192], args[512];
+
+	cr_assert_eq(lutfctl("deploy --tenant acme --app app --so " APP
+			     " --export whoami --workers 0",
+			     out, sizeof(out)),
+		     2, "%s", out);
+	cr_assert(strstr(out, "--workers must be 1..16"), "%s", out);
+	snprintf(args, sizeof(args),
+		 "deploy --tenant acme --app app --so %s --export whoami --tier basic --workers 2",
+		 APP);
+	cr_assert_eq(lutfctl(args, out, sizeof(out)), 0, "%s", out);
+	cr_assert(wait_up(2, 10000));
+	cr_assert_eq(lutfctl("list", out, sizeof(out)), 0, "%s", out);
+	cr_assert(strstr(out, "WORKERS"), "no WORKERS column: %s", out);
+	cr_assert_eq(lutfctl("status", out, sizeof(out)), 0, "%s", out);
+	cr_assert(strstr(out, "workers_up") && strstr(out, "worker1_pid"), "%s", out);
+}
+
+/* GET /metrics on the admin listener (with the admin token): its body. */
+static char *metrics(void)
+{
+	struct gw_in in = {0};
+	struct gw_resp r;
+	char admin[64], req[512], tok[160] = "";
+	int fd;
+	FILE *fp;
+
+	cr_assert(td_addr(&d, "admin.addr", admin, sizeof(admin)), "no admin.addr");
+	snprintf(req, sizeof(req), "%s/admin.token", d.state);
+	fp = fopen(req, "r");
+	cr_assert(fp && fgets(tok, sizeof(tok), fp), "no admin token");
+	fclose(fp);
+	snprintf(req, sizeof(req),
+		 "GET /metrics HTTP/1.1\r\nHost: t\r\nAuthorization: Bearer %.*s\r\n\r\n",
+		 (int)strcspn(tok, "\n"), tok);
+	fd = td_connect_tcp(admin);
+	cr_assert(fd >= 0 && gw_sends(fd, req) && gw_read(fd, &in, &r, 5000));
+	close(fd);
+	cr_assert_eq(r.code, 200);
+	return r.body;
+}
+
+Test(workers, metrics_label_each_worker)
+{
+	char *m, err[256], out[64];
+	int n, fd;
+
+	cr_assert_eq(deploy_n("basic", 2, NULL, 0), LUTF_STATUS_OK);
+	cr_assert(wait_up(2, 10000));
+	fd = td_connect(&d, "lutf.sock");
+	for (int i = 0; i < 10; i++)
+		cr_assert_eq(call(fd, "echo", "m", out, sizeof(out), 5000), LUTF_STATUS_OK);
+	close(fd);
+	m = metrics();
+	/* Valid text: in particular no two samples with one label set. */
+	cr_assert_eq(prom_parse(m, err, sizeof(err), &n), 0, "%s", err);
+	cr_assert(strstr(m, "lutf_tenant_workers{tenant=\"acme\"} 2"), "%s", m);
+	cr_assert(strstr(m, "lutf_worker_calls_total{tenant=\"acme\",worker=\"0\"}"), "%s", m);
+	cr_assert(strstr(m, "lutf_worker_calls_total{tenant=\"acme\",worker=\"1\"}"), "%s", m);
+	cr_assert(strstr(m, "lutf_tenant_up{tenant=\"acme\",worker=\"1\"} 1"), "%s", m);
+	/* Function families are summed over the workers. */
+	cr_assert(strstr(m, "lutf_invocations_total{tenant=\"acme\",function=\"echo\","
+			    "status=\"ok\"} 10"),
+		  "%s", m);
+	cr_assert(strstr(m, "lutf_tenants 1\n"), "%s", m);
+	free(m);
 }
 
 Test(workers, both_serve)

@@ -431,59 +431,6 @@ static int ensure_worker(struct deploy_job *d)
 	return -1;
 }
 
-struct other_worker {
-	struct deploy_job *d;
-	uint32_t w;
-	bool more;
-	int ctl;
-};
-
-/* Main: a copy of worker w's control socket if it is up, else -1. */
-static void dj_other(void *arg)
-{
-	struct other_worker *x = arg;
-	struct lutfd_tenant *t = x->d->t, *s;
-
-	x->ctl = -1;
-	x->more = x->w < t->nwk;
-	if (!x->more)
-		return;
-	s = t->wk[x->w];
-	if (s->up && !s->draining && s->ctl >= 0)
-		x->ctl = fcntl(s->ctl, F_DUPFD_CLOEXEC, 0);
-}
-
-/*
- * Job: workers = N: worker 0 took the load; every other worker that is up
- * takes it too before the deploy is acknowledged. One that does not (it
- * died, timed out, refused) is noted and recycled after the commit: its
- * successor loads the committed records before its Labors start. A worker
- * that is starting loads them the same way (its start job runs after this
- * one, on the tenant's lane). Worker 0's answer decides the deploy.
- */
-static void load_others(struct deploy_job *d)
-{
-	struct other_worker x = {.d = d, .w = 1};
-	char msg[300];
-
-	if (d->tier_changed)
-		return; /* all of them are replaced after the commit */
-	for (;; x.w++) {
-		lutfd_main_call(dj_other, &x);
-		if (!x.more)
-			break;
-		if (x.ctl < 0)
-			continue;
-		if (lutfd_ctl_call(x.ctl, d->load.data, d->load.len, msg, sizeof(msg))) {
-			lutfd_log("tenant %s: worker %u does not load %s: %s; recycled after the "
-				  "commit",
-				  d->r.tenant, x.w, d->r.app, msg);
-			d->load_failed |= 1u << x.w;
-		}
-		close(x.ctl);
-	}
-}
-
 /* Main: the records take the new version (undo keeps the old ones). */
 static void dj_apply(void *arg)
 {
@@ -766,8 +713,8 @@ static void deploy_run(struct lutfd_job *j)
 		goto fail;
 	}
 	err = lutfd_ctl_call(d->ctl, d->load.data, d->load.len, d->msg, sizeof(d->msg));
-	if (!err)
-		load_others(d);
+	if (!err && !d->tier_changed) /* a tier change replaces them all after the commit */
+		d->load_failed = lutfd_workers_load(d->t, &d->load, r->app);
 	lutf_buf_free(&d->load);
 	if (err) {
 		char why[sizeof(d->msg)];

@@ -334,6 +334,9 @@ bool lutfd_workers_others_alive(const struct lutfd_tenant *t);
 uint32_t lutfd_workers_inflight(const struct lutfd_tenant *t, const struct lutfd_fn *f);
 /* Sum of f's slot_stats over t's workers into out[LUTF_STATUS__COUNT]. */
 void lutfd_workers_fn_stats(const struct lutfd_tenant *t, const struct lutfd_fn *f, uint64_t *out);
+/* Job thread: LOAD request load into every other worker of t that is up.
+ * Returns the mask of workers (bit w) that did not take it. */
+uint32_t lutfd_workers_load(struct lutfd_tenant *t, const struct lutf_buf *load, const char *app);
 /* Registry records (worker 0s) in g_state. */
 size_t lutfd_tenants_count(void);
 

@@ -1062,16 +1062,13 @@ static void td_free(void *arg)
 		/* Another worker: its record only (worker 0 owns the rest). */
 		struct lutfd_tenant *p = t->primary;
 
-		for (uint32_t w = 1; w < p->nwk; w++) {
-			if (p->wk[w] != t)
-				continue;
-			memmove(&p->wk[w], &p->wk[w + 1], (p->nwk - w - 1) * sizeof(t));
-			p->nwk--;
-			p->wk[p->nwk] = NULL;
-			break;
-		}
-		for (uint32_t w = 1; w < p->nwk; w++)
-			p->wk[w]->widx = w;
+		/* Its slots name nothing now: a worker added later binds afresh. */
+		for (size_t i = 0; i < p->nfns; i++)
+			p->fns[i]->wbound &= ~(1u << t->widx);
+		/* Workers go from the end only (workers.c, rm_next_worker), so
+		 * the others keep their index, which f->wslot is keyed by. */
+		if (p->nwk > 1 && p->wk[p->nwk - 1] == t)
+			p->wk[--p->nwk] = NULL;
 		t->fns = NULL;
 		t->nfns = 0;
 		t->apps = NULL;

@@ -9,10 +9,12 @@
  */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <fcntl.h>
 #include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "lutfd.h"
 
@@ -45,9 +47,31 @@ size_t lutfd_tenants_count(void)
 	return n;
 }
 
+/* A worker's labors_max as tenant.c's engine_config sets it. */
+static uint32_t labors_max(void)
+{
+	long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+	uint32_t carts = g_cfg.carts ? g_cfg.carts : cpus > 0 ? (uint32_t)cpus : 1;
+	uint32_t labors = g_cfg.labors ? g_cfg.labors : 4 * carts;
+
+	return g_cfg.labors_max ? g_cfg.labors_max : 2 * labors;
+}
+
 void lutfd_workers_sync(struct lutfd_tenant *t)
 {
+	uint32_t cap = g_cfg.bpf_labors_per_tenant, n;
+
 	t = lutfd_workers_primary(t);
+	/* labor_watch's per-tenant cap counts every worker: each gets its
+	 * share (at least one slot). */
+	n = lutfd_workers_want(t) > t->nwk ? lutfd_workers_want(t) : t->nwk;
+	if (!cap && n > 1)
+		cap = labors_max(); /* 0 means one worker's labors_max */
+	if (cap && n > 1)
+		cap = cap / n ? cap / n : 1;
+	for (uint32_t w = 0; w < t->nwk; w++)
+		if (t->wk[w]->rt)
+			lutf_runtime_set_watch_cap(t->wk[w]->rt, cap);
 	for (uint32_t w = 1; w < t->nwk; w++) {
 		struct lutfd_tenant *s = t->wk[w];
 
@@ -167,6 +191,59 @@ struct lutfd_tenant *lutfd_workers_pick(struct lutfd_tenant *t, const struct lut
 	}
 	t->rr = (t->rr + 1) % n;
 	return best ? best : down;
+}
+
+struct other_worker {
+	struct lutfd_tenant *t;
+	uint32_t w;
+	bool more;
+	int ctl;
+};
+
+/* Main: a copy of worker w's control socket if it is up, else -1. */
+static void other_ctl(void *arg)
+{
+	struct other_worker *x = arg;
+	struct lutfd_tenant *s;
+
+	x->ctl = -1;
+	x->more = x->w < x->t->nwk;
+	if (!x->more)
+		return;
+	s = x->t->wk[x->w];
+	if (s->up && !s->draining && s->ctl >= 0)
+		x->ctl = fcntl(s->ctl, F_DUPFD_CLOEXEC, 0);
+}
+
+/*
+ * Job thread (a deploy, after worker 0 took the load): every other worker
+ * of t that is up takes it too, before the deploy is acknowledged. One that
+ * does not (it died, timed out, refused) is in the returned mask; the deploy
+ * recycles it after the commit and its successor loads the committed
+ * records before its Labors start. A worker that is starting loads them the
+ * same way (its start job runs after the deploy's, on the tenant's lane).
+ */
+uint32_t lutfd_workers_load(struct lutfd_tenant *t, const struct lutf_buf *load, const char *app)
+{
+	struct other_worker x = {.t = t, .w = 1};
+	uint32_t failed = 0;
+	char msg[300];
+
+	for (;; x.w++) {
+		lutfd_main_call(other_ctl, &x);
+		if (!x.more)
+			break;
+		if (x.ctl < 0)
+			continue;
+		if (lutfd_ctl_call(x.ctl, load->data, load->len, msg, sizeof(msg))) {
+			lutfd_log("tenant %s: worker %u does not load %s: %s; recycled after the "
+				  "commit",
+				  t->name, x.w, app, msg);
+			failed |= 1u << x.w;
+		}
+		close(x.ctl);
+	}
+	return failed;
 }
 
 /* Main: a new record for worker t->nwk, open, bound, its start queued. */

@@ -144,6 +144,14 @@ int lutf_runtime_attach_to(struct lutf_supervisor *sup, void *mem, size_t size,
  */
 int lutf_runtime_set_worker(struct lutf_runtime *rt, int pid);
 
+/*
+ * labor_watch slots rt may hold, overriding the Supervisor's
+ * max_labors_per_runtime (0: that again). lutfd splits a tenant's slots over
+ * its workers with it. A lower cap applies to Labors registered from then on.
+ * Returns 0.
+ */
+int lutf_runtime_set_watch_cap(struct lutf_runtime *rt, uint32_t slots);
+
 /* Register a function by name only, for Labors in another process. As add_fn. */
 int lutf_runtime_add_remote(struct lutf_runtime *rt, const char *name,
 			    const struct lutf_fn_opts *opts, uint32_t *id);

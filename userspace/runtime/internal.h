@@ -114,6 +114,7 @@ struct lutf_runtime {
 	int32_t worker_pid; /* registered as the tgid of every Labor */
 	bool worker_known;
 	uint32_t lw_used;	/* labor_watch slots this runtime holds */
+	uint32_t lw_cap;	/* lutf_runtime_set_watch_cap; 0 = sup->lw_per_rt */
 	int *lw_pidfd;		/* per Labor: pidfd of its registered thread, or -1 */
 	uint64_t n_tid_refused; /* Labor tids that were not the worker's threads */
 };

@@ -135,7 +135,13 @@ static void lw_sync(struct lutf_runtime *rt)
 	struct lutf_region *r = &rt->r;
 	uint32_t req = ld_relaxed(&r->hdr->labor_req);
 	uint32_t n = r->cfg.labors_max;
-	uint32_t cap = rt->sup->lw_per_rt && rt->sup->lw_per_rt < n ? rt->sup->lw_per_rt : n;
+	/* Relaxed: lutfd's thread sets it; a stale value costs one pass. */
+	uint32_t per = __atomic_load_n(&rt->lw_cap, __ATOMIC_RELAXED);
+	uint32_t cap;
+
+	if (!per)
+		per = rt->sup->lw_per_rt;
+	cap = per && per < n ? per : n;
 
 	for (uint32_t i = 0; i < n; i++) {
 		struct lutf_labor *l = &r->labors[i];
@@ -183,6 +189,13 @@ static void lw_sync(struct lutf_runtime *rt)
 		if (c < r->cfg.carts && ld_relaxed(&r->carts[c].owner) == i + 1)
 			lutf_lw_set_cart(rt->sup->lw, slot, c);
 	}
+}
+
+int lutf_runtime_set_watch_cap(struct lutf_runtime *rt, uint32_t slots)
+{
+	/* Relaxed: pairs with lw_sync's relaxed load (a plain limit). */
+	__atomic_store_n(&rt->lw_cap, slots, __ATOMIC_RELAXED);
+	return 0;
 }
 
 /* Elastic pool, growing: every Labor is in use and a Cart waits behind a
