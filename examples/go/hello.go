@@ -17,7 +17,9 @@ import (
 	"fmt"
 	"runtime"
 	"sort"
+	"strconv"
 	"strings"
+	"time"
 	"unsafe"
 )
 
@@ -108,6 +110,25 @@ func go_panic(call *C.struct_lutf_call) C.int {
 		var empty []int
 		i := int(call.input_len) + 3
 		return C.int(empty[i])
+	})
+}
+
+// go_sleep: sleeps the input's milliseconds (at most 2000) in Go. The Labor
+// that called it waits in the kernel (futex) while the goroutine sleeps, so
+// labor_watch sees it blocked and the Supervisor moves its Cart.
+//
+//export go_sleep
+func go_sleep(call *C.struct_lutf_call) C.int {
+	return guard(call, func() C.int {
+		ms, err := strconv.Atoi(strings.TrimSpace(string(input(call))))
+		if err != nil || ms < 0 || ms > 2000 {
+			return fail(call, "want milliseconds, 0 to 2000")
+		}
+		time.Sleep(time.Duration(ms) * time.Millisecond)
+		if !write(call, []byte("slept "+strconv.Itoa(ms)+" ms\n")) {
+			return fail(call, "output too large")
+		}
+		return 0
 	})
 }
 

@@ -87,6 +87,7 @@ static int post(const char *hdr, const char *tenant, const char *fn, const char 
 	char url[160];
 	int fd = td_connect_tcp(http), code;
 
+	memset(r, 0, sizeof(*r));
 	cr_assert_geq(fd, 0);
 	snprintf(url, sizeof(url), "/fn/%s/%s", tenant, fn);
 	code = gw_post(fd, &in, url, body, hdr, r);
@@ -215,4 +216,74 @@ Test(langs, go_by_tier)
 		expect(hdr, tenant, "hello", "b a", 200,
 		       "hello from Go, b a\nsorted: a b\nletters: 2\n", NULL);
 	}
+}
+
+/* POST body to tenant/fn on n connections at once; each must answer 200 want. */
+static void concurrent(const char *hdr, const char *tenant, const char *fn, const char *body, int n,
+		       const char *want)
+{
+	struct gw_in *in = calloc((size_t)n, sizeof(*in));
+	int fds[16];
+	char req[1024], url[160];
+
+	cr_assert(in && n <= 16);
+	snprintf(url, sizeof(url), "/fn/%s/%s", tenant, fn);
+	snprintf(req, sizeof(req), "POST %s HTTP/1.1\r\nHost: t\r\nContent-Length: %zu\r\n%s\r\n%s",
+		 url, strlen(body), hdr, body);
+	for (int i = 0; i < n; i++) {
+		fds[i] = td_connect_tcp(http);
+		cr_assert_geq(fds[i], 0);
+		cr_assert(gw_sends(fds[i], req));
+	}
+	for (int i = 0; i < n; i++) {
+		struct gw_resp r;
+
+		cr_assert(gw_read(fds[i], &in[i], &r, 10000), "call %d: no answer", i);
+		cr_assert_eq(r.code, 200, "call %d: %d %s", i, r.code, r.body);
+		cr_assert_str_eq(r.body, want);
+		gw_resp_free(&r);
+		close(fds[i]);
+	}
+	free(in);
+}
+
+Test(langs, go_blocked_labor_loses_cart_and_c_fault_beside_go)
+{
+	static const char *const ex[] = {"hello=go_hello", "sleep=go_sleep", NULL};
+	static const char *const exc[] = {"segv=segv", NULL};
+	const char *so = example(LANGS_GO);
+	uint64_t before = 0, after = 0, restarts = 0;
+	char err[400], hdr[256], st[64] = "";
+	struct gw_resp r;
+
+	cr_assert_eq(deploy("gsl", "app", so, "basic", ex, NULL, err, sizeof(err)), LUTF_STATUS_OK,
+		     "%s", err);
+	key_header("gsl", hdr, sizeof(hdr));
+	/* 6 calls sleeping in Go on 2 Carts: the Labors wait in futex, the
+	 * Supervisor sees them blocked and moves their Carts (rebinds). */
+	cr_assert(td_tenant_counter(cfd, "gsl", "rebinds", &before));
+	concurrent(hdr, "gsl", "sleep", "300", 6, "slept 300 ms\n");
+	cr_assert(td_tenant_counter(cfd, "gsl", "rebinds", &after));
+	cr_assert_gt(after, before, "no Cart moved off a Labor blocked in Go (%llu)",
+		     (unsigned long long)after);
+	/* A real fault in C beside the Go runtime: Go's SIGSEGV handler passes
+	 * it on to the default action; CRASHED (SIGSEGV) as without Go. */
+	cr_assert_eq(deploy("gsl", "c", FAULT_C, "basic", exc, NULL, err, sizeof(err)),
+		     LUTF_STATUS_OK, "%s", err);
+	cr_assert_eq(post(hdr, "gsl", "segv", "x", &r), 500, "%s", r.body);
+	cr_assert(gw_header(&r, "X-Lutf-Status", st, sizeof(st)));
+	cr_assert_str_eq(st, "crashed");
+	cr_assert(strstr(r.body, "SIGSEGV"), "%s", r.body);
+	gw_resp_free(&r);
+	/* The restarted worker loads the Go app again (a fresh process). */
+	cr_assert(td_wait_tenant_counter(cfd, "gsl", "restarts", 1, 5000, &restarts));
+	for (int i = 0; i < 50; i++) {
+		if (post(hdr, "gsl", "hello", "again", &r) == 200)
+			break;
+		gw_resp_free(&r);
+		td_sleep_ms(100);
+	}
+	cr_assert_eq(r.code, 200, "%s", r.body);
+	cr_assert_str_eq(r.body, "hello from Go, again\nsorted: again\nletters: 5\n");
+	gw_resp_free(&r);
 }
