@@ -124,6 +124,9 @@ Test(abi_check, go_note_refused_in_pure_with_the_tier_named)
 	img_note(&m, "Go", 4);
 	cr_assert_eq(check(&m, sizeof(m), "a", "pure", msg, sizeof(msg)), -EPERM);
 	cr_assert(strstr(msg, "tier pure allows no new threads"), "%s", msg);
+	/* As Go's linker writes it: "Go\0\0", namesz 4. */
+	((Elf64_Nhdr *)(m.b + 128))->n_namesz = 4;
+	cr_assert_eq(check(&m, sizeof(m), "a", "pure", msg, sizeof(msg)), -EPERM);
 }
 
 Test(abi_check, go_section_refused_in_pure)

@@ -12,6 +12,9 @@
 #define _GNU_SOURCE
 #include <criterion/criterion.h>
 
+#include <dlfcn.h>
+
+#include "abi_check.h"
 #include "gw_util.h"
 #include "require.h"
 
@@ -286,4 +289,20 @@ Test(langs, go_blocked_labor_loses_cart_and_c_fault_beside_go)
 	cr_assert_eq(r.code, 200, "%s", r.body);
 	cr_assert_str_eq(r.body, "hello from Go, again\nsorted: again\nletters: 5\n");
 	gw_resp_free(&r);
+}
+
+/* A Go runtime that came in without the check (a library's dependency, say)
+ * is still found, by its note among the loaded objects. Runs the real Go
+ * example's runtime in this test process: no lutfd. */
+Test(langs, loaded_go_runtime_found_by_its_note, .init = NULL, .fini = NULL)
+{
+	const char *so = example(LANGS_GO);
+	char msg[400] = "";
+	void *h = dlopen(so, RTLD_NOW | RTLD_LOCAL);
+
+	cr_assert(h, "%s", dlerror());
+	cr_assert_eq(lutf_abi_check_app(so, "other", "basic", msg, sizeof(msg)), -EBUSY);
+	cr_assert(strstr(msg, "(library "), "%s", msg);
+	cr_assert(strstr(msg, "libgo_hello.so); two Go runtimes cannot share one process"), "%s",
+		  msg);
 }

@@ -20,7 +20,7 @@
 
 #include "abi_check.h"
 
-#define GO_NOTE_TYPE 4 /* NT_GO_BUILDID, owner "Go" (cmd/link) */
+#define GO_NOTE_TYPE 4 /* NT_GO_BUILDID, owner "Go" (cmd/link pads it: namesz 4) */
 #define MAX_PHDRS 64
 #define MAX_SHDRS 512
 #define MAX_SHSTR (64u * 1024)
@@ -50,7 +50,8 @@ static bool notes_have_go(const uint8_t *p, size_t len)
 		desc = ((size_t)n.n_descsz + 3) & ~(size_t)3;
 		if (name > len - off || desc > len - off - name)
 			return false;
-		if (n.n_type == GO_NOTE_TYPE && n.n_namesz == 3 && !memcmp(p + off, "Go", 3))
+		if (n.n_type == GO_NOTE_TYPE && (n.n_namesz == 3 || n.n_namesz == 4) &&
+		    !memcmp(p + off, "Go", 3))
 			return true;
 		off += name + desc;
 	}
