@@ -110,6 +110,13 @@ __attribute__((visibility("default"))) int cpp_hello(lutf_call *call)
 	});
 }
 
+// cpp_echo: the input back (the least a C++ function does: for measuring).
+__attribute__((visibility("default"))) int cpp_echo(lutf_call *call)
+{
+	return guard(call,
+		     [](lutf_call *c) { return lutf_write(c, c->input, c->input_len) ? 1 : 0; });
+}
+
 // cpp_throw: throws std::out_of_range (vector::at past the end); the guard
 // answers FUNCTION_ERROR with what().
 __attribute__((visibility("default"))) int cpp_throw(lutf_call *call)

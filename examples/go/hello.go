@@ -102,6 +102,18 @@ func go_hello(call *C.struct_lutf_call) C.int {
 	})
 }
 
+// go_echo: the input back (the least a Go function does: for measuring).
+//
+//export go_echo
+func go_echo(call *C.struct_lutf_call) C.int {
+	return guard(call, func() C.int {
+		if !write(call, input(call)) {
+			return fail(call, "output too large")
+		}
+		return 0
+	})
+}
+
 // go_panic: panics (index out of range); the guard answers a function error.
 //
 //export go_panic

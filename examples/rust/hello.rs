@@ -145,6 +145,12 @@ pub extern "C" fn rs_hello(call: *mut Call) -> c_int {
     })
 }
 
+/// rs_echo: the input back (the least a Rust function does: for measuring).
+#[no_mangle]
+pub extern "C" fn rs_echo(call: *mut Call) -> c_int {
+    guard(call, |c| if c.write(c.input()) { 0 } else { c.fail("output too large") })
+}
+
 /// rs_panic: panics with a message; the guard answers a function error.
 #[no_mangle]
 pub extern "C" fn rs_panic(call: *mut Call) -> c_int {
