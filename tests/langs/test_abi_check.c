@@ -104,11 +104,12 @@ static void cleanup(void)
 
 TestSuite(abi_check, .fini = cleanup, .timeout = 20);
 
-/* The check's answer for the file of len bytes, in tier. */
+/* The check's answer for the file of len bytes, in tier (pure: no threads). */
 static int check(const void *p, size_t len, const char *app, const char *tier, char *msg,
 		 size_t cap)
 {
-	int rc = lutf_abi_check_app(img_write(p, len), app, tier, msg, cap);
+	int rc =
+	    lutf_abi_check_app(img_write(p, len), app, tier, strcmp(tier, "pure") != 0, msg, cap);
 
 	unlink(path);
 	path[0] = 0;
@@ -127,6 +128,19 @@ Test(abi_check, go_note_refused_in_pure_with_the_tier_named)
 	/* As Go's linker writes it: "Go\0\0", namesz 4. */
 	((Elf64_Nhdr *)(m.b + 128))->n_namesz = 4;
 	cr_assert_eq(check(&m, sizeof(m), "a", "pure", msg, sizeof(msg)), -EPERM);
+}
+
+Test(abi_check, go_refused_in_any_tier_without_threads)
+{
+	struct img m;
+	char msg[400] = "";
+
+	img_init(&m);
+	img_note(&m, "Go", 4);
+	cr_assert_eq(
+	    lutf_abi_check_app(img_write(&m, sizeof(m)), "a", "mytier", false, msg, sizeof(msg)),
+	    -EPERM);
+	cr_assert(strstr(msg, "tier mytier allows no new threads"), "%s", msg);
 }
 
 Test(abi_check, go_section_refused_in_pure)
@@ -186,7 +200,8 @@ Test(abi_check, hostile_files_are_left_to_dlopen)
 	char msg[400] = "", junk[300];
 
 	/* Missing, empty, short, not ELF, 32-bit. */
-	cr_assert_eq(lutf_abi_check_app("/nonexistent/lutf.so", "a", "pure", msg, sizeof(msg)), 0);
+	cr_assert_eq(
+	    lutf_abi_check_app("/nonexistent/lutf.so", "a", "pure", false, msg, sizeof(msg)), 0);
 	cr_assert_eq(check("", 0, "a", "pure", msg, sizeof(msg)), 0);
 	cr_assert_eq(check(ELFMAG, SELFMAG, "a", "pure", msg, sizeof(msg)), 0);
 	for (size_t i = 0; i < sizeof(junk); i++)

@@ -301,7 +301,7 @@ Test(langs, loaded_go_runtime_found_by_its_note, .init = NULL, .fini = NULL)
 	void *h = dlopen(so, RTLD_NOW | RTLD_LOCAL);
 
 	cr_assert(h, "%s", dlerror());
-	cr_assert_eq(lutf_abi_check_app(so, "other", "basic", msg, sizeof(msg)), -EBUSY);
+	cr_assert_eq(lutf_abi_check_app(so, "other", "basic", true, msg, sizeof(msg)), -EBUSY);
 	cr_assert(strstr(msg, "(library "), "%s", msg);
 	cr_assert(strstr(msg, "libgo_hello.so); two Go runtimes cannot share one process"), "%s",
 		  msg);

@@ -156,27 +156,30 @@ static int loaded_go(struct dl_phdr_info *info, size_t size, void *arg)
 
 /*
  * Why a Go runtime cannot run in tier, or NULL when it can. What each tier
- * does to Go is in docs/functions.md ("Go"): pure has no clone after the
- * filter, and the Go runtime starts its threads (sysmon, GC workers) when
- * the library is loaded.
+ * does to Go is in docs/functions.md ("Go"): a tier whose Labors are all
+ * started before the filter (pure: "labors fixed") allows no clone after
+ * it, and the Go runtime starts its threads (sysmon, GC workers) when the
+ * library is loaded.
  */
-static const char *go_tier_refusal(const char *tier)
+static const char *go_tier_refusal(bool threads)
 {
-	if (!strcmp(tier, "pure"))
-		return "tier pure allows no new threads (no clone), and the Go runtime starts "
-		       "its own threads when the library loads; use tier basic or above";
+	if (!threads)
+		return "allows no new threads (no clone), and the Go runtime starts its own "
+		       "threads when the library loads; use tier basic or above";
 	return NULL;
 }
 
-int lutf_abi_check_app(const char *path, const char *app, const char *tier, char *msg, size_t cap)
+int lutf_abi_check_app(const char *path, const char *app, const char *tier, bool threads, char *msg,
+		       size_t cap)
 {
 	const char *why, *other = NULL;
 
 	if (!file_is_go(path))
 		return 0;
-	why = go_tier_refusal(tier ? tier : "");
+	why = go_tier_refusal(threads);
 	if (why) {
-		snprintf(msg, cap, "a Go library (-buildmode=c-shared) cannot run here: %s", why);
+		snprintf(msg, cap, "a Go library (-buildmode=c-shared) cannot run here: tier %s %s",
+			 tier && tier[0] ? tier : "(none)", why);
 		return -EPERM;
 	}
 	if (go_app[0] || dl_iterate_phdr(loaded_go, &other)) {
