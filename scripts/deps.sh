@@ -11,10 +11,13 @@ set -euo pipefail
 
 # prometheus: only for promtool (tests/http/promtool_check.sh); systemd: only
 # for systemd-analyze (tests/http/unit_verify.sh). Neither service is wanted.
+# g++, rustc, golang-go: the C++, Rust and Go example apps (examples/, tested
+# by tests/langs; .ci/run requires them through LUTF_TEST_REQUIRE=langs).
 PKGS=(build-essential cmake pkg-config clang llvm bpftool
       libbpf-dev liburing-dev libseccomp-dev libcriterion-dev libinih-dev
       node-llhttp prometheus systemd curl
-      clang-14 libclang-rt-14-dev libsodium-dev)
+      clang-14 libclang-rt-14-dev libsodium-dev
+      g++ rustc golang-go)
 BENCH_PKGS=(wrk nginx-light jq valgrind)
 
 case "${1:-}" in

@@ -70,13 +70,22 @@ typedef int (*lutf_fn_t)(struct lutf_call *call);
 typedef int (*lutf_app_init_t)(void **app_state);
 typedef void (*lutf_app_fini_t)(void *app_state);
 
+/* C++: extern "C" gives the symbols C names, and the const its external
+ * linkage (a namespace-scope const is internal in C++). */
+#ifdef __cplusplus
+#define LUTF_C_LINKAGE extern "C"
+#else
+#define LUTF_C_LINKAGE
+#endif
+
 #define LUTF_APP_ABI                                                                               \
-	__attribute__((visibility("default"))) const uint32_t lutf_abi_version = LUTF_ABI_VERSION
+	LUTF_C_LINKAGE __attribute__((visibility("default"))) const uint32_t lutf_abi_version =    \
+		LUTF_ABI_VERSION
 
 /* Define an exported function:  LUTF_FUNCTION(hello) { ... use call ... } */
 #define LUTF_FUNCTION(name)                                                                        \
-	__attribute__((visibility("default"))) int name(struct lutf_call *call);                   \
-	int name(struct lutf_call *call)
+	LUTF_C_LINKAGE __attribute__((visibility("default"))) int name(struct lutf_call *call);    \
+	LUTF_C_LINKAGE int name(struct lutf_call *call)
 
 static inline int lutf_write(struct lutf_call *call, const void *buf, size_t len)
 {

@@ -23,6 +23,7 @@
 
 #include "host.h"
 
+#include "abi_check.h"
 #include "sandbox.h"
 #include "wire.h"
 #include "worker.h"
@@ -43,6 +44,8 @@ struct wk_name {
 static struct wk_name wk_names[WK_NAMES];
 static uint32_t wk_nnames; /* release on publish, acquire on lookup */
 static int wk_log_fd = -1;
+static char wk_tier[16];       /* the worker's tier, "" = unconfined (for abi_check) */
+static bool wk_threads = true; /* the tier allows new threads (not "labors fixed") */
 
 /* Labor threads: look the name up. Entries are appended only, never moved. */
 static int wk_resolve(void *ctx, uint32_t slot, const char *name, struct lutf_fn_binding *out)
@@ -174,6 +177,8 @@ static int wk_load(const uint8_t *p, size_t len, char *msg, size_t cap)
 		snprintf(msg, cap, "bad load request");
 		return err ? err : -EINVAL;
 	}
+	if ((err = lutf_abi_check_app(path, app, wk_tier, wk_threads, msg, cap)))
+		return err;
 	h = dlopen(path, RTLD_NOW | RTLD_LOCAL);
 	if (!h) {
 		snprintf(msg, cap, "dlopen: %s", dlerror());
@@ -297,6 +302,7 @@ __attribute__((noreturn)) void lutf_worker_main_prepared(const char *tenant, int
 	snprintf(comm, sizeof(comm), "lutf-w-%s", tenant);
 	prctl(PR_SET_NAME, comm);
 	wk_log_fd = log;
+	snprintf(wk_tier, sizeof(wk_tier), "%s", sb ? sb->tier : "");
 	mem = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, memfd, 0);
 	if (mem == MAP_FAILED) {
 		fprintf(stderr, "lutf worker %s: mmap region: %s\n", tenant, strerror(errno));
@@ -310,6 +316,7 @@ __attribute__((noreturn)) void lutf_worker_main_prepared(const char *tenant, int
 						  sizeof(why));
 		if (err)
 			wk_unconfined(ctl, tenant, err, why);
+		wk_threads = !st.labors_fixed;
 	} else {
 		wk_start_labors(&ws, NULL);
 	}

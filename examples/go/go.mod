@@ -1,0 +1,3 @@
+module lutf.example/gohello
+
+go 1.19
