@@ -9,6 +9,7 @@
 #include <criterion/criterion.h>
 #include <dirent.h>
 #include <inttypes.h>
+#include <grp.h>
 #include <pthread.h>
 
 #include "daemon_util.h"
@@ -344,10 +345,44 @@ static void fork_100(void)
 	close(dfd);
 }
 
+/*
+ * A process of another lutfd on the host: uid_lo + 16, the first uid past
+ * this lutfd's uid_range (the harness's second block, unused here). Neither
+ * lutfd's start nor its watcher may kill it (docs/operator.md, "Several
+ * lutfds on one host").
+ */
+static pid_t neighbour_start(void)
+{
+	pid_t pid = fork();
+
+	cr_assert_geq(pid, 0);
+	if (pid == 0) {
+		uid_t uid = d.uid_lo + 16;
+
+		if (setgroups(0, NULL) || setresgid(uid, uid, uid) || setresuid(uid, uid, uid))
+			_exit(1);
+		for (;;)
+			pause();
+	}
+	return pid;
+}
+
+static void neighbour_check(pid_t pid)
+{
+	int st = 0;
+
+	cr_assert_eq(waitpid(pid, &st, WNOHANG), 0,
+		     "lutfd killed uid %u, outside its uid_range (wait status %#x)", d.uid_lo + 16,
+		     st);
+	kill(pid, SIGKILL);
+	waitpid(pid, NULL, 0);
+}
+
 Test(lifecycle, kill9_of_lutfd_leaves_no_tenant_process)
 {
 	uint64_t t0, ms, killed_ms = 0;
 	int left, unkilled;
+	pid_t neighbour = neighbour_start();
 
 	fork_100();
 	cr_assert_neq(child_named(d.pid, "lutf-watcher"), 0, "no watcher beside lutfd");
@@ -375,12 +410,13 @@ Test(lifecycle, kill9_of_lutfd_leaves_no_tenant_process)
 	cr_assert(killed_ms && killed_ms <= 1000,
 		  "tenant processes still ran %" PRIu64 " ms past lutfd", ms);
 	cr_assert_leq(ms, 2500, "tenant processes lived %" PRIu64 " ms past lutfd", ms);
+	neighbour_check(neighbour);
 }
 
 Test(lifecycle, start_kills_what_an_earlier_lutfd_left)
 {
 	uint64_t worker = 0;
-	pid_t w;
+	pid_t w, neighbour;
 
 	fork_100();
 	/* No watcher this time (killed first): the children outlive lutfd ... */
@@ -392,6 +428,7 @@ Test(lifecycle, start_kills_what_an_earlier_lutfd_left)
 	waitpid(d.pid, NULL, 0);
 	td_sleep_ms(200);
 	cr_assert_geq(uid_procs(d.uid_lo, 0), 100, "the children live on without a watcher");
+	neighbour = neighbour_start();
 	/* ... until the next lutfd starts: it kills them before its workers. */
 	cr_assert(td_start_again(&d), "lutfd did not start again (log in %s)", d.log);
 	close(cfd);
@@ -404,6 +441,7 @@ Test(lifecycle, start_kills_what_an_earlier_lutfd_left)
 	for (uint64_t t0 = td_now_ms(); left && td_now_ms() - t0 < 3000; td_sleep_ms(10))
 		left = uid_procs(d.uid_lo, (pid_t)worker);
 	cr_assert_eq(left, 0, "%d leftovers beside worker %" PRIu64, left, worker);
+	neighbour_check(neighbour);
 }
 
 Test(lifecycle, state_folder_under_a_0700_parent_is_named)
