@@ -11,10 +11,13 @@ set -euo pipefail
 
 # prometheus: only for promtool (tests/http/promtool_check.sh); systemd: only
 # for systemd-analyze (tests/http/unit_verify.sh). Neither service is wanted.
+# nats-server: the cluster tests start their own (tests/cluster); its unit
+# is disabled below like any other.
 PKGS=(build-essential cmake pkg-config clang llvm bpftool
       libbpf-dev liburing-dev libseccomp-dev libcriterion-dev libinih-dev
       node-llhttp prometheus systemd curl
-      clang-14 libclang-rt-14-dev libsodium-dev)
+      clang-14 libclang-rt-14-dev libsodium-dev
+      nats-server libnats-dev)
 BENCH_PKGS=(wrk nginx-light)
 
 case "${1:-}" in

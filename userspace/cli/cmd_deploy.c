@@ -217,6 +217,12 @@ int cmd_deploy(int argc, char **argv)
 		code = EXIT_LOCAL;
 		goto out;
 	}
+#ifdef LUTF_HAVE_CLUSTER
+	if (g.cluster) {
+		code = cluster_deploy(&s.d);
+		goto out;
+	}
+#endif
 	code = connect_or_report(g.control, &c);
 	if (code)
 		goto out;

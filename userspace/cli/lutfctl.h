@@ -27,6 +27,8 @@ struct lutfctl_global {
 	bool json;
 	uint32_t timeout_ms; /* 0: not given */
 	char socket_buf[4200], control_buf[4200];
+	const char *cluster;	   /* --cluster nats://...: the cluster registry */
+	const char *cluster_creds; /* --cluster-creds FILE */
 };
 
 extern struct lutfctl_global g;
@@ -60,5 +62,10 @@ int sub_getopt(int argc, char **argv, const char *shortopts, const struct option
 int cmd_deploy(int argc, char **argv);
 int cmd_invoke(int argc, char **argv);
 int cmd_key(int argc, char **argv);
+/* cmd_cluster.c (built with libnats only): --cluster and "cluster status". */
+int cluster_deploy(const struct lutf_client_deploy *d);
+int cluster_fn(const char *cmd, const char *tenant, const char *fn);
+int cluster_list(const char *tenant);
+int cmd_cluster(int argc, char **argv);
 
 #endif /* LUTFCTL_H */

@@ -80,6 +80,11 @@ struct lutfd_config {
 	bool functions_reach_lutfd;    /* tenants' connect rules keep lutfd's ports */
 	uint32_t frame_timeout_ms;     /* a binary frame begun, not complete: close */
 	uint64_t input_buffered_max;   /* unparsed input over all connections */
+	/* cluster mode (issue #15; docs/cluster.md): "" = one host, no NATS */
+	char cluster[512];	 /* "nats://host:port[,...]" */
+	char cluster_creds[256]; /* a NATS .creds file */
+	char cluster_token[256]; /* a NATS token */
+	char cluster_node[64];	 /* this node's name; "" = the host name */
 };
 
 /* Fill the defaults. */
