@@ -160,6 +160,30 @@ static bool wait_log(struct td *d, const char *text, uint64_t ms)
 	return false;
 }
 
+/* Wait (up to ms) until "lutfctl cluster status" shows three nodes that run
+ * every one of nfns function revisions (heartbeats come every second). */
+static bool status_in_step(const char *url, unsigned nfns, uint64_t ms)
+{
+	uint64_t t0 = td_now_ms();
+	char cmd[512], line[512], want[32];
+
+	snprintf(cmd, sizeof(cmd), "%s --cluster '%s' cluster status", LUTFCTL_BIN, url);
+	snprintf(want, sizeof(want), "in step %u/%u", nfns, nfns);
+	do {
+		FILE *p = popen(cmd, "r");
+		unsigned n = 0;
+
+		while (p && fgets(line, sizeof(line), p))
+			n += !strncmp(line, "node ", 5) && strstr(line, want);
+		if (p)
+			pclose(p);
+		if (n == 3)
+			return true;
+		td_sleep_ms(100);
+	} while (td_now_ms() - t0 < ms);
+	return false;
+}
+
 /* Three servers; node i talks to server i first (node 2: to server 2 only). */
 static void start_cluster(void)
 {
@@ -204,6 +228,8 @@ Test(cluster, registry_converges_and_survives_bad_input, .fini = teardown, .time
 			  bound_ms());
 		cr_log_info("deploy served by node %d after %ld ms", i, t);
 	}
+	cr_assert(status_in_step(url0, 2, 3000),
+		  "lutfctl cluster status never showed 3 nodes in step with 2 functions");
 	cr_assert_eq(ctl(url0, "pause acme/echo"), 0);
 	for (int i = 1; i < 3; i++)
 		cr_assert(wait_state(&node[i], "acme", "echo", "paused", bound_ms()) >= 0,
