@@ -322,3 +322,112 @@ Test(cluster, bad_cluster_url_refused_at_start, .fini = teardown, .timeout = 30)
 	cr_assert(wait_log(&node[0], "is not nats://host:port", 1000), "no clear error in %s",
 		  node[0].log);
 }
+
+/* One call's status and detail at node d (tenant/fn, input "hi"). */
+static uint32_t call_detail(struct td *d, const char *tenant, const char *fn, uint32_t *detail)
+{
+	char url[200];
+	struct lutf_client *c = NULL;
+	struct lutf_client_request req = {.input = "hi", .input_len = 2, .timeout_ms = 3000};
+	struct lutf_client_result res = {0};
+	uint32_t st = 0xffffffffu;
+
+	*detail = 0;
+	snprintf(url, sizeof(url), "unix://%s/lutf.sock", d->run);
+	if (lutf_client_connect(url, &c))
+		return st;
+	if (!lutf_client_invoke(c, tenant, fn, &req, &res)) {
+		st = res.status;
+		*detail = res.detail;
+	}
+	lutf_client_result_release(&res);
+	lutf_client_close(c);
+	return st;
+}
+
+static int cmp_u64(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+/* Median microseconds of n echo calls of acme/echo at d, one connection. */
+static uint64_t median_us(struct td *d, int n)
+{
+	char url[200];
+	struct lutf_client *c = NULL;
+	struct lutf_client_request req = {.input = "hi", .input_len = 2};
+	uint64_t us[200];
+
+	snprintf(url, sizeof(url), "unix://%s/lutf.sock", d->run);
+	cr_assert_eq(lutf_client_connect(url, &c), 0);
+	for (int i = 0; i < n && i < 200; i++) {
+		struct lutf_client_result res = {0};
+		struct timespec a, b;
+
+		clock_gettime(CLOCK_MONOTONIC, &a);
+		cr_assert_eq(lutf_client_invoke(c, "acme", "echo", &req, &res), 0);
+		clock_gettime(CLOCK_MONOTONIC, &b);
+		cr_assert_eq(res.status, LUTF_STATUS_OK);
+		lutf_client_result_release(&res);
+		us[i] = (uint64_t)(b.tv_sec - a.tv_sec) * 1000000u +
+			(uint64_t)(b.tv_nsec - a.tv_nsec) / 1000u;
+	}
+	lutf_client_close(c);
+	qsort(us, (size_t)n, sizeof(us[0]), cmp_u64);
+	return us[n / 2];
+}
+
+/* A function deployed on node 1 only is called at node 0: forwarded over
+ * NATS, with the answer (output, typed status, detail) node 1 would give. */
+Test(cluster, forwarded_calls_keep_their_answers, .fini = teardown, .timeout = 60)
+{
+	struct lutf_client_export ex[] = {{"echo", NULL}, {"crash", NULL}};
+	struct lutf_client_deploy dep = {
+	    .tenant = "acme", .app = "shop", .so_path = APP, .exports = ex, .n_exports = 2};
+	struct lutf_client_reply rep = {0};
+	struct lutf_client *c = NULL;
+	char extra[256], url[200];
+	uint32_t st0, st1, d0, d1;
+	long t;
+
+	LUTF_REQUIRE("root", lutf_test_is_root(), "lutfd needs root");
+	LUTF_REQUIRE("nats", tn_have_server(), "nats-server is not installed (scripts/deps.sh)");
+	cr_assert(tn_start(&nats, 1), "nats-server did not start");
+	for (int i = 0; i < 2; i++) {
+		snprintf(extra, sizeof(extra), "cluster = %s\ncluster_node = node%d\n", nats.url,
+			 i);
+		cr_assert(td_start(&node[i], extra), "lutfd %d did not start", i);
+		cr_assert(wait_log(&node[i], "in step with the registry", 15000));
+	}
+	snprintf(url, sizeof(url), "unix://%s/control.sock", node[1].run);
+	cr_assert_eq(lutf_client_connect(url, &c), 0);
+	cr_assert_eq(lutf_client_deploy(c, &dep, &rep), 0);
+	cr_assert_eq(rep.status, LUTF_STATUS_OK, "%s", rep.error ? rep.error : "");
+	lutf_client_reply_release(&rep);
+	lutf_client_close(c);
+
+	/* Node 1 offers its local functions within its next heartbeat (1 s). */
+	t = wait_call(&node[0], "acme", "echo", LUTF_STATUS_OK, 5000);
+	cr_assert(t >= 0, "node 0 never forwarded acme/echo to node 1");
+	cr_log_info("node 0 forwards acme/echo after %ld ms", t);
+	cr_assert_eq(call(&node[0], "acme", "echo"), LUTF_STATUS_OK, "wrong forwarded output");
+	/* Typed errors cross unchanged: the crash (status and signal) ... */
+	st0 = call_detail(&node[0], "acme", "crash", &d0);
+	cr_assert(wait_call(&node[1], "acme", "echo", LUTF_STATUS_OK, 5000) >= 0);
+	st1 = call_detail(&node[1], "acme", "crash", &d1);
+	cr_assert_eq(st0, LUTF_STATUS_CRASHED, "forwarded crash answered %u", st0);
+	cr_assert_eq(st0, st1);
+	cr_assert_eq(d0, d1, "detail %u forwarded, %u local", d0, d1);
+	/* ... and a function no node serves. */
+	cr_assert_eq(call(&node[0], "acme", "nosuch"), LUTF_STATUS_UNKNOWN_FUNCTION);
+	cr_assert(wait_call(&node[1], "acme", "echo", LUTF_STATUS_OK, 5000) >= 0);
+	{
+		uint64_t local = median_us(&node[1], 200), fwd = median_us(&node[0], 200);
+
+		cr_log_info("echo median: local %" PRIu64 " us, forwarded %" PRIu64
+			    " us (overhead %" PRId64 " us)",
+			    local, fwd, (int64_t)fwd - (int64_t)local);
+	}
+}

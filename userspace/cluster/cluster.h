@@ -94,6 +94,30 @@ int lutf_cluster_kv_each(struct lutf_cluster *c, const char *bucket,
 				    uint64_t rev),
 			 void *arg, char *msg, size_t cap);
 
+/* ---- sync calls between nodes (invoke.c) ---- */
+#define LUTF_CLUSTER_INV_SUBJ "lutf.inv"	/* .<tenant>.<function>, queue group "lutf" */
+#define LUTF_CLUSTER_FORWARDED "lutf-forwarded" /* header: never forwarded again */
+
+/* A forwarded call's answer, as the serving node's lutfd gave it. */
+struct lutf_cluster_reply {
+	uint64_t cookie;
+	uint32_t status, detail;
+	char error[256];
+	char content_type[128];
+	void *output; /* malloc'ed (the receiver frees it), or NULL */
+	size_t output_len;
+};
+
+/*
+ * Send a call of tenant/fn to a node that serves it (queue group); its
+ * answer comes to the node's on_reply with cookie, on a libnats thread; no
+ * node serving it: status UNKNOWN_FUNCTION. Never waits for the answer.
+ * Returns 0, or -ENOTCONN (not connected: the caller answers locally).
+ */
+int lutf_cluster_forward(const char *tenant, const char *fn, const void *input, size_t len,
+			 const char *content_type, uint32_t timeout_ms, const char *key,
+			 uint64_t cookie);
+
 /* ---- the node side (node.c), run inside lutfd ---- */
 struct lutf_cluster_node_cfg {
 	struct lutf_cluster_opts nats;
@@ -101,6 +125,9 @@ struct lutf_cluster_node_cfg {
 	const char *control_sock; /* lutfd's own control socket */
 	const char *state_dir;	  /* cluster.applied lives there */
 	const char *version;	  /* lutfd's version, for cluster status */
+	const char *data_sock;	  /* lutfd's own data socket: forwarded calls run there */
+	/* Answers of lutf_cluster_forward (a libnats thread; NULL: no forwarding). */
+	void (*on_reply)(struct lutf_cluster_reply *r);
 	void (*log)(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 };
 /* Start the node's thread: it watches the registry and converges lutfd to

@@ -40,7 +40,7 @@ struct table {
 static struct {
 	struct lutf_cluster_node_cfg cfg;
 	char url[1024], creds[256], token[256], node[LUTF_CLUSTER_NAME], sock[256], state[1024],
-	    version[32];
+	    version[32], data[256];
 	struct lutf_cluster *c;
 	struct lutf_client *ctl;
 	struct table want, next, applied; /* registry, registry being re-read, lutfd */
@@ -420,6 +420,33 @@ static void take(struct table *t, kvEntry *e)
 		N.cfg.log("cluster: more than %d functions: %s skipped", MAX_FNS, key);
 }
 
+/* Serve, for other nodes, every function this node's lutfd lists. */
+static void serve_local(void)
+{
+	static char keys[MAX_FNS][2 * LUTF_CLUSTER_NAME + 2];
+	struct lutf_client_reply rep = {0};
+	size_t n = 0;
+	int err = ctl();
+
+	if (!err)
+		err = lutf_client_list(N.ctl, NULL, &rep);
+	if (err) {
+		ctl_drop();
+		return;
+	}
+	for (size_t i = 0; i < rep.n_records && n < MAX_FNS; i++) {
+		const struct lutf_client_field *t =
+		    lutf_client_record_get(&rep.records[i], "tenant");
+		const struct lutf_client_field *f =
+		    lutf_client_record_get(&rep.records[i], "function");
+
+		if (t && f && t->str && f->str)
+			snprintf(keys[n++], sizeof(keys[0]), "%s.%s", t->str, f->str);
+	}
+	lutf_client_reply_release(&rep);
+	lutf_cluster_inv_sync(keys, n);
+}
+
 static void heartbeat(void)
 {
 	char buf[8192];
@@ -479,6 +506,8 @@ static void *node_main(void *arg)
 			}
 			said = false;
 			initial = true;
+			if ((err = lutf_cluster_inv_open(N.c, &N.cfg)))
+				N.cfg.log("cluster: no forwarding: %s", strerror(-err));
 			N.next.n = 0;
 			seen_reconnects = reconnects();
 		}
@@ -491,12 +520,15 @@ static void *node_main(void *arg)
 			N.next = t;
 			initial = false;
 			converge();
+			serve_local();
 			N.cfg.log("cluster: in step with the registry (%zu functions)", N.want.n);
 		} else if (s == NATS_OK && e) {
 			take(initial ? &N.next : &N.want, e);
 			kvEntry_Destroy(e);
-			if (!initial)
+			if (!initial) {
 				converge();
+				serve_local();
+			}
 		} else if (s != NATS_OK && s != NATS_TIMEOUT) {
 			kvWatcher_Destroy(w);
 			w = NULL;
@@ -512,10 +544,12 @@ static void *node_main(void *arg)
 		if (now_ms() - last_beat >= 1000 &&
 		    natsConnection_Status(lutf_cluster_conn(N.c)) == NATS_CONN_STATUS_CONNECTED) {
 			heartbeat();
+			serve_local(); /* local deploys too */
 			last_beat = now_ms();
 		}
 	}
 	kvWatcher_Destroy(w);
+	lutf_cluster_inv_close();
 	return NULL;
 }
 
@@ -532,6 +566,8 @@ int lutf_cluster_node_start(const struct lutf_cluster_node_cfg *cfg)
 	snprintf(N.sock, sizeof(N.sock), "unix://%s", cfg->control_sock);
 	snprintf(N.state, sizeof(N.state), "%s", cfg->state_dir);
 	snprintf(N.version, sizeof(N.version), "%s", cfg->version ? cfg->version : "?");
+	snprintf(N.data, sizeof(N.data), "%s", cfg->data_sock ? cfg->data_sock : "");
+	N.cfg.data_sock = cfg->data_sock ? N.data : NULL;
 	N.cfg.nats.url = N.url;
 	N.cfg.nats.creds = N.creds;
 	N.cfg.nats.token = N.token;

@@ -524,6 +524,10 @@ uint32_t lutfd_invoke_start(struct lutf_conn *c, enum lutfd_origin origin, uint6
 
 	*detail = 0;
 	if (!f || !f->bound) {
+#ifdef LUTF_HAVE_CLUSTER
+		if (lutfd_forward_start(c, origin, req_id, tenant, fn, req))
+			return LUTF_STATUS_OK; /* another node runs it (forward.c) */
+#endif
 		snprintf(msg, cap, "no function %s/%s", tenant, fn);
 		return LUTF_STATUS_UNKNOWN_FUNCTION;
 	}
@@ -533,12 +537,20 @@ uint32_t lutfd_invoke_start(struct lutf_conn *c, enum lutfd_origin origin, uint6
 	}
 	if (t->inflight >= g_cfg.max_queued) {
 		t->slot_stats[f->slot][LUTF_STATUS_OVERLOADED]++;
+#ifdef LUTF_HAVE_CLUSTER
+		if (lutfd_forward_start(c, origin, req_id, tenant, fn, req))
+			return LUTF_STATUS_OK; /* another node runs it (forward.c) */
+#endif
 		snprintf(msg, cap, "tenant %s has %u requests in flight", tenant, t->inflight);
 		return LUTF_STATUS_OVERLOADED;
 	}
 	app = lutfd_app_find(t, f->app);
 	if (app && app->max_concurrency && t->slot_inflight[f->slot] >= app->max_concurrency) {
 		t->slot_stats[f->slot][LUTF_STATUS_OVERLOADED]++;
+#ifdef LUTF_HAVE_CLUSTER
+		if (lutfd_forward_start(c, origin, req_id, tenant, fn, req))
+			return LUTF_STATUS_OK; /* another node runs it (forward.c) */
+#endif
 		snprintf(msg, cap, "%s/%s has its max_concurrency (%u) calls in flight", tenant, fn,
 			 app->max_concurrency);
 		return LUTF_STATUS_OVERLOADED;

@@ -349,6 +349,23 @@ uint32_t lutfd_invoke_start(struct lutf_conn *c, enum lutfd_origin origin, uint6
 			    const char *tenant, const char *fn, const struct lutf_request *req,
 			    uint32_t *detail, char *msg, size_t cap);
 
+/* ---- forward.c (cluster mode, docs/cluster.md): calls run by other nodes ---- */
+/* Watch the answers' eventfd on g_loop. Returns 0 or -errno. */
+int lutfd_forward_init(void);
+/* Send a call this lutfd cannot run to a node that can; true when sent (its
+ * answer comes later through origin's protocol, c's in-flight count was
+ * raised), false when the local answer stands (no cluster, not connected,
+ * the call came forwarded already). */
+bool lutfd_forward_start(struct lutf_conn *c, enum lutfd_origin origin, uint64_t req_id,
+			 const char *tenant, const char *fn, const struct lutf_request *req);
+/* Answer DEADLINE to forwarded calls past their deadline (the tick). */
+void lutfd_forward_tick(void);
+/* An answer from another node (a libnats thread: queued for the loop). */
+struct lutf_cluster_reply;
+void lutfd_forward_reply(struct lutf_cluster_reply *r);
+/* Calls forwarded, answered by another node, answered by lutfd's deadline. */
+void lutfd_forward_metrics(uint64_t *forwarded, uint64_t *answered, uint64_t *expired);
+
 /* ---- http_gw.c: the HTTP/1.1 gateway ---- */
 #define LUTFD_HTTP_DEFAULT "127.0.0.1:8080"  /* http_listen; taken: lutfd runs without */
 #define LUTFD_ADMIN_DEFAULT "127.0.0.1:9090" /* admin_listen; likewise */

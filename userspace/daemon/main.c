@@ -201,7 +201,7 @@ static int cluster_start(void)
 {
 #ifdef LUTF_HAVE_CLUSTER
 	struct lutf_cluster_node_cfg cc = {0};
-	char sock[PATH_MAX + 16], host[64] = "lutfd";
+	char sock[PATH_MAX + 16], data[PATH_MAX + 16], host[64] = "lutfd";
 	int err;
 
 	if (!g_cfg.cluster[0])
@@ -217,6 +217,13 @@ static int cluster_start(void)
 	cc.state_dir = g_cfg.state_dir;
 	cc.version = LUTF_VERSION_STR;
 	cc.log = lutfd_log;
+	snprintf(data, sizeof(data), "%s/lutf.sock", g_cfg.runtime_dir);
+	cc.data_sock = data;
+	cc.on_reply = lutfd_forward_reply;
+	if ((err = lutfd_forward_init())) {
+		fprintf(stderr, "lutfd: cluster: %s\n", strerror(-err));
+		return err;
+	}
 	err = lutf_cluster_node_start(&cc);
 	if (err)
 		fprintf(stderr, "lutfd: cluster = %s: cannot start: %s\n", g_cfg.cluster,
@@ -583,6 +590,9 @@ int main(int argc, char **argv)
 		now = lutfd_now_ms();
 		if (now - last_tick >= 200) {
 			lutf_srv_tick(g_srv);
+#ifdef LUTF_HAVE_CLUSTER
+			lutfd_forward_tick();
+#endif
 			last_tick = now;
 		}
 	}
