@@ -423,11 +423,46 @@ Test(cluster, forwarded_calls_keep_their_answers, .fini = teardown, .timeout = 6
 	/* ... and a function no node serves. */
 	cr_assert_eq(call(&node[0], "acme", "nosuch"), LUTF_STATUS_UNKNOWN_FUNCTION);
 	cr_assert(wait_call(&node[1], "acme", "echo", LUTF_STATUS_OK, 5000) >= 0);
+
 	{
 		uint64_t local = median_us(&node[1], 200), fwd = median_us(&node[0], 200);
 
 		cr_log_info("echo median: local %" PRIu64 " us, forwarded %" PRIu64
 			    " us (overhead %" PRId64 " us)",
 			    local, fwd, (int64_t)fwd - (int64_t)local);
+	}
+
+	/* --replicas 1: one node runs it, the other forwards to it. */
+	{
+		char s0[32], s1[32];
+		int placed = -1;
+		uint64_t t0 = td_now_ms();
+
+		cr_assert_eq(ctl(nats.url,
+				 "deploy --replicas 1 --tenant solo --app one --so %s "
+				 "--export solo=echo",
+				 APP),
+			     0);
+		do {
+			state(&node[0], "solo", "solo", s0, sizeof(s0));
+			state(&node[1], "solo", "solo", s1, sizeof(s1));
+			if (s0[0] || s1[0])
+				placed = s0[0] ? 0 : 1;
+			td_sleep_ms(20);
+		} while (placed < 0 && td_now_ms() - t0 < 3000);
+		cr_assert(placed >= 0, "no node placed solo/solo");
+		td_sleep_ms(1500); /* a heartbeat later: still on one node only */
+		state(&node[0], "solo", "solo", s0, sizeof(s0));
+		state(&node[1], "solo", "solo", s1, sizeof(s1));
+		cr_assert(!s0[0] != !s1[0], "replicas 1 but on %s",
+			  s0[0] && s1[0] ? "both" : "none");
+		cr_assert_eq(call(&node[!placed], "solo", "solo"), LUTF_STATUS_OK,
+			     "node %d did not forward to the replica", !placed);
+		/* The replica's node dies: after its heartbeat expires the other takes it. */
+		td_stop(&node[placed]);
+		cr_assert(wait_call(&node[!placed], "solo", "solo", LUTF_STATUS_OK, 9000) >= 0,
+			  "solo/solo not placed again after its node died");
+		state(&node[!placed], "solo", "solo", s0, sizeof(s0));
+		cr_assert_str_eq(s0, "active", "the survivor forwards but does not run it");
 	}
 }

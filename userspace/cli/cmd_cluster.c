@@ -91,6 +91,7 @@ int cluster_deploy(const struct lutf_client_deploy *d)
 	m.memory_mb = d->memory_mb;
 	m.max_concurrency = d->max_concurrency;
 	m.is_public = d->is_public;
+	m.replicas = g.cluster_replicas;
 	err = lutf_cluster_artifact_put(c, so, len, &m, msg, sizeof(msg));
 	for (size_t i = 0; !err && i < d->n_exports; i++) {
 		struct lutf_cluster_manifest one = m, old;

@@ -40,6 +40,8 @@ static const char deploy_help[] =
     "  --public               anyone may invoke the app's functions over TCP and HTTP,\n"
     "                         without an API key (default: a key of tenant T)\n"
     "  --manifest FILE        read the above from an INI file; options win\n"
+    "  --replicas N           with --cluster: run on N nodes (rendezvous hashing over\n"
+    "                         the live nodes); default every node\n"
     "\n"
     "Manifest format (INI; '#' or ';' start a comment line):\n"
     "  [app]\n"
@@ -108,6 +110,7 @@ int cmd_deploy(int argc, char **argv)
 	    {"config", required_argument, NULL, 'C'},
 	    {"manifest", required_argument, NULL, 'M'},
 	    {"public", no_argument, NULL, 'P'},
+	    {"replicas", required_argument, NULL, 'R'},
 	    HELP_OPT,
 	    {0},
 	};
@@ -172,6 +175,9 @@ int cmd_deploy(int argc, char **argv)
 		case 'P':
 			s.d.is_public = true;
 			break;
+		case 'R':
+			num = &g.cluster_replicas;
+			break;
 		case 'h':
 			fputs(deploy_help, stdout);
 			goto out;
@@ -196,6 +202,10 @@ int cmd_deploy(int argc, char **argv)
 			code = usage_error("deploy", "manifest %s", msg);
 			goto out;
 		}
+	}
+	if (g.cluster_replicas && !g.cluster) {
+		code = usage_error("deploy", "--replicas needs --cluster");
+		goto out;
 	}
 	if (!s.d.tenant || !s.d.app || !s.d.so_path || !s.d.n_exports) {
 		code = usage_error("deploy", "deploy needs a tenant, an app, a .so and at least "

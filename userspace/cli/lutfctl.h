@@ -29,6 +29,7 @@ struct lutfctl_global {
 	char socket_buf[4200], control_buf[4200];
 	const char *cluster;	   /* --cluster nats://...: the cluster registry */
 	const char *cluster_creds; /* --cluster-creds FILE */
+	uint32_t cluster_replicas; /* deploy --replicas N (with --cluster); 0 = every node */
 };
 
 extern struct lutfctl_global g;

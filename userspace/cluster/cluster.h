@@ -33,6 +33,7 @@ struct lutf_cluster_manifest {
 	char sha256[65];				 /* lower-case hex of the .so */
 	uint64_t size;
 	uint32_t chunks;
+	uint32_t replicas; /* nodes that run it (rendezvous hashing); 0 = every node */
 };
 
 /* Text form ("key=value" lines) into buf. Returns the length, or -ENOSPC. */
@@ -42,6 +43,10 @@ int lutf_cluster_manifest_encode(const struct lutf_cluster_manifest *m, char *bu
  * -EINVAL with the reason in msg. */
 int lutf_cluster_manifest_decode(const void *data, size_t len, const char *key,
 				 struct lutf_cluster_manifest *m, char *msg, size_t cap);
+/* Rendezvous placement: is node among the replicas nodes (of the n live
+ * ones) that score highest for key? replicas 0 or >= n: every node. */
+bool lutf_cluster_placed(const char *key, uint32_t replicas, const char *node,
+			 char (*nodes)[LUTF_CLUSTER_NAME], size_t n);
 /* Lower-case hex sha256 of data into out[65]. */
 void lutf_cluster_sha256(const void *data, size_t len, char out[65]);
 

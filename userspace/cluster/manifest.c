@@ -29,14 +29,15 @@ void lutf_cluster_sha256(const void *data, size_t len, char out[65])
 
 int lutf_cluster_manifest_encode(const struct lutf_cluster_manifest *m, char *buf, size_t cap)
 {
-	int n = snprintf(buf, cap,
-			 "lutf_manifest=1\ntenant=%s\napp=%s\nfunction=%s\nsymbol=%s\ntier=%s\n"
-			 "state=%s\npublic=%d\ntimeout_ms=%" PRIu32 "\nmemory_mb=%" PRIu32
-			 "\nmax_concurrency=%" PRIu32 "\nsha256=%s\nsize=%" PRIu64
-			 "\nchunks=%" PRIu32 "\n",
-			 m->tenant, m->app, m->function, m->symbol, m->tier,
-			 m->paused ? "paused" : "active", m->is_public ? 1 : 0, m->timeout_ms,
-			 m->memory_mb, m->max_concurrency, m->sha256, m->size, m->chunks);
+	int n =
+	    snprintf(buf, cap,
+		     "lutf_manifest=1\ntenant=%s\napp=%s\nfunction=%s\nsymbol=%s\ntier=%s\n"
+		     "state=%s\npublic=%d\ntimeout_ms=%" PRIu32 "\nmemory_mb=%" PRIu32
+		     "\nmax_concurrency=%" PRIu32 "\nsha256=%s\nsize=%" PRIu64 "\nchunks=%" PRIu32
+		     "\nreplicas=%" PRIu32 "\n",
+		     m->tenant, m->app, m->function, m->symbol, m->tier,
+		     m->paused ? "paused" : "active", m->is_public ? 1 : 0, m->timeout_ms,
+		     m->memory_mb, m->max_concurrency, m->sha256, m->size, m->chunks, m->replicas);
 
 	return n < 0 || (size_t)n >= cap ? -ENOSPC : n;
 }
@@ -121,6 +122,12 @@ static int field(struct lutf_cluster_manifest *m, const char *k, const char *v, 
 		m->is_public = v[0] == '1';
 		return 0;
 	}
+	if (!strcmp(k, "replicas")) {
+		if (!u64_of(v, 1024, &n))
+			return -1;
+		m->replicas = (uint32_t)n;
+		return 0;
+	}
 	if (!strcmp(k, "timeout_ms") || !strcmp(k, "memory_mb") || !strcmp(k, "max_concurrency")) {
 		if (!u64_of(v, UINT32_MAX, &n))
 			return -1;
@@ -197,4 +204,44 @@ int lutf_cluster_manifest_decode(const void *data, size_t len, const char *key,
 		return -EINVAL;
 	}
 	return 0;
+}
+
+/* FNV-1a over key, a separator and node, then a 64-bit finalizer (splitmix):
+ * every node computes the same scores from the same names. */
+static uint64_t score(const char *key, const char *node)
+{
+	uint64_t h = 0xcbf29ce484222325ull;
+
+	for (const char *p = key; *p; p++)
+		h = (h ^ (uint8_t)*p) * 0x100000001b3ull;
+	h = (h ^ 0xff) * 0x100000001b3ull;
+	for (const char *p = node; *p; p++)
+		h = (h ^ (uint8_t)*p) * 0x100000001b3ull;
+	h ^= h >> 30;
+	h *= 0xbf58476d1ce4e5b9ull;
+	h ^= h >> 27;
+	h *= 0x94d049bb133111ebull;
+	return h ^ (h >> 31);
+}
+
+bool lutf_cluster_placed(const char *key, uint32_t replicas, const char *node,
+			 char (*nodes)[LUTF_CLUSTER_NAME], size_t n)
+{
+	uint64_t mine = score(key, node);
+	size_t above = 0;
+
+	if (!replicas || replicas >= n)
+		return true;
+	/* Placed when fewer than replicas other nodes score above this one
+	 * (ties broken by name). */
+	for (size_t i = 0; i < n; i++) {
+		uint64_t s;
+
+		if (!strcmp(nodes[i], node))
+			continue;
+		s = score(key, nodes[i]);
+		if (s > mine || (s == mine && strcmp(nodes[i], node) < 0))
+			above++;
+	}
+	return above < replicas;
 }

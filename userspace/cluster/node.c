@@ -46,6 +46,8 @@ static struct {
 	struct table want, next, applied; /* registry, registry being re-read, lutfd */
 	char bad_sha[65];		  /* last artifact refused: not fetched again */
 	uint64_t bad_rev;
+	char live[MAX_FNS][LUTF_CLUSTER_NAME]; /* nodes with a heartbeat, sorted, self included */
+	size_t nlive;
 	pthread_t thread;
 	bool running;
 	atomic_bool stop; /* relaxed: a flag polled every 200 ms, nothing else hangs on it */
@@ -282,6 +284,8 @@ static bool converge_app(const char *tenant, const char *app)
 
 		if (strcmp(e->m.tenant, tenant) || strcmp(e->m.app, app))
 			continue;
+		if (!lutf_cluster_placed(e->key, e->m.replicas, N.node, N.live, N.nlive))
+			continue; /* placed on other nodes: served from there (forwarding) */
 		d[nd++] = *e;
 		if (e->rev > top) {
 			top = e->rev;
@@ -359,6 +363,40 @@ static bool converge_app(const char *tenant, const char *app)
 		}
 	}
 	return changed;
+}
+
+static int cmp_name(const void *a, const void *b)
+{
+	return strcmp(a, b);
+}
+
+static void live_add(void *arg, const char *key, const void *val, size_t len, uint64_t rev)
+{
+	(void)arg;
+	(void)val;
+	(void)len;
+	(void)rev;
+	if (N.nlive < MAX_FNS && strcmp(key, N.node))
+		snprintf(N.live[N.nlive++], LUTF_CLUSTER_NAME, "%s", key);
+}
+
+/* Read the live nodes (heartbeats younger than the bucket's TTL). Returns
+ * true when the set changed (placements may have moved). */
+static bool live_refresh(void)
+{
+	char old[MAX_FNS][LUTF_CLUSTER_NAME], msg[200];
+	size_t nold = N.nlive;
+
+	memcpy(old, N.live, sizeof(old));
+	N.nlive = 0;
+	snprintf(N.live[N.nlive++], LUTF_CLUSTER_NAME, "%s", N.node);
+	if (lutf_cluster_kv_each(N.c, LUTF_CLUSTER_NODES, live_add, NULL, msg, sizeof(msg))) {
+		memcpy(N.live, old, sizeof(old)); /* keep what we knew */
+		N.nlive = nold;
+		return false;
+	}
+	qsort(N.live, N.nlive, sizeof(N.live[0]), cmp_name);
+	return N.nlive != nold || memcmp(old, N.live, nold * sizeof(old[0]));
 }
 
 static void converge(void)
@@ -506,6 +544,8 @@ static void *node_main(void *arg)
 			}
 			said = false;
 			initial = true;
+			heartbeat(); /* others place with this node from now on */
+			live_refresh();
 			if ((err = lutf_cluster_inv_open(N.c, &N.cfg)))
 				N.cfg.log("cluster: no forwarding: %s", strerror(-err));
 			N.next.n = 0;
@@ -544,6 +584,10 @@ static void *node_main(void *arg)
 		if (now_ms() - last_beat >= 1000 &&
 		    natsConnection_Status(lutf_cluster_conn(N.c)) == NATS_CONN_STATUS_CONNECTED) {
 			heartbeat();
+			if (!initial && live_refresh()) {
+				N.cfg.log("cluster: %zu live nodes; placing again", N.nlive);
+				converge();
+			}
 			serve_local(); /* local deploys too */
 			last_beat = now_ms();
 		}
