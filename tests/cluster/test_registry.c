@@ -317,6 +317,7 @@ Test(cluster, registry_converges_and_survives_bad_input, .fini = teardown, .time
 Test(cluster, bad_cluster_url_refused_at_start, .fini = teardown, .timeout = 30)
 {
 	LUTF_REQUIRE("root", lutf_test_is_root(), "lutfd needs root");
+	/* td_start sees lutfd exit before it writes its pid file. */
 	cr_assert_not(td_start(&node[0], "cluster = http://127.0.0.1:1\n"),
 		      "lutfd started with a cluster URL that is not nats://");
 	cr_assert(wait_log(&node[0], "is not nats://host:port", 1000), "no clear error in %s",

@@ -557,6 +557,8 @@ int main(int argc, char **argv)
 		return 1;
 	if (lutfd_http_start())
 		return 1;
+	if (cluster_start()) /* before the pid file: a bad cluster line fails the start */
+		return 1;
 	write_pidfile();
 	for (size_t i = 0; i < g_state.n; i++) {
 		err = lutfd_tenant_start(g_state.t[i]);
@@ -564,8 +566,6 @@ int main(int argc, char **argv)
 			lutfd_log("tenant %s does not start: %s", g_state.t[i]->name,
 				  strerror(-err));
 	}
-	if (cluster_start())
-		return 1;
 	lutfd_log("ready: %s/lutf.sock, %s/control.sock, tcp %s, http %s, admin %s, ingress %s, "
 		  "state %s, %zu tenants, bpf %s",
 		  g_cfg.runtime_dir, g_cfg.runtime_dir, tcp_addr[0] ? tcp_addr : "off",
