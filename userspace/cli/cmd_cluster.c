@@ -341,3 +341,74 @@ out:
 	free(s);
 	return finish(code);
 }
+
+/* ---- async calls ---- */
+
+int cluster_invoke_async(const char *tenant, const char *fn, const void *in, size_t len,
+			 const char *id)
+{
+	struct lutf_cluster *c = NULL;
+	char buf[LUTF_CLUSTER_ID] = "", msg[400];
+	bool dup = false;
+	int code = open_cluster(&c), err;
+
+	if (code)
+		return finish(code);
+	if (id)
+		snprintf(buf, sizeof(buf), "%.63s", id);
+	err = lutf_cluster_async_submit(c, tenant, fn, in, len, buf, &dup, msg, sizeof(msg));
+	lutf_cluster_close(c);
+	if (err == -EINVAL)
+		return usage_error("invoke", "%s", msg);
+	if (err) {
+		fprintf(stderr, "lutfctl: invoke --async: %s\n", msg);
+		return finish(EXIT_TRANSPORT);
+	}
+	if (g.json)
+		printf("{\"status\":\"accepted\",\"id\":\"%s\",\"duplicate\":%s}\n", buf,
+		       dup ? "true" : "false");
+	else
+		printf("%s%s\n", buf, dup ? " (already queued)" : "");
+	return finish(EXIT_OK);
+}
+
+int cmd_result(int argc, char **argv)
+{
+	struct lutf_cluster_reply r;
+	struct lutf_cluster *c = NULL;
+	char msg[400];
+	bool dead = false;
+	int code, err;
+
+	if (argc != 2 || argv[1][0] == '-') {
+		if (argc == 2 && (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h"))) {
+			printf("Usage: lutfctl --cluster nats://... result ID\n\n"
+			       "The stored result of async call ID: its output on stdout, or its\n"
+			       "typed failure (exit 10+N); exit 3 with 'not done yet' while it\n"
+			       "waits or runs. A call that ran out of retries ended in the\n"
+			       "dead-letter stream: its last failure is shown.\n");
+			return finish(EXIT_OK);
+		}
+		return usage_error("result", "result takes one ID");
+	}
+	if (!g.cluster)
+		return usage_error("result", "result needs --cluster nats://...");
+	code = open_cluster(&c);
+	if (code)
+		return finish(code);
+	err = lutf_cluster_result_get(c, argv[1], &r, &dead, msg, sizeof(msg));
+	lutf_cluster_close(c);
+	if (err == -EINVAL)
+		return usage_error("result", "%s", msg);
+	if (err) {
+		fprintf(stderr, "lutfctl: result: %s\n", msg);
+		return finish(EXIT_TRANSPORT);
+	}
+	if (r.status != LUTF_STATUS_OK)
+		code = status_error(r.status, r.detail,
+				    dead ? "retries exhausted (dead-letter stream)" : r.error);
+	else if (r.output_len)
+		fwrite(r.output, 1, r.output_len, stdout);
+	free(r.output);
+	return finish(code);
+}

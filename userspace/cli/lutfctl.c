@@ -43,6 +43,7 @@ static void usage_main(FILE *f)
 		"  logs      show recent function log lines and output\n"
 		"  key       create, list and revoke API keys (TCP and HTTP invocations)\n"
 		"  cluster   'cluster status': nodes and convergence (needs --cluster)\n"
+		"  result    the result of an async call: result ID (needs --cluster)\n"
 		"Run 'lutfctl COMMAND --help' for a command's options.\n"
 		"\n"
 		"Global options:\n"
@@ -568,6 +569,8 @@ int main(int argc, char **argv)
 #ifdef LUTF_HAVE_CLUSTER
 	if (strcmp(cmd, "cluster") == 0)
 		return cmd_cluster(argc, argv);
+	if (strcmp(cmd, "result") == 0)
+		return cmd_result(argc, argv);
 #endif
 	if (strcmp(cmd, "list") == 0)
 		return cmd_rows(argc, argv, ROWS_LIST);

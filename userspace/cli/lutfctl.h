@@ -68,5 +68,8 @@ int cluster_deploy(const struct lutf_client_deploy *d);
 int cluster_fn(const char *cmd, const char *tenant, const char *fn);
 int cluster_list(const char *tenant);
 int cmd_cluster(int argc, char **argv);
+int cluster_invoke_async(const char *tenant, const char *fn, const void *in, size_t len,
+			 const char *id);
+int cmd_result(int argc, char **argv);
 
 #endif /* LUTFCTL_H */

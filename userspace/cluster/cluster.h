@@ -123,6 +123,32 @@ int lutf_cluster_forward(const char *tenant, const char *fn, const void *input, 
 			 const char *content_type, uint32_t timeout_ms, const char *key,
 			 uint64_t cookie);
 
+/* ---- durable async calls (async.c) ---- */
+#define LUTF_CLUSTER_ASYNC "LUTF_ASYNC"	    /* work queue: lutf.async.<tenant>.<fn> */
+#define LUTF_CLUSTER_DLQ "LUTF_DLQ"	    /* dead letters: lutf.dlq.<tenant>.<fn> */
+#define LUTF_CLUSTER_RESULTS "lutf_results" /* KV: <id> -> result, TTL */
+#define LUTF_CLUSTER_RESULT_TTL_MS (24ull * 3600 * 1000)
+#define LUTF_CLUSTER_ASYNC_TRIES 5 /* retryable statuses, then the dead-letter stream */
+#define LUTF_CLUSTER_ID 64	   /* an id: [A-Za-z0-9_-]{1,63} */
+
+/* Store a call of tenant/fn in the work queue. id: the caller's (dedup by
+ * Nats-Msg-Id within the stream's 2-minute window) or "" to get a fresh one
+ * (filled, LUTF_CLUSTER_ID bytes). *dup is set when the queue had it
+ * already. Returns 0 or -errno with msg. */
+int lutf_cluster_async_submit(struct lutf_cluster *c, const char *tenant, const char *fn,
+			      const void *input, size_t len, char *id, bool *dup, char *msg,
+			      size_t cap);
+/* The stored result of id: 0 with *r filled (r->output malloc'ed) and
+ * *dead (it went to the dead-letter stream), -ENOENT (not done yet, or
+ * expired), or -errno with msg. */
+int lutf_cluster_result_get(struct lutf_cluster *c, const char *id, struct lutf_cluster_reply *r,
+			    bool *dead, char *msg, size_t cap);
+/* Counters of this node's async worker (for /metrics). */
+struct lutf_cluster_async_stats {
+	uint64_t done, retried, dead, duplicates;
+};
+void lutf_cluster_async_stats(struct lutf_cluster_async_stats *s);
+
 /* ---- the node side (node.c), run inside lutfd ---- */
 struct lutf_cluster_node_cfg {
 	struct lutf_cluster_opts nats;

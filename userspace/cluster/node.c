@@ -548,6 +548,7 @@ static void *node_main(void *arg)
 			live_refresh();
 			if ((err = lutf_cluster_inv_open(N.c, &N.cfg)))
 				N.cfg.log("cluster: no forwarding: %s", strerror(-err));
+			lutf_cluster_async_open(N.c, &N.cfg); /* logs its own failure */
 			N.next.n = 0;
 			seen_reconnects = reconnects();
 		}
@@ -593,6 +594,7 @@ static void *node_main(void *arg)
 		}
 	}
 	kvWatcher_Destroy(w);
+	lutf_cluster_async_close();
 	lutf_cluster_inv_close();
 	return NULL;
 }

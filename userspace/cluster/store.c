@@ -17,6 +17,7 @@
 #include "cluster_int.h"
 
 struct lutf_cluster {
+	kvStore *results; /* async.c, once its streams exist */
 	natsConnection *nc;
 	jsCtx *js;
 	kvStore *fns, *nodes;
@@ -24,7 +25,7 @@ struct lutf_cluster {
 	pthread_mutex_t mu; /* guards opening the buckets */
 };
 
-static int nerr(natsStatus s, char *msg, size_t cap, const char *what)
+int lutf_cluster_nerr(natsStatus s, char *msg, size_t cap, const char *what)
 {
 	const char *last = nats_GetLastError(NULL);
 
@@ -48,6 +49,7 @@ static int nerr(natsStatus s, char *msg, size_t cap, const char *what)
 		return -EIO;
 	}
 }
+#define nerr lutf_cluster_nerr
 
 int lutf_cluster_open(const struct lutf_cluster_opts *o, struct lutf_cluster **out, char *msg,
 		      size_t cap)
@@ -130,6 +132,7 @@ void lutf_cluster_close(struct lutf_cluster *c)
 {
 	if (!c)
 		return;
+	kvStore_Destroy(c->results);
 	kvStore_Destroy(c->fns);
 	kvStore_Destroy(c->nodes);
 	jsCtx_Destroy(c->js);
@@ -200,6 +203,21 @@ int lutf_cluster_ready(struct lutf_cluster *c, char *msg, size_t cap)
 		err = artifacts(c, msg, cap);
 	pthread_mutex_unlock(&c->mu);
 	return err;
+}
+
+kvStore **lutf_cluster_results(struct lutf_cluster *c)
+{
+	return &c->results;
+}
+
+int lutf_cluster_replicas(struct lutf_cluster *c)
+{
+	return c->replicas;
+}
+
+jsCtx *lutf_cluster_js(struct lutf_cluster *c)
+{
+	return c->js;
 }
 
 natsConnection *lutf_cluster_conn(struct lutf_cluster *c)
