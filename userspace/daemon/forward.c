@@ -18,6 +18,7 @@
 
 #include "cluster.h"
 #include "lutfd.h"
+#include "prom.h"
 
 #define FWD_SLACK_MS 1000 /* past the call's deadline before lutfd answers it */
 
@@ -206,9 +207,31 @@ void lutfd_forward_tick(void)
 		}
 }
 
-void lutfd_forward_metrics(uint64_t *forwarded, uint64_t *answered, uint64_t *expired)
+void lutfd_cluster_metrics(struct lutf_http_buf *b)
 {
-	*forwarded = nforwarded;
-	*answered = nanswered;
-	*expired = nexpired;
+	static const char *const l_ans[] = {"outcome", "answered", NULL};
+	static const char *const l_exp[] = {"outcome", "deadline", NULL};
+	struct lutf_cluster_async_stats st;
+	const char *const l_done[] = {"result", "done", NULL},
+			  *const l_retry[] = {"result", "retried", NULL},
+			  *const l_dead[] = {"result", "dead_letter", NULL};
+
+	if (!g_cfg.cluster[0])
+		return;
+	lutf_prom_family(b, "lutf_cluster_forwarded", LUTF_PROM_COUNTER,
+			 "Calls this node sent to another node, by outcome");
+	lutf_prom_counter(b, "lutf_cluster_forwarded", l_ans, nanswered);
+	lutf_prom_counter(b, "lutf_cluster_forwarded", l_exp, nexpired);
+	lutf_prom_family(b, "lutf_cluster_forwarded_pending", LUTF_PROM_GAUGE,
+			 "Calls sent to another node, not answered yet");
+	lutf_prom_u64(b, "lutf_cluster_forwarded_pending", NULL, nforwarded - nanswered - nexpired);
+	lutf_cluster_async_stats(&st);
+	lutf_prom_family(b, "lutf_cluster_async", LUTF_PROM_COUNTER,
+			 "Async calls this node ran from the work queue, by result");
+	lutf_prom_counter(b, "lutf_cluster_async", l_done, st.done);
+	lutf_prom_counter(b, "lutf_cluster_async", l_retry, st.retried);
+	lutf_prom_counter(b, "lutf_cluster_async", l_dead, st.dead);
+	lutf_prom_family(b, "lutf_cluster_async_duplicates", LUTF_PROM_COUNTER,
+			 "Async calls run again after their result was stored (at-least-once)");
+	lutf_prom_counter(b, "lutf_cluster_async_duplicates", NULL, st.duplicates);
 }

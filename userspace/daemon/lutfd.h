@@ -350,6 +350,7 @@ uint32_t lutfd_invoke_start(struct lutf_conn *c, enum lutfd_origin origin, uint6
 			    uint32_t *detail, char *msg, size_t cap);
 
 /* ---- forward.c (cluster mode, docs/cluster.md): calls run by other nodes ---- */
+struct lutf_http_buf;
 /* Watch the answers' eventfd on g_loop. Returns 0 or -errno. */
 int lutfd_forward_init(void);
 /* Send a call this lutfd cannot run to a node that can; true when sent (its
@@ -363,8 +364,8 @@ void lutfd_forward_tick(void);
 /* An answer from another node (a libnats thread: queued for the loop). */
 struct lutf_cluster_reply;
 void lutfd_forward_reply(struct lutf_cluster_reply *r);
-/* Calls forwarded, answered by another node, answered by lutfd's deadline. */
-void lutfd_forward_metrics(uint64_t *forwarded, uint64_t *answered, uint64_t *expired);
+/* /metrics: lutf_cluster_forwarded, lutf_cluster_async{result} (forward.c). */
+void lutfd_cluster_metrics(struct lutf_http_buf *b);
 
 /* ---- http_gw.c: the HTTP/1.1 gateway ---- */
 #define LUTFD_HTTP_DEFAULT "127.0.0.1:8080"  /* http_listen; taken: lutfd runs without */
