@@ -3,11 +3,15 @@
  * The cluster tests' NATS: 1 or 3 nats-server processes with JetStream on
  * loopback, each with its own free ports and store folder under one temp
  * folder, started by the test process and dying with it (PDEATHSIG); a
- * server can be killed -9 and started again on the same ports and store.
+ * server can be killed -9 and started again on the same ports and store, and
+ * a relay can cut one node off from NATS without touching the servers.
  * Every wait is bounded. lutfds come from tests/daemon/daemon_util.h.
  */
 #ifndef LUTF_TEST_NATS_UTIL_H
 #define LUTF_TEST_NATS_UTIL_H
+
+#include <pthread.h>
+#include <stdatomic.h>
 
 #include "daemon_util.h"
 
@@ -161,6 +165,124 @@ static inline void tn_stop(struct tn *t)
 		snprintf(cmd, sizeof(cmd), "rm -rf '%s'", t->dir);
 		(void)!system(cmd);
 	}
+}
+
+/*
+ * A loopback TCP relay in front of one server: a node dialing relay.port
+ * reaches the server while the relay is up; tn_relay_cut() closes every
+ * relayed connection and refuses new ones (the node is cut off, the NATS
+ * cluster is not touched), tn_relay_restore() lets them through again.
+ */
+#define TN_RELAY_PAIRS 16
+
+struct tn_relay {
+	int lfd, port, target;
+	pthread_t th;
+	atomic_bool up, stop; /* relaxed: polled every 20 ms by the relay thread */
+	int pair[TN_RELAY_PAIRS][2];
+};
+
+static inline void tn_relay_close_all(struct tn_relay *r)
+{
+	for (int i = 0; i < TN_RELAY_PAIRS; i++)
+		if (r->pair[i][0] >= 0) {
+			close(r->pair[i][0]);
+			close(r->pair[i][1]);
+			r->pair[i][0] = r->pair[i][1] = -1;
+		}
+}
+
+static inline void *tn_relay_main(void *arg)
+{
+	struct tn_relay *r = arg;
+
+	while (!atomic_load_explicit(&r->stop, memory_order_relaxed)) {
+		struct pollfd p[1 + 2 * TN_RELAY_PAIRS];
+		int n = 1;
+
+		if (!atomic_load_explicit(&r->up, memory_order_relaxed))
+			tn_relay_close_all(r);
+		p[0] = (struct pollfd){.fd = r->lfd, .events = POLLIN};
+		for (int i = 0; i < TN_RELAY_PAIRS; i++)
+			for (int k = 0; k < 2; k++)
+				p[n++] = (struct pollfd){.fd = r->pair[i][k], .events = POLLIN};
+		if (poll(p, (nfds_t)n, 20) <= 0)
+			continue;
+		if (p[0].revents & POLLIN) {
+			int c = accept4(r->lfd, NULL, NULL, SOCK_CLOEXEC), s = -1, slot = -1;
+			char hp[32];
+
+			snprintf(hp, sizeof(hp), "127.0.0.1:%d", r->target);
+			for (int i = 0; i < TN_RELAY_PAIRS && slot < 0; i++)
+				if (r->pair[i][0] < 0)
+					slot = i;
+			if (c >= 0 && slot >= 0 &&
+			    atomic_load_explicit(&r->up, memory_order_relaxed) &&
+			    (s = td_connect_tcp(hp)) >= 0) {
+				r->pair[slot][0] = c;
+				r->pair[slot][1] = s;
+			} else if (c >= 0) {
+				close(c);
+			}
+		}
+		for (int i = 0; i < TN_RELAY_PAIRS; i++)
+			for (int k = 0; k < 2; k++) {
+				char buf[65536];
+				ssize_t got;
+				struct pollfd *q = &p[1 + 2 * i + k];
+
+				if (r->pair[i][k] < 0 || q->fd != r->pair[i][k] || !q->revents)
+					continue;
+				got = read(r->pair[i][k], buf, sizeof(buf));
+				if (got <= 0 || write(r->pair[i][!k], buf, (size_t)got) != got) {
+					close(r->pair[i][0]);
+					close(r->pair[i][1]);
+					r->pair[i][0] = r->pair[i][1] = -1;
+					break;
+				}
+			}
+	}
+	tn_relay_close_all(r);
+	return NULL;
+}
+
+/* A relay to 127.0.0.1:target on a free port. */
+static inline bool tn_relay_start(struct tn_relay *r, int target)
+{
+	struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+	socklen_t len = sizeof(a);
+
+	memset(r, 0, sizeof(*r));
+	for (int i = 0; i < TN_RELAY_PAIRS; i++)
+		r->pair[i][0] = r->pair[i][1] = -1;
+	r->target = target;
+	r->lfd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (r->lfd < 0 || bind(r->lfd, (struct sockaddr *)&a, sizeof(a)) || listen(r->lfd, 16) ||
+	    getsockname(r->lfd, (struct sockaddr *)&a, &len))
+		return false;
+	r->port = ntohs(a.sin_port);
+	atomic_store(&r->up, true);
+	return pthread_create(&r->th, NULL, tn_relay_main, r) == 0;
+}
+
+static inline void tn_relay_cut(struct tn_relay *r)
+{
+	atomic_store_explicit(&r->up, false, memory_order_relaxed);
+}
+
+static inline void tn_relay_restore(struct tn_relay *r)
+{
+	atomic_store_explicit(&r->up, true, memory_order_relaxed);
+}
+
+static inline void tn_relay_stop(struct tn_relay *r)
+{
+	if (r->lfd <= 0)
+		return;
+	atomic_store(&r->stop, true);
+	pthread_join(r->th, NULL);
+	close(r->lfd);
+	r->lfd = 0;
 }
 
 #endif /* LUTF_TEST_NATS_UTIL_H */
