@@ -138,3 +138,37 @@ Test(cluster_manifest, hostile_bytes)
 	}
 	free(big);
 }
+
+/* Rendezvous placement: deterministic, N of the live nodes, and a node
+ * leaving moves only the functions it had. */
+Test(cluster_manifest, placement)
+{
+	char nodes[5][LUTF_CLUSTER_NAME] = {"a", "b", "c", "d", "e"};
+	char four[4][LUTF_CLUSTER_NAME] = {"a", "b", "c", "d"};
+	unsigned per_node[5] = {0};
+
+	for (int f = 0; f < 200; f++) {
+		char key[32];
+		int placed = 0;
+
+		snprintf(key, sizeof(key), "t.fn%d", f);
+		for (int i = 0; i < 5; i++) {
+			bool p = lutf_cluster_placed(key, 2, nodes[i], nodes, 5);
+
+			cr_assert_eq(p, lutf_cluster_placed(key, 2, nodes[i], nodes, 5));
+			placed += p;
+			per_node[i] += p;
+			/* e leaves: a function stays where it was unless it was on e */
+			if (i < 4 && p)
+				cr_assert(lutf_cluster_placed(key, 2, nodes[i], four, 4),
+					  "%s moved off %s when e left", key, nodes[i]);
+		}
+		cr_assert_eq(placed, 2, "%s on %d nodes", key, placed);
+		cr_assert(lutf_cluster_placed(key, 0, "a", nodes, 5), "replicas 0: everywhere");
+		cr_assert(lutf_cluster_placed(key, 9, "a", nodes, 5),
+			  "replicas > nodes: everywhere");
+	}
+	for (int i = 0; i < 5; i++) /* 400 placements over 5 nodes: none starved */
+		cr_assert(per_node[i] > 40 && per_node[i] < 140, "node %s has %u", nodes[i],
+			  per_node[i]);
+}

@@ -493,9 +493,12 @@ static void heartbeat(void)
 
 	off = (size_t)snprintf(buf, sizeof(buf), "version=%s\nfunctions=%zu\n", N.version,
 			       N.applied.n);
+	/* Each line fits in the 200 bytes kept free: off stays inside buf. */
 	for (size_t i = 0; i < N.applied.n && off < sizeof(buf) - 200; i++)
 		off += (size_t)snprintf(buf + off, sizeof(buf) - off, "applied=%s@%" PRIu64 "\n",
 					N.applied.e[i].key, N.applied.e[i].rev);
+	if (off > sizeof(buf))
+		off = sizeof(buf);
 	if (kv)
 		kvStore_Put(NULL, kv, N.node, buf, (int)off);
 }
