@@ -134,7 +134,37 @@ int lutf_cluster_async_submit(struct lutf_cluster *c, const char *tenant, const 
 	return lutf_cluster_nerr(s, msg, cap, "async submit");
 }
 
-/* A result's value: "status=..\ndetail=..\ndead=..\ntries=..\nerror=..\n\n" + output. */
+int lutf_cluster_async_submit_nowait(struct lutf_cluster *c, const char *tenant, const char *fn,
+				     const void *input, size_t len, const char *id)
+{
+	char subj[160], msg[200];
+	natsMsg *m = NULL;
+	natsStatus s;
+	int err = id_ok(id) ? lutf_cluster_async_ready(c, msg, sizeof(msg)) : -EINVAL;
+
+	if (err)
+		return err;
+	snprintf(subj, sizeof(subj), SUBJ ".%s.%s", tenant, fn);
+	if (natsMsg_Create(&m, subj, NULL, input, (int)len) != NATS_OK)
+		return -ENOMEM;
+	natsMsgHeader_Set(m, "Nats-Msg-Id", id);
+	natsMsgHeader_Set(m, "Lutf-Id", id);
+	s = js_PublishMsgAsync(lutf_cluster_js(c), &m, NULL); /* takes m on success */
+	natsMsg_Destroy(m);
+	return s == NATS_OK ? 0 : -EIO;
+}
+
+int lutf_cluster_async_flush(struct lutf_cluster *c, uint32_t timeout_ms)
+{
+	jsPubOptions po;
+
+	jsPubOptions_Init(&po);
+	po.MaxWait = timeout_ms;
+	return js_PublishAsyncComplete(lutf_cluster_js(c), &po) == NATS_OK ? 0 : -ETIMEDOUT;
+}
+
+/* A result's value: "status=..\ndetail=..\ndead=..\ntries=..\nerror=..\n\n" + output.
+ * Returns 0, -EEXIST (stored before: kept) or -EIO. */
 static int result_put(kvStore *kv, const char *id, const struct lutf_cluster_reply *r, bool dead,
 		      uint32_t tries)
 {
@@ -152,9 +182,20 @@ static int result_put(kvStore *kv, const char *id, const struct lutf_cluster_rep
 		hl = 599;
 	if (r->output_len)
 		memcpy(buf + hl, r->output, r->output_len);
-	s = kvStore_Put(NULL, kv, id, buf, (int)(hl + r->output_len));
+	/* Create, not put: one round trip stores it and says whether a result
+	 * was there already (a duplicate run). */
+	s = kvStore_Create(NULL, kv, id, buf, (int)(hl + r->output_len));
 	free(buf);
-	return s == NATS_OK ? 0 : -EIO;
+	if (s != NATS_OK) {
+		kvEntry *old = NULL;
+
+		if (kvStore_Get(&old, kv, id) == NATS_OK) {
+			kvEntry_Destroy(old);
+			return -EEXIST;
+		}
+		return -EIO;
+	}
+	return 0;
 }
 
 int lutf_cluster_result_get(struct lutf_cluster *c, const char *id, struct lutf_cluster_reply *r,
@@ -253,7 +294,6 @@ static void run_one(struct lutf_client **cl, natsMsg *m)
 	struct lutf_cluster_reply r = {0};
 	jsMsgMetaData *meta = NULL;
 	kvStore *kv = *lutf_cluster_results(A.c);
-	kvEntry *old = NULL;
 	uint64_t tries = 1;
 	int err;
 
@@ -291,14 +331,6 @@ static void run_one(struct lutf_client **cl, natsMsg *m)
 		 res.content_type ? res.content_type : "");
 	r.output = res.output;
 	r.output_len = res.output_len;
-	if (kvStore_Get(&old, kv, id) == NATS_OK) {
-		/* Ran before (a node died before its ack): keep the first result. */
-		atomic_fetch_add_explicit(&A.duplicates, 1, memory_order_relaxed);
-		kvEntry_Destroy(old);
-		natsMsg_Ack(m, NULL);
-		lutf_client_result_release(&res);
-		return;
-	}
 	if (retryable(res.status)) {
 		char dsubj[160];
 		jsErrCode je = 0;
@@ -317,17 +349,20 @@ static void run_one(struct lutf_client **cl, natsMsg *m)
 		} else {
 			err = -ENOMEM;
 		}
-		if (err || result_put(kv, id, &r, true, (uint32_t)tries)) {
-			lutf_client_result_release(&res);
-			return; /* not acked: delivered again after ACK_WAIT_MS */
-		}
-		atomic_fetch_add_explicit(&A.dead, 1, memory_order_relaxed);
+		if (!err)
+			err = result_put(kv, id, &r, true, (uint32_t)tries);
+		if (!err)
+			atomic_fetch_add_explicit(&A.dead, 1, memory_order_relaxed);
 	} else {
-		if (result_put(kv, id, &r, false, (uint32_t)tries)) {
-			lutf_client_result_release(&res);
-			return;
-		}
-		atomic_fetch_add_explicit(&A.done, 1, memory_order_relaxed);
+		err = result_put(kv, id, &r, false, (uint32_t)tries);
+		if (!err)
+			atomic_fetch_add_explicit(&A.done, 1, memory_order_relaxed);
+	}
+	if (err == -EEXIST) /* ran before (a node died before its ack): first result kept */
+		atomic_fetch_add_explicit(&A.duplicates, 1, memory_order_relaxed);
+	else if (err) {
+		lutf_client_result_release(&res);
+		return; /* not acked: delivered again after the ack wait */
 	}
 	natsMsg_Ack(m, NULL);
 	lutf_client_result_release(&res);
@@ -340,7 +375,9 @@ static void *worker_main(void *arg)
 	(void)arg;
 	while (!atomic_load_explicit(&A.stop, memory_order_relaxed)) {
 		natsMsgList list = {0};
-		natsStatus s = natsSubscription_Fetch(&list, A.sub, 1, 250, NULL);
+		/* A few at a time: fewer fetch round trips; each stays unacked
+		 * until its result is stored. */
+		natsStatus s = natsSubscription_Fetch(&list, A.sub, 4, 250, NULL);
 
 		if (s != NATS_OK) {
 			if (s != NATS_TIMEOUT)

@@ -138,6 +138,12 @@ int lutf_cluster_forward(const char *tenant, const char *fn, const void *input, 
 int lutf_cluster_async_submit(struct lutf_cluster *c, const char *tenant, const char *fn,
 			      const void *input, size_t len, char *id, bool *dup, char *msg,
 			      size_t cap);
+/* The same without waiting for JetStream's acknowledgement (bulk
+ * submitters: benchmarks); id must be given. lutf_cluster_async_flush waits
+ * (up to timeout_ms) until every one was acknowledged. Return 0 or -errno. */
+int lutf_cluster_async_submit_nowait(struct lutf_cluster *c, const char *tenant, const char *fn,
+				     const void *input, size_t len, const char *id);
+int lutf_cluster_async_flush(struct lutf_cluster *c, uint32_t timeout_ms);
 /* The stored result of id: 0 with *r filled (r->output malloc'ed) and
  * *dead (it went to the dead-letter stream), -ENOENT (not done yet, or
  * expired), or -errno with msg. */
