@@ -13,11 +13,14 @@ set -euo pipefail
 # for systemd-analyze (tests/http/unit_verify.sh). Neither service is wanted.
 # g++, rustc, golang-go: the C++, Rust and Go example apps (examples/, tested
 # by tests/langs; .ci/run requires them through LUTF_TEST_REQUIRE=langs).
+# nats-server: the cluster tests start their own (tests/cluster); its unit
+# is disabled below like any other.
 PKGS=(build-essential cmake pkg-config clang llvm bpftool
       libbpf-dev liburing-dev libseccomp-dev libcriterion-dev libinih-dev
       node-llhttp prometheus systemd curl
       clang-14 libclang-rt-14-dev libsodium-dev
-      g++ rustc golang-go)
+      g++ rustc golang-go
+      nats-server libnats-dev)
 BENCH_PKGS=(wrk nginx-light jq valgrind)
 
 case "${1:-}" in

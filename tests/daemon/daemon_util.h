@@ -39,7 +39,7 @@ struct td {
 	char conf[96];
 	char log[96];
 	pid_t pid;
-	char tag[32]; /* lutft<pid>-<n>: its pins, cgroups (uids: TD_UID_LO + 16 n) */
+	char tag[32]; /* lutft<pid>-<n>: its pins, cgroups (uids: TD_UID_LO + 16 n, n < 3) */
 	unsigned uid_lo;
 	/* Run in the forked child just before it execs lutfd (NULL: none); what
 	 * it sets up there (a seccomp filter, limits) is lutfd's alone. Returns
@@ -156,8 +156,9 @@ static inline bool td_wait_exit(pid_t pid, int *status, int ms)
 }
 
 /* The first of the 16 worker uids (uid_range) of this test process's first
- * lutfd; its second lutfd (a test may run two) gets the next 16. */
-#define TD_UID_LO (100000u + ((unsigned)getpid() % 20000u) * 32u)
+ * lutfd; its second and third lutfd (a test may run two, a cluster test
+ * three) get the next 16s. */
+#define TD_UID_LO (100000u + ((unsigned)getpid() % 20000u) * 48u)
 
 /* Start lutfd (again) on d's folders; waits until the control socket answers. */
 static inline pid_t td_spawn(struct td *d, const char *run_dir)
@@ -243,7 +244,7 @@ static inline bool td_start(struct td *d, const char *extra)
 	 * running side by side must not kill or limit each other's workers. */
 	if (!d->tag[0]) {
 		static unsigned started;
-		unsigned n = started++ % 2;
+		unsigned n = started++ % 3;
 
 		snprintf(d->tag, sizeof(d->tag), "lutft%d-%u", (int)getpid(), n);
 		d->uid_lo = TD_UID_LO + 16 * n;

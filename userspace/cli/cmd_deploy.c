@@ -44,6 +44,8 @@ static const char deploy_help[] =
     "  --public               anyone may invoke the app's functions over TCP and HTTP,\n"
     "                         without an API key (default: a key of tenant T)\n"
     "  --manifest FILE        read the above from an INI file; options win\n"
+    "  --replicas N           with --cluster: run on N nodes (rendezvous hashing over\n"
+    "                         the live nodes); default every node\n"
     "\n"
     "Manifest format (INI; '#' or ';' start a comment line):\n"
     "  [app]\n"
@@ -114,6 +116,7 @@ int cmd_deploy(int argc, char **argv)
 	    {"manifest", required_argument, NULL, 'M'},
 	    {"public", no_argument, NULL, 'P'},
 	    {"workers", required_argument, NULL, 'W'},
+	    {"replicas", required_argument, NULL, 'R'},
 	    HELP_OPT,
 	    {0},
 	};
@@ -181,6 +184,9 @@ int cmd_deploy(int argc, char **argv)
 		case 'P':
 			s.d.is_public = true;
 			break;
+		case 'R':
+			num = &g.cluster_replicas;
+			break;
 		case 'h':
 			fputs(deploy_help, stdout);
 			goto out;
@@ -210,6 +216,10 @@ int cmd_deploy(int argc, char **argv)
 			goto out;
 		}
 	}
+	if (g.cluster_replicas && !g.cluster) {
+		code = usage_error("deploy", "--replicas needs --cluster");
+		goto out;
+	}
 	if (!s.d.tenant || !s.d.app || !s.d.so_path || !s.d.n_exports) {
 		code = usage_error("deploy", "deploy needs a tenant, an app, a .so and at least "
 					     "one export");
@@ -230,6 +240,12 @@ int cmd_deploy(int argc, char **argv)
 		code = EXIT_LOCAL;
 		goto out;
 	}
+#ifdef LUTF_HAVE_CLUSTER
+	if (g.cluster) {
+		code = cluster_deploy(&s.d);
+		goto out;
+	}
+#endif
 	code = connect_or_report(g.control, &c);
 	if (code)
 		goto out;

@@ -32,7 +32,10 @@ static const char invoke_help[] =
     "A non-ok status prints 'lutfctl: <status>: <error>' to stderr and exits 10+N\n"
     "(see lutfctl --help). --timeout MS (global) sets the call's deadline.\n"
     "--key KEY (or the environment variable LUTF_KEY) is sent as the API key\n"
-    "that lutfd requires over TCP (lutfctl key create TENANT makes one).\n";
+    "that lutfd requires over TCP (lutfctl key create TENANT makes one).\n"
+    "--async (with --cluster) stores the call in the cluster's work queue and\n"
+    "prints its id at once; --id ID names it (a resubmission of the same id\n"
+    "within 2 minutes is not run twice); 'lutfctl result ID' fetches the result.\n";
 
 /* Read all of f into a malloc'ed buffer. Returns 0 or -errno. */
 static int slurp(FILE *f, char **out, size_t *len)
@@ -98,6 +101,8 @@ int cmd_invoke(int argc, char **argv)
 	    {"content-type", required_argument, NULL, 'c'},
 	    {"header", required_argument, NULL, 'H'},
 	    {"key", required_argument, NULL, 'k'},
+	    {"async", no_argument, NULL, 'A'},
+	    {"id", required_argument, NULL, 'I'},
 	    HELP_OPT,
 	    {0},
 	};
@@ -105,7 +110,8 @@ int cmd_invoke(int argc, char **argv)
 	struct lutf_client_result res;
 	struct lutf_client_header *hdrs = NULL;
 	struct lutf_client *c = NULL;
-	const char *data = NULL, *file = NULL, *target = NULL, *key = NULL;
+	const char *data = NULL, *file = NULL, *target = NULL, *key = NULL, *id = NULL;
+	bool async = false;
 	char tenant[128], fn[128], *input = NULL;
 	size_t input_len = 0;
 	int opt, code = EXIT_OK, err, sources = 0;
@@ -139,6 +145,12 @@ int cmd_invoke(int argc, char **argv)
 			break;
 		case 'k':
 			key = optarg;
+			break;
+		case 'A':
+			async = true;
+			break;
+		case 'I':
+			id = optarg;
 			break;
 		case 'H': {
 			char *eq = strchr(optarg, '=');
@@ -190,6 +202,16 @@ int cmd_invoke(int argc, char **argv)
 	} else if (data) {
 		req.input = data;
 		req.input_len = strlen(data);
+	}
+	if (async || id) {
+#ifdef LUTF_HAVE_CLUSTER
+		if (g.cluster && async) {
+			code = cluster_invoke_async(tenant, fn, req.input, req.input_len, id);
+			goto out;
+		}
+#endif
+		code = usage_error("invoke", "--async and --id need --cluster nats://...");
+		goto out;
 	}
 	req.headers = hdrs;
 	req.timeout_ms = g.timeout_ms;

@@ -42,6 +42,8 @@ static void usage_main(FILE *f)
 		"  stats     show per-function counters\n"
 		"  logs      show recent function log lines and output\n"
 		"  key       create, list and revoke API keys (TCP and HTTP invocations)\n"
+		"  cluster   'cluster status': nodes and convergence (needs --cluster)\n"
+		"  result    the result of an async call: result ID (needs --cluster)\n"
 		"Run 'lutfctl COMMAND --help' for a command's options.\n"
 		"\n"
 		"Global options:\n"
@@ -50,6 +52,9 @@ static void usage_main(FILE *f)
 		"  --runtime-dir DIR  use DIR/lutf.sock and DIR/control.sock\n"
 		"  --json             machine-readable output on stdout\n"
 		"  --timeout MS       invoke: the call's deadline; others: how long to wait\n"
+		"  --cluster URL      nats://HOST:PORT[,...]: deploy, pause, resume, delete\n"
+		"                     and list act on the cluster registry (docs/cluster.md)\n"
+		"  --cluster-creds F  NATS credentials file (token: $LUTF_CLUSTER_TOKEN)\n"
 		"  -h, --help         this text\n"
 		"\n"
 		"Exit codes:\n"
@@ -226,6 +231,10 @@ static int cmd_fn(int argc, char **argv, fn_call_t call, const char *done)
 		return usage_error(cmd, "%s takes one TENANT/FUNCTION", cmd);
 	if (!split_target(argv[optind], tenant, fn, sizeof(tenant)))
 		return usage_error(cmd, "'%s' is not TENANT/FUNCTION", argv[optind]);
+#ifdef LUTF_HAVE_CLUSTER
+	if (g.cluster)
+		return cluster_fn(cmd, tenant, fn);
+#endif
 	code = connect_or_report(g.control, &c);
 	if (code)
 		return code;
@@ -411,6 +420,10 @@ static int cmd_rows(int argc, char **argv, enum rows_kind kind)
 		return usage_error(cmd, "status takes no --tenant");
 	if (!tenant && kind == ROWS_LOGS)
 		return usage_error(cmd, "logs needs a tenant");
+#ifdef LUTF_HAVE_CLUSTER
+	if (g.cluster && kind == ROWS_LIST)
+		return cluster_list(tenant);
+#endif
 	code = connect_or_report(g.control, &c);
 	if (code)
 		return code;
@@ -485,6 +498,8 @@ int main(int argc, char **argv)
 	    {"runtime-dir", required_argument, NULL, 'r'},
 	    {"json", no_argument, NULL, 'j'},
 	    {"timeout", required_argument, NULL, 't'},
+	    {"cluster", required_argument, NULL, 'C'},
+	    {"cluster-creds", required_argument, NULL, 'K'},
 	    HELP_OPT,
 	    {0},
 	};
@@ -513,6 +528,14 @@ int main(int argc, char **argv)
 		case 't':
 			if (!parse_u32(optarg, &g.timeout_ms) || !g.timeout_ms)
 				return usage_error(NULL, "--timeout wants milliseconds > 0");
+			break;
+		case 'C':
+		case 'K':
+#ifndef LUTF_HAVE_CLUSTER
+			return usage_error(NULL, "this lutfctl was built without libnats: no "
+						 "cluster mode");
+#endif
+			*(opt == 'C' ? &g.cluster : &g.cluster_creds) = optarg;
 			break;
 		case 'h':
 			usage_main(stdout);
@@ -543,6 +566,12 @@ int main(int argc, char **argv)
 		return cmd_fn(argc, argv, lutf_client_resume, "resumed");
 	if (strcmp(cmd, "delete") == 0)
 		return cmd_delete(argc, argv);
+#ifdef LUTF_HAVE_CLUSTER
+	if (strcmp(cmd, "cluster") == 0)
+		return cmd_cluster(argc, argv);
+	if (strcmp(cmd, "result") == 0)
+		return cmd_result(argc, argv);
+#endif
 	if (strcmp(cmd, "list") == 0)
 		return cmd_rows(argc, argv, ROWS_LIST);
 	if (strcmp(cmd, "status") == 0)

@@ -27,6 +27,9 @@ struct lutfctl_global {
 	bool json;
 	uint32_t timeout_ms; /* 0: not given */
 	char socket_buf[4200], control_buf[4200];
+	const char *cluster;	   /* --cluster nats://...: the cluster registry */
+	const char *cluster_creds; /* --cluster-creds FILE */
+	uint32_t cluster_replicas; /* deploy --replicas N (with --cluster); 0 = every node */
 };
 
 extern struct lutfctl_global g;
@@ -60,5 +63,13 @@ int sub_getopt(int argc, char **argv, const char *shortopts, const struct option
 int cmd_deploy(int argc, char **argv);
 int cmd_invoke(int argc, char **argv);
 int cmd_key(int argc, char **argv);
+/* cmd_cluster.c (built with libnats only): --cluster and "cluster status". */
+int cluster_deploy(const struct lutf_client_deploy *d);
+int cluster_fn(const char *cmd, const char *tenant, const char *fn);
+int cluster_list(const char *tenant);
+int cmd_cluster(int argc, char **argv);
+int cluster_invoke_async(const char *tenant, const char *fn, const void *in, size_t len,
+			 const char *id);
+int cmd_result(int argc, char **argv);
 
 #endif /* LUTFCTL_H */

@@ -155,11 +155,14 @@ static const struct key keys[] = {
     K32(http_request_timeout_ms, 0, 86400000),
     {"require_keys", BOOL, offsetof(struct lutfd_config, require_keys), 0, 0, 0},
     KSTR(admin_token_file),
-    {"functions_reach_lutfd", BOOL, offsetof(struct lutfd_config, functions_reach_lutfd), 0, 0,
-     0},
+    {"functions_reach_lutfd", BOOL, offsetof(struct lutfd_config, functions_reach_lutfd), 0, 0, 0},
     K32(frame_timeout_ms, 0, 86400000),
     {"input_buffered_max", U64, offsetof(struct lutfd_config, input_buffered_max), 0, 1u << 20,
      1ull << 40},
+    KSTR(cluster),
+    KSTR(cluster_creds),
+    KSTR(cluster_token),
+    KSTR(cluster_node),
 };
 
 struct ctx {
@@ -239,6 +242,15 @@ int lutfd_config_load(struct lutfd_config *c, const char *path)
 	}
 	if (!x.err && lutfd_config_check_isolation(c, path))
 		return -EINVAL;
+#ifndef LUTF_HAVE_CLUSTER
+	if (!x.err && c->cluster[0]) {
+		fprintf(stderr,
+			"lutfd: %s: 'cluster = %s': this lutfd was built without libnats (cluster "
+			"mode); remove the line or rebuild with libnats-dev installed\n",
+			path, c->cluster);
+		return -EINVAL;
+	}
+#endif
 	return x.err;
 }
 

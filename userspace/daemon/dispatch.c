@@ -524,6 +524,10 @@ uint32_t lutfd_invoke_start(struct lutf_conn *c, enum lutfd_origin origin, uint6
 	/* workers = N: the call goes to one worker (workers.c says which). */
 	t = f && f->bound ? lutfd_workers_pick(p, f) : NULL;
 	if (!t) {
+#ifdef LUTF_HAVE_CLUSTER
+		if (lutfd_forward_start(c, origin, req_id, tenant, fn, req))
+			return LUTF_STATUS_OK; /* another node runs it (forward.c) */
+#endif
 		snprintf(msg, cap, "no function %s/%s", tenant, fn);
 		return LUTF_STATUS_UNKNOWN_FUNCTION;
 	}
@@ -536,6 +540,10 @@ uint32_t lutfd_invoke_start(struct lutf_conn *c, enum lutfd_origin origin, uint6
 	n = p->nwk > 1 ? lutfd_workers_inflight(p, NULL) : t->inflight;
 	if (n >= g_cfg.max_queued) {
 		t->slot_stats[slot][LUTF_STATUS_OVERLOADED]++;
+#ifdef LUTF_HAVE_CLUSTER
+		if (lutfd_forward_start(c, origin, req_id, tenant, fn, req))
+			return LUTF_STATUS_OK; /* another node runs it (forward.c) */
+#endif
 		snprintf(msg, cap, "tenant %s has %u requests in flight", tenant, n);
 		return LUTF_STATUS_OVERLOADED;
 	}
@@ -543,6 +551,10 @@ uint32_t lutfd_invoke_start(struct lutf_conn *c, enum lutfd_origin origin, uint6
 	n = p->nwk > 1 ? lutfd_workers_inflight(p, f) : t->slot_inflight[slot];
 	if (app && app->max_concurrency && n >= app->max_concurrency) {
 		t->slot_stats[slot][LUTF_STATUS_OVERLOADED]++;
+#ifdef LUTF_HAVE_CLUSTER
+		if (lutfd_forward_start(c, origin, req_id, tenant, fn, req))
+			return LUTF_STATUS_OK; /* another node runs it (forward.c) */
+#endif
 		snprintf(msg, cap, "%s/%s has its max_concurrency (%u) calls in flight", tenant, fn,
 			 app->max_concurrency);
 		return LUTF_STATUS_OVERLOADED;

@@ -87,6 +87,11 @@ struct lutfd_config {
 
 	/* worker processes of a tenant whose deploys named none (workers.c) */
 	uint32_t tenant_workers;
+	/* cluster mode (issue #15; docs/cluster.md): "" = one host, no NATS */
+	char cluster[512];	 /* "nats://host:port[,...]" */
+	char cluster_creds[256]; /* a NATS .creds file */
+	char cluster_token[256]; /* a NATS token */
+	char cluster_node[64];	 /* this node's name; "" = the host name */
 };
 
 /* Fill the defaults. */
@@ -414,6 +419,24 @@ enum lutfd_origin {
 uint32_t lutfd_invoke_start(struct lutf_conn *c, enum lutfd_origin origin, uint64_t req_id,
 			    const char *tenant, const char *fn, const struct lutf_request *req,
 			    uint32_t *detail, char *msg, size_t cap);
+
+/* ---- forward.c (cluster mode, docs/cluster.md): calls run by other nodes ---- */
+struct lutf_http_buf;
+/* Watch the answers' eventfd on g_loop. Returns 0 or -errno. */
+int lutfd_forward_init(void);
+/* Send a call this lutfd cannot run to a node that can; true when sent (its
+ * answer comes later through origin's protocol, c's in-flight count was
+ * raised), false when the local answer stands (no cluster, not connected,
+ * the call came forwarded already). */
+bool lutfd_forward_start(struct lutf_conn *c, enum lutfd_origin origin, uint64_t req_id,
+			 const char *tenant, const char *fn, const struct lutf_request *req);
+/* Answer DEADLINE to forwarded calls past their deadline (the tick). */
+void lutfd_forward_tick(void);
+/* An answer from another node (a libnats thread: queued for the loop). */
+struct lutf_cluster_reply;
+void lutfd_forward_reply(struct lutf_cluster_reply *r);
+/* /metrics: lutf_cluster_forwarded, lutf_cluster_async{result} (forward.c). */
+void lutfd_cluster_metrics(struct lutf_http_buf *b);
 
 /* ---- http_gw.c: the HTTP/1.1 gateway ---- */
 #define LUTFD_HTTP_DEFAULT "127.0.0.1:8080"  /* http_listen; taken: lutfd runs without */

@@ -28,6 +28,9 @@
 #include "lutfd.h"
 #include "keys.h"
 #include "reach.h"
+#ifdef LUTF_HAVE_CLUSTER
+#include "cluster.h"
+#endif
 
 #define DEFAULT_CONFIG "/etc/lutf/lutfd.conf"
 
@@ -192,6 +195,45 @@ static void zygote_event(struct lutf_ev_loop *l, int fd, void *data, unsigned ma
 	lutfd_zygote_event();
 }
 
+/* Cluster mode (docs/cluster.md): the node's thread converges this lutfd to
+ * the registry through the control socket; NATS never blocks the loop. */
+static int cluster_start(void)
+{
+#ifdef LUTF_HAVE_CLUSTER
+	struct lutf_cluster_node_cfg cc = {0};
+	char sock[PATH_MAX + 16], data[PATH_MAX + 16], host[64] = "lutfd";
+	int err;
+
+	if (!g_cfg.cluster[0])
+		return 0;
+	if (!g_cfg.cluster_node[0] && gethostname(host, sizeof(host) - 1))
+		snprintf(host, sizeof(host), "lutfd");
+	snprintf(sock, sizeof(sock), "%s/control.sock", g_cfg.runtime_dir);
+	cc.nats.url = g_cfg.cluster;
+	cc.nats.creds = g_cfg.cluster_creds;
+	cc.nats.token = g_cfg.cluster_token;
+	cc.node = g_cfg.cluster_node[0] ? g_cfg.cluster_node : host;
+	cc.control_sock = sock;
+	cc.state_dir = g_cfg.state_dir;
+	cc.version = LUTF_VERSION_STR;
+	cc.log = lutfd_log;
+	snprintf(data, sizeof(data), "%s/lutf.sock", g_cfg.runtime_dir);
+	cc.data_sock = data;
+	cc.on_reply = lutfd_forward_reply;
+	if ((err = lutfd_forward_init())) {
+		fprintf(stderr, "lutfd: cluster: %s\n", strerror(-err));
+		return err;
+	}
+	err = lutf_cluster_node_start(&cc);
+	if (err)
+		fprintf(stderr, "lutfd: cluster = %s: cannot start: %s\n", g_cfg.cluster,
+			strerror(-err));
+	return err;
+#else
+	return 0;
+#endif
+}
+
 static void shutdown_daemon(void)
 {
 	uint64_t until = lutfd_now_ms() + g_cfg.shutdown_grace_ms;
@@ -199,6 +241,9 @@ static void shutdown_daemon(void)
 	bool force;
 
 	lutfd_sd_notify("STOPPING=1");
+#ifdef LUTF_HAVE_CLUSTER
+	lutf_cluster_node_stop();
+#endif
 	lutf_srv_stop_accepting(g_srv);
 	lutf_srv_stop_reading(g_srv);
 	/* Let what is in flight finish, within a bound. */
@@ -512,6 +557,8 @@ int main(int argc, char **argv)
 		return 1;
 	if (lutfd_http_start())
 		return 1;
+	if (cluster_start()) /* before the pid file: a bad cluster line fails the start */
+		return 1;
 	write_pidfile();
 	for (size_t i = 0; i < g_state.n; i++) {
 		err = lutfd_tenant_start(g_state.t[i]);
@@ -543,6 +590,9 @@ int main(int argc, char **argv)
 		now = lutfd_now_ms();
 		if (now - last_tick >= 200) {
 			lutf_srv_tick(g_srv);
+#ifdef LUTF_HAVE_CLUSTER
+			lutfd_forward_tick();
+#endif
 			last_tick = now;
 		}
 	}

@@ -445,6 +445,9 @@ int lutfd_metrics_render(struct lutf_http_buf *b)
 	workers(b);
 	probe(b, ts);
 	lutfd_fault_metrics(b);
+#ifdef LUTF_HAVE_CLUSTER
+	lutfd_cluster_metrics(b);
+#endif
 	ingress(b);
 	lutfd_http_metrics(b);
 	free(ts);

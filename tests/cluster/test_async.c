@@ -1,0 +1,196 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Durable async calls under faults (issue #15): one nats-server (file
+ * storage) and two lutfds; calls go into the work queue while one lutfd and
+ * then the nats-server are killed -9 and started again. Every accepted id
+ * must end with exactly one stored result (its own output) or a dead letter.
+ * LUTF_CLUSTER_ASYNC_N sets the count (default 1000; the issue's 10,000 is
+ * for a manual run). Every wait is bounded.
+ */
+#define _GNU_SOURCE
+/* GCC 12 sees td_start's folder names through 1 KiB buffers here: a false
+ * format-truncation (they are bounded by mkdtemp's template). */
+#pragma GCC diagnostic ignored "-Wformat-truncation"
+#include <criterion/criterion.h>
+#include <inttypes.h>
+
+#include <lutf/client.h>
+#include <lutf/protocol.h>
+
+#include "cluster.h"
+#include "nats_util.h"
+#include "require.h"
+
+#define APP TEST_APP_DIR "/libctl_app.so"
+
+static struct tn nats;
+static struct td node[2];
+
+static void teardown(void)
+{
+	for (int i = 0; i < 2; i++)
+		td_stop(&node[i]);
+	tn_stop(&nats);
+}
+
+static bool served(struct td *d)
+{
+	char url[200];
+	struct lutf_client *c = NULL;
+	struct lutf_client_request req = {.input = "x", .input_len = 1, .timeout_ms = 2000};
+	struct lutf_client_result res = {0};
+	bool ok = false;
+
+	snprintf(url, sizeof(url), "unix://%s/lutf.sock", d->run);
+	if (!lutf_client_connect(url, &c) && !lutf_client_invoke(c, "acme", "echo", &req, &res))
+		ok = res.status == LUTF_STATUS_OK;
+	lutf_client_result_release(&res);
+	lutf_client_close(c);
+	return ok;
+}
+
+/* A counter of node d's /metrics (admin listener), or 0. */
+static uint64_t metric(struct td *d, const char *name)
+{
+	char addr[64], req[256], buf[65536];
+	size_t len = 0;
+	ssize_t r;
+	const char *p;
+	int fd;
+
+	char path[160], *tok;
+	size_t tlen = 0;
+
+	snprintf(path, sizeof(path), "%s/admin.token", d->state);
+	tok = (char *)td_slurp(path, &tlen);
+	if (!tok || !td_addr(d, "admin.addr", addr, sizeof(addr)) ||
+	    (fd = td_connect_tcp(addr)) < 0) {
+		free(tok);
+		return 0;
+	}
+	tok[strcspn(tok, "\r\n")] = 0;
+	snprintf(req, sizeof(req),
+		 "GET /metrics HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer %.80s\r\n"
+		 "Connection: close\r\n\r\n",
+		 tok);
+	free(tok);
+	(void)!write(fd, req, strlen(req));
+	while (len < sizeof(buf) - 1 && (r = read(fd, buf + len, sizeof(buf) - 1 - len)) > 0)
+		len += (size_t)r;
+	close(fd);
+	buf[len] = 0;
+	p = strstr(buf, name);
+	while (p && p[strlen(name)] != ' ')
+		p = strstr(p + 1, name);
+	return p ? strtoull(p + strlen(name) + 1, NULL, 10) : 0;
+}
+
+Test(cluster, async_calls_survive_kills, .fini = teardown, .timeout = 120)
+{
+	static const char *env[] = {"LUTF_CLUSTER_ACK_WAIT_MS=2000", NULL};
+	const char *ns = getenv("LUTF_CLUSTER_ASYNC_N");
+	int n = ns ? atoi(ns) : 1000, accepted = 0, ok = 0, dead = 0, wrong = 0;
+	struct lutf_cluster_opts o = {0};
+	struct lutf_cluster *c = NULL;
+	char extra[256], msg[300], cmd[1024];
+	bool *done;
+	uint64_t t0, until;
+
+	LUTF_REQUIRE("root", lutf_test_is_root(), "lutfd needs root");
+	LUTF_REQUIRE("nats", tn_have_server(), "nats-server is not installed (scripts/deps.sh)");
+	cr_assert(n > 0 && n <= 100000);
+	done = calloc((size_t)n, sizeof(*done));
+	cr_assert(done);
+	cr_assert(tn_start(&nats, 1));
+	for (int i = 0; i < 2; i++) {
+		node[i].env = env;
+		snprintf(extra, sizeof(extra),
+			 "cluster = %s\ncluster_node = node%d\nhttp_listen = 127.0.0.1:0\n"
+			 "admin_listen = 127.0.0.1:0\n",
+			 nats.url, i);
+		cr_assert(td_start(&node[i], extra), "lutfd %d did not start", i);
+	}
+	snprintf(cmd, sizeof(cmd),
+		 "%s --cluster '%s' deploy --tenant acme --app shop --so %s --export echo "
+		 ">/dev/null",
+		 LUTFCTL_BIN, nats.url, APP);
+	cr_assert_eq(system(cmd), 0);
+	until = td_now_ms() + 15000;
+	while (!(served(&node[0]) && served(&node[1])) && td_now_ms() < until)
+		td_sleep_ms(50);
+	cr_assert(served(&node[0]) && served(&node[1]), "the app is not served on both nodes");
+
+	o.url = nats.url;
+	o.retry = true; /* reconnect forever: the server is killed midway */
+	cr_assert_eq(lutf_cluster_open(&o, &c, msg, sizeof(msg)), 0, "%s", msg);
+	t0 = td_now_ms();
+	for (int i = 0; i < n; i++) {
+		char id[LUTF_CLUSTER_ID], in[32];
+		bool dup;
+		int err = -1;
+
+		if (i == n / 3) { /* a lutfd dies with calls in hand, and comes back */
+			kill(node[1].pid, SIGKILL);
+			waitpid(node[1].pid, NULL, 0);
+			cr_assert(td_start_again(&node[1]), "lutfd 1 did not restart");
+		}
+		if (i == 2 * n / 3) { /* the server dies; its file store stays */
+			tn_kill(&nats, 0);
+			cr_assert(tn_start_one(&nats, 0), "nats-server did not restart");
+		}
+		snprintf(id, sizeof(id), "call-%d", i);
+		snprintf(in, sizeof(in), "in-%d", i);
+		/* A failed submit is tried again with the same id: dedup keeps one. */
+		for (int k = 0; k < 50 && err; k++) {
+			err = lutf_cluster_async_submit(c, "acme", "echo", in, strlen(in), id, &dup,
+							msg, sizeof(msg));
+			if (err)
+				td_sleep_ms(100);
+		}
+		cr_assert_eq(err, 0, "call %d never accepted: %s", i, msg);
+		accepted++;
+	}
+	cr_log_info("%d calls accepted in %" PRIu64 " ms", accepted, td_now_ms() - t0);
+
+	/* Every accepted id ends: its result (its own output) or a dead letter. */
+	until = td_now_ms() + 60000;
+	for (int left = n; left && td_now_ms() < until;) {
+		for (int i = 0; i < n; i++) {
+			struct lutf_cluster_reply r;
+			char id[LUTF_CLUSTER_ID], in[32];
+			bool isdead;
+
+			if (done[i])
+				continue;
+			snprintf(id, sizeof(id), "call-%d", i);
+			if (lutf_cluster_result_get(c, id, &r, &isdead, msg, sizeof(msg)))
+				continue;
+			snprintf(in, sizeof(in), "in-%d", i);
+			done[i] = true;
+			left--;
+			if (isdead)
+				dead++;
+			else if (r.status == LUTF_STATUS_OK && r.output_len == strlen(in) &&
+				 !memcmp(r.output, in, r.output_len))
+				ok++;
+			else
+				wrong++;
+			free(r.output);
+		}
+		if (ok + dead + wrong < n)
+			td_sleep_ms(200);
+	}
+	cr_log_info("%d results in %" PRIu64 " ms: %d ok, %d dead letters, %d wrong",
+		    ok + dead + wrong, td_now_ms() - t0, ok, dead, wrong);
+	cr_log_info("duplicate executions counted by the nodes running now: %" PRIu64
+		    " (at least once: allowed, reported)",
+		    metric(&node[0], "lutf_cluster_async_duplicates_total") +
+			metric(&node[1], "lutf_cluster_async_duplicates_total"));
+	cr_log_info("calls run by node 0: %" PRIu64 ", by node 1 since its restart: %" PRIu64,
+		    metric(&node[0], "lutf_cluster_async_total{result=\"done\"}"),
+		    metric(&node[1], "lutf_cluster_async_total{result=\"done\"}"));
+	lutf_cluster_close(c);
+	cr_assert_eq(wrong, 0, "%d results are not their call's output", wrong);
+	cr_assert_eq(ok + dead, accepted, "%d accepted calls have no result", accepted - ok - dead);
+	free(done);
+}

@@ -1,0 +1,416 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * A connection to the cluster's JetStream: the registry bucket, the node
+ * bucket and the artifact stream, opened (created when missing) on first use.
+ * Invariant: an artifact is handed out only when its bytes hash to the
+ * manifest's sha256 and have its size; every libnats status becomes -errno
+ * plus a message naming what failed.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <inttypes.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cluster_int.h"
+
+struct lutf_cluster {
+	kvStore *results; /* async.c, once its streams exist */
+	natsConnection *nc;
+	jsCtx *js;
+	kvStore *fns, *nodes;
+	int replicas;
+	pthread_mutex_t mu; /* guards opening the buckets */
+};
+
+int lutf_cluster_nerr(natsStatus s, char *msg, size_t cap, const char *what)
+{
+	const char *last = nats_GetLastError(NULL);
+
+	snprintf(msg, cap, "%s: %s%s%s", what, natsStatus_GetText(s), last && *last ? ": " : "",
+		 last ? last : "");
+	switch (s) {
+	case NATS_OK:
+		return 0;
+	case NATS_TIMEOUT:
+		return -ETIMEDOUT;
+	case NATS_NOT_FOUND:
+		return -ENOENT;
+	case NATS_NO_SERVER:
+	case NATS_NOT_YET_CONNECTED:
+	case NATS_CONNECTION_CLOSED:
+	case NATS_CONNECTION_DISCONNECTED:
+		return -ENOTCONN;
+	case NATS_NO_MEMORY:
+		return -ENOMEM;
+	default:
+		return -EIO;
+	}
+}
+#define nerr lutf_cluster_nerr
+
+int lutf_cluster_open(const struct lutf_cluster_opts *o, struct lutf_cluster **out, char *msg,
+		      size_t cap)
+{
+	struct lutf_cluster *c = calloc(1, sizeof(*c));
+	natsOptions *opts = NULL;
+	jsOptions jo;
+	const char *servers[16];
+	char *urls = strdup(o->url ? o->url : ""), *save = NULL, *u;
+	int n = 0, err = -EINVAL;
+	natsStatus s;
+
+	if (!c || !urls) {
+		free(c);
+		free(urls);
+		snprintf(msg, cap, "out of memory");
+		return -ENOMEM;
+	}
+	pthread_mutex_init(&c->mu, NULL);
+	for (u = strtok_r(urls, ",", &save); u && n < 16; u = strtok_r(NULL, ",", &save)) {
+		if (strncmp(u, "nats://", 7) && strncmp(u, "tls://", 6)) {
+			snprintf(msg, cap, "cluster URL '%.200s' is not nats://host:port", u);
+			goto err;
+		}
+		servers[n++] = u;
+	}
+	if (!n) {
+		snprintf(msg, cap, "no cluster URL");
+		goto err;
+	}
+	/* R3 needs three servers: a cluster named by three or more URLs gets it. */
+	c->replicas = n >= 3 ? 3 : 1;
+	s = natsOptions_Create(&opts);
+	if (s == NATS_OK)
+		s = natsOptions_SetServers(opts, servers, n);
+	if (s == NATS_OK && o->creds && *o->creds)
+		s = natsOptions_SetUserCredentialsFromFiles(opts, o->creds, NULL);
+	if (s == NATS_OK && o->token && *o->token)
+		s = natsOptions_SetToken(opts, o->token);
+	if (s == NATS_OK && o->name)
+		s = natsOptions_SetName(opts, o->name);
+	if (s == NATS_OK)
+		s = natsOptions_SetTimeout(opts, 2000);
+	if (s == NATS_OK)
+		s = natsOptions_SetMaxReconnect(opts, o->retry ? -1 : 5);
+	if (s == NATS_OK)
+		s = natsOptions_SetReconnectWait(opts, 250);
+	if (s == NATS_OK)
+		s = natsOptions_SetSendAsap(opts, true); /* the issue: no 1 ms flusher delay */
+	if (s == NATS_OK && o->retry)
+		s = natsOptions_SetRetryOnFailedConnect(opts, true, NULL, NULL);
+	if (s != NATS_OK) {
+		err = nerr(s, msg, cap, "NATS options");
+		goto err;
+	}
+	s = natsConnection_Connect(&c->nc, opts);
+	if (s != NATS_OK && !(o->retry && s == NATS_NOT_YET_CONNECTED)) {
+		err = nerr(s, msg, cap, "cannot connect to NATS");
+		goto err;
+	}
+	jsOptions_Init(&jo);
+	jo.Wait = 2000;
+	s = natsConnection_JetStream(&c->js, c->nc, &jo);
+	if (s != NATS_OK) {
+		err = nerr(s, msg, cap, "JetStream");
+		goto err;
+	}
+	natsOptions_Destroy(opts);
+	free(urls);
+	*out = c;
+	return 0;
+err:
+	natsOptions_Destroy(opts);
+	lutf_cluster_close(c);
+	free(urls);
+	return err;
+}
+
+void lutf_cluster_close(struct lutf_cluster *c)
+{
+	if (!c)
+		return;
+	kvStore_Destroy(c->results);
+	kvStore_Destroy(c->fns);
+	kvStore_Destroy(c->nodes);
+	jsCtx_Destroy(c->js);
+	natsConnection_Destroy(c->nc);
+	pthread_mutex_destroy(&c->mu);
+	free(c);
+}
+
+static int bucket(struct lutf_cluster *c, kvStore **kv, const char *name, int64_t ttl_ms, char *msg,
+		  size_t cap)
+{
+	kvConfig kc;
+	natsStatus s;
+
+	if (*kv)
+		return 0;
+	s = js_KeyValue(kv, c->js, name);
+	if (s == NATS_NOT_FOUND) {
+		kvConfig_Init(&kc);
+		kc.Bucket = name;
+		kc.History = 1;
+		kc.TTL = ttl_ms * 1000000; /* libnats: nanoseconds (the stream's MaxAge) */
+		kc.StorageType = ttl_ms ? js_MemoryStorage : js_FileStorage;
+		kc.Replicas = c->replicas;
+		s = js_CreateKeyValue(kv, c->js, &kc);
+		if (s != NATS_OK) /* another writer made it first */
+			s = js_KeyValue(kv, c->js, name);
+	}
+	return s == NATS_OK ? 0 : nerr(s, msg, cap, name);
+}
+
+static int artifacts(struct lutf_cluster *c, char *msg, size_t cap)
+{
+	jsStreamConfig sc;
+	jsStreamInfo *si = NULL;
+	jsErrCode je = 0;
+	const char *subj[] = {LUTF_CLUSTER_ART_SUBJ ".>"};
+	natsStatus s = js_GetStreamInfo(&si, c->js, LUTF_CLUSTER_ARTIFACTS, NULL, &je);
+
+	if (s == NATS_NOT_FOUND) {
+		jsStreamConfig_Init(&sc);
+		sc.Name = LUTF_CLUSTER_ARTIFACTS;
+		sc.Subjects = subj;
+		sc.SubjectsLen = 1;
+		sc.Storage = js_FileStorage;
+		sc.Replicas = c->replicas;
+		sc.MaxMsgsPerSubject = 1; /* a chunk's subject names its content */
+		sc.MaxMsgSize = (int32_t)LUTF_CLUSTER_CHUNK + 4096;
+		s = js_AddStream(&si, c->js, &sc, NULL, &je);
+		if (s != NATS_OK)
+			s = js_GetStreamInfo(&si, c->js, LUTF_CLUSTER_ARTIFACTS, NULL, &je);
+	}
+	jsStreamInfo_Destroy(si);
+	return s == NATS_OK ? 0 : nerr(s, msg, cap, LUTF_CLUSTER_ARTIFACTS);
+}
+
+int lutf_cluster_ready(struct lutf_cluster *c, char *msg, size_t cap)
+{
+	int err;
+
+	pthread_mutex_lock(&c->mu);
+	if (natsConnection_Status(c->nc) != NATS_CONN_STATUS_CONNECTED) {
+		snprintf(msg, cap, "not connected to NATS");
+		err = -ENOTCONN;
+	} else if (!(err = bucket(c, &c->fns, LUTF_CLUSTER_FNS, 0, msg, cap)) &&
+		   !(err = bucket(c, &c->nodes, LUTF_CLUSTER_NODES, LUTF_CLUSTER_NODE_TTL_MS, msg,
+				  cap)))
+		err = artifacts(c, msg, cap);
+	pthread_mutex_unlock(&c->mu);
+	return err;
+}
+
+kvStore **lutf_cluster_results(struct lutf_cluster *c)
+{
+	return &c->results;
+}
+
+int lutf_cluster_replicas(struct lutf_cluster *c)
+{
+	return c->replicas;
+}
+
+jsCtx *lutf_cluster_js(struct lutf_cluster *c)
+{
+	return c->js;
+}
+
+natsConnection *lutf_cluster_conn(struct lutf_cluster *c)
+{
+	return c->nc;
+}
+kvStore *lutf_cluster_kv(struct lutf_cluster *c, const char *name)
+{
+	return strcmp(name, LUTF_CLUSTER_NODES) ? c->fns : c->nodes;
+}
+
+int lutf_cluster_chunk_put_raw(struct lutf_cluster *c, const char *sha256, uint32_t idx,
+			       const void *data, size_t len, char *msg, size_t cap)
+{
+	char subj[128];
+	jsErrCode je = 0;
+	natsStatus s;
+	int err = lutf_cluster_ready(c, msg, cap);
+
+	if (err)
+		return err;
+	snprintf(subj, sizeof(subj), LUTF_CLUSTER_ART_SUBJ ".%s.%" PRIu32, sha256, idx);
+	s = js_Publish(NULL, c->js, subj, data, (int)len, NULL, &je);
+	return nerr(s, msg, cap, "artifact chunk");
+}
+
+int lutf_cluster_artifact_put(struct lutf_cluster *c, const void *so, size_t len,
+			      struct lutf_cluster_manifest *m, char *msg, size_t cap)
+{
+	int err;
+
+	if (!len || len > LUTF_CLUSTER_MAX_ARTIFACT) {
+		snprintf(msg, cap, "artifact of %zu bytes (1 to %u allowed)", len,
+			 LUTF_CLUSTER_MAX_ARTIFACT);
+		return -EFBIG;
+	}
+	lutf_cluster_sha256(so, len, m->sha256);
+	m->size = len;
+	m->chunks = (uint32_t)((len + LUTF_CLUSTER_CHUNK - 1) / LUTF_CLUSTER_CHUNK);
+	for (uint32_t i = 0; i < m->chunks; i++) {
+		size_t off = (size_t)i * LUTF_CLUSTER_CHUNK;
+		size_t n = len - off < LUTF_CLUSTER_CHUNK ? len - off : LUTF_CLUSTER_CHUNK;
+
+		err = lutf_cluster_chunk_put_raw(c, m->sha256, i, (const char *)so + off, n, msg,
+						 cap);
+		if (err)
+			return err;
+	}
+	return 0;
+}
+
+int lutf_cluster_artifact_get(struct lutf_cluster *c, const struct lutf_cluster_manifest *m,
+			      void **so, size_t *len, char *msg, size_t cap)
+{
+	char *buf = malloc(m->size ? m->size : 1), subj[128], got[65];
+	size_t off = 0;
+	int err = lutf_cluster_ready(c, msg, cap);
+
+	if (!buf || err) {
+		free(buf);
+		return err ? err : -ENOMEM;
+	}
+	for (uint32_t i = 0; i < m->chunks; i++) {
+		natsMsg *nm = NULL;
+		jsErrCode je = 0;
+		natsStatus s;
+		int n;
+
+		snprintf(subj, sizeof(subj), LUTF_CLUSTER_ART_SUBJ ".%s.%" PRIu32, m->sha256, i);
+		s = js_GetLastMsg(&nm, c->js, LUTF_CLUSTER_ARTIFACTS, subj, NULL, &je);
+		if (s != NATS_OK) {
+			err = nerr(s, msg, cap, "artifact chunk missing");
+			free(buf);
+			return err;
+		}
+		n = natsMsg_GetDataLength(nm);
+		if (n < 0 || (uint64_t)off + (uint64_t)n > m->size) {
+			natsMsg_Destroy(nm);
+			free(buf);
+			snprintf(msg, cap,
+				 "artifact %.12s: chunks pass the manifest's size %" PRIu64,
+				 m->sha256, m->size);
+			return -EBADMSG;
+		}
+		memcpy(buf + off, natsMsg_GetData(nm), (size_t)n);
+		off += (size_t)n;
+		natsMsg_Destroy(nm);
+	}
+	lutf_cluster_sha256(buf, off, got);
+	if (off != m->size || strcmp(got, m->sha256)) {
+		snprintf(msg, cap,
+			 "artifact digest mismatch: manifest says sha256 %s (%" PRIu64
+			 " bytes), the stream holds %s (%zu bytes); not loaded",
+			 m->sha256, m->size, got, off);
+		free(buf);
+		return -EBADMSG;
+	}
+	*so = buf;
+	*len = off;
+	return 0;
+}
+
+int lutf_cluster_kv_put_raw(struct lutf_cluster *c, const char *name, const char *key,
+			    const void *data, size_t len, char *msg, size_t cap)
+{
+	int err = lutf_cluster_ready(c, msg, cap);
+
+	if (err)
+		return err;
+	return nerr(kvStore_Put(NULL, lutf_cluster_kv(c, name), key, data, (int)len), msg, cap,
+		    "registry put");
+}
+
+int lutf_cluster_manifest_put(struct lutf_cluster *c, const struct lutf_cluster_manifest *m,
+			      uint64_t *rev, char *msg, size_t cap)
+{
+	char buf[4096], key[2 * LUTF_CLUSTER_NAME + 2];
+	int n = lutf_cluster_manifest_encode(m, buf, sizeof(buf));
+	int err = n < 0 ? n : lutf_cluster_ready(c, msg, cap);
+
+	if (err)
+		return err;
+	snprintf(key, sizeof(key), "%s.%s", m->tenant, m->function);
+	return nerr(kvStore_Put(rev, c->fns, key, buf, n), msg, cap, "registry put");
+}
+
+int lutf_cluster_manifest_get(struct lutf_cluster *c, const char *tenant, const char *fn,
+			      struct lutf_cluster_manifest *m, uint64_t *rev, char *msg, size_t cap)
+{
+	char key[2 * LUTF_CLUSTER_NAME + 2];
+	kvEntry *e = NULL;
+	natsStatus s;
+	int err = lutf_cluster_ready(c, msg, cap);
+
+	if (err)
+		return err;
+	snprintf(key, sizeof(key), "%s.%s", tenant, fn);
+	s = kvStore_Get(&e, c->fns, key);
+	if (s != NATS_OK)
+		return nerr(s, msg, cap, key);
+	err = lutf_cluster_manifest_decode(kvEntry_Value(e), (size_t)kvEntry_ValueLen(e), key, m,
+					   msg, cap);
+	if (rev)
+		*rev = kvEntry_Revision(e);
+	kvEntry_Destroy(e);
+	return err;
+}
+
+int lutf_cluster_manifest_delete(struct lutf_cluster *c, const char *tenant, const char *fn,
+				 char *msg, size_t cap)
+{
+	char key[2 * LUTF_CLUSTER_NAME + 2];
+	kvEntry *e = NULL;
+	natsStatus s;
+	int err = lutf_cluster_ready(c, msg, cap);
+
+	if (err)
+		return err;
+	snprintf(key, sizeof(key), "%s.%s", tenant, fn);
+	s = kvStore_Get(&e, c->fns, key);
+	kvEntry_Destroy(e);
+	if (s != NATS_OK)
+		return nerr(s, msg, cap, key);
+	return nerr(kvStore_Delete(c->fns, key), msg, cap, "registry delete");
+}
+
+int lutf_cluster_kv_each(struct lutf_cluster *c, const char *name,
+			 void (*fn)(void *arg, const char *key, const void *val, size_t len,
+				    uint64_t rev),
+			 void *arg, char *msg, size_t cap)
+{
+	kvKeysList keys = {0};
+	kvStore *kv;
+	natsStatus s;
+	int err = lutf_cluster_ready(c, msg, cap);
+
+	if (err)
+		return err;
+	kv = lutf_cluster_kv(c, name);
+	s = kvStore_Keys(&keys, kv, NULL);
+	if (s == NATS_NOT_FOUND)
+		return 0; /* an empty bucket */
+	if (s != NATS_OK)
+		return nerr(s, msg, cap, name);
+	for (int i = 0; i < keys.Count; i++) {
+		kvEntry *e = NULL;
+
+		if (kvStore_Get(&e, kv, keys.Keys[i]) != NATS_OK)
+			continue; /* deleted (or expired) meanwhile */
+		fn(arg, keys.Keys[i], kvEntry_Value(e), (size_t)kvEntry_ValueLen(e),
+		   kvEntry_Revision(e));
+		kvEntry_Destroy(e);
+	}
+	kvKeysList_Destroy(&keys);
+	return 0;
+}

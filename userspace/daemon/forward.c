@@ -1,0 +1,237 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Cluster mode: calls this lutfd cannot run (function not here, or
+ * OVERLOADED) go to a node that can, over NATS (userspace/cluster/invoke.c).
+ * Invariant: the main thread owns the table of forwarded calls; answers come
+ * from a libnats thread through a locked queue and an eventfd, and each
+ * forwarded call is answered exactly once: its answer, or DEADLINE from
+ * lutfd's tick when none came in time (a late answer finds no record).
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+#include "cluster.h"
+#include "lutfd.h"
+#include "prom.h"
+
+#define FWD_SLACK_MS 1000 /* past the call's deadline before lutfd answers it */
+
+struct fwd {
+	uint64_t conn_id, req_id, due_ms;
+	uint32_t gen;
+	uint8_t origin;
+	bool live;
+};
+
+static struct fwd *tab; /* main thread */
+static uint32_t ntab;
+static uint64_t nforwarded, nanswered, nexpired;
+
+static pthread_mutex_t q_mu = PTHREAD_MUTEX_INITIALIZER;
+static struct lutf_cluster_reply *q; /* answers from libnats, guarded by q_mu */
+static size_t q_n, q_cap;
+static int q_efd = -1;
+
+static void answer(const struct fwd *w, struct lutf_cluster_reply *r)
+{
+	struct lutf_conn *c = lutf_srv_conn(g_srv, w->conn_id);
+	struct lutf_result res = {0};
+	struct lutf_buf b;
+	size_t f;
+
+	if (!c)
+		return;
+	lutf_conn_inflight(c, -1);
+	res.status = r->status;
+	res.detail = r->detail;
+	res.output = r->output;
+	res.output_len = r->output_len;
+	LUTFD_COPY(res.content_type, r->content_type);
+	LUTFD_COPY(res.error, r->error);
+	if (w->origin == LUTFD_ORIGIN_HTTP) {
+		lutfd_http_answer(w->conn_id, w->req_id, res.status,
+				  res.error[0] ? res.error : NULL, &res);
+		return;
+	}
+	lutf_buf_init(&b);
+	f = lutf_frame_begin(&b, LUTF_OP_REPLY, res.status, w->req_id);
+	if (res.output_len)
+		lutf_tlv_put(&b, LUTF_TAG_OUTPUT, res.output, res.output_len);
+	if (res.content_type[0])
+		lutf_tlv_put_str(&b, LUTF_TAG_CONTENT_TYPE, res.content_type);
+	if (res.status != LUTF_STATUS_OK)
+		lutf_tlv_put_str(&b, LUTF_TAG_ERROR,
+				 res.error[0] ? res.error : lutf_status_str(res.status));
+	if (res.detail)
+		lutf_tlv_put_u32(&b, LUTF_TAG_DETAIL, res.detail);
+	lutf_frame_end(&b, f);
+	if (!b.failed)
+		lutf_conn_send(c, b.data, b.len);
+	lutf_buf_free(&b);
+}
+
+/* A libnats thread. */
+void lutfd_forward_reply(struct lutf_cluster_reply *r)
+{
+	bool ring;
+
+	pthread_mutex_lock(&q_mu);
+	if (q_n == q_cap) {
+		size_t cap = q_cap ? 2 * q_cap : 256;
+		struct lutf_cluster_reply *p = realloc(q, cap * sizeof(*p));
+
+		if (!p) { /* the call ends by lutfd's deadline instead */
+			pthread_mutex_unlock(&q_mu);
+			free(r->output);
+			return;
+		}
+		q = p;
+		q_cap = cap;
+	}
+	ring = q_n == 0;
+	q[q_n++] = *r;
+	pthread_mutex_unlock(&q_mu);
+	if (ring) {
+		uint64_t one = 1;
+
+		(void)!write(q_efd, &one, sizeof(one));
+	}
+}
+
+static void q_event(struct lutf_ev_loop *l, int fd, void *data, unsigned mask)
+{
+	struct lutf_cluster_reply *batch;
+	size_t n;
+	uint64_t v;
+
+	(void)l;
+	(void)fd;
+	(void)data;
+	(void)mask;
+	(void)!read(q_efd, &v, sizeof(v));
+	pthread_mutex_lock(&q_mu);
+	batch = q;
+	n = q_n;
+	q = NULL;
+	q_n = q_cap = 0;
+	pthread_mutex_unlock(&q_mu);
+	for (size_t i = 0; i < n; i++) {
+		struct lutf_cluster_reply *r = &batch[i];
+		uint32_t idx = (uint32_t)r->cookie, gen = (uint32_t)(r->cookie >> 32);
+
+		if (idx < ntab && tab[idx].live && tab[idx].gen == gen) {
+			tab[idx].live = false;
+			nanswered++;
+			answer(&tab[idx], r);
+		}
+		free(r->output);
+	}
+	free(batch);
+	lutf_srv_flush(g_srv);
+}
+
+int lutfd_forward_init(void)
+{
+	q_efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+	if (q_efd < 0)
+		return -errno;
+	lutf_ev_set(g_loop, q_efd, LUTF_EV_READ, q_event, NULL);
+	return 0;
+}
+
+static bool was_forwarded(const struct lutf_request *req)
+{
+	for (size_t i = 0; req->headers && req->headers[i]; i += 2)
+		if (!strcasecmp(req->headers[i], LUTF_CLUSTER_FORWARDED))
+			return true;
+	return false;
+}
+
+bool lutfd_forward_start(struct lutf_conn *c, enum lutfd_origin origin, uint64_t req_id,
+			 const char *tenant, const char *fn, const struct lutf_request *req)
+{
+	uint32_t idx, tmo_ms;
+	struct fwd *w;
+
+	if (!g_cfg.cluster[0] || q_efd < 0 || was_forwarded(req))
+		return false;
+	for (idx = 0; idx < ntab && tab[idx].live; idx++)
+		;
+	if (idx == ntab) {
+		uint32_t n = ntab ? 2 * ntab : 256;
+		struct fwd *p;
+
+		if (n > g_cfg.max_queued * 4u + 256)
+			return false; /* bounded: the local answer stands */
+		p = realloc(tab, n * sizeof(*p));
+		if (!p)
+			return false;
+		memset(p + ntab, 0, (n - ntab) * sizeof(*p));
+		tab = p;
+		ntab = n;
+	}
+	w = &tab[idx];
+	tmo_ms = req->timeout_ns ? (uint32_t)(req->timeout_ns / 1000000) : g_cfg.timeout_ms;
+	if (lutf_cluster_forward(tenant, fn, req->input, req->input_len, req->content_type,
+				 req->timeout_ns ? tmo_ms : 0, NULL,
+				 ((uint64_t)(w->gen + 1) << 32) | idx))
+		return false;
+	w->gen++;
+	w->live = true;
+	w->conn_id = lutf_conn_id(c);
+	w->req_id = req_id;
+	w->origin = (uint8_t)origin;
+	w->due_ms = lutfd_now_ms() + (tmo_ms ? tmo_ms : 30000) + FWD_SLACK_MS;
+	lutf_conn_inflight(c, 1);
+	nforwarded++;
+	return true;
+}
+
+void lutfd_forward_tick(void)
+{
+	uint64_t now = lutfd_now_ms();
+	struct lutf_cluster_reply r = {.status = LUTF_STATUS_DEADLINE};
+
+	snprintf(r.error, sizeof(r.error), "deadline passed (no answer from the cluster)");
+	for (uint32_t i = 0; i < ntab; i++)
+		if (tab[i].live && now >= tab[i].due_ms) {
+			tab[i].live = false;
+			nexpired++;
+			answer(&tab[i], &r);
+		}
+}
+
+void lutfd_cluster_metrics(struct lutf_http_buf *b)
+{
+	static const char *const l_ans[] = {"outcome", "answered", NULL};
+	static const char *const l_exp[] = {"outcome", "deadline", NULL};
+	struct lutf_cluster_async_stats st;
+	const char *const l_done[] = {"result", "done", NULL},
+			  *const l_retry[] = {"result", "retried", NULL},
+			  *const l_dead[] = {"result", "dead_letter", NULL};
+
+	if (!g_cfg.cluster[0])
+		return;
+	lutf_prom_family(b, "lutf_cluster_forwarded", LUTF_PROM_COUNTER,
+			 "Calls this node sent to another node, by outcome");
+	lutf_prom_counter(b, "lutf_cluster_forwarded", l_ans, nanswered);
+	lutf_prom_counter(b, "lutf_cluster_forwarded", l_exp, nexpired);
+	lutf_prom_family(b, "lutf_cluster_forwarded_pending", LUTF_PROM_GAUGE,
+			 "Calls sent to another node, not answered yet");
+	lutf_prom_u64(b, "lutf_cluster_forwarded_pending", NULL, nforwarded - nanswered - nexpired);
+	lutf_cluster_async_stats(&st);
+	lutf_prom_family(b, "lutf_cluster_async", LUTF_PROM_COUNTER,
+			 "Async calls this node ran from the work queue, by result");
+	lutf_prom_counter(b, "lutf_cluster_async", l_done, st.done);
+	lutf_prom_counter(b, "lutf_cluster_async", l_retry, st.retried);
+	lutf_prom_counter(b, "lutf_cluster_async", l_dead, st.dead);
+	lutf_prom_family(b, "lutf_cluster_async_duplicates", LUTF_PROM_COUNTER,
+			 "Async calls run again after their result was stored (at-least-once)");
+	lutf_prom_counter(b, "lutf_cluster_async_duplicates", NULL, st.duplicates);
+}
