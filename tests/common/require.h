@@ -9,7 +9,8 @@
  * plain C test programs (exit 77 = skipped, as CTest's SKIP_RETURN_CODE).
  * Features in use: root, bpf, io_uring, cgroup (a cgroup hierarchy lutfd can
  * write), promtool, systemd, langs (the C++, Rust and Go example apps were
- * built: their compilers were found). A test never calls cr_skip_test itself.
+ * built: their compilers were found), nats (nats-server is installed, for the
+ * cluster tests). A test never calls cr_skip_test itself.
  *
  * LUTF_REQUIRE_BPF() is LUTF_REQUIRE("bpf", ...) except when the run itself
  * turned BPF off (LUTF_LABOR_WATCH=off, LUTF_TEST_NO_BPF): then the test
