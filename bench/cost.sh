@@ -14,9 +14,10 @@
 # noise): bench/cost_engine.c is built against each build's engine library
 # (and the headers of the tree that build came from) and run under
 # callgrind, counting only inside the per-call entry points: the front's
-# submit and reap (with the result copy and its unref), the worker side's
-# finish, and every unref (both sides, shown apart). The Labors' pop is given per Brick but includes their empty
-# polls, which depend on timing. No hardware counters are needed (a VM often
+# submit and reap (with the result copy, the pops and the unref), and the
+# worker side's call_function (resolve, the no-op, the output, the finish).
+# The Labors' pop and loop are left out: a spinning Labor's empty polls
+# depend on timing. No hardware counters are needed (a VM often
 # has none); --no-instructions skips it.
 #
 #   bench/cost.sh BASE_BUILD NEW_BUILD [--rounds N] [--ingress-only]
@@ -58,31 +59,33 @@ for b in "$base" "$new"; do
 done
 
 out=$(mktemp -d /tmp/lutf-cost-XXXXXX)
-trap 'rm -rf "$out"' EXIT
+# Every run's output stays there on failure (or with LUTF_COST_KEEP=1).
+trap 'st=$?; if [ $st = 0 ] && [ -z "${LUTF_COST_KEEP:-}" ]; then rm -rf "$out"; else echo "cost.sh: outputs in $out" >&2; fi' EXIT
 export LUTF_BENCH_ROUNDS=${LUTF_BENCH_ROUNDS:-6}
 here=$(cd "$(dirname "$0")" && pwd)
 calls=20000
 
-# Instructions per call of the engine's per-call entry points, one build:
-# "<submit> <reap> <finish> <unref> <pop>" per call, or nothing on failure.
+# Instructions per call of the engine, one build: "<front> <worker>", or
+# nothing on failure. Front: everything run inside lutf_runtime_submit and
+# lutf_runtime_reap (the result copy, the pops, the unref); worker: inside
+# the Labor's call_function (resolve, the no-op, the output, the finish).
+# Program totals under the toggles, so tail calls cannot hide a callee.
 engine_instr() { # build_dir tag
-	local b=$1 tag=$2 src f
+	local b=$1 tag=$2 src side
 	src=$(sed -n 's/^CMAKE_HOME_DIRECTORY:INTERNAL=//p' "$b/CMakeCache.txt")
 	cc -O2 -o "$out/cost_engine.$tag" "$here/cost_engine.c" -I"$src/include" \
 		"$b/userspace/runtime/liblutf_runtime.a" \
 		"$b/userspace/labor_watch/liblutf_labor_watch.a" -lbpf -lpthread -ldl \
 		2>"$out/cc.$tag.err" || { cat "$out/cc.$tag.err" >&2; return 1; }
-	valgrind --tool=callgrind --callgrind-out-file="$out/cg.$tag" \
-		--toggle-collect=lutf_runtime_submit --toggle-collect=lutf_runtime_reap \
-		--toggle-collect=lutf_brick_finish --toggle-collect=lutf_brick_unref \
-		--toggle-collect=lutf_ring_pop_into \
-		"$out/cost_engine.$tag" "$calls" >/dev/null 2>"$out/vg.$tag.err" ||
-		{ tail -5 "$out/vg.$tag.err" >&2; return 1; }
-	callgrind_annotate --inclusive=yes "$out/cg.$tag" >"$out/cg.$tag.txt" 2>/dev/null
-	for f in lutf_runtime_submit lutf_runtime_reap lutf_brick_finish lutf_brick_unref \
-		lutf_ring_pop_into; do
-		awk -v f="???:$f" -v n="$calls" '$3 == f { gsub(",", "", $1); printf "%.1f ", $1 / n; found = 1 }
-			END { if (!found) printf "null " }' "$out/cg.$tag.txt"
+	for side in "front:--toggle-collect=lutf_runtime_submit --toggle-collect=lutf_runtime_reap" \
+		"worker:--toggle-collect=call_function"; do
+		# shellcheck disable=SC2086 # the toggles are words
+		valgrind --tool=callgrind --callgrind-out-file="$out/cg.$tag.${side%%:*}" ${side#*:} \
+			"$out/cost_engine.$tag" "$calls" >/dev/null 2>"$out/vg.$tag.err" ||
+			{ tail -5 "$out/vg.$tag.err" >&2; return 1; }
+		callgrind_annotate "$out/cg.$tag.${side%%:*}" 2>/dev/null |
+			awk -v n="$calls" '/PROGRAM TOTALS/ { gsub(",", "", $1); printf "%.1f ", $1 / n; f = 1 }
+				END { if (!f) printf "null " }'
 	done
 }
 
@@ -138,20 +141,11 @@ rows=()
 if [ -n "$ibase" ]; then
 	read -r -a ib <<<"$ibase"
 	read -r -a in <<<"$inew"
-	inames=("engine instr/call: front submit" "engine instr/call: front reap"
-		"engine instr/call: worker finish" "engine instr/call: unrefs, both sides"
-		"engine instr/Brick: Labor pops (timing)")
-	isum_b=0 isum_n=0
-	for k in 0 1 2 3 4; do
+	inames=("engine instr/call: front (submit, reap)" "engine instr/call: worker (call_function)")
+	for k in 0 1; do
 		r=$(awk -v a="${in[$k]}" -v b="${ib[$k]}" 'BEGIN {print (b > 0 ? a / b : 0)}')
 		rows+=("${inames[$k]}|${ib[$k]}|${in[$k]}|$r|$r")
-		if [ $k -lt 3 ]; then
-			isum_b=$(awk -v s="$isum_b" -v x="${ib[$k]}" 'BEGIN {print s + x}')
-			isum_n=$(awk -v s="$isum_n" -v x="${in[$k]}" 'BEGIN {print s + x}')
-		fi
 	done
-	r=$(awk -v a="$isum_n" -v b="$isum_b" 'BEGIN {print (b > 0 ? a / b : 0)}')
-	rows+=("engine instr/call: submit+reap+finish|$isum_b|$isum_n|$r|$r")
 fi
 for f in "${figures[@]}"; do
 	IFS='|' read -r name p path <<<"$f"
@@ -188,7 +182,8 @@ else
 	printf '%-42s %14s %14s %8s  %s\n' figure base new new/base "per-round ratios"
 	for r in "${rows[@]}"; do
 		IFS='|' read -r name mb mn mr all <<<"$r"
-		printf '%-42s %14.1f %14.1f %8.3f  %s\n' "$name" "$mb" "$mn" "$mr" \
-			"$(for x in $all; do printf '%.2f ' "$x"; done)"
+		printf '%-42s %14s %14s %8s  %s\n' "$name" "$(printf '%.1f' "$mb" 2>/dev/null || echo -)" \
+			"$(printf '%.1f' "$mn" 2>/dev/null || echo -)" "$(printf '%.3f' "$mr" 2>/dev/null || echo -)" \
+			"$(for x in $all; do printf '%.2f ' "$x" 2>/dev/null || printf -- '- '; done)"
 	done
 fi

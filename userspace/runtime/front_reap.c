@@ -5,8 +5,8 @@
  * Invariant: a completion is delivered only for an index below the private
  * Brick count, which the front still awaits (submitted async, its request
  * id not reaped yet: recorded here, once) and whose request id matches the
- * front's copy; every field of the
- * Brick is read once into a local before it is checked and used.
+ * front's copy; every field of the Brick is read once into a local before
+ * it is checked and used.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -246,7 +246,7 @@ uint64_t lutf_runtime_region_faults(struct lutf_runtime *rt)
  * Lost calls: a worker can rewrite region words into other valid values (a
  * queued or running Brick marked FREE, a completion never pushed) and no
  * check above trips; lutfd's own deadline (timeout + 1 s) answers the calls,
- * but the worker would stay. An awaited Brick (the front's flag: submitted
+ * but the worker would stay. An awaited Brick (lutf_front_awaited: submitted
  * async, not reaped) still unanswered LOST_SLACK_NS after its deadline is a
  * late call. For a healthy worker that only happens in a short window: the
  * Supervisor answers, at the deadline and from lutfd's side, every Brick it
@@ -263,7 +263,7 @@ uint64_t lutf_runtime_region_faults(struct lutf_runtime *rt)
  * - other late calls count as a strike per scan (once a second), and a
  *   fault only after LOST_STRIKES scans in a row found some, so a worker
  *   overloaded or starved for a moment is never recycled for a late call.
- * The scan runs under reap_lock: awaited cannot be cleared under it.
+ * The scan runs under reap_lock: no reaper can take a Brick meanwhile.
  */
 #define LOST_SLACK_NS 2000000000ull /* past the deadline: lutfd's own answered 1 s before */
 #define LOST_SCAN_NS 1000000000ull
