@@ -230,6 +230,8 @@ struct lutf_client_deploy {
 	const struct lutf_client_config *config;
 	size_t n_config;
 	bool is_public; /* its functions need no API key (lutfctl deploy --public); added in 0.3 */
+	/* NULL: native (.so); "python": a .py or .zip, symbols "module:function"; added in 0.4 */
+	const char *kind;
 };
 
 /*

@@ -44,6 +44,7 @@ static const struct tag_name tag_names[] = {
     {LUTF_TAG_CREATED, "created", true},
     {LUTF_TAG_REVOKED, "revoked", true},
     {LUTF_TAG_PUBLIC, "public", true},
+    {LUTF_TAG_KIND, "kind", false},
 };
 
 static const struct tag_name *tag_lookup(uint16_t tag)
@@ -365,6 +366,8 @@ static int deploy_check(const struct lutf_client_deploy *d)
 	}
 	if (d->tier && !d->tier[0])
 		return -EINVAL;
+	if (d->kind && strcmp(d->kind, "native") && strcmp(d->kind, "python"))
+		return -EINVAL;
 	return 0;
 }
 
@@ -422,6 +425,8 @@ int lutf_client_deploy(struct lutf_client *c, const struct lutf_client_deploy *d
 		lutf_tlv_put_u32(&c->tx, LUTF_TAG_MAX_CONCURRENCY, d->max_concurrency);
 	if (d->is_public)
 		lutf_tlv_put_u32(&c->tx, LUTF_TAG_PUBLIC, 1);
+	if (d->kind)
+		lutf_tlv_put_str(&c->tx, LUTF_TAG_KIND, d->kind);
 	for (size_t i = 0; i < d->n_config; i++) {
 		const struct lutf_client_config *k = &d->config[i];
 		size_t off = lutf_tlv_begin(&c->tx, LUTF_TAG_CONFIG);
