@@ -14,7 +14,8 @@ set -euo pipefail
 PKGS=(build-essential cmake pkg-config clang llvm bpftool
       libbpf-dev liburing-dev libseccomp-dev libcriterion-dev libinih-dev
       node-llhttp prometheus systemd curl
-      clang-14 libclang-rt-14-dev libsodium-dev)
+      clang-14 libclang-rt-14-dev libsodium-dev
+      libpython3.11-dev)
 BENCH_PKGS=(wrk nginx-light)
 
 case "${1:-}" in
