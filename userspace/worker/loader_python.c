@@ -420,6 +420,8 @@ err_pre:
 	return -ENOEXEC;
 }
 
+static const char *const py_preload[] = {"traceback", "zipimport", "json", "time"};
+
 int lutf_python_preinit(void)
 {
 	char msg[200];
@@ -427,12 +429,13 @@ int lutf_python_preinit(void)
 
 	if (py_started || py_start(msg, sizeof(msg)))
 		return py_started ? 0 : -ENOEXEC;
-	/* Modules every app uses, imported once here, shared by every worker. */
-	m = PyImport_ImportModule("traceback");
-	Py_XDECREF(m);
-	m = PyImport_ImportModule("zipimport");
-	Py_XDECREF(m);
-	PyErr_Clear();
+	/* Modules most apps use, imported once here and shared (copy on write)
+	 * by every worker: a first load does not read them again. */
+	for (size_t i = 0; i < sizeof(py_preload) / sizeof(py_preload[0]); i++) {
+		m = PyImport_ImportModule(py_preload[i]);
+		Py_XDECREF(m);
+		PyErr_Clear();
+	}
 	return 0; /* the zygote keeps the GIL: it forks holding it */
 }
 
