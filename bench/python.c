@@ -320,6 +320,8 @@ int main(int argc, char **argv)
 	       nap_none);
 	printf("%-46s %14.1f %14.1f\n", "deploy new tenant -> first OK call, ms (median)",
 	       cold_py_med, cold_c_med);
+	printf("%-46s %14.1f %14s\n", "  Python's share: the difference, ms",
+	       cold_py_med - cold_c_med, "");
 	printf("%-46s %14.0f %14.0f\n", "idle worker private memory, KiB", mem_py, mem_c);
 	bench_targets_print(t, nt);
 	return 0;

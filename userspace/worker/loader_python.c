@@ -420,6 +420,22 @@ err_pre:
 	return -ENOEXEC;
 }
 
+static const char py_warm_src[] =
+    "import json\n"
+    "class A:\n"
+    "    x: int = 1\n"
+    "def init(config):\n"
+    "    return {'g': config.get('g', 'hello'), 'n': [1, 2.0, None, b'x']}\n"
+    "def handle(call, *a, **k):\n"
+    "    name = call.input.decode() or 'world'\n"
+    "    try:\n"
+    "        return json.dumps({'msg': f\"{call.state['g']} {name!r:>3}\"})\n"
+    "    except (ValueError, KeyError) as e:\n"
+    "        raise RuntimeError(str(e)) from e\n"
+    "    finally:\n"
+    "        pass\n"
+    "squares = [i * i for i in range(10) if i % 2] + list({k: v for k, v in {}.items()})\n";
+
 static const char *const py_preload[] = {"traceback", "zipimport", "json", "time"};
 
 int lutf_python_preinit(void)
@@ -436,6 +452,21 @@ int lutf_python_preinit(void)
 		Py_XDECREF(m);
 		PyErr_Clear();
 	}
+	/* The compiler's first run costs 10x its next ones (its code and tables
+	 * paged in, caches filled): pay it here, once, not in each worker. */
+	m = Py_CompileString(py_warm_src, "warm.py", Py_file_input);
+	Py_XDECREF(m);
+	PyErr_Clear();
+	/* Everything so far into the permanent generation: a worker's garbage
+	 * collections never walk (and so never copy) the zygote's objects. */
+	m = PyImport_ImportModule("gc");
+	if (m) {
+		PyObject *r = PyObject_CallMethod(m, "freeze", NULL);
+
+		Py_XDECREF(r);
+		Py_DECREF(m);
+	}
+	PyErr_Clear();
 	return 0; /* the zygote keeps the GIL: it forks holding it */
 }
 
