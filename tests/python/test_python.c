@@ -174,7 +174,7 @@ Test(python, bad_deploys_are_refused_clearly)
 	cr_assert(strstr(msg, "tier pure cannot run Python"), "%s", msg);
 	cr_assert_eq(py_deploy("pt3", "a", C_APP, ok, NULL, msg, sizeof(msg)),
 		     LUTF_STATUS_MALFORMED, "%s", msg);
-	cr_assert(strstr(msg, "not an ELF"), "%s", msg);
+	cr_assert(strstr(msg, "not an ELF object"), "%s", msg);
 }
 
 Test(python, zip_with_vendored_dependency_and_stdlib_heavy)

@@ -292,12 +292,13 @@ static bool deploy_validate(struct deploy_req *r, char *msg, size_t cap)
 		snprintf(msg, cap, "unknown app kind '%s' (native, python)", r->kind);
 		return false;
 	}
-	if (!strcmp(r->kind, "python") && r->so_len >= 4 &&
-	    !memcmp(r->so,
-		    "\x7f"
-		    "ELF",
-		    4)) {
-		snprintf(msg, cap, "a Python app is a .py or .zip, not an ELF object (use --so)");
+	if (!strcmp(r->kind, "python") && !(r->so_len >= 4 && !memcmp(r->so, "PK\3\4", 4)) &&
+	    memchr(r->so, 0, r->so_len < 64 ? r->so_len : 64)) {
+		/* What the worker's loader would not take for Python either
+		 * (loader_python.c: a zip, or text without NUL bytes). */
+		snprintf(msg, cap,
+			 "a Python app is a .py (text) or a .zip, not an ELF object or "
+			 "other binary (use --so)");
 		return false;
 	}
 	for (size_t i = 0; i < r->n; i++) {
