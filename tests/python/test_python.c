@@ -5,7 +5,8 @@
  * endless loop, os.system under the basic policy, memory hog); pause, held
  * calls, resume in order; delete; a Python and a C app in one tenant; two
  * Python apps with their own namespace and state; redeploy under load; the
- * worker killed mid-call; a tier without Python refuses the deploy.
+ * worker killed mid-call; a tier without Python refuses the deploy; a call
+ * over the HTTP gateway.
  */
 #define _GNU_SOURCE
 #include <criterion/criterion.h>
@@ -26,7 +27,8 @@ static int cfd = -1, dfd = -1;
 static void setup(void)
 {
 	LUTF_REQUIRE("root", lutf_test_is_root(), "the control socket and cgroups need root");
-	cr_assert(td_start(&d, "carts = 2\nlabors = 4\nrestart_backoff_max_ms = 400\n"),
+	cr_assert(td_start(&d, "carts = 2\nlabors = 4\nrestart_backoff_max_ms = 400\n"
+			       "http_listen = 127.0.0.1:0\n"),
 		  "lutfd did not start (log in %s)", d.log);
 	cfd = td_connect(&d, "control.sock");
 	dfd = td_connect(&d, "lutf.sock");
@@ -115,6 +117,21 @@ static const char *const handler_ex[] = {
     "sleep=handler:sleep",  "shell=handler:shell",	 "hog=handler:hog",
     "count=handler:count",  "badret=handler:bad_return", NULL,
 };
+
+static bool send_raw(int fd, const char *p, size_t n)
+{
+	while (n) {
+		ssize_t w = write(fd, p, n);
+
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w <= 0)
+			return false;
+		p += w;
+		n -= (size_t)w;
+	}
+	return true;
+}
 
 static struct fx_res call(const char *tenant, const char *fn, const char *in)
 {
@@ -332,4 +349,35 @@ Test(python, worker_killed_mid_call_answers_and_comes_back)
 	cr_assert(fx_recv(dfd, &id, &r, 5000), "the call in flight was not answered");
 	cr_assert_eq(r.status, LUTF_STATUS_CRASHED, "status %u (%s)", r.status, r.text);
 	cr_assert(fx_wait_up(cfd, dfd, "pk", "hello", 5000), "pk did not come back");
+}
+
+Test(python, invoked_over_http_like_any_function)
+{
+	static const char req[] = "POST /fn/ph/hello HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\n"
+				  "Connection: close\r\n\r\nweb";
+	char http[64], resp[2048];
+	size_t got = 0;
+	int fd;
+
+	deploy_ok("ph", "greeter", HANDLER, handler_ex, NULL);
+	cr_assert(td_addr(&d, "http.addr", http, sizeof(http)), "no http.addr");
+	fd = td_connect_tcp(http);
+	cr_assert_geq(fd, 0);
+	cr_assert(send_raw(fd, req, sizeof(req) - 1));
+	for (uint64_t until = td_now_ms() + 10000; got < sizeof(resp) - 1 && td_now_ms() < until;) {
+		struct pollfd p = {fd, POLLIN, 0};
+		ssize_t n;
+
+		if (poll(&p, 1, 200) <= 0)
+			continue;
+		n = read(fd, resp + got, sizeof(resp) - 1 - got);
+		if (n <= 0)
+			break;
+		got += (size_t)n;
+	}
+	close(fd);
+	resp[got] = 0;
+	cr_assert(strstr(resp, "HTTP/1.1 200"), "%s", resp);
+	cr_assert(strstr(resp, "application/json"), "%s", resp);
+	cr_assert(strstr(resp, "{\"msg\": \"hello web\"}"), "%s", resp);
 }
