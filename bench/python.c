@@ -12,6 +12,7 @@
  * never asserted; a wrong status or a lost reply exits 1; not root exits 77.
  */
 #define _GNU_SOURCE
+#include <dirent.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -84,9 +85,45 @@ static double throughput(const char *tenant, const char *fn, const char *in, uin
 	return (double)n / ((double)(bench_now_ns() - t0) / 1e9);
 }
 
-/* Deploy a new tenant, then call fn until OK: milliseconds in all. */
+/* CPU time (ms) every thread of tenant's worker has used since its fork
+ * (/proc/PID/task/TID/schedstat, ns on CPU); NAN if unknown. Unlike wall
+ * time on this shared host, it does not grow with the host's load. */
+static double worker_cpu_ms(const char *tenant)
+{
+	uint64_t pid = 0;
+	char path[96];
+	double ns = 0;
+	DIR *dir;
+	struct dirent *e;
+
+	if (!td_tenant_counter(cfd, tenant, "worker_pid", &pid) || !pid)
+		return NAN;
+	snprintf(path, sizeof(path), "/proc/%llu/task", (unsigned long long)pid);
+	dir = opendir(path);
+	if (!dir)
+		return NAN;
+	while ((e = readdir(dir))) {
+		unsigned long long v;
+		FILE *fp;
+
+		if (e->d_name[0] == '.')
+			continue;
+		snprintf(path, sizeof(path), "/proc/%llu/task/%.16s/schedstat",
+			 (unsigned long long)pid, e->d_name);
+		fp = fopen(path, "re");
+		if (fp && fscanf(fp, "%llu", &v) == 1)
+			ns += (double)v;
+		if (fp)
+			fclose(fp);
+	}
+	closedir(dir);
+	return ns / 1e6;
+}
+
+/* Deploy a new tenant, then call fn until OK: milliseconds in all; *cpu:
+ * the worker's CPU time by then. */
 static double cold_start(const char *tenant, const char *path, const char *const *ex,
-			 const char *kind)
+			 const char *kind, double *cpu)
 {
 	uint64_t t0 = bench_now_ns();
 	uint32_t st = deploy(tenant, "app", path, ex, kind);
@@ -96,8 +133,12 @@ static double cold_start(const char *tenant, const char *path, const char *const
 		die("deploy", st, tenant);
 	for (int i = 0; i < 200; i++) {
 		r = fx_call(dfd, tenant, "noop", "", 0, 5000);
-		if (r.status == LUTF_STATUS_OK)
-			return (double)(bench_now_ns() - t0) / 1e6;
+		if (r.status == LUTF_STATUS_OK) {
+			double ms = (double)(bench_now_ns() - t0) / 1e6;
+
+			*cpu = worker_cpu_ms(tenant);
+			return ms;
+		}
 	}
 	die("first call", r.status, r.text);
 }
@@ -200,6 +241,7 @@ int main(int argc, char **argv)
 	struct bench_opts o;
 	struct bench_target t[8];
 	double py_rps[5], c_rps[5], ratio[5], cold_py[6], cold_c[6], mem_py, mem_c;
+	double cpu_py[6], cpu_c[6], cpu_py_med, cpu_c_med;
 	double py_med, c_med, ratio_med, cgi_rps, nap_bpf, nap_poll, nap_none, cold_py_med,
 	    cold_c_med;
 	char machine[128];
@@ -226,14 +268,15 @@ int main(int argc, char **argv)
 	dfd = td_connect(&d, "lutf.sock");
 	if (cfd < 0 || dfd < 0)
 		die("connect", 0, "");
-	cold_start("warm", HELLO_SO, c_ex, "native"); /* BPF load: nobody's cost */
+	cold_start("warm", HELLO_SO, c_ex, "native", &cpu_py[0]); /* BPF load: nobody's cost */
 	for (int i = 0; i < ncold; i++) {
 		char tp[16], tc[16];
 
 		snprintf(tp, sizeof(tp), "py%d", i);
 		snprintf(tc, sizeof(tc), "c%d", i);
-		cold_py[i] = cold_start(tp, EXAMPLE_PY_DIR "/greeter.py", py_ex, "python");
-		cold_c[i] = cold_start(tc, HELLO_SO, c_ex, "native");
+		cold_py[i] =
+		    cold_start(tp, EXAMPLE_PY_DIR "/greeter.py", py_ex, "python", &cpu_py[i]);
+		cold_c[i] = cold_start(tc, HELLO_SO, c_ex, "native", &cpu_c[i]);
 	}
 	bench_sleep_ns(300 * 1000000ull); /* idle */
 	mem_py = private_kib("py0");
@@ -251,6 +294,8 @@ int main(int argc, char **argv)
 	ratio_med = bench_median_d(ratio, (size_t)rounds);
 	cold_py_med = bench_median_d(cold_py, (size_t)ncold);
 	cold_c_med = bench_median_d(cold_c, (size_t)ncold);
+	cpu_py_med = bench_median_d(cpu_py, (size_t)ncold);
+	cpu_c_med = bench_median_d(cpu_c, (size_t)ncold);
 	cgi_rps = cgi(ncgi, 2);
 	nap_bpf = sleepers(true, 16, 200, o.quick ? 1 : 3);
 	nap_poll = sleepers(false, 16, 200, o.quick ? 1 : 3);
@@ -306,6 +351,8 @@ int main(int argc, char **argv)
 		bench_json_num(&j, "sleep200_no_handoff_ms", nap_none);
 		bench_json_num(&j, "cold_start_py_ms", cold_py_med);
 		bench_json_num(&j, "cold_start_c_ms", cold_c_med);
+		bench_json_num(&j, "cold_worker_cpu_py_ms", cpu_py_med);
+		bench_json_num(&j, "cold_worker_cpu_c_ms", cpu_c_med);
 		bench_json_num(&j, "idle_private_py_kib", mem_py);
 		bench_json_num(&j, "idle_private_c_kib", mem_c);
 		bench_targets_json(&j, t, nt);
@@ -326,6 +373,8 @@ int main(int argc, char **argv)
 	       cold_py_med, cold_c_med);
 	printf("%-46s %14.1f %14s\n", "  Python's share: the difference, ms",
 	       cold_py_med - cold_c_med, "");
+	printf("%-46s %14.2f %14.2f\n", "  worker CPU from fork to first OK call, ms", cpu_py_med,
+	       cpu_c_med);
 	printf("%-46s %14.0f %14.0f\n", "idle worker private memory, KiB", mem_py, mem_c);
 	bench_targets_print(t, nt);
 	return 0;
