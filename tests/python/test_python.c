@@ -207,6 +207,17 @@ Test(python, zip_with_vendored_dependency_and_stdlib_heavy)
 	expect("pz", "digest", "abc", LUTF_STATUS_OK, "\"sha256\": \"ba7816bf8f01cfea\"");
 }
 
+Test(python, runs_in_service_and_compat_too)
+{
+	const char *const sex[] = {"digest=stdlib_heavy:digest", NULL};
+	struct py_deploy svc = {.tier = "service"}, compat = {.tier = "compat"};
+
+	deploy_ok("psvc", "heavy", STDLIB, sex, &svc);
+	deploy_ok("pcompat", "heavy", STDLIB, sex, &compat);
+	expect("psvc", "digest", "abc", LUTF_STATUS_OK, "ba7816bf8f01cfea");
+	expect("pcompat", "digest", "abc", LUTF_STATUS_OK, "ba7816bf8f01cfea");
+}
+
 Test(python, two_apps_own_namespace_and_state_beside_a_c_app)
 {
 	const char *const a1[] = {"h1=handler:handle", "c1=handler:count", NULL};
