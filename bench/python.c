@@ -143,6 +143,39 @@ static double cold_start(const char *tenant, const char *path, const char *const
 	die("first call", r.status, r.text);
 }
 
+/* wrk (-t2 -c64, POST of one byte) on tenant/fn over the HTTP gateway for
+ * secs seconds: requests per second, or NAN (no wrk, an error, a non-2xx). */
+static double wrk_rps(const char *http, const char *tenant, const char *fn, int secs)
+{
+	char cmd[512], line[256], lua[128];
+	double rps = NAN;
+	bool bad = false;
+	FILE *fp;
+
+	snprintf(lua, sizeof(lua), "%s/post.lua", d.dir);
+	fp = fopen(lua, "w");
+	if (!fp)
+		return NAN;
+	fprintf(fp, "wrk.method = \"POST\"\nwrk.body = \"x\"\n");
+	fclose(fp);
+	snprintf(cmd, sizeof(cmd), "wrk -t2 -c%d -d%ds -s %s http://%s/fn/%s/%s 2>&1", WINDOW, secs,
+		 lua, http, tenant, fn);
+	fp = popen(cmd, "r");
+	if (!fp)
+		return NAN;
+	while (fgets(line, sizeof(line), fp)) {
+		char *p = line + strspn(line, " \t");
+
+		if (!strncmp(p, "Requests/sec:", 13))
+			rps = strtod(p + 13, NULL);
+		else if (strstr(p, "Non-2xx") || strstr(p, "Socket errors"))
+			bad = true;
+	}
+	if (pclose(fp) != 0 || bad)
+		return NAN;
+	return rps;
+}
+
 /* Private memory (clean + dirty) of tenant's worker, KiB; NAN if unknown. */
 static double private_kib(const char *tenant)
 {
@@ -242,6 +275,8 @@ int main(int argc, char **argv)
 	struct bench_target t[8];
 	double py_rps[5], c_rps[5], ratio[5], cold_py[6], cold_c[6], mem_py, mem_c;
 	double cpu_py[6], cpu_c[6], cpu_py_med, cpu_c_med;
+	double hpy[5], hc[5], hratio[5], hpy_med = NAN, hc_med = NAN, hratio_med = NAN;
+	char http[64];
 	double py_med, c_med, ratio_med, cgi_rps, nap_bpf, nap_poll, nap_none, cold_py_med,
 	    cold_c_med;
 	char machine[128];
@@ -262,7 +297,7 @@ int main(int argc, char **argv)
 	ncold = o.quick ? 2 : 6; /* 2 tenants each, + 1: within the 16 uids of td_start */
 	ncgi = o.quick ? 6 : 40;
 	bench_machine(machine, sizeof(machine));
-	if (!td_start(&d, "carts = 2\nlabors = 4\n"))
+	if (!td_start(&d, "carts = 2\nlabors = 4\nhttp_listen = 127.0.0.1:0\n"))
 		die("lutfd start", 0, "");
 	cfd = td_connect(&d, "control.sock");
 	dfd = td_connect(&d, "lutf.sock");
@@ -287,6 +322,19 @@ int main(int argc, char **argv)
 		c_rps[k] = throughput("c0", "noop", "", n / (uint64_t)rounds, WINDOW);
 		ratio[k] = py_rps[k] / c_rps[k];
 	}
+	/* The same over HTTP with wrk, when wrk is here (scripts/deps.sh --bench). */
+	if (td_addr(&d, "http.addr", http, sizeof(http)) && !system("command -v wrk >/dev/null")) {
+		for (int k = 0; k < rounds; k++) {
+			hpy[k] = wrk_rps(http, "py0", "noop", o.quick ? 1 : 3);
+			hc[k] = wrk_rps(http, "c0", "noop", o.quick ? 1 : 3);
+			hratio[k] = hpy[k] / hc[k];
+		}
+		if (!isnan(hratio[0])) {
+			hpy_med = bench_median_d(hpy, (size_t)rounds);
+			hc_med = bench_median_d(hc, (size_t)rounds);
+			hratio_med = bench_median_d(hratio, (size_t)rounds);
+		}
+	}
 	close(dfd);
 	td_close_stop(&d, &cfd);
 	py_med = bench_median_d(py_rps, (size_t)rounds);
@@ -301,6 +349,11 @@ int main(int argc, char **argv)
 	nap_poll = sleepers(false, 16, 200, o.quick ? 1 : 3);
 	nap_none = sleepers(true, 2, 200, o.quick ? 1 : 3); /* one Labor per Cart: no hand-off */
 
+	t[nt++] = (struct bench_target){
+	    "py_vs_c_noop_http", "HTTP: Python no-op / C no-op (wrk, 64 conns)",
+	    hratio_med,		 0.6,
+	    hratio_med >= 0.6,	 "x",
+	    isnan(hratio_med)};
 	t[nt++] = (struct bench_target){"py_vs_c_noop",
 					"Python no-op / C no-op (64 in flight)",
 					ratio_med,
@@ -345,6 +398,8 @@ int main(int argc, char **argv)
 		bench_json_bool(&j, "quick", o.quick);
 		bench_json_num(&j, "py_noop_per_s", py_med);
 		bench_json_num(&j, "c_noop_per_s", c_med);
+		bench_json_num(&j, "http_py_noop_per_s", hpy_med);
+		bench_json_num(&j, "http_c_noop_per_s", hc_med);
 		bench_json_num(&j, "cgi_per_s", cgi_rps);
 		bench_json_num(&j, "sleep200_bpf_ms", nap_bpf);
 		bench_json_num(&j, "sleep200_poll_ms", nap_poll);
@@ -363,6 +418,8 @@ int main(int argc, char **argv)
 	printf("%-46s %14s %14s\n", "", "Python", "C / baseline");
 	printf("%-46s %14.0f %14.0f\n", "no-op calls/s, 64 in flight (Unix, binary)", py_med,
 	       c_med);
+	printf("%-46s %14.0f %14.0f\n", "no-op requests/s over HTTP, wrk 64 connections", hpy_med,
+	       hc_med);
 	printf("%-46s %14.0f %14.1f\n", "  vs CGI: fork+exec python3.11 runs/s (2 at once)", py_med,
 	       cgi_rps);
 	printf("%-46s %14.1f %14.1f\n", "200 x sleep 10 ms, 2 Carts 16 Labors: ms (bpf/poll)",
