@@ -6,7 +6,7 @@
  * calls, resume in order; delete; a Python and a C app in one tenant; two
  * Python apps with their own namespace and state; redeploy under load; the
  * worker killed mid-call; a tier without Python refuses the deploy; a call
- * over the HTTP gateway.
+ * over the HTTP gateway; service and compat; a lutfd restart.
  */
 #define _GNU_SOURCE
 #include <criterion/criterion.h>
@@ -391,4 +391,24 @@ Test(python, invoked_over_http_like_any_function)
 	cr_assert(strstr(resp, "HTTP/1.1 200"), "%s", resp);
 	cr_assert(strstr(resp, "application/json"), "%s", resp);
 	cr_assert(strstr(resp, "{\"msg\": \"hello web\"}"), "%s", resp);
+}
+
+Test(python, survives_a_lutfd_restart)
+{
+	const char *const cfg[] = {"hello", "greeting", "again", NULL};
+	struct py_deploy o = {.config = cfg};
+
+	deploy_ok("pre", "greeter", HANDLER, handler_ex, &o);
+	expect("pre", "hello", "x", LUTF_STATUS_OK, "again x");
+	/* The registry names the stored file; its kind is in its first bytes. */
+	close(dfd);
+	close(cfd);
+	kill(d.pid, SIGKILL);
+	waitpid(d.pid, NULL, 0);
+	cr_assert(td_start_again(&d), "lutfd did not start again (log in %s)", d.log);
+	cfd = td_connect(&d, "control.sock");
+	dfd = td_connect(&d, "lutf.sock");
+	cr_assert(cfd >= 0 && dfd >= 0);
+	cr_assert(fx_wait_up(cfd, dfd, "pre", "hello", 10000), "pre did not come back");
+	expect("pre", "hello", "y", LUTF_STATUS_OK, "again y");
 }
