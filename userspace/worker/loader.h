@@ -39,15 +39,13 @@ struct lutf_loader {
 };
 
 extern const struct lutf_loader lutf_loader_native;
-#ifdef LUTF_HAVE_PYTHON
-extern const struct lutf_loader lutf_loader_python;
-#endif
 
 /*
  * The loader for the app stored at path, chosen by the file's first bytes:
- * a zip or text without NUL bytes is Python (when built with it); anything
- * else is native (dlopen says what is wrong with a file that is not ELF).
- * Returns it, or NULL with msg filled (the file cannot be read).
+ * a zip or text without NUL bytes is Python; anything else is native
+ * (dlopen says what is wrong with a file that is not ELF). Returns it, or
+ * NULL with msg filled (the file cannot be read, or it is Python and this
+ * process has no Python loader: loader_python.h).
  */
 const struct lutf_loader *lutf_loader_for(const char *path, char *msg, size_t cap);
 

@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "loader.h"
+#include "loader_python.h"
 
 struct lutf_loader_app {
 	void *handle;
@@ -109,12 +110,52 @@ const struct lutf_loader lutf_loader_native = {
     .unload = native_unload,
 };
 
-static const struct lutf_loader *const loaders[] = {
-    &lutf_loader_native,
+static const struct lutf_loader *py_loader; /* set in the zygote, inherited */
+static char py_why[200] = "this lutf is built without Python (LUTF_PYTHON=OFF)";
+
+int lutf_python_preinit(void)
+{
 #ifdef LUTF_HAVE_PYTHON
-    &lutf_loader_python,
+	const struct lutf_loader *l;
+	int (*init)(void);
+	void *h = dlopen(LUTF_PYTHON_MODULE, RTLD_NOW | RTLD_GLOBAL);
+
+	if (!h) {
+		snprintf(py_why, sizeof(py_why), "no Python loader: %s", dlerror());
+		return -ENOENT;
+	}
+	init = (int (*)(void))dlsym(h, "lutf_python_module_init");
+	l = dlsym(h, "lutf_loader_python");
+	if (!init || !l) {
+		snprintf(py_why, sizeof(py_why), "no Python loader: %s is not lutf's module",
+			 LUTF_PYTHON_MODULE);
+		return -ENOENT;
+	}
+	py_loader = l;
+	return init();
+#else
+	return -ENOENT;
 #endif
-};
+}
+
+const struct lutf_loader *lutf_python_loader(char *msg, size_t cap)
+{
+	if (!py_loader)
+		snprintf(msg, cap, "%s", py_why);
+	return py_loader;
+}
+
+/* What the Python loader would take (loader_python.c matches the same). */
+static bool looks_python(const unsigned char *head, size_t len)
+{
+	if (len >= 4 && !memcmp(head, "PK\x03\x04", 4))
+		return true;
+	return len && !memchr(head, 0, len) &&
+	       (len < 4 || memcmp(head,
+				  "\x7f"
+				  "ELF",
+				  4));
+}
 
 const struct lutf_loader *lutf_loader_for(const char *path, char *msg, size_t cap)
 {
@@ -132,9 +173,10 @@ const struct lutf_loader *lutf_loader_for(const char *path, char *msg, size_t ca
 		snprintf(msg, cap, "cannot read the app: %s", strerror(errno));
 		return NULL;
 	}
-	for (size_t i = 0; i < sizeof(loaders) / sizeof(loaders[0]); i++)
-		if (loaders[i]->match(head, (size_t)n))
-			return loaders[i];
+	if (native_match(head, (size_t)n))
+		return &lutf_loader_native;
+	if (looks_python(head, (size_t)n))
+		return lutf_python_loader(msg, cap); /* NULL: msg says why */
 	/* Neither: dlopen says what is wrong with it, as it always did. */
 	return &lutf_loader_native;
 }

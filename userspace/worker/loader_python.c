@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * The Python loader: Debian's CPython 3.11 embedded, isolated (no user site,
- * no environment, a fixed sys.path). The zygote starts the interpreter once
+ * no environment, a fixed sys.path); built as its own module, lutf_python.so,
+ * which only the zygote loads (loader_python.h). The zygote starts the interpreter once
  * and forks workers holding the GIL; a worker's first Python LOAD finishes
  * the fork (PyOS_AfterFork_Child) after confinement, then imports the app.
  * Invariants: a Labor has one thread state for its life and holds the GIL
@@ -438,7 +439,7 @@ static const char py_warm_src[] =
 
 static const char *const py_preload[] = {"traceback", "zipimport", "json", "time"};
 
-int lutf_python_preinit(void)
+int lutf_python_module_init(void)
 {
 	char msg[200];
 	PyObject *m;
