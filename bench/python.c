@@ -2,7 +2,10 @@
 /*
  * python: Python functions through lutfd (issue #14), side by side in one
  * run. A Python no-op against the C no-op (binary protocol over Unix, 64
- * calls in flight on one connection); against a CGI-style fork+exec of
+ * calls in flight on one connection; and over HTTP with wrk, 64
+ * connections, when wrk is installed); over HTTP against uWSGI running the
+ * same handler as a WSGI app (2 processes, --http-socket; when installed:
+ * scripts/deps.sh --bench); against a CGI-style fork+exec of
  * Debian's python3.11 per request (2 at a time, the 2 vCPUs); 200 calls of a
  * Python function sleeping 10 ms on 2 Carts and 16 Labors, labor_watch (BPF)
  * against lutfd's polling Supervisor (bpf = off) and against one Labor per
@@ -13,7 +16,12 @@
  */
 #define _GNU_SOURCE
 #include <dirent.h>
+#include <arpa/inet.h>
+#include <fcntl.h>
 #include <math.h>
+#include <netinet/in.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
@@ -143,9 +151,9 @@ static double cold_start(const char *tenant, const char *path, const char *const
 	die("first call", r.status, r.text);
 }
 
-/* wrk (-t2 -c64, POST of one byte) on tenant/fn over the HTTP gateway for
- * secs seconds: requests per second, or NAN (no wrk, an error, a non-2xx). */
-static double wrk_rps(const char *http, const char *tenant, const char *fn, int secs)
+/* wrk (-t2 -c64, POST of one byte) on http://host:port/path for secs
+ * seconds: requests per second, or NAN (no wrk, an error, a non-2xx). */
+static double wrk_rps(const char *http, const char *path, int secs)
 {
 	char cmd[512], line[256], lua[128];
 	double rps = NAN;
@@ -158,8 +166,8 @@ static double wrk_rps(const char *http, const char *tenant, const char *fn, int 
 		return NAN;
 	fprintf(fp, "wrk.method = \"POST\"\nwrk.body = \"x\"\n");
 	fclose(fp);
-	snprintf(cmd, sizeof(cmd), "wrk -t2 -c%d -d%ds -s %s http://%s/fn/%s/%s 2>&1", WINDOW, secs,
-		 lua, http, tenant, fn);
+	snprintf(cmd, sizeof(cmd), "wrk -t2 -c%d -d%ds -s %s http://%s%s 2>&1", WINDOW, secs, lua,
+		 http, path);
 	fp = popen(cmd, "r");
 	if (!fp)
 		return NAN;
@@ -168,12 +176,78 @@ static double wrk_rps(const char *http, const char *tenant, const char *fn, int 
 
 		if (!strncmp(p, "Requests/sec:", 13))
 			rps = strtod(p + 13, NULL);
-		else if (strstr(p, "Non-2xx") || strstr(p, "Socket errors"))
+		else if (strstr(p, "Non-2xx"))
 			bad = true;
+		else if (!strncmp(p, "Socket errors:", 14)) {
+			unsigned long c = 0, rd = 0, w = 0, t = 0;
+
+			/* read errors: the server closed after its answer (uWSGI's
+			 * --http-socket does not keep connections alive) */
+			if (sscanf(p,
+				   "Socket errors: connect %lu, read %lu, write %lu, timeout %lu",
+				   &c, &rd, &w, &t) != 4 ||
+			    c || w || t)
+				bad = true;
+		}
 	}
 	if (pclose(fp) != 0 || bad)
 		return NAN;
 	return rps;
+}
+
+/* uWSGI (Debian's uwsgi_python3, BENCH_PKGS) serving bench/python_wsgi.py,
+ * the same no-op as a WSGI app: 2 processes, --http-socket on a free
+ * loopback port, in a process group of its own. Returns its pid (port in
+ * *port) once it accepts, or -1 (not installed, did not start). */
+static pid_t uwsgi_start(int *port)
+{
+	struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+	socklen_t al = sizeof(a);
+	char sock[32], log[128];
+	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	pid_t pid;
+
+	if (fd < 0 || bind(fd, (struct sockaddr *)&a, sizeof(a)) ||
+	    getsockname(fd, (struct sockaddr *)&a, &al)) {
+		if (fd >= 0)
+			close(fd);
+		return -1;
+	}
+	*port = ntohs(a.sin_port);
+	close(fd);
+	snprintf(sock, sizeof(sock), "127.0.0.1:%d", *port);
+	snprintf(log, sizeof(log), "%s/uwsgi.log", d.dir[0] ? d.dir : "/tmp");
+	pid = fork();
+	if (pid < 0)
+		return -1;
+	if (pid == 0) {
+		int out = open(log, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+
+		setpgid(0, 0);
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
+		if (out >= 0) {
+			dup2(out, 1);
+			dup2(out, 2);
+		}
+		execlp("uwsgi_python3", "uwsgi_python3", "--http-socket", sock, "--wsgi-file",
+		       BENCH_DIR "/python_wsgi.py", "--pythonpath", EXAMPLE_PY_DIR, "--processes",
+		       "2", "--master", "--disable-logging", "--die-on-term", (char *)NULL);
+		_exit(127);
+	}
+	for (int i = 0; i < 100; i++) {
+		int c = td_connect_tcp(sock);
+
+		if (c >= 0) {
+			close(c);
+			return pid;
+		}
+		if (waitpid(pid, NULL, WNOHANG) == pid)
+			return -1;
+		td_sleep_ms(50);
+	}
+	kill(-pid, SIGKILL);
+	waitpid(pid, NULL, 0);
+	return -1;
 }
 
 /* Private memory (clean + dirty) of tenant's worker, KiB; NAN if unknown. */
@@ -272,10 +346,11 @@ static double sleepers(bool bpf, int labors, int calls, int rounds)
 int main(int argc, char **argv)
 {
 	struct bench_opts o;
-	struct bench_target t[8];
+	struct bench_target t[10];
 	double py_rps[5], c_rps[5], ratio[5], cold_py[6], cold_c[6], mem_py, mem_c;
 	double cpu_py[6], cpu_c[6], cpu_py_med, cpu_c_med;
 	double hpy[5], hc[5], hratio[5], hpy_med = NAN, hc_med = NAN, hratio_med = NAN;
+	double uw[5], hpy2[5], uwratio[5], uw_med = NAN, uwratio_med = NAN;
 	char http[64];
 	double py_med, c_med, ratio_med, cgi_rps, nap_bpf, nap_poll, nap_none, cold_py_med,
 	    cold_c_med;
@@ -325,14 +400,36 @@ int main(int argc, char **argv)
 	/* The same over HTTP with wrk, when wrk is here (scripts/deps.sh --bench). */
 	if (td_addr(&d, "http.addr", http, sizeof(http)) && !system("command -v wrk >/dev/null")) {
 		for (int k = 0; k < rounds; k++) {
-			hpy[k] = wrk_rps(http, "py0", "noop", o.quick ? 1 : 3);
-			hc[k] = wrk_rps(http, "c0", "noop", o.quick ? 1 : 3);
+			hpy[k] = wrk_rps(http, "/fn/py0/noop", o.quick ? 1 : 3);
+			hc[k] = wrk_rps(http, "/fn/c0/noop", o.quick ? 1 : 3);
 			hratio[k] = hpy[k] / hc[k];
 		}
 		if (!isnan(hratio[0])) {
 			hpy_med = bench_median_d(hpy, (size_t)rounds);
 			hc_med = bench_median_d(hc, (size_t)rounds);
 			hratio_med = bench_median_d(hratio, (size_t)rounds);
+		}
+	}
+	/* uWSGI with the same handler, wrk the same way, alternating with lutf. */
+	if (!isnan(hpy_med)) {
+		int port;
+		pid_t up = uwsgi_start(&port);
+
+		if (up > 0) {
+			char addr[32];
+
+			snprintf(addr, sizeof(addr), "127.0.0.1:%d", port);
+			for (int k = 0; k < rounds; k++) {
+				uw[k] = wrk_rps(addr, "/", o.quick ? 1 : 3);
+				hpy2[k] = wrk_rps(http, "/fn/py0/noop", o.quick ? 1 : 3);
+				uwratio[k] = hpy2[k] / uw[k];
+			}
+			kill(-up, SIGKILL);
+			waitpid(up, NULL, 0);
+			if (!isnan(uwratio[0])) {
+				uw_med = bench_median_d(uw, (size_t)rounds);
+				uwratio_med = bench_median_d(uwratio, (size_t)rounds);
+			}
 		}
 	}
 	close(dfd);
@@ -354,6 +451,11 @@ int main(int argc, char **argv)
 	    hratio_med,		 0.6,
 	    hratio_med >= 0.6,	 "x",
 	    isnan(hratio_med)};
+	t[nt++] = (struct bench_target){
+	    "py_vs_uwsgi_http", "HTTP: Python no-op / uWSGI, 2 processes (wrk)",
+	    uwratio_med,	2,
+	    uwratio_med >= 2,	"x",
+	    isnan(uwratio_med)};
 	t[nt++] = (struct bench_target){"py_vs_c_noop",
 					"Python no-op / C no-op (64 in flight)",
 					ratio_med,
@@ -400,6 +502,7 @@ int main(int argc, char **argv)
 		bench_json_num(&j, "c_noop_per_s", c_med);
 		bench_json_num(&j, "http_py_noop_per_s", hpy_med);
 		bench_json_num(&j, "http_c_noop_per_s", hc_med);
+		bench_json_num(&j, "http_uwsgi_per_s", uw_med);
 		bench_json_num(&j, "cgi_per_s", cgi_rps);
 		bench_json_num(&j, "sleep200_bpf_ms", nap_bpf);
 		bench_json_num(&j, "sleep200_poll_ms", nap_poll);
@@ -420,6 +523,8 @@ int main(int argc, char **argv)
 	       c_med);
 	printf("%-46s %14.0f %14.0f\n", "no-op requests/s over HTTP, wrk 64 connections", hpy_med,
 	       hc_med);
+	printf("%-46s %14.0f %14.0f\n", "  vs uWSGI, 2 processes, same handler (wrk)", hpy_med,
+	       uw_med);
 	printf("%-46s %14.0f %14.1f\n", "  vs CGI: fork+exec python3.11 runs/s (2 at once)", py_med,
 	       cgi_rps);
 	printf("%-46s %14.1f %14.1f\n", "200 x sleep 10 ms, 2 Carts 16 Labors: ms (bpf/poll)",

@@ -16,7 +16,7 @@ PKGS=(build-essential cmake pkg-config clang llvm bpftool
       node-llhttp prometheus systemd curl
       clang-14 libclang-rt-14-dev libsodium-dev
       libpython3.11-dev)
-BENCH_PKGS=(wrk nginx-light)
+BENCH_PKGS=(wrk nginx-light uwsgi-core uwsgi-plugin-python3)
 
 case "${1:-}" in
 --bench) PKGS+=("${BENCH_PKGS[@]}") ;;
