@@ -240,6 +240,16 @@ Test(python, two_apps_own_namespace_and_state_beside_a_c_app)
 	expect("pn", "who", "", LUTF_STATUS_OK, "other other handler");
 	expect("pn", "cecho", "from C", LUTF_STATUS_OK, NULL);
 	expect("pn", "h1", "d", LUTF_STATUS_OK, "hello d");
+	/* An app module named like a stdlib one shadows it only while it loads. */
+	{
+		const char *const shadow[] = {"jwho=json:who", NULL};
+		const char *const sex[] = {"digest=stdlib_heavy:digest", NULL};
+
+		deploy_ok("pn", "shadow", OTHER, shadow, NULL);
+		deploy_ok("pn", "heavy", STDLIB, sex, NULL);
+		expect("pn", "jwho", "", LUTF_STATUS_OK, "other other json");
+		expect("pn", "digest", "abc", LUTF_STATUS_OK, "ba7816bf8f01cfea");
+	}
 }
 
 Test(python, endless_loop_is_deadline_and_the_worker_recycles)

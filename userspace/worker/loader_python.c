@@ -615,7 +615,7 @@ static char *read_source(const char *path)
 static PyObject *import_app_module(struct lutf_loader_app *a, const char *name)
 {
 	PyObject *mods = PyImport_GetModuleDict(), *before, *mod = NULL;
-	PyObject *sys_path = PySys_GetObject("path"), *entry;
+	PyObject *sys_path = PySys_GetObject("path"), *entry, *t, *v, *tb;
 
 	before = PySet_New(mods);
 	entry = PyUnicode_DecodeFSDefault(a->path);
@@ -624,17 +624,30 @@ static PyObject *import_app_module(struct lutf_loader_app *a, const char *name)
 	if (a->zip) {
 		if (PyList_Insert(sys_path, 0, entry))
 			goto out;
+		PyObject *cache;
+		Py_ssize_t at;
+
 		mod = PyImport_ImportModule(name);
-		/* The zip leaves sys.path (and its finder cache) again. */
-		PySequence_DelItem(sys_path, 0);
-		PyObject *cache = PySys_GetObject("path_importer_cache");
+		/* The zip leaves sys.path (and its finder cache) again, wherever
+		 * the app's own import moved it. */
+		PyErr_Fetch(&t, &v, &tb);
+		at = PySequence_Index(sys_path, entry);
+		if (at < 0 || PySequence_DelItem(sys_path, at))
+			PyErr_Clear();
+		PyErr_Restore(t, v, tb);
+		cache = PySys_GetObject("path_importer_cache");
+		PyErr_Fetch(&t, &v, &tb);
 		if (cache && PyDict_DelItem(cache, entry))
 			PyErr_Clear();
+		PyErr_Restore(t, v, tb);
 		if (!mod)
 			goto out;
 	} else {
 		char file[160];
 		PyObject *code = NULL, *dict;
+		/* A module of that name already loaded (a stdlib one: "json") is
+		 * shadowed only while the app's source runs, then put back. */
+		PyObject *prev = Py_XNewRef(PyDict_GetItemString(mods, name));
 		char *src = read_source(a->path);
 
 		snprintf(file, sizeof(file), "%s.py", name);
@@ -655,11 +668,15 @@ static PyObject *import_app_module(struct lutf_loader_app *a, const char *name)
 			Py_XDECREF(r);
 		}
 		Py_XDECREF(code);
+		PyErr_Fetch(&t, &v, &tb);
+		if (prev ? PyDict_SetItemString(mods, name, prev)
+			 : PyDict_DelItemString(mods, name))
+			PyErr_Clear();
+		PyErr_Restore(t, v, tb);
+		Py_XDECREF(prev);
 	}
 out:
 	if (before) {
-		PyObject *t, *v, *tb;
-
 		PyErr_Fetch(&t, &v, &tb);
 		forget_app_modules(a, before, name);
 		PyErr_Restore(t, v, tb);
