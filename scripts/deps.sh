@@ -20,8 +20,9 @@ PKGS=(build-essential cmake pkg-config clang llvm bpftool
       node-llhttp prometheus systemd curl
       clang-14 libclang-rt-14-dev libsodium-dev
       g++ rustc golang-go
-      nats-server libnats-dev)
-BENCH_PKGS=(wrk nginx-light jq valgrind)
+      nats-server libnats-dev
+      libpython3.11-dev)
+BENCH_PKGS=(wrk nginx-light jq valgrind uwsgi-core uwsgi-plugin-python3)
 
 case "${1:-}" in
 --bench) PKGS+=("${BENCH_PKGS[@]}") ;;

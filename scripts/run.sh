@@ -49,6 +49,9 @@ ex=$bin/examples
 	--config 'hello.greeting=hello from lutf, ' >/dev/null
 "$lutfctl" deploy --tenant demo --app pi --so "$ex/libpi.so" --export pi >/dev/null
 "$lutfctl" deploy --tenant demo --app sleep --so "$ex/libsleep.so" --export sleep=sleep_ms >/dev/null
+# A Python function (examples/python/greeter.py): embedded CPython, same tenant.
+"$lutfctl" deploy --tenant demo --app greeter --py "$root/examples/python/greeter.py" \
+	--export greet=greeter:handle --config 'greet.greeting=bonjour' >/dev/null
 "$lutfctl" list
 
 # The addresses lutfd bound (a taken default port moves or turns a listener
@@ -63,6 +66,7 @@ Call them (lutfctl is $lutfctl):
   $lutfctl invoke demo/hello --data world
   $lutfctl invoke demo/pi --data 100
   $lutfctl invoke demo/sleep --data 20
+  $lutfctl invoke demo/greet --data world     (Python)
   $lutfctl status
 MSG
 echo "  KEY=\$($lutfctl key create demo)     (an API key for TCP and HTTP calls, shown once)"

@@ -231,6 +231,8 @@ struct lutf_client_deploy {
 	size_t n_config;
 	bool is_public; /* its functions need no API key (lutfctl deploy --public); added in 0.3 */
 	uint32_t workers; /* the tenant's worker processes, 1..16; 0: unchanged (not sent) */
+	/* NULL: native (.so); "python": a .py or .zip, symbols "module:function"; added in 0.4 */
+	const char *kind;
 };
 
 /*

@@ -146,6 +146,7 @@ enum lutf_tag {
 	LUTF_TAG_CONFIG = 35,	       /* "function\0key\0value" (repeatable) */
 	LUTF_TAG_VERSION = 36,	       /* u64: app version assigned at deploy */
 	LUTF_TAG_URL = 37,	       /* string: an invoke URL (repeatable, in replies) */
+	LUTF_TAG_KIND = 38,	       /* string: DEPLOY: native (default) | python */
 	/* list / status / stats / logs replies: one RECORD per row, each a
 	 * nested TLV sequence of the fields below (and the addressing tags) */
 	LUTF_TAG_RECORD = 40,  /* bytes: nested TLV */

@@ -25,13 +25,18 @@
 
 static const char deploy_help[] =
     "Usage: lutfctl deploy --tenant T --app A --so FILE --export FN[=SYMBOL]... [OPTIONS]\n"
+    "       lutfctl deploy --tenant T --app A --py FILE --export FN[=MODULE:FUNC]... [OPTIONS]\n"
     "       lutfctl deploy --manifest FILE [OPTIONS]\n"
     "\n"
     "Upload an app and export its functions as T/FN.\n"
     "  --tenant T             owner of the app ([a-z0-9][a-z0-9_-]{0,62})\n"
     "  --app A                the app's name\n"
     "  --so FILE              the shared object to upload\n"
-    "  --export FN[=SYMBOL]   export SYMBOL (default FN) as function FN; repeatable\n"
+    "  --py FILE              a Python app instead: a .py module, or a .zip with the\n"
+    "                         app's modules and pure-Python dependencies (zipimport)\n"
+    "  --export FN[=SYMBOL]   export SYMBOL (default FN) as function FN; repeatable;\n"
+    "                         with --py, SYMBOL is MODULE:FUNC (default: the .py\n"
+    "                         file's name without .py, then :FN)\n"
     "  --tier NAME            isolation tier: pure | basic | service | compat\n"
     "  --timeout-ms N         default deadline of each call\n"
     "  --memory-mb N          memory limit of the tenant's worker\n"
@@ -52,6 +57,7 @@ static const char deploy_help[] =
     "  tenant = acme\n"
     "  name = shop                 ; the app (\"app\" works too)\n"
     "  so = libshop.so             ; relative to the manifest's folder\n"
+    "                              ; or py = handler.py (or .zip): a Python app\n"
     "  export = hello              ; repeat: one line per function\n"
     "  export = pi=compute_pi      ; FN=SYMBOL\n"
     "  tier = basic                ; optional, as are the three below\n"
@@ -101,12 +107,40 @@ static void print_deploy(const struct deploy_spec *s, const struct lutf_client_r
 	}
 }
 
+/* --py: an export without a symbol runs FN of the module the .py file is.
+ * Returns 0, or -EINVAL (a zip: no module to default to) or -ENOMEM. */
+static int py_default_symbols(struct deploy_spec *s)
+{
+	const char *base = strrchr(s->d.so_path, '/');
+	char mod[128], sym[256];
+	size_t n;
+
+	base = base ? base + 1 : s->d.so_path;
+	n = strlen(base);
+	if (n < 4 || strcmp(base + n - 3, ".py") || n - 3 >= sizeof(mod))
+		mod[0] = 0;
+	else
+		snprintf(mod, sizeof(mod), "%.*s", (int)(n - 3), base);
+	for (size_t i = 0; i < s->d.n_exports; i++) {
+		if (s->exports[i].symbol)
+			continue;
+		if (!mod[0])
+			return -EINVAL;
+		snprintf(sym, sizeof(sym), "%s:%s", mod, s->exports[i].function);
+		s->exports[i].symbol = spec_strdup(s, sym);
+		if (!s->exports[i].symbol)
+			return -ENOMEM;
+	}
+	return 0;
+}
+
 int cmd_deploy(int argc, char **argv)
 {
 	static const struct option opts[] = {
 	    {"tenant", required_argument, NULL, 't'},
 	    {"app", required_argument, NULL, 'a'},
 	    {"so", required_argument, NULL, 's'},
+	    {"py", required_argument, NULL, 'p'},
 	    {"export", required_argument, NULL, 'e'},
 	    {"tier", required_argument, NULL, 'T'},
 	    {"timeout-ms", required_argument, NULL, 'o'},
@@ -142,6 +176,10 @@ int cmd_deploy(int argc, char **argv)
 			break;
 		case 's':
 			str = &s.d.so_path;
+			break;
+		case 'p':
+			str = &s.d.so_path;
+			s.d.kind = "python";
 			break;
 		case 'T':
 			str = &s.d.tier;
@@ -221,8 +259,13 @@ int cmd_deploy(int argc, char **argv)
 		goto out;
 	}
 	if (!s.d.tenant || !s.d.app || !s.d.so_path || !s.d.n_exports) {
-		code = usage_error("deploy", "deploy needs a tenant, an app, a .so and at least "
-					     "one export");
+		code = usage_error("deploy", "deploy needs a tenant, an app, a .so (or --py) and "
+					     "at least one export");
+		goto out;
+	}
+	if (s.d.kind && py_default_symbols(&s)) {
+		code = usage_error("deploy", "--export FN with --py needs FN=MODULE:FUNC unless "
+					     "the file is MODULE.py");
 		goto out;
 	}
 	if (access(s.d.so_path, R_OK) != 0) {

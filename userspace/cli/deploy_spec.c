@@ -167,11 +167,13 @@ static int app_key(struct manifest_ctx *m, const char *name, const char *value)
 		return set_str(m, &d->app, value);
 	if (strcmp(name, "tier") == 0)
 		return set_str(m, &d->tier, value);
-	if (strcmp(name, "so") == 0) {
+	if (strcmp(name, "so") == 0 || strcmp(name, "py") == 0) {
 		char path[4096];
 
 		if (d->so_path)
 			return 1;
+		if (name[0] == 'p')
+			d->kind = "python";
 		if (value[0] == '/')
 			snprintf(path, sizeof(path), "%s", value);
 		else if ((size_t)snprintf(path, sizeof(path), "%s/%s", m->dir, value) >=

@@ -45,6 +45,7 @@ static const struct tag_name tag_names[] = {
     {LUTF_TAG_REVOKED, "revoked", true},
     {LUTF_TAG_PUBLIC, "public", true},
     {LUTF_TAG_WORKERS, "workers", true},
+    {LUTF_TAG_KIND, "kind", false},
 };
 
 static const struct tag_name *tag_lookup(uint16_t tag)
@@ -366,6 +367,8 @@ static int deploy_check(const struct lutf_client_deploy *d)
 	}
 	if (d->tier && !d->tier[0])
 		return -EINVAL;
+	if (d->kind && strcmp(d->kind, "native") && strcmp(d->kind, "python"))
+		return -EINVAL;
 	return 0;
 }
 
@@ -425,6 +428,8 @@ int lutf_client_deploy(struct lutf_client *c, const struct lutf_client_deploy *d
 		lutf_tlv_put_u32(&c->tx, LUTF_TAG_PUBLIC, 1);
 	if (d->workers)
 		lutf_tlv_put_u32(&c->tx, LUTF_TAG_WORKERS, d->workers);
+	if (d->kind)
+		lutf_tlv_put_str(&c->tx, LUTF_TAG_KIND, d->kind);
 	for (size_t i = 0; i < d->n_config; i++) {
 		const struct lutf_client_config *k = &d->config[i];
 		size_t off = lutf_tlv_begin(&c->tx, LUTF_TAG_CONFIG);

@@ -26,6 +26,7 @@
 
 struct deploy_req {
 	char tenant[LUTFD_NAME], app[LUTFD_NAME], tier[32];
+	char kind[16];	     /* KIND: "" or native, python */
 	struct lutfd_app na; /* timeout_ms, memory_mb, max_concurrency */
 	uint8_t *so;	     /* a copy: the frame is gone when the job runs */
 	size_t so_len;
@@ -71,6 +72,56 @@ static bool symbol_valid(const char *s)
 		      (*s >= '0' && *s <= '9') || *s == '_'))
 			return false;
 	return true;
+}
+
+/* A Python export: "module.sub:function", identifiers of [A-Za-z0-9_]. */
+static bool py_symbol_valid(const char *s)
+{
+	const char *colon = strchr(s, ':');
+	char mod[128];
+
+	if (!colon || colon == s || (size_t)(colon - s) >= sizeof(mod) || !symbol_valid(colon + 1))
+		return false;
+	memcpy(mod, s, (size_t)(colon - s));
+	mod[colon - s] = 0;
+	for (char *p = mod, *dot; p; p = dot ? dot + 1 : NULL) {
+		dot = strchr(p, '.');
+		if (dot)
+			*dot = 0;
+		if (!symbol_valid(p))
+			return false;
+	}
+	return true;
+}
+
+/*
+ * Whether tier's policy (policy_dir/<tier>.policy and what it includes, 8
+ * deep like the parser) includes python.policy: the tiers that run Python
+ * say so in their policy files (policies/README.md). Tier "none" runs all.
+ */
+static bool tier_runs_python(const char *tier, int depth)
+{
+	char path[PATH_MAX], line[256];
+	bool yes = false;
+	FILE *fp;
+
+	if (!strcmp(tier, "none") && !depth)
+		return true;
+	if (depth > 8 || strchr(tier, '/'))
+		return false;
+	snprintf(path, sizeof(path), "%s/%s.policy", g_cfg.policy_dir, tier);
+	fp = fopen(path, "re");
+	if (!fp)
+		return false;
+	while (!yes && fgets(line, sizeof(line), fp)) {
+		char name[64];
+
+		if (sscanf(line, " include %63[a-z0-9_-]", name) != 1)
+			continue;
+		yes = !strcmp(name, "python") || tier_runs_python(name, depth + 1);
+	}
+	fclose(fp);
+	return yes;
 }
 
 static void fn_free(struct lutfd_fn *f)
@@ -137,7 +188,7 @@ static bool export_field(struct deploy_req *r, const struct lutf_tlv *tl, char *
 		return false;
 	}
 	*eq = 0;
-	if (!lutf_name_valid(ex) || !symbol_valid(eq + 1)) {
+	if (!lutf_name_valid(ex) || !(symbol_valid(eq + 1) || py_symbol_valid(eq + 1))) {
 		snprintf(msg, cap, "bad export '%s=%s'", ex, eq + 1);
 		return false;
 	}
@@ -200,6 +251,7 @@ static bool deploy_parse(const struct lutf_wire_hdr *h, const uint8_t *payload,
 	    {LUTF_TAG_PUBLIC, LUTF_TLV_U32, 0, &r->pub, 0, NULL},
 	    {LUTF_TAG_EXPORT, LUTF_TLV_EACH, LUTF_TLV_REPEAT, NULL, 0, export_each},
 	    {LUTF_TAG_WORKERS, LUTF_TLV_U32, 0, &r->workers, 0, NULL},
+	    {LUTF_TAG_KIND, LUTF_TLV_STR, 0, r->kind, sizeof(r->kind), NULL},
 	};
 	/* CONFIG fields may come before their EXPORT: a second pass. */
 	const struct lutf_tlv_rule config_rules[] = {
@@ -246,6 +298,30 @@ static bool deploy_validate(struct deploy_req *r, char *msg, size_t cap)
 		snprintf(msg, cap, "unknown tier '%s' (pure, basic, service, compat)", r->tier);
 		return false;
 	}
+	if (r->kind[0] && strcmp(r->kind, "native") && strcmp(r->kind, "python")) {
+		snprintf(msg, cap, "unknown app kind '%s' (native, python)", r->kind);
+		return false;
+	}
+	if (!strcmp(r->kind, "python") && !(r->so_len >= 4 && !memcmp(r->so, "PK\3\4", 4)) &&
+	    memchr(r->so, 0, r->so_len < 64 ? r->so_len : 64)) {
+		/* What the worker's loader would not take for Python either
+		 * (loader_python.c: a zip, or text without NUL bytes). */
+		snprintf(msg, cap,
+			 "a Python app is a .py (text) or a .zip, not an ELF object or "
+			 "other binary (use --so)");
+		return false;
+	}
+	for (size_t i = 0; i < r->n; i++) {
+		bool py = !strcmp(r->kind, "python");
+
+		if (py ? !py_symbol_valid(r->fns[i]->symbol) : !symbol_valid(r->fns[i]->symbol)) {
+			snprintf(msg, cap,
+				 py ? "export '%s=%s': a Python export is module:function"
+				    : "bad export '%s=%s' (module:function is for --py)",
+				 r->fns[i]->name, r->fns[i]->symbol);
+			return false;
+		}
+	}
 	for (size_t i = 0; i < r->n; i++) {
 		LUTFD_COPY(r->fns[i]->app, r->app);
 		if (strlen(r->app) + 1 + strlen(r->fns[i]->name) > LUTF_NAME_MAX) {
@@ -281,6 +357,17 @@ static void dj_prepare(void *arg)
 	if (lutfd_jobs_stopping()) {
 		fail(d, LUTF_STATUS_SHUTTING_DOWN, "lutfd is shutting down");
 		return;
+	}
+	if (!strcmp(r->kind, "python")) {
+		const char *tier = r->tier[0] ? r->tier : t ? t->tier : g_cfg.default_tier;
+
+		if (!tier_runs_python(tier, 0)) {
+			fail(d, LUTF_STATUS_FORBIDDEN,
+			     "tier %s cannot run Python (its policy does not include python; "
+			     "basic, service and compat do)",
+			     tier);
+			return;
+		}
 	}
 	if (!t && lutfd_tenants_count() >= g_cfg.max_tenants) {
 		fail(d, LUTF_STATUS_OVERLOADED, "at most %u tenants (max_tenants)",

@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * The tenant worker: maps the tenant's region, loads its apps RTLD_LOCAL and
- * runs the region's Labors, which resolve a function slot to code here.
+ * The tenant worker: maps the tenant's region, loads its apps through their
+ * kind's loader (loader.h) and runs the region's Labors, which resolve a
+ * function slot to code here.
  * Invariant: a name's binding is replaced by one atomic pointer store and
  * old code is never unloaded while the worker lives (recycling the worker is
  * what drops old versions), so a Labor never runs code that goes away.
@@ -10,7 +11,6 @@
  * unconfined; if confinement fails it says why and exits.
  */
 #define _GNU_SOURCE
-#include <dlfcn.h>
 #include <errno.h>
 #include <poll.h>
 #include <stdio.h>
@@ -24,6 +24,7 @@
 #include "host.h"
 
 #include "abi_check.h"
+#include "loader.h"
 #include "sandbox.h"
 #include "wire.h"
 #include "worker.h"
@@ -127,21 +128,40 @@ static int add_config(struct wk_export *e, const char *key, size_t kl, const cha
 	return 0;
 }
 
+/* Every export's configuration in one list, for the app's init (later keys
+ * win in a kind that builds a dict). NULL if none or out of memory. */
+static char **all_config(const struct wk_export *ex, size_t nex)
+{
+	size_t n = 0, k = 0;
+	char **all;
+
+	for (size_t i = 0; i < nex; i++)
+		n += ex[i].nconfig;
+	if (!n || !(all = calloc(2 * n + 1, sizeof(*all))))
+		return NULL;
+	for (size_t i = 0; i < nex; i++)
+		for (size_t c = 0; c < 2 * ex[i].nconfig; c++)
+			all[k++] = ex[i].config[c];
+	return all;
+}
+
 /*
- * LOAD: dlopen the stored app, check its ABI, run its init, bind each export.
- * All exports are checked before any binding changes, so a failed load leaves
- * the old version serving. Returns 0 or -errno with msg filled.
+ * LOAD: pick the app's loader (loader.h), load it (its init runs), find each
+ * export, then bind them all. Every export is found before any binding
+ * changes, so a failed load leaves the old version serving. Returns 0 or
+ * -errno with msg filled.
  */
 static int wk_load(const uint8_t *p, size_t len, char *msg, size_t cap)
 {
 	struct wk_export ex[64];
-	char app[64] = "", path[4096] = "";
+	struct lutf_fn_binding fb[64];
+	char app[64] = "", path[4096] = "", why[300] = "";
+	const struct lutf_loader *ld;
+	struct lutf_loader_app *la;
 	struct lutf_tlv_iter it;
 	struct lutf_tlv f;
 	size_t nex = 0;
-	const uint32_t *abi;
-	lutf_app_init_t init;
-	void *state = NULL, *h;
+	char **all;
 	int err = 0;
 
 	memset(ex, 0, sizeof(ex));
@@ -177,37 +197,27 @@ static int wk_load(const uint8_t *p, size_t len, char *msg, size_t cap)
 		snprintf(msg, cap, "bad load request");
 		return err ? err : -EINVAL;
 	}
-	if ((err = lutf_abi_check_app(path, app, wk_tier, wk_threads, msg, cap)))
+	ld = lutf_loader_for(path, msg, cap);
+	if (!ld)
+		return -ENOEXEC;
+	/* A native library may carry a language runtime (Go) that cannot run in
+	 * this tier or beside another one: abi_check.c. */
+	if (ld == &lutf_loader_native &&
+	    (err = lutf_abi_check_app(path, app, wk_tier, wk_threads, msg, cap)))
 		return err;
-	h = dlopen(path, RTLD_NOW | RTLD_LOCAL);
-	if (!h) {
-		snprintf(msg, cap, "dlopen: %s", dlerror());
-		return -ENOEXEC;
-	}
-	abi = dlsym(h, "lutf_abi_version");
-	if (!abi) {
-		snprintf(msg, cap, "not a lutf app: no lutf_abi_version symbol");
-		dlclose(h);
-		return -ENOEXEC;
-	}
-	if (*abi != LUTF_ABI_VERSION) {
-		snprintf(msg, cap, "app built for ABI %u, this lutf runs ABI %u", *abi,
-			 LUTF_ABI_VERSION);
-		dlclose(h);
-		return -EPROTO;
-	}
+	all = all_config(ex, nex);
+	err = ld->load(path, app, (const char *const *)all, &la, msg, cap);
+	free(all); /* the strings are the exports' */
+	if (err)
+		return err;
 	for (size_t i = 0; i < nex; i++) {
-		if (!dlsym(h, ex[i].sym)) {
-			snprintf(msg, cap, "no symbol '%s' for function '%s'", ex[i].sym, ex[i].fn);
-			dlclose(h);
-			return -ESRCH;
+		err = ld->find(la, ex[i].sym, (const char *const *)ex[i].config, &fb[i], why,
+			       sizeof(why));
+		if (err) {
+			snprintf(msg, cap, "%s for function '%s'", why, ex[i].fn);
+			ld->unload(la);
+			return err;
 		}
-	}
-	init = (lutf_app_init_t)dlsym(h, "lutf_app_init");
-	if (init && (err = init(&state)) != 0) {
-		snprintf(msg, cap, "lutf_app_init failed: %d", err);
-		dlclose(h);
-		return -ECANCELED;
 	}
 	for (size_t i = 0; i < nex; i++) {
 		struct wk_binding *b = calloc(1, sizeof(*b));
@@ -215,14 +225,17 @@ static int wk_load(const uint8_t *p, size_t len, char *msg, size_t cap)
 
 		if (!b)
 			return snprintf(msg, cap, "out of memory"), -ENOMEM;
-		b->fn = (lutf_fn_t)dlsym(h, ex[i].sym);
-		b->app_state = state;
+		b->fn = fb[i].fn;
+		b->app_state = fb[i].app_state;
 		b->config = ex[i].config;
-		snprintf(name, sizeof(name), "%s/%s", app, ex[i].fn);
+		if ((size_t)snprintf(name, sizeof(name), "%s/%s", app, ex[i].fn) >= sizeof(name)) {
+			free(b);
+			return snprintf(msg, cap, "function name too long"), -ENAMETOOLONG;
+		}
 		if (wk_bind(name, b))
 			return snprintf(msg, cap, "too many functions in this worker"), -ENOSPC;
 	}
-	/* h stays open for the worker's life: see the invariant above. */
+	/* la stays loaded for the worker's life: see the invariant above. */
 	return 0;
 }
 

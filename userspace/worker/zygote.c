@@ -25,6 +25,9 @@
 
 #include "sandbox.h"
 #include "worker.h"
+#ifdef LUTF_HAVE_PYTHON
+#include "loader_python.h"
+#endif
 
 #define ZY_FD 3	  /* the zygote's end of the socketpair, after the fd cleanup */
 #define ZY_NFDS 4 /* a SPAWN's fds: region memfd, ctl, log, output */
@@ -145,6 +148,11 @@ __attribute__((noreturn)) static void zy_main(pid_t lutfd)
 	sfd = signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC);
 	if (sfd < 0)
 		_exit(1);
+#ifdef LUTF_HAVE_PYTHON
+	/* Before the first fork: Python workers inherit a started interpreter
+	 * (loader_python.c); if it does not start, each starts its own. */
+	(void)lutf_python_preinit();
+#endif
 	for (;;) {
 		struct pollfd p[2] = {{ZY_FD, POLLIN, 0}, {sfd, POLLIN, 0}};
 

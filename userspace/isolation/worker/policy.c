@@ -422,7 +422,7 @@ int lutf_policy_load(const char *dir, const char *tier, struct lutf_policy **out
 	snprintf(ps.where, sizeof(ps.where), "tier '%s'", tier ? tier : "");
 	if (!tier || !valid_name(tier) || strlen(tier) >= sizeof(ps.p->tier) ||
 	    !strcmp(tier, "runtime") || !strcmp(tier, "deny-always") || !strcmp(tier, "dlopen") ||
-	    !strcmp(tier, "compute"))
+	    !strcmp(tier, "compute") || !strcmp(tier, "python"))
 		return fail(&ps, -EINVAL, "not a tier name");
 	ps.p = calloc(1, sizeof(*ps.p));
 	if (!ps.p)
