@@ -14,7 +14,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-#include <lutf/runtime.h>
+#include "host.h" /* struct lutf_fn_binding: userspace/runtime */
 
 struct lutf_loader_app; /* one loaded app, the kind's own */
 
