@@ -85,8 +85,11 @@ phase() {
 # One line per phase; add a phase as one more line.
 phase "build (RelWithDebInfo, -Werror)" build build/ci
 phase "all tests" tests build/ci -j1
-phase "BPF refused: engine, daemon" tests build/ci LUTF_LABOR_WATCH=off -L 'engine|daemon'
-phase "epoll ingress: daemon, http, tiers" tests build/ci LUTF_INGRESS=epoll -L 'daemon|http|tiers'
+# The fallback phases rerun what the fallback changes (the engine and lutfd
+# without BPF; lutfd's and the gateway's traffic on epoll), not the quick
+# benchmark smoke runs (bench_*), which the first phase has run.
+phase "BPF refused: engine, daemon" tests build/ci LUTF_LABOR_WATCH=off -L 'engine|daemon' -E '^bench_'
+phase "epoll ingress: daemon, http" tests build/ci LUTF_INGRESS=epoll -L 'daemon|http' -E '^bench_'
 phase "build ASan+UBSan" build build/asan -DLUTF_ASAN=ON -DLUTF_BENCH=OFF
 phase "ASan+UBSan: engine" tests build/asan ASAN_OPTIONS=detect_leaks=1 -L engine
 phase "ASan+UBSan lutfd: hostile" tests build/asan ASAN_OPTIONS=detect_leaks=0:abort_on_error=1 \
