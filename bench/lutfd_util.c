@@ -15,6 +15,15 @@
 #include "daemon_util.h"
 #include "lutfd_util.h"
 
+#define BENCH_UIDS 256u
+
+/* The first uid of this process's lutfd number n (0 or 1): 2,000,000 and up,
+ * 512 uids per process id modulo 4096. */
+static uint32_t bench_uid_lo(unsigned n)
+{
+	return 2000000u + (uint32_t)(getpid() % 4096) * 2 * BENCH_UIDS + n * BENCH_UIDS;
+}
+
 #ifndef LUTFD_BIN
 #error "LUTFD_BIN must name the lutfd binary"
 #endif
@@ -146,6 +155,9 @@ int bench_lutfd_start(struct bench_lutfd *l, const char *conf_lines, int wait_ms
 	fp = fopen(l->conf, "w");
 	if (!fp)
 		return -1;
+	/* bench/daemon deploys a tenant per round (one uid each), more than
+	 * the tests' 16: benchmarks get BENCH_UIDS per lutfd, above every range
+	 * the tests' harness hands out (TD_UID_LO's scheme ends near 1,060,000). */
 	/* Benchmarks invoke without API keys (docs/operator.md "API keys").
 	 * cgroup_name and uid_range are this process's own, as in the tests'
 	 * harness: a lutfd kills what runs under its uid_range and cgroup_name
@@ -153,8 +165,8 @@ int bench_lutfd_start(struct bench_lutfd *l, const char *conf_lines, int wait_ms
 	fprintf(fp,
 		"[lutfd]\nbpf_pin_root = %s\nrequire_keys = off\ncgroup_name = lutfb%d-%u\n"
 		"uid_range = %u-%u\n%s",
-		l->pin, (int)getpid(), started % 2, TD_UID_LO + 16 * (started % 2),
-		TD_UID_LO + 16 * (started % 2) + 15, conf_lines ? conf_lines : "");
+		l->pin, (int)getpid(), started % 2, bench_uid_lo(started % 2),
+		bench_uid_lo(started % 2) + BENCH_UIDS - 1, conf_lines ? conf_lines : "");
 	started++;
 	if (fclose(fp))
 		return -1;
