@@ -179,6 +179,7 @@ struct tn_relay {
 	int lfd, port, target;
 	pthread_t th;
 	atomic_bool up, stop; /* relaxed: polled every 20 ms by the relay thread */
+	atomic_bool down;     /* the thread has closed every pair since up went false */
 	int pair[TN_RELAY_PAIRS][2];
 };
 
@@ -200,13 +201,18 @@ static inline void *tn_relay_main(void *arg)
 		struct pollfd p[1 + 2 * TN_RELAY_PAIRS];
 		int n = 1;
 
-		if (!atomic_load_explicit(&r->up, memory_order_relaxed))
+		if (!atomic_load_explicit(&r->up, memory_order_relaxed)) {
 			tn_relay_close_all(r);
+			atomic_store(&r->down, true);
+		}
 		p[0] = (struct pollfd){.fd = r->lfd, .events = POLLIN};
 		for (int i = 0; i < TN_RELAY_PAIRS; i++)
 			for (int k = 0; k < 2; k++)
 				p[n++] = (struct pollfd){.fd = r->pair[i][k], .events = POLLIN};
 		if (poll(p, (nfds_t)n, 20) <= 0)
+			continue;
+		/* Cut while poll slept: nothing that arrived since is relayed. */
+		if (!atomic_load_explicit(&r->up, memory_order_relaxed))
 			continue;
 		if (p[0].revents & POLLIN) {
 			int c = accept4(r->lfd, NULL, NULL, SOCK_CLOEXEC), s = -1, slot = -1;
@@ -265,9 +271,17 @@ static inline bool tn_relay_start(struct tn_relay *r, int target)
 	return pthread_create(&r->th, NULL, tn_relay_main, r) == 0;
 }
 
+/*
+ * Returns once the relay thread has closed every relayed connection, so a
+ * change made after the cut can never reach the cut-off node (the thread
+ * notices within one 20 ms poll; bounded at 5 s on a stalled host).
+ */
 static inline void tn_relay_cut(struct tn_relay *r)
 {
-	atomic_store_explicit(&r->up, false, memory_order_relaxed);
+	atomic_store(&r->down, false);
+	atomic_store(&r->up, false);
+	for (int i = 0; i < 5000 && !atomic_load(&r->down); i++)
+		usleep(1000);
 }
 
 static inline void tn_relay_restore(struct tn_relay *r)
