@@ -3,7 +3,8 @@
  * start: lutfd's launch to its first OK call, against nginx's launch to its
  * first 200, in interleaved rounds of one run. (a) restart: lutfd launched on
  * a state folder that holds a deployed function, timed until a call of it
- * (sent as soon as the data socket takes a connection) answers OK. (b) deploy:
+ * (sent as soon as the data socket takes a connection) answers OK; the same
+ * with 4 tenants, each called once (their workers start side by side). (b) deploy:
  * lutfd launched on an empty state folder, timed until a DEPLOY (sent as soon
  * as the control socket takes one) and then a call answered OK. With --base
  * LUTFD, a second lutfd binary (main's tip, built beside) runs the same
@@ -35,12 +36,27 @@ struct stages {
 	double bpf_ms, iso_ms;
 };
 
-enum { C_NGINX, C_RESTART, C_RESTART_BASE, C_DEPLOY, C_DEPLOY_BASE, NCASES };
-static const char *const case_name[NCASES] = {
-    "nginx: launch to first 200", "lutfd: restart to first OK", "lutfd (base): restart to first OK",
-    "lutfd: launch, deploy, first OK", "lutfd (base): launch, deploy, first OK"};
-static const char *const case_key[NCASES] = {"nginx", "restart", "restart_base", "deploy",
-					     "deploy_base"};
+enum {
+	C_NGINX,
+	C_RESTART,
+	C_RESTART_BASE,
+	C_RESTART4,
+	C_RESTART4_BASE,
+	C_DEPLOY,
+	C_DEPLOY_BASE,
+	NCASES
+};
+static const char *const case_name[NCASES] = {"nginx: launch to first 200",
+					      "lutfd: restart to first OK",
+					      "lutfd (base): restart to first OK",
+					      "lutfd: restart, 4 tenants, each one OK",
+					      "lutfd (base): restart, 4 tenants, each one OK",
+					      "lutfd: launch, deploy, first OK",
+					      "lutfd (base): launch, deploy, first OK"};
+static const char *const case_key[NCASES] = {"nginx",	      "restart", "restart_base", "restart4",
+					     "restart4_base", "deploy",	 "deploy_base"};
+#define NT4 4
+static const char *const tenants4[NT4] = {"acme", "beta", "gamma", "delta"};
 
 struct series {
 	double v[MAX_ROUNDS]; /* ms */
@@ -55,6 +71,7 @@ static struct series cases[NCASES];
 static struct bench_lutfd lutfd = {.name = "start"};
 static const char *base_bin;
 static pid_t child;
+static char state4[128]; /* the 4-tenant restart rounds' state folder */
 static int failures;
 static int nginx_port;
 static char nginx_prefix[128];
@@ -125,28 +142,40 @@ static int connect_retry(const char *path, uint64_t until)
 	int fd;
 
 	while ((fd = td_connect_unix(path)) < 0) {
-		if (bench_now_ns() >= until || (child > 0 && waitpid(child, NULL, WNOHANG) == child))
+		if (bench_now_ns() >= until ||
+		    (child > 0 && waitpid(child, NULL, WNOHANG) == child))
 			return -1;
 		bench_sleep_ns(100000);
 	}
 	return fd;
 }
 
-/* One call of acme/noop on the data socket: its status (0xffffffff: none). */
-static uint32_t call_noop(uint64_t until)
+/* One call of <tenant>/noop for each of the first n tenants4, pipelined on
+ * one data connection made as soon as the socket takes it: OK when every
+ * one answered OK, else the first other status (0xffffffff: none came). */
+static uint32_t call_noop(uint64_t until, int n)
 {
 	char path[160];
 	struct lutf_buf b;
 	struct td_reply r;
-	uint32_t st;
+	uint32_t st = LUTF_STATUS_OK;
 	int fd = connect_retry(bench_lutfd_path(&lutfd, "lutf.sock", path, sizeof(path)), until);
 
 	if (fd < 0)
 		return 0xffffffffu;
 	lutf_buf_init(&b);
-	td_invoke_frame(&b, 1, "acme", "noop", "x", 1);
-	st = td_call(fd, &b, &r, WAIT_MS);
-	free(r.payload);
+	for (int i = 0; i < n; i++)
+		td_invoke_frame(&b, (uint64_t)i + 1, tenants4[i], "noop", "x", 1);
+	if (!td_send(fd, &b))
+		st = 0xffffffffu;
+	for (int i = 0; i < n && st == LUTF_STATUS_OK; i++) {
+		if (!td_recv(fd, &r, WAIT_MS)) {
+			st = 0xffffffffu;
+			break;
+		}
+		st = r.h.status;
+		free(r.payload);
+	}
 	lutf_buf_free(&b);
 	close(fd);
 	return st;
@@ -154,8 +183,8 @@ static uint32_t call_noop(uint64_t until)
 
 static pid_t launch(const char *bin, const char *state, const char *log)
 {
-	char *argv[] = {(char *)bin,	       "--config",  lutfd.conf, "--state-dir",
-			(char *)state,	       "--runtime-dir", lutfd.run, NULL};
+	char *argv[] = {(char *)bin,   "--config",	lutfd.conf, "--state-dir",
+			(char *)state, "--runtime-dir", lutfd.run,  NULL};
 
 	return spawn(argv, log);
 }
@@ -219,8 +248,9 @@ static void parse_stages(const char *log, uint64_t t_fork, struct stages *s)
 /* One lutfd round of case c (a C_RESTART* or C_DEPLOY*); round r. */
 static void lutfd_round(int c, int r)
 {
-	bool base = c == C_RESTART_BASE || c == C_DEPLOY_BASE;
+	bool base = c == C_RESTART_BASE || c == C_RESTART4_BASE || c == C_DEPLOY_BASE;
 	bool deploy = c == C_DEPLOY || c == C_DEPLOY_BASE;
+	bool four = c == C_RESTART4 || c == C_RESTART4_BASE;
 	const char *bin = base ? base_bin : LUTFD_BIN;
 	char state[128], log[128], path[160];
 	uint64_t t0, until;
@@ -230,9 +260,9 @@ static void lutfd_round(int c, int r)
 	if (deploy)
 		snprintf(state, sizeof(state), "%s/fresh%d-%d", lutfd.dir, c, r);
 	else
-		snprintf(state, sizeof(state), "%s", lutfd.state);
+		snprintf(state, sizeof(state), "%s", four ? state4 : lutfd.state);
 	snprintf(log, sizeof(log), "%s/round.log", lutfd.dir);
-	if (!lock_free(lutfd.state)) {
+	if (!lock_free(lutfd.state) || !lock_free(state4)) {
 		snprintf(cases[c].why, sizeof(cases[c].why), "state lock not released");
 		failures++;
 		return;
@@ -258,7 +288,7 @@ static void lutfd_round(int c, int r)
 			goto fail;
 		}
 	}
-	st = call_noop(until);
+	st = call_noop(until, four ? NT4 : 1);
 	v = ms_since(t0);
 	if (st != LUTF_STATUS_OK) {
 		fprintf(stderr, "start: %s: first call answered %#x\n", case_name[c], st);
@@ -282,6 +312,38 @@ fail:
 		snprintf(cmd, sizeof(cmd), "tail -5 %s >&2", log);
 		(void)!system(cmd);
 	}
+}
+
+/* The restart rounds' state: deploy the first n tenants4 into the running
+ * child lutfd, check each answers, stop it. Returns 0 or -1 (said). */
+static int seed(int n)
+{
+	static const char *const exports[] = {"noop=noop", NULL};
+	uint64_t until = bench_now_ns() + (uint64_t)WAIT_MS * 1000000ull;
+	char path[160];
+	uint32_t st = LUTF_STATUS_OK;
+	int cfd =
+	    connect_retry(bench_lutfd_path(&lutfd, "control.sock", path, sizeof(path)), until);
+
+	for (int i = 0; i < n && st == LUTF_STATUS_OK; i++) {
+		struct td_reply rep;
+
+		st = cfd < 0 ? 0xffffffffu
+			     : td_deploy_with(cfd, tenants4[i], "hello", HELLO_SO, exports,
+					      &(struct td_deploy_opts){0}, &rep);
+		if (cfd >= 0)
+			free(rep.payload);
+	}
+	if (cfd >= 0)
+		close(cfd);
+	if (st == LUTF_STATUS_OK)
+		st = call_noop(until, n);
+	if (st != LUTF_STATUS_OK) {
+		fprintf(stderr, "start: deploying %d tenant(s) failed (%#x)\n", n, st);
+		return -1;
+	}
+	stop_child(SIGTERM);
+	return 0;
 }
 
 /* ---- nginx ---- */
@@ -490,42 +552,24 @@ int main(int argc, char **argv)
 		bench_lutfd_stop(&lutfd, 5000);
 		return 1;
 	}
-	{
-		static const char *const exports[] = {"noop=noop", NULL};
-		char path[160];
-		struct td_reply rep;
-		int cfd = td_connect_unix(bench_lutfd_path(&lutfd, "control.sock", path,
-							   sizeof(path)));
-		uint32_t st = cfd < 0 ? 0xffffffffu
-				      : td_deploy_with(cfd, "acme", "hello", HELLO_SO, exports,
-						       &(struct td_deploy_opts){0}, &rep);
-
-		if (cfd >= 0) {
-			free(rep.payload);
-			close(cfd);
-		}
-		child = lutfd.pid;
-		lutfd.pid = 0;
-		if (st != LUTF_STATUS_OK || call_noop(bench_now_ns() + 5000000000ull) !=
-						LUTF_STATUS_OK) {
-			fprintf(stderr, "start: the first deploy failed (%#x)\n", st);
-			bench_lutfd_show_log(&lutfd);
-			stop_child(SIGKILL);
-			bench_lutfd_stop(&lutfd, 5000);
-			return 1;
-		}
-		stop_child(SIGTERM);
+	child = lutfd.pid;
+	lutfd.pid = 0;
+	snprintf(state4, sizeof(state4), "%s/state4", lutfd.dir);
+	if (seed(1) || !lock_free(lutfd.state) || !(child = launch(LUTFD_BIN, state4, lutfd.log)) ||
+	    seed(NT4)) {
+		bench_lutfd_show_log(&lutfd);
+		stop_child(SIGKILL);
+		bench_lutfd_stop(&lutfd, 5000);
+		return 1;
 	}
 	have_nginx = access("/usr/sbin/nginx", X_OK) == 0 && nginx_setup();
 	if (!have_nginx)
 		snprintf(cases[C_NGINX].why, sizeof(cases[C_NGINX].why),
 			 "nginx not installed: apt-get install nginx-light");
-	if (!base_bin) {
-		snprintf(cases[C_RESTART_BASE].why, sizeof(cases[C_RESTART_BASE].why),
-			 "no --base lutfd");
-		snprintf(cases[C_DEPLOY_BASE].why, sizeof(cases[C_DEPLOY_BASE].why),
-			 "no --base lutfd");
-	}
+	if (!base_bin)
+		for (int c = 0; c < NCASES; c++)
+			if (c == C_RESTART_BASE || c == C_RESTART4_BASE || c == C_DEPLOY_BASE)
+				snprintf(cases[c].why, sizeof(cases[c].why), "no --base lutfd");
 	/* Interleaved: each round runs every case once, the order rotated. */
 	for (int r = 0; r < rounds; r++) {
 		for (int k = 0; k < NCASES; k++) {
@@ -533,7 +577,9 @@ int main(int argc, char **argv)
 
 			if (c == C_NGINX && have_nginx)
 				nginx_round();
-			else if ((c == C_RESTART_BASE || c == C_DEPLOY_BASE) && !base_bin)
+			else if ((c == C_RESTART_BASE || c == C_RESTART4_BASE ||
+				  c == C_DEPLOY_BASE) &&
+				 !base_bin)
 				continue;
 			else if (c != C_NGINX)
 				lutfd_round(c, r);
@@ -543,10 +589,16 @@ int main(int argc, char **argv)
 
 	for (int c = 0; c < NCASES; c++)
 		range(&cases[c], &med[c], &lo[c], &hi[c]);
-	t[0] = (struct bench_target){"restart_first_ok", "restart to first OK call", med[C_RESTART],
-				     20, med[C_RESTART] <= 20, "ms", !cases[C_RESTART].ran};
-	t[1] = (struct bench_target){"restart_vs_nginx", "restart to first OK over nginx (x)",
-				     med[C_RESTART] / med[C_NGINX], NAN, true, "x",
+	t[0] = (struct bench_target){"restart_first_ok",   "restart to first OK call",
+				     med[C_RESTART],	   20,
+				     med[C_RESTART] <= 20, "ms",
+				     !cases[C_RESTART].ran};
+	t[1] = (struct bench_target){"restart_vs_nginx",
+				     "restart to first OK over nginx (x)",
+				     med[C_RESTART] / med[C_NGINX],
+				     NAN,
+				     true,
+				     "x",
 				     !cases[C_RESTART].ran || !cases[C_NGINX].ran};
 	t[1].pass = true;
 	if (o.json) {
@@ -571,15 +623,18 @@ int main(int argc, char **argv)
 		bench_json_close_obj(&j);
 		bench_json_obj(&j, "stages_ms");
 		json_stages(&j, &cases[C_RESTART], "restart");
+		json_stages(&j, &cases[C_RESTART4], "restart4");
 		json_stages(&j, &cases[C_DEPLOY], "deploy");
 		bench_json_close_obj(&j);
 		bench_json_num(&j, "saved_restart_ms", med[C_RESTART_BASE] - med[C_RESTART]);
+		bench_json_num(&j, "saved_restart4_ms", med[C_RESTART4_BASE] - med[C_RESTART4]);
 		bench_json_num(&j, "saved_deploy_ms", med[C_DEPLOY_BASE] - med[C_DEPLOY]);
 		bench_targets_json(&j, t, 2);
 		bench_json_end(&j);
 	} else {
-		printf("start: launch to first OK (%s), %d interleaved rounds; medians, [min-max]\n",
-		       machine, rounds);
+		printf(
+		    "start: launch to first OK (%s), %d interleaved rounds; medians, [min-max]\n",
+		    machine, rounds);
 		printf("%-44s %10s %22s %8s\n", "case", "median", "range", "x nginx");
 		for (int c = 0; c < NCASES; c++) {
 			if (!cases[c].ran) {
@@ -590,12 +645,19 @@ int main(int argc, char **argv)
 			       lo[c], hi[c], cases[C_NGINX].ran ? med[c] / med[C_NGINX] : NAN);
 		}
 		if (cases[C_RESTART_BASE].ran && cases[C_RESTART].ran)
-			printf("saved by this build: restart %.2f ms (%.2fx), deploy %.2f ms (%.2fx)\n",
+			printf("saved by this build (medians): restart %.2f ms (%.2fx), 4 tenants "
+			       "%.2f ms (%.2fx), deploy %.2f ms (%.2fx)\n",
 			       med[C_RESTART_BASE] - med[C_RESTART],
 			       med[C_RESTART_BASE] / med[C_RESTART],
-			       med[C_DEPLOY_BASE] - med[C_DEPLOY], med[C_DEPLOY_BASE] / med[C_DEPLOY]);
+			       med[C_RESTART4_BASE] - med[C_RESTART4],
+			       med[C_RESTART4_BASE] / med[C_RESTART4],
+			       med[C_DEPLOY_BASE] - med[C_DEPLOY],
+			       med[C_DEPLOY_BASE] / med[C_DEPLOY]);
 		print_stages(&cases[C_RESTART], "Stages of a restart (this build's log)");
-		print_stages(&cases[C_DEPLOY], "Stages of a launch before a deploy (this build's log)");
+		print_stages(&cases[C_RESTART4],
+			     "Stages of a restart with 4 tenants (this build's log)");
+		print_stages(&cases[C_DEPLOY],
+			     "Stages of a launch before a deploy (this build's log)");
 		printf("\n");
 		bench_targets_print(t, 2);
 	}

@@ -210,8 +210,8 @@ Test(start, early_call_waits_bounded_by_its_deadline)
 			t_short = td_now_ms() - t0;
 		} else {
 			cr_assert_eq(r.h.request_id, 1);
-			cr_assert_eq(r.h.status, LUTF_STATUS_OK, "long deadline: status %u (log %s)",
-				     r.h.status, d.log);
+			cr_assert_eq(r.h.status, LUTF_STATUS_OK,
+				     "long deadline: status %u (log %s)", r.h.status, d.log);
 			t_long = td_now_ms() - t0;
 		}
 		free(r.payload);

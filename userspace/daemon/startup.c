@@ -166,7 +166,7 @@ void lutfd_startup_join(void)
 
 /* Append to line (cap bytes, *n used), cutting what does not fit. */
 static void put(char *line, size_t cap, size_t *n, const char *fmt, ...)
-	__attribute__((format(printf, 4, 5)));
+    __attribute__((format(printf, 4, 5)));
 static void put(char *line, size_t cap, size_t *n, const char *fmt, ...)
 {
 	va_list ap;
@@ -203,8 +203,8 @@ void lutfd_startup_ready(void)
 		put(line, sizeof(line), &n, "; beside them: bpf %.2f%s", (double)b / 1e3,
 		    err ? " (failed)" : "");
 	if (i)
-		put(line, sizeof(line), &n, "%s isolation %.2f", b ? "," : "; beside them:",
-		    (double)i / 1e3);
+		put(line, sizeof(line), &n, "%s isolation %.2f",
+		    b ? "," : "; beside them:", (double)i / 1e3);
 	if (running_now())
 		put(line, sizeof(line), &n, " (set-up still running)");
 	put(line, sizeof(line), &n, "; ready in %.2f ms (main at monotonic %.6f s)",
