@@ -442,6 +442,18 @@ static void range(const struct series *s, double *med, double *lo, double *hi)
 	*hi = s->n ? v[s->n - 1] : NAN;
 }
 
+/* Median over rounds of base/this (rounds paired by index: the same round
+ * ran both, side by side); NAN when either did not run. */
+static double paired(int this_c, int base_c)
+{
+	double v[MAX_ROUNDS];
+	int n = cases[this_c].n < cases[base_c].n ? cases[this_c].n : cases[base_c].n;
+
+	for (int r = 0; r < n; r++)
+		v[r] = cases[base_c].v[r] / cases[this_c].v[r];
+	return n ? bench_median_d(v, (size_t)n) : NAN;
+}
+
 /* Median over rounds of stage k (by name) of series s; NAN when absent. */
 static double stage_median(const struct series *s, const char *name)
 {
@@ -626,6 +638,9 @@ int main(int argc, char **argv)
 		json_stages(&j, &cases[C_RESTART4], "restart4");
 		json_stages(&j, &cases[C_DEPLOY], "deploy");
 		bench_json_close_obj(&j);
+		bench_json_num(&j, "paired_restart_x", paired(C_RESTART, C_RESTART_BASE));
+		bench_json_num(&j, "paired_restart4_x", paired(C_RESTART4, C_RESTART4_BASE));
+		bench_json_num(&j, "paired_deploy_x", paired(C_DEPLOY, C_DEPLOY_BASE));
 		bench_json_num(&j, "saved_restart_ms", med[C_RESTART_BASE] - med[C_RESTART]);
 		bench_json_num(&j, "saved_restart4_ms", med[C_RESTART4_BASE] - med[C_RESTART4]);
 		bench_json_num(&j, "saved_deploy_ms", med[C_DEPLOY_BASE] - med[C_DEPLOY]);
@@ -653,6 +668,12 @@ int main(int argc, char **argv)
 			       med[C_RESTART4_BASE] / med[C_RESTART4],
 			       med[C_DEPLOY_BASE] - med[C_DEPLOY],
 			       med[C_DEPLOY_BASE] / med[C_DEPLOY]);
+		if (cases[C_RESTART_BASE].ran && cases[C_RESTART].ran)
+			printf("base over this build, median of per-round ratios: restart %.2fx, 4 "
+			       "tenants %.2fx, deploy %.2fx\n",
+			       paired(C_RESTART, C_RESTART_BASE),
+			       paired(C_RESTART4, C_RESTART4_BASE),
+			       paired(C_DEPLOY, C_DEPLOY_BASE));
 		print_stages(&cases[C_RESTART], "Stages of a restart (this build's log)");
 		print_stages(&cases[C_RESTART4],
 			     "Stages of a restart with 4 tenants (this build's log)");
