@@ -528,7 +528,7 @@ int main(int argc, char **argv)
 	int nrest = 1, rounds = 0;
 	struct bench_opts o;
 	char machine[128];
-	struct bench_target t[2];
+	struct bench_target t[1]; /* the ratio to nginx is a column, not a target */
 	double med[NCASES], lo[NCASES], hi[NCASES];
 	bool have_nginx;
 
@@ -605,14 +605,6 @@ int main(int argc, char **argv)
 				     med[C_RESTART],	   20,
 				     med[C_RESTART] <= 20, "ms",
 				     !cases[C_RESTART].ran};
-	t[1] = (struct bench_target){"restart_vs_nginx",
-				     "restart to first OK over nginx (x)",
-				     med[C_RESTART] / med[C_NGINX],
-				     NAN,
-				     true,
-				     "x",
-				     !cases[C_RESTART].ran || !cases[C_NGINX].ran};
-	t[1].pass = true;
 	if (o.json) {
 		struct bench_json j;
 
@@ -644,7 +636,8 @@ int main(int argc, char **argv)
 		bench_json_num(&j, "saved_restart_ms", med[C_RESTART_BASE] - med[C_RESTART]);
 		bench_json_num(&j, "saved_restart4_ms", med[C_RESTART4_BASE] - med[C_RESTART4]);
 		bench_json_num(&j, "saved_deploy_ms", med[C_DEPLOY_BASE] - med[C_DEPLOY]);
-		bench_targets_json(&j, t, 2);
+		bench_targets_json(&j, t, 1);
+		bench_json_num(&j, "restart_over_nginx_x", med[C_RESTART] / med[C_NGINX]);
 		bench_json_end(&j);
 	} else {
 		printf(
@@ -680,7 +673,7 @@ int main(int argc, char **argv)
 		print_stages(&cases[C_DEPLOY],
 			     "Stages of a launch before a deploy (this build's log)");
 		printf("\n");
-		bench_targets_print(t, 2);
+		bench_targets_print(t, 1);
 	}
 	return failures ? 1 : 0;
 }
