@@ -28,6 +28,7 @@
 #include "lutfd.h"
 #include "keys.h"
 #include "reach.h"
+#include "startup.h"
 #ifdef LUTF_HAVE_CLUSTER
 #include "cluster.h"
 #endif
@@ -132,9 +133,10 @@ static int lock_state(void)
 		exit(1);
 	}
 	/* The last lutfd's watcher holds the lock while it kills that lutfd's
-	 * tenants (watcher.c, milliseconds): wait for it, a bounded while. */
-	for (int i = 0; i < 60 && flock(fd, LOCK_EX | LOCK_NB); i++)
-		usleep(50000);
+	 * tenants (watcher.c, milliseconds): wait for it, a bounded while (3 s),
+	 * looking every millisecond: a restart should not wait longer than it. */
+	for (int i = 0; i < 3000 && flock(fd, LOCK_EX | LOCK_NB); i++)
+		usleep(1000);
 	if (flock(fd, LOCK_EX | LOCK_NB)) {
 		ssize_t n = pread(fd, pid, sizeof(pid) - 1, 0);
 
@@ -241,6 +243,7 @@ static void shutdown_daemon(void)
 	bool force;
 
 	lutfd_sd_notify("STOPPING=1");
+	lutfd_startup_join(); /* the Supervisor is not half made when tenants stop */
 #ifdef LUTF_HAVE_CLUSTER
 	lutf_cluster_node_stop();
 #endif
@@ -437,7 +440,9 @@ int main(int argc, char **argv)
 	sigset_t set;
 	uint64_t last_tick = 0;
 	int o, err, lock_fd, sfd;
+	bool settling;
 
+	lutfd_startup_begin();
 	while ((o = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
 		switch (o) {
 		case 'c':
@@ -491,7 +496,9 @@ int main(int argc, char **argv)
 			g_cfg.runtime_dir, strerror(-err));
 		return 1;
 	}
+	lutfd_startup_mark("config");
 	lock_fd = lock_state();
+	lutfd_startup_mark("lock");
 
 	/* Before any thread: the zygote must be a copy of a single-threaded process. */
 	err = lutf_zygote_start(&g_zygote, lock_fd);
@@ -499,6 +506,7 @@ int main(int argc, char **argv)
 		fprintf(stderr, "lutfd: cannot fork the zygote: %s\n", strerror(-err));
 		return 1;
 	}
+	lutfd_startup_mark("zygote");
 	/* Also before any thread: tenant processes die with lutfd (watcher.c). */
 	if ((err = lutfd_watcher_start(lock_fd)))
 		lutfd_log("warning: no watcher (%s): tenant processes outlive a killed lutfd",
@@ -510,6 +518,10 @@ int main(int argc, char **argv)
 	sigaddset(&set, SIGHUP);	    /* reload, never exit (reload.c) */
 	sigprocmask(SIG_BLOCK, &set, NULL); /* inherited by every later thread */
 	sfd = signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC);
+	lutfd_startup_mark("watcher");
+	/* Now that no fork of lutfd is to come and the signals are blocked:
+	 * labor_watch and isolation load beside the stages below (startup.c). */
+	lutfd_startup_prepare();
 
 	err = lutfd_state_load();
 	if (err) {
@@ -517,8 +529,10 @@ int main(int argc, char **argv)
 			strerror(-err));
 		return 1;
 	}
+	lutfd_startup_mark("registry");
 	if (lutfd_keys_load())
 		return 1;
+	lutfd_startup_mark("keys");
 	if (!g_cfg.require_keys)
 		lutfd_log("require_keys = off: TCP and HTTP invoke without API keys");
 	raise_nofile();
@@ -526,6 +540,7 @@ int main(int argc, char **argv)
 		fprintf(stderr, "lutfd: cannot set up the event loop\n");
 		return 1;
 	}
+	lutfd_startup_mark("loop");
 	lutf_ev_set(g_loop, sfd, LUTF_EV_READ, signal_event, NULL);
 	lutf_ev_set(g_loop, g_zygote.fd, LUTF_EV_READ, zygote_event, NULL);
 	lim.max_frame = g_cfg.max_frame;
@@ -555,24 +570,41 @@ int main(int argc, char **argv)
 	}
 	if (listen_tcp())
 		return 1;
+	lutfd_startup_mark("listen");
 	if (lutfd_http_start())
 		return 1;
+	lutfd_startup_mark("http");
 	if (cluster_start()) /* before the pid file: a bad cluster line fails the start */
 		return 1;
 	write_pidfile();
+	lutfd_startup_mark("cluster+pid");
+	/*
+	 * The set-up threads are joined before the loop reads a frame: STATUS,
+	 * deploys and tenants read what they set up (cgroups, the probe). Then
+	 * every registry tenant is opened (region, functions bound), so that no
+	 * call meets a tenant it should find. Their workers start on job
+	 * threads, side by side; a call that comes first waits in its Cart,
+	 * bounded by its deadline. Connections made meanwhile wait in the
+	 * listeners' backlog.
+	 */
+	lutfd_startup_join();
+	lutfd_startup_mark("wait for set-up");
 	for (size_t i = 0; i < g_state.n; i++) {
 		err = lutfd_tenant_start(g_state.t[i]);
 		if (err)
 			lutfd_log("tenant %s does not start: %s", g_state.t[i]->name,
 				  strerror(-err));
 	}
+	lutfd_startup_mark("tenants");
 	lutfd_log("ready: %s/lutf.sock, %s/control.sock, tcp %s, http %s, admin %s, ingress %s, "
 		  "state %s, %zu tenants, bpf %s",
 		  g_cfg.runtime_dir, g_cfg.runtime_dir, tcp_addr[0] ? tcp_addr : "off",
 		  lutfd_http_addr()[0] ? lutfd_http_addr() : "off",
 		  lutfd_admin_addr()[0] ? lutfd_admin_addr() : "off", lutf_ev_backend(g_loop),
 		  g_cfg.state_dir, g_state.n, g_cfg.bpf ? "on" : "off");
+	lutfd_startup_ready();
 	lutfd_sd_notify("READY=1");
+	settling = true;
 	while (!stop_requested) {
 		uint64_t now;
 
@@ -587,6 +619,8 @@ int main(int argc, char **argv)
 		if (lutfd_zygote_pending())
 			lutfd_zygote_event();
 		lutfd_tenants_tick();
+		if (settling)
+			settling = lutfd_startup_tick(); /* start-time workers up: logged once */
 		now = lutfd_now_ms();
 		if (now - last_tick >= 200) {
 			lutf_srv_tick(g_srv);

@@ -30,6 +30,7 @@
 #include "isolation.h"
 #include "lutfd.h"
 #include "tenant_log.h"
+#include "startup.h"
 
 #define SPAWN_TIMEOUT_MS 5000
 
@@ -52,6 +53,7 @@ static void isolation_init(void)
 	static bool done;
 	char what[300];
 
+	lutfd_startup_join(); /* startup.c may be doing this on a thread */
 	if (done)
 		return;
 	done = true;
@@ -597,6 +599,7 @@ static int supervisor(struct lutf_supervisor **out)
 	uint32_t labors = g_cfg.labors_max ? g_cfg.labors_max : 64;
 	int err;
 
+	lutfd_startup_join(); /* startup.c may be loading it on a thread */
 	if (!g_sup) {
 		if (g_cfg.bpf && g_cfg.bpf_pin_root[0]) {
 			mkdir(g_cfg.bpf_pin_root, 0700);
@@ -614,6 +617,19 @@ static int supervisor(struct lutf_supervisor **out)
 	}
 	*out = g_sup;
 	return 0;
+}
+
+/* startup.c's set-up threads (startup.h). */
+int lutfd_tenant_prepare_supervisor(void)
+{
+	struct lutf_supervisor *sup;
+
+	return supervisor(&sup);
+}
+
+void lutfd_tenant_prepare_isolation(void)
+{
+	isolation_init();
 }
 
 /* Returns 0 or -errno. */

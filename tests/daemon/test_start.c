@@ -1,0 +1,225 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * lutfd's start-up (issue 16 item 4; userspace/daemon/startup.c): a restarted
+ * lutfd serves its persisted functions, calls sent the moment its socket takes
+ * a connection are all answered OK (none lost, none refused as unknown), its
+ * tenants' workers start side by side, and the start stages appear in its
+ * log. A call that arrives before its tenant's worker is ready waits in its
+ * Cart, bounded by its own deadline.
+ */
+#define _GNU_SOURCE
+#include <criterion/criterion.h>
+
+#include "daemon_util.h"
+#include "require.h"
+
+#define HELLO EXAMPLES_DIR "/libhello.so"
+#define SLOW_APP TEST_APP_DIR "/libctl_slow_app.so" /* lutf_app_init sleeps 600 ms */
+
+static struct td d;
+static int cfd = -1;
+
+static void setup(void)
+{
+	LUTF_REQUIRE("root", lutf_test_is_root(), "lutfd needs root");
+	cr_assert(td_start(&d, NULL), "lutfd did not start (log in %s)", d.log);
+	cfd = td_connect(&d, "control.sock");
+	cr_assert_geq(cfd, 0);
+}
+
+static void teardown(void)
+{
+	td_close_stop(&d, &cfd);
+}
+
+/* The log's size now: what a restart writes comes after it. */
+static off_t log_size(void)
+{
+	struct stat st;
+
+	return stat(d.log, &st) ? 0 : st.st_size;
+}
+
+/* The log from offset on, NUL-ended (free it). */
+static char *log_from(off_t off)
+{
+	size_t len;
+	uint8_t *all = td_slurp(d.log, &len);
+	char *s;
+
+	cr_assert(all, "no log %s", d.log);
+	if ((size_t)off > len)
+		off = (off_t)len;
+	s = malloc(len - (size_t)off + 1);
+	cr_assert(s);
+	memcpy(s, all + off, len - (size_t)off);
+	s[len - (size_t)off] = 0;
+	free(all);
+	return s;
+}
+
+/* Wait (bounded) until the log after off holds needle; returns the text. */
+static char *wait_log(off_t off, const char *needle, int ms)
+{
+	uint64_t until = td_now_ms() + (uint64_t)ms;
+
+	for (;;) {
+		char *s = log_from(off);
+
+		if (strstr(s, needle) || td_now_ms() >= until)
+			return s;
+		free(s);
+		td_sleep_ms(20);
+	}
+}
+
+/* Stop lutfd with SIGTERM (a clean exit: state kept, pins removed). */
+static void stop_clean(void)
+{
+	int status = 0;
+
+	close(cfd);
+	cfd = -1;
+	kill(d.pid, SIGTERM);
+	cr_assert(td_wait_exit(d.pid, &status, 15000), "lutfd did not stop");
+	cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0, "lutfd exit status %#x", status);
+	d.pid = 0;
+}
+
+/* Launch lutfd again on the same folders and connect to its data socket as
+ * soon as it takes a connection (no wait for readiness). */
+static int relaunch_and_connect(void)
+{
+	char path[160];
+	uint64_t until;
+	int fd;
+
+	snprintf(path, sizeof(path), "%s/lutf.sock", d.run);
+	unlink(path); /* the last lutfd's: a connect must reach the new one */
+	d.pid = td_spawn(&d, d.run);
+	cr_assert_gt(d.pid, 0);
+	until = td_now_ms() + 15000;
+	while ((fd = td_connect_unix(path)) < 0) {
+		cr_assert(td_now_ms() < until, "the data socket never took a connection");
+		cr_assert(waitpid(d.pid, NULL, WNOHANG) != d.pid, "lutfd exited (log %s)", d.log);
+		usleep(200);
+	}
+	return fd;
+}
+
+static void invoke_frame_tmo(struct lutf_buf *b, uint64_t id, const char *tenant, const char *fn,
+			     uint32_t timeout_ms)
+{
+	size_t f = lutf_frame_begin(b, LUTF_OP_INVOKE, 0, id);
+
+	lutf_tlv_put_str(b, LUTF_TAG_TENANT, tenant);
+	lutf_tlv_put_str(b, LUTF_TAG_FUNCTION, fn);
+	lutf_tlv_put(b, LUTF_TAG_INPUT, "x", 1);
+	if (timeout_ms)
+		lutf_tlv_put_u32(b, LUTF_TAG_TIMEOUT_MS, timeout_ms);
+	lutf_frame_end(b, f);
+}
+
+TestSuite(start, .init = setup, .fini = teardown, .timeout = 120);
+
+/* Two tenants deployed, lutfd stopped and launched again: 32 calls
+ * pipelined the moment the data socket connects are all answered OK, each
+ * once; both workers start, and the stage lines are in the log. */
+Test(start, restart_serves_persisted_functions_and_logs_stages)
+{
+	static const char *const ex[] = {"hello=hello", "noop=noop", NULL};
+	static const char *const tenants[] = {"acme", "beta"};
+	bool seen[32] = {0};
+	struct td_reply r;
+	struct lutf_buf b;
+	char *log;
+	off_t off;
+	int fd;
+
+	for (int i = 0; i < 2; i++) {
+		cr_assert_eq(td_deploy(cfd, tenants[i], "hello", HELLO, ex, &r), LUTF_STATUS_OK,
+			     "deploy %s", tenants[i]);
+		free(r.payload);
+	}
+	stop_clean();
+	off = log_size();
+
+	fd = relaunch_and_connect();
+	lutf_buf_init(&b);
+	for (int i = 0; i < 32; i++)
+		td_invoke_frame(&b, (uint64_t)i, tenants[i % 2], i % 4 < 2 ? "noop" : "hello", "x",
+				1);
+	cr_assert(td_send(fd, &b));
+	lutf_buf_free(&b);
+	for (int i = 0; i < 32; i++) {
+		cr_assert(td_recv(fd, &r, 15000), "reply %d of 32 missing (log %s)", i, d.log);
+		cr_assert_lt(r.h.request_id, 32);
+		cr_assert(!seen[r.h.request_id], "request %llu answered twice",
+			  (unsigned long long)r.h.request_id);
+		seen[r.h.request_id] = true;
+		cr_assert_eq(r.h.status, LUTF_STATUS_OK, "request %llu: status %u (log %s)",
+			     (unsigned long long)r.h.request_id, r.h.status, d.log);
+		free(r.payload);
+	}
+	close(fd);
+
+	log = wait_log(off, "start: workers of 2 of 2 tenants up", 15000);
+	cr_assert(strstr(log, "start: workers of 2 of 2 tenants up"),
+		  "no workers-up line after the restart:\n%s", log);
+	/* One stage line: what main() did, the set-up threads beside, the total. */
+	cr_assert(strstr(log, "start: config "), "no stage line:\n%s", log);
+	cr_assert(strstr(log, ", registry "), "no registry stage:\n%s", log);
+	cr_assert(strstr(log, ", wait for set-up "), "no set-up stage:\n%s", log);
+	cr_assert(strstr(log, "beside them: bpf "), "no set-up thread times:\n%s", log);
+	cr_assert(strstr(log, "; ready in "), "no total:\n%s", log);
+	cr_assert(strstr(log, "tenant acme: worker ") && strstr(log, "tenant beta: worker "),
+		  "a tenant's worker start is not logged:\n%s", log);
+	free(log);
+}
+
+/* A persisted tenant whose app takes 600 ms to load: calls sent at launch
+ * wait in their Cart for its worker, none lost. One whose deadline (200 ms)
+ * passes first is answered DEADLINE, not run: by the first Labor that takes
+ * it, or by lutfd's own deadline (1 s of slack), whichever comes first (the
+ * engine's Supervisor expires the Bricks of a Cart only once a Labor holds
+ * it). The other is answered OK once the app has loaded. */
+Test(start, early_call_waits_bounded_by_its_deadline)
+{
+	static const char *const ex[] = {"echo=echo", NULL};
+	struct td_reply r;
+	struct lutf_buf b;
+	uint64_t t0, t_short = 0, t_long = 0;
+	int fd;
+
+	cr_assert_eq(td_deploy(cfd, "slow", "app", SLOW_APP, ex, &r), LUTF_STATUS_OK, "deploy");
+	free(r.payload);
+	stop_clean();
+
+	fd = relaunch_and_connect();
+	t0 = td_now_ms();
+	lutf_buf_init(&b);
+	invoke_frame_tmo(&b, 1, "slow", "echo", 20000);
+	invoke_frame_tmo(&b, 2, "slow", "echo", 200);
+	cr_assert(td_send(fd, &b));
+	lutf_buf_free(&b);
+	for (int i = 0; i < 2; i++) {
+		cr_assert(td_recv(fd, &r, 20000), "reply %d of 2 missing (log %s)", i, d.log);
+		if (r.h.request_id == 2) {
+			cr_assert_eq(r.h.status, LUTF_STATUS_DEADLINE, "short deadline: status %u",
+				     r.h.status);
+			t_short = td_now_ms() - t0;
+		} else {
+			cr_assert_eq(r.h.request_id, 1);
+			cr_assert_eq(r.h.status, LUTF_STATUS_OK,
+				     "long deadline: status %u (log %s)", r.h.status, d.log);
+			t_long = td_now_ms() - t0;
+		}
+		free(r.payload);
+	}
+	/* The long one only once the app loaded; the short one no later. */
+	cr_assert_geq(t_long, 500, "OK after %llu ms: the app's init takes 600",
+		      (unsigned long long)t_long);
+	cr_assert_leq(t_short, t_long, "DEADLINE after %llu ms, OK after %llu ms",
+		      (unsigned long long)t_short, (unsigned long long)t_long);
+	close(fd);
+}

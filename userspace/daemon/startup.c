@@ -1,0 +1,261 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * lutfd's start-up, timed stage by stage and logged on one line, with the
+ * slow set-up that tenants need run beside the rest: one thread loads
+ * labor_watch (the Supervisor), another prepares isolation (cgroups, the
+ * leftovers of an earlier lutfd killed, the SIGSYS probe), while the main
+ * thread reads the registry and opens its listeners. Invariant: the threads
+ * start after the zygote and the watcher were forked (a fork copies only its
+ * caller), and everything they set up is read only after lutfd_startup_join
+ * returned (tenant.c joins at the top of its lazy set-up), so it is the main
+ * thread's again before anyone uses it.
+ */
+#define _GNU_SOURCE
+#include <bpf/libbpf.h>
+#include <errno.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+#include "lutfd.h"
+#include "startup.h"
+
+#define MAX_STAGES 24
+#define SETTLE_BOUND_MS 60000 /* stop waiting for start-time workers to log them */
+
+static uint64_t now_us(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
+}
+
+/* Main thread only. */
+static uint64_t t0, t_mark, t_ready;
+static struct {
+	const char *name;
+	uint64_t us;
+} stages[MAX_STAGES];
+static unsigned nstages;
+
+/* The set-up threads. mu guards running and the two results; cv is signalled
+ * when running drops to 0. prep_self marks those threads, which must never
+ * wait for themselves (their work calls back into tenant.c's lazy set-up). */
+static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t cv = PTHREAD_COND_INITIALIZER;
+static unsigned running;
+static uint64_t bpf_us, iso_us; /* how long each thread took; 0: not run */
+static int bpf_err;
+static __thread bool prep_self;
+static libbpf_print_fn_t print_before; /* libbpf's printer before the threads */
+static bool threads_used;
+
+void lutfd_startup_begin(void)
+{
+	t0 = t_mark = now_us();
+}
+
+void lutfd_startup_mark(const char *stage)
+{
+	uint64_t now = now_us();
+
+	if (nstages < MAX_STAGES) {
+		stages[nstages].name = stage;
+		stages[nstages].us = now - t_mark;
+		nstages++;
+	}
+	t_mark = now;
+}
+
+static void prep_done(uint64_t *slot, uint64_t began)
+{
+	pthread_mutex_lock(&mu);
+	*slot = now_us() - began;
+	if (!*slot)
+		*slot = 1;
+	if (!--running)
+		pthread_cond_broadcast(&cv);
+	pthread_mutex_unlock(&mu);
+}
+
+static void *bpf_main(void *arg)
+{
+	uint64_t began = now_us();
+	int err;
+
+	prep_self = true;
+	err = lutfd_tenant_prepare_supervisor();
+	pthread_mutex_lock(&mu);
+	bpf_err = err;
+	pthread_mutex_unlock(&mu);
+	prep_done(&bpf_us, began);
+	return NULL;
+}
+
+static void *iso_main(void *arg)
+{
+	uint64_t began = now_us();
+
+	prep_self = true;
+	lutfd_tenant_prepare_isolation();
+	prep_done(&iso_us, began);
+	return NULL;
+}
+
+int lutfd_startup_prepare(void)
+{
+	void *(*const fns[2])(void *) = {bpf_main, iso_main};
+	pthread_attr_t attr;
+
+	/* Both threads may load BPF; each swaps libbpf's printer (a global) for
+	 * a quiet one and back, so the swaps may interleave: the join puts the
+	 * printer of before back. */
+	print_before = libbpf_set_print(NULL);
+	libbpf_set_print(print_before);
+	pthread_attr_init(&attr);
+	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+	for (int i = 0; i < 2; i++) {
+		pthread_t th;
+
+		pthread_mutex_lock(&mu);
+		running++;
+		pthread_mutex_unlock(&mu);
+		if (pthread_create(&th, &attr, fns[i], NULL)) {
+			/* Its work is left to the first tenant (tenant.c's lazy path). */
+			pthread_mutex_lock(&mu);
+			running--;
+			pthread_mutex_unlock(&mu);
+			lutfd_log("start: no set-up thread (%s); the first tenant does it",
+				  strerror(errno));
+			continue;
+		}
+		threads_used = true;
+	}
+	pthread_attr_destroy(&attr);
+	return 0;
+}
+
+static bool running_now(void)
+{
+	bool r;
+
+	pthread_mutex_lock(&mu);
+	r = running != 0;
+	pthread_mutex_unlock(&mu);
+	return r;
+}
+
+void lutfd_startup_join(void)
+{
+	bool restore;
+
+	if (prep_self)
+		return;
+	pthread_mutex_lock(&mu);
+	while (running)
+		pthread_cond_wait(&cv, &mu);
+	restore = threads_used;
+	threads_used = false;
+	pthread_mutex_unlock(&mu);
+	if (restore)
+		libbpf_set_print(print_before);
+}
+
+/* Append to line (cap bytes, *n used), cutting what does not fit. */
+static void put(char *line, size_t cap, size_t *n, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+static void put(char *line, size_t cap, size_t *n, const char *fmt, ...)
+{
+	va_list ap;
+	int k;
+
+	if (*n >= cap - 1)
+		return;
+	va_start(ap, fmt);
+	k = vsnprintf(line + *n, cap - *n, fmt, ap);
+	va_end(ap);
+	if (k > 0)
+		*n = *n + (size_t)k < cap - 1 ? *n + (size_t)k : cap - 1;
+}
+
+void lutfd_startup_ready(void)
+{
+	char line[1024];
+	size_t n = 0;
+	uint64_t b, i;
+	int err;
+
+	t_ready = now_us();
+	put(line, sizeof(line), &n, "start:");
+	for (unsigned k = 0; k < nstages; k++)
+		put(line, sizeof(line), &n, "%s %s %.2f%s", k ? "," : "", stages[k].name,
+		    (double)stages[k].us / 1e3, k ? "" : " ms");
+	pthread_mutex_lock(&mu);
+	b = bpf_us;
+	i = iso_us;
+	err = bpf_err;
+	pthread_mutex_unlock(&mu);
+	/* The threads' own durations, which overlapped the stages above. */
+	if (b)
+		put(line, sizeof(line), &n, "; beside them: bpf %.2f%s", (double)b / 1e3,
+		    err ? " (failed)" : "");
+	if (i)
+		put(line, sizeof(line), &n, "%s isolation %.2f",
+		    b ? "," : "; beside them:", (double)i / 1e3);
+	if (running_now())
+		put(line, sizeof(line), &n, " (set-up still running)");
+	put(line, sizeof(line), &n, "; ready in %.2f ms (main at monotonic %.6f s)",
+	    (double)(t_ready - t0) / 1e3, (double)t0 / 1e6);
+	lutfd_log("%s", line);
+}
+
+/* A registry tenant (worker 0) that had functions at start has its worker
+ * up, gave up starting (crash loop) or went away. */
+static bool settled(const struct lutfd_tenant *t)
+{
+	return !t->nfns || t->removing || t->up || t->fails_in_row > 0;
+}
+
+bool lutfd_startup_tick(void)
+{
+	static size_t total, up;
+	static bool counted;
+	uint64_t now = now_us();
+	size_t waiting = 0;
+
+	if (!counted) {
+		counted = true;
+		for (size_t k = 0; k < g_state.n; k++)
+			if (!g_state.t[k]->primary && g_state.t[k]->nfns)
+				total++;
+		if (!total)
+			return false; /* nothing to start: nothing to say */
+	}
+	/* Cheap while waiting: the loop calls this on every pass, so only the
+	 * first tenant not yet settled is looked at each time. */
+	up = 0;
+	for (size_t k = 0; k < g_state.n; k++) {
+		const struct lutfd_tenant *t = g_state.t[k];
+
+		if (t->primary)
+			continue;
+		if (!settled(t)) {
+			waiting++;
+			break;
+		}
+		up += t->nfns && t->up;
+	}
+	if (waiting && now - t_ready < (uint64_t)SETTLE_BOUND_MS * 1000u)
+		return true;
+	if (waiting)
+		lutfd_log("start: workers of %zu tenants still starting %u s after ready", total,
+			  SETTLE_BOUND_MS / 1000);
+	else
+		lutfd_log("start: workers of %zu of %zu tenants up %.2f ms after ready, %.2f ms "
+			  "after launch",
+			  up, total, (double)(now - t_ready) / 1e3, (double)(now - t0) / 1e3);
+	return false;
+}
