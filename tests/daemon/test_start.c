@@ -15,6 +15,7 @@
 
 #define HELLO EXAMPLES_DIR "/libhello.so"
 #define SLOW_APP TEST_APP_DIR "/libctl_slow_app.so" /* lutf_app_init sleeps 600 ms */
+#define SLOW8_APP TEST_APP_DIR "/libctl_slow8_app.so" /* lutf_app_init sleeps 8 s */
 
 static struct td d;
 static int cfd = -1;
@@ -222,4 +223,53 @@ Test(start, early_call_waits_bounded_by_its_deadline)
 	cr_assert_leq(t_short, t_long, "DEADLINE after %llu ms, OK after %llu ms",
 		      (unsigned long long)t_short, (unsigned long long)t_long);
 	close(fd);
+}
+
+/* A persisted tenant whose app takes 8 s to load: a call whose deadline
+ * passes while it waits for the worker is answered DEADLINE, and the worker
+ * that is still loading is not taken for one that lost calls (no region
+ * fault, no recycle): the call with a long deadline is answered OK, by the
+ * worker that was started first. */
+Test(start, slow_load_is_not_a_lost_call_fault, .timeout = 150)
+{
+	static const char *const ex[] = {"echo=echo", NULL};
+	struct td_reply r;
+	struct lutf_buf b;
+	uint64_t t0, t_short = 0;
+	off_t off;
+	char *log;
+	int fd;
+
+	cr_assert_eq(td_deploy(cfd, "slow8", "app", SLOW8_APP, ex, &r), LUTF_STATUS_OK, "deploy");
+	free(r.payload);
+	stop_clean();
+
+	off = log_size();
+	fd = relaunch_and_connect();
+	t0 = td_now_ms();
+	lutf_buf_init(&b);
+	invoke_frame_tmo(&b, 1, "slow8", "echo", 30000);
+	invoke_frame_tmo(&b, 2, "slow8", "echo", 200);
+	cr_assert(td_send(fd, &b));
+	lutf_buf_free(&b);
+	for (int i = 0; i < 2; i++) {
+		cr_assert(td_recv(fd, &r, 40000), "reply %d of 2 missing (log %s)", i, d.log);
+		if (r.h.request_id == 2) {
+			cr_assert_eq(r.h.status, LUTF_STATUS_DEADLINE, "short deadline: status %u",
+				     r.h.status);
+			t_short = td_now_ms() - t0;
+		} else {
+			cr_assert_eq(r.h.request_id, 1);
+			cr_assert_eq(r.h.status, LUTF_STATUS_OK,
+				     "long deadline: status %u (log %s)", r.h.status, d.log);
+		}
+		free(r.payload);
+	}
+	cr_assert_lt(t_short, 7000, "DEADLINE only after %llu ms: not before the app loaded",
+		     (unsigned long long)t_short);
+	close(fd);
+	log = log_from(off);
+	cr_assert(!strstr(log, "region fault"), "a loading worker was taken for a faulty one:\n%s",
+		  log);
+	free(log);
 }
