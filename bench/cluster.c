@@ -82,6 +82,35 @@ static bool serves(struct td *d, const char *tenant, const char *fn)
 	return calls(d, tenant, fn, 1, &a, &b) == 0;
 }
 
+/* CPU time (user + system, ms) of pid and all its threads so far. */
+static double cpu_ms(pid_t pid)
+{
+	char path[64], buf[1024], *p;
+	unsigned long ut = 0, st = 0;
+	FILE *fp;
+	size_t n;
+
+	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+	fp = fopen(path, "r");
+	if (!fp)
+		return 0;
+	n = fread(buf, 1, sizeof(buf) - 1, fp);
+	fclose(fp);
+	buf[n] = 0;
+	p = strrchr(buf, ')'); /* the name may hold spaces */
+	if (!p ||
+	    sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu", &ut, &st) != 2)
+		return 0;
+	return 1000.0 * (double)(ut + st) / (double)sysconf(_SC_CLK_TCK);
+}
+
+/* The cluster's CPU: the nats-server and both lutfds (with their workers'
+ * threads, not their worker processes). */
+static double cluster_cpu_ms(void)
+{
+	return cpu_ms(nats.pid[0]) + cpu_ms(node[0].pid) + cpu_ms(node[1].pid);
+}
+
 /* Messages in the results bucket's stream (one round trip). */
 static uint64_t results_count(struct lutf_cluster *c)
 {
@@ -123,9 +152,11 @@ static bool restart(bool batched)
 /* One async round: n calls published without waiting, until the results
  * stream holds n more; then every result is read back and checked. Returns
  * calls/s (0: failed). */
-static double async_round(struct lutf_cluster *c, const char *tag, int n, int *checked)
+static double async_round(struct lutf_cluster *c, const char *tag, int n, int *checked,
+			  double *cpu_us)
 {
 	uint64_t base = results_count(c), t0 = td_now_ms(), ms;
+	double cpu0 = cluster_cpu_ms();
 	char msg[300];
 
 	*checked = 0;
@@ -147,6 +178,7 @@ static double async_round(struct lutf_cluster *c, const char *tag, int n, int *c
 	while (results_count(c) < base + (uint64_t)n && td_now_ms() - t0 < 120000)
 		td_sleep_ms(2);
 	ms = td_now_ms() - t0;
+	*cpu_us = 1000.0 * (cluster_cpu_ms() - cpu0) / n;
 	for (int i = 0; i < n; i++) {
 		struct lutf_cluster_reply r;
 		char id[LUTF_CLUSTER_ID], in[32];
@@ -181,10 +213,10 @@ static void cleanup(void)
 int main(int argc, char **argv)
 {
 	bool json = false, quick = false;
-	int nsync = 2000, nasync = 5000, ndeploy = 5;
+	int nsync = 2000, nasync = 10000, ndeploy = 5;
 	uint64_t lmed, lp99, fmed, fp99, dep[16], t0;
-	int rounds = 3;
-	double rate[2][8] = {{0}}, sorted[2][8];
+	int rounds = 5;
+	double rate[2][8] = {{0}}, sorted[2][8], cpu[2][8] = {{0}}, csorted[2][8];
 	struct lutf_cluster_opts o = {0};
 	struct lutf_cluster *c = NULL;
 	struct lutf_client_export ex = {"echo", "noop"}; /* hello.so: noop, named echo */
@@ -283,7 +315,7 @@ int main(int argc, char **argv)
 				return 1;
 			}
 			snprintf(tag, sizeof(tag), "%c%d", b ? 'n' : 'o', r);
-			rate[b][r] = async_round(c, tag, nasync, &ok);
+			rate[b][r] = async_round(c, tag, nasync, &ok, &cpu[b][r]);
 			done += ok;
 			if (ok != nasync)
 				fprintf(stderr, "cluster: round %s: %d of %d results ok\n", tag, ok,
@@ -293,6 +325,8 @@ int main(int argc, char **argv)
 	for (int b = 0; b < 2; b++) {
 		memcpy(sorted[b], rate[b], sizeof(rate[b]));
 		qsort(sorted[b], (size_t)rounds, sizeof(double), cmp_dbl);
+		memcpy(csorted[b], cpu[b], sizeof(cpu[b]));
+		qsort(csorted[b], (size_t)rounds, sizeof(double), cmp_dbl);
 	}
 	lutf_cluster_close(c);
 	if (json) {
@@ -306,16 +340,22 @@ int main(int argc, char **argv)
 		       sysconf(_SC_NPROCESSORS_ONLN), lmed, lp99, fmed, fp99,
 		       (int64_t)fmed - (int64_t)lmed, dep[ndeploy / 2], nasync, rounds, done);
 		for (int b = 0; b < 2; b++) {
-			printf(",\"async_%s_calls_per_s\":{\"median\":%.0f,\"min\":%.0f,\"max\":%.0f,"
-			       "\"rounds\":[",
-			       b ? "batched" : "one_store_per_call", sorted[b][rounds / 2], sorted[b][0],
-			       sorted[b][rounds - 1]);
+			printf(
+			    ",\"async_%s_calls_per_s\":{\"median\":%.0f,\"min\":%.0f,\"max\":%.0f,"
+			    "\"rounds\":[",
+			    b ? "batched" : "one_store_per_call", sorted[b][rounds / 2],
+			    sorted[b][0], sorted[b][rounds - 1]);
 			for (int r = 0; r < rounds; r++)
 				printf("%s%.0f", r ? "," : "", rate[b][r]);
+			printf("],\"cpu_us_per_call_median\":%.1f,\"cpu_us_per_call\":[",
+			       csorted[b][rounds / 2]);
+			for (int r = 0; r < rounds; r++)
+				printf("%s%.1f", r ? "," : "", cpu[b][r]);
 			printf("]}");
 		}
 		printf(",\"async_batched_over_old\":%.2f}\n",
-		       sorted[0][rounds / 2] > 0 ? sorted[1][rounds / 2] / sorted[0][rounds / 2] : 0.0);
+		       sorted[0][rounds / 2] > 0 ? sorted[1][rounds / 2] / sorted[0][rounds / 2]
+						 : 0.0);
 	} else {
 		printf("bench/cluster: 1 nats-server (R1), 2 lutfds, %ld CPUs\n",
 		       sysconf(_SC_NPROCESSORS_ONLN));
@@ -331,7 +371,8 @@ int main(int argc, char **argv)
 		printf("async noop, %d calls a round published without waiting, until every result "
 		       "is stored; %d rounds each, interleaved:\n",
 		       nasync, rounds);
-		printf("%-44s %12s %12s %s\n", "", "median/s", "range/s", "rounds");
+		printf("%-44s %12s %12s %s\n", "", "median/s", "range/s",
+		       "rounds (calls/s | CPU us/call)");
 		for (int b = 0; b < 2; b++) {
 			printf("%-44s %12.0f %5.0f-%-6.0f ",
 			       b ? "  batched stores, a batch acked together"
@@ -339,11 +380,18 @@ int main(int argc, char **argv)
 			       sorted[b][rounds / 2], sorted[b][0], sorted[b][rounds - 1]);
 			for (int r = 0; r < rounds; r++)
 				printf("%s%.0f", r ? " " : "", rate[b][r]);
+			printf(" |");
+			for (int r = 0; r < rounds; r++)
+				printf(" %.0f", cpu[b][r]);
 			printf("\n");
 		}
 		printf("%-44s %11.2fx (target >= 20,000 calls/s)\n", "  batched / baseline",
 		       sorted[0][rounds / 2] > 0 ? sorted[1][rounds / 2] / sorted[0][rounds / 2]
 						 : 0.0);
+		printf("%-44s %11.0f %12.0f (us of CPU per call, medians: nats-server + "
+		       "both lutfds)\n",
+		       "  CPU per call: baseline, batched", csorted[0][rounds / 2],
+		       csorted[1][rounds / 2]);
 	}
 	return done == 2 * rounds * nasync ? 0 : 1;
 }
