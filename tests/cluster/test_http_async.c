@@ -157,7 +157,8 @@ static void start(void)
 			struct lutf_client_reply rep = {0};
 
 			snprintf(url, sizeof(url), "unix://%s/control.sock", node.run);
-			if (!lutf_client_connect(url, &c) && !lutf_client_key_create(c, "acme", &rep) &&
+			if (!lutf_client_connect(url, &c) &&
+			    !lutf_client_key_create(c, "acme", &rep) &&
 			    rep.status == LUTF_STATUS_OK)
 				snprintf(key, sizeof(key), "%s",
 					 lutf_client_record_get(&rep.records[0], "key")->str);

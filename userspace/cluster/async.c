@@ -99,7 +99,8 @@ int lutf_cluster_async_ready(struct lutf_cluster *c, char *msg, size_t cap)
 {
 	kvStore **kv = lutf_cluster_results(c);
 	jsCtx *js = lutf_cluster_js(c);
-	static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER; /* lutfd's HTTP threads and the node's */
+	static pthread_mutex_t mu =
+	    PTHREAD_MUTEX_INITIALIZER; /* lutfd's HTTP threads and the node's */
 	int err = lutf_cluster_ready(c, msg, cap);
 
 	if (err)
@@ -246,8 +247,8 @@ int lutf_cluster_result_get(struct lutf_cluster *c, const char *id, struct lutf_
 }
 
 int lutf_cluster_result_fetch(struct lutf_cluster *c, const char *id, struct lutf_cluster_reply *r,
-			      bool *dead, char tenant[LUTF_CLUSTER_NAME], char fn[LUTF_CLUSTER_NAME],
-			      char *msg, size_t cap)
+			      bool *dead, char tenant[LUTF_CLUSTER_NAME],
+			      char fn[LUTF_CLUSTER_NAME], char *msg, size_t cap)
 {
 	kvEntry *e = NULL;
 	const char *v, *end, *p;
@@ -316,7 +317,7 @@ int lutf_cluster_result_fetch(struct lutf_cluster *c, const char *id, struct lut
 
 /* ---- the node's workers ---- */
 
-#define BATCH 64	    /* calls a worker fetches, runs pipelined, stores and acks together */
+#define BATCH 64	   /* calls a worker fetches, runs pipelined, stores and acks together */
 #define STORE_WAIT_MS 5000 /* for the stores' acknowledgements; then the batch is not acked */
 
 static struct {
@@ -503,7 +504,8 @@ static void batch_run(struct wk *w, struct job *jobs, int n)
 		jobs[i].res.status = LUTF_STATUS_SHUTTING_DOWN;
 	if (!w->cl) {
 		const char *ep[1] = {A.sock};
-		struct lutf_client_opts o = {.endpoints = ep, .n_endpoints = 1, .queue_depth = BATCH};
+		struct lutf_client_opts o = {
+		    .endpoints = ep, .n_endpoints = 1, .queue_depth = BATCH};
 
 		if (lutf_client_open(&o, &w->cl))
 			return;
@@ -514,8 +516,8 @@ static void batch_run(struct wk *w, struct job *jobs, int n)
 		    .input_len = (size_t)natsMsg_GetDataLength(jobs[i].m),
 		};
 
-		if (jobs[i].id && !lutf_client_submit(w->cl, jobs[i].tenant, jobs[i].fn, &req,
-						      (uint64_t)i))
+		if (jobs[i].id &&
+		    !lutf_client_submit(w->cl, jobs[i].tenant, jobs[i].fn, &req, (uint64_t)i))
 			left++;
 	}
 	/* Every submitted call completes (its answer, or an error by its own
@@ -654,7 +656,8 @@ static void *worker_main(void *arg)
 	while (!atomic_load_explicit(&A.stop, memory_order_relaxed)) {
 		natsMsgList list = {0};
 		/* Each stays unacked until its result is stored. */
-		natsStatus s = natsSubscription_Fetch(&list, A.sub, A.batched ? BATCH : 4, 250, NULL);
+		natsStatus s =
+		    natsSubscription_Fetch(&list, A.sub, A.batched ? BATCH : 4, 250, NULL);
 
 		if (s != NATS_OK) {
 			if (s != NATS_TIMEOUT)

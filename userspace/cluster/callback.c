@@ -23,10 +23,10 @@
 
 #include "cluster_int.h"
 
-#define CB_QUEUE 1024	  /* callbacks waiting; more are dropped */
-#define CB_THREADS 2	  /* a slow receiver holds one of them */
+#define CB_QUEUE 1024	   /* callbacks waiting; more are dropped */
+#define CB_THREADS 2	   /* a slow receiver holds one of them */
 #define CB_TIMEOUT_MS 2000 /* per try: connect, send, the status line */
-#define CB_TRIES 3	  /* backoff 250 ms, then 500 ms */
+#define CB_TRIES 3	   /* backoff 250 ms, then 500 ms */
 
 struct cb {
 	char url[LUTF_CLUSTER_CALLBACK_MAX];
@@ -60,7 +60,8 @@ int lutf_cluster_callback_check(const char *url, char *msg, size_t cap)
 		return -EINVAL;
 	}
 	if (n >= LUTF_CLUSTER_CALLBACK_MAX) {
-		snprintf(msg, cap, "callback URL longer than %u bytes", LUTF_CLUSTER_CALLBACK_MAX - 1);
+		snprintf(msg, cap, "callback URL longer than %u bytes",
+			 LUTF_CLUSTER_CALLBACK_MAX - 1);
 		return -EINVAL;
 	}
 	for (size_t i = 0; i < n; i++)
@@ -270,6 +271,8 @@ static void *cb_main(void *arg)
 
 void lutf_cluster_cb_start(void (*log)(const char *fmt, ...))
 {
+	if (C.nth)
+		return; /* running already */
 	C.log = log;
 	pthread_mutex_lock(&C.mu);
 	C.stop = false;

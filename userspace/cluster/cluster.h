@@ -161,8 +161,8 @@ int lutf_cluster_result_get(struct lutf_cluster *c, const char *id, struct lutf_
 /* The same, and the result's owner (tenant, fn: "" for results stored
  * before owners were), either may be NULL. */
 int lutf_cluster_result_fetch(struct lutf_cluster *c, const char *id, struct lutf_cluster_reply *r,
-			      bool *dead, char tenant[LUTF_CLUSTER_NAME], char fn[LUTF_CLUSTER_NAME],
-			      char *msg, size_t cap);
+			      bool *dead, char tenant[LUTF_CLUSTER_NAME],
+			      char fn[LUTF_CLUSTER_NAME], char *msg, size_t cap);
 /* Counters of this node's async worker (for /metrics). */
 struct lutf_cluster_async_stats {
 	uint64_t done, retried, dead, duplicates;

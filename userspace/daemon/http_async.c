@@ -99,9 +99,9 @@ static void work(struct aj *j)
 		return;
 	}
 	if (j->post) {
-		j->err = lutf_cluster_async_submit_cb(c, j->tenant, j->fn, j->body, j->body_len,
-						      j->id, j->callback, &j->dup, j->msg,
-						      sizeof(j->msg));
+		j->err =
+		    lutf_cluster_async_submit_cb(c, j->tenant, j->fn, j->body, j->body_len, j->id,
+						 j->callback, &j->dup, j->msg, sizeof(j->msg));
 	} else {
 		struct lutf_cluster_reply r;
 
@@ -187,7 +187,8 @@ static void answer(struct aj *j)
 		case -ENOENT: /* not stored: still queued or running, unknown, or expired */
 			r.status = LUTF_STATUS_UNKNOWN_FUNCTION;
 			snprintf(why, sizeof(why),
-				 "no result for %s (queued or running, unknown, or expired)", j->id);
+				 "no result for %s (queued or running, unknown, or expired)",
+				 j->id);
 			r.msg = why;
 			break;
 		default: /* NATS unreachable or slow: nothing was stored */
@@ -198,11 +199,11 @@ static void answer(struct aj *j)
 	}
 	if (!j->post) {
 		/* The result's owner decides who reads it, exactly as a call. */
-		enum lutfd_auth a = j->tenant[0] && j->fn[0]
-					? lutfd_keys_check(j->tenant, j->fn,
-							   j->key_len ? j->key : NULL, j->key_len,
-							   why, sizeof(why))
-					: LUTFD_AUTH_DENIED;
+		enum lutfd_auth a =
+		    j->tenant[0] && j->fn[0]
+			? lutfd_keys_check(j->tenant, j->fn, j->key_len ? j->key : NULL, j->key_len,
+					   why, sizeof(why))
+			: LUTFD_AUTH_DENIED;
 
 		if (a != LUTFD_AUTH_OK) {
 			r.status = LUTF_STATUS_FORBIDDEN;
@@ -226,8 +227,9 @@ static void answer(struct aj *j)
 
 		lutf_http_buf_printf(&b, ",\"state\":\"done\",\"status\":");
 		json_str(&b, lutf_status_str(j->status));
-		lutf_http_buf_printf(&b, ",\"code\":%" PRIu32 ",\"detail\":%" PRIu32
-					 ",\"dead_letter\":%s,\"tenant\":",
+		lutf_http_buf_printf(&b,
+				     ",\"code\":%" PRIu32 ",\"detail\":%" PRIu32
+				     ",\"dead_letter\":%s,\"tenant\":",
 				     j->status, j->detail, j->dead ? "true" : "false");
 		json_str(&b, j->tenant);
 		lutf_http_buf_printf(&b, ",\"function\":");

@@ -116,6 +116,15 @@ static bool safe_ctype(const char *t)
 	return true;
 }
 
+/* A Location value: URI characters only (no CR/LF: no header injection). */
+static bool safe_location(const char *l)
+{
+	static const char ok[] = "!#$%&'()*+,-./0123456789:;=?@ABCDEFGHIJKLMNOPQRSTUVWXYZ[]_"
+				 "abcdefghijklmnopqrstuvwxyz~";
+
+	return l[0] && l[strspn(l, ok)] == 0;
+}
+
 void lutf_http_format(const struct lutf_http_server *s, struct lutf_http_buf *b,
 		      const struct lutf_http_out *o)
 {
@@ -142,7 +151,7 @@ void lutf_http_format(const struct lutf_http_server *s, struct lutf_http_buf *b,
 		lutf_http_buf_printf(b, "Retry-After: %u\r\n", o->retry_after);
 	if (o->allow)
 		lutf_http_buf_printf(b, "Allow: %s\r\n", o->allow);
-	if (o->location && o->location[strspn(o->location, "!#$%&'()*+,-./0123456789:;=?@ABCDEFGHIJKLMNOPQRSTUVWXYZ[]_abcdefghijklmnopqrstuvwxyz~")] == 0)
+	if (o->location && safe_location(o->location))
 		lutf_http_buf_printf(b, "Location: %s\r\n", o->location);
 	if (o->code == 401) /* RFC 6750: the scheme the client must use */
 		lutf_http_buf_printf(b, "WWW-Authenticate: Bearer realm=\"lutf\"\r\n");
