@@ -13,6 +13,7 @@
 #pragma GCC diagnostic ignored "-Wformat-truncation"
 #include <arpa/inet.h>
 #include <criterion/criterion.h>
+#include <inttypes.h>
 #include <netinet/in.h>
 #include <poll.h>
 #include <pthread.h>
@@ -22,7 +23,7 @@
 #include <lutf/client.h>
 #include <lutf/protocol.h>
 
-#include "cluster.h"
+#include "cluster_int.h" /* libnats: a result stored behind lutfd's back */
 #include "nats_util.h"
 #include "require.h"
 
@@ -306,6 +307,102 @@ Test(http_async, round_trip_dedup_and_keys, .init = start, .fini = teardown, .ti
 	cr_assert_eq(r.code, 405, "%s", r.body);
 	cr_assert(req("POST", "/async/acme/echo/more", h, NULL, &r));
 	cr_assert_eq(r.code, 404, "%s", r.body);
+}
+
+/* A counter of the node's /metrics (admin listener), or 0. */
+static uint64_t metric(const char *name)
+{
+	static char buf[4 << 20]; /* the whole exposition: the cluster's families come last */
+	char addr[64], rq[256], path[160], *tok;
+	size_t len = 0, tlen = 0;
+	ssize_t r;
+	const char *p;
+	int fd;
+
+	snprintf(path, sizeof(path), "%s/admin.token", node.state);
+	tok = (char *)td_slurp(path, &tlen);
+	if (!tok || !td_addr(&node, "admin.addr", addr, sizeof(addr)) ||
+	    (fd = td_connect_tcp(addr)) < 0) {
+		free(tok);
+		return 0;
+	}
+	tok[strcspn(tok, "\r\n")] = 0;
+	snprintf(rq, sizeof(rq),
+		 "GET /metrics HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer %.80s\r\n"
+		 "Connection: close\r\n\r\n",
+		 tok);
+	free(tok);
+	(void)!write(fd, rq, strlen(rq));
+	while (len < sizeof(buf) - 1 && (r = read(fd, buf + len, sizeof(buf) - 1 - len)) > 0)
+		len += (size_t)r;
+	close(fd);
+	buf[len] = 0;
+	/* A sample line starts with the name (# HELP and # TYPE lines name it too). */
+	p = strstr(buf, name);
+	while (p && (p == buf || p[-1] != '\n' || p[strlen(name)] != ' '))
+		p = strstr(p + 1, name);
+	return p ? strtoull(p + strlen(name) + 1, NULL, 10) : 0;
+}
+
+/* A call whose result is already stored (a node died after storing it and
+ * before its ack): the batched store sees the key taken, keeps the first
+ * result, counts a duplicate and acks the call (the queue drains). */
+Test(http_async, duplicate_run_keeps_first_result, .init = start, .fini = teardown,
+     .timeout = 120)
+{
+	static const char first[] = "status=0\ndetail=0\ndead=0\ntries=1\ncontent_type=\n"
+				    "error=\ntenant=acme\nfn=echo\n\nfirst";
+	struct lutf_cluster_opts o = {.url = nats.url};
+	struct lutf_cluster *c = NULL;
+	kvStore *kv = NULL;
+	jsStreamInfo *si = NULL;
+	char id[64], h[512], msg[300], out[64];
+	unsigned char dec[64];
+	size_t dlen = 0;
+	uint64_t until, dups0 = metric("lutf_cluster_async_duplicates_total"), left = 1;
+	struct resp r;
+
+	cr_assert_eq(lutf_cluster_open(&o, &c, msg, sizeof(msg)), 0, "%s", msg);
+	cr_assert_eq(lutf_cluster_ready(c, msg, sizeof(msg)), 0, "%s", msg);
+	cr_assert_eq(js_KeyValue(&kv, lutf_cluster_js(c), LUTF_CLUSTER_RESULTS), NATS_OK);
+	snprintf(id, sizeof(id), "dup-%d", (int)getpid());
+	cr_assert_eq(kvStore_Put(NULL, kv, id, first, (int)strlen(first)), NATS_OK);
+
+	snprintf(h, sizeof(h), "Authorization: Bearer %s\r\nX-Lutf-Id: %s\r\n", key, id);
+	cr_assert(req("POST", "/async/acme/echo", h, "second", &r));
+	cr_assert_eq(r.code, 202, "%s", r.body);
+	until = td_now_ms() + 15000;
+	while (td_now_ms() < until &&
+	       metric("lutf_cluster_async_duplicates_total") < dups0 + 1)
+		td_sleep_ms(50);
+	cr_assert_eq(metric("lutf_cluster_async_duplicates_total"), dups0 + 1, "dups %" PRIu64 " -> %" PRIu64 ", done %" PRIu64, dups0, metric("lutf_cluster_async_duplicates_total"), metric("lutf_cluster_async_total{result=\"done\"}"));
+	/* Acked: the work queue drains (a call left unacked would stay). */
+	until = td_now_ms() + 5000;
+	while (td_now_ms() < until && left) {
+		if (js_GetStreamInfo(&si, lutf_cluster_js(c), LUTF_CLUSTER_ASYNC, NULL, NULL) ==
+		    NATS_OK)
+			left = si->State.Msgs;
+		jsStreamInfo_Destroy(si);
+		si = NULL;
+		if (left)
+			td_sleep_ms(50);
+	}
+	cr_assert_eq(left, 0, "the duplicate call was not acked");
+	snprintf(h, sizeof(h), "/async/%s", id);
+	{
+		char a[256];
+
+		snprintf(a, sizeof(a), "Authorization: Bearer %s\r\n", key);
+		cr_assert(req("GET", h, a, NULL, &r));
+	}
+	cr_assert_eq(r.code, 200, "%s", r.body);
+	cr_assert(jstr(r.body, "output_base64", out, sizeof(out)), "%s", r.body);
+	cr_assert_eq(sodium_base642bin(dec, sizeof(dec), out, strlen(out), NULL, &dlen, NULL,
+				       sodium_base64_VARIANT_ORIGINAL),
+		     0);
+	cr_assert(dlen == 5 && !memcmp(dec, "first", 5), "the first result was replaced");
+	kvStore_Destroy(kv);
+	lutf_cluster_close(c);
 }
 
 /* A loopback HTTP listener: the first request's head and body. */
