@@ -492,6 +492,12 @@ Test(http_async, callback_delivered, .init = start, .fini = teardown, .timeout =
 	cr_assert(strstr(L.got, want), "%s", L.got);
 	cr_assert(strstr(L.got, "X-Lutf-Status: ok\r\n"), "%s", L.got);
 	cr_assert(strstr(L.got, "\r\n\r\ncall me back"), "%s", L.got);
+	/* Counted once the POST was answered 2xx (after the listener wrote it). */
+	until = td_now_ms() + 5000;
+	while (metric("lutf_cluster_async_callbacks_total{result=\"ok\"}") < 1 &&
+	       td_now_ms() < until)
+		td_sleep_ms(20);
+	cr_assert_eq(metric("lutf_cluster_async_callbacks_total{result=\"ok\"}"), 1);
 	/* The result is stored too (the callback comes after it). */
 	wait_result(id, key, &r);
 	cr_assert_eq(r.code, 200);
