@@ -28,6 +28,7 @@
 #include "require.h"
 
 #define APP TEST_APP_DIR "/libctl_app.so"
+#define SLOW_APP TEST_APP_DIR "/libdaemon_app.so" /* whoami sleeps its input's ms */
 
 static struct tn nats;
 static struct td node;
@@ -146,6 +147,11 @@ static void start(void)
 			 LUTFCTL_BIN, nats.url, i ? "other" : "acme", APP);
 		cr_assert_eq(system(cmd), 0);
 	}
+	snprintf(cmd, sizeof(cmd),
+		 "%s --cluster '%s' deploy --tenant acme --app slow --so %s --export whoami "
+		 ">/dev/null",
+		 LUTFCTL_BIN, nats.url, SLOW_APP);
+	cr_assert_eq(system(cmd), 0);
 	/* Served once a keyed sync call answers 200 (keys exist once tenants do). */
 	until = td_now_ms() + 15000;
 	key[0] = 0;
@@ -205,9 +211,9 @@ static void wait_result(const char *id, const char *k, struct resp *r)
 	snprintf(h, sizeof(h), "Authorization: Bearer %s\r\n", k);
 	while (td_now_ms() < until) {
 		cr_assert(req("GET", path, h, NULL, r));
-		if (r->code != 404)
+		if (r->code != 202)
 			return;
-		cr_assert(strstr(r->body, "no result for"), "%s", r->body);
+		cr_assert(strstr(r->body, "\"state\":\"pending\""), "%s", r->body);
 		td_sleep_ms(50);
 	}
 	cr_assert_fail("no result for %s in 15 s", id);
@@ -290,7 +296,7 @@ Test(http_async, round_trip_dedup_and_keys, .init = start, .fini = teardown, .ti
 	 * a wrong method: typed errors. */
 	cr_assert(req("GET", "/async/no-such-call", h, NULL, &r));
 	cr_assert_eq(r.code, 404);
-	cr_assert(strstr(r.body, "no result for no-such-call"), "%s", r.body);
+	cr_assert(strstr(r.body, "no call no-such-call"), "%s", r.body);
 	cr_assert(req("GET", "/async/bad.id", h, NULL, &r));
 	cr_assert_eq(r.code, 400, "%s", r.body);
 	snprintf(h, sizeof(h), "Authorization: Bearer %s\r\nX-Lutf-Id: a.b\r\n", key);
@@ -307,6 +313,35 @@ Test(http_async, round_trip_dedup_and_keys, .init = start, .fini = teardown, .ti
 	cr_assert_eq(r.code, 405, "%s", r.body);
 	cr_assert(req("POST", "/async/acme/echo/more", h, NULL, &r));
 	cr_assert_eq(r.code, 404, "%s", r.body);
+}
+
+/* A call still running: 202 pending (its owner's key only), then 200. */
+Test(http_async, pending_then_done, .init = start, .fini = teardown, .timeout = 120)
+{
+	char h[512], id[80], path[128], out[64];
+	struct resp r;
+	uint64_t t0;
+
+	snprintf(h, sizeof(h), "Authorization: Bearer %s\r\n", key);
+	cr_assert(req("POST", "/async/acme/whoami", h, "1500", &r)); /* sleeps 1.5 s */
+	cr_assert_eq(r.code, 202, "%s", r.body);
+	t0 = td_now_ms();
+	cr_assert(jstr(r.body, "id", id, sizeof(id)), "%s", r.body);
+	snprintf(path, sizeof(path), "/async/%s", id);
+	cr_assert(req("GET", path, h, NULL, &r));
+	cr_assert_lt(td_now_ms() - t0, 1000, "the host is too slow to see it pending");
+	cr_assert_eq(r.code, 202, "%s\n%s", r.head, r.body);
+	cr_assert(strstr(r.body, "\"state\":\"pending\""), "%s", r.body);
+	cr_assert(jstr(r.body, "tenant", out, sizeof(out)) && !strcmp(out, "acme"), "%s", r.body);
+	cr_assert(jstr(r.body, "function", out, sizeof(out)) && !strcmp(out, "whoami"), "%s",
+		  r.body);
+	snprintf(h, sizeof(h), "Authorization: Bearer %s\r\n", okey);
+	cr_assert(req("GET", path, h, NULL, &r));
+	cr_assert_eq(r.code, 403, "another tenant's key saw it: %s", r.body);
+	wait_result(id, key, &r);
+	cr_assert_eq(r.code, 200, "%s", r.body);
+	cr_assert(jstr(r.body, "status", out, sizeof(out)) && !strcmp(out, "ok"), "%s", r.body);
+	cr_assert_geq(td_now_ms() - t0, 1400, "done before the function slept");
 }
 
 /* A counter of the node's /metrics (admin listener), or 0. */
@@ -347,8 +382,7 @@ static uint64_t metric(const char *name)
 /* A call whose result is already stored (a node died after storing it and
  * before its ack): the batched store sees the key taken, keeps the first
  * result, counts a duplicate and acks the call (the queue drains). */
-Test(http_async, duplicate_run_keeps_first_result, .init = start, .fini = teardown,
-     .timeout = 120)
+Test(http_async, duplicate_run_keeps_first_result, .init = start, .fini = teardown, .timeout = 120)
 {
 	static const char first[] = "status=0\ndetail=0\ndead=0\ntries=1\ncontent_type=\n"
 				    "error=\ntenant=acme\nfn=echo\n\nfirst";
@@ -372,10 +406,12 @@ Test(http_async, duplicate_run_keeps_first_result, .init = start, .fini = teardo
 	cr_assert(req("POST", "/async/acme/echo", h, "second", &r));
 	cr_assert_eq(r.code, 202, "%s", r.body);
 	until = td_now_ms() + 15000;
-	while (td_now_ms() < until &&
-	       metric("lutf_cluster_async_duplicates_total") < dups0 + 1)
+	while (td_now_ms() < until && metric("lutf_cluster_async_duplicates_total") < dups0 + 1)
 		td_sleep_ms(50);
-	cr_assert_eq(metric("lutf_cluster_async_duplicates_total"), dups0 + 1, "dups %" PRIu64 " -> %" PRIu64 ", done %" PRIu64, dups0, metric("lutf_cluster_async_duplicates_total"), metric("lutf_cluster_async_total{result=\"done\"}"));
+	cr_assert_eq(metric("lutf_cluster_async_duplicates_total"), dups0 + 1,
+		     "dups %" PRIu64 " -> %" PRIu64 ", done %" PRIu64, dups0,
+		     metric("lutf_cluster_async_duplicates_total"),
+		     metric("lutf_cluster_async_total{result=\"done\"}"));
 	/* Acked: the work queue drains (a call left unacked would stay). */
 	until = td_now_ms() + 5000;
 	while (td_now_ms() < until && left) {

@@ -122,7 +122,7 @@ int lutf_cluster_async_submit_cb(struct lutf_cluster *c, const char *tenant, con
 				 const void *input, size_t len, char *id, const char *callback,
 				 bool *dup, char *msg, size_t cap)
 {
-	char subj[160];
+	char subj[256];
 	natsMsg *m = NULL;
 	jsPubAck *pa = NULL;
 	jsErrCode je = 0;
@@ -144,7 +144,7 @@ int lutf_cluster_async_submit_cb(struct lutf_cluster *c, const char *tenant, con
 	}
 	if (callback && callback[0] && lutf_cluster_callback_check(callback, msg, cap))
 		return -EINVAL;
-	snprintf(subj, sizeof(subj), SUBJ ".%s.%s", tenant, fn);
+	snprintf(subj, sizeof(subj), SUBJ ".%s.%s.%s", tenant, fn, id);
 	if (natsMsg_Create(&m, subj, NULL, input, (int)len) != NATS_OK)
 		return -ENOMEM;
 	natsMsgHeader_Set(m, "Nats-Msg-Id", id);
@@ -162,14 +162,14 @@ int lutf_cluster_async_submit_cb(struct lutf_cluster *c, const char *tenant, con
 int lutf_cluster_async_submit_nowait(struct lutf_cluster *c, const char *tenant, const char *fn,
 				     const void *input, size_t len, const char *id)
 {
-	char subj[160], msg[200];
+	char subj[256], msg[200];
 	natsMsg *m = NULL;
 	natsStatus s;
 	int err = id_ok(id) ? lutf_cluster_async_ready(c, msg, sizeof(msg)) : -EINVAL;
 
 	if (err)
 		return err;
-	snprintf(subj, sizeof(subj), SUBJ ".%s.%s", tenant, fn);
+	snprintf(subj, sizeof(subj), SUBJ ".%s.%s.%s", tenant, fn, id);
 	if (natsMsg_Create(&m, subj, NULL, input, (int)len) != NATS_OK)
 		return -ENOMEM;
 	natsMsgHeader_Set(m, "Nats-Msg-Id", id);
@@ -312,6 +312,36 @@ int lutf_cluster_result_fetch(struct lutf_cluster *c, const char *id, struct lut
 		r->output_len = 0;
 	}
 	kvEntry_Destroy(e);
+	return 0;
+}
+
+int lutf_cluster_async_pending(struct lutf_cluster *c, const char *id,
+			       char tenant[LUTF_CLUSTER_NAME], char fn[LUTF_CLUSTER_NAME],
+			       char *msg, size_t cap)
+{
+	char subj[160];
+	natsMsg *m = NULL;
+	jsErrCode je = 0;
+	natsStatus s;
+	int err = id_ok(id) ? lutf_cluster_async_ready(c, msg, cap) : -EINVAL;
+
+	if (err == -EINVAL)
+		snprintf(msg, cap, "id '%.80s' is not [A-Za-z0-9_-]{1,63}", id);
+	if (err)
+		return err;
+	/* The id is the subject's last token: the work queue's newest message
+	 * on "lutf.async.*.*.<id>" is the call, waiting, running or backing off. */
+	snprintf(subj, sizeof(subj), SUBJ ".*.*.%s", id);
+	s = js_GetLastMsg(&m, lutf_cluster_js(c), LUTF_CLUSTER_ASYNC, subj, NULL, &je);
+	if (s == NATS_NOT_FOUND) {
+		snprintf(msg, cap, "no call %s in the work queue", id);
+		return -ENOENT;
+	}
+	if (s != NATS_OK)
+		return lutf_cluster_nerr(s, msg, cap, "work queue");
+	if (sscanf(natsMsg_GetSubject(m), SUBJ ".%63[^.].%63[^.]", tenant, fn) != 2)
+		tenant[0] = fn[0] = 0;
+	natsMsg_Destroy(m);
 	return 0;
 }
 

@@ -124,7 +124,7 @@ int lutf_cluster_forward(const char *tenant, const char *fn, const void *input, 
 			 uint64_t cookie);
 
 /* ---- durable async calls (async.c) ---- */
-#define LUTF_CLUSTER_ASYNC "LUTF_ASYNC"	    /* work queue: lutf.async.<tenant>.<fn> */
+#define LUTF_CLUSTER_ASYNC "LUTF_ASYNC"	    /* work queue: lutf.async.<tenant>.<fn>.<id> */
 #define LUTF_CLUSTER_DLQ "LUTF_DLQ"	    /* dead letters: lutf.dlq.<tenant>.<fn> */
 #define LUTF_CLUSTER_RESULTS "lutf_results" /* KV: <id> -> result, TTL */
 #define LUTF_CLUSTER_RESULT_TTL_MS (24ull * 3600 * 1000)
@@ -163,6 +163,12 @@ int lutf_cluster_result_get(struct lutf_cluster *c, const char *id, struct lutf_
 int lutf_cluster_result_fetch(struct lutf_cluster *c, const char *id, struct lutf_cluster_reply *r,
 			      bool *dead, char tenant[LUTF_CLUSTER_NAME],
 			      char fn[LUTF_CLUSTER_NAME], char *msg, size_t cap);
+/* Is id's call in the work queue (waiting, running or backing off)? 0
+ * with its tenant and fn, -ENOENT (not there: done, unknown, or queued by a
+ * lutf that did not put ids in subjects), or -errno with msg. */
+int lutf_cluster_async_pending(struct lutf_cluster *c, const char *id,
+			       char tenant[LUTF_CLUSTER_NAME], char fn[LUTF_CLUSTER_NAME],
+			       char *msg, size_t cap);
 /* Counters of this node's async worker (for /metrics). */
 struct lutf_cluster_async_stats {
 	uint64_t done, retried, dead, duplicates;

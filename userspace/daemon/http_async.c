@@ -46,7 +46,7 @@ struct aj {
 	size_t body_len;
 	/* the answer, filled by a thread */
 	int err;
-	bool dup, dead;
+	bool dup, dead, pending;
 	char msg[320];
 	uint32_t status, detail;
 	char content_type[128], error[256];
@@ -107,7 +107,24 @@ static void work(struct aj *j)
 
 		j->err = lutf_cluster_result_fetch(c, j->id, &r, &j->dead, j->tenant, j->fn, j->msg,
 						   sizeof(j->msg));
-		if (!j->err) {
+		if (j->err == -ENOENT) {
+			/* Not stored: in the queue? If not, it may have been stored
+			 * and acked between the two looks: once more. */
+			int q = lutf_cluster_async_pending(c, j->id, j->tenant, j->fn, j->msg,
+							   sizeof(j->msg));
+
+			if (!q) {
+				j->pending = true;
+				j->err = 0;
+			}
+			else if (q == -ENOENT)
+				j->err =
+				    lutf_cluster_result_fetch(c, j->id, &r, &j->dead, j->tenant,
+							      j->fn, j->msg, sizeof(j->msg));
+			else
+				j->err = q;
+		}
+		if (!j->err && !j->pending) {
 			j->status = r.status;
 			j->detail = r.detail;
 			snprintf(j->content_type, sizeof(j->content_type), "%s", r.content_type);
@@ -184,10 +201,9 @@ static void answer(struct aj *j)
 		case -EINVAL:
 			r.status = LUTF_STATUS_MALFORMED;
 			break;
-		case -ENOENT: /* not stored: still queued or running, unknown, or expired */
+		case -ENOENT: /* neither stored nor queued */
 			r.status = LUTF_STATUS_UNKNOWN_FUNCTION;
-			snprintf(why, sizeof(why),
-				 "no result for %s (queued or running, unknown, or expired)",
+			snprintf(why, sizeof(why), "no call %s: unknown, or its result expired",
 				 j->id);
 			r.msg = why;
 			break;
@@ -198,7 +214,8 @@ static void answer(struct aj *j)
 		return;
 	}
 	if (!j->post) {
-		/* The result's owner decides who reads it, exactly as a call. */
+		/* The call's owner (its result's, or its queued message's
+		 * subject) decides who reads it, exactly as a call. */
 		enum lutfd_auth a =
 		    j->tenant[0] && j->fn[0]
 			? lutfd_keys_check(j->tenant, j->fn, j->key_len ? j->key : NULL, j->key_len,
@@ -208,7 +225,7 @@ static void answer(struct aj *j)
 		if (a != LUTFD_AUTH_OK) {
 			r.status = LUTF_STATUS_FORBIDDEN;
 			r.code = a == LUTFD_AUTH_MISSING ? 401 : 403;
-			r.msg = j->tenant[0] ? why : "this result names no owner";
+			r.msg = j->tenant[0] ? why : "this call names no owner";
 			lutfd_http_respond(j->conn_id, j->seq, &r);
 			return;
 		}
@@ -221,6 +238,13 @@ static void answer(struct aj *j)
 		snprintf(loc, sizeof(loc), "/async/%s", j->id);
 		r.code = 202;
 		r.location = loc;
+	} else if (j->pending) {
+		lutf_http_buf_printf(&b, ",\"state\":\"pending\",\"tenant\":");
+		json_str(&b, j->tenant);
+		lutf_http_buf_printf(&b, ",\"function\":");
+		json_str(&b, j->fn);
+		lutf_http_buf_printf(&b, "}\n");
+		r.code = 202;
 	} else {
 		size_t cap = sodium_base64_ENCODED_LEN(j->out_len, sodium_base64_VARIANT_ORIGINAL);
 		char *b64 = malloc(cap);
