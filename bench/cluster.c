@@ -4,9 +4,12 @@
  * nats-server (R1) and two lutfds from the tests' harness. Rows: a sync echo
  * on the node that runs it (the baseline) against the same call forwarded
  * through NATS by the other node; a cluster deploy until both nodes serve
- * it; async calls from submission until every result is stored. Medians;
- * compare ratios (the host is shared). --json for machines, --quick for a
- * smoke run.
+ * it; async calls on one node (the issue's row: lutfd 0 stopped) from
+ * submission until every result is stored, with the node's result writes
+ * one at a time (the old path, the baseline: LUTF_CLUSTER_ASYNC_BATCH=0)
+ * against batched, rounds interleaved in this run (lutfd restarted for
+ * each). Medians; compare ratios (the host is
+ * shared). --json for machines, --quick for a smoke run.
  */
 #define _GNU_SOURCE
 /* GCC 12 sees td_start's folder names through 1 KiB buffers here: a false
@@ -20,7 +23,7 @@
 #include <lutf/client.h>
 #include <lutf/protocol.h>
 
-#include "cluster.h"
+#include "cluster_int.h" /* the results stream's count: one round trip */
 #include "nats_util.h"
 
 static struct tn nats;
@@ -80,6 +83,131 @@ static bool serves(struct td *d, const char *tenant, const char *fn)
 	return calls(d, tenant, fn, 1, &a, &b) == 0;
 }
 
+/* CPU time (user + system, ms) of pid and all its threads so far. */
+static double cpu_ms(pid_t pid)
+{
+	char path[64], buf[1024], *p;
+	unsigned long ut = 0, st = 0;
+	FILE *fp;
+	size_t n;
+
+	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+	fp = fopen(path, "r");
+	if (!fp)
+		return 0;
+	n = fread(buf, 1, sizeof(buf) - 1, fp);
+	fclose(fp);
+	buf[n] = 0;
+	p = strrchr(buf, ')'); /* the name may hold spaces */
+	if (!p ||
+	    sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu", &ut, &st) != 2)
+		return 0;
+	return 1000.0 * (double)(ut + st) / (double)sysconf(_SC_CLK_TCK);
+}
+
+/* The cluster's CPU: the nats-server and the lutfd (with its threads, not
+ * its worker processes). */
+static double cluster_cpu_ms(void)
+{
+	return cpu_ms(nats.pid[0]) + cpu_ms(node[1].pid);
+}
+
+/* Messages in the results bucket's stream (one round trip). */
+static uint64_t results_count(struct lutf_cluster *c)
+{
+	jsStreamInfo *si = NULL;
+	uint64_t n = 0;
+
+	if (js_GetStreamInfo(&si, lutf_cluster_js(c), "KV_" LUTF_CLUSTER_RESULTS, NULL, NULL) ==
+	    NATS_OK)
+		n = si->State.Msgs;
+	jsStreamInfo_Destroy(si);
+	return n;
+}
+
+/* The issue's row is one node: lutfd 0 stops, lutfd 1 (where bench/echo
+ * is deployed) restarts with its async workers batched or not. True when it
+ * serves bench/echo again. */
+static bool restart(bool batched)
+{
+	static const char *env_old[] = {"LUTF_CLUSTER_ASYNC_BATCH=0", NULL};
+	static const char *env_new[] = {"LUTF_CLUSTER_ASYNC_BATCH=1", NULL};
+	uint64_t t0;
+
+	for (int i = 0; i < 2; i++) {
+		if (node[i].pid <= 0)
+			continue;
+		kill(node[i].pid, SIGTERM);
+		if (!td_wait_exit(node[i].pid, NULL, 10000)) {
+			kill(node[i].pid, SIGKILL);
+			waitpid(node[i].pid, NULL, 0);
+		}
+		node[i].pid = 0;
+	}
+	node[1].env = batched ? env_new : env_old;
+	if (!td_start_again(&node[1]))
+		return false;
+	t0 = td_now_ms();
+	while (!serves(&node[1], "bench", "echo") && td_now_ms() - t0 < 15000)
+		td_sleep_ms(20);
+	return serves(&node[1], "bench", "echo");
+}
+
+/* One async round: n calls published without waiting, until the results
+ * stream holds n more; then every result is read back and checked. Returns
+ * calls/s (0: failed). */
+static double async_round(struct lutf_cluster *c, const char *tag, int n, int *checked,
+			  double *cpu_us, double *nats_us)
+{
+	uint64_t base = results_count(c), t0 = td_now_ms(), ms;
+	double cpu0 = cluster_cpu_ms(), n0 = cpu_ms(nats.pid[0]);
+	char msg[300];
+
+	*checked = 0;
+	for (int i = 0; i < n; i++) {
+		char id[LUTF_CLUSTER_ID], in[32];
+
+		snprintf(id, sizeof(id), "b%d-%s-%d", (int)getpid(), tag, i);
+		snprintf(in, sizeof(in), "in-%d", i);
+		if (lutf_cluster_async_submit_nowait(c, "bench", "echo", in, strlen(in), id) ||
+		    (i % 256 == 255 && lutf_cluster_async_flush(c, 10000))) {
+			fprintf(stderr, "cluster: submit %d failed\n", i);
+			return 0;
+		}
+	}
+	if (lutf_cluster_async_flush(c, 10000)) {
+		fprintf(stderr, "cluster: submissions not acknowledged\n");
+		return 0;
+	}
+	while (results_count(c) < base + (uint64_t)n && td_now_ms() - t0 < 120000)
+		td_sleep_ms(20);
+	ms = td_now_ms() - t0;
+	*cpu_us = 1000.0 * (cluster_cpu_ms() - cpu0) / n;
+	*nats_us = 1000.0 * (cpu_ms(nats.pid[0]) - n0) / n;
+	for (int i = 0; i < n; i++) {
+		struct lutf_cluster_reply r;
+		char id[LUTF_CLUSTER_ID], in[32];
+		bool dead;
+
+		snprintf(id, sizeof(id), "b%d-%s-%d", (int)getpid(), tag, i);
+		snprintf(in, sizeof(in), "in-%d", i);
+		if (lutf_cluster_result_get(c, id, &r, &dead, msg, sizeof(msg)))
+			continue;
+		/* hello.so's noop answers nothing: the status is what counts */
+		if (!dead && r.status == LUTF_STATUS_OK)
+			(*checked)++;
+		free(r.output);
+	}
+	return ms ? 1000.0 * n / (double)ms : 0.0;
+}
+
+static int cmp_dbl(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+
+	return x < y ? -1 : x > y;
+}
+
 static void cleanup(void)
 {
 	for (int i = 0; i < 2; i++)
@@ -90,8 +218,11 @@ static void cleanup(void)
 int main(int argc, char **argv)
 {
 	bool json = false, quick = false;
-	int nsync = 2000, nasync = 5000, ndeploy = 5;
-	uint64_t lmed, lp99, fmed, fp99, dep[16], t0, submit_ms, drain_ms;
+	int nsync = 2000, nasync = 10000, ndeploy = 5;
+	uint64_t lmed, lp99, fmed, fp99, dep[16], t0;
+	int rounds = 5, ncalls = 0, nrounds = 0;
+	double rate[2][8] = {{0}}, sorted[2][8], cpu[2][8] = {{0}}, csorted[2][8],
+	       ncpu[2][8] = {{0}};
 	struct lutf_cluster_opts o = {0};
 	struct lutf_cluster *c = NULL;
 	struct lutf_client_export ex = {"echo", "noop"}; /* hello.so: noop, named echo */
@@ -107,8 +238,15 @@ int main(int argc, char **argv)
 			json = true;
 		else if (!strcmp(argv[i], "--quick"))
 			quick = true;
+		else if (!strcmp(argv[i], "--calls") && i + 1 < argc)
+			ncalls = atoi(argv[++i]);
+		else if (!strcmp(argv[i], "--rounds") && i + 1 < argc)
+			nrounds = atoi(argv[++i]);
 		else {
-			fprintf(stderr, "usage: cluster [--json] [--quick]\n");
+			fprintf(stderr,
+				"usage: cluster [--json] [--quick] [--calls N] [--rounds R]\n"
+				"  --calls: async calls a round (10,000), --rounds: of each "
+				"kind (5, at most 8)\n");
 			return 2;
 		}
 	}
@@ -116,7 +254,12 @@ int main(int argc, char **argv)
 		nsync = 200;
 		nasync = 300;
 		ndeploy = 2;
+		rounds = 1;
 	}
+	if (ncalls > 0)
+		nasync = ncalls;
+	if (nrounds > 0)
+		rounds = nrounds < 8 ? nrounds : 8;
 	if (geteuid() != 0 || !tn_have_server()) {
 		fprintf(stderr, "cluster: needs root and nats-server; skipped\n");
 		return 77;
@@ -173,46 +316,35 @@ int main(int argc, char **argv)
 			dep[k - 1] = (now_us() - s) / 1000;
 	}
 	qsort(dep, (size_t)ndeploy, sizeof(dep[0]), cmp_u64);
-	/* Async: submit everything, then wait for every result. */
+	/* Async: rounds of the old path and the batched one, interleaved. */
 	o.url = nats.url;
 	if (lutf_cluster_open(&o, &c, msg, sizeof(msg))) {
 		fprintf(stderr, "cluster: %s\n", msg);
 		return 1;
 	}
-	t0 = td_now_ms();
-	for (int i = 0; i < nasync; i++) {
-		char id[LUTF_CLUSTER_ID], in[32];
-		bool dup;
+	for (int r = 0; r < rounds; r++) {
+		for (int b = 0; b < 2; b++) {
+			char tag[16];
+			int ok;
 
-		snprintf(id, sizeof(id), "b%d-%d", (int)getpid(), i);
-		snprintf(in, sizeof(in), "in-%d", i);
-		(void)dup;
-		if (lutf_cluster_async_submit_nowait(c, "bench", "echo", in, strlen(in), id) ||
-		    (i % 256 == 255 && lutf_cluster_async_flush(c, 10000))) {
-			fprintf(stderr, "cluster: submit %d failed\n", i);
-			return 1;
+			if (!restart(b)) {
+				fprintf(stderr, "cluster: lutfds did not restart\n");
+				return 1;
+			}
+			snprintf(tag, sizeof(tag), "%c%d", b ? 'n' : 'o', r);
+			rate[b][r] = async_round(c, tag, nasync, &ok, &cpu[b][r], &ncpu[b][r]);
+			done += ok;
+			if (ok != nasync)
+				fprintf(stderr, "cluster: round %s: %d of %d results ok\n", tag, ok,
+					nasync);
 		}
 	}
-	if (lutf_cluster_async_flush(c, 10000)) {
-		fprintf(stderr, "cluster: submissions not acknowledged\n");
-		return 1;
+	for (int b = 0; b < 2; b++) {
+		memcpy(sorted[b], rate[b], sizeof(rate[b]));
+		qsort(sorted[b], (size_t)rounds, sizeof(double), cmp_dbl);
+		memcpy(csorted[b], cpu[b], sizeof(cpu[b]));
+		qsort(csorted[b], (size_t)rounds, sizeof(double), cmp_dbl);
 	}
-	submit_ms = td_now_ms() - t0;
-	for (int i = nasync - 1; i >= 0 && td_now_ms() - t0 < 120000;) {
-		struct lutf_cluster_reply r;
-		char id[LUTF_CLUSTER_ID];
-		bool dead;
-
-		snprintf(id, sizeof(id), "b%d-%d", (int)getpid(), i);
-		if (lutf_cluster_result_get(c, id, &r, &dead, msg, sizeof(msg))) {
-			td_sleep_ms(20);
-			continue;
-		}
-		free(r.output);
-		done++;
-		i--;
-	}
-	drain_ms = td_now_ms() - t0;
 	lutf_cluster_close(c);
 	if (json) {
 		printf("{\"bench\":\"cluster\",\"machine_cpus\":%ld,"
@@ -221,11 +353,29 @@ int main(int argc, char **argv)
 		       ",\"sync_forwarded_p99_us\":%" PRIu64
 		       ",\"forward_overhead_median_us\":%" PRId64
 		       ",\"deploy_to_served_median_ms\":%" PRIu64
-		       ",\"async_calls\":%d,\"async_results\":%d,\"async_submit_ms\":%" PRIu64
-		       ",\"async_all_results_ms\":%" PRIu64 ",\"async_calls_per_s\":%.0f}\n",
+		       ",\"async_calls_per_round\":%d,\"async_rounds\":%d,\"async_results_ok\":%d",
 		       sysconf(_SC_NPROCESSORS_ONLN), lmed, lp99, fmed, fp99,
-		       (int64_t)fmed - (int64_t)lmed, dep[ndeploy / 2], nasync, done, submit_ms,
-		       drain_ms, drain_ms ? 1000.0 * done / (double)drain_ms : 0.0);
+		       (int64_t)fmed - (int64_t)lmed, dep[ndeploy / 2], nasync, rounds, done);
+		for (int b = 0; b < 2; b++) {
+			printf(
+			    ",\"async_%s_calls_per_s\":{\"median\":%.0f,\"min\":%.0f,\"max\":%.0f,"
+			    "\"rounds\":[",
+			    b ? "batched" : "one_store_per_call", sorted[b][rounds / 2],
+			    sorted[b][0], sorted[b][rounds - 1]);
+			for (int r = 0; r < rounds; r++)
+				printf("%s%.0f", r ? "," : "", rate[b][r]);
+			printf("],\"cpu_us_per_call_median\":%.1f,\"cpu_us_per_call\":[",
+			       csorted[b][rounds / 2]);
+			for (int r = 0; r < rounds; r++)
+				printf("%s%.1f", r ? "," : "", cpu[b][r]);
+			printf("],\"nats_server_cpu_us_per_call\":[");
+			for (int r = 0; r < rounds; r++)
+				printf("%s%.1f", r ? "," : "", ncpu[b][r]);
+			printf("]}");
+		}
+		printf(",\"async_batched_over_old\":%.2f}\n",
+		       sorted[0][rounds / 2] > 0 ? sorted[1][rounds / 2] / sorted[0][rounds / 2]
+						 : 0.0);
 	} else {
 		printf("bench/cluster: 1 nats-server (R1), 2 lutfds, %ld CPUs\n",
 		       sysconf(_SC_NPROCESSORS_ONLN));
@@ -238,10 +388,34 @@ int main(int argc, char **argv)
 		       (int64_t)fmed - (int64_t)lmed, "");
 		printf("%-44s %9" PRIu64 " ms %12s\n", "deploy to served on both nodes (<= 1 s)",
 		       dep[ndeploy / 2], "");
-		printf("%-44s %9d calls, submitted in %" PRIu64 " ms, all results in %" PRIu64
-		       " ms: %.0f calls/s (target >= 20,000)\n",
-		       "async noop, 1 submitter (async publish)", done, submit_ms, drain_ms,
-		       drain_ms ? 1000.0 * done / (double)drain_ms : 0.0);
+		printf(
+		    "async noop on 1 node (R1), %d calls a round published without waiting, until "
+		    "every result is stored; %d rounds each, interleaved:\n",
+		    nasync, rounds);
+		printf("%-44s %12s %12s %s\n", "", "median/s", "range/s",
+		       "rounds (calls/s | CPU us/call)");
+		for (int b = 0; b < 2; b++) {
+			printf("%-44s %12.0f %5.0f-%-6.0f ",
+			       b ? "  batched stores, a batch acked together"
+				 : "  one synchronous store per call (baseline)",
+			       sorted[b][rounds / 2], sorted[b][0], sorted[b][rounds - 1]);
+			for (int r = 0; r < rounds; r++)
+				printf("%s%.0f", r ? " " : "", rate[b][r]);
+			printf(" |");
+			for (int r = 0; r < rounds; r++)
+				printf(" %.0f", cpu[b][r]);
+			printf(" | nats-server");
+			for (int r = 0; r < rounds; r++)
+				printf(" %.0f", ncpu[b][r]);
+			printf("\n");
+		}
+		printf("%-44s %11.2fx (target >= 20,000 calls/s)\n", "  batched / baseline",
+		       sorted[0][rounds / 2] > 0 ? sorted[1][rounds / 2] / sorted[0][rounds / 2]
+						 : 0.0);
+		printf("%-44s %11.0f %12.0f (us of CPU per call, medians: nats-server + "
+		       "lutfd)\n",
+		       "  CPU per call: baseline, batched", csorted[0][rounds / 2],
+		       csorted[1][rounds / 2]);
 	}
-	return done == nasync ? 0 : 1;
+	return done == 2 * rounds * nasync ? 0 : 1;
 }

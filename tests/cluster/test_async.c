@@ -52,7 +52,8 @@ static bool served(struct td *d)
 /* A counter of node d's /metrics (admin listener), or 0. */
 static uint64_t metric(struct td *d, const char *name)
 {
-	char addr[64], req[256], buf[65536];
+	static char buf[4 << 20]; /* the whole exposition: the cluster's families come last */
+	char addr[64], req[256];
 	size_t len = 0;
 	ssize_t r;
 	const char *p;
@@ -79,8 +80,9 @@ static uint64_t metric(struct td *d, const char *name)
 		len += (size_t)r;
 	close(fd);
 	buf[len] = 0;
+	/* A sample line starts with the name (# HELP and # TYPE lines name it too). */
 	p = strstr(buf, name);
-	while (p && p[strlen(name)] != ' ')
+	while (p && (p == buf || p[-1] != '\n' || p[strlen(name)] != ' '))
 		p = strstr(p + 1, name);
 	return p ? strtoull(p + strlen(name) + 1, NULL, 10) : 0;
 }

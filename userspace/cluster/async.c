@@ -67,16 +67,14 @@ static int stream(jsCtx *js, const char *name, const char *subj, bool work, int 
 	return s == NATS_OK ? 0 : lutf_cluster_nerr(s, msg, cap, name);
 }
 
-int lutf_cluster_async_ready(struct lutf_cluster *c, char *msg, size_t cap)
+static int ready_locked(struct lutf_cluster *c, kvStore **kv, jsCtx *js, char *msg, size_t cap)
 {
-	kvStore **kv = lutf_cluster_results(c);
-	jsCtx *js = lutf_cluster_js(c);
 	kvConfig kc;
 	natsStatus s;
-	int err = lutf_cluster_ready(c, msg, cap);
+	int err;
 
-	if (err || *kv)
-		return err;
+	if (*kv)
+		return 0;
 	if ((err =
 		 stream(js, LUTF_CLUSTER_ASYNC, SUBJ, true, lutf_cluster_replicas(c), msg, cap)) ||
 	    (err =
@@ -97,11 +95,34 @@ int lutf_cluster_async_ready(struct lutf_cluster *c, char *msg, size_t cap)
 	return s == NATS_OK ? 0 : lutf_cluster_nerr(s, msg, cap, LUTF_CLUSTER_RESULTS);
 }
 
+int lutf_cluster_async_ready(struct lutf_cluster *c, char *msg, size_t cap)
+{
+	kvStore **kv = lutf_cluster_results(c);
+	jsCtx *js = lutf_cluster_js(c);
+	static pthread_mutex_t mu =
+	    PTHREAD_MUTEX_INITIALIZER; /* lutfd's HTTP threads and the node's */
+	int err = lutf_cluster_ready(c, msg, cap);
+
+	if (err)
+		return err;
+	pthread_mutex_lock(&mu);
+	err = ready_locked(c, kv, js, msg, cap);
+	pthread_mutex_unlock(&mu);
+	return err;
+}
+
 int lutf_cluster_async_submit(struct lutf_cluster *c, const char *tenant, const char *fn,
 			      const void *input, size_t len, char *id, bool *dup, char *msg,
 			      size_t cap)
 {
-	char subj[160];
+	return lutf_cluster_async_submit_cb(c, tenant, fn, input, len, id, NULL, dup, msg, cap);
+}
+
+int lutf_cluster_async_submit_cb(struct lutf_cluster *c, const char *tenant, const char *fn,
+				 const void *input, size_t len, char *id, const char *callback,
+				 bool *dup, char *msg, size_t cap)
+{
+	char subj[256];
 	natsMsg *m = NULL;
 	jsPubAck *pa = NULL;
 	jsErrCode je = 0;
@@ -121,11 +142,15 @@ int lutf_cluster_async_submit(struct lutf_cluster *c, const char *tenant, const 
 		snprintf(msg, cap, "id '%.80s' is not [A-Za-z0-9_-]{1,63}", id);
 		return -EINVAL;
 	}
-	snprintf(subj, sizeof(subj), SUBJ ".%s.%s", tenant, fn);
+	if (callback && callback[0] && lutf_cluster_callback_check(callback, msg, cap))
+		return -EINVAL;
+	snprintf(subj, sizeof(subj), SUBJ ".%s.%s.%s", tenant, fn, id);
 	if (natsMsg_Create(&m, subj, NULL, input, (int)len) != NATS_OK)
 		return -ENOMEM;
 	natsMsgHeader_Set(m, "Nats-Msg-Id", id);
 	natsMsgHeader_Set(m, "Lutf-Id", id);
+	if (callback && callback[0])
+		natsMsgHeader_Set(m, "Lutf-Callback", callback);
 	s = js_PublishMsg(&pa, lutf_cluster_js(c), m, NULL, &je);
 	natsMsg_Destroy(m);
 	if (s == NATS_OK)
@@ -137,14 +162,14 @@ int lutf_cluster_async_submit(struct lutf_cluster *c, const char *tenant, const 
 int lutf_cluster_async_submit_nowait(struct lutf_cluster *c, const char *tenant, const char *fn,
 				     const void *input, size_t len, const char *id)
 {
-	char subj[160], msg[200];
+	char subj[256], msg[200];
 	natsMsg *m = NULL;
 	natsStatus s;
 	int err = id_ok(id) ? lutf_cluster_async_ready(c, msg, sizeof(msg)) : -EINVAL;
 
 	if (err)
 		return err;
-	snprintf(subj, sizeof(subj), SUBJ ".%s.%s", tenant, fn);
+	snprintf(subj, sizeof(subj), SUBJ ".%s.%s.%s", tenant, fn, id);
 	if (natsMsg_Create(&m, subj, NULL, input, (int)len) != NATS_OK)
 		return -ENOMEM;
 	natsMsgHeader_Set(m, "Nats-Msg-Id", id);
@@ -163,28 +188,45 @@ int lutf_cluster_async_flush(struct lutf_cluster *c, uint32_t timeout_ms)
 	return js_PublishAsyncComplete(lutf_cluster_js(c), &po) == NATS_OK ? 0 : -ETIMEDOUT;
 }
 
-/* A result's value: "status=..\ndetail=..\ndead=..\ntries=..\nerror=..\n\n" + output.
- * Returns 0, -EEXIST (stored before: kept) or -EIO. */
-static int result_put(kvStore *kv, const char *id, const struct lutf_cluster_reply *r, bool dead,
-		      uint32_t tries)
+/* A result's value: "status=..\ndetail=..\ndead=..\ntries=..\ncontent_type=..\n
+ * error=..\ntenant=..\nfn=..\n\n" + output (tenant and fn: whose key may read
+ * it). Returns 0 with *out (malloc'ed) and *len, or -ENOMEM. */
+static int result_encode(const char *tenant, const char *fn, const struct lutf_cluster_reply *r,
+			 bool dead, uint32_t tries, char **out, size_t *len)
 {
-	size_t hl, cap = r->output_len + 600;
+	size_t hl, cap = r->output_len + 800;
 	char *buf = malloc(cap);
-	natsStatus s;
 
 	if (!buf)
 		return -ENOMEM;
-	hl = (size_t)snprintf(buf, 600,
+	hl = (size_t)snprintf(buf, 800,
 			      "status=%" PRIu32 "\ndetail=%" PRIu32 "\ndead=%d\ntries=%" PRIu32
-			      "\ncontent_type=%s\nerror=%s\n\n",
-			      r->status, r->detail, dead ? 1 : 0, tries, r->content_type, r->error);
-	if (hl >= 600)
-		hl = 599;
+			      "\ncontent_type=%s\nerror=%s\ntenant=%s\nfn=%s\n\n",
+			      r->status, r->detail, dead ? 1 : 0, tries, r->content_type, r->error,
+			      tenant, fn);
+	if (hl >= 800)
+		hl = 799;
 	if (r->output_len)
 		memcpy(buf + hl, r->output, r->output_len);
+	*out = buf;
+	*len = hl + r->output_len;
+	return 0;
+}
+
+/* Store one result synchronously. Returns 0, -EEXIST (stored before:
+ * kept) or -EIO. */
+static int result_put(kvStore *kv, const char *id, const char *tenant, const char *fn,
+		      const struct lutf_cluster_reply *r, bool dead, uint32_t tries)
+{
+	char *buf;
+	size_t len;
+	natsStatus s;
+
+	if (result_encode(tenant, fn, r, dead, tries, &buf, &len))
+		return -ENOMEM;
 	/* Create, not put: one round trip stores it and says whether a result
 	 * was there already (a duplicate run). */
-	s = kvStore_Create(NULL, kv, id, buf, (int)(hl + r->output_len));
+	s = kvStore_Create(NULL, kv, id, buf, (int)len);
 	free(buf);
 	if (s != NATS_OK) {
 		kvEntry *old = NULL;
@@ -201,6 +243,13 @@ static int result_put(kvStore *kv, const char *id, const struct lutf_cluster_rep
 int lutf_cluster_result_get(struct lutf_cluster *c, const char *id, struct lutf_cluster_reply *r,
 			    bool *dead, char *msg, size_t cap)
 {
+	return lutf_cluster_result_fetch(c, id, r, dead, NULL, NULL, msg, cap);
+}
+
+int lutf_cluster_result_fetch(struct lutf_cluster *c, const char *id, struct lutf_cluster_reply *r,
+			      bool *dead, char tenant[LUTF_CLUSTER_NAME],
+			      char fn[LUTF_CLUSTER_NAME], char *msg, size_t cap)
+{
 	kvEntry *e = NULL;
 	const char *v, *end, *p;
 	size_t len;
@@ -209,6 +258,10 @@ int lutf_cluster_result_get(struct lutf_cluster *c, const char *id, struct lutf_
 
 	memset(r, 0, sizeof(*r));
 	*dead = false;
+	if (tenant)
+		tenant[0] = 0;
+	if (fn)
+		fn[0] = 0;
 	if (err == -EINVAL)
 		snprintf(msg, cap, "id '%.80s' is not [A-Za-z0-9_-]{1,63}", id);
 	if (err)
@@ -243,6 +296,10 @@ int lutf_cluster_result_get(struct lutf_cluster *c, const char *id, struct lutf_
 		else if (n > 13 && !memcmp(p, "content_type=", 13))
 			snprintf(r->content_type, sizeof(r->content_type), "%.*s", (int)(n - 13),
 				 p + 13);
+		else if (tenant && n > 7 && !memcmp(p, "tenant=", 7))
+			snprintf(tenant, LUTF_CLUSTER_NAME, "%.*s", (int)(n - 7), p + 7);
+		else if (fn && n > 3 && !memcmp(p, "fn=", 3))
+			snprintf(fn, LUTF_CLUSTER_NAME, "%.*s", (int)(n - 3), p + 3);
 		p = nl + 1;
 	}
 	end += 2;
@@ -258,7 +315,40 @@ int lutf_cluster_result_get(struct lutf_cluster *c, const char *id, struct lutf_
 	return 0;
 }
 
+int lutf_cluster_async_pending(struct lutf_cluster *c, const char *id,
+			       char tenant[LUTF_CLUSTER_NAME], char fn[LUTF_CLUSTER_NAME],
+			       char *msg, size_t cap)
+{
+	char subj[160];
+	natsMsg *m = NULL;
+	jsErrCode je = 0;
+	natsStatus s;
+	int err = id_ok(id) ? lutf_cluster_async_ready(c, msg, cap) : -EINVAL;
+
+	if (err == -EINVAL)
+		snprintf(msg, cap, "id '%.80s' is not [A-Za-z0-9_-]{1,63}", id);
+	if (err)
+		return err;
+	/* The id is the subject's last token: the work queue's newest message
+	 * on "lutf.async.*.*.<id>" is the call, waiting, running or backing off. */
+	snprintf(subj, sizeof(subj), SUBJ ".*.*.%s", id);
+	s = js_GetLastMsg(&m, lutf_cluster_js(c), LUTF_CLUSTER_ASYNC, subj, NULL, &je);
+	if (s == NATS_NOT_FOUND) {
+		snprintf(msg, cap, "no call %s in the work queue", id);
+		return -ENOENT;
+	}
+	if (s != NATS_OK)
+		return lutf_cluster_nerr(s, msg, cap, "work queue");
+	if (sscanf(natsMsg_GetSubject(m), SUBJ ".%63[^.].%63[^.]", tenant, fn) != 2)
+		tenant[0] = fn[0] = 0;
+	natsMsg_Destroy(m);
+	return 0;
+}
+
 /* ---- the node's workers ---- */
+
+#define BATCH 64	   /* calls a worker fetches, runs pipelined, stores and acks together */
+#define STORE_WAIT_MS 5000 /* for the stores' acknowledgements; then the batch is not acked */
 
 static struct {
 	struct lutf_cluster *c;
@@ -267,6 +357,7 @@ static struct {
 	void (*log)(const char *fmt, ...);
 	pthread_t th[WORKERS];
 	unsigned nth;
+	bool batched;	  /* false: one synchronous store and ack per call (the old path) */
 	atomic_bool stop; /* relaxed: polled between fetches */
 	_Atomic uint64_t done, retried, dead, duplicates;
 } A;
@@ -277,6 +368,7 @@ void lutf_cluster_async_stats(struct lutf_cluster_async_stats *s)
 	s->retried = atomic_load_explicit(&A.retried, memory_order_relaxed);
 	s->dead = atomic_load_explicit(&A.dead, memory_order_relaxed);
 	s->duplicates = atomic_load_explicit(&A.duplicates, memory_order_relaxed);
+	lutf_cluster_cb_stats(&s->callbacks_ok, &s->callbacks_failed);
 }
 
 static bool retryable(uint32_t st)
@@ -285,110 +377,334 @@ static bool retryable(uint32_t st)
 	       st == LUTF_STATUS_DEADLINE || st == LUTF_STATUS_SHUTTING_DOWN;
 }
 
-static void run_one(struct lutf_client **cl, natsMsg *m)
-{
-	const char *subj = natsMsg_GetSubject(m), *id = NULL;
+/* One call of a batch, from its message to its ack. */
+struct job {
+	natsMsg *m;
+	const char *id; /* m's Lutf-Id header */
 	char tenant[LUTF_CLUSTER_NAME], fn[LUTF_CLUSTER_NAME];
-	struct lutf_client_request req = {0};
-	struct lutf_client_result res = {0};
-	struct lutf_cluster_reply r = {0};
-	jsMsgMetaData *meta = NULL;
-	kvStore *kv = *lutf_cluster_results(A.c);
-	uint64_t tries = 1;
-	int err;
+	uint64_t tries;
+	struct lutf_client_result res;
+	bool store; /* a result to store (else it was termed or nak'ed) */
+	bool dead;
+	int stored; /* 0, -EEXIST (stored before: a duplicate run), -EIO */
+	bool answered;
+};
 
+/* Parse the call; a malformed one is terminated. Returns true when it can run. */
+static bool job_open(struct job *j, natsMsg *m)
+{
+	const char *subj = natsMsg_GetSubject(m);
+	jsMsgMetaData *meta = NULL;
+
+	memset(j, 0, sizeof(*j));
+	j->m = m;
+	j->tries = 1;
+	j->stored = -EIO;
 	if (natsMsg_GetMetaData(&meta, m) == NATS_OK) {
-		tries = meta->NumDelivered;
+		j->tries = meta->NumDelivered;
 		jsMsgMetaData_Destroy(meta);
 	}
-	if (natsMsgHeader_Get(m, "Lutf-Id", &id) != NATS_OK || !id || !id_ok(id) ||
-	    sscanf(subj, SUBJ ".%63[^.].%63[^.]", tenant, fn) != 2) {
+	if (natsMsgHeader_Get(m, "Lutf-Id", &j->id) != NATS_OK || !j->id || !id_ok(j->id) ||
+	    sscanf(subj, SUBJ ".%63[^.].%63[^.]", j->tenant, j->fn) != 2) {
 		A.log("cluster: async: a malformed call on %s dropped", subj);
 		natsMsg_Term(m, NULL);
+		return false;
+	}
+	return true;
+}
+
+static void to_reply(const struct lutf_client_result *res, struct lutf_cluster_reply *r)
+{
+	memset(r, 0, sizeof(*r));
+	r->status = res->status;
+	r->detail = res->detail;
+	snprintf(r->error, sizeof(r->error), "%s", res->error ? res->error : "");
+	snprintf(r->content_type, sizeof(r->content_type), "%s",
+		 res->content_type ? res->content_type : "");
+	r->output = res->output;
+	r->output_len = res->output_len;
+}
+
+/* After the call ran: nak it for a retry, or send it to the dead-letter
+ * stream (synchronously: rare), or leave it to store. */
+static void job_decide(struct job *j)
+{
+	uint32_t st = j->res.status;
+
+	if (retryable(st) && j->tries < LUTF_CLUSTER_ASYNC_TRIES) {
+		/* Backoff 100 ms, 200, 400, 800: then the dead-letter stream. */
+		natsMsg_NakWithDelay(j->m, 100ll << (j->tries - 1), NULL);
+		atomic_fetch_add_explicit(&A.retried, 1, memory_order_relaxed);
 		return;
 	}
+	if (retryable(st)) {
+		char dsubj[160];
+		jsErrCode je = 0;
+		natsMsg *d = NULL;
+		const void *in = natsMsg_GetData(j->m);
+		bool ok = false;
+
+		snprintf(dsubj, sizeof(dsubj), DLQ_SUBJ ".%s.%s", j->tenant, j->fn);
+		if (natsMsg_Create(&d, dsubj, NULL, in, natsMsg_GetDataLength(j->m)) == NATS_OK) {
+			natsMsgHeader_Set(d, "Lutf-Id", j->id);
+			natsMsgHeader_Set(d, "Nats-Msg-Id", j->id);
+			natsMsgHeader_Set(d, "Lutf-Error",
+					  j->res.error && j->res.error[0] ? j->res.error
+									  : "retries exhausted");
+			ok = js_PublishMsg(NULL, lutf_cluster_js(A.c), d, NULL, &je) == NATS_OK;
+			natsMsg_Destroy(d);
+		}
+		if (!ok)
+			return; /* not acked: delivered again after the ack wait */
+		j->dead = true;
+	}
+	j->store = true;
+}
+
+/* The stored result is there: ack, count, hand the callback over. */
+static void job_finish(struct job *j)
+{
+	const char *cb = NULL;
+
+	if (j->stored == -EEXIST) { /* ran before (a node died before its ack): first kept */
+		atomic_fetch_add_explicit(&A.duplicates, 1, memory_order_relaxed);
+	} else if (j->stored) {
+		return; /* not acked: delivered again after the ack wait */
+	} else {
+		atomic_fetch_add_explicit(j->dead ? &A.dead : &A.done, 1, memory_order_relaxed);
+		if (natsMsgHeader_Get(j->m, "Lutf-Callback", &cb) == NATS_OK && cb && cb[0]) {
+			struct lutf_cluster_reply r;
+
+			to_reply(&j->res, &r);
+			lutf_cluster_cb_push(cb, j->id, &r, j->dead); /* copies; never waits */
+		}
+	}
+	natsMsg_Ack(j->m, NULL);
+}
+
+/* The old path, one call at a time (LUTF_CLUSTER_ASYNC_BATCH=0: the
+ * benchmark's baseline): a synchronous invoke, store and ack per call. */
+static void run_one(struct lutf_client **cl, natsMsg *m)
+{
+	struct lutf_client_request req = {0};
+	struct lutf_cluster_reply r;
+	struct job j;
+	int err;
+
+	if (!job_open(&j, m))
+		return;
 	req.input = natsMsg_GetData(m);
 	req.input_len = (size_t)natsMsg_GetDataLength(m);
 	err = *cl ? 0 : lutf_client_connect(A.sock, cl);
 	if (!err)
-		err = lutf_client_invoke(*cl, tenant, fn, &req, &res);
+		err = lutf_client_invoke(*cl, j.tenant, j.fn, &req, &j.res);
 	if (err) {
 		lutf_client_close(*cl);
 		*cl = NULL;
-		res.status = LUTF_STATUS_SHUTTING_DOWN;
+		j.res.status = LUTF_STATUS_SHUTTING_DOWN;
 	}
-	if (retryable(res.status) && tries < LUTF_CLUSTER_ASYNC_TRIES) {
-		/* Backoff 100 ms, 200, 400, 800: then the dead-letter stream. */
-		natsMsg_NakWithDelay(m, 100ll << (tries - 1), NULL);
-		atomic_fetch_add_explicit(&A.retried, 1, memory_order_relaxed);
-		lutf_client_result_release(&res);
-		return;
+	job_decide(&j);
+	if (j.store) {
+		to_reply(&j.res, &r);
+		j.stored = result_put(*lutf_cluster_results(A.c), j.id, j.tenant, j.fn, &r, j.dead,
+				      (uint32_t)j.tries);
+		job_finish(&j);
 	}
-	r.status = res.status;
-	r.detail = res.detail;
-	snprintf(r.error, sizeof(r.error), "%s", res.error ? res.error : "");
-	snprintf(r.content_type, sizeof(r.content_type), "%s",
-		 res.content_type ? res.content_type : "");
-	r.output = res.output;
-	r.output_len = res.output_len;
-	if (retryable(res.status)) {
-		char dsubj[160];
-		jsErrCode je = 0;
-		natsMsg *d = NULL;
+	lutf_client_result_release(&j.res);
+}
 
-		snprintf(dsubj, sizeof(dsubj), DLQ_SUBJ ".%s.%s", tenant, fn);
-		if (natsMsg_Create(&d, dsubj, NULL, req.input, (int)req.input_len) == NATS_OK) {
-			natsMsgHeader_Set(d, "Lutf-Id", id);
-			natsMsgHeader_Set(d, "Nats-Msg-Id", id);
-			natsMsgHeader_Set(d, "Lutf-Error",
-					  r.error[0] ? r.error : "retries exhausted");
-			err = js_PublishMsg(NULL, lutf_cluster_js(A.c), d, NULL, &je) == NATS_OK
-				  ? 0
-				  : -EIO;
-			natsMsg_Destroy(d);
-		} else {
-			err = -ENOMEM;
+/* A worker's batch state: its lutfd handle and its reply inbox for the
+ * stores' acknowledgements. */
+struct wk {
+	struct lutf_client_async *cl;
+	natsSubscription *acks;
+	char inbox[128];
+	uint32_t gen; /* in each store's reply subject: a late ack of an old batch is ignored */
+	struct job jobs[BATCH];
+};
+
+/* Run the batch's calls pipelined on lutfd (one connection, every request
+ * written at once): each ends with its answer or SHUTTING_DOWN (retried). */
+static void batch_run(struct wk *w, struct job *jobs, int n)
+{
+	struct lutf_client_completion done[BATCH];
+	int left = 0;
+
+	for (int i = 0; i < n; i++)
+		jobs[i].res.status = LUTF_STATUS_SHUTTING_DOWN;
+	if (!w->cl) {
+		const char *ep[1] = {A.sock};
+		struct lutf_client_opts o = {
+		    .endpoints = ep, .n_endpoints = 1, .queue_depth = BATCH};
+
+		if (lutf_client_open(&o, &w->cl))
+			return;
+	}
+	for (int i = 0; i < n; i++) {
+		struct lutf_client_request req = {
+		    .input = natsMsg_GetData(jobs[i].m),
+		    .input_len = (size_t)natsMsg_GetDataLength(jobs[i].m),
+		};
+
+		if (jobs[i].id &&
+		    !lutf_client_submit(w->cl, jobs[i].tenant, jobs[i].fn, &req, (uint64_t)i))
+			left++;
+	}
+	/* Every submitted call completes (its answer, or an error by its own
+	 * deadline): this loop ends. */
+	while (left > 0) {
+		int k = lutf_client_reap(w->cl, done, BATCH, -1);
+
+		if (k < 0)
+			break;
+		for (int i = 0; i < k; i++) {
+			struct job *j = &jobs[done[i].user_data];
+
+			left--;
+			if (done[i].error) {
+				lutf_client_result_release(&done[i].result);
+				continue;
+			}
+			j->res = done[i].result;
+			j->answered = true;
 		}
-		if (!err)
-			err = result_put(kv, id, &r, true, (uint32_t)tries);
-		if (!err)
-			atomic_fetch_add_explicit(&A.dead, 1, memory_order_relaxed);
-	} else {
-		err = result_put(kv, id, &r, false, (uint32_t)tries);
-		if (!err)
-			atomic_fetch_add_explicit(&A.done, 1, memory_order_relaxed);
 	}
-	if (err == -EEXIST) /* ran before (a node died before its ack): first result kept */
-		atomic_fetch_add_explicit(&A.duplicates, 1, memory_order_relaxed);
-	else if (err) {
-		lutf_client_result_release(&res);
-		return; /* not acked: delivered again after the ack wait */
+	if (left) { /* the handle broke: drop it, its calls are retried */
+		lutf_client_async_close(w->cl);
+		w->cl = NULL;
 	}
-	natsMsg_Ack(m, NULL);
-	lutf_client_result_release(&res);
+}
+
+/* Store every result of the batch at once: each a publish into the
+ * results bucket's stream that only succeeds when the key has no value
+ * (kvStore_Create's rule, "Nats-Expected-Last-Subject-Sequence: 0"), with
+ * its acknowledgement to this worker's inbox; then wait for them all. One
+ * round trip for the batch instead of one per result. */
+static void batch_store(struct wk *w, struct job *jobs, int n)
+{
+	natsConnection *nc = lutf_cluster_conn(A.c);
+	int want = 0;
+	uint64_t t0 = (uint64_t)nats_Now();
+
+	w->gen++;
+	for (int i = 0; i < n; i++) {
+		struct lutf_cluster_reply r;
+		char subj[128], reply[200];
+		natsMsg *m = NULL;
+		char *val;
+		size_t len;
+
+		if (!jobs[i].store)
+			continue;
+		to_reply(&jobs[i].res, &r);
+		if (result_encode(jobs[i].tenant, jobs[i].fn, &r, jobs[i].dead,
+				  (uint32_t)jobs[i].tries, &val, &len))
+			continue;
+		snprintf(subj, sizeof(subj), "$KV.%s.%s", LUTF_CLUSTER_RESULTS, jobs[i].id);
+		snprintf(reply, sizeof(reply), "%s.%" PRIu32 ".%d", w->inbox, w->gen, i);
+		if (natsMsg_Create(&m, subj, reply, val, (int)len) == NATS_OK &&
+		    natsMsgHeader_Set(m, "Nats-Expected-Last-Subject-Sequence", "0") == NATS_OK &&
+		    natsConnection_PublishMsg(nc, m) == NATS_OK)
+			want++;
+		natsMsg_Destroy(m);
+		free(val);
+	}
+	while (want > 0) {
+		int64_t left = STORE_WAIT_MS - (nats_Now() - (int64_t)t0);
+		natsMsg *a = NULL;
+		const char *subj, *data, *dot;
+		uint32_t gen;
+		int i;
+
+		if (left <= 0 || natsSubscription_NextMsg(&a, w->acks, left) != NATS_OK)
+			break; /* the rest are not acked: delivered again */
+		subj = natsMsg_GetSubject(a);
+		dot = strlen(subj) > strlen(w->inbox) ? subj + strlen(w->inbox) : "";
+		data = natsMsg_GetData(a);
+		if (sscanf(dot, ".%" SCNu32 ".%d", &gen, &i) == 2 && gen == w->gen && i >= 0 &&
+		    i < n && jobs[i].store && jobs[i].stored == -EIO) {
+			want--;
+			if (data && strstr(data, "\"error\"")) {
+				/* 10071: wrong last sequence, the key has a value */
+				if (strstr(data, "10071"))
+					jobs[i].stored = -EEXIST;
+			} else if (data && strstr(data, "\"seq\"")) {
+				jobs[i].stored = 0;
+			}
+		}
+		natsMsg_Destroy(a);
+	}
+}
+
+static void batch(struct wk *w, natsMsgList *list)
+{
+	struct job *jobs = w->jobs;
+	int n = list->Count < BATCH ? list->Count : BATCH;
+
+	for (int i = 0; i < n; i++)
+		if (!job_open(&jobs[i], list->Msgs[i]))
+			jobs[i].id = NULL;
+	batch_run(w, jobs, n);
+	for (int i = 0; i < n; i++)
+		if (jobs[i].id)
+			job_decide(&jobs[i]);
+	batch_store(w, jobs, n);
+	for (int i = 0; i < n; i++) {
+		if (jobs[i].store)
+			job_finish(&jobs[i]);
+		lutf_client_result_release(&jobs[i].res);
+	}
 }
 
 static void *worker_main(void *arg)
 {
 	struct lutf_client *cl = NULL;
+	struct wk *w = calloc(1, sizeof(*w));
+	char *inbox = NULL;
 
 	(void)arg;
+	if (!w)
+		return NULL;
+	if (A.batched) {
+		char pat[160];
+
+		if (natsInbox_Create(&inbox) != NATS_OK) {
+			free(w);
+			return NULL;
+		}
+		snprintf(w->inbox, sizeof(w->inbox), "%s", inbox);
+		natsInbox_Destroy(inbox);
+		snprintf(pat, sizeof(pat), "%s.>", w->inbox);
+		if (natsConnection_SubscribeSync(&w->acks, lutf_cluster_conn(A.c), pat) !=
+		    NATS_OK) {
+			A.log("cluster: async: cannot subscribe to a reply inbox");
+			free(w);
+			return NULL;
+		}
+		natsSubscription_SetPendingLimits(w->acks, -1, -1);
+	}
 	while (!atomic_load_explicit(&A.stop, memory_order_relaxed)) {
 		natsMsgList list = {0};
-		/* A few at a time: fewer fetch round trips; each stays unacked
-		 * until its result is stored. */
-		natsStatus s = natsSubscription_Fetch(&list, A.sub, 4, 250, NULL);
+		/* Each stays unacked until its result is stored. */
+		natsStatus s =
+		    natsSubscription_Fetch(&list, A.sub, A.batched ? BATCH : 4, 250, NULL);
 
 		if (s != NATS_OK) {
 			if (s != NATS_TIMEOUT)
 				nats_Sleep(100);
 			continue;
 		}
-		for (int i = 0; i < list.Count; i++)
-			run_one(&cl, list.Msgs[i]);
+		if (A.batched)
+			batch(w, &list);
+		else
+			for (int i = 0; i < list.Count; i++)
+				run_one(&cl, list.Msgs[i]);
 		natsMsgList_Destroy(&list);
 	}
 	lutf_client_close(cl);
+	lutf_client_async_close(w->cl);
+	natsSubscription_Destroy(w->acks);
+	free(w);
 	return NULL;
 }
 
@@ -408,6 +724,13 @@ int lutf_cluster_async_open(struct lutf_cluster *c, const struct lutf_cluster_no
 	}
 	A.c = c;
 	A.log = (void (*)(const char *, ...))cfg->log;
+	{
+		/* 0: the old path, one store per call (bench/cluster's baseline). */
+		const char *e = getenv("LUTF_CLUSTER_ASYNC_BATCH");
+
+		A.batched = !e || strcmp(e, "0");
+	}
+	lutf_cluster_cb_start(A.log);
 	snprintf(A.sock, sizeof(A.sock), "unix://%s", cfg->data_sock);
 	jsSubOptions_Init(&so);
 	so.Stream = LUTF_CLUSTER_ASYNC;
@@ -441,4 +764,5 @@ void lutf_cluster_async_close(void)
 	A.nth = 0;
 	natsSubscription_Destroy(A.sub); /* not Unsubscribe: the durable stays */
 	A.sub = NULL;
+	lutf_cluster_cb_stop();
 }

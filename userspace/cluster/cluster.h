@@ -124,7 +124,7 @@ int lutf_cluster_forward(const char *tenant, const char *fn, const void *input, 
 			 uint64_t cookie);
 
 /* ---- durable async calls (async.c) ---- */
-#define LUTF_CLUSTER_ASYNC "LUTF_ASYNC"	    /* work queue: lutf.async.<tenant>.<fn> */
+#define LUTF_CLUSTER_ASYNC "LUTF_ASYNC"	    /* work queue: lutf.async.<tenant>.<fn>.<id> */
 #define LUTF_CLUSTER_DLQ "LUTF_DLQ"	    /* dead letters: lutf.dlq.<tenant>.<fn> */
 #define LUTF_CLUSTER_RESULTS "lutf_results" /* KV: <id> -> result, TTL */
 #define LUTF_CLUSTER_RESULT_TTL_MS (24ull * 3600 * 1000)
@@ -138,6 +138,15 @@ int lutf_cluster_forward(const char *tenant, const char *fn, const void *input, 
 int lutf_cluster_async_submit(struct lutf_cluster *c, const char *tenant, const char *fn,
 			      const void *input, size_t len, char *id, bool *dup, char *msg,
 			      size_t cap);
+/* The same with a callback URL (NULL or "": none), checked by
+ * lutf_cluster_callback_check; the result is POSTed there once stored. */
+int lutf_cluster_async_submit_cb(struct lutf_cluster *c, const char *tenant, const char *fn,
+				 const void *input, size_t len, char *id, const char *callback,
+				 bool *dup, char *msg, size_t cap);
+#define LUTF_CLUSTER_CALLBACK_MAX 512 /* bytes of a callback URL */
+/* A callback URL: "http://host[:port][/path]", visible ASCII, shorter than
+ * LUTF_CLUSTER_CALLBACK_MAX. Returns 0 or -EINVAL with the reason in msg. */
+int lutf_cluster_callback_check(const char *url, char *msg, size_t cap);
 /* The same without waiting for JetStream's acknowledgement (bulk
  * submitters: benchmarks); id must be given. lutf_cluster_async_flush waits
  * (up to timeout_ms) until every one was acknowledged. Return 0 or -errno. */
@@ -149,10 +158,26 @@ int lutf_cluster_async_flush(struct lutf_cluster *c, uint32_t timeout_ms);
  * expired), or -errno with msg. */
 int lutf_cluster_result_get(struct lutf_cluster *c, const char *id, struct lutf_cluster_reply *r,
 			    bool *dead, char *msg, size_t cap);
+/* The same, and the result's owner (tenant, fn: "" for results stored
+ * before owners were), either may be NULL. */
+int lutf_cluster_result_fetch(struct lutf_cluster *c, const char *id, struct lutf_cluster_reply *r,
+			      bool *dead, char tenant[LUTF_CLUSTER_NAME],
+			      char fn[LUTF_CLUSTER_NAME], char *msg, size_t cap);
+/* Is id's call in the work queue (waiting, running or backing off)? 0
+ * with its tenant and fn, -ENOENT (not there: done, unknown, or queued by a
+ * lutf that did not put ids in subjects), or -errno with msg. */
+int lutf_cluster_async_pending(struct lutf_cluster *c, const char *id,
+			       char tenant[LUTF_CLUSTER_NAME], char fn[LUTF_CLUSTER_NAME],
+			       char *msg, size_t cap);
 /* Counters of this node's async worker (for /metrics). */
 struct lutf_cluster_async_stats {
 	uint64_t done, retried, dead, duplicates;
+	uint64_t callbacks_ok, callbacks_failed; /* POSTs answered 2xx; given up or dropped */
 };
+/* The node's connection, for lutfd's other threads (HTTP /async routes):
+ * NULL when no node runs; else it stays open until lutf_cluster_node_put. */
+struct lutf_cluster *lutf_cluster_node_get(void);
+void lutf_cluster_node_put(void);
 void lutf_cluster_async_stats(struct lutf_cluster_async_stats *s);
 
 /* ---- the node side (node.c), run inside lutfd ---- */

@@ -29,4 +29,14 @@ kvStore **lutf_cluster_results(struct lutf_cluster *c);
 int lutf_cluster_replicas(struct lutf_cluster *c);
 int lutf_cluster_nerr(natsStatus s, char *msg, size_t cap, const char *what);
 
+/* callback.c: results' callback URLs, POSTed by their own threads. Start
+ * and stop them (with the async workers). */
+void lutf_cluster_cb_start(void (*log)(const char *fmt, ...));
+void lutf_cluster_cb_stop(void);
+/* Queue a POST of r to url (r and its output are copied). Never waits: a
+ * full queue drops it (counted as failed). */
+void lutf_cluster_cb_push(const char *url, const char *id, const struct lutf_cluster_reply *r,
+			  bool dead);
+void lutf_cluster_cb_stats(uint64_t *ok, uint64_t *failed);
+
 #endif /* LUTF_CLUSTER_INT_H */

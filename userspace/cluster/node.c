@@ -53,6 +53,24 @@ static struct {
 	atomic_bool stop; /* relaxed: a flag polled every 200 ms, nothing else hangs on it */
 } N;
 
+/* Other threads of lutfd (its HTTP /async routes) use N.c under the read
+ * side; node_stop closes it under the write side. */
+static pthread_rwlock_t conn_lock = PTHREAD_RWLOCK_INITIALIZER;
+
+struct lutf_cluster *lutf_cluster_node_get(void)
+{
+	pthread_rwlock_rdlock(&conn_lock);
+	if (N.c && N.running)
+		return N.c;
+	pthread_rwlock_unlock(&conn_lock);
+	return NULL;
+}
+
+void lutf_cluster_node_put(void)
+{
+	pthread_rwlock_unlock(&conn_lock);
+}
+
 static uint64_t now_ms(void)
 {
 	struct timespec ts;
@@ -635,7 +653,9 @@ int lutf_cluster_node_start(const struct lutf_cluster_node_cfg *cfg)
 		N.c = NULL;
 		return err;
 	}
+	pthread_rwlock_wrlock(&conn_lock);
 	N.running = true;
+	pthread_rwlock_unlock(&conn_lock);
 	N.cfg.log("cluster: node %s on %s", N.node, N.url);
 	return 0;
 }
@@ -647,6 +667,9 @@ void lutf_cluster_node_stop(void)
 	if (!N.running)
 		return;
 	atomic_store_explicit(&N.stop, true, memory_order_relaxed);
+	pthread_rwlock_wrlock(&conn_lock); /* no caller of lutf_cluster_node_get holds it now */
+	N.running = false;
+	pthread_rwlock_unlock(&conn_lock);
 	/* A control call in progress waits for the loop, which has stopped:
 	 * bounded, then the thread is left to the process's exit. */
 	clock_gettime(CLOCK_REALTIME, &until);
@@ -657,8 +680,10 @@ void lutf_cluster_node_stop(void)
 		return;
 	}
 	ctl_drop();
+	pthread_rwlock_wrlock(&conn_lock);
 	lutf_cluster_close(N.c);
 	N.c = NULL;
+	pthread_rwlock_unlock(&conn_lock);
 	free(N.want.e);
 	free(N.next.e);
 	free(N.applied.e);

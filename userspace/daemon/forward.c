@@ -214,7 +214,9 @@ void lutfd_cluster_metrics(struct lutf_http_buf *b)
 	struct lutf_cluster_async_stats st;
 	const char *const l_done[] = {"result", "done", NULL},
 			  *const l_retry[] = {"result", "retried", NULL},
-			  *const l_dead[] = {"result", "dead_letter", NULL};
+			  *const l_dead[] = {"result", "dead_letter", NULL},
+			  *const l_cb_ok[] = {"result", "ok", NULL},
+			  *const l_cb_failed[] = {"result", "failed", NULL};
 
 	if (!g_cfg.cluster[0])
 		return;
@@ -234,4 +236,8 @@ void lutfd_cluster_metrics(struct lutf_http_buf *b)
 	lutf_prom_family(b, "lutf_cluster_async_duplicates", LUTF_PROM_COUNTER,
 			 "Async calls run again after their result was stored (at-least-once)");
 	lutf_prom_counter(b, "lutf_cluster_async_duplicates", NULL, st.duplicates);
+	lutf_prom_family(b, "lutf_cluster_async_callbacks", LUTF_PROM_COUNTER,
+			 "Callback URLs POSTed (2xx) or given up (or dropped: queue full)");
+	lutf_prom_counter(b, "lutf_cluster_async_callbacks", l_cb_ok, st.callbacks_ok);
+	lutf_prom_counter(b, "lutf_cluster_async_callbacks", l_cb_failed, st.callbacks_failed);
 }

@@ -306,6 +306,11 @@ static void gw_invoke(void *ctx, struct lutf_http_conn *hc, const struct lutf_ht
 	lutf_http_respond(hc, rq->seq, &r);
 }
 
+static void gw_async(void *ctx, struct lutf_http_conn *hc, const struct lutf_http_req *rq)
+{
+	lutfd_http_async(((struct gw_conn *)lutf_http_user(hc))->c, hc, rq);
+}
+
 /* ---- struct lutf_proto ---- */
 
 static int gw_open(struct lutf_conn *c)
@@ -393,15 +398,8 @@ static const struct lutf_proto proto_http = {
 void lutfd_http_answer(uint64_t conn_id, uint64_t seq, uint32_t status, const char *msg,
 		       const struct lutf_result *res)
 {
-	struct lutf_conn *c = lutf_srv_conn(g_srv, conn_id);
 	struct lutf_http_resp r = {.status = status, .msg = msg};
-	struct gw_conn *g;
 
-	if (!c)
-		return; /* the connection went: so did its requests */
-	g = lutf_conn_state(c);
-	if (!g->h || g->closed)
-		return;
 	if (res && status == LUTF_STATUS_OK) {
 		r.content_type = res->content_type[0] ? res->content_type : NULL;
 		r.body = res->output;
@@ -409,8 +407,21 @@ void lutfd_http_answer(uint64_t conn_id, uint64_t seq, uint32_t status, const ch
 	} else if (res) {
 		r.msg = res->error[0] ? res->error : NULL;
 	}
+	lutfd_http_respond(conn_id, seq, &r);
+}
+
+void lutfd_http_respond(uint64_t conn_id, uint64_t seq, const struct lutf_http_resp *r)
+{
+	struct lutf_conn *c = lutf_srv_conn(g_srv, conn_id);
+	struct gw_conn *g;
+
+	if (!c)
+		return; /* the connection went: so did its requests */
+	g = lutf_conn_state(c);
+	if (!g->h || g->closed)
+		return;
 	g->busy++;
-	lutf_http_respond(g->h, seq, &r);
+	lutf_http_respond(g->h, seq, r);
 	if (!g->closed) {
 		if (g->pend_len && lutf_http_wants_input(g->h))
 			refeed_later(g);
@@ -487,6 +498,8 @@ int lutfd_http_start(void)
 	limits_from_cfg(&gw_main.srv.lim);
 	limits_from_cfg(&gw_admin.srv.lim);
 	gw_main.srv.ops = (struct lutf_http_ops){.invoke = gw_invoke, .write = gw_write};
+	gw_main.srv.ops.route_prefix = "/async/"; /* http_async.c */
+	gw_main.srv.ops.route = gw_async;
 	gw_admin.srv.ops = (struct lutf_http_ops){
 	    .metrics = gw_metrics, .authorize_metrics = gw_authorize_metrics, .write = gw_write};
 	clock_gettime(CLOCK_REALTIME, &ts);

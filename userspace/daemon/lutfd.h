@@ -453,6 +453,15 @@ const char *lutfd_admin_addr(void);
  * completion, else status and msg. */
 void lutfd_http_answer(uint64_t conn_id, uint64_t seq, uint32_t status, const char *msg,
 		       const struct lutf_result *res);
+/* Answer request seq of HTTP connection conn_id with r (nothing when the
+ * connection went). */
+struct lutf_http_resp;
+void lutfd_http_respond(uint64_t conn_id, uint64_t seq, const struct lutf_http_resp *r);
+/* http_async.c: POST /async/<tenant>/<fn> and GET /async/<id> (docs/cluster.md). */
+struct lutf_http_conn;
+struct lutf_http_req;
+void lutfd_http_async(struct lutf_conn *c, struct lutf_http_conn *hc,
+		      const struct lutf_http_req *rq);
 /* g_cfg's HTTP limits changed (SIGHUP): later connections use them. */
 void lutfd_http_reload(void);
 

@@ -214,6 +214,9 @@ static void route(struct lutf_http_conn *c, uint8_t method)
 			c->route = R_NOT_FOUND; /* an admin listener: no functions */
 		else
 			c->route = method == HTTP_POST ? R_INVOKE : R_BAD_METHOD;
+	} else if (c->s->ops.route && c->s->ops.route_prefix &&
+		   !strncmp(path, c->s->ops.route_prefix, strlen(c->s->ops.route_prefix))) {
+		c->route = R_OTHER;
 	} else if (!strcmp(path, "/healthz")) {
 		c->route = get ? R_HEALTHZ : R_BAD_METHOD;
 	} else if (!strcmp(path, "/metrics") && c->s->ops.metrics) {
@@ -234,7 +237,7 @@ static int on_headers_complete(llhttp_t *p)
 	if ((p->flags & F_CONTENT_LENGTH) && p->content_length > c->lim.max_body)
 		return fail(c, 413, lutf_status_str(LUTF_STATUS_TOO_LARGE),
 			    "request body larger than the limit");
-	if (c->route == R_INVOKE && (p->flags & F_CONTENT_LENGTH) &&
+	if ((c->route == R_INVOKE || c->route == R_OTHER) && (p->flags & F_CONTENT_LENGTH) &&
 	    c->body.cap < p->content_length) {
 		char *n = realloc(c->body.data, (size_t)p->content_length);
 
@@ -246,7 +249,7 @@ static int on_headers_complete(llhttp_t *p)
 	}
 	/* 100 Continue only when nothing is queued before it: an interim
 	 * response must not overtake earlier answers. */
-	if (c->expect_continue && c->route == R_INVOKE && !c->pending &&
+	if (c->expect_continue && (c->route == R_INVOKE || c->route == R_OTHER) && !c->pending &&
 	    c->s->ops.write(c->s->ctx, c, CONTINUE_100, sizeof(CONTINUE_100) - 1))
 		c->dead = true;
 	return 0;
@@ -260,7 +263,7 @@ static int on_body(llhttp_t *p, const char *at, size_t len)
 	if (c->body_seen > c->lim.max_body)
 		return fail(c, 413, lutf_status_str(LUTF_STATUS_TOO_LARGE),
 			    "request body larger than the limit");
-	if (c->route == R_INVOKE) {
+	if (c->route == R_INVOKE || c->route == R_OTHER) {
 		lutf_http_buf_append(&c->body, at, len);
 		if (c->body.err)
 			return fail(c, 503, lutf_status_str(LUTF_STATUS_OVERLOADED),
@@ -344,17 +347,17 @@ static void answer_metrics(struct lutf_http_conn *c, uint64_t seq)
 	lutf_http_buf_free(&b);
 }
 
-static void invoke(struct lutf_http_conn *c, uint64_t seq, llhttp_t *p)
+static void invoke(struct lutf_http_conn *c, uint64_t seq, llhttp_t *p, bool other)
 {
 	struct lutf_http_meta meta[LUTF_HTTP_MAX_META];
 	struct lutf_http_req r = {
 	    .seq = seq,
-	    .method = "POST",
+	    .method = other ? llhttp_method_name(llhttp_get_method(p)) : "POST",
 	    .path = c->hbuf,
 	    .http_minor = llhttp_get_http_minor(p),
 	    .keep_alive = !c->closing,
-	    .tenant = c->tenant,
-	    .name = c->name,
+	    .tenant = other ? "" : c->tenant,
+	    .name = other ? "" : c->name,
 	    .content_type = c->ctype_off >= 0 ? c->hbuf + c->ctype_off : NULL,
 	    .authorization = c->auth_off >= 0 ? c->hbuf + c->auth_off : NULL,
 	    .meta = meta,
@@ -367,7 +370,10 @@ static void invoke(struct lutf_http_conn *c, uint64_t seq, llhttp_t *p)
 		meta[i].name = c->hbuf + c->meta_off[i][0];
 		meta[i].value = c->hbuf + c->meta_off[i][1];
 	}
-	c->s->ops.invoke(c->s->ctx, c, &r);
+	if (other)
+		c->s->ops.route(c->s->ctx, c, &r);
+	else
+		c->s->ops.invoke(c->s->ctx, c, &r);
 }
 
 static int on_message_complete(llhttp_t *p)
@@ -395,8 +401,8 @@ static int on_message_complete(llhttp_t *p)
 		};
 
 		lutf_http_queue(c, seq, &o);
-	} else if (c->route == R_INVOKE) {
-		invoke(c, seq, p);
+	} else if (c->route == R_INVOKE || c->route == R_OTHER) {
+		invoke(c, seq, p, c->route == R_OTHER);
 	} else if (c->route == R_HEALTHZ) {
 		answer_simple(c, seq, "text/plain; charset=utf-8", "ok\n", 3);
 	} else if (c->route == R_METRICS) {

@@ -43,7 +43,7 @@ struct lutf_http_meta {
 /* A complete request; every pointer is valid only during the callback. */
 struct lutf_http_req {
 	uint64_t seq;	     /* per connection, from 0; answer with lutf_http_respond */
-	const char *method;  /* "POST" */
+	const char *method;  /* "POST", "GET", ... */
 	const char *path;    /* the request target up to '?' */
 	uint8_t http_minor;  /* 0 or 1 (HTTP/1.x) */
 	bool keep_alive;     /* the connection stays open after this response */
@@ -66,7 +66,9 @@ struct lutf_http_resp {
 	const char *msg;	  /* errors: the human cause (body "<cause>: <msg>") */
 	uint32_t retry_after_s;	  /* 503: Retry-After (0 = 1) */
 	uint16_t code;		  /* errors: this HTTP code instead of the status's
-				   * (401 also sends WWW-Authenticate: Bearer); 0 = the status's */
+				   * (401 also sends WWW-Authenticate: Bearer); 0 = the status's;
+				   * OK: 2xx other than 200 (202) */
+	const char *location;	  /* a Location header (visible ASCII), or NULL */
 };
 
 /* A growable byte buffer (metrics text, response assembly). */
@@ -100,6 +102,12 @@ struct lutf_http_ops {
 	 * (denied; msg says why).
 	 */
 	int (*authorize_metrics)(void *ctx, const char *authorization, char *msg, size_t cap);
+	/*
+	 * Any method on a path starting with route_prefix (both NULL: none):
+	 * the request, body included, as for invoke (tenant and name empty).
+	 */
+	const char *route_prefix;
+	void (*route)(void *ctx, struct lutf_http_conn *c, const struct lutf_http_req *req);
 	/* Response bytes, in order. Returns 0 or -errno (the connection closes). */
 	int (*write)(void *ctx, struct lutf_http_conn *c, const void *data, size_t len);
 };

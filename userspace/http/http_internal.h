@@ -7,7 +7,7 @@
 
 #include "http.h"
 
-enum route { R_NONE, R_INVOKE, R_HEALTHZ, R_METRICS, R_NOT_FOUND, R_BAD_METHOD };
+enum route { R_NONE, R_INVOKE, R_HEALTHZ, R_METRICS, R_NOT_FOUND, R_BAD_METHOD, R_OTHER };
 
 /* One response slot of the reorder queue (index seq % max_pending). */
 struct lutf_http_slot {
@@ -27,6 +27,7 @@ struct lutf_http_out {
 	const char *cause; /* errors: the typed cause; the body is "<cause>: <msg>\n" */
 	const char *msg;
 	const char *allow; /* 405 */
+	const char *location;
 	unsigned retry_after;
 	bool close;
 	bool head;

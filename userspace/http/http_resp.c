@@ -83,6 +83,7 @@ static const char *reason(int code)
 {
 	switch (code) {
 	case 200: return "OK";
+	case 202: return "Accepted";
 	case 400: return "Bad Request";
 	case 401: return "Unauthorized";
 	case 403: return "Forbidden";
@@ -93,6 +94,7 @@ static const char *reason(int code)
 	case 429: return "Too Many Requests";
 	case 431: return "Request Header Fields Too Large";
 	case 500: return "Internal Server Error";
+	case 501: return "Not Implemented";
 	case 503: return "Service Unavailable";
 	case 504: return "Gateway Timeout";
 	case 507: return "Insufficient Storage";
@@ -112,6 +114,15 @@ static bool safe_ctype(const char *t)
 		if (t[i] < 0x20 || t[i] > 0x7e || i >= 127)
 			return false;
 	return true;
+}
+
+/* A Location value: URI characters only (no CR/LF: no header injection). */
+static bool safe_location(const char *l)
+{
+	static const char ok[] = "!#$%&'()*+,-./0123456789:;=?@ABCDEFGHIJKLMNOPQRSTUVWXYZ[]_"
+				 "abcdefghijklmnopqrstuvwxyz~";
+
+	return l[0] && l[strspn(l, ok)] == 0;
 }
 
 void lutf_http_format(const struct lutf_http_server *s, struct lutf_http_buf *b,
@@ -140,6 +151,8 @@ void lutf_http_format(const struct lutf_http_server *s, struct lutf_http_buf *b,
 		lutf_http_buf_printf(b, "Retry-After: %u\r\n", o->retry_after);
 	if (o->allow)
 		lutf_http_buf_printf(b, "Allow: %s\r\n", o->allow);
+	if (o->location && safe_location(o->location))
+		lutf_http_buf_printf(b, "Location: %s\r\n", o->location);
 	if (o->code == 401) /* RFC 6750: the scheme the client must use */
 		lutf_http_buf_printf(b, "WWW-Authenticate: Bearer realm=\"lutf\"\r\n");
 	if (o->cause)
@@ -221,7 +234,8 @@ int lutf_http_queue(struct lutf_http_conn *c, uint64_t seq, struct lutf_http_out
 
 int lutf_http_respond(struct lutf_http_conn *c, uint64_t seq, const struct lutf_http_resp *r)
 {
-	struct lutf_http_out o = {.code = r->code ? r->code : lutf_status_http(r->status)};
+	struct lutf_http_out o = {.code = r->code ? r->code : lutf_status_http(r->status),
+				  .location = r->location};
 
 	if (r->status == LUTF_STATUS_OK) {
 		o.ctype = r->content_type;
