@@ -607,8 +607,16 @@ static bool tick(struct lutf_runtime *rt, uint64_t now, uint64_t *recheck_ns)
 			continue;
 		}
 		since = rt->seen_since[o - 1];
-		if (!since)
-			continue; /* owner is not inside a Brick: it is moving */
+		if (!since) {
+			/* The owner is not inside a Brick: it is moving, or its
+			 * thread has not started yet (an app still loading). The
+			 * deadlines still hold: read the cells queued since the
+			 * last look, or all of them once the earliest passed. */
+			if (ld_relaxed(&r->cart_q[c].q->enq) != rt->scan[c].pos ||
+			    now >= rt->scan[c].min_dl)
+				expire_cart(rt, c, now);
+			continue;
+		}
 		/* The one decision point, fed by either mode: how long has the
 		 * owner been stuck in the Brick it is running? */
 		if (rt->sup->mode == LUTF_WATCH_BPF)
