@@ -68,7 +68,7 @@ struct lutf_labor {
 	uint64_t started; /* Bricks started, ever: the Supervisor's progress probe */
 	uint64_t parks;	  /* futex sleeps, ever */
 	uint32_t pinned;  /* 1: the Supervisor pinned this Labor to a CPU for a hand-off */
-	uint32_t pad0;
+	uint32_t takes;	  /* Carts it took itself from a blocked peer (labor.c), stats */
 	uint64_t pad1;
 };
 
