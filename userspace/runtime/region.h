@@ -76,7 +76,7 @@ _Static_assert(sizeof(struct lutf_labor) == LUTF_CACHELINE, "one cache line per 
 
 struct lutf_cart {
 	struct lutf_ring ring;
-	_Alignas(LUTF_CACHELINE) uint32_t owner; /* Labor index + 1, 0 = none; CAS by Supervisor */
+	_Alignas(LUTF_CACHELINE) uint32_t owner; /* Labor index + 1, 0 = none; lutf_cart_claim */
 	uint32_t pad;
 	uint64_t popped; /* Bricks taken from this Cart, ever (relaxed, stats) */
 };

@@ -233,10 +233,12 @@ static void grow(struct lutf_runtime *rt)
 
 	if (req >= rt->r.cfg.labors_max || ld_acquire(&h->labors_up) < req)
 		return;
+	/* Counted first: the new Labor may take the Cart (directly) and finish
+	 * its Bricks before this thread runs again. */
+	__atomic_add_fetch(&rt->n_grows, 1, __ATOMIC_RELAXED);
 	/* Release pairs with the keeper's acquire of labor_req. */
 	st_release(&h->labor_req, req + 1);
 	lutf_futex_wake(&h->labor_req, 1, rt->r.shared);
-	__atomic_add_fetch(&rt->n_grows, 1, __ATOMIC_RELAXED);
 }
 
 /* Elastic pool, shrinking: the top Labor above M, parked without a Cart for
@@ -1024,5 +1026,9 @@ void lutf_supervisor_bpf_stats(struct lutf_runtime *rt, struct lutf_runtime_stat
 		if (s && __atomic_load_n(&s->state, __ATOMIC_ACQUIRE) == LW_STATE_BLOCKED)
 			st->labors_blocked++;
 		st->labors_watched += slot != LUTF_NONE;
+		/* Direct takes move Carts too. Counted only for in-process Labors
+		 * (the only ones with a view); a worker's words never feed stats. */
+		if (rt->labors)
+			st->rebinds += ld_relaxed(&rt->r.labors[i].takes);
 	}
 }
