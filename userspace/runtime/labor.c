@@ -409,12 +409,12 @@ static bool free_spin(struct labor_self *s, struct lutf_labor *me)
 			st_relaxed(&me->takes, me->takes + 1); /* single writer: stats */
 			return true;
 		}
-		if ((++spins & 63) == 0) {
-			if (lutf_now_ns() - from > r->cfg.spin_ns)
-				return false;
-			/* Give the CPU to a submitter that may share it (2 vCPUs). */
-			sched_yield();
-		}
+		if ((++spins & 63) == 0 && lutf_now_ns() - from > r->cfg.spin_ns)
+			return false;
+		/* No sched_yield here, unlike the owner's spin on its empty Cart:
+		 * a yield hands the CPU to any runnable thread on a busy host for
+		 * a whole slice, and a block seen late is a hand-off lost to the
+		 * Supervisor. The spin is bounded by spin_ns instead. */
 		__builtin_ia32_pause();
 	}
 	return true;
