@@ -94,7 +94,7 @@ int main(int argc, char **argv)
 	{
 		int a = -1, b = ho_some_cpu();
 		uint64_t wrounds = o.quick ? 200 : 2000;
-		struct handoff_run runs[INTERLEAVE], spins[INTERLEAVE];
+		struct handoff_run runs[INTERLEAVE], spins[INTERLEAVE], raws[INTERLEAVE];
 		struct bench_stats cross[INTERLEAVE];
 		cpu_set_t set;
 
@@ -106,8 +106,15 @@ int main(int argc, char **argv)
 			if (r->bpf_ok) {
 				ho_run_handoff(r, M_BPF, 0, rounds / INTERLEAVE, &runs[k], lat);
 				ho_run_handoff_spin(r, rounds / INTERLEAVE, &spins[k], lat);
+				/* The same rounds with the raw_tp twin (the tid
+				 * hash): the probe's lookup cost side by side. */
+				setenv("LUTF_LABOR_WATCH_RAW_TP", "1", 1);
+				ho_run_handoff(r, M_BPF, 0, rounds / INTERLEAVE, &raws[k], lat);
+				unsetenv("LUTF_LABOR_WATCH_RAW_TP");
 				r->rm_parked[k] = runs[k].lat.median;
 				r->rm_spin[k] = spins[k].lat.median;
+				r->rp_task[k] = runs[k].bpf_ns_per_run;
+				r->rp_hash[k] = raws[k].bpf_ns_per_run;
 			}
 			if (a >= 0)
 				ho_run_wake_chain(r, 1, a, b, wrounds / INTERLEAVE, lat, &cross[k]);
@@ -119,6 +126,7 @@ int main(int argc, char **argv)
 		if (r->bpf_ok) {
 			ho_merge_runs(runs, INTERLEAVE, &r->ho[M_BPF]);
 			ho_merge_runs(spins, INTERLEAVE, &r->hos);
+			ho_merge_runs(raws, INTERLEAVE, &r->hoh);
 		}
 		ho_run_wake_chain(r, 1, b, b, wrounds, lat, &r->wake_same);
 		if (a >= 0)

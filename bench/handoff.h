@@ -101,6 +101,10 @@ struct results {
 	/* Per interleaved round: eBPF hand-off medians with every Labor parked
 	 * and with one spinning, and the cross-CPU wake-up floor, ns. */
 	double rm_parked[INTERLEAVE], rm_spin[INTERLEAVE], rm_cross[INTERLEAVE];
+	/* Probe ns per run during the parked rounds: tp_btf (task storage
+	 * lookup) and, in a raw_tp round beside it, the tid hash lookup. */
+	double rp_task[INTERLEAVE], rp_hash[INTERLEAVE];
+	struct handoff_run hoh; /* the raw_tp (tid hash) parked rounds merged */
 	int n_rm;
 	struct sup_cpu sup[N_MODES];
 	struct blocking_run blk[N_MODES];

@@ -178,17 +178,19 @@ void ho_print_table(const struct results *r)
 	}
 	if (r->n_rm > 0) {
 		printf("Interleaved rounds (eBPF grace 0; median of each round):\n");
-		printf("  %-8s %14s %14s %18s %10s\n", "round", "all parked", "one spinning",
-		       "cross-CPU wake", "parked/wake");
+		printf("  %-8s %14s %14s %18s %10s %12s %12s\n", "round", "all parked",
+		       "one spinning", "cross-CPU wake", "parked/wake", "probe task", "probe hash");
 		for (int k = 0; k < r->n_rm; k++) {
 			char a[24], c[24], w[24];
 
-			printf("  %-8d %14s %14s %18s %9.2fx\n", k + 1,
+			printf("  %-8d %14s %14s %18s %9.2fx %9.1f ns %9.1f ns\n", k + 1,
 			       bench_fmt_ns(a, sizeof(a), r->rm_parked[k]),
 			       bench_fmt_ns(c, sizeof(c), r->rm_spin[k]),
 			       bench_fmt_ns(w, sizeof(w), r->rm_cross[k]),
-			       r->rm_parked[k] / r->rm_cross[k]);
+			       r->rm_parked[k] / r->rm_cross[k], r->rp_task[k], r->rp_hash[k]);
 		}
+		printf("  (probe: ns per run during the parked rounds, stats on; task = tp_btf with\n"
+		       "   task storage, hash = raw_tp with the tid hash, run right after it)\n");
 	}
 	printf("(default grace %u us)\n", r->default_grace / 1000);
 	row_label("  median");
@@ -280,6 +282,8 @@ void ho_print_table(const struct results *r)
 		printf("  %-58s %10s %12s\n", "while", "ns/run", "runs");
 		printf("  %-58s %10.1f %12llu\n", "Labors blocking and waking (hand-off rounds)",
 		       r->ho[M_BPF].bpf_ns_per_run, (unsigned long long)r->ho[M_BPF].bpf_runs);
+		printf("  %-58s %10.1f %12llu\n", "  same rounds, raw_tp twin (tid hash)",
+		       r->hoh.bpf_ns_per_run, (unsigned long long)r->hoh.bpf_runs);
 		printf("  %-58s %10.1f %12llu\n", "Labors blocking and waking (blocking workload)",
 		       r->blk[M_BPF].bpf_ns_per_run, (unsigned long long)r->blk[M_BPF].bpf_runs);
 		printf("  %-58s %10.1f %12llu\n",
@@ -386,6 +390,8 @@ void ho_print_json(const struct results *r)
 		bench_json_num(&j, "parked_median_ns", r->rm_parked[k]);
 		bench_json_num(&j, "spinning_median_ns", r->rm_spin[k]);
 		bench_json_num(&j, "cross_cpu_wake_median_ns", r->rm_cross[k]);
+		bench_json_num(&j, "probe_task_storage_ns_per_run", r->rp_task[k]);
+		bench_json_num(&j, "probe_tid_hash_ns_per_run", r->rp_hash[k]);
 		bench_json_close_obj(&j);
 	}
 	bench_json_close_arr(&j);
