@@ -143,6 +143,7 @@ struct lutf_labors {
 	 */
 	struct labor_watch_slot **lw_view; /* labors_max entries */
 	uint32_t view_users;
+	uint32_t view_on; /* 1 once any entry was set: FREE Labors spin (relaxed) */
 };
 
 /* Supervisor side of the view (labor.c): publish Labor i's probe slot, or

@@ -324,6 +324,7 @@ void lutf_labors_view_set(struct lutf_labors *lb, uint32_t i, struct labor_watch
 	if (slot) {
 		/* Release: the slot's fields (registered) before the pointer. */
 		__atomic_store_n(&lb->lw_view[i], slot, __ATOMIC_RELEASE);
+		st_relaxed(&lb->view_on, 1);
 		return;
 	}
 	/* seq_cst store, then seq_cst loads of view_users: pairs with the
@@ -395,9 +396,14 @@ static bool take_blocked(struct lutf_labors *lb, uint32_t me_idx)
 static bool free_spin(struct labor_self *s, struct lutf_labor *me)
 {
 	struct lutf_region *r = &s->lb->r;
-	uint64_t from = lutf_now_ns();
+	uint64_t from;
 	unsigned spins = 0;
 
+	/* Without a view (a worker of lutfd, the polling mode) there is nothing
+	 * to take: park at once, as before the direct take. */
+	if (!ld_relaxed(&s->lb->view_on))
+		return false;
+	from = lutf_now_ns();
 	/* Release: our cart word (LUTF_NONE) before FREE; pairs with the
 	 * Supervisor's acquire in find_free_labor. */
 	st_release(&me->state, LUTF_LABOR_FREE);
@@ -405,7 +411,7 @@ static bool free_spin(struct labor_self *s, struct lutf_labor *me)
 		/* Acquire pairs with lutf_cart_claim's release stores. */
 		if (ld_acquire(&me->cart) != LUTF_NONE)
 			return true;
-		if (s->lb->lw_view && take_blocked(s->lb, s->idx)) {
+		if (take_blocked(s->lb, s->idx)) {
 			st_relaxed(&me->takes, me->takes + 1); /* single writer: stats */
 			return true;
 		}
