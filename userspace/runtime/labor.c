@@ -324,7 +324,14 @@ void lutf_labors_view_set(struct lutf_labors *lb, uint32_t i, struct labor_watch
 	if (slot) {
 		/* Release: the slot's fields (registered) before the pointer. */
 		__atomic_store_n(&lb->lw_view[i], slot, __ATOMIC_RELEASE);
-		st_relaxed(&lb->view_on, 1);
+		if (__atomic_exchange_n(&lb->view_on, 1, __ATOMIC_RELAXED))
+			return;
+		/* The first view: FREE Labors that parked at once without one
+		 * get their spin now (once per runtime). */
+		for (uint32_t j = 0; j < lb->r.cfg.labors_max; j++) {
+			__atomic_add_fetch(&lb->r.labors[j].bell, 1, __ATOMIC_RELEASE);
+			lutf_futex_wake(&lb->r.labors[j].bell, 1, lb->r.shared);
+		}
 		return;
 	}
 	/* seq_cst store, then seq_cst loads of view_users: pairs with the
