@@ -37,8 +37,8 @@ int main(int argc, char **argv)
 	int err;
 
 	bench_parse_args(argc, argv,
-			 "labor_watch: hand-off latency, Supervisor CPU, probe cost and a "
-			 "blocking workload, per watch mode (bpf, poll 20 us, poll 1 ms, off).",
+			 "labor_watch: hand-off latency (Supervisor and direct take), Supervisor CPU, probe cost "
+			 "and a blocking workload, per watch mode (bpf, poll 20 us, poll 1 ms, off).",
 			 &o);
 	rounds = o.quick ? 300 : 10000;
 	r = calloc(1, sizeof(*r));
