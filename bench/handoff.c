@@ -36,10 +36,12 @@ int main(int argc, char **argv)
 	uint64_t rounds, *lat;
 	int err;
 
-	bench_parse_args(argc, argv,
-			 "labor_watch: hand-off latency (Supervisor and direct take), Supervisor CPU, probe cost "
-			 "and a blocking workload, per watch mode (bpf, poll 20 us, poll 1 ms, off).",
-			 &o);
+	bench_parse_args(
+	    argc, argv,
+	    "labor_watch: hand-off latency (Supervisor and direct take), Supervisor CPU, probe "
+	    "cost "
+	    "and a blocking workload, per watch mode (bpf, poll 20 us, poll 1 ms, off).",
+	    &o);
 	rounds = o.quick ? 300 : 10000;
 	r = calloc(1, sizeof(*r));
 	lat = calloc(rounds > 4000 ? rounds : 4000, sizeof(*lat));

@@ -27,9 +27,9 @@
 #define SLEEP_NS 1000000L	      /* blocking workload: each call sleeps 1 ms */
 #define SLOW_NS 500000ull	      /* a hand-off this late waited for a Supervisor timeout */
 #define STATS_SYSCTL "/proc/sys/kernel/bpf_stats_enabled"
-#define SPIN_RUN_NS 2000000u	      /* spinning run: FREE Labors spin 2 ms before parking */
-#define SPIN_GAP_NS 100000ull	      /* spinning run: pause between rounds (inside the spin) */
-#define INTERLEAVE 3		      /* parked / spinning / floor: rounds, interleaved */
+#define SPIN_RUN_NS 2000000u  /* spinning run: FREE Labors spin 2 ms before parking */
+#define SPIN_GAP_NS 100000ull /* spinning run: pause between rounds (inside the spin) */
+#define INTERLEAVE 3	      /* parked / spinning / floor: rounds, interleaved */
 
 /* The four modes, in table order. */
 enum { M_BPF, M_POLL20, M_POLL1MS, M_OFF, N_MODES };
@@ -145,8 +145,7 @@ void ho_run_handoff(struct results *r, int mi, int64_t grace, uint64_t rounds,
  * those of the run with the median median. */
 void ho_merge_runs(const struct handoff_run *runs, int n, struct handoff_run *out);
 /* BPF mode, grace 0, FREE Labors spinning SPIN_RUN_NS: the direct take. */
-void ho_run_handoff_spin(struct results *r, uint64_t rounds, struct handoff_run *h,
-			 uint64_t *lat);
+void ho_run_handoff_spin(struct results *r, uint64_t rounds, struct handoff_run *h, uint64_t *lat);
 void ho_run_wake_chain(struct results *r, int hops, int cpu_main, int cpu_thr, uint64_t rounds,
 		       uint64_t *lat, struct bench_stats *out);
 

@@ -90,8 +90,7 @@ void ho_run_handoff(struct results *r, int mi, int64_t grace, uint64_t rounds,
 /* The same rounds with FREE Labors spinning SPIN_RUN_NS before they park, and
  * only SPIN_GAP_NS between rounds: the Labor that lost the Cart last round is
  * still spinning when the next blocker blocks, and takes the Cart itself. */
-void ho_run_handoff_spin(struct results *r, uint64_t rounds, struct handoff_run *out,
-			 uint64_t *lat)
+void ho_run_handoff_spin(struct results *r, uint64_t rounds, struct handoff_run *out, uint64_t *lat)
 {
 	ho_spin_ns = SPIN_RUN_NS;
 	run_handoff(r, M_BPF, 0, rounds, out, lat, true);
@@ -233,8 +232,8 @@ void ho_merge_runs(const struct handoff_run *runs, int n, struct handoff_run *ou
 		order[i] = i;
 	/* Insertion sort of n (3) runs by median; NaN (did not run) last. */
 	for (int i = 1; i < n; i++)
-		for (int k = i; k > 0 && !(runs[order[k - 1]].lat.median <=
-					   runs[order[k]].lat.median); k--) {
+		for (int k = i;
+		     k > 0 && !(runs[order[k - 1]].lat.median <= runs[order[k]].lat.median); k--) {
 			int t = order[k];
 
 			order[k] = order[k - 1];

@@ -189,8 +189,9 @@ void ho_print_table(const struct results *r)
 			       bench_fmt_ns(w, sizeof(w), r->rm_cross[k]),
 			       r->rm_parked[k] / r->rm_cross[k], r->rp_task[k], r->rp_hash[k]);
 		}
-		printf("  (probe: ns per run during the parked rounds, stats on; task = tp_btf with\n"
-		       "   task storage, hash = raw_tp with the tid hash, run right after it)\n");
+		printf(
+		    "  (probe: ns per run during the parked rounds, stats on; task = tp_btf with\n"
+		    "   task storage, hash = raw_tp with the tid hash, run right after it)\n");
 	}
 	printf("(default grace %u us)\n", r->default_grace / 1000);
 	row_label("  median");

@@ -64,8 +64,8 @@ struct labor_watch_slot {
 };
 
 /*
- * Value of labor_tids (key: tid) and of labor_task (key: the task; tp_btf). busy_uaddr, when not 0, is the address in
- * the Labor's own process of a u32 that equals busy_value while the Labor is
+ * Value of labor_tids (key: tid) and of labor_task (key: the task; tp_btf). busy_uaddr, when not 0,
+ * is the address in the Labor's own process of a u32 that equals busy_value while the Labor is
  * inside a Brick. The probe reads it (bpf_probe_read_user: at sched_switch the
  * current task is the Labor switching out) and reports a block only while it
  * matches, so a Labor parking between Bricks is idle, not blocked.

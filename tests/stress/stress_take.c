@@ -106,12 +106,14 @@ static void *supervisor(void *arg)
 		for (uint32_t c = 0; c < CARTS; c++) {
 			uint32_t o = __atomic_load_n(&reg.carts[c].owner, __ATOMIC_RELAXED);
 
-			if (o == 0 || o > LABORS || !__atomic_load_n(&blocked[o - 1], __ATOMIC_ACQUIRE))
+			if (o == 0 || o > LABORS ||
+			    !__atomic_load_n(&blocked[o - 1], __ATOMIC_ACQUIRE))
 				continue;
 			for (uint32_t to = 0; to < LABORS; to++) {
 				if (__atomic_load_n(&reg.labors[to].state, __ATOMIC_ACQUIRE) !=
 					LUTF_LABOR_FREE ||
-				    __atomic_load_n(&reg.labors[to].cart, __ATOMIC_RELAXED) != LUTF_NONE)
+				    __atomic_load_n(&reg.labors[to].cart, __ATOMIC_RELAXED) !=
+					LUTF_NONE)
 					continue;
 				if (lutf_cart_rebind(&reg, c, o - 1, to, 1))
 					__atomic_add_fetch(&n_rebinds, 1, __ATOMIC_RELAXED);
@@ -170,8 +172,8 @@ int main(int argc, char **argv)
 
 		CHECK(o >= 1 && o <= LABORS, "Cart %u owner %u", c, o);
 		CHECK(owners[o - 1]++ == 0, "Labor %u owns two Carts", o - 1);
-		CHECK(reg.labors[o - 1].cart == c, "Cart %u: owner %u does not know it (cart %u)", c,
-		      o - 1, reg.labors[o - 1].cart);
+		CHECK(reg.labors[o - 1].cart == c, "Cart %u: owner %u does not know it (cart %u)",
+		      c, o - 1, reg.labors[o - 1].cart);
 	}
 	CHECK(n_takes + n_rebinds > 0, "no Cart moved");
 	printf("stress_take: %llu direct takes, %llu Supervisor rebinds, %llu runs: ok\n",

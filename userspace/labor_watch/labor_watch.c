@@ -482,8 +482,7 @@ err:
 /* tp_btf: put the slot's value on the task (labor_task). A thread that does
  * not exist (or is not tgid's) cannot switch as a Labor, so it needs no entry:
  * 0. Returns 0 or -errno. */
-static int lw_task_add(struct lutf_lw *lw, pid_t tgid, pid_t tid,
-		       const struct labor_watch_tid *val)
+static int lw_task_add(struct lutf_lw *lw, pid_t tgid, pid_t tid, const struct labor_watch_tid *val)
 {
 	int fd, r = 0;
 

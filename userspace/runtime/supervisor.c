@@ -211,8 +211,9 @@ static void lw_sync(struct lutf_runtime *rt)
 		/* In-process Labors read it for the direct take (labor.c); the
 		 * mapping is read-write, and their one write is a slot's Cart. */
 		if (rt->labors)
-			lutf_labors_view_set(rt->labors, i,
-					     (struct labor_watch_slot *)lutf_lw_slot(rt->sup->lw, slot));
+			lutf_labors_view_set(
+			    rt->labors, i,
+			    (struct labor_watch_slot *)lutf_lw_slot(rt->sup->lw, slot));
 	}
 }
 
