@@ -55,25 +55,24 @@ enum lutf_watch_mode {
 const char *lutf_watch_mode_str(enum lutf_watch_mode m);
 
 struct lutf_config {
-	uint32_t carts;		    /* N run queues; default: usable cores */
-	uint32_t labors;	    /* M Labor threads started at creation and always kept;
-				     * default 4N; must be >= N */
-	uint32_t labors_max;	    /* the elastic pool's ceiling: when every Labor is in use
-				     * and a Cart waits behind a blocked one, another Labor
-				     * is started, up to this; default 2M */
-	uint32_t labor_idle_ms;	    /* a Labor above M parked this long retires; 10000 */
-	uint32_t cart_capacity;	    /* Bricks per Cart ring, power of two; default 4096 */
-	uint32_t bricks;	    /* Brick pool size; default carts * cart_capacity */
-	uint32_t max_functions;	    /* function slots; default 256 */
-	uint32_t hold_max;	    /* Bricks held per paused function; default 1024 */
-	uint64_t arena_bytes;	    /* payload arena; default 64 MiB (reserved, touched lazily) */
-	uint32_t max_payload;	    /* largest input or output; default 8 MiB */
-	uint32_t spin_ns;	    /* a Labor spins this long on an empty Cart (in-process with
-				     * BPF also without one: the direct take), then parks; 20000 */
-	uint32_t grace_ns;	    /* a Labor blocked (BPF) or in one Brick (polling) this long
-				     * may lose its Cart; 50000 */
-	uint32_t poll_ns;	    /* Supervisor tick while Bricks are in flight; 200000 */
-	uint32_t timeout_ms;	    /* default deadline of a call; 0 = none; default 30000 */
+	uint32_t carts;		/* N run queues; default: usable cores */
+	uint32_t labors;	/* M Labor threads started at creation and always kept;
+				 * default 4N; must be >= N */
+	uint32_t labors_max;	/* the elastic pool's ceiling: when every Labor is in use
+				 * and a Cart waits behind a blocked one, another Labor
+				 * is started, up to this; default 2M */
+	uint32_t labor_idle_ms; /* a Labor above M parked this long retires; 10000 */
+	uint32_t cart_capacity; /* Bricks per Cart ring, power of two; default 4096 */
+	uint32_t bricks;	/* Brick pool size; default carts * cart_capacity */
+	uint32_t max_functions; /* function slots; default 256 */
+	uint32_t hold_max;	/* Bricks held per paused function; default 1024 */
+	uint64_t arena_bytes;	/* payload arena; default 64 MiB (reserved, touched lazily) */
+	uint32_t max_payload;	/* largest input or output; default 8 MiB */
+	uint32_t spin_ns;	/* an idle Labor may spin this long, then parks; 20000 */
+	uint32_t grace_ns;	/* a Labor blocked (BPF) or in one Brick (polling) this long
+				 * may lose its Cart; 50000 */
+	uint32_t poll_ns;	/* Supervisor tick while Bricks are in flight; 200000 */
+	uint32_t timeout_ms;	/* default deadline of a call; 0 = none; default 30000 */
 	enum lutf_watch_mode watch; /* default LUTF_WATCH_BPF, which falls back to
 				     * LUTF_WATCH_POLL (one log line) when BPF cannot load */
 	char bpf_pin_dir[64];	    /* pin labor_watch maps here; "" (default) = unpinned */
@@ -223,10 +222,10 @@ struct lutf_runtime_stats {
 	uint64_t held;		    /* Bricks held right now (paused functions) */
 	uint64_t queued;	    /* Bricks in Cart rings right now */
 	/* labor_watch (BPF mode only; zero otherwise) */
-	char bpf_attach[8];	 /* "tp_btf" or "raw_tp"; "" when not loaded */
-	uint64_t bpf_run_ns;	 /* probe run time, with kernel.bpf_stats_enabled=1 */
-	uint64_t bpf_run_cnt;	 /* probe runs, likewise */
-	uint64_t bpf_drops;	 /* events or slots the probe had to drop: should stay 0 */
+	char bpf_attach[8];   /* "tp_btf" or "raw_tp"; "" when not loaded */
+	uint64_t bpf_run_ns;  /* probe run time, with kernel.bpf_stats_enabled=1 */
+	uint64_t bpf_run_cnt; /* probe runs, likewise */
+	uint64_t bpf_drops;   /* events or slots the probe had to drop: should stay 0 */
 	uint32_t labors_blocked; /* Labors blocked in the kernel inside a Brick right now */
 	/* Labors registered with labor_watch right now */
 	uint32_t labors_watched;
