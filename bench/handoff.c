@@ -36,10 +36,12 @@ int main(int argc, char **argv)
 	uint64_t rounds, *lat;
 	int err;
 
-	bench_parse_args(argc, argv,
-			 "labor_watch: hand-off latency, Supervisor CPU, probe cost and a "
-			 "blocking workload, per watch mode (bpf, poll 20 us, poll 1 ms, off).",
-			 &o);
+	bench_parse_args(
+	    argc, argv,
+	    "labor_watch: hand-off latency (Supervisor and direct take), Supervisor CPU, probe "
+	    "cost "
+	    "and a blocking workload, per watch mode (bpf, poll 20 us, poll 1 ms, off).",
+	    &o);
 	rounds = o.quick ? 300 : 10000;
 	r = calloc(1, sizeof(*r));
 	lat = calloc(rounds > 4000 ? rounds : 4000, sizeof(*lat));
@@ -79,32 +81,65 @@ int main(int argc, char **argv)
 	if (r->bpf_ok && !r->stats_on)
 		fprintf(stderr, "handoff: cannot write %s: probe cost skipped\n", STATS_SYSCTL);
 
-	/* 1. Hand-off latency, grace 0, then the default grace. */
+	/* 1. Hand-off latency, grace 0, then the default grace. The eBPF runs
+	 * (every Labor parked: the Supervisor's path; one Labor spinning: the
+	 * direct take) and the cross-CPU wake-up floor they are held against run
+	 * in INTERLEAVE interleaved rounds, so that the host's noise hits all
+	 * three alike; targets use the median of the per-round figures. */
 	for (int mi = 0; mi < N_MODES; mi++) {
 		uint64_t n = modes[mi].watch == LUTF_WATCH_OFF ? (o.quick ? 10 : 50) : rounds;
 
-		if (mi == M_BPF && !r->bpf_ok)
+		if (mi == M_BPF)
 			continue;
 		ho_run_handoff(r, mi, 0, n, &r->ho[mi], lat);
 	}
-	if (r->bpf_ok)
-		ho_run_handoff(r, M_BPF, -1, rounds, &r->hod[M_BPF], lat);
-	ho_run_handoff(r, M_POLL20, -1, rounds, &r->hod[M_POLL20], lat);
 	{
 		int a = -1, b = ho_some_cpu();
+		uint64_t wrounds = o.quick ? 200 : 2000;
+		struct handoff_run runs[INTERLEAVE], spins[INTERLEAVE], raws[INTERLEAVE];
+		struct bench_stats cross[INTERLEAVE];
 		cpu_set_t set;
 
 		if (sched_getaffinity(0, sizeof(set), &set) == 0)
 			for (int c = 0; c < CPU_SETSIZE && a < 0; c++)
 				if (CPU_ISSET(c, &set) && c != b)
 					a = c;
-		ho_run_wake_chain(r, 1, b, b, o.quick ? 200 : 2000, lat, &r->wake_same);
+		for (int k = 0; k < INTERLEAVE; k++) {
+			if (r->bpf_ok) {
+				ho_run_handoff(r, M_BPF, 0, rounds / INTERLEAVE, &runs[k], lat);
+				ho_run_handoff_spin(r, rounds / INTERLEAVE, &spins[k], lat);
+				/* The same rounds with the raw_tp twin (the tid
+				 * hash): the probe's lookup cost side by side. */
+				setenv("LUTF_LABOR_WATCH_RAW_TP", "1", 1);
+				ho_run_handoff(r, M_BPF, 0, rounds / INTERLEAVE, &raws[k], lat);
+				unsetenv("LUTF_LABOR_WATCH_RAW_TP");
+				r->rm_parked[k] = runs[k].lat.median;
+				r->rm_spin[k] = spins[k].lat.median;
+				r->rp_task[k] = runs[k].bpf_ns_per_run;
+				r->rp_hash[k] = raws[k].bpf_ns_per_run;
+			}
+			if (a >= 0)
+				ho_run_wake_chain(r, 1, a, b, wrounds / INTERLEAVE, lat, &cross[k]);
+			else
+				cross[k].median = cross[k].p99 = NAN;
+			r->rm_cross[k] = cross[k].median;
+		}
+		r->n_rm = INTERLEAVE;
+		if (r->bpf_ok) {
+			ho_merge_runs(runs, INTERLEAVE, &r->ho[M_BPF]);
+			ho_merge_runs(spins, INTERLEAVE, &r->hos);
+			ho_merge_runs(raws, INTERLEAVE, &r->hoh);
+		}
+		ho_run_wake_chain(r, 1, b, b, wrounds, lat, &r->wake_same);
 		if (a >= 0)
-			ho_run_wake_chain(r, 1, a, b, o.quick ? 200 : 2000, lat, &r->wake_cross);
+			ho_run_wake_chain(r, 1, a, b, wrounds, lat, &r->wake_cross);
 		else
 			r->wake_cross.median = r->wake_cross.p99 = NAN;
-		ho_run_wake_chain(r, 2, -1, -1, o.quick ? 200 : 2000, lat, &r->wake2);
+		ho_run_wake_chain(r, 2, -1, -1, wrounds, lat, &r->wake2);
 	}
+	if (r->bpf_ok)
+		ho_run_handoff(r, M_BPF, -1, rounds, &r->hod[M_BPF], lat);
+	ho_run_handoff(r, M_POLL20, -1, rounds, &r->hod[M_POLL20], lat);
 
 	/* 3. Probe cost while only non-Labor threads switch. */
 	if (r->bpf_ok && r->stats_on)

@@ -27,6 +27,9 @@
 #define SLEEP_NS 1000000L	      /* blocking workload: each call sleeps 1 ms */
 #define SLOW_NS 500000ull	      /* a hand-off this late waited for a Supervisor timeout */
 #define STATS_SYSCTL "/proc/sys/kernel/bpf_stats_enabled"
+#define SPIN_RUN_NS 2000000u  /* spinning run: FREE Labors spin 2 ms before parking */
+#define SPIN_GAP_NS 100000ull /* spinning run: pause between rounds (inside the spin) */
+#define INTERLEAVE 3	      /* parked / spinning / floor: rounds, interleaved */
 
 /* The four modes, in table order. */
 enum { M_BPF, M_POLL20, M_POLL1MS, M_OFF, N_MODES };
@@ -94,6 +97,15 @@ struct results {
 	bool stats_on;			 /* we could turn it on */
 	struct handoff_run ho[N_MODES];	 /* grace 0 */
 	struct handoff_run hod[N_MODES]; /* default grace (BPF and poll 20 us only) */
+	struct handoff_run hos;		 /* BPF, grace 0, a FREE Labor spinning (direct take) */
+	/* Per interleaved round: eBPF hand-off medians with every Labor parked
+	 * and with one spinning, and the cross-CPU wake-up floor, ns. */
+	double rm_parked[INTERLEAVE], rm_spin[INTERLEAVE], rm_cross[INTERLEAVE];
+	/* Probe ns per run during the parked rounds: tp_btf (task storage
+	 * lookup) and, in a raw_tp round beside it, the tid hash lookup. */
+	double rp_task[INTERLEAVE], rp_hash[INTERLEAVE];
+	struct handoff_run hoh; /* the raw_tp (tid hash) parked rounds merged */
+	int n_rm;
 	struct sup_cpu sup[N_MODES];
 	struct blocking_run blk[N_MODES];
 	struct pingpong pp_idle[N_PP]; /* probe cost, BPF runtime idle, stats on */
@@ -117,6 +129,7 @@ int ho_stats_read(void);
 bool ho_stats_set(int v);
 void ho_stats_restore(void);
 void ho_on_signal(int sig);
+extern uint32_t ho_spin_ns; /* ho_make_runtime's spin_ns; 0 = the default */
 int ho_make_runtime(const struct mode_def *m, uint32_t carts, uint32_t labors, int64_t grace,
 		    struct lutf_runtime **out);
 bool ho_fell_back(struct lutf_runtime *rt, const struct mode_def *m);
@@ -128,6 +141,11 @@ int ho_latency_init(void); /* 0 or -errno */
 int ho_noop_fn(struct lutf_call *call);
 void ho_run_handoff(struct results *r, int mi, int64_t grace, uint64_t rounds,
 		    struct handoff_run *h, uint64_t *lat);
+/* n runs of one kind as one: counts and probe cost summed, latency figures
+ * those of the run with the median median. */
+void ho_merge_runs(const struct handoff_run *runs, int n, struct handoff_run *out);
+/* BPF mode, grace 0, FREE Labors spinning SPIN_RUN_NS: the direct take. */
+void ho_run_handoff_spin(struct results *r, uint64_t rounds, struct handoff_run *h, uint64_t *lat);
 void ho_run_wake_chain(struct results *r, int hops, int cpu_main, int cpu_thr, uint64_t rounds,
 		       uint64_t *lat, struct bench_stats *out);
 

@@ -78,8 +78,27 @@ static void settle(struct lutf_runtime *rt, uint32_t labors)
 /* One Cart, four Labors. Each round: the blocking Brick, then the probe Brick
  * queued behind it; wait for the probe (or, OFF, sleep through the block);
  * release the blocker; reap both; settle. */
+static void run_handoff(struct results *r, int mi, int64_t grace, uint64_t rounds,
+			struct handoff_run *out, uint64_t *lat, bool spin);
+
 void ho_run_handoff(struct results *r, int mi, int64_t grace, uint64_t rounds,
 		    struct handoff_run *out, uint64_t *lat)
+{
+	run_handoff(r, mi, grace, rounds, out, lat, false);
+}
+
+/* The same rounds with FREE Labors spinning SPIN_RUN_NS before they park, and
+ * only SPIN_GAP_NS between rounds: the Labor that lost the Cart last round is
+ * still spinning when the next blocker blocks, and takes the Cart itself. */
+void ho_run_handoff_spin(struct results *r, uint64_t rounds, struct handoff_run *out, uint64_t *lat)
+{
+	ho_spin_ns = SPIN_RUN_NS;
+	run_handoff(r, M_BPF, 0, rounds, out, lat, true);
+	ho_spin_ns = 0;
+}
+
+static void run_handoff(struct results *r, int mi, int64_t grace, uint64_t rounds,
+			struct handoff_run *out, uint64_t *lat, bool spin)
 {
 	const struct mode_def *m = &modes[mi];
 	const uint32_t labors = 4;
@@ -103,7 +122,7 @@ void ho_run_handoff(struct results *r, int mi, int64_t grace, uint64_t rounds,
 	lutf_runtime_stats(rt, &st);
 	out->grace_ns = grace >= 0 ? (uint32_t)grace : r->default_grace;
 	out->fell_back = st.watch != m->watch;
-	settle(rt, labors);
+	settle(rt, labors); /* spinning too: the first round has no spinner yet */
 	ho_bpf_counters(rt, &ns0, &cnt0);
 	w0 = bench_now_ns();
 	for (uint64_t i = 0; i < rounds && out->stalls < MAX_STALLS; i++) {
@@ -174,7 +193,10 @@ void ho_run_handoff(struct results *r, int mi, int64_t grace, uint64_t rounds,
 						m->key, (long)i);
 			}
 		}
-		settle(rt, labors);
+		if (spin)
+			bench_sleep_ns(SPIN_GAP_NS);
+		else
+			settle(rt, labors);
 	}
 	out->wall_ns = bench_now_ns() - w0;
 	ho_bpf_counters(rt, &ns1, &cnt1);
@@ -196,6 +218,51 @@ void ho_run_handoff(struct results *r, int mi, int64_t grace, uint64_t rounds,
 	out->min = n ? (double)lat[0] : NAN;
 	out->max = n ? (double)lat[n - 1] : NAN;
 	out->ran = n > 0;
+}
+
+void ho_merge_runs(const struct handoff_run *runs, int n, struct handoff_run *out)
+{
+	double ns = 0;
+	int order[16], mid;
+
+	memset(out, 0, sizeof(*out));
+	if (n <= 0 || n > 16)
+		return;
+	for (int i = 0; i < n; i++)
+		order[i] = i;
+	/* Insertion sort of n (3) runs by median; NaN (did not run) last. */
+	for (int i = 1; i < n; i++)
+		for (int k = i;
+		     k > 0 && !(runs[order[k - 1]].lat.median <= runs[order[k]].lat.median); k--) {
+			int t = order[k];
+
+			order[k] = order[k - 1];
+			order[k - 1] = t;
+		}
+	mid = order[(n - 1) / 2];
+	*out = runs[mid];
+	out->rounds = out->handoffs = out->stalls = out->early = out->rebinds = out->slow = 0;
+	out->bpf_runs = 0;
+	out->wall_ns = 0;
+	out->ran = false;
+	for (int i = 0; i < n; i++) {
+		const struct handoff_run *x = &runs[i];
+
+		out->ran |= x->ran;
+		out->fell_back |= x->fell_back;
+		out->rounds += x->rounds;
+		out->handoffs += x->handoffs;
+		out->stalls += x->stalls;
+		out->early += x->early;
+		out->rebinds += x->rebinds;
+		out->slow += x->slow;
+		out->wall_ns += x->wall_ns;
+		if (x->bpf_runs && !isnan(x->bpf_ns_per_run)) {
+			ns += x->bpf_ns_per_run * (double)x->bpf_runs;
+			out->bpf_runs += x->bpf_runs;
+		}
+	}
+	out->bpf_ns_per_run = out->bpf_runs ? ns / (double)out->bpf_runs : NAN;
 }
 
 /* The pipe the blocking Brick reads (made once, before any round). */

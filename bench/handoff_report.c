@@ -33,13 +33,29 @@ static int targets(const struct results *r, struct bench_target *t)
 	double probe_busy = b->bpf_ns_per_run;
 	double probe_other = r->pp_idle[PP_PROCS].ns_per_run;
 	double probe_same = r->pp_idle[PP_THREADS].ns_per_run;
+	double rm[INTERLEAVE], rr[INTERLEAVE];
+	double spin_med = NAN, vs_floor = NAN;
 	int n = 0;
+
+	/* Interleaved rounds: medians of the per-round medians and ratios. */
+	if (r->n_rm > 0) {
+		for (int k = 0; k < r->n_rm; k++) {
+			rm[k] = r->rm_spin[k];
+			rr[k] = r->rm_parked[k] / r->rm_cross[k];
+		}
+		spin_med = bench_median_d(rm, (size_t)r->n_rm);
+		vs_floor = bench_median_d(rr, (size_t)r->n_rm);
+	}
 
 #define T(k, txt, v, lim, ok, ran, u) t[n++] = (struct bench_target){k, txt, v, lim, ok, u, !(ran)}
 	T("handoff_median_us", "eBPF hand-off median <= 10 us (grace 0)", b->lat.median / 1e3, 10,
 	  b->lat.median <= 10000, bpf, "us");
 	T("handoff_p99_us", "eBPF hand-off p99 <= 60 us (grace 0)", b->lat.p99 / 1e3, 60,
 	  b->lat.p99 <= 60000, bpf, "us");
+	T("handoff_spinning_median_us", "hand-off median, a FREE Labor spinning <= 5 us",
+	  spin_med / 1e3, 5, spin_med <= 5000, bpf && r->hos.ran && !isnan(spin_med), "us");
+	T("handoff_parked_vs_floor", "hand-off median, all parked <= 1.2x cross-CPU wake", vs_floor,
+	  1.2, vs_floor <= 1.2, bpf && !isnan(vs_floor), "x");
 	T("handoff_vs_poll20", "median >= 5x lower than poll 20 us", ratio, 5, ratio >= 5,
 	  bpf && p->ran, "x");
 	T("sup_cpu_bpf_pct", "Supervisor CPU, eBPF, 1000 Bricks/s < 1%", r->sup[M_BPF].busy_pct, 1,
@@ -149,6 +165,34 @@ void ho_print_table(const struct results *r)
 	print_handoff_row(r, r->ho, 3);
 	row_label("  hand-offs over 500 us");
 	print_handoff_row(r, r->ho, 4);
+	if (r->bpf_ok && r->hos.ran) {
+		char m[24], p90[24], p99[24];
+
+		printf("eBPF, a FREE Labor spinning (spin %u us; the direct take): median %s, "
+		       "p90 %s, p99 %s,\n  hand-offs/rounds %llu/%llu, over 500 us %llu\n",
+		       SPIN_RUN_NS / 1000, bench_fmt_ns(m, sizeof(m), r->hos.lat.median),
+		       bench_fmt_ns(p90, sizeof(p90), r->hos.p90),
+		       bench_fmt_ns(p99, sizeof(p99), r->hos.lat.p99),
+		       (unsigned long long)r->hos.handoffs, (unsigned long long)r->hos.rounds,
+		       (unsigned long long)r->hos.slow);
+	}
+	if (r->n_rm > 0) {
+		printf("Interleaved rounds (eBPF grace 0; median of each round):\n");
+		printf("  %-8s %14s %14s %18s %10s %12s %12s\n", "round", "all parked",
+		       "one spinning", "cross-CPU wake", "parked/wake", "probe task", "probe hash");
+		for (int k = 0; k < r->n_rm; k++) {
+			char a[24], c[24], w[24];
+
+			printf("  %-8d %14s %14s %18s %9.2fx %9.1f ns %9.1f ns\n", k + 1,
+			       bench_fmt_ns(a, sizeof(a), r->rm_parked[k]),
+			       bench_fmt_ns(c, sizeof(c), r->rm_spin[k]),
+			       bench_fmt_ns(w, sizeof(w), r->rm_cross[k]),
+			       r->rm_parked[k] / r->rm_cross[k], r->rp_task[k], r->rp_hash[k]);
+		}
+		printf(
+		    "  (probe: ns per run during the parked rounds, stats on; task = tp_btf with\n"
+		    "   task storage, hash = raw_tp with the tid hash, run right after it)\n");
+	}
 	printf("(default grace %u us)\n", r->default_grace / 1000);
 	row_label("  median");
 	print_handoff_row(r, r->hod, 0);
@@ -239,6 +283,8 @@ void ho_print_table(const struct results *r)
 		printf("  %-58s %10s %12s\n", "while", "ns/run", "runs");
 		printf("  %-58s %10.1f %12llu\n", "Labors blocking and waking (hand-off rounds)",
 		       r->ho[M_BPF].bpf_ns_per_run, (unsigned long long)r->ho[M_BPF].bpf_runs);
+		printf("  %-58s %10.1f %12llu\n", "  same rounds, raw_tp twin (tid hash)",
+		       r->hoh.bpf_ns_per_run, (unsigned long long)r->hoh.bpf_runs);
 		printf("  %-58s %10.1f %12llu\n", "Labors blocking and waking (blocking workload)",
 		       r->blk[M_BPF].bpf_ns_per_run, (unsigned long long)r->blk[M_BPF].bpf_runs);
 		printf("  %-58s %10.1f %12llu\n",
@@ -333,6 +379,23 @@ void ho_print_json(const struct results *r)
 	bench_json_u64(&j, "default_grace_ns", r->default_grace);
 	json_handoff(&j, "handoff_grace0", r->ho);
 	json_handoff(&j, "handoff_default_grace", r->hod);
+	{
+		struct handoff_run one[N_MODES] = {0};
+
+		one[M_BPF] = r->hos;
+		json_handoff(&j, "handoff_spinning", one);
+	}
+	bench_json_arr(&j, "interleaved");
+	for (int k = 0; k < r->n_rm; k++) {
+		bench_json_obj(&j, NULL);
+		bench_json_num(&j, "parked_median_ns", r->rm_parked[k]);
+		bench_json_num(&j, "spinning_median_ns", r->rm_spin[k]);
+		bench_json_num(&j, "cross_cpu_wake_median_ns", r->rm_cross[k]);
+		bench_json_num(&j, "probe_task_storage_ns_per_run", r->rp_task[k]);
+		bench_json_num(&j, "probe_tid_hash_ns_per_run", r->rp_hash[k]);
+		bench_json_close_obj(&j);
+	}
+	bench_json_close_arr(&j);
 	bench_json_obj(&j, "supervisor_cpu");
 	for (int mi = 0; mi < N_MODES; mi++) {
 		const struct sup_cpu *s = &r->sup[mi];

@@ -115,6 +115,8 @@ bool ho_stats_set(int v)
 
 /* ---- runtime helpers ---- */
 
+uint32_t ho_spin_ns;
+
 int ho_make_runtime(const struct mode_def *m, uint32_t carts, uint32_t labors, int64_t grace,
 		    struct lutf_runtime **rt)
 {
@@ -130,6 +132,8 @@ int ho_make_runtime(const struct mode_def *m, uint32_t carts, uint32_t labors, i
 		cfg.poll_ns = m->poll_ns;
 	if (grace >= 0)
 		cfg.grace_ns = (uint32_t)grace;
+	if (ho_spin_ns)
+		cfg.spin_ns = ho_spin_ns;
 	return lutf_runtime_create(&cfg, rt);
 }
 

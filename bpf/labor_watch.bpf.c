@@ -56,6 +56,20 @@ struct {
 	__type(value, struct labor_watch_tid); /* slot in labor_state, busy word */
 } labor_tids SEC(".maps");
 
+/*
+ * The same values, keyed by the task itself (BPF task-local storage): the
+ * tp_btf program's lookup, one pointer chase from task->bpf_storage instead of
+ * a hash of the tid. The loader fills it through a pidfd of each verified
+ * Labor thread; the kernel frees an entry with its task. The raw_tp twin has
+ * no trusted task pointer and keeps using labor_tids.
+ */
+struct {
+	__uint(type, BPF_MAP_TYPE_TASK_STORAGE);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, int);
+	__type(value, struct labor_watch_tid);
+} labor_task SEC(".maps");
+
 struct {
 	__uint(type, BPF_MAP_TYPE_RINGBUF);
 	__uint(max_entries, LW_RINGBUF_BYTES);
@@ -86,15 +100,20 @@ static __always_inline bool lw_tgid_watched(__u32 tgid)
 	return (LW_READ_ONCE(lw_tgid_bits[b / 64]) >> (b % 64)) & 1;
 }
 
-/* The slot of Labor tid of process tgid, or NULL (counted) when it is not one. */
-static __always_inline struct labor_watch_slot *lw_slot_of(__u32 tid, __u32 tgid, __u32 *idx_out,
+/* The slot of Labor tid of process tgid (task, when the caller holds a trusted
+ * pointer to it: tp_btf), or NULL (counted) when it is not one. */
+static __always_inline struct labor_watch_slot *lw_slot_of(struct task_struct *task, __u32 tid,
+							   __u32 tgid, __u32 *idx_out,
 							   struct labor_watch_tid *info)
 {
 	struct labor_watch_slot *s;
 	struct labor_watch_tid *t;
 	__u32 i;
 
-	t = bpf_map_lookup_elem(&labor_tids, &tid);
+	if (task)
+		t = bpf_task_storage_get(&labor_task, task, 0, 0);
+	else
+		t = bpf_map_lookup_elem(&labor_tids, &tid);
 	if (!t) {
 		LW_COUNT(hash_miss);
 		return NULL;
@@ -107,10 +126,12 @@ static __always_inline struct labor_watch_slot *lw_slot_of(__u32 tid, __u32 tgid
 		LW_COUNT(slot_range);
 		return NULL;
 	}
-	/* The loader writes tid before the hash insert and clears it after the
+	/* The loader writes tid before the insert and clears it after the
 	 * delete; a lookup that raced an unregister lands here. The tgid check
 	 * catches a Labor that exited unregistered and whose tid the kernel gave
-	 * to a thread of another process. */
+	 * to a thread of another process (and a task storage entry put on the
+	 * wrong task: the loader never trusts a tid it did not verify, but the
+	 * probe checks anyway). */
 	if (LW_READ_ONCE(s->tid) != tid || LW_READ_ONCE(s->tgid) != tgid) {
 		LW_COUNT(slot_stale);
 		return NULL;
@@ -137,15 +158,15 @@ static __always_inline void lw_notify(__u32 idx, __u32 cart, __u64 seq, __u64 no
 }
 
 /* prev is switched out. Watched only while its slot holds a Cart. */
-static __always_inline void lw_switch_out(__u32 tid, __u32 tgid, bool preempt,
-					  unsigned int prev_state)
+static __always_inline void lw_switch_out(struct task_struct *task, __u32 tid, __u32 tgid,
+					  bool preempt, unsigned int prev_state)
 {
 	struct labor_watch_slot *s;
 	struct labor_watch_tid info = {};
 	__u32 idx = 0, cart, busy;
 	__u64 now, seq;
 
-	s = lw_slot_of(tid, tgid, &idx, &info);
+	s = lw_slot_of(task, tid, tgid, &idx, &info);
 	if (!s)
 		return;
 	/* Relaxed read; pairs with the release store in lutf_lw_set_cart(). */
@@ -192,13 +213,13 @@ static __always_inline void lw_switch_out(__u32 tid, __u32 tgid, bool preempt,
 
 /* next is switched in: close a watched off-CPU interval. Not filtered by Cart,
  * so that a Labor whose Cart was taken while it slept reads RUNNING again. */
-static __always_inline void lw_switch_in(__u32 tid, __u32 tgid)
+static __always_inline void lw_switch_in(struct task_struct *task, __u32 tid, __u32 tgid)
 {
 	struct labor_watch_slot *s;
 	__u32 idx = 0, state;
 	__u64 now;
 
-	s = lw_slot_of(tid, tgid, &idx, NULL);
+	s = lw_slot_of(task, tid, tgid, &idx, NULL);
 	if (!s)
 		return;
 	/* Our own previous store (switch-out on this or another CPU, ordered by
@@ -219,8 +240,9 @@ static __always_inline void lw_switch_in(__u32 tid, __u32 tgid)
 
 /*
  * The one worker both attach kinds call. btf is a constant at each call site:
- * tp_btf reads the task fields directly (trusted BTF pointers), raw_tp through
- * BPF_CORE_READ. tgid first, pid only after the filter passed.
+ * tp_btf reads the task fields directly (trusted BTF pointers) and finds a
+ * Labor in task storage, raw_tp reads through BPF_CORE_READ and finds it in
+ * the tid hash. tgid first, the rest only after the filter passed.
  */
 static __always_inline void lw_switch(bool btf, bool preempt, struct task_struct *prev,
 				      struct task_struct *next, unsigned int prev_state)
@@ -229,11 +251,11 @@ static __always_inline void lw_switch(bool btf, bool preempt, struct task_struct
 
 	tgid = btf ? prev->tgid : BPF_CORE_READ(prev, tgid);
 	if (lw_tgid_watched(tgid))
-		lw_switch_out(btf ? prev->pid : BPF_CORE_READ(prev, pid), tgid, preempt,
-			      prev_state);
+		lw_switch_out(btf ? prev : NULL, btf ? prev->pid : BPF_CORE_READ(prev, pid), tgid,
+			      preempt, prev_state);
 	tgid = btf ? next->tgid : BPF_CORE_READ(next, tgid);
 	if (lw_tgid_watched(tgid))
-		lw_switch_in(btf ? next->pid : BPF_CORE_READ(next, pid), tgid);
+		lw_switch_in(btf ? next : NULL, btf ? next->pid : BPF_CORE_READ(next, pid), tgid);
 }
 
 /* Kernel >= 5.18 signature: (bool preempt, prev, next, unsigned int prev_state). */

@@ -64,8 +64,8 @@ struct labor_watch_slot {
 };
 
 /*
- * Value of labor_tids (key: tid). busy_uaddr, when not 0, is the address in
- * the Labor's own process of a u32 that equals busy_value while the Labor is
+ * Value of labor_tids (key: tid) and of labor_task (key: the task; tp_btf). busy_uaddr, when not 0,
+ * is the address in the Labor's own process of a u32 that equals busy_value while the Labor is
  * inside a Brick. The probe reads it (bpf_probe_read_user: at sched_switch the
  * current task is the Labor switching out) and reports a block only while it
  * matches, so a Labor parking between Bricks is idle, not blocked.
@@ -90,7 +90,7 @@ struct labor_watch_event {
  */
 struct labor_watch_counters {
 	__u64 ringbuf_drop; /* event not sent: ring buffer full */
-	__u64 hash_miss;    /* tgid filter passed, tid not a Labor (other thread, bucket share) */
+	__u64 hash_miss;    /* tgid filter passed, not a Labor (task storage or tid hash miss) */
 	__u64 slot_range;   /* labor_tids gave a slot outside labor_state */
 	__u64 slot_stale;   /* slot.tid/tgid != the task's (slot freed or reused under us) */
 	__u64 events;	    /* events sent */

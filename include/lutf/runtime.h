@@ -68,7 +68,7 @@ struct lutf_config {
 	uint32_t hold_max;	/* Bricks held per paused function; default 1024 */
 	uint64_t arena_bytes;	/* payload arena; default 64 MiB (reserved, touched lazily) */
 	uint32_t max_payload;	/* largest input or output; default 8 MiB */
-	uint32_t spin_ns;	/* a Labor spins this long on an empty Cart, then parks; 20000 */
+	uint32_t spin_ns;	/* an idle Labor may spin this long, then parks; 20000 */
 	uint32_t grace_ns;	/* a Labor blocked (BPF) or in one Brick (polling) this long
 				 * may lose its Cart; 50000 */
 	uint32_t poll_ns;	/* Supervisor tick while Bricks are in flight; 200000 */

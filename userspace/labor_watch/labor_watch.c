@@ -26,6 +26,9 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <poll.h>
+#include <sys/syscall.h>
+
 #include <linux/magic.h>
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
@@ -38,11 +41,13 @@ _Static_assert(sizeof(struct labor_watch_counters) == 64, "per-CPU counter layou
 _Static_assert((LW_TGID_BITS & (LW_TGID_BITS - 1)) == 0, "tgid buckets: a power of two");
 
 #define LW_BPFFS_ROOT "/sys/fs/bpf"
+#define LW_PIDFD_THREAD O_EXCL /* PIDFD_THREAD (Linux 6.9): a pidfd for one thread */
 
 struct lutf_lw {
 	struct labor_watch *skel;
 	struct bpf_program *prog;	/* the attached one */
 	const char *kind;		/* "tp_btf" or "raw_tp" */
+	bool use_task;			/* tp_btf: the probe finds Labors in labor_task */
 	struct labor_watch_slot *slots; /* MAP_SHARED view of labor_state */
 	size_t slots_len;
 	uint32_t max;
@@ -75,12 +80,19 @@ static const struct lw_pin lw_pins[] = {
     {"labor_events", offsetof(struct labor_watch, maps.labor_events)},
     {"labor_counters", offsetof(struct labor_watch, maps.labor_counters)},
     {"labor_globals", offsetof(struct labor_watch, maps.data)},
+    {"labor_task", offsetof(struct labor_watch, maps.labor_task)}, /* tp_btf only: last */
 };
 #define LW_NPINS (sizeof(lw_pins) / sizeof(lw_pins[0]))
 
 static struct bpf_map *lw_pin_map(struct labor_watch *skel, size_t i)
 {
 	return *(struct bpf_map **)((char *)skel + lw_pins[i].map_off);
+}
+
+/* The raw_tp twin runs without task storage: its map is not even created. */
+static size_t lw_npins(const struct lutf_lw *lw)
+{
+	return lw->use_task ? LW_NPINS : LW_NPINS - 1;
 }
 
 static bool lw_env_is(const char *name, const char *val)
@@ -170,7 +182,7 @@ static int lw_unlink_stale(const char *dir, char *why, size_t why_len)
 
 static void lw_unpin_all(struct lutf_lw *lw)
 {
-	for (size_t i = 0; i < LW_NPINS; i++) {
+	for (size_t i = 0; i < lw_npins(lw); i++) {
 		struct bpf_map *m = lw_pin_map(lw->skel, i);
 
 		if (bpf_map__is_pinned(m))
@@ -183,7 +195,7 @@ static int lw_pin_all(struct lutf_lw *lw, char *why, size_t why_len)
 {
 	char path[PATH_MAX];
 
-	for (size_t i = 0; i < LW_NPINS; i++) {
+	for (size_t i = 0; i < lw_npins(lw); i++) {
 		int r = lw_pin_path(lw->pin_dir, lw_pins[i].name, path, sizeof(path));
 
 		if (!r)
@@ -221,6 +233,10 @@ static int lw_load(struct lutf_lw *lw, bool raw, uint64_t grace_ns, char *why, s
 		r = bpf_map__set_max_entries(skel->maps.labor_state, lw->max);
 	if (!r)
 		r = bpf_map__set_max_entries(skel->maps.labor_tids, lw->max);
+	/* raw_tp has no trusted task pointer for task storage, and a kernel
+	 * without task storage (before 5.11) would refuse the whole object. */
+	if (!r && raw)
+		r = bpf_map__set_autocreate(skel->maps.labor_task, false);
 	if (r)
 		goto err;
 	/* Before load: the initial image of .data. */
@@ -235,6 +251,7 @@ static int lw_load(struct lutf_lw *lw, bool raw, uint64_t grace_ns, char *why, s
 		goto err;
 	lw->skel = skel;
 	lw->prog = use;
+	lw->use_task = !raw;
 	return 0;
 err:
 	snprintf(why, why_len, "%s %s: %s", lw->kind, step, strerror(r < 0 ? -r : r));
@@ -281,6 +298,18 @@ static void lw_free(struct lutf_lw *lw)
 	free(lw);
 }
 
+/* Thread pidfds (Linux 6.9) are how task storage entries are put on Labor
+ * threads; without them the tp_btf program could not find any. */
+static bool lw_thread_pidfds_work(void)
+{
+	int fd = (int)syscall(SYS_pidfd_open, (pid_t)syscall(SYS_gettid), LW_PIDFD_THREAD);
+
+	if (fd < 0)
+		return false;
+	close(fd);
+	return true;
+}
+
 /* See labor_watch.h. Returns 0 or -errno. */
 int lutf_lw_open(const struct lutf_lw_opts *o, struct lutf_lw **out)
 {
@@ -304,7 +333,8 @@ int lutf_lw_open(const struct lutf_lw_opts *o, struct lutf_lw **out)
 		o = &defaults;
 	pin_dir = o->pin_dir ? o->pin_dir : LUTF_LW_DEFAULT_PIN_DIR;
 	grace = o->grace_ns ? o->grace_ns : LW_DEFAULT_GRACE_NS;
-	raw = o->force_raw_tp || lw_env_is("LUTF_LABOR_WATCH_RAW_TP", "1");
+	raw = o->force_raw_tp || lw_env_is("LUTF_LABOR_WATCH_RAW_TP", "1") ||
+	      !lw_thread_pidfds_work();
 
 	lw = calloc(1, sizeof(*lw));
 	if (!lw) {
@@ -420,6 +450,75 @@ static void lw_filter_update(struct lutf_lw *lw, uint32_t tgid)
 	__atomic_store_n(&lw->skel->data->lw_tgid_bits[word], bits, __ATOMIC_RELEASE);
 }
 
+/* A pidfd for thread tid that is a thread of tgid, or -errno. The number alone
+ * proves nothing (it may have been reused): the pidfd is opened first, then
+ * tgid's task folder for tid is looked up, then the pidfd is checked to be
+ * alive. A live task keeps its number, so the folder found was that task's. */
+static int lw_thread_pidfd(pid_t tgid, pid_t tid)
+{
+	struct pollfd pfd;
+	char path[48];
+	int fd, r;
+
+	fd = (int)syscall(SYS_pidfd_open, tid, LW_PIDFD_THREAD);
+	if (fd < 0)
+		return -errno;
+	snprintf(path, sizeof(path), "/proc/%d/task/%d", (int)tgid, (int)tid);
+	if (access(path, F_OK) != 0) {
+		r = -ESRCH;
+		goto err;
+	}
+	pfd = (struct pollfd){.fd = fd, .events = POLLIN};
+	if (poll(&pfd, 1, 0) != 0) { /* readable: the thread has exited */
+		r = -ESRCH;
+		goto err;
+	}
+	return fd;
+err:
+	close(fd);
+	return r;
+}
+
+/* tp_btf: put the slot's value on the task (labor_task). A thread that does
+ * not exist (or is not tgid's) cannot switch as a Labor, so it needs no entry:
+ * 0. Returns 0 or -errno. */
+static int lw_task_add(struct lutf_lw *lw, pid_t tgid, pid_t tid, const struct labor_watch_tid *val)
+{
+	int fd, r = 0;
+
+	if (!lw->use_task)
+		return 0;
+	fd = lw_thread_pidfd(tgid, tid);
+	if (fd == -ESRCH)
+		return 0;
+	if (fd < 0)
+		return fd;
+	/* BPF_ANY: an entry of an earlier registration of this live thread is
+	 * replaced. The key of a task storage map is a pidfd. */
+	if (bpf_map_update_elem(bpf_map__fd(lw->skel->maps.labor_task), &fd, val, BPF_ANY))
+		r = -errno;
+	close(fd);
+	return r;
+}
+
+/* tp_btf: drop slot's entry from its task, if the task (still) holds it. */
+static void lw_task_del(struct lutf_lw *lw, pid_t tgid, pid_t tid, uint32_t slot)
+{
+	struct labor_watch_tid val;
+	int fd, mfd;
+
+	if (!lw->use_task)
+		return;
+	fd = lw_thread_pidfd(tgid, tid);
+	if (fd < 0)
+		return; /* gone: the kernel freed its storage with it */
+	mfd = bpf_map__fd(lw->skel->maps.labor_task);
+	/* Only our slot's entry: the tid may name a newer registration. */
+	if (bpf_map_lookup_elem(mfd, &fd, &val) == 0 && val.slot == slot)
+		bpf_map_delete_elem(mfd, &fd);
+	close(fd);
+}
+
 /* See labor_watch.h. Returns 0 or -errno. */
 int lutf_lw_register(struct lutf_lw *lw, pid_t tgid, pid_t tid, uint32_t *slot)
 {
@@ -473,6 +572,12 @@ int lutf_lw_register_busy(struct lutf_lw *lw, pid_t tgid, pid_t tid, uint64_t bu
 		__atomic_store_n(&s->tid, 0, __ATOMIC_RELEASE); /* as above */
 		goto out;
 	}
+	r = lw_task_add(lw, tgid, tid, &val);
+	if (r) {
+		bpf_map_delete_elem(bpf_map__fd(lw->skel->maps.labor_tids), &key);
+		__atomic_store_n(&s->tid, 0, __ATOMIC_RELEASE); /* as above */
+		goto out;
+	}
 	lw->used[i] = 1;
 	lw->cursor = (i + 1) % lw->max;
 	lw_filter_update(lw, (uint32_t)tgid);
@@ -501,6 +606,7 @@ int lutf_lw_unregister(struct lutf_lw *lw, uint32_t slot)
 	key = __atomic_load_n(&s->tid, __ATOMIC_RELAXED); /* we wrote it, under this lock */
 	if (bpf_map_delete_elem(bpf_map__fd(lw->skel->maps.labor_tids), &key) && errno != ENOENT)
 		r = -errno; /* cannot happen for a key we inserted; free the slot anyway */
+	lw_task_del(lw, (pid_t)__atomic_load_n(&s->tgid, __ATOMIC_RELAXED), (pid_t)key, slot);
 	/* Release stores; pair with the probe's reads in lw_slot_of()/lw_switch_out():
 	 * a lookup that raced the delete finds tid 0 or no Cart. */
 	__atomic_store_n(&s->cart, LW_NO_CART, __ATOMIC_RELEASE);

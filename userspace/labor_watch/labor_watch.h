@@ -11,6 +11,11 @@
  * lock-free. lutf_lw_sleep, lutf_lw_consume and the on_event callback belong to
  * one thread at a time (the Supervisor's).
  *
+ * Lookup: the tp_btf program finds a Labor in task-local storage (labor_task,
+ * filled through a pidfd of the verified thread), the raw_tp twin in the tid
+ * hash (labor_tids, kept in both modes for bpftool). raw_tp is also used where
+ * thread pidfds (Linux 6.9) are missing.
+ *
  * Environment: LUTF_LABOR_WATCH=off makes lutf_lw_open fail with -EPERM without
  * trying; LUTF_LABOR_WATCH_RAW_TP=1 forces the raw_tp attach;
  * LUTF_LABOR_WATCH_DEBUG=1 lets libbpf's own messages through to stderr.

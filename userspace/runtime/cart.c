@@ -6,10 +6,14 @@
  * publishes work with the ring's seq_cst claim and then loads 'sleeping'
  * (seq_cst). In the single total order of seq_cst operations one of the two
  * sees the other (Dekker), so no wake is lost. Atomics, not fences: TSan
- * does not model fences.
+ * does not model fences. Binding a Cart to a Labor (lutf_cart_claim) is two
+ * CASes, the Labor's cart word and then the Cart's owner word, so that two
+ * binders (the Supervisor, a Labor taking a Cart itself) never give one Labor
+ * two Carts or one Cart two owners.
  */
 #include <errno.h>
 #include <limits.h>
+#include <stdbool.h>
 
 #include "internal.h"
 
@@ -103,4 +107,40 @@ bool lutf_brick_finish(struct lutf_region *r, struct lutf_brick *b, uint32_t fro
 	b->detail = detail;
 	lutf_brick_post(r, b);
 	return true;
+}
+
+bool lutf_cart_claim(struct lutf_region *r, uint32_t c, uint32_t from, uint32_t to)
+{
+	struct lutf_labor *l = &r->labors[to];
+	uint32_t none = LUTF_NONE, expect = from == LUTF_NONE ? 0 : from + 1;
+
+	if (c >= r->cfg.carts || to >= r->cfg.labors_max)
+		return false;
+	/* Claim 'to' first: the Supervisor (for any Cart) and 'to' itself (the
+	 * direct take) may both be binding it. Acquire-release: the loser reads
+	 * the winner's claim and backs off. */
+	if (!__atomic_compare_exchange_n(&l->cart, &none, c | LUTF_CART_PENDING, false,
+					 __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE))
+		return false;
+	/* acq_rel pairs with the acquire loads of owner in labor_main and
+	 * cart_kick, and with a rival binder's CAS: one of them wins. */
+	if (!__atomic_compare_exchange_n(&r->carts[c].owner, &expect, to + 1, false,
+					 __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE)) {
+		/* Release: the claim is ours alone; pairs with the next claimer. */
+		st_release(&l->cart, LUTF_NONE);
+		return false;
+	}
+	/* Release pairs with the Labor's acquire of its cart word: once it reads
+	 * c it also reads owner = to + 1. */
+	st_release(&l->cart, c);
+	return true;
+}
+
+bool lutf_cart_rebind(struct lutf_region *r, uint32_t c, uint32_t from, uint32_t to,
+		      uint64_t stuck_ns)
+{
+	if (from == LUTF_NONE || from == to || c >= r->cfg.carts || stuck_ns == 0 ||
+	    stuck_ns < r->cfg.grace_ns || lutf_ring_count(&r->cart_q[c]) == 0)
+		return false;
+	return lutf_cart_claim(r, c, from, to);
 }

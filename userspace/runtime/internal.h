@@ -12,6 +12,8 @@
 
 #include "region.h"
 
+struct labor_watch_slot; /* bpf/labor_watch.h */
+
 #define LUTF_STOP_DRAIN 1 /* Labors fail what they pop with SHUTTING_DOWN */
 #define LUTF_STOP_EXIT 2  /* Labors exit */
 
@@ -130,7 +132,23 @@ struct lutf_labors {
 	uint32_t flags; /* LUTF_LABORS_* */
 	uint32_t held;	/* 1 until lutf_labors_release (private futex word) */
 	void *selves;	/* per-thread state, freed after join */
+	/*
+	 * The direct take's window onto labor_watch, when the Supervisor runs in
+	 * this process (in-process runtimes): per Labor, its slot in the probe's
+	 * mmapped array, or NULL. Process memory, never the region: a worker of
+	 * lutfd has no view and leaves every hand-off to the Supervisor. The
+	 * Supervisor stores an entry (release) and clears it (seq_cst) before the
+	 * slot can go, then waits for view_users to drain; a Labor counts itself
+	 * in view_users (seq_cst) before it loads an entry (Dekker).
+	 */
+	struct labor_watch_slot **lw_view; /* labors_max entries */
+	uint32_t view_users;
+	uint32_t view_on; /* 1 once any entry was set: FREE Labors spin (relaxed) */
 };
+
+/* Supervisor side of the view (labor.c): publish Labor i's probe slot, or
+ * clear it (NULL) and wait until no Labor can still be reading the old one. */
+void lutf_labors_view_set(struct lutf_labors *lb, uint32_t i, struct labor_watch_slot *slot);
 
 /* Forget a slot's function, keeping its generation and state words (read
  * by submitters without the lock: never rewritten by a plain store). */
@@ -164,6 +182,24 @@ bool lutf_brick_finish(struct lutf_region *r, struct lutf_brick *b, uint32_t fro
 /* Ring a doorbell whose owner may sleep: wake only if asleep. The work must
  * have been published by a seq_cst operation (a ring push) just before. */
 void lutf_bell(struct lutf_region *r, uint32_t *bell, uint32_t *sleeping);
+/* A Labor's cart word while someone binds a Cart to it: the Cart's index with
+ * this bit, between the claim of the Labor and the owner CAS (cart.c). The
+ * Labor waits it out; any reader bounding the word by cfg.carts sees no Cart. */
+#define LUTF_CART_PENDING 0x80000000u
+
+/* Bind Cart c (owned by Labor 'from', or unowned when from is LUTF_NONE) to
+ * Labor 'to', which must hold no Cart: claim to's cart word (NONE -> c with
+ * LUTF_CART_PENDING), CAS the owner word, then publish c. False when 'to' was
+ * claimed by someone else or the owner changed (then nothing changed). The
+ * Supervisor and a Labor taking a Cart for itself both bind through here. */
+bool lutf_cart_claim(struct lutf_region *r, uint32_t c, uint32_t from, uint32_t to);
+/* The one re-binding decision, for both paths (the Supervisor's, and a
+ * spinning Labor's direct take, labor.c): Labor 'from', stuck in one Brick
+ * for stuck_ns (blocked, by the probe; or not moving, by polling), loses Cart
+ * c to Labor 'to' if stuck_ns reached the grace period and c has Bricks
+ * queued. Returns true when 'to' now owns c (through lutf_cart_claim). */
+bool lutf_cart_rebind(struct lutf_region *r, uint32_t c, uint32_t from, uint32_t to,
+		      uint64_t stuck_ns);
 /* Push a queued Brick onto a Cart (the caller's, or a shorter one) and wake
  * its Labor and the Supervisor if they sleep. Returns the Cart's index, or
  * -EAGAIN when every Cart is full. */

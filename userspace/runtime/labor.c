@@ -6,8 +6,19 @@
  * parks until the Supervisor gives it a Cart. An empty Cart is spun on for at
  * most spin_ns, then the Labor parks on its own bell.
  *
- * Who writes labor->cart: the Labor itself (only to LUTF_NONE, when it loses
- * its Cart) and the Supervisor (only while the Labor is FREE with no Cart).
+ * Who writes labor->cart: the Labor itself (to LUTF_NONE when it loses its
+ * Cart, or through lutf_cart_claim when it takes one) and the Supervisor
+ * (through lutf_cart_claim, only from LUTF_NONE). A claim shows the Cart with
+ * LUTF_CART_PENDING until the owner CAS is decided; the Labor waits it out.
+ *
+ * The direct take: a FREE Labor spins up to spin_ns before it parks, and while
+ * it spins it watches its peers' labor_watch slots (the view the Supervisor
+ * lends it when both run in one process). A peer that the probe saw block
+ * inside a Brick, for longer than the grace period, with Bricks on its Cart,
+ * loses the Cart to the spinner through lutf_cart_rebind, the Supervisor's own
+ * decision, with no round trip through the Supervisor (as Go's spinning Ms take
+ * a P stuck in a syscall). The Supervisor stays the fallback when every Labor
+ * is parked, and is the only path for a worker of lutfd (no view there).
  *
  * The elastic pool: the region's labor_req word says how many Labors the
  * front wants. A keeper thread here starts Labors up to it; a FREE Labor whose
@@ -26,6 +37,7 @@
 #include <sys/syscall.h>
 
 #include "internal.h"
+#include "labor_watch.h" /* struct labor_watch_slot, LW_* */
 
 #define SCRATCH_KEEP (64u << 10) /* output buffer kept between calls */
 
@@ -305,6 +317,122 @@ leave:
 	st_relaxed(&me->state, LUTF_LABOR_IDLE);
 }
 
+void lutf_labors_view_set(struct lutf_labors *lb, uint32_t i, struct labor_watch_slot *slot)
+{
+	if (!lb->lw_view || i >= lb->r.cfg.labors_max)
+		return;
+	if (slot) {
+		/* Release: the slot's fields (registered) before the pointer. */
+		__atomic_store_n(&lb->lw_view[i], slot, __ATOMIC_RELEASE);
+		if (__atomic_exchange_n(&lb->view_on, 1, __ATOMIC_RELAXED))
+			return;
+		/* The first view: FREE Labors that parked at once without one
+		 * get their spin now (once per runtime). */
+		for (uint32_t j = 0; j < lb->r.cfg.labors_max; j++) {
+			__atomic_add_fetch(&lb->r.labors[j].bell, 1, __ATOMIC_RELEASE);
+			lutf_futex_wake(&lb->r.labors[j].bell, 1, lb->r.shared);
+		}
+		return;
+	}
+	/* seq_cst store, then seq_cst loads of view_users: pairs with the
+	 * reader's seq_cst increment before its loads (take_blocked). A reader
+	 * that got the old pointer is counted; it holds it for a few loads and
+	 * never blocks, so this wait is short (and in-process only). */
+	__atomic_store_n(&lb->lw_view[i], NULL, __ATOMIC_SEQ_CST);
+	while (__atomic_load_n(&lb->view_users, __ATOMIC_SEQ_CST))
+		sched_yield();
+}
+
+/*
+ * The direct take: find a peer the probe saw blocked inside a Brick for at
+ * least the grace period, whose Cart has Bricks, and take the Cart
+ * (lutf_cart_rebind, the Supervisor's own decision). Returns true when this
+ * Labor now owns a Cart. The probe reports a block only while the slot names
+ * a Cart, so the taker moves the two slots' Carts itself at once (the
+ * Supervisor's lw_cart_sync repairs any race with its own binds).
+ */
+static bool take_blocked(struct lutf_labors *lb, uint32_t me_idx)
+{
+	struct lutf_region *r = &lb->r;
+	uint32_t n = r->cfg.labors_max;
+	struct labor_watch_slot *mine;
+	bool took = false;
+	uint64_t now = 0;
+
+	/* seq_cst: the Dekker pair with lutf_labors_view_set's clear. */
+	__atomic_add_fetch(&lb->view_users, 1, __ATOMIC_SEQ_CST);
+	for (uint32_t j = 0; j < n && !took; j++) {
+		struct labor_watch_slot *sl;
+		uint32_t c;
+
+		if (j == me_idx)
+			continue;
+		sl = __atomic_load_n(&lb->lw_view[j], __ATOMIC_SEQ_CST);
+		/* Acquire: the probe writes state last (exchange); the stamp read
+		 * after it is this block's or a later one's. */
+		if (!sl || __atomic_load_n(&sl->state, __ATOMIC_ACQUIRE) != LW_STATE_BLOCKED)
+			continue;
+		c = ld_acquire(&r->labors[j].cart);
+		if (c >= r->cfg.carts || ld_relaxed(&r->labors[j].state) != LUTF_LABOR_RUNNING)
+			continue;
+		if (!now)
+			now = lutf_now_ns();
+		{
+			uint64_t at = __atomic_load_n(&sl->last_block_ns, __ATOMIC_RELAXED);
+
+			if (!lutf_cart_rebind(r, c, j, me_idx, now > at ? now - at : 1))
+				continue;
+		}
+		took = true;
+		/* Release, as lutf_lw_set_cart: pairs with the probe's read. */
+		__atomic_store_n(&sl->cart, LW_NO_CART, __ATOMIC_RELEASE);
+		mine = __atomic_load_n(&lb->lw_view[me_idx], __ATOMIC_SEQ_CST);
+		if (mine)
+			__atomic_store_n(&mine->cart, c, __ATOMIC_RELEASE);
+	}
+	__atomic_sub_fetch(&lb->view_users, 1, __ATOMIC_RELEASE);
+	return took;
+}
+
+/*
+ * A FREE Labor (no Cart) spins up to spin_ns before parking, taking a blocked
+ * peer's Cart if one turns up (take_blocked) or running a Cart the Supervisor
+ * gives it. Returns true when there is something to do (a Cart, a stop), false
+ * when the spin ran out: then park. Bounded, so an idle runtime costs no CPU.
+ */
+static bool free_spin(struct labor_self *s, struct lutf_labor *me)
+{
+	struct lutf_region *r = &s->lb->r;
+	uint64_t from;
+	unsigned spins = 0;
+
+	/* Without a view (a worker of lutfd, the polling mode) there is nothing
+	 * to take: park at once, as before the direct take. */
+	if (!ld_relaxed(&s->lb->view_on))
+		return false;
+	from = lutf_now_ns();
+	/* Release: our cart word (LUTF_NONE) before FREE; pairs with the
+	 * Supervisor's acquire in find_free_labor. */
+	st_release(&me->state, LUTF_LABOR_FREE);
+	while (ld_acquire(&r->hdr->stop) != LUTF_STOP_EXIT && !ld_relaxed(&s->lb->local_stop)) {
+		/* Acquire pairs with lutf_cart_claim's release stores. */
+		if (ld_acquire(&me->cart) != LUTF_NONE)
+			return true;
+		if (take_blocked(s->lb, s->idx)) {
+			st_relaxed(&me->takes, me->takes + 1); /* single writer: stats */
+			return true;
+		}
+		if ((++spins & 63) == 0 && lutf_now_ns() - from > r->cfg.spin_ns)
+			return false;
+		/* No sched_yield here, unlike the owner's spin on its empty Cart:
+		 * a yield hands the CPU to any runnable thread on a busy host for
+		 * a whole slice, and a block seen late is a hand-off lost to the
+		 * Supervisor. The spin is bounded by spin_ns instead. */
+		__builtin_ia32_pause();
+	}
+	return true;
+}
+
 /* True when this Labor has a reason not to sleep. */
 static bool has_work(struct lutf_region *r, struct lutf_labor *me, uint32_t my_id, bool free,
 		     bool fixed)
@@ -376,11 +504,27 @@ static void *labor_main(void *arg)
 		uint32_t c = ld_acquire(&me->cart);
 		uint32_t idx;
 
+		if (c != LUTF_NONE && (c & LUTF_CART_PENDING)) {
+			/* Being bound: the binder is between its two CASes (it may
+			 * share our CPU, so yield rather than spin). */
+			sched_yield();
+			continue;
+		}
 		if (c >= r->cfg.carts) {
 			/* Acquire pairs with the Supervisor's release of labor_req. */
 			if (!(s->lb->flags & LUTF_LABORS_FIXED) &&
 			    s->idx >= ld_acquire(&h->labor_req) && s->idx >= r->cfg.labors)
 				break; /* retired: the pool shrinks from the top */
+			if (c != LUTF_NONE) {
+				/* Not a Cart and not a claim: a corrupt word. */
+				__atomic_compare_exchange_n(&me->cart, &c, LUTF_NONE, false,
+							    __ATOMIC_RELAXED, __ATOMIC_RELAXED);
+				continue;
+			}
+			/* Only Labors the front counts on take Carts (the others
+			 * are retiring, or parked by a fixed pool). */
+			if (s->idx < ld_acquire(&h->labor_req) && free_spin(s, me))
+				continue;
 			park(s, me, my_id, true);
 			continue;
 		}
@@ -507,6 +651,7 @@ int lutf_labors_start(void *mem, size_t size, const struct lutf_labor_host *host
 	n = lb->r.cfg.labors_max;
 	lb->threads = calloc(n, sizeof(*lb->threads));
 	selves = calloc(n, sizeof(*selves));
+	lb->lw_view = calloc(n, sizeof(*lb->lw_view)); /* none: no direct take */
 	lb->selves = selves; /* must outlive the threads: freed by lutf_labors_wait */
 	if (!lb->threads || !selves) {
 		err = -ENOMEM;
@@ -572,5 +717,6 @@ void lutf_labors_wait(struct lutf_labors *lb)
 		pthread_join(lb->threads[i], NULL);
 	free(lb->selves);
 	free(lb->threads);
+	free(lb->lw_view);
 	free(lb);
 }

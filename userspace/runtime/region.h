@@ -68,7 +68,7 @@ struct lutf_labor {
 	uint64_t started; /* Bricks started, ever: the Supervisor's progress probe */
 	uint64_t parks;	  /* futex sleeps, ever */
 	uint32_t pinned;  /* 1: the Supervisor pinned this Labor to a CPU for a hand-off */
-	uint32_t pad0;
+	uint32_t takes;	  /* Carts it took itself from a blocked peer (labor.c), stats */
 	uint64_t pad1;
 };
 
@@ -76,7 +76,7 @@ _Static_assert(sizeof(struct lutf_labor) == LUTF_CACHELINE, "one cache line per 
 
 struct lutf_cart {
 	struct lutf_ring ring;
-	_Alignas(LUTF_CACHELINE) uint32_t owner; /* Labor index + 1, 0 = none; CAS by Supervisor */
+	_Alignas(LUTF_CACHELINE) uint32_t owner; /* Labor index + 1, 0 = none; lutf_cart_claim */
 	uint32_t pad;
 	uint64_t popped; /* Bricks taken from this Cart, ever (relaxed, stats) */
 };

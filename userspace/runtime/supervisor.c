@@ -91,22 +91,19 @@ static void pin_here(struct lutf_runtime *rt, uint32_t to)
 }
 
 /* Give Cart c (owned by Labor 'from' + 1, or unowned when from == NONE) to
- * Labor 'to'. Only the Supervisor writes owner words, so the CAS can only
- * fail on a corrupt region. */
-static bool bind_cart(struct lutf_runtime *rt, uint32_t c, uint32_t from, uint32_t to, bool rebind)
+ * Labor 'to'. stuck_ns: 0 for a plain bind (a new runtime, an unowned Cart, a
+ * retiring Labor's Cart), else how long 'from' has been stuck in its Brick; the
+ * re-binding decision itself is lutf_cart_rebind's (cart.c), the one that
+ * spinning Labors use for the direct take too. Fails when a spinning Labor
+ * took the Cart (or 'to') first. */
+static bool bind_cart(struct lutf_runtime *rt, uint32_t c, uint32_t from, uint32_t to,
+		      uint64_t stuck_ns)
 {
 	struct lutf_region *r = &rt->r;
-	uint32_t expect = from == LUTF_NONE ? 0 : from + 1;
+	bool rebind = stuck_ns != 0;
 
-	/* Release pairs with the Labor's acquire of its cart word. */
-	st_release(&r->labors[to].cart, c);
-	/* acq_rel pairs with the acquire loads of owner in labor_main and
-	 * lutf_cart_kick: the new owner's cart word is visible first. */
-	if (!__atomic_compare_exchange_n(&r->carts[c].owner, &expect, to + 1, false,
-					 __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE)) {
-		st_relaxed(&r->labors[to].cart, LUTF_NONE);
+	if (rebind ? !lutf_cart_rebind(r, c, from, to, stuck_ns) : !lutf_cart_claim(r, c, from, to))
 		return false;
-	}
 	if (rt->sup->lw) {
 		/* The probe reports only Labors holding a Cart. */
 		if (from != LUTF_NONE)
@@ -121,6 +118,23 @@ static bool bind_cart(struct lutf_runtime *rt, uint32_t c, uint32_t from, uint32
 	}
 	wake_labor(r, to);
 	return true;
+}
+
+/* A Labor that took a Cart itself (the direct take, labor.c) did so without
+ * us: make its slot's Cart, which filters the probe's reports, say what the
+ * region's words say now. Both words are the worker's: the Cart index is
+ * bounded here, and a wrong one costs only a missed or spurious report. */
+static void lw_cart_sync(struct lutf_runtime *rt, uint32_t i, uint32_t slot)
+{
+	struct lutf_region *r = &rt->r;
+	const struct labor_watch_slot *s = lutf_lw_slot(rt->sup->lw, slot);
+	uint32_t c = ld_relaxed(&r->labors[i].cart);
+
+	if (c >= r->cfg.carts || ld_relaxed(&r->carts[c].owner) != i + 1)
+		c = LW_NO_CART;
+	/* Relaxed: only this thread writes a slot's Cart. */
+	if (s && __atomic_load_n(&s->cart, __ATOMIC_RELAXED) != c)
+		lutf_lw_set_cart(rt->sup->lw, slot, c);
 }
 
 /* Keep labor_watch's registrations equal to the Labors running now: a new
@@ -150,11 +164,17 @@ static void lw_sync(struct lutf_runtime *rt)
 		uint32_t c, slot = rt->lw_slot[i];
 		uint64_t busy;
 
-		if (tid == rt->lw_tid[i])
-			continue; /* registered, or refused already: once per value */
+		if (tid == rt->lw_tid[i]) {
+			/* registered, or refused already: once per value */
+			if (slot != LUTF_NONE)
+				lw_cart_sync(rt, i, slot);
+			continue;
+		}
 		/* Relaxed stores: submitters read lw_slot in the nudge (relaxed);
 		 * a stale slot there costs at most one spurious or missed nudge. */
 		st_relaxed(&rt->lw_slot[i], LUTF_NONE);
+		if (rt->labors)
+			lutf_labors_view_set(rt->labors, i, NULL); /* before the slot goes */
 		if (slot != LUTF_NONE && lutf_lw_unregister(rt->sup->lw, slot) == 0)
 			rt->lw_used--;
 		lutf_labor_tid_drop(rt, i);
@@ -188,6 +208,12 @@ static void lw_sync(struct lutf_runtime *rt)
 		c = ld_relaxed(&l->cart);
 		if (c < r->cfg.carts && ld_relaxed(&r->carts[c].owner) == i + 1)
 			lutf_lw_set_cart(rt->sup->lw, slot, c);
+		/* In-process Labors read it for the direct take (labor.c); the
+		 * mapping is read-write, and their one write is a slot's Cart. */
+		if (rt->labors)
+			lutf_labors_view_set(
+			    rt->labors, i,
+			    (struct labor_watch_slot *)lutf_lw_slot(rt->sup->lw, slot));
 	}
 }
 
@@ -208,10 +234,12 @@ static void grow(struct lutf_runtime *rt)
 
 	if (req >= rt->r.cfg.labors_max || ld_acquire(&h->labors_up) < req)
 		return;
+	/* Counted first: the new Labor may take the Cart (directly) and finish
+	 * its Bricks before this thread runs again. */
+	__atomic_add_fetch(&rt->n_grows, 1, __ATOMIC_RELAXED);
 	/* Release pairs with the keeper's acquire of labor_req. */
 	st_release(&h->labor_req, req + 1);
 	lutf_futex_wake(&h->labor_req, 1, rt->r.shared);
-	__atomic_add_fetch(&rt->n_grows, 1, __ATOMIC_RELAXED);
 }
 
 /* Elastic pool, shrinking: the top Labor above M, parked without a Cart for
@@ -234,7 +262,7 @@ static void maybe_retire(struct lutf_runtime *rt, uint64_t now)
 		uint32_t c = ld_relaxed(&l->cart), to = find_free_labor(r);
 
 		if (c < rt->r.cfg.carts && to < top && lutf_ring_count(&r->cart_q[c]) == 0 &&
-		    ld_relaxed(&r->carts[c].owner) == top + 1 && bind_cart(rt, c, top, to, false))
+		    ld_relaxed(&r->carts[c].owner) == top + 1 && bind_cart(rt, c, top, to, 0))
 			wake_labor(r, top); /* it lets the Cart go and turns FREE */
 		rt->free_since[top] = 0;
 		return;
@@ -603,7 +631,7 @@ static bool tick(struct lutf_runtime *rt, uint64_t now, uint64_t *recheck_ns)
 			uint32_t to = find_free_labor(r);
 
 			if (to != LUTF_NONE)
-				bind_cart(rt, c, LUTF_NONE, to, false);
+				bind_cart(rt, c, LUTF_NONE, to, 0);
 			continue;
 		}
 		since = rt->seen_since[o - 1];
@@ -626,7 +654,7 @@ static bool tick(struct lutf_runtime *rt, uint64_t now, uint64_t *recheck_ns)
 		if (stuck && stuck >= cfg->grace_ns) {
 			uint32_t to = find_free_labor(r);
 
-			if (to != LUTF_NONE && bind_cart(rt, c, o - 1, to, true))
+			if (to != LUTF_NONE && bind_cart(rt, c, o - 1, to, stuck))
 				continue;
 			if (to == LUTF_NONE)
 				grow(rt);
@@ -945,7 +973,7 @@ int lutf_sup_join(struct lutf_supervisor *sup, struct lutf_runtime *rt)
 	pthread_mutex_lock(&rt->sup_lock);
 	for (uint32_t c = 0; c < cfg->carts; c++)
 		if (ld_relaxed(&r->carts[c].owner) == 0)
-			bind_cart(rt, c, LUTF_NONE, c, false);
+			bind_cart(rt, c, LUTF_NONE, c, 0);
 	pthread_mutex_unlock(&rt->sup_lock);
 	sup->rts[sup->n_rts++] = rt;
 	rt->joined = true;
@@ -974,9 +1002,15 @@ void lutf_sup_leave(struct lutf_runtime *rt)
 	}
 	rt->joined = false;
 	pthread_mutex_unlock(&sup->list_lock);
-	for (uint32_t i = 0; sup->lw && i < rt->r.cfg.labors_max; i++)
-		if (rt->lw_slot[i] != LUTF_NONE)
-			lutf_lw_unregister(sup->lw, rt->lw_slot[i]);
+	for (uint32_t i = 0; sup->lw && i < rt->r.cfg.labors_max; i++) {
+		if (rt->lw_slot[i] == LUTF_NONE)
+			continue;
+		/* No spinning Labor reads the slot once it goes (or once the
+		 * Supervisor's mapping goes with it). */
+		if (rt->labors)
+			lutf_labors_view_set(rt->labors, i, NULL);
+		lutf_lw_unregister(sup->lw, rt->lw_slot[i]);
+	}
 }
 
 void lutf_supervisor_bpf_stats(struct lutf_runtime *rt, struct lutf_runtime_stats *st)
@@ -1001,5 +1035,9 @@ void lutf_supervisor_bpf_stats(struct lutf_runtime *rt, struct lutf_runtime_stat
 		if (s && __atomic_load_n(&s->state, __ATOMIC_ACQUIRE) == LW_STATE_BLOCKED)
 			st->labors_blocked++;
 		st->labors_watched += slot != LUTF_NONE;
+		/* Direct takes move Carts too. Counted only for in-process Labors
+		 * (the only ones with a view); a worker's words never feed stats. */
+		if (rt->labors)
+			st->rebinds += ld_relaxed(&rt->r.labors[i].takes);
 	}
 }
