@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "loader.h"
@@ -113,13 +114,72 @@ const struct lutf_loader lutf_loader_native = {
 static const struct lutf_loader *py_loader; /* set in the zygote, inherited */
 static char py_why[200] = "this lutf is built without Python (LUTF_PYTHON=OFF)";
 
+#ifdef LUTF_HAVE_PYTHON
+/* path is a module the zygote (root) may load: an absolute path to a regular
+ * file that only root (or lutfd's own uid) can change. 0 or -errno, why in
+ * py_why. */
+static int module_trusted(const char *path)
+{
+	struct stat st;
+
+	if (path[0] != '/') {
+		snprintf(py_why, sizeof(py_why), "no Python loader: %s is not an absolute path",
+			 path);
+		return -EINVAL;
+	}
+	if (stat(path, &st)) {
+		int err = -errno;
+
+		snprintf(py_why, sizeof(py_why), "no Python loader: %s: %s", path, strerror(errno));
+		return err;
+	}
+	if (!S_ISREG(st.st_mode) || (st.st_uid && st.st_uid != geteuid()) ||
+	    (st.st_mode & (S_IWGRP | S_IWOTH))) {
+		snprintf(py_why, sizeof(py_why),
+			 "no Python loader: %s is not a file only root can change", path);
+		return -EPERM;
+	}
+	return 0;
+}
+
+/* Which lutf_python.so: $LUTF_PYTHON_MODULE (lutfd's environment, set by
+ * its operator); else the installed one, found relative to lutfd's own
+ * executable (LUTF_PYTHON_MODULE_REL: from SBINDIR to LIBDIR/lutf), when it
+ * is there; else the build tree's. Into buf; 0 or -errno (py_why says). */
+static int module_path(char *buf, size_t cap)
+{
+	const char *env = getenv("LUTF_PYTHON_MODULE");
+	char exe[4096], *slash;
+	ssize_t n;
+
+	if (env && *env) {
+		snprintf(buf, cap, "%s", env);
+		return module_trusted(buf);
+	}
+	n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+	if (n > 0 && (exe[n] = 0, slash = strrchr(exe, '/'))) {
+		*slash = 0;
+		if ((size_t)snprintf(buf, cap, "%s/%s", exe, LUTF_PYTHON_MODULE_REL) < cap &&
+		    !access(buf, F_OK))
+			return module_trusted(buf);
+	}
+	snprintf(buf, cap, "%s", LUTF_PYTHON_MODULE);
+	return module_trusted(buf);
+}
+#endif
+
 int lutf_python_preinit(void)
 {
 #ifdef LUTF_HAVE_PYTHON
 	const struct lutf_loader *l;
 	int (*init)(void);
-	void *h = dlopen(LUTF_PYTHON_MODULE, RTLD_NOW | RTLD_GLOBAL);
+	char path[4096];
+	void *h;
+	int err = module_path(path, sizeof(path));
 
+	if (err)
+		return -ENOENT;
+	h = dlopen(path, RTLD_NOW | RTLD_GLOBAL);
 	if (!h) {
 		snprintf(py_why, sizeof(py_why), "no Python loader: %s", dlerror());
 		return -ENOENT;
@@ -127,8 +187,8 @@ int lutf_python_preinit(void)
 	init = (int (*)(void))dlsym(h, "lutf_python_module_init");
 	l = dlsym(h, "lutf_loader_python");
 	if (!init || !l) {
-		snprintf(py_why, sizeof(py_why), "no Python loader: %s is not lutf's module",
-			 LUTF_PYTHON_MODULE);
+		snprintf(py_why, sizeof(py_why), "no Python loader: %.150s is not lutf's module",
+			 path);
 		return -ENOENT;
 	}
 	py_loader = l;
