@@ -9,7 +9,9 @@
  * Debian's python3.11 per request (2 at a time, the 2 vCPUs); 200 calls of a
  * Python function sleeping 10 ms on 2 Carts and 16 Labors, labor_watch (BPF)
  * against lutfd's polling Supervisor (bpf = off) and against one Labor per
- * Cart (no hand-off possible), each on a lutfd of its own; deploy of
+ * Cart (no hand-off possible), each on a lutfd of its own; a CPU-bound
+ * Python function (bench/apps/cpu.py) with workers = 2 against workers = 1
+ * (2 processes, 2 GILs, on the 2 vCPUs), on a lutfd of its own; deploy of
  * a new Python tenant to its first OK call (and a C tenant's); an idle
  * Python worker's private memory (and a C worker's). Targets are printed,
  * never asserted; a wrong status or a lost reply exits 1; not root exits 77.
@@ -43,8 +45,8 @@ static __attribute__((noreturn)) void die(const char *what, uint32_t st, const c
 }
 
 /* Deploy path as tenant/app, kind "python" or "native". Returns the status. */
-static uint32_t deploy(const char *tenant, const char *app, const char *path,
-		       const char *const *exports, const char *kind)
+static uint32_t deploy_n(const char *tenant, const char *app, const char *path,
+			 const char *const *exports, const char *kind, uint32_t workers)
 {
 	struct lutf_buf b;
 	struct td_reply r;
@@ -63,12 +65,20 @@ static uint32_t deploy(const char *tenant, const char *app, const char *path,
 	lutf_tlv_put_str(&b, LUTF_TAG_TIER, "basic");
 	for (; *exports; exports++)
 		lutf_tlv_put_str(&b, LUTF_TAG_EXPORT, *exports);
+	if (workers)
+		lutf_tlv_put_u32(&b, LUTF_TAG_WORKERS, workers);
 	lutf_frame_end(&b, fo);
 	st = td_call(cfd, &b, &r, 20000);
 	lutf_buf_free(&b);
 	free(so);
 	free(r.payload);
 	return st;
+}
+
+static uint32_t deploy(const char *tenant, const char *app, const char *path,
+		       const char *const *exports, const char *kind)
+{
+	return deploy_n(tenant, app, path, exports, kind, 0);
 }
 
 static const char *const py_ex[] = {"noop=greeter:noop", "nap=greeter:nap", NULL};
@@ -129,16 +139,19 @@ static double worker_cpu_ms(const char *tenant)
 }
 
 /* Deploy a new tenant, then call fn until OK: milliseconds in all; *cpu:
- * the worker's CPU time by then. */
+ * the worker's CPU time by then; *dep: the deploy's share (until lutfd
+ * answered it: worker started, app stored and loaded). */
 static double cold_start(const char *tenant, const char *path, const char *const *ex,
-			 const char *kind, double *cpu)
+			 const char *kind, double *cpu, double *dep)
 {
-	uint64_t t0 = bench_now_ns();
+	uint64_t t0 = bench_now_ns(), t1;
 	uint32_t st = deploy(tenant, "app", path, ex, kind);
 	struct fx_res r;
 
+	t1 = bench_now_ns();
 	if (st != LUTF_STATUS_OK)
 		die("deploy", st, tenant);
+	*dep = (double)(t1 - t0) / 1e6;
 	for (int i = 0; i < 200; i++) {
 		r = fx_call(dfd, tenant, "noop", "", 0, 5000);
 		if (r.status == LUTF_STATUS_OK) {
@@ -149,6 +162,88 @@ static double cold_start(const char *tenant, const char *path, const char *const
 		}
 	}
 	die("first call", r.status, r.text);
+}
+
+#define BURN_IN "20000" /* bench/apps/cpu.py's loop: ~2 ms of CPU per call */
+#define BURN_WINDOW 8	/* calls in flight: enough for 2 workers of 4 Labors */
+
+/* CPU (utime + stime, ms) of every worker process of tenant so far. */
+static double workers_cpu_ms(const char *tenant)
+{
+	double ms = 0;
+	uint64_t pid;
+	char key[32], path[64], buf[1024], *p;
+
+	for (int w = 0; w < 16; w++) {
+		unsigned long long ut = 0, st = 0;
+		FILE *fp;
+		size_t n;
+
+		snprintf(key, sizeof(key), "worker%d_pid", w);
+		if (!td_tenant_counter(cfd, tenant, key, &pid))
+			break;
+		snprintf(path, sizeof(path), "/proc/%llu/stat", (unsigned long long)pid);
+		if (!pid || !(fp = fopen(path, "re")))
+			continue;
+		n = fread(buf, 1, sizeof(buf) - 1, fp);
+		fclose(fp);
+		buf[n] = 0;
+		/* after ")": state ppid pgrp session tty tpgid flags minflt cminflt
+		 * majflt cmajflt utime stime */
+		p = strrchr(buf, ')');
+		if (p && sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu",
+				&ut, &st) == 2)
+			ms += (double)(ut + st) * 1000.0 / (double)sysconf(_SC_CLK_TCK);
+	}
+	return ms;
+}
+
+/* calls/s of n burn calls on tenant; *cores: its workers' CPU over the wall
+ * time. */
+static double burn(const char *tenant, uint64_t n, double *cores)
+{
+	double cpu0 = workers_cpu_ms(tenant);
+	uint64_t t0 = bench_now_ns();
+	double rate = throughput(tenant, "burn", BURN_IN, n, BURN_WINDOW);
+
+	*cores = (workers_cpu_ms(tenant) - cpu0) / ((double)(bench_now_ns() - t0) / 1e6);
+	return rate;
+}
+
+/* A CPU-bound Python function (bench/apps/cpu.py) as two tenants of a lutfd
+ * of its own (2 Carts, 4 Labors; cgroup = off when nocg), workers = 1 and
+ * workers = 2, driven alternately (which goes first alternates too) with
+ * BURN_WINDOW calls in flight: calls/s of each per round into one[] and
+ * two[], the cores their workers used into c1[] and c2[]. */
+static void burn_rounds(int rounds, uint64_t n, bool nocg, double *one, double *two, double *c1,
+			double *c2)
+{
+	static const char *const ex[] = {"burn=cpu:burn", NULL};
+	uint64_t up = 0;
+
+	if (!td_start(&d, nocg ? "carts = 2\nlabors = 4\ncgroup = off\n" : "carts = 2\nlabors = 4\n"))
+		die("lutfd start", 0, "burn");
+	cfd = td_connect(&d, "control.sock");
+	dfd = td_connect(&d, "lutf.sock");
+	if (cfd < 0 || dfd < 0)
+		die("connect", 0, "");
+
+	if (deploy_n("w1", "cpu", BENCH_DIR "/apps/cpu.py", ex, "python", 1) != LUTF_STATUS_OK ||
+	    deploy_n("w2", "cpu", BENCH_DIR "/apps/cpu.py", ex, "python", 2) != LUTF_STATUS_OK)
+		die("deploy", 0, "w1/w2");
+	if (!td_wait_tenant_counter(cfd, "w2", "workers_up", 2, 10000, &up))
+		die("workers_up", (uint32_t)up, "w2");
+	throughput("w1", "burn", BURN_IN, 16, BURN_WINDOW); /* warm: Labors up */
+	throughput("w2", "burn", BURN_IN, 32, BURN_WINDOW);
+	for (int k = 0; k < rounds; k++) {
+		if (k & 1)
+			two[k] = burn("w2", n, &c2[k]);
+		one[k] = burn("w1", n, &c1[k]);
+		if (!(k & 1))
+			two[k] = burn("w2", n, &c2[k]);
+	}
+	close(dfd);
+	td_close_stop(&d, &cfd);
 }
 
 /* wrk (-t2 -c64, POST of one byte) on http://host:port/path for secs
@@ -346,28 +441,37 @@ static double sleepers(bool bpf, int labors, int calls, int rounds)
 int main(int argc, char **argv)
 {
 	struct bench_opts o;
-	struct bench_target t[10];
+	struct bench_target t[12];
 	double py_rps[5], c_rps[5], ratio[5], cold_py[6], cold_c[6], mem_py, mem_c;
-	double cpu_py[6], cpu_c[6], cpu_py_med, cpu_c_med;
+	double cpu_py[6], cpu_c[6], cpu_py_med, cpu_c_med, dep_py[6], dep_c[6], dep_py_med,
+	    dep_c_med;
 	double hpy[5], hc[5], hratio[5], hpy_med = NAN, hc_med = NAN, hratio_med = NAN;
 	double uw[5], hpy2[5], uwratio[5], uw_med = NAN, uwratio_med = NAN;
+	double w1[5], w2[5], wratio[5], w1_med, w2_med, wratio_med, wratio_lo, wratio_hi;
+	double wc1[5], wc2[5], wc1_med, wc2_med;
 	char http[64];
 	double py_med, c_med, ratio_med, cgi_rps, nap_bpf, nap_poll, nap_none, cold_py_med,
 	    cold_c_med;
 	char machine[128];
 	int rounds, ncold, ncgi, nt = 0;
+	bool nocg;
 	uint64_t n;
 
 	bench_parse_args(argc, argv,
 			 "Python functions through lutfd: no-op against C and CGI, sleeping "
-			 "calls with labor_watch on and off, cold start, idle memory. Needs "
-			 "root (else exit 77).",
+			 "calls with labor_watch on and off, workers = 2 against 1 for a "
+			 "CPU-bound function (LUTF_BENCH_CGROUP=off: without tenant cgroups), "
+			 "cold start, idle memory. Needs root (else exit 77).",
 			 &o);
 	if (geteuid() != 0) {
 		fprintf(stderr, "python: skipped: lutfd needs root (zygote, worker uids)\n");
 		return 77;
 	}
 	rounds = o.quick ? 2 : 5;
+	/* LUTF_BENCH_CGROUP=off: the workers = N lutfd has no tenant cgroups.
+	 * On a busy host a tenant's cgroup gets one group's share of the CPU
+	 * however many workers it has (bench/workers.c says the same). */
+	nocg = getenv("LUTF_BENCH_CGROUP") && !strcmp(getenv("LUTF_BENCH_CGROUP"), "off");
 	n = o.quick ? 2000 : 20000;
 	ncold = o.quick ? 2 : 6; /* 2 tenants each, + 1: within the 16 uids of td_start */
 	ncgi = o.quick ? 6 : 40;
@@ -378,15 +482,15 @@ int main(int argc, char **argv)
 	dfd = td_connect(&d, "lutf.sock");
 	if (cfd < 0 || dfd < 0)
 		die("connect", 0, "");
-	cold_start("warm", HELLO_SO, c_ex, "native", &cpu_py[0]); /* BPF load: nobody's cost */
+	cold_start("warm", HELLO_SO, c_ex, "native", &cpu_py[0], &dep_py[0]); /* BPF load: nobody's cost */
 	for (int i = 0; i < ncold; i++) {
 		char tp[16], tc[16];
 
 		snprintf(tp, sizeof(tp), "py%d", i);
 		snprintf(tc, sizeof(tc), "c%d", i);
-		cold_py[i] =
-		    cold_start(tp, EXAMPLE_PY_DIR "/greeter.py", py_ex, "python", &cpu_py[i]);
-		cold_c[i] = cold_start(tc, HELLO_SO, c_ex, "native", &cpu_c[i]);
+		cold_py[i] = cold_start(tp, EXAMPLE_PY_DIR "/greeter.py", py_ex, "python",
+					&cpu_py[i], &dep_py[i]);
+		cold_c[i] = cold_start(tc, HELLO_SO, c_ex, "native", &cpu_c[i], &dep_c[i]);
 	}
 	bench_sleep_ns(300 * 1000000ull); /* idle */
 	mem_py = private_kib("py0");
@@ -434,6 +538,20 @@ int main(int argc, char **argv)
 	}
 	close(dfd);
 	td_close_stop(&d, &cfd);
+	/* workers = 2 against 1, CPU-bound Python: 2 processes, 2 GILs. */
+	burn_rounds(rounds, o.quick ? 60 : 400, nocg, w1, w2, wc1, wc2);
+	wratio_lo = INFINITY;
+	wratio_hi = 0;
+	for (int k = 0; k < rounds; k++) {
+		wratio[k] = w2[k] / w1[k];
+		wratio_lo = fmin(wratio_lo, wratio[k]);
+		wratio_hi = fmax(wratio_hi, wratio[k]);
+	}
+	wc1_med = bench_median_d(wc1, (size_t)rounds);
+	wc2_med = bench_median_d(wc2, (size_t)rounds);
+	w1_med = bench_median_d(w1, (size_t)rounds);
+	w2_med = bench_median_d(w2, (size_t)rounds);
+	wratio_med = bench_median_d(wratio, (size_t)rounds);
 	py_med = bench_median_d(py_rps, (size_t)rounds);
 	c_med = bench_median_d(c_rps, (size_t)rounds);
 	ratio_med = bench_median_d(ratio, (size_t)rounds);
@@ -441,6 +559,8 @@ int main(int argc, char **argv)
 	cold_c_med = bench_median_d(cold_c, (size_t)ncold);
 	cpu_py_med = bench_median_d(cpu_py, (size_t)ncold);
 	cpu_c_med = bench_median_d(cpu_c, (size_t)ncold);
+	dep_py_med = bench_median_d(dep_py, (size_t)ncold);
+	dep_c_med = bench_median_d(dep_c, (size_t)ncold);
 	cgi_rps = cgi(ncgi, 2);
 	nap_bpf = sleepers(true, 16, 200, o.quick ? 1 : 3);
 	nap_poll = sleepers(false, 16, 200, o.quick ? 1 : 3);
@@ -477,6 +597,13 @@ int main(int argc, char **argv)
 					nap_none / nap_bpf >= 6,
 					"x",
 					false};
+	t[nt++] = (struct bench_target){"workers2_vs_1_cpu",
+					"CPU-bound Python: workers = 2 / workers = 1",
+					wratio_med,
+					1.7,
+					wratio_med >= 1.7,
+					"x",
+					false};
 	t[nt++] = (struct bench_target){"cold_start_ms",
 					"new Python tenant: first OK call",
 					cold_py_med,
@@ -507,8 +634,18 @@ int main(int argc, char **argv)
 		bench_json_num(&j, "sleep200_bpf_ms", nap_bpf);
 		bench_json_num(&j, "sleep200_poll_ms", nap_poll);
 		bench_json_num(&j, "sleep200_no_handoff_ms", nap_none);
+		bench_json_num(&j, "cpu_workers1_calls_per_s", w1_med);
+		bench_json_num(&j, "cpu_workers2_calls_per_s", w2_med);
+		bench_json_bool(&j, "cpu_workers_cgroup_off", nocg);
+		bench_json_num(&j, "cpu_workers1_cores", wc1_med);
+		bench_json_num(&j, "cpu_workers2_cores", wc2_med);
+		bench_json_num(&j, "cpu_workers2_vs_1", wratio_med);
+		bench_json_num(&j, "cpu_workers2_vs_1_min", wratio_lo);
+		bench_json_num(&j, "cpu_workers2_vs_1_max", wratio_hi);
 		bench_json_num(&j, "cold_start_py_ms", cold_py_med);
 		bench_json_num(&j, "cold_start_c_ms", cold_c_med);
+		bench_json_num(&j, "cold_deploy_py_ms", dep_py_med);
+		bench_json_num(&j, "cold_deploy_c_ms", dep_c_med);
 		bench_json_num(&j, "cold_worker_cpu_py_ms", cpu_py_med);
 		bench_json_num(&j, "cold_worker_cpu_c_ms", cpu_c_med);
 		bench_json_num(&j, "idle_private_py_kib", mem_py);
@@ -531,8 +668,17 @@ int main(int argc, char **argv)
 	       nap_bpf, nap_poll);
 	printf("%-46s %14.1f %14.1f\n", "  the same, 1 Labor per Cart (no hand-off), ms", nap_bpf,
 	       nap_none);
+	printf("%-46s %14.0f %14.0f\n",
+	       nocg ? "CPU-bound Python calls/s: workers = 2 / = 1 (no cg)"
+		    : "CPU-bound Python calls/s: workers = 2 / = 1",
+	       w2_med, w1_med);
+	printf("%-46s %14.2f %14.2f\n", "  cores the workers used (median)", wc2_med, wc1_med);
+	printf("%-46s %14.2f %14s\n", "  ratio, median of rounds", wratio_med, "");
+	printf("%-46s %8.2f..%-4.2f %14s\n", "  ratio, range over rounds", wratio_lo, wratio_hi, "");
 	printf("%-46s %14.1f %14.1f\n", "deploy new tenant -> first OK call, ms (median)",
 	       cold_py_med, cold_c_med);
+	printf("%-46s %14.1f %14.1f\n", "  of which the DEPLOY's answer, ms (median)", dep_py_med,
+	       dep_c_med);
 	printf("%-46s %14.1f %14s\n", "  Python's share: the difference, ms",
 	       cold_py_med - cold_c_med, "");
 	printf("%-46s %14.2f %14.2f\n", "  worker CPU from fork to first OK call, ms", cpu_py_med,
