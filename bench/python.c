@@ -46,7 +46,8 @@ static __attribute__((noreturn)) void die(const char *what, uint32_t st, const c
 
 /* Deploy path as tenant/app, kind "python" or "native". Returns the status. */
 static uint32_t deploy_n(const char *tenant, const char *app, const char *path,
-			 const char *const *exports, const char *kind, uint32_t workers)
+			 const char *const *exports, const char *kind, uint32_t workers,
+			 const char *tier)
 {
 	struct lutf_buf b;
 	struct td_reply r;
@@ -62,7 +63,7 @@ static uint32_t deploy_n(const char *tenant, const char *app, const char *path,
 	lutf_tlv_put_str(&b, LUTF_TAG_APP, app);
 	lutf_tlv_put(&b, LUTF_TAG_SO, so, len);
 	lutf_tlv_put_str(&b, LUTF_TAG_KIND, kind);
-	lutf_tlv_put_str(&b, LUTF_TAG_TIER, "basic");
+	lutf_tlv_put_str(&b, LUTF_TAG_TIER, tier);
 	for (; *exports; exports++)
 		lutf_tlv_put_str(&b, LUTF_TAG_EXPORT, *exports);
 	if (workers)
@@ -78,7 +79,7 @@ static uint32_t deploy_n(const char *tenant, const char *app, const char *path,
 static uint32_t deploy(const char *tenant, const char *app, const char *path,
 		       const char *const *exports, const char *kind)
 {
-	return deploy_n(tenant, app, path, exports, kind, 0);
+	return deploy_n(tenant, app, path, exports, kind, 0, "basic");
 }
 
 static const char *const py_ex[] = {"noop=greeter:noop", "nap=greeter:nap", NULL};
@@ -141,11 +142,11 @@ static double worker_cpu_ms(const char *tenant)
 /* Deploy a new tenant, then call fn until OK: milliseconds in all; *cpu:
  * the worker's CPU time by then; *dep: the deploy's share (until lutfd
  * answered it: worker started, app stored and loaded). */
-static double cold_start(const char *tenant, const char *path, const char *const *ex,
-			 const char *kind, double *cpu, double *dep)
+static double cold_start_in(const char *tier, const char *tenant, const char *path,
+			    const char *const *ex, const char *kind, double *cpu, double *dep)
 {
 	uint64_t t0 = bench_now_ns(), t1;
-	uint32_t st = deploy(tenant, "app", path, ex, kind);
+	uint32_t st = deploy_n(tenant, "app", path, ex, kind, 0, tier);
 	struct fx_res r;
 
 	t1 = bench_now_ns();
@@ -228,8 +229,8 @@ static void burn_rounds(int rounds, uint64_t n, bool nocg, double *one, double *
 	if (cfd < 0 || dfd < 0)
 		die("connect", 0, "");
 
-	if (deploy_n("w1", "cpu", BENCH_DIR "/apps/cpu.py", ex, "python", 1) != LUTF_STATUS_OK ||
-	    deploy_n("w2", "cpu", BENCH_DIR "/apps/cpu.py", ex, "python", 2) != LUTF_STATUS_OK)
+	if (deploy_n("w1", "cpu", BENCH_DIR "/apps/cpu.py", ex, "python", 1, "basic") != LUTF_STATUS_OK ||
+	    deploy_n("w2", "cpu", BENCH_DIR "/apps/cpu.py", ex, "python", 2, "basic") != LUTF_STATUS_OK)
 		die("deploy", 0, "w1/w2");
 	if (!td_wait_tenant_counter(cfd, "w2", "workers_up", 2, 10000, &up))
 		die("workers_up", (uint32_t)up, "w2");
@@ -244,6 +245,66 @@ static void burn_rounds(int rounds, uint64_t n, bool nocg, double *one, double *
 	}
 	close(dfd);
 	td_close_stop(&d, &cfd);
+}
+
+static double cold_start(const char *tenant, const char *path, const char *const *ex,
+			 const char *kind, double *cpu, double *dep)
+{
+	return cold_start_in("basic", tenant, path, ex, kind, cpu, dep);
+}
+
+/* The zygote's template against none: two lutfds side by side (tier none
+ * allowed), one as shipped (the zygote holds a started interpreter) and one
+ * with LUTF_PYTHON_TEMPLATE=off (each worker starts its own at its first
+ * load); n new Python tenants on each, alternating (which goes first
+ * alternates too), in tier none on both (basic refuses what an interpreter
+ * start in a worker asks: sysinfo). Wall ms and worker CPU ms per tenant. */
+static void template_ab(int n, double *on, double *off, double *cpu_on, double *cpu_off)
+{
+	static const char *const env_off[] = {"LUTF_PYTHON_TEMPLATE=off", NULL};
+	static struct td d2 = {.env = env_off};
+	const char *conf = "carts = 2\nlabors = 4\nallow_tier_none = on\n";
+	int cfd1, dfd1, cfd2, dfd2;
+	double dep;
+
+	if (!td_start(&d, conf) || !td_start(&d2, conf))
+		die("lutfd start", 0, "template a/b");
+	cfd1 = td_connect(&d, "control.sock");
+	dfd1 = td_connect(&d, "lutf.sock");
+	cfd2 = td_connect(&d2, "control.sock");
+	dfd2 = td_connect(&d2, "lutf.sock");
+	if (cfd1 < 0 || dfd1 < 0 || cfd2 < 0 || dfd2 < 0)
+		die("connect", 0, "template a/b");
+	for (int i = -1; i < n; i++) {
+		char t[16];
+		double x, y;
+
+		/* i = -1 warms both (BPF load, first spawn): nobody's cost. */
+		snprintf(t, sizeof(t), "ab%d", i + 1);
+		for (int k = 0; k < 2; k++) {
+			bool first_on = (i & 1) == 0;
+			bool is_on = k == 0 ? first_on : !first_on;
+
+			cfd = is_on ? cfd1 : cfd2;
+			dfd = is_on ? dfd1 : dfd2;
+			x = cold_start_in("none", t, EXAMPLE_PY_DIR "/greeter.py", py_ex, "python",
+					  &y, &dep);
+			if (i < 0)
+				continue;
+			if (is_on) {
+				on[i] = x;
+				cpu_on[i] = y;
+			} else {
+				off[i] = x;
+				cpu_off[i] = y;
+			}
+		}
+	}
+	close(dfd1);
+	close(dfd2);
+	td_close_stop(&d2, &cfd2);
+	td_close_stop(&d, &cfd1);
+	cfd = dfd = -1;
 }
 
 /* wrk (-t2 -c64, POST of one byte) on http://host:port/path for secs
@@ -448,6 +509,8 @@ int main(int argc, char **argv)
 	double hpy[5], hc[5], hratio[5], hpy_med = NAN, hc_med = NAN, hratio_med = NAN;
 	double uw[5], hpy2[5], uwratio[5], uw_med = NAN, uwratio_med = NAN;
 	double w1[5], w2[5], wratio[5], w1_med, w2_med, wratio_med, wratio_lo, wratio_hi;
+	double ab_on[6], ab_off[6], abc_on[6], abc_off[6], ab_on_med, ab_off_med, abc_on_med,
+	    abc_off_med;
 	double wc1[5], wc2[5], wc1_med, wc2_med;
 	char http[64];
 	double py_med, c_med, ratio_med, cgi_rps, nap_bpf, nap_poll, nap_none, cold_py_med,
@@ -538,6 +601,12 @@ int main(int argc, char **argv)
 	}
 	close(dfd);
 	td_close_stop(&d, &cfd);
+	/* Cold start with and without the zygote's started interpreter. */
+	template_ab(ncold, ab_on, ab_off, abc_on, abc_off);
+	ab_on_med = bench_median_d(ab_on, (size_t)ncold);
+	ab_off_med = bench_median_d(ab_off, (size_t)ncold);
+	abc_on_med = bench_median_d(abc_on, (size_t)ncold);
+	abc_off_med = bench_median_d(abc_off, (size_t)ncold);
 	/* workers = 2 against 1, CPU-bound Python: 2 processes, 2 GILs. */
 	burn_rounds(rounds, o.quick ? 60 : 400, nocg, w1, w2, wc1, wc2);
 	wratio_lo = INFINITY;
@@ -646,6 +715,10 @@ int main(int argc, char **argv)
 		bench_json_num(&j, "cold_start_c_ms", cold_c_med);
 		bench_json_num(&j, "cold_deploy_py_ms", dep_py_med);
 		bench_json_num(&j, "cold_deploy_c_ms", dep_c_med);
+		bench_json_num(&j, "cold_tier_none_template_ms", ab_on_med);
+		bench_json_num(&j, "cold_tier_none_no_template_ms", ab_off_med);
+		bench_json_num(&j, "cold_tier_none_template_worker_cpu_ms", abc_on_med);
+		bench_json_num(&j, "cold_tier_none_no_template_worker_cpu_ms", abc_off_med);
 		bench_json_num(&j, "cold_worker_cpu_py_ms", cpu_py_med);
 		bench_json_num(&j, "cold_worker_cpu_c_ms", cpu_c_med);
 		bench_json_num(&j, "idle_private_py_kib", mem_py);
@@ -683,6 +756,11 @@ int main(int argc, char **argv)
 	       cold_py_med - cold_c_med, "");
 	printf("%-46s %14.2f %14.2f\n", "  worker CPU from fork to first OK call, ms", cpu_py_med,
 	       cpu_c_med);
+	printf("%-46s %14s %14s\n", "tier none, new Python tenant:", "template", "no template");
+	printf("%-46s %14.1f %14.1f\n", "  deploy -> first OK call, ms (median)", ab_on_med,
+	       ab_off_med);
+	printf("%-46s %14.2f %14.2f\n", "  worker CPU from fork to first OK call, ms", abc_on_med,
+	       abc_off_med);
 	printf("%-46s %14.0f %14.0f\n", "idle worker private memory, KiB", mem_py, mem_c);
 	bench_targets_print(t, nt);
 	return 0;

@@ -174,6 +174,7 @@ int lutf_python_preinit(void)
 	const struct lutf_loader *l;
 	int (*init)(void);
 	char path[4096];
+	const char *env;
 	void *h;
 	int err = module_path(path, sizeof(path));
 
@@ -192,6 +193,12 @@ int lutf_python_preinit(void)
 		return -ENOENT;
 	}
 	py_loader = l;
+	/* LUTF_PYTHON_TEMPLATE=off: no interpreter in the zygote; each worker
+	 * starts its own at its first Python load (after its confinement): its
+	 * own str/bytes hash key, at the cost bench/python measures. */
+	env = getenv("LUTF_PYTHON_TEMPLATE");
+	if (env && !strcmp(env, "off"))
+		return 0;
 	return init();
 #else
 	return -ENOENT;
