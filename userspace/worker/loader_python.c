@@ -630,9 +630,13 @@ static PyObject *import_app_module(struct lutf_loader_app *a, const char *name)
 	PyObject *mods = PyImport_GetModuleDict(), *before, *mod = NULL;
 	PyObject *sys_path = PySys_GetObject("path"), *entry, *t, *v, *tb;
 
-	before = PySet_New(mods);
+	/* Only a zip brings modules of its own into sys.modules (a .py app's
+	 * one module is taken out below): only a zip needs what was there
+	 * before, a set whose making touches (and so copies from the zygote)
+	 * every module's name: ~0.2 ms of a cold start. */
+	before = a->zip ? PySet_New(mods) : NULL;
 	entry = PyUnicode_DecodeFSDefault(a->path);
-	if (!before || !entry || !sys_path)
+	if ((a->zip && !before) || !entry || !sys_path)
 		goto out;
 	if (a->zip) {
 		if (PyList_Insert(sys_path, 0, entry))
