@@ -247,6 +247,32 @@ static void burn_rounds(int rounds, uint64_t n, bool nocg, double *one, double *
 	td_close_stop(&d, &cfd);
 }
 
+/* The stages lutfd logged for tenant's first worker ("worker N up ... in
+ * T ms: spawn S, cgroup G, confine+load L, start R"): st[0] = T (the whole
+ * worker start), st[1] = S (the zygote's fork), st[2] = G (the move into the
+ * tenant's cgroup), st[3] = R (START answered). False when not found. */
+static bool log_stages(const char *tenant, double st[4])
+{
+	char line[512], key[64];
+	bool found = false;
+	FILE *fp = fopen(d.log, "re");
+
+	if (!fp)
+		return false;
+	snprintf(key, sizeof(key), "tenant %s: worker ", tenant);
+	while (!found && fgets(line, sizeof(line), fp)) {
+		const char *p = strstr(line, key), *in;
+		double l;
+
+		if (p && strstr(p, " up (") && (in = strstr(p, ") in ")) &&
+		    sscanf(in, ") in %lf ms: spawn %lf, cgroup %lf, confine+load %lf, start %lf",
+			   &st[0], &st[1], &st[2], &l, &st[3]) == 5)
+			found = true;
+	}
+	fclose(fp);
+	return found;
+}
+
 static double cold_start(const char *tenant, const char *path, const char *const *ex,
 			 const char *kind, double *cpu, double *dep)
 {
@@ -509,6 +535,7 @@ int main(int argc, char **argv)
 	double hpy[5], hc[5], hratio[5], hpy_med = NAN, hc_med = NAN, hratio_med = NAN;
 	double uw[5], hpy2[5], uwratio[5], uw_med = NAN, uwratio_med = NAN;
 	double w1[5], w2[5], wratio[5], w1_med, w2_med, wratio_med, wratio_lo, wratio_hi;
+	double stg_py[4][6], stg_c[4][6], stg_py_med[4], stg_c_med[4];
 	double ab_on[6], ab_off[6], abc_on[6], abc_off[6], ab_on_med, ab_off_med, abc_on_med,
 	    abc_off_med;
 	double wc1[5], wc2[5], wc1_med, wc2_med;
@@ -554,6 +581,25 @@ int main(int argc, char **argv)
 		cold_py[i] = cold_start(tp, EXAMPLE_PY_DIR "/greeter.py", py_ex, "python",
 					&cpu_py[i], &dep_py[i]);
 		cold_c[i] = cold_start(tc, HELLO_SO, c_ex, "native", &cpu_c[i], &dep_c[i]);
+	}
+	/* Where a cold start goes, from lutfd's log: the worker's start
+	 * (spawn, cgroup move, START) inside the DEPLOY's answer. */
+	for (int i = 0; i < ncold; i++) {
+		char tp[16], tc[16];
+		double a[4] = {NAN, NAN, NAN, NAN}, b[4] = {NAN, NAN, NAN, NAN};
+
+		snprintf(tp, sizeof(tp), "py%d", i);
+		snprintf(tc, sizeof(tc), "c%d", i);
+		log_stages(tp, a);
+		log_stages(tc, b);
+		for (int k = 0; k < 4; k++) {
+			stg_py[k][i] = a[k];
+			stg_c[k][i] = b[k];
+		}
+	}
+	for (int k = 0; k < 4; k++) {
+		stg_py_med[k] = bench_median_d(stg_py[k], (size_t)ncold);
+		stg_c_med[k] = bench_median_d(stg_c[k], (size_t)ncold);
 	}
 	bench_sleep_ns(300 * 1000000ull); /* idle */
 	mem_py = private_kib("py0");
@@ -713,6 +759,12 @@ int main(int argc, char **argv)
 		bench_json_num(&j, "cpu_workers2_vs_1_max", wratio_hi);
 		bench_json_num(&j, "cold_start_py_ms", cold_py_med);
 		bench_json_num(&j, "cold_start_c_ms", cold_c_med);
+		bench_json_num(&j, "cold_worker_start_py_ms", stg_py_med[0]);
+		bench_json_num(&j, "cold_worker_start_c_ms", stg_c_med[0]);
+		bench_json_num(&j, "cold_spawn_py_ms", stg_py_med[1]);
+		bench_json_num(&j, "cold_spawn_c_ms", stg_c_med[1]);
+		bench_json_num(&j, "cold_cgroup_py_ms", stg_py_med[2]);
+		bench_json_num(&j, "cold_cgroup_c_ms", stg_c_med[2]);
 		bench_json_num(&j, "cold_deploy_py_ms", dep_py_med);
 		bench_json_num(&j, "cold_deploy_c_ms", dep_c_med);
 		bench_json_num(&j, "cold_tier_none_template_ms", ab_on_med);
@@ -752,6 +804,12 @@ int main(int argc, char **argv)
 	       cold_py_med, cold_c_med);
 	printf("%-46s %14.1f %14.1f\n", "  of which the DEPLOY's answer, ms (median)", dep_py_med,
 	       dep_c_med);
+	printf("%-46s %14.1f %14.1f\n", "    worker start (lutfd's log), ms", stg_py_med[0],
+	       stg_c_med[0]);
+	printf("%-46s %14.1f %14.1f\n", "      zygote's fork, ms", stg_py_med[1], stg_c_med[1]);
+	printf("%-46s %14.1f %14.1f\n", "      move into the tenant's cgroup, ms", stg_py_med[2],
+	       stg_c_med[2]);
+	printf("%-46s %14.1f %14.1f\n", "      START answered, ms", stg_py_med[3], stg_c_med[3]);
 	printf("%-46s %14.1f %14s\n", "  Python's share: the difference, ms",
 	       cold_py_med - cold_c_med, "");
 	printf("%-46s %14.2f %14.2f\n", "  worker CPU from fork to first OK call, ms", cpu_py_med,
