@@ -195,6 +195,45 @@ Test(python, bad_deploys_are_refused_clearly)
 	cr_assert(strstr(msg, "not an ELF object"), "%s", msg);
 }
 
+/* lutfd's zygote (root) loads lutf_python.so only when only root can change
+ * it: a group-writable copy named by LUTF_PYTHON_MODULE, or a relative path,
+ * leaves Python off, and a Python deploy says why; a proper copy works. */
+Test(python, a_module_others_can_change_is_not_loaded)
+{
+	static const char *const ex[] = {"x=handler:handle", NULL};
+	char mod[300], envv[340], msg[400], cmd[700];
+	const char *env[] = {envv, NULL};
+	const char *const rel[] = {"LUTF_PYTHON_MODULE=lutf_python.so", NULL};
+
+	teardown();
+	snprintf(mod, sizeof(mod), "/tmp/lutf-pymod-%d.so", (int)getpid());
+	snprintf(cmd, sizeof(cmd), "cp '%s' '%s' && chmod 0664 '%s'", PY_MODULE, mod, mod);
+	cr_assert_eq(system(cmd), 0, "%s", cmd);
+	snprintf(envv, sizeof(envv), "LUTF_PYTHON_MODULE=%s", mod);
+	d.env = env;
+	cr_assert(td_start(&d, "carts = 1\nlabors = 2\n"), "lutfd did not start (%s)", d.log);
+	cfd = td_connect(&d, "control.sock");
+	cr_assert(cfd >= 0);
+	cr_assert_neq(py_deploy("pm1", "a", HANDLER, ex, NULL, msg, sizeof(msg)), LUTF_STATUS_OK);
+	cr_assert(strstr(msg, "is not a file only root can change"), "%s", msg);
+	teardown();
+	d.env = rel;
+	cr_assert(td_start(&d, "carts = 1\nlabors = 2\n"), "lutfd did not start (%s)", d.log);
+	cfd = td_connect(&d, "control.sock");
+	cr_assert_neq(py_deploy("pm2", "a", HANDLER, ex, NULL, msg, sizeof(msg)), LUTF_STATUS_OK);
+	cr_assert(strstr(msg, "is not an absolute path"), "%s", msg);
+	teardown();
+	cr_assert_eq(chmod(mod, 0644), 0);
+	d.env = env;
+	cr_assert(td_start(&d, "carts = 1\nlabors = 2\n"), "lutfd did not start (%s)", d.log);
+	cfd = td_connect(&d, "control.sock");
+	dfd = td_connect(&d, "lutf.sock");
+	deploy_ok("pm3", "a", HANDLER, ex, NULL);
+	expect("pm3", "x", "copy", LUTF_STATUS_OK, "hello copy");
+	d.env = NULL;
+	unlink(mod);
+}
+
 Test(python, zip_with_vendored_dependency_and_stdlib_heavy)
 {
 	const char *const zex[] = {"shout=app:handle", NULL};
