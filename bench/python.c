@@ -192,8 +192,8 @@ static double workers_cpu_ms(const char *tenant)
 		/* after ")": state ppid pgrp session tty tpgid flags minflt cminflt
 		 * majflt cmajflt utime stime */
 		p = strrchr(buf, ')');
-		if (p && sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu",
-				&ut, &st) == 2)
+		if (p && sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu", &ut,
+				&st) == 2)
 			ms += (double)(ut + st) * 1000.0 / (double)sysconf(_SC_CLK_TCK);
 	}
 	return ms;
@@ -222,15 +222,18 @@ static void burn_rounds(int rounds, uint64_t n, bool nocg, double *one, double *
 	static const char *const ex[] = {"burn=cpu:burn", NULL};
 	uint64_t up = 0;
 
-	if (!td_start(&d, nocg ? "carts = 2\nlabors = 4\ncgroup = off\n" : "carts = 2\nlabors = 4\n"))
+	if (!td_start(&d,
+		      nocg ? "carts = 2\nlabors = 4\ncgroup = off\n" : "carts = 2\nlabors = 4\n"))
 		die("lutfd start", 0, "burn");
 	cfd = td_connect(&d, "control.sock");
 	dfd = td_connect(&d, "lutf.sock");
 	if (cfd < 0 || dfd < 0)
 		die("connect", 0, "");
 
-	if (deploy_n("w1", "cpu", BENCH_DIR "/apps/cpu.py", ex, "python", 1, "basic") != LUTF_STATUS_OK ||
-	    deploy_n("w2", "cpu", BENCH_DIR "/apps/cpu.py", ex, "python", 2, "basic") != LUTF_STATUS_OK)
+	if (deploy_n("w1", "cpu", BENCH_DIR "/apps/cpu.py", ex, "python", 1, "basic") !=
+		LUTF_STATUS_OK ||
+	    deploy_n("w2", "cpu", BENCH_DIR "/apps/cpu.py", ex, "python", 2, "basic") !=
+		LUTF_STATUS_OK)
 		die("deploy", 0, "w1/w2");
 	if (!td_wait_tenant_counter(cfd, "w2", "workers_up", 2, 10000, &up))
 		die("workers_up", (uint32_t)up, "w2");
@@ -572,7 +575,8 @@ int main(int argc, char **argv)
 	dfd = td_connect(&d, "lutf.sock");
 	if (cfd < 0 || dfd < 0)
 		die("connect", 0, "");
-	cold_start("warm", HELLO_SO, c_ex, "native", &cpu_py[0], &dep_py[0]); /* BPF load: nobody's cost */
+	cold_start("warm", HELLO_SO, c_ex, "native", &cpu_py[0],
+		   &dep_py[0]); /* BPF load: nobody's cost */
 	for (int i = 0; i < ncold; i++) {
 		char tp[16], tc[16];
 
@@ -799,7 +803,8 @@ int main(int argc, char **argv)
 	       w2_med, w1_med);
 	printf("%-46s %14.2f %14.2f\n", "  cores the workers used (median)", wc2_med, wc1_med);
 	printf("%-46s %14.2f %14s\n", "  ratio, median of rounds", wratio_med, "");
-	printf("%-46s %8.2f..%-4.2f %14s\n", "  ratio, range over rounds", wratio_lo, wratio_hi, "");
+	printf("%-46s %8.2f..%-4.2f %14s\n", "  ratio, range over rounds", wratio_lo, wratio_hi,
+	       "");
 	printf("%-46s %14.1f %14.1f\n", "deploy new tenant -> first OK call, ms (median)",
 	       cold_py_med, cold_c_med);
 	printf("%-46s %14.1f %14.1f\n", "  of which the DEPLOY's answer, ms (median)", dep_py_med,

@@ -112,11 +112,11 @@ static void deploy_ok(const char *tenant, const char *app, const char *path,
 }
 
 static const char *const handler_ex[] = {
-    "hello=handler:handle", "echo=handler:echo",	 "meta=handler:meta",
-    "boom=handler:boom",    "refuse=handler:refuse",	 "spin=handler:spin",
-    "sleep=handler:sleep",  "shell=handler:shell",	 "hog=handler:hog",
-    "count=handler:count",  "badret=handler:bad_return", "nomem=handler:nomem",
-    "bigalloc=handler:bigalloc", "caught=handler:caught", NULL,
+    "hello=handler:handle",	 "echo=handler:echo",	      "meta=handler:meta",
+    "boom=handler:boom",	 "refuse=handler:refuse",     "spin=handler:spin",
+    "sleep=handler:sleep",	 "shell=handler:shell",	      "hog=handler:hog",
+    "count=handler:count",	 "badret=handler:bad_return", "nomem=handler:nomem",
+    "bigalloc=handler:bigalloc", "caught=handler:caught",     NULL,
 };
 
 static bool send_raw(int fd, const char *p, size_t n)
