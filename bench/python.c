@@ -9,7 +9,9 @@
  * Debian's python3.11 per request (2 at a time, the 2 vCPUs); 200 calls of a
  * Python function sleeping 10 ms on 2 Carts and 16 Labors, labor_watch (BPF)
  * against lutfd's polling Supervisor (bpf = off) and against one Labor per
- * Cart (no hand-off possible), each on a lutfd of its own; deploy of
+ * Cart (no hand-off possible), each on a lutfd of its own; a CPU-bound
+ * Python function (bench/apps/cpu.py) with workers = 2 against workers = 1
+ * (2 processes, 2 GILs, on the 2 vCPUs), on a lutfd of its own; deploy of
  * a new Python tenant to its first OK call (and a C tenant's); an idle
  * Python worker's private memory (and a C worker's). Targets are printed,
  * never asserted; a wrong status or a lost reply exits 1; not root exits 77.
@@ -43,8 +45,9 @@ static __attribute__((noreturn)) void die(const char *what, uint32_t st, const c
 }
 
 /* Deploy path as tenant/app, kind "python" or "native". Returns the status. */
-static uint32_t deploy(const char *tenant, const char *app, const char *path,
-		       const char *const *exports, const char *kind)
+static uint32_t deploy_n(const char *tenant, const char *app, const char *path,
+			 const char *const *exports, const char *kind, uint32_t workers,
+			 const char *tier)
 {
 	struct lutf_buf b;
 	struct td_reply r;
@@ -60,15 +63,23 @@ static uint32_t deploy(const char *tenant, const char *app, const char *path,
 	lutf_tlv_put_str(&b, LUTF_TAG_APP, app);
 	lutf_tlv_put(&b, LUTF_TAG_SO, so, len);
 	lutf_tlv_put_str(&b, LUTF_TAG_KIND, kind);
-	lutf_tlv_put_str(&b, LUTF_TAG_TIER, "basic");
+	lutf_tlv_put_str(&b, LUTF_TAG_TIER, tier);
 	for (; *exports; exports++)
 		lutf_tlv_put_str(&b, LUTF_TAG_EXPORT, *exports);
+	if (workers)
+		lutf_tlv_put_u32(&b, LUTF_TAG_WORKERS, workers);
 	lutf_frame_end(&b, fo);
 	st = td_call(cfd, &b, &r, 20000);
 	lutf_buf_free(&b);
 	free(so);
 	free(r.payload);
 	return st;
+}
+
+static uint32_t deploy(const char *tenant, const char *app, const char *path,
+		       const char *const *exports, const char *kind)
+{
+	return deploy_n(tenant, app, path, exports, kind, 0, "basic");
 }
 
 static const char *const py_ex[] = {"noop=greeter:noop", "nap=greeter:nap", NULL};
@@ -129,16 +140,19 @@ static double worker_cpu_ms(const char *tenant)
 }
 
 /* Deploy a new tenant, then call fn until OK: milliseconds in all; *cpu:
- * the worker's CPU time by then. */
-static double cold_start(const char *tenant, const char *path, const char *const *ex,
-			 const char *kind, double *cpu)
+ * the worker's CPU time by then; *dep: the deploy's share (until lutfd
+ * answered it: worker started, app stored and loaded). */
+static double cold_start_in(const char *tier, const char *tenant, const char *path,
+			    const char *const *ex, const char *kind, double *cpu, double *dep)
 {
-	uint64_t t0 = bench_now_ns();
-	uint32_t st = deploy(tenant, "app", path, ex, kind);
+	uint64_t t0 = bench_now_ns(), t1;
+	uint32_t st = deploy_n(tenant, "app", path, ex, kind, 0, tier);
 	struct fx_res r;
 
+	t1 = bench_now_ns();
 	if (st != LUTF_STATUS_OK)
 		die("deploy", st, tenant);
+	*dep = (double)(t1 - t0) / 1e6;
 	for (int i = 0; i < 200; i++) {
 		r = fx_call(dfd, tenant, "noop", "", 0, 5000);
 		if (r.status == LUTF_STATUS_OK) {
@@ -149,6 +163,177 @@ static double cold_start(const char *tenant, const char *path, const char *const
 		}
 	}
 	die("first call", r.status, r.text);
+}
+
+#define BURN_IN "20000" /* bench/apps/cpu.py's loop: ~2 ms of CPU per call */
+#define BURN_WINDOW 8	/* calls in flight: enough for 2 workers of 4 Labors */
+
+/* CPU (utime + stime, ms) of every worker process of tenant so far. */
+static double workers_cpu_ms(const char *tenant)
+{
+	double ms = 0;
+	uint64_t pid;
+	char key[32], path[64], buf[1024], *p;
+
+	for (int w = 0; w < 16; w++) {
+		unsigned long long ut = 0, st = 0;
+		FILE *fp;
+		size_t n;
+
+		snprintf(key, sizeof(key), "worker%d_pid", w);
+		if (!td_tenant_counter(cfd, tenant, key, &pid))
+			break;
+		snprintf(path, sizeof(path), "/proc/%llu/stat", (unsigned long long)pid);
+		if (!pid || !(fp = fopen(path, "re")))
+			continue;
+		n = fread(buf, 1, sizeof(buf) - 1, fp);
+		fclose(fp);
+		buf[n] = 0;
+		/* after ")": state ppid pgrp session tty tpgid flags minflt cminflt
+		 * majflt cmajflt utime stime */
+		p = strrchr(buf, ')');
+		if (p && sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu", &ut,
+				&st) == 2)
+			ms += (double)(ut + st) * 1000.0 / (double)sysconf(_SC_CLK_TCK);
+	}
+	return ms;
+}
+
+/* calls/s of n burn calls on tenant; *cores: its workers' CPU over the wall
+ * time. */
+static double burn(const char *tenant, uint64_t n, double *cores)
+{
+	double cpu0 = workers_cpu_ms(tenant);
+	uint64_t t0 = bench_now_ns();
+	double rate = throughput(tenant, "burn", BURN_IN, n, BURN_WINDOW);
+
+	*cores = (workers_cpu_ms(tenant) - cpu0) / ((double)(bench_now_ns() - t0) / 1e6);
+	return rate;
+}
+
+/* A CPU-bound Python function (bench/apps/cpu.py) as two tenants of a lutfd
+ * of its own (2 Carts, 4 Labors; cgroup = off when nocg), workers = 1 and
+ * workers = 2, driven alternately (which goes first alternates too) with
+ * BURN_WINDOW calls in flight: calls/s of each per round into one[] and
+ * two[], the cores their workers used into c1[] and c2[]. */
+static void burn_rounds(int rounds, uint64_t n, bool nocg, double *one, double *two, double *c1,
+			double *c2)
+{
+	static const char *const ex[] = {"burn=cpu:burn", NULL};
+	uint64_t up = 0;
+
+	if (!td_start(&d,
+		      nocg ? "carts = 2\nlabors = 4\ncgroup = off\n" : "carts = 2\nlabors = 4\n"))
+		die("lutfd start", 0, "burn");
+	cfd = td_connect(&d, "control.sock");
+	dfd = td_connect(&d, "lutf.sock");
+	if (cfd < 0 || dfd < 0)
+		die("connect", 0, "");
+
+	if (deploy_n("w1", "cpu", BENCH_DIR "/apps/cpu.py", ex, "python", 1, "basic") !=
+		LUTF_STATUS_OK ||
+	    deploy_n("w2", "cpu", BENCH_DIR "/apps/cpu.py", ex, "python", 2, "basic") !=
+		LUTF_STATUS_OK)
+		die("deploy", 0, "w1/w2");
+	if (!td_wait_tenant_counter(cfd, "w2", "workers_up", 2, 10000, &up))
+		die("workers_up", (uint32_t)up, "w2");
+	throughput("w1", "burn", BURN_IN, 16, BURN_WINDOW); /* warm: Labors up */
+	throughput("w2", "burn", BURN_IN, 32, BURN_WINDOW);
+	for (int k = 0; k < rounds; k++) {
+		if (k & 1)
+			two[k] = burn("w2", n, &c2[k]);
+		one[k] = burn("w1", n, &c1[k]);
+		if (!(k & 1))
+			two[k] = burn("w2", n, &c2[k]);
+	}
+	close(dfd);
+	td_close_stop(&d, &cfd);
+}
+
+/* The stages lutfd logged for tenant's first worker ("worker N up ... in
+ * T ms: spawn S, cgroup G, confine+load L, start R"): st[0] = T (the whole
+ * worker start), st[1] = S (the zygote's fork), st[2] = G (the move into the
+ * tenant's cgroup), st[3] = R (START answered). False when not found. */
+static bool log_stages(const char *tenant, double st[4])
+{
+	char line[512], key[64];
+	bool found = false;
+	FILE *fp = fopen(d.log, "re");
+
+	if (!fp)
+		return false;
+	snprintf(key, sizeof(key), "tenant %s: worker ", tenant);
+	while (!found && fgets(line, sizeof(line), fp)) {
+		const char *p = strstr(line, key), *in;
+		double l;
+
+		if (p && strstr(p, " up (") && (in = strstr(p, ") in ")) &&
+		    sscanf(in, ") in %lf ms: spawn %lf, cgroup %lf, confine+load %lf, start %lf",
+			   &st[0], &st[1], &st[2], &l, &st[3]) == 5)
+			found = true;
+	}
+	fclose(fp);
+	return found;
+}
+
+static double cold_start(const char *tenant, const char *path, const char *const *ex,
+			 const char *kind, double *cpu, double *dep)
+{
+	return cold_start_in("basic", tenant, path, ex, kind, cpu, dep);
+}
+
+/* The zygote's template against none: two lutfds side by side (tier none
+ * allowed), one as shipped (the zygote holds a started interpreter) and one
+ * with LUTF_PYTHON_TEMPLATE=off (each worker starts its own at its first
+ * load); n new Python tenants on each, alternating (which goes first
+ * alternates too), in tier none on both (basic refuses what an interpreter
+ * start in a worker asks: sysinfo). Wall ms and worker CPU ms per tenant. */
+static void template_ab(int n, double *on, double *off, double *cpu_on, double *cpu_off)
+{
+	static const char *const env_off[] = {"LUTF_PYTHON_TEMPLATE=off", NULL};
+	static struct td d2 = {.env = env_off};
+	const char *conf = "carts = 2\nlabors = 4\nallow_tier_none = on\n";
+	int cfd1, dfd1, cfd2, dfd2;
+	double dep;
+
+	if (!td_start(&d, conf) || !td_start(&d2, conf))
+		die("lutfd start", 0, "template a/b");
+	cfd1 = td_connect(&d, "control.sock");
+	dfd1 = td_connect(&d, "lutf.sock");
+	cfd2 = td_connect(&d2, "control.sock");
+	dfd2 = td_connect(&d2, "lutf.sock");
+	if (cfd1 < 0 || dfd1 < 0 || cfd2 < 0 || dfd2 < 0)
+		die("connect", 0, "template a/b");
+	for (int i = -1; i < n; i++) {
+		char t[16];
+		double x, y;
+
+		/* i = -1 warms both (BPF load, first spawn): nobody's cost. */
+		snprintf(t, sizeof(t), "ab%d", i + 1);
+		for (int k = 0; k < 2; k++) {
+			bool first_on = (i & 1) == 0;
+			bool is_on = k == 0 ? first_on : !first_on;
+
+			cfd = is_on ? cfd1 : cfd2;
+			dfd = is_on ? dfd1 : dfd2;
+			x = cold_start_in("none", t, EXAMPLE_PY_DIR "/greeter.py", py_ex, "python",
+					  &y, &dep);
+			if (i < 0)
+				continue;
+			if (is_on) {
+				on[i] = x;
+				cpu_on[i] = y;
+			} else {
+				off[i] = x;
+				cpu_off[i] = y;
+			}
+		}
+	}
+	close(dfd1);
+	close(dfd2);
+	td_close_stop(&d2, &cfd2);
+	td_close_stop(&d, &cfd1);
+	cfd = dfd = -1;
 }
 
 /* wrk (-t2 -c64, POST of one byte) on http://host:port/path for secs
@@ -346,28 +531,40 @@ static double sleepers(bool bpf, int labors, int calls, int rounds)
 int main(int argc, char **argv)
 {
 	struct bench_opts o;
-	struct bench_target t[10];
+	struct bench_target t[12];
 	double py_rps[5], c_rps[5], ratio[5], cold_py[6], cold_c[6], mem_py, mem_c;
-	double cpu_py[6], cpu_c[6], cpu_py_med, cpu_c_med;
+	double cpu_py[6], cpu_c[6], cpu_py_med, cpu_c_med, dep_py[6], dep_c[6], dep_py_med,
+	    dep_c_med;
 	double hpy[5], hc[5], hratio[5], hpy_med = NAN, hc_med = NAN, hratio_med = NAN;
 	double uw[5], hpy2[5], uwratio[5], uw_med = NAN, uwratio_med = NAN;
+	double w1[5], w2[5], wratio[5], w1_med, w2_med, wratio_med, wratio_lo, wratio_hi;
+	double stg_py[4][6], stg_c[4][6], stg_py_med[4], stg_c_med[4];
+	double ab_on[6], ab_off[6], abc_on[6], abc_off[6], ab_on_med, ab_off_med, abc_on_med,
+	    abc_off_med;
+	double wc1[5], wc2[5], wc1_med, wc2_med;
 	char http[64];
 	double py_med, c_med, ratio_med, cgi_rps, nap_bpf, nap_poll, nap_none, cold_py_med,
 	    cold_c_med;
 	char machine[128];
 	int rounds, ncold, ncgi, nt = 0;
+	bool nocg;
 	uint64_t n;
 
 	bench_parse_args(argc, argv,
 			 "Python functions through lutfd: no-op against C and CGI, sleeping "
-			 "calls with labor_watch on and off, cold start, idle memory. Needs "
-			 "root (else exit 77).",
+			 "calls with labor_watch on and off, workers = 2 against 1 for a "
+			 "CPU-bound function (LUTF_BENCH_CGROUP=off: without tenant cgroups), "
+			 "cold start, idle memory. Needs root (else exit 77).",
 			 &o);
 	if (geteuid() != 0) {
 		fprintf(stderr, "python: skipped: lutfd needs root (zygote, worker uids)\n");
 		return 77;
 	}
 	rounds = o.quick ? 2 : 5;
+	/* LUTF_BENCH_CGROUP=off: the workers = N lutfd has no tenant cgroups.
+	 * On a busy host a tenant's cgroup gets one group's share of the CPU
+	 * however many workers it has (bench/workers.c says the same). */
+	nocg = getenv("LUTF_BENCH_CGROUP") && !strcmp(getenv("LUTF_BENCH_CGROUP"), "off");
 	n = o.quick ? 2000 : 20000;
 	ncold = o.quick ? 2 : 6; /* 2 tenants each, + 1: within the 16 uids of td_start */
 	ncgi = o.quick ? 6 : 40;
@@ -378,15 +575,35 @@ int main(int argc, char **argv)
 	dfd = td_connect(&d, "lutf.sock");
 	if (cfd < 0 || dfd < 0)
 		die("connect", 0, "");
-	cold_start("warm", HELLO_SO, c_ex, "native", &cpu_py[0]); /* BPF load: nobody's cost */
+	cold_start("warm", HELLO_SO, c_ex, "native", &cpu_py[0],
+		   &dep_py[0]); /* BPF load: nobody's cost */
 	for (int i = 0; i < ncold; i++) {
 		char tp[16], tc[16];
 
 		snprintf(tp, sizeof(tp), "py%d", i);
 		snprintf(tc, sizeof(tc), "c%d", i);
-		cold_py[i] =
-		    cold_start(tp, EXAMPLE_PY_DIR "/greeter.py", py_ex, "python", &cpu_py[i]);
-		cold_c[i] = cold_start(tc, HELLO_SO, c_ex, "native", &cpu_c[i]);
+		cold_py[i] = cold_start(tp, EXAMPLE_PY_DIR "/greeter.py", py_ex, "python",
+					&cpu_py[i], &dep_py[i]);
+		cold_c[i] = cold_start(tc, HELLO_SO, c_ex, "native", &cpu_c[i], &dep_c[i]);
+	}
+	/* Where a cold start goes, from lutfd's log: the worker's start
+	 * (spawn, cgroup move, START) inside the DEPLOY's answer. */
+	for (int i = 0; i < ncold; i++) {
+		char tp[16], tc[16];
+		double a[4] = {NAN, NAN, NAN, NAN}, b[4] = {NAN, NAN, NAN, NAN};
+
+		snprintf(tp, sizeof(tp), "py%d", i);
+		snprintf(tc, sizeof(tc), "c%d", i);
+		log_stages(tp, a);
+		log_stages(tc, b);
+		for (int k = 0; k < 4; k++) {
+			stg_py[k][i] = a[k];
+			stg_c[k][i] = b[k];
+		}
+	}
+	for (int k = 0; k < 4; k++) {
+		stg_py_med[k] = bench_median_d(stg_py[k], (size_t)ncold);
+		stg_c_med[k] = bench_median_d(stg_c[k], (size_t)ncold);
 	}
 	bench_sleep_ns(300 * 1000000ull); /* idle */
 	mem_py = private_kib("py0");
@@ -434,6 +651,26 @@ int main(int argc, char **argv)
 	}
 	close(dfd);
 	td_close_stop(&d, &cfd);
+	/* Cold start with and without the zygote's started interpreter. */
+	template_ab(ncold, ab_on, ab_off, abc_on, abc_off);
+	ab_on_med = bench_median_d(ab_on, (size_t)ncold);
+	ab_off_med = bench_median_d(ab_off, (size_t)ncold);
+	abc_on_med = bench_median_d(abc_on, (size_t)ncold);
+	abc_off_med = bench_median_d(abc_off, (size_t)ncold);
+	/* workers = 2 against 1, CPU-bound Python: 2 processes, 2 GILs. */
+	burn_rounds(rounds, o.quick ? 60 : 400, nocg, w1, w2, wc1, wc2);
+	wratio_lo = INFINITY;
+	wratio_hi = 0;
+	for (int k = 0; k < rounds; k++) {
+		wratio[k] = w2[k] / w1[k];
+		wratio_lo = fmin(wratio_lo, wratio[k]);
+		wratio_hi = fmax(wratio_hi, wratio[k]);
+	}
+	wc1_med = bench_median_d(wc1, (size_t)rounds);
+	wc2_med = bench_median_d(wc2, (size_t)rounds);
+	w1_med = bench_median_d(w1, (size_t)rounds);
+	w2_med = bench_median_d(w2, (size_t)rounds);
+	wratio_med = bench_median_d(wratio, (size_t)rounds);
 	py_med = bench_median_d(py_rps, (size_t)rounds);
 	c_med = bench_median_d(c_rps, (size_t)rounds);
 	ratio_med = bench_median_d(ratio, (size_t)rounds);
@@ -441,6 +678,8 @@ int main(int argc, char **argv)
 	cold_c_med = bench_median_d(cold_c, (size_t)ncold);
 	cpu_py_med = bench_median_d(cpu_py, (size_t)ncold);
 	cpu_c_med = bench_median_d(cpu_c, (size_t)ncold);
+	dep_py_med = bench_median_d(dep_py, (size_t)ncold);
+	dep_c_med = bench_median_d(dep_c, (size_t)ncold);
 	cgi_rps = cgi(ncgi, 2);
 	nap_bpf = sleepers(true, 16, 200, o.quick ? 1 : 3);
 	nap_poll = sleepers(false, 16, 200, o.quick ? 1 : 3);
@@ -477,6 +716,13 @@ int main(int argc, char **argv)
 					nap_none / nap_bpf >= 6,
 					"x",
 					false};
+	t[nt++] = (struct bench_target){"workers2_vs_1_cpu",
+					"CPU-bound Python: workers = 2 / workers = 1",
+					wratio_med,
+					1.7,
+					wratio_med >= 1.7,
+					"x",
+					false};
 	t[nt++] = (struct bench_target){"cold_start_ms",
 					"new Python tenant: first OK call",
 					cold_py_med,
@@ -507,8 +753,28 @@ int main(int argc, char **argv)
 		bench_json_num(&j, "sleep200_bpf_ms", nap_bpf);
 		bench_json_num(&j, "sleep200_poll_ms", nap_poll);
 		bench_json_num(&j, "sleep200_no_handoff_ms", nap_none);
+		bench_json_num(&j, "cpu_workers1_calls_per_s", w1_med);
+		bench_json_num(&j, "cpu_workers2_calls_per_s", w2_med);
+		bench_json_bool(&j, "cpu_workers_cgroup_off", nocg);
+		bench_json_num(&j, "cpu_workers1_cores", wc1_med);
+		bench_json_num(&j, "cpu_workers2_cores", wc2_med);
+		bench_json_num(&j, "cpu_workers2_vs_1", wratio_med);
+		bench_json_num(&j, "cpu_workers2_vs_1_min", wratio_lo);
+		bench_json_num(&j, "cpu_workers2_vs_1_max", wratio_hi);
 		bench_json_num(&j, "cold_start_py_ms", cold_py_med);
 		bench_json_num(&j, "cold_start_c_ms", cold_c_med);
+		bench_json_num(&j, "cold_worker_start_py_ms", stg_py_med[0]);
+		bench_json_num(&j, "cold_worker_start_c_ms", stg_c_med[0]);
+		bench_json_num(&j, "cold_spawn_py_ms", stg_py_med[1]);
+		bench_json_num(&j, "cold_spawn_c_ms", stg_c_med[1]);
+		bench_json_num(&j, "cold_cgroup_py_ms", stg_py_med[2]);
+		bench_json_num(&j, "cold_cgroup_c_ms", stg_c_med[2]);
+		bench_json_num(&j, "cold_deploy_py_ms", dep_py_med);
+		bench_json_num(&j, "cold_deploy_c_ms", dep_c_med);
+		bench_json_num(&j, "cold_tier_none_template_ms", ab_on_med);
+		bench_json_num(&j, "cold_tier_none_no_template_ms", ab_off_med);
+		bench_json_num(&j, "cold_tier_none_template_worker_cpu_ms", abc_on_med);
+		bench_json_num(&j, "cold_tier_none_no_template_worker_cpu_ms", abc_off_med);
 		bench_json_num(&j, "cold_worker_cpu_py_ms", cpu_py_med);
 		bench_json_num(&j, "cold_worker_cpu_c_ms", cpu_c_med);
 		bench_json_num(&j, "idle_private_py_kib", mem_py);
@@ -531,12 +797,33 @@ int main(int argc, char **argv)
 	       nap_bpf, nap_poll);
 	printf("%-46s %14.1f %14.1f\n", "  the same, 1 Labor per Cart (no hand-off), ms", nap_bpf,
 	       nap_none);
+	printf("%-46s %14.0f %14.0f\n",
+	       nocg ? "CPU-bound Python calls/s: workers = 2 / = 1 (no cg)"
+		    : "CPU-bound Python calls/s: workers = 2 / = 1",
+	       w2_med, w1_med);
+	printf("%-46s %14.2f %14.2f\n", "  cores the workers used (median)", wc2_med, wc1_med);
+	printf("%-46s %14.2f %14s\n", "  ratio, median of rounds", wratio_med, "");
+	printf("%-46s %8.2f..%-4.2f %14s\n", "  ratio, range over rounds", wratio_lo, wratio_hi,
+	       "");
 	printf("%-46s %14.1f %14.1f\n", "deploy new tenant -> first OK call, ms (median)",
 	       cold_py_med, cold_c_med);
+	printf("%-46s %14.1f %14.1f\n", "  of which the DEPLOY's answer, ms (median)", dep_py_med,
+	       dep_c_med);
+	printf("%-46s %14.1f %14.1f\n", "    worker start (lutfd's log), ms", stg_py_med[0],
+	       stg_c_med[0]);
+	printf("%-46s %14.1f %14.1f\n", "      zygote's fork, ms", stg_py_med[1], stg_c_med[1]);
+	printf("%-46s %14.1f %14.1f\n", "      move into the tenant's cgroup, ms", stg_py_med[2],
+	       stg_c_med[2]);
+	printf("%-46s %14.1f %14.1f\n", "      START answered, ms", stg_py_med[3], stg_c_med[3]);
 	printf("%-46s %14.1f %14s\n", "  Python's share: the difference, ms",
 	       cold_py_med - cold_c_med, "");
 	printf("%-46s %14.2f %14.2f\n", "  worker CPU from fork to first OK call, ms", cpu_py_med,
 	       cpu_c_med);
+	printf("%-46s %14s %14s\n", "tier none, new Python tenant:", "template", "no template");
+	printf("%-46s %14.1f %14.1f\n", "  deploy -> first OK call, ms (median)", ab_on_med,
+	       ab_off_med);
+	printf("%-46s %14.2f %14.2f\n", "  worker CPU from fork to first OK call, ms", abc_on_med,
+	       abc_off_med);
 	printf("%-46s %14.0f %14.0f\n", "idle worker private memory, KiB", mem_py, mem_c);
 	bench_targets_print(t, nt);
 	return 0;

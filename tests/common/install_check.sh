@@ -231,6 +231,36 @@ for f in "$sbindir/lutfd" "$bindir/lutfctl" "$includedir/lutf/client.h" \
 	[ -e "$dest$f" ] || fail "$f not installed"
 done
 [ -x "$dest$sbindir/lutfd" ] && [ -x "$dest$bindir/lutfctl" ] || fail "binaries not executable"
+# Python functions (a build with lutf_python.so): the module is installed, and
+# the installed lutfd's zygote loads that one (found relative to lutfd's own
+# executable), not the build tree's, and runs a Python function with it.
+if [ -e "$build/userspace/worker/lutf_python.so" ]; then
+	pymod=$libdir/lutf/lutf_python.so
+	[ -e "$dest$pymod" ] || fail "$pymod not installed"
+	if [ "$(id -u)" = 0 ]; then
+		mkdir -p "$tmp/py/state" "$tmp/py/run"
+		chmod 711 "$tmp" "$tmp/py"
+		printf '[lutfd]\nbpf = off\ncgroup = off\nuid_range = off\nlisten_tcp = off\nhttp_listen = off\nadmin_listen = off\nrequire_keys = off\npolicy_dir = %s\n' \
+			"$dest$datadir/lutf/policies" >"$tmp/py/lutfd.conf"
+		"$dest$sbindir/lutfd" --config "$tmp/py/lutfd.conf" --state-dir "$tmp/py/state" \
+			--runtime-dir "$tmp/py/run" >"$tmp/py/lutfd.log" 2>&1 &
+		lutfd_pid=$!
+		trap 'kill $lutfd_pid 2>/dev/null || true; wait $lutfd_pid 2>/dev/null || true; rm -rf "$tmp"' EXIT
+		ctl=("$dest$bindir/lutfctl" --runtime-dir "$tmp/py/run")
+		for _ in $(seq 100); do [ -S "$tmp/py/run/control.sock" ] && break; sleep 0.1; done
+		printf 'def hi(call):\n    return "py:" + call.input.decode()\n' >"$tmp/py/hi.py"
+		"${ctl[@]}" deploy --tenant inst --app hi --py "$tmp/py/hi.py" --export hi=hi:hi \
+			>"$tmp/py/deploy.log" 2>&1 || { cat "$tmp/py/deploy.log" "$tmp/py/lutfd.log"; fail "installed lutfd: Python deploy"; }
+		out=$("${ctl[@]}" invoke inst/hi --data ok) || fail "installed lutfd: Python invoke: $out"
+		[ "$out" = "py:ok" ] || fail "installed lutfd: Python answered '$out'"
+		zy=$(pgrep -P "$lutfd_pid" -x lutf-zygote) || fail "installed lutfd: no zygote"
+		grep -q " $dest$pymod\$" "/proc/$zy/maps" ||
+			fail "the installed zygote did not load $dest$pymod: $(grep -o '/[^ ]*lutf_python.so' "/proc/$zy/maps" | sort -u)"
+		kill "$lutfd_pid"
+		wait "$lutfd_pid" 2>/dev/null || true
+		echo "install: the installed lutfd runs Python with $pymod"
+	fi
+fi
 for p in "$(dirname "$0")"/../../policies/*.policy; do
 	[ -e "$p" ] || continue
 	[ -e "$dest$datadir/lutf/policies/$(basename "$p")" ] || fail "policy $(basename "$p") not installed"

@@ -112,10 +112,11 @@ static void deploy_ok(const char *tenant, const char *app, const char *path,
 }
 
 static const char *const handler_ex[] = {
-    "hello=handler:handle", "echo=handler:echo",	 "meta=handler:meta",
-    "boom=handler:boom",    "refuse=handler:refuse",	 "spin=handler:spin",
-    "sleep=handler:sleep",  "shell=handler:shell",	 "hog=handler:hog",
-    "count=handler:count",  "badret=handler:bad_return", NULL,
+    "hello=handler:handle",	 "echo=handler:echo",	      "meta=handler:meta",
+    "boom=handler:boom",	 "refuse=handler:refuse",     "spin=handler:spin",
+    "sleep=handler:sleep",	 "shell=handler:shell",	      "hog=handler:hog",
+    "count=handler:count",	 "badret=handler:bad_return", "nomem=handler:nomem",
+    "bigalloc=handler:bigalloc", "caught=handler:caught",     NULL,
 };
 
 static bool send_raw(int fd, const char *p, size_t n)
@@ -192,6 +193,45 @@ Test(python, bad_deploys_are_refused_clearly)
 	cr_assert_eq(py_deploy("pt3", "a", C_APP, ok, NULL, msg, sizeof(msg)),
 		     LUTF_STATUS_MALFORMED, "%s", msg);
 	cr_assert(strstr(msg, "not an ELF object"), "%s", msg);
+}
+
+/* lutfd's zygote (root) loads lutf_python.so only when only root can change
+ * it: a group-writable copy named by LUTF_PYTHON_MODULE, or a relative path,
+ * leaves Python off, and a Python deploy says why; a proper copy works. */
+Test(python, a_module_others_can_change_is_not_loaded)
+{
+	static const char *const ex[] = {"x=handler:handle", NULL};
+	char mod[300], envv[340], msg[400], cmd[700];
+	const char *env[] = {envv, NULL};
+	const char *const rel[] = {"LUTF_PYTHON_MODULE=lutf_python.so", NULL};
+
+	teardown();
+	snprintf(mod, sizeof(mod), "/tmp/lutf-pymod-%d.so", (int)getpid());
+	snprintf(cmd, sizeof(cmd), "cp '%s' '%s' && chmod 0664 '%s'", PY_MODULE, mod, mod);
+	cr_assert_eq(system(cmd), 0, "%s", cmd);
+	snprintf(envv, sizeof(envv), "LUTF_PYTHON_MODULE=%s", mod);
+	d.env = env;
+	cr_assert(td_start(&d, "carts = 1\nlabors = 2\n"), "lutfd did not start (%s)", d.log);
+	cfd = td_connect(&d, "control.sock");
+	cr_assert(cfd >= 0);
+	cr_assert_neq(py_deploy("pm1", "a", HANDLER, ex, NULL, msg, sizeof(msg)), LUTF_STATUS_OK);
+	cr_assert(strstr(msg, "is not a file only root can change"), "%s", msg);
+	teardown();
+	d.env = rel;
+	cr_assert(td_start(&d, "carts = 1\nlabors = 2\n"), "lutfd did not start (%s)", d.log);
+	cfd = td_connect(&d, "control.sock");
+	cr_assert_neq(py_deploy("pm2", "a", HANDLER, ex, NULL, msg, sizeof(msg)), LUTF_STATUS_OK);
+	cr_assert(strstr(msg, "is not an absolute path"), "%s", msg);
+	teardown();
+	cr_assert_eq(chmod(mod, 0644), 0);
+	d.env = env;
+	cr_assert(td_start(&d, "carts = 1\nlabors = 2\n"), "lutfd did not start (%s)", d.log);
+	cfd = td_connect(&d, "control.sock");
+	dfd = td_connect(&d, "lutf.sock");
+	deploy_ok("pm3", "a", HANDLER, ex, NULL);
+	expect("pm3", "x", "copy", LUTF_STATUS_OK, "hello copy");
+	d.env = NULL;
+	unlink(mod);
 }
 
 Test(python, zip_with_vendored_dependency_and_stdlib_heavy)
@@ -293,6 +333,53 @@ Test(python, memory_hog_is_out_of_memory)
 	cr_assert_eq(r.status, LUTF_STATUS_OUT_OF_MEMORY, "status %u (%s)", r.status, r.text);
 	cr_assert(fx_wait_up(cfd, dfd, "pm", "hello", 5000), "pm did not come back");
 }
+
+/* A MemoryError out of the handler is OUT_OF_MEMORY carrying its message,
+ * raised or from a refused allocation; the worker stays (no recycle), and a
+ * MemoryError the handler catches is its own business. */
+Test(python, memory_error_is_out_of_memory_and_the_worker_stays)
+{
+	uint64_t pid0 = 0, pid1 = 0, restarts = 1;
+
+	deploy_ok("pe", "greeter", HANDLER, handler_ex, NULL);
+	expect("pe", "hello", "x", LUTF_STATUS_OK, NULL);
+	cr_assert(td_tenant_counter(cfd, "pe", "worker_pid", &pid0) && pid0);
+	expect("pe", "nomem", "", LUTF_STATUS_OUT_OF_MEMORY, "MemoryError: asked for too much");
+	expect("pe", "bigalloc", "", LUTF_STATUS_OUT_OF_MEMORY, "MemoryError");
+	expect("pe", "caught", "", LUTF_STATUS_OK, "caught");
+	expect("pe", "boom", "x", LUTF_STATUS_FUNCTION_ERROR, "ValueError");
+	expect("pe", "hello", "y", LUTF_STATUS_OK, "hello y");
+	cr_assert(td_tenant_counter(cfd, "pe", "worker_pid", &pid1) && pid1 == pid0,
+		  "the worker changed: %llu -> %llu", (unsigned long long)pid0,
+		  (unsigned long long)pid1);
+	cr_assert(td_tenant_counter(cfd, "pe", "restarts", &restarts) && restarts == 0);
+}
+
+/* Without cgroups the tenant's RLIMIT_AS stops a hog: Python raises
+ * MemoryError, which is OUT_OF_MEMORY too, and the worker serves on.
+ * Sanitizer builds set no RLIMIT_AS (drop.c): the hog would have no bound. */
+#if !defined(__SANITIZE_ADDRESS__) && !defined(__SANITIZE_THREAD__) && !defined(LUTF_SANITIZER)
+Test(python, memory_hog_under_rlimits_alone_is_out_of_memory)
+{
+	char limits[300] = "";
+	struct py_deploy o = {.memory_mb = 64};
+	struct fx_res r;
+
+	teardown();
+	cr_assert(td_start(&d, "carts = 2\nlabors = 4\ncgroup = off\n"),
+		  "lutfd did not start (log in %s)", d.log);
+	cfd = td_connect(&d, "control.sock");
+	dfd = td_connect(&d, "lutf.sock");
+	cr_assert(cfd >= 0 && dfd >= 0);
+	deploy_ok("pr", "greeter", HANDLER, handler_ex, &o);
+	cr_assert(fx_tenant_text(cfd, "pr", "limits=", limits, sizeof(limits)));
+	cr_assert(strstr(limits, "rlimits only"), "%s", limits);
+	r = call("pr", "hog", "");
+	cr_assert_eq(r.status, LUTF_STATUS_OUT_OF_MEMORY, "status %u (%s)", r.status, r.text);
+	cr_assert(strstr(r.text, "MemoryError"), "'%s'", r.text);
+	expect("pr", "hello", "z", LUTF_STATUS_OK, "hello z");
+}
+#endif
 
 Test(python, pause_holds_calls_resume_answers_in_order_delete)
 {

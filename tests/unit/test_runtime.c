@@ -2,6 +2,7 @@
 /* The in-process API: invoke, submit/reap, rejections, deadlines, migration. */
 #include <criterion/criterion.h>
 #include <dirent.h>
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -35,6 +36,11 @@ LUTF_FUNCTION(t_fail)
 LUTF_FUNCTION(t_ret7)
 {
 	return 7;
+}
+
+LUTF_FUNCTION(t_nomem)
+{
+	return -ENOMEM;
 }
 
 /* Blocks in the kernel until the gate opens. */
@@ -175,6 +181,11 @@ Test(runtime, typed_errors)
 	lutf_runtime_invoke(rt, r7, &(struct lutf_request){0}, &res);
 	cr_assert_eq(res.status, LUTF_STATUS_FUNCTION_ERROR);
 	cr_assert_str_eq(res.error, "function returned 7");
+	lutf_result_release(&res);
+	/* -ENOMEM: the function ran out of memory (a Python MemoryError). */
+	lutf_runtime_invoke(rt, add("nomem", t_nomem), &(struct lutf_request){0}, &res);
+	cr_assert_eq(res.status, LUTF_STATUS_OUT_OF_MEMORY);
+	cr_assert_str_eq(res.error, "function returned -12");
 	lutf_result_release(&res);
 	lutf_runtime_invoke(rt, big, &(struct lutf_request){0}, &res);
 	cr_assert_eq(res.status, LUTF_STATUS_TOO_LARGE);

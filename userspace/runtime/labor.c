@@ -236,7 +236,8 @@ static void call_function(struct labor_self *s, struct lutf_brick *b)
 	} else if (k.failed || rc != 0) {
 		if (!k.failed)
 			snprintf(k.err, sizeof(k.err), "function returned %d", rc);
-		status = LUTF_STATUS_FUNCTION_ERROR;
+		/* -ENOMEM: the function ran out of memory (a Python MemoryError). */
+		status = rc == -ENOMEM ? LUTF_STATUS_OUT_OF_MEMORY : LUTF_STATUS_FUNCTION_ERROR;
 	} else {
 		status = LUTF_STATUS_OK;
 	}

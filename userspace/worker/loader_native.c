@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "loader.h"
@@ -113,13 +114,82 @@ const struct lutf_loader lutf_loader_native = {
 static const struct lutf_loader *py_loader; /* set in the zygote, inherited */
 static char py_why[200] = "this lutf is built without Python (LUTF_PYTHON=OFF)";
 
+#ifdef LUTF_HAVE_PYTHON
+/* path, opened, if it is a module the zygote (root) may load: an absolute
+ * path to a regular file that only root (or lutfd's own uid) can change,
+ * checked on the open file (no swap between the check and the load). The fd,
+ * or -errno with why in py_why. */
+static int module_open(const char *path)
+{
+	struct stat st;
+	int fd, err;
+
+	if (path[0] != '/') {
+		snprintf(py_why, sizeof(py_why), "no Python loader: %s is not an absolute path",
+			 path);
+		return -EINVAL;
+	}
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0 || fstat(fd, &st)) {
+		err = -errno;
+		snprintf(py_why, sizeof(py_why), "no Python loader: %s: %s", path, strerror(errno));
+		if (fd >= 0)
+			close(fd);
+		return err;
+	}
+	if (!S_ISREG(st.st_mode) || (st.st_uid && st.st_uid != geteuid()) ||
+	    (st.st_mode & (S_IWGRP | S_IWOTH))) {
+		snprintf(py_why, sizeof(py_why),
+			 "no Python loader: %s is not a file only root can change", path);
+		close(fd);
+		return -EPERM;
+	}
+	return fd;
+}
+
+/* Which lutf_python.so: $LUTF_PYTHON_MODULE (lutfd's environment, set by
+ * its operator); else the installed one, found relative to lutfd's own
+ * executable (LUTF_PYTHON_MODULE_REL: from SBINDIR to LIBDIR/lutf), when it
+ * is there; else the build tree's. Its path into buf; the open fd, or -errno
+ * (py_why says). */
+static int module_find(char *buf, size_t cap)
+{
+	const char *env = getenv("LUTF_PYTHON_MODULE");
+	char exe[4096], *slash;
+	ssize_t n;
+
+	if (env && *env) {
+		snprintf(buf, cap, "%s", env);
+		return module_open(buf);
+	}
+	n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+	if (n > 0 && (exe[n] = 0, slash = strrchr(exe, '/'))) {
+		*slash = 0;
+		if ((size_t)snprintf(buf, cap, "%s/%s", exe, LUTF_PYTHON_MODULE_REL) < cap &&
+		    !access(buf, F_OK))
+			return module_open(buf);
+	}
+	snprintf(buf, cap, "%s", LUTF_PYTHON_MODULE);
+	return module_open(buf);
+}
+#endif
+
 int lutf_python_preinit(void)
 {
 #ifdef LUTF_HAVE_PYTHON
 	const struct lutf_loader *l;
 	int (*init)(void);
-	void *h = dlopen(LUTF_PYTHON_MODULE, RTLD_NOW | RTLD_GLOBAL);
+	char path[4096], self[32];
+	const char *env;
+	void *h;
+	int fd = module_find(path, sizeof(path));
 
+	if (fd < 0)
+		return -ENOENT;
+	/* The file checked, not whatever the path names by now. */
+	snprintf(self, sizeof(self), "/proc/self/fd/%d", fd);
+	h = dlopen(self, RTLD_NOW | RTLD_GLOBAL);
+	close(fd);
 	if (!h) {
 		snprintf(py_why, sizeof(py_why), "no Python loader: %s", dlerror());
 		return -ENOENT;
@@ -127,11 +197,17 @@ int lutf_python_preinit(void)
 	init = (int (*)(void))dlsym(h, "lutf_python_module_init");
 	l = dlsym(h, "lutf_loader_python");
 	if (!init || !l) {
-		snprintf(py_why, sizeof(py_why), "no Python loader: %s is not lutf's module",
-			 LUTF_PYTHON_MODULE);
+		snprintf(py_why, sizeof(py_why), "no Python loader: %.150s is not lutf's module",
+			 path);
 		return -ENOENT;
 	}
 	py_loader = l;
+	/* LUTF_PYTHON_TEMPLATE=off: no interpreter in the zygote; each worker
+	 * starts its own at its first Python load (after its confinement): its
+	 * own str/bytes hash key, at the cost bench/python measures. */
+	env = getenv("LUTF_PYTHON_TEMPLATE");
+	if (env && !strcmp(env, "off"))
+		return 0;
 	return init();
 #else
 	return -ENOENT;

@@ -11,8 +11,9 @@
 struct lutf_loader;
 
 /*
- * In the zygote, before its first fork: load LUTF_PYTHON_MODULE (the build's
- * lutf_python.so) RTLD_GLOBAL (CPython's extension modules need its symbols)
+ * In the zygote, before its first fork: load lutf_python.so ($LUTF_PYTHON_MODULE,
+ * else the installed one relative to lutfd's executable, else the build's)
+ * RTLD_GLOBAL (CPython's extension modules need its symbols)
  * and start CPython holding the GIL, so that every worker forked after only
  * finishes the fork (cold start, shared pages). Returns 0, -ENOENT (no
  * module: Python apps are refused at load, saying why), or -ENOEXEC (the

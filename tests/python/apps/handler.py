@@ -62,3 +62,19 @@ def count(call):
 
 def bad_return(call):
     return 42
+
+
+def nomem(call):
+    raise MemoryError("asked for too much")
+
+
+def bigalloc(call):
+    return bytes(1 << 44)  # 16 TiB: malloc refuses it, Python raises MemoryError
+
+
+def caught(call):
+    try:
+        bytes(1 << 44)
+    except MemoryError:
+        return "caught"
+    return "allocated?"
