@@ -800,7 +800,7 @@ static int python_find(struct lutf_loader_app *a, const char *symbol, const char
 
 static void python_unload(struct lutf_loader_app *a)
 {
-	char msg[8];
+	char msg[160]; /* py_enter fills a reason; unused here */
 
 	/* Found functions of a failed load leak their py_fn: a few bytes, once. */
 	if (!py_enter(msg, sizeof(msg))) {
