@@ -20,8 +20,6 @@
  */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
-#include <ctype.h>
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>
@@ -42,6 +40,7 @@
 
 #include "common.h"
 #include "lutfd_util.h"
+#include "proc_tree.h"
 #include "wire.h"
 
 #define CONNS 64
@@ -165,153 +164,6 @@ static int pin_self(int cpu)
 		CPU_SET(cpu, &s);
 	}
 	return sched_setaffinity(0, sizeof(s), &s);
-}
-
-/* pid and every process below it (lutfd: zygote, watcher, workers), root
- * first; returns how many (at most cap). */
-static size_t tree(pid_t root, pid_t *out, size_t cap)
-{
-	size_t n = 0, np = 0, capp = 4096;
-	pid_t(*pp)[2] = malloc(capp * sizeof(*pp));
-	DIR *d = opendir("/proc");
-	struct dirent *e;
-	bool grew = true;
-
-	if (cap)
-		out[n++] = root;
-	while (pp && d && (e = readdir(d))) {
-		char path[300], buf[512], *p;
-		int fd, k;
-
-		if (!isdigit((unsigned char)e->d_name[0]))
-			continue;
-		snprintf(path, sizeof(path), "/proc/%s/stat", e->d_name);
-		fd = open(path, O_RDONLY | O_CLOEXEC);
-		if (fd < 0)
-			continue;
-		k = (int)read(fd, buf, sizeof(buf) - 1);
-		close(fd);
-		if (k <= 0)
-			continue;
-		buf[k] = 0;
-		p = strrchr(buf, ')'); /* the name may hold anything */
-		if (!p || np == capp)
-			continue;
-		pp[np][0] = (pid_t)atoi(e->d_name);
-		pp[np][1] = (pid_t)strtol(p + 4, NULL, 10); /* ") S ppid" */
-		np++;
-	}
-	if (d)
-		closedir(d);
-	/* Bounded: each pass adds at least one process or ends. */
-	while (grew && pp) {
-		grew = false;
-		for (size_t i = 0; i < np; i++) {
-			bool in = false, parent = false;
-
-			for (size_t j = 0; j < n; j++) {
-				in |= out[j] == pp[i][0];
-				parent |= out[j] == pp[i][1];
-			}
-			if (!in && parent && n < cap) {
-				out[n++] = pp[i][0];
-				grew = true;
-			}
-		}
-	}
-	free(pp);
-	return n;
-}
-
-/* Calls fn(tid, arg) on every thread of pid. */
-static void each_task(pid_t pid, void (*fn)(pid_t tid, void *arg), void *arg)
-{
-	char path[64];
-	DIR *d;
-	struct dirent *e;
-
-	snprintf(path, sizeof(path), "/proc/%d/task", (int)pid);
-	d = opendir(path);
-	while (d && (e = readdir(d)))
-		if (isdigit((unsigned char)e->d_name[0]))
-			fn((pid_t)atoi(e->d_name), arg);
-	if (d)
-		closedir(d);
-}
-
-/* Context switches and CPU time of the threads seen so far. */
-struct tstat {
-	uint64_t cs, cpu_ns;
-};
-
-static void add_cs(pid_t tid, void *arg)
-{
-	struct tstat *t = arg;
-	char path[64], line[128];
-	unsigned long long ns;
-	FILE *fp;
-
-	snprintf(path, sizeof(path), "/proc/%d/status", (int)tid);
-	fp = fopen(path, "re");
-	while (fp && fgets(line, sizeof(line), fp)) {
-		if (!strncmp(line, "voluntary_ctxt_switches:", 24))
-			t->cs += strtoull(line + 24, NULL, 10);
-		else if (!strncmp(line, "nonvoluntary_ctxt_switches:", 27))
-			t->cs += strtoull(line + 27, NULL, 10);
-	}
-	if (fp)
-		fclose(fp);
-	/* schedstat: ns on a CPU, ns waiting, timeslices. */
-	snprintf(path, sizeof(path), "/proc/%d/schedstat", (int)tid);
-	fp = fopen(path, "re");
-	if (fp && fscanf(fp, "%llu", &ns) == 1)
-		t->cpu_ns += ns;
-	if (fp)
-		fclose(fp);
-}
-
-/* Context switches and CPU time so far, every thread: of root itself, and of
- * the processes below it. (A thread that exited between two reads takes its
- * counts with it: lutfd's and nginx's threads live through a run.) */
-static void tree_cs(pid_t root, struct tstat *self, struct tstat *kids)
-{
-	pid_t p[256];
-	size_t n = tree(root, p, 256);
-
-	*self = *kids = (struct tstat){0};
-	for (size_t i = 0; i < n; i++)
-		each_task(p[i], add_cs, i ? kids : self);
-}
-
-struct pin_check {
-	int cpu;
-	unsigned tasks, off; /* tasks seen, of which not on cpu alone */
-};
-
-static void check_pin(pid_t tid, void *arg)
-{
-	struct pin_check *c = arg;
-	cpu_set_t s;
-
-	c->tasks++;
-	if (sched_getaffinity(tid, sizeof(s), &s) == 0 &&
-	    (CPU_COUNT(&s) != 1 || !CPU_ISSET(c->cpu, &s)))
-		c->off++;
-}
-
-/* Is every thread of root and of every process below it on cpu alone? */
-static bool tree_pinned(pid_t root, int cpu)
-{
-	struct pin_check c = {.cpu = cpu};
-	pid_t p[256];
-	size_t n = tree(root, p, 256);
-
-	for (size_t i = 0; i < n; i++)
-		each_task(p[i], check_pin, &c);
-	if (!c.tasks || c.off)
-		fprintf(stderr, "http: %u of %u tasks under pid %d not on CPU %d alone\n", c.off,
-			c.tasks, (int)root, cpu);
-	return c.tasks && !c.off;
 }
 
 /* ---- lutfd ---- */
@@ -562,23 +414,23 @@ static bool wrk_run(const char *url, int conns, bool pinned, struct wrk_out *w)
  * and the context switches per call of both. */
 static bool measure(pid_t pid, const char *url, bool pinned, struct samp *s)
 {
-	struct tstat a0, b0, a1, b1;
+	struct bench_tstat a0, b0, a1, b1;
 	struct wrk_out w;
 	double n;
 
-	tree_cs(pid, &a0, &b0);
+	bench_tree_stat(pid, &a0, &b0);
 	if (!wrk_run(url, CONNS, pinned, &w))
 		return false;
-	tree_cs(pid, &a1, &b1);
+	bench_tree_stat(pid, &a1, &b1);
 	n = (double)w.requests;
 	s->rps = w.rps;
 	s->cs64_self = (double)(a1.cs - a0.cs) / n;
 	s->cs64_kids = (double)(b1.cs - b0.cs) / n;
 	s->cpu64_ns = (double)(a1.cpu_ns - a0.cpu_ns + b1.cpu_ns - b0.cpu_ns) / n;
-	tree_cs(pid, &a0, &b0);
+	bench_tree_stat(pid, &a0, &b0);
 	if (!wrk_run(url, 1, pinned, &w))
 		return false;
-	tree_cs(pid, &a1, &b1);
+	bench_tree_stat(pid, &a1, &b1);
 	n = (double)w.requests;
 	s->p50_ns = w.p50_ns;
 	s->p99_ns = w.p99_ns;
@@ -643,7 +495,7 @@ static int start_nginx(bool pinned)
 		fd = bench_connect_tcp(hp);
 		if (fd >= 0) {
 			close(fd);
-			if (pinned && !tree_pinned(nginx_pid, 0))
+			if (pinned && !bench_tree_pinned(nginx_pid, 0))
 				break;
 			return port;
 		}
@@ -674,7 +526,7 @@ static int lutfd_up(bool pinned, char *http, size_t cap)
 	if (err || deploy())
 		return -1;
 	/* After the deploy: the worker is forked by then. */
-	if (pinned && !tree_pinned(lutfd.pid, 0))
+	if (pinned && !bench_tree_pinned(lutfd.pid, 0))
 		return -1;
 	if (!bench_lutfd_addr(&lutfd, "http.addr", http, cap)) {
 		fprintf(stderr, "http: lutfd wrote no http.addr\n");
