@@ -77,6 +77,10 @@ struct gw_call {
 
 static struct gw_call batch[BATCH_MAX];
 static unsigned nbatch;
+/* LUTF_HTTP_BATCH=off in lutfd's environment submits each call as it is
+ * parsed, as before the batch: for side-by-side measurements
+ * (docs/performance.md). */
+static bool batch_on = true;
 static char *arena;
 static size_t arena_len, arena_cap;
 static uint64_t by_class[6]; /* responses by first digit of the code: [1..5] */
@@ -454,7 +458,7 @@ static void gw_invoke(void *ctx, struct lutf_http_conn *hc, const struct lutf_ht
 	hdrs[2 * nh] = NULL;
 	if (nh)
 		req.headers = hdrs;
-	if (defer(g, rq, &req, nh))
+	if (batch_on && defer(g, rq, &req, nh))
 		return;
 	st = lutfd_invoke_start(g->c, LUTFD_ORIGIN_HTTP, rq->seq, rq->tenant, rq->name, &req,
 				&detail, msg, sizeof(msg));
@@ -645,6 +649,7 @@ int lutfd_http_start(void)
 
 	limits_from_cfg(&gw_main.srv.lim);
 	limits_from_cfg(&gw_admin.srv.lim);
+	batch_on = !getenv("LUTF_HTTP_BATCH") || strcmp(getenv("LUTF_HTTP_BATCH"), "off");
 	gw_main.srv.ops = (struct lutf_http_ops){.invoke = gw_invoke, .write = gw_write};
 	gw_admin.srv.ops = (struct lutf_http_ops){
 	    .metrics = gw_metrics, .authorize_metrics = gw_authorize_metrics, .write = gw_write};
