@@ -302,8 +302,9 @@ Test(gateway, pipelined_answers_in_order)
 }
 
 /*
- * Calls parsed in one pass of lutfd's loop are submitted together at its end
- * (http_gw.c's batch): 64 connections written at once, each with its own
+ * Calls parsed in one pass of lutfd's loop, submitted together at its end
+ * (http_gw.c's batch, LUTF_HTTP_BATCH=on here; the other tests run without
+ * it): 64 connections written at once, each with its own
  * body, content type and header, get exactly their own answers; a request
  * whose connection is reset before its answer costs nobody else anything;
  * one whose client half-closes after writing it is still answered; unknown
@@ -318,6 +319,9 @@ Test(gateway, one_pass_batch_answers_each_its_own)
 	char req[512], v[64];
 	struct linger lg = {1, 0};
 
+	static const char *const batch_env[] = {"LUTF_HTTP_BATCH=on", NULL};
+
+	d.env = batch_env;
 	start(NULL);
 	memset(in, 0, sizeof(in));
 	for (int i = 0; i < N; i++) {

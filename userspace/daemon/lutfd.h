@@ -455,9 +455,9 @@ void lutfd_http_answer(uint64_t conn_id, uint64_t seq, uint32_t status, const ch
 		       const struct lutf_result *res);
 /* g_cfg's HTTP limits changed (SIGHUP): later connections use them. */
 void lutfd_http_reload(void);
-/* Submit the invocations parsed in this pass of the event loop (they wait for
- * it, so that one wake-up of a Labor carries them all): call after each
- * lutf_ev_poll. */
+/* Submit the invocations parsed in this pass of the event loop, when the
+ * gateway batches them (LUTF_HTTP_BATCH=on; else there are none): call after
+ * each lutf_ev_poll. */
 void lutfd_http_dispatch(void);
 
 /* ---- metrics.c: GET /metrics ---- */
