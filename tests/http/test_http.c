@@ -138,10 +138,10 @@ Test(http, keep_alive_one_thousand_requests)
 	cr_assert_not(lutf_http_done(t.c));
 }
 
-/* Response slots keep their buffers between calls (no malloc per response):
- * a large answer, small ones, an error and a pipelined pair through the same
- * two slots must each come out byte for byte, with nothing left over from the
- * answer the slot held before. */
+/* A connection keeps a written response's buffer for the next one (no malloc
+ * per response): large answers, small ones and an error through the same two
+ * slots must each come out byte for byte, with nothing left over from the
+ * answer the buffer held before. */
 Test(http, reused_response_slots_leave_no_stale_bytes)
 {
 	struct lutf_http_limits lim;

@@ -217,7 +217,7 @@ void lutf_http_format_error(const struct lutf_http_server *s, struct lutf_http_b
 	lutf_http_format(s, b, &o);
 }
 
-#define SLOT_KEEP 1024 /* bytes a slot's buffer keeps between responses */
+#define SLOT_KEEP 1024 /* bytes of the response buffer a connection keeps */
 
 /* Write every ready response at the head of the queue. */
 void lutf_http_flush(struct lutf_http_conn *c)
@@ -229,12 +229,15 @@ void lutf_http_flush(struct lutf_http_conn *c)
 		if (!q->ready)
 			break;
 		err = c->s->ops.write(c->s->ctx, c, q->resp.data, q->resp.len);
-		/* Kept for the slot's next response (no malloc per call), unless
-		 * a large body grew it: a connection keeps at most max_pending
-		 * small buffers. */
-		if (q->resp.cap > SLOT_KEEP)
-			lutf_http_buf_free(&q->resp);
+		/* One small buffer is kept per connection for its next
+		 * response (no malloc per call); any other is freed, so an idle
+		 * keep-alive connection holds at most SLOT_KEEP bytes of it. */
 		q->resp.len = 0;
+		if (!c->spare.data && !q->resp.err && q->resp.cap <= SLOT_KEEP)
+			c->spare = q->resp;
+		else
+			lutf_http_buf_free(&q->resp);
+		memset(&q->resp, 0, sizeof(q->resp));
 		q->ready = q->used = false;
 		c->out_seq++;
 		c->pending--;
@@ -266,6 +269,10 @@ int lutf_http_queue(struct lutf_http_conn *c, uint64_t seq, struct lutf_http_out
 	 * the peer asked to close, or the stream broke. */
 	o->close = o->close || q->close;
 	q->close = o->close;
+	if (!q->resp.data && c->spare.data) {
+		q->resp = c->spare; /* len 0: see lutf_http_flush */
+		memset(&c->spare, 0, sizeof(c->spare));
+	}
 	lutf_http_format(c->s, &q->resp, o);
 	if (q->resp.err) {
 		lutf_http_buf_free(&q->resp);
