@@ -301,6 +301,89 @@ Test(gateway, pipelined_answers_in_order)
 	close(fd);
 }
 
+/*
+ * Calls parsed in one pass of lutfd's loop, submitted together at its end
+ * (http_gw.c's batch, LUTF_HTTP_BATCH=on here; the other tests run without
+ * it): 64 connections written at once, each with its own
+ * body, content type and header, get exactly their own answers; a request
+ * whose connection is reset before its answer costs nobody else anything;
+ * one whose client half-closes after writing it is still answered; unknown
+ * functions in the batch are refused alone.
+ */
+Test(gateway, one_pass_batch_answers_each_its_own)
+{
+	enum { N = 64 };
+	static struct gw_in in[N]; /* 128 KiB each: not on the stack */
+	struct gw_resp r;
+	int fd[N], rst, half;
+	char req[512], v[64];
+	struct linger lg = {1, 0};
+
+	static const char *const batch_env[] = {"LUTF_HTTP_BATCH=on", NULL};
+
+	d.env = batch_env;
+	start(NULL);
+	memset(in, 0, sizeof(in));
+	for (int i = 0; i < N; i++) {
+		fd[i] = td_connect_tcp(http);
+		cr_assert_geq(fd[i], 0);
+	}
+	rst = td_connect_tcp(http);
+	half = td_connect_tcp(http);
+	cr_assert(rst >= 0 && half >= 0);
+	/* The reset one first, so its call sits in the batch among the others. */
+	cr_assert(gw_sends(rst, "POST /fn/acme/nap HTTP/1.1\r\nContent-Length: 3\r\n\r\n200"));
+	setsockopt(rst, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
+	close(rst);
+	for (int i = 0; i < N; i++) {
+		const char *fn = i % 4 == 3 ? "hdr" : i % 8 == 5 ? "nope" : "echo";
+		char body[16];
+
+		snprintf(body, sizeof(body), "b%d", i);
+		snprintf(req, sizeof(req),
+			 "POST /fn/acme/%s HTTP/1.1\r\nContent-Type: text/x-%d\r\n"
+			 "X-Probe: p%d\r\nX-Lutf-Timeout-Ms: 5000\r\nContent-Length: %zu\r\n\r\n%s",
+			 fn, i, i, strlen(body), body);
+		cr_assert(gw_sends(fd[i], req));
+	}
+	cr_assert(gw_sends(half, "POST /fn/acme/echo HTTP/1.1\r\nContent-Length: 4\r\n\r\nhalf"));
+	shutdown(half, SHUT_WR);
+	for (int i = 0; i < N; i++) {
+		char want[32];
+
+		cr_assert(gw_read(fd[i], &in[i], &r, 5000), "no answer on connection %d", i);
+		if (i % 4 == 3) {
+			snprintf(want, sizeof(want), "p%d", i);
+			cr_assert_eq(r.code, 200, "%d: %s%s", i, r.head, r.body);
+			cr_assert_str_eq(r.body, want);
+		} else if (i % 8 == 5) {
+			expect_error(&r, 404, "unknown function");
+		} else {
+			snprintf(want, sizeof(want), "b%d", i);
+			cr_assert_eq(r.code, 200, "%d: %s%s", i, r.head, r.body);
+			cr_assert_str_eq(r.body, want);
+			snprintf(want, sizeof(want), "text/x-%d", i);
+			cr_assert(gw_header(&r, "Content-Type", v, sizeof(v)));
+			cr_assert_str_eq(v, want);
+		}
+		gw_resp_free(&r);
+		close(fd[i]);
+	}
+	memset(&in[0], 0, sizeof(in[0]));
+	cr_assert(gw_read(half, &in[0], &r, 5000), "the half-closed client got no answer");
+	cr_assert_eq(r.code, 200);
+	cr_assert_str_eq(r.body, "half");
+	gw_resp_free(&r);
+	close(half);
+	/* lutfd goes on. */
+	fd[0] = td_connect_tcp(http);
+	memset(&in[0], 0, sizeof(in[0]));
+	cr_assert_eq(gw_post(fd[0], &in[0], "/fn/acme/echo", "after", NULL, &r), 200);
+	cr_assert_str_eq(r.body, "after");
+	gw_resp_free(&r);
+	close(fd[0]);
+}
+
 Test(gateway, chunked_body)
 {
 	struct gw_in in = {0};

@@ -138,6 +138,43 @@ Test(http, keep_alive_one_thousand_requests)
 	cr_assert_not(lutf_http_done(t.c));
 }
 
+/* A connection keeps a written response's buffer for the next one (no malloc
+ * per response): large answers, small ones and an error through the same two
+ * slots must each come out byte for byte, with nothing left over from the
+ * answer the buffer held before. */
+Test(http, reused_response_slots_leave_no_stale_bytes)
+{
+	struct lutf_http_limits lim;
+	static char big[5000];
+	char *req, *want;
+
+	lutf_http_limits_default(&lim);
+	lim.max_pending = 2;
+	th_init(&t, &lim);
+	memset(big, 'b', sizeof(big) - 1);
+	for (int i = 0; i < 6; i++) {
+		const char *body = i % 3 == 0 ? big : i % 3 == 1 ? "s" : "mid-sized answer";
+
+		req = post("/fn/t/f", body);
+		cr_assert_eq(th_feed(&t, req, 0), strlen(req));
+		want = th_echo_resp(body, strlen(body), false);
+		expect_out(want);
+		free(want);
+		free(req);
+	}
+	th_feed(&t, "GET /nowhere HTTP/1.1\r\n\r\n", 0);
+	expect_out("HTTP/1.1 404 Not Found\r\nContent-Type: text/plain; charset=utf-8\r\n"
+		   "Content-Length: 40\r\nConnection: keep-alive\r\n"
+		   "X-Lutf-Status: unknown function\r\n\r\n"
+		   "unknown function: no route for /nowhere\n");
+	req = post("/fn/t/f", "x");
+	cr_assert_eq(th_feed(&t, req, 0), strlen(req));
+	want = th_echo_resp("x", 1, false);
+	expect_out(want);
+	free(want);
+	free(req);
+}
+
 Test(http, pipelined_answers_leave_in_request_order)
 {
 	static const unsigned order[] = {4, 2, 0, 3, 1};

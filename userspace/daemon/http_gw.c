@@ -8,6 +8,11 @@
  * its connection); input the engine cannot take yet (max_pending requests
  * unanswered) waits in the connection's own bounded buffer and holds one
  * in-flight token, so the connection layer does not close under it.
+ * With LUTF_HTTP_BATCH=on (off by default: see docs/performance.md, "Pinned
+ * to one core"), invocations parsed in one pass of the event loop are
+ * submitted together at its end (lutfd_http_dispatch): lutfd parses every
+ * ready connection before the first submit wakes a Labor. A deferred call
+ * holds an in-flight token too, and is dropped with its connection.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -53,6 +58,32 @@ static struct gw_conn *conns;
 static uint64_t *refeed; /* conn ids waiting for their pend to be fed */
 static size_t nrefeed, cap_refeed;
 static int kick_fd = -1, tick_fd = -1;
+
+/*
+ * The invocations of this loop pass, not yet submitted. Their strings and
+ * bodies are copied into one arena (the engine's buffers are reused by the
+ * next request), so the batch is bounded: a call whose copy would pass
+ * BATCH_ARENA_MAX, or the BATCH_MAX-th, is submitted at once instead.
+ */
+struct gw_call {
+	uint64_t conn_id, seq, timeout_ns;
+	size_t tenant, name, ctype, hdrs, body; /* arena offsets; ctype SIZE_MAX: none */
+	size_t body_len;
+	unsigned nh; /* header pairs: 2 * nh strings from hdrs */
+};
+
+#define BATCH_MAX 1024
+#define BATCH_ARENA_MAX (1u << 20)
+
+static struct gw_call batch[BATCH_MAX];
+static unsigned nbatch;
+/* LUTF_HTTP_BATCH=on in lutfd's environment turns the batch on; by default
+ * each call is submitted as it is parsed. Measured side by side, the batch
+ * gained nothing on its own (docs/performance.md): kept, off, for the
+ * engine-side plug that would make one wake-up carry a whole batch. */
+static bool batch_on;
+static char *arena;
+static size_t arena_len, arena_cap;
 static uint64_t by_class[6]; /* responses by first digit of the code: [1..5] */
 
 /* ---- the connection's life ---- */
@@ -191,6 +222,7 @@ static void tick_event(struct lutf_ev_loop *l, int fd, void *data, unsigned mask
 	struct timespec ts;
 
 	(void)!read(fd, &v, sizeof(v));
+	lutfd_http_dispatch(); /* backstop: a loop that does not call it (shutdown) */
 	clock_gettime(CLOCK_REALTIME, &ts);
 	lutf_http_date(&gw_main.srv, ts.tv_sec);
 	lutf_http_date(&gw_admin.srv, ts.tv_sec);
@@ -251,6 +283,136 @@ static const char *bearer(const char *v)
 	return v;
 }
 
+/* Append n bytes (and a NUL) to the arena; returns their offset or SIZE_MAX
+ * (out of memory or past the bound). */
+static size_t arena_put(const void *p, size_t n)
+{
+	size_t off = arena_len;
+
+	if (n > BATCH_ARENA_MAX || arena_len + n + 1 > BATCH_ARENA_MAX)
+		return SIZE_MAX;
+	if (arena_len + n + 1 > arena_cap) {
+		size_t cap = arena_cap ? arena_cap : 16384;
+		char *q;
+
+		while (cap < arena_len + n + 1)
+			cap *= 2;
+		q = realloc(arena, cap);
+		if (!q)
+			return SIZE_MAX;
+		arena = q;
+		arena_cap = cap;
+	}
+	if (n)
+		memcpy(arena + off, p, n);
+	arena[off + n] = 0;
+	arena_len += n + 1;
+	return off;
+}
+
+static size_t arena_str(const char *s)
+{
+	return arena_put(s, strlen(s));
+}
+
+/*
+ * Keep the call for lutfd_http_dispatch. False when it cannot wait (batch
+ * full, too large for the arena): the caller submits it now. On true the
+ * connection holds one more in-flight token until the call is submitted.
+ */
+static bool defer(struct gw_conn *g, const struct lutf_http_req *rq, const struct lutf_request *req,
+		  unsigned nh)
+{
+	size_t mark = arena_len;
+	struct gw_call *k;
+	bool ok;
+
+	if (nbatch == BATCH_MAX)
+		return false;
+	k = &batch[nbatch];
+	k->conn_id = lutf_conn_id(g->c);
+	k->seq = rq->seq;
+	k->timeout_ns = req->timeout_ns;
+	k->nh = nh;
+	k->body_len = req->input_len;
+	k->tenant = arena_str(rq->tenant);
+	k->name = arena_str(rq->name);
+	k->ctype = req->content_type ? arena_str(req->content_type) : SIZE_MAX;
+	ok = k->tenant != SIZE_MAX && k->name != SIZE_MAX &&
+	     (!req->content_type || k->ctype != SIZE_MAX);
+	k->hdrs = arena_len;
+	for (unsigned i = 0; ok && i < 2 * nh; i++)
+		ok = arena_str(req->headers[i]) != SIZE_MAX;
+	k->body = ok ? arena_put(req->input, req->input_len) : SIZE_MAX;
+	if (!ok || k->body == SIZE_MAX) {
+		arena_len = mark;
+		return false;
+	}
+	nbatch++;
+	lutf_conn_inflight(g->c, 1);
+	return true;
+}
+
+/* Submit every deferred invocation; refusals are answered now. Called at the
+ * end of each loop pass (main.c) and on the gateway's tick. */
+void lutfd_http_dispatch(void)
+{
+	const char *hdrs[2 * MAX_HDRS + 1];
+	unsigned n = nbatch;
+
+	nbatch = 0; /* nothing below defers: it submits or answers */
+	for (unsigned i = 0; i < n; i++) {
+		struct gw_call *k = &batch[i];
+		struct lutf_conn *c = lutf_srv_conn(g_srv, k->conn_id);
+		struct lutf_request req = {
+		    .input = arena + k->body,
+		    .input_len = k->body_len,
+		    .content_type = k->ctype == SIZE_MAX ? NULL : arena + k->ctype,
+		    .timeout_ns = k->timeout_ns,
+		};
+		struct lutf_http_resp r = {0};
+		struct gw_conn *g;
+		uint32_t st, detail = 0;
+		const char *p = arena + k->hdrs;
+		char msg[320];
+
+		if (!c)
+			continue; /* closed meanwhile: so went its requests */
+		g = lutf_conn_state(c);
+		if (!g->h || g->closed) {
+			lutf_conn_inflight(c, -1);
+			continue;
+		}
+		for (unsigned h = 0; h < 2 * k->nh; h++) {
+			hdrs[h] = p;
+			p += strlen(p) + 1;
+		}
+		hdrs[2 * k->nh] = NULL;
+		if (k->nh)
+			req.headers = hdrs;
+		st = lutfd_invoke_start(c, LUTFD_ORIGIN_HTTP, k->seq, arena + k->tenant,
+					arena + k->name, &req, &detail, msg, sizeof(msg));
+		/* After the submit took its own token: the count never reaches 0
+		 * in between (the connection layer may close at 0). */
+		lutf_conn_inflight(c, -1);
+		if (st == LUTF_STATUS_OK)
+			continue;
+		r.status = st;
+		r.msg = msg;
+		g->busy++;
+		lutf_http_respond(g->h, k->seq, &r);
+		if (!g->closed)
+			settle(g);
+		leave(g);
+	}
+	arena_len = 0;
+	if (arena_cap > 4 * 16384) { /* a burst of large bodies: give it back */
+		free(arena);
+		arena = NULL;
+		arena_cap = 0;
+	}
+}
+
 static void gw_invoke(void *ctx, struct lutf_http_conn *hc, const struct lutf_http_req *rq)
 {
 	struct gw_conn *g = lutf_http_user(hc);
@@ -297,6 +459,8 @@ static void gw_invoke(void *ctx, struct lutf_http_conn *hc, const struct lutf_ht
 	hdrs[2 * nh] = NULL;
 	if (nh)
 		req.headers = hdrs;
+	if (batch_on && defer(g, rq, &req, nh))
+		return;
 	st = lutfd_invoke_start(g->c, LUTFD_ORIGIN_HTTP, rq->seq, rq->tenant, rq->name, &req,
 				&detail, msg, sizeof(msg));
 	if (st == LUTF_STATUS_OK)
@@ -497,6 +661,7 @@ int lutfd_http_start(void)
 
 	limits_from_cfg(&gw_main.srv.lim);
 	limits_from_cfg(&gw_admin.srv.lim);
+	batch_on = getenv("LUTF_HTTP_BATCH") && !strcmp(getenv("LUTF_HTTP_BATCH"), "on");
 	gw_main.srv.ops = (struct lutf_http_ops){.invoke = gw_invoke, .write = gw_write};
 	gw_main.srv.ops.route_prefix = "/async/"; /* http_async.c */
 	gw_main.srv.ops.route = gw_async;

@@ -464,6 +464,10 @@ void lutfd_http_async(struct lutf_conn *c, struct lutf_http_conn *hc,
 		      const struct lutf_http_req *rq);
 /* g_cfg's HTTP limits changed (SIGHUP): later connections use them. */
 void lutfd_http_reload(void);
+/* Submit the invocations parsed in this pass of the event loop, when the
+ * gateway batches them (LUTF_HTTP_BATCH=on; else there are none): call after
+ * each lutf_ev_poll. */
+void lutfd_http_dispatch(void);
 
 /* ---- metrics.c: GET /metrics ---- */
 struct lutf_http_buf;

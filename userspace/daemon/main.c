@@ -613,6 +613,7 @@ int main(int argc, char **argv)
 			lutfd_log("event loop: %s", strerror(-err));
 			break;
 		}
+		lutfd_http_dispatch(); /* the pass's HTTP invocations, together */
 		lutf_srv_flush(g_srv); /* replies queued outside connection handlers */
 		/* Exits a spawn read while it waited (what is still in the socket
 		 * wakes zygote_event): no recv per loop pass. */

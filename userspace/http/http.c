@@ -482,6 +482,7 @@ void lutf_http_conn_free(struct lutf_http_conn *c)
 		return;
 	for (uint32_t i = 0; i < c->lim.max_pending; i++)
 		lutf_http_buf_free(&c->q[i].resp);
+	lutf_http_buf_free(&c->spare);
 	lutf_http_buf_free(&c->body);
 	free(c->q);
 	free(c->hbuf);

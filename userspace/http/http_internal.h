@@ -43,6 +43,7 @@ struct lutf_http_conn {
 	uint64_t out_seq;  /* next response to write */
 	unsigned pending;  /* next_seq - out_seq */
 	struct lutf_http_slot *q;
+	struct lutf_http_buf spare; /* a written response's buffer, empty, for the next */
 
 	/* the request being parsed */
 	bool in_msg;		 /* message begun, not complete */

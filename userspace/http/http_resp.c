@@ -125,6 +125,30 @@ static bool safe_location(const char *l)
 	return l[0] && l[strspn(l, ok)] == 0;
 }
 
+/* Literal text: its length at compile time, no format parsing. */
+#define APPEND_LIT(b, lit) lutf_http_buf_append((b), (lit), sizeof(lit) - 1)
+
+static void append_str(struct lutf_http_buf *b, const char *str)
+{
+	lutf_http_buf_append(b, str, strlen(str));
+}
+
+static void append_u64(struct lutf_http_buf *b, uint64_t v)
+{
+	char d[24];
+	size_t i = sizeof(d);
+
+	do
+		d[--i] = (char)('0' + v % 10);
+	while ((v /= 10) && i);
+	lutf_http_buf_append(b, d + i, sizeof(d) - i);
+}
+
+/*
+ * The status line and header block by appends, not printf: this runs once per
+ * response on lutfd's one event-loop thread, where a printf's format parsing
+ * (twice, to size the buffer) was a visible share of a no-op call.
+ */
 void lutf_http_format(const struct lutf_http_server *s, struct lutf_http_buf *b,
 		      const struct lutf_http_out *o)
 {
@@ -132,6 +156,7 @@ void lutf_http_format(const struct lutf_http_server *s, struct lutf_http_buf *b,
 	const void *body = o->body;
 	size_t blen = o->body_len;
 	const char *ctype = o->ctype;
+	int code = o->code >= 100 && o->code <= 999 ? o->code : 500;
 
 	if (o->cause) {
 		lutf_http_buf_printf(&err, "%s%s%s\n", o->cause, o->msg && o->msg[0] ? ": " : "",
@@ -142,22 +167,51 @@ void lutf_http_format(const struct lutf_http_server *s, struct lutf_http_buf *b,
 	} else if (!safe_ctype(ctype)) {
 		ctype = "application/octet-stream";
 	}
-	lutf_http_buf_printf(b, "HTTP/1.1 %d %s\r\n", o->code, reason(o->code));
-	if (s->date[0])
-		lutf_http_buf_printf(b, "Date: %s\r\n", s->date);
-	lutf_http_buf_printf(b, "Content-Type: %s\r\nContent-Length: %zu\r\nConnection: %s\r\n",
-			     ctype, blen, o->close ? "close" : "keep-alive");
-	if (o->retry_after)
-		lutf_http_buf_printf(b, "Retry-After: %u\r\n", o->retry_after);
-	if (o->allow)
-		lutf_http_buf_printf(b, "Allow: %s\r\n", o->allow);
-	if (o->location && safe_location(o->location))
-		lutf_http_buf_printf(b, "Location: %s\r\n", o->location);
-	if (o->code == 401) /* RFC 6750: the scheme the client must use */
-		lutf_http_buf_printf(b, "WWW-Authenticate: Bearer realm=\"lutf\"\r\n");
-	if (o->cause)
-		lutf_http_buf_printf(b, "X-Lutf-Status: %s\r\n", o->cause);
-	lutf_http_buf_append(b, "\r\n", 2);
+	if (code == 200) {
+		APPEND_LIT(b, "HTTP/1.1 200 OK\r\n");
+	} else {
+		APPEND_LIT(b, "HTTP/1.1 ");
+		append_u64(b, (uint64_t)code);
+		APPEND_LIT(b, " ");
+		append_str(b, reason(code));
+		APPEND_LIT(b, "\r\n");
+	}
+	if (s->date[0]) {
+		APPEND_LIT(b, "Date: ");
+		append_str(b, s->date);
+		APPEND_LIT(b, "\r\n");
+	}
+	APPEND_LIT(b, "Content-Type: ");
+	append_str(b, ctype);
+	APPEND_LIT(b, "\r\nContent-Length: ");
+	append_u64(b, blen);
+	if (o->close)
+		APPEND_LIT(b, "\r\nConnection: close\r\n");
+	else
+		APPEND_LIT(b, "\r\nConnection: keep-alive\r\n");
+	if (o->retry_after) {
+		APPEND_LIT(b, "Retry-After: ");
+		append_u64(b, o->retry_after);
+		APPEND_LIT(b, "\r\n");
+	}
+	if (o->allow) {
+		APPEND_LIT(b, "Allow: ");
+		append_str(b, o->allow);
+		APPEND_LIT(b, "\r\n");
+	}
+	if (o->location && safe_location(o->location)) {
+		APPEND_LIT(b, "Location: ");
+		append_str(b, o->location);
+		APPEND_LIT(b, "\r\n");
+	}
+	if (code == 401) /* RFC 6750: the scheme the client must use */
+		APPEND_LIT(b, "WWW-Authenticate: Bearer realm=\"lutf\"\r\n");
+	if (o->cause) {
+		APPEND_LIT(b, "X-Lutf-Status: ");
+		append_str(b, o->cause);
+		APPEND_LIT(b, "\r\n");
+	}
+	APPEND_LIT(b, "\r\n");
 	if (!o->head)
 		lutf_http_buf_append(b, body, blen);
 	if (err.err)
@@ -179,6 +233,8 @@ void lutf_http_format_error(const struct lutf_http_server *s, struct lutf_http_b
 	lutf_http_format(s, b, &o);
 }
 
+#define SLOT_KEEP 1024 /* bytes of the response buffer a connection keeps */
+
 /* Write every ready response at the head of the queue. */
 void lutf_http_flush(struct lutf_http_conn *c)
 {
@@ -189,7 +245,15 @@ void lutf_http_flush(struct lutf_http_conn *c)
 		if (!q->ready)
 			break;
 		err = c->s->ops.write(c->s->ctx, c, q->resp.data, q->resp.len);
-		lutf_http_buf_free(&q->resp);
+		/* One small buffer is kept per connection for its next
+		 * response (no malloc per call); any other is freed, so an idle
+		 * keep-alive connection holds at most SLOT_KEEP bytes of it. */
+		q->resp.len = 0;
+		if (!c->spare.data && !q->resp.err && q->resp.cap <= SLOT_KEEP)
+			c->spare = q->resp;
+		else
+			lutf_http_buf_free(&q->resp);
+		memset(&q->resp, 0, sizeof(q->resp));
 		q->ready = q->used = false;
 		c->out_seq++;
 		c->pending--;
@@ -221,6 +285,10 @@ int lutf_http_queue(struct lutf_http_conn *c, uint64_t seq, struct lutf_http_out
 	 * the peer asked to close, or the stream broke. */
 	o->close = o->close || q->close;
 	q->close = o->close;
+	if (!q->resp.data && c->spare.data) {
+		q->resp = c->spare; /* len 0: see lutf_http_flush */
+		memset(&c->spare, 0, sizeof(c->spare));
+	}
 	lutf_http_format(c->s, &q->resp, o);
 	if (q->resp.err) {
 		lutf_http_buf_free(&q->resp);
