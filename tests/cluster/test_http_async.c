@@ -173,11 +173,13 @@ static void start(void)
 			lutf_client_close(c);
 		}
 		snprintf(h, sizeof(h), "Authorization: Bearer %s\r\n", key);
-		if (key[0] && req("POST", "/fn/acme/echo", h, "x", &r) && r.code == 200)
+		if (key[0] && req("POST", "/fn/acme/echo", h, "x", &r) && r.code == 200 &&
+		    req("POST", "/fn/acme/whoami", h, "0", &r) && r.code == 200)
 			break;
 		td_sleep_ms(100);
 	}
-	cr_assert_eq(r.code, 200, "acme/echo is not served over HTTP: %d %s", r.code, r.head);
+	cr_assert_eq(r.code, 200, "acme/echo or acme/whoami is not served over HTTP: %d %s", r.code,
+		     r.head);
 	until = td_now_ms() + 15000;
 	while (td_now_ms() < until) {
 		char url[200];

@@ -431,7 +431,11 @@ static void job_decide(struct job *j)
 {
 	uint32_t st = j->res.status;
 
-	if (retryable(st) && j->tries < LUTF_CLUSTER_ASYNC_TRIES) {
+	/* Unknown right after a deploy: the nodes may still be loading it (the
+	 * registry answers the deploy before they converge). Retried with the
+	 * same backoff; still unknown after the last try, it is stored as is. */
+	if ((retryable(st) || st == LUTF_STATUS_UNKNOWN_FUNCTION) &&
+	    j->tries < LUTF_CLUSTER_ASYNC_TRIES) {
 		/* Backoff 100 ms, 200, 400, 800: then the dead-letter stream. */
 		natsMsg_NakWithDelay(j->m, 100ll << (j->tries - 1), NULL);
 		atomic_fetch_add_explicit(&A.retried, 1, memory_order_relaxed);
