@@ -492,88 +492,38 @@ static bool header_each(void *ctx, const struct lutf_tlv *tl)
 	return true;
 }
 
-/*
- * INVOKE's fields, read in one pass: lutf_tlv_read's rules for these six
- * tags written out (no rule table to build and search per call). It refuses
- * exactly what lutf_tlv_read would with the rules TENANT, FUNCTION and
- * CONTENT_TYPE (STR, once), INPUT (BYTES, once), TIMEOUT_MS (U32, once) and
- * HEADER (EACH: header_each, repeatable): a truncated field, a string too
- * long or holding a NUL, a TIMEOUT_MS not 4 bytes, a repeated field, a
- * header header_each refuses; other tags are skipped. Returns the fields
- * seen (F_* bits), or -1.
- */
-enum { F_TENANT = 1, F_FN = 2, F_INPUT = 4, F_CT = 8, F_TMO = 16 };
-
-static int invoke_fields(const uint8_t *payload, size_t len, char *tenant, char *fn, char *ct,
-			 struct lutf_tlv *input, uint32_t *tmo, struct hdr_ctx *hc)
-{
-	struct lutf_tlv_iter it;
-	struct lutf_tlv f;
-	unsigned seen = 0, bit;
-	bool ok;
-
-	lutf_tlv_iter_init(&it, payload, len);
-	while (lutf_tlv_next(&it, &f)) {
-		switch (f.tag) {
-		case LUTF_TAG_TENANT:
-			bit = F_TENANT;
-			ok = !(seen & bit) && lutf_tlv_str(&f, tenant, LUTFD_NAME);
-			break;
-		case LUTF_TAG_FUNCTION:
-			bit = F_FN;
-			ok = !(seen & bit) && lutf_tlv_str(&f, fn, LUTFD_NAME);
-			break;
-		case LUTF_TAG_INPUT:
-			bit = F_INPUT;
-			ok = !(seen & bit);
-			*input = f;
-			break;
-		case LUTF_TAG_CONTENT_TYPE:
-			bit = F_CT;
-			ok = !(seen & bit) && lutf_tlv_str(&f, ct, LUTF_CONTENT_TYPE_MAX + 1);
-			break;
-		case LUTF_TAG_TIMEOUT_MS:
-			bit = F_TMO;
-			ok = !(seen & bit) && lutf_tlv_u32(&f, tmo);
-			break;
-		case LUTF_TAG_HEADER:
-			bit = 0;
-			ok = header_each(hc, &f);
-			break;
-		default:
-			continue; /* unknown here: skipped */
-		}
-		if (!ok)
-			return -1;
-		seen |= bit;
-	}
-	return it.bad ? -1 : (int)seen;
-}
-
 static void invoke(struct lutf_conn *c, const struct lutf_wire_hdr *h, const uint8_t *payload)
 {
 	char tenant[LUTFD_NAME], fn[LUTFD_NAME], ct[LUTF_CONTENT_TYPE_MAX + 1];
 	char msg[300];
 	struct hdr_ctx hc;
 	struct lutf_request req = {0};
-	struct lutf_tlv input = {0};
-	uint32_t tmo = 0, st, detail;
+	struct lutf_invoke_fields v = {.tenant = tenant,
+				       .function = fn,
+				       .content_type = ct,
+				       .tenant_cap = sizeof(tenant),
+				       .function_cap = sizeof(fn),
+				       .content_type_cap = sizeof(ct),
+				       .header = header_each,
+				       .ctx = &hc};
+	uint32_t st, detail;
 	int seen;
 
 	tenant[0] = fn[0] = ct[0] = 0;
 	hc.n = hc.len = 0;
-	seen = invoke_fields(payload, h->length, tenant, fn, ct, &input, &tmo, &hc);
+	/* The shared reader's rules, without its per-call rule table (wire.h). */
+	seen = lutf_invoke_read(payload, h->length, &v);
 	if (seen < 0 || !tenant[0] || !fn[0]) {
 		lutf_conn_reply_status(c, h->request_id, LUTF_STATUS_MALFORMED,
 				       "invoke needs TENANT and FUNCTION; a field is bad");
 		return;
 	}
-	req.input = input.val;
-	req.input_len = input.len;
-	if (seen & F_CT)
+	req.input = v.input.val;
+	req.input_len = v.input.len;
+	if (seen & LUTF_INV_CONTENT_TYPE)
 		req.content_type = ct;
-	if (seen & F_TMO)
-		req.timeout_ns = (uint64_t)tmo * 1000000ull;
+	if (seen & LUTF_INV_TIMEOUT_MS)
+		req.timeout_ns = (uint64_t)v.timeout_ms * 1000000ull;
 	hc.v[2 * hc.n] = NULL;
 	if (hc.n)
 		req.headers = hc.v;
