@@ -10,7 +10,9 @@
  * (paired) ratios.
  * Per round and backend: no-op invokes per second with 64 connections x 16
  * calls in flight; CPU time per invocation of lutfd, of the tenant's worker
- * and of this client; lutfd's schedule-ins and sends per invocation; PINGs
+ * and of this client; lutfd's schedule-ins and sends per invocation; context
+ * switches per invocation, voluntary and involuntary, of lutfd and of the
+ * worker (all threads, /proc/<pid>/task/<tid>/status); PINGs
  * per second and lutfd CPU per PING (the ingress path alone: no worker);
  * median and p99 round trip with one call outstanding. Then, outside the
  * timed rounds, lutfd's system calls per invocation, per PING and per round
@@ -61,6 +63,9 @@ struct sample {
 	double srv_ns, wk_ns, cli_ns; /* CPU per invocation: lutfd, worker, client */
 	double main_ns;		      /* ... lutfd's main (ingress) thread alone */
 	double slices;		      /* lutfd schedule-ins per invocation */
+	/* Context switches per invocation, all threads (/proc/<pid>/task/<tid>/status). */
+	double l_vcs, l_ivcs; /* lutfd: voluntary (waits), involuntary (preempted) */
+	double w_vcs, w_ivcs; /* the worker: the same */
 	double sends;		      /* lutfd sends per invocation */
 	double enters;		      /* client I/O system calls per invocation */
 	double other_ms;	      /* CPU the other (idle) lutfd used meanwhile, ms/s */
@@ -301,6 +306,10 @@ static int throughput(struct daemon *d, struct daemon *o, struct sample *s, uint
 	s->main_ns = (double)(s1.main_ns - s0.main_ns) / (double)done;
 	s->wk_ns = (double)(w1.cpu_ns - w0.cpu_ns) / (double)done;
 	s->slices = (double)(s1.slices - s0.slices) / (double)done;
+	s->l_vcs = (double)(s1.vol_cs - s0.vol_cs) / (double)done;
+	s->l_ivcs = (double)(s1.invol_cs - s0.invol_cs) / (double)done;
+	s->w_vcs = (double)(w1.vol_cs - w0.vol_cs) / (double)done;
+	s->w_ivcs = (double)(w1.invol_cs - w0.invol_cs) / (double)done;
 	/* status() itself costs one send: negligible against ~10^6 calls. */
 	s->sends = (double)(i1.sends - i0.sends) / (double)done;
 	s->enters = (double)(st.enters - e0) / (double)done;
@@ -486,6 +495,10 @@ int main(int argc, char **argv)
 				       .wk_ns = MED(wk_ns),
 				       .cli_ns = MED(cli_ns),
 				       .slices = MED(slices),
+				       .l_vcs = MED(l_vcs),
+				       .l_ivcs = MED(l_ivcs),
+				       .w_vcs = MED(w_vcs),
+				       .w_ivcs = MED(w_ivcs),
 				       .sends = MED(sends),
 				       .enters = MED(enters),
 				       .other_ms = MED(other_ms),
@@ -533,6 +546,12 @@ int main(int argc, char **argv)
 			bench_json_num(&j, "invokes_per_server_cpu_s",
 				       1e9 / (m[b].srv_ns + m[b].wk_ns));
 			bench_json_num(&j, "lutfd_slices_per_call", m[b].slices);
+			bench_json_num(&j, "lutfd_voluntary_cs_per_call", m[b].l_vcs);
+			bench_json_num(&j, "lutfd_involuntary_cs_per_call", m[b].l_ivcs);
+			bench_json_num(&j, "worker_voluntary_cs_per_call", m[b].w_vcs);
+			bench_json_num(&j, "worker_involuntary_cs_per_call", m[b].w_ivcs);
+			bench_json_num(&j, "cs_per_call",
+				       m[b].l_vcs + m[b].l_ivcs + m[b].w_vcs + m[b].w_ivcs);
 			bench_json_num(&j, "lutfd_sends_per_call", m[b].sends);
 			bench_json_u64(&j, "ingress_enobufs", ic[b].enobufs);
 			bench_json_u64(&j, "ingress_short_sends", ic[b].short_sends);
@@ -576,6 +595,13 @@ int main(int argc, char **argv)
 	row("invokes per CPU-second (server + client)", "", 1e9 / (ucpu + m[B_URING].cli_ns),
 	    1e9 / (ecpu + m[B_EPOLL].cli_ns), 0);
 	row("lutfd schedule-ins per invocation", "", m[B_URING].slices, m[B_EPOLL].slices, 4);
+	row("context switches per invocation (lutfd + worker)", "",
+	    m[B_URING].l_vcs + m[B_URING].l_ivcs + m[B_URING].w_vcs + m[B_URING].w_ivcs,
+	    m[B_EPOLL].l_vcs + m[B_EPOLL].l_ivcs + m[B_EPOLL].w_vcs + m[B_EPOLL].w_ivcs, 4);
+	row("  lutfd voluntary (waits)", "", m[B_URING].l_vcs, m[B_EPOLL].l_vcs, 4);
+	row("  lutfd involuntary (preempted)", "", m[B_URING].l_ivcs, m[B_EPOLL].l_ivcs, 4);
+	row("  worker voluntary (waits)", "", m[B_URING].w_vcs, m[B_EPOLL].w_vcs, 4);
+	row("  worker involuntary (preempted)", "", m[B_URING].w_ivcs, m[B_EPOLL].w_ivcs, 4);
 	row("lutfd sends per invocation", "", m[B_URING].sends, m[B_EPOLL].sends, 4);
 	row("client I/O syscalls per invocation", "", m[B_URING].enters, m[B_EPOLL].enters, 4);
 	row("PINGs/s (64 x 16, no worker)", "", m[B_URING].ping_tput, m[B_EPOLL].ping_tput, 0);

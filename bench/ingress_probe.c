@@ -28,13 +28,33 @@
 #define HDR LUTF_WIRE_HDR_SIZE
 #define MAX_DEPTH 64
 
+/* One thread's context switches (its status file) added to s. */
+static void task_switches(pid_t pid, const char *tid, struct proc_sample *s)
+{
+	char path[96], line[128];
+	unsigned long long v;
+	FILE *fp;
+
+	snprintf(path, sizeof(path), "/proc/%d/task/%.16s/status", (int)pid, tid);
+	fp = fopen(path, "r");
+	if (!fp)
+		return;
+	while (fgets(line, sizeof(line), fp)) {
+		if (sscanf(line, "voluntary_ctxt_switches: %llu", &v) == 1)
+			s->vol_cs += v;
+		else if (sscanf(line, "nonvoluntary_ctxt_switches: %llu", &v) == 1)
+			s->invol_cs += v;
+	}
+	fclose(fp);
+}
+
 void probe_proc(pid_t pid, struct proc_sample *s)
 {
 	char path[96];
 	struct dirent *e;
 	DIR *d;
 
-	s->cpu_ns = s->main_ns = s->slices = 0;
+	s->cpu_ns = s->main_ns = s->slices = s->vol_cs = s->invol_cs = 0;
 	if (pid <= 0)
 		return;
 	snprintf(path, sizeof(path), "/proc/%d/task", (int)pid);
@@ -58,6 +78,7 @@ void probe_proc(pid_t pid, struct proc_sample *s)
 				s->main_ns = ns;
 		}
 		fclose(fp);
+		task_switches(pid, e->d_name, s);
 	}
 	closedir(d);
 }

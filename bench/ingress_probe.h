@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * bench/ingress's probes of a running lutfd: CPU time and schedule-ins of
- * all its threads (/proc schedstat), a pipelined PING driver on plain
+ * bench/ingress's probes of a running lutfd: CPU time, schedule-ins and
+ * context switches of all its threads (/proc schedstat and status), a pipelined PING driver on plain
  * sockets (the ingress path without a worker) and a system call counter
  * (perf stat on raw_syscalls:sys_enter, when perf is installed).
  */
@@ -16,6 +16,9 @@ struct proc_sample {
 	uint64_t cpu_ns;  /* on-CPU time (schedstat: exact) */
 	uint64_t main_ns; /* ... of the main thread (tid == pid) alone */
 	uint64_t slices;  /* times a thread was put on a CPU (wake-ups and preemptions) */
+	/* Context switches (status: voluntary_ctxt_switches, nonvoluntary_...):
+	 * a thread gave up the CPU to wait, or was preempted. */
+	uint64_t vol_cs, invol_cs;
 };
 /* Zeros if pid is gone. */
 void probe_proc(pid_t pid, struct proc_sample *s);

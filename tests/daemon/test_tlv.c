@@ -3,7 +3,8 @@
  * userspace/proto/wire.c, lutf_tlv_read: the one TLV reader lutfd's DEPLOY and
  * INVOKE parsers share. Truncated, oversized and repeated fields are refused
  * with the reason and the tag; unknown tags are skipped; nothing is read past
- * the payload.
+ * the payload. INVOKE's hot-path form of it, lutf_invoke_read, is compared
+ * with it on random payloads: the same refusals, the same values.
  */
 #include <criterion/criterion.h>
 #include <errno.h>
@@ -161,4 +162,107 @@ Test(tlv, too_many_rules_refused)
 	cr_assert_eq(lutf_tlv_read("", 0, rules, LUTF_TLV_RULES_MAX + 1, NULL, &res), -EBADMSG);
 	cr_assert_eq(res.why, LUTF_TLV_BAD_RULES);
 	cr_assert_str_neq(lutf_tlv_why_str(res.why), "unknown");
+}
+
+/* ---- lutf_invoke_read: INVOKE's reader, against lutf_tlv_read ---- */
+
+struct hdrs {
+	int n;
+};
+
+/* Refuses a header without a NUL, and a fourth one. */
+static bool hdr_each(void *ctx, const struct lutf_tlv *f)
+{
+	struct hdrs *h = ctx;
+
+	if (!memchr(f->val, 0, f->len) || h->n >= 3)
+		return false;
+	h->n++;
+	return true;
+}
+
+static uint32_t rnd_state = 12345;
+
+static uint32_t rnd(uint32_t n)
+{
+	rnd_state = rnd_state * 1103515245u + 12345u;
+	return (rnd_state >> 8) % n;
+}
+
+/* A random INVOKE-like payload: known tags, unknown ones, repeats, wrong
+ * sizes, NULs, long strings, and now and then a cut-off end. */
+static void random_payload(struct lutf_buf *b)
+{
+	static const uint16_t tags[] = {LUTF_TAG_TENANT,       LUTF_TAG_FUNCTION, LUTF_TAG_INPUT,
+					LUTF_TAG_CONTENT_TYPE, LUTF_TAG_HEADER,	  LUTF_TAG_TIMEOUT_MS,
+					LUTF_TAG_APP,	       99,		  0};
+	uint8_t v[16];
+	uint32_t nf = rnd(6);
+
+	b->len = 0;
+	for (uint32_t i = 0; i < nf; i++) {
+		uint16_t tag = tags[rnd(sizeof(tags) / sizeof(tags[0]))];
+		uint32_t len = tag == LUTF_TAG_TIMEOUT_MS && rnd(4) ? 4 : rnd(12);
+
+		for (uint32_t k = 0; k < len; k++)
+			v[k] = rnd(8) ? (uint8_t)('a' + rnd(26)) : 0;
+		lutf_tlv_put(b, tag, v, len);
+	}
+	if (b->len && !rnd(5))
+		b->len -= 1 + rnd((uint32_t)b->len);
+}
+
+Test(tlv, invoke_reader_refuses_what_the_shared_reader_refuses)
+{
+	struct lutf_buf b;
+	int oks = 0, refusals = 0;
+
+	lutf_buf_init(&b);
+	for (int i = 0; i < 200000; i++) {
+		char t1[8] = "", f1[8] = "", c1[8] = "", t2[8] = "", f2[8] = "", c2[8] = "";
+		struct hdrs h1 = {0}, h2 = {0};
+		struct lutf_tlv in1 = {0};
+		uint32_t tmo1 = 0;
+		const struct lutf_tlv_rule rules[] = {
+		    {LUTF_TAG_TENANT, LUTF_TLV_STR, 0, t1, sizeof(t1), NULL},
+		    {LUTF_TAG_FUNCTION, LUTF_TLV_STR, 0, f1, sizeof(f1), NULL},
+		    {LUTF_TAG_INPUT, LUTF_TLV_BYTES, 0, &in1, 0, NULL},
+		    {LUTF_TAG_CONTENT_TYPE, LUTF_TLV_STR, 0, c1, sizeof(c1), NULL},
+		    {LUTF_TAG_TIMEOUT_MS, LUTF_TLV_U32, 0, &tmo1, 0, NULL},
+		    {LUTF_TAG_HEADER, LUTF_TLV_EACH, LUTF_TLV_REPEAT, NULL, 0, hdr_each},
+		};
+		struct lutf_invoke_fields v = {.tenant = t2,
+					       .function = f2,
+					       .content_type = c2,
+					       .tenant_cap = sizeof(t2),
+					       .function_cap = sizeof(f2),
+					       .content_type_cap = sizeof(c2),
+					       .header = hdr_each,
+					       .ctx = &h2};
+		struct lutf_tlv_result res;
+		int a, k;
+
+		random_payload(&b);
+		a = lutf_tlv_read(b.data, b.len, rules, 6, &h1, &res);
+		k = lutf_invoke_read(b.data, b.len, &v);
+		cr_assert_eq(a < 0, k < 0, "payload %d: the readers disagree (%d, %d)", i, a, k);
+		if (k < 0) {
+			cr_assert_eq(k, -EBADMSG);
+			refusals++;
+			continue;
+		}
+		oks++;
+		/* Rule i is bit i: the same fields seen, the same values. */
+		cr_assert_eq((uint32_t)k, res.seen, "payload %d", i);
+		cr_assert_str_eq(t1, t2);
+		cr_assert_str_eq(f1, f2);
+		cr_assert_str_eq(c1, c2);
+		cr_assert_eq(in1.val, v.input.val);
+		cr_assert_eq(in1.len, v.input.len);
+		cr_assert_eq(tmo1, v.timeout_ms);
+		cr_assert_eq(h1.n, h2.n);
+	}
+	cr_assert_gt(oks, 1000, "the generator makes valid payloads too");
+	cr_assert_gt(refusals, 1000, "and invalid ones");
+	lutf_buf_free(&b);
 }

@@ -93,6 +93,25 @@ static void rec_free(uint32_t idx)
 	free_head = idx + 1;
 }
 
+/* The reply under construction (main thread): one buffer reused by every
+ * reply, so a call costs no allocation here; a big output's memory is given
+ * back after its reply is queued (lutf_conn_send copies it). */
+#define RBUF_KEEP (64u * 1024u)
+static struct lutf_buf rbuf;
+
+static struct lutf_buf *rbuf_start(void)
+{
+	rbuf.len = 0;
+	rbuf.failed = false;
+	return &rbuf;
+}
+
+static void rbuf_done(void)
+{
+	if (rbuf.cap > RBUF_KEEP)
+		lutf_buf_free(&rbuf);
+}
+
 static uint64_t now_ns(void)
 {
 	struct timespec ts;
@@ -135,11 +154,13 @@ static void held_deadline_msg(const struct rec *r, struct lutf_result *res)
 		 r->t->name, fn, (unsigned long long)((now_ns() - r->t0_ns) / 1000000));
 }
 
-static void complete(struct lutfd_tenant *t, uint64_t user_data, struct lutf_result *res)
+/* now: read once per batch of completions (the latency histogram). */
+static void complete(struct lutfd_tenant *t, uint64_t user_data, struct lutf_result *res,
+		     uint64_t now)
 {
 	uint32_t idx = (uint32_t)user_data, gen = (uint32_t)(user_data >> 32);
 	struct lutf_conn *c;
-	struct lutf_buf b;
+	struct lutf_buf *b;
 	struct rec *r;
 	size_t f;
 
@@ -168,7 +189,7 @@ static void complete(struct lutfd_tenant *t, uint64_t user_data, struct lutf_res
 	r->t->slot_inflight[r->slot]--;
 	r->t->calls++;
 	ninflight--;
-	lutfd_metrics_observe(r->t, r->slot, now_ns() - r->t0_ns);
+	lutfd_metrics_observe(r->t, r->slot, now > r->t0_ns ? now - r->t0_ns : 0);
 	c = lutf_srv_conn(g_srv, r->conn_id);
 	if (c && r->origin == LUTFD_ORIGIN_HTTP) {
 		uint64_t conn_id = r->conn_id, seq = r->req_id;
@@ -180,21 +201,21 @@ static void complete(struct lutfd_tenant *t, uint64_t user_data, struct lutf_res
 	}
 	if (c) {
 		lutf_conn_inflight(c, -1);
-		lutf_buf_init(&b);
-		f = lutf_frame_begin(&b, LUTF_OP_REPLY, res->status, r->req_id);
+		b = rbuf_start();
+		f = lutf_frame_begin(b, LUTF_OP_REPLY, res->status, r->req_id);
 		if (res->output_len)
-			lutf_tlv_put(&b, LUTF_TAG_OUTPUT, res->output, res->output_len);
+			lutf_tlv_put(b, LUTF_TAG_OUTPUT, res->output, res->output_len);
 		if (res->content_type[0])
-			lutf_tlv_put_str(&b, LUTF_TAG_CONTENT_TYPE, res->content_type);
+			lutf_tlv_put_str(b, LUTF_TAG_CONTENT_TYPE, res->content_type);
 		if (res->status != LUTF_STATUS_OK)
-			lutf_tlv_put_str(&b, LUTF_TAG_ERROR,
+			lutf_tlv_put_str(b, LUTF_TAG_ERROR,
 					 res->error[0] ? res->error : lutf_status_str(res->status));
 		if (res->detail)
-			lutf_tlv_put_u32(&b, LUTF_TAG_DETAIL, res->detail);
-		lutf_frame_end(&b, f);
-		if (!b.failed)
-			lutf_conn_send(c, b.data, b.len);
-		lutf_buf_free(&b);
+			lutf_tlv_put_u32(b, LUTF_TAG_DETAIL, res->detail);
+		lutf_frame_end(b, f);
+		if (!b->failed)
+			lutf_conn_send(c, b->data, b->len);
+		rbuf_done();
 	}
 	rec_free(idx);
 }
@@ -346,11 +367,13 @@ uint64_t lutfd_dispatch_expired(void)
  * futex waits): the same handling as those the reapers hand over. */
 void lutfd_completions_take(struct lutfd_tenant *t, struct lutf_completion *cs, int n)
 {
+	uint64_t now = n > 0 ? now_ns() : 0;
+
 	for (int i = 0; i < n; i++) {
-		complete(t, cs[i].user_data, &cs[i].result);
+		complete(t, cs[i].user_data, &cs[i].result, now);
 		lutf_result_release(&cs[i].result);
 	}
-	lutfd_fault_check(t);
+	/* The fault check follows in reap.c's reap_ready, once per pass. */
 }
 
 static void cq_event(struct lutf_ev_loop *l, int fd, void *data, unsigned mask)
@@ -358,6 +381,7 @@ static void cq_event(struct lutf_ev_loop *l, int fd, void *data, unsigned mask)
 	uint64_t v;
 	struct cq_ent *batch;
 	size_t n, cap;
+	uint64_t now;
 
 	(void)!read(cq_efd, &v, sizeof(v));
 	pthread_mutex_lock(&cq_lock);
@@ -368,8 +392,9 @@ static void cq_event(struct lutf_ev_loop *l, int fd, void *data, unsigned mask)
 	cq_cap = cq_spare_cap;
 	cq_n = 0;
 	pthread_mutex_unlock(&cq_lock);
+	now = n ? now_ns() : 0;
 	for (size_t i = 0; i < n; i++) {
-		complete(batch[i].t, batch[i].c.user_data, &batch[i].c.result);
+		complete(batch[i].t, batch[i].c.user_data, &batch[i].c.result, now);
 		lutf_result_release(&batch[i].c.result);
 		/* Reapers push runs of one tenant: check each run once. */
 		if (i + 1 == n || batch[i + 1].t != batch[i].t)
@@ -398,18 +423,17 @@ uint64_t lutfd_inflight(void)
 static void reply_error(struct lutf_conn *c, uint64_t req_id, uint32_t status, uint32_t detail,
 			const char *msg)
 {
-	struct lutf_buf b;
+	struct lutf_buf *b = rbuf_start();
 	size_t f;
 
-	lutf_buf_init(&b);
-	f = lutf_frame_begin(&b, LUTF_OP_REPLY, status, req_id);
-	lutf_tlv_put_str(&b, LUTF_TAG_ERROR, msg);
+	f = lutf_frame_begin(b, LUTF_OP_REPLY, status, req_id);
+	lutf_tlv_put_str(b, LUTF_TAG_ERROR, msg);
 	if (detail)
-		lutf_tlv_put_u32(&b, LUTF_TAG_DETAIL, detail);
-	lutf_frame_end(&b, f);
-	if (!b.failed)
-		lutf_conn_send(c, b.data, b.len);
-	lutf_buf_free(&b);
+		lutf_tlv_put_u32(b, LUTF_TAG_DETAIL, detail);
+	lutf_frame_end(b, f);
+	if (!b->failed)
+		lutf_conn_send(c, b->data, b->len);
+	rbuf_done();
 }
 
 /*
@@ -470,35 +494,36 @@ static bool header_each(void *ctx, const struct lutf_tlv *tl)
 
 static void invoke(struct lutf_conn *c, const struct lutf_wire_hdr *h, const uint8_t *payload)
 {
-	char tenant[LUTFD_NAME] = "", fn[LUTFD_NAME] = "", ct[LUTF_CONTENT_TYPE_MAX + 1] = "";
+	char tenant[LUTFD_NAME], fn[LUTFD_NAME], ct[LUTF_CONTENT_TYPE_MAX + 1];
 	char msg[300];
 	struct hdr_ctx hc;
 	struct lutf_request req = {0};
-	struct lutf_tlv input = {0};
-	uint32_t tmo = 0, st, detail;
-	const struct lutf_tlv_rule rules[] = {
-	    {LUTF_TAG_TENANT, LUTF_TLV_STR, 0, tenant, sizeof(tenant), NULL},
-	    {LUTF_TAG_FUNCTION, LUTF_TLV_STR, 0, fn, sizeof(fn), NULL},
-	    {LUTF_TAG_INPUT, LUTF_TLV_BYTES, 0, &input, 0, NULL},
-	    {LUTF_TAG_CONTENT_TYPE, LUTF_TLV_STR, 0, ct, sizeof(ct), NULL},
-	    {LUTF_TAG_TIMEOUT_MS, LUTF_TLV_U32, 0, &tmo, 0, NULL},
-	    {LUTF_TAG_HEADER, LUTF_TLV_EACH, LUTF_TLV_REPEAT, NULL, 0, header_each},
-	};
-	struct lutf_tlv_result res;
+	struct lutf_invoke_fields v = {.tenant = tenant,
+				       .function = fn,
+				       .content_type = ct,
+				       .tenant_cap = sizeof(tenant),
+				       .function_cap = sizeof(fn),
+				       .content_type_cap = sizeof(ct),
+				       .header = header_each,
+				       .ctx = &hc};
+	uint32_t st, detail;
+	int seen;
 
+	tenant[0] = fn[0] = ct[0] = 0;
 	hc.n = hc.len = 0;
-	if (lutf_tlv_read(payload, h->length, rules, sizeof(rules) / sizeof(rules[0]), &hc, &res) ||
-	    !tenant[0] || !fn[0]) {
+	/* The shared reader's rules, without its per-call rule table (wire.h). */
+	seen = lutf_invoke_read(payload, h->length, &v);
+	if (seen < 0 || !tenant[0] || !fn[0]) {
 		lutf_conn_reply_status(c, h->request_id, LUTF_STATUS_MALFORMED,
 				       "invoke needs TENANT and FUNCTION; a field is bad");
 		return;
 	}
-	req.input = input.val;
-	req.input_len = input.len;
-	if (res.seen & (1u << 3))
+	req.input = v.input.val;
+	req.input_len = v.input.len;
+	if (seen & LUTF_INV_CONTENT_TYPE)
 		req.content_type = ct;
-	if (res.seen & (1u << 4))
-		req.timeout_ns = (uint64_t)tmo * 1000000ull;
+	if (seen & LUTF_INV_TIMEOUT_MS)
+		req.timeout_ns = (uint64_t)v.timeout_ms * 1000000ull;
 	hc.v[2 * hc.n] = NULL;
 	if (hc.n)
 		req.headers = hc.v;
@@ -569,7 +594,10 @@ uint32_t lutfd_invoke_start(struct lutf_conn *c, enum lutfd_origin origin, uint6
 	r->origin = (uint8_t)origin;
 	r->t = t;
 	r->slot = slot;
-	r->t0_ns = now_ns();
+	/* The batch's clock (one read per batch of frames, ingress_loop.c):
+	 * the frame was in by then; the histogram and lutfd's deadline count
+	 * from there. */
+	r->t0_ns = lutf_ev_now_ns(g_loop);
 	/* The call's own deadline, as the engine computes it (request, app,
 	 * lutfd default), plus slack: kept here, not in the region. */
 	{

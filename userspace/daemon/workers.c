@@ -176,6 +176,12 @@ struct lutfd_tenant *lutfd_workers_pick(struct lutfd_tenant *t, const struct lut
 	struct lutfd_tenant *best = NULL, *down = NULL;
 	uint32_t n = nwk(t);
 
+	if (n == 1) { /* the common case, without the divisions of the round robin */
+		struct lutfd_tenant *s = wk(t, 0);
+
+		t->rr = 0;
+		return s->rt && !s->draining && (f->wbound & 1u) ? s : NULL;
+	}
 	for (uint32_t k = 0; k < n; k++) {
 		uint32_t w = (t->rr + k) % n;
 		struct lutfd_tenant *s = wk(t, w);

@@ -34,6 +34,9 @@ struct ev_backend {
 struct ev_base {
 	const struct ev_backend *be;
 	struct lutf_ev_stats st;
+	/* lutf_ev_now_ns's stamp, 0 = stale: a backend clears it each time it
+	 * has waited, before it runs the handlers of what the wait brought. */
+	uint64_t now_ns;
 };
 
 /* Listeners and sockets also start with a pointer to their loop's base. */

@@ -83,6 +83,10 @@ int lutf_ev_set(struct lutf_ev_loop *l, int fd, unsigned mask, lutf_ev_fn fn, vo
 /* Submit what is queued, wait up to timeout_ms (-1 forever) for completions
  * and dispatch them. Returns completions handled (>= 0) or -errno. */
 int lutf_ev_poll(struct lutf_ev_loop *l, int timeout_ms);
+/* CLOCK_MONOTONIC in ns, read once per batch of events: the first call after
+ * the backend's wait (or its next batch of completions) reads the clock, the
+ * handlers of that batch get the same stamp. Loop thread only. */
+uint64_t lutf_ev_now_ns(struct lutf_ev_loop *l);
 
 /*
  * Listening sockets. fn(data, fd) gets each accepted connection (close-on-

@@ -385,6 +385,7 @@ static int ep_poll(struct lutf_ev_loop *l, int timeout_ms)
 	n = epoll_wait(l->epfd, l->evs, NEVS, l->def_head ? 0 : timeout_ms);
 	if (n < 0)
 		return errno == EINTR ? 0 : -errno;
+	l->base.now_ns = 0; /* lutf_ev_now_ns reads the clock again */
 	for (int i = 0; i < n; i++) {
 		int fd = l->evs[i].data.fd;
 		uint32_t e = l->evs[i].events;

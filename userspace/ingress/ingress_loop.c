@@ -8,6 +8,7 @@
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 
 #include "ev_backend.h"
 
@@ -49,6 +50,19 @@ const char *lutf_ev_backend(const struct lutf_ev_loop *l)
 void lutf_ev_get_stats(const struct lutf_ev_loop *l, struct lutf_ev_stats *st)
 {
 	*st = ((const struct ev_base *)(const void *)l)->st;
+}
+
+uint64_t lutf_ev_now_ns(struct lutf_ev_loop *l)
+{
+	struct ev_base *b = (struct ev_base *)(void *)l;
+
+	if (!b->now_ns) {
+		struct timespec ts;
+
+		clock_gettime(CLOCK_MONOTONIC, &ts);
+		b->now_ns = (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+	}
+	return b->now_ns;
 }
 
 /* Returns 0 or -errno. */

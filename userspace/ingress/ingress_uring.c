@@ -664,6 +664,7 @@ static int ur_poll(struct lutf_ev_loop *l, int timeout_ms)
 
 		if (!n)
 			break;
+		l->base.now_ns = 0; /* a new batch: lutf_ev_now_ns reads the clock again */
 		/* Copy, then give the CQ slots back: handlers may submit (and, with a
 		 * full SQ, enter the kernel) while we walk the batch. */
 		for (unsigned i = 0; i < n; i++) {

@@ -294,6 +294,53 @@ int lutf_tlv_read(const void *payload, size_t len, const struct lutf_tlv_rule *r
 	return 0;
 }
 
+int lutf_invoke_read(const void *payload, size_t len, struct lutf_invoke_fields *v)
+{
+	struct lutf_tlv_iter it;
+	struct lutf_tlv f;
+	unsigned seen = 0, bit;
+	bool ok;
+
+	lutf_tlv_iter_init(&it, payload, len);
+	while (lutf_tlv_next(&it, &f)) {
+		switch (f.tag) {
+		case LUTF_TAG_TENANT:
+			bit = LUTF_INV_TENANT;
+			ok = !(seen & bit) && lutf_tlv_str(&f, v->tenant, v->tenant_cap);
+			break;
+		case LUTF_TAG_FUNCTION:
+			bit = LUTF_INV_FUNCTION;
+			ok = !(seen & bit) && lutf_tlv_str(&f, v->function, v->function_cap);
+			break;
+		case LUTF_TAG_INPUT:
+			bit = LUTF_INV_INPUT;
+			ok = !(seen & bit);
+			if (ok)
+				v->input = f;
+			break;
+		case LUTF_TAG_CONTENT_TYPE:
+			bit = LUTF_INV_CONTENT_TYPE;
+			ok = !(seen & bit) &&
+			     lutf_tlv_str(&f, v->content_type, v->content_type_cap);
+			break;
+		case LUTF_TAG_TIMEOUT_MS:
+			bit = LUTF_INV_TIMEOUT_MS;
+			ok = !(seen & bit) && lutf_tlv_u32(&f, &v->timeout_ms);
+			break;
+		case LUTF_TAG_HEADER:
+			bit = LUTF_INV_HEADER; /* repeatable */
+			ok = v->header && v->header(v->ctx, &f);
+			break;
+		default:
+			continue; /* unknown here: skipped */
+		}
+		if (!ok)
+			return -EBADMSG;
+		seen |= bit;
+	}
+	return it.bad ? -EBADMSG : (int)seen;
+}
+
 const char *lutf_tlv_why_str(enum lutf_tlv_why why)
 {
 	switch (why) {

@@ -72,7 +72,8 @@ bool lutf_tlv_str(const struct lutf_tlv *f, char *dst, size_t cap);
 
 /*
  * The one bounded TLV reader that lutfd's request parsers share (DEPLOY in
- * deploy.c, INVOKE in dispatch.c). The caller lists the tags it knows, each
+ * deploy.c; INVOKE, the hot path, through lutf_invoke_read below, which
+ * applies the same rules). The caller lists the tags it knows, each
  * with where its value goes; every other tag is skipped (forward
  * compatibility, include/lutf/protocol.h). A tag listed without
  * LUTF_TLV_REPEAT may appear once: a second one is refused, so two TENANTs
@@ -125,6 +126,37 @@ int lutf_tlv_read(const void *payload, size_t len, const struct lutf_tlv_rule *r
 		  void *ctx, struct lutf_tlv_result *res);
 /* A short English phrase for why (never NULL). */
 const char *lutf_tlv_why_str(enum lutf_tlv_why why);
+
+/*
+ * INVOKE's fields in one pass, for lutfd's per-call path: lutf_tlv_read with
+ * these rules written out as a switch (no rule table built and searched per
+ * call): TENANT, FUNCTION and CONTENT_TYPE are LUTF_TLV_STR into the given
+ * buffers (caps with the NUL), INPUT is LUTF_TLV_BYTES, TIMEOUT_MS
+ * LUTF_TLV_U32, each once; HEADER is LUTF_TLV_EACH through header(ctx, f),
+ * repeatable; every other tag is skipped. It refuses exactly what
+ * lutf_tlv_read refuses with those rules (tests/daemon/test_tlv.c compares
+ * the two on random payloads). Returns the LUTF_INV_* bits of the fields
+ * seen, or -EBADMSG. What was stored before a failure stays.
+ */
+enum {
+	LUTF_INV_TENANT = 1u << 0,
+	LUTF_INV_FUNCTION = 1u << 1,
+	LUTF_INV_INPUT = 1u << 2,
+	LUTF_INV_CONTENT_TYPE = 1u << 3,
+	LUTF_INV_TIMEOUT_MS = 1u << 4,
+	LUTF_INV_HEADER = 1u << 5,
+};
+
+struct lutf_invoke_fields {
+	char *tenant, *function, *content_type;	 /* where the strings go */
+	size_t tenant_cap, function_cap, content_type_cap; /* with the NUL */
+	struct lutf_tlv input;				 /* out: points into the payload */
+	uint32_t timeout_ms;				 /* out */
+	bool (*header)(void *ctx, const struct lutf_tlv *f); /* false refuses the frame */
+	void *ctx;
+};
+
+int lutf_invoke_read(const void *payload, size_t len, struct lutf_invoke_fields *v);
 
 /* A tenant, app or function name: [a-z0-9][a-z0-9_-]{0,62}. */
 bool lutf_name_valid(const char *s);

@@ -32,12 +32,23 @@ void lutf_bell(struct lutf_region *r, uint32_t *bell, uint32_t *sleeping)
  * needs to be, by the submit path's nudge: see lutf_supervisor_nudge.) */
 static void cart_kick(struct lutf_region *r, uint32_t c)
 {
+	struct lutf_labor *l;
 	uint32_t o;
 
 	/* Acquire pairs with the Supervisor's CAS of owner in bind_cart. */
 	o = ld_acquire(&r->carts[c].owner);
-	if (o != 0 && o <= r->cfg.labors_max)
-		lutf_bell(r, &r->labors[o - 1].bell, &r->labors[o - 1].sleeping);
+	if (o == 0 || o > r->cfg.labors_max)
+		return;
+	l = &r->labors[o - 1];
+	/* As lutf_bell, but the ringer that takes 'sleeping' from 1 to 0 (a
+	 * seq_cst exchange: the same Dekker pairing as its load) is the only
+	 * one to ring: until the woken Labor runs, further pushes see it
+	 * awake and make no futex call of their own (it pops all it finds). */
+	if (ld_seqcst(&l->sleeping) && __atomic_exchange_n(&l->sleeping, 0, __ATOMIC_SEQ_CST)) {
+		/* Release: as in lutf_bell. */
+		__atomic_add_fetch(&l->bell, 1, __ATOMIC_RELEASE);
+		lutf_futex_wake(&l->bell, INT_MAX, r->shared);
+	}
 }
 
 /* A submitting thread sticks to one Cart, handed out round-robin, so that one
