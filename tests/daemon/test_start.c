@@ -178,6 +178,50 @@ Test(start, restart_serves_persisted_functions_and_logs_stages)
 	free(log);
 }
 
+/*
+ * tenant/echo (app so) deployed, lutfd restarted, and two calls sent the
+ * moment its socket connects: id 1 with a long_ms deadline, expected OK, and
+ * id 2 with 200 ms, expected DEADLINE. Each answer's time since the send
+ * goes to *t_long and *t_short.
+ */
+static void restart_long_and_short(const char *tenant, const char *so, uint32_t long_ms,
+				   uint64_t *t_long, uint64_t *t_short)
+{
+	static const char *const ex[] = {"echo=echo", NULL};
+	struct td_reply r;
+	struct lutf_buf b;
+	uint64_t t0;
+	int fd;
+
+	cr_assert_eq(td_deploy(cfd, tenant, "app", so, ex, &r), LUTF_STATUS_OK, "deploy");
+	free(r.payload);
+	stop_clean();
+
+	fd = relaunch_and_connect();
+	t0 = td_now_ms();
+	lutf_buf_init(&b);
+	invoke_frame_tmo(&b, 1, tenant, "echo", long_ms);
+	invoke_frame_tmo(&b, 2, tenant, "echo", 200);
+	cr_assert(td_send(fd, &b));
+	lutf_buf_free(&b);
+	for (int i = 0; i < 2; i++) {
+		cr_assert(td_recv(fd, &r, (int)long_ms + 10000), "reply %d of 2 missing (log %s)", i,
+			  d.log);
+		if (r.h.request_id == 2) {
+			cr_assert_eq(r.h.status, LUTF_STATUS_DEADLINE, "short deadline: status %u",
+				     r.h.status);
+			*t_short = td_now_ms() - t0;
+		} else {
+			cr_assert_eq(r.h.request_id, 1);
+			cr_assert_eq(r.h.status, LUTF_STATUS_OK,
+				     "long deadline: status %u (log %s)", r.h.status, d.log);
+			*t_long = td_now_ms() - t0;
+		}
+		free(r.payload);
+	}
+	close(fd);
+}
+
 /* A persisted tenant whose app takes 600 ms to load: calls sent at launch
  * wait in their Cart for its worker, none lost. One whose deadline (200 ms)
  * passes first is answered DEADLINE, not run: by the first Labor that takes
@@ -186,43 +230,14 @@ Test(start, restart_serves_persisted_functions_and_logs_stages)
  * it). The other is answered OK once the app has loaded. */
 Test(start, early_call_waits_bounded_by_its_deadline)
 {
-	static const char *const ex[] = {"echo=echo", NULL};
-	struct td_reply r;
-	struct lutf_buf b;
-	uint64_t t0, t_short = 0, t_long = 0;
-	int fd;
+	uint64_t t_short = 0, t_long = 0;
 
-	cr_assert_eq(td_deploy(cfd, "slow", "app", SLOW_APP, ex, &r), LUTF_STATUS_OK, "deploy");
-	free(r.payload);
-	stop_clean();
-
-	fd = relaunch_and_connect();
-	t0 = td_now_ms();
-	lutf_buf_init(&b);
-	invoke_frame_tmo(&b, 1, "slow", "echo", 20000);
-	invoke_frame_tmo(&b, 2, "slow", "echo", 200);
-	cr_assert(td_send(fd, &b));
-	lutf_buf_free(&b);
-	for (int i = 0; i < 2; i++) {
-		cr_assert(td_recv(fd, &r, 20000), "reply %d of 2 missing (log %s)", i, d.log);
-		if (r.h.request_id == 2) {
-			cr_assert_eq(r.h.status, LUTF_STATUS_DEADLINE, "short deadline: status %u",
-				     r.h.status);
-			t_short = td_now_ms() - t0;
-		} else {
-			cr_assert_eq(r.h.request_id, 1);
-			cr_assert_eq(r.h.status, LUTF_STATUS_OK,
-				     "long deadline: status %u (log %s)", r.h.status, d.log);
-			t_long = td_now_ms() - t0;
-		}
-		free(r.payload);
-	}
+	restart_long_and_short("slow", SLOW_APP, 20000, &t_long, &t_short);
 	/* The long one only once the app loaded; the short one no later. */
 	cr_assert_geq(t_long, 500, "OK after %llu ms: the app's init takes 600",
 		      (unsigned long long)t_long);
 	cr_assert_leq(t_short, t_long, "DEADLINE after %llu ms, OK after %llu ms",
 		      (unsigned long long)t_short, (unsigned long long)t_long);
-	close(fd);
 }
 
 /* A persisted tenant whose app takes 8 s to load: a call whose deadline
@@ -232,42 +247,13 @@ Test(start, early_call_waits_bounded_by_its_deadline)
  * worker that was started first. */
 Test(start, slow_load_is_not_a_lost_call_fault, .timeout = 150)
 {
-	static const char *const ex[] = {"echo=echo", NULL};
-	struct td_reply r;
-	struct lutf_buf b;
-	uint64_t t0, t_short = 0;
-	off_t off;
+	uint64_t t_short = 0, t_long = 0;
+	off_t off = log_size();
 	char *log;
-	int fd;
 
-	cr_assert_eq(td_deploy(cfd, "slow8", "app", SLOW8_APP, ex, &r), LUTF_STATUS_OK, "deploy");
-	free(r.payload);
-	stop_clean();
-
-	off = log_size();
-	fd = relaunch_and_connect();
-	t0 = td_now_ms();
-	lutf_buf_init(&b);
-	invoke_frame_tmo(&b, 1, "slow8", "echo", 30000);
-	invoke_frame_tmo(&b, 2, "slow8", "echo", 200);
-	cr_assert(td_send(fd, &b));
-	lutf_buf_free(&b);
-	for (int i = 0; i < 2; i++) {
-		cr_assert(td_recv(fd, &r, 40000), "reply %d of 2 missing (log %s)", i, d.log);
-		if (r.h.request_id == 2) {
-			cr_assert_eq(r.h.status, LUTF_STATUS_DEADLINE, "short deadline: status %u",
-				     r.h.status);
-			t_short = td_now_ms() - t0;
-		} else {
-			cr_assert_eq(r.h.request_id, 1);
-			cr_assert_eq(r.h.status, LUTF_STATUS_OK,
-				     "long deadline: status %u (log %s)", r.h.status, d.log);
-		}
-		free(r.payload);
-	}
+	restart_long_and_short("slow8", SLOW8_APP, 30000, &t_long, &t_short);
 	cr_assert_lt(t_short, 7000, "DEADLINE only after %llu ms: not before the app loaded",
 		     (unsigned long long)t_short);
-	close(fd);
 	log = log_from(off);
 	cr_assert(!strstr(log, "region fault"), "a loading worker was taken for a faulty one:\n%s",
 		  log);
