@@ -42,6 +42,11 @@ int lutf_runtime_set_worker(struct lutf_runtime *rt, int pid)
 	rt->worker_dir = fd;
 	rt->worker_pid = (int32_t)pid;
 	rt->worker_known = pid > 0;
+	/* Tids refused against the previous worker (or none) are checked again
+	 * against this one: a refusal is remembered per value, not forever. */
+	for (uint32_t i = 0; rt->lw_tid && i < rt->r.cfg.labors_max; i++)
+		if (rt->lw_slot[i] == LUTF_NONE)
+			rt->lw_tid[i] = 0;
 	pthread_mutex_unlock(&rt->sup_lock);
 	return 0;
 }
@@ -163,9 +168,9 @@ void lutf_labor_tid_refused(struct lutf_runtime *rt, uint32_t i, int32_t tid)
 
 	/* Relaxed: a statistic (lutf_supervisor_bpf_stats reads it). */
 	__atomic_add_fetch(&rt->n_tid_refused, 1, __ATOMIC_RELAXED);
-	if (rt->labors || !rt->worker_known) {
-		fprintf(stderr, "lutf: Labor %u: tid %d not used: no worker process declared\n", i,
-			(int)tid);
+	if (rt->labors) {
+		fprintf(stderr, "lutf: Labor %u: tid %d not used: not a thread of this process\n",
+			i, (int)tid);
 		return;
 	}
 	/* A Labor clears its tid before it exits: a word that still names a

@@ -181,6 +181,12 @@ static void lw_sync(struct lutf_runtime *rt)
 		rt->lw_tid[i] = 0;
 		if (tid <= 0)
 			continue;
+		/* No worker declared yet (lutfd or a test declares it after the
+		 * attach, racing the Labors' start): nothing to check the tid
+		 * against. Not a refusal: lw_tid stays 0, so the next pass, after
+		 * lutf_runtime_set_worker, checks it. */
+		if (!rt->labors && !rt->worker_known)
+			continue;
 		if (!lutf_labor_tid_check(rt, i, tid, &tgid)) {
 			rt->lw_tid[i] = tid;
 			lutf_labor_tid_refused(rt, i, tid);
