@@ -391,6 +391,7 @@ struct clnt_nats_async {
 	natsMsg **in;
 	size_t nin, in_cap;
 	bool in_failed; /* a reply was dropped for want of memory (calls then time out) */
+	bool sub_live;	/* on_msg may still run: on_complete not called yet (under mu) */
 };
 
 static void nlist_push(struct lutf_client_async *a, uint32_t *head, uint32_t *tail, uint32_t i)
@@ -457,6 +458,17 @@ static void on_msg(natsConnection *nc, natsSubscription *sub, natsMsg *m, void *
 	pthread_mutex_unlock(&n->mu);
 }
 
+/* libnats: the subscription is closed and on_msg has returned for good. */
+static void on_complete(void *arg)
+{
+	struct clnt_nats_async *n = arg;
+
+	pthread_mutex_lock(&n->mu);
+	n->sub_live = false;
+	pthread_cond_broadcast(&n->cv);
+	pthread_mutex_unlock(&n->mu);
+}
+
 int clnt_nats_async_open(struct lutf_client_async *a, const char *url)
 {
 	struct clnt_nats_async *n = calloc(1, sizeof(*n));
@@ -490,6 +502,12 @@ int clnt_nats_async_open(struct lutf_client_async *a, const char *url)
 	snprintf(subj, sizeof(subj), "%s.*", (const char *)ib);
 	natsInbox_Destroy(ib);
 	s = natsConnection_Subscribe(&n->sub, n->nc, subj, on_msg, n);
+	if (s == NATS_OK) {
+		n->sub_live = true;
+		s = natsSubscription_SetOnCompleteCB(n->sub, on_complete, n);
+		if (s != NATS_OK)
+			n->sub_live = false; /* closed already: on_msg runs no more */
+	}
 	if (s == NATS_OK) /* queue_depth bounds what can arrive; no libnats limit */
 		s = natsSubscription_SetPendingLimits(n->sub, -1, -1);
 	/* The subscription reaches the server before any request does. */
@@ -508,12 +526,30 @@ void clnt_nats_async_close(struct lutf_client_async *a)
 	if (!n)
 		return;
 	if (n->sub) {
+		struct timespec ts;
+		int64_t until = async_now() + 2000000000LL;
+
 		natsSubscription_Unsubscribe(n->sub);
+		/* on_msg may be running on libnats' thread: n is freed only after
+		 * on_complete said it returned (bounded: after 2 s, and a closed
+		 * connection below, n is leaked rather than freed under it). */
+		ts.tv_sec = until / 1000000000;
+		ts.tv_nsec = until % 1000000000;
+		pthread_mutex_lock(&n->mu);
+		while (n->sub_live && pthread_cond_timedwait(&n->cv, &n->mu, &ts) == 0)
+			;
+		pthread_mutex_unlock(&n->mu);
 		natsSubscription_Destroy(n->sub);
 	}
-	/* Destroying the connection stops its delivery: on_msg runs no more. */
 	if (n->nc)
 		natsConnection_Destroy(n->nc);
+	pthread_mutex_lock(&n->mu);
+	if (n->sub_live) {
+		pthread_mutex_unlock(&n->mu);
+		a->nats = NULL;
+		return; /* leaked on purpose: see above */
+	}
+	pthread_mutex_unlock(&n->mu);
 	for (size_t i = 0; i < n->nin; i++)
 		natsMsg_Destroy(n->in[i]);
 	free(n->in);
