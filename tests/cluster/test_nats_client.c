@@ -3,8 +3,11 @@
  * nats:// endpoints of liblutf-client (docs/client.md): a real nats-server
  * and a real lutfd in cluster mode serving acme/echo and acme/whoami. The
  * synchronous handle gets OK, UNKNOWN_FUNCTION (no node serves it) and a
- * DEADLINE from lutfd; the key travels as on TCP; a batch of asynchronous
- * calls is answered exactly once each; malformed nats:// URLs fail with
+ * DEADLINE from lutfd; a fake node (this test's own subscriber) sees the
+ * forwarder's headers (key, deadline, content type) and answers as a hostile
+ * node could; a wrong key is not checked by the serving node (a known gap,
+ * pinned); a batch of asynchronous calls is answered exactly once each;
+ * malformed nats:// URLs fail with
  * -EINVAL and no server with -ECONNREFUSED; lutfctl --socket nats://
  * invokes through the library; lutfctl result tells "not done yet" by its
  * own exit code. Every wait is bounded.
@@ -14,6 +17,8 @@
 #include <criterion/criterion.h>
 #include <inttypes.h>
 #include <sys/wait.h>
+
+#include <nats/nats.h>
 
 #include <lutf/client.h>
 #include <lutf/protocol.h>
@@ -26,6 +31,7 @@
 
 static struct tn nats;
 static struct td node;
+static bool keys_on; /* start() with require_keys = on */
 
 static void teardown(void)
 {
@@ -54,8 +60,8 @@ static void start(void)
 	LUTF_REQUIRE("root", lutf_test_is_root(), "lutfd needs root");
 	LUTF_REQUIRE("nats", tn_have_server(), "nats-server is not installed (scripts/deps.sh)");
 	cr_assert(tn_start(&nats, 1));
-	snprintf(extra, sizeof(extra), "cluster = %s\ncluster_node = h0\nrequire_keys = off\n",
-		 nats.url);
+	snprintf(extra, sizeof(extra), "cluster = %s\ncluster_node = h0\nrequire_keys = %s\n",
+		 nats.url, keys_on ? "on" : "off");
 	cr_assert(td_start(&node, extra), "lutfd did not start (%s)", node.log);
 	snprintf(cmd, sizeof(cmd),
 		 "%s --cluster '%s' deploy --tenant acme --app shop --so %s --export echo "
@@ -156,12 +162,19 @@ Test(nats_client, sync_typed_answers, .init = start, .fini = teardown, .timeout 
 }
 
 /*
- * The key travels in Lutf-Key, as lutfd's forwarder sends it. The serving
- * node runs the call on its own Unix data socket, which does not check keys
- * (docs/cluster.md, "Limits today"): a wrong key is answered, not refused.
- * This pins today's behaviour so that a change to it is seen.
+ * A KNOWN GAP, pinned so that its fix is seen: with require_keys = on, the
+ * serving node runs a NATS call on its own Unix data socket, which checks no
+ * key (docs/cluster.md, "Limits today"), so a wrong key is answered, not
+ * refused. When the serving node checks keys, this becomes FORBIDDEN. That
+ * the key is sent at all is asserted by wire_headers_and_hostile_replies.
  */
-Test(nats_client, key_is_carried, .init = start, .fini = teardown, .timeout = 120)
+static void start_keys(void)
+{
+	keys_on = true;
+	start();
+}
+
+Test(nats_client, wrong_key_not_checked_by_serving_node, .init = start_keys, .fini = teardown, .timeout = 120)
 {
 	struct lutf_client *c = NULL;
 	struct lutf_client_result res = {0};
@@ -173,6 +186,138 @@ Test(nats_client, key_is_carried, .init = start, .fini = teardown, .timeout = 12
 	cr_assert_eq(res.status, LUTF_STATUS_OK, "%s", lutf_status_str(res.status));
 	lutf_client_result_release(&res);
 	lutf_client_close(c);
+}
+
+/* A fake node: this test subscribes to lutf.inv.acme.spy itself (libnats). */
+struct spy {
+	natsConnection *nc;
+	natsSubscription *sub;
+};
+
+/* The next request at the spy; asserts it arrives within 5 s. */
+static natsMsg *spy_next(struct spy *s)
+{
+	natsMsg *m = NULL;
+
+	cr_assert_eq(natsSubscription_NextMsg(&m, s->sub, 5000), NATS_OK, "no request at the spy");
+	return m;
+}
+
+static void spy_reply(struct spy *s, natsMsg *req, const char *status, const char *detail,
+		      const char *err, const char *body)
+{
+	natsMsg *r = NULL;
+
+	cr_assert_eq(natsMsg_Create(&r, natsMsg_GetReply(req), NULL, body,
+				    body ? (int)strlen(body) : 0),
+		     NATS_OK);
+	if (status)
+		natsMsgHeader_Set(r, "Lutf-Status", status);
+	if (detail)
+		natsMsgHeader_Set(r, "Lutf-Detail", detail);
+	if (err)
+		natsMsgHeader_Set(r, "Lutf-Error", err);
+	cr_assert_eq(natsConnection_PublishMsg(s->nc, r), NATS_OK);
+	natsConnection_Flush(s->nc);
+	natsMsg_Destroy(r);
+}
+
+/* The thread that plays the node for the synchronous client below. */
+static void *spy_main(void *arg)
+{
+	struct spy *s = arg;
+	natsMsg *m;
+
+	/* 1: a typed answer with detail, error and output. */
+	m = spy_next(s);
+	spy_reply(s, m, "7", "11", "crashed (signal 11)", "partial");
+	natsMsg_Destroy(m);
+	/* 2: no Lutf-Status: hostile or broken. */
+	m = spy_next(s);
+	spy_reply(s, m, NULL, NULL, NULL, "x");
+	natsMsg_Destroy(m);
+	/* 3: a status out of the table, then 4: one that is not a number. */
+	m = spy_next(s);
+	spy_reply(s, m, "4000000000", NULL, NULL, NULL);
+	natsMsg_Destroy(m);
+	m = spy_next(s);
+	spy_reply(s, m, "0x1", NULL, NULL, NULL);
+	natsMsg_Destroy(m);
+	/* 5: a body over the client's max_frame. */
+	m = spy_next(s);
+	{
+		static char big[8000];
+
+		memset(big, 'b', sizeof(big) - 1);
+		spy_reply(s, m, "0", NULL, NULL, big);
+	}
+	natsMsg_Destroy(m);
+	return NULL;
+}
+
+/*
+ * What goes on the wire, read by a fake node: the subject, the body and the
+ * headers lutfd's forwarder uses (content type, deadline, key); and replies
+ * as a hostile node could write them: decoded, or refused with -EPROTO /
+ * -EMSGSIZE, never a crash, and the handle goes on.
+ */
+Test(nats_client, wire_headers_and_hostile_replies, .timeout = 60)
+{
+	struct spy s = {0};
+	struct lutf_client *c = NULL;
+	struct lutf_client_result res = {0};
+	struct lutf_client_request rq = {.input = "payload", .input_len = 7,
+					 .content_type = "application/json", .timeout_ms = 1234};
+	const char *v = NULL;
+	natsMsg *m;
+	pthread_t th;
+
+	LUTF_REQUIRE("nats", tn_have_server(), "nats-server is not installed (scripts/deps.sh)");
+	cr_assert(tn_start(&nats, 1));
+	cr_assert_eq(natsConnection_ConnectTo(&s.nc, nats.url), NATS_OK);
+	cr_assert_eq(natsConnection_SubscribeSync(&s.sub, s.nc, "lutf.inv.acme.spy"), NATS_OK);
+	cr_assert_eq(natsConnection_Flush(s.nc), NATS_OK);
+	cr_assert_eq(lutf_client_connect(nats.url, &c), 0);
+	cr_assert_eq(lutf_client_set_key(c, "lutf_k123"), 0);
+
+	/* The request as sent: answered with -ETIMEDOUT as nobody replies. */
+	cr_assert_eq(lutf_client_set_timeout(c, 100, 100), 0);
+	cr_assert_eq(lutf_client_invoke(c, "acme", "spy", &rq, &res), -ETIMEDOUT);
+	m = spy_next(&s);
+	cr_assert_str_eq(natsMsg_GetSubject(m), "lutf.inv.acme.spy");
+	cr_assert(natsMsg_GetReply(m) && *natsMsg_GetReply(m), "no reply subject");
+	cr_assert_eq(natsMsg_GetDataLength(m), 7);
+	cr_assert_eq(memcmp(natsMsg_GetData(m), "payload", 7), 0);
+	cr_assert_eq(natsMsgHeader_Get(m, "Lutf-Key", &v), NATS_OK);
+	cr_assert_str_eq(v, "lutf_k123");
+	cr_assert_eq(natsMsgHeader_Get(m, "Lutf-Timeout-Ms", &v), NATS_OK);
+	cr_assert_str_eq(v, "1234");
+	cr_assert_eq(natsMsgHeader_Get(m, "Lutf-Content-Type", &v), NATS_OK);
+	cr_assert_str_eq(v, "application/json");
+	natsMsg_Destroy(m);
+
+	/* Replies a node writes, in order (spy_main). */
+	cr_assert_eq(lutf_client_set_timeout(c, 5000, 500), 0);
+	cr_assert_eq(lutf_client_set_max_frame(c, 4096), 0);
+	rq.timeout_ms = 0;
+	cr_assert_eq(pthread_create(&th, NULL, spy_main, &s), 0);
+	cr_assert_eq(lutf_client_invoke(c, "acme", "spy", &rq, &res), 0);
+	cr_assert_eq(res.status, LUTF_STATUS_CRASHED);
+	cr_assert_eq(res.detail, 11);
+	cr_assert_str_eq(res.error, "crashed (signal 11)");
+	cr_assert(res.output_len == 7 && !memcmp(res.output, "partial", 7));
+	lutf_client_result_release(&res);
+	cr_assert_eq(lutf_client_invoke(c, "acme", "spy", &rq, &res), -EPROTO);
+	cr_assert_null(res.output);
+	cr_assert_eq(lutf_client_invoke(c, "acme", "spy", &rq, &res), -EPROTO);
+	cr_assert_eq(lutf_client_invoke(c, "acme", "spy", &rq, &res), -EPROTO);
+	cr_assert_eq(lutf_client_invoke(c, "acme", "spy", &rq, &res), -EMSGSIZE);
+	cr_assert_null(res.output);
+	pthread_join(th, NULL);
+	lutf_client_close(c);
+	natsSubscription_Destroy(s.sub);
+	natsConnection_Destroy(s.nc);
+	tn_stop(&nats);
 }
 
 #define BATCH 2000
