@@ -178,6 +178,10 @@ static int nats_dial(const char *url, natsConnection **out)
 		s = natsOptions_SetSendAsap(o, true);
 	if (s == NATS_OK)
 		s = natsOptions_SetTimeout(o, CONNECT_MS);
+	/* Once connected, ride out any outage: calls meanwhile wait in libnats'
+	 * reconnect buffer under their own timeouts. */
+	if (s == NATS_OK)
+		s = natsOptions_SetMaxReconnect(o, -1);
 	if (s == NATS_OK)
 		s = natsOptions_SetName(o, "liblutf-client");
 	if (s == NATS_OK && creds && *creds)
@@ -603,7 +607,8 @@ int clnt_nats_submit(struct lutf_client_async *a, const char *tenant, const char
 }
 
 /* Publish every queued request. A request libnats refuses (the connection
- * is closed for good) was never sent: it completes -ECONNRESET. */
+ * is closed, or its reconnect buffer is full) was never sent: it completes
+ * -ECONNRESET. */
 int clnt_nats_flush(struct lutf_client_async *a)
 {
 	struct clnt_nats_async *n = a->nats;
