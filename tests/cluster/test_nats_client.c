@@ -320,6 +320,44 @@ Test(nats_client, wire_headers_and_hostile_replies, .timeout = 60)
 	tn_stop(&nats);
 }
 
+/* The NATS server is killed -9 and restarted under an open handle: the
+ * handle reconnects by itself and its next calls are delivered. */
+Test(nats_client, survives_server_restart, .timeout = 60)
+{
+	struct spy s = {0};
+	struct lutf_client *c = NULL;
+	struct lutf_client_result res = {0};
+	struct lutf_client_request rq = {.input = "again", .input_len = 5};
+	natsMsg *m = NULL;
+	uint64_t until;
+	bool seen = false;
+
+	LUTF_REQUIRE("nats", tn_have_server(), "nats-server is not installed (scripts/deps.sh)");
+	cr_assert(tn_start(&nats, 1));
+	cr_assert_eq(lutf_client_connect(nats.url, &c), 0);
+	tn_kill(&nats, 0);
+	cr_assert(tn_start_one(&nats, 0));
+	cr_assert_eq(natsConnection_ConnectTo(&s.nc, nats.url), NATS_OK);
+	cr_assert_eq(natsConnection_SubscribeSync(&s.sub, s.nc, "lutf.inv.acme.spy"), NATS_OK);
+	cr_assert_eq(natsConnection_Flush(s.nc), NATS_OK);
+	cr_assert_eq(lutf_client_set_timeout(c, 300, 0), 0);
+	/* No one answers: each call times out; one of them must reach the spy
+	 * once libnats has reconnected (its reconnect wait is 2 s). */
+	until = td_now_ms() + 15000;
+	while (!seen && td_now_ms() < until) {
+		cr_assert_eq(lutf_client_invoke(c, "acme", "spy", &rq, &res), -ETIMEDOUT);
+		while (natsSubscription_NextMsg(&m, s.sub, 0) == NATS_OK) {
+			seen = natsMsg_GetDataLength(m) == 5;
+			natsMsg_Destroy(m);
+		}
+	}
+	cr_assert(seen, "no call reached NATS in 15 s after the restart");
+	lutf_client_close(c);
+	natsSubscription_Destroy(s.sub);
+	natsConnection_Destroy(s.nc);
+	tn_stop(&nats);
+}
+
 #define BATCH 2000
 
 Test(nats_client, async_batch_exactly_once, .init = start, .fini = teardown, .timeout = 120)
