@@ -31,7 +31,8 @@
 
 static struct tn nats;
 static struct td node;
-static bool keys_on; /* start() with require_keys = on */
+static bool keys_on;	       /* start() with require_keys = on */
+static const char *more_conf = ""; /* start(): more lutfd.conf lines */
 
 static void teardown(void)
 {
@@ -60,8 +61,8 @@ static void start(void)
 	LUTF_REQUIRE("root", lutf_test_is_root(), "lutfd needs root");
 	LUTF_REQUIRE("nats", tn_have_server(), "nats-server is not installed (scripts/deps.sh)");
 	cr_assert(tn_start(&nats, 1));
-	snprintf(extra, sizeof(extra), "cluster = %s\ncluster_node = h0\nrequire_keys = %s\n",
-		 nats.url, keys_on ? "on" : "off");
+	snprintf(extra, sizeof(extra), "cluster = %s\ncluster_node = h0\nrequire_keys = %s\n%s",
+		 nats.url, keys_on ? "on" : "off", more_conf);
 	cr_assert(td_start(&node, extra), "lutfd did not start (%s)", node.log);
 	snprintf(cmd, sizeof(cmd),
 		 "%s --cluster '%s' deploy --tenant acme --app shop --so %s --export echo "
@@ -438,6 +439,53 @@ Test(nats_client, async_batch_exactly_once, .init = start, .fini = teardown, .ti
 		cr_assert_eq(out[0].error, -ETIMEDOUT);
 		cr_assert_eq(lutf_client_reap(a, out, 256, 1200), 0, "the late reply completed");
 	}
+	lutf_client_async_close(a);
+}
+
+static void start_small(void)
+{
+	more_conf = "max_queued = 2\n";
+	start();
+}
+
+/* More slow calls at once than the tenant may queue: the node's OVERLOADED
+ * comes back typed, the others run, each call completes once. */
+Test(nats_client, overloaded_is_typed, .init = start_small, .fini = teardown, .timeout = 60)
+{
+	const char *ep[] = {nats.url};
+	struct lutf_client_opts o = {.endpoints = ep, .n_endpoints = 1};
+	struct lutf_client_async *a = NULL;
+	struct lutf_client_completion out[32];
+	struct lutf_client_request rq = {.input = "400", .input_len = 3};
+	uint8_t seen[24] = {0};
+	int done = 0, ok = 0, over = 0;
+	uint64_t until = td_now_ms() + 20000;
+
+	cr_assert_eq(lutf_client_open(&o, &a), 0);
+	for (uint64_t i = 0; i < 24; i++)
+		cr_assert_eq(lutf_client_submit(a, "acme", "whoami", &rq, i), 0);
+	while (done < 24 && td_now_ms() < until) {
+		int n = lutf_client_reap(a, out, 32, 1000);
+
+		cr_assert_geq(n, 0);
+		for (int i = 0; i < n; i++) {
+			cr_assert_lt(out[i].user_data, 24);
+			cr_assert_eq(seen[out[i].user_data]++, 0, "completed twice");
+			cr_assert_eq(out[i].error, 0);
+			if (out[i].result.status == LUTF_STATUS_OK)
+				ok++;
+			else if (out[i].result.status == LUTF_STATUS_OVERLOADED)
+				over++;
+			else
+				cr_assert_fail("status %s",
+					       lutf_status_str(out[i].result.status));
+			lutf_client_result_release(&out[i].result);
+			done++;
+		}
+	}
+	cr_assert_eq(done, 24);
+	cr_assert_geq(ok, 1);
+	cr_assert_geq(over, 1, "max_queued = 2 and 24 calls at once: none was OVERLOADED");
 	lutf_client_async_close(a);
 }
 
