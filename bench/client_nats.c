@@ -97,7 +97,8 @@ static int async_round(const char *url, int n, double *rate)
 	while (!err && done < n) {
 		int got;
 
-		while (sent < n && lutf_client_submit(a, "bench", "echo", &req, (uint64_t)sent) == 0)
+		while (sent < n &&
+		       lutf_client_submit(a, "bench", "echo", &req, (uint64_t)sent) == 0)
 			sent++;
 		got = lutf_client_reap(a, out, 256, 5000);
 		if (got <= 0)
@@ -202,7 +203,8 @@ int main(int argc, char **argv)
 			int w = (r & 1) ? 1 - k : k;
 
 			if (async_round(url[w], nasync, &rate[w][r])) {
-				fprintf(stderr, "client_nats: async calls over %s failed\n", url[w]);
+				fprintf(stderr, "client_nats: async calls over %s failed\n",
+					url[w]);
 				return 1;
 			}
 		}
@@ -217,11 +219,12 @@ int main(int argc, char **argv)
 		       "\"async_calls\":%d,",
 		       rounds, nsync, nasync);
 		for (int k = 0; k < 2; k++)
-			printf("\"sync_%s_median_us\":{\"median\":%.1f,\"min\":%.1f,\"max\":%.1f},"
-			       "\"sync_%s_p99_us\":{\"median\":%.1f,\"min\":%.1f,\"max\":%.1f},"
-			       "\"async_%s_calls_per_s\":{\"median\":%.0f,\"min\":%.0f,\"max\":%.0f},",
-			       k ? "nats" : "unix", m[k], lo[k], hi[k], k ? "nats" : "unix", pm[k],
-			       plo[k], phi[k], k ? "nats" : "unix", rm[k], rlo[k], rhi[k]);
+			printf(
+			    "\"sync_%s_median_us\":{\"median\":%.1f,\"min\":%.1f,\"max\":%.1f},"
+			    "\"sync_%s_p99_us\":{\"median\":%.1f,\"min\":%.1f,\"max\":%.1f},"
+			    "\"async_%s_calls_per_s\":{\"median\":%.0f,\"min\":%.0f,\"max\":%.0f},",
+			    k ? "nats" : "unix", m[k], lo[k], hi[k], k ? "nats" : "unix", pm[k],
+			    plo[k], phi[k], k ? "nats" : "unix", rm[k], rlo[k], rhi[k]);
 		printf("\"nats_overhead_median_us\":{\"median\":%.1f,\"min\":%.1f,\"max\":%.1f}}\n",
 		       om, olo, ohi);
 		return 0;

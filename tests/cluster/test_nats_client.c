@@ -31,7 +31,7 @@
 
 static struct tn nats;
 static struct td node;
-static bool keys_on;	       /* start() with require_keys = on */
+static bool keys_on;		   /* start() with require_keys = on */
 static const char *more_conf = ""; /* start(): more lutfd.conf lines */
 
 static void teardown(void)
@@ -96,8 +96,8 @@ Test(nats_client, sync_typed_answers, .init = start, .fini = teardown, .timeout 
 	struct lutf_client *c = NULL;
 	struct lutf_client_result res = {0};
 	struct lutf_client_reply rep = {0};
-	struct lutf_client_request rq = {.input = "hello nats", .input_len = 10,
-					 .content_type = "text/plain"};
+	struct lutf_client_request rq = {
+	    .input = "hello nats", .input_len = 10, .content_type = "text/plain"};
 	uint32_t st = 99;
 	uint64_t t0;
 
@@ -175,7 +175,8 @@ static void start_keys(void)
 	start();
 }
 
-Test(nats_client, wrong_key_not_checked_by_serving_node, .init = start_keys, .fini = teardown, .timeout = 120)
+Test(nats_client, wrong_key_not_checked_by_serving_node, .init = start_keys, .fini = teardown,
+     .timeout = 120)
 {
 	struct lutf_client *c = NULL;
 	struct lutf_client_result res = {0};
@@ -209,9 +210,9 @@ static void spy_reply(struct spy *s, natsMsg *req, const char *status, const cha
 {
 	natsMsg *r = NULL;
 
-	cr_assert_eq(natsMsg_Create(&r, natsMsg_GetReply(req), NULL, body,
-				    body ? (int)strlen(body) : 0),
-		     NATS_OK);
+	cr_assert_eq(
+	    natsMsg_Create(&r, natsMsg_GetReply(req), NULL, body, body ? (int)strlen(body) : 0),
+	    NATS_OK);
 	if (status)
 		natsMsgHeader_Set(r, "Lutf-Status", status);
 	if (detail)
@@ -267,8 +268,10 @@ Test(nats_client, wire_headers_and_hostile_replies, .timeout = 60)
 	struct spy s = {0};
 	struct lutf_client *c = NULL;
 	struct lutf_client_result res = {0};
-	struct lutf_client_request rq = {.input = "payload", .input_len = 7,
-					 .content_type = "application/json", .timeout_ms = 1234};
+	struct lutf_client_request rq = {.input = "payload",
+					 .input_len = 7,
+					 .content_type = "application/json",
+					 .timeout_ms = 1234};
 	const char *v = NULL;
 	natsMsg *m;
 	pthread_t th;
@@ -477,8 +480,7 @@ Test(nats_client, overloaded_is_typed, .init = start_small, .fini = teardown, .t
 			else if (out[i].result.status == LUTF_STATUS_OVERLOADED)
 				over++;
 			else
-				cr_assert_fail("status %s",
-					       lutf_status_str(out[i].result.status));
+				cr_assert_fail("status %s", lutf_status_str(out[i].result.status));
 			lutf_client_result_release(&out[i].result);
 			done++;
 		}
@@ -492,10 +494,10 @@ Test(nats_client, overloaded_is_typed, .init = start_small, .fini = teardown, .t
 Test(nats_client, bad_urls, .timeout = 30)
 {
 	static const char *bad[] = {
-	    "nats://",		  "nats://host",	"nats://:4222",	       "nats://h:0",
-	    "nats://h:65536",	  "nats://h:42x",	"nats://h:1,,h:2",     "nats://h:1,",
-	    "nats://h h:1",	  "nats://h:1/path",	"nats://@h:1",	       "nats://[::1:4222",
-	    "nats://h:1234567",	  "nats://h:1,nats://", "nats:/h:1",
+	    "nats://",		"nats://host",	      "nats://:4222",	 "nats://h:0",
+	    "nats://h:65536",	"nats://h:42x",	      "nats://h:1,,h:2", "nats://h:1,",
+	    "nats://h h:1",	"nats://h:1/path",    "nats://@h:1",	 "nats://[::1:4222",
+	    "nats://h:1234567", "nats://h:1,nats://", "nats:/h:1",
 	};
 	const char *mix[] = {"nats://127.0.0.1:4222", "unix:///run/lutf/lutf.sock"};
 	struct lutf_client_opts o = {.endpoints = mix, .n_endpoints = 2};
@@ -559,8 +561,8 @@ Test(nats_client, lutfctl_over_nats, .init = start, .fini = teardown, .timeout =
 	cr_assert(fp && fgets(id, sizeof(id), fp));
 	fclose(fp);
 	id[strcspn(id, "\n")] = 0;
-	snprintf(cmd, sizeof(cmd), "%s --cluster '%s' --json result %s >%s", LUTFCTL_BIN,
-		 nats.url, id, path);
+	snprintf(cmd, sizeof(cmd), "%s --cluster '%s' --json result %s >%s", LUTFCTL_BIN, nats.url,
+		 id, path);
 	cr_assert_eq(run(cmd), 4, "a pending call");
 	fp = fopen(path, "r");
 	cr_assert(fp && fgets(buf, sizeof(buf), fp));

@@ -382,14 +382,15 @@ int cmd_result(int argc, char **argv)
 
 	if (argc != 2 || argv[1][0] == '-') {
 		if (argc == 2 && (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h"))) {
-			printf("Usage: lutfctl --cluster nats://... [--json] result ID\n\n"
-			       "The stored result of async call ID: its output on stdout (exit 0),\n"
-			       "or its typed failure (exit 10+N). A call that ran out of retries\n"
-			       "ended in the dead-letter stream: its last failure is shown.\n"
-			       "Exit 4: not done yet (queued, running or backing off); 'pending'\n"
-			       "on stdout ({\"id\":...,\"state\":\"pending\"} with --json).\n"
-			       "Exit 5: no such call (an unknown id, or its result expired).\n"
-			       "Exit 3: NATS could not be reached or answered an error.\n");
+			printf(
+			    "Usage: lutfctl --cluster nats://... [--json] result ID\n\n"
+			    "The stored result of async call ID: its output on stdout (exit 0),\n"
+			    "or its typed failure (exit 10+N). A call that ran out of retries\n"
+			    "ended in the dead-letter stream: its last failure is shown.\n"
+			    "Exit 4: not done yet (queued, running or backing off); 'pending'\n"
+			    "on stdout ({\"id\":...,\"state\":\"pending\"} with --json).\n"
+			    "Exit 5: no such call (an unknown id, or its result expired).\n"
+			    "Exit 3: NATS could not be reached or answered an error.\n");
 			return finish(EXIT_OK);
 		}
 		return usage_error("result", "result takes one ID");

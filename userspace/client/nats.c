@@ -372,7 +372,7 @@ enum { NC_FREE = 0, NC_QUEUED, NC_SENT, NC_DONE };
 struct ncall {
 	uint64_t id, user_data;
 	int64_t deadline;
-	natsMsg *msg; /* NC_QUEUED: the request, until flush publishes it */
+	natsMsg *msg;  /* NC_QUEUED: the request, until flush publishes it */
 	uint32_t next; /* queue, done list or free list */
 	uint8_t state;
 	int error;
@@ -386,7 +386,7 @@ struct clnt_nats_async {
 	char inbox[96]; /* "<inbox>." */
 	struct ncall *calls;
 	uint32_t free_head, nfree;
-	uint32_t q_head, q_tail;    /* NC_QUEUED, in submit order */
+	uint32_t q_head, q_tail; /* NC_QUEUED, in submit order */
 	uint32_t d_head, d_tail, ndone;
 	uint32_t nactive;
 	int64_t next_deadline;
@@ -666,7 +666,7 @@ static void take_replies(struct lutf_client_async *a, natsMsg **in, size_t nin)
 		if (err)
 			lutf_client_result_release(&k->result);
 		ncomplete(a, i, err);
-drop:
+	drop:
 		natsMsg_Destroy(m);
 	}
 }
