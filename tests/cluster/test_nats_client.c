@@ -8,7 +8,7 @@
  * node could; a wrong key is not checked by the serving node (a known gap,
  * pinned); a batch of asynchronous calls is answered exactly once each;
  * malformed nats:// URLs fail with
- * -EINVAL and no server with -ECONNREFUSED; lutfctl --socket nats://
+ * -EINVAL and no server with -ECONNREFUSED; lutfctl invoke --endpoint nats://
  * invokes through the library; lutfctl result tells "not done yet" by its
  * own exit code. Every wait is bounded.
  */
@@ -533,9 +533,10 @@ Test(nats_client, lutfctl_over_nats, .init = start, .fini = teardown, .timeout =
 	uint64_t until;
 	int code = -1;
 
-	/* invoke --socket nats://: the library's nats:// path, lutfctl's exit codes. */
+	/* invoke --endpoint / --socket nats://: the library's nats:// path, lutfctl's exit codes.
+	 */
 	snprintf(path, sizeof(path), "%s/out", node.dir);
-	snprintf(cmd, sizeof(cmd), "%s --endpoint '%s' invoke acme/echo --data hi >%s", LUTFCTL_BIN,
+	snprintf(cmd, sizeof(cmd), "%s invoke --endpoint '%s' acme/echo --data hi >%s", LUTFCTL_BIN,
 		 nats.url, path);
 	cr_assert_eq(run(cmd), 0);
 	fp = fopen(path, "r");
