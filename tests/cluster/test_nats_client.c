@@ -324,6 +324,90 @@ Test(nats_client, wire_headers_and_hostile_replies, .timeout = 60)
 	tn_stop(&nats);
 }
 
+/*
+ * The asynchronous handle against a hostile node: a reply sent twice, a
+ * reply without a status, replies on forged subjects of the handle's inbox.
+ * Each call completes exactly once, with what its own reply said.
+ */
+Test(nats_client, async_hostile_node, .timeout = 60)
+{
+	struct spy s = {0};
+	struct lutf_client_async *a = NULL;
+	struct lutf_client_completion out[8];
+	struct lutf_client_request rq = {.input = "q", .input_len = 1};
+	const char *ep[1];
+	struct lutf_client_opts o = {.endpoints = ep, .n_endpoints = 1, .queue_depth = 8};
+	natsMsg *m[3];
+	char forged[256], *dot;
+	int got = 0, seen[3] = {0};
+	uint64_t until;
+
+	LUTF_REQUIRE("nats", tn_have_server(), "nats-server is not installed (scripts/deps.sh)");
+	cr_assert(tn_start(&nats, 1));
+	ep[0] = nats.url;
+	cr_assert_eq(natsConnection_ConnectTo(&s.nc, nats.url), NATS_OK);
+	cr_assert_eq(natsConnection_SubscribeSync(&s.sub, s.nc, "lutf.inv.acme.spy"), NATS_OK);
+	cr_assert_eq(natsConnection_Flush(s.nc), NATS_OK);
+	cr_assert_eq(lutf_client_open(&o, &a), 0);
+	for (uint64_t i = 0; i < 3; i++)
+		cr_assert_eq(lutf_client_submit(a, "acme", "spy", &rq, i), 0);
+	cr_assert_eq(lutf_client_flush(a), 3);
+	for (int i = 0; i < 3; i++)
+		m[i] = spy_next(&s);
+	spy_reply(&s, m[0], "0", NULL, NULL, "a");
+	spy_reply(&s, m[0], "0", NULL, NULL, "b");  /* twice */
+	spy_reply(&s, m[1], NULL, NULL, NULL, "x"); /* no status */
+	/* Forged: another id under the same inbox, junk, then the real one. */
+	snprintf(forged, sizeof(forged), "%s", natsMsg_GetReply(m[2]));
+	dot = strrchr(forged, '.');
+	cr_assert(dot);
+	static const char *tails[] = {"999", "abc", "", "18446744073709551615"};
+	for (size_t t = 0; t < sizeof(tails) / sizeof(tails[0]); t++) {
+		natsMsg *f = NULL;
+
+		snprintf(dot + 1, sizeof(forged) - (size_t)(dot + 1 - forged), "%s", tails[t]);
+		cr_assert_eq(natsMsg_Create(&f, forged, NULL, "f", 1), NATS_OK);
+		natsMsgHeader_Set(f, "Lutf-Status", "0");
+		cr_assert_eq(natsConnection_PublishMsg(s.nc, f), NATS_OK);
+		natsMsg_Destroy(f);
+	}
+	spy_reply(&s, m[2], "12", NULL, "overloaded", NULL);
+	for (int i = 0; i < 3; i++)
+		natsMsg_Destroy(m[i]);
+	until = td_now_ms() + 5000;
+	while (got < 3 && td_now_ms() < until) {
+		int n = lutf_client_reap(a, out, 8, 500);
+
+		cr_assert_geq(n, 0);
+		for (int i = 0; i < n; i++, got++) {
+			uint64_t id = out[i].user_data;
+
+			cr_assert_lt(id, 3);
+			cr_assert_eq(seen[id]++, 0, "call %" PRIu64 " completed twice", id);
+			if (id == 0) {
+				cr_assert_eq(out[i].error, 0);
+				cr_assert_eq(out[i].result.status, LUTF_STATUS_OK);
+				cr_assert(out[i].result.output_len == 1 &&
+					  ((char *)out[i].result.output)[0] == 'a');
+			} else if (id == 1) {
+				cr_assert_eq(out[i].error, -EPROTO);
+			} else {
+				cr_assert_eq(out[i].error, 0);
+				cr_assert_eq(out[i].result.status, LUTF_STATUS_OVERLOADED);
+				cr_assert_str_eq(out[i].result.error, "overloaded");
+			}
+			lutf_client_result_release(&out[i].result);
+		}
+	}
+	cr_assert_eq(got, 3);
+	cr_assert_eq(lutf_client_reap(a, out, 8, 300), 0, "a duplicate or forged reply completed");
+	cr_assert_eq(lutf_client_outstanding(a), 0);
+	lutf_client_async_close(a);
+	natsSubscription_Destroy(s.sub);
+	natsConnection_Destroy(s.nc);
+	tn_stop(&nats);
+}
+
 /* The NATS server is killed -9 and restarted under an open handle: the
  * handle reconnects by itself and its next calls are delivered. */
 Test(nats_client, survives_server_restart, .timeout = 60)
