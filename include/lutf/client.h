@@ -63,6 +63,17 @@ struct lutf_client; /* opaque */
  * URL), -ENAMETOOLONG (Unix path too long), -ENOMEM, or the connect errno
  * (-ENOENT, -ECONNREFUSED, -EACCES, ...); -EHOSTUNREACH when a TCP host does
  * not resolve.
+ *
+ * Or "nats://host:port[,host:port...]" (up to 16 servers; user:pass@ or
+ * token@ allowed; a credentials file from $LUTF_NATS_CREDS): the NATS servers
+ * of a lutf cluster. Invoke then is a NATS request to lutf.inv.<tenant>.<fn>,
+ * answered by a node serving it with the typed result a local call gives
+ * (UNKNOWN_FUNCTION when no node serves it); request headers are not sent;
+ * ping is a round trip to the NATS server; control calls return -EOPNOTSUPP;
+ * the handle is never poisoned (each call has its own reply subject).
+ * Returns -EINVAL for a malformed nats:// URL, -ECONNREFUSED when no server
+ * answers within 2 s, -EACCES for refused credentials, -EPROTONOSUPPORT in a
+ * library built without libnats. See docs/client.md, "nats:// endpoints".
  */
 int lutf_client_connect(const char *url, struct lutf_client **out);
 
@@ -343,7 +354,7 @@ int lutf_client_key_revoke(struct lutf_client *c, const char *tenant, const char
 #define LUTF_CLIENT_NO_URING 0x1u /* opts.flags: use plain sockets even if io_uring works */
 
 struct lutf_client_opts {
-	const char *const *endpoints; /* URLs as for lutf_client_connect */
+	const char *const *endpoints; /* URLs as for lutf_client_connect; a nats:// one alone */
 	size_t n_endpoints;	      /* 1..64 */
 	uint32_t conns_per_endpoint;  /* 0: 1; endpoints x conns at most 1024 */
 	uint32_t queue_depth;	      /* calls submitted and not yet reaped; 0: 1024; max 1<<20 */
@@ -370,7 +381,10 @@ struct lutf_client_completion {
  * retried with backoff), or -EINVAL (bad options or URL), -ENAMETOOLONG,
  * -ENOMEM, the io_uring setup -errno other than a refusal (refusals fall
  * back to sockets), or the dial -errno of the first endpoint when no
- * connection could be made.
+ * connection could be made. A nats:// endpoint must be the only one, with
+ * conns_per_endpoint 0 or 1 (else -EINVAL); its calls go as NATS requests
+ * (see lutf_client_connect) and complete as below, or with -EPROTO (a reply
+ * without a valid status) or -EMSGSIZE (a reply over max_frame).
  */
 int lutf_client_open(const struct lutf_client_opts *opts, struct lutf_client_async **out);
 
@@ -410,7 +424,7 @@ int lutf_client_reap(struct lutf_client_async *a, struct lutf_client_completion 
 /* Calls submitted and not yet reaped. */
 size_t lutf_client_outstanding(const struct lutf_client_async *a);
 
-/* "io_uring" or "socket": the transport this handle uses. */
+/* "io_uring", "socket" or "nats" (a nats:// endpoint): the transport this handle uses. */
 const char *lutf_client_backend(const struct lutf_client_async *a);
 
 /* Counters of a handle, for tests and benchmarks. */

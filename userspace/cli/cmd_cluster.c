@@ -382,11 +382,15 @@ int cmd_result(int argc, char **argv)
 
 	if (argc != 2 || argv[1][0] == '-') {
 		if (argc == 2 && (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h"))) {
-			printf("Usage: lutfctl --cluster nats://... result ID\n\n"
-			       "The stored result of async call ID: its output on stdout, or its\n"
-			       "typed failure (exit 10+N); exit 3 with 'not done yet' while it\n"
-			       "waits or runs. A call that ran out of retries ended in the\n"
-			       "dead-letter stream: its last failure is shown.\n");
+			printf(
+			    "Usage: lutfctl --cluster nats://... [--json] result ID\n\n"
+			    "The stored result of async call ID: its output on stdout (exit 0),\n"
+			    "or its typed failure (exit 10+N). A call that ran out of retries\n"
+			    "ended in the dead-letter stream: its last failure is shown.\n"
+			    "Exit 4: not done yet (queued, running or backing off); 'pending'\n"
+			    "on stdout ({\"id\":...,\"state\":\"pending\"} with --json).\n"
+			    "Exit 5: no such call (an unknown id, or its result expired).\n"
+			    "Exit 3: NATS could not be reached or answered an error.\n");
 			return finish(EXIT_OK);
 		}
 		return usage_error("result", "result takes one ID");
@@ -397,6 +401,35 @@ int cmd_result(int argc, char **argv)
 	if (code)
 		return finish(code);
 	err = lutf_cluster_result_get(c, argv[1], &r, &dead, msg, sizeof(msg));
+	if (err == -ENOENT) {
+		char tenant[LUTF_CLUSTER_NAME], fn[LUTF_CLUSTER_NAME];
+
+		/* No result: still in the work queue, or no such call. A call
+		 * acked between the two reads has its result stored: read again. */
+		err = lutf_cluster_async_pending(c, argv[1], tenant, fn, msg, sizeof(msg));
+		if (err == -ENOENT &&
+		    lutf_cluster_result_get(c, argv[1], &r, &dead, msg, sizeof(msg)) == 0) {
+			err = 0;
+			goto stored;
+		}
+		lutf_cluster_close(c);
+		if (err && err != -ENOENT) {
+			fprintf(stderr, "lutfctl: result: %s\n", msg);
+			return finish(EXIT_TRANSPORT);
+		}
+		if (g.json)
+			printf("{\"id\":\"%s\",\"state\":\"%s\"}\n", argv[1],
+			       err ? "unknown" : "pending");
+		else if (!err)
+			printf("pending\n");
+		if (err)
+			fprintf(stderr,
+				"lutfctl: result: no call %s (an unknown id, or its result "
+				"expired)\n",
+				argv[1]);
+		return finish(err ? EXIT_NO_RESULT : EXIT_PENDING);
+	}
+stored:
 	lutf_cluster_close(c);
 	if (err == -EINVAL)
 		return usage_error("result", "%s", msg);

@@ -24,6 +24,7 @@
 static const char invoke_help[] =
     "Usage: lutfctl invoke TENANT/FUNCTION [--data STRING | --data-file FILE | -]\n"
     "                      [--content-type CT] [--header NAME=VALUE]... [--key KEY]\n"
+    "                      [--endpoint URL]\n"
     "\n"
     "Call the function once. Input: STRING, the bytes of FILE, or stdin for '-'\n"
     "(or --data-file -); none at all sends empty input. The output bytes go to\n"
@@ -33,6 +34,9 @@ static const char invoke_help[] =
     "(see lutfctl --help). --timeout MS (global) sets the call's deadline.\n"
     "--key KEY (or the environment variable LUTF_KEY) is sent as the API key\n"
     "that lutfd requires over TCP (lutfctl key create TENANT makes one).\n"
+    "--endpoint URL (the same as the global --socket) calls unix:///PATH,\n"
+    "tcp://HOST:PORT, or a cluster's NATS: nats://HOST:PORT[,HOST:PORT...]\n"
+    "(any node serving the function answers; request headers are not sent).\n"
     "--async (with --cluster) stores the call in the cluster's work queue and\n"
     "prints its id at once; --id ID names it (a resubmission of the same id\n"
     "within 2 minutes is not run twice); 'lutfctl result ID' fetches the result.\n";
@@ -103,6 +107,7 @@ int cmd_invoke(int argc, char **argv)
 	    {"key", required_argument, NULL, 'k'},
 	    {"async", no_argument, NULL, 'A'},
 	    {"id", required_argument, NULL, 'I'},
+	    {"endpoint", required_argument, NULL, 'E'},
 	    HELP_OPT,
 	    {0},
 	};
@@ -151,6 +156,9 @@ int cmd_invoke(int argc, char **argv)
 			break;
 		case 'I':
 			id = optarg;
+			break;
+		case 'E':
+			g.socket = optarg;
 			break;
 		case 'H': {
 			char *eq = strchr(optarg, '=');

@@ -3,7 +3,8 @@
  * lutfctl: the command line for lutfd. Each subcommand is one library call on
  * one connection (invoke on the data socket, everything else on the control
  * socket). Invariant: the exit code alone tells a script what happened, by the
- * fixed table in usage_main (0 ok, 1 local, 2 usage, 3 transport, 10+status).
+ * fixed table in usage_main (0 ok, 1 local, 2 usage, 3 transport, 4 pending and
+ * 5 no such call for 'result', 10+status).
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -47,7 +48,9 @@ static void usage_main(FILE *f)
 		"Run 'lutfctl COMMAND --help' for a command's options.\n"
 		"\n"
 		"Global options:\n"
-		"  --socket URL       data socket (default %s)\n"
+		"  --socket URL       data socket (default %s), or nats://HOST:PORT[,...]:\n"
+		"                     invoke through a cluster's NATS (docs/client.md)\n"
+		"  --endpoint URL     the same as --socket\n"
 		"  --control PATH     control socket (default %s)\n"
 		"  --runtime-dir DIR  use DIR/lutf.sock and DIR/control.sock\n"
 		"  --json             machine-readable output on stdout\n"
@@ -62,6 +65,8 @@ static void usage_main(FILE *f)
 		"  1   local error (reading a file, writing output)\n"
 		"  2   usage error (bad option, argument or manifest)\n"
 		"  3   transport error (cannot connect, no reply in time, protocol error)\n"
+		"  4   result: the async call is not done yet (queued, running or retrying)\n"
+		"  5   result: no such call (unknown id, or its result expired)\n"
 		"  10+N  lutfd answered with typed status N:\n",
 		LUTF_CLIENT_DEFAULT_SOCKET, LUTF_CLIENT_DEFAULT_CONTROL);
 	for (uint32_t s = 1; s < LUTF_STATUS__COUNT; s++)
@@ -136,6 +141,14 @@ int connect_or_report(const char *url, struct lutf_client **c)
 {
 	int err = lutf_client_connect(url, c);
 
+	if (err == -EINVAL)
+		return usage_error(NULL,
+				   "bad endpoint '%s': want unix:///PATH, tcp://HOST:PORT or "
+				   "nats://HOST:PORT[,HOST:PORT...]",
+				   url);
+	if (err == -EPROTONOSUPPORT)
+		return usage_error(NULL, "%s: this lutfctl was built without nats:// support",
+				   url);
 	if (err) {
 		fprintf(stderr, "lutfctl: cannot connect to %s: %s%s\n", url, strerror(-err),
 			err == -ENOENT || err == -ECONNREFUSED ? " (is lutfd running?)" : "");
@@ -494,6 +507,7 @@ int main(int argc, char **argv)
 {
 	static const struct option opts[] = {
 	    {"socket", required_argument, NULL, 's'},
+	    {"endpoint", required_argument, NULL, 's'},
 	    {"control", required_argument, NULL, 'c'},
 	    {"runtime-dir", required_argument, NULL, 'r'},
 	    {"json", no_argument, NULL, 'j'},

@@ -18,6 +18,8 @@ enum {
 	EXIT_LOCAL = 1,	    /* a local file could not be read or output written */
 	EXIT_USAGE = 2,	    /* bad command line or manifest */
 	EXIT_TRANSPORT = 3, /* lutfd unreachable, timed out, or broke the protocol */
+	EXIT_PENDING = 4,   /* result: the async call is not done yet (queued, running, retrying) */
+	EXIT_NO_RESULT = 5, /* result: no such call (unknown id, or its result expired) */
 	EXIT_STATUS = 10,   /* + enum lutf_status: lutfd answered with a typed failure */
 };
 

@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "async.h"
+#include "nats_int.h"
 
 #define DEF_DEPTH 1024u
 #define DEF_RETRY_MIN_MS 50u
@@ -533,6 +534,12 @@ static int opts_check(const struct lutf_client_opts *o)
 	for (size_t i = 0; i < o->n_endpoints; i++)
 		if (!o->endpoints[i] || !o->endpoints[i][0])
 			return -EINVAL;
+	/* A nats:// endpoint stands alone: its URL lists the servers, and NATS
+	 * spreads the calls over the nodes. */
+	for (size_t i = 0; i < o->n_endpoints; i++)
+		if (clnt_is_nats(o->endpoints[i]) &&
+		    (o->n_endpoints != 1 || per != 1 || clnt_nats_url_check(o->endpoints[i])))
+			return -EINVAL;
 	return 0;
 }
 
@@ -582,6 +589,14 @@ int lutf_client_open(const struct lutf_client_opts *o, struct lutf_client_async 
 	a->next_deadline = a->next_retry = INT64_MAX;
 	a->done_head = a->done_tail = a->free_head = ANONE;
 	list_init(&a->backlog);
+	if (clnt_is_nats(o->endpoints[0])) {
+		a->be = &async_sock_backend; /* never driven: nats.c runs the handle */
+		err = clnt_nats_async_open(a, o->endpoints[0]);
+		if (err)
+			goto err;
+		*out = a;
+		return 0;
+	}
 	a->urls = calloc(a->n_ep, sizeof(*a->urls));
 	a->conns = calloc(a->n_conns, sizeof(*a->conns));
 	a->calls = calloc(a->depth, sizeof(*a->calls));
@@ -642,6 +657,11 @@ void lutf_client_async_close(struct lutf_client_async *a)
 {
 	if (!a)
 		return;
+	if (a->nats) {
+		clnt_nats_async_close(a);
+		free(a);
+		return;
+	}
 	if (a->be && a->be->destroy)
 		a->be->destroy(a); /* no operation is in the kernel after this */
 	for (uint32_t i = 0; a->conns && i < a->n_conns; i++) {
@@ -677,6 +697,8 @@ int lutf_client_submit(struct lutf_client_async *a, const char *tenant, const ch
 	err = clnt_invoke_check(req);
 	if (err)
 		return err;
+	if (a->nats)
+		return clnt_nats_submit(a, tenant, function, req, user_data);
 	if (!a->nfree)
 		return -EAGAIN;
 	i = a->free_head;
@@ -716,6 +738,8 @@ int lutf_client_flush(struct lutf_client_async *a)
 
 	if (!a)
 		return -EINVAL;
+	if (a->nats)
+		return clnt_nats_flush(a);
 	redial(a, async_now());
 	before = 0;
 	for (uint32_t i = 0; i < a->n_conns; i++)
@@ -742,6 +766,8 @@ int lutf_client_reap(struct lutf_client_async *a, struct lutf_client_completion 
 
 	if (!a || (!out && max))
 		return -EINVAL;
+	if (a->nats)
+		return clnt_nats_reap(a, out, max, wait_ms);
 	until = wait_ms < 0 ? INT64_MAX : now + (int64_t)wait_ms * 1000000;
 	for (;;) {
 		int64_t wait = 0;
@@ -787,11 +813,15 @@ int lutf_client_reap(struct lutf_client_async *a, struct lutf_client_completion 
 
 size_t lutf_client_outstanding(const struct lutf_client_async *a)
 {
+	if (a && a->nats)
+		return clnt_nats_outstanding(a);
 	return a ? a->depth - a->nfree : 0;
 }
 
 const char *lutf_client_backend(const struct lutf_client_async *a)
 {
+	if (a && a->nats)
+		return "nats";
 	return a ? a->be->name : NULL;
 }
 

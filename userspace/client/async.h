@@ -117,6 +117,7 @@ struct lutf_client_async {
 	int64_t next_retry;    /* no DOWN connection is due before this */
 	uint32_t timeout_ms, grace_ms, max_frame, retry_min_ms, retry_max_ms;
 	struct lutf_client_async_stats st;
+	struct clnt_nats_async *nats; /* a nats:// endpoint: nats.c runs the handle */
 };
 
 int64_t async_now(void);

@@ -22,6 +22,7 @@
 #include <unistd.h>
 
 #include "internal.h"
+#include "nats_int.h"
 
 #define RX_MIN_CAP 4096u
 
@@ -190,13 +191,15 @@ int lutf_client_connect(const char *url, struct lutf_client **out)
 		free(c);
 		return -ENOMEM;
 	}
-	fd = clnt_dial(url);
+	c->fd = -1;
+	fd = clnt_is_nats(url) ? clnt_nats_connect(c) : clnt_dial(url);
 	if (fd < 0) {
 		free(c->url);
 		free(c);
 		return fd;
 	}
-	c->fd = fd;
+	if (!c->nats)
+		c->fd = fd;
 	c->next_id = 1;
 	c->timeout_ms = LUTF_CLIENT_DEFAULT_TIMEOUT_MS;
 	c->grace_ms = LUTF_CLIENT_DEFAULT_GRACE_MS;
@@ -213,6 +216,7 @@ void lutf_client_close(struct lutf_client *c)
 		return;
 	if (c->fd >= 0)
 		close(c->fd);
+	clnt_nats_close(c);
 	lutf_buf_free(&c->tx);
 	free(c->rx);
 	free(c->url);
@@ -231,6 +235,12 @@ int lutf_client_reconnect(struct lutf_client *c)
 	c->fd = -1;
 	c->rx_len = 0;
 	c->rx_used = 0;
+	if (clnt_is_nats(c->url)) {
+		clnt_nats_close(c);
+		fd = clnt_nats_connect(c);
+		c->poison = fd;
+		return fd;
+	}
 	fd = clnt_dial(c->url);
 	if (fd < 0) {
 		c->poison = fd;
@@ -286,6 +296,8 @@ char *clnt_strndup(const uint8_t *p, size_t n)
 /* Returns 0, or -ENOTCONN for a poisoned or closed handle. */
 int clnt_begin(struct lutf_client *c, uint16_t op)
 {
+	if (c->nats)
+		return -EOPNOTSUPP; /* control calls need lutfd's control socket */
 	if (c->fd < 0)
 		return -ENOTCONN;
 	c->tx.len = 0;
@@ -608,6 +620,8 @@ int lutf_client_invoke(struct lutf_client *c, const char *tenant, const char *fu
 	err = clnt_invoke_check(req);
 	if (err)
 		return err;
+	if (c->nats)
+		return clnt_nats_invoke(c, tenant, function, req, res);
 	err = clnt_begin(c, LUTF_OP_INVOKE);
 	if (err)
 		return err;
@@ -634,6 +648,8 @@ int lutf_client_ping(struct lutf_client *c, uint32_t *status)
 
 	if (!c || !status)
 		return -EINVAL;
+	if (c->nats)
+		return clnt_nats_ping(c, status);
 	err = clnt_begin(c, LUTF_OP_PING);
 	if (err)
 		return err;

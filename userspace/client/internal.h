@@ -35,6 +35,7 @@ struct lutf_client {
 	size_t rx_len, rx_cap;
 	size_t rx_used; /* the previous reply's frame, dropped at the next call */
 	char key[LUTF_CLIENT_KEY_MAX]; /* API key sent with invokes ("" = none) */
+	void *nats; /* nats:// URL: its natsConnection (nats.c); fd stays -1 */
 };
 
 /* One reply frame, pointing into c->rx until the next call on the handle. */
