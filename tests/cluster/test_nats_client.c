@@ -50,6 +50,28 @@ static int run(const char *cmd)
 
 /* nats-server and one lutfd in cluster mode; acme/echo and acme/whoami
  * deployed through the registry, then answered over nats://. */
+static char acme_key[160]; /* start() with keys_on: a key of acme */
+
+/* A new API key of tenant, made on the node's control socket. */
+static void key_of(const char *tenant, char *out, size_t cap)
+{
+	char url[200];
+	struct lutf_client *c = NULL;
+	struct lutf_client_reply rep = {0};
+	const struct lutf_client_field *f;
+
+	snprintf(url, sizeof(url), "unix://%s/control.sock", node.run);
+	cr_assert_eq(lutf_client_connect(url, &c), 0);
+	cr_assert_eq(lutf_client_key_create(c, tenant, &rep), 0);
+	cr_assert_eq(rep.status, LUTF_STATUS_OK, "%s", rep.error ? rep.error : "");
+	cr_assert_geq(rep.n_records, 1);
+	f = lutf_client_record_get(&rep.records[0], "key");
+	cr_assert(f && f->str);
+	snprintf(out, cap, "%s", f->str);
+	lutf_client_reply_release(&rep);
+	lutf_client_close(c);
+}
+
 static void start(void)
 {
 	char extra[512], cmd[1024];
@@ -71,6 +93,10 @@ static void start(void)
 		 LUTFCTL_BIN, nats.url, APP, LUTFCTL_BIN, nats.url, SLOW_APP);
 	cr_assert_eq(run(cmd), 0);
 	cr_assert_eq(lutf_client_connect(nats.url, &c), 0);
+	if (keys_on) {
+		key_of("acme", acme_key, sizeof(acme_key));
+		cr_assert_eq(lutf_client_set_key(c, acme_key), 0);
+	}
 	until = td_now_ms() + 15000;
 	while (td_now_ms() < until) {
 		struct lutf_client_request rq = {.input = "0", .input_len = 1};
@@ -162,32 +188,50 @@ Test(nats_client, sync_typed_answers, .init = start, .fini = teardown, .timeout 
 	lutf_client_close(c);
 }
 
-/*
- * A KNOWN GAP, pinned so that its fix is seen: with require_keys = on, the
- * serving node runs a NATS call on its own Unix data socket, which checks no
- * key (docs/cluster.md, "Limits today"), so a wrong key is answered, not
- * refused. When the serving node checks keys, this becomes FORBIDDEN. That
- * the key is sent at all is asserted by wire_headers_and_hostile_replies.
- */
+/* One nats:// call of acme/echo with key (NULL: none): its status. */
+static uint32_t call_with_key(const char *key)
+{
+	struct lutf_client *c = NULL;
+	struct lutf_client_result res = {0};
+	struct lutf_client_request rq = {.input = "k", .input_len = 1};
+	uint32_t st;
+
+	cr_assert_eq(lutf_client_connect(nats.url, &c), 0);
+	cr_assert_eq(lutf_client_set_key(c, key), 0);
+	cr_assert_eq(lutf_client_invoke(c, "acme", "echo", &rq, &res), 0);
+	st = res.status;
+	if (st == LUTF_STATUS_OK)
+		cr_assert(res.output_len == 1 && ((char *)res.output)[0] == 'k');
+	else
+		cr_assert(res.error && *res.error, "a refusal without its cause");
+	lutf_client_result_release(&res);
+	lutf_client_close(c);
+	return st;
+}
+
 static void start_keys(void)
 {
 	keys_on = true;
 	start();
 }
 
-Test(nats_client, wrong_key_not_checked_by_serving_node, .init = start_keys, .fini = teardown,
-     .timeout = 120)
+/*
+ * With require_keys = on, the serving node checks a nats:// call's key as
+ * TCP and HTTP do (the call reaches lutfd on its Unix socket, marked as a
+ * NATS client's): no key, a malformed one and an unknown one are
+ * FORBIDDEN; the tenant's own is answered.
+ */
+Test(nats_client, serving_node_checks_keys, .init = start_keys, .fini = teardown, .timeout = 120)
 {
-	struct lutf_client *c = NULL;
-	struct lutf_client_result res = {0};
-	struct lutf_client_request rq = {.input = "k", .input_len = 1};
+	/* Well-formed, but no key of this node's. */
+	const char *forged = "lutf_0123456789abcdef_"
+			     "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff";
 
-	cr_assert_eq(lutf_client_connect(nats.url, &c), 0);
-	cr_assert_eq(lutf_client_set_key(c, "lutf_notakey"), 0);
-	cr_assert_eq(lutf_client_invoke(c, "acme", "echo", &rq, &res), 0);
-	cr_assert_eq(res.status, LUTF_STATUS_OK, "%s", lutf_status_str(res.status));
-	lutf_client_result_release(&res);
-	lutf_client_close(c);
+	cr_assert_eq(call_with_key(NULL), LUTF_STATUS_FORBIDDEN, "a call without a key answered");
+	cr_assert_eq(call_with_key("lutf_notakey"), LUTF_STATUS_FORBIDDEN,
+		     "a malformed key answered");
+	cr_assert_eq(call_with_key(forged), LUTF_STATUS_FORBIDDEN, "an unknown key answered");
+	cr_assert_eq(call_with_key(acme_key), LUTF_STATUS_OK, "the tenant's own key refused");
 }
 
 /* A fake node: this test subscribes to lutf.inv.acme.spy itself (libnats). */

@@ -76,8 +76,13 @@ static void reply_status(natsMsg *req, uint32_t status, uint32_t detail, const c
 static void serve(struct lutf_client **cl, natsMsg *m)
 {
 	const char *subj = natsMsg_GetSubject(m), *ct = NULL, *tmo = NULL, *key = NULL;
+	const char *by = NULL;
 	char tenant[LUTF_CLUSTER_NAME], fn[LUTF_CLUSTER_NAME];
-	struct lutf_client_header h = {LUTF_CLUSTER_FORWARDED, "1"};
+	/* "node": a lutfd forwarded it, having checked the caller's key at its
+	 * own ingress; "client": a nats:// client sent it, and lutfd checks its
+	 * key here as on TCP (keys.c). Anyone who may publish on lutf.inv.> can
+	 * claim "node": NATS permissions are that boundary (docs/cluster.md). */
+	struct lutf_client_header h = {LUTF_CLUSTER_FORWARDED, "client"};
 	struct lutf_client_request req = {0};
 	struct lutf_client_result res = {0};
 	int err;
@@ -89,6 +94,8 @@ static void serve(struct lutf_client **cl, natsMsg *m)
 	natsMsgHeader_Get(m, "Lutf-Content-Type", &ct);
 	natsMsgHeader_Get(m, "Lutf-Timeout-Ms", &tmo);
 	natsMsgHeader_Get(m, "Lutf-Key", &key);
+	if (natsMsgHeader_Get(m, "Lutf-Forwarded", &by) == NATS_OK && by && !strcmp(by, "node"))
+		h.value = "node";
 	req.input = natsMsg_GetData(m);
 	req.input_len = (size_t)natsMsg_GetDataLength(m);
 	req.content_type = ct;
@@ -226,6 +233,7 @@ int lutf_cluster_forward(const char *tenant, const char *fn, const void *input, 
 	}
 	if (key && *key)
 		natsMsgHeader_Set(m, "Lutf-Key", key);
+	natsMsgHeader_Set(m, "Lutf-Forwarded", "node");
 	s = natsConnection_PublishMsg(V.nc, m);
 	natsMsg_Destroy(m);
 	return s == NATS_OK ? 0 : -ENOTCONN;
