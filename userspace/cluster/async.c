@@ -28,7 +28,8 @@
 #define SUBJ "lutf.async"
 #define DLQ_SUBJ "lutf.dlq"
 #define DURABLE "lutf_workers"
-#define WORKERS 8	  /* calls a node runs at once from the queue */
+#define WORKERS 8	  /* the old path's workers, a call at a time each */
+#define BATCH_WORKERS 4	  /* batches a node runs at once (their Fetches take turns) */
 #define ACK_WAIT_MS 30000 /* a call not acked by then is delivered again */
 
 static bool id_ok(const char *id)
@@ -347,7 +348,7 @@ int lutf_cluster_async_pending(struct lutf_cluster *c, const char *id,
 
 /* ---- the node's workers ---- */
 
-#define BATCH 64	   /* calls a worker fetches, runs pipelined, stores and acks together */
+#define BATCH 256	   /* calls a worker fetches, runs pipelined, stores and acks together */
 #define STORE_WAIT_MS 5000 /* for the stores' acknowledgements; then the batch is not acked */
 
 static struct {
@@ -357,10 +358,11 @@ static struct {
 	void (*log)(const char *fmt, ...);
 	pthread_t th[WORKERS];
 	unsigned nth;
-	bool batched;	  /* false: one synchronous store and ack per call (the old path) */
-	atomic_bool stop; /* relaxed: polled between fetches */
+	bool batched;		  /* false: one synchronous store and ack per call (the old path) */
+	atomic_bool stop;	  /* relaxed: polled between fetches */
+	pthread_mutex_t fetch_mu; /* one Fetch at a time on sub */
 	_Atomic uint64_t done, retried, dead, duplicates;
-} A;
+} A = {.fetch_mu = PTHREAD_MUTEX_INITIALIZER};
 
 void lutf_cluster_async_stats(struct lutf_cluster_async_stats *s)
 {
@@ -689,9 +691,18 @@ static void *worker_main(void *arg)
 	}
 	while (!atomic_load_explicit(&A.stop, memory_order_relaxed)) {
 		natsMsgList list = {0};
-		/* Each stays unacked until its result is stored. */
-		natsStatus s =
-		    natsSubscription_Fetch(&list, A.sub, A.batched ? BATCH : 4, 250, NULL);
+		natsStatus s;
+
+		/* Each stays unacked until its result is stored. One Fetch at a
+		 * time on the shared subscription: concurrent Fetches share its
+		 * message queue and stall each other (a bare libnats loop here:
+		 * 8 threads 5.7k calls/s, 1 thread 42k/s; later libnats refuses
+		 * them), while the other workers run and store their batches. */
+		if (A.batched)
+			pthread_mutex_lock(&A.fetch_mu);
+		s = natsSubscription_Fetch(&list, A.sub, A.batched ? BATCH : 4, 250, NULL);
+		if (A.batched)
+			pthread_mutex_unlock(&A.fetch_mu);
 
 		if (s != NATS_OK) {
 			if (s != NATS_TIMEOUT)
@@ -752,7 +763,7 @@ int lutf_cluster_async_open(struct lutf_cluster *c, const struct lutf_cluster_no
 	if (s != NATS_OK)
 		return lutf_cluster_nerr(s, msg, sizeof(msg), "async consumer");
 	atomic_store_explicit(&A.stop, false, memory_order_relaxed);
-	for (A.nth = 0; A.nth < WORKERS; A.nth++)
+	for (A.nth = 0; A.nth < (A.batched ? BATCH_WORKERS : WORKERS); A.nth++)
 		if (pthread_create(&A.th[A.nth], NULL, worker_main, NULL))
 			break;
 	return 0;
