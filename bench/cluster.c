@@ -157,8 +157,10 @@ static bool restart(bool batched)
  * stream holds n more; then every result is read back and checked. Returns
  * calls/s (0: failed). */
 static double async_round(struct lutf_cluster *c, const char *tag, int n, int *checked,
-			  double *cpu_us, double *nats_us)
+			  double *cpu_us, double *nats_us, double *msgs)
 {
+	uint64_t in0 = 0, out0 = 0, in1 = 0, out1 = 0;
+	bool varz = tn_varz(&nats, 0, &in0, &out0);
 	uint64_t base = results_count(c), t0 = td_now_ms(), ms;
 	double cpu0 = cluster_cpu_ms(), n0 = cpu_ms(nats.pid[0]);
 	char msg[300];
@@ -184,6 +186,10 @@ static double async_round(struct lutf_cluster *c, const char *tag, int n, int *c
 	ms = td_now_ms() - t0;
 	*cpu_us = 1000.0 * (cluster_cpu_ms() - cpu0) / n;
 	*nats_us = 1000.0 * (cpu_ms(nats.pid[0]) - n0) / n;
+	/* NATS messages per call, in and out of the server (the bench's own
+	 * submits, flushes and results polls included) */
+	*msgs =
+	    varz && tn_varz(&nats, 0, &in1, &out1) ? (double)(in1 - in0 + out1 - out0) / n : 0.0;
 	for (int i = 0; i < n; i++) {
 		struct lutf_cluster_reply r;
 		char id[LUTF_CLUSTER_ID], in[32];
@@ -222,7 +228,7 @@ int main(int argc, char **argv)
 	uint64_t lmed, lp99, fmed, fp99, dep[16], t0;
 	int rounds = 5, ncalls = 0, nrounds = 0;
 	double rate[2][8] = {{0}}, sorted[2][8], cpu[2][8] = {{0}}, csorted[2][8],
-	       ncpu[2][8] = {{0}};
+	       ncpu[2][8] = {{0}}, nmsg[2][8] = {{0}};
 	struct lutf_cluster_opts o = {0};
 	struct lutf_cluster *c = NULL;
 	struct lutf_client_export ex = {"echo", "noop"}; /* hello.so: noop, named echo */
@@ -332,7 +338,8 @@ int main(int argc, char **argv)
 				return 1;
 			}
 			snprintf(tag, sizeof(tag), "%c%d", b ? 'n' : 'o', r);
-			rate[b][r] = async_round(c, tag, nasync, &ok, &cpu[b][r], &ncpu[b][r]);
+			rate[b][r] =
+			    async_round(c, tag, nasync, &ok, &cpu[b][r], &ncpu[b][r], &nmsg[b][r]);
 			done += ok;
 			if (ok != nasync)
 				fprintf(stderr, "cluster: round %s: %d of %d results ok\n", tag, ok,
@@ -371,6 +378,9 @@ int main(int argc, char **argv)
 			printf("],\"nats_server_cpu_us_per_call\":[");
 			for (int r = 0; r < rounds; r++)
 				printf("%s%.1f", r ? "," : "", ncpu[b][r]);
+			printf("],\"nats_msgs_per_call\":[");
+			for (int r = 0; r < rounds; r++)
+				printf("%s%.2f", r ? "," : "", nmsg[b][r]);
 			printf("]}");
 		}
 		printf(",\"async_batched_over_old\":%.2f}\n",
@@ -407,6 +417,9 @@ int main(int argc, char **argv)
 			printf(" | nats-server");
 			for (int r = 0; r < rounds; r++)
 				printf(" %.0f", ncpu[b][r]);
+			printf(" | msgs/call");
+			for (int r = 0; r < rounds; r++)
+				printf(" %.1f", nmsg[b][r]);
 			printf("\n");
 		}
 		printf("%-44s %11.2fx (target >= 20,000 calls/s)\n", "  batched / baseline",
