@@ -361,6 +361,7 @@ static struct {
 	bool batched;		  /* false: one synchronous store and ack per call (the old path) */
 	atomic_bool stop;	  /* relaxed: polled between fetches */
 	pthread_mutex_t fetch_mu; /* one Fetch at a time on sub */
+	int64_t ack_wait_ms;
 	_Atomic uint64_t done, retried, dead, duplicates;
 } A = {.fetch_mu = PTHREAD_MUTEX_INITIALIZER};
 
@@ -390,6 +391,8 @@ struct job {
 	bool dead;
 	int stored; /* 0, -EEXIST (stored before: a duplicate run), -EIO */
 	bool answered;
+	bool sent; /* submitted to lutfd (or nothing to run) */
+	bool slot; /* holds a slot of its function's MAX_CONCURRENCY */
 };
 
 /* Parse the call; a malformed one is terminated. Returns true when it can run. */
@@ -529,15 +532,99 @@ struct wk {
 	struct job jobs[BATCH];
 };
 
-/* Run the batch's calls pipelined on lutfd (one connection, every request
- * written at once): each ends with its answer or SHUTTING_DOWN (retried). */
+/* ---- each function's MAX_CONCURRENCY, on this node ---- */
+
+#define LIMITS 256 /* functions with a bound; more run unbounded (lutfd still answers OVERLOADED)  \
+		    */
+
+/* The registry's bounds (node.c pushes them) and the calls of each
+ * function this node's workers have on lutfd now, under lim_mu: a batch
+ * submits a call only when its function has a free slot, so the queue
+ * respects the bound that sync calls meet (issue #15). */
+static struct {
+	pthread_mutex_t mu;
+	size_t n;
+	struct {
+		char tenant[LUTF_CLUSTER_NAME], fn[LUTF_CLUSTER_NAME];
+		uint32_t max, inflight;
+	} e[LIMITS];
+} L = {.mu = PTHREAD_MUTEX_INITIALIZER};
+
+void lutf_cluster_async_limits(const struct lutf_cluster_async_limit *lim, size_t n)
+{
+	pthread_mutex_lock(&L.mu);
+	/* Keep the in-flight counts of functions that stay: their calls are
+	 * still on lutfd. A function that left keeps no bound (its calls end by
+	 * their deadlines and give their slots back to nothing). */
+	for (size_t i = 0; i < n && i < LIMITS; i++) {
+		size_t k;
+
+		for (k = 0; k < L.n; k++)
+			if (!strcmp(L.e[k].tenant, lim[i].tenant) && !strcmp(L.e[k].fn, lim[i].fn))
+				break;
+		if (k == L.n) {
+			if (L.n == LIMITS)
+				break;
+			snprintf(L.e[k].tenant, sizeof(L.e[k].tenant), "%s", lim[i].tenant);
+			snprintf(L.e[k].fn, sizeof(L.e[k].fn), "%s", lim[i].fn);
+			L.e[k].inflight = 0;
+			L.n++;
+		}
+		L.e[k].max = lim[i].max_concurrency;
+	}
+	pthread_mutex_unlock(&L.mu);
+}
+
+/* Take a slot of j's function: true when it may go to lutfd now. */
+static bool slot_take(struct job *j)
+{
+	bool ok = true;
+
+	j->slot = false;
+	pthread_mutex_lock(&L.mu);
+	for (size_t k = 0; k < L.n; k++) {
+		if (strcmp(L.e[k].tenant, j->tenant) || strcmp(L.e[k].fn, j->fn))
+			continue;
+		ok = !L.e[k].max || L.e[k].inflight < L.e[k].max;
+		if (ok)
+			L.e[k].inflight++;
+		j->slot = ok; /* counted: given back by slot_put */
+		break;
+	}
+	pthread_mutex_unlock(&L.mu);
+	return ok;
+}
+
+static void slot_put(struct job *j)
+{
+	if (!j->slot)
+		return;
+	j->slot = false;
+	pthread_mutex_lock(&L.mu);
+	for (size_t k = 0; k < L.n; k++)
+		if (!strcmp(L.e[k].tenant, j->tenant) && !strcmp(L.e[k].fn, j->fn)) {
+			if (L.e[k].inflight)
+				L.e[k].inflight--;
+			break;
+		}
+	pthread_mutex_unlock(&L.mu);
+}
+
+/* Run the batch's calls pipelined on lutfd (one connection), each when its
+ * function has a free slot: each ends with its answer or SHUTTING_DOWN
+ * (retried). Calls waiting for a slot tell JetStream they are in progress,
+ * so a long wait does not make them due again. */
 static void batch_run(struct wk *w, struct job *jobs, int n)
 {
 	struct lutf_client_completion done[BATCH];
-	int left = 0;
+	int left = 0, waiting = 0;
+	int64_t progress = nats_Now();
 
-	for (int i = 0; i < n; i++)
+	for (int i = 0; i < n; i++) {
 		jobs[i].res.status = LUTF_STATUS_SHUTTING_DOWN;
+		jobs[i].sent = !jobs[i].id; /* malformed: nothing to run */
+		waiting += !jobs[i].sent;
+	}
 	if (!w->cl) {
 		const char *ep[1] = {A.sock};
 		struct lutf_client_opts o = {
@@ -546,27 +633,48 @@ static void batch_run(struct wk *w, struct job *jobs, int n)
 		if (lutf_client_open(&o, &w->cl))
 			return;
 	}
-	for (int i = 0; i < n; i++) {
-		struct lutf_client_request req = {
-		    .input = natsMsg_GetData(jobs[i].m),
-		    .input_len = (size_t)natsMsg_GetDataLength(jobs[i].m),
-		};
+	/* Ends: every submitted call completes (its answer, or an error by its
+	 * own deadline), and a slot held by another worker comes back the same
+	 * way; a broken handle stops the loop (its calls are retried). */
+	while (waiting > 0 || left > 0) {
+		int k;
 
-		if (jobs[i].id &&
-		    !lutf_client_submit(w->cl, jobs[i].tenant, jobs[i].fn, &req, (uint64_t)i))
-			left++;
-	}
-	/* Every submitted call completes (its answer, or an error by its own
-	 * deadline): this loop ends. */
-	while (left > 0) {
-		int k = lutf_client_reap(w->cl, done, BATCH, -1);
+		for (int i = 0; i < n && waiting > 0; i++) {
+			struct lutf_client_request req = {
+			    .input = natsMsg_GetData(jobs[i].m),
+			    .input_len = (size_t)natsMsg_GetDataLength(jobs[i].m),
+			};
 
+			if (jobs[i].sent || !slot_take(&jobs[i]))
+				continue;
+			jobs[i].sent = true;
+			waiting--;
+			if (!lutf_client_submit(w->cl, jobs[i].tenant, jobs[i].fn, &req,
+						(uint64_t)i))
+				left++;
+			else
+				slot_put(&jobs[i]);
+		}
+		if (waiting > 0 && nats_Now() - progress > A.ack_wait_ms / 3) {
+			for (int i = 0; i < n; i++)
+				if (jobs[i].id)
+					natsMsg_InProgress(jobs[i].m, NULL);
+			progress = nats_Now();
+		}
+		if (!left) {
+			if (waiting > 0)
+				nats_Sleep(2); /* other workers hold the slots */
+			continue;
+		}
+		/* With calls waiting, come back soon: another worker may free a slot. */
+		k = lutf_client_reap(w->cl, done, BATCH, waiting > 0 ? 5 : -1);
 		if (k < 0)
 			break;
 		for (int i = 0; i < k; i++) {
 			struct job *j = &jobs[done[i].user_data];
 
 			left--;
+			slot_put(j);
 			if (done[i].error) {
 				lutf_client_result_release(&done[i].result);
 				continue;
@@ -575,7 +683,9 @@ static void batch_run(struct wk *w, struct job *jobs, int n)
 			j->answered = true;
 		}
 	}
-	if (left) { /* the handle broke: drop it, its calls are retried */
+	for (int i = 0; i < n; i++)
+		slot_put(&jobs[i]);
+	if (left || waiting) { /* the handle broke: drop it, its calls are retried */
 		lutf_client_async_close(w->cl);
 		w->cl = NULL;
 	}
@@ -756,7 +866,8 @@ int lutf_cluster_async_open(struct lutf_cluster *c, const struct lutf_cluster_no
 		const char *e = getenv("LUTF_CLUSTER_ACK_WAIT_MS");
 		long ms = e ? strtol(e, NULL, 10) : ACK_WAIT_MS;
 
-		so.Config.AckWait = (int64_t)(ms >= 500 ? ms : ACK_WAIT_MS) * 1000000;
+		A.ack_wait_ms = ms >= 500 ? ms : ACK_WAIT_MS;
+		so.Config.AckWait = A.ack_wait_ms * 1000000;
 	}
 	so.Config.MaxAckPending = 4096;
 	s = js_PullSubscribe(&A.sub, lutf_cluster_js(c), SUBJ ".>", DURABLE, NULL, &so, NULL);
