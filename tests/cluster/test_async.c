@@ -290,3 +290,92 @@ Test(cluster, async_respects_max_concurrency, .fini = teardown, .timeout = 120)
 	cr_assert_geq(took, (uint64_t)(n / 4) * 300 - 50,
 		      "%" PRIu64 " ms: more than 2 calls a node ran at once", took);
 }
+
+/* A slow call does not hold back the fast ones fetched in its batch: the
+ * answered ones are stored and acked in a wave while it runs. The calls
+ * are queued while the only lutfd is down, so its first pull takes them
+ * all in one batch, the slow one first. */
+Test(cluster, async_slow_call_does_not_hold_its_batch, .fini = teardown, .timeout = 120)
+{
+	const int n = 20;
+	struct lutf_cluster_opts o = {0};
+	struct lutf_cluster *c = NULL;
+	char extra[256], msg[300], cmd[1024], id[LUTF_CLUSTER_ID];
+	uint64_t until, slow_at = 0, fast_at = 0;
+	int fast = 0;
+	bool dup;
+
+	LUTF_REQUIRE("root", lutf_test_is_root(), "lutfd needs root");
+	LUTF_REQUIRE("nats", tn_have_server(), "nats-server is not installed (scripts/deps.sh)");
+	cr_assert(tn_start(&nats, 1));
+	snprintf(extra, sizeof(extra), "cluster = %s\ncluster_node = node0\n", nats.url);
+	cr_assert(td_start(&node[0], extra), "lutfd did not start");
+	/* Two tenants (two worker processes): the slow call holds none of
+	 * the fast ones' Labors, only, before waves, their batch. */
+	for (int t = 0; t < 2; t++) {
+		snprintf(cmd, sizeof(cmd),
+			 "%s --cluster '%s' deploy --tenant %s --app naps --so %s --export "
+			 "nap=sleep_ms >/dev/null",
+			 LUTFCTL_BIN, nats.url, t ? "slowco" : "acme", SLEEP_SO);
+		cr_assert_eq(system(cmd), 0);
+	}
+	o.url = nats.url;
+	cr_assert_eq(lutf_cluster_open(&o, &c, msg, sizeof(msg)), 0, "%s", msg);
+	/* Served (one call through the queue) before lutfd goes down. */
+	snprintf(id, sizeof(id), "warm");
+	until = td_now_ms() + 20000;
+	cr_assert_eq(
+	    lutf_cluster_async_submit(c, "acme", "nap", "0", 1, id, &dup, msg, sizeof(msg)), 0,
+	    "%s", msg);
+	while (td_now_ms() < until) {
+		struct lutf_cluster_reply r;
+		bool dead;
+
+		if (!lutf_cluster_result_get(c, id, &r, &dead, msg, sizeof(msg))) {
+			free(r.output);
+			break;
+		}
+		td_sleep_ms(50);
+	}
+	cr_assert(td_now_ms() < until, "the warm-up call never ran");
+	kill(node[0].pid, SIGTERM);
+	cr_assert(td_wait_exit(node[0].pid, NULL, 10000), "lutfd did not stop");
+	node[0].pid = 0;
+	cr_assert_eq(lutf_cluster_async_submit(c, "slowco", "nap", "3000", 4, (char[]){"slow"},
+					       &dup, msg, sizeof(msg)),
+		     0, "%s", msg);
+	for (int i = 0; i < n; i++) {
+		snprintf(id, sizeof(id), "fast-%d", i);
+		cr_assert_eq(
+		    lutf_cluster_async_submit(c, "acme", "nap", "0", 1, id, &dup, msg, sizeof(msg)),
+		    0, "%s", msg);
+	}
+	cr_assert(td_start_again(&node[0]), "lutfd did not restart");
+	until = td_now_ms() + 30000;
+	while ((!slow_at || fast < n) && td_now_ms() < until) {
+		struct lutf_cluster_reply r;
+		bool dead;
+
+		if (!slow_at && !lutf_cluster_result_get(c, "slow", &r, &dead, msg, sizeof(msg))) {
+			free(r.output);
+			slow_at = td_now_ms();
+		}
+		fast = 0;
+		for (int i = 0; i < n; i++) {
+			snprintf(id, sizeof(id), "fast-%d", i);
+			if (!lutf_cluster_result_get(c, id, &r, &dead, msg, sizeof(msg))) {
+				fast += !dead && r.status == LUTF_STATUS_OK;
+				free(r.output);
+			}
+		}
+		if (fast == n && !fast_at)
+			fast_at = td_now_ms();
+		td_sleep_ms(20);
+	}
+	lutf_cluster_close(c);
+	cr_log_info("fast results all stored %" PRIu64 " ms before the slow one",
+		    slow_at - fast_at);
+	cr_assert_eq(fast, n, "%d of %d fast calls have their result", fast, n);
+	cr_assert(slow_at, "the slow call has no result");
+	cr_assert(fast_at < slow_at, "the fast calls' results waited for the slow call");
+}

@@ -393,8 +393,10 @@ struct job {
 	bool dead;
 	int stored; /* 0, -EEXIST (stored before: a duplicate run), -EIO */
 	bool answered;
-	bool sent; /* submitted to lutfd (or nothing to run) */
-	bool slot; /* holds a slot of its function's MAX_CONCURRENCY */
+	bool sent;    /* submitted to lutfd (or nothing to run) */
+	bool wave;    /* decided, stored and acked in this wave */
+	bool flushed; /* done with: acked, nak'ed or left to fall due */
+	bool slot;    /* holds a slot of its function's MAX_CONCURRENCY */
 };
 
 /* Parse the call; a malformed one is terminated. Returns true when it can run. */
@@ -614,20 +616,24 @@ static void slot_put(struct job *j)
 	pthread_mutex_unlock(&L.mu);
 }
 
-/* Run the batch's calls pipelined on lutfd (one connection), each when its
- * function has a free slot: each ends with its answer or SHUTTING_DOWN
- * (retried). Calls waiting for a slot tell JetStream they are in progress,
- * so a long wait does not make them due again. */
-static void batch_run(struct wk *w, struct job *jobs, int n)
-{
-	struct lutf_client_completion done[BATCH];
-	int left = 0, waiting = 0;
-	int64_t progress = nats_Now();
+#define WAVE_MS 20 /* no answer for this long: store and ack the answered ones */
 
+/* A batch's progress on lutfd, between its waves. */
+struct run {
+	int left, waiting; /* submitted and unanswered; not yet submitted */
+	int64_t progress;  /* when JetStream last heard the calls are in progress */
+};
+
+/* Start the batch: every call SHUTTING_DOWN (retried) until answered, the
+ * lutfd handle open. Returns false when it cannot be (all retried). */
+static bool batch_start(struct wk *w, struct job *jobs, int n, struct run *st)
+{
+	memset(st, 0, sizeof(*st));
+	st->progress = nats_Now();
 	for (int i = 0; i < n; i++) {
 		jobs[i].res.status = LUTF_STATUS_SHUTTING_DOWN;
 		jobs[i].sent = !jobs[i].id; /* malformed: nothing to run */
-		waiting += !jobs[i].sent;
+		st->waiting += !jobs[i].sent;
 	}
 	if (!w->cl) {
 		const char *ep[1] = {A.sock};
@@ -635,15 +641,30 @@ static void batch_run(struct wk *w, struct job *jobs, int n)
 		    .endpoints = ep, .n_endpoints = 1, .queue_depth = BATCH};
 
 		if (lutf_client_open(&o, &w->cl))
-			return;
+			return false;
 	}
+	return true;
+}
+
+/* Run the batch's calls pipelined on lutfd (one connection), each when its
+ * function has a free slot; each ends with its answer or SHUTTING_DOWN
+ * (retried). Returns true when every call has ended, false when some are
+ * answered and the rest are slow (no answer for WAVE_MS): the caller stores
+ * and acks those (a slow call does not hold its batch's fast results back)
+ * and calls again. While calls wait or run, JetStream hears every third of
+ * the ack wait that they are in progress, so they do not fall due again. */
+static bool batch_step(struct wk *w, struct job *jobs, int n, struct run *st)
+{
+	struct lutf_client_completion done[BATCH];
+	int fresh = 0; /* answered in this step */
+
 	/* Ends: every submitted call completes (its answer, or an error by its
 	 * own deadline), and a slot held by another worker comes back the same
 	 * way; a broken handle stops the loop (its calls are retried). */
-	while (waiting > 0 || left > 0) {
+	while (st->waiting > 0 || st->left > 0) {
 		int k;
 
-		for (int i = 0; i < n && waiting > 0; i++) {
+		for (int i = 0; i < n && st->waiting > 0; i++) {
 			struct lutf_client_request req = {
 			    .input = natsMsg_GetData(jobs[i].m),
 			    .input_len = (size_t)natsMsg_GetDataLength(jobs[i].m),
@@ -652,32 +673,38 @@ static void batch_run(struct wk *w, struct job *jobs, int n)
 			if (jobs[i].sent || !slot_take(&jobs[i]))
 				continue;
 			jobs[i].sent = true;
-			waiting--;
+			st->waiting--;
 			if (!lutf_client_submit(w->cl, jobs[i].tenant, jobs[i].fn, &req,
 						(uint64_t)i))
-				left++;
+				st->left++;
 			else
 				slot_put(&jobs[i]);
 		}
-		if (waiting > 0 && nats_Now() - progress > A.ack_wait_ms / 3) {
+		if (nats_Now() - st->progress > A.ack_wait_ms / 3) {
 			for (int i = 0; i < n; i++)
-				if (jobs[i].id)
+				if (jobs[i].id && !jobs[i].flushed)
 					natsMsg_InProgress(jobs[i].m, NULL);
-			progress = nats_Now();
+			st->progress = nats_Now();
 		}
-		if (!left) {
-			if (waiting > 0)
+		if (!st->left) {
+			if (st->waiting > 0)
 				nats_Sleep(2); /* other workers hold the slots */
 			continue;
 		}
-		/* With calls waiting, come back soon: another worker may free a slot. */
-		k = lutf_client_reap(w->cl, done, BATCH, waiting > 0 ? 5 : -1);
+		/* With calls waiting, come back soon: another worker may free a
+		 * slot; with answers in hand, after WAVE_MS at most. */
+		k = lutf_client_reap(w->cl, done, BATCH,
+				     st->waiting > 0 ? 5
+				     : fresh	     ? WAVE_MS
+						     : -1);
 		if (k < 0)
 			break;
+		if (!k && fresh && !st->waiting)
+			return false; /* the rest are slow: store these first */
 		for (int i = 0; i < k; i++) {
 			struct job *j = &jobs[done[i].user_data];
 
-			left--;
+			st->left--;
 			slot_put(j);
 			if (done[i].error) {
 				lutf_client_result_release(&done[i].result);
@@ -685,14 +712,16 @@ static void batch_run(struct wk *w, struct job *jobs, int n)
 			}
 			j->res = done[i].result;
 			j->answered = true;
+			fresh++;
 		}
 	}
 	for (int i = 0; i < n; i++)
 		slot_put(&jobs[i]);
-	if (left || waiting) { /* the handle broke: drop it, its calls are retried */
+	if (st->left || st->waiting) { /* the handle broke: drop it, its calls are retried */
 		lutf_client_async_close(w->cl);
 		w->cl = NULL;
 	}
+	return true;
 }
 
 /* Store every result of the batch at once: each a publish into the
@@ -714,7 +743,7 @@ static void batch_store(struct wk *w, struct job *jobs, int n)
 		char *val;
 		size_t len;
 
-		if (!jobs[i].store)
+		if (!jobs[i].store || !jobs[i].wave)
 			continue;
 		to_reply(&jobs[i].res, &r);
 		if (result_encode(jobs[i].tenant, jobs[i].fn, &r, jobs[i].dead,
@@ -742,7 +771,7 @@ static void batch_store(struct wk *w, struct job *jobs, int n)
 		dot = strlen(subj) > strlen(w->inbox) ? subj + strlen(w->inbox) : "";
 		data = natsMsg_GetData(a);
 		if (sscanf(dot, ".%" SCNu32 ".%d", &gen, &i) == 2 && gen == w->gen && i >= 0 &&
-		    i < n && jobs[i].store && jobs[i].stored == -EIO) {
+		    i < n && jobs[i].store && jobs[i].wave && jobs[i].stored == -EIO) {
 			want--;
 			if (data && strstr(data, "\"error\"")) {
 				/* 10071: wrong last sequence, the key has a value */
@@ -760,19 +789,33 @@ static void batch(struct wk *w, natsMsg **msgs, int n)
 {
 	struct job *jobs = w->jobs;
 
+	struct run st;
+	bool all;
+
 	for (int i = 0; i < n; i++)
 		if (!job_open(&jobs[i], msgs[i]))
 			jobs[i].id = NULL;
-	batch_run(w, jobs, n);
-	for (int i = 0; i < n; i++)
-		if (jobs[i].id)
-			job_decide(&jobs[i]);
-	batch_store(w, jobs, n);
-	for (int i = 0; i < n; i++) {
-		if (jobs[i].store)
-			job_finish(&jobs[i]);
-		lutf_client_result_release(&jobs[i].res);
-	}
+	all = !batch_start(w, jobs, n, &st);
+	/* Waves: what is answered is decided, stored and acked; then the rest. */
+	do {
+		if (!all)
+			all = batch_step(w, jobs, n, &st);
+		for (int i = 0; i < n; i++) {
+			jobs[i].wave = jobs[i].id && !jobs[i].flushed && (jobs[i].answered || all);
+			if (jobs[i].wave)
+				job_decide(&jobs[i]);
+		}
+		batch_store(w, jobs, n);
+		for (int i = 0; i < n; i++) {
+			if (!jobs[i].wave)
+				continue;
+			if (jobs[i].store)
+				job_finish(&jobs[i]);
+			lutf_client_result_release(&jobs[i].res);
+			jobs[i].wave = false;
+			jobs[i].flushed = true;
+		}
+	} while (!all);
 }
 
 /* Take list's messages into msgs (from index at, at most BATCH in all).
