@@ -16,6 +16,7 @@
  * format-truncation (they are bounded by mkdtemp's template). */
 #pragma GCC diagnostic ignored "-Wformat-truncation"
 #include <inttypes.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -26,8 +27,12 @@
 #include "cluster_int.h" /* the results stream's count: one round trip */
 #include "nats_util.h"
 
-static struct tn nats;
-static struct td node[2];
+static struct tn nats, nats3;
+static struct td node[2], node3;
+/* The async rows' servers and lutfd: nats and node[1], or (--r3) the
+ * 3-server cluster and its lutfd. */
+static struct tn *NT = &nats;
+static struct td *ND = &node[1];
 
 static int cmp_u64(const void *a, const void *b)
 {
@@ -107,9 +112,33 @@ static double cpu_ms(pid_t pid)
 
 /* The cluster's CPU: the nats-server and the lutfd (with its threads, not
  * its worker processes). */
+static double nats_cpu_ms(void)
+{
+	double ms = 0;
+
+	for (int i = 0; i < NT->n; i++)
+		ms += cpu_ms(NT->pid[i]);
+	return ms;
+}
+
 static double cluster_cpu_ms(void)
 {
-	return cpu_ms(nats.pid[0]) + cpu_ms(node[1].pid);
+	return nats_cpu_ms() + cpu_ms(ND->pid);
+}
+
+/* NATS messages in and out of every server (routes included). */
+static bool varz_sum(uint64_t *in, uint64_t *out)
+{
+	*in = *out = 0;
+	for (int i = 0; i < NT->n; i++) {
+		uint64_t a, b;
+
+		if (!tn_varz(NT, i, &a, &b))
+			return false;
+		*in += a;
+		*out += b;
+	}
+	return true;
 }
 
 /* Messages in the results bucket's stream (one round trip). */
@@ -123,6 +152,36 @@ static uint64_t results_count(struct lutf_cluster *c)
 		n = si->State.Msgs;
 	jsStreamInfo_Destroy(si);
 	return n;
+}
+
+static struct lutf_cluster *CC; /* the bench's own connection */
+
+/* One async call through the node until its result is stored: the node's
+ * async workers start once its NATS connection is up, after lutfd serves;
+ * without this the first round's (or the latency round's) first calls
+ * wait for them (about 300 ms of p99 at 10,000/s offered). True when the
+ * result came within 15 s. */
+static bool async_warm(struct lutf_cluster *c)
+{
+	static int k;
+	char id[LUTF_CLUSTER_ID], msg[300];
+	uint64_t t0 = td_now_ms();
+
+	snprintf(id, sizeof(id), "w%d-%d", (int)getpid(), k++);
+	if (lutf_cluster_async_submit_nowait(c, "bench", "echo", "w", 1, id) ||
+	    lutf_cluster_async_flush(c, 10000))
+		return false;
+	while (td_now_ms() - t0 < 15000) {
+		struct lutf_cluster_reply r;
+		bool dead;
+
+		if (!lutf_cluster_result_get(c, id, &r, &dead, msg, sizeof(msg))) {
+			free(r.output);
+			return true;
+		}
+		td_sleep_ms(5);
+	}
+	return false;
 }
 
 /* The issue's row is one node: lutfd 0 stops, lutfd 1 (where bench/echo
@@ -150,17 +209,19 @@ static bool restart(bool batched)
 	t0 = td_now_ms();
 	while (!serves(&node[1], "bench", "echo") && td_now_ms() - t0 < 15000)
 		td_sleep_ms(20);
-	return serves(&node[1], "bench", "echo");
+	return serves(&node[1], "bench", "echo") && async_warm(CC);
 }
 
 /* One async round: n calls published without waiting, until the results
  * stream holds n more; then every result is read back and checked. Returns
  * calls/s (0: failed). */
 static double async_round(struct lutf_cluster *c, const char *tag, int n, int *checked,
-			  double *cpu_us, double *nats_us)
+			  double *cpu_us, double *nats_us, double *msgs)
 {
+	uint64_t in0 = 0, out0 = 0, in1 = 0, out1 = 0;
+	bool varz = varz_sum(&in0, &out0);
 	uint64_t base = results_count(c), t0 = td_now_ms(), ms;
-	double cpu0 = cluster_cpu_ms(), n0 = cpu_ms(nats.pid[0]);
+	double cpu0 = cluster_cpu_ms(), n0 = nats_cpu_ms();
 	char msg[300];
 
 	*checked = 0;
@@ -183,7 +244,10 @@ static double async_round(struct lutf_cluster *c, const char *tag, int n, int *c
 		td_sleep_ms(20);
 	ms = td_now_ms() - t0;
 	*cpu_us = 1000.0 * (cluster_cpu_ms() - cpu0) / n;
-	*nats_us = 1000.0 * (cpu_ms(nats.pid[0]) - n0) / n;
+	*nats_us = 1000.0 * (nats_cpu_ms() - n0) / n;
+	/* NATS messages per call, in and out of the server (the bench's own
+	 * submits, flushes and results polls included) */
+	*msgs = varz && varz_sum(&in1, &out1) ? (double)(in1 - in0 + out1 - out0) / n : 0.0;
 	for (int i = 0; i < n; i++) {
 		struct lutf_cluster_reply r;
 		char id[LUTF_CLUSTER_ID], in[32];
@@ -201,6 +265,122 @@ static double async_round(struct lutf_cluster *c, const char *tag, int n, int *c
 	return ms ? 1000.0 * n / (double)ms : 0.0;
 }
 
+/* Submit-to-result latency at an offered rate: each call's result is seen
+ * by a plain subscription on the results bucket's subjects (the store's
+ * publish reaches it as the stream writes it). */
+static struct {
+	char prefix[32];
+	int n;
+	uint64_t *sent;
+	_Atomic uint64_t *got;
+} L;
+
+static void on_result(natsConnection *nc, natsSubscription *sub, natsMsg *m, void *arg)
+{
+	const char *subj = natsMsg_GetSubject(m), *key = strrchr(subj, '.');
+	size_t pl = strlen(L.prefix);
+
+	(void)nc, (void)sub, (void)arg;
+	if (key && !strncmp(key + 1, L.prefix, pl)) {
+		long i = strtol(key + 1 + pl, NULL, 10);
+		uint64_t zero = 0;
+
+		if (i >= 0 && i < L.n)
+			atomic_compare_exchange_strong(&L.got[i], &zero, now_us());
+	}
+	natsMsg_Destroy(m);
+}
+
+/* n calls offered at rate a second (paced, published without waiting);
+ * p50, p99 and max submit-to-result in us, calls/s achieved, and how many
+ * results never came (within 30 s of the last submit). Returns 0 or -1. */
+static int latency_round(struct lutf_cluster *c, const char *tag, int n, int rate, uint64_t *p50,
+			 uint64_t *p99, uint64_t *max, double *achieved, int *missing)
+{
+	natsSubscription *sub = NULL;
+	uint64_t *d = calloc((size_t)n, sizeof(*d)), t0, last = 0, until;
+	int k = 0;
+
+	L.sent = calloc((size_t)n, sizeof(*L.sent));
+	L.got = calloc((size_t)n, sizeof(*L.got));
+	L.n = n;
+	snprintf(L.prefix, sizeof(L.prefix), "l%d-%s-", (int)getpid(), tag);
+	if (!d || !L.sent || !L.got ||
+	    natsConnection_Subscribe(&sub, lutf_cluster_conn(c), "$KV." LUTF_CLUSTER_RESULTS ".>",
+				     on_result, NULL) != NATS_OK ||
+	    natsConnection_Flush(lutf_cluster_conn(c)) != NATS_OK)
+		goto err;
+	natsSubscription_SetPendingLimits(sub, -1, -1);
+	t0 = now_us();
+	/* Paced in 1 ms ticks (a burst of rate/1000 calls each): the bench
+	 * sleeps between them instead of spinning on a CPU of the two. */
+	for (int i = 0; i < n;) {
+		int due = (int)((now_us() - t0) * (uint64_t)rate / 1000000u) + 1;
+
+		for (; i < n && i < due; i++) {
+			char id[LUTF_CLUSTER_ID], in[32];
+
+			snprintf(id, sizeof(id), "%s%d", L.prefix, i);
+			snprintf(in, sizeof(in), "in-%d", i);
+			L.sent[i] = now_us();
+			if (lutf_cluster_async_submit_nowait(c, "bench", "echo", in, strlen(in),
+							     id)) {
+				fprintf(stderr, "cluster: paced submit %d failed\n", i);
+				goto err;
+			}
+		}
+		usleep(1000);
+	}
+	lutf_cluster_async_flush(c, 10000);
+	until = td_now_ms() + 30000;
+	for (;;) {
+		k = 0;
+		for (int i = 0; i < n; i++)
+			k += atomic_load(&L.got[i]) != 0;
+		if (k == n || td_now_ms() > until)
+			break;
+		td_sleep_ms(20);
+	}
+	k = 0;
+	for (int i = 0; i < n; i++) {
+		uint64_t g = atomic_load(&L.got[i]);
+
+		if (!g)
+			continue;
+		d[k++] = g - L.sent[i];
+		if (g > last)
+			last = g;
+	}
+	*missing = n - k;
+	if (getenv("LUTF_BENCH_LAT_DUMP")) {
+		FILE *f = fopen(getenv("LUTF_BENCH_LAT_DUMP"), "w");
+
+		for (int i = 0; f && i < n; i++)
+			fprintf(f, "%d %" PRIu64 " %" PRIu64 "\n", i, L.sent[i] - t0,
+				atomic_load(&L.got[i]) ? atomic_load(&L.got[i]) - L.sent[i] : 0);
+		if (f)
+			fclose(f);
+	}
+	if (!k)
+		goto err;
+	qsort(d, (size_t)k, sizeof(*d), cmp_u64);
+	*p50 = d[k / 2];
+	*p99 = d[(size_t)k * 99 / 100];
+	*max = d[k - 1];
+	*achieved = last > t0 ? 1e6 * k / (double)(last - t0) : 0;
+	natsSubscription_Destroy(sub);
+	free(d);
+	free(L.sent);
+	free((void *)L.got);
+	return 0;
+err:
+	natsSubscription_Destroy(sub);
+	free(d);
+	free(L.sent);
+	free((void *)L.got);
+	return -1;
+}
+
 static int cmp_dbl(const void *a, const void *b)
 {
 	double x = *(const double *)a, y = *(const double *)b;
@@ -212,7 +392,33 @@ static void cleanup(void)
 {
 	for (int i = 0; i < 2; i++)
 		td_stop(&node[i]);
+	td_stop(&node3);
 	tn_stop(&nats);
+	tn_stop(&nats3);
+}
+
+/* Deploy hello's noop as bench/echo on d's lutfd (locally), wait until it
+ * serves. True when it does. */
+static bool deploy_echo(struct td *d)
+{
+	struct lutf_client_export ex = {"echo", "noop"};
+	struct lutf_client_deploy dp = {
+	    .tenant = "bench", .app = "local", .so_path = APP_SO, .exports = &ex, .n_exports = 1};
+	struct lutf_client_reply rep = {0};
+	struct lutf_client *ctl = NULL;
+	char url[200];
+	bool ok;
+	uint64_t t0;
+
+	snprintf(url, sizeof(url), "unix://%s/control.sock", d->run);
+	ok = !lutf_client_connect(url, &ctl) && !lutf_client_deploy(ctl, &dp, &rep) &&
+	     rep.status == LUTF_STATUS_OK;
+	lutf_client_reply_release(&rep);
+	lutf_client_close(ctl);
+	t0 = td_now_ms();
+	while (ok && !serves(d, "bench", "echo") && td_now_ms() - t0 < 15000)
+		td_sleep_ms(20);
+	return ok && serves(d, "bench", "echo");
 }
 
 int main(int argc, char **argv)
@@ -220,9 +426,14 @@ int main(int argc, char **argv)
 	bool json = false, quick = false;
 	int nsync = 2000, nasync = 10000, ndeploy = 5;
 	uint64_t lmed, lp99, fmed, fp99, dep[16], t0;
-	int rounds = 5, ncalls = 0, nrounds = 0;
+	int rounds = 5, ncalls = 0, nrounds = 0, offered = 10000, lat_s = 3, lmiss = 0;
+	uint64_t l50 = 0, l99 = 0, lmax = 0, r3l50 = 0, r3l99 = 0, r3lmax = 0;
+	double lrate = 0, r3lrate = 0, r3rate[8] = {0}, r3sorted[8] = {0}, r3cpu[8] = {0},
+	       r3ncpu[8] = {0}, r3msg[8] = {0};
+	bool r3 = false;
+	int done3 = 0, r3lmiss = 0;
 	double rate[2][8] = {{0}}, sorted[2][8], cpu[2][8] = {{0}}, csorted[2][8],
-	       ncpu[2][8] = {{0}};
+	       ncpu[2][8] = {{0}}, nmsg[2][8] = {{0}};
 	struct lutf_cluster_opts o = {0};
 	struct lutf_cluster *c = NULL;
 	struct lutf_client_export ex = {"echo", "noop"}; /* hello.so: noop, named echo */
@@ -242,11 +453,20 @@ int main(int argc, char **argv)
 			ncalls = atoi(argv[++i]);
 		else if (!strcmp(argv[i], "--rounds") && i + 1 < argc)
 			nrounds = atoi(argv[++i]);
+		else if (!strcmp(argv[i], "--r3"))
+			r3 = true;
+		else if (!strcmp(argv[i], "--rate") && i + 1 < argc && atoi(argv[i + 1]) > 0)
+			offered = atoi(argv[++i]);
 		else {
 			fprintf(stderr,
-				"usage: cluster [--json] [--quick] [--calls N] [--rounds R]\n"
+				"usage: cluster [--json] [--quick] [--calls N] [--rounds R] "
+				"[--rate N] [--r3]\n"
 				"  --calls: async calls a round (10,000), --rounds: of each "
-				"kind (5, at most 8)\n");
+				"kind (5, at most 8),\n"
+				"  --rate: async calls a second offered for 3 s in the latency "
+				"round (10,000),\n"
+				"  --r3: the async rows again on 3 nats-servers (R3), half "
+				"the rate offered\n");
 			return 2;
 		}
 	}
@@ -255,6 +475,8 @@ int main(int argc, char **argv)
 		nasync = 300;
 		ndeploy = 2;
 		rounds = 1;
+		lat_s = 1;
+		offered = 1000;
 	}
 	if (ncalls > 0)
 		nasync = ncalls;
@@ -318,7 +540,7 @@ int main(int argc, char **argv)
 	qsort(dep, (size_t)ndeploy, sizeof(dep[0]), cmp_u64);
 	/* Async: rounds of the old path and the batched one, interleaved. */
 	o.url = nats.url;
-	if (lutf_cluster_open(&o, &c, msg, sizeof(msg))) {
+	if (lutf_cluster_open(&o, &c, msg, sizeof(msg)) || !(CC = c)) {
 		fprintf(stderr, "cluster: %s\n", msg);
 		return 1;
 	}
@@ -332,12 +554,65 @@ int main(int argc, char **argv)
 				return 1;
 			}
 			snprintf(tag, sizeof(tag), "%c%d", b ? 'n' : 'o', r);
-			rate[b][r] = async_round(c, tag, nasync, &ok, &cpu[b][r], &ncpu[b][r]);
+			rate[b][r] =
+			    async_round(c, tag, nasync, &ok, &cpu[b][r], &ncpu[b][r], &nmsg[b][r]);
 			done += ok;
 			if (ok != nasync)
 				fprintf(stderr, "cluster: round %s: %d of %d results ok\n", tag, ok,
 					nasync);
 		}
+	}
+	/* Latency at the issue's offered rate, batched path, after a restart
+	 * (its backlog empty). */
+	if (!restart(true) ||
+	    latency_round(c, "lat", offered * lat_s, offered, &l50, &l99, &lmax, &lrate, &lmiss)) {
+		fprintf(stderr, "cluster: the latency round failed\n");
+		return 1;
+	}
+	/* --r3: the same async rows on 3 nats-servers (R3 streams), one lutfd
+	 * connected to all three, on this same machine; lutfds of R1 stopped. */
+	if (r3) {
+		static const char *env_new[] = {"LUTF_CLUSTER_ASYNC_BATCH=1", NULL};
+		struct lutf_cluster *c3 = NULL;
+
+		for (int i = 0; i < 2; i++)
+			td_stop(&node[i]);
+		node3.env = env_new;
+		o.url = nats3.url;
+		if (!tn_start(&nats3, 3) ||
+		    (snprintf(extra, sizeof(extra), "cluster = %s\ncluster_node = r3\n", nats3.url),
+		     !td_start(&node3, extra)) ||
+		    !deploy_echo(&node3) || lutf_cluster_open(&o, &c3, msg, sizeof(msg))) {
+			fprintf(stderr, "cluster: the R3 cluster did not start\n");
+			return 1;
+		}
+		NT = &nats3;
+		ND = &node3;
+		{
+			/* Warm-up, not counted: the R3 streams and their consumer are
+			 * created and their leaders elected on first use. */
+			double a, b, m;
+			int ok;
+
+			for (int k = 0; k < 20 && !async_warm(c3); k++)
+				td_sleep_ms(250); /* the R3 streams being created */
+			async_round(c3, "r3w", 500, &ok, &a, &b, &m);
+		}
+		for (int r = 0; r < rounds; r++) {
+			char tag[16];
+			int ok;
+
+			snprintf(tag, sizeof(tag), "r3-%d", r);
+			r3rate[r] =
+			    async_round(c3, tag, nasync, &ok, &r3cpu[r], &r3ncpu[r], &r3msg[r]);
+			done3 += ok;
+		}
+		if (latency_round(c3, "r3lat", offered / 2 * lat_s, offered / 2, &r3l50, &r3l99,
+				  &r3lmax, &r3lrate, &r3lmiss))
+			r3lmiss = offered / 2 * lat_s;
+		lutf_cluster_close(c3);
+		memcpy(r3sorted, r3rate, sizeof(r3rate));
+		qsort(r3sorted, (size_t)rounds, sizeof(double), cmp_dbl);
 	}
 	for (int b = 0; b < 2; b++) {
 		memcpy(sorted[b], rate[b], sizeof(rate[b]));
@@ -371,7 +646,35 @@ int main(int argc, char **argv)
 			printf("],\"nats_server_cpu_us_per_call\":[");
 			for (int r = 0; r < rounds; r++)
 				printf("%s%.1f", r ? "," : "", ncpu[b][r]);
+			printf("],\"nats_msgs_per_call\":[");
+			for (int r = 0; r < rounds; r++)
+				printf("%s%.2f", r ? "," : "", nmsg[b][r]);
 			printf("]}");
+		}
+		printf(
+		    ",\"async_latency\":{\"offered_per_s\":%d,\"calls\":%d,\"achieved_per_s\":%.0f,"
+		    "\"p50_us\":%" PRIu64 ",\"p99_us\":%" PRIu64 ",\"max_us\":%" PRIu64
+		    ",\"missing\":%d}",
+		    offered, offered * lat_s, lrate, l50, l99, lmax, lmiss);
+		if (r3) {
+			printf(",\"r3\":{\"async_calls_per_s\":{\"median\":%.0f,\"min\":%.0f,"
+			       "\"max\":%.0f,\"rounds\":[",
+			       r3sorted[rounds / 2], r3sorted[0], r3sorted[rounds - 1]);
+			for (int r = 0; r < rounds; r++)
+				printf("%s%.0f", r ? "," : "", r3rate[r]);
+			printf("],\"cpu_us_per_call\":[");
+			for (int r = 0; r < rounds; r++)
+				printf("%s%.1f", r ? "," : "", r3cpu[r]);
+			printf("],\"nats_servers_cpu_us_per_call\":[");
+			for (int r = 0; r < rounds; r++)
+				printf("%s%.1f", r ? "," : "", r3ncpu[r]);
+			printf("],\"nats_msgs_per_call\":[");
+			for (int r = 0; r < rounds; r++)
+				printf("%s%.2f", r ? "," : "", r3msg[r]);
+			printf("]},\"latency\":{\"offered_per_s\":%d,\"achieved_per_s\":%.0f,"
+			       "\"p50_us\":%" PRIu64 ",\"p99_us\":%" PRIu64 ",\"max_us\":%" PRIu64
+			       ",\"missing\":%d},\"results_ok\":%d}",
+			       offered / 2, r3lrate, r3l50, r3l99, r3lmax, r3lmiss, done3);
 		}
 		printf(",\"async_batched_over_old\":%.2f}\n",
 		       sorted[0][rounds / 2] > 0 ? sorted[1][rounds / 2] / sorted[0][rounds / 2]
@@ -407,6 +710,9 @@ int main(int argc, char **argv)
 			printf(" | nats-server");
 			for (int r = 0; r < rounds; r++)
 				printf(" %.0f", ncpu[b][r]);
+			printf(" | msgs/call");
+			for (int r = 0; r < rounds; r++)
+				printf(" %.1f", nmsg[b][r]);
 			printf("\n");
 		}
 		printf("%-44s %11.2fx (target >= 20,000 calls/s)\n", "  batched / baseline",
@@ -416,6 +722,37 @@ int main(int argc, char **argv)
 		       "lutfd)\n",
 		       "  CPU per call: baseline, batched", csorted[0][rounds / 2],
 		       csorted[1][rounds / 2]);
+		printf("async submit-to-result, batched, %d calls offered at %d/s (achieved "
+		       "%.0f/s, %d missing):\n",
+		       offered * lat_s, offered, lrate, lmiss);
+		printf("%-44s %9" PRIu64 " us %9" PRIu64 " us (max %" PRIu64
+		       " us; target p99 <= 10 ms)\n",
+		       "  median, p99", l50, l99, lmax);
+		if (r3) {
+			printf("async on 3 nats-servers (R3), 1 lutfd, %d calls a round, %d rounds "
+			       "(target >= 5,000 calls/s):\n",
+			       nasync, rounds);
+			printf("%-44s %12.0f %5.0f-%-6.0f ", "  batched", r3sorted[rounds / 2],
+			       r3sorted[0], r3sorted[rounds - 1]);
+			for (int r = 0; r < rounds; r++)
+				printf("%s%.0f", r ? " " : "", r3rate[r]);
+			printf(" |");
+			for (int r = 0; r < rounds; r++)
+				printf(" %.0f", r3cpu[r]);
+			printf(" | nats-servers");
+			for (int r = 0; r < rounds; r++)
+				printf(" %.0f", r3ncpu[r]);
+			printf(" | msgs/call");
+			for (int r = 0; r < rounds; r++)
+				printf(" %.1f", r3msg[r]);
+			printf("\n%-44s %9" PRIu64 " us %9" PRIu64 " us (max %" PRIu64
+			       " us; %d offered at %d/s, achieved %.0f/s, %d missing)\n",
+			       "  submit-to-result median, p99", r3l50, r3l99, r3lmax,
+			       offered / 2 * lat_s, offered / 2, r3lrate, r3lmiss);
+		}
 	}
-	return done == 2 * rounds * nasync ? 0 : 1;
+	return done == 2 * rounds * nasync && !lmiss &&
+		       (!r3 || (done3 == rounds * nasync && !r3lmiss))
+		   ? 0
+		   : 1;
 }

@@ -10,6 +10,7 @@
 #ifndef LUTF_TEST_NATS_UTIL_H
 #define LUTF_TEST_NATS_UTIL_H
 
+#include <inttypes.h>
 #include <pthread.h>
 #include <stdatomic.h>
 
@@ -21,7 +22,7 @@
 struct tn {
 	char dir[64]; /* /tmp/lutf-nats-XXXXXX */
 	int n;
-	int port[TN_MAX], cport[TN_MAX];
+	int port[TN_MAX], cport[TN_MAX], mport[TN_MAX]; /* mport: monitoring (/varz) */
 	pid_t pid[TN_MAX];
 	char url[TN_MAX * 40]; /* every server, comma-separated */
 };
@@ -117,7 +118,8 @@ static inline bool tn_start(struct tn *t, int n)
 	for (int i = 0; i < n; i++) {
 		t->port[i] = tn_free_port();
 		t->cport[i] = tn_free_port();
-		if (t->port[i] < 0 || t->cport[i] < 0)
+		t->mport[i] = tn_free_port();
+		if (t->port[i] < 0 || t->cport[i] < 0 || t->mport[i] < 0)
 			return false;
 		off += (size_t)snprintf(t->url + off, sizeof(t->url) - off, "%snats://127.0.0.1:%d",
 					i ? "," : "", t->port[i]);
@@ -131,10 +133,10 @@ static inline bool tn_start(struct tn *t, int n)
 		if (!fp)
 			return false;
 		fprintf(fp,
-			"server_name: n%d\nlisten: 127.0.0.1:%d\n"
+			"server_name: n%d\nlisten: 127.0.0.1:%d\nhttp: 127.0.0.1:%d\n"
 			"jetstream { store_dir: \"%s/s%d\", max_memory_store: 64MB, "
 			"max_file_store: 1GB }\n",
-			i, t->port[i], t->dir, i);
+			i, t->port[i], t->mport[i], t->dir, i);
 		if (n > 1) {
 			/* no_advertise: a client knows only the servers it was given
 			 * (a node given one server is cut off when that one dies). */
@@ -153,6 +155,35 @@ static inline bool tn_start(struct tn *t, int n)
 		if (!tn_start_one(t, i))
 			return false;
 	return true;
+}
+
+/* Server i's message counters from its monitoring port (/varz): messages
+ * in (from clients and routes) and out. False when it does not answer. */
+static inline bool tn_varz(const struct tn *t, int i, uint64_t *in, uint64_t *out)
+{
+	static const char req[] = "GET /varz HTTP/1.0\r\n\r\n";
+	char hp[32], buf[16384], *p;
+	size_t got = 0;
+	ssize_t k;
+	int fd;
+
+	snprintf(hp, sizeof(hp), "127.0.0.1:%d", t->mport[i]);
+	fd = td_connect_tcp(hp);
+	if (fd < 0)
+		return false;
+	if (write(fd, req, sizeof(req) - 1) != (ssize_t)(sizeof(req) - 1)) {
+		close(fd);
+		return false;
+	}
+	while (got < sizeof(buf) - 1 && (k = read(fd, buf + got, sizeof(buf) - 1 - got)) > 0)
+		got += (size_t)k;
+	close(fd);
+	buf[got] = 0;
+	p = strstr(buf, "\"in_msgs\":");
+	if (!p || sscanf(p, "\"in_msgs\":%" SCNu64, in) != 1)
+		return false;
+	p = strstr(buf, "\"out_msgs\":");
+	return p && sscanf(p, "\"out_msgs\":%" SCNu64, out) == 1;
 }
 
 static inline void tn_stop(struct tn *t)

@@ -196,3 +196,186 @@ Test(cluster, async_calls_survive_kills, .fini = teardown, .timeout = 120)
 	cr_assert_eq(ok + dead, accepted, "%d accepted calls have no result", accepted - ok - dead);
 	free(done);
 }
+
+/* A function deployed with --max-concurrency 2: each node keeps at most 2
+ * of its async calls on lutfd at once, so none meets lutfd's OVERLOADED
+ * (which would be retried with backoff, and after 5 tries dead-lettered).
+ * 16 calls of 300 ms on 2 nodes take at least 16 / (2 x 2) x 300 ms. */
+Test(cluster, async_respects_max_concurrency, .fini = teardown, .timeout = 120)
+{
+	const int n = 16;
+	struct lutf_cluster_opts o = {0};
+	struct lutf_cluster *c = NULL;
+	char extra[256], msg[300], cmd[1024];
+	int ok = 0, other = 0;
+	uint64_t t0, until, took, retried;
+
+	LUTF_REQUIRE("root", lutf_test_is_root(), "lutfd needs root");
+	LUTF_REQUIRE("nats", tn_have_server(), "nats-server is not installed (scripts/deps.sh)");
+	cr_assert(tn_start(&nats, 1));
+	for (int i = 0; i < 2; i++) {
+		snprintf(extra, sizeof(extra),
+			 "cluster = %s\ncluster_node = node%d\nadmin_listen = 127.0.0.1:0\n",
+			 nats.url, i);
+		cr_assert(td_start(&node[i], extra), "lutfd %d did not start", i);
+	}
+	snprintf(cmd, sizeof(cmd),
+		 "%s --cluster '%s' deploy --tenant acme --app naps --so %s --export nap=sleep_ms "
+		 "--max-concurrency 2 >/dev/null",
+		 LUTFCTL_BIN, nats.url, SLEEP_SO);
+	cr_assert_eq(system(cmd), 0);
+	o.url = nats.url;
+	cr_assert_eq(lutf_cluster_open(&o, &c, msg, sizeof(msg)), 0, "%s", msg);
+	/* Both nodes serve it (and so have its bound) before the calls go in. */
+	until = td_now_ms() + 15000;
+	for (int i = 0; i < 2; i++) {
+		char url[200];
+		struct lutf_client *cl = NULL;
+		struct lutf_client_request req = {.input = "0", .input_len = 1};
+		struct lutf_client_result res = {0};
+
+		snprintf(url, sizeof(url), "unix://%s/lutf.sock", node[i].run);
+		cr_assert_eq(lutf_client_connect(url, &cl), 0);
+		while (td_now_ms() < until) {
+			res.status = ~0u;
+			if (!lutf_client_invoke(cl, "acme", "nap", &req, &res) &&
+			    res.status == LUTF_STATUS_OK)
+				break;
+			lutf_client_result_release(&res);
+			td_sleep_ms(50);
+		}
+		lutf_client_result_release(&res);
+		lutf_client_close(cl);
+	}
+	td_sleep_ms(300); /* the node thread pushes the bound right after converging */
+	t0 = td_now_ms();
+	for (int i = 0; i < n; i++) {
+		char id[LUTF_CLUSTER_ID];
+		bool dup;
+
+		snprintf(id, sizeof(id), "nap-%d", i);
+		cr_assert_eq(lutf_cluster_async_submit(c, "acme", "nap", "300", 3, id, &dup, msg,
+						       sizeof(msg)),
+			     0, "%s", msg);
+	}
+	until = td_now_ms() + 60000;
+	while (ok + other < n && td_now_ms() < until) {
+		ok = other = 0;
+		for (int i = 0; i < n; i++) {
+			struct lutf_cluster_reply r;
+			char id[LUTF_CLUSTER_ID];
+			bool dead;
+
+			snprintf(id, sizeof(id), "nap-%d", i);
+			if (lutf_cluster_result_get(c, id, &r, &dead, msg, sizeof(msg)))
+				continue;
+			if (!dead && r.status == LUTF_STATUS_OK)
+				ok++;
+			else
+				other++;
+			free(r.output);
+		}
+		if (ok + other < n)
+			td_sleep_ms(20);
+	}
+	took = td_now_ms() - t0;
+	retried = metric(&node[0], "lutf_cluster_async_total{result=\"retried\"}") +
+		  metric(&node[1], "lutf_cluster_async_total{result=\"retried\"}");
+	cr_log_info("%d calls of 300 ms, at most 2 at once a node: %d ok in %" PRIu64
+		    " ms, %" PRIu64 " retried",
+		    n, ok, took, retried);
+	lutf_cluster_close(c);
+	cr_assert_eq(ok, n, "%d of %d calls ok (%d not ok)", ok, n, other);
+	cr_assert_eq(retried, 0, "calls were retried: lutfd refused some (OVERLOADED)");
+	cr_assert_geq(took, (uint64_t)(n / 4) * 300 - 50,
+		      "%" PRIu64 " ms: more than 2 calls a node ran at once", took);
+}
+
+/* A slow call does not hold back the fast ones fetched in its batch: the
+ * answered ones are stored and acked in a wave while it runs. The calls
+ * are queued while the only lutfd is down, so its first pull takes them
+ * all in one batch, the slow one first. */
+Test(cluster, async_slow_call_does_not_hold_its_batch, .fini = teardown, .timeout = 120)
+{
+	const int n = 20;
+	struct lutf_cluster_opts o = {0};
+	struct lutf_cluster *c = NULL;
+	char extra[256], msg[300], cmd[1024], id[LUTF_CLUSTER_ID];
+	uint64_t until, slow_at = 0, fast_at = 0;
+	int fast = 0;
+	bool dup;
+
+	LUTF_REQUIRE("root", lutf_test_is_root(), "lutfd needs root");
+	LUTF_REQUIRE("nats", tn_have_server(), "nats-server is not installed (scripts/deps.sh)");
+	cr_assert(tn_start(&nats, 1));
+	snprintf(extra, sizeof(extra), "cluster = %s\ncluster_node = node0\n", nats.url);
+	cr_assert(td_start(&node[0], extra), "lutfd did not start");
+	/* Two tenants (two worker processes): the slow call holds none of
+	 * the fast ones' Labors, only, before waves, their batch. */
+	for (int t = 0; t < 2; t++) {
+		snprintf(cmd, sizeof(cmd),
+			 "%s --cluster '%s' deploy --tenant %s --app naps --so %s --export "
+			 "nap=sleep_ms >/dev/null",
+			 LUTFCTL_BIN, nats.url, t ? "slowco" : "acme", SLEEP_SO);
+		cr_assert_eq(system(cmd), 0);
+	}
+	o.url = nats.url;
+	cr_assert_eq(lutf_cluster_open(&o, &c, msg, sizeof(msg)), 0, "%s", msg);
+	/* Served (one call through the queue) before lutfd goes down. */
+	snprintf(id, sizeof(id), "warm");
+	until = td_now_ms() + 20000;
+	cr_assert_eq(
+	    lutf_cluster_async_submit(c, "acme", "nap", "0", 1, id, &dup, msg, sizeof(msg)), 0,
+	    "%s", msg);
+	while (td_now_ms() < until) {
+		struct lutf_cluster_reply r;
+		bool dead;
+
+		if (!lutf_cluster_result_get(c, id, &r, &dead, msg, sizeof(msg))) {
+			free(r.output);
+			break;
+		}
+		td_sleep_ms(50);
+	}
+	cr_assert(td_now_ms() < until, "the warm-up call never ran");
+	kill(node[0].pid, SIGTERM);
+	cr_assert(td_wait_exit(node[0].pid, NULL, 10000), "lutfd did not stop");
+	node[0].pid = 0;
+	cr_assert_eq(lutf_cluster_async_submit(c, "slowco", "nap", "3000", 4, (char[]){"slow"},
+					       &dup, msg, sizeof(msg)),
+		     0, "%s", msg);
+	for (int i = 0; i < n; i++) {
+		snprintf(id, sizeof(id), "fast-%d", i);
+		cr_assert_eq(
+		    lutf_cluster_async_submit(c, "acme", "nap", "0", 1, id, &dup, msg, sizeof(msg)),
+		    0, "%s", msg);
+	}
+	cr_assert(td_start_again(&node[0]), "lutfd did not restart");
+	until = td_now_ms() + 30000;
+	while ((!slow_at || fast < n) && td_now_ms() < until) {
+		struct lutf_cluster_reply r;
+		bool dead;
+
+		if (!slow_at && !lutf_cluster_result_get(c, "slow", &r, &dead, msg, sizeof(msg))) {
+			free(r.output);
+			slow_at = td_now_ms();
+		}
+		fast = 0;
+		for (int i = 0; i < n; i++) {
+			snprintf(id, sizeof(id), "fast-%d", i);
+			if (!lutf_cluster_result_get(c, id, &r, &dead, msg, sizeof(msg))) {
+				fast += !dead && r.status == LUTF_STATUS_OK;
+				free(r.output);
+			}
+		}
+		if (fast == n && !fast_at)
+			fast_at = td_now_ms();
+		td_sleep_ms(20);
+	}
+	lutf_cluster_close(c);
+	cr_log_info("fast results all stored %" PRIu64 " ms before the slow one",
+		    slow_at - fast_at);
+	cr_assert_eq(fast, n, "%d of %d fast calls have their result", fast, n);
+	cr_assert(slow_at, "the slow call has no result");
+	cr_assert(fast_at < slow_at, "the fast calls' results waited for the slow call");
+}

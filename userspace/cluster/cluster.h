@@ -179,6 +179,14 @@ struct lutf_cluster_async_stats {
 struct lutf_cluster *lutf_cluster_node_get(void);
 void lutf_cluster_node_put(void);
 void lutf_cluster_async_stats(struct lutf_cluster_async_stats *s);
+/* Each function's MAX_CONCURRENCY (0: none) from the registry: this node's
+ * async workers keep at most that many of its calls on lutfd at once.
+ * Replaces the bounds of the functions named; node.c calls it. */
+struct lutf_cluster_async_limit {
+	char tenant[LUTF_CLUSTER_NAME], fn[LUTF_CLUSTER_NAME];
+	uint32_t max_concurrency;
+};
+void lutf_cluster_async_limits(const struct lutf_cluster_async_limit *lim, size_t n);
 
 /* ---- the node side (node.c), run inside lutfd ---- */
 struct lutf_cluster_node_cfg {

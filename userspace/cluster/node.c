@@ -476,6 +476,22 @@ static void take(struct table *t, kvEntry *e)
 		N.cfg.log("cluster: more than %d functions: %s skipped", MAX_FNS, key);
 }
 
+/* The registry's MAX_CONCURRENCY of each function, for the async workers. */
+static void async_limits(void)
+{
+	static struct lutf_cluster_async_limit lim[MAX_FNS];
+	size_t n = 0;
+
+	for (size_t i = 0; i < N.want.n && n < MAX_FNS; i++) {
+		const struct lutf_cluster_manifest *m = &N.want.e[i].m;
+
+		memcpy(lim[n].tenant, m->tenant, sizeof(lim[n].tenant));
+		memcpy(lim[n].fn, m->function, sizeof(lim[n].fn));
+		lim[n++].max_concurrency = m->max_concurrency;
+	}
+	lutf_cluster_async_limits(lim, n);
+}
+
 /* Serve, for other nodes, every function this node's lutfd lists. */
 static void serve_local(void)
 {
@@ -583,6 +599,7 @@ static void *node_main(void *arg)
 			initial = false;
 			converge();
 			serve_local();
+			async_limits();
 			N.cfg.log("cluster: in step with the registry (%zu functions)", N.want.n);
 		} else if (s == NATS_OK && e) {
 			take(initial ? &N.next : &N.want, e);
@@ -590,6 +607,7 @@ static void *node_main(void *arg)
 			if (!initial) {
 				converge();
 				serve_local();
+				async_limits();
 			}
 		} else if (s != NATS_OK && s != NATS_TIMEOUT) {
 			kvWatcher_Destroy(w);

@@ -22,6 +22,7 @@ struct lutf_cluster {
 	jsCtx *js;
 	kvStore *fns, *nodes;
 	int replicas;
+	bool artifacts;	    /* the artifact stream exists: not asked again */
 	pthread_mutex_t mu; /* guards opening the buckets */
 };
 
@@ -170,8 +171,14 @@ static int artifacts(struct lutf_cluster *c, char *msg, size_t cap)
 	jsStreamInfo *si = NULL;
 	jsErrCode je = 0;
 	const char *subj[] = {LUTF_CLUSTER_ART_SUBJ ".>"};
-	natsStatus s = js_GetStreamInfo(&si, c->js, LUTF_CLUSTER_ARTIFACTS, NULL, &je);
+	natsStatus s;
 
+	/* Once, like the buckets: every submit and result read passes here, and
+	 * a STREAM.INFO round trip each cost the nats-server more CPU than the
+	 * rest of the call (bench/cluster: 150-200 us a call). */
+	if (c->artifacts)
+		return 0;
+	s = js_GetStreamInfo(&si, c->js, LUTF_CLUSTER_ARTIFACTS, NULL, &je);
 	if (s == NATS_NOT_FOUND) {
 		jsStreamConfig_Init(&sc);
 		sc.Name = LUTF_CLUSTER_ARTIFACTS;
@@ -186,6 +193,7 @@ static int artifacts(struct lutf_cluster *c, char *msg, size_t cap)
 			s = js_GetStreamInfo(&si, c->js, LUTF_CLUSTER_ARTIFACTS, NULL, &je);
 	}
 	jsStreamInfo_Destroy(si);
+	c->artifacts = s == NATS_OK;
 	return s == NATS_OK ? 0 : nerr(s, msg, cap, LUTF_CLUSTER_ARTIFACTS);
 }
 
