@@ -24,12 +24,16 @@ void lutfd_startup_mark(const char *stage);
  */
 int lutfd_startup_prepare(void);
 /*
- * Wait until the set-up threads are done (at once when they are, or never
- * started; at once on those threads themselves). Any thread. Called before
- * anything reads what they set up: tenant.c does, at the top of the
- * Supervisor's and isolation's lazy set-up.
+ * Wait until both set-up threads are done (at once when they are, or never
+ * started; at once on those threads themselves). Any thread: shutdown does,
+ * before it takes the Supervisor and the probes down.
  */
 void lutfd_startup_join(void);
+/* Wait for the isolation thread only (cgroups, the watcher's targets, the
+ * kernel log): what a tenant's worker needs before it starts. The BPF thread
+ * (labor_watch, the SIGSYS probe) is not waited for: the Supervisor polls
+ * until it is in. At once on the isolation thread itself. Any thread. */
+void lutfd_startup_join_isolation(void);
 /* lutfd is ready (listeners open, registry tenants opened): log the stage
  * line, "start: config 0.21 ms, ... ready in 31.2 ms". Main thread. */
 void lutfd_startup_ready(void);
@@ -37,8 +41,9 @@ void lutfd_startup_ready(void);
  * that had functions at start has its worker up (or gave up starting it). */
 bool lutfd_startup_tick(void);
 
-/* tenant.c's hooks, run on the set-up threads: the one Supervisor (labor_watch)
- * and isolation's once-only set-up. Returns 0 or -errno. */
+/* tenant.c's hooks, run on the set-up threads: the one Supervisor, labor_watch
+ * into it and then the SIGSYS probe (after the isolation thread); isolation's
+ * once-only set-up. Returns 0 or -errno. */
 int lutfd_tenant_prepare_supervisor(void);
 void lutfd_tenant_prepare_isolation(void);
 

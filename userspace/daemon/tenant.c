@@ -19,6 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
 
 #define LUTFD_MAX_WATCHED 65536u /* labor_watch slots at most (LW_MAX_SLOTS) */
 #include <sys/socket.h>
@@ -33,6 +34,7 @@
 #include "startup.h"
 
 #define SPAWN_TIMEOUT_MS 5000
+#define BPF_LOAD_NICE 10 /* startup.c's BPF thread, while it loads labor_watch */
 
 /* Microseconds on CLOCK_MONOTONIC: the start-up stages lutfd logs. */
 static uint64_t now_us(void)
@@ -53,7 +55,7 @@ static void isolation_init(void)
 	static bool done;
 	char what[300];
 
-	lutfd_startup_join(); /* startup.c may be doing this on a thread */
+	lutfd_startup_join_isolation(); /* startup.c may be doing this on a thread */
 	if (done)
 		return;
 	done = true;
@@ -589,17 +591,22 @@ int lutfd_fn_bind(struct lutfd_tenant *t, struct lutfd_fn *f, uint32_t timeout_m
 }
 
 /* One Supervisor (and one labor_watch) for every tenant: lutfd alone loads
- * BPF, once, and one thread watches the Labors of every worker. Created with
- * the first tenant, after the zygote was forked. */
+ * BPF, once, and one thread watches the Labors of every worker. Made with the
+ * first tenant or by startup.c's BPF thread, whichever comes first (sup_mu),
+ * after the zygote was forked. It polls at once; labor_watch loads beside
+ * (lutfd_tenant_prepare_supervisor) and the Supervisor switches to it then,
+ * so the first calls never wait for BPF. */
+static pthread_mutex_t sup_mu = PTHREAD_MUTEX_INITIALIZER;
 static struct lutf_supervisor *g_sup;
 
 static int supervisor(struct lutf_supervisor **out)
 {
-	struct lutf_supervisor_opts o = {.watch = g_cfg.bpf ? LUTF_WATCH_BPF : LUTF_WATCH_POLL};
+	struct lutf_supervisor_opts o = {.watch = g_cfg.bpf ? LUTF_WATCH_BPF : LUTF_WATCH_POLL,
+					 .bpf_later = true};
 	uint32_t labors = g_cfg.labors_max ? g_cfg.labors_max : 64;
-	int err;
+	int err = 0;
 
-	lutfd_startup_join(); /* startup.c may be loading it on a thread */
+	pthread_mutex_lock(&sup_mu);
 	if (!g_sup) {
 		if (g_cfg.bpf && g_cfg.bpf_pin_root[0]) {
 			mkdir(g_cfg.bpf_pin_root, 0700);
@@ -610,23 +617,40 @@ static int supervisor(struct lutf_supervisor **out)
 		if (o.max_labors > LUTFD_MAX_WATCHED)
 			o.max_labors = LUTFD_MAX_WATCHED;
 		err = lutf_supervisor_create(&o, &g_sup);
-		if (err)
-			return err;
-		lutfd_log("supervisor: watch mode %s",
-			  lutf_watch_mode_str(lutf_supervisor_mode(g_sup)));
+		if (!err && !g_cfg.bpf)
+			lutfd_log("supervisor: watch mode %s",
+				  lutf_watch_mode_str(lutf_supervisor_mode(g_sup)));
 	}
 	*out = g_sup;
-	return 0;
+	pthread_mutex_unlock(&sup_mu);
+	return err;
 }
 
-/* startup.c's set-up threads (startup.h). */
+/* startup.c's set-up threads (startup.h). The BPF thread: the Supervisor
+ * (if no tenant made it yet), labor_watch into it, then the SIGSYS probe
+ * (after isolation_init, which the other thread runs: it waits for that). */
 int lutfd_tenant_prepare_supervisor(void)
 {
 	struct lutf_supervisor *sup;
+	int err = supervisor(&sup);
 
-	return supervisor(&sup);
+	/* After the Supervisor's thread was made (it inherits this thread's
+	 * nice value): the loads below yield the CPU to the start's own work
+	 * (a worker's start, the first calls); the Supervisor polls meanwhile. */
+	setpriority(PRIO_PROCESS, (id_t)gettid(), BPF_LOAD_NICE);
+	if (!err && g_cfg.bpf) {
+		err = lutf_supervisor_load_watch(sup);
+		/* lutf_lw_open printed why it failed */
+		lutfd_log("supervisor: watch mode %s%s",
+			  lutf_watch_mode_str(lutf_supervisor_mode(sup)),
+			  err ? "" : " (labor_watch loaded beside the start; polled until then)");
+	}
+	lutfd_startup_join_isolation();
+	lutfd_sigsys_load();
+	return err;
 }
 
+/* The other thread: cgroups, the watcher's targets, the kernel log. */
 void lutfd_tenant_prepare_isolation(void)
 {
 	isolation_init();
