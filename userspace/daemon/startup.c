@@ -59,6 +59,7 @@ static int bpf_err;
 static __thread bool prep_self, iso_self;
 static libbpf_print_fn_t print_before; /* libbpf's printer before the threads */
 static bool threads_used;
+static bool bpf_beside; /* the BPF thread was started (main thread, before it) */
 
 void lutfd_startup_begin(void)
 {
@@ -98,9 +99,7 @@ static void prep_done(uint64_t *slot, uint64_t began)
 	pthread_mutex_unlock(&mu);
 }
 
-/* LUTF_START_BPF_DELAY_MS=N (0..10000) in lutfd's environment holds the BPF
- * loads back N ms: for tests and measurements of the polled start only. */
-static void bpf_delay(void)
+void lutfd_startup_bpf_delay(void)
 {
 	const char *v = getenv("LUTF_START_BPF_DELAY_MS");
 	char *end;
@@ -113,7 +112,7 @@ static void bpf_delay(void)
 		lutfd_log("LUTF_START_BPF_DELAY_MS=%s: not 0..10000; ignored", v);
 		return;
 	}
-	lutfd_log("LUTF_START_BPF_DELAY_MS=%lu: the BPF loads wait that long", ms);
+	lutfd_log("LUTF_START_BPF_DELAY_MS=%lu: labor_watch's load waits that long", ms);
 	nanosleep(&(struct timespec){(time_t)(ms / 1000), (long)(ms % 1000) * 1000000L}, NULL);
 }
 
@@ -123,14 +122,13 @@ static void *bpf_main(void *arg)
 	int err;
 
 	prep_self = true;
-	bpf_delay();
 	err = lutfd_tenant_prepare_supervisor();
 	pthread_mutex_lock(&mu);
 	bpf_err = err;
 	pthread_mutex_unlock(&mu);
 	prep_done(&bpf_us, began);
 	/* Not waited for by the start: its own line (t0 is not written again). */
-	lutfd_log("start: bpf set-up %.2f ms beside the start%s (labor_watch, SIGSYS probe), done "
+	lutfd_log("start: bpf set-up %.2f ms beside the start%s (SIGSYS probe, labor_watch), done "
 		  "%.2f ms after main()",
 		  (double)(now_us() - began) / 1e3, err ? " (labor_watch failed)" : "",
 		  (double)(now_us() - t0) / 1e3);
@@ -165,6 +163,7 @@ int lutfd_startup_prepare(void)
 		pthread_mutex_lock(&mu);
 		running++;
 		iso_running |= i == 1;
+		bpf_beside |= i == 0;
 		threads_used = true;
 		pthread_mutex_unlock(&mu);
 		if (pthread_create(&th, &attr, fns[i], NULL)) {
@@ -172,6 +171,7 @@ int lutfd_startup_prepare(void)
 			pthread_mutex_lock(&mu);
 			running--;
 			iso_running &= i != 1;
+			bpf_beside &= i != 0;
 			pthread_mutex_unlock(&mu);
 			lutfd_log("start: no set-up thread (%s); the first tenant does it",
 				  strerror(errno));
@@ -200,6 +200,16 @@ void lutfd_startup_join(void)
 	while (running)
 		pthread_cond_wait(&cv, &mu);
 	pthread_mutex_unlock(&mu);
+}
+
+bool lutfd_startup_bpf_beside(void)
+{
+	bool b;
+
+	pthread_mutex_lock(&mu);
+	b = bpf_beside;
+	pthread_mutex_unlock(&mu);
+	return b;
 }
 
 void lutfd_startup_join_isolation(void)

@@ -34,6 +34,13 @@ void lutfd_startup_join(void);
  * (labor_watch, the SIGSYS probe) is not waited for: the Supervisor polls
  * until it is in. At once on the isolation thread itself. Any thread. */
 void lutfd_startup_join_isolation(void);
+/* Whether the BPF thread was started (then it loads labor_watch and the
+ * SIGSYS probe; else the first tenant does, as without it). Any thread. */
+bool lutfd_startup_bpf_beside(void);
+/* LUTF_START_BPF_DELAY_MS=N (0..10000) in lutfd's environment: sleep N ms
+ * (the BPF thread, before labor_watch's load). For tests and measurements of
+ * the polled start only. */
+void lutfd_startup_bpf_delay(void);
 /* lutfd is ready (listeners open, registry tenants opened): log the stage
  * line, "start: config 0.21 ms, ... ready in 31.2 ms". Main thread. */
 void lutfd_startup_ready(void);
@@ -41,9 +48,9 @@ void lutfd_startup_ready(void);
  * that had functions at start has its worker up (or gave up starting it). */
 bool lutfd_startup_tick(void);
 
-/* tenant.c's hooks, run on the set-up threads: the one Supervisor, labor_watch
- * into it and then the SIGSYS probe (after the isolation thread); isolation's
- * once-only set-up. Returns 0 or -errno. */
+/* tenant.c's hooks, run on the set-up threads: the one Supervisor, the SIGSYS
+ * probe (after the isolation thread) and then labor_watch into the
+ * Supervisor; isolation's once-only set-up. Returns 0 or -errno. */
 int lutfd_tenant_prepare_supervisor(void);
 void lutfd_tenant_prepare_isolation(void);
 

@@ -35,6 +35,7 @@
 
 #define SPAWN_TIMEOUT_MS 5000
 #define BPF_LOAD_NICE 10 /* startup.c's BPF thread, while it loads labor_watch */
+#define SIGSYS_WAIT_MS 5000 /* a spawn waits at most this for the SIGSYS probe */
 
 /* Microseconds on CLOCK_MONOTONIC: the start-up stages lutfd logs. */
 static uint64_t now_us(void)
@@ -64,6 +65,9 @@ static void isolation_init(void)
 	lutfd_watcher_arm(&g_cg); /* leftovers killed; the watcher knows its targets */
 	lutfd_cg_describe(&g_cg, what, sizeof(what));
 	lutfd_sigsys_init(g_cfg.bpf_pin_root);
+	/* The probe itself: startup.c's BPF thread loads it, else here. */
+	if (!lutfd_startup_bpf_beside())
+		lutfd_sigsys_load();
 	lutfd_log("isolation: %s; uid_range %s; SIGSYS syscalls from %s", what, g_cfg.uid_range,
 		  lutfd_sigsys_mode());
 }
@@ -443,8 +447,11 @@ int lutfd_worker_start_sync(struct lutfd_tenant *t, bool force, char *msg, size_
 		goto out;
 	}
 	LUTFD_COPY(name, w.name); /* t's fields are the main thread's */
-	/* The zygote's fork, off the loop (it may take milliseconds). */
+	/* The zygote's fork, off the loop (it may take milliseconds); not
+	 * before the SIGSYS probe is in (at start it loads beside: a worker
+	 * killed by its filter before would die unexplained). */
 	w.t_spawn = now_us();
+	lutfd_sigsys_wait(SIGSYS_WAIT_MS);
 	pthread_mutex_lock(&zy_mu);
 	w.err = lutf_zygote_spawn(&g_zygote, w.name, w.memfd, w.size, w.zctl[1], w.zlog[1], w.zout,
 				  &w.sb, SPAWN_TIMEOUT_MS, &w.pid);
@@ -601,8 +608,9 @@ static struct lutf_supervisor *g_sup;
 
 static int supervisor(struct lutf_supervisor **out)
 {
+	/* Loaded later by startup.c's BPF thread, else now. */
 	struct lutf_supervisor_opts o = {.watch = g_cfg.bpf ? LUTF_WATCH_BPF : LUTF_WATCH_POLL,
-					 .bpf_later = true};
+					 .bpf_later = lutfd_startup_bpf_beside()};
 	uint32_t labors = g_cfg.labors_max ? g_cfg.labors_max : 64;
 	int err = 0;
 
@@ -617,7 +625,7 @@ static int supervisor(struct lutf_supervisor **out)
 		if (o.max_labors > LUTFD_MAX_WATCHED)
 			o.max_labors = LUTFD_MAX_WATCHED;
 		err = lutf_supervisor_create(&o, &g_sup);
-		if (!err && !g_cfg.bpf)
+		if (!err && !o.bpf_later)
 			lutfd_log("supervisor: watch mode %s",
 				  lutf_watch_mode_str(lutf_supervisor_mode(g_sup)));
 	}
@@ -627,26 +635,29 @@ static int supervisor(struct lutf_supervisor **out)
 }
 
 /* startup.c's set-up threads (startup.h). The BPF thread: the Supervisor
- * (if no tenant made it yet), labor_watch into it, then the SIGSYS probe
- * (after isolation_init, which the other thread runs: it waits for that). */
+ * (if no tenant made it yet), then the SIGSYS probe (after isolation_init,
+ * which the other thread runs; a worker's spawn waits for the probe, so that
+ * its SIGSYS death can be explained), then labor_watch into the Supervisor at
+ * a lower priority (nothing waits for it: the Supervisor polls meanwhile). */
 int lutfd_tenant_prepare_supervisor(void)
 {
 	struct lutf_supervisor *sup;
 	int err = supervisor(&sup);
 
+	lutfd_startup_join_isolation();
+	lutfd_sigsys_load();
 	/* After the Supervisor's thread was made (it inherits this thread's
-	 * nice value): the loads below yield the CPU to the start's own work
-	 * (a worker's start, the first calls); the Supervisor polls meanwhile. */
+	 * nice value): the load below yields the CPU to the start's own work
+	 * (a worker's start, the first calls). */
 	setpriority(PRIO_PROCESS, (id_t)gettid(), BPF_LOAD_NICE);
 	if (!err && g_cfg.bpf) {
+		lutfd_startup_bpf_delay();
 		err = lutf_supervisor_load_watch(sup);
 		/* lutf_lw_open printed why it failed */
 		lutfd_log("supervisor: watch mode %s%s",
 			  lutf_watch_mode_str(lutf_supervisor_mode(sup)),
 			  err ? "" : " (labor_watch loaded beside the start; polled until then)");
 	}
-	lutfd_startup_join_isolation();
-	lutfd_sigsys_load();
 	return err;
 }
 

@@ -107,6 +107,9 @@ void lutfd_sigsys_init(const char *pin_root);
  * Returns 0 (loaded, or not wanted) or -errno (it logged why: the kernel log
  * stays the source). Not at the same time as lutfd_sigsys_fini. */
 int lutfd_sigsys_load(void);
+/* Wait (at most ms) until a wanted probe is in or failed to load: a worker
+ * then never runs before its SIGSYS death can be explained. Any thread. */
+void lutfd_sigsys_wait(unsigned ms);
 /* Watch (or stop watching) a worker. */
 void lutfd_sigsys_watch(pid_t pid);
 void lutfd_sigsys_forget(pid_t pid);

@@ -38,6 +38,7 @@ _Static_assert(sizeof(struct sigsys_seen) == 24, "sigsys_seen layout is shared w
 #define PENDING_MAX 64 /* workers started before the probe loaded; more: kernel log */
 
 static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t loaded_cv = PTHREAD_COND_INITIALIZER; /* g_want dropped */
 static struct sigsys *g_skel;
 static int g_kmsg = -1;
 static const char *g_mode = "none";
@@ -120,6 +121,7 @@ int lutfd_sigsys_load(void)
 		pthread_mutex_lock(&mu);
 		g_want = false;
 		g_npending = 0;
+		pthread_cond_broadcast(&loaded_cv);
 		pthread_mutex_unlock(&mu);
 		return err < 0 ? err : -err;
 	}
@@ -134,9 +136,28 @@ int lutfd_sigsys_load(void)
 				     sizeof(one), BPF_ANY);
 	}
 	g_npending = 0;
+	pthread_cond_broadcast(&loaded_cv);
 	pthread_mutex_unlock(&mu);
 	lutfd_log("sigsys probe loaded: SIGSYS syscalls from bpf (tp_btf/signal_generate)");
 	return 0;
+}
+
+void lutfd_sigsys_wait(unsigned ms)
+{
+	struct timespec until;
+	int err = 0;
+
+	clock_gettime(CLOCK_REALTIME, &until);
+	until.tv_sec += ms / 1000;
+	until.tv_nsec += (long)(ms % 1000) * 1000000L;
+	if (until.tv_nsec >= 1000000000L) {
+		until.tv_sec++;
+		until.tv_nsec -= 1000000000L;
+	}
+	pthread_mutex_lock(&mu);
+	while (g_want && err != ETIMEDOUT)
+		err = pthread_cond_timedwait(&loaded_cv, &mu, &until);
+	pthread_mutex_unlock(&mu);
 }
 
 void lutfd_sigsys_watch(pid_t pid)
