@@ -241,7 +241,7 @@ struct wstart {
 	size_t nloads;
 	char tier[16];
 	uint32_t uid;
-	uint64_t t0, t_spawn, t_cg, t_load, t_start;
+	uint64_t t0, t_probe, t_spawn, t_cg, t_load, t_start;
 	char msg[300];
 	/* spawn: prepared on the main thread, sent by the job */
 	int zctl[2], zlog[2], memfd;
@@ -424,12 +424,14 @@ static void ws_finish(void *arg)
 	t->up = true;
 	t->fails_in_row = 0;
 	/* spawn: the zygote's fork; cgroup: the move; confine+load: the
-	 * worker's sandbox (overlapping the move) and its apps. */
+	 * worker's sandbox (overlapping the move) and its apps; the probe wait
+	 * (at start only) came before the spawn. */
 	lutfd_log("tenant %s: worker %d up (tier %s, uid %u) in %.2f ms: spawn %.2f, "
-		  "cgroup %.2f, confine+load %.2f, start %.2f",
+		  "cgroup %.2f, confine+load %.2f, start %.2f; waited %.2f for the SIGSYS probe",
 		  t->name, (int)w->pid, w->tier, w->uid, (double)(end - w->t0) / 1e3,
 		  (double)(w->t_cg - w->t_spawn) / 1e3, (double)(w->t_load - w->t_cg) / 1e3,
-		  (double)(w->t_start - w->t_load) / 1e3, (double)(end - w->t_start) / 1e3);
+		  (double)(w->t_start - w->t_load) / 1e3, (double)(end - w->t_start) / 1e3,
+		  (double)(w->t_spawn - w->t_probe) / 1e3);
 }
 
 int lutfd_worker_start_sync(struct lutfd_tenant *t, bool force, char *msg, size_t cap)
@@ -450,8 +452,9 @@ int lutfd_worker_start_sync(struct lutfd_tenant *t, bool force, char *msg, size_
 	/* The zygote's fork, off the loop (it may take milliseconds); not
 	 * before the SIGSYS probe is in (at start it loads beside: a worker
 	 * killed by its filter before would die unexplained). */
-	w.t_spawn = now_us();
+	w.t_probe = now_us();
 	lutfd_sigsys_wait(SIGSYS_WAIT_MS);
+	w.t_spawn = now_us();
 	pthread_mutex_lock(&zy_mu);
 	w.err = lutf_zygote_spawn(&g_zygote, w.name, w.memfd, w.size, w.zctl[1], w.zlog[1], w.zout,
 				  &w.sb, SPAWN_TIMEOUT_MS, &w.pid);
