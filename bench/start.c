@@ -37,7 +37,7 @@ struct stages {
 	double bpf_done_ms; /* main() to the BPF thread's end, when not waited for */
 	/* The first worker's start, as its "worker N up ... in T ms: spawn S,
 	 * cgroup C, confine+load L, start X" line says. */
-	double wk_ms, wk_spawn, wk_cg, wk_load, wk_start, wk_probe;
+	double wk_ms, wk_spawn, wk_cg, wk_load, wk_start, wk_probe, wk_prep, wk_hop;
 };
 
 enum {
@@ -202,6 +202,7 @@ static void parse_stages(const char *log, uint64_t t_fork, struct stages *s)
 	memset(s, 0, sizeof(*s));
 	s->exec_ms = s->ready_ms = s->workers_ms = s->bpf_ms = s->iso_ms = s->bpf_done_ms = NAN;
 	s->wk_ms = s->wk_spawn = s->wk_cg = s->wk_load = s->wk_start = s->wk_probe = NAN;
+	s->wk_prep = s->wk_hop = NAN;
 	if (!fp)
 		return;
 	while (fgets(line, sizeof(line), fp)) {
@@ -221,6 +222,10 @@ static void parse_stages(const char *log, uint64_t t_fork, struct stages *s)
 				s->wk_start = strtod(q + 6, NULL);
 			if (q && (q = strstr(q, "waited ")))
 				s->wk_probe = strtod(q + 7, NULL);
+			if (q && (q = strstr(q, "prepared ")))
+				s->wk_prep = strtod(q + 9, &q);
+			if (q && (q = strstr(q, "), ")))
+				s->wk_hop = strtod(q + 3, NULL);
 			continue;
 		}
 		if (!p)
@@ -524,7 +529,9 @@ static const struct {
 	      {"  its cgroup move", EXTRA(wk_cg)},
 	      {"  its confine+load", EXTRA(wk_load)},
 	      {"  its START", EXTRA(wk_start)},
-	      {"  its wait for the SIGSYS probe (before)", EXTRA(wk_probe)}};
+	      {"  its wait for the SIGSYS probe (before)", EXTRA(wk_probe)},
+	      {"  its preparation (main thread, before)", EXTRA(wk_prep)},
+	      {"  its hand-over to the job (before)", EXTRA(wk_hop)}};
 
 static void print_stages(const struct series *s, const char *title)
 {
@@ -556,6 +563,8 @@ static void json_stages(struct bench_json *j, const struct series *s, const char
 	bench_json_num(j, "worker_confine_load", field_median(s, EXTRA(wk_load)));
 	bench_json_num(j, "worker_start_op", field_median(s, EXTRA(wk_start)));
 	bench_json_num(j, "worker_sigsys_wait", field_median(s, EXTRA(wk_probe)));
+	bench_json_num(j, "worker_prepare", field_median(s, EXTRA(wk_prep)));
+	bench_json_num(j, "worker_to_job", field_median(s, EXTRA(wk_hop)));
 	bench_json_close_obj(j);
 }
 

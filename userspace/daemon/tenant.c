@@ -241,7 +241,7 @@ struct wstart {
 	size_t nloads;
 	char tier[16];
 	uint32_t uid;
-	uint64_t t0, t_probe, t_spawn, t_cg, t_load, t_start;
+	uint64_t t0, t_prep, t_probe, t_spawn, t_cg, t_load, t_start;
 	char msg[300];
 	/* spawn: prepared on the main thread, sent by the job */
 	int zctl[2], zlog[2], memfd;
@@ -399,6 +399,7 @@ static void ws_spawn(void *arg)
 	w->memfd = t->memfd;
 	w->size = t->size;
 	w->err = 0;
+	w->t_prep = now_us();
 	return;
 fail:
 	ws_spawn_failed(w, err);
@@ -427,11 +428,13 @@ static void ws_finish(void *arg)
 	 * worker's sandbox (overlapping the move) and its apps; the probe wait
 	 * (at start only) came before the spawn. */
 	lutfd_log("tenant %s: worker %d up (tier %s, uid %u) in %.2f ms: spawn %.2f, "
-		  "cgroup %.2f, confine+load %.2f, start %.2f; waited %.2f for the SIGSYS probe",
+		  "cgroup %.2f, confine+load %.2f, start %.2f; waited %.2f for the SIGSYS probe; "
+		  "prepared %.2f (leftovers, sandbox, log), %.2f to the job",
 		  t->name, (int)w->pid, w->tier, w->uid, (double)(end - w->t0) / 1e3,
 		  (double)(w->t_cg - w->t_spawn) / 1e3, (double)(w->t_load - w->t_cg) / 1e3,
 		  (double)(w->t_start - w->t_load) / 1e3, (double)(end - w->t_start) / 1e3,
-		  (double)(w->t_spawn - w->t_probe) / 1e3);
+		  (double)(w->t_spawn - w->t_probe) / 1e3, (double)(w->t_prep - w->t0) / 1e3,
+		  (double)(w->t_probe - w->t_prep) / 1e3);
 }
 
 int lutfd_worker_start_sync(struct lutfd_tenant *t, bool force, char *msg, size_t cap)
