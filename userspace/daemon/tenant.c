@@ -424,17 +424,17 @@ static void ws_finish(void *arg)
 	}
 	t->up = true;
 	t->fails_in_row = 0;
-	/* spawn: the zygote's fork; cgroup: the move; confine+load: the
-	 * worker's sandbox (overlapping the move) and its apps; the probe wait
-	 * (at start only) came before the spawn. */
+	/* spawn: the zygote's fork; cgroup: the move; then the wait for the
+	 * SIGSYS probe (at start only); confine+load: the worker's sandbox
+	 * (overlapping the move) and its apps. */
 	lutfd_log("tenant %s: worker %d up (tier %s, uid %u) in %.2f ms: spawn %.2f, "
 		  "cgroup %.2f, confine+load %.2f, start %.2f; waited %.2f for the SIGSYS probe; "
 		  "prepared %.2f (leftovers, sandbox, log), %.2f to the job",
 		  t->name, (int)w->pid, w->tier, w->uid, (double)(end - w->t0) / 1e3,
-		  (double)(w->t_cg - w->t_spawn) / 1e3, (double)(w->t_load - w->t_cg) / 1e3,
+		  (double)(w->t_cg - w->t_spawn) / 1e3, (double)(w->t_probe - w->t_cg) / 1e3,
 		  (double)(w->t_start - w->t_load) / 1e3, (double)(end - w->t_start) / 1e3,
-		  (double)(w->t_spawn - w->t_probe) / 1e3, (double)(w->t_prep - w->t0) / 1e3,
-		  (double)(w->t_probe - w->t_prep) / 1e3);
+		  (double)(w->t_load - w->t_probe) / 1e3, (double)(w->t_prep - w->t0) / 1e3,
+		  (double)(w->t_spawn - w->t_prep) / 1e3);
 }
 
 int lutfd_worker_start_sync(struct lutfd_tenant *t, bool force, char *msg, size_t cap)
@@ -452,11 +452,7 @@ int lutfd_worker_start_sync(struct lutfd_tenant *t, bool force, char *msg, size_
 		goto out;
 	}
 	LUTFD_COPY(name, w.name); /* t's fields are the main thread's */
-	/* The zygote's fork, off the loop (it may take milliseconds); not
-	 * before the SIGSYS probe is in (at start it loads beside: a worker
-	 * killed by its filter before would die unexplained). */
-	w.t_probe = now_us();
-	lutfd_sigsys_wait(SIGSYS_WAIT_MS);
+	/* The zygote's fork, off the loop (it may take milliseconds). */
 	w.t_spawn = now_us();
 	pthread_mutex_lock(&zy_mu);
 	w.err = lutf_zygote_spawn(&g_zygote, w.name, w.memfd, w.size, w.zctl[1], w.zlog[1], w.zout,
@@ -480,6 +476,11 @@ int lutfd_worker_start_sync(struct lutfd_tenant *t, bool force, char *msg, size_
 		lutfd_log("tenant %s: worker %d not moved into its cgroup: %s", name, (int)w.pid,
 			  strerror(-err));
 	err = 0; /* logged, as before: the worker still starts (rlimits hold) */
+	/* No app code before the SIGSYS probe is in (at start it loads beside,
+	 * overlapping the fork and the move): a death by the filter is then
+	 * explained. The worker's pid waits in sigsys.c's list meanwhile. */
+	w.t_probe = now_us();
+	lutfd_sigsys_wait(SIGSYS_WAIT_MS);
 	w.t_load = now_us();
 	for (size_t i = 0; i < w.nloads; i++) {
 		err = lutfd_ctl_call(w.ctl, w.loads[i].data, w.loads[i].len, w.msg, sizeof(w.msg));
@@ -641,16 +642,16 @@ static int supervisor(struct lutf_supervisor **out)
 }
 
 /* startup.c's set-up threads (startup.h). The BPF thread: the Supervisor
- * (if no tenant made it yet), then the SIGSYS probe (after isolation_init,
- * which the other thread runs; a worker's spawn waits for the probe, so that
- * its SIGSYS death can be explained), then labor_watch into the Supervisor at
- * a lower priority (nothing waits for it: the Supervisor polls meanwhile). */
+ * (if no tenant made it yet), then the SIGSYS probe (a worker's first LOAD
+ * waits for it, so that a death by its filter can be explained), then
+ * labor_watch into the Supervisor at a lower priority (nothing waits for it:
+ * the Supervisor polls meanwhile). */
 int lutfd_tenant_prepare_supervisor(void)
 {
 	struct lutf_supervisor *sup;
 	int err = supervisor(&sup);
 
-	lutfd_startup_join_isolation();
+	lutfd_sigsys_init(g_cfg.bpf_pin_root); /* once: isolation_init's call is then a no-op */
 	lutfd_sigsys_load();
 	/* After the Supervisor's thread was made (it inherits this thread's
 	 * nice value): the load below yields the CPU to the start's own work

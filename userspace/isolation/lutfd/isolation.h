@@ -99,7 +99,8 @@ int lutfd_kill_uids(uint32_t lo, uint32_t hi);
 #define LUTFD_SYSCALL_UNKNOWN 0xffffffffu /* DETAIL of KILLED_BY_POLICY when unknown */
 
 /* Open the kernel log (the fallback) and note whether the probe is wanted
- * (LUTF_SIGSYS). Cheap; never fails. Before any other call here. */
+ * (LUTF_SIGSYS). Cheap; never fails; once (later calls return at once, after
+ * the first is done). Any thread. Before any other call here. */
 void lutfd_sigsys_init(const char *pin_root);
 /* Load the signal_generate probe when wanted (slow: BTF), any thread, once;
  * asked before lutfd_sigsys_init, that call loads it. Workers watched before

@@ -58,16 +58,23 @@ static int quiet(enum libbpf_print_level level, const char *fmt, va_list ap)
 void lutfd_sigsys_init(const char *pin_root)
 {
 	const char *want = getenv("LUTF_SIGSYS");
+	bool load;
 
 	(void)pin_root; /* lutfd reads the maps itself; nothing to pin */
+	/* Once, whichever thread comes first (startup.c's BPF thread or
+	 * isolation's set-up); the other waits here until it is done. */
+	pthread_mutex_lock(&mu);
+	if (g_inited) {
+		pthread_mutex_unlock(&mu);
+		return;
+	}
+	g_inited = true;
 	if (want && *want && strcmp(want, "auto") && strcmp(want, "kmsg") && strcmp(want, "none")) {
 		lutfd_log("LUTF_SIGSYS=%s unknown (auto, kmsg, none): auto", want);
 		want = NULL;
 	}
 	if (want && !strcmp(want, "none")) {
 		lutfd_log("LUTF_SIGSYS=none: SIGSYS deaths say \"syscall unknown\"");
-		pthread_mutex_lock(&mu);
-		g_inited = true;
 		pthread_mutex_unlock(&mu);
 		return;
 	}
@@ -75,17 +82,15 @@ void lutfd_sigsys_init(const char *pin_root)
 		lutfd_log("LUTF_SIGSYS=kmsg: sigsys probe not loaded, the kernel log only");
 	/* The fallback reads what is logged from now on (and drains it on every
 	 * SIGSYS death, so it never reads far). */
-	pthread_mutex_lock(&mu);
 	g_want = !want || strcmp(want, "kmsg");
 	g_kmsg = open("/dev/kmsg", O_RDONLY | O_NONBLOCK | O_CLOEXEC);
 	if (g_kmsg >= 0)
 		lseek(g_kmsg, 0, SEEK_END);
 	if (g_kmsg >= 0)
 		g_mode = "kernel log";
-	g_inited = true;
-	want = g_load_asked ? "load" : NULL;
+	load = g_load_asked;
 	pthread_mutex_unlock(&mu);
-	if (want)
+	if (load)
 		lutfd_sigsys_load();
 }
 
