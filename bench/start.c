@@ -529,7 +529,7 @@ static const struct {
 	      {"  its cgroup move", EXTRA(wk_cg)},
 	      {"  its confine+load", EXTRA(wk_load)},
 	      {"  its START", EXTRA(wk_start)},
-	      {"  its wait for the SIGSYS probe (before)", EXTRA(wk_probe)},
+	      {"  its wait for the SIGSYS probe (before LOAD)", EXTRA(wk_probe)},
 	      {"  its preparation (main thread, before)", EXTRA(wk_prep)},
 	      {"  its hand-over to the job (before)", EXTRA(wk_hop)}};
 
