@@ -487,6 +487,17 @@ static double paired(int this_c, int base_c)
 	return n ? bench_median_d(v, (size_t)n) : NAN;
 }
 
+/* Every round's base over this build, in round order. */
+static void print_paired(const char *what, int this_c, int base_c)
+{
+	int n = cases[this_c].n < cases[base_c].n ? cases[this_c].n : cases[base_c].n;
+
+	printf("  %-10s", what);
+	for (int r = 0; r < n; r++)
+		printf(" %.2f", cases[base_c].v[r] / cases[this_c].v[r]);
+	printf("\n");
+}
+
 /* Median over rounds of stage k (by name) of series s; NAN when absent. */
 static double stage_median(const struct series *s, const char *name)
 {
@@ -718,6 +729,12 @@ int main(int argc, char **argv)
 			       paired(C_RESTART, C_RESTART_BASE),
 			       paired(C_RESTART4, C_RESTART4_BASE),
 			       paired(C_DEPLOY, C_DEPLOY_BASE));
+		if (cases[C_RESTART_BASE].ran && cases[C_RESTART].ran) {
+			printf("base over this build, each round:\n");
+			print_paired("restart", C_RESTART, C_RESTART_BASE);
+			print_paired("4 tenants", C_RESTART4, C_RESTART4_BASE);
+			print_paired("deploy", C_DEPLOY, C_DEPLOY_BASE);
+		}
 		print_stages(&cases[C_RESTART], "Stages of a restart (this build's log)");
 		print_stages(&cases[C_RESTART4],
 			     "Stages of a restart with 4 tenants (this build's log)");
