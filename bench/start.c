@@ -209,8 +209,8 @@ static void parse_stages(const char *log, uint64_t t_fork, struct stages *s)
 		char *p = strstr(line, " start: "), *q;
 		double mono;
 
-		if (isnan(s->wk_ms) && strstr(line, ": worker ") && (q = strstr(line, " up (tier ")) &&
-		    (q = strstr(q, ") in "))) {
+		if (isnan(s->wk_ms) && strstr(line, ": worker ") &&
+		    (q = strstr(line, " up (tier ")) && (q = strstr(q, ") in "))) {
 			s->wk_ms = strtod(q + 5, NULL);
 			if ((q = strstr(q, "spawn ")))
 				s->wk_spawn = strtod(q + 6, NULL);

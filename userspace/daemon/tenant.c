@@ -34,7 +34,7 @@
 #include "startup.h"
 
 #define SPAWN_TIMEOUT_MS 5000
-#define BPF_LOAD_NICE 10 /* startup.c's BPF thread, while it loads labor_watch */
+#define BPF_LOAD_NICE 10    /* startup.c's BPF thread, while it loads labor_watch */
 #define SIGSYS_WAIT_MS 5000 /* a spawn waits at most this for the SIGSYS probe */
 
 /* Microseconds on CLOCK_MONOTONIC: the start-up stages lutfd logs. */

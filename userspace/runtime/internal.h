@@ -106,8 +106,8 @@ struct lutf_runtime {
 	uint64_t *seen_since;
 	struct lutf_cart_scan *scan;
 	/* labor_watch slots of this runtime's Labors (BPF mode). */
-	uint32_t *lw_slot;    /* Labor index -> labor_watch slot, LUTF_NONE = not yet */
-	int32_t *lw_tid;      /* the tid registered in that slot */
+	uint32_t *lw_slot; /* Labor index -> labor_watch slot, LUTF_NONE = not yet */
+	int32_t *lw_tid;   /* the tid registered in that slot */
 	/* Labor's 'started' + 1 when it was registered inside that Brick (the
 	 * probe saw no block of it before: the polling rule judges that Brick);
 	 * 0 otherwise. The Supervisor's, under sup_lock. */

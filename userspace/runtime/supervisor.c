@@ -222,8 +222,7 @@ static void lw_sync(struct lutf_runtime *rt, struct lutf_lw *lw)
 		busy = ld_acquire(&r->hdr->worker_base);
 		if (busy)
 			busy += (uint64_t)((uint8_t *)&l->state - r->base);
-		if (lutf_lw_register_busy(lw, tgid, tid, busy, LUTF_LABOR_RUNNING,
-					  &slot)) {
+		if (lutf_lw_register_busy(lw, tgid, tid, busy, LUTF_LABOR_RUNNING, &slot)) {
 			lutf_labor_tid_drop(rt, i);
 			continue;
 		}
@@ -242,9 +241,8 @@ static void lw_sync(struct lutf_runtime *rt, struct lutf_lw *lw)
 		/* In-process Labors read it for the direct take (labor.c); the
 		 * mapping is read-write, and their one write is a slot's Cart. */
 		if (rt->labors)
-			lutf_labors_view_set(
-			    rt->labors, i,
-			    (struct labor_watch_slot *)lutf_lw_slot(lw, slot));
+			lutf_labors_view_set(rt->labors, i,
+					     (struct labor_watch_slot *)lutf_lw_slot(lw, slot));
 	}
 }
 

@@ -42,10 +42,10 @@ static pthread_cond_t loaded_cv = PTHREAD_COND_INITIALIZER; /* g_want dropped */
 static struct sigsys *g_skel;
 static int g_kmsg = -1;
 static const char *g_mode = "none";
-static bool g_want;			 /* lutfd_sigsys_load should load the probe */
-static bool g_inited, g_load_asked;	 /* a load asked before init: init loads */
-static bool g_loading;			 /* one load; g_want stays up until it ends */
-static pid_t g_pending[PENDING_MAX];	 /* watched before it loaded */
+static bool g_want;		     /* lutfd_sigsys_load should load the probe */
+static bool g_inited, g_load_asked;  /* a load asked before init: init loads */
+static bool g_loading;		     /* one load; g_want stays up until it ends */
+static pid_t g_pending[PENDING_MAX]; /* watched before it loaded */
 static unsigned g_npending;
 
 static int quiet(enum libbpf_print_level level, const char *fmt, va_list ap)
