@@ -34,6 +34,10 @@ struct stages {
 	double ready_ms;   /* main() to ready */
 	double workers_ms; /* ready to "workers ... up"; NAN when not logged */
 	double bpf_ms, iso_ms;
+	double bpf_done_ms; /* main() to the BPF thread's end, when not waited for */
+	/* The first worker's start, as its "worker N up ... in T ms: spawn S,
+	 * cgroup C, confine+load L, start X" line says. */
+	double wk_ms, wk_spawn, wk_cg, wk_load, wk_start, wk_probe, wk_prep, wk_hop;
 };
 
 enum {
@@ -196,13 +200,34 @@ static void parse_stages(const char *log, uint64_t t_fork, struct stages *s)
 	char line[2048];
 
 	memset(s, 0, sizeof(*s));
-	s->exec_ms = s->ready_ms = s->workers_ms = s->bpf_ms = s->iso_ms = NAN;
+	s->exec_ms = s->ready_ms = s->workers_ms = s->bpf_ms = s->iso_ms = s->bpf_done_ms = NAN;
+	s->wk_ms = s->wk_spawn = s->wk_cg = s->wk_load = s->wk_start = s->wk_probe = NAN;
+	s->wk_prep = s->wk_hop = NAN;
 	if (!fp)
 		return;
 	while (fgets(line, sizeof(line), fp)) {
 		char *p = strstr(line, " start: "), *q;
 		double mono;
 
+		if (isnan(s->wk_ms) && strstr(line, ": worker ") &&
+		    (q = strstr(line, " up (tier ")) && (q = strstr(q, ") in "))) {
+			s->wk_ms = strtod(q + 5, NULL);
+			if ((q = strstr(q, "spawn ")))
+				s->wk_spawn = strtod(q + 6, NULL);
+			if (q && (q = strstr(q, "cgroup ")))
+				s->wk_cg = strtod(q + 7, NULL);
+			if (q && (q = strstr(q, "confine+load ")))
+				s->wk_load = strtod(q + 13, NULL);
+			if (q && (q = strstr(q, "start ")))
+				s->wk_start = strtod(q + 6, NULL);
+			if (q && (q = strstr(q, "waited ")))
+				s->wk_probe = strtod(q + 7, NULL);
+			if (q && (q = strstr(q, "prepared ")))
+				s->wk_prep = strtod(q + 9, &q);
+			if (q && (q = strstr(q, "), ")))
+				s->wk_hop = strtod(q + 3, NULL);
+			continue;
+		}
 		if (!p)
 			continue;
 		p += 8;
@@ -210,6 +235,14 @@ static void parse_stages(const char *log, uint64_t t_fork, struct stages *s)
 			q = strstr(p, " up ");
 			if (q)
 				s->workers_ms = strtod(q + 4, NULL);
+			continue;
+		}
+		/* "bpf set-up 41.20 ms beside the start (...), done 45.10 ms after
+		 * main()": the BPF thread, when the start did not wait for it. */
+		if (!strncmp(p, "bpf set-up ", 11)) {
+			s->bpf_ms = strtod(p + 11, NULL);
+			if ((q = strstr(p, ", done ")))
+				s->bpf_done_ms = strtod(q + 7, NULL);
 			continue;
 		}
 		/* "config 0.07 ms, lock 0.12, ...; beside them: bpf 48.06, isolation
@@ -233,7 +266,7 @@ static void parse_stages(const char *log, uint64_t t_fork, struct stages *s)
 			if (!strncmp(q, " ms", 3))
 				q += 3;
 		}
-		if ((q = strstr(p, "bpf ")))
+		if ((q = strstr(p, "bpf ")) && isnan(s->bpf_ms))
 			s->bpf_ms = strtod(q + 4, NULL);
 		if ((q = strstr(p, "isolation ")))
 			s->iso_ms = strtod(q + 10, NULL);
@@ -454,6 +487,17 @@ static double paired(int this_c, int base_c)
 	return n ? bench_median_d(v, (size_t)n) : NAN;
 }
 
+/* Every round's base over this build, in round order. */
+static void print_paired(const char *what, int this_c, int base_c)
+{
+	int n = cases[this_c].n < cases[base_c].n ? cases[this_c].n : cases[base_c].n;
+
+	printf("  %-10s", what);
+	for (int r = 0; r < n; r++)
+		printf(" %.2f", cases[base_c].v[r] / cases[this_c].v[r]);
+	printf("\n");
+}
+
 /* Median over rounds of stage k (by name) of series s; NAN when absent. */
 static double stage_median(const struct series *s, const char *name)
 {
@@ -489,7 +533,16 @@ static const struct {
 	      {"ready (main() to listening, tenants open)", EXTRA(ready_ms)},
 	      {"workers up after ready", EXTRA(workers_ms)},
 	      {"beside: bpf (labor_watch) thread", EXTRA(bpf_ms)},
-	      {"beside: isolation thread", EXTRA(iso_ms)}};
+	      {"beside: isolation thread", EXTRA(iso_ms)},
+	      {"bpf thread done, after main()", EXTRA(bpf_done_ms)},
+	      {"first worker's start", EXTRA(wk_ms)},
+	      {"  its zygote fork (spawn)", EXTRA(wk_spawn)},
+	      {"  its cgroup move", EXTRA(wk_cg)},
+	      {"  its confine+load", EXTRA(wk_load)},
+	      {"  its START", EXTRA(wk_start)},
+	      {"  its wait for the SIGSYS probe (before LOAD)", EXTRA(wk_probe)},
+	      {"  its preparation (main thread, before)", EXTRA(wk_prep)},
+	      {"  its hand-over to the job (before)", EXTRA(wk_hop)}};
 
 static void print_stages(const struct series *s, const char *title)
 {
@@ -514,6 +567,15 @@ static void json_stages(struct bench_json *j, const struct series *s, const char
 	bench_json_num(j, "workers_up_after_ready", field_median(s, EXTRA(workers_ms)));
 	bench_json_num(j, "bpf_thread", field_median(s, EXTRA(bpf_ms)));
 	bench_json_num(j, "isolation_thread", field_median(s, EXTRA(iso_ms)));
+	bench_json_num(j, "bpf_done_after_main", field_median(s, EXTRA(bpf_done_ms)));
+	bench_json_num(j, "worker_start", field_median(s, EXTRA(wk_ms)));
+	bench_json_num(j, "worker_spawn", field_median(s, EXTRA(wk_spawn)));
+	bench_json_num(j, "worker_cgroup", field_median(s, EXTRA(wk_cg)));
+	bench_json_num(j, "worker_confine_load", field_median(s, EXTRA(wk_load)));
+	bench_json_num(j, "worker_start_op", field_median(s, EXTRA(wk_start)));
+	bench_json_num(j, "worker_sigsys_wait", field_median(s, EXTRA(wk_probe)));
+	bench_json_num(j, "worker_prepare", field_median(s, EXTRA(wk_prep)));
+	bench_json_num(j, "worker_to_job", field_median(s, EXTRA(wk_hop)));
 	bench_json_close_obj(j);
 }
 
@@ -667,6 +729,12 @@ int main(int argc, char **argv)
 			       paired(C_RESTART, C_RESTART_BASE),
 			       paired(C_RESTART4, C_RESTART4_BASE),
 			       paired(C_DEPLOY, C_DEPLOY_BASE));
+		if (cases[C_RESTART_BASE].ran && cases[C_RESTART].ran) {
+			printf("base over this build, each round:\n");
+			print_paired("restart", C_RESTART, C_RESTART_BASE);
+			print_paired("4 tenants", C_RESTART4, C_RESTART4_BASE);
+			print_paired("deploy", C_DEPLOY, C_DEPLOY_BASE);
+		}
 		print_stages(&cases[C_RESTART], "Stages of a restart (this build's log)");
 		print_stages(&cases[C_RESTART4],
 			     "Stages of a restart with 4 tenants (this build's log)");

@@ -594,7 +594,14 @@ Test(gateway, metrics_count_blocked_labors)
 	int fd;
 
 	start(NULL);
-	cr_assert_eq(get(admin, "/metrics", &r), 200);
+	/* labor_watch loads beside lutfd's start (the Supervisor polls until
+	 * then): give it a while. */
+	for (until = td_now_ms() + 5000;; td_sleep_ms(20)) {
+		cr_assert_eq(get(admin, "/metrics", &r), 200);
+		if (sample(r.body, bpf) == 1 || td_now_ms() >= until)
+			break;
+		gw_resp_free(&r);
+	}
 	if (sample(r.body, bpf) != 1) {
 		gw_resp_free(&r);
 		LUTF_REQUIRE_BPF(false, "labor_watch is not in BPF mode: blocked Labors are not seen");

@@ -579,15 +579,17 @@ int main(int argc, char **argv)
 	write_pidfile();
 	lutfd_startup_mark("cluster+pid");
 	/*
-	 * The set-up threads are joined before the loop reads a frame: STATUS,
-	 * deploys and tenants read what they set up (cgroups, the probe). Then
+	 * The isolation thread is joined before the loop reads a frame: STATUS,
+	 * deploys and tenants read what it set up (cgroups, the watcher's
+	 * targets). The BPF thread is not: the Supervisor polls until
+	 * labor_watch is in, and the SIGSYS probe has its own lock. Then
 	 * every registry tenant is opened (region, functions bound), so that no
 	 * call meets a tenant it should find. Their workers start on job
 	 * threads, side by side; a call that comes first waits in its Cart,
 	 * bounded by its deadline. Connections made meanwhile wait in the
 	 * listeners' backlog.
 	 */
-	lutfd_startup_join();
+	lutfd_startup_join_isolation();
 	lutfd_startup_mark("wait for set-up");
 	for (size_t i = 0; i < g_state.n; i++) {
 		err = lutfd_tenant_start(g_state.t[i]);

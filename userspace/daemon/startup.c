@@ -6,9 +6,12 @@
  * leftovers of an earlier lutfd killed, the SIGSYS probe), while the main
  * thread reads the registry and opens its listeners. Invariant: the threads
  * start after the zygote and the watcher were forked (a fork copies only its
- * caller), and everything they set up is read only after lutfd_startup_join
- * returned (tenant.c joins at the top of its lazy set-up), so it is the main
- * thread's again before anyone uses it.
+ * caller), and what the isolation thread sets up is read only after
+ * lutfd_startup_join_isolation returned (tenant.c joins at the top of its
+ * lazy set-up), so it is the main thread's again before anyone uses it. The
+ * BPF thread is not waited for: the Supervisor polls until labor_watch is in
+ * (supervisor.c switches under its own locks), the SIGSYS probe is guarded by
+ * sigsys.c's, and only shutdown joins it (lutfd_startup_join).
  */
 #define _GNU_SOURCE
 #include <bpf/libbpf.h>
@@ -16,6 +19,7 @@
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
@@ -41,17 +45,21 @@ static struct {
 } stages[MAX_STAGES];
 static unsigned nstages;
 
-/* The set-up threads. mu guards running and the two results; cv is signalled
- * when running drops to 0. prep_self marks those threads, which must never
- * wait for themselves (their work calls back into tenant.c's lazy set-up). */
+/* The set-up threads. mu guards running, iso_running and the results; cv is
+ * broadcast when either drops. prep_self marks those threads, which never
+ * wait for all of them (their work calls back into tenant.c's lazy set-up);
+ * iso_self the isolation thread, which never waits for itself. */
 static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t cv = PTHREAD_COND_INITIALIZER;
 static unsigned running;
+static bool iso_running;
 static uint64_t bpf_us, iso_us; /* how long each thread took; 0: not run */
+static uint64_t bpf_end;	/* when the BPF thread ended, monotonic us */
 static int bpf_err;
-static __thread bool prep_self;
+static __thread bool prep_self, iso_self;
 static libbpf_print_fn_t print_before; /* libbpf's printer before the threads */
 static bool threads_used;
+static bool bpf_beside; /* the BPF thread was started (main thread, before it) */
 
 void lutfd_startup_begin(void)
 {
@@ -72,13 +80,40 @@ void lutfd_startup_mark(const char *stage)
 
 static void prep_done(uint64_t *slot, uint64_t began)
 {
+	bool last;
+
 	pthread_mutex_lock(&mu);
 	*slot = now_us() - began;
 	if (!*slot)
 		*slot = 1;
-	if (!--running)
-		pthread_cond_broadcast(&cv);
+	if (slot == &iso_us)
+		iso_running = false;
+	else
+		bpf_end = now_us();
+	last = !--running;
+	/* The last one out puts libbpf's printer of before back (both swap it
+	 * for a quiet one and back, so the swaps may have interleaved). */
+	if (last && threads_used)
+		libbpf_set_print(print_before);
+	pthread_cond_broadcast(&cv);
 	pthread_mutex_unlock(&mu);
+}
+
+void lutfd_startup_bpf_delay(void)
+{
+	const char *v = getenv("LUTF_START_BPF_DELAY_MS");
+	char *end;
+	unsigned long ms;
+
+	if (!v || !*v)
+		return;
+	ms = strtoul(v, &end, 10);
+	if (*end || ms > 10000) {
+		lutfd_log("LUTF_START_BPF_DELAY_MS=%s: not 0..10000; ignored", v);
+		return;
+	}
+	lutfd_log("LUTF_START_BPF_DELAY_MS=%lu: labor_watch's load waits that long", ms);
+	nanosleep(&(struct timespec){(time_t)(ms / 1000), (long)(ms % 1000) * 1000000L}, NULL);
 }
 
 static void *bpf_main(void *arg)
@@ -92,6 +127,11 @@ static void *bpf_main(void *arg)
 	bpf_err = err;
 	pthread_mutex_unlock(&mu);
 	prep_done(&bpf_us, began);
+	/* Not waited for by the start: its own line (t0 is not written again). */
+	lutfd_log("start: bpf set-up %.2f ms beside the start%s (SIGSYS probe, labor_watch), done "
+		  "%.2f ms after main()",
+		  (double)(now_us() - began) / 1e3, err ? " (labor_watch failed)" : "",
+		  (double)(now_us() - t0) / 1e3);
 	return NULL;
 }
 
@@ -99,7 +139,7 @@ static void *iso_main(void *arg)
 {
 	uint64_t began = now_us();
 
-	prep_self = true;
+	prep_self = iso_self = true;
 	lutfd_tenant_prepare_isolation();
 	prep_done(&iso_us, began);
 	return NULL;
@@ -122,17 +162,21 @@ int lutfd_startup_prepare(void)
 
 		pthread_mutex_lock(&mu);
 		running++;
+		iso_running |= i == 1;
+		bpf_beside |= i == 0;
+		threads_used = true;
 		pthread_mutex_unlock(&mu);
 		if (pthread_create(&th, &attr, fns[i], NULL)) {
 			/* Its work is left to the first tenant (tenant.c's lazy path). */
 			pthread_mutex_lock(&mu);
 			running--;
+			iso_running &= i != 1;
+			bpf_beside &= i != 0;
 			pthread_mutex_unlock(&mu);
 			lutfd_log("start: no set-up thread (%s); the first tenant does it",
 				  strerror(errno));
 			continue;
 		}
-		threads_used = true;
 	}
 	pthread_attr_destroy(&attr);
 	return 0;
@@ -150,18 +194,32 @@ static bool running_now(void)
 
 void lutfd_startup_join(void)
 {
-	bool restore;
-
 	if (prep_self)
 		return;
 	pthread_mutex_lock(&mu);
 	while (running)
 		pthread_cond_wait(&cv, &mu);
-	restore = threads_used;
-	threads_used = false;
 	pthread_mutex_unlock(&mu);
-	if (restore)
-		libbpf_set_print(print_before);
+}
+
+bool lutfd_startup_bpf_beside(void)
+{
+	bool b;
+
+	pthread_mutex_lock(&mu);
+	b = bpf_beside;
+	pthread_mutex_unlock(&mu);
+	return b;
+}
+
+void lutfd_startup_join_isolation(void)
+{
+	if (iso_self)
+		return;
+	pthread_mutex_lock(&mu);
+	while (iso_running)
+		pthread_cond_wait(&cv, &mu);
+	pthread_mutex_unlock(&mu);
 }
 
 /* Append to line (cap bytes, *n used), cutting what does not fit. */

@@ -24,12 +24,23 @@ void lutfd_startup_mark(const char *stage);
  */
 int lutfd_startup_prepare(void);
 /*
- * Wait until the set-up threads are done (at once when they are, or never
- * started; at once on those threads themselves). Any thread. Called before
- * anything reads what they set up: tenant.c does, at the top of the
- * Supervisor's and isolation's lazy set-up.
+ * Wait until both set-up threads are done (at once when they are, or never
+ * started; at once on those threads themselves). Any thread: shutdown does,
+ * before it takes the Supervisor and the probes down.
  */
 void lutfd_startup_join(void);
+/* Wait for the isolation thread only (cgroups, the watcher's targets, the
+ * kernel log): what a tenant's worker needs before it starts. The BPF thread
+ * (labor_watch, the SIGSYS probe) is not waited for: the Supervisor polls
+ * until it is in. At once on the isolation thread itself. Any thread. */
+void lutfd_startup_join_isolation(void);
+/* Whether the BPF thread was started (then it loads labor_watch and the
+ * SIGSYS probe; else the first tenant does, as without it). Any thread. */
+bool lutfd_startup_bpf_beside(void);
+/* LUTF_START_BPF_DELAY_MS=N (0..10000) in lutfd's environment: sleep N ms
+ * (the BPF thread, before labor_watch's load). For tests and measurements of
+ * the polled start only. */
+void lutfd_startup_bpf_delay(void);
 /* lutfd is ready (listeners open, registry tenants opened): log the stage
  * line, "start: config 0.21 ms, ... ready in 31.2 ms". Main thread. */
 void lutfd_startup_ready(void);
@@ -37,8 +48,9 @@ void lutfd_startup_ready(void);
  * that had functions at start has its worker up (or gave up starting it). */
 bool lutfd_startup_tick(void);
 
-/* tenant.c's hooks, run on the set-up threads: the one Supervisor (labor_watch)
- * and isolation's once-only set-up. Returns 0 or -errno. */
+/* tenant.c's hooks, run on the set-up threads: the one Supervisor, the SIGSYS
+ * probe (after the isolation thread) and then labor_watch into the
+ * Supervisor; isolation's once-only set-up. Returns 0 or -errno. */
 int lutfd_tenant_prepare_supervisor(void);
 void lutfd_tenant_prepare_isolation(void);
 

@@ -19,6 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
 
 #define LUTFD_MAX_WATCHED 65536u /* labor_watch slots at most (LW_MAX_SLOTS) */
 #include <sys/socket.h>
@@ -33,6 +34,8 @@
 #include "startup.h"
 
 #define SPAWN_TIMEOUT_MS 5000
+#define BPF_LOAD_NICE 10    /* startup.c's BPF thread, while it loads labor_watch */
+#define SIGSYS_WAIT_MS 5000 /* a spawn waits at most this for the SIGSYS probe */
 
 /* Microseconds on CLOCK_MONOTONIC: the start-up stages lutfd logs. */
 static uint64_t now_us(void)
@@ -53,7 +56,7 @@ static void isolation_init(void)
 	static bool done;
 	char what[300];
 
-	lutfd_startup_join(); /* startup.c may be doing this on a thread */
+	lutfd_startup_join_isolation(); /* startup.c may be doing this on a thread */
 	if (done)
 		return;
 	done = true;
@@ -62,6 +65,9 @@ static void isolation_init(void)
 	lutfd_watcher_arm(&g_cg); /* leftovers killed; the watcher knows its targets */
 	lutfd_cg_describe(&g_cg, what, sizeof(what));
 	lutfd_sigsys_init(g_cfg.bpf_pin_root);
+	/* The probe itself: startup.c's BPF thread loads it, else here. */
+	if (!lutfd_startup_bpf_beside())
+		lutfd_sigsys_load();
 	lutfd_log("isolation: %s; uid_range %s; SIGSYS syscalls from %s", what, g_cfg.uid_range,
 		  lutfd_sigsys_mode());
 }
@@ -235,7 +241,7 @@ struct wstart {
 	size_t nloads;
 	char tier[16];
 	uint32_t uid;
-	uint64_t t0, t_spawn, t_cg, t_load, t_start;
+	uint64_t t0, t_prep, t_probe, t_spawn, t_cg, t_load, t_start;
 	char msg[300];
 	/* spawn: prepared on the main thread, sent by the job */
 	int zctl[2], zlog[2], memfd;
@@ -393,6 +399,7 @@ static void ws_spawn(void *arg)
 	w->memfd = t->memfd;
 	w->size = t->size;
 	w->err = 0;
+	w->t_prep = now_us();
 	return;
 fail:
 	ws_spawn_failed(w, err);
@@ -417,13 +424,17 @@ static void ws_finish(void *arg)
 	}
 	t->up = true;
 	t->fails_in_row = 0;
-	/* spawn: the zygote's fork; cgroup: the move; confine+load: the
-	 * worker's sandbox (overlapping the move) and its apps. */
+	/* spawn: the zygote's fork; cgroup: the move; then the wait for the
+	 * SIGSYS probe (at start only); confine+load: the worker's sandbox
+	 * (overlapping the move) and its apps. */
 	lutfd_log("tenant %s: worker %d up (tier %s, uid %u) in %.2f ms: spawn %.2f, "
-		  "cgroup %.2f, confine+load %.2f, start %.2f",
+		  "cgroup %.2f, confine+load %.2f, start %.2f; waited %.2f for the SIGSYS probe; "
+		  "prepared %.2f (leftovers, sandbox, log), %.2f to the job",
 		  t->name, (int)w->pid, w->tier, w->uid, (double)(end - w->t0) / 1e3,
-		  (double)(w->t_cg - w->t_spawn) / 1e3, (double)(w->t_load - w->t_cg) / 1e3,
-		  (double)(w->t_start - w->t_load) / 1e3, (double)(end - w->t_start) / 1e3);
+		  (double)(w->t_cg - w->t_spawn) / 1e3, (double)(w->t_probe - w->t_cg) / 1e3,
+		  (double)(w->t_start - w->t_load) / 1e3, (double)(end - w->t_start) / 1e3,
+		  (double)(w->t_load - w->t_probe) / 1e3, (double)(w->t_prep - w->t0) / 1e3,
+		  (double)(w->t_spawn - w->t_prep) / 1e3);
 }
 
 int lutfd_worker_start_sync(struct lutfd_tenant *t, bool force, char *msg, size_t cap)
@@ -465,6 +476,11 @@ int lutfd_worker_start_sync(struct lutfd_tenant *t, bool force, char *msg, size_
 		lutfd_log("tenant %s: worker %d not moved into its cgroup: %s", name, (int)w.pid,
 			  strerror(-err));
 	err = 0; /* logged, as before: the worker still starts (rlimits hold) */
+	/* No app code before the SIGSYS probe is in (at start it loads beside,
+	 * overlapping the fork and the move): a death by the filter is then
+	 * explained. The worker's pid waits in sigsys.c's list meanwhile. */
+	w.t_probe = now_us();
+	lutfd_sigsys_wait(SIGSYS_WAIT_MS);
 	w.t_load = now_us();
 	for (size_t i = 0; i < w.nloads; i++) {
 		err = lutfd_ctl_call(w.ctl, w.loads[i].data, w.loads[i].len, w.msg, sizeof(w.msg));
@@ -589,17 +605,23 @@ int lutfd_fn_bind(struct lutfd_tenant *t, struct lutfd_fn *f, uint32_t timeout_m
 }
 
 /* One Supervisor (and one labor_watch) for every tenant: lutfd alone loads
- * BPF, once, and one thread watches the Labors of every worker. Created with
- * the first tenant, after the zygote was forked. */
+ * BPF, once, and one thread watches the Labors of every worker. Made with the
+ * first tenant or by startup.c's BPF thread, whichever comes first (sup_mu),
+ * after the zygote was forked. It polls at once; labor_watch loads beside
+ * (lutfd_tenant_prepare_supervisor) and the Supervisor switches to it then,
+ * so the first calls never wait for BPF. */
+static pthread_mutex_t sup_mu = PTHREAD_MUTEX_INITIALIZER;
 static struct lutf_supervisor *g_sup;
 
 static int supervisor(struct lutf_supervisor **out)
 {
-	struct lutf_supervisor_opts o = {.watch = g_cfg.bpf ? LUTF_WATCH_BPF : LUTF_WATCH_POLL};
+	/* Loaded later by startup.c's BPF thread, else now. */
+	struct lutf_supervisor_opts o = {.watch = g_cfg.bpf ? LUTF_WATCH_BPF : LUTF_WATCH_POLL,
+					 .bpf_later = lutfd_startup_bpf_beside()};
 	uint32_t labors = g_cfg.labors_max ? g_cfg.labors_max : 64;
-	int err;
+	int err = 0;
 
-	lutfd_startup_join(); /* startup.c may be loading it on a thread */
+	pthread_mutex_lock(&sup_mu);
 	if (!g_sup) {
 		if (g_cfg.bpf && g_cfg.bpf_pin_root[0]) {
 			mkdir(g_cfg.bpf_pin_root, 0700);
@@ -610,23 +632,43 @@ static int supervisor(struct lutf_supervisor **out)
 		if (o.max_labors > LUTFD_MAX_WATCHED)
 			o.max_labors = LUTFD_MAX_WATCHED;
 		err = lutf_supervisor_create(&o, &g_sup);
-		if (err)
-			return err;
-		lutfd_log("supervisor: watch mode %s",
-			  lutf_watch_mode_str(lutf_supervisor_mode(g_sup)));
+		if (!err && !o.bpf_later)
+			lutfd_log("supervisor: watch mode %s",
+				  lutf_watch_mode_str(lutf_supervisor_mode(g_sup)));
 	}
 	*out = g_sup;
-	return 0;
+	pthread_mutex_unlock(&sup_mu);
+	return err;
 }
 
-/* startup.c's set-up threads (startup.h). */
+/* startup.c's set-up threads (startup.h). The BPF thread: the Supervisor
+ * (if no tenant made it yet), then the SIGSYS probe (a worker's first LOAD
+ * waits for it, so that a death by its filter can be explained), then
+ * labor_watch into the Supervisor at a lower priority (nothing waits for it:
+ * the Supervisor polls meanwhile). */
 int lutfd_tenant_prepare_supervisor(void)
 {
 	struct lutf_supervisor *sup;
+	int err = supervisor(&sup);
 
-	return supervisor(&sup);
+	lutfd_sigsys_init(g_cfg.bpf_pin_root); /* once: isolation_init's call is then a no-op */
+	lutfd_sigsys_load();
+	/* After the Supervisor's thread was made (it inherits this thread's
+	 * nice value): the load below yields the CPU to the start's own work
+	 * (a worker's start, the first calls). */
+	setpriority(PRIO_PROCESS, (id_t)gettid(), BPF_LOAD_NICE);
+	if (!err && g_cfg.bpf) {
+		lutfd_startup_bpf_delay();
+		err = lutf_supervisor_load_watch(sup);
+		/* lutf_lw_open printed why it failed */
+		lutfd_log("supervisor: watch mode %s%s",
+			  lutf_watch_mode_str(lutf_supervisor_mode(sup)),
+			  err ? "" : " (labor_watch loaded beside the start; polled until then)");
+	}
+	return err;
 }
 
+/* The other thread: cgroups, the watcher's targets, the kernel log. */
 void lutfd_tenant_prepare_isolation(void)
 {
 	isolation_init();

@@ -120,12 +120,26 @@ struct lutf_supervisor_opts {
 	uint32_t max_labors;	    /* labor_watch slots for all runtimes together */
 	/* Slots one runtime may hold of them; 0 = its labors_max. */
 	uint32_t max_labors_per_runtime;
+	/* With LUTF_WATCH_BPF: start polling at once and leave labor_watch's
+	 * load to lutf_supervisor_load_watch (lutfd's start: the first calls
+	 * do not wait for BPF). */
+	bool bpf_later;
 };
 
 /* Start a Supervisor thread. Returns 0, -EINVAL, -ENOMEM or a thread's -errno. */
 int lutf_supervisor_create(const struct lutf_supervisor_opts *opts, struct lutf_supervisor **out);
 /* The mode in force (after any fallback). */
 enum lutf_watch_mode lutf_supervisor_mode(const struct lutf_supervisor *sup);
+/*
+ * A Supervisor created with bpf_later: load labor_watch (slow: it parses the
+ * kernel's BTF; no lock is held meanwhile) and switch from polling to the BPF
+ * mode. Any thread, once. Runtimes already served keep their Carts; their
+ * Labors' tids are checked and registered on the next tick, as a new Labor's
+ * are. Returns 0, -EALREADY (not created with bpf_later, or done already) or
+ * lutf_lw_open's -errno (then it stays in the polling mode; lutf_lw_open
+ * printed why). Not at the same time as lutf_supervisor_destroy.
+ */
+int lutf_supervisor_load_watch(struct lutf_supervisor *sup);
 /* Stop the thread and free it: destroy its runtimes first. */
 void lutf_supervisor_destroy(struct lutf_supervisor *sup);
 

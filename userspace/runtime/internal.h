@@ -63,8 +63,19 @@ struct lutf_supervisor {
 	pthread_mutex_t list_lock;
 	struct lutf_runtime **rts;
 	uint32_t n_rts, cap_rts;
-	struct lutf_lw *lw; /* BPF mode: one probe for every runtime */
+	/* BPF mode: one probe for every runtime. Both change once at most, from
+	 * NULL and POLL (lutf_supervisor_load_watch), under list_lock and every
+	 * runtime's sup_lock: a tick sees one mode throughout. Read lock-free
+	 * elsewhere with acquire (pairs with the switch's release stores; lw is
+	 * stored first, so a reader that sees BPF sees lw). */
+	struct lutf_lw *lw;
 	enum lutf_watch_mode mode;
+	/* bpf_later: what lutf_supervisor_load_watch loads with; load_once
+	 * (atomic exchange) lets one caller do it. */
+	bool bpf_later;
+	uint32_t load_once;
+	char lw_pin_dir[64];
+	uint32_t lw_max_labors;
 	int efd;	     /* wakes the thread out of any wait */
 	uint32_t ring_sleep; /* 1: waiting with a tick (BPF mode); nudges apply (seq_cst) */
 	uint32_t idle_sleep; /* 1: waiting with no calls around; a submit wakes it (seq_cst) */
@@ -95,8 +106,12 @@ struct lutf_runtime {
 	uint64_t *seen_since;
 	struct lutf_cart_scan *scan;
 	/* labor_watch slots of this runtime's Labors (BPF mode). */
-	uint32_t *lw_slot;    /* Labor index -> labor_watch slot, LUTF_NONE = not yet */
-	int32_t *lw_tid;      /* the tid registered in that slot */
+	uint32_t *lw_slot; /* Labor index -> labor_watch slot, LUTF_NONE = not yet */
+	int32_t *lw_tid;   /* the tid registered in that slot */
+	/* Labor's 'started' + 1 when it was registered inside that Brick (the
+	 * probe saw no block of it before: the polling rule judges that Brick);
+	 * 0 otherwise. The Supervisor's, under sup_lock. */
+	uint64_t *lw_late;
 	uint64_t *free_since; /* elastic pool: when a Labor above M was last seen busy */
 	/* Statistics, relaxed counters. */
 	uint64_t n_submitted, n_completed, n_rejected, n_rebinds, n_deadlines, n_held;

@@ -119,6 +119,7 @@ static void rt_free(struct lutf_runtime *rt)
 	free(rt->lw_tid);
 	free(rt->seen_started);
 	free(rt->seen_since);
+	free(rt->lw_late);
 	free(rt->scan);
 	free(rt->free_since);
 	if (rt->mem_owned)

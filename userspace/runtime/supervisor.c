@@ -12,6 +12,8 @@
  * Labor inside a Brick whose probe slot says BLOCKED for longer than the grace
  * loses its Cart; a preempted (runnable) Labor keeps it. The Supervisor then
  * sleeps on the probe's ring buffer, which wakes it only when a Labor blocks.
+ * A Supervisor made with bpf_later polls until lutf_supervisor_load_watch has
+ * loaded labor_watch beside it, then switches to the BPF mode once.
  */
 #include <errno.h>
 #include <sched.h>
@@ -34,6 +36,19 @@
 #define BPF_TICK_NS 10000000ull
 #define IDLE_AFTER_NS 100000000ull
 #define IDLE_MAX_NS 1000000000ull /* a quiet Supervisor still looks once a second */
+
+/* The mode and probe in force: lutf_supervisor_load_watch may switch them
+ * once, from polling to BPF (internal.h says under which locks). Acquire
+ * pairs with its release stores. */
+static enum lutf_watch_mode sup_mode(const struct lutf_supervisor *sup)
+{
+	return __atomic_load_n(&sup->mode, __ATOMIC_ACQUIRE);
+}
+
+static struct lutf_lw *sup_lw(const struct lutf_supervisor *sup)
+{
+	return __atomic_load_n(&sup->lw, __ATOMIC_ACQUIRE);
+}
 
 /* Unconditional wake of Labor i: used for rare events (bind, migrate, stop). */
 static void wake_labor(struct lutf_region *r, uint32_t i)
@@ -75,7 +90,7 @@ static void pin_here(struct lutf_runtime *rt, uint32_t to)
 	int32_t tid;
 	cpu_set_t set;
 
-	if (rt->sup->mode != LUTF_WATCH_BPF || to >= rt->r.cfg.labors_max || cpu < 0)
+	if (sup_mode(rt->sup) != LUTF_WATCH_BPF || to >= rt->r.cfg.labors_max || cpu < 0)
 		return;
 	/* Only a tid lw_sync registered (checked then), and checked again now:
 	 * the thread may have exited and its number gone to another process. */
@@ -100,15 +115,17 @@ static bool bind_cart(struct lutf_runtime *rt, uint32_t c, uint32_t from, uint32
 		      uint64_t stuck_ns)
 {
 	struct lutf_region *r = &rt->r;
+	struct lutf_lw *lw = sup_lw(rt->sup);
 	bool rebind = stuck_ns != 0;
 
 	if (rebind ? !lutf_cart_rebind(r, c, from, to, stuck_ns) : !lutf_cart_claim(r, c, from, to))
 		return false;
-	if (rt->sup->lw) {
-		/* The probe reports only Labors holding a Cart. */
+	if (lw) {
+		/* The probe reports only Labors holding a Cart (an unregistered
+		 * Labor's slot is LUTF_NONE: out of range, ignored). */
 		if (from != LUTF_NONE)
-			lutf_lw_set_cart(rt->sup->lw, rt->lw_slot[from], LW_NO_CART);
-		lutf_lw_set_cart(rt->sup->lw, rt->lw_slot[to], c);
+			lutf_lw_set_cart(lw, rt->lw_slot[from], LW_NO_CART);
+		lutf_lw_set_cart(lw, rt->lw_slot[to], c);
 	}
 	/* Counted before the wake, so a caller that sees the moved Cart's
 	 * Bricks complete also sees the count. */
@@ -127,14 +144,15 @@ static bool bind_cart(struct lutf_runtime *rt, uint32_t c, uint32_t from, uint32
 static void lw_cart_sync(struct lutf_runtime *rt, uint32_t i, uint32_t slot)
 {
 	struct lutf_region *r = &rt->r;
-	const struct labor_watch_slot *s = lutf_lw_slot(rt->sup->lw, slot);
+	struct lutf_lw *lw = sup_lw(rt->sup);
+	const struct labor_watch_slot *s = lutf_lw_slot(lw, slot);
 	uint32_t c = ld_relaxed(&r->labors[i].cart);
 
 	if (c >= r->cfg.carts || ld_relaxed(&r->carts[c].owner) != i + 1)
 		c = LW_NO_CART;
 	/* Relaxed: only this thread writes a slot's Cart. */
 	if (s && __atomic_load_n(&s->cart, __ATOMIC_RELAXED) != c)
-		lutf_lw_set_cart(rt->sup->lw, slot, c);
+		lutf_lw_set_cart(lw, slot, c);
 }
 
 /* Keep labor_watch's registrations equal to the Labors running now: a new
@@ -144,7 +162,7 @@ static void lw_cart_sync(struct lutf_runtime *rt, uint32_t i, uint32_t slot)
  * front's private view, a tid is registered only once it is checked to be
  * a thread of the worker, with the worker's pid as its tgid, and a runtime
  * holds at most lw_per_rt slots of the table every tenant shares. */
-static void lw_sync(struct lutf_runtime *rt)
+static void lw_sync(struct lutf_runtime *rt, struct lutf_lw *lw)
 {
 	struct lutf_region *r = &rt->r;
 	uint32_t req = ld_relaxed(&r->hdr->labor_req);
@@ -175,10 +193,11 @@ static void lw_sync(struct lutf_runtime *rt)
 		st_relaxed(&rt->lw_slot[i], LUTF_NONE);
 		if (rt->labors)
 			lutf_labors_view_set(rt->labors, i, NULL); /* before the slot goes */
-		if (slot != LUTF_NONE && lutf_lw_unregister(rt->sup->lw, slot) == 0)
+		if (slot != LUTF_NONE && lutf_lw_unregister(lw, slot) == 0)
 			rt->lw_used--;
 		lutf_labor_tid_drop(rt, i);
 		rt->lw_tid[i] = 0;
+		rt->lw_late[i] = 0;
 		if (tid <= 0)
 			continue;
 		/* No worker declared yet (lutfd or a test declares it after the
@@ -203,23 +222,27 @@ static void lw_sync(struct lutf_runtime *rt)
 		busy = ld_acquire(&r->hdr->worker_base);
 		if (busy)
 			busy += (uint64_t)((uint8_t *)&l->state - r->base);
-		if (lutf_lw_register_busy(rt->sup->lw, tgid, tid, busy, LUTF_LABOR_RUNNING,
-					  &slot)) {
+		if (lutf_lw_register_busy(lw, tgid, tid, busy, LUTF_LABOR_RUNNING, &slot)) {
 			lutf_labor_tid_drop(rt, i);
 			continue;
 		}
 		rt->lw_used++;
 		st_relaxed(&rt->lw_slot[i], slot);
 		rt->lw_tid[i] = tid;
+		/* Registered while inside a Brick (a Labor that took a call before
+		 * its first tick, or any Labor at the switch from polling): a block
+		 * that began before is invisible to the probe until the next one. */
+		if (ld_acquire(&l->state) == LUTF_LABOR_RUNNING &&
+		    ld_relaxed(&l->brick) != LUTF_NONE)
+			rt->lw_late[i] = ld_relaxed(&l->started) + 1;
 		c = ld_relaxed(&l->cart);
 		if (c < r->cfg.carts && ld_relaxed(&r->carts[c].owner) == i + 1)
-			lutf_lw_set_cart(rt->sup->lw, slot, c);
+			lutf_lw_set_cart(lw, slot, c);
 		/* In-process Labors read it for the direct take (labor.c); the
 		 * mapping is read-write, and their one write is a slot's Cart. */
 		if (rt->labors)
-			lutf_labors_view_set(
-			    rt->labors, i,
-			    (struct labor_watch_slot *)lutf_lw_slot(rt->sup->lw, slot));
+			lutf_labors_view_set(rt->labors, i,
+					     (struct labor_watch_slot *)lutf_lw_slot(lw, slot));
 	}
 }
 
@@ -300,7 +323,7 @@ static uint64_t lw_blocked_for(struct lutf_runtime *rt, uint32_t i, uint64_t now
 
 	if (rt->lw_slot[i] == LUTF_NONE)
 		return 0;
-	s = lutf_lw_slot(rt->sup->lw, rt->lw_slot[i]);
+	s = lutf_lw_slot(sup_lw(rt->sup), rt->lw_slot[i]);
 	/* Acquire: the probe writes state last; the timestamp read after it is
 	 * this block's or a later one's (then we wait a little longer). */
 	if (!s || __atomic_load_n(&s->state, __ATOMIC_ACQUIRE) != LW_STATE_BLOCKED)
@@ -593,10 +616,12 @@ static bool tick(struct lutf_runtime *rt, uint64_t now, uint64_t *recheck_ns)
 {
 	struct lutf_region *r = &rt->r;
 	const struct lutf_config *cfg = &r->cfg;
+	struct lutf_lw *lw = sup_lw(rt->sup);
+	enum lutf_watch_mode mode = sup_mode(rt->sup);
 	bool busy = false;
 
-	if (rt->sup->lw)
-		lw_sync(rt);
+	if (lw)
+		lw_sync(rt, lw);
 	maybe_retire(rt, now);
 	for (uint32_t i = 0; i < cfg->labors_max; i++) {
 		struct lutf_labor *l = &r->labors[i];
@@ -653,9 +678,13 @@ static bool tick(struct lutf_runtime *rt, uint64_t now, uint64_t *recheck_ns)
 		}
 		/* The one decision point, fed by either mode: how long has the
 		 * owner been stuck in the Brick it is running? */
-		if (rt->sup->mode == LUTF_WATCH_BPF)
+		if (mode == LUTF_WATCH_BPF) {
 			stuck = lw_blocked_for(rt, o - 1, now);
-		else if (rt->sup->mode == LUTF_WATCH_POLL)
+			/* Registered inside the Brick it still runs: the polling
+			 * rule, for that Brick only (lw_late). */
+			if (!stuck && rt->lw_late[o - 1] == rt->seen_started[o - 1] + 1)
+				stuck = now - since;
+		} else if (mode == LUTF_WATCH_POLL)
 			stuck = now - since;
 		if (stuck && stuck >= cfg->grace_ns) {
 			uint32_t to = find_free_labor(r);
@@ -698,6 +727,7 @@ void lutf_supervisor_nudge(struct lutf_runtime *rt, uint32_t c, uint64_t deadlin
 {
 	struct lutf_supervisor *sup = rt->sup;
 	const struct labor_watch_slot *sl;
+	struct lutf_lw *lw;
 	uint32_t o, slot;
 
 	/* seq_cst loads: pair with the Supervisor's seq_cst stores of the flags
@@ -713,13 +743,14 @@ void lutf_supervisor_nudge(struct lutf_runtime *rt, uint32_t c, uint64_t deadlin
 		lutf_sup_wake(sup);
 		return;
 	}
-	if (!sup->lw)
+	lw = sup_lw(sup);
+	if (!lw)
 		return;
 	o = ld_relaxed(&rt->r.carts[c].owner);
 	if (o == 0 || o > rt->r.cfg.labors_max)
 		return;
 	slot = __atomic_load_n(&rt->lw_slot[o - 1], __ATOMIC_RELAXED);
-	sl = slot == LUTF_NONE ? NULL : lutf_lw_slot(sup->lw, slot);
+	sl = slot == LUTF_NONE ? NULL : lutf_lw_slot(lw, slot);
 	if (sl && __atomic_load_n(&sl->state, __ATOMIC_ACQUIRE) == LW_STATE_BLOCKED)
 		lutf_sup_wake(sup);
 }
@@ -730,10 +761,11 @@ static void sup_wait(struct lutf_supervisor *sup, uint64_t timeout_ns)
 	struct timespec ts = {(time_t)(timeout_ns / 1000000000ull),
 			      (long)(timeout_ns % 1000000000ull)};
 	struct pollfd pfd = {.fd = sup->efd, .events = POLLIN};
+	struct lutf_lw *lw = sup_lw(sup);
 	uint64_t drain;
 
-	if (sup->lw)
-		lutf_lw_sleep_fd(sup->lw, sup->efd, (int64_t)timeout_ns);
+	if (lw)
+		lutf_lw_sleep_fd(lw, sup->efd, (int64_t)timeout_ns);
 	else
 		ppoll(&pfd, 1, &ts, NULL);
 	(void)!read(sup->efd, &drain, sizeof(drain));
@@ -826,11 +858,11 @@ static void *sup_main(void *arg)
 			sup_wait(sup, recheck);
 			continue;
 		}
-		if (sup->mode == LUTF_WATCH_BPF && now - sup->active_at < IDLE_AFTER_NS) {
+		if (sup_mode(sup) == LUTF_WATCH_BPF && now - sup->active_at < IDLE_AFTER_NS) {
 			ring_sleep(sup, held ? HELD_TICK_NS : BPF_TICK_NS);
 			continue;
 		}
-		if (busy && sup->mode != LUTF_WATCH_BPF) {
+		if (busy && sup_mode(sup) != LUTF_WATCH_BPF) {
 			sup_wait(sup, poll == UINT64_MAX ? HELD_TICK_NS : poll);
 			continue;
 		}
@@ -879,7 +911,13 @@ int lutf_supervisor_create(const struct lutf_supervisor_opts *o, struct lutf_sup
 		err = -errno;
 		goto err;
 	}
-	if (o->watch == LUTF_WATCH_BPF) {
+	if (o->watch == LUTF_WATCH_BPF && o->bpf_later) {
+		/* Polling until lutf_supervisor_load_watch switches. */
+		sup->mode = LUTF_WATCH_POLL;
+		sup->bpf_later = true;
+		memcpy(sup->lw_pin_dir, o->bpf_pin_dir, sizeof(sup->lw_pin_dir));
+		sup->lw_max_labors = o->max_labors ? o->max_labors : LW_DEFAULT_SLOTS;
+	} else if (o->watch == LUTF_WATCH_BPF) {
 		struct lutf_lw_opts lo = {
 		    .pin_dir = o->bpf_pin_dir,
 		    .max_labors = o->max_labors ? o->max_labors : LW_DEFAULT_SLOTS,
@@ -906,6 +944,46 @@ err:
 	return err;
 }
 
+int lutf_supervisor_load_watch(struct lutf_supervisor *sup)
+{
+	struct lutf_lw_opts lo;
+	struct lutf_lw *lw;
+	uint64_t grace = 0;
+	int err;
+
+	if (!sup || !sup->bpf_later || __atomic_exchange_n(&sup->load_once, 1, __ATOMIC_RELAXED))
+		return -EALREADY;
+	lo = (struct lutf_lw_opts){
+	    .pin_dir = sup->lw_pin_dir,
+	    .max_labors = sup->lw_max_labors,
+	    .grace_ns = LW_DEFAULT_GRACE_NS,
+	};
+	/* The slow part, with no lock held: ticks and submits go on polling. */
+	err = lutf_lw_open(&lo, &lw);
+	if (err)
+		return err;
+	/* Every runtime's sup_lock (list_lock first, as tick_all takes them): no
+	 * tick is half way through a pass when the mode changes. */
+	pthread_mutex_lock(&sup->list_lock);
+	for (uint32_t i = 0; i < sup->n_rts; i++) {
+		pthread_mutex_lock(&sup->rts[i]->sup_lock);
+		/* As lutf_sup_join: the last runtime's grace (lutfd gives all one). */
+		if (sup->rts[i]->r.cfg.grace_ns)
+			grace = sup->rts[i]->r.cfg.grace_ns;
+	}
+	if (grace)
+		lutf_lw_set_grace(lw, grace);
+	/* Release, lw first: pairs with sup_lw's and sup_mode's acquire. The
+	 * Labors' tids are checked and registered by the next tick's lw_sync. */
+	__atomic_store_n(&sup->lw, lw, __ATOMIC_RELEASE);
+	__atomic_store_n(&sup->mode, LUTF_WATCH_BPF, __ATOMIC_RELEASE);
+	for (uint32_t i = sup->n_rts; i-- > 0;)
+		pthread_mutex_unlock(&sup->rts[i]->sup_lock);
+	pthread_mutex_unlock(&sup->list_lock);
+	lutf_sup_wake(sup); /* its next wait is on the probe's ring buffer */
+	return 0;
+}
+
 struct lutf_supervisor *lutf_sup_bare(void)
 {
 	struct lutf_supervisor *sup = calloc(1, sizeof(*sup));
@@ -925,7 +1003,7 @@ struct lutf_supervisor *lutf_sup_bare(void)
 
 enum lutf_watch_mode lutf_supervisor_mode(const struct lutf_supervisor *sup)
 {
-	return sup ? sup->mode : LUTF_WATCH_OFF;
+	return sup ? sup_mode(sup) : LUTF_WATCH_OFF;
 }
 
 void lutf_supervisor_destroy(struct lutf_supervisor *sup)
@@ -956,8 +1034,9 @@ int lutf_sup_join(struct lutf_supervisor *sup, struct lutf_runtime *rt)
 	rt->free_since = calloc(cfg->labors_max, sizeof(uint64_t));
 	rt->lw_slot = malloc(cfg->labors_max * sizeof(*rt->lw_slot));
 	rt->lw_tid = calloc(cfg->labors_max, sizeof(*rt->lw_tid));
+	rt->lw_late = calloc(cfg->labors_max, sizeof(*rt->lw_late));
 	if (!rt->seen_started || !rt->seen_since || !rt->scan || !rt->free_since || !rt->lw_slot ||
-	    !rt->lw_tid)
+	    !rt->lw_tid || !rt->lw_late)
 		return -ENOMEM;
 	for (uint32_t c = 0; c < cfg->carts; c++)
 		rt->scan[c].min_dl = UINT64_MAX;
@@ -996,10 +1075,13 @@ int lutf_sup_join(struct lutf_supervisor *sup, struct lutf_runtime *rt)
 void lutf_sup_leave(struct lutf_runtime *rt)
 {
 	struct lutf_supervisor *sup = rt->sup;
+	struct lutf_lw *lw;
 
 	if (!sup || !rt->joined)
 		return;
 	pthread_mutex_lock(&sup->list_lock);
+	/* Under list_lock: off the list, rt gets no slot from a switch later. */
+	lw = sup->lw;
 	for (uint32_t i = 0; i < sup->n_rts; i++) {
 		if (sup->rts[i] == rt) {
 			sup->rts[i] = sup->rts[--sup->n_rts];
@@ -1008,20 +1090,20 @@ void lutf_sup_leave(struct lutf_runtime *rt)
 	}
 	rt->joined = false;
 	pthread_mutex_unlock(&sup->list_lock);
-	for (uint32_t i = 0; sup->lw && i < rt->r.cfg.labors_max; i++) {
+	for (uint32_t i = 0; lw && i < rt->r.cfg.labors_max; i++) {
 		if (rt->lw_slot[i] == LUTF_NONE)
 			continue;
 		/* No spinning Labor reads the slot once it goes (or once the
 		 * Supervisor's mapping goes with it). */
 		if (rt->labors)
 			lutf_labors_view_set(rt->labors, i, NULL);
-		lutf_lw_unregister(sup->lw, rt->lw_slot[i]);
+		lutf_lw_unregister(lw, rt->lw_slot[i]);
 	}
 }
 
 void lutf_supervisor_bpf_stats(struct lutf_runtime *rt, struct lutf_runtime_stats *st)
 {
-	struct lutf_lw *lw = rt->sup ? rt->sup->lw : NULL;
+	struct lutf_lw *lw = rt->sup ? sup_lw(rt->sup) : NULL;
 	struct lutf_lw_drops d;
 
 	st->tid_refused = __atomic_load_n(&rt->n_tid_refused, __ATOMIC_RELAXED);

@@ -2,7 +2,8 @@
 /*
  * lutfd's side of tenant isolation (issue #6): cgroups (cgroup.c), the
  * SIGSYS probe (sigsys.c) and tenant identity and folders (identity.c).
- * Everything here runs on lutfd's main thread. The worker confines itself
+ * Everything here runs on lutfd's main thread (or startup.c's set-up threads
+ * before it reads their work; the SIGSYS probe's load has its own lock). The worker confines itself
  * (isolation/worker, through struct lutf_wk_sandbox in confinement.h); lutfd chooses the
  * identity, the limits and the cgroup, and explains deaths to clients.
  */
@@ -97,8 +98,19 @@ int lutfd_kill_uids(uint32_t lo, uint32_t hi);
 
 #define LUTFD_SYSCALL_UNKNOWN 0xffffffffu /* DETAIL of KILLED_BY_POLICY when unknown */
 
-/* Load the signal_generate probe, or fall back to the kernel log. Never fails. */
+/* Open the kernel log (the fallback) and note whether the probe is wanted
+ * (LUTF_SIGSYS). Cheap; never fails; once (later calls return at once, after
+ * the first is done). Any thread. Before any other call here. */
 void lutfd_sigsys_init(const char *pin_root);
+/* Load the signal_generate probe when wanted (slow: BTF), any thread, once;
+ * asked before lutfd_sigsys_init, that call loads it. Workers watched before
+ * are watched from then on.
+ * Returns 0 (loaded, or not wanted) or -errno (it logged why: the kernel log
+ * stays the source). Not at the same time as lutfd_sigsys_fini. */
+int lutfd_sigsys_load(void);
+/* Wait (at most ms) until a wanted probe is in or failed to load: a worker
+ * then never runs before its SIGSYS death can be explained. Any thread. */
+void lutfd_sigsys_wait(unsigned ms);
 /* Watch (or stop watching) a worker. */
 void lutfd_sigsys_watch(pid_t pid);
 void lutfd_sigsys_forget(pid_t pid);
