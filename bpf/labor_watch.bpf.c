@@ -157,6 +157,38 @@ static __always_inline void lw_notify(__u32 idx, __u32 cart, __u64 seq, __u64 no
 	LW_COUNT(events);
 }
 
+/*
+ * A block while the Supervisor sleeps: does it need waking? Not while a FREE
+ * Labor of the same runtime spins (it reads the slot and takes the Cart; the
+ * spinner re-checks the slots after it stops counting itself), nor when the
+ * Cart is empty (a submit behind a blocked owner nudges the Supervisor). Both
+ * reads follow the exchange of state (a full barrier), and each pairs with a
+ * seq_cst read-modify-write on the other side then a load of state: the
+ * spinner's decrement in free_spin, the submitter's ring push before
+ * lutf_supervisor_nudge. A failed read means "wake", as before the hints.
+ */
+static __always_inline bool lw_wake_needed(const struct labor_watch_tid *info, __u32 cart)
+{
+	__u64 enq, deq, at;
+	__u32 spinning;
+
+	if (info->spin_uaddr &&
+	    bpf_probe_read_user(&spinning, sizeof(spinning), (const void *)info->spin_uaddr) == 0 &&
+	    spinning != 0) {
+		LW_COUNT(skip_spin);
+		return false;
+	}
+	if (!info->work_uaddr || cart >= info->work_carts)
+		return true;
+	at = info->work_uaddr + (__u64)cart * info->work_stride;
+	if (bpf_probe_read_user(&enq, sizeof(enq), (const void *)at) != 0 ||
+	    bpf_probe_read_user(&deq, sizeof(deq), (const void *)(at + info->work_deq_off)) != 0 ||
+	    enq != deq)
+		return true;
+	LW_COUNT(skip_empty);
+	return false;
+}
+
 /* prev is switched out. Watched only while its slot holds a Cart. */
 static __always_inline void lw_switch_out(struct task_struct *task, __u32 tid, __u32 tgid,
 					  bool preempt, unsigned int prev_state)
@@ -207,7 +239,7 @@ static __always_inline void lw_switch_out(struct task_struct *task, __u32 tid, _
 	 * comment at lw_supervisor_sleeping).
 	 */
 	__sync_lock_test_and_set(&s->state, LW_STATE_BLOCKED);
-	if (LW_READ_ONCE(lw_supervisor_sleeping))
+	if (LW_READ_ONCE(lw_supervisor_sleeping) && lw_wake_needed(&info, cart))
 		lw_notify(idx, cart, seq, now);
 }
 
