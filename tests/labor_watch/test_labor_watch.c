@@ -476,7 +476,8 @@ static uint32_t g_spinning;
  * or the summed counters. */
 static struct lutf_lw_drops wait_decided(struct lutf_lw *lw, const struct lutf_lw_drops *base)
 {
-	uint64_t end = now_ns() + 3000000000ULL, was = base->events + base->skip_spin + base->skip_empty;
+	uint64_t end = now_ns() + 3000000000ULL,
+		 was = base->events + base->skip_spin + base->skip_empty;
 	struct lutf_lw_drops d = {0};
 
 	while (now_ns() < end) {

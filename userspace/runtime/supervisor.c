@@ -209,7 +209,8 @@ static void lw_sync(struct lutf_runtime *rt)
 		hints = (struct lutf_lw_hints){.busy_value = LUTF_LABOR_RUNNING};
 		if (base) {
 			hints.busy_uaddr = base + (uint64_t)((uint8_t *)&l->state - r->base);
-			hints.work_uaddr = base + (uint64_t)((uint8_t *)&r->carts[0].ring.enq - r->base);
+			hints.work_uaddr =
+			    base + (uint64_t)((uint8_t *)&r->carts[0].ring.enq - r->base);
 			hints.work_stride = (uint32_t)sizeof(r->carts[0]);
 			hints.work_carts = r->cfg.carts;
 			hints.work_deq_off = (uint32_t)offsetof(struct lutf_ring, deq) -
