@@ -73,8 +73,10 @@ struct labor_watch_slot {
  * The wake hints, read the same way and only for a real block while the
  * Supervisor sleeps: they let the probe skip the ring buffer's wake-up (an
  * irq_work self-IPI, the dearest part of the probe) when nobody needs it.
- * spin_uaddr (0: none): a u32 counting the FREE Labors of this Labor's
- * runtime that are spinning; not 0 = one of them takes the Cart itself.
+ * spin_uaddr (0: none): a u32 naming (by tid) a FREE Labor of this Labor's
+ * runtime that is spinning, 0 for none; when that Labor is a registered
+ * Labor of the same process and its slot reads RUNNING (on a CPU now), it
+ * takes the Cart itself.
  * work_uaddr (0: none): the enq word of Cart 0's ring; Cart c's enq is at
  * work_uaddr + c * work_stride and its deq work_deq_off bytes further; c
  * below work_carts only. enq == deq = an empty Cart: nothing to hand off

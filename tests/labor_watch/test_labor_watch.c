@@ -460,8 +460,8 @@ Test(labor_watch, ring_fd_readable_on_block)
 	worker_end(&w);
 }
 
-/* The wake hints' stand-ins: a spinner count and Cart rings (enq, then deq
- * one cache line further), in this process, which is the Labor's. */
+/* The wake hints' stand-ins: a spinner word (a tid) and Cart rings (enq,
+ * then deq one cache line further), in this process, which is the Labor's. */
 struct fake_cart {
 	uint64_t enq;
 	uint64_t pad0[7];
@@ -537,12 +537,15 @@ static struct lutf_lw_drops one_block(struct lutf_lw *lw, struct worker *w, uint
 }
 
 /* A block wakes the sleeping Supervisor only when someone needs it: not while
- * a Labor of the runtime spins, not when the Cart is empty; a hint that
- * cannot be read, or that does not fit, means "wake". */
+ * a Labor of the runtime spins on a CPU, not when the Cart is empty; a
+ * spinner that is off CPU or no Labor of the process, a hint that cannot be
+ * read, or one that does not fit, means "wake". */
 Test(labor_watch, wake_hints_skip_the_event_when_nobody_needs_it)
 {
 	struct lutf_lw *lw = open_lw(NULL);
-	struct worker w = {.cpu = -1}, bad = {.cpu = -1};
+	struct worker w = {.cpu = -1}, bad = {.cpu = -1}, spinner = {.cpu = -1};
+	struct labor_watch_slot *sp;
+	uint32_t sslot;
 	struct lutf_lw_hints h = {
 	    .spin_uaddr = (uint64_t)(uintptr_t)&g_spinning,
 	    .work_uaddr = (uint64_t)(uintptr_t)&g_carts[0].enq,
@@ -553,28 +556,49 @@ Test(labor_watch, wake_hints_skip_the_event_when_nobody_needs_it)
 	struct lutf_lw_drops d;
 	uint32_t slot, bslot;
 
-	worker_start(&w, ACT_PIPE_READ, 5);
+	worker_start(&w, ACT_PIPE_READ, 7);
 	cr_assert_eq(lutf_lw_register_hints(lw, getpid(), w.tid, &h, &slot), 0);
 	lutf_lw_set_sleeping(lw, 1);
 
-	/* Bricks queued, a spinner: the spinner takes the Cart, no wake-up. */
-	__atomic_store_n(&g_spinning, 1, __ATOMIC_SEQ_CST);
+	/* The spinner: a registered Labor of this process, asleep (so the
+	 * probe leaves its slot alone); the test writes its state, as the
+	 * probe would on its switches. */
+	worker_start(&spinner, ACT_PIPE_READ, 1);
+	cr_assert_eq(lutf_lw_register(lw, getpid(), spinner.tid, &sslot), 0);
+	cr_assert(wait_asleep(spinner.tid, 2000));
+	sp = (struct labor_watch_slot *)lutf_lw_slot(lw, sslot);
+
+	/* Bricks queued, a spinner on a CPU: it takes the Cart, no wake-up. */
+	__atomic_store_n(&sp->state, LW_STATE_RUNNING, __ATOMIC_SEQ_CST);
+	__atomic_store_n(&g_spinning, (uint32_t)spinner.tid, __ATOMIC_SEQ_CST);
 	g_carts[CART].enq = 3;
 	g_carts[CART].deq = 2;
 	d = one_block(lw, &w, slot, 1);
 	cr_assert_eq(d.skip_spin, 1);
 	cr_assert_eq(d.events, 0);
 
+	/* The spinner off CPU (preempted): it takes nothing yet, so wake. */
+	__atomic_store_n(&sp->state, LW_STATE_IDLE, __ATOMIC_SEQ_CST);
+	d = one_block(lw, &w, slot, 2);
+	cr_assert_eq(d.events, 1);
+	cr_assert_eq(d.skip_spin, 0);
+
+	/* A spinner word naming no Labor (here the test's own tid, never
+	 * registered): wake. */
+	__atomic_store_n(&g_spinning, (uint32_t)syscall(SYS_gettid), __ATOMIC_SEQ_CST);
+	d = one_block(lw, &w, slot, 3);
+	cr_assert_eq(d.events, 1);
+
 	/* No spinner, Cart empty: nothing to hand off, no wake-up. */
 	__atomic_store_n(&g_spinning, 0, __ATOMIC_SEQ_CST);
 	g_carts[CART].enq = 2;
-	d = one_block(lw, &w, slot, 2);
+	d = one_block(lw, &w, slot, 4);
 	cr_assert_eq(d.skip_empty, 1);
 	cr_assert_eq(d.events, 0);
 
 	/* No spinner, a Brick queued: the Supervisor is woken. */
 	g_carts[CART].enq = 3;
-	d = one_block(lw, &w, slot, 3);
+	d = one_block(lw, &w, slot, 5);
 	cr_assert_eq(d.events, 1);
 
 	/* The Supervisor awake: no event and no hint read, whatever they say. */
@@ -593,7 +617,7 @@ Test(labor_watch, wake_hints_skip_the_event_when_nobody_needs_it)
 			     before.events + before.skip_spin + before.skip_empty);
 		lutf_lw_set_cart(lw, slot, LW_NO_CART);
 		cr_assert_eq(write(w.data[1], "x", 1), 1);
-		wait_done(&w, 4, 2000);
+		wait_done(&w, 6, 2000);
 	}
 	lutf_lw_set_sleeping(lw, 1);
 
@@ -618,7 +642,9 @@ Test(labor_watch, wake_hints_skip_the_event_when_nobody_needs_it)
 	no_drops(lw);
 	lutf_lw_set_sleeping(lw, 0);
 	worker_end(&bad);
-	/* The fifth round of w is never started: worker_end's EOF ends it. */
+	cr_assert_eq(lutf_lw_unregister(lw, sslot), 0);
+	worker_end(&spinner);
+	/* The seventh round of w is never started: worker_end's EOF ends it. */
 	worker_end(&w);
 }
 

@@ -90,9 +90,10 @@ int lutf_lw_register_busy(struct lutf_lw *lw, pid_t tgid, pid_t tid, uint64_t bu
 /*
  * The words the probe reads in the Labor's own process (addresses there, 0 =
  * none; see struct labor_watch_tid in bpf/labor_watch.h). busy: as
- * lutf_lw_register_busy. spin: a u32 counting the FREE Labors of the
- * Labor's runtime that spin (and take blocked peers' Carts): while it is not
- * 0 a block wakes nobody. work: the enq word of Cart 0's ring, the stride
+ * lutf_lw_register_busy. spin: a u32 naming by tid a FREE Labor of the
+ * Labor's runtime that spins (and takes blocked peers' Carts), 0 for none:
+ * while it names a registered Labor of the same process whose slot reads
+ * RUNNING, a block wakes nobody. work: the enq word of Cart 0's ring, the stride
  * between Carts, the offset from enq to deq and the number of Carts: a block
  * with its Cart empty wakes nobody. Every word is taken as a hint that can
  * only delay that process's own hand-offs; a failed read means "wake".

@@ -416,6 +416,7 @@ static bool free_spin(struct labor_self *s, struct lutf_labor *me)
 	uint64_t from;
 	unsigned spins = 0;
 	bool go_on = true, pending = false;
+	uint32_t my_tid;
 	int bell;
 
 	/* Without a view (a worker of lutfd, the polling mode) there is nothing
@@ -426,9 +427,11 @@ static bool free_spin(struct labor_self *s, struct lutf_labor *me)
 	/* Release: our cart word (LUTF_NONE) before FREE; pairs with the
 	 * Supervisor's acquire in find_free_labor. */
 	st_release(&me->state, LUTF_LABOR_FREE);
-	/* Counted as a spinner: the probe sends no wake-up for a block of this
-	 * runtime while the count is not 0 (we take the Cart). seq_cst. */
-	__atomic_add_fetch(&lb->spinning, 1, __ATOMIC_SEQ_CST);
+	/* Named as the spinner: the probe sends no wake-up for a block of this
+	 * runtime while the word names a Labor on a CPU (we take the Cart).
+	 * seq_cst. Our own tid word (we published it). */
+	my_tid = (uint32_t)ld_relaxed(&me->tid);
+	__atomic_store_n(&lb->spinning, my_tid, __ATOMIC_SEQ_CST);
 	while (ld_acquire(&r->hdr->stop) != LUTF_STOP_EXIT && !ld_relaxed(&lb->local_stop)) {
 		/* Acquire pairs with lutf_cart_claim's release stores. */
 		if (ld_acquire(&me->cart) != LUTF_NONE)
@@ -449,14 +452,17 @@ static bool free_spin(struct labor_self *s, struct lutf_labor *me)
 	}
 out:
 	/*
-	 * seq_cst decrement, then the slots' states (acquire, after a full
-	 * barrier): the Dekker pair with the probe, which exchanges state =
-	 * BLOCKED and then reads this count. Either it saw 0 and woke the
+	 * Clear the word if it still names us (another spinner's name stays:
+	 * its own exit clears it), then a full barrier, then the slots' states:
+	 * the Dekker pair with the probe, which exchanges state = BLOCKED and
+	 * then reads this word. Either it saw no spinner on a CPU and woke the
 	 * Supervisor, or the look below sees the block: take it, or, if it is
 	 * not ours to take yet (grace), ring the Supervisor's bell so that the
 	 * block it was never told about is not left to its tick.
 	 */
-	__atomic_sub_fetch(&lb->spinning, 1, __ATOMIC_SEQ_CST);
+	__atomic_compare_exchange_n(&lb->spinning, &my_tid, 0, false, __ATOMIC_SEQ_CST,
+				    __ATOMIC_SEQ_CST);
+	__atomic_thread_fence(__ATOMIC_SEQ_CST);
 	if (!go_on && take_blocked(lb, s->idx, true, &pending)) {
 		st_relaxed(&me->takes, me->takes + 1);
 		return true;
