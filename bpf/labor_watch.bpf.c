@@ -157,6 +157,55 @@ static __always_inline void lw_notify(__u32 idx, __u32 cart, __u64 seq, __u64 no
 	LW_COUNT(events);
 }
 
+/*
+ * A block while the Supervisor sleeps: does it need waking? Not while a FREE
+ * Labor of the same runtime spins on a CPU (it reads the slot and takes the
+ * Cart; the spinner re-checks the slots after it clears its word), nor when the
+ * Cart is empty (a submit behind a blocked owner nudges the Supervisor). Both
+ * reads follow the exchange of state (a full barrier), and each pairs with a
+ * seq_cst read-modify-write on the other side then a load of state: the
+ * spinner's decrement in free_spin, the submitter's ring push before
+ * lutf_supervisor_nudge. A failed read means "wake", as before the hints.
+ */
+/* Is Labor tid of process tgid on a CPU now (its slot RUNNING)? A spinner
+ * that was preempted takes nothing until it runs again: then wake. */
+static __always_inline bool lw_on_cpu(__u32 tid, __u32 tgid)
+{
+	struct labor_watch_tid *t = bpf_map_lookup_elem(&labor_tids, &tid);
+	struct labor_watch_slot *s;
+	__u32 i;
+
+	if (!t)
+		return false;
+	i = t->slot;
+	s = bpf_map_lookup_elem(&labor_state, &i);
+	return s && LW_READ_ONCE(s->tid) == tid && LW_READ_ONCE(s->tgid) == tgid &&
+	       LW_READ_ONCE(s->state) == LW_STATE_RUNNING;
+}
+
+static __always_inline bool lw_wake_needed(const struct labor_watch_tid *info, __u32 tgid,
+					   __u32 cart)
+{
+	__u64 enq, deq, at;
+	__u32 spinner;
+
+	if (info->spin_uaddr &&
+	    bpf_probe_read_user(&spinner, sizeof(spinner), (const void *)info->spin_uaddr) == 0 &&
+	    spinner != 0 && lw_on_cpu(spinner, tgid)) {
+		LW_COUNT(skip_spin);
+		return false;
+	}
+	if (!info->work_uaddr || cart >= info->work_carts)
+		return true;
+	at = info->work_uaddr + (__u64)cart * info->work_stride;
+	if (bpf_probe_read_user(&enq, sizeof(enq), (const void *)at) != 0 ||
+	    bpf_probe_read_user(&deq, sizeof(deq), (const void *)(at + info->work_deq_off)) != 0 ||
+	    enq != deq)
+		return true;
+	LW_COUNT(skip_empty);
+	return false;
+}
+
 /* prev is switched out. Watched only while its slot holds a Cart. */
 static __always_inline void lw_switch_out(struct task_struct *task, __u32 tid, __u32 tgid,
 					  bool preempt, unsigned int prev_state)
@@ -207,7 +256,7 @@ static __always_inline void lw_switch_out(struct task_struct *task, __u32 tid, _
 	 * comment at lw_supervisor_sleeping).
 	 */
 	__sync_lock_test_and_set(&s->state, LW_STATE_BLOCKED);
-	if (LW_READ_ONCE(lw_supervisor_sleeping))
+	if (LW_READ_ONCE(lw_supervisor_sleeping) && lw_wake_needed(&info, tgid, cart))
 		lw_notify(idx, cart, seq, now);
 }
 

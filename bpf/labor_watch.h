@@ -69,11 +69,31 @@ struct labor_watch_slot {
  * inside a Brick. The probe reads it (bpf_probe_read_user: at sched_switch the
  * current task is the Labor switching out) and reports a block only while it
  * matches, so a Labor parking between Bricks is idle, not blocked.
+ *
+ * The wake hints, read the same way and only for a real block while the
+ * Supervisor sleeps: they let the probe skip the ring buffer's wake-up (an
+ * irq_work self-IPI, the dearest part of the probe) when nobody needs it.
+ * spin_uaddr (0: none): a u32 naming (by tid) a FREE Labor of this Labor's
+ * runtime that is spinning, 0 for none; when that Labor is a registered
+ * Labor of the same process and its slot reads RUNNING (on a CPU now), it
+ * takes the Cart itself.
+ * work_uaddr (0: none): the enq word of Cart 0's ring; Cart c's enq is at
+ * work_uaddr + c * work_stride and its deq work_deq_off bytes further; c
+ * below work_carts only. enq == deq = an empty Cart: nothing to hand off
+ * (a later submit nudges the Supervisor itself). These words are the Labor
+ * process's own: they can only delay that process's own hand-offs (a failed
+ * read counts as "wake").
  */
 struct labor_watch_tid {
 	__u32 slot;
 	__u32 busy_value;
 	__u64 busy_uaddr;
+	__u64 spin_uaddr;
+	__u64 work_uaddr;
+	__u32 work_stride;
+	__u32 work_carts;
+	__u32 work_deq_off;
+	__u32 pad;
 };
 
 /* Ring buffer record: a watched Labor blocked while the Supervisor slept. */
@@ -95,7 +115,8 @@ struct labor_watch_counters {
 	__u64 slot_stale;   /* slot.tid/tgid != the task's (slot freed or reused under us) */
 	__u64 events;	    /* events sent */
 	__u64 long_blocks;  /* wakes after a block longer than the grace period */
-	__u64 pad[2];
+	__u64 skip_spin;    /* blocks with the Supervisor asleep, no event: a Labor was spinning */
+	__u64 skip_empty;   /* blocks with the Supervisor asleep, no event: the Cart was empty */
 };
 
 #endif /* LUTF_BPF_LABOR_WATCH_H */

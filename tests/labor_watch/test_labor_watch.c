@@ -17,6 +17,7 @@
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/stat.h>
+#include <stddef.h>
 #include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
@@ -456,6 +457,194 @@ Test(labor_watch, ring_fd_readable_on_block)
 	wait_done(&w, 1, 2000);
 	lutf_lw_set_cart(lw, slot, LW_NO_CART);
 	close(ep);
+	worker_end(&w);
+}
+
+/* The wake hints' stand-ins: a spinner word (a tid) and Cart rings (enq,
+ * then deq one cache line further), in this process, which is the Labor's. */
+struct fake_cart {
+	uint64_t enq;
+	uint64_t pad0[7];
+	uint64_t deq;
+	uint64_t pad1[7];
+};
+
+static struct fake_cart g_carts[CART + 1];
+static uint32_t g_spinning;
+
+/* Poll the counters until events + skip_spin + skip_empty passes base's; 0
+ * or the summed counters. */
+static struct lutf_lw_drops wait_decided(struct lutf_lw *lw, const struct lutf_lw_drops *base)
+{
+	uint64_t end = now_ns() + 3000000000ULL,
+		 was = base->events + base->skip_spin + base->skip_empty;
+	struct lutf_lw_drops d = {0};
+
+	while (now_ns() < end) {
+		cr_assert_eq(lutf_lw_drops(lw, &d), 0);
+		if (d.events + d.skip_spin + d.skip_empty > was)
+			break;
+		sleep_ms(1);
+	}
+	cr_assert_eq(d.events + d.skip_spin + d.skip_empty, was + 1, "one decision per block");
+	return d;
+}
+
+/* True once thread tid sleeps (state S in /proc); false after timeout_ms. */
+static bool wait_asleep(int tid, long timeout_ms)
+{
+	uint64_t end = now_ns() + (uint64_t)timeout_ms * 1000000ULL;
+	char path[64], buf[256];
+
+	snprintf(path, sizeof(path), "/proc/self/task/%d/stat", tid);
+	while (now_ns() < end) {
+		FILE *f = fopen(path, "r");
+		char *p = NULL;
+
+		if (f) {
+			if (fgets(buf, sizeof(buf), f))
+				p = strrchr(buf, ')');
+			fclose(f);
+		}
+		if (p && p[1] == ' ' && p[2] == 'S')
+			return true;
+		sleep_ms(1);
+	}
+	return false;
+}
+
+/* One watched block of w (blocked in its data read when this returns true),
+ * with the Supervisor asleep: which way did the probe decide? */
+static struct lutf_lw_drops one_block(struct lutf_lw *lw, struct worker *w, uint32_t slot, int n)
+{
+	struct lutf_lw_drops before, after;
+
+	/* Asleep in its read of go first: that switch-out must not be watched. */
+	cr_assert(wait_asleep(w->tid, 2000), "worker never waited for go");
+	cr_assert_eq(lutf_lw_drops(lw, &before), 0);
+	lutf_lw_set_cart(lw, slot, CART);
+	worker_go(w);
+	cr_assert(wait_state(lw, slot, LW_STATE_BLOCKED, 2000));
+	after = wait_decided(lw, &before);
+	/* No Cart before it wakes: its next block (on go) is not watched. */
+	lutf_lw_set_cart(lw, slot, LW_NO_CART);
+	cr_assert_eq(write(w->data[1], "x", 1), 1);
+	wait_done(w, n, 2000);
+	after.events -= before.events;
+	after.skip_spin -= before.skip_spin;
+	after.skip_empty -= before.skip_empty;
+	return after;
+}
+
+/* A block wakes the sleeping Supervisor only when someone needs it: not while
+ * a Labor of the runtime spins on a CPU, not when the Cart is empty; a
+ * spinner that is off CPU or no Labor of the process, a hint that cannot be
+ * read, or one that does not fit, means "wake". */
+Test(labor_watch, wake_hints_skip_the_event_when_nobody_needs_it)
+{
+	struct lutf_lw *lw = open_lw(NULL);
+	struct worker w = {.cpu = -1}, bad = {.cpu = -1}, spinner = {.cpu = -1};
+	struct labor_watch_slot *sp;
+	uint32_t sslot;
+	struct lutf_lw_hints h = {
+	    .spin_uaddr = (uint64_t)(uintptr_t)&g_spinning,
+	    .work_uaddr = (uint64_t)(uintptr_t)&g_carts[0].enq,
+	    .work_stride = sizeof(g_carts[0]),
+	    .work_carts = CART + 1,
+	    .work_deq_off = offsetof(struct fake_cart, deq),
+	};
+	struct lutf_lw_drops d;
+	uint32_t slot, bslot;
+
+	worker_start(&w, ACT_PIPE_READ, 7);
+	cr_assert_eq(lutf_lw_register_hints(lw, getpid(), w.tid, &h, &slot), 0);
+	lutf_lw_set_sleeping(lw, 1);
+
+	/* The spinner: a registered Labor of this process, asleep (so the
+	 * probe leaves its slot alone); the test writes its state, as the
+	 * probe would on its switches. */
+	worker_start(&spinner, ACT_PIPE_READ, 1);
+	cr_assert_eq(lutf_lw_register(lw, getpid(), spinner.tid, &sslot), 0);
+	cr_assert(wait_asleep(spinner.tid, 2000));
+	sp = (struct labor_watch_slot *)lutf_lw_slot(lw, sslot);
+
+	/* Bricks queued, a spinner on a CPU: it takes the Cart, no wake-up. */
+	__atomic_store_n(&sp->state, LW_STATE_RUNNING, __ATOMIC_SEQ_CST);
+	__atomic_store_n(&g_spinning, (uint32_t)spinner.tid, __ATOMIC_SEQ_CST);
+	g_carts[CART].enq = 3;
+	g_carts[CART].deq = 2;
+	d = one_block(lw, &w, slot, 1);
+	cr_assert_eq(d.skip_spin, 1);
+	cr_assert_eq(d.events, 0);
+
+	/* The spinner off CPU (preempted): it takes nothing yet, so wake. */
+	__atomic_store_n(&sp->state, LW_STATE_IDLE, __ATOMIC_SEQ_CST);
+	d = one_block(lw, &w, slot, 2);
+	cr_assert_eq(d.events, 1);
+	cr_assert_eq(d.skip_spin, 0);
+
+	/* A spinner word naming no Labor (here the test's own tid, never
+	 * registered): wake. */
+	__atomic_store_n(&g_spinning, (uint32_t)syscall(SYS_gettid), __ATOMIC_SEQ_CST);
+	d = one_block(lw, &w, slot, 3);
+	cr_assert_eq(d.events, 1);
+
+	/* No spinner, Cart empty: nothing to hand off, no wake-up. */
+	__atomic_store_n(&g_spinning, 0, __ATOMIC_SEQ_CST);
+	g_carts[CART].enq = 2;
+	d = one_block(lw, &w, slot, 4);
+	cr_assert_eq(d.skip_empty, 1);
+	cr_assert_eq(d.events, 0);
+
+	/* No spinner, a Brick queued: the Supervisor is woken. */
+	g_carts[CART].enq = 3;
+	d = one_block(lw, &w, slot, 5);
+	cr_assert_eq(d.events, 1);
+
+	/* The Supervisor awake: no event and no hint read, whatever they say. */
+	lutf_lw_set_sleeping(lw, 0);
+	{
+		struct lutf_lw_drops before, after;
+
+		cr_assert(wait_asleep(w.tid, 2000));
+		cr_assert_eq(lutf_lw_drops(lw, &before), 0);
+		lutf_lw_set_cart(lw, slot, CART);
+		worker_go(&w);
+		cr_assert(wait_state(lw, slot, LW_STATE_BLOCKED, 2000));
+		sleep_ms(20);
+		cr_assert_eq(lutf_lw_drops(lw, &after), 0);
+		cr_assert_eq(after.events + after.skip_spin + after.skip_empty,
+			     before.events + before.skip_spin + before.skip_empty);
+		lutf_lw_set_cart(lw, slot, LW_NO_CART);
+		cr_assert_eq(write(w.data[1], "x", 1), 1);
+		wait_done(&w, 6, 2000);
+	}
+	lutf_lw_set_sleeping(lw, 1);
+
+	/* Hostile hints: an address that cannot be read, and (dropped at
+	 * registration) a deq word outside its stride. Both wake. */
+	worker_start(&bad, ACT_PIPE_READ, 2);
+	h.spin_uaddr = 8;
+	h.work_uaddr = 16;
+	cr_assert_eq(lutf_lw_register_hints(lw, getpid(), bad.tid, &h, &bslot), 0);
+	d = one_block(lw, &bad, bslot, 1);
+	cr_assert_eq(d.events, 1, "an unreadable hint must not silence a block");
+	cr_assert_eq(lutf_lw_unregister(lw, bslot), 0);
+	g_carts[CART].enq = g_carts[CART].deq; /* empty: would skip if the hint held */
+	h.spin_uaddr = 0;
+	h.work_uaddr = (uint64_t)(uintptr_t)&g_carts[0].enq;
+	h.work_stride = 8; /* deq at +64 does not fit: hint dropped */
+	cr_assert_eq(lutf_lw_register_hints(lw, getpid(), bad.tid, &h, &bslot), 0);
+	d = one_block(lw, &bad, bslot, 2);
+	cr_assert_eq(d.events, 1);
+	cr_assert_eq(d.skip_empty, 0);
+	cr_assert_eq(lutf_lw_register_hints(lw, getpid(), bad.tid, NULL, &bslot), -EINVAL);
+	no_drops(lw);
+	lutf_lw_set_sleeping(lw, 0);
+	worker_end(&bad);
+	cr_assert_eq(lutf_lw_unregister(lw, sslot), 0);
+	worker_end(&spinner);
+	/* The seventh round of w is never started: worker_end's EOF ends it. */
 	worker_end(&w);
 }
 

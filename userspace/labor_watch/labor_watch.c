@@ -38,6 +38,7 @@
 _Static_assert(sizeof(struct labor_watch_slot) == 64, "one cache line per Labor slot");
 _Static_assert(sizeof(struct labor_watch_event) == 24, "ring buffer record layout");
 _Static_assert(sizeof(struct labor_watch_counters) == 64, "per-CPU counter layout");
+_Static_assert(sizeof(struct labor_watch_tid) == 48, "tid and task storage value layout");
 _Static_assert((LW_TGID_BITS & (LW_TGID_BITS - 1)) == 0, "tgid buckets: a power of two");
 
 #define LW_BPFFS_ROOT "/sys/fs/bpf"
@@ -529,13 +530,33 @@ int lutf_lw_register(struct lutf_lw *lw, pid_t tgid, pid_t tid, uint32_t *slot)
 int lutf_lw_register_busy(struct lutf_lw *lw, pid_t tgid, pid_t tid, uint64_t busy_uaddr,
 			  uint32_t busy_value, uint32_t *slot)
 {
+	struct lutf_lw_hints h = {.busy_uaddr = busy_uaddr, .busy_value = busy_value};
+
+	return lutf_lw_register_hints(lw, tgid, tid, &h, slot);
+}
+
+/* See labor_watch.h. Returns 0 or -errno. */
+int lutf_lw_register_hints(struct lutf_lw *lw, pid_t tgid, pid_t tid, const struct lutf_lw_hints *h,
+			   uint32_t *slot)
+{
 	struct labor_watch_slot *s;
-	struct labor_watch_tid val = {.busy_value = busy_value, .busy_uaddr = busy_uaddr};
+	struct labor_watch_tid val = {0};
 	uint32_t key = (uint32_t)tid, i, n;
 	int r;
 
-	if (tgid <= 0 || tid <= 0)
+	if (tgid <= 0 || tid <= 0 || !h)
 		return -EINVAL;
+	val.busy_value = h->busy_value;
+	val.busy_uaddr = h->busy_uaddr;
+	val.spin_uaddr = h->spin_uaddr;
+	/* A Cart's words: both inside one stride, or no work hint at all. */
+	if (h->work_uaddr && h->work_carts && h->work_stride &&
+	    (uint64_t)h->work_deq_off + sizeof(uint64_t) <= h->work_stride) {
+		val.work_uaddr = h->work_uaddr;
+		val.work_stride = h->work_stride;
+		val.work_carts = h->work_carts;
+		val.work_deq_off = h->work_deq_off;
+	}
 	pthread_mutex_lock(&lw->lock);
 	for (n = 0, i = lw->cursor; n < lw->max; n++, i = (i + 1) % lw->max) {
 		if (!lw->used[i])
@@ -809,6 +830,8 @@ int lutf_lw_drops(struct lutf_lw *lw, struct lutf_lw_drops *out)
 		out->slot_stale += v[c].slot_stale;
 		out->events += v[c].events;
 		out->long_blocks += v[c].long_blocks;
+		out->skip_spin += v[c].skip_spin;
+		out->skip_empty += v[c].skip_empty;
 	}
 out:
 	free(v);

@@ -52,6 +52,8 @@ struct lutf_lw_drops {
 	uint64_t slot_stale;
 	uint64_t events;
 	uint64_t long_blocks;
+	uint64_t skip_spin;  /* blocks that woke nobody: a Labor of the runtime was spinning */
+	uint64_t skip_empty; /* blocks that woke nobody: the Cart was empty */
 };
 
 /*
@@ -84,6 +86,31 @@ int lutf_lw_register(struct lutf_lw *lw, pid_t tgid, pid_t tid, uint32_t *slot);
  */
 int lutf_lw_register_busy(struct lutf_lw *lw, pid_t tgid, pid_t tid, uint64_t busy_uaddr,
 			  uint32_t busy_value, uint32_t *slot);
+
+/*
+ * The words the probe reads in the Labor's own process (addresses there, 0 =
+ * none; see struct labor_watch_tid in bpf/labor_watch.h). busy: as
+ * lutf_lw_register_busy. spin: a u32 naming by tid a FREE Labor of the
+ * Labor's runtime that spins (and takes blocked peers' Carts), 0 for none:
+ * while it names a registered Labor of the same process whose slot reads
+ * RUNNING, a block wakes nobody. work: the enq word of Cart 0's ring, the stride
+ * between Carts, the offset from enq to deq and the number of Carts: a block
+ * with its Cart empty wakes nobody. Every word is taken as a hint that can
+ * only delay that process's own hand-offs; a failed read means "wake".
+ */
+struct lutf_lw_hints {
+	uint64_t busy_uaddr;
+	uint32_t busy_value;
+	uint64_t spin_uaddr;
+	uint64_t work_uaddr;
+	uint32_t work_stride, work_carts, work_deq_off;
+};
+
+/* As lutf_lw_register, with hints (h not NULL). A work hint whose deq word
+ * would not fit in its stride is dropped. Returns 0 and *slot, or -errno as
+ * lutf_lw_register. */
+int lutf_lw_register_hints(struct lutf_lw *lw, pid_t tgid, pid_t tid, const struct lutf_lw_hints *h,
+			   uint32_t *slot);
 
 /* Stop watching the slot's thread. Returns 0, -EINVAL (slot out of range) or
  * -ENOENT (slot not registered). Freed slots are reused last (round-robin). */

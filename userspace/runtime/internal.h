@@ -159,6 +159,15 @@ struct lutf_labors {
 	struct labor_watch_slot **lw_view; /* labors_max entries */
 	uint32_t view_users;
 	uint32_t view_on; /* 1 once any entry was set: FREE Labors spin (relaxed) */
+	/* The tid of a FREE Labor spinning with a view now (the last one to
+	 * start), 0 for none. The probe reads it (a wake hint,
+	 * lutf_lw_register_hints): while it names a Labor on a CPU a block wakes
+	 * nobody, so a spinner that stops clears it (seq_cst) and then re-checks
+	 * the slots (free_spin). sup_bell: the Supervisor's eventfd, which such a spinner
+	 * writes when a blocked peer it could not take yet still has Bricks;
+	 * -1 until the Supervisor lends a view. */
+	uint32_t spinning;
+	int sup_bell;
 };
 
 /* Supervisor side of the view (labor.c): publish Labor i's probe slot, or

@@ -350,9 +350,12 @@ void lutf_labors_view_set(struct lutf_labors *lb, uint32_t i, struct labor_watch
  * (lutf_cart_rebind, the Supervisor's own decision). Returns true when this
  * Labor now owns a Cart. The probe reports a block only while the slot names
  * a Cart, so the taker moves the two slots' Carts itself at once (the
- * Supervisor's lw_cart_sync repairs any race with its own binds).
+ * Supervisor's lw_cart_sync repairs any race with its own binds). *pending
+ * (when not NULL) is set when a blocked peer with Bricks queued was left
+ * (inside the grace period, or the decision said no); with take false
+ * nothing is taken, only *pending found.
  */
-static bool take_blocked(struct lutf_labors *lb, uint32_t me_idx)
+static bool take_blocked(struct lutf_labors *lb, uint32_t me_idx, bool take, bool *pending)
 {
 	struct lutf_region *r = &lb->r;
 	uint32_t n = r->cfg.labors_max;
@@ -381,8 +384,13 @@ static bool take_blocked(struct lutf_labors *lb, uint32_t me_idx)
 		{
 			uint64_t at = __atomic_load_n(&sl->last_block_ns, __ATOMIC_RELAXED);
 
-			if (!lutf_cart_rebind(r, c, j, me_idx, now > at ? now - at : 1))
+			if (!take || !lutf_cart_rebind(r, c, j, me_idx, now > at ? now - at : 1)) {
+				/* Still j's Cart (not one just taken from it). */
+				if (pending && ld_acquire(&r->carts[c].owner) == j + 1 &&
+				    lutf_ring_count(&r->cart_q[c]))
+					*pending = true;
 				continue;
+			}
 		}
 		took = true;
 		/* Release, as lutf_lw_set_cart: pairs with the probe's read. */
@@ -403,35 +411,78 @@ static bool take_blocked(struct lutf_labors *lb, uint32_t me_idx)
  */
 static bool free_spin(struct labor_self *s, struct lutf_labor *me)
 {
-	struct lutf_region *r = &s->lb->r;
+	struct lutf_labors *lb = s->lb;
+	struct lutf_region *r = &lb->r;
 	uint64_t from;
 	unsigned spins = 0;
+	bool go_on = true, pending = false;
+	uint32_t my_tid;
+	int bell;
 
 	/* Without a view (a worker of lutfd, the polling mode) there is nothing
 	 * to take: park at once, as before the direct take. */
-	if (!ld_relaxed(&s->lb->view_on))
+	if (!ld_relaxed(&lb->view_on))
 		return false;
 	from = lutf_now_ns();
 	/* Release: our cart word (LUTF_NONE) before FREE; pairs with the
 	 * Supervisor's acquire in find_free_labor. */
 	st_release(&me->state, LUTF_LABOR_FREE);
-	while (ld_acquire(&r->hdr->stop) != LUTF_STOP_EXIT && !ld_relaxed(&s->lb->local_stop)) {
+	/* Named as the spinner: the probe sends no wake-up for a block of this
+	 * runtime while the word names a Labor on a CPU (we take the Cart).
+	 * seq_cst. Our own tid word (we published it). */
+	my_tid = (uint32_t)ld_relaxed(&me->tid);
+	__atomic_store_n(&lb->spinning, my_tid, __ATOMIC_SEQ_CST);
+	while (ld_acquire(&r->hdr->stop) != LUTF_STOP_EXIT && !ld_relaxed(&lb->local_stop)) {
 		/* Acquire pairs with lutf_cart_claim's release stores. */
 		if (ld_acquire(&me->cart) != LUTF_NONE)
-			return true;
-		if (take_blocked(s->lb, s->idx)) {
+			goto out;
+		if (take_blocked(lb, s->idx, true, NULL)) {
 			st_relaxed(&me->takes, me->takes + 1); /* single writer: stats */
-			return true;
+			goto out;
 		}
-		if ((++spins & 63) == 0 && lutf_now_ns() - from > r->cfg.spin_ns)
-			return false;
+		if ((++spins & 63) == 0 && lutf_now_ns() - from > r->cfg.spin_ns) {
+			go_on = false;
+			goto out;
+		}
 		/* No sched_yield here, unlike the owner's spin on its empty Cart:
 		 * a yield hands the CPU to any runnable thread on a busy host for
 		 * a whole slice, and a block seen late is a hand-off lost to the
 		 * Supervisor. The spin is bounded by spin_ns instead. */
 		__builtin_ia32_pause();
 	}
-	return true;
+out:
+	/*
+	 * Clear the word if it still names us (another spinner's name stays:
+	 * its own exit clears it), then a full barrier, then the slots' states:
+	 * the Dekker pair with the probe, which exchanges state = BLOCKED and
+	 * then reads this word. Either it saw no spinner on a CPU and woke the
+	 * Supervisor, or the look below sees the block: take it, or, if it is
+	 * not ours to take yet (grace), ring the Supervisor's bell so that the
+	 * block it was never told about is not left to its tick.
+	 */
+	__atomic_compare_exchange_n(&lb->spinning, &my_tid, 0, false, __ATOMIC_SEQ_CST,
+				    __ATOMIC_SEQ_CST);
+	__atomic_thread_fence(__ATOMIC_SEQ_CST);
+	if (!go_on && take_blocked(lb, s->idx, true, &pending)) {
+		st_relaxed(&me->takes, me->takes + 1);
+		return true;
+	}
+	if (go_on) /* busy now (or stopping): only look */
+		take_blocked(lb, s->idx, false, &pending);
+	if (!pending)
+		return go_on;
+	/* Counted in view_users (seq_cst), so the Supervisor, which sets the
+	 * bell to -1 and then waits for view_users to drain when the runtime
+	 * leaves it, never has its eventfd written after that. */
+	__atomic_add_fetch(&lb->view_users, 1, __ATOMIC_SEQ_CST);
+	bell = __atomic_load_n(&lb->sup_bell, __ATOMIC_SEQ_CST);
+	if (bell >= 0) {
+		uint64_t one = 1;
+
+		(void)!write(bell, &one, sizeof(one));
+	}
+	__atomic_sub_fetch(&lb->view_users, 1, __ATOMIC_RELEASE);
+	return go_on;
 }
 
 /* True when this Labor has a reason not to sleep. */
@@ -646,6 +697,7 @@ int lutf_labors_start(void *mem, size_t size, const struct lutf_labor_host *host
 	lb->host = *host;
 	lb->flags = host->flags;
 	lb->held = (host->flags & LUTF_LABORS_HELD) ? 1 : 0;
+	lb->sup_bell = -1;
 	/* The front registers each Labor's state word with labor_watch by its
 	 * address in this process. */
 	st_release(&lb->r.hdr->worker_base, (uint64_t)(uintptr_t)mem);

@@ -18,6 +18,7 @@
 #include <errno.h>
 #include <sched.h>
 #include <poll.h>
+#include <stddef.h>
 #include <sys/eventfd.h>
 #include <sys/prctl.h>
 #include <time.h>
@@ -180,7 +181,8 @@ static void lw_sync(struct lutf_runtime *rt, struct lutf_lw *lw)
 		/* Acquire pairs with the Labor's release store of tid. */
 		int32_t tid = i < req ? ld_acquire(&l->tid) : 0, tgid;
 		uint32_t c, slot = rt->lw_slot[i];
-		uint64_t busy;
+		struct lutf_lw_hints hints;
+		uint64_t base;
 
 		if (tid == rt->lw_tid[i]) {
 			/* registered, or refused already: once per value */
@@ -218,11 +220,28 @@ static void lw_sync(struct lutf_runtime *rt, struct lutf_lw *lw)
 		}
 		/* The Labor's state word, at its address in the Labors' process:
 		 * the probe reports a block only while it reads RUNNING there (it
-		 * reads only the switching task's own memory). */
-		busy = ld_acquire(&r->hdr->worker_base);
-		if (busy)
-			busy += (uint64_t)((uint8_t *)&l->state - r->base);
-		if (lutf_lw_register_busy(lw, tgid, tid, busy, LUTF_LABOR_RUNNING, &slot)) {
+		 * reads only the switching task's own memory). The wake hints:
+		 * Cart 0's ring words there (offsets and counts from our private
+		 * layout; the base is the worker's word, so a lie delays only its
+		 * own hand-offs), and in-process the spinner count (labor.c). */
+		base = ld_acquire(&r->hdr->worker_base);
+		hints = (struct lutf_lw_hints){.busy_value = LUTF_LABOR_RUNNING};
+		if (base) {
+			hints.busy_uaddr = base + (uint64_t)((uint8_t *)&l->state - r->base);
+			hints.work_uaddr =
+			    base + (uint64_t)((uint8_t *)&r->carts[0].ring.enq - r->base);
+			hints.work_stride = (uint32_t)sizeof(r->carts[0]);
+			hints.work_carts = r->cfg.carts;
+			hints.work_deq_off = (uint32_t)offsetof(struct lutf_ring, deq) -
+					     (uint32_t)offsetof(struct lutf_ring, enq);
+		}
+		if (rt->labors) {
+			hints.spin_uaddr = (uint64_t)(uintptr_t)&rt->labors->spinning;
+			/* Relaxed: read by a spinner that gives up (a stale -1
+			 * leaves the wake to the tick); set before the view. */
+			__atomic_store_n(&rt->labors->sup_bell, rt->sup->efd, __ATOMIC_RELAXED);
+		}
+		if (lutf_lw_register_hints(lw, tgid, tid, &hints, &slot)) {
 			lutf_labor_tid_drop(rt, i);
 			continue;
 		}
@@ -1090,6 +1109,13 @@ void lutf_sup_leave(struct lutf_runtime *rt)
 	}
 	rt->joined = false;
 	pthread_mutex_unlock(&sup->list_lock);
+	if (rt->labors) {
+		/* No spinner writes our eventfd after this: it loads the bell
+		 * counted in view_users (seq_cst pair, as lutf_labors_view_set). */
+		__atomic_store_n(&rt->labors->sup_bell, -1, __ATOMIC_SEQ_CST);
+		while (__atomic_load_n(&rt->labors->view_users, __ATOMIC_SEQ_CST))
+			sched_yield();
+	}
 	for (uint32_t i = 0; lw && i < rt->r.cfg.labors_max; i++) {
 		if (rt->lw_slot[i] == LUTF_NONE)
 			continue;
