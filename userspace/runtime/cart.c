@@ -101,7 +101,19 @@ void lutf_brick_post(struct lutf_region *r, struct lutf_brick *b)
 	/* Cannot fail: the completion ring holds as many entries as there are
 	 * Bricks, and a Brick is posted once. Its release publishes the status. */
 	lutf_ring_push(r, &r->cq, lutf_brick_index(r, b));
-	lutf_bell(r, &h->cq_bell, &h->cq_sleeping);
+	/* As cart_kick: of the posters that find a reaper asleep, only the one
+	 * that takes cq_rung from 0 to 1 rings; until a reaper arms again
+	 * (it stores 0 before its seq_cst count and re-check of the ring), the
+	 * others' completions are in the ring it reaps when it wakes. Every
+	 * rung word after the arm's store belongs to a ring whose bell
+	 * increment either ends that wait or whose push the arm's re-check
+	 * sees. seq_cst, as the load of cq_sleeping it follows. */
+	if (ld_seqcst(&h->cq_sleeping) && !ld_relaxed(&h->cq_rung) &&
+	    !__atomic_exchange_n(&h->cq_rung, 1, __ATOMIC_SEQ_CST)) {
+		/* Release: as in lutf_bell. */
+		__atomic_add_fetch(&h->cq_bell, 1, __ATOMIC_RELEASE);
+		lutf_futex_wake(&h->cq_bell, INT_MAX, r->shared);
+	}
 }
 
 bool lutf_brick_finish(struct lutf_region *r, struct lutf_brick *b, uint32_t from, uint32_t status,
