@@ -411,6 +411,7 @@ void lutfd_http_dispatch(void)
 		arena = NULL;
 		arena_cap = 0;
 	}
+	lutfd_dispatch_unplug(); /* the pass's Labor wake-ups, one per Cart */
 }
 
 static void gw_invoke(void *ctx, struct lutf_http_conn *hc, const struct lutf_http_req *rq)
