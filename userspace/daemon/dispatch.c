@@ -556,8 +556,8 @@ static bool plug_wanted(void)
 		else if (e && !strcmp(e, "off"))
 			plug_mode = 0;
 		else
-			plug_mode = !sched_getaffinity(0, sizeof(cpus), &cpus) &&
-				    CPU_COUNT(&cpus) == 1;
+			plug_mode =
+			    !sched_getaffinity(0, sizeof(cpus), &cpus) && CPU_COUNT(&cpus) == 1;
 	}
 	return plug_mode;
 }
