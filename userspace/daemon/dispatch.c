@@ -325,6 +325,7 @@ void lutfd_dispatch_tick(void)
 	uint64_t now = now_ns(), next = UINT64_MAX;
 	bool sent = false;
 
+	lutfd_dispatch_unplug(); /* backstop: a loop that skips lutfd_http_dispatch */
 	if (now < next_due)
 		return;
 	for (uint32_t i = 0; i < nrecs; i++) {
