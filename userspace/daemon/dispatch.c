@@ -10,6 +10,7 @@
  */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <signal.h>
@@ -324,6 +325,7 @@ void lutfd_dispatch_tick(void)
 	uint64_t now = now_ns(), next = UINT64_MAX;
 	bool sent = false;
 
+	lutfd_dispatch_unplug(); /* backstop: a loop that skips lutfd_http_dispatch */
 	if (now < next_due)
 		return;
 	for (uint32_t i = 0; i < nrecs; i++) {
@@ -533,6 +535,42 @@ static void invoke(struct lutf_conn *c, const struct lutf_wire_hdr *h, const uin
 		reply_error(c, h->request_id, st, detail, msg);
 }
 
+/*
+ * The submit plug (lutf_runtime_plug): the submits of one loop pass wake a
+ * sleeping Labor once, at the pass's end (lutfd_dispatch_unplug), not at the
+ * first of them. On by default only when lutfd may run on one CPU: there a
+ * mid-pass wake-up lets the Labor preempt the loop before the rest of the
+ * pass is pushed (docs/performance.md, "Pinned to one core"); on more, it
+ * would only start the Labor later. LUTF_PLUG=on or off decides instead.
+ */
+static int plug_mode = -1;
+static bool plugged;
+
+static bool plug_wanted(void)
+{
+	if (plug_mode < 0) {
+		const char *e = getenv("LUTF_PLUG");
+		cpu_set_t cpus;
+
+		if (e && !strcmp(e, "on"))
+			plug_mode = 1;
+		else if (e && !strcmp(e, "off"))
+			plug_mode = 0;
+		else
+			plug_mode =
+			    !sched_getaffinity(0, sizeof(cpus), &cpus) && CPU_COUNT(&cpus) == 1;
+	}
+	return plug_mode;
+}
+
+void lutfd_dispatch_unplug(void)
+{
+	if (!plugged)
+		return;
+	plugged = false;
+	lutf_runtime_plug(false);
+}
+
 /* The invoke path every protocol shares (lutfd.h). */
 uint32_t lutfd_invoke_start(struct lutf_conn *c, enum lutfd_origin origin, uint64_t req_id,
 			    const char *tenant, const char *fn, const struct lutf_request *req,
@@ -606,6 +644,10 @@ uint32_t lutfd_invoke_start(struct lutf_conn *c, enum lutfd_origin origin, uint6
 							: (uint64_t)g_cfg.timeout_ms * 1000000ull;
 
 		r->due_ns = tmo ? r->t0_ns + tmo + DUE_SLACK_NS : 0;
+	}
+	if (!plugged && plug_wanted()) {
+		lutf_runtime_plug(true);
+		plugged = true;
 	}
 	err = lutf_runtime_submit(t->rt, slot, req, ((uint64_t)r->gen << 32) | idx);
 	if (err) {

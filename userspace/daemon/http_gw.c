@@ -13,6 +13,8 @@
  * submitted together at its end (lutfd_http_dispatch): lutfd parses every
  * ready connection before the first submit wakes a Labor. A deferred call
  * holds an in-flight token too, and is dropped with its connection.
+ * Either way, when lutfd runs on one CPU the pass's submits wake each Labor
+ * once, at lutfd_http_dispatch (the submit plug, dispatch.c).
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -79,8 +81,8 @@ static struct gw_call batch[BATCH_MAX];
 static unsigned nbatch;
 /* LUTF_HTTP_BATCH=on in lutfd's environment turns the batch on; by default
  * each call is submitted as it is parsed. Measured side by side, the batch
- * gained nothing on its own (docs/performance.md): kept, off, for the
- * engine-side plug that would make one wake-up carry a whole batch. */
+ * gained nothing on its own (docs/performance.md): kept, off. The submit
+ * plug (dispatch.c) now makes one wake-up carry a pass's calls without it. */
 static bool batch_on;
 static char *arena;
 static size_t arena_len, arena_cap;
@@ -411,6 +413,7 @@ void lutfd_http_dispatch(void)
 		arena = NULL;
 		arena_cap = 0;
 	}
+	lutfd_dispatch_unplug(); /* the pass's Labor wake-ups, one per Cart */
 }
 
 static void gw_invoke(void *ctx, struct lutf_http_conn *hc, const struct lutf_http_req *rq)

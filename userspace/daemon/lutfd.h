@@ -468,6 +468,9 @@ void lutfd_http_reload(void);
  * gateway batches them (LUTF_HTTP_BATCH=on; else there are none): call after
  * each lutf_ev_poll. */
 void lutfd_http_dispatch(void);
+/* dispatch.c: wake the Labors this pass's submits left plugged (called by
+ * lutfd_http_dispatch, after each lutf_ev_poll). */
+void lutfd_dispatch_unplug(void);
 
 /* ---- metrics.c: GET /metrics ---- */
 struct lutf_http_buf;

@@ -144,9 +144,11 @@ int lutfd_reap_start(struct lutfd_tenant *t)
 	return reaper_start(t);
 }
 
-/* Before the runtime goes: no futex wait names its bell any more. */
+/* Before the runtime goes: no futex wait names its bell any more, and no
+ * plugged wake-up its Labors. */
 void lutfd_reap_stop(struct lutfd_tenant *t)
 {
+	lutf_runtime_plug_forget(t->rt); /* no deferred wake-up names it */
 	if (!t->reap_wait)
 		return;
 	lutf_ev_futex_cancel(t->reap_wait);

@@ -51,6 +51,58 @@ static void cart_kick(struct lutf_region *r, uint32_t c)
 	}
 }
 
+/*
+ * The plug (lutf_runtime_plug, host.h): while a thread's plug is on, its
+ * pushes are published at once (a spinning Labor takes them) but the kick of
+ * a sleeping owner waits for the unplug, one per Cart. On one CPU a kick in
+ * the middle of a submitter's pass lets the woken Labor preempt it before the
+ * rest is pushed; plugged, one wake-up carries the whole pass. Thread-local:
+ * only the plugging thread's own pushes wait. Bounded: past PLUG_MAX Carts a
+ * kick is made at once.
+ */
+#define PLUG_MAX 32u
+static __thread bool plug_on;
+static __thread unsigned plug_n;
+static __thread struct {
+	struct lutf_region *r;
+	uint32_t c;
+} plug_k[PLUG_MAX];
+
+static void plug_kick(struct lutf_region *r, uint32_t c)
+{
+	for (unsigned i = 0; i < plug_n; i++)
+		if (plug_k[i].r == r && plug_k[i].c == c)
+			return;
+	if (plug_n == PLUG_MAX) {
+		cart_kick(r, c);
+		return;
+	}
+	plug_k[plug_n].r = r;
+	plug_k[plug_n].c = c;
+	plug_n++;
+}
+
+void lutf_runtime_plug(bool on)
+{
+	plug_on = on;
+	if (on)
+		return;
+	for (unsigned i = 0; i < plug_n; i++)
+		cart_kick(plug_k[i].r, plug_k[i].c);
+	plug_n = 0;
+}
+
+void lutf_runtime_plug_forget(struct lutf_runtime *rt)
+{
+	struct lutf_region *r = rt ? &rt->r : NULL;
+	unsigned n = 0;
+
+	for (unsigned i = 0; i < plug_n; i++)
+		if (plug_k[i].r != r)
+			plug_k[n++] = plug_k[i];
+	plug_n = n;
+}
+
 /* A submitting thread sticks to one Cart, handed out round-robin, so that one
  * busy caller feeds one Labor (on two vCPUs a second spinning Labor would
  * take the caller's CPU). It moves to the next Cart only when its own has a
@@ -78,7 +130,10 @@ int lutf_cart_enqueue(struct lutf_region *r, uint32_t idx)
 	/* A full Cart spills into the others; all full is OVERLOADED. */
 	for (uint32_t i = 0; i < n; i++, c = (c + 1) % n) {
 		if (lutf_ring_push(r, &r->cart_q[c], idx) == 0) {
-			cart_kick(r, c);
+			if (plug_on)
+				plug_kick(r, c);
+			else
+				cart_kick(r, c);
 			return (int)c;
 		}
 	}
@@ -101,7 +156,19 @@ void lutf_brick_post(struct lutf_region *r, struct lutf_brick *b)
 	/* Cannot fail: the completion ring holds as many entries as there are
 	 * Bricks, and a Brick is posted once. Its release publishes the status. */
 	lutf_ring_push(r, &r->cq, lutf_brick_index(r, b));
-	lutf_bell(r, &h->cq_bell, &h->cq_sleeping);
+	/* As cart_kick: of the posters that find a reaper asleep, only the one
+	 * that takes cq_rung from 0 to 1 rings; until a reaper arms again
+	 * (it stores 0 before its seq_cst count and re-check of the ring), the
+	 * others' completions are in the ring it reaps when it wakes. Every
+	 * rung word after the arm's store belongs to a ring whose bell
+	 * increment either ends that wait or whose push the arm's re-check
+	 * sees. seq_cst, as the load of cq_sleeping it follows. */
+	if (ld_seqcst(&h->cq_sleeping) && !ld_seqcst(&h->cq_rung) &&
+	    !__atomic_exchange_n(&h->cq_rung, 1, __ATOMIC_SEQ_CST)) {
+		/* Release: as in lutf_bell. */
+		__atomic_add_fetch(&h->cq_bell, 1, __ATOMIC_RELEASE);
+		lutf_futex_wake(&h->cq_bell, INT_MAX, r->shared);
+	}
 }
 
 bool lutf_brick_finish(struct lutf_region *r, struct lutf_brick *b, uint32_t from, uint32_t status,

@@ -193,7 +193,14 @@ int lutf_runtime_reap_arm(struct lutf_runtime *rt, uint32_t **uaddr, uint32_t *v
 	if (!rt || !uaddr || !val || !shared)
 		return -EINVAL;
 	h = rt->r.hdr;
-	/* Acquire pairs with the release increment in lutf_bell. */
+	/* seq_cst, before the bell is read: from here on a poster that finds
+	 * us counted rings unless one already did after this store, and that
+	 * one's bell increment follows it (lutf_brick_post, cart.c). The
+	 * worker can write it; a word stuck at 1 only loses that worker's own
+	 * wake-ups, as a worker that never rings does (lutfd's deadlines
+	 * answer its calls). */
+	st_seqcst(&h->cq_rung, 0);
+	/* Acquire pairs with the release increment in lutf_brick_post. */
 	seq = ld_acquire(&h->cq_bell);
 	/* A count of sleepers (reapers may be several), incremented seq_cst
 	 * before the seq_cst re-check: pairs with lutf_brick_post's ring claim

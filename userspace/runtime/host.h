@@ -39,6 +39,16 @@ extern "C" {
 int lutf_runtime_reap_arm(struct lutf_runtime *rt, uint32_t **uaddr, uint32_t *val, bool *shared);
 void lutf_runtime_reap_disarm(struct lutf_runtime *rt);
 
+/*
+ * The submit plug, for a caller that submits a batch in one pass: while the
+ * calling thread's plug is on, its submits publish their Bricks at once but
+ * defer waking a sleeping Labor; lutf_runtime_plug(false) wakes each one
+ * once. Call plug_forget before lutf_runtime_destroy on a thread whose
+ * plug may still name rt.
+ */
+void lutf_runtime_plug(bool on);
+void lutf_runtime_plug_forget(struct lutf_runtime *rt);
+
 /* ---- region faults: what a worker wrote that the front refused ---- */
 
 /* Just region_faults of the stats, cheaply (no syscalls, no scans): for a

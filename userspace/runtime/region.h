@@ -162,6 +162,7 @@ struct lutf_region_hdr {
 	uint32_t labors_up;   /* Labors the worker has started */
 	_Alignas(LUTF_CACHELINE) uint32_t cq_bell; /* reaper doorbell (futex) */
 	uint32_t cq_sleeping;
+	uint32_t cq_rung; /* a poster rang since the last arm (cart.c, front_reap.c) */
 };
 
 #define LUTF_CARTS_MAX 256 /* config_check's bound on carts */
