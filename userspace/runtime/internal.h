@@ -261,6 +261,10 @@ bool lutf_labor_tid_check(struct lutf_runtime *rt, uint32_t i, int32_t tid, int3
 /* Labor i's tid, registered after lutf_labor_tid_check, still names that
  * thread (the pin's check, cheap: one poll). Caller holds sup_lock. */
 bool lutf_labor_tid_live(struct lutf_runtime *rt, uint32_t i, int32_t tid);
+/* Labor i's registered thread tid sleeps in the kernel now (/proc state S,
+ * D, or another non-running state); false when it runs, is runnable, or
+ * cannot be read. Caller holds sup_lock. */
+bool lutf_labor_tid_sleeping(struct lutf_runtime *rt, uint32_t i, int32_t tid);
 /* Labor i's registration is gone: let its thread go. Caller holds sup_lock. */
 void lutf_labor_tid_drop(struct lutf_runtime *rt, uint32_t i);
 /* lutf_labor_tid_check refused tid of Labor i: log it, and count a region

@@ -121,6 +121,37 @@ bool lutf_labor_tid_live(struct lutf_runtime *rt, uint32_t i, int32_t tid)
 	return poll(&p, 1, 0) == 0;
 }
 
+bool lutf_labor_tid_sleeping(struct lutf_runtime *rt, uint32_t i, int32_t tid)
+{
+	char path[48], buf[512], *p;
+	ssize_t n;
+	int fd;
+
+	if (i >= rt->r.cfg.labors_max || tid <= 0)
+		return false;
+	if (rt->labors) {
+		snprintf(path, sizeof(path), "/proc/self/task/%d/stat", (int)tid);
+		fd = open(path, O_RDONLY | O_CLOEXEC);
+	} else {
+		if (!rt->worker_known)
+			return false;
+		snprintf(path, sizeof(path), "task/%d/stat", (int)tid);
+		fd = openat(rt->worker_dir, path, O_RDONLY | O_CLOEXEC);
+	}
+	if (fd < 0)
+		return false;
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n <= 0)
+		return false;
+	buf[n] = 0;
+	/* "tid (comm) S ...": the comm may hold ") ", so the last ')'. */
+	p = strrchr(buf, ')');
+	if (!p || p[1] != ' ' || !p[2])
+		return false;
+	return p[2] != 'R';
+}
+
 void lutf_labor_tid_drop(struct lutf_runtime *rt, uint32_t i)
 {
 	if (rt->lw_pidfd && i < rt->r.cfg.labors_max && rt->lw_pidfd[i] >= 0) {

@@ -248,15 +248,19 @@ static void lw_sync(struct lutf_runtime *rt, struct lutf_lw *lw)
 		rt->lw_used++;
 		st_relaxed(&rt->lw_slot[i], slot);
 		rt->lw_tid[i] = tid;
-		/* Registered while inside a Brick (a Labor that took a call before
-		 * its first tick, or any Labor at the switch from polling): a block
-		 * that began before is invisible to the probe until the next one. */
-		if (ld_acquire(&l->state) == LUTF_LABOR_RUNNING &&
-		    ld_relaxed(&l->brick) != LUTF_NONE)
-			rt->lw_late[i] = ld_relaxed(&l->started) + 1;
 		c = ld_relaxed(&l->cart);
 		if (c < r->cfg.carts && ld_relaxed(&r->carts[c].owner) == i + 1)
 			lutf_lw_set_cart(lw, slot, c);
+		/* Registered while inside a Brick (a Labor that took a call before
+		 * its first tick, or any Labor at the switch from polling): a block
+		 * that began before is invisible to the probe until the next one.
+		 * Only if it sleeps now, read after the registration and its
+		 * Cart: a thread running (or preempted) now is seen by the probe
+		 * when it blocks, and the polling rule would take a CPU-bound
+		 * Labor's Cart. */
+		if (ld_acquire(&l->state) == LUTF_LABOR_RUNNING &&
+		    ld_relaxed(&l->brick) != LUTF_NONE && lutf_labor_tid_sleeping(rt, i, tid))
+			rt->lw_late[i] = ld_relaxed(&l->started) + 1;
 		/* In-process Labors read it for the direct take (labor.c); the
 		 * mapping is read-write, and their one write is a slot's Cart. */
 		if (rt->labors)
