@@ -156,6 +156,9 @@ static uint64_t results_count(struct lutf_cluster *c)
 }
 
 static struct lutf_cluster *CC; /* the bench's own connection */
+/* --scale: called with 0 once a round's calls are all queued (the clock
+ * starts after it), 1 once every result is stored. */
+static void (*round_hook)(int phase);
 
 /* One async call through the node until its result is stored: the node's
  * async workers start once its NATS connection is up, after lutfd serves;
@@ -241,9 +244,15 @@ static double async_round(struct lutf_cluster *c, const char *tag, int n, int *c
 		fprintf(stderr, "cluster: submissions not acknowledged\n");
 		return 0;
 	}
+	if (round_hook) { /* --scale: the backlog is queued; the nodes go now */
+		round_hook(0);
+		t0 = td_now_ms();
+	}
 	while (results_count(c) < base + (uint64_t)n && td_now_ms() - t0 < 120000)
-		td_sleep_ms(20);
+		td_sleep_ms(round_hook ? 5 : 20);
 	ms = td_now_ms() - t0;
+	if (round_hook)
+		round_hook(1);
 	*cpu_us = 1000.0 * (cluster_cpu_ms() - cpu0) / n;
 	*nats_us = 1000.0 * (nats_cpu_ms() - n0) / n;
 	/* NATS messages per call, in and out of the server (the bench's own
@@ -563,6 +572,33 @@ static bool scale_start_node(int i)
 	return serves(&snode[i], "bench", "echo");
 }
 
+/* A round's snapshots: nodes' cgroups, nats-server, the bench. */
+static struct {
+	int k;
+	double c0[3], c1[3], n0, n1;
+	uint64_t th0[3], th1[3], ms0, ms1;
+	struct rusage ru0, ru1;
+} S;
+
+static void scale_hook(int phase)
+{
+	if (!phase) {
+		for (int i = 0; i <= S.k; i++)
+			S.c0[i] = scale_cpu_ms(i, &S.th0[i]);
+		S.n0 = nats_cpu_ms();
+		getrusage(RUSAGE_SELF, &S.ru0);
+		S.ms0 = td_now_ms();
+		for (int i = 0; i <= S.k; i++)
+			kill(snode[i].pid, SIGCONT);
+		return;
+	}
+	S.ms1 = td_now_ms();
+	for (int i = 0; i <= S.k; i++)
+		S.c1[i] = scale_cpu_ms(i, &S.th1[i]);
+	S.n1 = nats_cpu_ms();
+	getrusage(RUSAGE_SELF, &S.ru1);
+}
+
 /* Runs the rows and prints them; the exit status. */
 static int scale_run(struct lutf_cluster *c, bool json, int n, int rounds, double share)
 {
@@ -596,9 +632,9 @@ static int scale_run(struct lutf_cluster *c, bool json, int n, int rounds, doubl
 	for (int r = 0; r < rounds; r++) {
 		for (int k = 0; k < 3; k++) {
 			char tag[16];
-			double a, b, m, c0[3], n0, wall, t0;
+			double a, b, m, *c0, n0, wall, t0;
 			struct rusage ru0, ru1;
-			uint64_t th0[3], th1, ms0;
+			uint64_t *th0, th1;
 			int ok;
 
 			for (int i = 0; i <= k; i++)
@@ -610,26 +646,41 @@ static int scale_run(struct lutf_cluster *c, bool json, int n, int rounds, doubl
 			/* warm-up, not counted: every started node's async workers up */
 			snprintf(tag, sizeof(tag), "sw%d-%d", k, r);
 			async_round(c, tag, 300 * (k + 1), &ok, &a, &b, &m);
+			/* The nodes stop (SIGSTOP: their NATS connections stay), the
+			 * backlog is queued, they continue together and the clock
+			 * runs until every result is stored. */
 			for (int i = 0; i <= k; i++)
-				c0[i] = scale_cpu_ms(i, &th0[i]);
-			n0 = nats_cpu_ms();
-			getrusage(RUSAGE_SELF, &ru0);
-			ms0 = td_now_ms();
+				kill(snode[i].pid, SIGSTOP);
+			/* A pull a stopped node had asked for expires in 250 ms
+			 * (userspace/cluster/async.c); calls it were given would wait
+			 * in its socket, be dropped by its client as late, and come
+			 * again only after the ack wait (a 30 s stall, seen). */
+			td_sleep_ms(600);
+			S.k = k;
+			round_hook = scale_hook;
 			snprintf(tag, sizeof(tag), "s%d-%d", k, r);
 			rate[k][r] = async_round(c, tag, n, &ok, &a, &b, &m);
-			wall = (double)(td_now_ms() - ms0);
-			getrusage(RUSAGE_SELF, &ru1);
+			round_hook = NULL;
+			for (int i = 0; i <= k; i++)
+				kill(snode[i].pid, SIGCONT); /* a failed round: not left stopped */
+			c0 = S.c0;
+			th0 = S.th0;
+			n0 = S.n0;
+			ru0 = S.ru0;
+			ru1 = S.ru1;
+			wall = (double)(S.ms1 - S.ms0);
 			done += ok;
 			missing += n - ok;
 			if (ok != n)
 				fprintf(stderr, "cluster: scale round %s: %d of %d results ok\n", tag,
 					ok, n);
 			for (int i = 0; i <= k; i++) {
-				node_cpu[k][r][i] = wall > 0 ? (scale_cpu_ms(i, &th1) - c0[i]) / wall : 0;
+				node_cpu[k][r][i] = wall > 0 ? (S.c1[i] - c0[i]) / wall : 0;
+				th1 = S.th1[i];
 				lcpu[k][r] += node_cpu[k][r][i];
 				thr[k][r] += th1 - th0[i];
 			}
-			ncpu[k][r] = wall > 0 ? (nats_cpu_ms() - n0) / wall : 0;
+			ncpu[k][r] = wall > 0 ? (S.n1 - n0) / wall : 0;
 			t0 = (double)(ru1.ru_utime.tv_sec - ru0.ru_utime.tv_sec +
 				      ru1.ru_stime.tv_sec - ru0.ru_stime.tv_sec) * 1000.0 +
 			     (double)(ru1.ru_utime.tv_usec - ru0.ru_utime.tv_usec +
@@ -682,8 +733,9 @@ static int scale_run(struct lutf_cluster *c, bool json, int n, int rounds, doubl
 		printf("bench/cluster --scale: 1 nats-server (R1), N lutfds each confined to %.2f "
 		       "CPU (cgroup %s), %ld CPUs\n",
 		       share, scale_v2 ? "v2 cpu.max" : "v1 cfs quota", sysconf(_SC_NPROCESSORS_ONLN));
-		printf("async noop, %d calls published without waiting while the nodes consume, "
-		       "until every result is stored; %d rounds, N = 1, 2, 3 interleaved (%.0f s)\n",
+		printf("async noop, a backlog of %d calls queued while the nodes are stopped "
+		       "(SIGSTOP), timed from SIGCONT until every result is stored; %d rounds, "
+		       "N = 1, 2, 3 interleaved (%.0f s)\n",
 		       n, rounds, (double)t_all / 1000.0);
 		printf("%-10s %10s %13s %8s  %s\n", "nodes", "median/s", "range/s", "speed-up",
 		       "rounds: calls/s | CPUs used: lutfds (each) | nats-server | bench | "
