@@ -156,8 +156,9 @@ static uint64_t results_count(struct lutf_cluster *c)
 }
 
 static struct lutf_cluster *CC; /* the bench's own connection */
-/* --scale: called with 0 once a round's calls are all queued (the clock
- * starts after it), 1 once every result is stored. */
+/* --scale: called with 0 once a round's calls are all queued (it starts
+ * the nodes), 2 when the first result is stored (the clock starts), 1 once
+ * every result is. */
 static void (*round_hook)(int phase);
 
 /* One async call through the node until its result is stored: the node's
@@ -226,6 +227,7 @@ static double async_round(struct lutf_cluster *c, const char *tag, int n, int *c
 	bool varz = varz_sum(&in0, &out0);
 	uint64_t base = results_count(c), t0 = td_now_ms(), ms;
 	double cpu0 = cluster_cpu_ms(), n0 = nats_cpu_ms();
+	uint64_t drained = (uint64_t)n;
 	char msg[300];
 
 	*checked = 0;
@@ -244,9 +246,18 @@ static double async_round(struct lutf_cluster *c, const char *tag, int n, int *c
 		fprintf(stderr, "cluster: submissions not acknowledged\n");
 		return 0;
 	}
-	if (round_hook) { /* --scale: the backlog is queued; the nodes go now */
+	if (round_hook) {
+		/* --scale: the backlog is queued and the nodes start now; the
+		 * clock runs from the first stored result, over the calls left */
+		uint64_t first;
+
 		round_hook(0);
 		t0 = td_now_ms();
+		while ((first = results_count(c)) <= base && td_now_ms() - t0 < 30000)
+			td_sleep_ms(2);
+		round_hook(2);
+		t0 = td_now_ms();
+		drained = base + (uint64_t)n > first ? base + (uint64_t)n - first : 0;
 	}
 	while (results_count(c) < base + (uint64_t)n && td_now_ms() - t0 < 120000)
 		td_sleep_ms(round_hook ? 5 : 20);
@@ -272,7 +283,7 @@ static double async_round(struct lutf_cluster *c, const char *tag, int n, int *c
 			(*checked)++;
 		free(r.output);
 	}
-	return ms ? 1000.0 * n / (double)ms : 0.0;
+	return ms ? 1000.0 * (double)drained / (double)ms : 0.0;
 }
 
 /* Submit-to-result latency at an offered rate: each call's result is seen
@@ -560,18 +571,6 @@ static void scale_stop_node(int i, bool for_good)
 		td_sleep_ms(100);
 }
 
-static bool scale_start_node(int i)
-{
-	uint64_t t0 = td_now_ms();
-
-	scale_cur = i;
-	if (!td_start_again(&snode[i]))
-		return false;
-	while (!serves(&snode[i], "bench", "echo") && td_now_ms() - t0 < 15000)
-		td_sleep_ms(20);
-	return serves(&snode[i], "bench", "echo");
-}
-
 /* A round's snapshots: nodes' cgroups, nats-server, the bench. */
 static struct {
 	int k;
@@ -583,13 +582,18 @@ static struct {
 static void scale_hook(int phase)
 {
 	if (!phase) {
+		for (int i = 0; i <= S.k; i++) {
+			scale_cur = i;
+			snode[i].pid = td_spawn(&snode[i], snode[i].run);
+		}
+		return;
+	}
+	if (phase == 2) {
 		for (int i = 0; i <= S.k; i++)
 			S.c0[i] = scale_cpu_ms(i, &S.th0[i]);
 		S.n0 = nats_cpu_ms();
 		getrusage(RUSAGE_SELF, &S.ru0);
 		S.ms0 = td_now_ms();
-		for (int i = 0; i <= S.k; i++)
-			kill(snode[i].pid, SIGCONT);
 		return;
 	}
 	S.ms1 = td_now_ms();
@@ -637,32 +641,16 @@ static int scale_run(struct lutf_cluster *c, bool json, int n, int rounds, doubl
 			uint64_t *th0, th1;
 			int ok;
 
-			for (int i = 0; i <= k; i++)
-				if (!scale_start_node(i)) {
-					fprintf(stderr, "cluster: scale node %d did not serve (%s)\n", i,
-						snode[i].log);
-					return 1;
-				}
-			/* warm-up, not counted: every started node's async workers up */
-			snprintf(tag, sizeof(tag), "sw%d-%d", k, r);
-			async_round(c, tag, 300 * (k + 1), &ok, &a, &b, &m);
-			/* The nodes stop (SIGSTOP: their NATS connections stay), the
-			 * backlog is queued, they continue together and the clock
-			 * runs until every result is stored. */
-			for (int i = 0; i <= k; i++)
-				kill(snode[i].pid, SIGSTOP);
-			/* A pull a stopped node had asked for expires in 250 ms
-			 * (userspace/cluster/async.c); calls it were given would wait
-			 * in its socket, be dropped by its client as late, and come
-			 * again only after the ack wait (a 30 s stall, seen). */
-			td_sleep_ms(600);
+			/* The nodes are down (SIGTERM at the end of the last round):
+			 * the backlog is queued, then the N nodes are spawned at once
+			 * (each enters its cgroup before exec). A pull a stopped
+			 * (SIGSTOP) node had asked for lost its calls until the ack
+			 * wait: 30 s stalls, seen, hence no SIGSTOP. */
 			S.k = k;
 			round_hook = scale_hook;
 			snprintf(tag, sizeof(tag), "s%d-%d", k, r);
 			rate[k][r] = async_round(c, tag, n, &ok, &a, &b, &m);
 			round_hook = NULL;
-			for (int i = 0; i <= k; i++)
-				kill(snode[i].pid, SIGCONT); /* a failed round: not left stopped */
 			c0 = S.c0;
 			th0 = S.th0;
 			n0 = S.n0;
@@ -733,9 +721,10 @@ static int scale_run(struct lutf_cluster *c, bool json, int n, int rounds, doubl
 		printf("bench/cluster --scale: 1 nats-server (R1), N lutfds each confined to %.2f "
 		       "CPU (cgroup %s), %ld CPUs\n",
 		       share, scale_v2 ? "v2 cpu.max" : "v1 cfs quota", sysconf(_SC_NPROCESSORS_ONLN));
-		printf("async noop, a backlog of %d calls queued while the nodes are stopped "
-		       "(SIGSTOP), timed from SIGCONT until every result is stored; %d rounds, "
-		       "N = 1, 2, 3 interleaved (%.0f s)\n",
+		printf("async noop, a backlog of %d calls queued while the nodes are down, then "
+		       "the nodes started at once, timed from the first stored result until every "
+		       "result is (over the calls left); %d rounds, N = 1, 2, 3 interleaved "
+		       "(%.0f s)\n",
 		       n, rounds, (double)t_all / 1000.0);
 		printf("%-10s %10s %13s %8s  %s\n", "nodes", "median/s", "range/s", "speed-up",
 		       "rounds: calls/s | CPUs used: lutfds (each) | nats-server | bench | "
