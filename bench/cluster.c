@@ -9,7 +9,9 @@
  * one at a time (the old path, the baseline: LUTF_CLUSTER_ASYNC_BATCH=0)
  * against batched, rounds interleaved in this run (lutfd restarted for
  * each). Medians; compare ratios (the host is
- * shared). --json for machines, --quick for a smoke run.
+ * shared). --json for machines, --quick for a smoke run. --scale instead:
+ * issue #15's simulated scaling row, 1, 2 and 3 lutfds each confined to
+ * 0.5 CPU by a cgroup, draining the same backlog (see scale_run).
  */
 #define _GNU_SOURCE
 /* GCC 12 sees td_start's folder names through 1 KiB buffers here: a false
