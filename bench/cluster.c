@@ -9,7 +9,9 @@
  * one at a time (the old path, the baseline: LUTF_CLUSTER_ASYNC_BATCH=0)
  * against batched, rounds interleaved in this run (lutfd restarted for
  * each). Medians; compare ratios (the host is
- * shared). --json for machines, --quick for a smoke run.
+ * shared). --json for machines, --quick for a smoke run. --scale instead:
+ * issue #15's simulated scaling row, 1, 2 and 3 lutfds each confined to
+ * 0.5 CPU by a cgroup, draining the same backlog (see scale_run).
  */
 #define _GNU_SOURCE
 /* GCC 12 sees td_start's folder names through 1 KiB buffers here: a false
@@ -20,6 +22,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 
 #include <lutf/client.h>
 #include <lutf/protocol.h>
@@ -155,6 +158,10 @@ static uint64_t results_count(struct lutf_cluster *c)
 }
 
 static struct lutf_cluster *CC; /* the bench's own connection */
+/* --scale: called with 0 once a round's calls are all queued (it starts
+ * the nodes), 2 when the first result is stored (the clock starts), 1 once
+ * every result is. */
+static void (*round_hook)(int phase);
 
 /* One async call through the node until its result is stored: the node's
  * async workers start once its NATS connection is up, after lutfd serves;
@@ -222,6 +229,7 @@ static double async_round(struct lutf_cluster *c, const char *tag, int n, int *c
 	bool varz = varz_sum(&in0, &out0);
 	uint64_t base = results_count(c), t0 = td_now_ms(), ms;
 	double cpu0 = cluster_cpu_ms(), n0 = nats_cpu_ms();
+	uint64_t drained = (uint64_t)n;
 	char msg[300];
 
 	*checked = 0;
@@ -240,9 +248,24 @@ static double async_round(struct lutf_cluster *c, const char *tag, int n, int *c
 		fprintf(stderr, "cluster: submissions not acknowledged\n");
 		return 0;
 	}
+	if (round_hook) {
+		/* --scale: the backlog is queued and the nodes start now; the
+		 * clock runs from the first stored result, over the calls left */
+		uint64_t first;
+
+		round_hook(0);
+		t0 = td_now_ms();
+		while ((first = results_count(c)) <= base && td_now_ms() - t0 < 30000)
+			td_sleep_ms(2);
+		round_hook(2);
+		t0 = td_now_ms();
+		drained = base + (uint64_t)n > first ? base + (uint64_t)n - first : 0;
+	}
 	while (results_count(c) < base + (uint64_t)n && td_now_ms() - t0 < 120000)
-		td_sleep_ms(20);
+		td_sleep_ms(round_hook ? 5 : 20);
 	ms = td_now_ms() - t0;
+	if (round_hook)
+		round_hook(1);
 	*cpu_us = 1000.0 * (cluster_cpu_ms() - cpu0) / n;
 	*nats_us = 1000.0 * (nats_cpu_ms() - n0) / n;
 	/* NATS messages per call, in and out of the server (the bench's own
@@ -262,7 +285,7 @@ static double async_round(struct lutf_cluster *c, const char *tag, int n, int *c
 			(*checked)++;
 		free(r.output);
 	}
-	return ms ? 1000.0 * n / (double)ms : 0.0;
+	return ms ? 1000.0 * (double)drained / (double)ms : 0.0;
 }
 
 /* Submit-to-result latency at an offered rate: each call's result is seen
@@ -388,8 +411,12 @@ static int cmp_dbl(const void *a, const void *b)
 	return x < y ? -1 : x > y;
 }
 
+static void scale_stop_node(int i, bool for_good);
+
 static void cleanup(void)
 {
+	for (int i = 0; i < 3; i++)
+		scale_stop_node(i, true);
 	for (int i = 0; i < 2; i++)
 		td_stop(&node[i]);
 	td_stop(&node3);
@@ -421,6 +448,310 @@ static bool deploy_echo(struct td *d)
 	return ok && serves(d, "bench", "echo");
 }
 
+/* --scale (issue #15's simulated scaling row): N = 1, 2, 3 lutfds on the
+ * one nats-server, each with its workers confined to a share of a CPU
+ * (0.5: cpu.cfs_quota_us 50000 of cpu.cfs_period_us 100000, cgroup v1; or
+ * cpu.max on v2) by a cgroup the bench makes and the lutfd enters before it
+ * execs (its tenant cgroups are then made below it, so the workers count
+ * against the same quota), drain the same async backlog. */
+static struct td snode[3];
+static int scale_cur; /* the node td_spawn's child is starting */
+static bool scale_v2;
+static char scale_cpu_root[64] = "/sys/fs/cgroup/cpu", scale_acct_root[64] = "/sys/fs/cgroup/cpuacct";
+
+static int put_file(const char *dir, const char *file, const char *val)
+{
+	char path[256];
+	FILE *f;
+	int ok;
+
+	snprintf(path, sizeof(path), "%s/%s", dir, file);
+	f = fopen(path, "w");
+	if (!f)
+		return -1;
+	ok = fputs(val, f) >= 0;
+	return fclose(f) == 0 && ok ? 0 : -1;
+}
+
+static int scale_pre_exec(void)
+{
+	char dir[160], pid[24];
+
+	snprintf(pid, sizeof(pid), "%d", (int)getpid());
+	snprintf(dir, sizeof(dir), "%s/%s", scale_cpu_root, snode[scale_cur].tag);
+	if (put_file(dir, "cgroup.procs", pid))
+		return 1;
+	if (!scale_v2) {
+		snprintf(dir, sizeof(dir), "%s/%s", scale_acct_root, snode[scale_cur].tag);
+		if (put_file(dir, "cgroup.procs", pid))
+			return 1;
+	}
+	return 0;
+}
+
+/* The node's cgroups with the quota; false when they cannot be made. */
+static bool scale_cgroups(int i, double share)
+{
+	char dir[160], v[64];
+	long quota = (long)(share * 100000.0 + 0.5);
+
+	snprintf(dir, sizeof(dir), "%s/%s", scale_cpu_root, snode[i].tag);
+	if (mkdir(dir, 0755) && errno != EEXIST)
+		return false;
+	if (scale_v2) {
+		snprintf(v, sizeof(v), "%ld 100000", quota);
+		return !put_file(dir, "cpu.max", v);
+	}
+	snprintf(v, sizeof(v), "%ld", quota);
+	if (put_file(dir, "cpu.cfs_period_us", "100000") || put_file(dir, "cpu.cfs_quota_us", v))
+		return false;
+	snprintf(dir, sizeof(dir), "%s/%s", scale_acct_root, snode[i].tag);
+	return !mkdir(dir, 0755) || errno == EEXIST;
+}
+
+/* CPU (ms) used by the node's cgroup (lutfd, its watcher and workers) so
+ * far, and how many quota periods throttled it. */
+static double scale_cpu_ms(int i, uint64_t *throttled)
+{
+	char path[200], line[128];
+	unsigned long long v = 0;
+	double ms = 0;
+	FILE *f;
+
+	*throttled = 0;
+	if (scale_v2) {
+		snprintf(path, sizeof(path), "%s/%s/cpu.stat", scale_cpu_root, snode[i].tag);
+		f = fopen(path, "r");
+		while (f && fgets(line, sizeof(line), f)) {
+			if (sscanf(line, "usage_usec %llu", &v) == 1)
+				ms = (double)v / 1000.0;
+			else if (sscanf(line, "nr_throttled %llu", &v) == 1)
+				*throttled = v;
+		}
+		if (f)
+			fclose(f);
+		return ms;
+	}
+	snprintf(path, sizeof(path), "%s/%s/cpuacct.usage", scale_acct_root, snode[i].tag);
+	f = fopen(path, "r");
+	if (f && fscanf(f, "%llu", &v) == 1)
+		ms = (double)v / 1e6;
+	if (f)
+		fclose(f);
+	snprintf(path, sizeof(path), "%s/%s/cpu.stat", scale_cpu_root, snode[i].tag);
+	f = fopen(path, "r");
+	while (f && fgets(line, sizeof(line), f))
+		if (sscanf(line, "nr_throttled %llu", &v) == 1)
+			*throttled = v;
+	if (f)
+		fclose(f);
+	return ms;
+}
+
+static void scale_stop_node(int i, bool for_good)
+{
+	char dir[160];
+
+	if (snode[i].pid > 0) {
+		kill(snode[i].pid, SIGTERM);
+		if (!td_wait_exit(snode[i].pid, NULL, 10000)) {
+			kill(snode[i].pid, SIGKILL);
+			waitpid(snode[i].pid, NULL, 0);
+		}
+		snode[i].pid = 0;
+	}
+	if (!for_good || !snode[i].tag[0])
+		return;
+	/* td_stop removes the cpu (v1) cgroups; the cpuacct one is ours to
+	 * remove, once the watcher and the workers have left it. */
+	snprintf(dir, sizeof(dir), "%s/%s", scale_acct_root, snode[i].tag);
+	for (int k = 0; !scale_v2 && k < 50 && rmdir(dir) && errno == EBUSY; k++)
+		td_sleep_ms(100);
+	td_stop(&snode[i]);
+	snprintf(dir, sizeof(dir), "%s/%s", scale_cpu_root, snode[i].tag);
+	for (int k = 0; k < 50 && rmdir(dir) && errno == EBUSY; k++)
+		td_sleep_ms(100);
+}
+
+/* A round's snapshots: nodes' cgroups, nats-server, the bench. */
+static struct {
+	int k;
+	double c0[3], c1[3], n0, n1;
+	uint64_t th0[3], th1[3], ms0, ms1;
+	struct rusage ru0, ru1;
+} S;
+
+static void scale_hook(int phase)
+{
+	if (!phase) {
+		for (int i = 0; i <= S.k; i++) {
+			scale_cur = i;
+			snode[i].pid = td_spawn(&snode[i], snode[i].run);
+		}
+		return;
+	}
+	if (phase == 2) {
+		for (int i = 0; i <= S.k; i++)
+			S.c0[i] = scale_cpu_ms(i, &S.th0[i]);
+		S.n0 = nats_cpu_ms();
+		getrusage(RUSAGE_SELF, &S.ru0);
+		S.ms0 = td_now_ms();
+		return;
+	}
+	S.ms1 = td_now_ms();
+	for (int i = 0; i <= S.k; i++)
+		S.c1[i] = scale_cpu_ms(i, &S.th1[i]);
+	S.n1 = nats_cpu_ms();
+	getrusage(RUSAGE_SELF, &S.ru1);
+}
+
+/* Runs the rows and prints them; the exit status. */
+static int scale_run(struct lutf_cluster *c, bool json, int n, int rounds, double share)
+{
+	static const char *env_new[] = {"LUTF_CLUSTER_ASYNC_BATCH=1", NULL};
+	double rate[3][8] = {{0}}, sorted[3][8], ncpu[3][8] = {{0}}, lcpu[3][8] = {{0}},
+	       bcpu[3][8] = {{0}}, node_cpu[3][8][3] = {{{0}}};
+	uint64_t thr[3][8] = {{0}};
+	int done = 0, missing = 0;
+	uint64_t t_all = td_now_ms();
+	char extra[256];
+
+	if (access("/sys/fs/cgroup/cpu/cpu.cfs_quota_us", F_OK)) {
+		scale_v2 = true; /* cgroup v2 unified at /sys/fs/cgroup */
+		snprintf(scale_cpu_root, sizeof(scale_cpu_root), "/sys/fs/cgroup");
+	}
+	for (int i = 0; i < 3; i++) {
+		snprintf(snode[i].tag, sizeof(snode[i].tag), "lutfb%d-s%d", (int)getpid(), i);
+		snode[i].uid_lo = TD_UID_LO + 16u * (unsigned)i; /* the other nodes are stopped */
+		snode[i].pre_exec = scale_pre_exec;
+		snode[i].env = env_new;
+		snprintf(extra, sizeof(extra), "cluster = %s\ncluster_node = scale%d\n", nats.url, i);
+		scale_cur = i;
+		if (!scale_cgroups(i, share) || !td_start(&snode[i], extra) ||
+		    !deploy_echo(&snode[i])) {
+			fprintf(stderr, "cluster: scale node %d did not start (cgroup %s/%s; %s)\n",
+				i, scale_cpu_root, snode[i].tag, snode[i].log);
+			return 1;
+		}
+		scale_stop_node(i, false);
+	}
+	for (int r = 0; r < rounds; r++) {
+		for (int k = 0; k < 3; k++) {
+			char tag[16];
+			double a, b, m, *c0, n0, wall, t0;
+			struct rusage ru0, ru1;
+			uint64_t *th0, th1;
+			int ok;
+
+			/* The nodes are down (SIGTERM at the end of the last round):
+			 * the backlog is queued, then the N nodes are spawned at once
+			 * (each enters its cgroup before exec). A pull a stopped
+			 * (SIGSTOP) node had asked for lost its calls until the ack
+			 * wait: 30 s stalls, seen, hence no SIGSTOP. */
+			S.k = k;
+			round_hook = scale_hook;
+			snprintf(tag, sizeof(tag), "s%d-%d", k, r);
+			rate[k][r] = async_round(c, tag, n, &ok, &a, &b, &m);
+			round_hook = NULL;
+			c0 = S.c0;
+			th0 = S.th0;
+			n0 = S.n0;
+			ru0 = S.ru0;
+			ru1 = S.ru1;
+			wall = (double)(S.ms1 - S.ms0);
+			done += ok;
+			missing += n - ok;
+			if (ok != n)
+				fprintf(stderr, "cluster: scale round %s: %d of %d results ok\n", tag,
+					ok, n);
+			for (int i = 0; i <= k; i++) {
+				node_cpu[k][r][i] = wall > 0 ? (S.c1[i] - c0[i]) / wall : 0;
+				th1 = S.th1[i];
+				lcpu[k][r] += node_cpu[k][r][i];
+				thr[k][r] += th1 - th0[i];
+			}
+			ncpu[k][r] = wall > 0 ? (S.n1 - n0) / wall : 0;
+			t0 = (double)(ru1.ru_utime.tv_sec - ru0.ru_utime.tv_sec +
+				      ru1.ru_stime.tv_sec - ru0.ru_stime.tv_sec) * 1000.0 +
+			     (double)(ru1.ru_utime.tv_usec - ru0.ru_utime.tv_usec +
+				      ru1.ru_stime.tv_usec - ru0.ru_stime.tv_usec) / 1000.0;
+			bcpu[k][r] = wall > 0 ? t0 / wall : 0;
+			for (int i = 0; i <= k; i++)
+				scale_stop_node(i, false);
+		}
+	}
+	for (int k = 0; k < 3; k++) {
+		memcpy(sorted[k], rate[k], sizeof(rate[k]));
+		qsort(sorted[k], (size_t)rounds, sizeof(double), cmp_dbl);
+	}
+	t_all = td_now_ms() - t_all;
+	if (json) {
+		printf("{\"bench\":\"cluster\",\"machine_cpus\":%ld,\"scale\":{\"cpu_per_node\":%.2f,"
+		       "\"cgroup\":\"%s\",\"calls_per_round\":%d,\"rounds\":%d,\"results_ok\":%d,"
+		       "\"seconds\":%.1f,\"nodes\":[",
+		       sysconf(_SC_NPROCESSORS_ONLN), share, scale_v2 ? "v2" : "v1", n, rounds,
+		       done, (double)t_all / 1000.0);
+		for (int k = 0; k < 3; k++) {
+			printf("%s{\"n\":%d,\"calls_per_s\":{\"median\":%.0f,\"min\":%.0f,\"max\":%.0f,"
+			       "\"rounds\":[",
+			       k ? "," : "", k + 1, sorted[k][rounds / 2], sorted[k][0],
+			       sorted[k][rounds - 1]);
+			for (int r = 0; r < rounds; r++)
+				printf("%s%.0f", r ? "," : "", rate[k][r]);
+			printf("]},\"speedup_vs_1\":%.2f,\"lutfd_cpus\":[",
+			       sorted[0][rounds / 2] > 0 ? sorted[k][rounds / 2] / sorted[0][rounds / 2]
+							 : 0.0);
+			for (int r = 0; r < rounds; r++) {
+				printf("%s[", r ? "," : "");
+				for (int i = 0; i <= k; i++)
+					printf("%s%.2f", i ? "," : "", node_cpu[k][r][i]);
+				printf("]");
+			}
+			printf("],\"nats_server_cpus\":[");
+			for (int r = 0; r < rounds; r++)
+				printf("%s%.2f", r ? "," : "", ncpu[k][r]);
+			printf("],\"bench_cpus\":[");
+			for (int r = 0; r < rounds; r++)
+				printf("%s%.2f", r ? "," : "", bcpu[k][r]);
+			printf("],\"throttled_periods\":[");
+			for (int r = 0; r < rounds; r++)
+				printf("%s%" PRIu64, r ? "," : "", thr[k][r]);
+			printf("]}");
+		}
+		printf("]}}\n");
+	} else {
+		printf("bench/cluster --scale: 1 nats-server (R1), N lutfds each confined to %.2f "
+		       "CPU (cgroup %s), %ld CPUs\n",
+		       share, scale_v2 ? "v2 cpu.max" : "v1 cfs quota", sysconf(_SC_NPROCESSORS_ONLN));
+		printf("async noop, a backlog of %d calls queued while the nodes are down, then "
+		       "the nodes started at once, timed from the first stored result until every "
+		       "result is (over the calls left); %d rounds, N = 1, 2, 3 interleaved "
+		       "(%.0f s)\n",
+		       n, rounds, (double)t_all / 1000.0);
+		printf("%-10s %10s %13s %8s  %s\n", "nodes", "median/s", "range/s", "speed-up",
+		       "rounds: calls/s | CPUs used: lutfds (each) | nats-server | bench | "
+		       "throttled periods");
+		for (int k = 0; k < 3; k++) {
+			printf("%-10d %10.0f %6.0f-%-6.0f %7.2fx  ", k + 1, sorted[k][rounds / 2],
+			       sorted[k][0], sorted[k][rounds - 1],
+			       sorted[0][rounds / 2] > 0 ? sorted[k][rounds / 2] / sorted[0][rounds / 2]
+							 : 0.0);
+			for (int r = 0; r < rounds; r++)
+				printf("%s%.0f", r ? " " : "", rate[k][r]);
+			for (int r = 0; r < rounds; r++) {
+				printf(" | %.2f (", lcpu[k][r]);
+				for (int i = 0; i <= k; i++)
+					printf("%s%.2f", i ? " " : "", node_cpu[k][r][i]);
+				printf(") %.2f %.2f %" PRIu64, ncpu[k][r], bcpu[k][r], thr[k][r]);
+			}
+			printf("\n");
+		}
+		printf("targets: >= 1.8x with 2 nodes, >= 2.5x with 3 (CPUs used: CPU-seconds a "
+		       "wall second over the round)\n");
+	}
+	return missing ? 1 : 0;
+}
+
 int main(int argc, char **argv)
 {
 	bool json = false, quick = false;
@@ -430,7 +761,8 @@ int main(int argc, char **argv)
 	uint64_t l50 = 0, l99 = 0, lmax = 0, r3l50 = 0, r3l99 = 0, r3lmax = 0;
 	double lrate = 0, r3lrate = 0, r3rate[8] = {0}, r3sorted[8] = {0}, r3cpu[8] = {0},
 	       r3ncpu[8] = {0}, r3msg[8] = {0};
-	bool r3 = false;
+	bool r3 = false, scale = false;
+	double share = 0.5;
 	int done3 = 0, r3lmiss = 0;
 	double rate[2][8] = {{0}}, sorted[2][8], cpu[2][8] = {{0}}, csorted[2][8],
 	       ncpu[2][8] = {{0}}, nmsg[2][8] = {{0}};
@@ -455,18 +787,26 @@ int main(int argc, char **argv)
 			nrounds = atoi(argv[++i]);
 		else if (!strcmp(argv[i], "--r3"))
 			r3 = true;
+		else if (!strcmp(argv[i], "--scale"))
+			scale = true;
+		else if (!strcmp(argv[i], "--cpu") && i + 1 < argc && atof(argv[i + 1]) > 0.01 &&
+			 atof(argv[i + 1]) <= 2.0)
+			share = atof(argv[++i]);
 		else if (!strcmp(argv[i], "--rate") && i + 1 < argc && atoi(argv[i + 1]) > 0)
 			offered = atoi(argv[++i]);
 		else {
 			fprintf(stderr,
 				"usage: cluster [--json] [--quick] [--calls N] [--rounds R] "
-				"[--rate N] [--r3]\n"
+				"[--rate N] [--r3] [--scale [--cpu C]]\n"
 				"  --calls: async calls a round (10,000), --rounds: of each "
 				"kind (5, at most 8),\n"
 				"  --rate: async calls a second offered for 3 s in the latency "
 				"round (10,000),\n"
 				"  --r3: the async rows again on 3 nats-servers (R3), half "
-				"the rate offered\n");
+				"the rate offered\n"
+				"  --scale: only the scaling rows: 1, 2, 3 lutfds, each in a cgroup "
+				"of C CPU (0.5),\n"
+				"  drain the same backlog (--calls, 20,000; --rounds, 3)\n");
 			return 2;
 		}
 	}
@@ -477,6 +817,10 @@ int main(int argc, char **argv)
 		rounds = 1;
 		lat_s = 1;
 		offered = 1000;
+	}
+	if (scale && !quick) {
+		nasync = 20000;
+		rounds = 3;
 	}
 	if (ncalls > 0)
 		nasync = ncalls;
@@ -490,6 +834,18 @@ int main(int argc, char **argv)
 	if (!tn_start(&nats, 1)) {
 		fprintf(stderr, "cluster: nats-server did not start\n");
 		return 1;
+	}
+	if (scale) {
+		int rc;
+
+		o.url = nats.url;
+		if (lutf_cluster_open(&o, &c, msg, sizeof(msg))) {
+			fprintf(stderr, "cluster: %s\n", msg);
+			return 1;
+		}
+		rc = scale_run(c, json, nasync, rounds, share);
+		lutf_cluster_close(c);
+		return rc;
 	}
 	for (int i = 0; i < 2; i++) {
 		snprintf(extra, sizeof(extra), "cluster = %s\ncluster_node = bench%d\n", nats.url,
