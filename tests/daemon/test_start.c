@@ -16,9 +16,9 @@
 #include "require.h"
 
 #define HELLO EXAMPLES_DIR "/libhello.so"
-#define SLOW_APP TEST_APP_DIR "/libctl_slow_app.so" /* lutf_app_init sleeps 600 ms */
+#define SLOW_APP TEST_APP_DIR "/libctl_slow_app.so"   /* lutf_app_init sleeps 600 ms */
 #define SLOW8_APP TEST_APP_DIR "/libctl_slow8_app.so" /* lutf_app_init sleeps 8 s */
-#define DAEMON_APP TEST_APP_DIR "/libdaemon_app.so" /* whoami sleeps its input's ms */
+#define DAEMON_APP TEST_APP_DIR "/libdaemon_app.so"   /* whoami sleeps its input's ms */
 
 static struct td d;
 static int cfd = -1;
@@ -215,8 +215,8 @@ static void restart_long_and_short(const char *tenant, const char *so, uint32_t 
 	cr_assert(td_send(fd, &b));
 	lutf_buf_free(&b);
 	for (int i = 0; i < 2; i++) {
-		cr_assert(td_recv(fd, &r, (int)long_ms + 10000), "reply %d of 2 missing (log %s)", i,
-			  d.log);
+		cr_assert(td_recv(fd, &r, (int)long_ms + 10000), "reply %d of 2 missing (log %s)",
+			  i, d.log);
 		if (r.h.request_id == 2) {
 			cr_assert_eq(r.h.status, LUTF_STATUS_DEADLINE, "short deadline: status %u",
 				     r.h.status);
@@ -345,8 +345,8 @@ Test(start_watch, first_calls_polled_then_bpf_hands_off)
 
 	log = wait_log(off, "supervisor: watch mode ", 15000);
 	cr_assert(strstr(log, "supervisor: watch mode "), "no watch mode line:\n%s", log);
-	LUTF_REQUIRE("bpf", strstr(log, "supervisor: watch mode bpf (labor_watch loaded beside"),
-		     "labor_watch did not load (see lutfd's log)");
+	LUTF_REQUIRE_BPF(strstr(log, "supervisor: watch mode bpf (labor_watch loaded beside"),
+			 "labor_watch did not load (see lutfd's log)");
 	free(log);
 	for (int i = 0; i < 3; i++)
 		blocked_then_echo(fd, "200"); /* by the probe now */

@@ -27,6 +27,13 @@ int lutf_lw_register_busy(struct lutf_lw *lw, pid_t tgid, pid_t tid, uint64_t bu
 	return -ENOSYS;
 }
 
+int lutf_lw_register_hints(struct lutf_lw *lw, pid_t tgid, pid_t tid, const struct lutf_lw_hints *h,
+			   uint32_t *slot)
+{
+	(void)lw, (void)tgid, (void)tid, (void)h, (void)slot;
+	return -ENOSYS;
+}
+
 int lutf_lw_unregister(struct lutf_lw *lw, uint32_t slot)
 {
 	(void)lw, (void)slot;

@@ -453,16 +453,19 @@ static bool free_spin(struct labor_self *s, struct lutf_labor *me)
 out:
 	/*
 	 * Clear the word if it still names us (another spinner's name stays:
-	 * its own exit clears it), then a full barrier, then the slots' states:
+	 * its own exit clears it), with a full barrier, then the slots' states:
 	 * the Dekker pair with the probe, which exchanges state = BLOCKED and
 	 * then reads this word. Either it saw no spinner on a CPU and woke the
 	 * Supervisor, or the look below sees the block: take it, or, if it is
 	 * not ours to take yet (grace), ring the Supervisor's bell so that the
 	 * block it was never told about is not left to its tick.
 	 */
+	/* The barrier is the exchange itself: a seq_cst read-modify-write (a
+	 * locked cmpxchg, a full barrier on x86), and its acquire keeps the
+	 * slot loads below after it. A failed exchange cleared nothing, so it
+	 * needs none. (No atomic_thread_fence: TSan cannot model one.) */
 	__atomic_compare_exchange_n(&lb->spinning, &my_tid, 0, false, __ATOMIC_SEQ_CST,
 				    __ATOMIC_SEQ_CST);
-	__atomic_thread_fence(__ATOMIC_SEQ_CST);
 	if (!go_on && take_blocked(lb, s->idx, true, &pending)) {
 		st_relaxed(&me->takes, me->takes + 1);
 		return true;
