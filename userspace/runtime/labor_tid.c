@@ -121,30 +121,33 @@ bool lutf_labor_tid_live(struct lutf_runtime *rt, uint32_t i, int32_t tid)
 	return poll(&p, 1, 0) == 0;
 }
 
-bool lutf_labor_tid_sleeping(struct lutf_runtime *rt, uint32_t i, int32_t tid)
+/* Read a small /proc file at dirfd/path (AT_FDCWD: an absolute path) into
+ * buf, NUL-terminated. Returns false when it cannot be read. */
+static bool read_small(int dirfd, const char *path, char *buf, size_t cap)
 {
-	char path[48], buf[512], *p;
 	ssize_t n;
-	int fd;
+	int fd = openat(dirfd, path, O_RDONLY | O_CLOEXEC);
 
-	if (i >= rt->r.cfg.labors_max || tid <= 0)
-		return false;
-	if (rt->labors) {
-		snprintf(path, sizeof(path), "/proc/self/task/%d/stat", (int)tid);
-		fd = open(path, O_RDONLY | O_CLOEXEC);
-	} else {
-		if (!rt->worker_known)
-			return false;
-		snprintf(path, sizeof(path), "task/%d/stat", (int)tid);
-		fd = openat(rt->worker_dir, path, O_RDONLY | O_CLOEXEC);
-	}
 	if (fd < 0)
 		return false;
-	n = read(fd, buf, sizeof(buf) - 1);
+	n = read(fd, buf, cap - 1);
 	close(fd);
 	if (n <= 0)
 		return false;
 	buf[n] = 0;
+	return true;
+}
+
+bool lutf_labor_tid_sleeping(struct lutf_runtime *rt, uint32_t i, int32_t tid)
+{
+	char path[48], buf[512], *p;
+	bool self = rt->labors != NULL;
+
+	if (i >= rt->r.cfg.labors_max || tid <= 0 || (!self && !rt->worker_known))
+		return false;
+	snprintf(path, sizeof(path), self ? "/proc/self/task/%d/stat" : "task/%d/stat", (int)tid);
+	if (!read_small(self ? AT_FDCWD : rt->worker_dir, path, buf, sizeof(buf)))
+		return false;
 	/* "tid (comm) S ...": the comm may hold ") ", so the last ')'. */
 	p = strrchr(buf, ')');
 	if (!p || p[1] != ' ' || !p[2])
@@ -166,17 +169,9 @@ void lutf_labor_tid_drop(struct lutf_runtime *rt, uint32_t i)
 static bool worker_alive(struct lutf_runtime *rt)
 {
 	char buf[4096], *p;
-	ssize_t n;
-	int fd;
 
-	fd = openat(rt->worker_dir, "status", O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
+	if (!read_small(rt->worker_dir, "status", buf, sizeof(buf)))
 		return false;
-	n = read(fd, buf, sizeof(buf) - 1);
-	close(fd);
-	if (n <= 0)
-		return false;
-	buf[n] = 0;
 	/* "State:\tS (sleeping)"; zombie Z, dead X. */
 	p = strstr(buf, "\nState:\t");
 	if (!p || p[8] == 'Z' || p[8] == 'X' || p[8] == 'x')
