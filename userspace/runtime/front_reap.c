@@ -9,13 +9,15 @@
  * it is checked and used.
  */
 #include <errno.h>
+#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "front.h"
 
-#define REAP_SLACK 64u /* entries a reap pass may skip beyond the max it returns */
+#define REAP_SPIN_NS 20000ull /* a reaper with Bricks in flight spins this long before sleeping */
+#define REAP_SLACK 64u	      /* entries a reap pass may skip beyond the max it returns */
 
 static void fail_result(struct lutf_runtime *rt, struct lutf_result *res, unsigned check)
 {
@@ -144,6 +146,37 @@ static int reap_one(struct lutf_runtime *rt, uint32_t idx, struct lutf_completio
 	return 1;
 }
 
+/*
+ * Bricks in flight and none ready: spin a bounded while (REAP_SPIN_NS, or
+ * until the caller's own limit), as a sync caller does, before the futex
+ * sleep. A no-op Brick completes in well under a microsecond; a reaper that
+ * sleeps and is woken for each one spends more on the two context switches
+ * than the Labors spend running it (bench/dispatch (c): futex calls per run
+ * 30,000 -> 500, 0.97x -> 1.02x the throughput of 36f0be1). Nothing in flight:
+ * no spin, so an idle caller costs no CPU. True when a completion is ready.
+ */
+static bool reap_spin(struct lutf_runtime *rt, uint64_t until)
+{
+	uint64_t from, now;
+	unsigned spins = 0;
+
+	/* Relaxed: a hint; a stale count only spins or sleeps once more. */
+	if (ld_relaxed(&rt->n_submitted) == ld_relaxed(&rt->n_completed))
+		return false;
+	from = lutf_now_ns();
+	for (;;) {
+		if (lutf_ring_ready(&rt->r.cq))
+			return true;
+		if ((++spins & 63) == 0) {
+			now = lutf_now_ns();
+			if (now - from > REAP_SPIN_NS || (until && now >= until))
+				return false;
+			sched_yield(); /* a Labor may need this CPU */
+		}
+		__builtin_ia32_pause();
+	}
+}
+
 int lutf_runtime_reap(struct lutf_runtime *rt, struct lutf_completion *out, unsigned max,
 		      int timeout_ms)
 {
@@ -173,6 +206,8 @@ int lutf_runtime_reap(struct lutf_runtime *rt, struct lutf_completion *out, unsi
 			break;
 		if (timeout_ms > 0 && lutf_now_ns() >= until)
 			break;
+		if (reap_spin(rt, until))
+			continue;
 		if (lutf_runtime_reap_arm(rt, &bell, &seq, &shared) == 0) {
 			uint64_t now = lutf_now_ns();
 
