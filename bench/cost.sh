@@ -20,8 +20,14 @@
 # depend on timing. No hardware counters are needed (a VM often
 # has none); --no-instructions skips it.
 #
+# --engine-timed N: also N interleaved runs (order shuffled each run) of
+# cost_engine --time sync and --time async, built against each build's
+# engine library: bench/dispatch's (b) and (c) in about a second a run, so
+# that 20 or more runs can resolve a few percent (one bench/dispatch run
+# moves by more than that here). --rounds 0 skips the benches' rounds.
+#
 #   bench/cost.sh BASE_BUILD NEW_BUILD [--rounds N] [--ingress-only]
-#                 [--no-instructions] [--json]
+#                 [--no-instructions] [--engine-timed N] [--json]
 #
 # BASE_BUILD and NEW_BUILD are build folders (Release) holding bench/ingress
 # (and bench/dispatch, bench/daemon). Needs root (the benches start lutfd),
@@ -29,20 +35,21 @@
 set -euo pipefail
 
 usage() {
-	echo "usage: $0 BASE_BUILD NEW_BUILD [--rounds N] [--ingress-only] [--no-instructions] [--json]" >&2
+	echo "usage: $0 BASE_BUILD NEW_BUILD [--rounds N] [--ingress-only] [--no-instructions] [--engine-timed N] [--json]" >&2
 	exit 2
 }
 
 [ $# -ge 2 ] || usage
 base=$1 new=$2
 shift 2
-rounds=4 json=0 only=0 instr=1
+rounds=4 json=0 only=0 instr=1 timed=0
 while [ $# -gt 0 ]; do
 	case $1 in
 	--rounds) rounds=${2:?}; shift ;;
 	--json) json=1 ;;
 	--ingress-only) only=1 ;;
 	--no-instructions) instr=0 ;;
+	--engine-timed) timed=${2:?}; shift ;;
 	-h | --help) usage ;;
 	*) usage ;;
 	esac
@@ -65,18 +72,26 @@ export LUTF_BENCH_ROUNDS=${LUTF_BENCH_ROUNDS:-6}
 here=$(cd "$(dirname "$0")" && pwd)
 calls=20000
 
+# cost_engine built against one build's engine library (and the headers of
+# the tree it came from), as $out/cost_engine.<tag>.
+engine_bin() { # build_dir tag
+	local b=$1 tag=$2 src
+	[ -x "$out/cost_engine.$tag" ] && return 0
+	src=$(sed -n 's/^CMAKE_HOME_DIRECTORY:INTERNAL=//p' "$b/CMakeCache.txt")
+	cc -O2 -o "$out/cost_engine.$tag" "$here/cost_engine.c" -I"$src/include" \
+		"$b/userspace/runtime/liblutf_runtime.a" \
+		"$b/userspace/labor_watch/liblutf_labor_watch.a" -lbpf -lpthread -ldl \
+		2>"$out/cc.$tag.err" || { cat "$out/cc.$tag.err" >&2; return 1; }
+}
+
 # Instructions per call of the engine, one build: "<front> <worker>", or
 # nothing on failure. Front: everything run inside lutf_runtime_submit and
 # lutf_runtime_reap (the result copy, the pops, the unref); worker: inside
 # the Labor's call_function (resolve, the no-op, the output, the finish).
 # Program totals under the toggles, so tail calls cannot hide a callee.
 engine_instr() { # build_dir tag
-	local b=$1 tag=$2 src side
-	src=$(sed -n 's/^CMAKE_HOME_DIRECTORY:INTERNAL=//p' "$b/CMakeCache.txt")
-	cc -O2 -o "$out/cost_engine.$tag" "$here/cost_engine.c" -I"$src/include" \
-		"$b/userspace/runtime/liblutf_runtime.a" \
-		"$b/userspace/labor_watch/liblutf_labor_watch.a" -lbpf -lpthread -ldl \
-		2>"$out/cc.$tag.err" || { cat "$out/cc.$tag.err" >&2; return 1; }
+	local b=$1 tag=$2 side
+	engine_bin "$b" "$tag" || return 1
 	for side in "front:--toggle-collect=lutf_runtime_submit --toggle-collect=lutf_runtime_reap" \
 		"worker:--toggle-collect=call_function"; do
 		# shellcheck disable=SC2086 # the toggles are words
@@ -123,6 +138,21 @@ if [ $instr = 1 ]; then
 fi
 
 load_start=$(cut -d' ' -f1-3 /proc/loadavg)
+if [ "$timed" -gt 0 ]; then
+	command -v cc >/dev/null || { echo "cost.sh: --engine-timed needs cc" >&2; exit 1; }
+	engine_bin "$base" base && engine_bin "$new" new ||
+		{ echo "cost.sh: cannot build cost_engine" >&2; exit 1; }
+	echo "cost.sh: $timed interleaved engine timings (sync, async)" >&2
+	for ((i = 1; i <= timed; i++)); do
+		if ((RANDOM % 2)); then order=(base new); else order=(new base); fi
+		for t in "${order[@]}"; do
+			for m in sync async; do
+				"$out/cost_engine.$t" --time $m >"$out/timed.$m.$t.$i" 2>"$out/timed.$m.$t.$i.err" ||
+					{ echo "cost.sh: cost_engine.$t --time $m failed:" >&2; tail -3 "$out/timed.$m.$t.$i.err" >&2; exit 1; }
+			done
+		done
+	done
+fi
 for ((i = 1; i <= rounds; i++)); do
 	if ((i % 2)); then order=("base:$base" "new:$new"); else order=("new:$new" "base:$base"); fi
 	for v in "${order[@]}"; do
@@ -147,7 +177,21 @@ if [ -n "$ibase" ]; then
 		rows+=("${inames[$k]}|${ib[$k]}|${in[$k]}|$r|$r")
 	done
 fi
+timed_row() { # name mode
+	local bs=() ns=() rs=() i b n
+	for ((i = 1; i <= timed; i++)); do
+		b=$(cat "$out/timed.$2.base.$i") n=$(cat "$out/timed.$2.new.$i")
+		bs+=("$b") ns+=("$n")
+		rs+=("$(awk -v a="$n" -v b="$b" 'BEGIN {print (b > 0 ? a / b : 0)}')")
+	done
+	rows+=("$1|$(printf '%s\n' "${bs[@]}" | median)|$(printf '%s\n' "${ns[@]}" | median)|$(printf '%s\n' "${rs[@]}" | median)|${rs[*]}")
+}
+if [ "$timed" -gt 0 ]; then
+	timed_row "engine (b) sync invoke median (ns)" sync
+	timed_row "engine (c) calls/s, 64 in flight" async
+fi
 for f in "${figures[@]}"; do
+	[ "$rounds" -gt 0 ] || break
 	IFS='|' read -r name p path <<<"$f"
 	bs=() ns=() rs=()
 	for ((i = 1; i <= rounds; i++)); do
