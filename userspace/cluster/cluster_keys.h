@@ -47,8 +47,8 @@ int lutf_cluster_key_add(struct lutf_cluster *c, const char *tenant, char key[88
 			 struct lutf_cluster_key *k, char *msg, size_t cap);
 /* Revoke tenant's key id (compare-and-set on its revision). Returns 0 (also
  * when revoked already), -ENOENT (no such key of tenant) or -errno. */
-int lutf_cluster_key_revoke(struct lutf_cluster *c, const char *tenant, const char *id,
-			    char *msg, size_t cap);
+int lutf_cluster_key_revoke(struct lutf_cluster *c, const char *tenant, const char *id, char *msg,
+			    size_t cap);
 /* Every well-formed entry (of tenant, or all when tenant is NULL), in id
  * order. Returns 0 or -errno with msg. */
 int lutf_cluster_key_list(struct lutf_cluster *c, const char *tenant,

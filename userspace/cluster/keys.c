@@ -113,8 +113,8 @@ int lutf_cluster_key_decode(const char *id, const void *data, size_t len,
 		else if (!strcmp(line, "tenant") && name_ok(v))
 			bit = 2, memcpy(k->tenant, v, strlen(v) + 1);
 		else if (!strcmp(line, "hash") && hex_ok(v, 2 * LUTF_CLUSTER_KEY_HASH))
-			bit = 4, sodium_hex2bin(k->hash, sizeof(k->hash), v, strlen(v), NULL, NULL,
-						NULL);
+			bit = 4,
+			sodium_hex2bin(k->hash, sizeof(k->hash), v, strlen(v), NULL, NULL, NULL);
 		else if (!strcmp(line, "created") && u64_of(v, &k->created))
 			bit = 8;
 		else if (!strcmp(line, "revoked") && u64_of(v, &k->revoked))
@@ -244,8 +244,7 @@ int lutf_cluster_key_add(struct lutf_cluster *c, const char *tenant, char key[88
 	memcpy(key, "lutf_", 5);
 	memcpy(key + 5, k->id, LUTF_CLUSTER_KEY_ID);
 	key[5 + LUTF_CLUSTER_KEY_ID] = '_';
-	sodium_bin2hex(key + 6 + LUTF_CLUSTER_KEY_ID, 2 * SECRET_BYTES + 1, secret,
-		       sizeof(secret));
+	sodium_bin2hex(key + 6 + LUTF_CLUSTER_KEY_ID, 2 * SECRET_BYTES + 1, secret, sizeof(secret));
 	sodium_memzero(secret, sizeof(secret));
 	err = 0;
 out:
@@ -253,8 +252,8 @@ out:
 	return err;
 }
 
-int lutf_cluster_key_revoke(struct lutf_cluster *c, const char *tenant, const char *id,
-			    char *msg, size_t cap)
+int lutf_cluster_key_revoke(struct lutf_cluster *c, const char *tenant, const char *id, char *msg,
+			    size_t cap)
 {
 	struct lutf_cluster_key k;
 	char val[LUTF_CLUSTER_KEY_VALUE];
@@ -343,7 +342,8 @@ int lutf_cluster_key_list(struct lutf_cluster *c, const char *tenant,
 		if (kvStore_Get(&e, kv, keys.Keys[i]) != NATS_OK)
 			continue;
 		if (!lutf_cluster_key_decode(keys.Keys[i], kvEntry_Value(e),
-					     (size_t)kvEntry_ValueLen(e), &all[n], why, sizeof(why)) &&
+					     (size_t)kvEntry_ValueLen(e), &all[n], why,
+					     sizeof(why)) &&
 		    (!tenant || !strcmp(all[n].tenant, tenant)))
 			n++;
 		kvEntry_Destroy(e);
@@ -492,9 +492,10 @@ static int deliver(bool *pending)
 		}
 		*pending = true;
 		if (s->said != s->rev)
-			K.log("cluster: lutf_keys entry %s refused: tenant %s has no function in the "
-			      "registry (taken once it has)",
-			      s->k.id, s->k.tenant);
+			K.log(
+			    "cluster: lutf_keys entry %s refused: tenant %s has no function in the "
+			    "registry (taken once it has)",
+			    s->k.id, s->k.tenant);
 		s->said = s->rev;
 	}
 	if (have)
