@@ -145,8 +145,8 @@ static int cluster_key(const char *verb, const char *tenant, const char *id)
 		if (g.json)
 			putchar('[');
 		else
-			printf("%-20s %-16s %-20s %-8s %s\n", "TENANT", "KEY_ID", "CREATED", "STATE",
-			       "REVOKED");
+			printf("%-20s %-16s %-20s %-8s %s\n", "TENANT", "KEY_ID", "CREATED",
+			       "STATE", "REVOKED");
 		err = lutf_cluster_key_list(c, tenant, list_one, &lo, msg, sizeof(msg));
 		if (g.json)
 			puts("]");

@@ -688,7 +688,7 @@ void lutf_cluster_node_stop(void)
 	if (!N.running)
 		return;
 	atomic_store_explicit(&N.stop, true, memory_order_relaxed);
-	lutf_cluster_keys_stop(); /* before the connection it uses closes */
+	lutf_cluster_keys_stop();	   /* before the connection it uses closes */
 	pthread_rwlock_wrlock(&conn_lock); /* no caller of lutf_cluster_node_get holds it now */
 	N.running = false;
 	pthread_rwlock_unlock(&conn_lock);

@@ -529,8 +529,9 @@ int lutfd_keys_cluster_replace(const struct lutf_cluster_key *in, size_t n)
 			r.revoked = r.revoked ?: e->revoked ?: now;
 			r.clash = false;
 			if (!was || !was->revoked)
-				lutfd_log("cluster: API key %s deleted from lutf_keys: revoked here",
-					  e->id);
+				lutfd_log(
+				    "cluster: API key %s deleted from lutf_keys: revoked here",
+				    e->id);
 			nt[nn++] = r;
 			continue;
 		}
@@ -540,19 +541,22 @@ int lutfd_keys_cluster_replace(const struct lutf_cluster_key *in, size_t n)
 		r.revoked = e->revoked;
 		if (was && was->revoked && !r.revoked) {
 			r = *was;
-			lutfd_log("cluster: API key %s of tenant %s refused as active: it was revoked "
-				  "(a revoked key never comes back)",
-				  e->id, e->tenant);
+			lutfd_log(
+			    "cluster: API key %s of tenant %s refused as active: it was revoked "
+			    "(a revoked key never comes back)",
+			    e->id, e->tenant);
 		} else if (local && !r.revoked) {
 			r.clash = true;
 			if (!was || !was->clash)
-				lutfd_log("cluster: API key %s of tenant %s refused: a local key of "
-					  "tenant %s has this id (the local key is used)",
-					  e->id, e->tenant, local->tenant);
+				lutfd_log(
+				    "cluster: API key %s of tenant %s refused: a local key of "
+				    "tenant %s has this id (the local key is used)",
+				    e->id, e->tenant, local->tenant);
 		} else if (local && (!was || !was->revoked)) {
-			lutfd_log("cluster: API key %s revoked in lutf_keys: the local key with this "
-				  "id is refused too",
-				  e->id);
+			lutfd_log(
+			    "cluster: API key %s revoked in lutf_keys: the local key with this "
+			    "id is refused too",
+			    e->id);
 		} else if (!was) {
 			lutfd_log("cluster: API key %s of tenant %s added%s", e->id, e->tenant,
 				  r.revoked ? " (revoked)" : "");
@@ -568,8 +572,9 @@ int lutfd_keys_cluster_replace(const struct lutf_cluster_key *in, size_t n)
 		if (old[i].revoked && nn < 2 * MAX_KEYS)
 			nt[nn++] = old[i];
 		else if (!old[i].revoked && !old[i].clash)
-			lutfd_log("cluster: API key %s of tenant %s is gone from lutf_keys: dropped",
-				  old[i].id, old[i].tenant);
+			lutfd_log(
+			    "cluster: API key %s of tenant %s is gone from lutf_keys: dropped",
+			    old[i].id, old[i].tenant);
 	}
 	pthread_mutex_unlock(&ck_lock);
 	/* Saved before the swap: a restart never finds less than was in force
@@ -797,7 +802,8 @@ static void key_revoke(struct lutf_conn *c, const struct lutf_wire_hdr *h, const
 
 	struct key_rec ck;
 
-	if ((!k || strcmp(k->tenant, tenant)) && cluster_key(id, &ck) && !strcmp(ck.tenant, tenant)) {
+	if ((!k || strcmp(k->tenant, tenant)) && cluster_key(id, &ck) &&
+	    !strcmp(ck.tenant, tenant)) {
 		snprintf(msg, sizeof(msg),
 			 "API key %s is a cluster key: revoke it with lutfctl --cluster URL key "
 			 "revoke %s %s",
