@@ -305,8 +305,9 @@ int lutfd_keys_load(void)
 	if ((rc = load_file("", &keys, &nkeys, false)))
 		return rc;
 	/* The cluster's keys as this node last had them: checked with until
-	 * the keys thread hands over the bucket (docs/cluster.md "Keys"). */
-	if ((rc = load_file(".cluster", &ckeys, &nckeys, true)))
+	 * the keys thread hands over the bucket (docs/cluster.md "Keys"); a
+	 * lone host has none. */
+	if (g_cfg.cluster[0] && (rc = load_file(".cluster", &ckeys, &nckeys, true)))
 		return rc;
 	return load_admin_token();
 }
@@ -407,6 +408,8 @@ static bool cluster_key(const char *id, struct key_rec *out)
 {
 	struct key_rec *k;
 
+	if (!g_cfg.cluster[0])
+		return false; /* a lone host: its own keys only, no lock on the call path */
 	pthread_mutex_lock(&ck_lock);
 	k = find_in(ckeys, nckeys, id);
 	if (k)
