@@ -307,8 +307,14 @@ int lutfd_keys_load(void)
 	/* The cluster's keys as this node last had them: checked with until
 	 * the keys thread hands over the bucket (docs/cluster.md "Keys"); a
 	 * lone host has none. */
-	if (g_cfg.cluster[0] && (rc = load_file(".cluster", &ckeys, &nckeys, true)))
-		return rc;
+	if (g_cfg.cluster[0] && load_file(".cluster", &ckeys, &nckeys, true)) {
+		/* Not fatal: no cluster key opens anything until NATS hands
+		 * the table over (fails closed; nothing revoked comes back). */
+		fprintf(stderr, "lutfd: the cluster keys cache is ignored until NATS answers\n");
+		free(ckeys);
+		ckeys = NULL;
+		nckeys = 0;
+	}
 	return load_admin_token();
 }
 
