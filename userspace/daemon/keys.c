@@ -502,10 +502,9 @@ enum lutfd_auth lutfd_keys_check(const char *tenant, const char *fn, const char 
  * entry never brings it back); an active entry whose id is a local key is
  * refused (the local key is used), a revoked one revokes that id here too;
  * an id missing from the bucket is dropped unless it was revoked (kept as a
- * tombstone). The new table is saved to <state_dir>/keys.cluster, then
- * swapped in under ck_lock; it is swapped in even when the disk refuses
- * (a revocation must take effect), and the failure is logged. Returns 0 or
- * -errno (the save).
+ * tombstone). The new table is swapped in under ck_lock, then saved to
+ * <state_dir>/keys.cluster (a failure is logged; the table stays in
+ * force). Returns 0 or -errno (the save).
  */
 int lutfd_keys_cluster_replace(const struct lutf_cluster_key *in, size_t n)
 {
@@ -585,19 +584,19 @@ int lutfd_keys_cluster_replace(const struct lutf_cluster_key *in, size_t n)
 			    "cluster: API key %s of tenant %s is gone from lutf_keys: dropped",
 			    old[i].id, old[i].tenant);
 	}
-	pthread_mutex_unlock(&ck_lock);
-	/* Saved before the swap: a restart never finds less than was in force
-	 * (the file is written only by this thread). */
-	rc = save_file(".cluster", nt, nn, false);
-	if (rc)
-		lutfd_log("cluster: cannot save the cluster keys cache in %s: %s (in force until "
-			  "restart)",
-			  g_cfg.state_dir, strerror(-rc));
-	pthread_mutex_lock(&ck_lock);
+	/* In force first: a revocation must not wait for the disk (an fsync
+	 * on a busy host takes hundreds of ms). A crash before the save below
+	 * leaves the previous cache, as if this node had been cut off; only
+	 * this thread writes the file. */
 	ckeys = nt;
 	nckeys = nn;
 	pthread_mutex_unlock(&ck_lock);
 	free(old);
+	rc = save_file(".cluster", nt, nn, false); /* nt: replaced only by this thread */
+	if (rc)
+		lutfd_log("cluster: cannot save the cluster keys cache in %s: %s (in force until "
+			  "restart)",
+			  g_cfg.state_dir, strerror(-rc));
 	return rc;
 }
 #endif
