@@ -25,10 +25,11 @@
 
 static const char key_help[] =
     "Usage: lutfctl [--cluster URL] key create TENANT   (or: key add TENANT)\n"
-    "       lutfctl key list [TENANT]\n"
-    "       lutfctl key revoke TENANT KEY_ID\n"
+    "       lutfctl [--cluster URL] key list [TENANT]\n"
+    "       lutfctl [--cluster URL] key revoke TENANT KEY_ID\n"
     "\n"
-    "API keys let callers invoke TENANT's functions over TCP and HTTP\n"
+    "API keys let callers invoke TENANT's functions over TCP and HTTP (and\n"
+    "nats:// in a cluster)\n"
     "(HTTP: Authorization: Bearer KEY; lutfctl invoke --key KEY or LUTF_KEY).\n"
     "  create  make a key and print it on stdout. It is shown this once:\n"
     "          lutfd keeps only its hash. Its id goes to stderr.\n"
