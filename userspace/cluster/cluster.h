@@ -189,6 +189,7 @@ struct lutf_cluster_async_limit {
 void lutf_cluster_async_limits(const struct lutf_cluster_async_limit *lim, size_t n);
 
 /* ---- the node side (node.c), run inside lutfd ---- */
+struct lutf_cluster_key; /* cluster_keys.h */
 struct lutf_cluster_node_cfg {
 	struct lutf_cluster_opts nats;
 	const char *node;	  /* this node's name in lutf_nodes */
@@ -198,6 +199,8 @@ struct lutf_cluster_node_cfg {
 	const char *data_sock;	  /* lutfd's own data socket: forwarded calls run there */
 	/* Answers of lutf_cluster_forward (a libnats thread; NULL: no forwarding). */
 	void (*on_reply)(struct lutf_cluster_reply *r);
+	/* The whole lutf_keys table after each change (the keys thread; NULL: not watched). */
+	int (*on_keys)(const struct lutf_cluster_key *k, size_t n);
 	void (*log)(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 };
 /* Start the node's thread: it watches the registry and converges lutfd to

@@ -23,6 +23,7 @@
 #include <lutf/protocol.h>
 
 #include "cluster_int.h"
+#include "cluster_keys.h"
 
 #define MAX_FNS 256 /* functions this node tracks; more are logged and skipped */
 
@@ -674,6 +675,8 @@ int lutf_cluster_node_start(const struct lutf_cluster_node_cfg *cfg)
 	pthread_rwlock_wrlock(&conn_lock);
 	N.running = true;
 	pthread_rwlock_unlock(&conn_lock);
+	if ((err = lutf_cluster_keys_start(N.c, &N.cfg))) /* lutf_keys (keys.c) */
+		N.cfg.log("cluster: keys are not watched: %s", strerror(-err));
 	N.cfg.log("cluster: node %s on %s", N.node, N.url);
 	return 0;
 }
@@ -685,6 +688,7 @@ void lutf_cluster_node_stop(void)
 	if (!N.running)
 		return;
 	atomic_store_explicit(&N.stop, true, memory_order_relaxed);
+	lutf_cluster_keys_stop();	   /* before the connection it uses closes */
 	pthread_rwlock_wrlock(&conn_lock); /* no caller of lutf_cluster_node_get holds it now */
 	N.running = false;
 	pthread_rwlock_unlock(&conn_lock);

@@ -52,6 +52,12 @@ int lutf_cluster_nerr(natsStatus s, char *msg, size_t cap, const char *what)
 }
 #define nerr lutf_cluster_nerr
 
+static void on_connected(natsConnection *nc, void *closure)
+{
+	(void)nc;
+	(void)closure; /* lutf_cluster_ready asks the connection's status */
+}
+
 int lutf_cluster_open(const struct lutf_cluster_opts *o, struct lutf_cluster **out, char *msg,
 		      size_t cap)
 {
@@ -100,8 +106,11 @@ int lutf_cluster_open(const struct lutf_cluster_opts *o, struct lutf_cluster **o
 		s = natsOptions_SetReconnectWait(opts, 250);
 	if (s == NATS_OK)
 		s = natsOptions_SetSendAsap(opts, true); /* the issue: no 1 ms flusher delay */
+	/* With a connected callback a refused first connect returns at once and
+	 * goes on in the background; with NULL, libnats blocks until a server
+	 * answers (a node started while NATS is down would never start). */
 	if (s == NATS_OK && o->retry)
-		s = natsOptions_SetRetryOnFailedConnect(opts, true, NULL, NULL);
+		s = natsOptions_SetRetryOnFailedConnect(opts, true, on_connected, NULL);
 	if (s != NATS_OK) {
 		err = nerr(s, msg, cap, "NATS options");
 		goto err;

@@ -6,12 +6,16 @@
  * hash, and it is compared in constant time (libsodium); a change is
  * answered only once <state_dir>/keys holding it is durable (temporary
  * file, fsync, rename, fsync of the folder), else it is undone in memory.
+ * Cluster keys (lutf_keys, docs/cluster.md "Keys") are a second table that
+ * the cluster's keys thread replaces whole, cached in <state_dir>/
+ * keys.cluster; a key id revoked there stays revoked on this node.
  */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
 #include <limits.h>
+#include <pthread.h>
 #include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -23,6 +27,9 @@
 
 #include "keys.h"
 #include "lutfd.h"
+#ifdef LUTF_HAVE_CLUSTER
+#include "cluster_keys.h"
+#endif
 
 #define KEY_PREFIX "lutf_"
 #define ID_BYTES 8
@@ -39,10 +46,11 @@
 #define NOT_SAVED LUTF_STATUS_NOT_PERSISTED
 
 struct key_rec {
-	char tenant[LUTFD_NAME];
+	char tenant[LUTFD_NAME]; /* cluster tombstones of ids never seen: "-" */
 	char id[ID_HEX + 1];
 	uint64_t created, revoked; /* unix seconds; revoked 0: active */
 	uint8_t hash[HASH_BYTES];
+	bool clash; /* cluster table: an active entry refused, a local key has its id */
 };
 
 struct pub_rec {
@@ -56,6 +64,16 @@ static struct pub_rec *pubs;
 static size_t npubs;
 static uint8_t admin_hash[HASH_BYTES];
 static bool admin_set;
+/*
+ * The cluster's keys: replaced whole by the cluster's keys thread
+ * (lutfd_keys_cluster_replace), read by the main thread's checks. ck_lock
+ * guards ckeys/nckeys, and the main thread's changes to keys/nkeys (the
+ * keys thread reads local ids to refuse clashes; the main thread, their only
+ * writer, reads them without it).
+ */
+static pthread_mutex_t ck_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct key_rec *ckeys;
+static size_t nckeys;
 
 static void hash_of(const void *p, size_t n, uint8_t out[HASH_BYTES])
 {
@@ -81,15 +99,17 @@ static int fsync_dir(const char *dir)
 	return rc;
 }
 
-/* Write the whole store durably. Returns 0 or -errno (the old file stays). */
-static int save(void)
+/* Write a store durably: <state_dir>/keys<suffix> with the keys k[0..n)
+ * and, for the local store, the public apps. Returns 0 or -errno (the old
+ * file stays). */
+static int save_file(const char *suffix, const struct key_rec *k, size_t n, bool with_pubs)
 {
-	char path[PATH_MAX], tmp[PATH_MAX], hex[2 * HASH_BYTES + 1];
+	char path[PATH_MAX], tmp[PATH_MAX + 8], hex[2 * HASH_BYTES + 1];
 	FILE *fp;
 	int fd, rc = 0;
 
-	store_path(path, sizeof(path), "");
-	store_path(tmp, sizeof(tmp), ".tmp");
+	store_path(path, sizeof(path), suffix);
+	snprintf(tmp, sizeof(tmp), "%s.tmp", path);
 	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
 	if (fd < 0)
 		return -errno;
@@ -100,12 +120,12 @@ static int save(void)
 		goto err;
 	}
 	fprintf(fp, "lutf-keys 1\n");
-	for (size_t i = 0; i < nkeys; i++) {
-		sodium_bin2hex(hex, sizeof(hex), keys[i].hash, HASH_BYTES);
-		fprintf(fp, "key %s %s %" PRIu64 " %" PRIu64 " %s\n", keys[i].tenant, keys[i].id,
-			keys[i].created, keys[i].revoked, hex);
+	for (size_t i = 0; i < n; i++) {
+		sodium_bin2hex(hex, sizeof(hex), k[i].hash, HASH_BYTES);
+		fprintf(fp, "key %s %s %" PRIu64 " %" PRIu64 " %s%s\n", k[i].tenant, k[i].id,
+			k[i].created, k[i].revoked, hex, k[i].clash ? " clash" : "");
 	}
-	for (size_t i = 0; i < npubs; i++)
+	for (size_t i = 0; with_pubs && i < npubs; i++)
 		fprintf(fp, "public %s %s\n", pubs[i].tenant, pubs[i].app);
 	if (fflush(fp) || ferror(fp) || fsync(fd))
 		rc = -errno ?: -EIO;
@@ -123,6 +143,11 @@ err:
 	return rc;
 }
 
+static int save(void)
+{
+	return save_file("", keys, nkeys, true);
+}
+
 static bool hex_ok(const char *s, size_t n)
 {
 	if (strlen(s) != n)
@@ -133,33 +158,39 @@ static bool hex_ok(const char *s, size_t n)
 	return true;
 }
 
-static int parse_line(char *line)
+/* One line of a store into *tk, *tn (the cluster cache: cluster, no
+ * public apps, tombstones "-" and "clash" marks). Returns 0 or -errno. */
+static int parse_line(char *line, struct key_rec **tk, size_t *tn, bool cluster)
 {
-	char w[6][80];
+	char w[7][80];
 	int n;
 
 	line[strcspn(line, "\n")] = 0;
-	n = sscanf(line, "%79s %79s %79s %79s %79s %79s", w[0], w[1], w[2], w[3], w[4], w[5]);
-	if (n == 6 && !strcmp(w[0], "key")) {
+	n = sscanf(line, "%79s %79s %79s %79s %79s %79s %79s", w[0], w[1], w[2], w[3], w[4], w[5],
+		   w[6]);
+	if ((n == 6 || (cluster && n == 7 && !strcmp(w[6], "clash"))) && !strcmp(w[0], "key")) {
 		struct key_rec k = {0}, *p;
 		char *e1, *e2;
+		size_t max = cluster ? 2 * MAX_KEYS : MAX_KEYS;
 
 		k.created = strtoull(w[3], &e1, 10);
 		k.revoked = strtoull(w[4], &e2, 10);
-		if (!lutf_name_valid(w[1]) || !hex_ok(w[2], ID_HEX) || *e1 || *e2 ||
-		    !hex_ok(w[5], 2 * HASH_BYTES) || nkeys >= MAX_KEYS)
+		if (!(lutf_name_valid(w[1]) || (cluster && !strcmp(w[1], "-") && k.revoked)) ||
+		    !hex_ok(w[2], ID_HEX) || *e1 || *e2 || !hex_ok(w[5], 2 * HASH_BYTES) ||
+		    *tn >= max)
 			return -EINVAL;
 		LUTFD_COPY(k.tenant, w[1]);
 		LUTFD_COPY(k.id, w[2]);
+		k.clash = n == 7;
 		sodium_hex2bin(k.hash, HASH_BYTES, w[5], 2 * HASH_BYTES, NULL, NULL, NULL);
-		p = realloc(keys, (nkeys + 1) * sizeof(*p));
+		p = realloc(*tk, (*tn + 1) * sizeof(*p));
 		if (!p)
 			return -ENOMEM;
-		keys = p;
-		keys[nkeys++] = k;
+		*tk = p;
+		(*tk)[(*tn)++] = k;
 		return 0;
 	}
-	if (n == 3 && !strcmp(w[0], "public")) {
+	if (n == 3 && !cluster && !strcmp(w[0], "public")) {
 		struct pub_rec *p;
 
 		if (!lutf_name_valid(w[1]) || !lutf_name_valid(w[2]) || npubs >= MAX_PUBLIC)
@@ -227,18 +258,16 @@ static int load_admin_token(void)
 	return 0;
 }
 
-int lutfd_keys_load(void)
+/* Read <state_dir>/keys<suffix> into *tk, *tn (absent: nothing). Returns 0
+ * or -errno (message printed, naming the file and line). */
+static int load_file(const char *suffix, struct key_rec **tk, size_t *tn, bool cluster)
 {
 	char path[PATH_MAX], line[512];
 	unsigned lineno = 0;
 	FILE *fp;
 	int rc = 0;
 
-	if (sodium_init() < 0) {
-		fprintf(stderr, "lutfd: libsodium does not initialise\n");
-		return -EIO;
-	}
-	store_path(path, sizeof(path), "");
+	store_path(path, sizeof(path), suffix);
 	fp = fopen(path, "re");
 	if (!fp && errno != ENOENT) {
 		rc = -errno;
@@ -254,15 +283,37 @@ int lutfd_keys_load(void)
 			}
 			continue;
 		}
-		if ((rc = parse_line(line)))
+		if ((rc = parse_line(line, tk, tn, cluster)))
 			break;
 	}
 	if (fp)
 		fclose(fp);
-	if (rc) {
+	if (rc)
 		fprintf(stderr, "lutfd: %s: line %u is not a key store line: %s\n", path, lineno,
 			strerror(-rc));
+	return rc;
+}
+
+int lutfd_keys_load(void)
+{
+	int rc;
+
+	if (sodium_init() < 0) {
+		fprintf(stderr, "lutfd: libsodium does not initialise\n");
+		return -EIO;
+	}
+	if ((rc = load_file("", &keys, &nkeys, false)))
 		return rc;
+	/* The cluster's keys as this node last had them: checked with until
+	 * the keys thread hands over the bucket (docs/cluster.md "Keys"); a
+	 * lone host has none. */
+	if (g_cfg.cluster[0] && load_file(".cluster", &ckeys, &nckeys, true)) {
+		/* Not fatal: no cluster key opens anything until NATS hands
+		 * the table over (fails closed; nothing revoked comes back). */
+		fprintf(stderr, "lutfd: the cluster keys cache is ignored until NATS answers\n");
+		free(ckeys);
+		ckeys = NULL;
+		nckeys = 0;
 	}
 	return load_admin_token();
 }
@@ -323,15 +374,19 @@ int lutfd_keys_forget_tenant(const char *tenant)
 {
 	size_t nk = 0, np = 0;
 
+	pthread_mutex_lock(&ck_lock); /* the keys thread reads local ids */
 	for (size_t i = 0; i < nkeys; i++)
 		if (strcmp(keys[i].tenant, tenant))
 			keys[nk++] = keys[i];
+	pthread_mutex_unlock(&ck_lock);
 	for (size_t i = 0; i < npubs; i++)
 		if (strcmp(pubs[i].tenant, tenant))
 			pubs[np++] = pubs[i];
 	if (nk == nkeys && np == npubs)
 		return 0;
+	pthread_mutex_lock(&ck_lock);
 	nkeys = nk;
+	pthread_mutex_unlock(&ck_lock);
 	npubs = np;
 	return save();
 }
@@ -346,6 +401,29 @@ static struct key_rec *key_by_id(const char *id)
 	return NULL;
 }
 
+static struct key_rec *find_in(struct key_rec *t, size_t n, const char *id)
+{
+	for (size_t i = 0; i < n; i++)
+		if (!strcmp(t[i].id, id))
+			return &t[i];
+	return NULL;
+}
+
+/* A copy of the cluster table's record of id (any thread). */
+static bool cluster_key(const char *id, struct key_rec *out)
+{
+	struct key_rec *k;
+
+	if (!g_cfg.cluster[0])
+		return false; /* a lone host: its own keys only, no lock on the call path */
+	pthread_mutex_lock(&ck_lock);
+	k = find_in(ckeys, nckeys, id);
+	if (k)
+		*out = *k;
+	pthread_mutex_unlock(&ck_lock);
+	return k != NULL;
+}
+
 enum lutfd_auth lutfd_keys_check(const char *tenant, const char *fn, const char *key, size_t len,
 				 char *msg, size_t cap)
 {
@@ -353,9 +431,9 @@ enum lutfd_auth lutfd_keys_check(const char *tenant, const char *fn, const char 
 	struct lutfd_fn *f;
 	uint8_t secret[SECRET_BYTES], h[HASH_BYTES];
 	char id[ID_HEX + 1];
-	struct key_rec *k;
+	struct key_rec *k, ck;
 	size_t pre = sizeof(KEY_PREFIX) - 1;
-	bool match;
+	bool match, in_cluster;
 
 	if (!g_cfg.require_keys)
 		return LUTFD_AUTH_OK;
@@ -383,11 +461,25 @@ enum lutfd_auth lutfd_keys_check(const char *tenant, const char *fn, const char 
 	}
 	hash_of(secret, sizeof(secret), h);
 	sodium_memzero(secret, sizeof(secret));
+	/* A local key wins a clash of ids with an active cluster key (that
+	 * one was refused and logged); a cluster revocation of the id always
+	 * applies (docs/cluster.md "Keys"). */
 	k = key_by_id(id);
+	in_cluster = cluster_key(id, &ck);
+	if (k && in_cluster && ck.revoked) {
+		snprintf(msg, cap, "API key %s was revoked in the cluster", id);
+		return LUTFD_AUTH_DENIED;
+	}
+	if (!k && in_cluster && !ck.clash)
+		k = &ck;
 	/* Compare even when the id is unknown: the time taken says nothing. */
 	match = sodium_memcmp(h, k ? k->hash : admin_hash, HASH_BYTES) == 0 && k;
 	if (!match) {
 		snprintf(msg, cap, "unknown API key %s", id);
+		return LUTFD_AUTH_DENIED;
+	}
+	if (k->revoked && !strcmp(k->tenant, "-")) {
+		snprintf(msg, cap, "API key %s was revoked in the cluster", id);
 		return LUTFD_AUTH_DENIED;
 	}
 	if (k->revoked) {
@@ -400,6 +492,114 @@ enum lutfd_auth lutfd_keys_check(const char *tenant, const char *fn, const char 
 	}
 	return LUTFD_AUTH_OK;
 }
+
+#ifdef LUTF_HAVE_CLUSTER
+/*
+ * The keys thread's hand-over: in[0..n) is the whole lutf_keys bucket as
+ * that thread checked it (entries of unknown tenants left out; a deleted id
+ * comes with revoked set and no tenant). Rules, each logged when it first
+ * applies: an id this node saw revoked stays revoked (a stale or hostile
+ * entry never brings it back); an active entry whose id is a local key is
+ * refused (the local key is used), a revoked one revokes that id here too;
+ * an id missing from the bucket is dropped unless it was revoked (kept as a
+ * tombstone). The new table is swapped in under ck_lock, then saved to
+ * <state_dir>/keys.cluster (a failure is logged; the table stays in
+ * force). Returns 0 or -errno (the save).
+ */
+int lutfd_keys_cluster_replace(const struct lutf_cluster_key *in, size_t n)
+{
+	struct key_rec *nt, *old;
+	size_t nn = 0, nold;
+	uint64_t now = (uint64_t)time(NULL);
+	int rc;
+
+	nt = calloc(n + nckeys + 1, sizeof(*nt));
+	if (!nt) {
+		lutfd_log("cluster keys: out of memory: the table stays as it was");
+		return -ENOMEM;
+	}
+	pthread_mutex_lock(&ck_lock);
+	old = ckeys; /* only this thread replaces it: read without copying */
+	nold = nckeys;
+	for (size_t i = 0; i < n; i++) {
+		const struct lutf_cluster_key *e = &in[i];
+		struct key_rec *was = find_in(old, nold, e->id), *local = key_by_id(e->id);
+		struct key_rec r = {0};
+
+		if (find_in(nt, nn, e->id))
+			continue; /* the thread hands each id once; be safe */
+		LUTFD_COPY(r.id, e->id);
+		if (!e->tenant[0]) { /* deleted from the bucket: revoked here */
+			if (was)
+				r = *was;
+			else
+				LUTFD_COPY(r.tenant, "-");
+			r.revoked = r.revoked ?: e->revoked ?: now;
+			r.clash = false;
+			if (!was || !was->revoked)
+				lutfd_log(
+				    "cluster: API key %s deleted from lutf_keys: revoked here",
+				    e->id);
+			nt[nn++] = r;
+			continue;
+		}
+		LUTFD_COPY(r.tenant, e->tenant);
+		memcpy(r.hash, e->hash, HASH_BYTES);
+		r.created = e->created;
+		r.revoked = e->revoked;
+		if (was && was->revoked && !r.revoked) {
+			r = *was;
+			lutfd_log(
+			    "cluster: API key %s of tenant %s refused as active: it was revoked "
+			    "(a revoked key never comes back)",
+			    e->id, e->tenant);
+		} else if (local && !r.revoked) {
+			r.clash = true;
+			if (!was || !was->clash)
+				lutfd_log(
+				    "cluster: API key %s of tenant %s refused: a local key of "
+				    "tenant %s has this id (the local key is used)",
+				    e->id, e->tenant, local->tenant);
+		} else if (local && (!was || !was->revoked)) {
+			lutfd_log(
+			    "cluster: API key %s revoked in lutf_keys: the local key with this "
+			    "id is refused too",
+			    e->id);
+		} else if (!was) {
+			lutfd_log("cluster: API key %s of tenant %s added%s", e->id, e->tenant,
+				  r.revoked ? " (revoked)" : "");
+		} else if (r.revoked && !was->revoked) {
+			lutfd_log("cluster: API key %s of tenant %s revoked", e->id, e->tenant);
+		}
+		nt[nn++] = r;
+	}
+	/* Tombstones stay; active keys gone from the bucket are dropped. */
+	for (size_t i = 0; i < nold; i++) {
+		if (find_in(nt, nn, old[i].id))
+			continue;
+		if (old[i].revoked && nn < 2 * MAX_KEYS)
+			nt[nn++] = old[i];
+		else if (!old[i].revoked && !old[i].clash)
+			lutfd_log(
+			    "cluster: API key %s of tenant %s is gone from lutf_keys: dropped",
+			    old[i].id, old[i].tenant);
+	}
+	/* In force first: a revocation must not wait for the disk (an fsync
+	 * on a busy host takes hundreds of ms). A crash before the save below
+	 * leaves the previous cache, as if this node had been cut off; only
+	 * this thread writes the file. */
+	ckeys = nt;
+	nckeys = nn;
+	pthread_mutex_unlock(&ck_lock);
+	free(old);
+	rc = save_file(".cluster", nt, nn, false); /* nt: replaced only by this thread */
+	if (rc)
+		lutfd_log("cluster: cannot save the cluster keys cache in %s: %s (in force until "
+			  "restart)",
+			  g_cfg.state_dir, strerror(-rc));
+	return rc;
+}
+#endif
 
 /* The header (name, NUL, value; no NUL after it) that marks a NATS client's call: the
  * cluster thread (userspace/cluster/invoke.c) sends "lutf-forwarded: client"
@@ -528,7 +728,7 @@ static void key_create(struct lutf_conn *c, const struct lutf_wire_hdr *h, const
 	do {
 		randombytes_buf(idb, sizeof(idb));
 		sodium_bin2hex(k.id, sizeof(k.id), idb, sizeof(idb));
-	} while (key_by_id(k.id));
+	} while (key_by_id(k.id) || cluster_key(k.id, &(struct key_rec){0}));
 	randombytes_buf(secret, sizeof(secret));
 	hash_of(secret, sizeof(secret), k.hash);
 	memcpy(key, KEY_PREFIX, sizeof(KEY_PREFIX) - 1);
@@ -538,13 +738,18 @@ static void key_create(struct lutf_conn *c, const struct lutf_wire_hdr *h, const
 	sodium_memzero(secret, sizeof(secret));
 	LUTFD_COPY(k.tenant, tenant);
 	k.created = (uint64_t)time(NULL);
+	pthread_mutex_lock(&ck_lock); /* realloc may move what the keys thread reads */
 	p = realloc(keys, (nkeys + 1) * sizeof(*p));
+	if (p)
+		keys = p;
+	pthread_mutex_unlock(&ck_lock);
 	if (!p) {
 		reply_status(c, h->request_id, LUTF_STATUS_OVERLOADED, "out of memory");
 		goto out;
 	}
-	keys = p;
+	pthread_mutex_lock(&ck_lock); /* the keys thread reads local ids */
 	keys[nkeys++] = k;
+	pthread_mutex_unlock(&ck_lock);
 	rc = save();
 	if (rc) {
 		nkeys--;
@@ -603,6 +808,17 @@ static void key_revoke(struct lutf_conn *c, const struct lutf_wire_hdr *h, const
 	char msg[PATH_MAX + 200];
 	int rc;
 
+	struct key_rec ck;
+
+	if ((!k || strcmp(k->tenant, tenant)) && cluster_key(id, &ck) &&
+	    !strcmp(ck.tenant, tenant)) {
+		snprintf(msg, sizeof(msg),
+			 "API key %s is a cluster key: revoke it with lutfctl --cluster URL key "
+			 "revoke %s %s",
+			 id, tenant, id);
+		reply_status(c, h->request_id, LUTF_STATUS_UNKNOWN_FUNCTION, msg);
+		return;
+	}
 	if (!k || strcmp(k->tenant, tenant)) {
 		snprintf(msg, sizeof(msg), "tenant %s has no API key %s", tenant, id);
 		reply_status(c, h->request_id, LUTF_STATUS_UNKNOWN_FUNCTION, msg);

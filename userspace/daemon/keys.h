@@ -51,4 +51,12 @@ uint32_t lutfd_keys_authorize_frame(void *ctx, struct lutf_conn *c, const struct
  * the admin token. */
 enum lutfd_auth lutfd_keys_admin_check(const char *authorization, char *msg, size_t cap);
 
+#ifdef LUTF_HAVE_CLUSTER
+struct lutf_cluster_key;
+/* The cluster's keys thread hands over the whole lutf_keys table (any
+ * thread; docs/cluster.md "Keys"): saved to <state_dir>/keys.cluster and
+ * swapped in atomically. Returns 0 or -errno (not saved; still in force). */
+int lutfd_keys_cluster_replace(const struct lutf_cluster_key *k, size_t n);
+#endif
+
 #endif /* LUTFD_KEYS_H */
