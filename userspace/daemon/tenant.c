@@ -114,7 +114,9 @@ uint32_t lutfd_load_timeout(void)
 	return ms;
 }
 
-int lutfd_ctl_call(int fd, const void *req, size_t len, char *msg, size_t cap)
+/* The worker's next ctl record (an answer, or its unasked one), within
+ * load_timeout_ms. Job threads only. Returns its rc, -EPIPE or -ETIMEDOUT. */
+static int ctl_wait(int fd, char *msg, size_t cap)
 {
 	uint32_t timeout_ms = lutfd_load_timeout();
 	uint64_t until = lutfd_now_ms() + timeout_ms;
@@ -122,12 +124,6 @@ int lutfd_ctl_call(int fd, const void *req, size_t len, char *msg, size_t cap)
 	int32_t rc;
 	ssize_t n;
 
-	if (msg && cap)
-		msg[0] = 0;
-	if (fd < 0)
-		return -EPIPE;
-	if (send(fd, req, len, MSG_NOSIGNAL) != (ssize_t)len)
-		return -EPIPE;
 	for (;;) {
 		struct pollfd p = {fd, POLLIN, 0};
 		uint64_t now = lutfd_now_ms();
@@ -148,6 +144,17 @@ int lutfd_ctl_call(int fd, const void *req, size_t len, char *msg, size_t cap)
 	memcpy(&rc, buf, sizeof(rc));
 	snprintf(msg, cap, "%s", buf + sizeof(rc));
 	return rc;
+}
+
+int lutfd_ctl_call(int fd, const void *req, size_t len, char *msg, size_t cap)
+{
+	if (msg && cap)
+		msg[0] = 0;
+	if (fd < 0)
+		return -EPIPE;
+	if (send(fd, req, len, MSG_NOSIGNAL) != (ssize_t)len)
+		return -EPIPE;
+	return ctl_wait(fd, msg, cap);
 }
 
 /* Returns 0 or -E2BIG (msg says why). */
@@ -246,6 +253,7 @@ struct wstart {
 	/* spawn: prepared on the main thread, sent by the job */
 	int zctl[2], zlog[2], memfd;
 	int zout; /* write end of the tenant's output pipe: the worker's fd 1, 2 */
+	int cg[LUTFD_CG__N], ncg; /* the files the worker joins its cgroup by */
 	size_t size;
 	char name[LUTFD_NAME];
 	struct lutf_wk_sandbox sb;
@@ -283,6 +291,8 @@ static void ws_close(struct wstart *w)
 	if (w->zout >= 0)
 		close(w->zout);
 	w->zout = -1;
+	while (w->ncg > 0)
+		close(w->cg[--w->ncg]);
 }
 
 /* Main. */
@@ -395,6 +405,12 @@ static void ws_spawn(void *arg)
 		    lutfd_tlog_open(t->name, &w->zout); /* the worker's fd 1 and 2 (tenant_log.c) */
 	if (err)
 		goto fail;
+	/* The worker joins its cgroup itself (zygote.c); no hierarchy, no files. */
+	err = lutfd_cg_join_fds(&g_cg, t->name, w->cg, &w->ncg, w->msg, sizeof(w->msg));
+	if (err) {
+		lutfd_log("tenant %s: no worker: its cgroup: %s", t->name, w->msg);
+		goto fail;
+	}
 	LUTFD_COPY(w->name, t->name);
 	w->memfd = t->memfd;
 	w->size = t->size;
@@ -424,7 +440,8 @@ static void ws_finish(void *arg)
 	}
 	t->up = true;
 	t->fails_in_row = 0;
-	/* spawn: the zygote's fork; cgroup: the move; then the wait for the
+	/* spawn: the zygote's fork; cgroup: the worker's own join (its word)
+	 * and lutfd's check of the cgroup's list; then the wait for the
 	 * SIGSYS probe (at start only); confine+load: the worker's sandbox
 	 * (overlapping the move) and its apps. */
 	lutfd_log("tenant %s: worker %d up (tier %s, uid %u) in %.2f ms: spawn %.2f, "
@@ -443,7 +460,7 @@ int lutfd_worker_start_sync(struct lutfd_tenant *t, bool force, char *msg, size_
 	    .t = t, .force = force, .ctl = -1, .zctl = {-1, -1}, .zlog = {-1, -1}, .zout = -1};
 	uint8_t op = LUTF_WK_START;
 	char name[LUTFD_NAME];
-	int err = 0;
+	int err = 0, ncg;
 
 	lutfd_main_call(ws_spawn, &w);
 	if (w.err) {
@@ -455,8 +472,11 @@ int lutfd_worker_start_sync(struct lutfd_tenant *t, bool force, char *msg, size_
 	/* The zygote's fork, off the loop (it may take milliseconds). */
 	w.t_spawn = now_us();
 	pthread_mutex_lock(&zy_mu);
-	w.err = lutf_zygote_spawn(&g_zygote, w.name, w.memfd, w.size, w.zctl[1], w.zlog[1], w.zout,
-				  &w.sb, SPAWN_TIMEOUT_MS, &w.pid);
+	w.err = lutf_zygote_spawn_cg(&g_zygote, w.name, w.memfd, w.size, w.zctl[1], w.zlog[1],
+				     w.zout, w.cg, w.ncg, &w.sb, SPAWN_TIMEOUT_MS, &w.pid);
+	ncg = w.ncg;
+	while (w.ncg > 0) /* the worker has its own copies */
+		close(w.cg[--w.ncg]);
 	/* Still holding zy_mu: the loop reads no exit notice before t->pid
 	 * names the new worker (the loop only ever tries the lock). */
 	lutfd_main_call(ws_spawned, &w);
@@ -468,14 +488,31 @@ int lutfd_worker_start_sync(struct lutfd_tenant *t, bool force, char *msg, size_
 		goto out;
 	}
 	/* Before the first LOAD: no app code runs outside the tenant's cgroup.
-	 * (The worker confines itself meanwhile. On cgroup v1 without
-	 * favordynmods the first move after a quiet spell waits for an RCU
-	 * grace period: milliseconds, the largest part of a worker's start.) */
+	 * The worker joined it itself (its unasked record says how that went:
+	 * zygote.c), then lutfd checks the kernel's list, which the worker
+	 * cannot write: a worker that is not there is killed. (The worker
+	 * confines itself meanwhile. Joining by its own write to v1 "tasks"
+	 * skips the RCU grace period a parent's cgroup.procs write waits for.) */
 	w.t_cg = now_us();
-	if (g_cg.mode != LUTFD_CG_NONE && (err = lutfd_cg_attach(&g_cg, name, w.pid)))
-		lutfd_log("tenant %s: worker %d not moved into its cgroup: %s", name, (int)w.pid,
-			  strerror(-err));
-	err = 0; /* logged, as before: the worker still starts (rlimits hold) */
+	if (ncg > 0) {
+		char why[sizeof(w.msg) - 16];
+
+		err = ctl_wait(w.ctl, w.msg, sizeof(w.msg));
+		if (!err && (err = lutfd_cg_holds(&g_cg, name, w.pid, why, sizeof(why))))
+			snprintf(w.msg, sizeof(w.msg), "cgroup check: %.*s", (int)sizeof(why) - 1, why);
+		else if (err && !w.msg[0])
+			snprintf(w.msg, sizeof(w.msg), "cgroup: no word from the worker: %s",
+				 strerror(-err));
+		if (err) {
+			lutfd_log("tenant %s: worker %d refused (killed): %s", name, (int)w.pid,
+				  w.msg);
+			w.err = err;
+			lutfd_main_call(ws_finish, &w);
+			if (msg && cap)
+				snprintf(msg, cap, "%s", w.msg);
+			goto out;
+		}
+	}
 	/* No app code before the SIGSYS probe is in (at start it loads beside,
 	 * overlapping the fork and the move): a death by the filter is then
 	 * explained. The worker's pid waits in sigsys.c's list meanwhile. */

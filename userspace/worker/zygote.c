@@ -31,6 +31,7 @@
 
 #define ZY_FD 3	  /* the zygote's end of the socketpair, after the fd cleanup */
 #define ZY_NFDS 4 /* a SPAWN's fds: region memfd, ctl, log, output */
+#define ZY_MAXFDS (ZY_NFDS + LUTF_ZY_CG_MAX) /* and its cgroup files */
 
 static int send_msg(int fd, const struct lutf_zy_msg *m)
 {
@@ -53,17 +54,49 @@ static const struct lutf_tier_prep *zy_prepare(const struct lutf_wk_sandbox *sb)
 	return prep;
 }
 
+/*
+ * The new worker, still root and single-threaded: into the tenant's cgroup by
+ * its own write of "0" to each file (v1 "tasks": this thread, no
+ * cgroup_threadgroup_rwsem; v2 "cgroup.procs"), then the unasked ctl record
+ * that tells lutfd to check (worker.h). A failed write: the record says why
+ * and the worker exits before any confinement or app code.
+ */
+static void zy_join_cgroup(const char *tenant, int ctl, const int *cg, int ncg)
+{
+	char buf[sizeof(int32_t) + 200];
+	int32_t rc = 0;
+	size_t len;
+
+	buf[sizeof(rc)] = 0;
+	for (int i = 0; i < ncg && !rc; i++) {
+		if (write(cg[i], "0", 1) != 1) {
+			rc = -errno;
+			snprintf(buf + sizeof(rc), sizeof(buf) - sizeof(rc),
+				 "cgroup: joining file %d of %d: %s", i + 1, ncg, strerror(-rc));
+		}
+	}
+	for (int i = 0; i < ncg; i++)
+		close(cg[i]);
+	memcpy(buf, &rc, sizeof(rc));
+	len = sizeof(rc) + strlen(buf + sizeof(rc));
+	if (send(ctl, buf, len, MSG_NOSIGNAL) != (ssize_t)len || rc) {
+		if (rc)
+			fprintf(stderr, "lutf worker %s: %s\n", tenant, buf + sizeof(rc));
+		_exit(LUTF_WK_EXIT_SANDBOX);
+	}
+}
+
 static void zy_spawn(int zfd, int sfd, pid_t self)
 {
 	struct lutf_zy_msg m;
-	char cbuf[CMSG_SPACE(ZY_NFDS * sizeof(int))];
+	char cbuf[CMSG_SPACE(ZY_MAXFDS * sizeof(int))];
 	struct iovec iov = {&m, sizeof(m)};
 	struct msghdr mh = {
 	    .msg_iov = &iov, .msg_iovlen = 1, .msg_control = cbuf, .msg_controllen = sizeof(cbuf)};
 	struct lutf_zy_msg ans = {.type = LUTF_ZY_SPAWNED};
 	const struct lutf_tier_prep *prep = NULL;
 	struct cmsghdr *cm;
-	int fds[ZY_NFDS] = {-1, -1, -1, -1};
+	int fds[ZY_MAXFDS], nfds = 0;
 	ssize_t n;
 	pid_t pid;
 
@@ -71,16 +104,21 @@ static void zy_spawn(int zfd, int sfd, pid_t self)
 	if (n <= 0)
 		_exit(0); /* lutfd is gone: so are we (workers follow by PDEATHSIG) */
 	cm = CMSG_FIRSTHDR(&mh);
-	if (cm && cm->cmsg_type == SCM_RIGHTS && cm->cmsg_len == CMSG_LEN(sizeof(fds)))
-		memcpy(fds, CMSG_DATA(cm), sizeof(fds));
+	if (cm && cm->cmsg_level == SOL_SOCKET && cm->cmsg_type == SCM_RIGHTS &&
+	    cm->cmsg_len >= CMSG_LEN(0)) {
+		nfds = (int)((cm->cmsg_len - CMSG_LEN(0)) / sizeof(int));
+		if (nfds > ZY_MAXFDS)
+			nfds = ZY_MAXFDS; /* cannot be: cbuf holds no more */
+		memcpy(fds, CMSG_DATA(cm), (size_t)nfds * sizeof(int));
+	}
 	if (n == (ssize_t)sizeof(m) && m.type == LUTF_ZY_PREPARE) {
-		for (int i = 0; i < ZY_NFDS; i++)
-			if (fds[i] >= 0)
-				close(fds[i]);
+		for (int i = 0; i < nfds; i++)
+			close(fds[i]);
 		zy_prepare(&m.sb);
 		return; /* no answer: the spawn that needs the tier reports errors */
 	}
-	if (n != (ssize_t)sizeof(m) || m.type != LUTF_ZY_SPAWN || fds[3] < 0) {
+	if (n != (ssize_t)sizeof(m) || m.type != LUTF_ZY_SPAWN || m.ncg > LUTF_ZY_CG_MAX ||
+	    nfds != ZY_NFDS + (int)m.ncg || (mh.msg_flags & MSG_CTRUNC)) {
 		ans.pid = -EINVAL;
 		goto out;
 	}
@@ -105,14 +143,15 @@ static void zy_spawn(int zfd, int sfd, pid_t self)
 		close(0);
 		if (open("/dev/null", O_RDONLY) != 0)
 			_exit(1);
+		if (m.ncg)
+			zy_join_cgroup(m.tenant, fds[1], fds + ZY_NFDS, (int)m.ncg);
 		lutf_worker_main_prepared(m.tenant, fds[0], (size_t)m.size, fds[1], fds[2],
 					  m.has_sb ? &m.sb : NULL, prep);
 	}
 	ans.pid = pid < 0 ? -errno : pid;
 out:
-	for (int i = 0; i < ZY_NFDS; i++)
-		if (fds[i] >= 0)
-			close(fds[i]);
+	for (int i = 0; i < nfds; i++)
+		close(fds[i]);
 	if (send_msg(zfd, &ans))
 		_exit(0);
 }
@@ -235,16 +274,32 @@ int lutf_zygote_spawn(struct lutf_zygote *z, const char *tenant, int memfd, size
 		      int log, int out, const struct lutf_wk_sandbox *sb, int timeout_ms,
 		      pid_t *pid)
 {
+	return lutf_zygote_spawn_cg(z, tenant, memfd, size, ctl, log, out, NULL, 0, sb, timeout_ms,
+				    pid);
+}
+
+/* Returns 0 or -errno. */
+int lutf_zygote_spawn_cg(struct lutf_zygote *z, const char *tenant, int memfd, size_t size,
+			 int ctl, int log, int out, const int *cg, int ncg,
+			 const struct lutf_wk_sandbox *sb, int timeout_ms, pid_t *pid)
+{
 	struct lutf_zy_msg m = {.type = LUTF_ZY_SPAWN, .size = size};
-	char cbuf[CMSG_SPACE(ZY_NFDS * sizeof(int))];
+	char cbuf[CMSG_SPACE(ZY_MAXFDS * sizeof(int))];
 	struct iovec iov = {&m, sizeof(m)};
-	struct msghdr mh = {
-	    .msg_iov = &iov, .msg_iovlen = 1, .msg_control = cbuf, .msg_controllen = sizeof(cbuf)};
+	struct msghdr mh = {.msg_iov = &iov,
+			    .msg_iovlen = 1,
+			    .msg_control = cbuf,
+			    .msg_controllen = CMSG_SPACE((size_t)(ZY_NFDS + ncg) * sizeof(int))};
 	struct cmsghdr *cm;
-	int fds[ZY_NFDS] = {memfd, ctl, log, out}, null = -1;
+	int fds[ZY_MAXFDS] = {memfd, ctl, log, out}, null = -1;
 	int64_t until = now_ms() + timeout_ms;
 	ssize_t sent;
 
+	if (ncg < 0 || ncg > LUTF_ZY_CG_MAX)
+		return -EINVAL;
+	for (int i = 0; i < ncg; i++)
+		fds[ZY_NFDS + i] = cg[i];
+	m.ncg = (uint32_t)ncg;
 	if (out < 0) {
 		/* No pipe: the worker's output goes nowhere, never to lutfd's log. */
 		null = open("/dev/null", O_WRONLY | O_CLOEXEC);
@@ -261,8 +316,8 @@ int lutf_zygote_spawn(struct lutf_zygote *z, const char *tenant, int memfd, size
 	cm = CMSG_FIRSTHDR(&mh);
 	cm->cmsg_level = SOL_SOCKET;
 	cm->cmsg_type = SCM_RIGHTS;
-	cm->cmsg_len = CMSG_LEN(sizeof(fds));
-	memcpy(CMSG_DATA(cm), fds, sizeof(fds));
+	cm->cmsg_len = CMSG_LEN((size_t)(ZY_NFDS + ncg) * sizeof(int));
+	memcpy(CMSG_DATA(cm), fds, (size_t)(ZY_NFDS + ncg) * sizeof(int));
 	sent = sendmsg(z->fd, &mh, MSG_NOSIGNAL);
 	if (null >= 0)
 		close(null);
