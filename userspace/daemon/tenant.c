@@ -29,6 +29,7 @@
 #include <unistd.h>
 
 #include "isolation.h"
+#include "loader.h" /* lutf_app_looks_python */
 #include "lutfd.h"
 #include "tenant_log.h"
 #include "startup.h"
@@ -254,6 +255,7 @@ struct wstart {
 	int zctl[2], zlog[2], memfd;
 	int zout; /* write end of the tenant's output pipe: the worker's fd 1, 2 */
 	int cg[LUTFD_CG__N], ncg; /* the files the worker joins its cgroup by */
+	bool py, py_got;	  /* the tenant has Python apps; the worker got CPython */
 	size_t size;
 	char name[LUTFD_NAME];
 	struct lutf_wk_sandbox sb;
@@ -295,6 +297,45 @@ static void ws_close(struct wstart *w)
 		close(w->cg[--w->ncg]);
 }
 
+/* Main: whether t (a primary) has a Python app, by its stored files' first
+ * bytes (the worker's loader decides on the same), or a Python deploy is under
+ * way. */
+static bool tenant_has_python(const struct lutfd_tenant *t)
+{
+	if (t->py_want)
+		return true;
+	for (size_t a = 0; a < t->napps; a++) {
+		char path[PATH_MAX];
+		unsigned char head[64];
+		ssize_t n;
+		int fd;
+
+		lutfd_so_path(t->name, t->apps[a].name, t->apps[a].version, path, sizeof(path));
+		fd = open(path, O_RDONLY | O_CLOEXEC);
+		if (fd < 0)
+			continue; /* its load says why */
+		n = read(fd, head, sizeof(head));
+		close(fd);
+		if (n > 0 && lutf_app_looks_python(head, (size_t)n))
+			return true;
+	}
+	return false;
+}
+
+bool lutfd_tenant_python_missing(struct lutfd_tenant *t, const void *so, size_t len,
+				 const char *kind)
+{
+	struct lutfd_tenant *p = lutfd_workers_primary(t);
+	bool missing = false;
+
+	if (strcmp(kind, "python") && (kind[0] || !lutf_app_looks_python(so, len)))
+		return false;
+	p->py_want = true;
+	for (uint32_t w = 0; w < p->nwk; w++)
+		missing |= p->wk[w]->pid > 0 && !p->wk[w]->py_worker;
+	return missing || (p->pid > 0 && !p->py_worker); /* wk[0] is p: the same, if set */
+}
+
 /* Main. */
 static void ws_spawn_failed(struct wstart *w, int err)
 {
@@ -327,6 +368,7 @@ static void ws_spawned(void *arg)
 	}
 	if (lutfd_cg_oom_kills(&g_cg, t->name, &t->oom_seen))
 		t->oom_seen = 0;
+	t->py_worker = w->py_got;
 	lutfd_sigsys_watch(pid);
 	t->pid = pid;
 	/* Before any app code runs: Labor tids are checked against this process. */
@@ -412,6 +454,7 @@ static void ws_spawn(void *arg)
 		goto fail;
 	}
 	LUTFD_COPY(w->name, t->name);
+	w->py = tenant_has_python(lutfd_workers_primary(t));
 	w->memfd = t->memfd;
 	w->size = t->size;
 	w->err = 0;
@@ -444,10 +487,11 @@ static void ws_finish(void *arg)
 	 * and lutfd's check of the cgroup's list; then the wait for the
 	 * SIGSYS probe (at start only); confine+load: the worker's sandbox
 	 * (overlapping the move) and its apps. */
-	lutfd_log("tenant %s: worker %d up (tier %s, uid %u) in %.2f ms: spawn %.2f, "
+	lutfd_log("tenant %s: worker %d up (tier %s, uid %u%s) in %.2f ms: spawn %.2f, "
 		  "cgroup %.2f, confine+load %.2f, start %.2f; waited %.2f for the SIGSYS probe; "
 		  "prepared %.2f (leftovers, sandbox, log), %.2f to the job",
-		  t->name, (int)w->pid, w->tier, w->uid, (double)(end - w->t0) / 1e3,
+		  t->name, (int)w->pid, w->tier, w->uid, w->py_got ? ", CPython" : "",
+		  (double)(end - w->t0) / 1e3,
 		  (double)(w->t_cg - w->t_spawn) / 1e3, (double)(w->t_probe - w->t_cg) / 1e3,
 		  (double)(w->t_start - w->t_load) / 1e3, (double)(end - w->t_start) / 1e3,
 		  (double)(w->t_load - w->t_probe) / 1e3, (double)(w->t_prep - w->t0) / 1e3,
@@ -473,7 +517,8 @@ int lutfd_worker_start_sync(struct lutfd_tenant *t, bool force, char *msg, size_
 	w.t_spawn = now_us();
 	pthread_mutex_lock(&zy_mu);
 	w.err = lutf_zygote_spawn_cg(&g_zygote, w.name, w.memfd, w.size, w.zctl[1], w.zlog[1],
-				     w.zout, w.cg, w.ncg, &w.sb, SPAWN_TIMEOUT_MS, &w.pid);
+				     w.zout, w.cg, w.ncg, w.py ? LUTF_ZY_PYTHON : 0, &w.sb,
+				     SPAWN_TIMEOUT_MS, &w.pid, &w.py_got);
 	ncg = w.ncg;
 	while (w.ncg > 0) /* the worker has its own copies */
 		close(w.cg[--w.ncg]);

@@ -49,13 +49,18 @@ struct lutf_zy_msg {
 	int32_t status;		   /* EXITED: wait status */
 	uint32_t has_sb;	   /* SPAWN: sb applies */
 	uint32_t ncg;		   /* SPAWN: cgroup files after the 4 fds (<= LUTF_ZY_CG_MAX) */
-	uint32_t flags;		   /* SPAWN: none yet, 0 */
+	uint32_t flags;		   /* SPAWN: LUTF_ZY_PYTHON or 0 */
 	uint64_t size;		   /* SPAWN: region bytes */
 	char tenant[64];	   /* SPAWN */
 	struct lutf_wk_sandbox sb; /* SPAWN */
 };
 
 #define LUTF_ZY_CG_MAX 4 /* cgroup files one SPAWN carries (v1: one per controller) */
+/* SPAWN flags: the tenant has a Python app, so the worker must be forked
+ * after the zygote started the interpreter (it starts it then, if it has not
+ * yet: at birth it does not, so a C tenant's first worker never waits for
+ * CPython). SPAWNED's status says whether the worker got it (1) or not (0). */
+#define LUTF_ZY_PYTHON 1u
 
 enum lutf_wk_op {
 	LUTF_WK_LOAD = 1,
@@ -101,9 +106,12 @@ int lutf_zygote_spawn(struct lutf_zygote *z, const char *tenant, int memfd, size
 /* The same, and the worker joins its cgroup itself: cg[0..ncg) (ncg <=
  * LUTF_ZY_CG_MAX) are files it writes "0" to before anything else, then it
  * sends its unasked ctl record (see above). */
+/* flags: LUTF_ZY_PYTHON or 0; *python (if not NULL): whether the worker
+ * was forked with the zygote's interpreter started (or tried). */
 int lutf_zygote_spawn_cg(struct lutf_zygote *z, const char *tenant, int memfd, size_t size,
-			 int ctl, int log, int out, const int *cg, int ncg,
-			 const struct lutf_wk_sandbox *sb, int timeout_ms, pid_t *pid);
+			 int ctl, int log, int out, const int *cg, int ncg, uint32_t flags,
+			 const struct lutf_wk_sandbox *sb, int timeout_ms, pid_t *pid,
+			 bool *python);
 
 /*
  * Have the zygote parse and compile sb's tier (policy_dir, tier) now, so that

@@ -32,6 +32,24 @@
 #define ZY_FD 3	  /* the zygote's end of the socketpair, after the fd cleanup */
 #define ZY_NFDS 4 /* a SPAWN's fds: region memfd, ctl, log, output */
 #define ZY_MAXFDS (ZY_NFDS + LUTF_ZY_CG_MAX) /* and its cgroup files */
+/* No message for this long: the zygote starts CPython (if no Python spawn
+ * asked first), off the path of the spawns that come in a burst at start. */
+#define ZY_PY_IDLE_MS 50
+
+static bool zy_py_tried; /* lutf_python_preinit ran (its result is the module's) */
+
+/* CPython in the zygote, once: Python workers inherit a started interpreter
+ * (loader_python.c; if it does not start, each starts its own). Workers
+ * forked before have none and are C tenants' (LUTF_ZY_PYTHON). */
+static void zy_python(void)
+{
+	if (zy_py_tried)
+		return;
+	zy_py_tried = true;
+#ifdef LUTF_HAVE_PYTHON
+	(void)lutf_python_preinit();
+#endif
+}
 
 static int send_msg(int fd, const struct lutf_zy_msg *m)
 {
@@ -125,6 +143,9 @@ static void zy_spawn(int zfd, int sfd, pid_t self)
 	m.tenant[sizeof(m.tenant) - 1] = 0;
 	if (m.has_sb)
 		prep = zy_prepare(&m.sb);
+	if (m.flags & LUTF_ZY_PYTHON)
+		zy_python();
+	ans.status = zy_py_tried;
 	pid = fork();
 	if (pid == 0) {
 		sigset_t all;
@@ -187,16 +208,18 @@ __attribute__((noreturn)) static void zy_main(pid_t lutfd)
 	sfd = signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC);
 	if (sfd < 0)
 		_exit(1);
-#ifdef LUTF_HAVE_PYTHON
-	/* Before the first fork: Python workers inherit a started interpreter
-	 * (loader_python.c); if it does not start, each starts its own. */
-	(void)lutf_python_preinit();
-#endif
+	/* CPython is not started here (it took 13-60 ms, which the first
+	 * spawn waited for): at the first Python spawn, or once idle. */
 	for (;;) {
 		struct pollfd p[2] = {{ZY_FD, POLLIN, 0}, {sfd, POLLIN, 0}};
+		int n = poll(p, 2, zy_py_tried ? -1 : ZY_PY_IDLE_MS);
 
-		if (poll(p, 2, -1) < 0 && errno != EINTR)
+		if (n < 0 && errno != EINTR)
 			_exit(1);
+		if (n == 0) {
+			zy_python();
+			continue;
+		}
 		if (p[1].revents)
 			zy_reap(ZY_FD, sfd);
 		if (p[0].revents & (POLLHUP | POLLERR) && !(p[0].revents & POLLIN))
@@ -274,16 +297,17 @@ int lutf_zygote_spawn(struct lutf_zygote *z, const char *tenant, int memfd, size
 		      int log, int out, const struct lutf_wk_sandbox *sb, int timeout_ms,
 		      pid_t *pid)
 {
-	return lutf_zygote_spawn_cg(z, tenant, memfd, size, ctl, log, out, NULL, 0, sb, timeout_ms,
-				    pid);
+	return lutf_zygote_spawn_cg(z, tenant, memfd, size, ctl, log, out, NULL, 0, LUTF_ZY_PYTHON,
+				    sb, timeout_ms, pid, NULL);
 }
 
 /* Returns 0 or -errno. */
 int lutf_zygote_spawn_cg(struct lutf_zygote *z, const char *tenant, int memfd, size_t size,
-			 int ctl, int log, int out, const int *cg, int ncg,
-			 const struct lutf_wk_sandbox *sb, int timeout_ms, pid_t *pid)
+			 int ctl, int log, int out, const int *cg, int ncg, uint32_t flags,
+			 const struct lutf_wk_sandbox *sb, int timeout_ms, pid_t *pid,
+			 bool *python)
 {
-	struct lutf_zy_msg m = {.type = LUTF_ZY_SPAWN, .size = size};
+	struct lutf_zy_msg m = {.type = LUTF_ZY_SPAWN, .size = size, .flags = flags};
 	char cbuf[CMSG_SPACE(ZY_MAXFDS * sizeof(int))];
 	struct iovec iov = {&m, sizeof(m)};
 	struct msghdr mh = {.msg_iov = &iov,
@@ -347,6 +371,8 @@ int lutf_zygote_spawn_cg(struct lutf_zygote *z, const char *tenant, int memfd, s
 			if (a.pid < 0)
 				return a.pid;
 			*pid = a.pid;
+			if (python)
+				*python = a.status == 1;
 			return 0;
 		}
 		if (a.type == LUTF_ZY_EXITED) {
