@@ -33,10 +33,12 @@
 #define ZY_NFDS 4 /* a SPAWN's fds: region memfd, ctl, log, output */
 #define ZY_MAXFDS (ZY_NFDS + LUTF_ZY_CG_MAX) /* and its cgroup files */
 /* No message for this long: the zygote starts CPython (if no Python spawn
- * asked first), off the path of the spawns that come in a burst at start. */
+ * asked first), off the path of the spawns that come in a burst at start.
+ * LUTF_ZYGOTE_PY_IDLE_MS (tests) sets another wait. */
 #define ZY_PY_IDLE_MS 50
 
 static bool zy_py_tried; /* lutf_python_preinit ran (its result is the module's) */
+static int zy_py_idle_ms = ZY_PY_IDLE_MS;
 
 /* CPython in the zygote, once: Python workers inherit a started interpreter
  * (loader_python.c; if it does not start, each starts its own). Workers
@@ -210,9 +212,14 @@ __attribute__((noreturn)) static void zy_main(pid_t lutfd)
 		_exit(1);
 	/* CPython is not started here (it took 13-60 ms, which the first
 	 * spawn waited for): at the first Python spawn, or once idle. */
+	if (getenv("LUTF_ZYGOTE_PY_IDLE_MS")) {
+		long v = strtol(getenv("LUTF_ZYGOTE_PY_IDLE_MS"), NULL, 10);
+
+		zy_py_idle_ms = v < 0 ? 0 : v > 600000 ? 600000 : (int)v;
+	}
 	for (;;) {
 		struct pollfd p[2] = {{ZY_FD, POLLIN, 0}, {sfd, POLLIN, 0}};
-		int n = poll(p, 2, zy_py_tried ? -1 : ZY_PY_IDLE_MS);
+		int n = poll(p, 2, zy_py_tried ? -1 : zy_py_idle_ms);
 
 		if (n < 0 && errno != EINTR)
 			_exit(1);
