@@ -143,7 +143,12 @@ static int ctl_wait(int fd, char *msg, size_t cap)
 	}
 	buf[n] = 0;
 	memcpy(&rc, buf, sizeof(rc));
-	snprintf(msg, cap, "%s", buf + sizeof(rc));
+	if (msg && cap) {
+		size_t k = strnlen(buf + sizeof(rc), cap - 1); /* cut to fit */
+
+		memcpy(msg, buf + sizeof(rc), k);
+		msg[k] = 0;
+	}
 	return rc;
 }
 
