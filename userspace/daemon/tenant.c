@@ -735,11 +735,18 @@ static int supervisor(struct lutf_supervisor **out)
  * the Supervisor polls meanwhile). */
 int lutfd_tenant_prepare_supervisor(void)
 {
+	uint64_t t0 = now_us(), t_sup, t_probe;
 	struct lutf_supervisor *sup;
 	int err = supervisor(&sup);
 
+	t_sup = now_us();
 	lutfd_sigsys_init(g_cfg.bpf_pin_root); /* once: isolation_init's call is then a no-op */
 	lutfd_sigsys_load();
+	t_probe = now_us();
+	/* The stages of this thread (a worker's first LOAD waits for the probe). */
+	lutfd_log("start: bpf thread: supervisor %.2f ms, SIGSYS probe %.2f (what a first "
+		  "LOAD may wait for)",
+		  (double)(t_sup - t0) / 1e3, (double)(t_probe - t_sup) / 1e3);
 	/* After the Supervisor's thread was made (it inherits this thread's
 	 * nice value): the load below yields the CPU to the start's own work
 	 * (a worker's start, the first calls). */
