@@ -8,15 +8,24 @@
  * its tenant's cgroups (from /proc/<pid>/cgroup) before its first call; and a
  * worker handed files that are not its cgroup's (LUTF_TEST_CGROUP_FD=null: it
  * "joins" /dev/null and says it did) is refused and killed with the cause
- * named, while lutfd and another tenant go on. Root-only; skips otherwise.
+ * named, while lutfd goes on. And the zygote's side alone on a real cgroup2
+ * folder (this host's v2 tree has no memory controller, so lutfd itself runs
+ * v1 here): its child joins by writing "0" to cgroup.procs and says so; a
+ * file it cannot write makes it say why and exit; SPAWNED says whether the
+ * child got CPython (only a Python SPAWN starts it while the zygote is busy).
+ * Root-only; skips otherwise.
  */
 #define _GNU_SOURCE
 #include <criterion/criterion.h>
 #include <sys/stat.h>
 
+#include <poll.h>
+#include <sys/mman.h>
+
 #include "fault_util.h"
 #include "isolation.h"
 #include "require.h"
+#include "worker.h"
 
 #define FAULT TEST_APP_DIR "/libfault_app.so"
 
@@ -247,4 +256,101 @@ Test(cgroup_join, a_worker_outside_its_cgroup_is_refused_and_killed, .fini = tea
 		free(r.payload);
 		cr_assert(!td_pid_gone(d.pid), "lutfd died");
 	}
+}
+
+/* The worker's unasked ctl record: rc, text in msg. */
+static int join_word(int ctl, char *msg, size_t cap)
+{
+	struct pollfd p = {ctl, POLLIN, 0};
+	char buf[300];
+	int32_t rc;
+	ssize_t n;
+
+	cr_assert_eq(poll(&p, 1, 5000), 1, "no word from the worker");
+	n = recv(ctl, buf, sizeof(buf) - 1, 0);
+	cr_assert_geq(n, (ssize_t)sizeof(rc), "the worker went without a word");
+	buf[n] = 0;
+	memcpy(&rc, buf, sizeof(rc));
+	snprintf(msg, cap, "%s", buf + sizeof(rc));
+	return rc;
+}
+
+/* A worker of z on a blank region, joining by cg (or none): its pid, ctl. */
+static pid_t zy_worker(struct lutf_zygote *z, const int *cg, int ncg, uint32_t flags, int *ctl,
+		       bool *py)
+{
+	int memfd = memfd_create("lutf-cgj", MFD_CLOEXEC), c[2], lg[2];
+	pid_t pid = 0;
+
+	cr_assert_geq(memfd, 0);
+	cr_assert_eq(ftruncate(memfd, 1 << 16), 0);
+	cr_assert_eq(socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, c), 0);
+	cr_assert_eq(socketpair(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0, lg), 0);
+	cr_assert_eq(lutf_zygote_spawn_cg(z, "cgj", memfd, 1 << 16, c[1], lg[1], -1, cg, ncg,
+					  flags, NULL, 5000, &pid, py),
+		     0);
+	close(memfd);
+	close(c[1]);
+	close(lg[0]);
+	close(lg[1]);
+	*ctl = c[0];
+	return pid;
+}
+
+Test(cgroup_join, the_zygote_child_joins_a_real_cgroup2_folder_or_says_why, .timeout = 60)
+{
+	const char *mnt = "/sys/fs/cgroup/unified";
+	char dir[128], file[160], want[64], got[512], msg[300];
+	struct lutf_zygote z;
+	int fd, ctl, ctl2, st = 0;
+	bool py = true, py2 = false;
+	pid_t w, w2, p;
+	uint64_t until;
+
+	LUTF_REQUIRE("root", lutf_test_is_root(), "cgroup writes need root");
+	if (access("/sys/fs/cgroup/unified/cgroup.controllers", F_OK))
+		mnt = "/sys/fs/cgroup"; /* a pure v2 host */
+	snprintf(file, sizeof(file), "%s/cgroup.controllers", mnt);
+	LUTF_REQUIRE("cgroup", !access(file, F_OK), "no cgroup2 mount");
+	snprintf(dir, sizeof(dir), "%s/lutf-cgj-%d", mnt, (int)getpid());
+	cr_assert(!mkdir(dir, 0755) || errno == EEXIST, "mkdir %s: %s", dir, strerror(errno));
+	snprintf(file, sizeof(file), "%s/cgroup.procs", dir);
+	/* The zygote waits for nothing but a Python SPAWN to start CPython. */
+	setenv("LUTF_ZYGOTE_PY_IDLE_MS", "60000", 1);
+	cr_assert_eq(lutf_zygote_start(&z, -1), 0);
+
+	fd = open(file, O_WRONLY | O_CLOEXEC);
+	cr_assert_geq(fd, 0, "open %s: %s", file, strerror(errno));
+	w = zy_worker(&z, &fd, 1, 0, &ctl, &py);
+	close(fd);
+	cr_assert_eq(join_word(ctl, msg, sizeof(msg)), 0, "join: %s", msg);
+	cr_assert_not(py, "a C spawn got CPython started for it");
+	snprintf(want, sizeof(want), "/lutf-cgj-%d", (int)getpid());
+	cr_assert(proc_cgroup(w, "", got, sizeof(got)), "no 0:: line for %d", (int)w);
+	cr_assert(ends_with(got, want), "worker %d in %s, want *%s", (int)w, got, want);
+
+	/* Not a file it can write (read-only): it says why and exits. */
+	fd = open(file, O_RDONLY | O_CLOEXEC);
+	cr_assert_geq(fd, 0);
+	w2 = zy_worker(&z, &fd, 1, LUTF_ZY_PYTHON, &ctl2, &py2);
+	close(fd);
+	cr_assert(py2, "a Python spawn without CPython tried first");
+	cr_assert_eq(join_word(ctl2, msg, sizeof(msg)), -EBADF, "%s", msg);
+	cr_assert(strstr(msg, "cgroup: joining file 1 of 1"), "%s", msg);
+	until = td_now_ms() + 5000;
+	for (p = 0; p != w2 && td_now_ms() < until;) {
+		if (lutf_zygote_next_exit(&z, &p, &st) != 1)
+			td_sleep_ms(10);
+	}
+	cr_assert_eq(p, w2, "no exit of the worker that could not join");
+	cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == LUTF_WK_EXIT_SANDBOX, "status %#x", st);
+
+	kill(w, SIGKILL);
+	close(ctl);
+	close(ctl2);
+	kill(z.pid, SIGKILL);
+	waitpid(z.pid, NULL, 0);
+	free(z.pending);
+	for (int i = 0; i < 50 && rmdir(dir) && errno == EBUSY; i++)
+		td_sleep_ms(20);
 }
