@@ -238,7 +238,8 @@ static void schedule_restart(struct lutfd_tenant *t)
 
 /*
  * A worker start, in three steps: spawn (main thread: the zygote, the
- * tenant's fields), then on the job's thread the cgroup move, every app's
+ * tenant's fields), then on the job's thread the check of the worker's own
+ * cgroup join, every app's
  * load and START over the job's own copy of the control socket, then finish
  * (main thread: up, or kill what did not answer).
  */
