@@ -161,6 +161,20 @@ static bool proc_cgroup(pid_t pid, const char *ctrl, char *out, size_t cap)
 	return found;
 }
 
+/* The file at path, NUL-ended (free it). */
+static char *slurp_str(const char *path)
+{
+	size_t len = 0;
+	uint8_t *all = td_slurp(path, &len);
+	char *s = all ? malloc(len + 1) : NULL;
+
+	cr_assert(all && s, "cannot read %s", path);
+	memcpy(s, all, len);
+	s[len] = 0;
+	free(all);
+	return s;
+}
+
 static bool ends_with(const char *s, const char *tail)
 {
 	size_t a = strlen(s), b = strlen(tail);
@@ -175,7 +189,6 @@ Test(cgroup_join, the_worker_is_in_its_cgroups_before_its_first_call, .fini = te
 	const char *ctrls[] = {"memory", "pids", "cpu", "freezer"};
 	uint64_t pid = 0;
 	int checked = 0;
-	size_t len;
 
 	start(NULL);
 	cr_assert_eq(fx_deploy(cfd, "alpha", "fault", FAULT, ex, "compat", 0, msg, sizeof(msg)),
@@ -210,7 +223,7 @@ Test(cgroup_join, the_worker_is_in_its_cgroups_before_its_first_call, .fini = te
 		cr_assert_eq(r.status, LUTF_STATUS_OK, "status %u (%s)", r.status, r.text);
 		cr_assert(td_tenant_counter(cfd, "alpha", "worker_pid", &now) && now == pid);
 	}
-	log = (char *)td_slurp(d.log, &len);
+	log = slurp_str(d.log);
 	cr_assert(log);
 	cr_assert_null(strstr(log, "refused"), "a refusal in the log %s", d.log);
 	free(log);
@@ -222,14 +235,13 @@ Test(cgroup_join, a_worker_outside_its_cgroup_is_refused_and_killed, .fini = tea
 	static const char *const env[] = {"LUTF_TEST_CGROUP_FD=null", NULL};
 	char msg[300], *log, *p;
 	uint32_t st;
-	size_t len;
 	int wpid = 0;
 
 	start(env);
 	st = fx_deploy(cfd, "alpha", "fault", FAULT, ex, "compat", 0, msg, sizeof(msg));
 	cr_assert_neq(st, LUTF_STATUS_OK, "deployed with a worker outside its cgroup");
 	cr_assert(strstr(msg, "cgroup check: not in its"), "deploy error: %s", msg);
-	log = (char *)td_slurp(d.log, &len);
+	log = slurp_str(d.log);
 	cr_assert(log);
 	p = strstr(log, "tenant alpha: worker ");
 	while (p && !strstr(p, "refused (killed): cgroup check"))
