@@ -371,8 +371,7 @@ static void setup_py_late(void)
 TestSuite(start_python, .init = setup_py_late, .fini = teardown, .timeout = 120);
 
 /* DEPLOY of a Python file (KIND python). Returns the status. */
-static uint32_t deploy_py(const char *tenant, const char *app, const char *path,
-			  const char *export)
+static uint32_t deploy_py(const char *tenant, const char *app, const char *path, const char *export)
 {
 	struct lutf_buf b;
 	struct td_reply r;

@@ -104,8 +104,9 @@ static int cfd = -1, dfd = -1;
 static void start(const char *const *env)
 {
 	LUTF_REQUIRE("root", lutf_test_is_root(), "lutfd's control socket and cgroups need root");
-	LUTF_REQUIRE("cgroup", !access("/sys/fs/cgroup/memory/tasks", W_OK) ||
-				   !access("/sys/fs/cgroup/cgroup.procs", W_OK),
+	LUTF_REQUIRE("cgroup",
+		     !access("/sys/fs/cgroup/memory/tasks", W_OK) ||
+			 !access("/sys/fs/cgroup/cgroup.procs", W_OK),
 		     "no writable cgroup hierarchy");
 	d.env = env;
 	cr_assert(fx_start(&d, NULL), "lutfd did not start (log in %s)", d.log);
@@ -298,8 +299,8 @@ static pid_t zy_worker(struct lutf_zygote *z, const int *cg, int ncg, uint32_t f
 	cr_assert_eq(ftruncate(memfd, 1 << 16), 0);
 	cr_assert_eq(socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, c), 0);
 	cr_assert_eq(socketpair(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0, lg), 0);
-	cr_assert_eq(lutf_zygote_spawn_cg(z, "cgj", memfd, 1 << 16, c[1], lg[1], -1, cg, ncg,
-					  flags, NULL, 5000, &pid, py),
+	cr_assert_eq(lutf_zygote_spawn_cg(z, "cgj", memfd, 1 << 16, c[1], lg[1], -1, cg, ncg, flags,
+					  NULL, 5000, &pid, py),
 		     0);
 	close(memfd);
 	close(c[1]);

@@ -497,11 +497,10 @@ static void ws_finish(void *arg)
 		  "cgroup %.2f, confine+load %.2f, start %.2f; waited %.2f for the SIGSYS probe; "
 		  "prepared %.2f (leftovers, sandbox, log), %.2f to the job",
 		  t->name, (int)w->pid, w->tier, w->uid, w->py_got ? ", CPython" : "",
-		  (double)(end - w->t0) / 1e3,
-		  (double)(w->t_cg - w->t_spawn) / 1e3, (double)(w->t_probe - w->t_cg) / 1e3,
-		  (double)(w->t_start - w->t_load) / 1e3, (double)(end - w->t_start) / 1e3,
-		  (double)(w->t_load - w->t_probe) / 1e3, (double)(w->t_prep - w->t0) / 1e3,
-		  (double)(w->t_spawn - w->t_prep) / 1e3);
+		  (double)(end - w->t0) / 1e3, (double)(w->t_cg - w->t_spawn) / 1e3,
+		  (double)(w->t_probe - w->t_cg) / 1e3, (double)(w->t_start - w->t_load) / 1e3,
+		  (double)(end - w->t_start) / 1e3, (double)(w->t_load - w->t_probe) / 1e3,
+		  (double)(w->t_prep - w->t0) / 1e3, (double)(w->t_spawn - w->t_prep) / 1e3);
 }
 
 int lutfd_worker_start_sync(struct lutfd_tenant *t, bool force, char *msg, size_t cap)
@@ -550,7 +549,8 @@ int lutfd_worker_start_sync(struct lutfd_tenant *t, bool force, char *msg, size_
 
 		err = ctl_wait(w.ctl, w.msg, sizeof(w.msg));
 		if (!err && (err = lutfd_cg_holds(&g_cg, name, w.pid, why, sizeof(why))))
-			snprintf(w.msg, sizeof(w.msg), "cgroup check: %.*s", (int)sizeof(why) - 1, why);
+			snprintf(w.msg, sizeof(w.msg), "cgroup check: %.*s", (int)sizeof(why) - 1,
+				 why);
 		else if (err && !w.msg[0])
 			snprintf(w.msg, sizeof(w.msg), "cgroup: no word from the worker: %s",
 				 strerror(-err));

@@ -108,8 +108,8 @@ int lutf_zygote_spawn(struct lutf_zygote *z, const char *tenant, int memfd, size
  * sends its unasked ctl record (see above). */
 /* flags: LUTF_ZY_PYTHON or 0; *python (if not NULL): whether the worker
  * was forked with the zygote's interpreter started (or tried). */
-int lutf_zygote_spawn_cg(struct lutf_zygote *z, const char *tenant, int memfd, size_t size,
-			 int ctl, int log, int out, const int *cg, int ncg, uint32_t flags,
+int lutf_zygote_spawn_cg(struct lutf_zygote *z, const char *tenant, int memfd, size_t size, int ctl,
+			 int log, int out, const int *cg, int ncg, uint32_t flags,
 			 const struct lutf_wk_sandbox *sb, int timeout_ms, pid_t *pid,
 			 bool *python);
 

@@ -309,10 +309,9 @@ int lutf_zygote_spawn(struct lutf_zygote *z, const char *tenant, int memfd, size
 }
 
 /* Returns 0 or -errno. */
-int lutf_zygote_spawn_cg(struct lutf_zygote *z, const char *tenant, int memfd, size_t size,
-			 int ctl, int log, int out, const int *cg, int ncg, uint32_t flags,
-			 const struct lutf_wk_sandbox *sb, int timeout_ms, pid_t *pid,
-			 bool *python)
+int lutf_zygote_spawn_cg(struct lutf_zygote *z, const char *tenant, int memfd, size_t size, int ctl,
+			 int log, int out, const int *cg, int ncg, uint32_t flags,
+			 const struct lutf_wk_sandbox *sb, int timeout_ms, pid_t *pid, bool *python)
 {
 	struct lutf_zy_msg m = {.type = LUTF_ZY_SPAWN, .size = size, .flags = flags};
 	char cbuf[CMSG_SPACE(ZY_MAXFDS * sizeof(int))];

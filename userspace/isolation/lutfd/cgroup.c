@@ -496,8 +496,7 @@ static int procs_has(const char *dir, pid_t pid)
 }
 
 /* Returns 0, -ESRCH or -errno. */
-int lutfd_cg_holds(const struct lutfd_cg *cg, const char *tenant, pid_t pid, char *why,
-		   size_t cap)
+int lutfd_cg_holds(const struct lutfd_cg *cg, const char *tenant, pid_t pid, char *why, size_t cap)
 {
 	char dir[PATH_MAX + 80];
 

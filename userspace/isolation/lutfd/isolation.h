@@ -72,8 +72,7 @@ int lutfd_cg_join_fds(const struct lutfd_cg *cg, const char *tenant, int fds[LUT
  * the kernel's own lists (each tenant folder's cgroup.procs), which a worker
  * cannot write. Returns 0, -ESRCH (not there: why names the controller) or
  * -errno (a list unreadable). */
-int lutfd_cg_holds(const struct lutfd_cg *cg, const char *tenant, pid_t pid, char *why,
-		   size_t cap);
+int lutfd_cg_holds(const struct lutfd_cg *cg, const char *tenant, pid_t pid, char *why, size_t cap);
 /* OOM kills counted in the tenant's cgroup so far. Returns 0 or -errno. */
 int lutfd_cg_oom_kills(const struct lutfd_cg *cg, const char *tenant, uint64_t *n);
 /* SIGKILL every process in the tenant's cgroup (what a dead worker left:
