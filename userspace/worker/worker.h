@@ -105,9 +105,9 @@ int lutf_zygote_spawn(struct lutf_zygote *z, const char *tenant, int memfd, size
 		      pid_t *pid);
 /* The same, and the worker joins its cgroup itself: cg[0..ncg) (ncg <=
  * LUTF_ZY_CG_MAX) are files it writes "0" to before anything else, then it
- * sends its unasked ctl record (see above). */
-/* flags: LUTF_ZY_PYTHON or 0; *python (if not NULL): whether the worker
- * was forked with the zygote's interpreter started (or tried). */
+ * sends its unasked ctl record (see above). flags: LUTF_ZY_PYTHON or 0
+ * (lutf_zygote_spawn sends LUTF_ZY_PYTHON); *python (if not NULL): whether
+ * the worker was forked with the zygote's interpreter started (or tried). */
 int lutf_zygote_spawn_cg(struct lutf_zygote *z, const char *tenant, int memfd, size_t size, int ctl,
 			 int log, int out, const int *cg, int ncg, uint32_t flags,
 			 const struct lutf_wk_sandbox *sb, int timeout_ms, pid_t *pid,
