@@ -352,3 +352,93 @@ Test(start_watch, first_calls_polled_then_bpf_hands_off)
 		blocked_then_echo(fd, "200"); /* by the probe now */
 	close(fd);
 }
+
+/* CPython off a C tenant's path: the zygote starts it at the first Python
+ * spawn or when idle (held off here for 60 s), so a C tenant's worker is
+ * forked without it. A Python app deployed to that tenant then replaces the
+ * worker with one forked after CPython (and says so), and both apps answer. */
+static void setup_py_late(void)
+{
+	static const char *const env[] = {"LUTF_ZYGOTE_PY_IDLE_MS=60000", NULL};
+
+	LUTF_REQUIRE("root", lutf_test_is_root(), "lutfd needs root");
+	d.env = env;
+	cr_assert(td_start(&d, NULL), "lutfd did not start (log in %s)", d.log);
+	cfd = td_connect(&d, "control.sock");
+	cr_assert_geq(cfd, 0);
+}
+
+TestSuite(start_python, .init = setup_py_late, .fini = teardown, .timeout = 120);
+
+/* DEPLOY of a Python file (KIND python). Returns the status. */
+static uint32_t deploy_py(const char *tenant, const char *app, const char *path, const char *export)
+{
+	struct lutf_buf b;
+	struct td_reply r;
+	size_t len, fo;
+	uint8_t *src = td_slurp(path, &len);
+	uint32_t st;
+
+	cr_assert(src, "cannot read %s", path);
+	lutf_buf_init(&b);
+	fo = lutf_frame_begin(&b, LUTF_OP_DEPLOY, 0, 4244);
+	lutf_tlv_put_str(&b, LUTF_TAG_TENANT, tenant);
+	lutf_tlv_put_str(&b, LUTF_TAG_APP, app);
+	lutf_tlv_put(&b, LUTF_TAG_SO, src, len);
+	lutf_tlv_put_str(&b, LUTF_TAG_EXPORT, export);
+	lutf_tlv_put_str(&b, LUTF_TAG_KIND, "python");
+	lutf_frame_end(&b, fo);
+	st = td_call(cfd, &b, &r, 30000);
+	lutf_buf_free(&b);
+	free(src);
+	if (st != 0xffffffffu)
+		free(r.payload);
+	return st;
+}
+
+Test(start_python, c_worker_without_cpython_is_replaced_for_a_python_app)
+{
+#ifdef PY_GREETER
+	static const char *const ex_c[] = {"hello=hello", NULL};
+	uint64_t pid_c = 0, pid_py = 0;
+	struct td_reply r;
+	struct lutf_buf b;
+	char *log, *p;
+	int fd;
+
+	cr_assert_eq(td_deploy(cfd, "acme", "hello", HELLO, ex_c, &r), LUTF_STATUS_OK);
+	free(r.payload);
+	cr_assert(td_tenant_counter(cfd, "acme", "worker_pid", &pid_c) && pid_c > 0);
+	log = log_from(0);
+	p = strstr(log, "tenant acme: worker ");
+	cr_assert(p && strstr(p, " up (tier "), "no worker-up line:\n%s", log);
+	cr_assert_null(strstr(log, ", CPython)"), "the C worker waited for CPython:\n%s", log);
+	free(log);
+
+	cr_assert_eq(deploy_py("acme", "greeter", PY_GREETER, "greet=greeter:handle"),
+		     LUTF_STATUS_OK, "Python deploy (log %s)", d.log);
+	cr_assert(td_tenant_counter(cfd, "acme", "worker_pid", &pid_py) && pid_py > 0);
+	cr_assert_neq(pid_py, pid_c, "the worker without CPython was kept");
+	log = log_from(0);
+	cr_assert(strstr(log, "recycling its worker (no CPython)"), "no recycle line:\n%s", log);
+	cr_assert(strstr(log, ", CPython) in "), "the new worker has no CPython:\n%s", log);
+	free(log);
+
+	fd = td_connect(&d, "lutf.sock");
+	cr_assert_geq(fd, 0);
+	lutf_buf_init(&b);
+	td_invoke_frame(&b, 1, "acme", "greet", "world", 5);
+	td_invoke_frame(&b, 2, "acme", "hello", "x", 1);
+	cr_assert(td_send(fd, &b));
+	lutf_buf_free(&b);
+	for (int i = 0; i < 2; i++) {
+		cr_assert(td_recv(fd, &r, 15000), "reply %d missing (log %s)", i, d.log);
+		cr_assert_eq(r.h.status, LUTF_STATUS_OK, "request %llu: status %u (log %s)",
+			     (unsigned long long)r.h.request_id, r.h.status, d.log);
+		free(r.payload);
+	}
+	close(fd);
+#else
+	LUTF_REQUIRE("langs", false, "built without Python (LUTF_PYTHON=OFF)");
+#endif
+}

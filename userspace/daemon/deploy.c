@@ -412,6 +412,12 @@ static void dj_prepare(void *arg)
 		LUTFD_COPY(t->tier, r->tier);
 		d->tier_changed = true;
 	}
+	/* A worker forked without CPython is replaced like one of another tier. */
+	if (lutfd_tenant_python_missing(t, r->so, r->so_len, r->kind) && !d->tier_changed) {
+		lutfd_log("tenant %s: a Python app; recycling its worker (no CPython)", t->name);
+		LUTFD_COPY(d->old_tier, t->tier);
+		d->tier_changed = true;
+	}
 }
 
 /* Main: the version to store. */

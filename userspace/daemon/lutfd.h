@@ -174,6 +174,8 @@ struct lutfd_tenant {
 	char tier[16];	  /* the tier named by the last deploy that named one */
 	uint32_t uid;	  /* = gid; 0 = none (uid_range off) */
 	bool recycle;	  /* the worker was asked to go (tier change): no backoff */
+	bool py_want;	  /* a Python deploy is under way (its workers need CPython) */
+	bool py_worker;	  /* this worker was forked with the zygote's CPython (tenant.c) */
 	pid_t stuck_pid;  /* worker already SIGKILLed for a Brick past its deadline */
 	uint64_t oom_seen; /* the cgroup's oom_kill count when the worker started */
 	uint32_t fails_in_row;	     /* failed starts in a row (crash_loop_limit) */
@@ -268,6 +270,11 @@ void lutfd_worker_queue_start(struct lutfd_tenant *t);
 /* Spawn t's worker, load its apps, start its Labors (force: even with no
  * functions). 0 also when nothing was to do; msg gets the failure. Returns 0 or -errno. */
 int lutfd_worker_start_sync(struct lutfd_tenant *t, bool force, char *msg, size_t cap);
+/* Main: a deploy of the app so[0..len) (kind: "", native, python) to t. True
+ * when it is Python and a worker of t runs without CPython (the zygote starts
+ * it only for Python tenants, or when idle): that worker must be replaced. */
+bool lutfd_tenant_python_missing(struct lutfd_tenant *t, const void *so, size_t len,
+				 const char *kind);
 /* Ask t's worker to go (no restart unless t has functions), SIGKILL it after
  * grace_ms, wait until the loop handled its exit. Returns 0 or -ETIMEDOUT. */
 int lutfd_worker_stop_sync(struct lutfd_tenant *t, uint32_t grace_ms);

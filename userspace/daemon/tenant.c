@@ -29,6 +29,7 @@
 #include <unistd.h>
 
 #include "isolation.h"
+#include "loader.h" /* lutf_app_looks_python */
 #include "lutfd.h"
 #include "tenant_log.h"
 #include "startup.h"
@@ -114,7 +115,9 @@ uint32_t lutfd_load_timeout(void)
 	return ms;
 }
 
-int lutfd_ctl_call(int fd, const void *req, size_t len, char *msg, size_t cap)
+/* The worker's next ctl record (an answer, or its unasked one), within
+ * load_timeout_ms. Job threads only. Returns its rc, -EPIPE or -ETIMEDOUT. */
+static int ctl_wait(int fd, char *msg, size_t cap)
 {
 	uint32_t timeout_ms = lutfd_load_timeout();
 	uint64_t until = lutfd_now_ms() + timeout_ms;
@@ -122,12 +125,6 @@ int lutfd_ctl_call(int fd, const void *req, size_t len, char *msg, size_t cap)
 	int32_t rc;
 	ssize_t n;
 
-	if (msg && cap)
-		msg[0] = 0;
-	if (fd < 0)
-		return -EPIPE;
-	if (send(fd, req, len, MSG_NOSIGNAL) != (ssize_t)len)
-		return -EPIPE;
 	for (;;) {
 		struct pollfd p = {fd, POLLIN, 0};
 		uint64_t now = lutfd_now_ms();
@@ -146,8 +143,24 @@ int lutfd_ctl_call(int fd, const void *req, size_t len, char *msg, size_t cap)
 	}
 	buf[n] = 0;
 	memcpy(&rc, buf, sizeof(rc));
-	snprintf(msg, cap, "%s", buf + sizeof(rc));
+	if (msg && cap) {
+		size_t k = strnlen(buf + sizeof(rc), cap - 1); /* cut to fit */
+
+		memcpy(msg, buf + sizeof(rc), k);
+		msg[k] = 0;
+	}
 	return rc;
+}
+
+int lutfd_ctl_call(int fd, const void *req, size_t len, char *msg, size_t cap)
+{
+	if (msg && cap)
+		msg[0] = 0;
+	if (fd < 0)
+		return -EPIPE;
+	if (send(fd, req, len, MSG_NOSIGNAL) != (ssize_t)len)
+		return -EPIPE;
+	return ctl_wait(fd, msg, cap);
 }
 
 /* Returns 0 or -E2BIG (msg says why). */
@@ -225,7 +238,8 @@ static void schedule_restart(struct lutfd_tenant *t)
 
 /*
  * A worker start, in three steps: spawn (main thread: the zygote, the
- * tenant's fields), then on the job's thread the cgroup move, every app's
+ * tenant's fields), then on the job's thread the check of the worker's own
+ * cgroup join, every app's
  * load and START over the job's own copy of the control socket, then finish
  * (main thread: up, or kill what did not answer).
  */
@@ -246,6 +260,8 @@ struct wstart {
 	/* spawn: prepared on the main thread, sent by the job */
 	int zctl[2], zlog[2], memfd;
 	int zout; /* write end of the tenant's output pipe: the worker's fd 1, 2 */
+	int cg[LUTFD_CG__N], ncg; /* the files the worker joins its cgroup by */
+	bool py, py_got;	  /* the tenant has Python apps; the worker got CPython */
 	size_t size;
 	char name[LUTFD_NAME];
 	struct lutf_wk_sandbox sb;
@@ -283,6 +299,47 @@ static void ws_close(struct wstart *w)
 	if (w->zout >= 0)
 		close(w->zout);
 	w->zout = -1;
+	while (w->ncg > 0)
+		close(w->cg[--w->ncg]);
+}
+
+/* Main: whether t (a primary) has a Python app, by its stored files' first
+ * bytes (the worker's loader decides on the same), or a Python deploy is under
+ * way. */
+static bool tenant_has_python(const struct lutfd_tenant *t)
+{
+	if (t->py_want)
+		return true;
+	for (size_t a = 0; a < t->napps; a++) {
+		char path[PATH_MAX];
+		unsigned char head[64];
+		ssize_t n;
+		int fd;
+
+		lutfd_so_path(t->name, t->apps[a].name, t->apps[a].version, path, sizeof(path));
+		fd = open(path, O_RDONLY | O_CLOEXEC);
+		if (fd < 0)
+			continue; /* its load says why */
+		n = read(fd, head, sizeof(head));
+		close(fd);
+		if (n > 0 && lutf_app_looks_python(head, (size_t)n))
+			return true;
+	}
+	return false;
+}
+
+bool lutfd_tenant_python_missing(struct lutfd_tenant *t, const void *so, size_t len,
+				 const char *kind)
+{
+	struct lutfd_tenant *p = lutfd_workers_primary(t);
+	bool missing = false;
+
+	if (strcmp(kind, "python") && (kind[0] || !lutf_app_looks_python(so, len)))
+		return false;
+	p->py_want = true;
+	for (uint32_t w = 0; w < p->nwk; w++)
+		missing |= p->wk[w]->pid > 0 && !p->wk[w]->py_worker;
+	return missing || (p->pid > 0 && !p->py_worker); /* wk[0] is p: the same, if set */
 }
 
 /* Main. */
@@ -317,6 +374,7 @@ static void ws_spawned(void *arg)
 	}
 	if (lutfd_cg_oom_kills(&g_cg, t->name, &t->oom_seen))
 		t->oom_seen = 0;
+	t->py_worker = w->py_got;
 	lutfd_sigsys_watch(pid);
 	t->pid = pid;
 	/* Before any app code runs: Labor tids are checked against this process. */
@@ -395,7 +453,14 @@ static void ws_spawn(void *arg)
 		    lutfd_tlog_open(t->name, &w->zout); /* the worker's fd 1 and 2 (tenant_log.c) */
 	if (err)
 		goto fail;
+	/* The worker joins its cgroup itself (zygote.c); no hierarchy, no files. */
+	err = lutfd_cg_join_fds(&g_cg, t->name, w->cg, &w->ncg, w->msg, sizeof(w->msg));
+	if (err) {
+		lutfd_log("tenant %s: no worker: its cgroup: %s", t->name, w->msg);
+		goto fail;
+	}
 	LUTFD_COPY(w->name, t->name);
+	w->py = tenant_has_python(lutfd_workers_primary(t));
 	w->memfd = t->memfd;
 	w->size = t->size;
 	w->err = 0;
@@ -424,17 +489,18 @@ static void ws_finish(void *arg)
 	}
 	t->up = true;
 	t->fails_in_row = 0;
-	/* spawn: the zygote's fork; cgroup: the move; then the wait for the
+	/* spawn: the zygote's fork; cgroup: the worker's own join (its word)
+	 * and lutfd's check of the cgroup's list; then the wait for the
 	 * SIGSYS probe (at start only); confine+load: the worker's sandbox
 	 * (overlapping the move) and its apps. */
-	lutfd_log("tenant %s: worker %d up (tier %s, uid %u) in %.2f ms: spawn %.2f, "
+	lutfd_log("tenant %s: worker %d up (tier %s, uid %u%s) in %.2f ms: spawn %.2f, "
 		  "cgroup %.2f, confine+load %.2f, start %.2f; waited %.2f for the SIGSYS probe; "
 		  "prepared %.2f (leftovers, sandbox, log), %.2f to the job",
-		  t->name, (int)w->pid, w->tier, w->uid, (double)(end - w->t0) / 1e3,
-		  (double)(w->t_cg - w->t_spawn) / 1e3, (double)(w->t_probe - w->t_cg) / 1e3,
-		  (double)(w->t_start - w->t_load) / 1e3, (double)(end - w->t_start) / 1e3,
-		  (double)(w->t_load - w->t_probe) / 1e3, (double)(w->t_prep - w->t0) / 1e3,
-		  (double)(w->t_spawn - w->t_prep) / 1e3);
+		  t->name, (int)w->pid, w->tier, w->uid, w->py_got ? ", CPython" : "",
+		  (double)(end - w->t0) / 1e3, (double)(w->t_cg - w->t_spawn) / 1e3,
+		  (double)(w->t_probe - w->t_cg) / 1e3, (double)(w->t_start - w->t_load) / 1e3,
+		  (double)(end - w->t_start) / 1e3, (double)(w->t_load - w->t_probe) / 1e3,
+		  (double)(w->t_prep - w->t0) / 1e3, (double)(w->t_spawn - w->t_prep) / 1e3);
 }
 
 int lutfd_worker_start_sync(struct lutfd_tenant *t, bool force, char *msg, size_t cap)
@@ -443,7 +509,7 @@ int lutfd_worker_start_sync(struct lutfd_tenant *t, bool force, char *msg, size_
 	    .t = t, .force = force, .ctl = -1, .zctl = {-1, -1}, .zlog = {-1, -1}, .zout = -1};
 	uint8_t op = LUTF_WK_START;
 	char name[LUTFD_NAME];
-	int err = 0;
+	int err = 0, ncg;
 
 	lutfd_main_call(ws_spawn, &w);
 	if (w.err) {
@@ -455,8 +521,12 @@ int lutfd_worker_start_sync(struct lutfd_tenant *t, bool force, char *msg, size_
 	/* The zygote's fork, off the loop (it may take milliseconds). */
 	w.t_spawn = now_us();
 	pthread_mutex_lock(&zy_mu);
-	w.err = lutf_zygote_spawn(&g_zygote, w.name, w.memfd, w.size, w.zctl[1], w.zlog[1], w.zout,
-				  &w.sb, SPAWN_TIMEOUT_MS, &w.pid);
+	w.err = lutf_zygote_spawn_cg(&g_zygote, w.name, w.memfd, w.size, w.zctl[1], w.zlog[1],
+				     w.zout, w.cg, w.ncg, w.py ? LUTF_ZY_PYTHON : 0, &w.sb,
+				     SPAWN_TIMEOUT_MS, &w.pid, &w.py_got);
+	ncg = w.ncg;
+	while (w.ncg > 0) /* the worker has its own copies */
+		close(w.cg[--w.ncg]);
 	/* Still holding zy_mu: the loop reads no exit notice before t->pid
 	 * names the new worker (the loop only ever tries the lock). */
 	lutfd_main_call(ws_spawned, &w);
@@ -468,19 +538,38 @@ int lutfd_worker_start_sync(struct lutfd_tenant *t, bool force, char *msg, size_
 		goto out;
 	}
 	/* Before the first LOAD: no app code runs outside the tenant's cgroup.
-	 * (The worker confines itself meanwhile. On cgroup v1 without
-	 * favordynmods the first move after a quiet spell waits for an RCU
-	 * grace period: milliseconds, the largest part of a worker's start.) */
+	 * The worker joined it itself (its unasked record says how that went:
+	 * zygote.c), then lutfd checks the kernel's list, which the worker
+	 * cannot write: a worker that is not there is killed. (The worker
+	 * confines itself meanwhile. Joining by its own write to v1 "tasks"
+	 * skips the RCU grace period a parent's cgroup.procs write waits for.) */
 	w.t_cg = now_us();
-	if (g_cg.mode != LUTFD_CG_NONE && (err = lutfd_cg_attach(&g_cg, name, w.pid)))
-		lutfd_log("tenant %s: worker %d not moved into its cgroup: %s", name, (int)w.pid,
-			  strerror(-err));
-	err = 0; /* logged, as before: the worker still starts (rlimits hold) */
+	if (ncg > 0) {
+		char why[sizeof(w.msg) - 16];
+
+		err = ctl_wait(w.ctl, w.msg, sizeof(w.msg));
+		if (!err && (err = lutfd_cg_holds(&g_cg, name, w.pid, why, sizeof(why))))
+			snprintf(w.msg, sizeof(w.msg), "cgroup check: %.*s", (int)sizeof(why) - 1,
+				 why);
+		else if (err && !w.msg[0])
+			snprintf(w.msg, sizeof(w.msg), "cgroup: no word from the worker: %s",
+				 strerror(-err));
+		if (err) {
+			lutfd_log("tenant %s: worker %d refused (killed): %s", name, (int)w.pid,
+				  w.msg);
+			w.err = err;
+			lutfd_main_call(ws_finish, &w);
+			if (msg && cap)
+				snprintf(msg, cap, "%s", w.msg);
+			goto out;
+		}
+	}
 	/* No app code before the SIGSYS probe is in (at start it loads beside,
 	 * overlapping the fork and the move): a death by the filter is then
 	 * explained. The worker's pid waits in sigsys.c's list meanwhile. */
 	w.t_probe = now_us();
-	lutfd_sigsys_wait(SIGSYS_WAIT_MS);
+	if (w.sb.tier[0]) /* unconfined (tier none): no filter to die by */
+		lutfd_sigsys_wait(SIGSYS_WAIT_MS);
 	w.t_load = now_us();
 	for (size_t i = 0; i < w.nloads; i++) {
 		err = lutfd_ctl_call(w.ctl, w.loads[i].data, w.loads[i].len, w.msg, sizeof(w.msg));
@@ -648,11 +737,18 @@ static int supervisor(struct lutf_supervisor **out)
  * the Supervisor polls meanwhile). */
 int lutfd_tenant_prepare_supervisor(void)
 {
+	uint64_t t0 = now_us(), t_sup, t_probe;
 	struct lutf_supervisor *sup;
 	int err = supervisor(&sup);
 
+	t_sup = now_us();
 	lutfd_sigsys_init(g_cfg.bpf_pin_root); /* once: isolation_init's call is then a no-op */
 	lutfd_sigsys_load();
+	t_probe = now_us();
+	/* The stages of this thread (a worker's first LOAD waits for the probe). */
+	lutfd_log("start: bpf thread: supervisor %.2f ms, SIGSYS probe %.2f (what a first "
+		  "LOAD may wait for)",
+		  (double)(t_sup - t0) / 1e3, (double)(t_probe - t_sup) / 1e3);
 	/* After the Supervisor's thread was made (it inherits this thread's
 	 * nice value): the load below yields the CPU to the start's own work
 	 * (a worker's start, the first calls). */

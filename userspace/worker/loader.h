@@ -49,4 +49,9 @@ extern const struct lutf_loader lutf_loader_native;
  */
 const struct lutf_loader *lutf_loader_for(const char *path, char *msg, size_t cap);
 
+/* Whether an app file starting with head[0..len) is one the Python loader
+ * takes (what lutf_loader_for decides on; lutfd asks it too: a tenant with a
+ * Python app needs a worker forked after the zygote's interpreter). */
+bool lutf_app_looks_python(const void *head, size_t len);
+
 #endif /* LUTF_WORKER_LOADER_H */

@@ -112,7 +112,15 @@ const struct lutf_loader lutf_loader_native = {
 };
 
 static const struct lutf_loader *py_loader; /* set in the zygote, inherited */
+#ifdef LUTF_HAVE_PYTHON
+/* Until lutf_python_preinit ran: the zygote starts Python at a Python
+ * tenant's spawn or when idle (zygote.c), so a worker forked before has none. */
+static char py_why[200] = "no Python in this worker: it was started before the zygote's "
+			  "interpreter, for a tenant without Python apps (a Python deploy "
+			  "replaces it)";
+#else
 static char py_why[200] = "this lutf is built without Python (LUTF_PYTHON=OFF)";
+#endif
 
 #ifdef LUTF_HAVE_PYTHON
 /* path, opened, if it is a module the zygote (root) may load: an absolute
@@ -222,6 +230,13 @@ const struct lutf_loader *lutf_python_loader(char *msg, size_t cap)
 }
 
 /* What the Python loader would take (loader_python.c matches the same). */
+static bool looks_python(const unsigned char *head, size_t len);
+
+bool lutf_app_looks_python(const void *head, size_t len)
+{
+	return !native_match(head, len) && looks_python(head, len);
+}
+
 static bool looks_python(const unsigned char *head, size_t len)
 {
 	if (len >= 4 && !memcmp(head, "PK\x03\x04", 4))

@@ -3,7 +3,8 @@
  * The Python loader: Debian's CPython 3.11 embedded, isolated (no user site,
  * no environment, a fixed sys.path); built as its own module, lutf_python.so,
  * which only the zygote loads (loader_python.h). The zygote starts the interpreter once
- * and forks workers holding the GIL; a worker's first Python LOAD finishes
+ * (at the first Python tenant's spawn, or when idle: zygote.c) and forks workers holding
+ * the GIL; a worker's first Python LOAD finishes
  * the fork (PyOS_AfterFork_Child) after confinement, then imports the app.
  * Invariants: a Labor has one thread state for its life and holds the GIL
  * only inside a call (blocking calls in Python release it); an app's own

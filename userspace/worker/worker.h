@@ -4,7 +4,7 @@
  * workers (all SOCK_SEQPACKET socketpairs, one message per record).
  *
  * lutfd -> zygote   SPAWN (tenant, region size, sandbox) + fds [region memfd, ctl, log,
- *                   output: the worker's fd 1 and 2];
+ *                   output: the worker's fd 1 and 2, then ncg cgroup files];
  *                   PREPARE (sandbox: policy_dir and tier), no answer: parse and
  *                   compile that tier now, not at the first SPAWN that needs it
  * zygote -> lutfd   SPAWNED (pid or -errno), EXITED (pid, wait status) at any time
@@ -13,6 +13,11 @@
  *                   for STATUS the sandbox status line)
  * worker -> lutfd   on log: "function\0line" datagrams, dropped when lutfd lags
  *
+ * A worker given cgroup files (v1 "tasks", v2 "cgroup.procs") writes "0" to
+ * each, first thing after the fork and still root, then sends one unasked
+ * ctl record (rc 0, or -errno and "cgroup: why", after which it exits with
+ * LUTF_WK_EXIT_SANDBOX); lutfd reads it and then checks, from the cgroup's
+ * own list, that the worker is there before it sends anything.
  * A worker confines itself before it reads its first ctl message. If that
  * fails it sends one unasked ctl record (rc = -errno, text "sandbox: why")
  * and a log datagram from "lutf-worker" with the same text, then exits with
@@ -43,10 +48,19 @@ struct lutf_zy_msg {
 	int32_t pid;		   /* SPAWNED: pid or -errno; EXITED: pid */
 	int32_t status;		   /* EXITED: wait status */
 	uint32_t has_sb;	   /* SPAWN: sb applies */
+	uint32_t ncg;		   /* SPAWN: cgroup files after the 4 fds (<= LUTF_ZY_CG_MAX) */
+	uint32_t flags;		   /* SPAWN: LUTF_ZY_PYTHON or 0 */
 	uint64_t size;		   /* SPAWN: region bytes */
 	char tenant[64];	   /* SPAWN */
 	struct lutf_wk_sandbox sb; /* SPAWN */
 };
+
+#define LUTF_ZY_CG_MAX 4 /* cgroup files one SPAWN carries (v1: one per controller) */
+/* SPAWN flags: the tenant has a Python app, so the worker must be forked
+ * after the zygote started the interpreter (it starts it then, if it has not
+ * yet: at birth it does not, so a C tenant's first worker never waits for
+ * CPython). SPAWNED's status says whether the worker got it (1) or not (0). */
+#define LUTF_ZY_PYTHON 1u
 
 enum lutf_wk_op {
 	LUTF_WK_LOAD = 1,
@@ -89,6 +103,15 @@ int lutf_zygote_start(struct lutf_zygote *z, int keep_fd);
 int lutf_zygote_spawn(struct lutf_zygote *z, const char *tenant, int memfd, size_t size, int ctl,
 		      int log, int out, const struct lutf_wk_sandbox *sb, int timeout_ms,
 		      pid_t *pid);
+/* The same, and the worker joins its cgroup itself: cg[0..ncg) (ncg <=
+ * LUTF_ZY_CG_MAX) are files it writes "0" to before anything else, then it
+ * sends its unasked ctl record (see above). flags: LUTF_ZY_PYTHON or 0
+ * (lutf_zygote_spawn sends LUTF_ZY_PYTHON); *python (if not NULL): whether
+ * the worker was forked with the zygote's interpreter started (or tried). */
+int lutf_zygote_spawn_cg(struct lutf_zygote *z, const char *tenant, int memfd, size_t size, int ctl,
+			 int log, int out, const int *cg, int ncg, uint32_t flags,
+			 const struct lutf_wk_sandbox *sb, int timeout_ms, pid_t *pid,
+			 bool *python);
 
 /*
  * Have the zygote parse and compile sb's tier (policy_dir, tier) now, so that

@@ -31,6 +31,27 @@
 
 #define ZY_FD 3	  /* the zygote's end of the socketpair, after the fd cleanup */
 #define ZY_NFDS 4 /* a SPAWN's fds: region memfd, ctl, log, output */
+#define ZY_MAXFDS (ZY_NFDS + LUTF_ZY_CG_MAX) /* and its cgroup files */
+/* No message for this long: the zygote starts CPython (if no Python spawn
+ * asked first), off the path of the spawns that come in a burst at start.
+ * LUTF_ZYGOTE_PY_IDLE_MS (tests) sets another wait. */
+#define ZY_PY_IDLE_MS 50
+
+static bool zy_py_tried; /* lutf_python_preinit ran (its result is the module's) */
+static int zy_py_idle_ms = ZY_PY_IDLE_MS;
+
+/* CPython in the zygote, once: Python workers inherit a started interpreter
+ * (loader_python.c; if it does not start, each starts its own). Workers
+ * forked before have none and are C tenants' (LUTF_ZY_PYTHON). */
+static void zy_python(void)
+{
+	if (zy_py_tried)
+		return;
+	zy_py_tried = true;
+#ifdef LUTF_HAVE_PYTHON
+	(void)lutf_python_preinit();
+#endif
+}
 
 static int send_msg(int fd, const struct lutf_zy_msg *m)
 {
@@ -53,17 +74,49 @@ static const struct lutf_tier_prep *zy_prepare(const struct lutf_wk_sandbox *sb)
 	return prep;
 }
 
+/*
+ * The new worker, still root and single-threaded: into the tenant's cgroup by
+ * its own write of "0" to each file (v1 "tasks": this thread, no
+ * cgroup_threadgroup_rwsem; v2 "cgroup.procs"), then the unasked ctl record
+ * that tells lutfd to check (worker.h). A failed write: the record says why
+ * and the worker exits before any confinement or app code.
+ */
+static void zy_join_cgroup(const char *tenant, int ctl, const int *cg, int ncg)
+{
+	char buf[sizeof(int32_t) + 200];
+	int32_t rc = 0;
+	size_t len;
+
+	buf[sizeof(rc)] = 0;
+	for (int i = 0; i < ncg && !rc; i++) {
+		if (write(cg[i], "0", 1) != 1) {
+			rc = -errno;
+			snprintf(buf + sizeof(rc), sizeof(buf) - sizeof(rc),
+				 "cgroup: joining file %d of %d: %s", i + 1, ncg, strerror(-rc));
+		}
+	}
+	for (int i = 0; i < ncg; i++)
+		close(cg[i]);
+	memcpy(buf, &rc, sizeof(rc));
+	len = sizeof(rc) + strlen(buf + sizeof(rc));
+	if (send(ctl, buf, len, MSG_NOSIGNAL) != (ssize_t)len || rc) {
+		if (rc)
+			fprintf(stderr, "lutf worker %s: %s\n", tenant, buf + sizeof(rc));
+		_exit(LUTF_WK_EXIT_SANDBOX);
+	}
+}
+
 static void zy_spawn(int zfd, int sfd, pid_t self)
 {
 	struct lutf_zy_msg m;
-	char cbuf[CMSG_SPACE(ZY_NFDS * sizeof(int))];
+	char cbuf[CMSG_SPACE(ZY_MAXFDS * sizeof(int))];
 	struct iovec iov = {&m, sizeof(m)};
 	struct msghdr mh = {
 	    .msg_iov = &iov, .msg_iovlen = 1, .msg_control = cbuf, .msg_controllen = sizeof(cbuf)};
 	struct lutf_zy_msg ans = {.type = LUTF_ZY_SPAWNED};
 	const struct lutf_tier_prep *prep = NULL;
 	struct cmsghdr *cm;
-	int fds[ZY_NFDS] = {-1, -1, -1, -1};
+	int fds[ZY_MAXFDS], nfds = 0;
 	ssize_t n;
 	pid_t pid;
 
@@ -71,22 +124,30 @@ static void zy_spawn(int zfd, int sfd, pid_t self)
 	if (n <= 0)
 		_exit(0); /* lutfd is gone: so are we (workers follow by PDEATHSIG) */
 	cm = CMSG_FIRSTHDR(&mh);
-	if (cm && cm->cmsg_type == SCM_RIGHTS && cm->cmsg_len == CMSG_LEN(sizeof(fds)))
-		memcpy(fds, CMSG_DATA(cm), sizeof(fds));
+	if (cm && cm->cmsg_level == SOL_SOCKET && cm->cmsg_type == SCM_RIGHTS &&
+	    cm->cmsg_len >= CMSG_LEN(0)) {
+		nfds = (int)((cm->cmsg_len - CMSG_LEN(0)) / sizeof(int));
+		if (nfds > ZY_MAXFDS)
+			nfds = ZY_MAXFDS; /* cannot be: cbuf holds no more */
+		memcpy(fds, CMSG_DATA(cm), (size_t)nfds * sizeof(int));
+	}
 	if (n == (ssize_t)sizeof(m) && m.type == LUTF_ZY_PREPARE) {
-		for (int i = 0; i < ZY_NFDS; i++)
-			if (fds[i] >= 0)
-				close(fds[i]);
+		for (int i = 0; i < nfds; i++)
+			close(fds[i]);
 		zy_prepare(&m.sb);
 		return; /* no answer: the spawn that needs the tier reports errors */
 	}
-	if (n != (ssize_t)sizeof(m) || m.type != LUTF_ZY_SPAWN || fds[3] < 0) {
+	if (n != (ssize_t)sizeof(m) || m.type != LUTF_ZY_SPAWN || m.ncg > LUTF_ZY_CG_MAX ||
+	    nfds != ZY_NFDS + (int)m.ncg || (mh.msg_flags & MSG_CTRUNC)) {
 		ans.pid = -EINVAL;
 		goto out;
 	}
 	m.tenant[sizeof(m.tenant) - 1] = 0;
 	if (m.has_sb)
 		prep = zy_prepare(&m.sb);
+	if (m.flags & LUTF_ZY_PYTHON)
+		zy_python();
+	ans.status = zy_py_tried;
 	pid = fork();
 	if (pid == 0) {
 		sigset_t all;
@@ -105,14 +166,15 @@ static void zy_spawn(int zfd, int sfd, pid_t self)
 		close(0);
 		if (open("/dev/null", O_RDONLY) != 0)
 			_exit(1);
+		if (m.ncg)
+			zy_join_cgroup(m.tenant, fds[1], fds + ZY_NFDS, (int)m.ncg);
 		lutf_worker_main_prepared(m.tenant, fds[0], (size_t)m.size, fds[1], fds[2],
 					  m.has_sb ? &m.sb : NULL, prep);
 	}
 	ans.pid = pid < 0 ? -errno : pid;
 out:
-	for (int i = 0; i < ZY_NFDS; i++)
-		if (fds[i] >= 0)
-			close(fds[i]);
+	for (int i = 0; i < nfds; i++)
+		close(fds[i]);
 	if (send_msg(zfd, &ans))
 		_exit(0);
 }
@@ -148,16 +210,23 @@ __attribute__((noreturn)) static void zy_main(pid_t lutfd)
 	sfd = signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC);
 	if (sfd < 0)
 		_exit(1);
-#ifdef LUTF_HAVE_PYTHON
-	/* Before the first fork: Python workers inherit a started interpreter
-	 * (loader_python.c); if it does not start, each starts its own. */
-	(void)lutf_python_preinit();
-#endif
+	/* CPython is not started here (it took 13-60 ms, which the first
+	 * spawn waited for): at the first Python spawn, or once idle. */
+	if (getenv("LUTF_ZYGOTE_PY_IDLE_MS")) {
+		long v = strtol(getenv("LUTF_ZYGOTE_PY_IDLE_MS"), NULL, 10);
+
+		zy_py_idle_ms = v < 0 ? 0 : v > 600000 ? 600000 : (int)v;
+	}
 	for (;;) {
 		struct pollfd p[2] = {{ZY_FD, POLLIN, 0}, {sfd, POLLIN, 0}};
+		int n = poll(p, 2, zy_py_tried ? -1 : zy_py_idle_ms);
 
-		if (poll(p, 2, -1) < 0 && errno != EINTR)
+		if (n < 0 && errno != EINTR)
 			_exit(1);
+		if (n == 0) {
+			zy_python();
+			continue;
+		}
 		if (p[1].revents)
 			zy_reap(ZY_FD, sfd);
 		if (p[0].revents & (POLLHUP | POLLERR) && !(p[0].revents & POLLIN))
@@ -235,16 +304,32 @@ int lutf_zygote_spawn(struct lutf_zygote *z, const char *tenant, int memfd, size
 		      int log, int out, const struct lutf_wk_sandbox *sb, int timeout_ms,
 		      pid_t *pid)
 {
-	struct lutf_zy_msg m = {.type = LUTF_ZY_SPAWN, .size = size};
-	char cbuf[CMSG_SPACE(ZY_NFDS * sizeof(int))];
+	return lutf_zygote_spawn_cg(z, tenant, memfd, size, ctl, log, out, NULL, 0, LUTF_ZY_PYTHON,
+				    sb, timeout_ms, pid, NULL);
+}
+
+/* Returns 0 or -errno. */
+int lutf_zygote_spawn_cg(struct lutf_zygote *z, const char *tenant, int memfd, size_t size, int ctl,
+			 int log, int out, const int *cg, int ncg, uint32_t flags,
+			 const struct lutf_wk_sandbox *sb, int timeout_ms, pid_t *pid, bool *python)
+{
+	struct lutf_zy_msg m = {.type = LUTF_ZY_SPAWN, .size = size, .flags = flags};
+	char cbuf[CMSG_SPACE(ZY_MAXFDS * sizeof(int))];
 	struct iovec iov = {&m, sizeof(m)};
-	struct msghdr mh = {
-	    .msg_iov = &iov, .msg_iovlen = 1, .msg_control = cbuf, .msg_controllen = sizeof(cbuf)};
+	struct msghdr mh = {.msg_iov = &iov,
+			    .msg_iovlen = 1,
+			    .msg_control = cbuf,
+			    .msg_controllen = CMSG_SPACE((size_t)(ZY_NFDS + ncg) * sizeof(int))};
 	struct cmsghdr *cm;
-	int fds[ZY_NFDS] = {memfd, ctl, log, out}, null = -1;
+	int fds[ZY_MAXFDS] = {memfd, ctl, log, out}, null = -1;
 	int64_t until = now_ms() + timeout_ms;
 	ssize_t sent;
 
+	if (ncg < 0 || ncg > LUTF_ZY_CG_MAX)
+		return -EINVAL;
+	for (int i = 0; i < ncg; i++)
+		fds[ZY_NFDS + i] = cg[i];
+	m.ncg = (uint32_t)ncg;
 	if (out < 0) {
 		/* No pipe: the worker's output goes nowhere, never to lutfd's log. */
 		null = open("/dev/null", O_WRONLY | O_CLOEXEC);
@@ -261,8 +346,8 @@ int lutf_zygote_spawn(struct lutf_zygote *z, const char *tenant, int memfd, size
 	cm = CMSG_FIRSTHDR(&mh);
 	cm->cmsg_level = SOL_SOCKET;
 	cm->cmsg_type = SCM_RIGHTS;
-	cm->cmsg_len = CMSG_LEN(sizeof(fds));
-	memcpy(CMSG_DATA(cm), fds, sizeof(fds));
+	cm->cmsg_len = CMSG_LEN((size_t)(ZY_NFDS + ncg) * sizeof(int));
+	memcpy(CMSG_DATA(cm), fds, (size_t)(ZY_NFDS + ncg) * sizeof(int));
 	sent = sendmsg(z->fd, &mh, MSG_NOSIGNAL);
 	if (null >= 0)
 		close(null);
@@ -292,6 +377,8 @@ int lutf_zygote_spawn(struct lutf_zygote *z, const char *tenant, int memfd, size
 			if (a.pid < 0)
 				return a.pid;
 			*pid = a.pid;
+			if (python)
+				*python = a.status == 1;
 			return 0;
 		}
 		if (a.type == LUTF_ZY_EXITED) {

@@ -418,6 +418,109 @@ int lutfd_cg_attach(const struct lutfd_cg *cg, const char *tenant, pid_t pid)
 	return 0;
 }
 
+static const char *ctrl_name(const struct lutfd_cg *cg, int i)
+{
+	return cg->mode == LUTFD_CG_V2 ? "cgroup2" : v1_ctrl[i];
+}
+
+/* Returns 0 or -errno. */
+int lutfd_cg_join_fds(const struct lutfd_cg *cg, const char *tenant, int fds[LUTFD_CG__N], int *n,
+		      char *why, size_t cap)
+{
+	const char *test = getenv("LUTF_TEST_CGROUP_FD");
+	char dir[PATH_MAX + 80], path[PATH_MAX + 100];
+
+	*n = 0;
+	for (int i = 0; i < LUTFD_CG__N && cg->mode != LUTFD_CG_NONE; i++) {
+		int fd;
+
+		if (!cg->base[i][0])
+			continue;
+		tenant_dir(cg, i, tenant, dir, sizeof(dir));
+		if (!fmt(path, sizeof(path), "%s/%s", dir,
+			 cg->mode == LUTFD_CG_V2 ? "cgroup.procs" : "tasks")) {
+			fmt(why, cap, "cgroup path too long");
+			while (*n)
+				close(fds[--*n]);
+			return -ENAMETOOLONG;
+		}
+		if (test && !strcmp(test, "null"))
+			fmt(path, sizeof(path), "/dev/null");
+		fd = open(path, O_WRONLY | O_CLOEXEC);
+		if (fd < 0) {
+			int err = -errno;
+
+			fmt(why, cap, "cannot open %s: %s", path, strerror(-err));
+			while (*n)
+				close(fds[--*n]);
+			return err;
+		}
+		fds[(*n)++] = fd;
+		if (cg->mode == LUTFD_CG_V2)
+			break;
+	}
+	return 0;
+}
+
+/* Whether the list in dir/cgroup.procs (one pid a line) names pid. Returns
+ * 1, 0 or -errno. A line may cross a read's end: the number is carried. */
+static int procs_has(const char *dir, pid_t pid)
+{
+	char path[PATH_MAX + 100], buf[4096];
+	long cur = -1; /* the number read so far on this line, -1: none */
+	ssize_t n;
+	int fd, found = 0;
+
+	if (!fmt(path, sizeof(path), "%s/cgroup.procs", dir))
+		return -ENAMETOOLONG;
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	while (!found && (n = read(fd, buf, sizeof(buf))) > 0) {
+		for (ssize_t i = 0; i < n && !found; i++) {
+			if (buf[i] >= '0' && buf[i] <= '9') {
+				cur = (cur < 0 ? 0 : cur) * 10 + (buf[i] - '0');
+				if (cur > 1l << 40)
+					cur = 1l << 40; /* no pid: stays no match */
+			} else {
+				found = cur == (long)pid;
+				cur = -1;
+			}
+		}
+	}
+	if (!found && cur == (long)pid)
+		found = 1; /* the last line had no newline */
+	n = found ? 0 : (n < 0 ? -errno : 0);
+	close(fd);
+	return n < 0 ? (int)n : found;
+}
+
+/* Returns 0, -ESRCH or -errno. */
+int lutfd_cg_holds(const struct lutfd_cg *cg, const char *tenant, pid_t pid, char *why, size_t cap)
+{
+	char dir[PATH_MAX + 80];
+
+	for (int i = 0; i < LUTFD_CG__N && cg->mode != LUTFD_CG_NONE; i++) {
+		int rc;
+
+		if (!cg->base[i][0])
+			continue;
+		tenant_dir(cg, i, tenant, dir, sizeof(dir));
+		rc = procs_has(dir, pid);
+		if (rc < 0) {
+			fmt(why, cap, "cannot read %s/cgroup.procs: %s", dir, strerror(-rc));
+			return rc;
+		}
+		if (!rc) {
+			fmt(why, cap, "not in its %s cgroup %s", ctrl_name(cg, i), dir);
+			return -ESRCH;
+		}
+		if (cg->mode == LUTFD_CG_V2)
+			break;
+	}
+	return 0;
+}
+
 /* Returns 0 or -errno. */
 int lutfd_cg_oom_kills(const struct lutfd_cg *cg, const char *tenant, uint64_t *n)
 {

@@ -57,6 +57,22 @@ int lutfd_cg_tenant(const struct lutfd_cg *cg, const char *tenant,
 		    const struct lutfd_cg_limits *lim);
 /* Move pid (the whole process) into the tenant's cgroup. Returns 0 or -errno. */
 int lutfd_cg_attach(const struct lutfd_cg *cg, const char *tenant, pid_t pid);
+/*
+ * The files a new worker writes "0" to, to join the tenant's cgroup itself
+ * (the zygote's child, before it drops its uid): v1 each controller's
+ * "tasks" (a thread moving itself skips cgroup_threadgroup_rwsem, the RCU
+ * grace period a parent's cgroup.procs write waits for), v2 "cgroup.procs".
+ * fds[] gets *n (<= LUTFD_CG__N) write-only fds, 0 without a hierarchy.
+ * LUTF_TEST_CGROUP_FD=null (tests only) hands /dev/null instead.
+ * Returns 0 or -errno (nothing left open) with why filled.
+ */
+int lutfd_cg_join_fds(const struct lutfd_cg *cg, const char *tenant, int fds[LUTFD_CG__N], int *n,
+		      char *why, size_t cap);
+/* Whether pid is in the tenant's cgroup in every hierarchy lutfd uses, from
+ * the kernel's own lists (each tenant folder's cgroup.procs), which a worker
+ * cannot write. Returns 0, -ESRCH (not there: why names the controller) or
+ * -errno (a list unreadable). */
+int lutfd_cg_holds(const struct lutfd_cg *cg, const char *tenant, pid_t pid, char *why, size_t cap);
 /* OOM kills counted in the tenant's cgroup so far. Returns 0 or -errno. */
 int lutfd_cg_oom_kills(const struct lutfd_cg *cg, const char *tenant, uint64_t *n);
 /* SIGKILL every process in the tenant's cgroup (what a dead worker left:
