@@ -12,6 +12,13 @@
 #define SIGSYS_MAX_WORKERS 4096 /* entries of both maps */
 #define SIGSYS_SIGNO 31		/* SIGSYS on every architecture lutf builds for */
 #define SIGSYS_CODE_SECCOMP 1	/* si_code SYS_SECCOMP */
+/* Byte offsets in the kernel's siginfo (the UAPI layout of a 64-bit
+ * siginfo_t: si_code, then in _sifields._sigsys after the 8-byte
+ * _call_addr, _syscall and _arch). The loader checks them against
+ * <signal.h> at build time. */
+#define SIGSYS_OFF_CODE 8
+#define SIGSYS_OFF_SYSCALL 24
+#define SIGSYS_OFF_ARCH 28
 
 struct sigsys_seen {
 	__u32 nr;    /* the syscall number the filter refused */

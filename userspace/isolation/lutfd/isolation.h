@@ -118,7 +118,7 @@ int lutfd_kill_uids(uint32_t lo, uint32_t hi);
  * (LUTF_SIGSYS). Cheap; never fails; once (later calls return at once, after
  * the first is done). Any thread. Before any other call here. */
 void lutfd_sigsys_init(const char *pin_root);
-/* Load the signal_generate probe when wanted (slow: BTF), any thread, once;
+/* Load the signal_generate probe when wanted (no kernel BTF: ~1 ms), any thread, once;
  * asked before lutfd_sigsys_init, that call loads it. Workers watched before
  * are watched from then on.
  * Returns 0 (loaded, or not wanted) or -errno (it logged why: the kernel log
@@ -135,7 +135,7 @@ void lutfd_sigsys_forget(pid_t pid);
  * with *source "bpf" or "kernel log", or false (unknown). Forgets pid.
  */
 bool lutfd_sigsys_take(pid_t pid, uint32_t *nr, const char **source);
-/* "bpf (tp_btf/signal_generate)", "kernel log" or "none". */
+/* "bpf (raw_tp/signal_generate)", "kernel log" or "none". */
 const char *lutfd_sigsys_mode(void);
 /* "name" of a syscall of this architecture, or "syscall N" into buf. */
 const char *lutfd_syscall_name(uint32_t nr, char *buf, size_t cap);

@@ -19,6 +19,8 @@
 #include <poll.h>
 #include <pthread.h>
 #include <seccomp.h>
+#include <signal.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -34,6 +36,11 @@
 #include "sigsys.skel.h"
 
 _Static_assert(sizeof(struct sigsys_seen) == 24, "sigsys_seen layout is shared with BPF");
+/* The probe reads the kernel's siginfo at these offsets, which are the
+ * UAPI's: the same as <signal.h>'s siginfo_t. */
+_Static_assert(offsetof(siginfo_t, si_code) == SIGSYS_OFF_CODE, "siginfo si_code offset");
+_Static_assert(offsetof(siginfo_t, si_syscall) == SIGSYS_OFF_SYSCALL, "siginfo syscall offset");
+_Static_assert(offsetof(siginfo_t, si_arch) == SIGSYS_OFF_ARCH, "siginfo arch offset");
 
 #define PENDING_MAX 64 /* workers started before the probe loaded; more: kernel log */
 
@@ -133,7 +140,7 @@ int lutfd_sigsys_load(void)
 	pthread_mutex_lock(&mu);
 	g_want = false;
 	g_skel = skel;
-	g_mode = "bpf (tp_btf/signal_generate)";
+	g_mode = "bpf (raw_tp/signal_generate)";
 	for (unsigned i = 0; i < g_npending; i++) {
 		__u32 key = (__u32)g_pending[i], one = 1;
 
@@ -143,7 +150,7 @@ int lutfd_sigsys_load(void)
 	g_npending = 0;
 	pthread_cond_broadcast(&loaded_cv);
 	pthread_mutex_unlock(&mu);
-	lutfd_log("sigsys probe loaded: SIGSYS syscalls from bpf (tp_btf/signal_generate)");
+	lutfd_log("sigsys probe loaded: SIGSYS syscalls from bpf (raw_tp/signal_generate)");
 	return 0;
 }
 
