@@ -13,6 +13,7 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -80,8 +81,9 @@ static int ready_locked(struct lutf_cluster *c, kvStore **kv, jsCtx *js, char *m
 		return 0;
 	if ((err =
 		 stream(js, LUTF_CLUSTER_ASYNC, SUBJ, true, lutf_cluster_replicas(c), msg, cap)) ||
-	    (err =
-		 stream(js, LUTF_CLUSTER_DLQ, DLQ_SUBJ, false, lutf_cluster_replicas(c), msg, cap)))
+	    (err = stream(js, LUTF_CLUSTER_DLQ, DLQ_SUBJ, false, lutf_cluster_replicas(c), msg,
+			  cap)) ||
+	    (err = lutf_cluster_cb_stream(c, msg, cap)))
 		return err;
 	s = js_KeyValue(kv, js, LUTF_CLUSTER_RESULTS);
 	if (s == NATS_NOT_FOUND) {
@@ -364,6 +366,7 @@ static struct {
 	atomic_bool stop;	  /* relaxed: polled between fetches */
 	pthread_mutex_t fetch_mu; /* one Fetch at a time on sub */
 	int64_t ack_wait_ms;
+	bool die_after_ack; /* tests: LUTF_CLUSTER_TEST_DIE_AFTER_ACK=1 */
 	_Atomic uint64_t done, retried, dead, duplicates;
 } A = {.fetch_mu = PTHREAD_MUTEX_INITIALIZER};
 
@@ -373,7 +376,8 @@ void lutf_cluster_async_stats(struct lutf_cluster_async_stats *s)
 	s->retried = atomic_load_explicit(&A.retried, memory_order_relaxed);
 	s->dead = atomic_load_explicit(&A.dead, memory_order_relaxed);
 	s->duplicates = atomic_load_explicit(&A.duplicates, memory_order_relaxed);
-	lutf_cluster_cb_stats(&s->callbacks_ok, &s->callbacks_failed);
+	lutf_cluster_cb_stats(&s->callbacks_ok, &s->callbacks_retried, &s->callbacks_failed,
+			      &s->callbacks_dead);
 }
 
 static bool retryable(uint32_t st)
@@ -474,25 +478,41 @@ static void job_decide(struct job *j)
 	j->store = true;
 }
 
-/* The stored result is there: ack, count, hand the callback over. */
+/* The stored result is there: queue its callback (durably, before the
+ * ack: a node dying after the ack loses nothing), count, ack. A duplicate
+ * run queues the callback too (the first run may have died before it did;
+ * the stream's dedup drops a second job). */
 static void job_finish(struct job *j)
 {
 	const char *cb = NULL;
+	bool has_cb;
 
-	if (j->stored == -EEXIST) { /* ran before (a node died before its ack): first kept */
-		atomic_fetch_add_explicit(&A.duplicates, 1, memory_order_relaxed);
-	} else if (j->stored) {
+	if (j->stored && j->stored != -EEXIST)
 		return; /* not acked: delivered again after the ack wait */
-	} else {
-		atomic_fetch_add_explicit(j->dead ? &A.dead : &A.done, 1, memory_order_relaxed);
-		if (natsMsgHeader_Get(j->m, "Lutf-Callback", &cb) == NATS_OK && cb && cb[0]) {
-			struct lutf_cluster_reply r;
+	has_cb = natsMsgHeader_Get(j->m, "Lutf-Callback", &cb) == NATS_OK && cb && cb[0];
+	if (has_cb) {
+		int err = lutf_cluster_cb_queue(A.c, cb, j->id, j->tenant, j->fn);
 
-			to_reply(&j->res, &r);
-			lutf_cluster_cb_push(cb, j->id, &r, j->dead); /* copies; never waits */
+		if (err == -EIO)
+			return; /* not acked: delivered again, the callback queued then */
+		if (err) {	/* a hostile header: nothing to POST to */
+			A.log("cluster: async: call %s: a malformed callback URL dropped", j->id);
+			has_cb = false;
 		}
 	}
+	if (j->stored == -EEXIST) /* ran before (a node died before its ack): first kept */
+		atomic_fetch_add_explicit(&A.duplicates, 1, memory_order_relaxed);
+	else
+		atomic_fetch_add_explicit(j->dead ? &A.dead : &A.done, 1, memory_order_relaxed);
 	natsMsg_Ack(j->m, NULL);
+	if (has_cb && A.die_after_ack) {
+		/* Tests only (LUTF_CLUSTER_TEST_DIE_AFTER_ACK=1, docs/cluster.md):
+		 * the node dies right after acking a call with a callback, before
+		 * any POST; another node must deliver it. */
+		natsConnection_FlushTimeout(lutf_cluster_conn(A.c), 2000);
+		A.log("cluster: async: test switch: dying after the ack of %s", j->id);
+		raise(SIGKILL);
+	}
 }
 
 /* The old path, one call at a time (LUTF_CLUSTER_ASYNC_BATCH=0: the
@@ -945,7 +965,11 @@ int lutf_cluster_async_open(struct lutf_cluster *c, const struct lutf_cluster_no
 
 		A.batched = !e || strcmp(e, "0");
 	}
-	lutf_cluster_cb_start(A.log);
+	{
+		const char *e = getenv("LUTF_CLUSTER_TEST_DIE_AFTER_ACK");
+
+		A.die_after_ack = e && !strcmp(e, "1");
+	}
 	snprintf(A.sock, sizeof(A.sock), "unix://%s", cfg->data_sock);
 	jsSubOptions_Init(&so);
 	so.Stream = LUTF_CLUSTER_ASYNC;
@@ -960,6 +984,7 @@ int lutf_cluster_async_open(struct lutf_cluster *c, const struct lutf_cluster_no
 		so.Config.AckWait = A.ack_wait_ms * 1000000;
 	}
 	so.Config.MaxAckPending = 4096;
+	lutf_cluster_cb_start(c, A.ack_wait_ms, A.log);
 	s = js_PullSubscribe(&A.sub, lutf_cluster_js(c), SUBJ ".>", DURABLE, NULL, &so, NULL);
 	if (s != NATS_OK)
 		return lutf_cluster_nerr(s, msg, sizeof(msg), "async consumer");
