@@ -18,6 +18,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <sodium.h>
 
@@ -401,6 +402,7 @@ struct job {
 	bool wave;    /* decided, stored and acked in this wave */
 	bool flushed; /* done with: acked, nak'ed or left to fall due */
 	bool slot;    /* holds a slot of its function's MAX_CONCURRENCY */
+	bool held;    /* counted in its function's calls in hand on this node */
 };
 
 /* Parse the call; a malformed one is terminated. Returns true when it can run. */
@@ -438,19 +440,63 @@ static void to_reply(const struct lutf_client_result *res, struct lutf_cluster_r
 	r->output_len = res->output_len;
 }
 
+/* How many runs of j's call ended in a retryable status, this one
+ * included: a counter "<id>.runs" in the results bucket (ids have no dot, so
+ * it never meets a result), bumped by compare-and-set. Not the delivery
+ * count: a call handed back unrun (over its function's bound on a node,
+ * see hold_take) is delivered again without having run. Only failures pay
+ * these round trips. NATS trouble: the delivery count (never more runs). */
+static uint64_t runs_bump(const struct job *j)
+{
+	kvStore *kv = *lutf_cluster_results(A.c);
+	char key[LUTF_CLUSTER_ID + 8], val[24];
+
+	snprintf(key, sizeof(key), "%s.runs", j->id);
+	for (int t = 0; t < 4; t++) {
+		kvEntry *e = NULL;
+		natsStatus s = kvStore_Get(&e, kv, key);
+		uint64_t n = 0;
+		int len;
+
+		if (s == NATS_NOT_FOUND) {
+			if (kvStore_Create(NULL, kv, key, "1", 1) == NATS_OK)
+				return 1;
+			continue; /* another node made it meanwhile */
+		}
+		if (s != NATS_OK)
+			break;
+		if (kvEntry_ValueLen(e) > 0 && kvEntry_ValueLen(e) < 20) {
+			memcpy(val, kvEntry_Value(e), (size_t)kvEntry_ValueLen(e));
+			val[kvEntry_ValueLen(e)] = 0;
+			n = strtoull(val, NULL, 10);
+		}
+		len = snprintf(val, sizeof(val), "%" PRIu64, n + 1);
+		s = kvStore_Update(NULL, kv, key, val, len, kvEntry_Revision(e));
+		kvEntry_Destroy(e);
+		if (s == NATS_OK)
+			return n + 1;
+	}
+	return j->tries;
+}
+
 /* After the call ran: nak it for a retry, or send it to the dead-letter
  * stream (synchronously: rare), or leave it to store. */
 static void job_decide(struct job *j)
 {
 	uint32_t st = j->res.status;
+	uint64_t runs;
 
 	/* Unknown right after a deploy: the nodes may still be loading it (the
 	 * registry answers the deploy before they converge). Retried with the
 	 * same backoff; still unknown after the last try, it is stored as is. */
-	if ((retryable(st) || st == LUTF_STATUS_UNKNOWN_FUNCTION) &&
-	    j->tries < LUTF_CLUSTER_ASYNC_TRIES) {
+	if (!retryable(st) && st != LUTF_STATUS_UNKNOWN_FUNCTION) {
+		j->store = true;
+		return;
+	}
+	runs = runs_bump(j);
+	if (runs < LUTF_CLUSTER_ASYNC_TRIES) {
 		/* Backoff 100 ms, 200, 400, 800: then the dead-letter stream. */
-		natsMsg_NakWithDelay(j->m, 100ll << (j->tries - 1), NULL);
+		natsMsg_NakWithDelay(j->m, 100ll << (runs - 1), NULL);
 		atomic_fetch_add_explicit(&A.retried, 1, memory_order_relaxed);
 		return;
 	}
@@ -569,16 +615,21 @@ struct wk {
  * respects the bound that sync calls meet (issue #15). */
 static struct {
 	pthread_mutex_t mu;
+	pthread_cond_t freed; /* a held call was let go (hold_put), or the bounds came */
+	bool known;	      /* the registry's bounds came once (workers pull after that) */
 	size_t n;
 	struct {
 		char tenant[LUTF_CLUSTER_NAME], fn[LUTF_CLUSTER_NAME];
 		uint32_t max, inflight;
+		uint32_t held; /* in this node's batches: waiting or running */
 	} e[LIMITS];
-} L = {.mu = PTHREAD_MUTEX_INITIALIZER};
+} L = {.mu = PTHREAD_MUTEX_INITIALIZER, .freed = PTHREAD_COND_INITIALIZER};
 
 void lutf_cluster_async_limits(const struct lutf_cluster_async_limit *lim, size_t n)
 {
 	pthread_mutex_lock(&L.mu);
+	L.known = true;
+	pthread_cond_broadcast(&L.freed);
 	/* Keep the in-flight counts of functions that stay: their calls are
 	 * still on lutfd. A function that left keeps no bound (its calls end by
 	 * their deadlines and give their slots back to nothing). */
@@ -594,6 +645,7 @@ void lutf_cluster_async_limits(const struct lutf_cluster_async_limit *lim, size_
 			snprintf(L.e[k].tenant, sizeof(L.e[k].tenant), "%s", lim[i].tenant);
 			snprintf(L.e[k].fn, sizeof(L.e[k].fn), "%s", lim[i].fn);
 			L.e[k].inflight = 0;
+			L.e[k].held = 0;
 			L.n++;
 		}
 		L.e[k].max = lim[i].max_concurrency;
@@ -619,6 +671,67 @@ static bool slot_take(struct job *j)
 	}
 	pthread_mutex_unlock(&L.mu);
 	return ok;
+}
+
+/* Calls of a bounded function a node keeps in hand: its max_concurrency
+ * running and as many again waiting to start (so a slot that frees is
+ * filled at once, without a pull). Beyond that the call goes back to the
+ * queue at once for a node with free slots: a node pulls what it can start
+ * soon, not a whole batch of a slow function (issue #15). */
+#define HOLD(max) (2 * (uint64_t)(max))
+
+/* Keep j on this node? False: hand it back (its function is bounded and
+ * this node holds HOLD of its calls already). */
+static bool hold_take(struct job *j)
+{
+	bool ok = true;
+
+	j->held = false;
+	pthread_mutex_lock(&L.mu);
+	for (size_t k = 0; k < L.n; k++) {
+		if (strcmp(L.e[k].tenant, j->tenant) || strcmp(L.e[k].fn, j->fn))
+			continue;
+		if (!L.e[k].max)
+			break;
+		ok = L.e[k].held < HOLD(L.e[k].max);
+		if (ok)
+			L.e[k].held++;
+		j->held = ok; /* counted: given back by hold_put */
+		break;
+	}
+	pthread_mutex_unlock(&L.mu);
+	return ok;
+}
+
+static void hold_put(struct job *j)
+{
+	if (!j->held)
+		return;
+	j->held = false;
+	pthread_mutex_lock(&L.mu);
+	for (size_t k = 0; k < L.n; k++)
+		if (!strcmp(L.e[k].tenant, j->tenant) && !strcmp(L.e[k].fn, j->fn)) {
+			if (L.e[k].held)
+				L.e[k].held--;
+			break;
+		}
+	pthread_cond_broadcast(&L.freed);
+	pthread_mutex_unlock(&L.mu);
+}
+
+/* Wait (up to ms) for a held call to be let go: a worker whose whole pull
+ * went back to the queue does not pull again at once. */
+static void hold_wait(int ms)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	ts.tv_nsec += (long)ms * 1000000;
+	ts.tv_sec += ts.tv_nsec / 1000000000;
+	ts.tv_nsec %= 1000000000;
+	pthread_mutex_lock(&L.mu);
+	pthread_cond_timedwait(&L.freed, &L.mu, &ts);
+	pthread_mutex_unlock(&L.mu);
 }
 
 static void slot_put(struct job *j)
@@ -805,16 +918,28 @@ static void batch_store(struct wk *w, struct job *jobs, int n)
 	}
 }
 
-static void batch(struct wk *w, natsMsg **msgs, int n)
+/* Run a pulled batch. Returns how many of its calls were handed back
+ * unrun (over their function's HOLD on this node). */
+static int batch(struct wk *w, natsMsg **msgs, int n)
 {
 	struct job *jobs = w->jobs;
-
 	struct run st;
+	int back = 0;
 	bool all;
 
-	for (int i = 0; i < n; i++)
-		if (!job_open(&jobs[i], msgs[i]))
+	for (int i = 0; i < n; i++) {
+		if (!job_open(&jobs[i], msgs[i])) {
 			jobs[i].id = NULL;
+		} else if (!hold_take(&jobs[i])) {
+			/* Back to the queue now (not counted as a retry: its
+			 * retries count runs, runs_bump): another node may start it. */
+			natsMsg_Nak(jobs[i].m, NULL);
+			jobs[i].id = NULL;
+			back++;
+		}
+	}
+	if (back == n)
+		return back;
 	all = !batch_start(w, jobs, n, &st);
 	/* Waves: what is answered is decided, stored and acked; then the rest. */
 	do {
@@ -832,10 +957,12 @@ static void batch(struct wk *w, natsMsg **msgs, int n)
 			if (jobs[i].store)
 				job_finish(&jobs[i]);
 			lutf_client_result_release(&jobs[i].res);
+			hold_put(&jobs[i]);
 			jobs[i].wave = false;
 			jobs[i].flushed = true;
 		}
 	} while (!all);
+	return back;
 }
 
 /* Take list's messages into msgs (from index at, at most BATCH in all).
@@ -859,14 +986,14 @@ static int take_msgs(natsMsgList *list, natsMsg **msgs, int at)
  * holds the first call until BATCH came or the wait ended: 13 ms median,
  * 120 ms p99 submit-to-result at 10,000 calls/s offered. Returns the
  * count, 0 (none came), or -1 (an error: the caller pauses). */
-static int fetch(natsMsg **msgs)
+static int fetch(natsMsg **msgs, int want)
 {
 	jsFetchRequest fr;
 	natsMsgList list = {0};
 	natsStatus s;
 
 	jsFetchRequest_Init(&fr);
-	fr.Batch = BATCH;
+	fr.Batch = want;
 	fr.NoWait = true;
 	fr.Expires = 250ll * 1000000;
 	s = natsSubscription_FetchRequest(&list, A.sub, &fr);
@@ -875,11 +1002,32 @@ static int fetch(natsMsg **msgs)
 	return s == NATS_TIMEOUT || s == NATS_NOT_FOUND ? 0 : -1;
 }
 
+/* Wait (up to LIMITS_WAIT_MS) for the registry's bounds: a node starting
+ * with a backlog would otherwise pull and run calls past them. */
+#define LIMITS_WAIT_MS 5000
+static void limits_wait(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	ts.tv_sec += LIMITS_WAIT_MS / 1000;
+	pthread_mutex_lock(&L.mu);
+	while (!L.known && !atomic_load_explicit(&A.stop, memory_order_relaxed))
+		if (pthread_cond_timedwait(&L.freed, &L.mu, &ts))
+			break;
+	pthread_mutex_unlock(&L.mu);
+}
+
 static void *worker_main(void *arg)
 {
 	struct lutf_client *cl = NULL;
 	struct wk *w = calloc(1, sizeof(*w));
 	char *inbox = NULL;
+	/* The next pull's size: BATCH, a quarter after a pull that mostly went
+	 * back (a backlog of a bounded function this node cannot start), so
+	 * the queue is not churned 256 calls at a time; doubled back after a
+	 * pull it could keep. */
+	int want = BATCH;
 
 	(void)arg;
 	if (!w)
@@ -902,6 +1050,7 @@ static void *worker_main(void *arg)
 		}
 		natsSubscription_SetPendingLimits(w->acks, -1, -1);
 	}
+	limits_wait();
 	while (!atomic_load_explicit(&A.stop, memory_order_relaxed)) {
 		natsMsgList list = {0};
 		natsStatus s;
@@ -913,13 +1062,21 @@ static void *worker_main(void *arg)
 			 * other (a bare libnats loop here: 8 threads 5.7k calls/s, 1
 			 * thread 42k/s; later libnats refuses them), while the other
 			 * workers run and store their batches. */
+			int back = 0;
+
 			pthread_mutex_lock(&A.fetch_mu);
-			n = fetch(w->msgs);
+			n = fetch(w->msgs, want);
 			pthread_mutex_unlock(&A.fetch_mu);
 			if (n > 0)
-				batch(w, w->msgs, n);
+				back = batch(w, w->msgs, n);
 			for (int i = 0; i < n; i++)
 				natsMsg_Destroy(w->msgs[i]);
+			if (n > 0 && 2 * back > n)
+				want = want / 4 > 8 ? want / 4 : 8;
+			else if (n > 0 && want < BATCH)
+				want = 2 * want < BATCH ? 2 * want : BATCH;
+			if (n > 0 && back == n)
+				hold_wait(100); /* none kept: pull again once one is let go */
 			if (n < 0)
 				nats_Sleep(100);
 			continue;
@@ -1001,6 +1158,9 @@ void lutf_cluster_async_close(void)
 	if (!A.sub)
 		return;
 	atomic_store_explicit(&A.stop, true, memory_order_relaxed);
+	pthread_mutex_lock(&L.mu); /* a worker waiting in limits_wait or hold_wait */
+	pthread_cond_broadcast(&L.freed);
+	pthread_mutex_unlock(&L.mu);
 	for (unsigned i = 0; i < A.nth; i++)
 		pthread_join(A.th[i], NULL);
 	A.nth = 0;
