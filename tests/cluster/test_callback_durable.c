@@ -34,7 +34,8 @@ static struct {
 	pthread_t th;
 	atomic_bool stop;
 	atomic_int posts;
-	char id[LUTF_CLUSTER_ID], body[64];
+	atomic_int code; /* the answer's status: 200 unless a test sets it */
+	char id[LUTF_CLUSTER_ID], body[64], dead[4];
 	pthread_mutex_t mu;
 } rx = {.lfd = -1, .mu = PTHREAD_MUTEX_INITIALIZER};
 
@@ -43,7 +44,7 @@ static void *rx_main(void *arg)
 	(void)arg;
 	while (!atomic_load(&rx.stop)) {
 		struct pollfd p = {.fd = rx.lfd, .events = POLLIN};
-		char buf[8192], *hdr, *id;
+		char buf[8192], ans[64], *hdr, *id, *dl;
 		size_t got = 0, want = 0;
 		int c;
 
@@ -72,15 +73,19 @@ static void *rx_main(void *arg)
 		buf[got] = 0;
 		hdr = strstr(buf, "\r\n\r\n");
 		id = strcasestr(buf, "X-Lutf-Id: ");
+		dl = strcasestr(buf, "X-Lutf-Dead-Letter: ");
 		if (hdr && id) {
 			pthread_mutex_lock(&rx.mu);
 			snprintf(rx.id, sizeof(rx.id), "%.*s", (int)strcspn(id + 11, "\r\n"),
 				 id + 11);
 			snprintf(rx.body, sizeof(rx.body), "%s", hdr + 4);
+			snprintf(rx.dead, sizeof(rx.dead), "%.1s", dl ? dl + 20 : "");
 			pthread_mutex_unlock(&rx.mu);
 			atomic_fetch_add(&rx.posts, 1);
 		}
-		(void)!write(c, "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n", 38);
+		snprintf(ans, sizeof(ans), "HTTP/1.1 %d X\r\nContent-Length: 0\r\n\r\n",
+			 atomic_load(&rx.code) ? atomic_load(&rx.code) : 200);
+		(void)!write(c, ans, strlen(ans));
 		close(c);
 	}
 	return NULL;
@@ -310,5 +315,63 @@ Test(cluster, callback_survives_node_killed_after_ack, .fini = teardown, .timeou
 		     "node 1 did not count the POST it made");
 	cr_log_info("POSTs received: %d (at least once: more than 1 is allowed, counted)",
 		    atomic_load(&rx.posts));
+	lutf_cluster_close(c);
+}
+
+/* A call that crashes every time: retried 4 times (the budget counts runs),
+ * then dead-lettered with a result marked dead; its callback (X-Lutf-Dead-
+ * Letter: 1) meets a receiver answering 503 and, with
+ * LUTF_CLUSTER_CALLBACK_TRIES=2, is tried twice and dead-lettered itself. */
+Test(cluster, dead_call_and_dead_callback, .fini = teardown, .timeout = 120)
+{
+	static const char *env[] = {"LUTF_CLUSTER_ACK_WAIT_MS=2000",
+				    "LUTF_CLUSTER_CALLBACK_TRIES=2", NULL};
+	struct lutf_cluster_opts o = {0};
+	struct lutf_cluster *c = NULL;
+	struct lutf_cluster_reply r;
+	char msg[300], url[64], id[LUTF_CLUSTER_ID] = "cb-dead-1", cmd[1024];
+	uint64_t until, deadcb = 0;
+	bool dup, dead = false;
+	int err = -1;
+
+	LUTF_REQUIRE("root", lutf_test_is_root(), "lutfd needs root");
+	LUTF_REQUIRE("nats", tn_have_server(), "nats-server is not installed (scripts/deps.sh)");
+	cr_assert(tn_start(&nats, 1));
+	start_node(0, env);
+	deploy_and_wait(&node[0]);
+	snprintf(cmd, sizeof(cmd),
+		 "%s --cluster '%s' deploy --tenant acme --app boom --so %s --export crash "
+		 ">/dev/null",
+		 LUTFCTL_BIN, nats.url, APP);
+	cr_assert_eq(system(cmd), 0);
+	atomic_store(&rx.code, 503);
+	cr_assert(rx_start(0));
+	o.url = nats.url;
+	cr_assert_eq(lutf_cluster_open(&o, &c, msg, sizeof(msg)), 0, "%s", msg);
+	td_sleep_ms(500); /* served (or retried as unknown while it loads) */
+	snprintf(url, sizeof(url), "http://127.0.0.1:%d/done", rx.port);
+	cr_assert_eq(lutf_cluster_async_submit_cb(c, "acme", "crash", "x", 1, id, url, &dup, msg,
+						  sizeof(msg)),
+		     0, "%s", msg);
+	until = td_now_ms() + 30000;
+	while (td_now_ms() < until &&
+	       (err = lutf_cluster_result_get(c, id, &r, &dead, msg, sizeof(msg))) == -ENOENT)
+		td_sleep_ms(50);
+	cr_assert_eq(err, 0, "no result: %s", msg);
+	cr_assert(dead, "the crashing call was not dead-lettered");
+	cr_assert_eq(r.status, LUTF_STATUS_CRASHED, "status %u", r.status);
+	free(r.output);
+	cr_assert_eq(metric(&node[0], "lutf_cluster_async_total{result=\"retried\"}"), 4);
+	cr_assert_eq(metric(&node[0], "lutf_cluster_async_total{result=\"dead_letter\"}"), 1);
+	until = td_now_ms() + 20000;
+	while (td_now_ms() < until &&
+	       (deadcb = metric(&node[0],
+				"lutf_cluster_async_callbacks_total{result=\"dead_letter\"}")) < 1)
+		td_sleep_ms(50);
+	cr_assert_eq(deadcb, 1, "the refused callback was not dead-lettered");
+	cr_assert_eq(atomic_load(&rx.posts), 2, "%d POSTs: want 2 tries", atomic_load(&rx.posts));
+	cr_assert_str_eq(rx.dead, "1");
+	cr_assert_eq(metric(&node[0], "lutf_cluster_async_callbacks_total{result=\"retried\"}"), 1);
+	cr_assert_eq(metric(&node[0], "lutf_cluster_async_callbacks_total{result=\"ok\"}"), 0);
 	lutf_cluster_close(c);
 }
