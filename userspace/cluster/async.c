@@ -35,6 +35,10 @@
  * 1 node R1: 2 ran 33-39k calls/s, 4 26-28k, 8 29k. */
 #define BATCH_WORKERS 2
 #define ACK_WAIT_MS 30000 /* a call not acked by then is delivered again */
+/* A call whose result, dead letter or callback job could not be stored is
+ * nak'ed with this delay: it comes back soon, not after the whole ack wait,
+ * and a NATS in trouble is not asked again at once. */
+#define NAK_LATER_MS 1000
 
 static bool id_ok(const char *id)
 {
@@ -517,8 +521,10 @@ static void job_decide(struct job *j)
 			ok = js_PublishMsg(NULL, lutf_cluster_js(A.c), d, NULL, &je) == NATS_OK;
 			natsMsg_Destroy(d);
 		}
-		if (!ok)
-			return; /* not acked: delivered again after the ack wait */
+		if (!ok) { /* delivered again soon (not after the whole ack wait) */
+			natsMsg_NakWithDelay(j->m, NAK_LATER_MS, NULL);
+			return;
+		}
 		j->dead = true;
 	}
 	j->store = true;
@@ -533,15 +539,21 @@ static void job_finish(struct job *j)
 	const char *cb = NULL;
 	bool has_cb;
 
-	if (j->stored && j->stored != -EEXIST)
-		return; /* not acked: delivered again after the ack wait */
+	if (j->stored && j->stored != -EEXIST) {
+		/* Not stored (or its acknowledgement came too late): run again
+		 * soon; a store that did land makes that run a counted duplicate. */
+		natsMsg_NakWithDelay(j->m, NAK_LATER_MS, NULL);
+		return;
+	}
 	has_cb = natsMsgHeader_Get(j->m, "Lutf-Callback", &cb) == NATS_OK && cb && cb[0];
 	if (has_cb) {
 		int err = lutf_cluster_cb_queue(A.c, cb, j->id, j->tenant, j->fn);
 
-		if (err == -EIO)
-			return; /* not acked: delivered again, the callback queued then */
-		if (err) {	/* a hostile header: nothing to POST to */
+		if (err == -EIO) { /* delivered again soon: the callback queued then */
+			natsMsg_NakWithDelay(j->m, NAK_LATER_MS, NULL);
+			return;
+		}
+		if (err) { /* a hostile header: nothing to POST to */
 			A.log("cluster: async: call %s: a malformed callback URL dropped", j->id);
 			has_cb = false;
 		}
