@@ -441,7 +441,7 @@ static void *cb_main(void *arg)
 		}
 		jsFetchRequest_Init(&fr);
 		fr.Batch = 1;
-		fr.Expires = 500ll * 1000000;
+		fr.Expires = 250ll * 1000000; /* the stop flag is seen within it */
 		s = natsSubscription_FetchRequest(&list, sub, &fr);
 		if (s != NATS_OK) {
 			if (s != NATS_TIMEOUT && s != NATS_NOT_FOUND)
