@@ -144,7 +144,9 @@ static bool varz_sum(uint64_t *in, uint64_t *out)
 	return true;
 }
 
-/* Messages in the results bucket's stream (one round trip). */
+/* Messages in the results bucket's stream (one round trip). A call whose
+ * run failed retryably adds a key "<id>.runs" too: none of this bench's
+ * echo calls does (a retried call shows in lutf_cluster_async_total). */
 static uint64_t results_count(struct lutf_cluster *c)
 {
 	jsStreamInfo *si = NULL;

@@ -485,3 +485,89 @@ Test(cluster, async_bounded_backlog_shared_by_nodes, .fini = teardown, .timeout 
 	cr_assert_geq(ran[1], 4, "node 1 ran %" PRIu64 ": node 0 kept the backlog", ran[1]);
 	cr_assert_lt(took, 3000, "%" PRIu64 " ms: not near the ideal 1800 ms of two nodes", took);
 }
+
+/* The retry budget counts runs, not deliveries: calls of a bounded
+ * function handed back unrun by a node (over its 2 x max_concurrency) are
+ * delivered again without having run. 4 calls that crash every time, of a
+ * function with --max-concurrency 1, queued while both lutfds are down: each
+ * must run exactly 5 times (4 retries, then the dead-letter stream), however
+ * often it was handed back (counting deliveries, 6 calls got 11 retries). */
+Test(cluster, async_retry_budget_counts_runs, .fini = teardown, .timeout = 120)
+{
+	const int n = 4;
+	struct lutf_cluster_opts o = {0};
+	struct lutf_cluster *c = NULL;
+	char extra[256], msg[300], cmd[1024];
+	int dead = 0, other = 0;
+	uint64_t until, retried, dl;
+
+	LUTF_REQUIRE("root", lutf_test_is_root(), "lutfd needs root");
+	LUTF_REQUIRE("nats", tn_have_server(), "nats-server is not installed (scripts/deps.sh)");
+	cr_assert(tn_start(&nats, 1));
+	for (int i = 0; i < 2; i++) {
+		snprintf(extra, sizeof(extra),
+			 "cluster = %s\ncluster_node = node%d\nadmin_listen = 127.0.0.1:0\n",
+			 nats.url, i);
+		cr_assert(td_start(&node[i], extra), "lutfd %d did not start", i);
+	}
+	snprintf(cmd, sizeof(cmd),
+		 "%s --cluster '%s' deploy --tenant acme --app shop --so %s --export echo "
+		 "--export crash --max-concurrency 1 >/dev/null",
+		 LUTFCTL_BIN, nats.url, APP);
+	cr_assert_eq(system(cmd), 0);
+	until = td_now_ms() + 15000;
+	while (!(served(&node[0]) && served(&node[1])) && td_now_ms() < until)
+		td_sleep_ms(50);
+	cr_assert(served(&node[0]) && served(&node[1]), "the app is not served on both nodes");
+	td_sleep_ms(300); /* the node thread pushes the bound right after converging */
+	for (int i = 0; i < 2; i++) {
+		kill(node[i].pid, SIGTERM);
+		cr_assert(td_wait_exit(node[i].pid, NULL, 10000), "lutfd %d did not stop", i);
+		node[i].pid = 0;
+	}
+	o.url = nats.url;
+	cr_assert_eq(lutf_cluster_open(&o, &c, msg, sizeof(msg)), 0, "%s", msg);
+	for (int i = 0; i < n; i++) {
+		char id[LUTF_CLUSTER_ID];
+		bool dup;
+
+		snprintf(id, sizeof(id), "boom-%d", i);
+		cr_assert_eq(lutf_cluster_async_submit(c, "acme", "crash", "x", 1, id, &dup, msg,
+						       sizeof(msg)),
+			     0, "%s", msg);
+	}
+	for (int i = 0; i < 2; i++)
+		cr_assert(td_start_again(&node[i]), "lutfd %d did not restart", i);
+	until = td_now_ms() + 60000;
+	while (dead + other < n && td_now_ms() < until) {
+		dead = other = 0;
+		for (int i = 0; i < n; i++) {
+			struct lutf_cluster_reply r;
+			char id[LUTF_CLUSTER_ID];
+			bool isdead;
+
+			snprintf(id, sizeof(id), "boom-%d", i);
+			if (lutf_cluster_result_get(c, id, &r, &isdead, msg, sizeof(msg)))
+				continue;
+			if (isdead && r.status == LUTF_STATUS_CRASHED)
+				dead++;
+			else
+				other++;
+			free(r.output);
+		}
+		if (dead + other < n)
+			td_sleep_ms(50);
+	}
+	retried = metric(&node[0], "lutf_cluster_async_total{result=\"retried\"}") +
+		  metric(&node[1], "lutf_cluster_async_total{result=\"retried\"}");
+	dl = metric(&node[0], "lutf_cluster_async_total{result=\"dead_letter\"}") +
+	     metric(&node[1], "lutf_cluster_async_total{result=\"dead_letter\"}");
+	cr_log_info("%d crashing calls of a bounded function: %d dead-lettered, %" PRIu64
+		    " retries (want %d), %" PRIu64 " dead letters counted",
+		    n, dead, retried, 4 * n, dl);
+	lutf_cluster_close(c);
+	cr_assert_eq(dead, n, "%d of %d calls dead-lettered as crashed (%d other)", dead, n, other);
+	cr_assert_eq(dl, (uint64_t)n);
+	cr_assert_eq(retried, (uint64_t)(4 * n),
+		     "%" PRIu64 " retries: each call must run 5 times, bounced or not", retried);
+}
