@@ -5,9 +5,11 @@
  * dead letters in their own stream. Each node pulls from one shared durable
  * consumer and runs calls on its own lutfd (data socket; lutfd forwards what
  * it does not serve). Invariant: a call is acked only after its result (or
- * its dead letter and result) is stored, so a node dying mid-call leaves it
- * to be delivered again: at least once; a result already stored when
- * another arrives is counted as a duplicate and kept.
+ * its dead letter and result) is stored, and its callback job queued
+ * (callback.c), so a node dying mid-call leaves it to be delivered again: at
+ * least once; a result already stored when another arrives is counted as a
+ * duplicate and kept. A node keeps in hand at most 2 x max_concurrency calls
+ * of a bounded function (the rest go back to the queue); retries count runs.
  */
 #define _GNU_SOURCE
 #include <errno.h>
