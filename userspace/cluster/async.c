@@ -409,6 +409,8 @@ struct job {
 	bool flushed; /* done with: acked, nak'ed or left to fall due */
 	bool slot;    /* holds a slot of its function's MAX_CONCURRENCY */
 	bool held;    /* counted in its function's calls in hand on this node */
+	bool cbq_set; /* cbq holds its callback job's fate (batch_cbq) */
+	int cbq;      /* 0 queued (or none), -EINVAL (a bad URL), -EIO (not stored) */
 };
 
 /* Parse the call; a malformed one is terminated. Returns true when it can run. */
@@ -549,7 +551,8 @@ static void job_finish(struct job *j)
 	}
 	has_cb = natsMsgHeader_Get(j->m, "Lutf-Callback", &cb) == NATS_OK && cb && cb[0];
 	if (has_cb) {
-		int err = lutf_cluster_cb_queue(A.c, cb, j->id, j->tenant, j->fn);
+		int err =
+		    j->cbq_set ? j->cbq : lutf_cluster_cb_queue(A.c, cb, j->id, j->tenant, j->fn);
 
 		if (err == -EIO) { /* delivered again soon: the callback queued then */
 			natsMsg_NakWithDelay(j->m, NAK_LATER_MS, NULL);
@@ -932,6 +935,62 @@ static void batch_store(struct wk *w, struct job *jobs, int n)
 	}
 }
 
+/* Queue the callback jobs of the wave's stored results at once, as
+ * batch_store stores them: each published with its acknowledgement to this
+ * worker's inbox, then all awaited (one round trip for the wave instead of
+ * one per callback). A job not acknowledged within STORE_WAIT_MS leaves its
+ * call unacked (job_finish naks it). */
+static void batch_cbq(struct wk *w, struct job *jobs, int n)
+{
+	natsConnection *nc = lutf_cluster_conn(A.c);
+	int want = 0;
+	int64_t t0 = nats_Now();
+
+	w->gen++;
+	for (int i = 0; i < n; i++) {
+		const char *cb = NULL;
+		char reply[200];
+		natsMsg *m = NULL;
+
+		jobs[i].cbq_set = false;
+		if (!jobs[i].wave || !jobs[i].store ||
+		    (jobs[i].stored && jobs[i].stored != -EEXIST) ||
+		    natsMsgHeader_Get(jobs[i].m, "Lutf-Callback", &cb) != NATS_OK || !cb || !cb[0])
+			continue;
+		jobs[i].cbq_set = true;
+		snprintf(reply, sizeof(reply), "%s.%" PRIu32 ".%d", w->inbox, w->gen, i);
+		jobs[i].cbq =
+		    lutf_cluster_cb_job(cb, jobs[i].id, jobs[i].tenant, jobs[i].fn, reply, &m);
+		if (jobs[i].cbq == -EINVAL)
+			continue;
+		jobs[i].cbq = -EIO; /* until acknowledged */
+		if (m && natsConnection_PublishMsg(nc, m) == NATS_OK)
+			want++;
+		natsMsg_Destroy(m);
+	}
+	while (want > 0) {
+		int64_t left = STORE_WAIT_MS - (nats_Now() - t0);
+		natsMsg *a = NULL;
+		const char *subj, *data, *dot;
+		uint32_t gen;
+		int i;
+
+		if (left <= 0 || natsSubscription_NextMsg(&a, w->acks, left) != NATS_OK)
+			break;
+		subj = natsMsg_GetSubject(a);
+		dot = strlen(subj) > strlen(w->inbox) ? subj + strlen(w->inbox) : "";
+		data = natsMsg_GetData(a);
+		if (sscanf(dot, ".%" SCNu32 ".%d", &gen, &i) == 2 && gen == w->gen && i >= 0 &&
+		    i < n && jobs[i].cbq_set && jobs[i].cbq == -EIO) {
+			want--;
+			/* A stored job, or one the dedup window knew ("duplicate"). */
+			if (data && !strstr(data, "\"error\"") && strstr(data, "\"seq\""))
+				jobs[i].cbq = 0;
+		}
+		natsMsg_Destroy(a);
+	}
+}
+
 /* Run a pulled batch. Returns how many of its calls were handed back
  * unrun (over their function's HOLD on this node). */
 static int batch(struct wk *w, natsMsg **msgs, int n)
@@ -965,6 +1024,7 @@ static int batch(struct wk *w, natsMsg **msgs, int n)
 				job_decide(&jobs[i]);
 		}
 		batch_store(w, jobs, n);
+		batch_cbq(w, jobs, n);
 		for (int i = 0; i < n; i++) {
 			if (!jobs[i].wave)
 				continue;

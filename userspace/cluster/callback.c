@@ -303,23 +303,39 @@ int lutf_cluster_cb_stream(struct lutf_cluster *c, char *msg, size_t cap)
 	return s == NATS_OK ? 0 : lutf_cluster_nerr(s, msg, cap, LUTF_CLUSTER_CALLBACKS);
 }
 
-int lutf_cluster_cb_queue(struct lutf_cluster *c, const char *url, const char *id,
-			  const char *tenant, const char *fn)
+int lutf_cluster_cb_job(const char *url, const char *id, const char *tenant, const char *fn,
+			const char *reply, natsMsg **out)
 {
 	char subj[256], mid[LUTF_CLUSTER_ID + 4], why[160];
 	natsMsg *m = NULL;
-	jsErrCode je = 0;
-	natsStatus s;
 
+	*out = NULL;
 	if (lutf_cluster_callback_check(url, why, sizeof(why)) || !id_ok(id))
 		return -EINVAL;
 	snprintf(subj, sizeof(subj), CB_SUBJ ".%s.%s.%s", tenant, fn, id);
 	snprintf(mid, sizeof(mid), "cb-%s", id);
-	if (natsMsg_Create(&m, subj, NULL, NULL, 0) != NATS_OK)
+	if (natsMsg_Create(&m, subj, reply, NULL, 0) != NATS_OK)
 		return -ENOMEM;
-	natsMsgHeader_Set(m, "Nats-Msg-Id", mid);
-	natsMsgHeader_Set(m, "Lutf-Id", id);
-	natsMsgHeader_Set(m, "Lutf-Callback", url);
+	if (natsMsgHeader_Set(m, "Nats-Msg-Id", mid) != NATS_OK ||
+	    natsMsgHeader_Set(m, "Lutf-Id", id) != NATS_OK ||
+	    natsMsgHeader_Set(m, "Lutf-Callback", url) != NATS_OK) {
+		natsMsg_Destroy(m);
+		return -ENOMEM;
+	}
+	*out = m;
+	return 0;
+}
+
+int lutf_cluster_cb_queue(struct lutf_cluster *c, const char *url, const char *id,
+			  const char *tenant, const char *fn)
+{
+	natsMsg *m = NULL;
+	jsErrCode je = 0;
+	natsStatus s;
+	int err = lutf_cluster_cb_job(url, id, tenant, fn, NULL, &m);
+
+	if (err)
+		return err == -EINVAL ? err : -EIO;
 	/* Synchronous: stored (R copies) before the caller acks the call. */
 	s = js_PublishMsg(NULL, lutf_cluster_js(c), m, NULL, &je);
 	natsMsg_Destroy(m);

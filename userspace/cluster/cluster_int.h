@@ -47,6 +47,12 @@ void lutf_cluster_cb_stop(void);
  * caller must not ack the call). */
 int lutf_cluster_cb_queue(struct lutf_cluster *c, const char *url, const char *id,
 			  const char *tenant, const char *fn);
+/* The job message of id's callback, with reply (or NULL) as its reply
+ * subject (a caller that publishes it and awaits JetStream's acknowledgement
+ * itself).
+ * Returns 0 with *out, -EINVAL (a bad url or id) or -ENOMEM. */
+int lutf_cluster_cb_job(const char *url, const char *id, const char *tenant, const char *fn,
+			const char *reply, natsMsg **out);
 /* One POST of r to url, bounded. Returns the HTTP code, or -errno
  * (-EINVAL: a bad url or id). */
 int lutf_cluster_cb_post(const char *url, const char *id, const struct lutf_cluster_reply *r,
