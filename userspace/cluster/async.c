@@ -174,11 +174,21 @@ int lutf_cluster_async_submit_cb(struct lutf_cluster *c, const char *tenant, con
 int lutf_cluster_async_submit_nowait(struct lutf_cluster *c, const char *tenant, const char *fn,
 				     const void *input, size_t len, const char *id)
 {
+	return lutf_cluster_async_submit_nowait_cb(c, tenant, fn, input, len, id, NULL);
+}
+
+int lutf_cluster_async_submit_nowait_cb(struct lutf_cluster *c, const char *tenant,
+					const char *fn, const void *input, size_t len,
+					const char *id, const char *callback)
+{
 	char subj[256], msg[200];
 	natsMsg *m = NULL;
 	natsStatus s;
 	int err = id_ok(id) ? lutf_cluster_async_ready(c, msg, sizeof(msg)) : -EINVAL;
 
+	if (!err && callback && callback[0] &&
+	    lutf_cluster_callback_check(callback, msg, sizeof(msg)))
+		err = -EINVAL;
 	if (err)
 		return err;
 	snprintf(subj, sizeof(subj), SUBJ ".%s.%s.%s", tenant, fn, id);
@@ -186,6 +196,8 @@ int lutf_cluster_async_submit_nowait(struct lutf_cluster *c, const char *tenant,
 		return -ENOMEM;
 	natsMsgHeader_Set(m, "Nats-Msg-Id", id);
 	natsMsgHeader_Set(m, "Lutf-Id", id);
+	if (callback && callback[0])
+		natsMsgHeader_Set(m, "Lutf-Callback", callback);
 	s = js_PublishMsgAsync(lutf_cluster_js(c), &m, NULL); /* takes m on success */
 	natsMsg_Destroy(m);
 	return s == NATS_OK ? 0 : -EIO;

@@ -40,7 +40,11 @@ static bool id_ok(const char *id)
 #define CB_SUBJ "lutf.cb"	  /* .<tenant>.<fn>.<id> */
 #define CB_DLQ_SUBJ "lutf.dlq.cb" /* .<tenant>.<fn>: 5 tokens, a dead call has 4 */
 #define CB_DURABLE "lutf_callbacks"
-#define CB_THREADS 2	   /* each its own pull subscription: a slow receiver holds one */
+#define CB_THREADS 4 /* each its own pull subscription: a slow receiver holds one */
+/* Jobs a thread pulls at once and POSTs one after the other (the pull's
+ * round trip shared); a job not started within half the jobs' ack wait of
+ * its pull goes back (nak) rather than risk a second node POSTing it too. */
+#define CB_BATCH 16
 #define CB_TIMEOUT_MS 2000 /* per try: connect, send, the status line */
 #define CB_TRIES 10	   /* deliveries: backoff 250 ms doubling, at most 30 s: ~90 s */
 #define CB_BACKOFF_MAX_MS 30000
@@ -448,6 +452,7 @@ static void *cb_main(void *arg)
 		jsFetchRequest fr;
 		natsMsgList list = {0};
 		natsStatus s;
+		int64_t t0;
 
 		if (!sub && js_PullSubscribe(&sub, lutf_cluster_js(C.c), CB_SUBJ ".>", CB_DURABLE,
 					     NULL, &so, NULL) != NATS_OK) {
@@ -456,16 +461,24 @@ static void *cb_main(void *arg)
 			continue;
 		}
 		jsFetchRequest_Init(&fr);
-		fr.Batch = 1;
+		fr.Batch = CB_BATCH;
+		fr.NoWait = true;	      /* as the async workers: return once some came */
 		fr.Expires = 250ll * 1000000; /* the stop flag is seen within it */
 		s = natsSubscription_FetchRequest(&list, sub, &fr);
+		t0 = nats_Now();
 		if (s != NATS_OK) {
 			if (s != NATS_TIMEOUT && s != NATS_NOT_FOUND)
 				nats_Sleep(100);
 			continue;
 		}
-		for (int i = 0; i < list.Count; i++)
+		for (int i = 0; i < list.Count; i++) {
+			if (nats_Now() - t0 > (C.ack_wait_ms + CB_TIMEOUT_MS) / 2 ||
+			    atomic_load_explicit(&C.stop, memory_order_relaxed)) {
+				natsMsg_Nak(list.Msgs[i], NULL);
+				continue;
+			}
 			job(list.Msgs[i]);
+		}
 		natsMsgList_Destroy(&list);
 	}
 	natsSubscription_Destroy(sub); /* not Unsubscribe: the durable stays */

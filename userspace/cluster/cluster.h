@@ -154,6 +154,10 @@ int lutf_cluster_callback_check(const char *url, char *msg, size_t cap);
 int lutf_cluster_async_submit_nowait(struct lutf_cluster *c, const char *tenant, const char *fn,
 				     const void *input, size_t len, const char *id);
 int lutf_cluster_async_flush(struct lutf_cluster *c, uint32_t timeout_ms);
+/* The same with a callback URL (checked: -EINVAL), for bench/cluster. */
+int lutf_cluster_async_submit_nowait_cb(struct lutf_cluster *c, const char *tenant,
+					const char *fn, const void *input, size_t len,
+					const char *id, const char *callback);
 /* The stored result of id: 0 with *r filled (r->output malloc'ed) and
  * *dead (it went to the dead-letter stream), -ENOENT (not done yet, or
  * expired), or -errno with msg. */
