@@ -144,7 +144,9 @@ static bool varz_sum(uint64_t *in, uint64_t *out)
 	return true;
 }
 
-/* Messages in the results bucket's stream (one round trip). */
+/* Messages in the results bucket's stream (one round trip). A call whose
+ * run failed retryably adds a key "<id>.runs" too: none of this bench's
+ * echo calls does (a retried call shows in lutf_cluster_async_total). */
 static uint64_t results_count(struct lutf_cluster *c)
 {
 	jsStreamInfo *si = NULL;
@@ -286,6 +288,117 @@ static double async_round(struct lutf_cluster *c, const char *tag, int n, int *c
 		free(r.output);
 	}
 	return ms ? 1000.0 * (double)drained / (double)ms : 0.0;
+}
+
+/* --callbacks: a loopback receiver the rounds' callback URLs name; it
+ * answers 200 to each POST and counts them. */
+static struct {
+	int lfd, port;
+	pthread_t th;
+	atomic_bool stop;
+	_Atomic uint64_t posts;
+} SINK = {.lfd = -1};
+
+static void *sink_main(void *arg)
+{
+	static const char ok[] = "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n";
+
+	(void)arg;
+	while (!atomic_load(&SINK.stop)) {
+		struct pollfd p = {.fd = SINK.lfd, .events = POLLIN};
+		char buf[4096];
+		size_t got = 0, want = 0;
+		int c;
+
+		if (poll(&p, 1, 50) <= 0 || (c = accept4(SINK.lfd, NULL, NULL, SOCK_CLOEXEC)) < 0)
+			continue;
+		for (;;) { /* the headers, then Content-Length bytes */
+			ssize_t r = read(c, buf + got, sizeof(buf) - 1 - got);
+			char *end;
+
+			if (r <= 0)
+				break;
+			got += (size_t)r;
+			buf[got] = 0;
+			end = strstr(buf, "\r\n\r\n");
+			if (end && !want) {
+				char *cl = strcasestr(buf, "Content-Length:");
+
+				want =
+				    (size_t)(end + 4 - buf) + (cl ? strtoul(cl + 15, NULL, 10) : 0);
+			}
+			if ((want && got >= want) || got == sizeof(buf) - 1)
+				break;
+		}
+		if (want && got >= want)
+			atomic_fetch_add(&SINK.posts, 1);
+		(void)!write(c, ok, sizeof(ok) - 1);
+		close(c);
+	}
+	return NULL;
+}
+
+static bool sink_start(void)
+{
+	struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+	socklen_t len = sizeof(a);
+
+	SINK.lfd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (SINK.lfd < 0 || bind(SINK.lfd, (struct sockaddr *)&a, sizeof(a)) ||
+	    listen(SINK.lfd, 128) || getsockname(SINK.lfd, (struct sockaddr *)&a, &len))
+		return false;
+	SINK.port = ntohs(a.sin_port);
+	return pthread_create(&SINK.th, NULL, sink_main, NULL) == 0;
+}
+
+/* One round with a callback URL on every call: n calls published without
+ * waiting; *results: calls/s until every result is stored, *posts: until
+ * the receiver had every POST (the callbacks' own delivery). Returns the
+ * results that are ok. */
+static int cb_round(struct lutf_cluster *c, const char *tag, int n, double *results, double *posts)
+{
+	uint64_t base = results_count(c), p0 = atomic_load(&SINK.posts), t0 = td_now_ms(), t1;
+	char url[64], msg[300];
+	int ok = 0;
+
+	*results = *posts = 0;
+	snprintf(url, sizeof(url), "http://127.0.0.1:%d/cb", SINK.port);
+	for (int i = 0; i < n; i++) {
+		char id[LUTF_CLUSTER_ID], in[32];
+
+		snprintf(id, sizeof(id), "b%d-%s-%d", (int)getpid(), tag, i);
+		snprintf(in, sizeof(in), "in-%d", i);
+		if (lutf_cluster_async_submit_nowait_cb(c, "bench", "echo", in, strlen(in), id,
+							url) ||
+		    (i % 256 == 255 && lutf_cluster_async_flush(c, 10000))) {
+			fprintf(stderr, "cluster: submit %d failed\n", i);
+			return 0;
+		}
+	}
+	if (lutf_cluster_async_flush(c, 10000)) {
+		fprintf(stderr, "cluster: submissions not acknowledged\n");
+		return 0;
+	}
+	while (results_count(c) < base + (uint64_t)n && td_now_ms() - t0 < 120000)
+		td_sleep_ms(20);
+	t1 = td_now_ms();
+	*results = t1 > t0 ? 1000.0 * n / (double)(t1 - t0) : 0;
+	while (atomic_load(&SINK.posts) < p0 + (uint64_t)n && td_now_ms() - t0 < 300000)
+		td_sleep_ms(20);
+	if (atomic_load(&SINK.posts) >= p0 + (uint64_t)n && td_now_ms() > t0)
+		*posts = 1000.0 * n / (double)(td_now_ms() - t0);
+	for (int i = 0; i < n; i++) {
+		struct lutf_cluster_reply r;
+		char id[LUTF_CLUSTER_ID];
+		bool dead;
+
+		snprintf(id, sizeof(id), "b%d-%s-%d", (int)getpid(), tag, i);
+		if (lutf_cluster_result_get(c, id, &r, &dead, msg, sizeof(msg)))
+			continue;
+		ok += !dead && r.status == LUTF_STATUS_OK;
+		free(r.output);
+	}
+	return ok;
 }
 
 /* Submit-to-result latency at an offered rate: each call's result is seen
@@ -457,7 +570,8 @@ static bool deploy_echo(struct td *d)
 static struct td snode[3];
 static int scale_cur; /* the node td_spawn's child is starting */
 static bool scale_v2;
-static char scale_cpu_root[64] = "/sys/fs/cgroup/cpu", scale_acct_root[64] = "/sys/fs/cgroup/cpuacct";
+static char scale_cpu_root[64] = "/sys/fs/cgroup/cpu",
+	    scale_acct_root[64] = "/sys/fs/cgroup/cpuacct";
 
 static int put_file(const char *dir, const char *file, const char *val)
 {
@@ -625,7 +739,8 @@ static int scale_run(struct lutf_cluster *c, bool json, int n, int rounds, doubl
 		snode[i].uid_lo = TD_UID_LO + 16u * (unsigned)i; /* the other nodes are stopped */
 		snode[i].pre_exec = scale_pre_exec;
 		snode[i].env = env_new;
-		snprintf(extra, sizeof(extra), "cluster = %s\ncluster_node = scale%d\n", nats.url, i);
+		snprintf(extra, sizeof(extra), "cluster = %s\ncluster_node = scale%d\n", nats.url,
+			 i);
 		scale_cur = i;
 		if (!scale_cgroups(i, share) || !td_start(&snode[i], extra) ||
 		    !deploy_echo(&snode[i])) {
@@ -662,8 +777,8 @@ static int scale_run(struct lutf_cluster *c, bool json, int n, int rounds, doubl
 			done += ok;
 			missing += n - ok;
 			if (ok != n)
-				fprintf(stderr, "cluster: scale round %s: %d of %d results ok\n", tag,
-					ok, n);
+				fprintf(stderr, "cluster: scale round %s: %d of %d results ok\n",
+					tag, ok, n);
 			for (int i = 0; i <= k; i++) {
 				node_cpu[k][r][i] = wall > 0 ? (S.c1[i] - c0[i]) / wall : 0;
 				th1 = S.th1[i];
@@ -672,9 +787,11 @@ static int scale_run(struct lutf_cluster *c, bool json, int n, int rounds, doubl
 			}
 			ncpu[k][r] = wall > 0 ? (S.n1 - n0) / wall : 0;
 			t0 = (double)(ru1.ru_utime.tv_sec - ru0.ru_utime.tv_sec +
-				      ru1.ru_stime.tv_sec - ru0.ru_stime.tv_sec) * 1000.0 +
+				      ru1.ru_stime.tv_sec - ru0.ru_stime.tv_sec) *
+				 1000.0 +
 			     (double)(ru1.ru_utime.tv_usec - ru0.ru_utime.tv_usec +
-				      ru1.ru_stime.tv_usec - ru0.ru_stime.tv_usec) / 1000.0;
+				      ru1.ru_stime.tv_usec - ru0.ru_stime.tv_usec) /
+				 1000.0;
 			bcpu[k][r] = wall > 0 ? t0 / wall : 0;
 			for (int i = 0; i <= k; i++)
 				scale_stop_node(i, false);
@@ -686,21 +803,24 @@ static int scale_run(struct lutf_cluster *c, bool json, int n, int rounds, doubl
 	}
 	t_all = td_now_ms() - t_all;
 	if (json) {
-		printf("{\"bench\":\"cluster\",\"machine_cpus\":%ld,\"scale\":{\"cpu_per_node\":%.2f,"
-		       "\"cgroup\":\"%s\",\"calls_per_round\":%d,\"rounds\":%d,\"results_ok\":%d,"
-		       "\"seconds\":%.1f,\"nodes\":[",
-		       sysconf(_SC_NPROCESSORS_ONLN), share, scale_v2 ? "v2" : "v1", n, rounds,
-		       done, (double)t_all / 1000.0);
+		printf(
+		    "{\"bench\":\"cluster\",\"machine_cpus\":%ld,\"scale\":{\"cpu_per_node\":%.2f,"
+		    "\"cgroup\":\"%s\",\"calls_per_round\":%d,\"rounds\":%d,\"results_ok\":%d,"
+		    "\"seconds\":%.1f,\"nodes\":[",
+		    sysconf(_SC_NPROCESSORS_ONLN), share, scale_v2 ? "v2" : "v1", n, rounds, done,
+		    (double)t_all / 1000.0);
 		for (int k = 0; k < 3; k++) {
-			printf("%s{\"n\":%d,\"calls_per_s\":{\"median\":%.0f,\"min\":%.0f,\"max\":%.0f,"
+			printf("%s{\"n\":%d,\"calls_per_s\":{\"median\":%.0f,\"min\":%.0f,\"max\":%"
+			       ".0f,"
 			       "\"rounds\":[",
 			       k ? "," : "", k + 1, sorted[k][rounds / 2], sorted[k][0],
 			       sorted[k][rounds - 1]);
 			for (int r = 0; r < rounds; r++)
 				printf("%s%.0f", r ? "," : "", rate[k][r]);
 			printf("]},\"speedup_vs_1\":%.2f,\"lutfd_cpus\":[",
-			       sorted[0][rounds / 2] > 0 ? sorted[k][rounds / 2] / sorted[0][rounds / 2]
-							 : 0.0);
+			       sorted[0][rounds / 2] > 0
+				   ? sorted[k][rounds / 2] / sorted[0][rounds / 2]
+				   : 0.0);
 			for (int r = 0; r < rounds; r++) {
 				printf("%s[", r ? "," : "");
 				for (int i = 0; i <= k; i++)
@@ -722,7 +842,8 @@ static int scale_run(struct lutf_cluster *c, bool json, int n, int rounds, doubl
 	} else {
 		printf("bench/cluster --scale: 1 nats-server (R1), N lutfds each confined to %.2f "
 		       "CPU (cgroup %s), %ld CPUs\n",
-		       share, scale_v2 ? "v2 cpu.max" : "v1 cfs quota", sysconf(_SC_NPROCESSORS_ONLN));
+		       share, scale_v2 ? "v2 cpu.max" : "v1 cfs quota",
+		       sysconf(_SC_NPROCESSORS_ONLN));
 		printf("async noop, a backlog of %d calls queued while the nodes are down, then "
 		       "the nodes started at once, timed from the first stored result until every "
 		       "result is (over the calls left); %d rounds, N = 1, 2, 3 interleaved "
@@ -734,8 +855,9 @@ static int scale_run(struct lutf_cluster *c, bool json, int n, int rounds, doubl
 		for (int k = 0; k < 3; k++) {
 			printf("%-10d %10.0f %6.0f-%-6.0f %7.2fx  ", k + 1, sorted[k][rounds / 2],
 			       sorted[k][0], sorted[k][rounds - 1],
-			       sorted[0][rounds / 2] > 0 ? sorted[k][rounds / 2] / sorted[0][rounds / 2]
-							 : 0.0);
+			       sorted[0][rounds / 2] > 0
+				   ? sorted[k][rounds / 2] / sorted[0][rounds / 2]
+				   : 0.0);
 			for (int r = 0; r < rounds; r++)
 				printf("%s%.0f", r ? " " : "", rate[k][r]);
 			for (int r = 0; r < rounds; r++) {
@@ -761,7 +883,9 @@ int main(int argc, char **argv)
 	uint64_t l50 = 0, l99 = 0, lmax = 0, r3l50 = 0, r3l99 = 0, r3lmax = 0;
 	double lrate = 0, r3lrate = 0, r3rate[8] = {0}, r3sorted[8] = {0}, r3cpu[8] = {0},
 	       r3ncpu[8] = {0}, r3msg[8] = {0};
-	bool r3 = false, scale = false;
+	bool r3 = false, scale = false, callbacks = false;
+	double cbres[8] = {0}, cbpost[8] = {0}, cbres_s[8], cbpost_s[8];
+	int donecb = 0;
 	double share = 0.5;
 	int done3 = 0, r3lmiss = 0;
 	double rate[2][8] = {{0}}, sorted[2][8], cpu[2][8] = {{0}}, csorted[2][8],
@@ -787,6 +911,8 @@ int main(int argc, char **argv)
 			nrounds = atoi(argv[++i]);
 		else if (!strcmp(argv[i], "--r3"))
 			r3 = true;
+		else if (!strcmp(argv[i], "--callbacks"))
+			callbacks = true;
 		else if (!strcmp(argv[i], "--scale"))
 			scale = true;
 		else if (!strcmp(argv[i], "--cpu") && i + 1 < argc && atof(argv[i + 1]) > 0.01 &&
@@ -795,18 +921,23 @@ int main(int argc, char **argv)
 		else if (!strcmp(argv[i], "--rate") && i + 1 < argc && atoi(argv[i + 1]) > 0)
 			offered = atoi(argv[++i]);
 		else {
-			fprintf(stderr,
-				"usage: cluster [--json] [--quick] [--calls N] [--rounds R] "
-				"[--rate N] [--r3] [--scale [--cpu C]]\n"
-				"  --calls: async calls a round (10,000), --rounds: of each "
-				"kind (5, at most 8),\n"
-				"  --rate: async calls a second offered for 3 s in the latency "
-				"round (10,000),\n"
-				"  --r3: the async rows again on 3 nats-servers (R3), half "
-				"the rate offered\n"
-				"  --scale: only the scaling rows: 1, 2, 3 lutfds, each in a cgroup "
-				"of C CPU (0.5),\n"
-				"  drain the same backlog (--calls, 20,000; --rounds, 3)\n");
+			fprintf(
+			    stderr,
+			    "usage: cluster [--json] [--quick] [--calls N] [--rounds R] "
+			    "[--rate N] [--r3] [--callbacks] [--scale [--cpu C]]\n"
+			    "  --calls: async calls a round (10,000), --rounds: of each "
+			    "kind (5, at most 8),\n"
+			    "  --rate: async calls a second offered for 3 s in the latency "
+			    "round (10,000),\n"
+			    "  --r3: the async rows again on 3 nats-servers (R3), half "
+			    "the rate offered\n"
+			    "  --callbacks: a third kind of async round, each call with a "
+			    "callback URL\n"
+			    "  to a receiver in this program: until every result is stored, "
+			    "and every POST came\n"
+			    "  --scale: only the scaling rows: 1, 2, 3 lutfds, each in a cgroup "
+			    "of C CPU (0.5),\n"
+			    "  drain the same backlog (--calls, 20,000; --rounds, 3)\n");
 			return 2;
 		}
 	}
@@ -900,11 +1031,30 @@ int main(int argc, char **argv)
 		fprintf(stderr, "cluster: %s\n", msg);
 		return 1;
 	}
+	if (callbacks && !sink_start()) {
+		fprintf(stderr, "cluster: no callback receiver\n");
+		return 1;
+	}
 	for (int r = 0; r < rounds; r++) {
-		for (int b = 0; b < 2; b++) {
+		for (int b = 0; b < (callbacks ? 3 : 2); b++) {
 			char tag[16];
 			int ok;
 
+			if (b == 2) { /* --callbacks: batched, each call with a callback */
+				snprintf(tag, sizeof(tag), "c%d", r);
+				if (!restart(true)) {
+					fprintf(stderr, "cluster: lutfds did not restart\n");
+					return 1;
+				}
+				ok = cb_round(c, tag, nasync, &cbres[r], &cbpost[r]);
+				donecb += ok;
+				if (ok != nasync || !cbpost[r])
+					fprintf(stderr,
+						"cluster: round %s: %d of %d results ok, POSTs "
+						"%s\n",
+						tag, ok, nasync, cbpost[r] ? "all" : "missing");
+				continue;
+			}
 			if (!restart(b)) {
 				fprintf(stderr, "cluster: lutfds did not restart\n");
 				return 1;
@@ -976,6 +1126,15 @@ int main(int argc, char **argv)
 		memcpy(csorted[b], cpu[b], sizeof(cpu[b]));
 		qsort(csorted[b], (size_t)rounds, sizeof(double), cmp_dbl);
 	}
+	memcpy(cbres_s, cbres, sizeof(cbres));
+	qsort(cbres_s, (size_t)rounds, sizeof(double), cmp_dbl);
+	memcpy(cbpost_s, cbpost, sizeof(cbpost));
+	qsort(cbpost_s, (size_t)rounds, sizeof(double), cmp_dbl);
+	if (SINK.lfd >= 0) {
+		atomic_store(&SINK.stop, true);
+		pthread_join(SINK.th, NULL);
+		close(SINK.lfd);
+	}
 	lutf_cluster_close(c);
 	if (json) {
 		printf("{\"bench\":\"cluster\",\"machine_cpus\":%ld,"
@@ -1032,6 +1191,20 @@ int main(int argc, char **argv)
 			       ",\"missing\":%d},\"results_ok\":%d}",
 			       offered / 2, r3lrate, r3l50, r3l99, r3lmax, r3lmiss, done3);
 		}
+		if (callbacks) {
+			printf(
+			    ",\"async_callbacks\":{\"results_per_s\":{\"median\":%.0f,\"min\":%.0f,"
+			    "\"max\":%.0f,\"rounds\":[",
+			    cbres_s[rounds / 2], cbres_s[0], cbres_s[rounds - 1]);
+			for (int r = 0; r < rounds; r++)
+				printf("%s%.0f", r ? "," : "", cbres[r]);
+			printf("]},\"posts_per_s\":{\"median\":%.0f,\"min\":%.0f,\"max\":%.0f,"
+			       "\"rounds\":[",
+			       cbpost_s[rounds / 2], cbpost_s[0], cbpost_s[rounds - 1]);
+			for (int r = 0; r < rounds; r++)
+				printf("%s%.0f", r ? "," : "", cbpost[r]);
+			printf("]},\"results_ok\":%d}", donecb);
+		}
 		printf(",\"async_batched_over_old\":%.2f}\n",
 		       sorted[0][rounds / 2] > 0 ? sorted[1][rounds / 2] / sorted[0][rounds / 2]
 						 : 0.0);
@@ -1078,6 +1251,18 @@ int main(int argc, char **argv)
 		       "lutfd)\n",
 		       "  CPU per call: baseline, batched", csorted[0][rounds / 2],
 		       csorted[1][rounds / 2]);
+		if (callbacks) {
+			printf("%-44s %12.0f %5.0f-%-6.0f ",
+			       "  batched, a callback URL each: results", cbres_s[rounds / 2],
+			       cbres_s[0], cbres_s[rounds - 1]);
+			for (int r = 0; r < rounds; r++)
+				printf("%s%.0f", r ? " " : "", cbres[r]);
+			printf("\n%-44s %12.0f %5.0f-%-6.0f ", "    every POST received",
+			       cbpost_s[rounds / 2], cbpost_s[0], cbpost_s[rounds - 1]);
+			for (int r = 0; r < rounds; r++)
+				printf("%s%.0f", r ? " " : "", cbpost[r]);
+			printf("\n");
+		}
 		printf("async submit-to-result, batched, %d calls offered at %d/s (achieved "
 		       "%.0f/s, %d missing):\n",
 		       offered * lat_s, offered, lrate, lmiss);
@@ -1107,7 +1292,7 @@ int main(int argc, char **argv)
 			       offered / 2 * lat_s, offered / 2, r3lrate, r3lmiss);
 		}
 	}
-	return done == 2 * rounds * nasync && !lmiss &&
+	return done == 2 * rounds * nasync && !lmiss && (!callbacks || donecb == rounds * nasync) &&
 		       (!r3 || (done3 == rounds * nasync && !r3lmiss))
 		   ? 0
 		   : 1;

@@ -379,3 +379,195 @@ Test(cluster, async_slow_call_does_not_hold_its_batch, .fini = teardown, .timeou
 	cr_assert(slow_at, "the slow call has no result");
 	cr_assert(fast_at < slow_at, "the fast calls' results waited for the slow call");
 }
+
+/* A node pulls what it can start soon, not a whole batch of a slow,
+ * bounded function: 24 calls of 300 ms of a function with --max-concurrency 2
+ * are queued while both lutfds are down; node 0 comes back first and would
+ * take all 24 in its first pull (3.6 s alone); it keeps 2 x 2 and hands the
+ * rest back, so node 1, up a moment later, runs a share: both run some, and
+ * the backlog drains near the ideal of 24 / (2 x 2) x 300 ms = 1.8 s. */
+Test(cluster, async_bounded_backlog_shared_by_nodes, .fini = teardown, .timeout = 120)
+{
+	const int n = 24;
+	struct lutf_cluster_opts o = {0};
+	struct lutf_cluster *c = NULL;
+	char extra[256], msg[300], cmd[1024];
+	int ok = 0, other = 0;
+	uint64_t t0, until, took, retried, ran[2];
+
+	LUTF_REQUIRE("root", lutf_test_is_root(), "lutfd needs root");
+	LUTF_REQUIRE("nats", tn_have_server(), "nats-server is not installed (scripts/deps.sh)");
+	cr_assert(tn_start(&nats, 1));
+	for (int i = 0; i < 2; i++) {
+		snprintf(extra, sizeof(extra),
+			 "cluster = %s\ncluster_node = node%d\nadmin_listen = 127.0.0.1:0\n",
+			 nats.url, i);
+		cr_assert(td_start(&node[i], extra), "lutfd %d did not start", i);
+	}
+	snprintf(cmd, sizeof(cmd),
+		 "%s --cluster '%s' deploy --tenant acme --app naps --so %s --export nap=sleep_ms "
+		 "--max-concurrency 2 >/dev/null",
+		 LUTFCTL_BIN, nats.url, SLEEP_SO);
+	cr_assert_eq(system(cmd), 0);
+	o.url = nats.url;
+	cr_assert_eq(lutf_cluster_open(&o, &c, msg, sizeof(msg)), 0, "%s", msg);
+	until = td_now_ms() + 15000;
+	for (int i = 0; i < 2; i++) {
+		char url[200];
+		struct lutf_client *cl = NULL;
+		struct lutf_client_request req = {.input = "0", .input_len = 1};
+		struct lutf_client_result res = {0};
+
+		snprintf(url, sizeof(url), "unix://%s/lutf.sock", node[i].run);
+		cr_assert_eq(lutf_client_connect(url, &cl), 0);
+		while (td_now_ms() < until) {
+			res.status = ~0u;
+			if (!lutf_client_invoke(cl, "acme", "nap", &req, &res) &&
+			    res.status == LUTF_STATUS_OK)
+				break;
+			lutf_client_result_release(&res);
+			td_sleep_ms(50);
+		}
+		lutf_client_result_release(&res);
+		lutf_client_close(cl);
+	}
+	for (int i = 0; i < 2; i++) {
+		kill(node[i].pid, SIGTERM);
+		cr_assert(td_wait_exit(node[i].pid, NULL, 10000), "lutfd %d did not stop", i);
+		node[i].pid = 0;
+	}
+	for (int i = 0; i < n; i++) {
+		char id[LUTF_CLUSTER_ID];
+		bool dup;
+
+		snprintf(id, sizeof(id), "share-%d", i);
+		cr_assert_eq(lutf_cluster_async_submit(c, "acme", "nap", "300", 3, id, &dup, msg,
+						       sizeof(msg)),
+			     0, "%s", msg);
+	}
+	cr_assert(td_start_again(&node[0]), "lutfd 0 did not restart");
+	t0 = td_now_ms();
+	cr_assert(td_start_again(&node[1]), "lutfd 1 did not restart");
+	cr_log_info("node 1 up %" PRIu64 " ms after node 0", td_now_ms() - t0);
+	until = td_now_ms() + 60000;
+	while (ok + other < n && td_now_ms() < until) {
+		ok = other = 0;
+		for (int i = 0; i < n; i++) {
+			struct lutf_cluster_reply r;
+			char id[LUTF_CLUSTER_ID];
+			bool dead;
+
+			snprintf(id, sizeof(id), "share-%d", i);
+			if (lutf_cluster_result_get(c, id, &r, &dead, msg, sizeof(msg)))
+				continue;
+			if (!dead && r.status == LUTF_STATUS_OK)
+				ok++;
+			else
+				other++;
+			free(r.output);
+		}
+		if (ok + other < n)
+			td_sleep_ms(20);
+	}
+	took = td_now_ms() - t0;
+	for (int i = 0; i < 2; i++)
+		ran[i] = metric(&node[i], "lutf_cluster_async_total{result=\"done\"}");
+	retried = metric(&node[0], "lutf_cluster_async_total{result=\"retried\"}") +
+		  metric(&node[1], "lutf_cluster_async_total{result=\"retried\"}");
+	cr_log_info("%d calls of 300 ms, at most 2 at once a node: %d ok in %" PRIu64
+		    " ms (ideal on 2 nodes 1800, one node 3600); node 0 ran %" PRIu64
+		    ", node 1 %" PRIu64 "; %" PRIu64 " retried",
+		    n, ok, took, ran[0], ran[1], retried);
+	lutf_cluster_close(c);
+	cr_assert_eq(ok, n, "%d of %d calls ok (%d not ok)", ok, n, other);
+	cr_assert_eq(retried, 0, "calls were retried: lutfd refused some (OVERLOADED)");
+	cr_assert_geq(ran[0], 4, "node 0 ran %" PRIu64, ran[0]);
+	cr_assert_geq(ran[1], 4, "node 1 ran %" PRIu64 ": node 0 kept the backlog", ran[1]);
+	cr_assert_lt(took, 3000, "%" PRIu64 " ms: not near the ideal 1800 ms of two nodes", took);
+}
+
+/* The retry budget counts runs, not deliveries: calls of a bounded
+ * function handed back unrun by a node (over its 2 x max_concurrency) are
+ * delivered again without having run. 4 calls that crash every time, of a
+ * function with --max-concurrency 1, queued while both lutfds are down: each
+ * must run exactly 5 times (4 retries, then the dead-letter stream), however
+ * often it was handed back (counting deliveries, 6 calls got 11 retries). */
+Test(cluster, async_retry_budget_counts_runs, .fini = teardown, .timeout = 120)
+{
+	const int n = 4;
+	struct lutf_cluster_opts o = {0};
+	struct lutf_cluster *c = NULL;
+	char extra[256], msg[300], cmd[1024];
+	int dead = 0, other = 0;
+	uint64_t until, retried, dl;
+
+	LUTF_REQUIRE("root", lutf_test_is_root(), "lutfd needs root");
+	LUTF_REQUIRE("nats", tn_have_server(), "nats-server is not installed (scripts/deps.sh)");
+	cr_assert(tn_start(&nats, 1));
+	for (int i = 0; i < 2; i++) {
+		snprintf(extra, sizeof(extra),
+			 "cluster = %s\ncluster_node = node%d\nadmin_listen = 127.0.0.1:0\n",
+			 nats.url, i);
+		cr_assert(td_start(&node[i], extra), "lutfd %d did not start", i);
+	}
+	snprintf(cmd, sizeof(cmd),
+		 "%s --cluster '%s' deploy --tenant acme --app shop --so %s --export echo "
+		 "--export crash --max-concurrency 1 >/dev/null",
+		 LUTFCTL_BIN, nats.url, APP);
+	cr_assert_eq(system(cmd), 0);
+	until = td_now_ms() + 15000;
+	while (!(served(&node[0]) && served(&node[1])) && td_now_ms() < until)
+		td_sleep_ms(50);
+	cr_assert(served(&node[0]) && served(&node[1]), "the app is not served on both nodes");
+	td_sleep_ms(300); /* the node thread pushes the bound right after converging */
+	for (int i = 0; i < 2; i++) {
+		kill(node[i].pid, SIGTERM);
+		cr_assert(td_wait_exit(node[i].pid, NULL, 10000), "lutfd %d did not stop", i);
+		node[i].pid = 0;
+	}
+	o.url = nats.url;
+	cr_assert_eq(lutf_cluster_open(&o, &c, msg, sizeof(msg)), 0, "%s", msg);
+	for (int i = 0; i < n; i++) {
+		char id[LUTF_CLUSTER_ID];
+		bool dup;
+
+		snprintf(id, sizeof(id), "boom-%d", i);
+		cr_assert_eq(lutf_cluster_async_submit(c, "acme", "crash", "x", 1, id, &dup, msg,
+						       sizeof(msg)),
+			     0, "%s", msg);
+	}
+	for (int i = 0; i < 2; i++)
+		cr_assert(td_start_again(&node[i]), "lutfd %d did not restart", i);
+	until = td_now_ms() + 60000;
+	while (dead + other < n && td_now_ms() < until) {
+		dead = other = 0;
+		for (int i = 0; i < n; i++) {
+			struct lutf_cluster_reply r;
+			char id[LUTF_CLUSTER_ID];
+			bool isdead;
+
+			snprintf(id, sizeof(id), "boom-%d", i);
+			if (lutf_cluster_result_get(c, id, &r, &isdead, msg, sizeof(msg)))
+				continue;
+			if (isdead && r.status == LUTF_STATUS_CRASHED)
+				dead++;
+			else
+				other++;
+			free(r.output);
+		}
+		if (dead + other < n)
+			td_sleep_ms(50);
+	}
+	retried = metric(&node[0], "lutf_cluster_async_total{result=\"retried\"}") +
+		  metric(&node[1], "lutf_cluster_async_total{result=\"retried\"}");
+	dl = metric(&node[0], "lutf_cluster_async_total{result=\"dead_letter\"}") +
+	     metric(&node[1], "lutf_cluster_async_total{result=\"dead_letter\"}");
+	cr_log_info("%d crashing calls of a bounded function: %d dead-lettered, %" PRIu64
+		    " retries (want %d), %" PRIu64 " dead letters counted",
+		    n, dead, retried, 4 * n, dl);
+	lutf_cluster_close(c);
+	cr_assert_eq(dead, n, "%d of %d calls dead-lettered as crashed (%d other)", dead, n, other);
+	cr_assert_eq(dl, (uint64_t)n);
+	cr_assert_eq(retried, (uint64_t)(4 * n),
+		     "%" PRIu64 " retries: each call must run 5 times, bounced or not", retried);
+}

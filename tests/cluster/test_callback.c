@@ -2,9 +2,10 @@
 /*
  * Callback URLs of async calls (userspace/cluster/callback.c) as a hostile
  * caller may write them: the check accepts http://host[:port][/path] and
- * refuses everything else with a reason; a callback nobody answers is given
- * up after its bounded tries and counted as failed; one the check refuses is
- * dropped and counted. No NATS needed.
+ * refuses everything else with a reason; a POST nobody answers fails at
+ * once; hostile URLs and ids are refused before any connection; the verdict
+ * rule (ok, retry, refused, dead letter) and the backoff. No NATS needed
+ * (test_cluster_callback_durable delivers through JetStream).
  */
 #include <arpa/inet.h>
 #include <criterion/criterion.h>
@@ -14,15 +15,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "cluster_int.h"
-
-static void quiet(const char *fmt, ...)
-{
-	(void)fmt;
-}
 
 Test(cluster_callback, check_accepts_and_refuses)
 {
@@ -70,27 +65,17 @@ Test(cluster_callback, random_urls)
 	}
 }
 
-static uint64_t failed_after(uint64_t failed0, int ms)
-{
-	uint64_t ok, failed = failed0;
-	struct timespec ts = {0, 20 * 1000000};
-
-	for (int t = 0; t < ms / 20 && failed == failed0; t++) {
-		nanosleep(&ts, NULL);
-		lutf_cluster_cb_stats(&ok, &failed);
-	}
-	return failed;
-}
-
-Test(cluster_callback, unanswered_given_up_refused_dropped, .timeout = 30)
+/* A POST to a port nobody listens on fails at once; a hostile URL or id is
+ * refused before any connection; the verdicts and backoffs follow the
+ * documented rule (2xx ok; a 4xx other than 408/429 refused; the rest
+ * retried, then dead-lettered after the last try). */
+Test(cluster_callback, post_refused_and_verdicts, .timeout = 30)
 {
 	struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
 	socklen_t alen = sizeof(a);
 	struct lutf_cluster_reply r = {.output = "out", .output_len = 3};
 	char url[64];
-	uint64_t ok, f0, f1;
-	struct timespec t0, t1;
-	int fd = socket(AF_INET, SOCK_STREAM, 0);
+	int fd = socket(AF_INET, SOCK_STREAM, 0), code;
 
 	/* A port that was free a moment ago: connections are refused. */
 	cr_assert_geq(fd, 0);
@@ -98,21 +83,26 @@ Test(cluster_callback, unanswered_given_up_refused_dropped, .timeout = 30)
 	cr_assert_eq(getsockname(fd, (struct sockaddr *)&a, &alen), 0);
 	close(fd);
 	snprintf(url, sizeof(url), "http://127.0.0.1:%d/cb", ntohs(a.sin_port));
+	code = lutf_cluster_cb_post(url, "id-1", &r, false);
+	cr_assert_eq(code, -ECONNREFUSED, "%d", code);
+	cr_assert_eq(lutf_cluster_cb_verdict(code, 1, 10), LUTF_CLUSTER_CB_RETRY);
+	cr_assert_eq(lutf_cluster_cb_verdict(code, 10, 10), LUTF_CLUSTER_CB_DEAD);
+	/* Hostile headers: nothing is sent. */
+	cr_assert_eq(lutf_cluster_cb_post("http://a\r\nX-Evil: 1", "id-2", &r, false), -EINVAL);
+	cr_assert_eq(lutf_cluster_cb_post(url, "id\r\nX: 1", &r, false), -EINVAL);
+	cr_assert_eq(lutf_cluster_cb_verdict(-EINVAL, 1, 10), LUTF_CLUSTER_CB_REFUSED);
 
-	lutf_cluster_cb_start(quiet);
-	lutf_cluster_cb_stats(&ok, &f0);
-	clock_gettime(CLOCK_MONOTONIC, &t0);
-	lutf_cluster_cb_push(url, "id-1", &r, false);
-	f1 = failed_after(f0, 10000);
-	clock_gettime(CLOCK_MONOTONIC, &t1);
-	cr_assert_eq(f1, f0 + 1, "not given up within 10 s");
-	/* 3 tries with 250 + 500 ms between them, each refused at once. */
-	cr_assert_geq((t1.tv_sec - t0.tv_sec) * 1000 + (t1.tv_nsec - t0.tv_nsec) / 1000000, 700);
-
-	/* A URL the check refuses (a hostile header) is dropped, counted. */
-	lutf_cluster_cb_push("http://a\r\nX-Evil: 1", "id-2", &r, false);
-	lutf_cluster_cb_stats(&ok, &f1);
-	cr_assert_eq(f1, f0 + 2);
-	cr_assert_eq(ok, 0);
-	lutf_cluster_cb_stop();
+	cr_assert_eq(lutf_cluster_cb_verdict(200, 1, 10), LUTF_CLUSTER_CB_OK);
+	cr_assert_eq(lutf_cluster_cb_verdict(204, 10, 10), LUTF_CLUSTER_CB_OK);
+	cr_assert_eq(lutf_cluster_cb_verdict(404, 1, 10), LUTF_CLUSTER_CB_REFUSED);
+	cr_assert_eq(lutf_cluster_cb_verdict(408, 1, 10), LUTF_CLUSTER_CB_RETRY);
+	cr_assert_eq(lutf_cluster_cb_verdict(429, 9, 10), LUTF_CLUSTER_CB_RETRY);
+	cr_assert_eq(lutf_cluster_cb_verdict(503, 1, 10), LUTF_CLUSTER_CB_RETRY);
+	cr_assert_eq(lutf_cluster_cb_verdict(503, 10, 10), LUTF_CLUSTER_CB_DEAD);
+	cr_assert_eq(lutf_cluster_cb_verdict(301, 3, 10), LUTF_CLUSTER_CB_RETRY);
+	cr_assert_eq(lutf_cluster_cb_backoff_ms(1), 250);
+	cr_assert_eq(lutf_cluster_cb_backoff_ms(2), 500);
+	cr_assert_eq(lutf_cluster_cb_backoff_ms(7), 16000);
+	cr_assert_eq(lutf_cluster_cb_backoff_ms(8), 30000);
+	cr_assert_eq(lutf_cluster_cb_backoff_ms(1000), 30000);
 }

@@ -5,18 +5,22 @@
  * dead letters in their own stream. Each node pulls from one shared durable
  * consumer and runs calls on its own lutfd (data socket; lutfd forwards what
  * it does not serve). Invariant: a call is acked only after its result (or
- * its dead letter and result) is stored, so a node dying mid-call leaves it
- * to be delivered again: at least once; a result already stored when
- * another arrives is counted as a duplicate and kept.
+ * its dead letter and result) is stored, and its callback job queued
+ * (callback.c), so a node dying mid-call leaves it to be delivered again: at
+ * least once; a result already stored when another arrives is counted as a
+ * duplicate and kept. A node keeps in hand at most 2 x max_concurrency calls
+ * of a bounded function (the rest go back to the queue); retries count runs.
  */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <inttypes.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <sodium.h>
 
@@ -33,6 +37,10 @@
  * 1 node R1: 2 ran 33-39k calls/s, 4 26-28k, 8 29k. */
 #define BATCH_WORKERS 2
 #define ACK_WAIT_MS 30000 /* a call not acked by then is delivered again */
+/* A call whose result, dead letter or callback job could not be stored is
+ * nak'ed with this delay: it comes back soon, not after the whole ack wait,
+ * and a NATS in trouble is not asked again at once. */
+#define NAK_LATER_MS 1000
 
 static bool id_ok(const char *id)
 {
@@ -80,8 +88,9 @@ static int ready_locked(struct lutf_cluster *c, kvStore **kv, jsCtx *js, char *m
 		return 0;
 	if ((err =
 		 stream(js, LUTF_CLUSTER_ASYNC, SUBJ, true, lutf_cluster_replicas(c), msg, cap)) ||
-	    (err =
-		 stream(js, LUTF_CLUSTER_DLQ, DLQ_SUBJ, false, lutf_cluster_replicas(c), msg, cap)))
+	    (err = stream(js, LUTF_CLUSTER_DLQ, DLQ_SUBJ, false, lutf_cluster_replicas(c), msg,
+			  cap)) ||
+	    (err = lutf_cluster_cb_stream(c, msg, cap)))
 		return err;
 	s = js_KeyValue(kv, js, LUTF_CLUSTER_RESULTS);
 	if (s == NATS_NOT_FOUND) {
@@ -165,11 +174,21 @@ int lutf_cluster_async_submit_cb(struct lutf_cluster *c, const char *tenant, con
 int lutf_cluster_async_submit_nowait(struct lutf_cluster *c, const char *tenant, const char *fn,
 				     const void *input, size_t len, const char *id)
 {
+	return lutf_cluster_async_submit_nowait_cb(c, tenant, fn, input, len, id, NULL);
+}
+
+int lutf_cluster_async_submit_nowait_cb(struct lutf_cluster *c, const char *tenant,
+					const char *fn, const void *input, size_t len,
+					const char *id, const char *callback)
+{
 	char subj[256], msg[200];
 	natsMsg *m = NULL;
 	natsStatus s;
 	int err = id_ok(id) ? lutf_cluster_async_ready(c, msg, sizeof(msg)) : -EINVAL;
 
+	if (!err && callback && callback[0] &&
+	    lutf_cluster_callback_check(callback, msg, sizeof(msg)))
+		err = -EINVAL;
 	if (err)
 		return err;
 	snprintf(subj, sizeof(subj), SUBJ ".%s.%s.%s", tenant, fn, id);
@@ -177,6 +196,8 @@ int lutf_cluster_async_submit_nowait(struct lutf_cluster *c, const char *tenant,
 		return -ENOMEM;
 	natsMsgHeader_Set(m, "Nats-Msg-Id", id);
 	natsMsgHeader_Set(m, "Lutf-Id", id);
+	if (callback && callback[0])
+		natsMsgHeader_Set(m, "Lutf-Callback", callback);
 	s = js_PublishMsgAsync(lutf_cluster_js(c), &m, NULL); /* takes m on success */
 	natsMsg_Destroy(m);
 	return s == NATS_OK ? 0 : -EIO;
@@ -364,6 +385,7 @@ static struct {
 	atomic_bool stop;	  /* relaxed: polled between fetches */
 	pthread_mutex_t fetch_mu; /* one Fetch at a time on sub */
 	int64_t ack_wait_ms;
+	bool die_after_ack; /* tests: LUTF_CLUSTER_TEST_DIE_AFTER_ACK=1 */
 	_Atomic uint64_t done, retried, dead, duplicates;
 } A = {.fetch_mu = PTHREAD_MUTEX_INITIALIZER};
 
@@ -373,7 +395,8 @@ void lutf_cluster_async_stats(struct lutf_cluster_async_stats *s)
 	s->retried = atomic_load_explicit(&A.retried, memory_order_relaxed);
 	s->dead = atomic_load_explicit(&A.dead, memory_order_relaxed);
 	s->duplicates = atomic_load_explicit(&A.duplicates, memory_order_relaxed);
-	lutf_cluster_cb_stats(&s->callbacks_ok, &s->callbacks_failed);
+	lutf_cluster_cb_stats(&s->callbacks_ok, &s->callbacks_retried, &s->callbacks_failed,
+			      &s->callbacks_dead);
 }
 
 static bool retryable(uint32_t st)
@@ -397,6 +420,9 @@ struct job {
 	bool wave;    /* decided, stored and acked in this wave */
 	bool flushed; /* done with: acked, nak'ed or left to fall due */
 	bool slot;    /* holds a slot of its function's MAX_CONCURRENCY */
+	bool held;    /* counted in its function's calls in hand on this node */
+	bool cbq_set; /* cbq holds its callback job's fate (batch_cbq) */
+	int cbq;      /* 0 queued (or none), -EINVAL (a bad URL), -EIO (not stored) */
 };
 
 /* Parse the call; a malformed one is terminated. Returns true when it can run. */
@@ -434,19 +460,63 @@ static void to_reply(const struct lutf_client_result *res, struct lutf_cluster_r
 	r->output_len = res->output_len;
 }
 
+/* How many runs of j's call ended in a retryable status, this one
+ * included: a counter "<id>.runs" in the results bucket (ids have no dot, so
+ * it never meets a result), bumped by compare-and-set. Not the delivery
+ * count: a call handed back unrun (over its function's bound on a node,
+ * see hold_take) is delivered again without having run. Only failures pay
+ * these round trips. NATS trouble: the delivery count (never more runs). */
+static uint64_t runs_bump(const struct job *j)
+{
+	kvStore *kv = *lutf_cluster_results(A.c);
+	char key[LUTF_CLUSTER_ID + 8], val[24];
+
+	snprintf(key, sizeof(key), "%s.runs", j->id);
+	for (int t = 0; t < 4; t++) {
+		kvEntry *e = NULL;
+		natsStatus s = kvStore_Get(&e, kv, key);
+		uint64_t n = 0;
+		int len;
+
+		if (s == NATS_NOT_FOUND) {
+			if (kvStore_Create(NULL, kv, key, "1", 1) == NATS_OK)
+				return 1;
+			continue; /* another node made it meanwhile */
+		}
+		if (s != NATS_OK)
+			break;
+		if (kvEntry_ValueLen(e) > 0 && kvEntry_ValueLen(e) < 20) {
+			memcpy(val, kvEntry_Value(e), (size_t)kvEntry_ValueLen(e));
+			val[kvEntry_ValueLen(e)] = 0;
+			n = strtoull(val, NULL, 10);
+		}
+		len = snprintf(val, sizeof(val), "%" PRIu64, n + 1);
+		s = kvStore_Update(NULL, kv, key, val, len, kvEntry_Revision(e));
+		kvEntry_Destroy(e);
+		if (s == NATS_OK)
+			return n + 1;
+	}
+	return j->tries;
+}
+
 /* After the call ran: nak it for a retry, or send it to the dead-letter
  * stream (synchronously: rare), or leave it to store. */
 static void job_decide(struct job *j)
 {
 	uint32_t st = j->res.status;
+	uint64_t runs;
 
 	/* Unknown right after a deploy: the nodes may still be loading it (the
 	 * registry answers the deploy before they converge). Retried with the
 	 * same backoff; still unknown after the last try, it is stored as is. */
-	if ((retryable(st) || st == LUTF_STATUS_UNKNOWN_FUNCTION) &&
-	    j->tries < LUTF_CLUSTER_ASYNC_TRIES) {
+	if (!retryable(st) && st != LUTF_STATUS_UNKNOWN_FUNCTION) {
+		j->store = true;
+		return;
+	}
+	runs = runs_bump(j);
+	if (runs < LUTF_CLUSTER_ASYNC_TRIES) {
 		/* Backoff 100 ms, 200, 400, 800: then the dead-letter stream. */
-		natsMsg_NakWithDelay(j->m, 100ll << (j->tries - 1), NULL);
+		natsMsg_NakWithDelay(j->m, 100ll << (runs - 1), NULL);
 		atomic_fetch_add_explicit(&A.retried, 1, memory_order_relaxed);
 		return;
 	}
@@ -467,32 +537,57 @@ static void job_decide(struct job *j)
 			ok = js_PublishMsg(NULL, lutf_cluster_js(A.c), d, NULL, &je) == NATS_OK;
 			natsMsg_Destroy(d);
 		}
-		if (!ok)
-			return; /* not acked: delivered again after the ack wait */
+		if (!ok) { /* delivered again soon (not after the whole ack wait) */
+			natsMsg_NakWithDelay(j->m, NAK_LATER_MS, NULL);
+			return;
+		}
 		j->dead = true;
 	}
 	j->store = true;
 }
 
-/* The stored result is there: ack, count, hand the callback over. */
+/* The stored result is there: queue its callback (durably, before the
+ * ack: a node dying after the ack loses nothing), count, ack. A duplicate
+ * run queues the callback too (the first run may have died before it did;
+ * the stream's dedup drops a second job). */
 static void job_finish(struct job *j)
 {
 	const char *cb = NULL;
+	bool has_cb;
 
-	if (j->stored == -EEXIST) { /* ran before (a node died before its ack): first kept */
-		atomic_fetch_add_explicit(&A.duplicates, 1, memory_order_relaxed);
-	} else if (j->stored) {
-		return; /* not acked: delivered again after the ack wait */
-	} else {
-		atomic_fetch_add_explicit(j->dead ? &A.dead : &A.done, 1, memory_order_relaxed);
-		if (natsMsgHeader_Get(j->m, "Lutf-Callback", &cb) == NATS_OK && cb && cb[0]) {
-			struct lutf_cluster_reply r;
+	if (j->stored && j->stored != -EEXIST) {
+		/* Not stored (or its acknowledgement came too late): run again
+		 * soon; a store that did land makes that run a counted duplicate. */
+		natsMsg_NakWithDelay(j->m, NAK_LATER_MS, NULL);
+		return;
+	}
+	has_cb = natsMsgHeader_Get(j->m, "Lutf-Callback", &cb) == NATS_OK && cb && cb[0];
+	if (has_cb) {
+		int err =
+		    j->cbq_set ? j->cbq : lutf_cluster_cb_queue(A.c, cb, j->id, j->tenant, j->fn);
 
-			to_reply(&j->res, &r);
-			lutf_cluster_cb_push(cb, j->id, &r, j->dead); /* copies; never waits */
+		if (err == -EIO) { /* delivered again soon: the callback queued then */
+			natsMsg_NakWithDelay(j->m, NAK_LATER_MS, NULL);
+			return;
+		}
+		if (err) { /* a hostile header: nothing to POST to */
+			A.log("cluster: async: call %s: a malformed callback URL dropped", j->id);
+			has_cb = false;
 		}
 	}
+	if (j->stored == -EEXIST) /* ran before (a node died before its ack): first kept */
+		atomic_fetch_add_explicit(&A.duplicates, 1, memory_order_relaxed);
+	else
+		atomic_fetch_add_explicit(j->dead ? &A.dead : &A.done, 1, memory_order_relaxed);
 	natsMsg_Ack(j->m, NULL);
+	if (has_cb && A.die_after_ack) {
+		/* Tests only (LUTF_CLUSTER_TEST_DIE_AFTER_ACK=1, docs/cluster.md):
+		 * the node dies right after acking a call with a callback, before
+		 * any POST; another node must deliver it. */
+		natsConnection_FlushTimeout(lutf_cluster_conn(A.c), 2000);
+		A.log("cluster: async: test switch: dying after the ack of %s", j->id);
+		raise(SIGKILL);
+	}
 }
 
 /* The old path, one call at a time (LUTF_CLUSTER_ASYNC_BATCH=0: the
@@ -549,16 +644,21 @@ struct wk {
  * respects the bound that sync calls meet (issue #15). */
 static struct {
 	pthread_mutex_t mu;
+	pthread_cond_t freed; /* a held call was let go (hold_put), or the bounds came */
+	bool known;	      /* the registry's bounds came once (workers pull after that) */
 	size_t n;
 	struct {
 		char tenant[LUTF_CLUSTER_NAME], fn[LUTF_CLUSTER_NAME];
 		uint32_t max, inflight;
+		uint32_t held; /* in this node's batches: waiting or running */
 	} e[LIMITS];
-} L = {.mu = PTHREAD_MUTEX_INITIALIZER};
+} L = {.mu = PTHREAD_MUTEX_INITIALIZER, .freed = PTHREAD_COND_INITIALIZER};
 
 void lutf_cluster_async_limits(const struct lutf_cluster_async_limit *lim, size_t n)
 {
 	pthread_mutex_lock(&L.mu);
+	L.known = true;
+	pthread_cond_broadcast(&L.freed);
 	/* Keep the in-flight counts of functions that stay: their calls are
 	 * still on lutfd. A function that left keeps no bound (its calls end by
 	 * their deadlines and give their slots back to nothing). */
@@ -574,6 +674,7 @@ void lutf_cluster_async_limits(const struct lutf_cluster_async_limit *lim, size_
 			snprintf(L.e[k].tenant, sizeof(L.e[k].tenant), "%s", lim[i].tenant);
 			snprintf(L.e[k].fn, sizeof(L.e[k].fn), "%s", lim[i].fn);
 			L.e[k].inflight = 0;
+			L.e[k].held = 0;
 			L.n++;
 		}
 		L.e[k].max = lim[i].max_concurrency;
@@ -599,6 +700,67 @@ static bool slot_take(struct job *j)
 	}
 	pthread_mutex_unlock(&L.mu);
 	return ok;
+}
+
+/* Calls of a bounded function a node keeps in hand: its max_concurrency
+ * running and as many again waiting to start (so a slot that frees is
+ * filled at once, without a pull). Beyond that the call goes back to the
+ * queue at once for a node with free slots: a node pulls what it can start
+ * soon, not a whole batch of a slow function (issue #15). */
+#define HOLD(max) (2 * (uint64_t)(max))
+
+/* Keep j on this node? False: hand it back (its function is bounded and
+ * this node holds HOLD of its calls already). */
+static bool hold_take(struct job *j)
+{
+	bool ok = true;
+
+	j->held = false;
+	pthread_mutex_lock(&L.mu);
+	for (size_t k = 0; k < L.n; k++) {
+		if (strcmp(L.e[k].tenant, j->tenant) || strcmp(L.e[k].fn, j->fn))
+			continue;
+		if (!L.e[k].max)
+			break;
+		ok = L.e[k].held < HOLD(L.e[k].max);
+		if (ok)
+			L.e[k].held++;
+		j->held = ok; /* counted: given back by hold_put */
+		break;
+	}
+	pthread_mutex_unlock(&L.mu);
+	return ok;
+}
+
+static void hold_put(struct job *j)
+{
+	if (!j->held)
+		return;
+	j->held = false;
+	pthread_mutex_lock(&L.mu);
+	for (size_t k = 0; k < L.n; k++)
+		if (!strcmp(L.e[k].tenant, j->tenant) && !strcmp(L.e[k].fn, j->fn)) {
+			if (L.e[k].held)
+				L.e[k].held--;
+			break;
+		}
+	pthread_cond_broadcast(&L.freed);
+	pthread_mutex_unlock(&L.mu);
+}
+
+/* Wait (up to ms) for a held call to be let go: a worker whose whole pull
+ * went back to the queue does not pull again at once. */
+static void hold_wait(int ms)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	ts.tv_nsec += (long)ms * 1000000;
+	ts.tv_sec += ts.tv_nsec / 1000000000;
+	ts.tv_nsec %= 1000000000;
+	pthread_mutex_lock(&L.mu);
+	pthread_cond_timedwait(&L.freed, &L.mu, &ts);
+	pthread_mutex_unlock(&L.mu);
 }
 
 static void slot_put(struct job *j)
@@ -785,16 +947,84 @@ static void batch_store(struct wk *w, struct job *jobs, int n)
 	}
 }
 
-static void batch(struct wk *w, natsMsg **msgs, int n)
+/* Queue the callback jobs of the wave's stored results at once, as
+ * batch_store stores them: each published with its acknowledgement to this
+ * worker's inbox, then all awaited (one round trip for the wave instead of
+ * one per callback). A job not acknowledged within STORE_WAIT_MS leaves its
+ * call unacked (job_finish naks it). */
+static void batch_cbq(struct wk *w, struct job *jobs, int n)
+{
+	natsConnection *nc = lutf_cluster_conn(A.c);
+	int want = 0;
+	int64_t t0 = nats_Now();
+
+	w->gen++;
+	for (int i = 0; i < n; i++) {
+		const char *cb = NULL;
+		char reply[200];
+		natsMsg *m = NULL;
+
+		jobs[i].cbq_set = false;
+		if (!jobs[i].wave || !jobs[i].store ||
+		    (jobs[i].stored && jobs[i].stored != -EEXIST) ||
+		    natsMsgHeader_Get(jobs[i].m, "Lutf-Callback", &cb) != NATS_OK || !cb || !cb[0])
+			continue;
+		jobs[i].cbq_set = true;
+		snprintf(reply, sizeof(reply), "%s.%" PRIu32 ".%d", w->inbox, w->gen, i);
+		jobs[i].cbq =
+		    lutf_cluster_cb_job(cb, jobs[i].id, jobs[i].tenant, jobs[i].fn, reply, &m);
+		if (jobs[i].cbq == -EINVAL)
+			continue;
+		jobs[i].cbq = -EIO; /* until acknowledged */
+		if (m && natsConnection_PublishMsg(nc, m) == NATS_OK)
+			want++;
+		natsMsg_Destroy(m);
+	}
+	while (want > 0) {
+		int64_t left = STORE_WAIT_MS - (nats_Now() - t0);
+		natsMsg *a = NULL;
+		const char *subj, *data, *dot;
+		uint32_t gen;
+		int i;
+
+		if (left <= 0 || natsSubscription_NextMsg(&a, w->acks, left) != NATS_OK)
+			break;
+		subj = natsMsg_GetSubject(a);
+		dot = strlen(subj) > strlen(w->inbox) ? subj + strlen(w->inbox) : "";
+		data = natsMsg_GetData(a);
+		if (sscanf(dot, ".%" SCNu32 ".%d", &gen, &i) == 2 && gen == w->gen && i >= 0 &&
+		    i < n && jobs[i].cbq_set && jobs[i].cbq == -EIO) {
+			want--;
+			/* A stored job, or one the dedup window knew ("duplicate"). */
+			if (data && !strstr(data, "\"error\"") && strstr(data, "\"seq\""))
+				jobs[i].cbq = 0;
+		}
+		natsMsg_Destroy(a);
+	}
+}
+
+/* Run a pulled batch. Returns how many of its calls were handed back
+ * unrun (over their function's HOLD on this node). */
+static int batch(struct wk *w, natsMsg **msgs, int n)
 {
 	struct job *jobs = w->jobs;
-
 	struct run st;
+	int back = 0;
 	bool all;
 
-	for (int i = 0; i < n; i++)
-		if (!job_open(&jobs[i], msgs[i]))
+	for (int i = 0; i < n; i++) {
+		if (!job_open(&jobs[i], msgs[i])) {
 			jobs[i].id = NULL;
+		} else if (!hold_take(&jobs[i])) {
+			/* Back to the queue now (not counted as a retry: its
+			 * retries count runs, runs_bump): another node may start it. */
+			natsMsg_Nak(jobs[i].m, NULL);
+			jobs[i].id = NULL;
+			back++;
+		}
+	}
+	if (back == n)
+		return back;
 	all = !batch_start(w, jobs, n, &st);
 	/* Waves: what is answered is decided, stored and acked; then the rest. */
 	do {
@@ -806,16 +1036,19 @@ static void batch(struct wk *w, natsMsg **msgs, int n)
 				job_decide(&jobs[i]);
 		}
 		batch_store(w, jobs, n);
+		batch_cbq(w, jobs, n);
 		for (int i = 0; i < n; i++) {
 			if (!jobs[i].wave)
 				continue;
 			if (jobs[i].store)
 				job_finish(&jobs[i]);
 			lutf_client_result_release(&jobs[i].res);
+			hold_put(&jobs[i]);
 			jobs[i].wave = false;
 			jobs[i].flushed = true;
 		}
 	} while (!all);
+	return back;
 }
 
 /* Take list's messages into msgs (from index at, at most BATCH in all).
@@ -839,14 +1072,14 @@ static int take_msgs(natsMsgList *list, natsMsg **msgs, int at)
  * holds the first call until BATCH came or the wait ended: 13 ms median,
  * 120 ms p99 submit-to-result at 10,000 calls/s offered. Returns the
  * count, 0 (none came), or -1 (an error: the caller pauses). */
-static int fetch(natsMsg **msgs)
+static int fetch(natsMsg **msgs, int want)
 {
 	jsFetchRequest fr;
 	natsMsgList list = {0};
 	natsStatus s;
 
 	jsFetchRequest_Init(&fr);
-	fr.Batch = BATCH;
+	fr.Batch = want;
 	fr.NoWait = true;
 	fr.Expires = 250ll * 1000000;
 	s = natsSubscription_FetchRequest(&list, A.sub, &fr);
@@ -855,11 +1088,32 @@ static int fetch(natsMsg **msgs)
 	return s == NATS_TIMEOUT || s == NATS_NOT_FOUND ? 0 : -1;
 }
 
+/* Wait (up to LIMITS_WAIT_MS) for the registry's bounds: a node starting
+ * with a backlog would otherwise pull and run calls past them. */
+#define LIMITS_WAIT_MS 5000
+static void limits_wait(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	ts.tv_sec += LIMITS_WAIT_MS / 1000;
+	pthread_mutex_lock(&L.mu);
+	while (!L.known && !atomic_load_explicit(&A.stop, memory_order_relaxed))
+		if (pthread_cond_timedwait(&L.freed, &L.mu, &ts))
+			break;
+	pthread_mutex_unlock(&L.mu);
+}
+
 static void *worker_main(void *arg)
 {
 	struct lutf_client *cl = NULL;
 	struct wk *w = calloc(1, sizeof(*w));
 	char *inbox = NULL;
+	/* The next pull's size: BATCH, a quarter after a pull that mostly went
+	 * back (a backlog of a bounded function this node cannot start), so
+	 * the queue is not churned 256 calls at a time; doubled back after a
+	 * pull it could keep. */
+	int want = BATCH;
 
 	(void)arg;
 	if (!w)
@@ -882,6 +1136,7 @@ static void *worker_main(void *arg)
 		}
 		natsSubscription_SetPendingLimits(w->acks, -1, -1);
 	}
+	limits_wait();
 	while (!atomic_load_explicit(&A.stop, memory_order_relaxed)) {
 		natsMsgList list = {0};
 		natsStatus s;
@@ -893,13 +1148,21 @@ static void *worker_main(void *arg)
 			 * other (a bare libnats loop here: 8 threads 5.7k calls/s, 1
 			 * thread 42k/s; later libnats refuses them), while the other
 			 * workers run and store their batches. */
+			int back = 0;
+
 			pthread_mutex_lock(&A.fetch_mu);
-			n = fetch(w->msgs);
+			n = fetch(w->msgs, want);
 			pthread_mutex_unlock(&A.fetch_mu);
 			if (n > 0)
-				batch(w, w->msgs, n);
+				back = batch(w, w->msgs, n);
 			for (int i = 0; i < n; i++)
 				natsMsg_Destroy(w->msgs[i]);
+			if (n > 0 && 2 * back > n)
+				want = want / 4 > 8 ? want / 4 : 8;
+			else if (n > 0 && want < BATCH)
+				want = 2 * want < BATCH ? 2 * want : BATCH;
+			if (n > 0 && back == n)
+				hold_wait(100); /* none kept: pull again once one is let go */
 			if (n < 0)
 				nats_Sleep(100);
 			continue;
@@ -945,7 +1208,11 @@ int lutf_cluster_async_open(struct lutf_cluster *c, const struct lutf_cluster_no
 
 		A.batched = !e || strcmp(e, "0");
 	}
-	lutf_cluster_cb_start(A.log);
+	{
+		const char *e = getenv("LUTF_CLUSTER_TEST_DIE_AFTER_ACK");
+
+		A.die_after_ack = e && !strcmp(e, "1");
+	}
 	snprintf(A.sock, sizeof(A.sock), "unix://%s", cfg->data_sock);
 	jsSubOptions_Init(&so);
 	so.Stream = LUTF_CLUSTER_ASYNC;
@@ -960,6 +1227,7 @@ int lutf_cluster_async_open(struct lutf_cluster *c, const struct lutf_cluster_no
 		so.Config.AckWait = A.ack_wait_ms * 1000000;
 	}
 	so.Config.MaxAckPending = 4096;
+	lutf_cluster_cb_start(c, A.ack_wait_ms, A.log);
 	s = js_PullSubscribe(&A.sub, lutf_cluster_js(c), SUBJ ".>", DURABLE, NULL, &so, NULL);
 	if (s != NATS_OK)
 		return lutf_cluster_nerr(s, msg, sizeof(msg), "async consumer");
@@ -976,6 +1244,9 @@ void lutf_cluster_async_close(void)
 	if (!A.sub)
 		return;
 	atomic_store_explicit(&A.stop, true, memory_order_relaxed);
+	pthread_mutex_lock(&L.mu); /* a worker waiting in limits_wait or hold_wait */
+	pthread_cond_broadcast(&L.freed);
+	pthread_mutex_unlock(&L.mu);
 	for (unsigned i = 0; i < A.nth; i++)
 		pthread_join(A.th[i], NULL);
 	A.nth = 0;

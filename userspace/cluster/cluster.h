@@ -124,9 +124,10 @@ int lutf_cluster_forward(const char *tenant, const char *fn, const void *input, 
 			 uint64_t cookie);
 
 /* ---- durable async calls (async.c) ---- */
-#define LUTF_CLUSTER_ASYNC "LUTF_ASYNC"	    /* work queue: lutf.async.<tenant>.<fn>.<id> */
-#define LUTF_CLUSTER_DLQ "LUTF_DLQ"	    /* dead letters: lutf.dlq.<tenant>.<fn> */
-#define LUTF_CLUSTER_RESULTS "lutf_results" /* KV: <id> -> result, TTL */
+#define LUTF_CLUSTER_ASYNC "LUTF_ASYNC"		/* work queue: lutf.async.<tenant>.<fn>.<id> */
+#define LUTF_CLUSTER_DLQ "LUTF_DLQ"		/* dead letters: lutf.dlq.<tenant>.<fn> */
+#define LUTF_CLUSTER_CALLBACKS "LUTF_CALLBACKS" /* work queue: lutf.cb.<tenant>.<fn>.<id> */
+#define LUTF_CLUSTER_RESULTS "lutf_results"	/* KV: <id> -> result, TTL */
 #define LUTF_CLUSTER_RESULT_TTL_MS (24ull * 3600 * 1000)
 #define LUTF_CLUSTER_ASYNC_TRIES 5 /* retryable statuses, then the dead-letter stream */
 #define LUTF_CLUSTER_ID 64	   /* an id: [A-Za-z0-9_-]{1,63} */
@@ -153,6 +154,10 @@ int lutf_cluster_callback_check(const char *url, char *msg, size_t cap);
 int lutf_cluster_async_submit_nowait(struct lutf_cluster *c, const char *tenant, const char *fn,
 				     const void *input, size_t len, const char *id);
 int lutf_cluster_async_flush(struct lutf_cluster *c, uint32_t timeout_ms);
+/* The same with a callback URL (checked: -EINVAL), for bench/cluster. */
+int lutf_cluster_async_submit_nowait_cb(struct lutf_cluster *c, const char *tenant,
+					const char *fn, const void *input, size_t len,
+					const char *id, const char *callback);
 /* The stored result of id: 0 with *r filled (r->output malloc'ed) and
  * *dead (it went to the dead-letter stream), -ENOENT (not done yet, or
  * expired), or -errno with msg. */
@@ -172,7 +177,9 @@ int lutf_cluster_async_pending(struct lutf_cluster *c, const char *id,
 /* Counters of this node's async worker (for /metrics). */
 struct lutf_cluster_async_stats {
 	uint64_t done, retried, dead, duplicates;
-	uint64_t callbacks_ok, callbacks_failed; /* POSTs answered 2xx; given up or dropped */
+	/* Callback POSTs: answered 2xx; tried again later; refused (a permanent
+	 * 4xx) or dropped (malformed job, result expired); dead-lettered. */
+	uint64_t callbacks_ok, callbacks_retried, callbacks_failed, callbacks_dead;
 };
 /* The node's connection, for lutfd's other threads (HTTP /async routes):
  * NULL when no node runs; else it stays open until lutf_cluster_node_put. */

@@ -29,14 +29,44 @@ kvStore **lutf_cluster_results(struct lutf_cluster *c);
 int lutf_cluster_replicas(struct lutf_cluster *c);
 int lutf_cluster_nerr(natsStatus s, char *msg, size_t cap, const char *what);
 
-/* callback.c: results' callback URLs, POSTed by their own threads. Start
- * and stop them (with the async workers). */
-void lutf_cluster_cb_start(void (*log)(const char *fmt, ...));
+/* callback.c: callback URLs, delivered durably (a job in stream
+ * LUTF_CALLBACKS per stored result that has one). */
+#define CB_STREAM_MSGS 100000	     /* jobs waiting over the cluster; then refused */
+#define CB_STREAM_BYTES (64ll << 20) /* and their bytes */
+/* The callback stream exists (created when missing). Returns 0 or -errno
+ * with msg. */
+int lutf_cluster_cb_stream(struct lutf_cluster *c, char *msg, size_t cap);
+/* Start / stop this node's delivery threads (with the async workers);
+ * ack_wait_ms: the calls' ack wait (the jobs' is one POST's bound longer). */
+void lutf_cluster_cb_start(struct lutf_cluster *c, int64_t ack_wait_ms,
+			   void (*log)(const char *fmt, ...));
 void lutf_cluster_cb_stop(void);
-/* Queue a POST of r to url (r and its output are copied). Never waits: a
- * full queue drops it (counted as failed). */
-void lutf_cluster_cb_push(const char *url, const char *id, const struct lutf_cluster_reply *r,
-			  bool dead);
-void lutf_cluster_cb_stats(uint64_t *ok, uint64_t *failed);
+/* Queue id's callback to url (synchronous: stored when it returns; dedup
+ * by "cb-<id>" within 2 minutes, so a duplicate run queues none). Returns
+ * 0, -EINVAL (a bad url or id: nothing to queue) or -EIO (not stored: the
+ * caller must not ack the call). */
+int lutf_cluster_cb_queue(struct lutf_cluster *c, const char *url, const char *id,
+			  const char *tenant, const char *fn);
+/* The job message of id's callback, with reply (or NULL) as its reply
+ * subject (a caller that publishes it and awaits JetStream's acknowledgement
+ * itself).
+ * Returns 0 with *out, -EINVAL (a bad url or id) or -ENOMEM. */
+int lutf_cluster_cb_job(const char *url, const char *id, const char *tenant, const char *fn,
+			const char *reply, natsMsg **out);
+/* One POST of r to url, bounded. Returns the HTTP code, or -errno
+ * (-EINVAL: a bad url or id). */
+int lutf_cluster_cb_post(const char *url, const char *id, const struct lutf_cluster_reply *r,
+			 bool dead);
+enum lutf_cluster_cb_verdict {
+	LUTF_CLUSTER_CB_OK,	 /* 2xx: acked */
+	LUTF_CLUSTER_CB_RETRY,	 /* delivered again after lutf_cluster_cb_backoff_ms */
+	LUTF_CLUSTER_CB_REFUSED, /* a permanent 4xx (or a bad url): acked, failed */
+	LUTF_CLUSTER_CB_DEAD,	 /* tries used up: the dead-letter stream */
+};
+/* What a POST's code (or -errno) at its tries-th delivery (of max) means. */
+enum lutf_cluster_cb_verdict lutf_cluster_cb_verdict(int code, uint64_t tries, uint32_t max);
+/* The wait before delivery tries + 1: 250 ms doubling, at most 30 s. */
+int64_t lutf_cluster_cb_backoff_ms(uint64_t tries);
+void lutf_cluster_cb_stats(uint64_t *ok, uint64_t *retried, uint64_t *failed, uint64_t *dead);
 
 #endif /* LUTF_CLUSTER_INT_H */

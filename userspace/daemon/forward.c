@@ -216,7 +216,9 @@ void lutfd_cluster_metrics(struct lutf_http_buf *b)
 			  *const l_retry[] = {"result", "retried", NULL},
 			  *const l_dead[] = {"result", "dead_letter", NULL},
 			  *const l_cb_ok[] = {"result", "ok", NULL},
-			  *const l_cb_failed[] = {"result", "failed", NULL};
+			  *const l_cb_failed[] = {"result", "failed", NULL},
+			  *const l_cb_retried[] = {"result", "retried", NULL},
+			  *const l_cb_dead[] = {"result", "dead_letter", NULL};
 
 	if (!g_cfg.cluster[0])
 		return;
@@ -237,7 +239,10 @@ void lutfd_cluster_metrics(struct lutf_http_buf *b)
 			 "Async calls run again after their result was stored (at-least-once)");
 	lutf_prom_counter(b, "lutf_cluster_async_duplicates", NULL, st.duplicates);
 	lutf_prom_family(b, "lutf_cluster_async_callbacks", LUTF_PROM_COUNTER,
-			 "Callback URLs POSTed (2xx) or given up (or dropped: queue full)");
+			 "Callback POSTs: ok (2xx), retried (tried again later), failed "
+			 "(refused by a 4xx, or dropped), dead_letter (tries used up)");
 	lutf_prom_counter(b, "lutf_cluster_async_callbacks", l_cb_ok, st.callbacks_ok);
 	lutf_prom_counter(b, "lutf_cluster_async_callbacks", l_cb_failed, st.callbacks_failed);
+	lutf_prom_counter(b, "lutf_cluster_async_callbacks", l_cb_retried, st.callbacks_retried);
+	lutf_prom_counter(b, "lutf_cluster_async_callbacks", l_cb_dead, st.callbacks_dead);
 }
