@@ -195,6 +195,13 @@ Test(faults, forbidden_syscall_is_killed_by_policy_naming_it)
 	cr_assert_eq(r.status, LUTF_STATUS_KILLED_BY_POLICY, "status %u (%s)", r.status, r.text);
 	cr_assert_eq(r.detail, 41, "detail %u, want socket (41)", r.detail);
 	cr_assert(strstr(r.text, "socket") && strstr(r.text, "tier basic"), "message '%s'", r.text);
+	if (want && !strcmp(want, "bpf")) {
+		/* The probe alone (no kernel-log fallback): the answer above
+		 * came from it. */
+		sigsys_mode(mode, sizeof(mode));
+		LUTF_REQUIRE_BPF(!strncmp(mode, "bpf", 3), "the sigsys probe did not load");
+		cr_assert_str_eq(mode, "bpf (raw_tp/signal_generate)", "lutfd says sigsys '%s'", mode);
+	}
 }
 
 Test(faults, endless_loop_answers_deadline_then_recycles)

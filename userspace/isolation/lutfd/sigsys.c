@@ -5,7 +5,8 @@
  * records the syscall number per worker. Without BPF, the kernel log's audit
  * line ("pid=N ... syscall=S") for that pid; else "syscall unknown".
  * LUTF_SIGSYS=kmsg in lutfd's environment skips the probe (the kernel log
- * alone, as on a host without BPF: the fallback's test), =none skips both.
+ * alone, as on a host without BPF: the fallback's test), =none skips both,
+ * =bpf keeps the probe alone (no kernel-log fallback: the probe's test).
  * Invariant: only pids lutfd registered are watched, and each is forgotten
  * when its exit has been handled, so the maps never fill with the dead.
  * The probe loads off the start's path (lutfd_sigsys_load, on startup.c's
@@ -76,8 +77,9 @@ void lutfd_sigsys_init(const char *pin_root)
 		return;
 	}
 	g_inited = true;
-	if (want && *want && strcmp(want, "auto") && strcmp(want, "kmsg") && strcmp(want, "none")) {
-		lutfd_log("LUTF_SIGSYS=%s unknown (auto, kmsg, none): auto", want);
+	if (want && *want && strcmp(want, "auto") && strcmp(want, "kmsg") && strcmp(want, "none") &&
+	    strcmp(want, "bpf")) {
+		lutfd_log("LUTF_SIGSYS=%s unknown (auto, kmsg, bpf, none): auto", want);
 		want = NULL;
 	}
 	if (want && !strcmp(want, "none")) {
@@ -90,6 +92,14 @@ void lutfd_sigsys_init(const char *pin_root)
 	/* The fallback reads what is logged from now on (and drains it on every
 	 * SIGSYS death, so it never reads far). */
 	g_want = !want || strcmp(want, "kmsg");
+	if (want && !strcmp(want, "bpf")) {
+		lutfd_log("LUTF_SIGSYS=bpf: the sigsys probe only, no kernel-log fallback");
+		load = g_load_asked;
+		pthread_mutex_unlock(&mu);
+		if (load)
+			lutfd_sigsys_load();
+		return;
+	}
 	g_kmsg = open("/dev/kmsg", O_RDONLY | O_NONBLOCK | O_CLOEXEC);
 	if (g_kmsg >= 0)
 		lseek(g_kmsg, 0, SEEK_END);
