@@ -200,7 +200,8 @@ Test(faults, forbidden_syscall_is_killed_by_policy_naming_it)
 		 * came from it. */
 		sigsys_mode(mode, sizeof(mode));
 		LUTF_REQUIRE_BPF(!strncmp(mode, "bpf", 3), "the sigsys probe did not load");
-		cr_assert_str_eq(mode, "bpf (raw_tp/signal_generate)", "lutfd says sigsys '%s'", mode);
+		cr_assert_str_eq(mode, "bpf (raw_tp/signal_generate)", "lutfd says sigsys '%s'",
+				 mode);
 	}
 }
 
