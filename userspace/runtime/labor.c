@@ -465,7 +465,8 @@ static __attribute__((noinline)) bool free_spin(struct labor_self *s, struct lut
 			 * held both vCPUs, the submitter waited, a round of
 			 * bench/handoff took ~2.5 ms instead of ~0.25, the spin
 			 * ran out before the next block and the Supervisor did
-			 * the hand-off (spinning case 19-33 us against 2.2-3.4).
+			 * the hand-off (spinning case 3.5-33 us, 7 of 9 runs over
+			 * 11, against 2.2-3.4 in 8 of 9 with the yield).
 			 * A spinner that yields and is queued when a peer blocks
 			 * still takes the Cart: the probe wakes nobody when the
 			 * spinner is the task that CPU switches to next. */
