@@ -285,6 +285,9 @@ void ho_print_table(const struct results *r)
 		       r->ho[M_BPF].bpf_ns_per_run, (unsigned long long)r->ho[M_BPF].bpf_runs);
 		printf("  %-58s %10.1f %12llu\n", "  same rounds, raw_tp twin (tid hash)",
 		       r->hoh.bpf_ns_per_run, (unsigned long long)r->hoh.bpf_runs);
+		printf("  %-58s %10.1f %12llu\n",
+		       "  a FREE Labor spinning (direct takes, fewer wake-ups)",
+		       r->hos.bpf_ns_per_run, (unsigned long long)r->hos.bpf_runs);
 		printf("  %-58s %10.1f %12llu\n", "Labors blocking and waking (blocking workload)",
 		       r->blk[M_BPF].bpf_ns_per_run, (unsigned long long)r->blk[M_BPF].bpf_runs);
 		printf("  %-58s %10.1f %12llu\n",

@@ -648,6 +648,72 @@ Test(labor_watch, wake_hints_skip_the_event_when_nobody_needs_it)
 	worker_end(&w);
 }
 
+/* The spinner queued on the CPU the blocked Labor leaves: the probe sees it is
+ * the task that CPU switches to next, and wakes nobody (it takes the Cart in a
+ * moment). Both pinned to one CPU, so the spinner's slot never reads RUNNING
+ * when the other blocks: every skip here is the next-task hint's (without it,
+ * each block woke the Supervisor). Another task of the host may run there
+ * first (then a wake is right), hence "at least one" of ROUNDS. */
+Test(labor_watch, wake_hints_skip_when_the_spinner_runs_next)
+{
+	enum { ROUNDS = 20 };
+	struct lutf_lw *lw = open_lw(NULL);
+	struct worker w = {.cpu = -1}, spinner = {.cpu = -1};
+	struct lutf_lw_hints h = {
+	    .spin_uaddr = (uint64_t)(uintptr_t)&g_spinning,
+	    .work_uaddr = (uint64_t)(uintptr_t)&g_carts[0].enq,
+	    .work_stride = sizeof(g_carts[0]),
+	    .work_carts = CART + 1,
+	    .work_deq_off = offsetof(struct fake_cart, deq),
+	};
+	struct lutf_lw_drops d, sum = {0};
+	cpu_set_t all, other;
+	uint32_t slot, sslot;
+	int x = -1, y = -1;
+
+	cr_assert_eq(sched_getaffinity(0, sizeof(all), &all), 0);
+	for (int c = 0; c < CPU_SETSIZE; c++)
+		if (CPU_ISSET(c, &all)) {
+			if (x < 0)
+				x = c;
+			else if (y < 0)
+				y = c;
+		}
+	LUTF_REQUIRE("cpus", y >= 0, "needs two CPUs");
+	/* The test thread elsewhere, so that it is not the one that runs next. */
+	CPU_ZERO(&other);
+	CPU_SET(y, &other);
+	cr_assert_eq(sched_setaffinity(0, sizeof(other), &other), 0);
+	w.cpu = spinner.cpu = x;
+	worker_start(&w, ACT_PIPE_READ, ROUNDS + 1);
+	cr_assert_eq(lutf_lw_register_hints(lw, getpid(), w.tid, &h, &slot), 0);
+	worker_start(&spinner, ACT_SPIN, 1);
+	cr_assert_eq(lutf_lw_register(lw, getpid(), spinner.tid, &sslot), 0);
+	worker_go(&spinner);
+	__atomic_store_n(&g_spinning, (uint32_t)spinner.tid, __ATOMIC_SEQ_CST);
+	g_carts[CART].enq = 3; /* Bricks queued: only the spinner hint can skip */
+	g_carts[CART].deq = 2;
+	lutf_lw_set_sleeping(lw, 1);
+	for (int i = 1; i <= ROUNDS; i++) {
+		d = one_block(lw, &w, slot, i);
+		cr_assert_eq(d.skip_empty, 0);
+		sum.events += d.events;
+		sum.skip_spin += d.skip_spin;
+	}
+	lutf_lw_set_sleeping(lw, 0);
+	cr_assert_eq(sum.events + sum.skip_spin, ROUNDS, "one decision per block");
+	cr_assert_geq(sum.skip_spin, 1, "the spinner ran next in none of %d blocks (%lu wakes)",
+		      ROUNDS, (unsigned long)sum.events);
+	__atomic_store_n(&g_spinning, 0, __ATOMIC_SEQ_CST);
+	__atomic_store_n(&spinner.stop, 1, __ATOMIC_RELAXED);
+	wait_done(&spinner, 1, 2000);
+	cr_assert_eq(lutf_lw_unregister(lw, sslot), 0);
+	no_drops(lw);
+	worker_end(&spinner);
+	worker_end(&w);
+	cr_assert_eq(sched_setaffinity(0, sizeof(all), &all), 0);
+}
+
 struct sleeper {
 	struct lutf_lw *lw;
 	int ret;
