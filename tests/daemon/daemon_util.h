@@ -231,10 +231,10 @@ static inline bool td_start(struct td *d, const char *extra)
 	/* Tenant workers run under their own uids: they must reach the state
 	 * folder below this one, as they reach /var/lib/lutf below /var/lib. */
 	chmod(d->dir, 0711);
-	snprintf(d->state, sizeof(d->state), "%s/state", d->dir);
-	snprintf(d->run, sizeof(d->run), "%s/run", d->dir);
-	snprintf(d->conf, sizeof(d->conf), "%s/lutfd.conf", d->dir);
-	snprintf(d->log, sizeof(d->log), "%s/lutfd.log", d->dir);
+	snprintf(d->state, sizeof(d->state), "%.63s/state", d->dir);
+	snprintf(d->run, sizeof(d->run), "%.63s/run", d->dir);
+	snprintf(d->conf, sizeof(d->conf), "%.63s/lutfd.conf", d->dir);
+	snprintf(d->log, sizeof(d->log), "%.63s/lutfd.log", d->dir);
 	fp = fopen(d->conf, "w");
 	if (!fp)
 		return false;
