@@ -584,19 +584,23 @@ int lutfd_keys_cluster_replace(const struct lutf_cluster_key *in, size_t n)
 			    "cluster: API key %s of tenant %s is gone from lutf_keys: dropped",
 			    old[i].id, old[i].tenant);
 	}
-	/* In force first: a revocation must not wait for the disk (an fsync
-	 * on a busy host takes hundreds of ms). A crash before the save below
-	 * leaves the previous cache, as if this node had been cut off; only
-	 * this thread writes the file. */
-	ckeys = nt;
-	nckeys = nn;
 	pthread_mutex_unlock(&ck_lock);
-	free(old);
-	rc = save_file(".cluster", nt, nn, false); /* nt: replaced only by this thread */
+	/* Saved first, then in force: a key this node has used, or seen
+	 * revoked, is in its cache, so a crash right after can neither lose a
+	 * key that was answering nor bring back a revoked one. The save holds
+	 * no lock (nt is this thread's; only this thread replaces the table
+	 * and writes the file), so the main thread's checks never wait for the
+	 * disk; a revocation waits for one fsync of a small file. */
+	rc = save_file(".cluster", nt, nn, false);
 	if (rc)
 		lutfd_log("cluster: cannot save the cluster keys cache in %s: %s (in force until "
 			  "restart)",
 			  g_cfg.state_dir, strerror(-rc));
+	pthread_mutex_lock(&ck_lock);
+	ckeys = nt;
+	nckeys = nn;
+	pthread_mutex_unlock(&ck_lock);
+	free(old);
 	return rc;
 }
 #endif
