@@ -52,6 +52,25 @@ static int cmp_u64(const void *a, const void *b)
 	return x < y ? -1 : x > y;
 }
 
+/* A reap's k completions (k <= 0: none came in EMPTY_MAX ms): each OK, and
+ * released. Returns 0, or 1 after saying what failed. */
+static int take(struct lutf_completion *cs, int k)
+{
+	if (k <= 0) {
+		fprintf(stderr, "cost_engine: no completion in %d ms\n", EMPTY_MAX);
+		return 1;
+	}
+	for (int i = 0; i < k; i++) {
+		if (cs[i].result.status != LUTF_STATUS_OK) {
+			fprintf(stderr, "cost_engine: call failed: %s\n",
+				lutf_status_str(cs[i].result.status));
+			return 1;
+		}
+		lutf_result_release(&cs[i].result);
+	}
+	return 0;
+}
+
 /* (b): the median of CALLS sync calls, after a warm-up. */
 static int time_sync(struct lutf_runtime *rt, uint32_t id)
 {
@@ -97,18 +116,8 @@ static int time_async(struct lutf_runtime *rt, uint32_t id)
 		       lutf_runtime_submit(rt, id, &req, (uint64_t)sent) == 0)
 			sent++;
 		k = lutf_runtime_reap(rt, cs, IN_FLIGHT, EMPTY_MAX);
-		if (k <= 0) {
-			fprintf(stderr, "cost_engine: no completion in %d ms\n", EMPTY_MAX);
+		if (take(cs, k))
 			return 1;
-		}
-		for (int i = 0; i < k; i++) {
-			if (cs[i].result.status != LUTF_STATUS_OK) {
-				fprintf(stderr, "cost_engine: call failed: %s\n",
-					lutf_status_str(cs[i].result.status));
-				return 1;
-			}
-			lutf_result_release(&cs[i].result);
-		}
 		done += k;
 	}
 	printf("%.0f\n", (double)n * 1e9 / (double)(now_ns() - t0));
@@ -170,18 +179,8 @@ int main(int argc, char **argv)
 			ts.tv_nsec = 1000000L;
 			nanosleep(&ts, NULL);
 		}
-		if (k <= 0) {
-			fprintf(stderr, "cost_engine: no completion in %d ms\n", EMPTY_MAX);
+		if (take(cs, k))
 			return 1;
-		}
-		for (int i = 0; i < k; i++) {
-			if (cs[i].result.status != LUTF_STATUS_OK) {
-				fprintf(stderr, "cost_engine: call failed: %s\n",
-					lutf_status_str(cs[i].result.status));
-				return 1;
-			}
-			lutf_result_release(&cs[i].result);
-		}
 		done += k;
 	}
 	printf("%ld calls\n", done);

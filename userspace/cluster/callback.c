@@ -140,19 +140,11 @@ static int split(const char *url, char *host, size_t hcap, char *port, size_t pc
 	return 0;
 }
 
-static uint64_t mono_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
-
 /* Wait for fd to be ready for ev until the deadline. Returns 0 or -ETIMEDOUT. */
 static int wait_fd(int fd, short ev, uint64_t due)
 {
 	for (;;) {
-		uint64_t now = mono_ms();
+		uint64_t now = lutf_cluster_now_ms();
 		struct pollfd p = {.fd = fd, .events = ev};
 		int r;
 
@@ -172,7 +164,7 @@ static int post_once(const struct cb *b)
 	char host[256], port[16], head[1024 + LUTF_CLUSTER_CALLBACK_MAX], line[64];
 	const char *path;
 	struct addrinfo hints = {.ai_socktype = SOCK_STREAM}, *ai = NULL;
-	uint64_t due = mono_ms() + CB_TIMEOUT_MS;
+	uint64_t due = lutf_cluster_now_ms() + CB_TIMEOUT_MS;
 	size_t hl, off = 0, got = 0;
 	int fd = -1, err, code = -EPROTO;
 

@@ -3,6 +3,8 @@
 #ifndef LUTF_CLUSTER_INT_H
 #define LUTF_CLUSTER_INT_H
 
+#include <stdint.h>
+
 #include <nats/nats.h>
 
 #include "cluster.h"
@@ -28,6 +30,10 @@ jsCtx *lutf_cluster_js(struct lutf_cluster *c);
 kvStore **lutf_cluster_results(struct lutf_cluster *c);
 int lutf_cluster_replicas(struct lutf_cluster *c);
 int lutf_cluster_nerr(natsStatus s, char *msg, size_t cap, const char *what);
+/* CLOCK_MONOTONIC in ms. */
+uint64_t lutf_cluster_now_ms(void);
+/* How many times c's connection has reconnected (libnats' statistics). */
+uint64_t lutf_cluster_reconnects(struct lutf_cluster *c);
 
 /* callback.c: callback URLs, delivered durably (a job in stream
  * LUTF_CALLBACKS per stored result that has one). */

@@ -505,26 +505,6 @@ static int deliver(bool *pending)
 	return 0;
 }
 
-static uint64_t now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
-
-static uint64_t reconnects(void)
-{
-	natsStatistics *st = NULL;
-	uint64_t r = 0;
-
-	if (natsStatistics_Create(&st) == NATS_OK &&
-	    natsConnection_GetStats(lutf_cluster_conn(K.c), st) == NATS_OK)
-		natsStatistics_GetCounts(st, NULL, NULL, NULL, NULL, &r);
-	natsStatistics_Destroy(st);
-	return r;
-}
-
 static void *keys_main(void *arg)
 {
 	kvWatcher *w = NULL;
@@ -556,7 +536,7 @@ static void *keys_main(void *arg)
 			said = false;
 			initial = true;
 			K.next.n = 0;
-			seen_reconnects = reconnects();
+			seen_reconnects = lutf_cluster_reconnects(K.c);
 		}
 		/* A burst of changes is handed over once: poll briefly while dirty. */
 		s = kvWatcher_Next(&e, w, dirty ? 5 : 200);
@@ -578,10 +558,11 @@ static void *keys_main(void *arg)
 			w = NULL;
 			continue;
 		}
-		if ((dirty && s == NATS_TIMEOUT) || (pending && now_ms() - last_try >= 1000)) {
+		if ((dirty && s == NATS_TIMEOUT) ||
+		    (pending && lutf_cluster_now_ms() - last_try >= 1000)) {
 			bool changed = dirty;
 
-			last_try = now_ms();
+			last_try = lutf_cluster_now_ms();
 			if (!deliver(&pending)) {
 				if (changed)
 					K.log("cluster: keys in step with lutf_keys (%zu entries)",
@@ -591,7 +572,7 @@ static void *keys_main(void *arg)
 				pending = true; /* the registry did not answer: again soon */
 			}
 		}
-		if (reconnects() != seen_reconnects) {
+		if (lutf_cluster_reconnects(K.c) != seen_reconnects) {
 			K.log("cluster: NATS reconnected; reading lutf_keys again");
 			kvWatcher_Destroy(w);
 			w = NULL;

@@ -72,14 +72,6 @@ void lutf_cluster_node_put(void)
 	pthread_rwlock_unlock(&conn_lock);
 }
 
-static uint64_t now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
-
 static struct entry *find(struct table *t, const char *key)
 {
 	for (size_t i = 0; i < t->n; i++)
@@ -238,7 +230,7 @@ static int deploy(struct entry *fns, size_t n)
 	char msg[400], key[2 * LUTF_CLUSTER_NAME + 2];
 	void *so = NULL;
 	size_t len = 0;
-	uint64_t t0 = now_ms();
+	uint64_t t0 = lutf_cluster_now_ms();
 	int err;
 
 	snprintf(key, sizeof(key), "%s/%s", m0->tenant, m0->app);
@@ -254,7 +246,7 @@ static int deploy(struct entry *fns, size_t n)
 		return err;
 	}
 	N.cfg.log("cluster: fetched %s artifact (%zu bytes) in %" PRIu64 " ms", key, len,
-		  now_ms() - t0);
+		  lutf_cluster_now_ms() - t0);
 	for (size_t i = 0; i < n; i++) {
 		ex[i].function = fns[i].m.function;
 		ex[i].symbol = fns[i].m.symbol;
@@ -538,18 +530,6 @@ static void heartbeat(void)
 		kvStore_Put(NULL, kv, N.node, buf, (int)off);
 }
 
-static uint64_t reconnects(void)
-{
-	natsStatistics *st = NULL;
-	uint64_t r = 0;
-
-	if (natsStatistics_Create(&st) == NATS_OK &&
-	    natsConnection_GetStats(lutf_cluster_conn(N.c), st) == NATS_OK)
-		natsStatistics_GetCounts(st, NULL, NULL, NULL, NULL, &r);
-	natsStatistics_Destroy(st);
-	return r;
-}
-
 static void *node_main(void *arg)
 {
 	kvWatcher *w = NULL;
@@ -588,7 +568,7 @@ static void *node_main(void *arg)
 				N.cfg.log("cluster: no forwarding: %s", strerror(-err));
 			lutf_cluster_async_open(N.c, &N.cfg); /* logs its own failure */
 			N.next.n = 0;
-			seen_reconnects = reconnects();
+			seen_reconnects = lutf_cluster_reconnects(N.c);
 		}
 		s = kvWatcher_Next(&e, w, 200);
 		if (s == NATS_OK && !e && initial) {
@@ -616,13 +596,13 @@ static void *node_main(void *arg)
 			continue;
 		}
 		/* Back from a cut: read the registry again (changes made meanwhile). */
-		if (reconnects() != seen_reconnects) {
+		if (lutf_cluster_reconnects(N.c) != seen_reconnects) {
 			N.cfg.log("cluster: NATS reconnected; reading the registry again");
 			kvWatcher_Destroy(w);
 			w = NULL;
 			continue;
 		}
-		if (now_ms() - last_beat >= 1000 &&
+		if (lutf_cluster_now_ms() - last_beat >= 1000 &&
 		    natsConnection_Status(lutf_cluster_conn(N.c)) == NATS_CONN_STATUS_CONNECTED) {
 			heartbeat();
 			if (!initial && live_refresh()) {
@@ -630,7 +610,7 @@ static void *node_main(void *arg)
 				converge();
 			}
 			serve_local(); /* local deploys too */
-			last_beat = now_ms();
+			last_beat = lutf_cluster_now_ms();
 		}
 	}
 	kvWatcher_Destroy(w);

@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "cluster_int.h"
 
@@ -56,6 +57,26 @@ static void on_connected(natsConnection *nc, void *closure)
 {
 	(void)nc;
 	(void)closure; /* lutf_cluster_ready asks the connection's status */
+}
+
+uint64_t lutf_cluster_now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+uint64_t lutf_cluster_reconnects(struct lutf_cluster *c)
+{
+	natsStatistics *st = NULL;
+	uint64_t r = 0;
+
+	if (natsStatistics_Create(&st) == NATS_OK &&
+	    natsConnection_GetStats(lutf_cluster_conn(c), st) == NATS_OK)
+		natsStatistics_GetCounts(st, NULL, NULL, NULL, NULL, &r);
+	natsStatistics_Destroy(st);
+	return r;
 }
 
 int lutf_cluster_open(const struct lutf_cluster_opts *o, struct lutf_cluster **out, char *msg,
