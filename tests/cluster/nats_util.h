@@ -105,22 +105,69 @@ static inline void tn_kill(struct tn *t, int i)
 	}
 }
 
-/* n = 1 (one server) or 3 (a cluster, routes between all three). */
+/* k distinct free loopback ports: each socket stays bound until all are
+ * chosen (one at a time, the kernel may hand the same port out twice). */
+static inline bool tn_free_ports(int *out, int k)
+{
+	int fds[3 * TN_MAX];
+	bool ok = k <= 3 * TN_MAX;
+
+	for (int i = 0; i < k; i++)
+		fds[i] = -1;
+	for (int i = 0; ok && i < k; i++) {
+		struct sockaddr_in a = {.sin_family = AF_INET,
+					.sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+		socklen_t len = sizeof(a);
+
+		fds[i] = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+		ok = fds[i] >= 0 && !bind(fds[i], (struct sockaddr *)&a, sizeof(a)) &&
+		     !getsockname(fds[i], (struct sockaddr *)&a, &len);
+		out[i] = ok ? ntohs(a.sin_port) : -1;
+	}
+	for (int i = 0; i < k && i < 3 * TN_MAX; i++)
+		if (fds[i] >= 0)
+			close(fds[i]);
+	return ok;
+}
+
+static inline bool tn_start_try(struct tn *t, int n);
+static inline void tn_stop(struct tn *t);
+
+/* n = 1 (one server) or 3 (a cluster, routes between all three). Servers
+ * that cannot start (a port taken meanwhile by someone else) are tried once
+ * more with new ports, after the first try's logs are printed. */
 static inline bool tn_start(struct tn *t, int n)
 {
+	for (int i = 0; i < 2; i++) {
+		char cmd[256];
+
+		if (tn_start_try(t, n))
+			return true;
+		if (i == 1)
+			break; /* the caller names the folder; its logs stay */
+		fprintf(stderr, "nats-servers did not start (ports %d...); their logs:\n",
+			t->port[0]);
+		snprintf(cmd, sizeof(cmd), "tail -n 5 '%s'/n*.log >&2", t->dir);
+		(void)!system(cmd);
+		tn_stop(t);
+	}
+	return false;
+}
+
+static inline bool tn_start_try(struct tn *t, int n)
+{
+	int ports[3 * TN_MAX];
 	size_t off = 0;
 
 	memset(t, 0, sizeof(*t));
 	snprintf(t->dir, sizeof(t->dir), "/tmp/lutf-nats-XXXXXX");
-	if (!mkdtemp(t->dir) || n < 1 || n > TN_MAX)
+	if (!mkdtemp(t->dir) || n < 1 || n > TN_MAX || !tn_free_ports(ports, 3 * n))
 		return false;
 	t->n = n;
 	for (int i = 0; i < n; i++) {
-		t->port[i] = tn_free_port();
-		t->cport[i] = tn_free_port();
-		t->mport[i] = tn_free_port();
-		if (t->port[i] < 0 || t->cport[i] < 0 || t->mport[i] < 0)
-			return false;
+		t->port[i] = ports[3 * i];
+		t->cport[i] = ports[3 * i + 1];
+		t->mport[i] = ports[3 * i + 2];
 		off += (size_t)snprintf(t->url + off, sizeof(t->url) - off, "%snats://127.0.0.1:%d",
 					i ? "," : "", t->port[i]);
 	}
