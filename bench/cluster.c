@@ -221,6 +221,30 @@ static bool restart(bool batched)
 	return serves(&node[1], "bench", "echo") && async_warm(CC);
 }
 
+/* n async calls of bench/echo ("b<pid>-<tag>-<i>", callback url or NULL),
+ * published without waiting and flushed every 256; false (said) on a
+ * failure. */
+static bool submit_all(struct lutf_cluster *c, const char *tag, int n, const char *url)
+{
+	for (int i = 0; i < n; i++) {
+		char id[LUTF_CLUSTER_ID], in[32];
+
+		snprintf(id, sizeof(id), "b%d-%s-%d", (int)getpid(), tag, i);
+		snprintf(in, sizeof(in), "in-%d", i);
+		if (lutf_cluster_async_submit_nowait_cb(c, "bench", "echo", in, strlen(in), id,
+							url) ||
+		    (i % 256 == 255 && lutf_cluster_async_flush(c, 10000))) {
+			fprintf(stderr, "cluster: submit %d failed\n", i);
+			return false;
+		}
+	}
+	if (lutf_cluster_async_flush(c, 10000)) {
+		fprintf(stderr, "cluster: submissions not acknowledged\n");
+		return false;
+	}
+	return true;
+}
+
 /* One async round: n calls published without waiting, until the results
  * stream holds n more; then every result is read back and checked. Returns
  * calls/s (0: failed). */
@@ -235,21 +259,8 @@ static double async_round(struct lutf_cluster *c, const char *tag, int n, int *c
 	char msg[300];
 
 	*checked = 0;
-	for (int i = 0; i < n; i++) {
-		char id[LUTF_CLUSTER_ID], in[32];
-
-		snprintf(id, sizeof(id), "b%d-%s-%d", (int)getpid(), tag, i);
-		snprintf(in, sizeof(in), "in-%d", i);
-		if (lutf_cluster_async_submit_nowait(c, "bench", "echo", in, strlen(in), id) ||
-		    (i % 256 == 255 && lutf_cluster_async_flush(c, 10000))) {
-			fprintf(stderr, "cluster: submit %d failed\n", i);
-			return 0;
-		}
-	}
-	if (lutf_cluster_async_flush(c, 10000)) {
-		fprintf(stderr, "cluster: submissions not acknowledged\n");
+	if (!submit_all(c, tag, n, NULL))
 		return 0;
-	}
 	if (round_hook) {
 		/* --scale: the backlog is queued and the nodes start now; the
 		 * clock runs from the first stored result, over the calls left */
@@ -363,22 +374,8 @@ static int cb_round(struct lutf_cluster *c, const char *tag, int n, double *resu
 
 	*results = *posts = 0;
 	snprintf(url, sizeof(url), "http://127.0.0.1:%d/cb", SINK.port);
-	for (int i = 0; i < n; i++) {
-		char id[LUTF_CLUSTER_ID], in[32];
-
-		snprintf(id, sizeof(id), "b%d-%s-%d", (int)getpid(), tag, i);
-		snprintf(in, sizeof(in), "in-%d", i);
-		if (lutf_cluster_async_submit_nowait_cb(c, "bench", "echo", in, strlen(in), id,
-							url) ||
-		    (i % 256 == 255 && lutf_cluster_async_flush(c, 10000))) {
-			fprintf(stderr, "cluster: submit %d failed\n", i);
-			return 0;
-		}
-	}
-	if (lutf_cluster_async_flush(c, 10000)) {
-		fprintf(stderr, "cluster: submissions not acknowledged\n");
+	if (!submit_all(c, tag, n, url))
 		return 0;
-	}
 	while (results_count(c) < base + (uint64_t)n && td_now_ms() - t0 < 120000)
 		td_sleep_ms(20);
 	t1 = td_now_ms();

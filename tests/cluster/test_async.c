@@ -197,18 +197,10 @@ Test(cluster, async_calls_survive_kills, .fini = teardown, .timeout = 120)
 	free(done);
 }
 
-/* A function deployed with --max-concurrency 2: each node keeps at most 2
- * of its async calls on lutfd at once, so none meets lutfd's OVERLOADED
- * (which would be retried with backoff, and after 5 tries dead-lettered).
- * 16 calls of 300 ms on 2 nodes take at least 16 / (2 x 2) x 300 ms. */
-Test(cluster, async_respects_max_concurrency, .fini = teardown, .timeout = 120)
+/* One nats-server and two lutfds of the cluster on it (node0, node1). */
+static void start_two_nodes(void)
 {
-	const int n = 16;
-	struct lutf_cluster_opts o = {0};
-	struct lutf_cluster *c = NULL;
-	char extra[256], msg[300], cmd[1024];
-	int ok = 0, other = 0;
-	uint64_t t0, until, took, retried;
+	char extra[256];
 
 	LUTF_REQUIRE("root", lutf_test_is_root(), "lutfd needs root");
 	LUTF_REQUIRE("nats", tn_have_server(), "nats-server is not installed (scripts/deps.sh)");
@@ -219,14 +211,26 @@ Test(cluster, async_respects_max_concurrency, .fini = teardown, .timeout = 120)
 			 nats.url, i);
 		cr_assert(td_start(&node[i], extra), "lutfd %d did not start", i);
 	}
+}
+
+/*
+ * start_two_nodes, then acme/naps (nap = sleep_ms) deployed with
+ * --max-concurrency 2 and a cluster handle in *c; returns once both nodes
+ * serve it (and so have its bound), 15 s at most.
+ */
+static void start_bounded_pair(struct lutf_cluster **c)
+{
+	struct lutf_cluster_opts o = {.url = nats.url};
+	char msg[300], cmd[1024];
+	uint64_t until;
+
+	start_two_nodes();
 	snprintf(cmd, sizeof(cmd),
 		 "%s --cluster '%s' deploy --tenant acme --app naps --so %s --export nap=sleep_ms "
 		 "--max-concurrency 2 >/dev/null",
 		 LUTFCTL_BIN, nats.url, SLEEP_SO);
 	cr_assert_eq(system(cmd), 0);
-	o.url = nats.url;
-	cr_assert_eq(lutf_cluster_open(&o, &c, msg, sizeof(msg)), 0, "%s", msg);
-	/* Both nodes serve it (and so have its bound) before the calls go in. */
+	cr_assert_eq(lutf_cluster_open(&o, c, msg, sizeof(msg)), 0, "%s", msg);
 	until = td_now_ms() + 15000;
 	for (int i = 0; i < 2; i++) {
 		char url[200];
@@ -247,6 +251,21 @@ Test(cluster, async_respects_max_concurrency, .fini = teardown, .timeout = 120)
 		lutf_client_result_release(&res);
 		lutf_client_close(cl);
 	}
+}
+
+/* A function deployed with --max-concurrency 2: each node keeps at most 2
+ * of its async calls on lutfd at once, so none meets lutfd's OVERLOADED
+ * (which would be retried with backoff, and after 5 tries dead-lettered).
+ * 16 calls of 300 ms on 2 nodes take at least 16 / (2 x 2) x 300 ms. */
+Test(cluster, async_respects_max_concurrency, .fini = teardown, .timeout = 120)
+{
+	const int n = 16;
+	struct lutf_cluster *c = NULL;
+	char msg[300];
+	int ok = 0, other = 0;
+	uint64_t t0, until, took, retried;
+
+	start_bounded_pair(&c);
 	td_sleep_ms(300); /* the node thread pushes the bound right after converging */
 	t0 = td_now_ms();
 	for (int i = 0; i < n; i++) {
@@ -389,48 +408,12 @@ Test(cluster, async_slow_call_does_not_hold_its_batch, .fini = teardown, .timeou
 Test(cluster, async_bounded_backlog_shared_by_nodes, .fini = teardown, .timeout = 120)
 {
 	const int n = 24;
-	struct lutf_cluster_opts o = {0};
 	struct lutf_cluster *c = NULL;
-	char extra[256], msg[300], cmd[1024];
+	char msg[300];
 	int ok = 0, other = 0;
 	uint64_t t0, until, took, retried, ran[2];
 
-	LUTF_REQUIRE("root", lutf_test_is_root(), "lutfd needs root");
-	LUTF_REQUIRE("nats", tn_have_server(), "nats-server is not installed (scripts/deps.sh)");
-	cr_assert(tn_start(&nats, 1));
-	for (int i = 0; i < 2; i++) {
-		snprintf(extra, sizeof(extra),
-			 "cluster = %s\ncluster_node = node%d\nadmin_listen = 127.0.0.1:0\n",
-			 nats.url, i);
-		cr_assert(td_start(&node[i], extra), "lutfd %d did not start", i);
-	}
-	snprintf(cmd, sizeof(cmd),
-		 "%s --cluster '%s' deploy --tenant acme --app naps --so %s --export nap=sleep_ms "
-		 "--max-concurrency 2 >/dev/null",
-		 LUTFCTL_BIN, nats.url, SLEEP_SO);
-	cr_assert_eq(system(cmd), 0);
-	o.url = nats.url;
-	cr_assert_eq(lutf_cluster_open(&o, &c, msg, sizeof(msg)), 0, "%s", msg);
-	until = td_now_ms() + 15000;
-	for (int i = 0; i < 2; i++) {
-		char url[200];
-		struct lutf_client *cl = NULL;
-		struct lutf_client_request req = {.input = "0", .input_len = 1};
-		struct lutf_client_result res = {0};
-
-		snprintf(url, sizeof(url), "unix://%s/lutf.sock", node[i].run);
-		cr_assert_eq(lutf_client_connect(url, &cl), 0);
-		while (td_now_ms() < until) {
-			res.status = ~0u;
-			if (!lutf_client_invoke(cl, "acme", "nap", &req, &res) &&
-			    res.status == LUTF_STATUS_OK)
-				break;
-			lutf_client_result_release(&res);
-			td_sleep_ms(50);
-		}
-		lutf_client_result_release(&res);
-		lutf_client_close(cl);
-	}
+	start_bounded_pair(&c);
 	for (int i = 0; i < 2; i++) {
 		kill(node[i].pid, SIGTERM);
 		cr_assert(td_wait_exit(node[i].pid, NULL, 10000), "lutfd %d did not stop", i);
@@ -497,19 +480,11 @@ Test(cluster, async_retry_budget_counts_runs, .fini = teardown, .timeout = 120)
 	const int n = 4;
 	struct lutf_cluster_opts o = {0};
 	struct lutf_cluster *c = NULL;
-	char extra[256], msg[300], cmd[1024];
+	char msg[300], cmd[1024];
 	int dead = 0, other = 0;
 	uint64_t until, retried, dl;
 
-	LUTF_REQUIRE("root", lutf_test_is_root(), "lutfd needs root");
-	LUTF_REQUIRE("nats", tn_have_server(), "nats-server is not installed (scripts/deps.sh)");
-	cr_assert(tn_start(&nats, 1));
-	for (int i = 0; i < 2; i++) {
-		snprintf(extra, sizeof(extra),
-			 "cluster = %s\ncluster_node = node%d\nadmin_listen = 127.0.0.1:0\n",
-			 nats.url, i);
-		cr_assert(td_start(&node[i], extra), "lutfd %d did not start", i);
-	}
+	start_two_nodes();
 	snprintf(cmd, sizeof(cmd),
 		 "%s --cluster '%s' deploy --tenant acme --app shop --so %s --export echo "
 		 "--export crash --max-concurrency 1 >/dev/null",
