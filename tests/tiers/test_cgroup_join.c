@@ -261,6 +261,24 @@ Test(cgroup_join, a_worker_outside_its_cgroup_is_refused_and_killed, .fini = tea
 			td_sleep_ms(20);
 		cr_assert(td_pid_gone(wpid), "worker %d still runs", wpid);
 	}
+	/* Its death is named as lutfd's refusal, not as a crash of its own. */
+	{
+		char want[96];
+		uint64_t until = td_now_ms() + 5000;
+		bool named = false;
+
+		snprintf(want, sizeof(want), "worker %d killed by signal 9 (crashed (refused at start",
+			 wpid);
+		while (!named && td_now_ms() < until) {
+			log = slurp_str(d.log);
+			named = log && strstr(log, want);
+			free(log);
+			if (!named)
+				td_sleep_ms(20);
+		}
+		cr_assert(named, "the death of worker %d is not named as a refusal: log %s", wpid,
+			  d.log);
+	}
 	/* lutfd is alive and answers. */
 	{
 		struct td_reply r;

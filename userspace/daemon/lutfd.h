@@ -177,6 +177,8 @@ struct lutfd_tenant {
 	bool py_want;	  /* a Python deploy is under way (its workers need CPython) */
 	bool py_worker;	  /* this worker was forked with the zygote's CPython (tenant.c) */
 	pid_t stuck_pid;  /* worker already SIGKILLed for a Brick past its deadline */
+	pid_t refused_pid; /* worker SIGKILLed at start by lutfd (refused_why says why) */
+	char refused_why[96];
 	uint64_t oom_seen; /* the cgroup's oom_kill count when the worker started */
 	uint32_t fails_in_row;	     /* failed starts in a row (crash_loop_limit) */
 	uint32_t quick_deaths;	     /* workers that died young, in a row (backoff) */

@@ -482,8 +482,12 @@ static void ws_finish(void *arg)
 		return;
 	}
 	if (w->err) {
-		/* Not answering (a load past load_timeout_ms) or refusing START:
-		 * of no use; the exit notice restarts it. */
+		/* Not answering (a load past load_timeout_ms), refusing START,
+		 * or refused by lutfd (not in its cgroup): of no use; the exit
+		 * notice names why (fault.c) and restarts it. */
+		t->refused_pid = w->pid;
+		snprintf(t->refused_why, sizeof(t->refused_why), "%.*s",
+			 (int)sizeof(t->refused_why) - 1, w->msg[0] ? w->msg : strerror(-w->err));
 		kill(w->pid, SIGKILL);
 		return;
 	}

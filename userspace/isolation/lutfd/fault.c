@@ -96,6 +96,9 @@ void lutfd_fault_explain(struct lutfd_tenant *t, pid_t pid, int status, struct l
 		snprintf(d->msg, sizeof(d->msg),
 			 "crashed (%s: worker recycled, a call ran %u ms past its deadline)",
 			 sig_name(sig, sn, sizeof(sn)), g_cfg.stuck_grace_ms);
+	else if (pid == t->refused_pid && sig == SIGKILL)
+		snprintf(d->msg, sizeof(d->msg), "crashed (refused at start by lutfd: %.*s)",
+			 (int)sizeof(d->msg) - 40, t->refused_why);
 	else if (pid == t->faulty_pid)
 		snprintf(d->msg, sizeof(d->msg), "crashed (region fault: %s)",
 			 lutf_fault_check_name(t->fault_check));
