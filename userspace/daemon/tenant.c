@@ -902,6 +902,8 @@ static void worker_down(struct lutfd_tenant *t, int status)
 	t->up = false;
 	/* Why it died, before its Bricks fail: their replies say so. */
 	lutfd_fault_explain(t, t->pid, status, &d);
+	if (t->refused_pid == t->pid)
+		t->refused_pid = 0; /* named once: a later worker with its pid is not */
 	/* Nothing of a tenant outlives its worker: processes it forked (compat)
 	 * would hold its uid's RLIMIT_NPROC and its cgroup's pids. */
 	if (!lutfd_workers_others_alive(t) && (n = lutfd_cg_kill_all(&g_cg, t->name)) > 0)
