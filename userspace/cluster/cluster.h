@@ -57,6 +57,9 @@ struct lutf_cluster_opts {
 	const char *token; /* or NULL */
 	const char *name;  /* connection name, or NULL */
 	bool retry;	   /* a node: connect in the background when no server answers */
+	/* retry: where the redial of a first connection that never came up
+	 * says so (lutfd's log), or NULL */
+	void (*log)(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 };
 struct lutf_cluster;
 /* Connect and open (creating when missing) the buckets and the stream.
@@ -68,6 +71,9 @@ void lutf_cluster_close(struct lutf_cluster *c);
 /* The buckets are open (a retrying connection opens them on first use).
  * Returns 0 or -errno with msg filled. */
 int lutf_cluster_ready(struct lutf_cluster *c, char *msg, size_t cap);
+/* How many times a retrying connection that closed before it was ever up
+ * (or whose first connect failed) was replaced by a new one. */
+uint64_t lutf_cluster_redials(struct lutf_cluster *c);
 /* Store the artifact (chunks; skipped when its digest is there already),
  * fill m->sha256, size and chunks. Returns 0 or -errno with msg. */
 int lutf_cluster_artifact_put(struct lutf_cluster *c, const void *so, size_t len,
@@ -155,9 +161,9 @@ int lutf_cluster_async_submit_nowait(struct lutf_cluster *c, const char *tenant,
 				     const void *input, size_t len, const char *id);
 int lutf_cluster_async_flush(struct lutf_cluster *c, uint32_t timeout_ms);
 /* The same with a callback URL (checked: -EINVAL), for bench/cluster. */
-int lutf_cluster_async_submit_nowait_cb(struct lutf_cluster *c, const char *tenant,
-					const char *fn, const void *input, size_t len,
-					const char *id, const char *callback);
+int lutf_cluster_async_submit_nowait_cb(struct lutf_cluster *c, const char *tenant, const char *fn,
+					const void *input, size_t len, const char *id,
+					const char *callback);
 /* The stored result of id: 0 with *r filled (r->output malloc'ed) and
  * *dead (it went to the dead-letter stream), -ENOENT (not done yet, or
  * expired), or -errno with msg. */
