@@ -19,9 +19,10 @@
 
 #define APP TEST_APP_DIR "/libctl_app.so"
 
-/* The relay: BAD accepts and then closes at once (even connections) or
- * answers an HTTP error and closes (odd ones), never a NATS INFO; FORWARD
- * relays each connection to the nats-server, a thread a connection. */
+/* The relay: BAD accepts each connection and, in turn, closes it at once,
+ * answers an HTTP error and closes it, or says nothing for 3 s (past
+ * libnats' 2 s handshake timeout): never a NATS INFO. FORWARD relays each
+ * connection to the nats-server, a thread a connection. */
 enum { BAD, FORWARD };
 
 static struct {
@@ -67,6 +68,13 @@ static void *pipe_main(void *arg)
 	return NULL;
 }
 
+static void *silent_main(void *arg)
+{
+	td_sleep_ms(3000);
+	close((int)(intptr_t)arg);
+	return NULL;
+}
+
 static void *relay_main(void *arg)
 {
 	static const char garbage[] = "HTTP/1.1 502 Bad Gateway\r\nContent-Length: 0\r\n\r\n";
@@ -84,8 +92,17 @@ static void *relay_main(void *arg)
 			pthread_detach(t);
 			continue;
 		}
-		if (atomic_fetch_add(&R.bad, 1) % 2)
+		switch (atomic_fetch_add(&R.bad, 1) % 3) {
+		case 1:
 			(void)!write(c, garbage, sizeof(garbage) - 1);
+			break;
+		case 2:
+			if (!pthread_create(&t, NULL, silent_main, (void *)(intptr_t)c)) {
+				pthread_detach(t);
+				continue;
+			}
+			break;
+		}
 		close(c);
 	}
 	return NULL;
@@ -166,8 +183,8 @@ Test(cluster, first_connect_with_a_failed_handshake_is_retried, .fini = teardown
 		 R.port);
 	cr_assert(td_start(&node, extra), "lutfd did not start (log %s)", node.log);
 	pid = node.pid;
-	/* The node dials again, with backoff (250, 500, 1000 ms, ...): libnats
-	 * alone tries once and never again. */
+	/* The node dials again, with backoff (250, 500, 1000 ms, ...; the
+	 * silent one takes 2 s more): libnats alone tries once and never again. */
 	t0 = td_now_ms();
 	while (atomic_load(&R.bad) < 4 && td_now_ms() - t0 < 20000)
 		td_sleep_ms(20);
