@@ -223,3 +223,34 @@ Test(cluster, first_connect_with_a_failed_handshake_is_retried, .fini = teardown
 		td_sleep_ms(20);
 	cr_assert(log_has("in step with the registry"), "log %s", node.log);
 }
+
+/* lutfd asked to stop while its cluster module redials (a dial held by the
+ * silent relay included) exits cleanly and in bounded time: the redial
+ * thread is joined, its connections destroyed. */
+Test(cluster, node_stops_cleanly_while_redialing, .fini = teardown, .timeout = 60)
+{
+	char extra[256];
+	uint64_t t0;
+	int status = 0;
+
+	LUTF_REQUIRE("root", lutf_test_is_root(), "lutfd needs root");
+	LUTF_REQUIRE("nats", tn_have_server(), "nats-server is not installed (scripts/deps.sh)");
+	cr_assert(tn_start(&nats, 1), "nats-server did not start (logs in %s)", nats.dir);
+	relay_start(nats.port[0]);
+	snprintf(extra, sizeof(extra), "cluster = nats://127.0.0.1:%d\ncluster_node = fc1\n",
+		 R.port);
+	cr_assert(td_start(&node, extra), "lutfd did not start (log %s)", node.log);
+	t0 = td_now_ms();
+	while (atomic_load(&R.bad) < 3 && td_now_ms() - t0 < 20000)
+		td_sleep_ms(5);
+	cr_assert_geq(atomic_load(&R.bad), 3, "the node did not redial (log %s)", node.log);
+	/* the third connection is the silent one: a dial in progress */
+	t0 = td_now_ms();
+	cr_assert_eq(kill(node.pid, SIGTERM), 0);
+	cr_assert(td_wait_exit(node.pid, &status, 10000), "lutfd did not exit within 10 s (log %s)",
+		  node.log);
+	node.pid = 0;
+	cr_log_info("lutfd exited %llu ms after SIGTERM", (unsigned long long)(td_now_ms() - t0));
+	cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0,
+		  "lutfd ended with status %#x (log %s)", status, node.log);
+}
