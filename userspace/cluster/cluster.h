@@ -71,9 +71,6 @@ void lutf_cluster_close(struct lutf_cluster *c);
 /* The buckets are open (a retrying connection opens them on first use).
  * Returns 0 or -errno with msg filled. */
 int lutf_cluster_ready(struct lutf_cluster *c, char *msg, size_t cap);
-/* How many times a retrying connection that closed before it was ever up
- * (or whose first connect failed) was replaced by a new one. */
-uint64_t lutf_cluster_redials(struct lutf_cluster *c);
 /* Store the artifact (chunks; skipped when its digest is there already),
  * fill m->sha256, size and chunks. Returns 0 or -errno with msg. */
 int lutf_cluster_artifact_put(struct lutf_cluster *c, const void *so, size_t len,

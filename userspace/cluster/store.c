@@ -39,7 +39,7 @@ struct lutf_cluster {
 	bool redialing;	   /* the thread runs (joined by lutf_cluster_close) */
 	pthread_cond_t cv; /* with mu: wakes the redial thread's waits */
 	pthread_t redial;
-	uint64_t redials; /* connections replaced */
+	uint64_t redials; /* connections replaced (for the log) */
 	void (*log)(const char *fmt, ...) __attribute__((format(printf, 1, 2))); /* or NULL */
 };
 
@@ -202,16 +202,6 @@ static void *redial_main(void *arg)
 	}
 	pthread_mutex_unlock(&c->mu);
 	return NULL;
-}
-
-uint64_t lutf_cluster_redials(struct lutf_cluster *c)
-{
-	uint64_t n;
-
-	pthread_mutex_lock(&c->mu);
-	n = c->redials;
-	pthread_mutex_unlock(&c->mu);
-	return n;
 }
 
 int lutf_cluster_open(const struct lutf_cluster_opts *o, struct lutf_cluster **out, char *msg,
