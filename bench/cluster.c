@@ -11,12 +11,14 @@
  * each). Medians; compare ratios (the host is
  * shared). --json for machines, --quick for a smoke run. --scale instead:
  * issue #15's simulated scaling row, 1, 2 and 3 lutfds each confined to
- * 0.5 CPU by a cgroup, draining the same backlog (see scale_run).
+ * 0.5 CPU by a cgroup, draining the same backlog of a no-op function and of
+ * one burning a fixed CPU time a call (see scale_run).
  */
 #define _GNU_SOURCE
 /* GCC 12 sees td_start's folder names through 1 KiB buffers here: a false
  * format-truncation (they are bounded by mkdtemp's template). */
 #pragma GCC diagnostic ignored "-Wformat-truncation"
+#include <dirent.h>
 #include <inttypes.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -164,6 +166,11 @@ static struct lutf_cluster *CC; /* the bench's own connection */
  * the nodes), 2 when the first result is stored (the clock starts), 1 once
  * every result is. */
 static void (*round_hook)(int phase);
+/* The function the async rounds call (--scale's work rows: "spin"), and
+ * the calls the last round timed (--scale: those left after the first
+ * stored result). */
+static const char *async_fn = "echo";
+static uint64_t round_drained;
 
 /* One async call through the node until its result is stored: the node's
  * async workers start once its NATS connection is up, after lutfd serves;
@@ -231,7 +238,7 @@ static bool submit_all(struct lutf_cluster *c, const char *tag, int n, const cha
 
 		snprintf(id, sizeof(id), "b%d-%s-%d", (int)getpid(), tag, i);
 		snprintf(in, sizeof(in), "in-%d", i);
-		if (lutf_cluster_async_submit_nowait_cb(c, "bench", "echo", in, strlen(in), id,
+		if (lutf_cluster_async_submit_nowait_cb(c, "bench", async_fn, in, strlen(in), id,
 							url) ||
 		    (i % 256 == 255 && lutf_cluster_async_flush(c, 10000))) {
 			fprintf(stderr, "cluster: submit %d failed\n", i);
@@ -277,6 +284,7 @@ static double async_round(struct lutf_cluster *c, const char *tag, int n, int *c
 	while (results_count(c) < base + (uint64_t)n && td_now_ms() - t0 < 120000)
 		td_sleep_ms(round_hook ? 5 : 20);
 	ms = td_now_ms() - t0;
+	round_drained = drained;
 	if (round_hook)
 		round_hook(1);
 	*cpu_us = 1000.0 * (cluster_cpu_ms() - cpu0) / n;
@@ -558,12 +566,47 @@ static bool deploy_echo(struct td *d)
 	return ok && serves(d, "bench", "echo");
 }
 
+/* Deploy spin_app's spin as bench/spin on d's lutfd (locally), burning
+ * work_us of CPU a call; wait until it serves. True when it does. */
+static bool deploy_spin(struct td *d, int work_us)
+{
+	struct lutf_client_export ex = {"spin", "spin"};
+	char us[16];
+	struct lutf_client_config cfg = {"spin", "work_us", us};
+	struct lutf_client_deploy dp = {.tenant = "bench",
+					.app = "spin",
+					.so_path = SPIN_SO,
+					.exports = &ex,
+					.n_exports = 1,
+					.config = &cfg,
+					.n_config = 1};
+	struct lutf_client_reply rep = {0};
+	struct lutf_client *ctl = NULL;
+	char url[200];
+	bool ok;
+	uint64_t t0;
+
+	snprintf(us, sizeof(us), "%d", work_us);
+	snprintf(url, sizeof(url), "unix://%s/control.sock", d->run);
+	ok = !lutf_client_connect(url, &ctl) && !lutf_client_deploy(ctl, &dp, &rep) &&
+	     rep.status == LUTF_STATUS_OK;
+	lutf_client_reply_release(&rep);
+	lutf_client_close(ctl);
+	t0 = td_now_ms();
+	while (ok && !serves(d, "bench", "spin") && td_now_ms() - t0 < 15000)
+		td_sleep_ms(20);
+	return ok && serves(d, "bench", "spin");
+}
+
 /* --scale (issue #15's simulated scaling row): N = 1, 2, 3 lutfds on the
  * one nats-server, each with its workers confined to a share of a CPU
  * (0.5: cpu.cfs_quota_us 50000 of cpu.cfs_period_us 100000, cgroup v1; or
  * cpu.max on v2) by a cgroup the bench makes and the lutfd enters before it
  * execs (its tenant cgroups are then made below it, so the workers count
- * against the same quota), drain the same async backlog. */
+ * against the same quota), drain the same async backlog. Two kinds of rows:
+ * a no-op function (the loop's own cost: on 2 vCPUs the nats-server, not
+ * the nodes, is the limit) and "spin", a function burning a fixed CPU time
+ * a call (--work-us), where the nodes' quota is the limit. */
 static struct td snode[3];
 static int scale_cur; /* the node td_spawn's child is starting */
 static bool scale_v2;
@@ -684,12 +727,100 @@ static void scale_stop_node(int i, bool for_good)
 		td_sleep_ms(100);
 }
 
-/* A round's snapshots: nodes' cgroups, nats-server, the bench. */
+/* Whether pid's cgroup in the hierarchy ctrl names ("cpu", "cpuacct"; ""
+ * = v2's "0::" line) is the node's tag folder or below it. */
+static bool in_node_cgroup(pid_t pid, const char *ctrl, const char *tag)
+{
+	char path[64], line[512];
+	bool in = false;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%d/cgroup", (int)pid);
+	f = fopen(path, "r");
+	while (f && !in && fgets(line, sizeof(line), f)) {
+		char *c1 = strchr(line, ':'), *c2 = c1 ? strchr(c1 + 1, ':') : NULL, *p;
+		size_t n = strlen(tag);
+		bool match = false;
+
+		if (!c2)
+			continue;
+		*c2 = 0;
+		if (!ctrl[0])
+			match = c1 == line + 1 && line[0] == '0' && c2 == c1 + 1;
+		else
+			for (char *t = strtok(c1 + 1, ","); t && !match; t = strtok(NULL, ","))
+				match = !strcmp(t, ctrl);
+		/* the path: "/<tag>" or "/<tag>/..." (the bench runs at the root) */
+		p = c2 + 1;
+		p[strcspn(p, "\n")] = 0;
+		in = match && p[0] == '/' && !strncmp(p + 1, tag, n) &&
+		     (!p[1 + n] || p[1 + n] == '/');
+	}
+	if (f)
+		fclose(f);
+	return in;
+}
+
+/* The node's lutfd and every process below it (its zygote, watcher, tenant
+ * workers), found through /proc's parent links: how many there are, and
+ * how many sit inside the node's quota'd cgroup (and, v1, its cpuacct
+ * folder, whose usage the rows report). */
+static void scale_members(int i, int *all, int *in)
+{
+	enum { MAXP = 8192 };
+	static pid_t pid[MAXP], ppid[MAXP];
+	pid_t tree[256];
+	int np = 0, nt = 0;
+	DIR *d = opendir("/proc");
+	struct dirent *e;
+
+	*all = *in = 0;
+	while (d && np < MAXP && (e = readdir(d))) {
+		char path[64], buf[512], *p;
+		FILE *f;
+		size_t n;
+		int pp;
+
+		if (e->d_name[0] < '1' || e->d_name[0] > '9')
+			continue;
+		snprintf(path, sizeof(path), "/proc/%s/stat", e->d_name);
+		if (!(f = fopen(path, "r")))
+			continue;
+		n = fread(buf, 1, sizeof(buf) - 1, f);
+		fclose(f);
+		buf[n] = 0;
+		if (!(p = strrchr(buf, ')')) || sscanf(p + 2, "%*c %d", &pp) != 1)
+			continue;
+		pid[np] = atoi(e->d_name);
+		ppid[np++] = pp;
+	}
+	if (d)
+		closedir(d);
+	if (snode[i].pid <= 0)
+		return;
+	tree[nt++] = snode[i].pid;
+	for (int k = 0; k < nt; k++) /* breadth first */
+		for (int j = 0; j < np && nt < 256; j++)
+			if (ppid[j] == tree[k])
+				tree[nt++] = pid[j];
+	for (int k = 0; k < nt; k++) {
+		bool ok = scale_v2 ? in_node_cgroup(tree[k], "", snode[i].tag)
+				   : in_node_cgroup(tree[k], "cpu", snode[i].tag) &&
+					 in_node_cgroup(tree[k], "cpuacct", snode[i].tag);
+
+		(*all)++;
+		*in += ok;
+	}
+}
+
+/* A round's snapshots: nodes' cgroups, nats-server, the bench; the nodes'
+ * processes at the round's end. */
 static struct {
 	int k;
 	double c0[3], c1[3], n0, n1;
 	uint64_t th0[3], th1[3], ms0, ms1;
 	struct rusage ru0, ru1;
+	int procs[3], procs_in[3];
 } S;
 
 static void scale_hook(int phase)
@@ -714,19 +845,156 @@ static void scale_hook(int phase)
 		S.c1[i] = scale_cpu_ms(i, &S.th1[i]);
 	S.n1 = nats_cpu_ms();
 	getrusage(RUSAGE_SELF, &S.ru1);
+	for (int i = 0; i <= S.k; i++)
+		scale_members(i, &S.procs[i], &S.procs_in[i]);
 }
 
-/* Runs the rows and prints them; the exit status. */
-static int scale_run(struct lutf_cluster *c, bool json, int n, int rounds, double share)
+/* One kind of row's figures: [N - 1][round]. */
+struct scale_rows {
+	const char *name; /* "noop", "spin" */
+	const char *fn;	  /* bench/<fn> */
+	int calls, work_us;
+	double rate[3][8], sorted[3][8], ncpu[3][8], lcpu[3][8], bcpu[3][8], node_cpu[3][8][3];
+	double us_call[3][8]; /* the nodes' cgroup CPU a drained call, µs */
+	uint64_t thr[3][8];
+	int procs[3][8], procs_in[3][8];
+};
+
+/* A round of N = k + 1 nodes of one kind; false when results are missing. */
+static bool scale_round(struct lutf_cluster *c, struct scale_rows *w, int k, int r)
+{
+	char tag[24];
+	double a, b, m, wall, t0, used = 0;
+	int ok;
+
+	/* The nodes are down (SIGTERM at the end of the last round): the
+	 * backlog is queued, then the N nodes are spawned at once (each enters
+	 * its cgroup before exec). A pull a stopped (SIGSTOP) node had asked
+	 * for lost its calls until the ack wait: 30 s stalls, seen, hence no
+	 * SIGSTOP. */
+	S.k = k;
+	round_hook = scale_hook;
+	async_fn = w->fn;
+	snprintf(tag, sizeof(tag), "%c%d-%d", w->name[0], k, r);
+	w->rate[k][r] = async_round(c, tag, w->calls, &ok, &a, &b, &m);
+	round_hook = NULL;
+	async_fn = "echo";
+	wall = (double)(S.ms1 - S.ms0);
+	if (ok != w->calls)
+		fprintf(stderr, "cluster: scale round %s: %d of %d results ok\n", tag, ok,
+			w->calls);
+	for (int i = 0; i <= k; i++) {
+		w->node_cpu[k][r][i] = wall > 0 ? (S.c1[i] - S.c0[i]) / wall : 0;
+		used += S.c1[i] - S.c0[i];
+		w->lcpu[k][r] += w->node_cpu[k][r][i];
+		w->thr[k][r] += S.th1[i] - S.th0[i];
+		w->procs[k][r] += S.procs[i];
+		w->procs_in[k][r] += S.procs_in[i];
+	}
+	w->us_call[k][r] = round_drained ? 1000.0 * used / (double)round_drained : 0;
+	w->ncpu[k][r] = wall > 0 ? (S.n1 - S.n0) / wall : 0;
+	t0 = (double)(S.ru1.ru_utime.tv_sec - S.ru0.ru_utime.tv_sec + S.ru1.ru_stime.tv_sec -
+		      S.ru0.ru_stime.tv_sec) *
+		 1000.0 +
+	     (double)(S.ru1.ru_utime.tv_usec - S.ru0.ru_utime.tv_usec + S.ru1.ru_stime.tv_usec -
+		      S.ru0.ru_stime.tv_usec) /
+		 1000.0;
+	w->bcpu[k][r] = wall > 0 ? t0 / wall : 0;
+	for (int i = 0; i <= k; i++)
+		scale_stop_node(i, false);
+	return ok == w->calls;
+}
+
+static void scale_json(const struct scale_rows *w, int rounds)
+{
+	printf("{\"function\":\"%s\",\"work_us\":%d,\"calls_per_round\":%d,\"nodes\":[", w->name,
+	       w->work_us, w->calls);
+	for (int k = 0; k < 3; k++) {
+		const double *s = w->sorted[k];
+
+		printf("%s{\"n\":%d,\"calls_per_s\":{\"median\":%.0f,\"min\":%.0f,\"max\":%.0f,"
+		       "\"rounds\":[",
+		       k ? "," : "", k + 1, s[rounds / 2], s[0], s[rounds - 1]);
+		for (int r = 0; r < rounds; r++)
+			printf("%s%.0f", r ? "," : "", w->rate[k][r]);
+		printf("]},\"speedup_vs_1\":%.2f,\"lutfd_cpus\":[",
+		       w->sorted[0][rounds / 2] > 0 ? s[rounds / 2] / w->sorted[0][rounds / 2]
+						    : 0.0);
+		for (int r = 0; r < rounds; r++) {
+			printf("%s[", r ? "," : "");
+			for (int i = 0; i <= k; i++)
+				printf("%s%.2f", i ? "," : "", w->node_cpu[k][r][i]);
+			printf("]");
+		}
+		printf("],\"node_cpu_us_per_call\":[");
+		for (int r = 0; r < rounds; r++)
+			printf("%s%.1f", r ? "," : "", w->us_call[k][r]);
+		printf("],\"nats_server_cpus\":[");
+		for (int r = 0; r < rounds; r++)
+			printf("%s%.2f", r ? "," : "", w->ncpu[k][r]);
+		printf("],\"bench_cpus\":[");
+		for (int r = 0; r < rounds; r++)
+			printf("%s%.2f", r ? "," : "", w->bcpu[k][r]);
+		printf("],\"throttled_periods\":[");
+		for (int r = 0; r < rounds; r++)
+			printf("%s%" PRIu64, r ? "," : "", w->thr[k][r]);
+		printf("],\"node_processes\":[");
+		for (int r = 0; r < rounds; r++)
+			printf("%s%d", r ? "," : "", w->procs[k][r]);
+		printf("],\"node_processes_in_quota\":[");
+		for (int r = 0; r < rounds; r++)
+			printf("%s%d", r ? "," : "", w->procs_in[k][r]);
+		printf("]}");
+	}
+	printf("]}");
+}
+
+static void scale_table(const struct scale_rows *w, int rounds)
+{
+	if (w->work_us)
+		printf("\nspin: %d us of CPU a call (its thread's CPU clock), a backlog of %d "
+		       "calls; the nodes' quota is the limit\n",
+		       w->work_us, w->calls);
+	else
+		printf("\nnoop: hello's noop, a backlog of %d calls; the loop's own cost "
+		       "(nats-server, not the nodes, is the limit on 2 vCPUs)\n",
+		       w->calls);
+	printf("%-6s %9s %13s %8s  %s\n", "nodes", "median/s", "range/s", "speed-up",
+	       "rounds: calls/s | CPUs: lutfds (each) | node CPU us/call | nats-server | "
+	       "bench | throttled periods | processes in quota");
+	for (int k = 0; k < 3; k++) {
+		const double *s = w->sorted[k];
+
+		printf(
+		    "%-6d %9.0f %6.0f-%-6.0f %7.2fx  ", k + 1, s[rounds / 2], s[0], s[rounds - 1],
+		    w->sorted[0][rounds / 2] > 0 ? s[rounds / 2] / w->sorted[0][rounds / 2] : 0.0);
+		for (int r = 0; r < rounds; r++)
+			printf("%s%.0f", r ? " " : "", w->rate[k][r]);
+		for (int r = 0; r < rounds; r++) {
+			printf(" | %.2f (", w->lcpu[k][r]);
+			for (int i = 0; i <= k; i++)
+				printf("%s%.2f", i ? " " : "", w->node_cpu[k][r][i]);
+			printf(") %.0f %.2f %.2f %" PRIu64 " %d/%d", w->us_call[k][r],
+			       w->ncpu[k][r], w->bcpu[k][r], w->thr[k][r], w->procs_in[k][r],
+			       w->procs[k][r]);
+		}
+		printf("\n");
+	}
+}
+
+/* Runs the rows and prints them; the exit status. work_us 0: no spin rows. */
+static int scale_run(struct lutf_cluster *c, bool json, int n, int rounds, double share,
+		     int work_us)
 {
 	static const char *env_new[] = {"LUTF_CLUSTER_ASYNC_BATCH=1", NULL};
-	double rate[3][8] = {{0}}, sorted[3][8], ncpu[3][8] = {{0}}, lcpu[3][8] = {{0}},
-	       bcpu[3][8] = {{0}}, node_cpu[3][8][3] = {{{0}}};
-	uint64_t thr[3][8] = {{0}};
-	int done = 0, missing = 0;
+	static struct scale_rows W[2];
+	int nk = work_us > 0 ? 2 : 1, missing = 0, outside = 0;
 	uint64_t t_all = td_now_ms();
 	char extra[256];
 
+	W[0] = (struct scale_rows){.name = "noop", .fn = "echo", .calls = n};
+	W[1] =
+	    (struct scale_rows){.name = "spin", .fn = "spin", .calls = n / 2, .work_us = work_us};
 	if (access("/sys/fs/cgroup/cpu/cpu.cfs_quota_us", F_OK)) {
 		scale_v2 = true; /* cgroup v2 unified at /sys/fs/cgroup */
 		snprintf(scale_cpu_root, sizeof(scale_cpu_root), "/sys/fs/cgroup");
@@ -740,100 +1008,38 @@ static int scale_run(struct lutf_cluster *c, bool json, int n, int rounds, doubl
 			 i);
 		scale_cur = i;
 		if (!scale_cgroups(i, share) || !td_start(&snode[i], extra) ||
-		    !deploy_echo(&snode[i])) {
+		    !deploy_echo(&snode[i]) || (work_us > 0 && !deploy_spin(&snode[i], work_us))) {
 			fprintf(stderr, "cluster: scale node %d did not start (cgroup %s/%s; %s)\n",
 				i, scale_cpu_root, snode[i].tag, snode[i].log);
 			return 1;
 		}
 		scale_stop_node(i, false);
 	}
-	for (int r = 0; r < rounds; r++) {
-		for (int k = 0; k < 3; k++) {
-			char tag[16];
-			double a, b, m, *c0, n0, wall, t0;
-			struct rusage ru0, ru1;
-			uint64_t *th0, th1;
-			int ok;
+	/* interleaved: each round runs N = 1, 2, 3 of each kind, the kinds'
+	 * order swapped every round */
+	for (int r = 0; r < rounds; r++)
+		for (int j = 0; j < nk; j++)
+			for (int k = 0; k < 3; k++) {
+				struct scale_rows *w = &W[nk == 2 ? (j + r) % 2 : 0];
 
-			/* The nodes are down (SIGTERM at the end of the last round):
-			 * the backlog is queued, then the N nodes are spawned at once
-			 * (each enters its cgroup before exec). A pull a stopped
-			 * (SIGSTOP) node had asked for lost its calls until the ack
-			 * wait: 30 s stalls, seen, hence no SIGSTOP. */
-			S.k = k;
-			round_hook = scale_hook;
-			snprintf(tag, sizeof(tag), "s%d-%d", k, r);
-			rate[k][r] = async_round(c, tag, n, &ok, &a, &b, &m);
-			round_hook = NULL;
-			c0 = S.c0;
-			th0 = S.th0;
-			n0 = S.n0;
-			ru0 = S.ru0;
-			ru1 = S.ru1;
-			wall = (double)(S.ms1 - S.ms0);
-			done += ok;
-			missing += n - ok;
-			if (ok != n)
-				fprintf(stderr, "cluster: scale round %s: %d of %d results ok\n",
-					tag, ok, n);
-			for (int i = 0; i <= k; i++) {
-				node_cpu[k][r][i] = wall > 0 ? (S.c1[i] - c0[i]) / wall : 0;
-				th1 = S.th1[i];
-				lcpu[k][r] += node_cpu[k][r][i];
-				thr[k][r] += th1 - th0[i];
+				missing += !scale_round(c, w, k, r);
+				outside += w->procs[k][r] - w->procs_in[k][r];
 			}
-			ncpu[k][r] = wall > 0 ? (S.n1 - n0) / wall : 0;
-			t0 = (double)(ru1.ru_utime.tv_sec - ru0.ru_utime.tv_sec +
-				      ru1.ru_stime.tv_sec - ru0.ru_stime.tv_sec) *
-				 1000.0 +
-			     (double)(ru1.ru_utime.tv_usec - ru0.ru_utime.tv_usec +
-				      ru1.ru_stime.tv_usec - ru0.ru_stime.tv_usec) /
-				 1000.0;
-			bcpu[k][r] = wall > 0 ? t0 / wall : 0;
-			for (int i = 0; i <= k; i++)
-				scale_stop_node(i, false);
+	for (int j = 0; j < nk; j++)
+		for (int k = 0; k < 3; k++) {
+			memcpy(W[j].sorted[k], W[j].rate[k], sizeof(W[j].rate[k]));
+			qsort(W[j].sorted[k], (size_t)rounds, sizeof(double), cmp_dbl);
 		}
-	}
-	for (int k = 0; k < 3; k++) {
-		memcpy(sorted[k], rate[k], sizeof(rate[k]));
-		qsort(sorted[k], (size_t)rounds, sizeof(double), cmp_dbl);
-	}
 	t_all = td_now_ms() - t_all;
 	if (json) {
-		printf(
-		    "{\"bench\":\"cluster\",\"machine_cpus\":%ld,\"scale\":{\"cpu_per_node\":%.2f,"
-		    "\"cgroup\":\"%s\",\"calls_per_round\":%d,\"rounds\":%d,\"results_ok\":%d,"
-		    "\"seconds\":%.1f,\"nodes\":[",
-		    sysconf(_SC_NPROCESSORS_ONLN), share, scale_v2 ? "v2" : "v1", n, rounds, done,
-		    (double)t_all / 1000.0);
-		for (int k = 0; k < 3; k++) {
-			printf("%s{\"n\":%d,\"calls_per_s\":{\"median\":%.0f,\"min\":%.0f,\"max\":%"
-			       ".0f,"
-			       "\"rounds\":[",
-			       k ? "," : "", k + 1, sorted[k][rounds / 2], sorted[k][0],
-			       sorted[k][rounds - 1]);
-			for (int r = 0; r < rounds; r++)
-				printf("%s%.0f", r ? "," : "", rate[k][r]);
-			printf("]},\"speedup_vs_1\":%.2f,\"lutfd_cpus\":[",
-			       sorted[0][rounds / 2] > 0
-				   ? sorted[k][rounds / 2] / sorted[0][rounds / 2]
-				   : 0.0);
-			for (int r = 0; r < rounds; r++) {
-				printf("%s[", r ? "," : "");
-				for (int i = 0; i <= k; i++)
-					printf("%s%.2f", i ? "," : "", node_cpu[k][r][i]);
-				printf("]");
-			}
-			printf("],\"nats_server_cpus\":[");
-			for (int r = 0; r < rounds; r++)
-				printf("%s%.2f", r ? "," : "", ncpu[k][r]);
-			printf("],\"bench_cpus\":[");
-			for (int r = 0; r < rounds; r++)
-				printf("%s%.2f", r ? "," : "", bcpu[k][r]);
-			printf("],\"throttled_periods\":[");
-			for (int r = 0; r < rounds; r++)
-				printf("%s%" PRIu64, r ? "," : "", thr[k][r]);
-			printf("]}");
+		printf("{\"bench\":\"cluster\",\"machine_cpus\":%ld,\"scale\":{\"cpu_per_node\":%"
+		       ".2f,\"cgroup\":\"%s\",\"rounds\":%d,\"rounds_missing_results\":%d,"
+		       "\"processes_outside_quota\":%d,\"seconds\":%.1f,\"rows\":[",
+		       sysconf(_SC_NPROCESSORS_ONLN), share, scale_v2 ? "v2" : "v1", rounds,
+		       missing, outside, (double)t_all / 1000.0);
+		for (int j = 0; j < nk; j++) {
+			printf("%s", j ? "," : "");
+			scale_json(&W[j], rounds);
 		}
 		printf("]}}\n");
 	} else {
@@ -841,34 +1047,20 @@ static int scale_run(struct lutf_cluster *c, bool json, int n, int rounds, doubl
 		       "CPU (cgroup %s), %ld CPUs\n",
 		       share, scale_v2 ? "v2 cpu.max" : "v1 cfs quota",
 		       sysconf(_SC_NPROCESSORS_ONLN));
-		printf("async noop, a backlog of %d calls queued while the nodes are down, then "
-		       "the nodes started at once, timed from the first stored result until every "
-		       "result is (over the calls left); %d rounds, N = 1, 2, 3 interleaved "
-		       "(%.0f s)\n",
-		       n, rounds, (double)t_all / 1000.0);
-		printf("%-10s %10s %13s %8s  %s\n", "nodes", "median/s", "range/s", "speed-up",
-		       "rounds: calls/s | CPUs used: lutfds (each) | nats-server | bench | "
-		       "throttled periods");
-		for (int k = 0; k < 3; k++) {
-			printf("%-10d %10.0f %6.0f-%-6.0f %7.2fx  ", k + 1, sorted[k][rounds / 2],
-			       sorted[k][0], sorted[k][rounds - 1],
-			       sorted[0][rounds / 2] > 0
-				   ? sorted[k][rounds / 2] / sorted[0][rounds / 2]
-				   : 0.0);
-			for (int r = 0; r < rounds; r++)
-				printf("%s%.0f", r ? " " : "", rate[k][r]);
-			for (int r = 0; r < rounds; r++) {
-				printf(" | %.2f (", lcpu[k][r]);
-				for (int i = 0; i <= k; i++)
-					printf("%s%.2f", i ? " " : "", node_cpu[k][r][i]);
-				printf(") %.2f %.2f %" PRIu64, ncpu[k][r], bcpu[k][r], thr[k][r]);
-			}
-			printf("\n");
-		}
-		printf("targets: >= 1.8x with 2 nodes, >= 2.5x with 3 (CPUs used: CPU-seconds a "
-		       "wall second over the round)\n");
+		printf("async calls queued while the nodes are down, then the nodes started at "
+		       "once, timed from the first stored result until every result is (over the "
+		       "calls left); %d rounds, N = 1, 2, 3 and the kinds interleaved (%.0f s)\n",
+		       rounds, (double)t_all / 1000.0);
+		for (int j = 0; j < nk; j++)
+			scale_table(&W[j], rounds);
+		printf("\ntargets: >= 1.8x with 2 nodes, >= 2.5x with 3 (CPUs: CPU-seconds a wall "
+		       "second over the timed part; node CPU us/call: the nodes' cgroups' CPU "
+		       "over the calls timed, function included; processes in quota: each "
+		       "lutfd and every process below it, found in its cgroup)\n");
+		if (outside)
+			printf("WARNING: %d node processes outside their node's cgroup\n", outside);
 	}
-	return missing ? 1 : 0;
+	return missing || outside ? 1 : 0;
 }
 
 int main(int argc, char **argv)
@@ -884,6 +1076,7 @@ int main(int argc, char **argv)
 	double cbres[8] = {0}, cbpost[8] = {0}, cbres_s[8], cbpost_s[8];
 	int donecb = 0;
 	double share = 0.5;
+	int work_us = 200;
 	int done3 = 0, r3lmiss = 0;
 	double rate[2][8] = {{0}}, sorted[2][8], cpu[2][8] = {{0}}, csorted[2][8],
 	       ncpu[2][8] = {{0}}, nmsg[2][8] = {{0}};
@@ -915,13 +1108,16 @@ int main(int argc, char **argv)
 		else if (!strcmp(argv[i], "--cpu") && i + 1 < argc && atof(argv[i + 1]) > 0.01 &&
 			 atof(argv[i + 1]) <= 2.0)
 			share = atof(argv[++i]);
+		else if (!strcmp(argv[i], "--work-us") && i + 1 < argc && atoi(argv[i + 1]) >= 0 &&
+			 atoi(argv[i + 1]) <= 100000)
+			work_us = atoi(argv[++i]);
 		else if (!strcmp(argv[i], "--rate") && i + 1 < argc && atoi(argv[i + 1]) > 0)
 			offered = atoi(argv[++i]);
 		else {
 			fprintf(
 			    stderr,
 			    "usage: cluster [--json] [--quick] [--calls N] [--rounds R] "
-			    "[--rate N] [--r3] [--callbacks] [--scale [--cpu C]]\n"
+			    "[--rate N] [--r3] [--callbacks] [--scale [--cpu C] [--work-us U]]\n"
 			    "  --calls: async calls a round (10,000), --rounds: of each "
 			    "kind (5, at most 8),\n"
 			    "  --rate: async calls a second offered for 3 s in the latency "
@@ -934,7 +1130,11 @@ int main(int argc, char **argv)
 			    "and every POST came\n"
 			    "  --scale: only the scaling rows: 1, 2, 3 lutfds, each in a cgroup "
 			    "of C CPU (0.5),\n"
-			    "  drain the same backlog (--calls, 20,000; --rounds, 3)\n");
+			    "  drain the same backlog (--calls, 20,000; --rounds, 3): a no-op "
+			    "function's,\n"
+			    "  then (U > 0) a function burning U us of CPU a call (200; 0: no "
+			    "such rows),\n"
+			    "  a backlog of half as many calls\n");
 			return 2;
 		}
 	}
@@ -971,7 +1171,7 @@ int main(int argc, char **argv)
 			fprintf(stderr, "cluster: %s\n", msg);
 			return 1;
 		}
-		rc = scale_run(c, json, nasync, rounds, share);
+		rc = scale_run(c, json, nasync, rounds, share, work_us);
 		lutf_cluster_close(c);
 		return rc;
 	}

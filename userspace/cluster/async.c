@@ -110,7 +110,6 @@ static int ready_locked(struct lutf_cluster *c, kvStore **kv, jsCtx *js, char *m
 int lutf_cluster_async_ready(struct lutf_cluster *c, char *msg, size_t cap)
 {
 	kvStore **kv = lutf_cluster_results(c);
-	jsCtx *js = lutf_cluster_js(c);
 	static pthread_mutex_t mu =
 	    PTHREAD_MUTEX_INITIALIZER; /* lutfd's HTTP threads and the node's */
 	int err = lutf_cluster_ready(c, msg, cap);
@@ -118,7 +117,8 @@ int lutf_cluster_async_ready(struct lutf_cluster *c, char *msg, size_t cap)
 	if (err)
 		return err;
 	pthread_mutex_lock(&mu);
-	err = ready_locked(c, kv, js, msg, cap);
+	/* js only once ready: until then store.c may replace it */
+	err = ready_locked(c, kv, lutf_cluster_js(c), msg, cap);
 	pthread_mutex_unlock(&mu);
 	return err;
 }
@@ -177,9 +177,9 @@ int lutf_cluster_async_submit_nowait(struct lutf_cluster *c, const char *tenant,
 	return lutf_cluster_async_submit_nowait_cb(c, tenant, fn, input, len, id, NULL);
 }
 
-int lutf_cluster_async_submit_nowait_cb(struct lutf_cluster *c, const char *tenant,
-					const char *fn, const void *input, size_t len,
-					const char *id, const char *callback)
+int lutf_cluster_async_submit_nowait_cb(struct lutf_cluster *c, const char *tenant, const char *fn,
+					const void *input, size_t len, const char *id,
+					const char *callback)
 {
 	char subj[256], msg[200];
 	natsMsg *m = NULL;

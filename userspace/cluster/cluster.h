@@ -57,6 +57,9 @@ struct lutf_cluster_opts {
 	const char *token; /* or NULL */
 	const char *name;  /* connection name, or NULL */
 	bool retry;	   /* a node: connect in the background when no server answers */
+	/* retry: where the redial of a first connection that never came up
+	 * says so (lutfd's log), or NULL */
+	void (*log)(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 };
 struct lutf_cluster;
 /* Connect and open (creating when missing) the buckets and the stream.
@@ -155,9 +158,9 @@ int lutf_cluster_async_submit_nowait(struct lutf_cluster *c, const char *tenant,
 				     const void *input, size_t len, const char *id);
 int lutf_cluster_async_flush(struct lutf_cluster *c, uint32_t timeout_ms);
 /* The same with a callback URL (checked: -EINVAL), for bench/cluster. */
-int lutf_cluster_async_submit_nowait_cb(struct lutf_cluster *c, const char *tenant,
-					const char *fn, const void *input, size_t len,
-					const char *id, const char *callback);
+int lutf_cluster_async_submit_nowait_cb(struct lutf_cluster *c, const char *tenant, const char *fn,
+					const void *input, size_t len, const char *id,
+					const char *callback);
 /* The stored result of id: 0 with *r filled (r->output malloc'ed) and
  * *dead (it went to the dead-letter stream), -ENOENT (not done yet, or
  * expired), or -errno with msg. */

@@ -639,6 +639,7 @@ int lutf_cluster_node_start(const struct lutf_cluster_node_cfg *cfg)
 	N.cfg.nats.token = N.token;
 	N.cfg.nats.name = N.node;
 	N.cfg.nats.retry = true;
+	N.cfg.nats.log = cfg->log; /* the redial of a first connect that never came up */
 	applied_load();
 	err = lutf_cluster_open(&N.cfg.nats, &N.c, msg, sizeof(msg));
 	if (err) {

@@ -4,7 +4,11 @@
  * bucket and the artifact stream, opened (created when missing) on first use.
  * Invariant: an artifact is handed out only when its bytes hash to the
  * manifest's sha256 and have its size; every libnats status becomes -errno
- * plus a message naming what failed.
+ * plus a message naming what failed. A node's connection (opts->retry) that
+ * closes before it was ever up is replaced by a new one (redial_main): only
+ * while lutf_cluster_ready has never said it is up, under c->mu, so every
+ * user of the raw connection (which gets it after lutf_cluster_ready said
+ * so) sees one connection for good.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -24,7 +28,19 @@ struct lutf_cluster {
 	kvStore *fns, *nodes;
 	int replicas;
 	bool artifacts;	    /* the artifact stream exists: not asked again */
-	pthread_mutex_t mu; /* guards opening the buckets */
+	pthread_mutex_t mu; /* guards opening the buckets, and nc/js until up */
+	/* The redial (opts->retry only): libnats 3.4 gives up for good on a
+	 * first connect that is accepted but whose handshake fails (its
+	 * _connect forgets the server it tried, and the reconnect thread then
+	 * finds none: NATS_NO_SERVER, closed). */
+	natsOptions *opts; /* the options every dial uses (retry only) */
+	bool up;	   /* lutf_cluster_ready saw nc connected: nc/js never change again */
+	bool stop;	   /* lutf_cluster_close: the redial thread ends */
+	bool redialing;	   /* the thread runs (joined by lutf_cluster_close) */
+	pthread_cond_t cv; /* with mu: wakes the redial thread's waits */
+	pthread_t redial;
+	uint64_t redials; /* connections replaced (for the log) */
+	void (*log)(const char *fmt, ...) __attribute__((format(printf, 1, 2))); /* or NULL */
 };
 
 int lutf_cluster_nerr(natsStatus s, char *msg, size_t cap, const char *what)
@@ -79,12 +95,120 @@ uint64_t lutf_cluster_reconnects(struct lutf_cluster *c)
 	return r;
 }
 
+/* A connection with opts and its JetStream context. With retry options a
+ * server that does not answer yet is not an error (*nc is then connecting in
+ * the background). Returns 0, or -errno with msg and *nc, *js NULL. */
+static int dial(natsOptions *opts, natsConnection **nc, jsCtx **js, char *msg, size_t cap)
+{
+	jsOptions jo;
+	natsStatus s = natsConnection_Connect(nc, opts);
+	int err;
+
+	if (s != NATS_OK && s != NATS_NOT_YET_CONNECTED) {
+		err = nerr(s, msg, cap, "cannot connect to NATS");
+		natsConnection_Destroy(*nc);
+		*nc = NULL;
+		return err;
+	}
+	jsOptions_Init(&jo);
+	jo.Wait = 2000;
+	s = natsConnection_JetStream(js, *nc, &jo);
+	if (s != NATS_OK) {
+		err = nerr(s, msg, cap, "JetStream");
+		natsConnection_Destroy(*nc);
+		*nc = NULL;
+		*js = NULL;
+		return err;
+	}
+	return 0;
+}
+
+/*
+ * The redial thread of a node's connection: while lutf_cluster_ready has
+ * never seen it up, a connection that is closed (libnats gave up: see
+ * struct lutf_cluster) or missing (the first connect failed) is replaced by
+ * a new one, 250 ms after the previous dial, doubling to 5 s. It ends once
+ * the connection is up (libnats reconnects on its own from then on) or on
+ * lutf_cluster_close. The old connection is destroyed outside c->mu; no one
+ * else holds it (nothing uses nc/js before lutf_cluster_ready said up).
+ */
+static void *redial_main(void *arg)
+{
+	struct lutf_cluster *c = arg;
+	unsigned wait_ms = 250;
+
+	pthread_mutex_lock(&c->mu);
+	while (!c->stop && !c->up) {
+		natsConnection *nc = NULL, *old_nc;
+		jsCtx *js = NULL, *old_js;
+		natsConnStatus st = natsConnection_Status(c->nc); /* CLOSED when NULL */
+		char why[256] = "no connection", msg[300];
+		struct timespec until;
+		int err;
+
+		if (st == NATS_CONN_STATUS_CONNECTED)
+			break; /* up: libnats reconnects it from now on */
+		if (st != NATS_CONN_STATUS_CLOSED) {
+			/* libnats still tries (a refused connect): look again soon */
+			clock_gettime(CLOCK_REALTIME, &until);
+			until.tv_nsec += 100 * 1000000L;
+			if (until.tv_nsec >= 1000000000L) {
+				until.tv_sec++;
+				until.tv_nsec -= 1000000000L;
+			}
+			pthread_cond_timedwait(&c->cv, &c->mu, &until);
+			continue;
+		}
+		if (c->nc) {
+			const char *last = NULL;
+
+			natsConnection_GetLastError(c->nc, &last);
+			snprintf(why, sizeof(why), "closed before it was ever up (libnats: %s)",
+				 last && *last ? last : "closed");
+		}
+		c->redials++;
+		if (c->log && !(c->redials & (c->redials - 1))) /* 1, 2, 4, 8, ... */
+			c->log("cluster: NATS connection %s; connecting again (try %" PRIu64
+			       "; %u ms apart, doubling to 5 s)",
+			       why, c->redials, wait_ms);
+		pthread_mutex_unlock(&c->mu);
+		err = dial(c->opts, &nc, &js, msg, sizeof(msg));
+		pthread_mutex_lock(&c->mu);
+		if (c->stop) {
+			jsCtx_Destroy(js);
+			natsConnection_Destroy(nc);
+			break;
+		}
+		if (err && c->log && !(c->redials & (c->redials - 1)))
+			c->log("cluster: %s", msg);
+		old_nc = c->nc;
+		old_js = c->js;
+		c->nc = nc;
+		c->js = js;
+		pthread_mutex_unlock(&c->mu);
+		jsCtx_Destroy(old_js);
+		natsConnection_Destroy(old_nc);
+		pthread_mutex_lock(&c->mu);
+		clock_gettime(CLOCK_REALTIME, &until);
+		until.tv_sec += wait_ms / 1000;
+		until.tv_nsec += (long)(wait_ms % 1000) * 1000000L;
+		if (until.tv_nsec >= 1000000000L) {
+			until.tv_sec++;
+			until.tv_nsec -= 1000000000L;
+		}
+		while (!c->stop && pthread_cond_timedwait(&c->cv, &c->mu, &until) != ETIMEDOUT)
+			;
+		wait_ms = wait_ms * 2 < 5000 ? wait_ms * 2 : 5000;
+	}
+	pthread_mutex_unlock(&c->mu);
+	return NULL;
+}
+
 int lutf_cluster_open(const struct lutf_cluster_opts *o, struct lutf_cluster **out, char *msg,
 		      size_t cap)
 {
 	struct lutf_cluster *c = calloc(1, sizeof(*c));
 	natsOptions *opts = NULL;
-	jsOptions jo;
 	const char *servers[16];
 	char *urls = strdup(o->url ? o->url : ""), *save = NULL, *u;
 	int n = 0, err = -EINVAL;
@@ -97,6 +221,7 @@ int lutf_cluster_open(const struct lutf_cluster_opts *o, struct lutf_cluster **o
 		return -ENOMEM;
 	}
 	pthread_mutex_init(&c->mu, NULL);
+	pthread_cond_init(&c->cv, NULL);
 	for (u = strtok_r(urls, ",", &save); u && n < 16; u = strtok_r(NULL, ",", &save)) {
 		if (strncmp(u, "nats://", 7) && strncmp(u, "tls://", 6)) {
 			snprintf(msg, cap, "cluster URL '%.200s' is not nats://host:port", u);
@@ -136,17 +261,22 @@ int lutf_cluster_open(const struct lutf_cluster_opts *o, struct lutf_cluster **o
 		err = nerr(s, msg, cap, "NATS options");
 		goto err;
 	}
-	s = natsConnection_Connect(&c->nc, opts);
-	if (s != NATS_OK && !(o->retry && s == NATS_NOT_YET_CONNECTED)) {
-		err = nerr(s, msg, cap, "cannot connect to NATS");
+	err = dial(opts, &c->nc, &c->js, msg, cap);
+	if (err && !o->retry)
 		goto err;
-	}
-	jsOptions_Init(&jo);
-	jo.Wait = 2000;
-	s = natsConnection_JetStream(&c->js, c->nc, &jo);
-	if (s != NATS_OK) {
-		err = nerr(s, msg, cap, "JetStream");
-		goto err;
+	if (o->retry) {
+		/* A first connect that failed here, or that closes before it is
+		 * ever up, is dialled again by the redial thread. */
+		c->opts = opts;
+		opts = NULL;
+		c->log = o->log;
+		err = -pthread_create(&c->redial, NULL, redial_main, c);
+		if (err) {
+			snprintf(msg, cap, "cannot start the NATS redial thread: %s",
+				 strerror(-err));
+			goto err;
+		}
+		c->redialing = true;
 	}
 	natsOptions_Destroy(opts);
 	free(urls);
@@ -163,11 +293,21 @@ void lutf_cluster_close(struct lutf_cluster *c)
 {
 	if (!c)
 		return;
+	if (c->redialing) {
+		/* bounded by a dial in progress: the options' 2 s a server */
+		pthread_mutex_lock(&c->mu);
+		c->stop = true;
+		pthread_cond_broadcast(&c->cv);
+		pthread_mutex_unlock(&c->mu);
+		pthread_join(c->redial, NULL);
+	}
 	kvStore_Destroy(c->results);
 	kvStore_Destroy(c->fns);
 	kvStore_Destroy(c->nodes);
 	jsCtx_Destroy(c->js);
 	natsConnection_Destroy(c->nc);
+	natsOptions_Destroy(c->opts);
+	pthread_cond_destroy(&c->cv);
 	pthread_mutex_destroy(&c->mu);
 	free(c);
 }
@@ -235,10 +375,15 @@ int lutf_cluster_ready(struct lutf_cluster *c, char *msg, size_t cap)
 	if (natsConnection_Status(c->nc) != NATS_CONN_STATUS_CONNECTED) {
 		snprintf(msg, cap, "not connected to NATS");
 		err = -ENOTCONN;
-	} else if (!(err = bucket(c, &c->fns, LUTF_CLUSTER_FNS, 0, msg, cap)) &&
-		   !(err = bucket(c, &c->nodes, LUTF_CLUSTER_NODES, LUTF_CLUSTER_NODE_TTL_MS, msg,
-				  cap)))
-		err = artifacts(c, msg, cap);
+	} else {
+		/* up: the callers use nc/js from now on, and the redial thread
+		 * never replaces them again */
+		c->up = true;
+		if (!(err = bucket(c, &c->fns, LUTF_CLUSTER_FNS, 0, msg, cap)) &&
+		    !(err = bucket(c, &c->nodes, LUTF_CLUSTER_NODES, LUTF_CLUSTER_NODE_TTL_MS, msg,
+				   cap)))
+			err = artifacts(c, msg, cap);
+	}
 	pthread_mutex_unlock(&c->mu);
 	return err;
 }
