@@ -5,8 +5,10 @@
  * synchronous handle gets OK, UNKNOWN_FUNCTION (no node serves it) and a
  * DEADLINE from lutfd; a fake node (this test's own subscriber) sees the
  * forwarder's headers (key, deadline, content type) and answers as a hostile
- * node could; a wrong key is not checked by the serving node (a known gap,
- * pinned); a batch of asynchronous calls is answered exactly once each;
+ * node could; with require_keys the serving node checks a nats:// call's key;
+ * a batch of asynchronous calls is answered exactly once each; 96 calls at
+ * once run on the serving lutfd's loop, and a flood of 5,000 is answered
+ * OK or OVERLOADED once each;
  * malformed nats:// URLs fail with
  * -EINVAL and no server with -ECONNREFUSED; lutfctl invoke --endpoint nats://
  * invokes through the library; lutfctl result tells "not done yet" by its
@@ -227,8 +229,8 @@ static void start_keys(void)
 
 /*
  * With require_keys = on, the serving node checks a nats:// call's key as
- * TCP and HTTP do (the call reaches lutfd on its Unix socket, marked as a
- * NATS client's): no key, a malformed one and an unknown one are
+ * TCP and HTTP do (lutfd's loop checks it as it takes the call from NATS,
+ * forward.c): no key, a malformed one and an unknown one are
  * FORBIDDEN; the tenant's own is answered.
  */
 Test(nats_client, serving_node_checks_keys, .init = start_keys, .fini = teardown, .timeout = 120)
@@ -698,7 +700,8 @@ static void start_tiny(void)
  * A flood: 5,000 requests published at once by a plain NATS client (no
  * client library bound) at a tenant that may hold 4 calls. Every request is
  * answered exactly once, OK or OVERLOADED (typed, with its cause), the
- * refusals are counted, and the node answers normally afterwards.
+ * refusals are counted; a content type past the protocol's bound is
+ * MALFORMED; and the node answers normally afterwards.
  */
 Test(nats_client, flood_is_refused_typed, .init = start_tiny, .fini = teardown, .timeout = 90)
 {
@@ -759,6 +762,25 @@ Test(nats_client, flood_is_refused_typed, .init = start_tiny, .fini = teardown, 
 	cr_assert_eq(tn_metric(&node, "lutf_cluster_served_total{outcome=\"refused\"}") - ref0 +
 			 tn_metric(&node, "lutf_cluster_served_total{outcome=\"queue_full\"}") - full0,
 		     (uint64_t)over, "the refusals were not counted");
+	/* A content type longer than the protocol's bound: MALFORMED, named. */
+	{
+		natsMsg *m = NULL, *r = NULL;
+		char ct[200];
+		const char *st = NULL, *err = NULL;
+
+		memset(ct, 'c', sizeof(ct) - 1);
+		ct[sizeof(ct) - 1] = 0;
+		cr_assert_eq(natsMsg_Create(&m, "lutf.inv.acme.echo", NULL, "x", 1), NATS_OK);
+		cr_assert_eq(natsMsgHeader_Set(m, "Lutf-Content-Type", ct), NATS_OK);
+		cr_assert_eq(natsConnection_RequestMsg(&r, nc, m, 5000), NATS_OK);
+		cr_assert_eq(natsMsgHeader_Get(r, "Lutf-Status", &st), NATS_OK);
+		cr_assert_eq(atoi(st), LUTF_STATUS_MALFORMED, "status %s", st);
+		cr_assert(natsMsgHeader_Get(r, "Lutf-Error", &err) == NATS_OK &&
+			      strstr(err, "content type"),
+			  "%s", err ? err : "(no error)");
+		natsMsg_Destroy(r);
+		natsMsg_Destroy(m);
+	}
 	/* Still serving. */
 	cr_assert_eq(call_with_key(NULL), LUTF_STATUS_OK, "the node does not answer after a flood");
 	natsSubscription_Destroy(sub);

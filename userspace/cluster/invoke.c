@@ -18,6 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <lutf/function.h>
 #include <lutf/protocol.h>
 
 #include "cluster_int.h"
@@ -84,7 +85,13 @@ static void on_call(natsConnection *nc, natsSubscription *sub, natsMsg *m, void 
 					 NULL);
 		return;
 	}
-	natsMsgHeader_Get(m, "Lutf-Content-Type", &call->content_type);
+	/* As the binary protocol's INVOKE reader: a longer one is a bad field. */
+	if (natsMsgHeader_Get(m, "Lutf-Content-Type", &call->content_type) == NATS_OK &&
+	    call->content_type && strlen(call->content_type) > LUTF_CONTENT_TYPE_MAX) {
+		lutf_cluster_call_answer(call, LUTF_STATUS_MALFORMED, 0, "content type too long",
+					 NULL, 0, NULL);
+		return;
+	}
 	natsMsgHeader_Get(m, "Lutf-Key", &call->key);
 	if (natsMsgHeader_Get(m, "Lutf-Timeout-Ms", &tmo) == NATS_OK && tmo)
 		call->timeout_ms = (uint32_t)strtoul(tmo, NULL, 10);
