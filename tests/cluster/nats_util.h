@@ -378,8 +378,8 @@ static inline void tn_relay_stop(struct tn_relay *r)
 }
 
 /* A counter of lutfd d's /metrics (admin listener: admin_listen =
- * 127.0.0.1:0 in its lutfd.conf; with its admin token), or 0. A sample line starts with the name (# HELP and # TYPE lines name it
- * too); the cluster's families come last in the exposition. */
+ * 127.0.0.1:0 in its lutfd.conf; with its admin token), or 0. A sample line starts with the name (#
+ * HELP and # TYPE lines name it too); the cluster's families come last in the exposition. */
 static inline uint64_t tn_metric(struct td *d, const char *name)
 {
 	static char buf[4 << 20];

@@ -204,8 +204,8 @@ Test(cluster, callback_receiver_down_then_up, .fini = teardown, .timeout = 120)
 		     0, "%s", msg);
 	/* Nobody listens: the POST is refused and tried again, with backoff. */
 	until = td_now_ms() + 15000;
-	while ((retried = tn_metric(&node[0],
-				 "lutf_cluster_async_callbacks_total{result=\"retried\"}")) < 3 &&
+	while ((retried = tn_metric(
+		    &node[0], "lutf_cluster_async_callbacks_total{result=\"retried\"}")) < 3 &&
 	       td_now_ms() < until)
 		td_sleep_ms(50);
 	cr_assert_geq(retried, 3, "the callback was not retried 3 times within 15 s");
@@ -219,8 +219,8 @@ Test(cluster, callback_receiver_down_then_up, .fini = teardown, .timeout = 120)
 	       td_now_ms() < until)
 		td_sleep_ms(50);
 	cr_assert_eq(tn_metric(&node[0], "lutf_cluster_async_callbacks_total{result=\"ok\"}"), 1);
-	cr_assert_eq(tn_metric(&node[0], "lutf_cluster_async_callbacks_total{result=\"dead_letter\"}"),
-		     0);
+	cr_assert_eq(
+	    tn_metric(&node[0], "lutf_cluster_async_callbacks_total{result=\"dead_letter\"}"), 0);
 	cr_log_info("callback retried %" PRIu64 "+ times while the receiver was down, then "
 		    "delivered",
 		    retried);
@@ -273,7 +273,8 @@ Test(cluster, callback_survives_node_killed_after_ack, .fini = teardown, .timeou
 	{
 		uint64_t until = td_now_ms() + 5000;
 
-		while (tn_metric(&node[1], "lutf_cluster_async_callbacks_total{result=\"ok\"}") < 1 &&
+		while (tn_metric(&node[1], "lutf_cluster_async_callbacks_total{result=\"ok\"}") <
+			   1 &&
 		       td_now_ms() < until)
 			td_sleep_ms(50);
 	}
@@ -331,13 +332,14 @@ Test(cluster, dead_call_and_dead_callback, .fini = teardown, .timeout = 120)
 	cr_assert_eq(tn_metric(&node[0], "lutf_cluster_async_total{result=\"dead_letter\"}"), 1);
 	until = td_now_ms() + 20000;
 	while (td_now_ms() < until &&
-	       (deadcb = tn_metric(&node[0],
-				"lutf_cluster_async_callbacks_total{result=\"dead_letter\"}")) < 1)
+	       (deadcb = tn_metric(
+		    &node[0], "lutf_cluster_async_callbacks_total{result=\"dead_letter\"}")) < 1)
 		td_sleep_ms(50);
 	cr_assert_eq(deadcb, 1, "the refused callback was not dead-lettered");
 	cr_assert_eq(atomic_load(&rx.posts), 2, "%d POSTs: want 2 tries", atomic_load(&rx.posts));
 	cr_assert_str_eq(rx.dead, "1");
-	cr_assert_eq(tn_metric(&node[0], "lutf_cluster_async_callbacks_total{result=\"retried\"}"), 1);
+	cr_assert_eq(tn_metric(&node[0], "lutf_cluster_async_callbacks_total{result=\"retried\"}"),
+		     1);
 	cr_assert_eq(tn_metric(&node[0], "lutf_cluster_async_callbacks_total{result=\"ok\"}"), 0);
 	lutf_cluster_close(c);
 }

@@ -373,7 +373,8 @@ Test(http_async, duplicate_run_keeps_first_result, .init = start, .fini = teardo
 	cr_assert(req("POST", "/async/acme/echo", h, "second", &r));
 	cr_assert_eq(r.code, 202, "%s", r.body);
 	until = td_now_ms() + 15000;
-	while (td_now_ms() < until && tn_metric(&node, "lutf_cluster_async_duplicates_total") < dups0 + 1)
+	while (td_now_ms() < until &&
+	       tn_metric(&node, "lutf_cluster_async_duplicates_total") < dups0 + 1)
 		td_sleep_ms(50);
 	cr_assert_eq(tn_metric(&node, "lutf_cluster_async_duplicates_total"), dups0 + 1,
 		     "dups %" PRIu64 " -> %" PRIu64 ", done %" PRIu64, dups0,

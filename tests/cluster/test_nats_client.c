@@ -673,8 +673,9 @@ Test(nats_client, many_calls_at_once, .init = start, .fini = teardown, .timeout 
 			cr_assert_lt(k, N);
 			cr_assert_eq(seen[k]++, 0, "call %" PRIu64 " completed twice", k);
 			cr_assert_eq(out[i].error, 0, "call %" PRIu64 ": %d", k, out[i].error);
-			cr_assert_eq(out[i].result.status, LUTF_STATUS_OK, "call %" PRIu64 ": %s %s",
-				     k, lutf_status_str(out[i].result.status),
+			cr_assert_eq(out[i].result.status, LUTF_STATUS_OK,
+				     "call %" PRIu64 ": %s %s", k,
+				     lutf_status_str(out[i].result.status),
 				     out[i].result.error ? out[i].result.error : "");
 			if (k % 3)
 				cr_assert(out[i].result.output_len == strlen(in[k]) &&
@@ -760,7 +761,8 @@ Test(nats_client, flood_is_refused_typed, .init = start_tiny, .fini = teardown, 
 	cr_assert_geq(ok, 1);
 	cr_assert_geq(over, 1, "max_queued = 4 and %d calls at once: none was OVERLOADED", N);
 	cr_assert_eq(tn_metric(&node, "lutf_cluster_served_total{outcome=\"refused\"}") - ref0 +
-			 tn_metric(&node, "lutf_cluster_served_total{outcome=\"queue_full\"}") - full0,
+			 tn_metric(&node, "lutf_cluster_served_total{outcome=\"queue_full\"}") -
+			 full0,
 		     (uint64_t)over, "the refusals were not counted");
 	/* A content type longer than the protocol's bound: MALFORMED, named. */
 	{

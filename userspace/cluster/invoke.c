@@ -99,8 +99,8 @@ static void on_call(natsConnection *nc, natsSubscription *sub, natsMsg *m, void 
 	 * own ingress; otherwise a nats:// client sent it, and lutfd checks its
 	 * key as on TCP. Anyone who may publish on lutf.inv.> can claim "node":
 	 * NATS permissions are that boundary (docs/cluster.md). */
-	call->by_node = natsMsgHeader_Get(m, "Lutf-Forwarded", &by) == NATS_OK && by &&
-			!strcmp(by, "node");
+	call->by_node =
+	    natsMsgHeader_Get(m, "Lutf-Forwarded", &by) == NATS_OK && by && !strcmp(by, "node");
 	call->input = natsMsg_GetData(m);
 	call->input_len = (size_t)natsMsg_GetDataLength(m);
 	V.on_call(call);

@@ -194,9 +194,8 @@ static void serve(struct lutf_cluster_call *call)
 	char msg[300];
 
 	if (!call->by_node && g_cfg.require_keys &&
-	    lutfd_keys_check(call->tenant, call->fn, call->key,
-			     call->key ? strlen(call->key) : 0, msg,
-			     sizeof(msg)) != LUTFD_AUTH_OK) {
+	    lutfd_keys_check(call->tenant, call->fn, call->key, call->key ? strlen(call->key) : 0,
+			     msg, sizeof(msg)) != LUTFD_AUTH_OK) {
 		nserved_refused++;
 		lutf_cluster_call_answer(call, LUTF_STATUS_FORBIDDEN, 0, msg, NULL, 0, NULL);
 		return;

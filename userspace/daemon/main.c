@@ -222,7 +222,7 @@ static int cluster_start(void)
 	snprintf(data, sizeof(data), "%s/lutf.sock", g_cfg.runtime_dir);
 	cc.data_sock = data;
 	cc.on_reply = lutfd_forward_reply;
-	cc.on_call = lutfd_forward_call; /* calls sent here run on this loop */
+	cc.on_call = lutfd_forward_call;	 /* calls sent here run on this loop */
 	cc.on_keys = lutfd_keys_cluster_replace; /* lutf_keys: cluster-wide keys */
 	if ((err = lutfd_forward_init())) {
 		fprintf(stderr, "lutfd: cluster: %s\n", strerror(-err));
