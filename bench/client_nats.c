@@ -4,7 +4,7 @@
  * one run: one nats-server and one lutfd in cluster mode (the tests'
  * harness) with hello.so's noop deployed as bench/echo. Rows: a synchronous
  * call over unix:// (the baseline) and the same call over nats:// (a NATS
- * request that the node answers through its own data socket), rounds
+ * request that the node's lutfd runs on its loop: docs/cluster.md), rounds
  * interleaved (the order alternates); then batched asynchronous calls over
  * both, 256 in flight. Medians of the per-round medians with their range;
  * compare ratios (the host is shared). --json for machines, --quick for a

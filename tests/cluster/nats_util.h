@@ -377,4 +377,40 @@ static inline void tn_relay_stop(struct tn_relay *r)
 	r->lfd = 0;
 }
 
+/* A counter of lutfd d's /metrics (admin listener: admin_listen =
+ * 127.0.0.1:0 in its lutfd.conf; with its admin token), or 0. A sample line starts with the name (#
+ * HELP and # TYPE lines name it too); the cluster's families come last in the exposition. */
+static inline uint64_t tn_metric(struct td *d, const char *name)
+{
+	static char buf[4 << 20];
+	char addr[64], req[256], path[160], *tok;
+	size_t len = 0, tlen = 0;
+	ssize_t r;
+	const char *p;
+	int fd;
+
+	snprintf(path, sizeof(path), "%s/admin.token", d->state);
+	tok = (char *)td_slurp(path, &tlen);
+	if (!tok || !td_addr(d, "admin.addr", addr, sizeof(addr)) ||
+	    (fd = td_connect_tcp(addr)) < 0) {
+		free(tok);
+		return 0;
+	}
+	tok[strcspn(tok, "\r\n")] = 0;
+	snprintf(req, sizeof(req),
+		 "GET /metrics HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer %.80s\r\n"
+		 "Connection: close\r\n\r\n",
+		 tok);
+	free(tok);
+	(void)!write(fd, req, strlen(req));
+	while (len < sizeof(buf) - 1 && (r = read(fd, buf + len, sizeof(buf) - 1 - len)) > 0)
+		len += (size_t)r;
+	close(fd);
+	buf[len] = 0;
+	p = strstr(buf, name);
+	while (p && (p == buf || p[-1] != '\n' || p[strlen(name)] != ' '))
+		p = strstr(p + 1, name);
+	return p ? strtoull(p + strlen(name) + 1, NULL, 10) : 0;
+}
+
 #endif /* LUTF_TEST_NATS_UTIL_H */

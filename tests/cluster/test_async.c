@@ -49,44 +49,6 @@ static bool served(struct td *d)
 	return ok;
 }
 
-/* A counter of node d's /metrics (admin listener), or 0. */
-static uint64_t metric(struct td *d, const char *name)
-{
-	static char buf[4 << 20]; /* the whole exposition: the cluster's families come last */
-	char addr[64], req[256];
-	size_t len = 0;
-	ssize_t r;
-	const char *p;
-	int fd;
-
-	char path[160], *tok;
-	size_t tlen = 0;
-
-	snprintf(path, sizeof(path), "%s/admin.token", d->state);
-	tok = (char *)td_slurp(path, &tlen);
-	if (!tok || !td_addr(d, "admin.addr", addr, sizeof(addr)) ||
-	    (fd = td_connect_tcp(addr)) < 0) {
-		free(tok);
-		return 0;
-	}
-	tok[strcspn(tok, "\r\n")] = 0;
-	snprintf(req, sizeof(req),
-		 "GET /metrics HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer %.80s\r\n"
-		 "Connection: close\r\n\r\n",
-		 tok);
-	free(tok);
-	(void)!write(fd, req, strlen(req));
-	while (len < sizeof(buf) - 1 && (r = read(fd, buf + len, sizeof(buf) - 1 - len)) > 0)
-		len += (size_t)r;
-	close(fd);
-	buf[len] = 0;
-	/* A sample line starts with the name (# HELP and # TYPE lines name it too). */
-	p = strstr(buf, name);
-	while (p && (p == buf || p[-1] != '\n' || p[strlen(name)] != ' '))
-		p = strstr(p + 1, name);
-	return p ? strtoull(p + strlen(name) + 1, NULL, 10) : 0;
-}
-
 Test(cluster, async_calls_survive_kills, .fini = teardown, .timeout = 120)
 {
 	static const char *env[] = {"LUTF_CLUSTER_ACK_WAIT_MS=2000", NULL};
@@ -186,11 +148,11 @@ Test(cluster, async_calls_survive_kills, .fini = teardown, .timeout = 120)
 		    ok + dead + wrong, td_now_ms() - t0, ok, dead, wrong);
 	cr_log_info("duplicate executions counted by the nodes running now: %" PRIu64
 		    " (at least once: allowed, reported)",
-		    metric(&node[0], "lutf_cluster_async_duplicates_total") +
-			metric(&node[1], "lutf_cluster_async_duplicates_total"));
+		    tn_metric(&node[0], "lutf_cluster_async_duplicates_total") +
+			tn_metric(&node[1], "lutf_cluster_async_duplicates_total"));
 	cr_log_info("calls run by node 0: %" PRIu64 ", by node 1 since its restart: %" PRIu64,
-		    metric(&node[0], "lutf_cluster_async_total{result=\"done\"}"),
-		    metric(&node[1], "lutf_cluster_async_total{result=\"done\"}"));
+		    tn_metric(&node[0], "lutf_cluster_async_total{result=\"done\"}"),
+		    tn_metric(&node[1], "lutf_cluster_async_total{result=\"done\"}"));
 	lutf_cluster_close(c);
 	cr_assert_eq(wrong, 0, "%d results are not their call's output", wrong);
 	cr_assert_eq(ok + dead, accepted, "%d accepted calls have no result", accepted - ok - dead);
@@ -298,8 +260,8 @@ Test(cluster, async_respects_max_concurrency, .fini = teardown, .timeout = 120)
 			td_sleep_ms(20);
 	}
 	took = td_now_ms() - t0;
-	retried = metric(&node[0], "lutf_cluster_async_total{result=\"retried\"}") +
-		  metric(&node[1], "lutf_cluster_async_total{result=\"retried\"}");
+	retried = tn_metric(&node[0], "lutf_cluster_async_total{result=\"retried\"}") +
+		  tn_metric(&node[1], "lutf_cluster_async_total{result=\"retried\"}");
 	cr_log_info("%d calls of 300 ms, at most 2 at once a node: %d ok in %" PRIu64
 		    " ms, %" PRIu64 " retried",
 		    n, ok, took, retried);
@@ -454,9 +416,9 @@ Test(cluster, async_bounded_backlog_shared_by_nodes, .fini = teardown, .timeout 
 	}
 	took = td_now_ms() - t0;
 	for (int i = 0; i < 2; i++)
-		ran[i] = metric(&node[i], "lutf_cluster_async_total{result=\"done\"}");
-	retried = metric(&node[0], "lutf_cluster_async_total{result=\"retried\"}") +
-		  metric(&node[1], "lutf_cluster_async_total{result=\"retried\"}");
+		ran[i] = tn_metric(&node[i], "lutf_cluster_async_total{result=\"done\"}");
+	retried = tn_metric(&node[0], "lutf_cluster_async_total{result=\"retried\"}") +
+		  tn_metric(&node[1], "lutf_cluster_async_total{result=\"retried\"}");
 	cr_log_info("%d calls of 300 ms, at most 2 at once a node: %d ok in %" PRIu64
 		    " ms (ideal on 2 nodes 1800, one node 3600); node 0 ran %" PRIu64
 		    ", node 1 %" PRIu64 "; %" PRIu64 " retried",
@@ -533,10 +495,10 @@ Test(cluster, async_retry_budget_counts_runs, .fini = teardown, .timeout = 120)
 		if (dead + other < n)
 			td_sleep_ms(50);
 	}
-	retried = metric(&node[0], "lutf_cluster_async_total{result=\"retried\"}") +
-		  metric(&node[1], "lutf_cluster_async_total{result=\"retried\"}");
-	dl = metric(&node[0], "lutf_cluster_async_total{result=\"dead_letter\"}") +
-	     metric(&node[1], "lutf_cluster_async_total{result=\"dead_letter\"}");
+	retried = tn_metric(&node[0], "lutf_cluster_async_total{result=\"retried\"}") +
+		  tn_metric(&node[1], "lutf_cluster_async_total{result=\"retried\"}");
+	dl = tn_metric(&node[0], "lutf_cluster_async_total{result=\"dead_letter\"}") +
+	     tn_metric(&node[1], "lutf_cluster_async_total{result=\"dead_letter\"}");
 	cr_log_info("%d crashing calls of a bounded function: %d dead-lettered, %" PRIu64
 		    " retries (want %d), %" PRIu64 " dead letters counted",
 		    n, dead, retried, 4 * n, dl);

@@ -139,40 +139,6 @@ static bool served(struct td *d)
 	return ok;
 }
 
-/* A counter of node d's /metrics (admin listener), or 0. */
-static uint64_t metric(struct td *d, const char *name)
-{
-	static char buf[4 << 20];
-	char addr[64], req[256], path[160], *tok;
-	size_t len = 0, tlen = 0;
-	ssize_t r;
-	const char *p;
-	int fd;
-
-	snprintf(path, sizeof(path), "%s/admin.token", d->state);
-	tok = (char *)td_slurp(path, &tlen);
-	if (!tok || !td_addr(d, "admin.addr", addr, sizeof(addr)) ||
-	    (fd = td_connect_tcp(addr)) < 0) {
-		free(tok);
-		return 0;
-	}
-	tok[strcspn(tok, "\r\n")] = 0;
-	snprintf(req, sizeof(req),
-		 "GET /metrics HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer %.80s\r\n"
-		 "Connection: close\r\n\r\n",
-		 tok);
-	free(tok);
-	(void)!write(fd, req, strlen(req));
-	while (len < sizeof(buf) - 1 && (r = read(fd, buf + len, sizeof(buf) - 1 - len)) > 0)
-		len += (size_t)r;
-	close(fd);
-	buf[len] = 0;
-	p = strstr(buf, name);
-	while (p && (p == buf || p[-1] != '\n' || p[strlen(name)] != ' '))
-		p = strstr(p + 1, name);
-	return p ? strtoull(p + strlen(name) + 1, NULL, 10) : 0;
-}
-
 static void start_node(int i, const char *const *env)
 {
 	char extra[256];
@@ -238,23 +204,23 @@ Test(cluster, callback_receiver_down_then_up, .fini = teardown, .timeout = 120)
 		     0, "%s", msg);
 	/* Nobody listens: the POST is refused and tried again, with backoff. */
 	until = td_now_ms() + 15000;
-	while ((retried = metric(&node[0],
-				 "lutf_cluster_async_callbacks_total{result=\"retried\"}")) < 3 &&
+	while ((retried = tn_metric(
+		    &node[0], "lutf_cluster_async_callbacks_total{result=\"retried\"}")) < 3 &&
 	       td_now_ms() < until)
 		td_sleep_ms(50);
 	cr_assert_geq(retried, 3, "the callback was not retried 3 times within 15 s");
-	cr_assert_eq(metric(&node[0], "lutf_cluster_async_callbacks_total{result=\"ok\"}"), 0);
+	cr_assert_eq(tn_metric(&node[0], "lutf_cluster_async_callbacks_total{result=\"ok\"}"), 0);
 	cr_assert_eq(atomic_load(&rx.posts), 0);
 	/* The receiver comes up (backoff now 2 s, then 4 s): it gets the POST. */
 	cr_assert(rx_start(port), "cannot listen on port %d again", port);
 	cr_assert(rx_got(id, "hello", 20000), "no callback within 20 s of the receiver coming up");
 	until = td_now_ms() + 5000;
-	while (metric(&node[0], "lutf_cluster_async_callbacks_total{result=\"ok\"}") < 1 &&
+	while (tn_metric(&node[0], "lutf_cluster_async_callbacks_total{result=\"ok\"}") < 1 &&
 	       td_now_ms() < until)
 		td_sleep_ms(50);
-	cr_assert_eq(metric(&node[0], "lutf_cluster_async_callbacks_total{result=\"ok\"}"), 1);
-	cr_assert_eq(metric(&node[0], "lutf_cluster_async_callbacks_total{result=\"dead_letter\"}"),
-		     0);
+	cr_assert_eq(tn_metric(&node[0], "lutf_cluster_async_callbacks_total{result=\"ok\"}"), 1);
+	cr_assert_eq(
+	    tn_metric(&node[0], "lutf_cluster_async_callbacks_total{result=\"dead_letter\"}"), 0);
 	cr_log_info("callback retried %" PRIu64 "+ times while the receiver was down, then "
 		    "delivered",
 		    retried);
@@ -307,11 +273,12 @@ Test(cluster, callback_survives_node_killed_after_ack, .fini = teardown, .timeou
 	{
 		uint64_t until = td_now_ms() + 5000;
 
-		while (metric(&node[1], "lutf_cluster_async_callbacks_total{result=\"ok\"}") < 1 &&
+		while (tn_metric(&node[1], "lutf_cluster_async_callbacks_total{result=\"ok\"}") <
+			   1 &&
 		       td_now_ms() < until)
 			td_sleep_ms(50);
 	}
-	cr_assert_eq(metric(&node[1], "lutf_cluster_async_callbacks_total{result=\"ok\"}"), 1,
+	cr_assert_eq(tn_metric(&node[1], "lutf_cluster_async_callbacks_total{result=\"ok\"}"), 1,
 		     "node 1 did not count the POST it made");
 	cr_log_info("POSTs received: %d (at least once: more than 1 is allowed, counted)",
 		    atomic_load(&rx.posts));
@@ -361,17 +328,18 @@ Test(cluster, dead_call_and_dead_callback, .fini = teardown, .timeout = 120)
 	cr_assert(dead, "the crashing call was not dead-lettered");
 	cr_assert_eq(r.status, LUTF_STATUS_CRASHED, "status %u", r.status);
 	free(r.output);
-	cr_assert_eq(metric(&node[0], "lutf_cluster_async_total{result=\"retried\"}"), 4);
-	cr_assert_eq(metric(&node[0], "lutf_cluster_async_total{result=\"dead_letter\"}"), 1);
+	cr_assert_eq(tn_metric(&node[0], "lutf_cluster_async_total{result=\"retried\"}"), 4);
+	cr_assert_eq(tn_metric(&node[0], "lutf_cluster_async_total{result=\"dead_letter\"}"), 1);
 	until = td_now_ms() + 20000;
 	while (td_now_ms() < until &&
-	       (deadcb = metric(&node[0],
-				"lutf_cluster_async_callbacks_total{result=\"dead_letter\"}")) < 1)
+	       (deadcb = tn_metric(
+		    &node[0], "lutf_cluster_async_callbacks_total{result=\"dead_letter\"}")) < 1)
 		td_sleep_ms(50);
 	cr_assert_eq(deadcb, 1, "the refused callback was not dead-lettered");
 	cr_assert_eq(atomic_load(&rx.posts), 2, "%d POSTs: want 2 tries", atomic_load(&rx.posts));
 	cr_assert_str_eq(rx.dead, "1");
-	cr_assert_eq(metric(&node[0], "lutf_cluster_async_callbacks_total{result=\"retried\"}"), 1);
-	cr_assert_eq(metric(&node[0], "lutf_cluster_async_callbacks_total{result=\"ok\"}"), 0);
+	cr_assert_eq(tn_metric(&node[0], "lutf_cluster_async_callbacks_total{result=\"retried\"}"),
+		     1);
+	cr_assert_eq(tn_metric(&node[0], "lutf_cluster_async_callbacks_total{result=\"ok\"}"), 0);
 	lutf_cluster_close(c);
 }

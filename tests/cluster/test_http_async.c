@@ -346,41 +346,6 @@ Test(http_async, pending_then_done, .init = start, .fini = teardown, .timeout = 
 	cr_assert_geq(td_now_ms() - t0, 1400, "done before the function slept");
 }
 
-/* A counter of the node's /metrics (admin listener), or 0. */
-static uint64_t metric(const char *name)
-{
-	static char buf[4 << 20]; /* the whole exposition: the cluster's families come last */
-	char addr[64], rq[256], path[160], *tok;
-	size_t len = 0, tlen = 0;
-	ssize_t r;
-	const char *p;
-	int fd;
-
-	snprintf(path, sizeof(path), "%s/admin.token", node.state);
-	tok = (char *)td_slurp(path, &tlen);
-	if (!tok || !td_addr(&node, "admin.addr", addr, sizeof(addr)) ||
-	    (fd = td_connect_tcp(addr)) < 0) {
-		free(tok);
-		return 0;
-	}
-	tok[strcspn(tok, "\r\n")] = 0;
-	snprintf(rq, sizeof(rq),
-		 "GET /metrics HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer %.80s\r\n"
-		 "Connection: close\r\n\r\n",
-		 tok);
-	free(tok);
-	(void)!write(fd, rq, strlen(rq));
-	while (len < sizeof(buf) - 1 && (r = read(fd, buf + len, sizeof(buf) - 1 - len)) > 0)
-		len += (size_t)r;
-	close(fd);
-	buf[len] = 0;
-	/* A sample line starts with the name (# HELP and # TYPE lines name it too). */
-	p = strstr(buf, name);
-	while (p && (p == buf || p[-1] != '\n' || p[strlen(name)] != ' '))
-		p = strstr(p + 1, name);
-	return p ? strtoull(p + strlen(name) + 1, NULL, 10) : 0;
-}
-
 /* A call whose result is already stored (a node died after storing it and
  * before its ack): the batched store sees the key taken, keeps the first
  * result, counts a duplicate and acks the call (the queue drains). */
@@ -395,7 +360,7 @@ Test(http_async, duplicate_run_keeps_first_result, .init = start, .fini = teardo
 	char id[64], h[512], msg[300], out[64];
 	unsigned char dec[64];
 	size_t dlen = 0;
-	uint64_t until, dups0 = metric("lutf_cluster_async_duplicates_total"), left = 1;
+	uint64_t until, dups0 = tn_metric(&node, "lutf_cluster_async_duplicates_total"), left = 1;
 	struct resp r;
 
 	cr_assert_eq(lutf_cluster_open(&o, &c, msg, sizeof(msg)), 0, "%s", msg);
@@ -408,12 +373,13 @@ Test(http_async, duplicate_run_keeps_first_result, .init = start, .fini = teardo
 	cr_assert(req("POST", "/async/acme/echo", h, "second", &r));
 	cr_assert_eq(r.code, 202, "%s", r.body);
 	until = td_now_ms() + 15000;
-	while (td_now_ms() < until && metric("lutf_cluster_async_duplicates_total") < dups0 + 1)
+	while (td_now_ms() < until &&
+	       tn_metric(&node, "lutf_cluster_async_duplicates_total") < dups0 + 1)
 		td_sleep_ms(50);
-	cr_assert_eq(metric("lutf_cluster_async_duplicates_total"), dups0 + 1,
+	cr_assert_eq(tn_metric(&node, "lutf_cluster_async_duplicates_total"), dups0 + 1,
 		     "dups %" PRIu64 " -> %" PRIu64 ", done %" PRIu64, dups0,
-		     metric("lutf_cluster_async_duplicates_total"),
-		     metric("lutf_cluster_async_total{result=\"done\"}"));
+		     tn_metric(&node, "lutf_cluster_async_duplicates_total"),
+		     tn_metric(&node, "lutf_cluster_async_total{result=\"done\"}"));
 	/* Acked: the work queue drains (a call left unacked would stay). */
 	until = td_now_ms() + 5000;
 	while (td_now_ms() < until && left) {
@@ -532,10 +498,10 @@ Test(http_async, callback_delivered, .init = start, .fini = teardown, .timeout =
 	cr_assert(strstr(L.got, "\r\n\r\ncall me back"), "%s", L.got);
 	/* Counted once the POST was answered 2xx (after the listener wrote it). */
 	until = td_now_ms() + 5000;
-	while (metric("lutf_cluster_async_callbacks_total{result=\"ok\"}") < 1 &&
+	while (tn_metric(&node, "lutf_cluster_async_callbacks_total{result=\"ok\"}") < 1 &&
 	       td_now_ms() < until)
 		td_sleep_ms(20);
-	cr_assert_eq(metric("lutf_cluster_async_callbacks_total{result=\"ok\"}"), 1);
+	cr_assert_eq(tn_metric(&node, "lutf_cluster_async_callbacks_total{result=\"ok\"}"), 1);
 	/* The result is stored too (the callback comes after it). */
 	wait_result(id, key, &r);
 	cr_assert_eq(r.code, 200);

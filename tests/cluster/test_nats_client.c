@@ -5,8 +5,10 @@
  * synchronous handle gets OK, UNKNOWN_FUNCTION (no node serves it) and a
  * DEADLINE from lutfd; a fake node (this test's own subscriber) sees the
  * forwarder's headers (key, deadline, content type) and answers as a hostile
- * node could; a wrong key is not checked by the serving node (a known gap,
- * pinned); a batch of asynchronous calls is answered exactly once each;
+ * node could; with require_keys the serving node checks a nats:// call's key;
+ * a batch of asynchronous calls is answered exactly once each; 96 calls at
+ * once run on the serving lutfd's loop, and a flood of 5,000 is answered
+ * OK or OVERLOADED once each;
  * malformed nats:// URLs fail with
  * -EINVAL and no server with -ECONNREFUSED; lutfctl invoke --endpoint nats://
  * invokes through the library; lutfctl result tells "not done yet" by its
@@ -86,7 +88,9 @@ static void start(void)
 	LUTF_REQUIRE("root", lutf_test_is_root(), "lutfd needs root");
 	LUTF_REQUIRE("nats", tn_have_server(), "nats-server is not installed (scripts/deps.sh)");
 	cr_assert(tn_start(&nats, 1));
-	snprintf(extra, sizeof(extra), "cluster = %s\ncluster_node = h0\nrequire_keys = %s\n%s",
+	snprintf(extra, sizeof(extra),
+		 "cluster = %s\ncluster_node = h0\nrequire_keys = %s\nadmin_listen = "
+		 "127.0.0.1:0\n%s",
 		 nats.url, keys_on ? "on" : "off", more_conf);
 	cr_assert(td_start(&node, extra), "lutfd did not start (%s)", node.log);
 	snprintf(cmd, sizeof(cmd),
@@ -225,8 +229,8 @@ static void start_keys(void)
 
 /*
  * With require_keys = on, the serving node checks a nats:// call's key as
- * TCP and HTTP do (the call reaches lutfd on its Unix socket, marked as a
- * NATS client's): no key, a malformed one and an unknown one are
+ * TCP and HTTP do (lutfd's loop checks it as it takes the call from NATS,
+ * forward.c): no key, a malformed one and an unknown one are
  * FORBIDDEN; the tenant's own is answered.
  */
 Test(nats_client, serving_node_checks_keys, .init = start_keys, .fini = teardown, .timeout = 120)
@@ -625,6 +629,165 @@ Test(nats_client, overloaded_is_typed, .init = start_small, .fini = teardown, .t
 	cr_assert_geq(ok, 1);
 	cr_assert_geq(over, 1, "max_queued = 2 and 24 calls at once: none was OVERLOADED");
 	lutf_client_async_close(a);
+}
+
+/*
+ * The serving node runs calls sent over NATS on lutfd's loop (forward.c),
+ * with no pool of threads between: 96 at once, a third of them sleeping
+ * 200 ms (more than the 8 threads of the old path had), each answered once
+ * with its own output, and /metrics counts them.
+ */
+Test(nats_client, many_calls_at_once, .init = start, .fini = teardown, .timeout = 60)
+{
+	enum { N = 96 };
+	const char *ep[] = {nats.url};
+	struct lutf_client_opts o = {.endpoints = ep, .n_endpoints = 1};
+	struct lutf_client_async *a = NULL;
+	struct lutf_client_completion out[32];
+	static char in[N][16];
+	uint8_t seen[N] = {0};
+	uint64_t ran0 = tn_metric(&node, "lutf_cluster_served_total{outcome=\"ran\"}");
+	uint64_t until = td_now_ms() + 20000;
+	int done = 0;
+
+	cr_assert_eq(lutf_client_open(&o, &a), 0);
+	for (uint64_t i = 0; i < N; i++) {
+		struct lutf_client_request rq = {.input = in[i]};
+
+		if (i % 3 == 0) {
+			rq.input = "200";
+			rq.input_len = 3;
+			cr_assert_eq(lutf_client_submit(a, "acme", "whoami", &rq, i), 0);
+			continue;
+		}
+		rq.input_len = (size_t)snprintf(in[i], sizeof(in[i]), "call-%" PRIu64, i);
+		cr_assert_eq(lutf_client_submit(a, "acme", "echo", &rq, i), 0);
+	}
+	while (done < N && td_now_ms() < until) {
+		int n = lutf_client_reap(a, out, 32, 1000);
+
+		cr_assert_geq(n, 0);
+		for (int i = 0; i < n; i++) {
+			uint64_t k = out[i].user_data;
+
+			cr_assert_lt(k, N);
+			cr_assert_eq(seen[k]++, 0, "call %" PRIu64 " completed twice", k);
+			cr_assert_eq(out[i].error, 0, "call %" PRIu64 ": %d", k, out[i].error);
+			cr_assert_eq(out[i].result.status, LUTF_STATUS_OK,
+				     "call %" PRIu64 ": %s %s", k,
+				     lutf_status_str(out[i].result.status),
+				     out[i].result.error ? out[i].result.error : "");
+			if (k % 3)
+				cr_assert(out[i].result.output_len == strlen(in[k]) &&
+					      !memcmp(out[i].result.output, in[k], strlen(in[k])),
+					  "call %" PRIu64 " got another call's output", k);
+			lutf_client_result_release(&out[i].result);
+			done++;
+		}
+	}
+	cr_assert_eq(done, N, "%d of %d calls answered", done, N);
+	lutf_client_async_close(a);
+	cr_assert_geq(tn_metric(&node, "lutf_cluster_served_total{outcome=\"ran\"}"), ran0 + N,
+		      "lutf_cluster_served_total{outcome=\"ran\"} did not count them");
+}
+
+static void start_tiny(void)
+{
+	more_conf = "max_queued = 4\n";
+	start();
+}
+
+/*
+ * A flood: 5,000 requests published at once by a plain NATS client (no
+ * client library bound) at a tenant that may hold 4 calls. Every request is
+ * answered exactly once, OK or OVERLOADED (typed, with its cause), the
+ * refusals are counted; a content type past the protocol's bound is
+ * MALFORMED; and the node answers normally afterwards.
+ */
+Test(nats_client, flood_is_refused_typed, .init = start_tiny, .fini = teardown, .timeout = 90)
+{
+	enum { N = 5000 };
+	natsConnection *nc = NULL;
+	natsSubscription *sub = NULL;
+	natsInbox *ib = NULL;
+	static uint8_t seen[N];
+	char subj[256];
+	int got = 0, ok = 0, over = 0;
+	uint64_t until, ref0 = tn_metric(&node, "lutf_cluster_served_total{outcome=\"refused\"}");
+	uint64_t full0 = tn_metric(&node, "lutf_cluster_served_total{outcome=\"queue_full\"}");
+
+	cr_assert_eq(natsConnection_ConnectTo(&nc, nats.url), NATS_OK);
+	cr_assert_eq(natsInbox_Create(&ib), NATS_OK);
+	snprintf(subj, sizeof(subj), "%s.*", (const char *)ib);
+	cr_assert_eq(natsConnection_SubscribeSync(&sub, nc, subj), NATS_OK);
+	cr_assert_eq(natsSubscription_SetPendingLimits(sub, -1, -1), NATS_OK);
+	for (int i = 0; i < N; i++) {
+		natsMsg *m = NULL;
+		char reply[256];
+
+		snprintf(reply, sizeof(reply), "%s.%d", (const char *)ib, i);
+		cr_assert_eq(natsMsg_Create(&m, "lutf.inv.acme.whoami", reply, "5", 1), NATS_OK);
+		cr_assert_eq(natsConnection_PublishMsg(nc, m), NATS_OK);
+		natsMsg_Destroy(m);
+	}
+	cr_assert_eq(natsConnection_Flush(nc), NATS_OK);
+	until = td_now_ms() + 60000;
+	while (got < N && td_now_ms() < until) {
+		natsMsg *m = NULL;
+		const char *st = NULL, *err = NULL;
+		int i;
+
+		if (natsSubscription_NextMsg(&m, sub, 1000) != NATS_OK)
+			continue;
+		i = atoi(strrchr(natsMsg_GetSubject(m), '.') + 1);
+		cr_assert(i >= 0 && i < N);
+		cr_assert_eq(seen[i]++, 0, "request %d answered twice", i);
+		cr_assert_eq(natsMsgHeader_Get(m, "Lutf-Status", &st), NATS_OK);
+		if (atoi(st) == LUTF_STATUS_OK) {
+			ok++;
+		} else {
+			cr_assert_eq(atoi(st), LUTF_STATUS_OVERLOADED, "request %d: status %s", i,
+				     st);
+			cr_assert(natsMsgHeader_Get(m, "Lutf-Error", &err) == NATS_OK && err &&
+				      *err,
+				  "an OVERLOADED without its cause");
+			over++;
+		}
+		natsMsg_Destroy(m);
+		got++;
+	}
+	cr_log_info("flood of %d: %d OK, %d OVERLOADED", N, ok, over);
+	cr_assert_eq(got, N, "%d of %d requests answered", got, N);
+	cr_assert_geq(ok, 1);
+	cr_assert_geq(over, 1, "max_queued = 4 and %d calls at once: none was OVERLOADED", N);
+	cr_assert_eq(tn_metric(&node, "lutf_cluster_served_total{outcome=\"refused\"}") - ref0 +
+			 tn_metric(&node, "lutf_cluster_served_total{outcome=\"queue_full\"}") -
+			 full0,
+		     (uint64_t)over, "the refusals were not counted");
+	/* A content type longer than the protocol's bound: MALFORMED, named. */
+	{
+		natsMsg *m = NULL, *r = NULL;
+		char ct[200];
+		const char *st = NULL, *err = NULL;
+
+		memset(ct, 'c', sizeof(ct) - 1);
+		ct[sizeof(ct) - 1] = 0;
+		cr_assert_eq(natsMsg_Create(&m, "lutf.inv.acme.echo", NULL, "x", 1), NATS_OK);
+		cr_assert_eq(natsMsgHeader_Set(m, "Lutf-Content-Type", ct), NATS_OK);
+		cr_assert_eq(natsConnection_RequestMsg(&r, nc, m, 5000), NATS_OK);
+		cr_assert_eq(natsMsgHeader_Get(r, "Lutf-Status", &st), NATS_OK);
+		cr_assert_eq(atoi(st), LUTF_STATUS_MALFORMED, "status %s", st);
+		cr_assert(natsMsgHeader_Get(r, "Lutf-Error", &err) == NATS_OK &&
+			      strstr(err, "content type"),
+			  "%s", err ? err : "(no error)");
+		natsMsg_Destroy(r);
+		natsMsg_Destroy(m);
+	}
+	/* Still serving. */
+	cr_assert_eq(call_with_key(NULL), LUTF_STATUS_OK, "the node does not answer after a flood");
+	natsSubscription_Destroy(sub);
+	natsInbox_Destroy(ib);
+	natsConnection_Destroy(nc);
 }
 
 Test(nats_client, bad_urls, .timeout = 30)

@@ -126,6 +126,27 @@ int lutf_cluster_forward(const char *tenant, const char *fn, const void *input, 
 			 const char *content_type, uint32_t timeout_ms, const char *key,
 			 uint64_t cookie);
 
+/*
+ * A call another node forwarded (or a nats:// client sent) to this node,
+ * parsed on a libnats thread and handed to the node's on_call, which owns it
+ * from then on. The pointers are into the message and live as long as the
+ * call does.
+ */
+struct lutf_cluster_call {
+	char tenant[LUTF_CLUSTER_NAME], fn[LUTF_CLUSTER_NAME];
+	const void *input;
+	size_t input_len;
+	const char *content_type; /* Lutf-Content-Type, or NULL */
+	const char *key;	  /* Lutf-Key, or NULL */
+	uint32_t timeout_ms;	  /* Lutf-Timeout-Ms; 0: none given */
+	bool by_node;		  /* Lutf-Forwarded: node (the first node checked the key) */
+	void *msg;		  /* the natsMsg (invoke.c's) */
+};
+/* Answer call (any thread; err, out, ct may be NULL) and free it: exactly
+ * once per call. */
+void lutf_cluster_call_answer(struct lutf_cluster_call *call, uint32_t status, uint32_t detail,
+			      const char *err, const void *out, size_t len, const char *ct);
+
 /* ---- durable async calls (async.c) ---- */
 #define LUTF_CLUSTER_ASYNC "LUTF_ASYNC"		/* work queue: lutf.async.<tenant>.<fn>.<id> */
 #define LUTF_CLUSTER_DLQ "LUTF_DLQ"		/* dead letters: lutf.dlq.<tenant>.<fn> */
@@ -206,9 +227,12 @@ struct lutf_cluster_node_cfg {
 	const char *control_sock; /* lutfd's own control socket */
 	const char *state_dir;	  /* cluster.applied lives there */
 	const char *version;	  /* lutfd's version, for cluster status */
-	const char *data_sock;	  /* lutfd's own data socket: forwarded calls run there */
+	const char *data_sock;	  /* lutfd's own data socket: async calls run there */
 	/* Answers of lutf_cluster_forward (a libnats thread; NULL: no forwarding). */
 	void (*on_reply)(struct lutf_cluster_reply *r);
+	/* Calls sent to this node (a libnats thread; NULL: none served): on_call
+	 * answers each exactly once with lutf_cluster_call_answer. */
+	void (*on_call)(struct lutf_cluster_call *call);
 	/* The whole lutf_keys table after each change (the keys thread; NULL: not watched). */
 	int (*on_keys)(const struct lutf_cluster_key *k, size_t n);
 	void (*log)(const char *fmt, ...) __attribute__((format(printf, 1, 2)));

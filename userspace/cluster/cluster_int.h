@@ -13,8 +13,8 @@ natsConnection *lutf_cluster_conn(struct lutf_cluster *c);
 /* The opened bucket LUTF_CLUSTER_FNS or LUTF_CLUSTER_NODES (after ready). */
 kvStore *lutf_cluster_kv(struct lutf_cluster *c, const char *bucket);
 
-/* invoke.c, driven by node.c's thread. Start answering forwarded calls
- * (reply inbox, serving threads) once c is connected. Returns 0 or -errno. */
+/* invoke.c, driven by node.c's thread. Start forwarding (reply inbox) and
+ * handing calls to cfg->on_call once c is connected. Returns 0 or -errno. */
 int lutf_cluster_inv_open(struct lutf_cluster *c, const struct lutf_cluster_node_cfg *cfg);
 /* Serve exactly the functions "<tenant>.<fn>" in keys (queue subscriptions). */
 void lutf_cluster_inv_sync(char (*keys)[2 * LUTF_CLUSTER_NAME + 2], size_t n);

@@ -2,174 +2,108 @@
 /*
  * Sync calls between nodes over NATS: a node subscribes to
  * lutf.inv.<tenant>.<fn> in queue group "lutf" for every function its lutfd
- * serves, and runs what arrives on its own data socket (a bounded pool of
- * threads, never lutfd's loop); a node forwards a call it cannot run with a
- * reply subject under its own inbox, and the answer (typed status, detail,
- * error and output in headers and body) reaches lutfd through on_reply.
- * Invariant: a forwarded call carries the lutf-forwarded header and is never
- * forwarded again; every message received is answered at most once.
+ * serves and hands what arrives, parsed, to lutfd (on_call: its loop runs it
+ * and publishes the answer itself, no thread or socket between); a node
+ * forwards a call it cannot run with a reply subject under its own inbox,
+ * and the answer (typed status, detail, error and output in headers and
+ * body) reaches lutfd through on_reply. Invariant: a forwarded call carries
+ * the lutf-forwarded header and is never forwarded again; every message
+ * received is answered at most once (lutf_cluster_call_answer frees it).
  */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <inttypes.h>
-#include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include <lutf/client.h>
+#include <lutf/function.h>
 #include <lutf/protocol.h>
 
 #include "cluster_int.h"
 
-#define POOL 8	       /* calls a node runs for others at once */
-#define QUEUE_MAX 4096 /* forwarded calls waiting for a pool thread; more: OVERLOADED */
 #define SUBS_MAX 256
 
 static struct {
 	natsConnection *nc;
 	natsSubscription *replies;
 	char inbox[128]; /* "<inbox>." prefix of reply subjects */
-	char sock[300];
 	void (*on_reply)(struct lutf_cluster_reply *r);
-	void (*log)(const char *fmt, ...);
+	void (*on_call)(struct lutf_cluster_call *call);
 	struct sub {
 		char key[2 * LUTF_CLUSTER_NAME + 2];
 		natsSubscription *s;
 	} subs[SUBS_MAX];
 	size_t nsubs;
-	pthread_t pool[POOL];
-	unsigned npool;
-	pthread_mutex_t mu;
-	pthread_cond_t cv;
-	natsMsg *q[QUEUE_MAX]; /* ring, guarded by mu */
-	unsigned qh, qn;
-	bool stop;
-} V = {.mu = PTHREAD_MUTEX_INITIALIZER, .cv = PTHREAD_COND_INITIALIZER};
+} V;
 
 /* Published once the inbox subscription exists (release; acquire in forward). */
 static atomic_bool ready;
 
-static void reply_status(natsMsg *req, uint32_t status, uint32_t detail, const char *err,
-			 const void *out, size_t len, const char *ct)
+void lutf_cluster_call_answer(struct lutf_cluster_call *call, uint32_t status, uint32_t detail,
+			      const char *err, const void *out, size_t len, const char *ct)
 {
+	natsMsg *req = call->msg, *m = NULL;
 	const char *to = natsMsg_GetReply(req);
-	natsMsg *m = NULL;
 	char num[16];
 
-	if (!to || !*to || natsMsg_Create(&m, to, NULL, out, (int)len) != NATS_OK)
-		return;
-	snprintf(num, sizeof(num), "%" PRIu32, status);
-	natsMsgHeader_Set(m, "Lutf-Status", num);
-	snprintf(num, sizeof(num), "%" PRIu32, detail);
-	natsMsgHeader_Set(m, "Lutf-Detail", num);
-	if (err && *err)
-		natsMsgHeader_Set(m, "Lutf-Error", err);
-	if (ct && *ct)
-		natsMsgHeader_Set(m, "Lutf-Content-Type", ct);
-	natsConnection_PublishMsg(V.nc, m);
-	natsMsg_Destroy(m);
-}
-
-/* Run one forwarded call on this node's lutfd (a pool thread). */
-static void serve(struct lutf_client **cl, natsMsg *m)
-{
-	const char *subj = natsMsg_GetSubject(m), *ct = NULL, *tmo = NULL, *key = NULL;
-	const char *by = NULL;
-	char tenant[LUTF_CLUSTER_NAME], fn[LUTF_CLUSTER_NAME];
-	/* "node": a lutfd forwarded it, having checked the caller's key at its
-	 * own ingress; "client": a nats:// client sent it, and lutfd checks its
-	 * key here as on TCP (keys.c). Anyone who may publish on lutf.inv.> can
-	 * claim "node": NATS permissions are that boundary (docs/cluster.md). */
-	struct lutf_client_header h = {LUTF_CLUSTER_FORWARDED, "client"};
-	struct lutf_client_request req = {0};
-	struct lutf_client_result res = {0};
-	int err;
-
-	if (sscanf(subj, LUTF_CLUSTER_INV_SUBJ ".%63[^.].%63[^.]", tenant, fn) != 2) {
-		reply_status(m, LUTF_STATUS_MALFORMED, 0, "bad subject", NULL, 0, NULL);
-		return;
-	}
-	natsMsgHeader_Get(m, "Lutf-Content-Type", &ct);
-	natsMsgHeader_Get(m, "Lutf-Timeout-Ms", &tmo);
-	natsMsgHeader_Get(m, "Lutf-Key", &key);
-	if (natsMsgHeader_Get(m, "Lutf-Forwarded", &by) == NATS_OK && by && !strcmp(by, "node"))
-		h.value = "node";
-	req.input = natsMsg_GetData(m);
-	req.input_len = (size_t)natsMsg_GetDataLength(m);
-	req.content_type = ct;
-	req.headers = &h;
-	req.n_headers = 1;
-	req.timeout_ms = tmo ? (uint32_t)strtoul(tmo, NULL, 10) : 0;
-	if (!*cl && lutf_client_connect(V.sock, cl)) {
-		reply_status(m, LUTF_STATUS_SHUTTING_DOWN, 0, "the serving node's lutfd is down",
-			     NULL, 0, NULL);
-		return;
-	}
-	if (key && *key)
-		lutf_client_set_key(*cl, key);
-	err = lutf_client_invoke(*cl, tenant, fn, &req, &res);
-	if (err) {
-		lutf_client_close(*cl);
-		*cl = NULL;
-		reply_status(m,
-			     err == -ETIMEDOUT ? LUTF_STATUS_DEADLINE : LUTF_STATUS_SHUTTING_DOWN,
-			     0, "the serving node's lutfd did not answer", NULL, 0, NULL);
-		return;
-	}
-	reply_status(m, res.status, res.detail, res.error, res.output, res.output_len,
-		     res.content_type);
-	lutf_client_result_release(&res);
-}
-
-static void *pool_main(void *arg)
-{
-	struct lutf_client *cl = NULL;
-
-	(void)arg;
-	for (;;) {
-		natsMsg *m;
-
-		pthread_mutex_lock(&V.mu);
-		while (!V.qn && !V.stop)
-			pthread_cond_wait(&V.cv, &V.mu);
-		if (V.stop) {
-			pthread_mutex_unlock(&V.mu);
-			break;
-		}
-		m = V.q[V.qh];
-		V.qh = (V.qh + 1) % QUEUE_MAX;
-		V.qn--;
-		pthread_mutex_unlock(&V.mu);
-		serve(&cl, m);
+	if (to && *to && natsMsg_Create(&m, to, NULL, out, (int)len) == NATS_OK) {
+		snprintf(num, sizeof(num), "%" PRIu32, status);
+		natsMsgHeader_Set(m, "Lutf-Status", num);
+		snprintf(num, sizeof(num), "%" PRIu32, detail);
+		natsMsgHeader_Set(m, "Lutf-Detail", num);
+		if (err && *err)
+			natsMsgHeader_Set(m, "Lutf-Error", err);
+		if (ct && *ct)
+			natsMsgHeader_Set(m, "Lutf-Content-Type", ct);
+		/* Thread-safe; with SendAsap (store.c) written at once. */
+		natsConnection_PublishMsg(V.nc, m);
 		natsMsg_Destroy(m);
 	}
-	lutf_client_close(cl);
-	return NULL;
+	natsMsg_Destroy(req);
+	free(call);
 }
 
-/* libnats delivery thread: queue for the pool, never run here. */
+/* libnats delivery thread: parse, then hand the call to lutfd (on_call owns
+ * it from there and answers it exactly once, from lutfd's loop or at once). */
 static void on_call(natsConnection *nc, natsSubscription *sub, natsMsg *m, void *arg)
 {
-	bool full;
+	struct lutf_cluster_call *call = calloc(1, sizeof(*call));
+	const char *subj = natsMsg_GetSubject(m), *tmo = NULL, *by = NULL;
 
 	(void)nc;
 	(void)sub;
 	(void)arg;
-	pthread_mutex_lock(&V.mu);
-	full = V.qn >= QUEUE_MAX || V.stop;
-	if (!full) {
-		V.q[(V.qh + V.qn) % QUEUE_MAX] = m;
-		V.qn++;
-		pthread_cond_signal(&V.cv);
+	if (!call) {
+		natsMsg_Destroy(m); /* the caller's deadline answers it */
+		return;
 	}
-	pthread_mutex_unlock(&V.mu);
-	if (full) {
-		reply_status(m, LUTF_STATUS_OVERLOADED, 0, "the serving node has too many calls",
-			     NULL, 0, NULL);
-		natsMsg_Destroy(m);
+	call->msg = m;
+	if (sscanf(subj, LUTF_CLUSTER_INV_SUBJ ".%63[^.].%63[^.]", call->tenant, call->fn) != 2) {
+		lutf_cluster_call_answer(call, LUTF_STATUS_MALFORMED, 0, "bad subject", NULL, 0,
+					 NULL);
+		return;
 	}
+	/* As the binary protocol's INVOKE reader: a longer one is a bad field. */
+	if (natsMsgHeader_Get(m, "Lutf-Content-Type", &call->content_type) == NATS_OK &&
+	    call->content_type && strlen(call->content_type) > LUTF_CONTENT_TYPE_MAX) {
+		lutf_cluster_call_answer(call, LUTF_STATUS_MALFORMED, 0, "content type too long",
+					 NULL, 0, NULL);
+		return;
+	}
+	natsMsgHeader_Get(m, "Lutf-Key", &call->key);
+	if (natsMsgHeader_Get(m, "Lutf-Timeout-Ms", &tmo) == NATS_OK && tmo)
+		call->timeout_ms = (uint32_t)strtoul(tmo, NULL, 10);
+	/* "node": a lutfd forwarded it, having checked the caller's key at its
+	 * own ingress; otherwise a nats:// client sent it, and lutfd checks its
+	 * key as on TCP. Anyone who may publish on lutf.inv.> can claim "node":
+	 * NATS permissions are that boundary (docs/cluster.md). */
+	call->by_node =
+	    natsMsgHeader_Get(m, "Lutf-Forwarded", &by) == NATS_OK && by && !strcmp(by, "node");
+	call->input = natsMsg_GetData(m);
+	call->input_len = (size_t)natsMsg_GetDataLength(m);
+	V.on_call(call);
 }
 
 /* libnats delivery thread: an answer to one of this node's forwards. */
@@ -244,12 +178,11 @@ int lutf_cluster_inv_open(struct lutf_cluster *c, const struct lutf_cluster_node
 	char prefix[100], subj[140];
 	natsInbox *ib = NULL;
 
-	if (atomic_load_explicit(&ready, memory_order_relaxed) || !cfg->on_reply || !cfg->data_sock)
+	if (atomic_load_explicit(&ready, memory_order_relaxed) || !cfg->on_reply || !cfg->on_call)
 		return 0;
 	V.nc = lutf_cluster_conn(c);
 	V.on_reply = cfg->on_reply;
-	V.log = (void (*)(const char *, ...))cfg->log;
-	snprintf(V.sock, sizeof(V.sock), "unix://%s", cfg->data_sock);
+	V.on_call = cfg->on_call;
 	if (natsInbox_Create(&ib) != NATS_OK)
 		return -ENOMEM;
 	snprintf(prefix, sizeof(prefix), "%s", (const char *)ib);
@@ -259,10 +192,6 @@ int lutf_cluster_inv_open(struct lutf_cluster *c, const struct lutf_cluster_node
 	if (natsConnection_Subscribe(&V.replies, V.nc, subj, on_answer, NULL) != NATS_OK)
 		return -EIO;
 	natsSubscription_SetPendingLimits(V.replies, -1, -1);
-	V.stop = false;
-	for (V.npool = 0; V.npool < POOL; V.npool++)
-		if (pthread_create(&V.pool[V.npool], NULL, pool_main, NULL))
-			break;
 	atomic_store_explicit(&ready, true, memory_order_release);
 	return 0;
 }
@@ -316,15 +245,4 @@ void lutf_cluster_inv_close(void)
 	V.nsubs = 0;
 	natsSubscription_Destroy(V.replies);
 	V.replies = NULL;
-	pthread_mutex_lock(&V.mu);
-	V.stop = true;
-	pthread_cond_broadcast(&V.cv);
-	pthread_mutex_unlock(&V.mu);
-	for (unsigned i = 0; i < V.npool; i++)
-		pthread_join(V.pool[i], NULL);
-	while (V.qn) {
-		natsMsg_Destroy(V.q[V.qh]);
-		V.qh = (V.qh + 1) % QUEUE_MAX;
-		V.qn--;
-	}
 }

@@ -127,8 +127,15 @@ static void reply_error(struct lutf_conn *c, uint64_t req_id, uint32_t status, u
 /* Answer r's request without a completion (its connection, if still there). */
 static void answer_status(const struct rec *r, uint32_t status, uint32_t detail, const char *msg)
 {
-	struct lutf_conn *c = lutf_srv_conn(g_srv, r->conn_id);
+	struct lutf_conn *c;
 
+#ifdef LUTF_HAVE_CLUSTER
+	if (r->origin == LUTFD_ORIGIN_NATS) {
+		lutfd_forward_answer(r->req_id, status, detail, msg, NULL);
+		return;
+	}
+#endif
+	c = lutf_srv_conn(g_srv, r->conn_id);
 	if (!c)
 		return;
 	lutf_conn_inflight(c, -1);
@@ -191,6 +198,15 @@ static void complete(struct lutfd_tenant *t, uint64_t user_data, struct lutf_res
 	r->t->calls++;
 	ninflight--;
 	lutfd_metrics_observe(r->t, r->slot, now > r->t0_ns ? now - r->t0_ns : 0);
+#ifdef LUTF_HAVE_CLUSTER
+	if (r->origin == LUTFD_ORIGIN_NATS) {
+		uint64_t call = r->req_id;
+
+		rec_free(idx);
+		lutfd_forward_answer(call, res->status, res->detail, NULL, res);
+		return;
+	}
+#endif
 	c = lutf_srv_conn(g_srv, r->conn_id);
 	if (c && r->origin == LUTFD_ORIGIN_HTTP) {
 		uint64_t conn_id = r->conn_id, seq = r->req_id;
@@ -453,12 +469,12 @@ void lutfd_fail_tenant(struct lutfd_tenant *t)
 		lutfd_answer_tenant(t, status, detail, msg);
 }
 
-void lutfd_fail_inflight(void)
+static void fail_inflight(int origin)
 {
 	for (uint32_t i = 0; i < nrecs; i++) {
 		struct rec *r = &recs[i];
 
-		if (!r->live || r->answered)
+		if (!r->live || r->answered || (origin >= 0 && r->origin != origin))
 			continue;
 		r->answered = true;
 		r->t->inflight--;
@@ -467,6 +483,16 @@ void lutfd_fail_inflight(void)
 		answer_status(r, LUTF_STATUS_SHUTTING_DOWN, 0, "lutfd is shutting down");
 	}
 	lutf_srv_flush(g_srv);
+}
+
+void lutfd_fail_inflight(void)
+{
+	fail_inflight(-1);
+}
+
+void lutfd_fail_origin(unsigned origin)
+{
+	fail_inflight((int)origin);
 }
 
 struct hdr_ctx {
@@ -627,7 +653,7 @@ uint32_t lutfd_invoke_start(struct lutf_conn *c, enum lutfd_origin origin, uint6
 		snprintf(msg, cap, "out of memory");
 		return LUTF_STATUS_OVERLOADED;
 	}
-	r->conn_id = lutf_conn_id(c);
+	r->conn_id = c ? lutf_conn_id(c) : 0;
 	r->req_id = req_id;
 	r->origin = (uint8_t)origin;
 	r->t = t;
@@ -666,7 +692,8 @@ uint32_t lutfd_invoke_start(struct lutf_conn *c, enum lutfd_origin origin, uint6
 	ninflight++;
 	if (r->due_ns && r->due_ns < next_due)
 		next_due = r->due_ns;
-	lutf_conn_inflight(c, 1);
+	if (c)
+		lutf_conn_inflight(c, 1);
 	return LUTF_STATUS_OK;
 }
 

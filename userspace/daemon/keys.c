@@ -605,11 +605,6 @@ int lutfd_keys_cluster_replace(const struct lutf_cluster_key *in, size_t n)
 }
 #endif
 
-/* The header (name, NUL, value; no NUL after it) that marks a NATS client's call: the
- * cluster thread (userspace/cluster/invoke.c) sends "lutf-forwarded: client"
- * for a request that no node forwarded. */
-#define FWD_CLIENT "lutf-forwarded\0client"
-
 uint32_t lutfd_keys_authorize_frame(void *ctx, struct lutf_conn *c, const struct lutf_wire_hdr *h,
 				    const uint8_t *payload, char *msg, size_t cap)
 {
@@ -619,14 +614,10 @@ uint32_t lutfd_keys_authorize_frame(void *ctx, struct lutf_conn *c, const struct
 	struct lutf_tlv_iter it;
 	struct lutf_tlv tl;
 
-	bool client = false;
-
 	(void)ctx;
-	if (h->opcode != LUTF_OP_INVOKE || !g_cfg.require_keys)
-		return LUTF_STATUS_OK;
-	/* Only a cluster node's own thread marks Unix frames (below): a lone
-	 * host's Unix calls skip the walk. */
-	if (!lutf_conn_is_tcp(c) && !g_cfg.cluster[0])
+	/* Unix socket: local callers are trusted (a nats:// client's call is
+	 * checked where NATS hands it to lutfd: forward.c). */
+	if (h->opcode != LUTF_OP_INVOKE || !g_cfg.require_keys || !lutf_conn_is_tcp(c))
 		return LUTF_STATUS_OK;
 	lutf_tlv_iter_init(&it, payload, h->length);
 	while (lutf_tlv_next(&it, &tl)) {
@@ -637,16 +628,8 @@ uint32_t lutfd_keys_authorize_frame(void *ctx, struct lutf_conn *c, const struct
 		else if (tl.tag == LUTF_TAG_KEY) {
 			key = (const char *)tl.val;
 			klen = tl.len;
-		} else if (tl.tag == LUTF_TAG_HEADER && tl.len == sizeof(FWD_CLIENT) - 1 &&
-			   !memcmp(tl.val, FWD_CLIENT, sizeof(FWD_CLIENT) - 1)) {
-			client = true;
 		}
 	}
-	/* Unix socket: local callers are trusted, except a call this node's
-	 * cluster thread took from NATS that no node forwarded (a nats://
-	 * client's): its key is checked as on TCP. */
-	if (!lutf_conn_is_tcp(c) && !client)
-		return LUTF_STATUS_OK;
 	if (it.bad || !tenant[0] || !fn[0])
 		return LUTF_STATUS_OK; /* the invoke path answers MALFORMED */
 	if (lutfd_keys_check(tenant, fn, key, klen, msg, cap) == LUTFD_AUTH_OK)

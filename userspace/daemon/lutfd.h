@@ -411,6 +411,8 @@ struct lutf_http_buf;
 void lutfd_fault_metrics(struct lutf_http_buf *b);
 /* Answer every request in flight with SHUTTING_DOWN. */
 void lutfd_fail_inflight(void);
+/* The same for the requests of one origin only. */
+void lutfd_fail_origin(unsigned origin);
 /* t is crash-looping: answer its requests in flight with lutfd_fault_refuse's error. */
 void lutfd_fail_tenant(struct lutfd_tenant *t);
 
@@ -418,12 +420,14 @@ void lutfd_fail_tenant(struct lutfd_tenant *t);
 enum lutfd_origin {
 	LUTFD_ORIGIN_BIN,  /* req_id: the frame's request id */
 	LUTFD_ORIGIN_HTTP, /* req_id: the HTTP engine's sequence number */
+	LUTFD_ORIGIN_NATS, /* req_id: a struct lutf_cluster_call * (forward.c); no conn */
 };
 /*
- * Start an invocation of tenant/fn for connection c, the path every protocol
- * shares. Returns LUTF_STATUS_OK when submitted (its completion answers
- * through origin's protocol, and c's in-flight count was raised), else the
- * typed refusal to answer now, with *detail and msg (cap bytes) filled.
+ * Start an invocation of tenant/fn for connection c (NULL for
+ * LUTFD_ORIGIN_NATS), the path every protocol shares. Returns LUTF_STATUS_OK
+ * when submitted (its completion answers through origin's protocol, and c's
+ * in-flight count was raised), else the typed refusal to answer now, with
+ * *detail and msg (cap bytes) filled.
  */
 uint32_t lutfd_invoke_start(struct lutf_conn *c, enum lutfd_origin origin, uint64_t req_id,
 			    const char *tenant, const char *fn, const struct lutf_request *req,
@@ -444,6 +448,17 @@ void lutfd_forward_tick(void);
 /* An answer from another node (a libnats thread: queued for the loop). */
 struct lutf_cluster_reply;
 void lutfd_forward_reply(struct lutf_cluster_reply *r);
+/* A call sent to this node over NATS (a libnats thread: queued for the loop,
+ * which runs it through lutfd_invoke_start; a full queue: OVERLOADED now). */
+struct lutf_cluster_call;
+void lutfd_forward_call(struct lutf_cluster_call *call);
+/* Answer a LUTFD_ORIGIN_NATS call (req_id): res for a completion, else
+ * status, detail and msg. Main thread; exactly once per call. */
+void lutfd_forward_answer(uint64_t req_id, uint32_t status, uint32_t detail, const char *msg,
+			  const struct lutf_result *res);
+/* lutfd stops: answer every NATS call it holds SHUTTING_DOWN and take no
+ * more (before lutf_cluster_node_stop closes NATS). */
+void lutfd_forward_close(void);
 /* /metrics: lutf_cluster_forwarded, lutf_cluster_async{result} (forward.c). */
 void lutfd_cluster_metrics(struct lutf_http_buf *b);
 

@@ -222,6 +222,7 @@ static int cluster_start(void)
 	snprintf(data, sizeof(data), "%s/lutf.sock", g_cfg.runtime_dir);
 	cc.data_sock = data;
 	cc.on_reply = lutfd_forward_reply;
+	cc.on_call = lutfd_forward_call;	 /* calls sent here run on this loop */
 	cc.on_keys = lutfd_keys_cluster_replace; /* lutf_keys: cluster-wide keys */
 	if ((err = lutfd_forward_init())) {
 		fprintf(stderr, "lutfd: cluster: %s\n", strerror(-err));
@@ -246,6 +247,8 @@ static void shutdown_daemon(void)
 	lutfd_sd_notify("STOPPING=1");
 	lutfd_startup_join(); /* the Supervisor is not half made when tenants stop */
 #ifdef LUTF_HAVE_CLUSTER
+	if (g_cfg.cluster[0])
+		lutfd_forward_close(); /* NATS calls held: answered while NATS is open */
 	lutf_cluster_node_stop();
 #endif
 	lutf_srv_stop_accepting(g_srv);
