@@ -542,60 +542,51 @@ static void cleanup(void)
 	tn_stop(&nats3);
 }
 
-/* Deploy hello's noop as bench/echo on d's lutfd (locally), wait until it
- * serves. True when it does. */
-static bool deploy_echo(struct td *d)
+/* Deploy app (so_path) exporting fn as sym on d's lutfd (locally), with one
+ * config entry when cfg is given; wait until bench/fn serves. True when it
+ * does. */
+static bool deploy_app(struct td *d, const char *app, const char *so_path, const char *fn,
+		       const char *sym, const struct lutf_client_config *cfg)
 {
-	struct lutf_client_export ex = {"echo", "noop"};
-	struct lutf_client_deploy dp = {
-	    .tenant = "bench", .app = "local", .so_path = APP_SO, .exports = &ex, .n_exports = 1};
-	struct lutf_client_reply rep = {0};
-	struct lutf_client *ctl = NULL;
-	char url[200];
-	bool ok;
-	uint64_t t0;
-
-	snprintf(url, sizeof(url), "unix://%s/control.sock", d->run);
-	ok = !lutf_client_connect(url, &ctl) && !lutf_client_deploy(ctl, &dp, &rep) &&
-	     rep.status == LUTF_STATUS_OK;
-	lutf_client_reply_release(&rep);
-	lutf_client_close(ctl);
-	t0 = td_now_ms();
-	while (ok && !serves(d, "bench", "echo") && td_now_ms() - t0 < 15000)
-		td_sleep_ms(20);
-	return ok && serves(d, "bench", "echo");
-}
-
-/* Deploy spin_app's spin as bench/spin on d's lutfd (locally), burning
- * work_us of CPU a call; wait until it serves. True when it does. */
-static bool deploy_spin(struct td *d, int work_us)
-{
-	struct lutf_client_export ex = {"spin", "spin"};
-	char us[16];
-	struct lutf_client_config cfg = {"spin", "work_us", us};
+	struct lutf_client_export ex = {fn, sym};
 	struct lutf_client_deploy dp = {.tenant = "bench",
-					.app = "spin",
-					.so_path = SPIN_SO,
+					.app = app,
+					.so_path = so_path,
 					.exports = &ex,
 					.n_exports = 1,
-					.config = &cfg,
-					.n_config = 1};
+					.config = cfg,
+					.n_config = cfg ? 1 : 0};
 	struct lutf_client_reply rep = {0};
 	struct lutf_client *ctl = NULL;
 	char url[200];
 	bool ok;
 	uint64_t t0;
 
-	snprintf(us, sizeof(us), "%d", work_us);
 	snprintf(url, sizeof(url), "unix://%s/control.sock", d->run);
 	ok = !lutf_client_connect(url, &ctl) && !lutf_client_deploy(ctl, &dp, &rep) &&
 	     rep.status == LUTF_STATUS_OK;
 	lutf_client_reply_release(&rep);
 	lutf_client_close(ctl);
 	t0 = td_now_ms();
-	while (ok && !serves(d, "bench", "spin") && td_now_ms() - t0 < 15000)
+	while (ok && !serves(d, "bench", fn) && td_now_ms() - t0 < 15000)
 		td_sleep_ms(20);
-	return ok && serves(d, "bench", "spin");
+	return ok && serves(d, "bench", fn);
+}
+
+/* hello's noop as bench/echo. */
+static bool deploy_echo(struct td *d)
+{
+	return deploy_app(d, "local", APP_SO, "echo", "noop", NULL);
+}
+
+/* spin_app's spin as bench/spin, burning work_us of CPU a call. */
+static bool deploy_spin(struct td *d, int work_us)
+{
+	char us[16];
+	struct lutf_client_config cfg = {"spin", "work_us", us};
+
+	snprintf(us, sizeof(us), "%d", work_us);
+	return deploy_app(d, "spin", SPIN_SO, "spin", "spin", &cfg);
 }
 
 /* --scale (issue #15's simulated scaling row): N = 1, 2, 3 lutfds on the

@@ -14,6 +14,8 @@
 #include <pthread.h>
 #include <stdatomic.h>
 
+#include <lutf/client.h>
+
 #include "daemon_util.h"
 
 #define TN_MAX 3
@@ -411,6 +413,29 @@ static inline uint64_t tn_metric(struct td *d, const char *name)
 	while (p && (p == buf || p[-1] != '\n' || p[strlen(name)] != ' '))
 		p = strstr(p + 1, name);
 	return p ? strtoull(p + strlen(name) + 1, NULL, 10) : 0;
+}
+
+/* Status of one call of tenant/fn (input "hi", an echo) at node d's data
+ * socket: 0xffffffff no answer, 0xfffffffe an OK with the wrong output. */
+static inline uint32_t tn_call_hi(struct td *d, const char *tenant, const char *fn)
+{
+	char url[200];
+	struct lutf_client *c = NULL;
+	struct lutf_client_request req = {.input = "hi", .input_len = 2, .timeout_ms = 2000};
+	struct lutf_client_result res = {0};
+	uint32_t st = 0xffffffffu;
+
+	snprintf(url, sizeof(url), "unix://%s/lutf.sock", d->run);
+	if (lutf_client_connect(url, &c))
+		return st;
+	if (!lutf_client_invoke(c, tenant, fn, &req, &res)) {
+		st = res.status;
+		if (st == LUTF_STATUS_OK && (res.output_len != 2 || memcmp(res.output, "hi", 2)))
+			st = 0xfffffffeu; /* a wrong answer */
+	}
+	lutf_client_result_release(&res);
+	lutf_client_close(c);
+	return st;
 }
 
 #endif /* LUTF_TEST_NATS_UTIL_H */

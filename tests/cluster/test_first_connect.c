@@ -134,28 +134,6 @@ static void teardown(void)
 	tn_stop(&nats);
 }
 
-/* Status of one call of tenant/fn at the node (0xffffffff: no answer). */
-static uint32_t call(const char *tenant, const char *fn)
-{
-	char url[200];
-	struct lutf_client *c = NULL;
-	struct lutf_client_request req = {.input = "hi", .input_len = 2, .timeout_ms = 2000};
-	struct lutf_client_result res = {0};
-	uint32_t st = 0xffffffffu;
-
-	snprintf(url, sizeof(url), "unix://%s/lutf.sock", node.run);
-	if (lutf_client_connect(url, &c))
-		return st;
-	if (!lutf_client_invoke(c, tenant, fn, &req, &res)) {
-		st = res.status;
-		if (st == LUTF_STATUS_OK && (res.output_len != 2 || memcmp(res.output, "hi", 2)))
-			st = 0xfffffffeu; /* a wrong answer */
-	}
-	lutf_client_result_release(&res);
-	lutf_client_close(c);
-	return st;
-}
-
 static bool log_has(const char *text)
 {
 	size_t len = 0;
@@ -202,15 +180,15 @@ Test(cluster, first_connect_with_a_failed_handshake_is_retried, .fini = teardown
 		 LUTFCTL_BIN, nats.port[0], APP);
 	st = system(cmd);
 	cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0, "cluster deploy failed");
-	cr_assert_neq(call("acme", "echo"), LUTF_STATUS_OK, "served before it could know");
+	cr_assert_neq(tn_call_hi(&node, "acme", "echo"), LUTF_STATUS_OK, "served before it could know");
 
 	/* The relay reaches the server now: the node converges on its own
 	 * (within the backoff's 5 s cap, plus the deploy). */
 	atomic_store(&R.mode, FORWARD);
 	t0 = td_now_ms();
-	while (call("acme", "echo") != LUTF_STATUS_OK && td_now_ms() - t0 < 30000)
+	while (tn_call_hi(&node, "acme", "echo") != LUTF_STATUS_OK && td_now_ms() - t0 < 30000)
 		td_sleep_ms(50);
-	cr_assert_eq(call("acme", "echo"), LUTF_STATUS_OK,
+	cr_assert_eq(tn_call_hi(&node, "acme", "echo"), LUTF_STATUS_OK,
 		     "the node never served acme/echo after the relay came up (log %s)", node.log);
 	cr_log_info("served %llu ms after the relay came up",
 		    (unsigned long long)(td_now_ms() - t0));

@@ -69,28 +69,6 @@ static int ctl(const char *url, const char *fmt, ...)
 		r_;                                                                                \
 	})
 
-/* Status of one call of tenant/fn at node d (0xffffffff: no answer). */
-static uint32_t call(struct td *d, const char *tenant, const char *fn)
-{
-	char url[200];
-	struct lutf_client *c = NULL;
-	struct lutf_client_request req = {.input = "hi", .input_len = 2, .timeout_ms = 2000};
-	struct lutf_client_result res = {0};
-	uint32_t st = 0xffffffffu;
-
-	snprintf(url, sizeof(url), "unix://%s/lutf.sock", d->run);
-	if (lutf_client_connect(url, &c))
-		return st;
-	if (!lutf_client_invoke(c, tenant, fn, &req, &res)) {
-		st = res.status;
-		if (st == LUTF_STATUS_OK && (res.output_len != 2 || memcmp(res.output, "hi", 2)))
-			st = 0xfffffffeu; /* a wrong answer */
-	}
-	lutf_client_result_release(&res);
-	lutf_client_close(c);
-	return st;
-}
-
 /* "active", "paused" or "" (not listed) for tenant/fn at node d. */
 static void state(struct td *d, const char *tenant, const char *fn, char *out, size_t cap)
 {
@@ -122,7 +100,7 @@ static long wait_call(struct td *d, const char *tenant, const char *fn, uint32_t
 	uint64_t t0 = td_now_ms();
 
 	do {
-		if (call(d, tenant, fn) == want)
+		if (tn_call_hi(d, tenant, fn) == want)
 			return (long)(td_now_ms() - t0);
 		td_sleep_ms(10);
 	} while (td_now_ms() - t0 < ms);
@@ -243,7 +221,7 @@ Test(cluster, registry_converges_and_survives_bad_input, .fini = teardown, .time
 	for (int i = 1; i < 3; i++)
 		cr_assert(wait_state(&node[i], "acme", "echo", "active", bound_ms()) >= 0,
 			  "node %d: not resumed in time", i);
-	cr_assert_eq(call(&node[2], "acme", "echo"), LUTF_STATUS_OK);
+	cr_assert_eq(tn_call_hi(&node[2], "acme", "echo"), LUTF_STATUS_OK);
 	cr_assert_eq(ctl(url0, "delete acme/echo"), 0);
 	for (int i = 1; i < 3; i++)
 		cr_assert(wait_call(&node[i], "acme", "echo", LUTF_STATUS_UNKNOWN_FUNCTION,
@@ -294,7 +272,7 @@ Test(cluster, registry_converges_and_survives_bad_input, .fini = teardown, .time
 			  "node %d did not log the malformed manifest", i);
 		cr_assert(wait_log(&node[i], "artifact digest mismatch", 3000),
 			  "node %d did not refuse the tampered artifact", i);
-		cr_assert_eq(call(&node[i], "evil", "echo"), LUTF_STATUS_UNKNOWN_FUNCTION,
+		cr_assert_eq(tn_call_hi(&node[i], "evil", "echo"), LUTF_STATUS_UNKNOWN_FUNCTION,
 			     "node %d loaded a tampered artifact", i);
 		cr_assert_eq(waitpid(node[i].pid, NULL, WNOHANG), 0, "lutfd %d died", i);
 	}
@@ -312,12 +290,12 @@ Test(cluster, registry_converges_and_survives_bad_input, .fini = teardown, .time
 		     0);
 	cr_assert(wait_state(&node[1], "acme", "late", "active", bound_ms()) >= 0);
 	{
-		uint32_t st = call(&node[2], "acme", "echo");
+		uint32_t st = tn_call_hi(&node[2], "acme", "echo");
 
 		cr_assert_eq(st, LUTF_STATUS_OK,
 			     "a cut-off node stopped serving its local function (status %#x)", st);
 	}
-	cr_assert_eq(call(&node[2], "acme", "late"), LUTF_STATUS_UNKNOWN_FUNCTION);
+	cr_assert_eq(tn_call_hi(&node[2], "acme", "late"), LUTF_STATUS_UNKNOWN_FUNCTION);
 	/* NATS comes back: node 2 catches up with both changes. */
 	tn_relay_restore(&relay);
 	cr_assert(wait_state(&node[2], "acme", "echo", "paused", 10000) >= 0,
@@ -436,7 +414,7 @@ Test(cluster, forwarded_calls_keep_their_answers, .fini = teardown, .timeout = 6
 	t = wait_call(&node[0], "acme", "echo", LUTF_STATUS_OK, 5000);
 	cr_assert(t >= 0, "node 0 never forwarded acme/echo to node 1");
 	cr_log_info("node 0 forwards acme/echo after %ld ms", t);
-	cr_assert_eq(call(&node[0], "acme", "echo"), LUTF_STATUS_OK, "wrong forwarded output");
+	cr_assert_eq(tn_call_hi(&node[0], "acme", "echo"), LUTF_STATUS_OK, "wrong forwarded output");
 	/* Typed errors cross unchanged: the crash (status and signal) ... */
 	st0 = call_detail(&node[0], "acme", "crash", &d0);
 	cr_assert(wait_call(&node[1], "acme", "echo", LUTF_STATUS_OK, 5000) >= 0);
@@ -445,7 +423,7 @@ Test(cluster, forwarded_calls_keep_their_answers, .fini = teardown, .timeout = 6
 	cr_assert_eq(st0, st1);
 	cr_assert_eq(d0, d1, "detail %u forwarded, %u local", d0, d1);
 	/* ... and a function no node serves. */
-	cr_assert_eq(call(&node[0], "acme", "nosuch"), LUTF_STATUS_UNKNOWN_FUNCTION);
+	cr_assert_eq(tn_call_hi(&node[0], "acme", "nosuch"), LUTF_STATUS_UNKNOWN_FUNCTION);
 	cr_assert(wait_call(&node[1], "acme", "echo", LUTF_STATUS_OK, 5000) >= 0);
 
 	{
@@ -480,7 +458,7 @@ Test(cluster, forwarded_calls_keep_their_answers, .fini = teardown, .timeout = 6
 		state(&node[1], "solo", "solo", s1, sizeof(s1));
 		cr_assert(!s0[0] != !s1[0], "replicas 1 but on %s",
 			  s0[0] && s1[0] ? "both" : "none");
-		cr_assert_eq(call(&node[!placed], "solo", "solo"), LUTF_STATUS_OK,
+		cr_assert_eq(tn_call_hi(&node[!placed], "solo", "solo"), LUTF_STATUS_OK,
 			     "node %d did not forward to the replica", !placed);
 		/* The replica's node dies: after its heartbeat expires the other takes it. */
 		td_stop(&node[placed]);
