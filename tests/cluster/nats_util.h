@@ -416,26 +416,37 @@ static inline uint64_t tn_metric(struct td *d, const char *name)
 }
 
 /* Status of one call of tenant/fn (input "hi", an echo) at node d's data
- * socket: 0xffffffff no answer, 0xfffffffe an OK with the wrong output. */
-static inline uint32_t tn_call_hi(struct td *d, const char *tenant, const char *fn)
+ * socket, and its detail when detail is given: 0xffffffff no answer,
+ * 0xfffffffe an OK with the wrong output. */
+static inline uint32_t tn_call_detail(struct td *d, const char *tenant, const char *fn,
+				      uint32_t *detail)
 {
 	char url[200];
 	struct lutf_client *c = NULL;
-	struct lutf_client_request req = {.input = "hi", .input_len = 2, .timeout_ms = 2000};
+	struct lutf_client_request req = {.input = "hi", .input_len = 2, .timeout_ms = 3000};
 	struct lutf_client_result res = {0};
 	uint32_t st = 0xffffffffu;
 
+	if (detail)
+		*detail = 0;
 	snprintf(url, sizeof(url), "unix://%s/lutf.sock", d->run);
 	if (lutf_client_connect(url, &c))
 		return st;
 	if (!lutf_client_invoke(c, tenant, fn, &req, &res)) {
 		st = res.status;
+		if (detail)
+			*detail = res.detail;
 		if (st == LUTF_STATUS_OK && (res.output_len != 2 || memcmp(res.output, "hi", 2)))
 			st = 0xfffffffeu; /* a wrong answer */
 	}
 	lutf_client_result_release(&res);
 	lutf_client_close(c);
 	return st;
+}
+
+static inline uint32_t tn_call_hi(struct td *d, const char *tenant, const char *fn)
+{
+	return tn_call_detail(d, tenant, fn, NULL);
 }
 
 #endif /* LUTF_TEST_NATS_UTIL_H */

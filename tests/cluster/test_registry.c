@@ -325,28 +325,6 @@ Test(cluster, bad_cluster_url_refused_at_start, .fini = teardown, .timeout = 30)
 		  node[0].log);
 }
 
-/* One call's status and detail at node d (tenant/fn, input "hi"). */
-static uint32_t call_detail(struct td *d, const char *tenant, const char *fn, uint32_t *detail)
-{
-	char url[200];
-	struct lutf_client *c = NULL;
-	struct lutf_client_request req = {.input = "hi", .input_len = 2, .timeout_ms = 3000};
-	struct lutf_client_result res = {0};
-	uint32_t st = 0xffffffffu;
-
-	*detail = 0;
-	snprintf(url, sizeof(url), "unix://%s/lutf.sock", d->run);
-	if (lutf_client_connect(url, &c))
-		return st;
-	if (!lutf_client_invoke(c, tenant, fn, &req, &res)) {
-		st = res.status;
-		*detail = res.detail;
-	}
-	lutf_client_result_release(&res);
-	lutf_client_close(c);
-	return st;
-}
-
 static int cmp_u64(const void *a, const void *b)
 {
 	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
@@ -416,9 +394,9 @@ Test(cluster, forwarded_calls_keep_their_answers, .fini = teardown, .timeout = 6
 	cr_log_info("node 0 forwards acme/echo after %ld ms", t);
 	cr_assert_eq(tn_call_hi(&node[0], "acme", "echo"), LUTF_STATUS_OK, "wrong forwarded output");
 	/* Typed errors cross unchanged: the crash (status and signal) ... */
-	st0 = call_detail(&node[0], "acme", "crash", &d0);
+	st0 = tn_call_detail(&node[0], "acme", "crash", &d0);
 	cr_assert(wait_call(&node[1], "acme", "echo", LUTF_STATUS_OK, 5000) >= 0);
-	st1 = call_detail(&node[1], "acme", "crash", &d1);
+	st1 = tn_call_detail(&node[1], "acme", "crash", &d1);
 	cr_assert_eq(st0, LUTF_STATUS_CRASHED, "forwarded crash answered %u", st0);
 	cr_assert_eq(st0, st1);
 	cr_assert_eq(d0, d1, "detail %u forwarded, %u local", d0, d1);
