@@ -661,7 +661,6 @@ static uint32_t lutfd_spin_us(void)
 		   : LUTFD_SPIN_US_MANY;
 }
 
-
 static void engine_config(struct lutf_config *c, const char *tenant)
 {
 	lutf_config_init(c);
