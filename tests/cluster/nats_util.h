@@ -449,4 +449,28 @@ static inline uint32_t tn_call_hi(struct td *d, const char *tenant, const char *
 	return tn_call_detail(d, tenant, fn, NULL);
 }
 
+/* Is text in lutfd d's log now? */
+static inline bool tn_log_has(struct td *d, const char *text)
+{
+	size_t len = 0;
+	uint8_t *log = td_slurp(d->log, &len);
+	bool hit = log && memmem(log, len, text, strlen(text));
+
+	free(log);
+	return hit;
+}
+
+/* Wait (up to ms) for text in lutfd d's log. */
+static inline bool tn_wait_log(struct td *d, const char *text, uint64_t ms)
+{
+	uint64_t t0 = td_now_ms();
+
+	while (!tn_log_has(d, text)) {
+		if (td_now_ms() - t0 >= ms)
+			return false;
+		td_sleep_ms(20);
+	}
+	return true;
+}
+
 #endif /* LUTF_TEST_NATS_UTIL_H */

@@ -33,20 +33,10 @@ static void teardown(void)
 	tn_stop(&nats);
 }
 
+/* acme/echo answers OK (and its own input) at node d. */
 static bool served(struct td *d)
 {
-	char url[200];
-	struct lutf_client *c = NULL;
-	struct lutf_client_request req = {.input = "x", .input_len = 1, .timeout_ms = 2000};
-	struct lutf_client_result res = {0};
-	bool ok = false;
-
-	snprintf(url, sizeof(url), "unix://%s/lutf.sock", d->run);
-	if (!lutf_client_connect(url, &c) && !lutf_client_invoke(c, "acme", "echo", &req, &res))
-		ok = res.status == LUTF_STATUS_OK;
-	lutf_client_result_release(&res);
-	lutf_client_close(c);
-	return ok;
+	return tn_call_hi(d, "acme", "echo") == LUTF_STATUS_OK;
 }
 
 Test(cluster, async_calls_survive_kills, .fini = teardown, .timeout = 120)
@@ -219,13 +209,44 @@ static void start_bounded_pair(struct lutf_cluster **c)
  * of its async calls on lutfd at once, so none meets lutfd's OVERLOADED
  * (which would be retried with backoff, and after 5 tries dead-lettered).
  * 16 calls of 300 ms on 2 nodes take at least 16 / (2 x 2) x 300 ms. */
+/* Wait (up to ms) until every call <prefix>-0 .. n-1 has a stored result or
+ * a dead letter; *match counts those that ended with want (status; dead
+ * letter or not as want_dead), *other the rest. */
+static void wait_results(struct lutf_cluster *c, const char *prefix, int n, uint32_t want,
+			 bool want_dead, uint64_t ms, int *match, int *other)
+{
+	uint64_t until = td_now_ms() + ms;
+	char msg[300];
+
+	*match = *other = 0;
+	while (*match + *other < n && td_now_ms() < until) {
+		*match = *other = 0;
+		for (int i = 0; i < n; i++) {
+			struct lutf_cluster_reply r;
+			char id[LUTF_CLUSTER_ID];
+			bool dead;
+
+			snprintf(id, sizeof(id), "%s-%d", prefix, i);
+			if (lutf_cluster_result_get(c, id, &r, &dead, msg, sizeof(msg)))
+				continue;
+			if (dead == want_dead && r.status == want)
+				(*match)++;
+			else
+				(*other)++;
+			free(r.output);
+		}
+		if (*match + *other < n)
+			td_sleep_ms(20);
+	}
+}
+
 Test(cluster, async_respects_max_concurrency, .fini = teardown, .timeout = 120)
 {
 	const int n = 16;
 	struct lutf_cluster *c = NULL;
 	char msg[300];
 	int ok = 0, other = 0;
-	uint64_t t0, until, took, retried;
+	uint64_t t0, took, retried;
 
 	start_bounded_pair(&c);
 	td_sleep_ms(300); /* the node thread pushes the bound right after converging */
@@ -239,26 +260,7 @@ Test(cluster, async_respects_max_concurrency, .fini = teardown, .timeout = 120)
 						       sizeof(msg)),
 			     0, "%s", msg);
 	}
-	until = td_now_ms() + 60000;
-	while (ok + other < n && td_now_ms() < until) {
-		ok = other = 0;
-		for (int i = 0; i < n; i++) {
-			struct lutf_cluster_reply r;
-			char id[LUTF_CLUSTER_ID];
-			bool dead;
-
-			snprintf(id, sizeof(id), "nap-%d", i);
-			if (lutf_cluster_result_get(c, id, &r, &dead, msg, sizeof(msg)))
-				continue;
-			if (!dead && r.status == LUTF_STATUS_OK)
-				ok++;
-			else
-				other++;
-			free(r.output);
-		}
-		if (ok + other < n)
-			td_sleep_ms(20);
-	}
+	wait_results(c, "nap", n, LUTF_STATUS_OK, false, 60000, &ok, &other);
 	took = td_now_ms() - t0;
 	retried = tn_metric(&node[0], "lutf_cluster_async_total{result=\"retried\"}") +
 		  tn_metric(&node[1], "lutf_cluster_async_total{result=\"retried\"}");
@@ -373,7 +375,7 @@ Test(cluster, async_bounded_backlog_shared_by_nodes, .fini = teardown, .timeout 
 	struct lutf_cluster *c = NULL;
 	char msg[300];
 	int ok = 0, other = 0;
-	uint64_t t0, until, took, retried, ran[2];
+	uint64_t t0, took, retried, ran[2];
 
 	start_bounded_pair(&c);
 	for (int i = 0; i < 2; i++) {
@@ -394,26 +396,7 @@ Test(cluster, async_bounded_backlog_shared_by_nodes, .fini = teardown, .timeout 
 	t0 = td_now_ms();
 	cr_assert(td_start_again(&node[1]), "lutfd 1 did not restart");
 	cr_log_info("node 1 up %" PRIu64 " ms after node 0", td_now_ms() - t0);
-	until = td_now_ms() + 60000;
-	while (ok + other < n && td_now_ms() < until) {
-		ok = other = 0;
-		for (int i = 0; i < n; i++) {
-			struct lutf_cluster_reply r;
-			char id[LUTF_CLUSTER_ID];
-			bool dead;
-
-			snprintf(id, sizeof(id), "share-%d", i);
-			if (lutf_cluster_result_get(c, id, &r, &dead, msg, sizeof(msg)))
-				continue;
-			if (!dead && r.status == LUTF_STATUS_OK)
-				ok++;
-			else
-				other++;
-			free(r.output);
-		}
-		if (ok + other < n)
-			td_sleep_ms(20);
-	}
+	wait_results(c, "share", n, LUTF_STATUS_OK, false, 60000, &ok, &other);
 	took = td_now_ms() - t0;
 	for (int i = 0; i < 2; i++)
 		ran[i] = tn_metric(&node[i], "lutf_cluster_async_total{result=\"done\"}");
@@ -475,26 +458,7 @@ Test(cluster, async_retry_budget_counts_runs, .fini = teardown, .timeout = 120)
 	}
 	for (int i = 0; i < 2; i++)
 		cr_assert(td_start_again(&node[i]), "lutfd %d did not restart", i);
-	until = td_now_ms() + 60000;
-	while (dead + other < n && td_now_ms() < until) {
-		dead = other = 0;
-		for (int i = 0; i < n; i++) {
-			struct lutf_cluster_reply r;
-			char id[LUTF_CLUSTER_ID];
-			bool isdead;
-
-			snprintf(id, sizeof(id), "boom-%d", i);
-			if (lutf_cluster_result_get(c, id, &r, &isdead, msg, sizeof(msg)))
-				continue;
-			if (isdead && r.status == LUTF_STATUS_CRASHED)
-				dead++;
-			else
-				other++;
-			free(r.output);
-		}
-		if (dead + other < n)
-			td_sleep_ms(50);
-	}
+	wait_results(c, "boom", n, LUTF_STATUS_CRASHED, true, 60000, &dead, &other);
 	retried = tn_metric(&node[0], "lutf_cluster_async_total{result=\"retried\"}") +
 		  tn_metric(&node[1], "lutf_cluster_async_total{result=\"retried\"}");
 	dl = tn_metric(&node[0], "lutf_cluster_async_total{result=\"dead_letter\"}") +

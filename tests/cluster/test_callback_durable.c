@@ -123,20 +123,10 @@ static void teardown(void)
 	tn_stop(&nats);
 }
 
+/* acme/echo answers OK (and its own input) at node d. */
 static bool served(struct td *d)
 {
-	char url[200];
-	struct lutf_client *c = NULL;
-	struct lutf_client_request req = {.input = "x", .input_len = 1, .timeout_ms = 2000};
-	struct lutf_client_result res = {0};
-	bool ok = false;
-
-	snprintf(url, sizeof(url), "unix://%s/lutf.sock", d->run);
-	if (!lutf_client_connect(url, &c) && !lutf_client_invoke(c, "acme", "echo", &req, &res))
-		ok = res.status == LUTF_STATUS_OK;
-	lutf_client_result_release(&res);
-	lutf_client_close(c);
-	return ok;
+	return tn_call_hi(d, "acme", "echo") == LUTF_STATUS_OK;
 }
 
 static void start_node(int i, const char *const *env)

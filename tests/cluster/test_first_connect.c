@@ -134,16 +134,6 @@ static void teardown(void)
 	tn_stop(&nats);
 }
 
-static bool log_has(const char *text)
-{
-	size_t len = 0;
-	uint8_t *log = td_slurp(node.log, &len);
-	bool hit = log && memmem(log, len, text, strlen(text));
-
-	free(log);
-	return hit;
-}
-
 Test(cluster, first_connect_with_a_failed_handshake_is_retried, .fini = teardown, .timeout = 120)
 {
 	char extra[256], cmd[1024];
@@ -170,8 +160,8 @@ Test(cluster, first_connect_with_a_failed_handshake_is_retried, .fini = teardown
 		      "the node dialled %u times in 20 s: it gave up on NATS (log %s)",
 		      atomic_load(&R.bad), node.log);
 	cr_log_info("4 failed handshakes after %llu ms", (unsigned long long)(td_now_ms() - t0));
-	cr_assert(log_has("connecting again"), "no redial in the log (%s)", node.log);
-	cr_assert(!log_has("in step with the registry"), "in step through a dead relay?");
+	cr_assert(tn_log_has(&node, "connecting again"), "no redial in the log (%s)", node.log);
+	cr_assert(!tn_log_has(&node, "in step with the registry"), "in step through a dead relay?");
 
 	/* Meanwhile the registry gets a function (straight to the server). */
 	snprintf(cmd, sizeof(cmd),
@@ -180,7 +170,8 @@ Test(cluster, first_connect_with_a_failed_handshake_is_retried, .fini = teardown
 		 LUTFCTL_BIN, nats.port[0], APP);
 	st = system(cmd);
 	cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0, "cluster deploy failed");
-	cr_assert_neq(tn_call_hi(&node, "acme", "echo"), LUTF_STATUS_OK, "served before it could know");
+	cr_assert_neq(tn_call_hi(&node, "acme", "echo"), LUTF_STATUS_OK,
+		      "served before it could know");
 
 	/* The relay reaches the server now: the node converges on its own
 	 * (within the backoff's 5 s cap, plus the deploy). */
@@ -197,9 +188,9 @@ Test(cluster, first_connect_with_a_failed_handshake_is_retried, .fini = teardown
 	cr_assert_eq(waitpid(pid, NULL, WNOHANG), 0, "lutfd exited (a restart is not the fix)");
 	/* logged right after the deploy it applied: a call may answer first */
 	t0 = td_now_ms();
-	while (!log_has("in step with the registry") && td_now_ms() - t0 < 5000)
+	while (!tn_log_has(&node, "in step with the registry") && td_now_ms() - t0 < 5000)
 		td_sleep_ms(20);
-	cr_assert(log_has("in step with the registry"), "log %s", node.log);
+	cr_assert(tn_log_has(&node, "in step with the registry"), "log %s", node.log);
 }
 
 /* lutfd asked to stop while its cluster module redials (a dial held by the

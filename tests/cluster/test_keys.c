@@ -194,23 +194,6 @@ static long wait_tcp(struct td *d, const char *key, uint32_t want, uint64_t ms)
 	return -1;
 }
 
-static bool wait_log(struct td *d, const char *text, uint64_t ms)
-{
-	uint64_t t0 = td_now_ms();
-
-	do {
-		size_t len = 0;
-		uint8_t *log = td_slurp(d->log, &len);
-		bool hit = log && memmem(log, len, text, strlen(text));
-
-		free(log);
-		if (hit)
-			return true;
-		td_sleep_ms(20);
-	} while (td_now_ms() - t0 < ms);
-	return false;
-}
-
 /* The id of a key "lutf_<id>_<secret>". */
 static void id_of(const char *key, char id[17])
 {
@@ -286,7 +269,7 @@ static void start_cluster(void)
 		cr_assert(td_start(&node[i], extra), "lutfd %d did not start", i);
 	}
 	for (int i = 0; i < 3; i++)
-		cr_assert(wait_log(&node[i], "in step with the registry", 15000),
+		cr_assert(tn_wait_log(&node[i], "in step with the registry", 15000),
 			  "node %d never read the registry (log %s)", i, node[i].log);
 	tn_url(&nats, 0, url0, sizeof(url0));
 	cr_assert_eq(
@@ -439,14 +422,14 @@ Test(cluster_keys, hostile_entries_refused, .fini = teardown, .timeout = 150)
 	n = snprintf(val, sizeof(val),
 		     "lutf_key=1\ntenant=acme\nhash=abcd\ncreated=1\nrevoked=0\n");
 	cr_assert_eq(raw_put("00000000000000a1", val, (size_t)n), NATS_OK);
-	cr_assert(wait_log(&node[1], "entry 00000000000000a1 (revision", 5000),
+	cr_assert(tn_wait_log(&node[1], "entry 00000000000000a1 (revision", 5000),
 		  "a short hash was not refused with a log line");
 	cr_assert_eq(raw_put("NOT-AN-ID", "x", 1), NATS_OK);
-	cr_assert(wait_log(&node[1], "entry 'NOT-AN-ID' refused", 5000));
+	cr_assert(tn_wait_log(&node[1], "entry 'NOT-AN-ID' refused", 5000));
 	cr_assert_eq(raw_put("00000000000000a2", "lutf_key=1\nowner=root\n", 22), NATS_OK);
-	cr_assert(wait_log(&node[1], "entry 00000000000000a2 (revision", 5000));
+	cr_assert(tn_wait_log(&node[1], "entry 00000000000000a2 (revision", 5000));
 	cr_assert_eq(raw_put("00000000000000a3", "lutf_key=1\0tenant=acme", 22), NATS_OK);
-	cr_assert(wait_log(&node[1], "entry 00000000000000a3 (revision", 5000));
+	cr_assert(tn_wait_log(&node[1], "entry 00000000000000a3 (revision", 5000));
 
 	/* A well-formed key of a tenant with no function: refused, logged. */
 	randombytes_buf(secret, sizeof(secret));
@@ -454,12 +437,12 @@ Test(cluster_keys, hostile_entries_refused, .fini = teardown, .timeout = 150)
 	crypto_generichash(k.hash, sizeof(k.hash), secret, sizeof(secret), NULL, 0);
 	n = lutf_cluster_key_encode(&k, val, sizeof(val));
 	cr_assert_eq(raw_put("00000000000000b1", val, (size_t)n), NATS_OK);
-	cr_assert(wait_log(&node[1], "entry 00000000000000b1 refused: tenant ghost", 5000));
+	cr_assert(tn_wait_log(&node[1], "entry 00000000000000b1 refused: tenant ghost", 5000));
 
 	/* A huge value: the bucket refuses it (max value size) or the node does. */
 	memset(huge, 'a', sizeof(huge));
 	if (raw_put("00000000000000c1", huge, sizeof(huge)) == NATS_OK)
-		cr_assert(wait_log(&node[1], "entry 00000000000000c1 (revision", 5000));
+		cr_assert(tn_wait_log(&node[1], "entry 00000000000000c1 (revision", 5000));
 
 	/* A revoked key put back as active (same hash): stays revoked. */
 	cr_assert_eq(ctl(url0, NULL, 0, "key revoke acme %s", id), 0);
@@ -491,7 +474,7 @@ Test(cluster_keys, hostile_entries_refused, .fini = teardown, .timeout = 150)
 		jsCtx_Destroy(js);
 		natsConnection_Destroy(nc);
 	}
-	cr_assert(wait_log(&node[1], "refused as active: it was revoked", 5000));
+	cr_assert(tn_wait_log(&node[1], "refused as active: it was revoked", 5000));
 	cr_assert_eq(call_tcp(&node[1], key), LUTF_STATUS_FORBIDDEN, "a revoked key came back");
 
 	/* A clash: a local key of node 1 and a cluster entry of its id. */
@@ -518,7 +501,7 @@ Test(cluster_keys, hostile_entries_refused, .fini = teardown, .timeout = 150)
 	randombytes_buf(k.hash, sizeof(k.hash)); /* another secret's hash */
 	n = lutf_cluster_key_encode(&k, val, sizeof(val));
 	cr_assert_eq(raw_put(lid, val, (size_t)n), NATS_OK);
-	cr_assert(wait_log(&node[1], "refused: a local key of tenant acme has this id", 5000));
+	cr_assert(tn_wait_log(&node[1], "refused: a local key of tenant acme has this id", 5000));
 	cr_assert_eq(call_tcp(&node[1], lkey), LUTF_STATUS_OK, "the local key lost a clash");
 	/* The cluster revokes that id: the local key goes too. */
 	k.revoked = 2;

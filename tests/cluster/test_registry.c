@@ -122,24 +122,6 @@ static long wait_state(struct td *d, const char *tenant, const char *fn, const c
 	return -1;
 }
 
-/* Wait (up to ms) for text in node d's log. */
-static bool wait_log(struct td *d, const char *text, uint64_t ms)
-{
-	uint64_t t0 = td_now_ms();
-
-	do {
-		size_t len = 0;
-		uint8_t *log = td_slurp(d->log, &len);
-		bool hit = log && memmem(log, len, text, strlen(text));
-
-		free(log);
-		if (hit)
-			return true;
-		td_sleep_ms(20);
-	} while (td_now_ms() - t0 < ms);
-	return false;
-}
-
 /* Wait (up to ms) until "lutfctl cluster status" shows three nodes that run
  * every one of nfns function revisions (heartbeats come every second). */
 static bool status_in_step(const char *url, unsigned nfns, uint64_t ms)
@@ -182,7 +164,7 @@ static void start_cluster(void)
 		cr_assert(td_start(&node[i], extra), "lutfd %d did not start", i);
 	}
 	for (int i = 0; i < 3; i++)
-		cr_assert(wait_log(&node[i], "in step with the registry", 15000),
+		cr_assert(tn_wait_log(&node[i], "in step with the registry", 15000),
 			  "node %d never read the registry (log %s)", i, node[i].log);
 }
 
@@ -268,9 +250,9 @@ Test(cluster, registry_converges_and_survives_bad_input, .fini = teardown, .time
 		free(so);
 	}
 	for (int i = 0; i < 3; i++) {
-		cr_assert(wait_log(&node[i], "malformed manifest for key 'acme.bad'", 3000),
+		cr_assert(tn_wait_log(&node[i], "malformed manifest for key 'acme.bad'", 3000),
 			  "node %d did not log the malformed manifest", i);
-		cr_assert(wait_log(&node[i], "artifact digest mismatch", 3000),
+		cr_assert(tn_wait_log(&node[i], "artifact digest mismatch", 3000),
 			  "node %d did not refuse the tampered artifact", i);
 		cr_assert_eq(tn_call_hi(&node[i], "evil", "echo"), LUTF_STATUS_UNKNOWN_FUNCTION,
 			     "node %d loaded a tampered artifact", i);
@@ -321,7 +303,7 @@ Test(cluster, bad_cluster_url_refused_at_start, .fini = teardown, .timeout = 30)
 	/* td_start sees lutfd exit before it writes its pid file. */
 	cr_assert_not(td_start(&node[0], "cluster = http://127.0.0.1:1\n"),
 		      "lutfd started with a cluster URL that is not nats://");
-	cr_assert(wait_log(&node[0], "is not nats://host:port", 1000), "no clear error in %s",
+	cr_assert(tn_wait_log(&node[0], "is not nats://host:port", 1000), "no clear error in %s",
 		  node[0].log);
 }
 
@@ -379,7 +361,7 @@ Test(cluster, forwarded_calls_keep_their_answers, .fini = teardown, .timeout = 6
 		snprintf(extra, sizeof(extra), "cluster = %s\ncluster_node = node%d\n", nats.url,
 			 i);
 		cr_assert(td_start(&node[i], extra), "lutfd %d did not start", i);
-		cr_assert(wait_log(&node[i], "in step with the registry", 15000));
+		cr_assert(tn_wait_log(&node[i], "in step with the registry", 15000));
 	}
 	snprintf(url, sizeof(url), "unix://%s/control.sock", node[1].run);
 	cr_assert_eq(lutf_client_connect(url, &c), 0);
@@ -392,7 +374,8 @@ Test(cluster, forwarded_calls_keep_their_answers, .fini = teardown, .timeout = 6
 	t = wait_call(&node[0], "acme", "echo", LUTF_STATUS_OK, 5000);
 	cr_assert(t >= 0, "node 0 never forwarded acme/echo to node 1");
 	cr_log_info("node 0 forwards acme/echo after %ld ms", t);
-	cr_assert_eq(tn_call_hi(&node[0], "acme", "echo"), LUTF_STATUS_OK, "wrong forwarded output");
+	cr_assert_eq(tn_call_hi(&node[0], "acme", "echo"), LUTF_STATUS_OK,
+		     "wrong forwarded output");
 	/* Typed errors cross unchanged: the crash (status and signal) ... */
 	st0 = tn_call_detail(&node[0], "acme", "crash", &d0);
 	cr_assert(wait_call(&node[1], "acme", "echo", LUTF_STATUS_OK, 5000) >= 0);
