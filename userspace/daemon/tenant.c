@@ -640,25 +640,51 @@ void lutfd_worker_queue_start(struct lutfd_tenant *t)
 }
 /*
  * How long a worker's Labor spins on an empty Cart before it parks, when the
- * config file does not say: 50 us when lutfd (whose CPU set its workers
- * inherit) may run on more than one CPU, 20 when on one. At one connection
- * the next call arrives ~30 us after the last answer: a Labor that still
- * spins takes it through memory instead of a futex wake-up on another CPU
- * (bench/http unpinned, p99 at 1 connection 156 -> 129 us, p50 75 -> 32 us,
- * docs/performance.md). On one CPU the spinner only delays the thread it
- * waits for (pinned, 100 us: 0.94x -> 0.60x nginx at 64 connections), so
- * it keeps the old 20 us. The price: up to 50 us of CPU after a call when
- * calls come further apart (idle: none).
+ * config file does not say: 50 us when the worker may use more than one CPU,
+ * 20 when at most one. At one connection the next call arrives ~30 us after
+ * the last answer: a Labor that still spins takes it through memory instead
+ * of a futex wake-up on another CPU (bench/http unpinned, p99 at 1 connection
+ * 156 -> 129 us, p50 75 -> 32 us, docs/performance.md). On one CPU the
+ * spinner only delays the thread it waits for (pinned, 100 us: 0.94x ->
+ * 0.60x nginx at 64 connections), so it keeps the old 20 us. The price: up
+ * to 50 us of CPU after a call when calls come further apart (idle: none).
+ *
+ * "May use" is the smallest of: lutfd's CPU set (its workers inherit it),
+ * the CPU quota of lutfd's own cgroup and of every cgroup above it (a
+ * systemd CPUQuota=, a container's limit), and tenant_cpu_pct when tenant
+ * cgroups enforce it. Under a quota of one CPU or less a spin is paid from
+ * the same budget as the calls. Logged when it first decides, and again
+ * whenever the answer changes (lutfd's CPU set or quota moved).
  */
 static uint32_t lutfd_spin_us(void)
 {
+	static uint32_t logged = UINT32_MAX;
+	uint32_t milli = 0, quota, us;
+	const char *why = "CPU set";
 	cpu_set_t set;
 
 	if (g_cfg.spin_us != LUTFD_SPIN_AUTO)
 		return g_cfg.spin_us;
-	return sched_getaffinity(0, sizeof(set), &set) == 0 && CPU_COUNT(&set) == 1
-		   ? LUTFD_SPIN_US_ONE
-		   : LUTFD_SPIN_US_MANY;
+	if (sched_getaffinity(0, sizeof(set), &set) == 0)
+		milli = (uint32_t)CPU_COUNT(&set) * 1000u;
+	if (!milli)
+		milli = 2000; /* unknown: as on more than one */
+	quota = lutfd_cg_own_cpu_milli();
+	if (quota < milli) {
+		milli = quota;
+		why = "lutfd's cgroup CPU quota";
+	}
+	if (g_cg.mode != LUTFD_CG_NONE && g_cfg.tenant_cpu_pct &&
+	    g_cfg.tenant_cpu_pct * 10u < milli) {
+		milli = g_cfg.tenant_cpu_pct * 10u;
+		why = "tenant_cpu_pct";
+	}
+	us = milli > 1000 ? LUTFD_SPIN_US_MANY : LUTFD_SPIN_US_ONE;
+	/* Relaxed: read and written by lutfd's main thread only; a log line. */
+	if (__atomic_exchange_n(&logged, us, __ATOMIC_RELAXED) != us)
+		lutfd_log("spin_us unset: %u us (workers may use %u.%02u CPUs: %s)", us,
+			  milli / 1000, milli % 1000 / 10, why);
+	return us;
 }
 
 static void engine_config(struct lutf_config *c, const char *tenant)

@@ -159,6 +159,79 @@ static int v2_mount(char *out, size_t cap)
 	return err;
 }
 
+/* The mount point of the cgroup v1 hierarchy that holds controller ctrl, from
+ * /proc/self/mountinfo. Returns 0 or -ENOENT. */
+static int v1_mount(const char *ctrl, char *out, size_t cap)
+{
+	FILE *fp = fopen("/proc/self/mountinfo", "re");
+	char line[PATH_MAX * 2];
+	int err = -ENOENT;
+
+	while (fp && err && fgets(line, sizeof(line), fp)) {
+		char mnt[PATH_MAX], opts[512], *dash = strstr(line, " - ");
+
+		if (!dash || strncmp(dash + 3, "cgroup ", 7) ||
+		    sscanf(dash + 3, "%*s %*s %511s", opts) != 1 || !has_word(opts, ctrl))
+			continue;
+		if (sscanf(line, "%*s %*s %*s %*s %4095s", mnt) == 1)
+			err = fmt(out, cap, "%s", mnt) ? 0 : -ENAMETOOLONG;
+	}
+	if (fp)
+		fclose(fp);
+	return err;
+}
+
+/* The smallest CPU quota on the way from dir up to mnt (both included), in
+ * thousandths of a CPU; UINT32_MAX when none is set. v2 reads cpu.max
+ * ("max 100000" or "<quota> <period>"), v1 cpu.cfs_quota_us (-1: none) over
+ * cpu.cfs_period_us. A file that cannot be read sets no limit. */
+static uint32_t quota_up(char *dir, size_t mnt_len, bool v2)
+{
+	uint32_t best = UINT32_MAX;
+
+	for (;;) {
+		char buf[64], per[32];
+		long long q = -1, p = 0;
+
+		if (v2) {
+			if (get(dir, "cpu.max", buf, sizeof(buf)) > 0 &&
+			    sscanf(buf, "%lld %lld", &q, &p) != 2)
+				q = -1; /* "max <period>" */
+		} else if (get(dir, "cpu.cfs_quota_us", buf, sizeof(buf)) > 0 &&
+			   get(dir, "cpu.cfs_period_us", per, sizeof(per)) > 0) {
+			q = strtoll(buf, NULL, 10);
+			p = strtoll(per, NULL, 10);
+		}
+		if (q > 0 && p > 0 && (uint64_t)q * 1000 / (uint64_t)p < best)
+			best = (uint32_t)((uint64_t)q * 1000 / (uint64_t)p);
+		if (strlen(dir) <= mnt_len)
+			return best;
+		*strrchr(dir, '/') = 0;
+		if (strlen(dir) < mnt_len)
+			return best;
+	}
+}
+
+uint32_t lutfd_cg_own_cpu_milli(void)
+{
+	char mnt[PATH_MAX], own[PATH_MAX], dir[2 * PATH_MAX];
+	uint32_t best = UINT32_MAX, q;
+
+	/* Both hierarchies may be mounted (hybrid hosts): the cpu controller is
+	 * in one of them; a quota in either counts. */
+	if (v2_mount(mnt, sizeof(mnt)) == 0 && own_path("", own, sizeof(own)) == 0 &&
+	    fmt(dir, sizeof(dir), "%s%s", mnt, own)) {
+		q = quota_up(dir, strlen(mnt), true);
+		best = q < best ? q : best;
+	}
+	if (v1_mount("cpu", mnt, sizeof(mnt)) == 0 && own_path("cpu", own, sizeof(own)) == 0 &&
+	    fmt(dir, sizeof(dir), "%s%s", mnt, own)) {
+		q = quota_up(dir, strlen(mnt), false);
+		best = q < best ? q : best;
+	}
+	return best;
+}
+
 static int mkdir_ok(const char *p)
 {
 	return mkdir(p, 0755) && errno != EEXIST ? -errno : 0;

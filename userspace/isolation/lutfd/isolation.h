@@ -86,6 +86,11 @@ int lutfd_cg_tenant_remove(const struct lutfd_cg *cg, const char *tenant);
 void lutfd_cg_fini(struct lutfd_cg *cg);
 /* "cgroup v2", "cgroup v1" or "rlimits only (<why>)". */
 void lutfd_cg_describe(const struct lutfd_cg *cg, char *buf, size_t cap);
+/* The CPU that lutfd's own cgroup lets it use, in thousandths of a CPU: the
+ * smallest quota (v2 cpu.max, v1 cpu.cfs_quota_us / cpu.cfs_period_us) from
+ * its cgroup up to the root; UINT32_MAX when no quota is set or none can be
+ * read. The tenants' cgroups sit below it (v1) or below cgroup_v2_root. */
+uint32_t lutfd_cg_own_cpu_milli(void);
 /* lutfd's hierarchy (tenant.c). */
 extern struct lutfd_cg g_cg;
 
