@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * lutfd's spin_us when lutfd.conf leaves it unset (tenant.c lutfd_spin_us):
- * 50 us when a tenant's worker may use more than one CPU, 20 when at most
+ * 50 us when a tenant's worker may use more than one CPU, 5 when at most
  * one, where "may use" is the smallest of lutfd's CPU set, the CPU quota of
  * lutfd's own cgroup and those above it, and tenant_cpu_pct. Each case starts
  * a real lutfd, deploys a function (its runtime takes the value) and reads
@@ -109,18 +109,18 @@ Test(spin_auto, more_than_one_cpu_spins_50_us, .fini = teardown)
 		  "line: '%s' (log %s)", line, d.log);
 }
 
-Test(spin_auto, one_cpu_spins_20_us, .fini = teardown)
+Test(spin_auto, one_cpu_spins_5_us, .fini = teardown)
 {
 	const char *line;
 
 	d.pre_exec = pin_cpu0;
 	line = start_and_read(NULL);
 	d.pre_exec = NULL;
-	cr_assert_str_eq(line, "spin_us unset: 20 us (workers may use 1.00 CPUs: CPU set)",
+	cr_assert_str_eq(line, "spin_us unset: 5 us (workers may use 1.00 CPUs: CPU set)",
 			 "log %s", d.log);
 }
 
-Test(spin_auto, tenant_cpu_pct_of_half_a_cpu_spins_20_us, .fini = teardown)
+Test(spin_auto, tenant_cpu_pct_of_half_a_cpu_spins_5_us, .fini = teardown)
 {
 	const char *line;
 
@@ -129,11 +129,11 @@ Test(spin_auto, tenant_cpu_pct_of_half_a_cpu_spins_20_us, .fini = teardown)
 				   !access("/sys/fs/cgroup/cgroup.controllers", R_OK),
 		     "no cgroup cpu controller here: tenant_cpu_pct is not applied");
 	line = start_and_read("tenant_cpu_pct = 50");
-	cr_assert_str_eq(line, "spin_us unset: 20 us (workers may use 0.50 CPUs: tenant_cpu_pct)",
+	cr_assert_str_eq(line, "spin_us unset: 5 us (workers may use 0.50 CPUs: tenant_cpu_pct)",
 			 "log %s", d.log);
 }
 
-Test(spin_auto, cgroup_quota_of_half_a_cpu_spins_20_us, .fini = teardown)
+Test(spin_auto, cgroup_quota_of_half_a_cpu_spins_5_us, .fini = teardown)
 {
 	const char *line;
 	bool v1 = !access("/sys/fs/cgroup/cpu/tasks", W_OK);
@@ -159,7 +159,7 @@ Test(spin_auto, cgroup_quota_of_half_a_cpu_spins_20_us, .fini = teardown)
 	line = start_and_read(NULL);
 	d.pre_exec = NULL;
 	cr_assert_str_eq(line,
-			 "spin_us unset: 20 us (workers may use 0.50 CPUs: lutfd's cgroup CPU quota)",
+			 "spin_us unset: 5 us (workers may use 0.50 CPUs: lutfd's cgroup CPU quota)",
 			 "log %s", d.log);
 }
 

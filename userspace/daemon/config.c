@@ -42,7 +42,7 @@ void lutfd_config_defaults(struct lutfd_config *c)
 	c->max_functions = 256;
 	c->hold_max = 1024;
 	c->timeout_ms = 30000;
-	c->spin_us = LUTFD_SPIN_AUTO; /* tenant.c: 50 us, or 20 on one CPU */
+	c->spin_us = LUTFD_SPIN_AUTO; /* tenant.c: 50 us, or 5 on at most one CPU */
 	c->grace_us = 50;
 	c->poll_us = 200;
 	c->labor_idle_ms = 10000;

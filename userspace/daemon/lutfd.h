@@ -32,10 +32,10 @@
 
 #define LUTFD_TCP_DEFAULT "127.0.0.1:7400" /* listen_tcp; taken: lutfd runs without TCP */
 /* spin_us when the config file does not set it: 50 us when lutfd (and so its
- * workers) may run on more than one CPU, 20 when on one (tenant.c). */
+ * workers) may use more than one CPU, 5 when at most one (tenant.c). */
 #define LUTFD_SPIN_AUTO UINT32_MAX
 #define LUTFD_SPIN_US_MANY 50
-#define LUTFD_SPIN_US_ONE 20
+#define LUTFD_SPIN_US_ONE 5
 
 struct lutfd_config {
 	char state_dir[1024];

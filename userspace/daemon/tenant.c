@@ -641,13 +641,16 @@ void lutfd_worker_queue_start(struct lutfd_tenant *t)
 /*
  * How long a worker's Labor spins on an empty Cart before it parks, when the
  * config file does not say: 50 us when the worker may use more than one CPU,
- * 20 when at most one. At one connection the next call arrives ~30 us after
+ * 5 when at most one. At one connection the next call arrives ~30 us after
  * the last answer: a Labor that still spins takes it through memory instead
  * of a futex wake-up on another CPU (bench/http unpinned, p99 at 1 connection
  * 156 -> 129 us, p50 75 -> 32 us, docs/performance.md). On one CPU the
- * spinner only delays the thread it waits for (pinned, 100 us: 0.94x ->
- * 0.60x nginx at 64 connections), so it keeps the old 20 us. The price: up
- * to 50 us of CPU after a call when calls come further apart (idle: none).
+ * spinner only delays the thread it waits for: pinned, 20 us cost 4.6-4.7 us
+ * of CPU a call at 64 connections against 4.0 with 5 us or none, and p50 at
+ * 1 connection 87-89 us against 73-76; 5 us kept p99 at 1 connection nearer
+ * nginx's than none (per-run ratios 0.48-1.62x, median 0.84x, against
+ * 0.73-1.48x, median 1.42x; performance.md, stop 16). The price: up to 50 us
+ * of CPU after a call when calls come further apart (idle: none).
  *
  * "May use" is the smallest of: lutfd's CPU set (its workers inherit it),
  * the CPU quota of lutfd's own cgroup and of every cgroup above it (a
