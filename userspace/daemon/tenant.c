@@ -677,8 +677,11 @@ static uint32_t lutfd_spin_us(void)
 		milli = quota;
 		why = "lutfd's cgroup CPU quota";
 	}
-	if (g_cg.mode != LUTFD_CG_NONE && g_cfg.tenant_cpu_pct &&
-	    g_cfg.tenant_cpu_pct * 10u < milli) {
+	/* Applied where a cpu controller is (cgroup.c: v2 enables it when
+	 * offered; v1 when the cpu hierarchy is mounted). */
+	if (g_cfg.tenant_cpu_pct && g_cfg.tenant_cpu_pct * 10u < milli &&
+	    (g_cg.mode == LUTFD_CG_V2 ||
+	     (g_cg.mode == LUTFD_CG_V1 && g_cg.base[LUTFD_CG_CPU][0]))) {
 		milli = g_cfg.tenant_cpu_pct * 10u;
 		why = "tenant_cpu_pct";
 	}
