@@ -260,6 +260,7 @@ struct tn_relay {
 	pthread_t th;
 	atomic_bool up, stop; /* relaxed: polled every 20 ms by the relay thread */
 	atomic_bool down;     /* the thread has closed every pair since up went false */
+	atomic_bool stall;    /* relaxed: stop reading what nodes send (a stuck server) */
 	int pair[TN_RELAY_PAIRS][2];
 };
 
@@ -288,7 +289,12 @@ static inline void *tn_relay_main(void *arg)
 		p[0] = (struct pollfd){.fd = r->lfd, .events = POLLIN};
 		for (int i = 0; i < TN_RELAY_PAIRS; i++)
 			for (int k = 0; k < 2; k++)
-				p[n++] = (struct pollfd){.fd = r->pair[i][k], .events = POLLIN};
+				p[n++] = (struct pollfd){
+				    .fd = r->pair[i][k],
+				    .events = k == 0 && atomic_load_explicit(&r->stall,
+									     memory_order_relaxed)
+						  ? 0
+						  : POLLIN};
 		if (poll(p, (nfds_t)n, 20) <= 0)
 			continue;
 		/* Cut while poll slept: nothing that arrived since is relayed. */
@@ -362,6 +368,15 @@ static inline void tn_relay_cut(struct tn_relay *r)
 	atomic_store(&r->up, false);
 	for (int i = 0; i < 5000 && !atomic_load(&r->down); i++)
 		usleep(1000);
+}
+
+/* A relay whose own receive buffer is small (set before a node dials), so
+ * that a stall fills the node's socket after a few MiB, not the relay's. */
+static inline bool tn_relay_small_rcvbuf(struct tn_relay *r)
+{
+	int sz = 4096;
+
+	return setsockopt(r->lfd, SOL_SOCKET, SO_RCVBUF, &sz, sizeof(sz)) == 0;
 }
 
 static inline void tn_relay_restore(struct tn_relay *r)

@@ -21,6 +21,10 @@
 #define LUTF_CLUSTER_MAX_ARTIFACT (64u << 20)
 #define LUTF_CLUSTER_NODE_TTL_MS 5000
 #define LUTF_CLUSTER_NAME 64
+/* A write to NATS that cannot finish in this long (the server stopped
+ * reading) drops the connection, which libnats then dials again (store.c):
+ * the longest lutfd's loop waits on a stuck server. */
+#define LUTF_CLUSTER_WRITE_DEADLINE_MS 1000
 
 /* One function's manifest: the value of key "<tenant>.<function>". */
 struct lutf_cluster_manifest {

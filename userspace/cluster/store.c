@@ -252,6 +252,14 @@ int lutf_cluster_open(const struct lutf_cluster_opts *o, struct lutf_cluster **o
 		s = natsOptions_SetReconnectWait(opts, 250);
 	if (s == NATS_OK)
 		s = natsOptions_SetSendAsap(opts, true); /* the issue: no 1 ms flusher delay */
+	/* lutfd's loop publishes on this connection (forwards, and the replies
+	 * to calls that came over NATS): a server that stops reading it must
+	 * not hold the loop, and every tenant's local calls with it, in a
+	 * blocking write. With a deadline the socket is non-blocking; a write
+	 * that cannot finish within it shuts the socket down and libnats
+	 * reconnects, publishing into its reconnect buffer meanwhile. */
+	if (s == NATS_OK)
+		s = natsOptions_SetWriteDeadline(opts, LUTF_CLUSTER_WRITE_DEADLINE_MS);
 	/* With a connected callback a refused first connect returns at once and
 	 * goes on in the background; with NULL, libnats blocks until a server
 	 * answers (a node started while NATS is down would never start). */
