@@ -748,7 +748,10 @@ static int supervisor(struct lutf_supervisor **out)
 			mkdir(g_cfg.bpf_pin_root, 0700);
 			snprintf(o.bpf_pin_dir, sizeof(o.bpf_pin_dir), "%s", g_cfg.bpf_pin_root);
 		}
-		o.max_labors = labors * g_cfg.max_tenants;
+		/* Whole pages a runtime (its worker's lent block, bpf.md), one
+		 * more a tenant for each default worker past the first. */
+		o.max_labors =
+		    ((labors + 63) / 64 + g_cfg.tenant_workers - 1) * 64 * g_cfg.max_tenants;
 		o.max_labors_per_runtime = g_cfg.bpf_labors_per_tenant;
 		if (o.max_labors > LUTFD_MAX_WATCHED)
 			o.max_labors = LUTFD_MAX_WATCHED;
