@@ -25,12 +25,13 @@
  * bytes: keep tenant names of tests short and unique), or 0. */
 static inline pid_t tk_worker_pid(const char *tenant)
 {
-	char want[16], path[300], comm[32];
+	char want[96], path[300], comm[32];
 	struct dirent *e;
 	pid_t found = 0;
 	DIR *d = opendir("/proc");
 
-	snprintf(want, sizeof(want), "lutf-w-%s", tenant);
+	snprintf(want, sizeof(want), "lutf-w-%.80s", tenant);
+	want[15] = 0; /* the kernel keeps 15 bytes of a name */
 	while (d && (e = readdir(d)) && !found) {
 		FILE *fp;
 		char *nl;
@@ -148,5 +149,72 @@ static inline long long tk_worker_takes(pid_t pid, const char *tenant)
 	munmap(p, hi - lo);
 	return sum;
 }
+
+#ifdef LUTF_TEST_DAEMON_UTIL_H /* the tests' lutfd harness: calls through it */
+
+/* Wait up to ms for lutfd's log to say labor_watch is loaded (it loads beside
+ * lutfd's start; a worker spawned before is lent no view). */
+static inline bool tk_wait_bpf(const struct td *d, int ms)
+{
+	uint64_t until = td_now_ms() + (uint64_t)ms;
+
+	while (td_now_ms() < until) {
+		size_t len;
+		uint8_t *log = td_slurp(d->log, &len);
+		bool ok = log && memmem(log, len, "watch mode bpf", 14);
+
+		free(log);
+		if (ok)
+			return true;
+		td_sleep_ms(10);
+	}
+	return false;
+}
+
+/*
+ * rounds of one "nap" (blocks 20 ms) and n_quick "quick" calls pipelined on
+ * fd for tenant, the next round sent as soon as the last one is answered (the
+ * Labor that ran nap is then FREE and spinning). Returns the rounds in which
+ * every quick call was answered OK before nap (served by another Labor while
+ * nap blocked), or -1 when a call failed or was not answered.
+ */
+static inline int tk_handoff_rounds(int fd, const char *tenant, int rounds, int n_quick)
+{
+	int good = 0;
+
+	for (int i = 0; i < rounds; i++) {
+		uint64_t base = 1000 * (uint64_t)(i + 1);
+		int quick_done = 0;
+		bool first_ok = true;
+		struct lutf_buf b;
+
+		lutf_buf_init(&b);
+		td_invoke_frame(&b, base, tenant, "nap", NULL, 0);
+		for (int q = 1; q <= n_quick; q++)
+			td_invoke_frame(&b, base + (uint64_t)q, tenant, "quick", NULL, 0);
+		if (!td_send(fd, &b)) {
+			lutf_buf_free(&b);
+			return -1;
+		}
+		lutf_buf_free(&b);
+		for (int k = 0; k <= n_quick; k++) {
+			struct td_reply r;
+
+			if (!td_recv(fd, &r, 5000))
+				return -1;
+			free(r.payload);
+			if (r.h.status != LUTF_STATUS_OK)
+				return -1;
+			if (r.h.request_id == base)
+				first_ok = first_ok && quick_done == n_quick;
+			else
+				quick_done++;
+		}
+		good += first_ok;
+	}
+	return good;
+}
+
+#endif /* LUTF_TEST_DAEMON_UTIL_H */
 
 #endif /* LUTF_TEST_TAKE_UTIL_H */
