@@ -38,18 +38,14 @@ LUTF_FUNCTION(quick)
 	return lutf_write(call, "q", 1);
 }
 
-/* The first mapping in /proc/self/maps whose line contains needle. */
-static bool find_map(const char *needle, unsigned long *lo, unsigned long *hi, char perms[5])
+/* The input as a string (at most cap - 1 bytes), or false. */
+static bool input_str(struct lutf_call *call, char *buf, size_t cap)
 {
-	FILE *fp = fopen("/proc/self/maps", "r");
-	char line[512];
-	bool ok = false;
-
-	while (fp && !ok && fgets(line, sizeof(line), fp))
-		ok = strstr(line, needle) && sscanf(line, "%lx-%lx %4s", lo, hi, perms) == 3;
-	if (fp)
-		fclose(fp);
-	return ok;
+	if (call->input_len >= cap)
+		return false;
+	memcpy(buf, call->input, call->input_len);
+	buf[call->input_len] = 0;
+	return true;
 }
 
 static sigjmp_buf poke_jmp;
@@ -77,10 +73,11 @@ static __attribute__((noinline)) const char *try_write(unsigned long addr)
 }
 
 /*
- * The view: "perms len mprotect_errno write procmem own foreign", where write
- * is "faulted" or "wrote", procmem the errno of a write through
- * /proc/self/mem (0: it wrote), own and foreign the slots in use whose tgid is
- * this process or not. "none" without a view.
+ * The view at the input's "lo hi" (hex; the test read them from outside: a
+ * confined tenant may not read /proc/self/maps): "mprotect_errno write
+ * procmem own foreign", where write is "faulted" or "wrote", procmem the errno
+ * of a write through /proc/self/mem (0: it wrote; negative: no open), own and
+ * foreign the slots in use whose tgid is this process or not.
  */
 LUTF_FUNCTION(view)
 {
@@ -88,10 +85,10 @@ LUTF_FUNCTION(view)
 	int mp_err = 0, pm_err = 0, own = 0, foreign = 0, fd, n;
 	const char *wrote;
 	uint32_t one = 1;
-	char perms[5], out[160];
+	char in[64], out[160];
 
-	if (!find_map("anon_inode:bpf-map", &lo, &hi, perms))
-		return lutf_write(call, "none", 4);
+	if (!input_str(call, in, sizeof(in)) || sscanf(in, "%lx %lx", &lo, &hi) != 2 || hi <= lo)
+		return lutf_fail(call, "input"), 1;
 	if (mprotect((void *)lo, hi - lo, PROT_READ | PROT_WRITE))
 		mp_err = errno;
 	fd = open("/proc/self/mem", O_RDWR | O_CLOEXEC);
@@ -109,8 +106,7 @@ LUTF_FUNCTION(view)
 		else
 			foreign++;
 	}
-	n = snprintf(out, sizeof(out), "%s %lu %d %s %d %d %d", perms, hi - lo, mp_err, wrote,
-		     pm_err, own, foreign);
+	n = snprintf(out, sizeof(out), "%d %s %d %d %d", mp_err, wrote, pm_err, own, foreign);
 	return lutf_write(call, out, (size_t)n);
 }
 
@@ -118,23 +114,20 @@ LUTF_FUNCTION(view)
  * The liar: its own Labor's Cart word becomes the input's number (a Cart of
  * another runtime, one out of range), the spinner word the input's second
  * number (another tenant's Labor tid), then it blocks 5 ms and puts its
- * Cart word back, so that its own worker goes on. Input: "cart tid".
+ * Cart word back, so that its own worker goes on. Input: "region cart tid",
+ * region in hex (where this worker maps it; the test read it from outside).
  */
 LUTF_FUNCTION(lie)
 {
-	unsigned long lo, hi;
-	char perms[5], in[64];
+	unsigned long lo;
+	char in[64];
 	struct lutf_region_hdr *h;
 	struct lutf_labor *me = NULL;
 	unsigned cart = 0, tid = 0;
 	uint32_t keep;
 
-	if (call->input_len >= sizeof(in))
+	if (!input_str(call, in, sizeof(in)) || sscanf(in, "%lx %u %u", &lo, &cart, &tid) != 3)
 		return lutf_fail(call, "input"), 1;
-	memcpy(in, call->input, call->input_len);
-	in[call->input_len] = 0;
-	if (sscanf(in, "%u %u", &cart, &tid) != 2 || !find_map("memfd:lutf-", &lo, &hi, perms))
-		return lutf_fail(call, "no region"), 1;
 	h = (struct lutf_region_hdr *)lo;
 	for (uint32_t i = 0; i < h->cfg.labors_max; i++) {
 		struct lutf_labor *l = (struct lutf_labor *)(lo + h->off_labors) + i;
