@@ -21,18 +21,19 @@
 
 #include "region.h" /* struct lutf_region_hdr, struct lutf_labor */
 
-/* The pid of a live process whose comm is "lutf-w-<tenant>" (cut to 15
- * bytes: keep tenant names of tests short and unique), or 0. */
-static inline pid_t tk_worker_pid(const char *tenant)
+/* The pids (at most max) of live processes whose comm is "lutf-w-<tenant>"
+ * (cut to 15 bytes: keep tenant names of tests short and unique). Returns
+ * how many. */
+static inline int tk_worker_pids(const char *tenant, pid_t *pids, int max)
 {
 	char want[96], path[300], comm[32];
 	struct dirent *e;
-	pid_t found = 0;
+	int n = 0;
 	DIR *d = opendir("/proc");
 
 	snprintf(want, sizeof(want), "lutf-w-%.80s", tenant);
 	want[15] = 0; /* the kernel keeps 15 bytes of a name */
-	while (d && (e = readdir(d)) && !found) {
+	while (d && (e = readdir(d)) && n < max) {
 		FILE *fp;
 		char *nl;
 
@@ -47,13 +48,21 @@ static inline pid_t tk_worker_pid(const char *tenant)
 			if (nl)
 				*nl = 0;
 			if (strcmp(comm, want) == 0)
-				found = (pid_t)atoi(e->d_name);
+				pids[n++] = (pid_t)atoi(e->d_name);
 		}
 		fclose(fp);
 	}
 	if (d)
 		closedir(d);
-	return found;
+	return n;
+}
+
+/* The pid of the (first) worker of tenant, or 0. */
+static inline pid_t tk_worker_pid(const char *tenant)
+{
+	pid_t pid = 0;
+
+	return tk_worker_pids(tenant, &pid, 1) == 1 ? pid : 0;
 }
 
 /* The first mapping of pid whose line contains needle: its range and its
