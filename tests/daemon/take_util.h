@@ -162,7 +162,8 @@ static inline long long tk_worker_takes(pid_t pid, const char *tenant)
 #ifdef LUTF_TEST_DAEMON_UTIL_H /* the tests' lutfd harness: calls through it */
 
 /* Wait up to ms for lutfd's log to say labor_watch is loaded (it loads beside
- * lutfd's start; a worker spawned before is lent no view). */
+ * lutfd's start; a worker spawned before is lent no view); false at once when
+ * it says another watch mode. */
 static inline bool tk_wait_bpf(const struct td *d, int ms)
 {
 	uint64_t until = td_now_ms() + (uint64_t)ms;
@@ -171,10 +172,11 @@ static inline bool tk_wait_bpf(const struct td *d, int ms)
 		size_t len;
 		uint8_t *log = td_slurp(d->log, &len);
 		bool ok = log && memmem(log, len, "watch mode bpf", 14);
+		bool other = log && !ok && memmem(log, len, "supervisor: watch mode ", 23);
 
 		free(log);
-		if (ok)
-			return true;
+		if (ok || other)
+			return ok; /* said, one way or the other */
 		td_sleep_ms(10);
 	}
 	return false;
