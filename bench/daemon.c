@@ -622,7 +622,7 @@ static void run_handoffs(struct results *r, struct ctx *x, int rounds)
 			fail(r, "hand-off: cannot deploy the hand-off app");
 		} else {
 			fd = bench_connect_unix(bench_lutfd_path(&lutfd, "lutf.sock", url, sizeof(url)));
-			n = fd < 0 ? -1 : daemon_handoff_run(fd, fifo, "ho", lat, rounds);
+			n = fd < 0 ? -1 : daemon_handoff_run(fd, fifo, "ho", lat, rounds, 300);
 			if (n != rounds)
 				fail(r, "hand-off: %d of %d rounds", n, rounds);
 			else

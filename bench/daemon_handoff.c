@@ -83,7 +83,8 @@ static void put_invoke(struct lutf_buf *b, uint64_t id, const char *tenant, cons
 	lutf_frame_end(b, f);
 }
 
-int daemon_handoff_run(int data_fd, int fifo_fd, const char *tenant, uint64_t *lat, int rounds)
+int daemon_handoff_run(int data_fd, int fifo_fd, const char *tenant, uint64_t *lat, int rounds,
+		       unsigned gap_us)
 {
 	int done = 0;
 
@@ -128,8 +129,10 @@ int daemon_handoff_run(int data_fd, int fifo_fd, const char *tenant, uint64_t *l
 			return -1;
 		t0 = v;
 		lat[done++] = t1 > t0 ? t1 - t0 : 0;
-		/* Let the released Labor park again before the next round. */
-		usleep(300);
+		/* 300 us: let the released Labor park again before the next
+		 * round; 0: it still spins (the direct take's case). */
+		if (gap_us)
+			usleep(gap_us);
 	}
 	return done;
 }

@@ -8,9 +8,11 @@
 /*
  * rounds hand-offs on data_fd (a connection to lutf.sock) for tenant, whose
  * app exports block and stamp (bench/apps/handoff_app.c) with its fifo
- * config naming the FIFO open as fifo_fd. Fills lat[] (ns). Returns the
- * number measured, or -1 on a failed call.
+ * config naming the FIFO open as fifo_fd, gap_us apart (300: every Labor has
+ * parked again; 0: back to back, the Labor released last round still spins).
+ * Fills lat[] (ns). Returns the number measured, or -1 on a failed call.
  */
-int daemon_handoff_run(int data_fd, int fifo_fd, const char *tenant, uint64_t *lat, int rounds);
+int daemon_handoff_run(int data_fd, int fifo_fd, const char *tenant, uint64_t *lat, int rounds,
+		       unsigned gap_us);
 
 #endif

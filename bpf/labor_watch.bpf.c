@@ -217,14 +217,24 @@ static __always_inline void lw_switch_out(struct task_struct *task, __u32 tid, _
 {
 	struct labor_watch_slot *s;
 	struct labor_watch_tid info = {};
-	__u32 idx = 0, cart, busy;
+	__u32 idx = 0, cart, busy, own[2] = {};
 	__u64 now, seq;
 
 	s = lw_slot_of(task, tid, tgid, &idx, &info);
 	if (!s)
 		return;
-	/* Relaxed read; pairs with the release store in lutf_lw_set_cart(). */
-	cart = LW_READ_ONCE(s->cart);
+	if (info.cart_uaddr) {
+		/* A Labor that takes Carts itself with a read-only view (a worker
+		 * of lutfd): its own state and cart words, one read in its own
+		 * memory (prev is current). Bounded by the front's Cart count. */
+		cart = LW_NO_CART;
+		if (bpf_probe_read_user(own, sizeof(own), (const void *)info.cart_uaddr) == 0 &&
+		    own[1] < info.work_carts)
+			cart = own[1];
+	} else {
+		/* Relaxed read; pairs with the release store in lutf_lw_set_cart(). */
+		cart = LW_READ_ONCE(s->cart);
+	}
 	if (cart == LW_NO_CART) {
 		if (LW_READ_ONCE(s->state) != LW_STATE_IDLE)
 			LW_WRITE_ONCE(s->state, LW_STATE_IDLE);
@@ -244,9 +254,14 @@ static __always_inline void lw_switch_out(struct task_struct *task, __u32 tid, _
 	/* Parking between Bricks is not blocking inside one: read the Labor's
 	 * busy word (its own memory: prev is current here). A failed read (page
 	 * not present) counts as busy, which errs towards reporting. */
-	if (info.busy_uaddr &&
-	    bpf_probe_read_user(&busy, sizeof(busy), (const void *)info.busy_uaddr) == 0 &&
-	    busy != info.busy_value) {
+	if (info.cart_uaddr) {
+		if (own[0] != info.busy_value) { /* read above, with the Cart */
+			LW_WRITE_ONCE(s->state, LW_STATE_IDLE);
+			return;
+		}
+	} else if (info.busy_uaddr &&
+		   bpf_probe_read_user(&busy, sizeof(busy), (const void *)info.busy_uaddr) == 0 &&
+		   busy != info.busy_value) {
 		LW_WRITE_ONCE(s->state, LW_STATE_IDLE);
 		return;
 	}

@@ -83,6 +83,15 @@ struct labor_watch_slot {
  * (a later submit nudges the Supervisor itself). These words are the Labor
  * process's own: they can only delay that process's own hand-offs (a failed
  * read counts as "wake").
+ *
+ * cart_uaddr (0: none, the slot's own cart word is used): the address, in the
+ * Labor's own process, of two adjacent u32s, the Labor's state (compared with
+ * busy_value, as busy_uaddr) then the Cart it holds. Set for a runtime whose
+ * Labors take Carts themselves without writing the slot (a worker of lutfd
+ * with a read-only view): the probe then takes the Cart from these words, one
+ * 8-byte read, a Cart at or above work_carts (or a failed read) meaning "no
+ * Cart". The words are that process's own: a lie misfiles only its own
+ * blocks; the Supervisor decides every move on the owner word it checks.
  */
 struct labor_watch_tid {
 	__u32 slot;
@@ -94,6 +103,7 @@ struct labor_watch_tid {
 	__u32 work_carts;
 	__u32 work_deq_off;
 	__u32 pad;
+	__u64 cart_uaddr;
 };
 
 /* Ring buffer record: a watched Labor blocked while the Supervisor slept. */

@@ -524,10 +524,16 @@ int lutfd_worker_start_sync(struct lutfd_tenant *t, bool force, char *msg, size_
 	LUTFD_COPY(name, w.name); /* t's fields are the main thread's */
 	/* The zygote's fork, off the loop (it may take milliseconds). */
 	w.t_spawn = now_us();
+	/* The direct take's view of its labor_watch slots (none: -1). */
+	struct lutf_zy_watch zw = {.fd = -1};
+	if (lutf_runtime_watch_lend(w.t->rt, &zw.fd, &zw.first, &zw.count))
+		zw.fd = -1;
 	pthread_mutex_lock(&zy_mu);
-	w.err = lutf_zygote_spawn_cg(&g_zygote, w.name, w.memfd, w.size, w.zctl[1], w.zlog[1],
-				     w.zout, w.cg, w.ncg, w.py ? LUTF_ZY_PYTHON : 0, &w.sb,
-				     SPAWN_TIMEOUT_MS, &w.pid, &w.py_got);
+	w.err = lutf_zygote_spawn_watch(&g_zygote, w.name, w.memfd, w.size, w.zctl[1], w.zlog[1],
+					w.zout, w.cg, w.ncg, w.py ? LUTF_ZY_PYTHON : 0, &w.sb, &zw,
+					SPAWN_TIMEOUT_MS, &w.pid, &w.py_got);
+	if (zw.fd >= 0)
+		close(zw.fd);
 	ncg = w.ncg;
 	while (w.ncg > 0) /* the worker has its own copies */
 		close(w.cg[--w.ncg]);
@@ -774,7 +780,10 @@ static int supervisor(struct lutf_supervisor **out)
 			mkdir(g_cfg.bpf_pin_root, 0700);
 			snprintf(o.bpf_pin_dir, sizeof(o.bpf_pin_dir), "%s", g_cfg.bpf_pin_root);
 		}
-		o.max_labors = labors * g_cfg.max_tenants;
+		/* Whole pages a runtime (its worker's lent block, bpf.md), one
+		 * more a tenant for each default worker past the first. */
+		o.max_labors =
+		    ((labors + 63) / 64 + g_cfg.tenant_workers - 1) * 64 * g_cfg.max_tenants;
 		o.max_labors_per_runtime = g_cfg.bpf_labors_per_tenant;
 		if (o.max_labors > LUTFD_MAX_WATCHED)
 			o.max_labors = LUTFD_MAX_WATCHED;

@@ -38,7 +38,9 @@
 _Static_assert(sizeof(struct labor_watch_slot) == 64, "one cache line per Labor slot");
 _Static_assert(sizeof(struct labor_watch_event) == 24, "ring buffer record layout");
 _Static_assert(sizeof(struct labor_watch_counters) == 64, "per-CPU counter layout");
-_Static_assert(sizeof(struct labor_watch_tid) == 48, "tid and task storage value layout");
+_Static_assert(sizeof(struct labor_watch_tid) == 56, "tid and task storage value layout");
+_Static_assert(LW_SLOTS_PER_PAGE * sizeof(struct labor_watch_slot) == 4096,
+	       "a lent block is whole pages");
 _Static_assert((LW_TGID_BITS & (LW_TGID_BITS - 1)) == 0, "tgid buckets: a power of two");
 
 #define LW_BPFFS_ROOT "/sys/fs/bpf"
@@ -55,9 +57,11 @@ struct lutf_lw {
 	struct ring_buffer *rb;
 	char pin_dir[PATH_MAX]; /* "" when unpinned */
 
-	pthread_mutex_t lock; /* register/unregister/grace: used[], cursor, filter */
+	pthread_mutex_t lock; /* register/unregister/grace: used[], rsv[], cursor, filter */
 	uint8_t *used;
-	uint32_t cursor; /* next slot to try: freed slots are reused last */
+	uint8_t *rsv;	   /* 1: in a block reserved for one runtime (lutf_lw_block_reserve) */
+	uint8_t *own_cart; /* 1: registered with a cart hint (the slot's cart may be stale) */
+	uint32_t cursor;   /* next slot to try: freed slots are reused last */
 
 	/* Owned by the sleeping thread; register resets an entry (relaxed). */
 	uint64_t *seen_seq;
@@ -295,6 +299,8 @@ static void lw_free(struct lutf_lw *lw)
 	}
 	pthread_mutex_destroy(&lw->lock);
 	free(lw->used);
+	free(lw->rsv);
+	free(lw->own_cart);
 	free(lw->seen_seq);
 	free(lw);
 }
@@ -354,8 +360,10 @@ int lutf_lw_open(const struct lutf_lw_opts *o, struct lutf_lw **out)
 		goto err;
 	}
 	lw->used = calloc(lw->max, sizeof(*lw->used));
+	lw->rsv = calloc(lw->max, sizeof(*lw->rsv));
+	lw->own_cart = calloc(lw->max, sizeof(*lw->own_cart));
 	lw->seen_seq = calloc(lw->max, sizeof(*lw->seen_seq));
-	if (!lw->used || !lw->seen_seq) {
+	if (!lw->used || !lw->rsv || !lw->own_cart || !lw->seen_seq) {
 		snprintf(why, sizeof(why), "out of memory");
 		r = -ENOMEM;
 		goto err;
@@ -535,16 +543,17 @@ int lutf_lw_register_busy(struct lutf_lw *lw, pid_t tgid, pid_t tid, uint64_t bu
 	return lutf_lw_register_hints(lw, tgid, tid, &h, slot);
 }
 
-/* See labor_watch.h. Returns 0 or -errno. */
-int lutf_lw_register_hints(struct lutf_lw *lw, pid_t tgid, pid_t tid, const struct lutf_lw_hints *h,
-			   uint32_t *slot)
+/* Register in [lo, lo + span): a reserved block (in_block) or the global
+ * slots (lo 0, span max; reserved slots skipped). Returns 0 or -errno. */
+static int lw_register(struct lutf_lw *lw, uint32_t lo, uint32_t span, bool in_block, pid_t tgid,
+		       pid_t tid, const struct lutf_lw_hints *h, uint32_t *slot)
 {
 	struct labor_watch_slot *s;
 	struct labor_watch_tid val = {0};
 	uint32_t key = (uint32_t)tid, i, n;
 	int r;
 
-	if (tgid <= 0 || tid <= 0 || !h)
+	if (tgid <= 0 || tid <= 0 || !h || span == 0 || lo >= lw->max || span > lw->max - lo)
 		return -EINVAL;
 	val.busy_value = h->busy_value;
 	val.busy_uaddr = h->busy_uaddr;
@@ -556,13 +565,26 @@ int lutf_lw_register_hints(struct lutf_lw *lw, pid_t tgid, pid_t tid, const stru
 		val.work_stride = h->work_stride;
 		val.work_carts = h->work_carts;
 		val.work_deq_off = h->work_deq_off;
+		/* The probe bounds the Labor's own Cart word by work_carts. */
+		val.cart_uaddr = h->cart_uaddr;
 	}
 	pthread_mutex_lock(&lw->lock);
-	for (n = 0, i = lw->cursor; n < lw->max; n++, i = (i + 1) % lw->max) {
-		if (!lw->used[i])
-			break;
+	if (in_block) {
+		for (n = 0; n < span; n++)
+			if (!lw->rsv[lo + n]) {
+				r = -EINVAL; /* not (all) reserved: not a block */
+				goto out;
+			}
+		for (n = 0, i = lo; n < span && lw->used[i]; n++, i++)
+			;
+	} else {
+		/* The global allocator: round-robin, never a reserved slot. */
+		for (n = 0, i = lw->cursor; n < lw->max; n++, i = (i + 1) % lw->max) {
+			if (!lw->used[i] && !lw->rsv[i])
+				break;
+		}
 	}
-	if (n == lw->max) {
+	if (n == span) {
 		r = -ENOSPC;
 		goto out;
 	}
@@ -600,13 +622,89 @@ int lutf_lw_register_hints(struct lutf_lw *lw, pid_t tgid, pid_t tid, const stru
 		goto out;
 	}
 	lw->used[i] = 1;
-	lw->cursor = (i + 1) % lw->max;
+	/* Relaxed: read by lw_rescan, which tolerates a stale value (one
+	 * block found a tick late). */
+	__atomic_store_n(&lw->own_cart[i], val.cart_uaddr != 0, __ATOMIC_RELAXED);
+	if (!in_block)
+		lw->cursor = (i + 1) % lw->max;
 	lw_filter_update(lw, (uint32_t)tgid);
 	*slot = i;
 	r = 0;
 out:
 	pthread_mutex_unlock(&lw->lock);
 	return r;
+}
+
+/* See labor_watch.h. Returns 0 or -errno. */
+int lutf_lw_register_hints(struct lutf_lw *lw, pid_t tgid, pid_t tid, const struct lutf_lw_hints *h,
+			   uint32_t *slot)
+{
+	return lw_register(lw, 0, lw->max, false, tgid, tid, h, slot);
+}
+
+/* See labor_watch.h. Returns 0 or -errno. */
+int lutf_lw_register_in(struct lutf_lw *lw, uint32_t first, uint32_t count, pid_t tgid, pid_t tid,
+			const struct lutf_lw_hints *h, uint32_t *slot)
+{
+	return lw_register(lw, first, count, true, tgid, tid, h, slot);
+}
+
+/* See labor_watch.h. Returns 0 or -errno. First fit over whole pages whose
+ * slots are all free and unreserved. */
+int lutf_lw_block_reserve(struct lutf_lw *lw, uint32_t want, uint32_t *first, uint32_t *count)
+{
+	uint32_t pages, npages = lw->max / LW_SLOTS_PER_PAGE, run = 0;
+	int r = -ENOSPC;
+
+	if (want == 0)
+		return -EINVAL;
+	if (lw_env_is("LUTF_LABOR_WATCH_LEND", "off"))
+		return -EPERM;
+	pages = (want + LW_SLOTS_PER_PAGE - 1) / LW_SLOTS_PER_PAGE;
+	pthread_mutex_lock(&lw->lock);
+	for (uint32_t p = 0; p < npages; p++) {
+		bool free_page = true;
+
+		for (uint32_t k = 0; k < LW_SLOTS_PER_PAGE && free_page; k++) {
+			uint32_t i = p * LW_SLOTS_PER_PAGE + k;
+
+			free_page = !lw->used[i] && !lw->rsv[i];
+		}
+		run = free_page ? run + 1 : 0;
+		if (run == pages) {
+			uint32_t lo = (p + 1 - pages) * LW_SLOTS_PER_PAGE;
+
+			memset(lw->rsv + lo, 1, (size_t)pages * LW_SLOTS_PER_PAGE);
+			*first = lo;
+			*count = pages * LW_SLOTS_PER_PAGE;
+			r = 0;
+			break;
+		}
+	}
+	pthread_mutex_unlock(&lw->lock);
+	return r;
+}
+
+/* See labor_watch.h. */
+void lutf_lw_block_release(struct lutf_lw *lw, uint32_t first, uint32_t count)
+{
+	if (first >= lw->max || count > lw->max - first)
+		return;
+	pthread_mutex_lock(&lw->lock);
+	memset(lw->rsv + first, 0, count);
+	pthread_mutex_unlock(&lw->lock);
+}
+
+/* See labor_watch.h. Returns an fd or -errno. A plain duplicate: a
+ * BPF_F_RDONLY fd cannot be mapped at all on Linux 6.18 (a read-only file's
+ * shared mapping loses VM_SHARED in do_mmap, and bpf_map_mmap refuses a
+ * mapping without it: EINVAL), so the read-only property is the mapping's:
+ * PROT_READ, and bpf_map_mmap then clears VM_MAYWRITE. */
+int lutf_lw_state_fd_lend(struct lutf_lw *lw)
+{
+	int fd = fcntl(bpf_map__fd(lw->skel->maps.labor_state), F_DUPFD_CLOEXEC, 0);
+
+	return fd < 0 ? -errno : fd;
 }
 
 /* See labor_watch.h. Returns 0 or -errno. */
@@ -709,8 +807,12 @@ static int lw_rescan(struct lutf_lw *lw)
 		/* Acquire: as in lutf_lw_read(). */
 		if (__atomic_load_n(&s->state, __ATOMIC_ACQUIRE) != LW_STATE_BLOCKED)
 			continue;
+		/* A slot whose Labor names its own Cart (cart hint) may read no
+		 * Cart here after a take the Supervisor has not synced yet: the
+		 * probe's BLOCKED is enough (it sets it only with a Cart). */
 		if (__atomic_load_n(&s->tid, __ATOMIC_RELAXED) == 0 ||
-		    __atomic_load_n(&s->cart, __ATOMIC_RELAXED) == LW_NO_CART)
+		    (__atomic_load_n(&s->cart, __ATOMIC_RELAXED) == LW_NO_CART &&
+		     !__atomic_load_n(&lw->own_cart[i], __ATOMIC_RELAXED)))
 			continue;
 		seq = __atomic_load_n(&s->block_seq, __ATOMIC_RELAXED);
 		/* Relaxed: seen_seq is this thread's. */

@@ -18,7 +18,9 @@
  *
  * Environment: LUTF_LABOR_WATCH=off makes lutf_lw_open fail with -EPERM without
  * trying; LUTF_LABOR_WATCH_RAW_TP=1 forces the raw_tp attach;
- * LUTF_LABOR_WATCH_DEBUG=1 lets libbpf's own messages through to stderr.
+ * LUTF_LABOR_WATCH_DEBUG=1 lets libbpf's own messages through to stderr;
+ * LUTF_LABOR_WATCH_LEND=off reserves no block (lutf_lw_block_reserve), so
+ * lutfd's workers get no view and run as before the direct take reached them.
  */
 #ifndef LUTF_LABOR_WATCH_LOADER_H
 #define LUTF_LABOR_WATCH_LOADER_H
@@ -30,6 +32,10 @@
 #include "bpf/labor_watch.h" /* struct labor_watch_slot, LW_NO_CART, ... */
 
 #define LUTF_LW_DEFAULT_PIN_DIR "/sys/fs/bpf/lutf"
+
+/* Slots of labor_state in one page (64-byte slots, 4 KiB pages): a lent block
+ * is whole pages, so the worker maps exactly its own slots. */
+#define LW_SLOTS_PER_PAGE 64U
 
 struct lutf_lw;
 
@@ -104,6 +110,10 @@ struct lutf_lw_hints {
 	uint64_t spin_uaddr;
 	uint64_t work_uaddr;
 	uint32_t work_stride, work_carts, work_deq_off;
+	/* The Labor's own state and cart words (two adjacent u32s; 0: none, the
+	 * slot's cart is used): for Labors that take Carts with a read-only
+	 * view. Needs the work hint's Cart count (the bound); dropped without. */
+	uint64_t cart_uaddr;
 };
 
 /* As lutf_lw_register, with hints (h not NULL). A work hint whose deq word
@@ -111,6 +121,37 @@ struct lutf_lw_hints {
  * lutf_lw_register. */
 int lutf_lw_register_hints(struct lutf_lw *lw, pid_t tgid, pid_t tid, const struct lutf_lw_hints *h,
 			   uint32_t *slot);
+
+/*
+ * A block of slots for one runtime whose Labors run in another process (a
+ * worker of lutfd), lent to that process read-only (lutf_lw_state_fd_lend):
+ * whole pages of labor_state (LW_SLOTS_PER_PAGE slots each), enough for
+ * want slots, that the global allocator never hands out. Returns 0 with
+ * *first and *count (a multiple of the page's slots), -EINVAL (want 0),
+ * -ENOSPC (no run of free pages: fragmentation or a small table), or -EPERM
+ * with LUTF_LABOR_WATCH_LEND=off (the switch for an A/B run).
+ */
+int lutf_lw_block_reserve(struct lutf_lw *lw, uint32_t want, uint32_t *first, uint32_t *count);
+
+/* Give a reserved block back; its slots must be unregistered first (those
+ * still registered stay so, as global slots). */
+void lutf_lw_block_release(struct lutf_lw *lw, uint32_t first, uint32_t count);
+
+/* As lutf_lw_register_hints, inside the reserved block [first, first+count)
+ * only. -ENOSPC when the block is full, -EINVAL when it is not reserved. */
+int lutf_lw_register_in(struct lutf_lw *lw, uint32_t first, uint32_t count, pid_t tgid, pid_t tid,
+			const struct lutf_lw_hints *h, uint32_t *slot);
+
+/*
+ * A new fd of labor_state (O_CLOEXEC; the caller owns it) to lend to a
+ * worker, which maps its block PROT_READ and closes the fd before any tenant
+ * code runs. Not a BPF_F_RDONLY fd: on Linux 6.18 such an fd cannot be
+ * mapped at all (do_mmap drops VM_SHARED for a read-only file and
+ * bpf_map_mmap refuses the mapping: EINVAL). A PROT_READ mapping of this fd
+ * loses VM_MAYWRITE (bpf_map_mmap), so mprotect cannot make it writable and
+ * a write through /proc/<pid>/mem fails. Returns the fd or -errno.
+ */
+int lutf_lw_state_fd_lend(struct lutf_lw *lw);
 
 /* Stop watching the slot's thread. Returns 0, -EINVAL (slot out of range) or
  * -ENOENT (slot not registered). Freed slots are reused last (round-robin). */

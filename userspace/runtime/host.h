@@ -176,6 +176,21 @@ int lutf_runtime_set_worker(struct lutf_runtime *rt, int pid);
  */
 int lutf_runtime_set_watch_cap(struct lutf_runtime *rt, uint32_t slots);
 
+/*
+ * The direct take for a worker (front side, at its spawn): reserve, once per
+ * runtime, a block of labor_watch slots (whole pages, enough for rt's watch
+ * cap); rt's Labors are registered only inside it from then on, and it is
+ * released when rt leaves the Supervisor. *fd is a new fd of labor_state
+ * (O_CLOEXEC; the caller passes it to the worker and closes its own; the
+ * worker maps its block PROT_READ and closes it before any tenant code: see
+ * lutf_lw_state_fd_lend), *first the block's first slot (the worker maps from
+ * byte first x 64, page-aligned) and *count its slots. Returns 0, -ENODEV (no labor_watch
+ * loaded yet, or an in-process runtime), -ENOSPC (no block free: the
+ * runtime runs without a view; printed once), -EPERM
+ * (LUTF_LABOR_WATCH_LEND=off) or the -errno of the fd.
+ */
+int lutf_runtime_watch_lend(struct lutf_runtime *rt, int *fd, uint32_t *first, uint32_t *count);
+
 /* Register a function by name only, for Labors in another process. As add_fn. */
 int lutf_runtime_add_remote(struct lutf_runtime *rt, const char *name,
 			    const struct lutf_fn_opts *opts, uint32_t *id);
@@ -226,6 +241,12 @@ struct lutf_labor_host {
 	void (*log)(void *ctx, const char *fn_name, const char *line, size_t len);
 	void *ctx;
 	uint32_t flags; /* LUTF_LABORS_* */
+	/* The direct take in a worker of lutfd: the front's labor_watch slots
+	 * for this runtime (its block), mapped PROT_READ, watch_n slots; NULL:
+	 * no view (every hand-off is the Supervisor's). Must stay mapped while
+	 * the Labors run. */
+	const void *watch_block;
+	uint32_t watch_n;
 };
 
 /* Start every Labor up to labors_max now; never start or retire one later

@@ -134,6 +134,11 @@ struct lutf_runtime {
 	uint32_t lw_cap;	/* lutf_runtime_set_watch_cap; 0 = sup->lw_per_rt */
 	int *lw_pidfd;		/* per Labor: pidfd of its registered thread, or -1 */
 	uint64_t n_tid_refused; /* Labor tids that were not the worker's threads */
+	/* The block of labor_watch slots lent read-only to the worker (the
+	 * direct take in lutfd's workers; supervisor.c lw_block). Under
+	 * sup_lock. blk_state: 0 not tried, 1 reserved, -1 none (said once). */
+	int blk_state;
+	uint32_t blk_first, blk_count;
 };
 
 struct lutf_labors {
@@ -168,6 +173,16 @@ struct lutf_labors {
 	 * -1 until the Supervisor lends a view. */
 	uint32_t spinning;
 	int sup_bell;
+	/* Block mode (a worker of lutfd): the front lent this process a
+	 * read-only mapping of its runtime's block of labor_watch slots
+	 * (host.h lutf_labor_host.watch_*). lw_view stays unused; Labor j's slot
+	 * is found by tid and tgid in the block and cached in blk_idx[j] (relaxed:
+	 * any Labor may refresh it; re-checked on every use). No slot writes,
+	 * no eventfd: see free_spin. */
+	const struct labor_watch_slot *blk;
+	uint32_t blk_n;
+	uint32_t *blk_idx; /* labors_max entries, LUTF_NONE = not found yet */
+	int32_t pid;
 };
 
 /* Supervisor side of the view (labor.c): publish Labor i's probe slot, or

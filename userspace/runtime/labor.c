@@ -355,6 +355,34 @@ void lutf_labors_view_set(struct lutf_labors *lb, uint32_t i, struct labor_watch
  * (inside the grace period, or the decision said no); with take false
  * nothing is taken, only *pending found.
  */
+/* Block mode: is slot k of the lent block Labor tid's of this process? The
+ * loader writes tid (release) after the slot's other fields; tid and tgid
+ * are the loader's words, never the worker's. */
+static bool blk_is(const struct lutf_labors *lb, uint32_t k, int32_t tid)
+{
+	return tid > 0 && __atomic_load_n(&lb->blk[k].tid, __ATOMIC_ACQUIRE) == (uint32_t)tid &&
+	       __atomic_load_n(&lb->blk[k].tgid, __ATOMIC_RELAXED) == (uint32_t)lb->pid;
+}
+
+/* Block mode: Labor j's slot in the lent block, or NULL (not registered yet,
+ * over the watch cap). The index is cached and the tid checked on every use. */
+static const struct labor_watch_slot *blk_slot(struct lutf_labors *lb, uint32_t j)
+{
+	/* Acquire pairs with the Labor's release store of its tid. */
+	int32_t tid = ld_acquire(&lb->r.labors[j].tid);
+	uint32_t k = ld_relaxed(&lb->blk_idx[j]); /* a cache: any Labor refreshes it */
+
+	if (k < lb->blk_n && blk_is(lb, k, tid))
+		return &lb->blk[k];
+	for (k = 0; k < lb->blk_n; k++) {
+		if (blk_is(lb, k, tid)) {
+			st_relaxed(&lb->blk_idx[j], k);
+			return &lb->blk[k];
+		}
+	}
+	return NULL;
+}
+
 static bool take_blocked(struct lutf_labors *lb, uint32_t me_idx, bool take, bool *pending)
 {
 	struct lutf_region *r = &lb->r;
@@ -366,19 +394,34 @@ static bool take_blocked(struct lutf_labors *lb, uint32_t me_idx, bool take, boo
 	/* seq_cst: the Dekker pair with lutf_labors_view_set's clear. */
 	__atomic_add_fetch(&lb->view_users, 1, __ATOMIC_SEQ_CST);
 	for (uint32_t j = 0; j < n && !took; j++) {
-		struct labor_watch_slot *sl;
+		const struct labor_watch_slot *sl;
 		uint32_t c;
 
 		if (j == me_idx)
 			continue;
-		sl = __atomic_load_n(&lb->lw_view[j], __ATOMIC_SEQ_CST);
-		/* Acquire: the probe writes state last (exchange); the stamp read
-		 * after it is this block's or a later one's. */
-		if (!sl || __atomic_load_n(&sl->state, __ATOMIC_ACQUIRE) != LW_STATE_BLOCKED)
-			continue;
-		c = ld_acquire(&r->labors[j].cart);
-		if (c >= r->cfg.carts || ld_relaxed(&r->labors[j].state) != LUTF_LABOR_RUNNING)
-			continue;
+		if (lb->blk) {
+			/* Block mode: the region's words first (cheap, and they
+			 * skip most Labors), then the slot, found by tid. */
+			c = ld_acquire(&r->labors[j].cart);
+			if (c >= r->cfg.carts ||
+			    ld_relaxed(&r->labors[j].state) != LUTF_LABOR_RUNNING)
+				continue;
+			sl = blk_slot(lb, j);
+			if (!sl ||
+			    __atomic_load_n(&sl->state, __ATOMIC_ACQUIRE) != LW_STATE_BLOCKED)
+				continue;
+		} else {
+			sl = __atomic_load_n(&lb->lw_view[j], __ATOMIC_SEQ_CST);
+			/* Acquire: the probe writes state last (exchange); the
+			 * stamp read after it is this block's or a later one's. */
+			if (!sl ||
+			    __atomic_load_n(&sl->state, __ATOMIC_ACQUIRE) != LW_STATE_BLOCKED)
+				continue;
+			c = ld_acquire(&r->labors[j].cart);
+			if (c >= r->cfg.carts ||
+			    ld_relaxed(&r->labors[j].state) != LUTF_LABOR_RUNNING)
+				continue;
+		}
 		if (!now)
 			now = lutf_now_ns();
 		{
@@ -393,14 +436,85 @@ static bool take_blocked(struct lutf_labors *lb, uint32_t me_idx, bool take, boo
 			}
 		}
 		took = true;
+		/* Block mode: read-only. The probe takes our Cart from our own
+		 * words (cart hint); the Supervisor syncs the slots' Carts. */
+		if (lb->blk)
+			break;
 		/* Release, as lutf_lw_set_cart: pairs with the probe's read. */
-		__atomic_store_n(&sl->cart, LW_NO_CART, __ATOMIC_RELEASE);
+		__atomic_store_n(&((struct labor_watch_slot *)sl)->cart, LW_NO_CART,
+				 __ATOMIC_RELEASE);
 		mine = __atomic_load_n(&lb->lw_view[me_idx], __ATOMIC_SEQ_CST);
 		if (mine)
 			__atomic_store_n(&mine->cart, c, __ATOMIC_RELEASE);
 	}
 	__atomic_sub_fetch(&lb->view_users, 1, __ATOMIC_RELEASE);
 	return took;
+}
+
+/* Given a Cart by the Supervisor while spinning: it pinned us to its vCPU
+ * for the hand-off (pin_here) as it does a parked Labor; undo it now that we
+ * run there (only park undid it before, so a spinner's pin outlived the
+ * hand-off and held the Labors it touched on one vCPU). */
+static void unpin_given(struct labor_self *s, struct lutf_labor *me)
+{
+	if (ld_acquire(&me->pinned)) {
+		st_relaxed(&me->pinned, 0);
+		sched_setaffinity(0, sizeof(s->cpus), &s->cpus);
+	}
+}
+
+/* Slack over the grace period for blk_wait's bound: the spinner may be
+ * preempted between looks (it checks the clock every 64 pauses). */
+#define BLK_WAIT_SLACK_NS 200000ull
+
+/*
+ * Block mode, a spinner that ran out with a blocked peer pending (Bricks on
+ * its Cart, inside the grace period): in-process it would write the
+ * Supervisor's eventfd; a worker has none. So it keeps looking until it
+ * takes the Cart, the peer is no longer blocked or its Cart is empty, or the
+ * Supervisor gives it a Cart. Returns as free_spin does.
+ *
+ * Race-free: the probe skipped the event of a block only while our spinner
+ * word named a Labor on a CPU; free_spin cleared the word (a seq_cst CAS)
+ * before its last look, and the probe exchanges state = BLOCKED before it
+ * reads the word, so every block it skipped for us is BLOCKED in that look
+ * or after (Dekker), and every block after the clear sends its event. The
+ * blocks left to us therefore all began before the clear, and each becomes
+ * ours to take (lutf_cart_rebind: stuck >= grace_ns) by clear + grace_ns at
+ * the latest: the loop is bounded by grace_ns (lutfd: 50 us) plus a slack
+ * for preemption, past which the Supervisor's 10 ms tick is left to it
+ * (only if the peer stayed blocked and we never ran, both ways a stall of
+ * this worker alone).
+ */
+static bool blk_wait(struct labor_self *s, struct lutf_labor *me)
+{
+	struct lutf_labors *lb = s->lb;
+	struct lutf_region *r = &lb->r;
+	uint64_t until = lutf_now_ns() + r->cfg.grace_ns + BLK_WAIT_SLACK_NS;
+	unsigned spins = 0;
+
+	while (ld_acquire(&r->hdr->stop) != LUTF_STOP_EXIT && !ld_relaxed(&lb->local_stop)) {
+		bool pending = false;
+
+		/* Acquire pairs with lutf_cart_claim's release stores. */
+		if (ld_acquire(&me->cart) != LUTF_NONE) {
+			unpin_given(s, me);
+			return true;
+		}
+		if (take_blocked(lb, s->idx, true, &pending)) {
+			st_relaxed(&me->takes, me->takes + 1); /* single writer: stats */
+			return true;
+		}
+		if (!pending)
+			return false;
+		if ((++spins & 63) == 0) {
+			if (lutf_now_ns() > until)
+				return false;
+			sched_yield(); /* as free_spin: the peer or a submitter may need the CPU */
+		}
+		__builtin_ia32_pause();
+	}
+	return true;
 }
 
 /*
@@ -424,8 +538,8 @@ static __attribute__((noinline)) bool free_spin(struct labor_self *s, struct lut
 	uint32_t my_tid;
 	int bell;
 
-	/* Without a view (a worker of lutfd, the polling mode) there is nothing
-	 * to take: park at once, as before the direct take. */
+	/* Without a view (the polling mode, a worker of lutfd lent no block)
+	 * there is nothing to take: park at once, as before the direct take. */
 	if (!ld_relaxed(&lb->view_on))
 		return false;
 	from = lutf_now_ns();
@@ -440,15 +554,7 @@ static __attribute__((noinline)) bool free_spin(struct labor_self *s, struct lut
 	while (ld_acquire(&r->hdr->stop) != LUTF_STOP_EXIT && !ld_relaxed(&lb->local_stop)) {
 		/* Acquire pairs with lutf_cart_claim's release stores. */
 		if (ld_acquire(&me->cart) != LUTF_NONE) {
-			/* Given by the Supervisor, which pinned us to its vCPU
-			 * for the hand-off (pin_here) as it does a parked Labor:
-			 * undo it now that we run there. Only park undid it
-			 * before, so a spinner's pin outlived the hand-off and
-			 * held the Labors it touched on one vCPU. */
-			if (ld_acquire(&me->pinned)) {
-				st_relaxed(&me->pinned, 0);
-				sched_setaffinity(0, sizeof(s->cpus), &s->cpus);
-			}
+			unpin_given(s, me); /* given by the Supervisor */
 			goto out;
 		}
 		if (take_blocked(lb, s->idx, true, NULL)) {
@@ -498,6 +604,14 @@ out:
 		take_blocked(lb, s->idx, false, &pending);
 	if (!pending)
 		return go_on;
+	if (lb->blk) {
+		/* A worker of lutfd has no bell of lutfd's Supervisor (a tenant
+		 * could flood it). Given a Cart, the Supervisor was awake after
+		 * the block that the probe skipped for us: its next sleep
+		 * re-scans the slots for unreported blocks and finds it. Else
+		 * keep looking until it is ours (blk_wait). */
+		return go_on ? go_on : blk_wait(s, me);
+	}
 	/* Counted in view_users (seq_cst), so the Supervisor, which sets the
 	 * bell to -1 and then waits for view_users to drain when the runtime
 	 * leaves it, never has its eventfd written after that. */
@@ -725,9 +839,6 @@ int lutf_labors_start(void *mem, size_t size, const struct lutf_labor_host *host
 	lb->flags = host->flags;
 	lb->held = (host->flags & LUTF_LABORS_HELD) ? 1 : 0;
 	lb->sup_bell = -1;
-	/* The front registers each Labor's state word with labor_watch by its
-	 * address in this process. */
-	st_release(&lb->r.hdr->worker_base, (uint64_t)(uintptr_t)mem);
 	n = lb->r.cfg.labors_max;
 	lb->threads = calloc(n, sizeof(*lb->threads));
 	selves = calloc(n, sizeof(*selves));
@@ -737,6 +848,27 @@ int lutf_labors_start(void *mem, size_t size, const struct lutf_labor_host *host
 		err = -ENOMEM;
 		goto err_threads;
 	}
+	if (host->watch_block && host->watch_n) {
+		/* Block mode (a worker of lutfd): the front lent a read-only view
+		 * of its slots for this runtime; FREE Labors spin and take. */
+		lb->blk_idx = malloc(n * sizeof(*lb->blk_idx));
+		if (!lb->blk_idx) {
+			err = -ENOMEM;
+			goto err_threads;
+		}
+		for (uint32_t i = 0; i < n; i++)
+			lb->blk_idx[i] = LUTF_NONE;
+		lb->blk = host->watch_block;
+		lb->blk_n = host->watch_n;
+		lb->pid = (int32_t)getpid();
+		lb->view_on = 1; /* before any Labor starts: no wake needed */
+		/* Release, before the tids: the front reads it after a tid
+		 * (acquire) and lends it to the probe as the spinner word. */
+		st_release(&lb->r.hdr->spin_addr, (uint64_t)(uintptr_t)&lb->spinning);
+	}
+	/* The front registers each Labor's state word with labor_watch by its
+	 * address in this process. */
+	st_release(&lb->r.hdr->worker_base, (uint64_t)(uintptr_t)mem);
 	if (!(lb->flags & LUTF_LABORS_FIXED))
 		n = lb->r.cfg.labors;
 	for (uint32_t i = 0; i < n; i++) {
@@ -759,6 +891,8 @@ err_join:
 err_threads:
 	free(selves);
 	free(lb->threads);
+	free(lb->lw_view);
+	free(lb->blk_idx);
 err_free:
 	free(lb);
 	return err;
@@ -798,5 +932,6 @@ void lutf_labors_wait(struct lutf_labors *lb)
 	free(lb->selves);
 	free(lb->threads);
 	free(lb->lw_view);
+	free(lb->blk_idx);
 	free(lb);
 }

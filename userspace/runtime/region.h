@@ -160,6 +160,10 @@ struct lutf_region_hdr {
 	uint32_t labor_req;			/* request word: Labors the front wants running */
 	uint64_t worker_base; /* where the Labors' process maps this region (for the probe) */
 	uint32_t labors_up;   /* Labors the worker has started */
+	/* Where the Labors' process keeps its spinner word (the direct take's
+	 * wake hint, labor.c), 0 = none. The worker's word: the probe reads it
+	 * only in that process's own memory. */
+	uint64_t spin_addr;
 	_Alignas(LUTF_CACHELINE) uint32_t cq_bell; /* reaper doorbell (futex) */
 	uint32_t cq_sleeping;
 	uint32_t cq_rung; /* a poster rang since the last arm (cart.c, front_reap.c) */

@@ -240,8 +240,20 @@ static void lw_sync(struct lutf_runtime *rt, struct lutf_lw *lw)
 			/* Relaxed: read by a spinner that gives up (a stale -1
 			 * leaves the wake to the tick); set before the view. */
 			__atomic_store_n(&rt->labors->sup_bell, rt->sup->efd, __ATOMIC_RELAXED);
+		} else if (rt->blk_state == 1 && base) {
+			/* A worker with a read-only view takes Carts without
+			 * writing the slot: the probe reads the Labor's own state
+			 * and cart words (bounded by work_carts), and the worker's
+			 * spinner word. Both are the worker's, read only in its own
+			 * memory: a lie misfiles or delays only its own blocks;
+			 * every move is decided on the owner word (tick). */
+			hints.cart_uaddr = hints.busy_uaddr;
+			/* Acquire: published before the Labors' tids (labor.c). */
+			hints.spin_uaddr = ld_acquire(&r->hdr->spin_addr);
 		}
-		if (lutf_lw_register_hints(lw, tgid, tid, &hints, &slot)) {
+		if (rt->blk_state == 1 ? lutf_lw_register_in(lw, rt->blk_first, rt->blk_count, tgid,
+							     tid, &hints, &slot)
+				       : lutf_lw_register_hints(lw, tgid, tid, &hints, &slot)) {
 			lutf_labor_tid_drop(rt, i);
 			continue;
 		}
@@ -267,6 +279,52 @@ static void lw_sync(struct lutf_runtime *rt, struct lutf_lw *lw)
 			lutf_labors_view_set(rt->labors, i,
 					     (struct labor_watch_slot *)lutf_lw_slot(lw, slot));
 	}
+}
+
+/* Reserve rt's block of slots, once (under sup_lock). Its size: the watch
+ * cap, as lw_sync counts it. Returns 0 or -errno; a block that cannot be had
+ * is said once on stderr (lutfd's log), and rt runs without a view. */
+static int lw_block(struct lutf_runtime *rt, struct lutf_lw *lw)
+{
+	uint32_t n = rt->r.cfg.labors_max;
+	uint32_t per = __atomic_load_n(&rt->lw_cap, __ATOMIC_RELAXED); /* as lw_sync */
+	int err;
+
+	if (rt->blk_state)
+		return rt->blk_state > 0 ? 0 : -ENOSPC;
+	if (!per)
+		per = rt->sup->lw_per_rt;
+	err = lutf_lw_block_reserve(lw, per && per < n ? per : n, &rt->blk_first, &rt->blk_count);
+	if (err == -EPERM)
+		return err; /* switched off (LUTF_LABOR_WATCH_LEND=off): asked again each time */
+	rt->blk_state = err ? -1 : 1;
+	if (err)
+		fprintf(stderr,
+			"lutf: no block of labor_watch slots for a worker's runtime (%u wanted): "
+			"%s; its Labors take no Cart themselves (the Supervisor hands off)\n",
+			per && per < n ? per : n, strerror(-err));
+	return err;
+}
+
+/* See host.h. Returns 0 or -errno. */
+int lutf_runtime_watch_lend(struct lutf_runtime *rt, int *fd, uint32_t *first, uint32_t *count)
+{
+	struct lutf_lw *lw;
+	int err;
+
+	if (!rt || !rt->sup || rt->labors)
+		return -ENODEV;
+	pthread_mutex_lock(&rt->sup_lock);
+	lw = sup_lw(rt->sup);
+	err = lw ? lw_block(rt, lw) : -ENODEV;
+	if (!err) {
+		*fd = lutf_lw_state_fd_lend(lw);
+		err = *fd < 0 ? *fd : 0;
+		*first = rt->blk_first;
+		*count = rt->blk_count;
+	}
+	pthread_mutex_unlock(&rt->sup_lock);
+	return err;
 }
 
 int lutf_runtime_set_watch_cap(struct lutf_runtime *rt, uint32_t slots)
@@ -1129,6 +1187,10 @@ void lutf_sup_leave(struct lutf_runtime *rt)
 			lutf_labors_view_set(rt->labors, i, NULL);
 		lutf_lw_unregister(lw, rt->lw_slot[i]);
 	}
+	/* Its slots are unregistered: the block goes back to the table. */
+	if (lw && rt->blk_state == 1)
+		lutf_lw_block_release(lw, rt->blk_first, rt->blk_count);
+	rt->blk_state = 0;
 }
 
 void lutf_supervisor_bpf_stats(struct lutf_runtime *rt, struct lutf_runtime_stats *st)

@@ -29,7 +29,8 @@
 #include "wire.h"
 #include "worker.h"
 
-#define WK_NAMES 4096 /* distinct "<app>/<fn>" names one worker can bind */
+#define WK_NAMES 4096		 /* distinct "<app>/<fn>" names one worker can bind */
+#define LW_MAX_SLOTS_LENT 65536u /* labor_watch's largest table (LW_MAX_SLOTS) */
 
 struct wk_binding {
 	lutf_fn_t fn;
@@ -256,6 +257,8 @@ struct wk_start {
 	size_t size;
 	struct lutf_labors **lb;
 	int err;
+	const void *watch; /* the lent block of labor_watch slots, PROT_READ, or NULL */
+	uint32_t watch_n;
 };
 
 /* Between Landlock and seccomp: start the Labors, held until START. They
@@ -267,6 +270,8 @@ static int wk_start_labors(void *arg, const struct lutf_policy *p)
 	struct lutf_labor_host host = {.resolve = wk_resolve, .log = wk_log};
 
 	host.flags = LUTF_LABORS_HELD | (p && p->labors_fixed ? LUTF_LABORS_FIXED : 0);
+	host.watch_block = ws->watch;
+	host.watch_n = ws->watch_n;
 	ws->err = lutf_labors_start(ws->mem, ws->size, &host, ws->lb);
 	return ws->err;
 }
@@ -296,13 +301,44 @@ __attribute__((noreturn)) static void wk_unconfined(int ctl, const char *tenant,
 __attribute__((noreturn)) void lutf_worker_main(const char *tenant, int memfd, size_t size, int ctl,
 						int log, const struct lutf_wk_sandbox *sb)
 {
-	lutf_worker_main_prepared(tenant, memfd, size, ctl, log, sb, NULL);
+	lutf_worker_main_prepared(tenant, memfd, size, ctl, log, sb, NULL, NULL);
+}
+
+/*
+ * The view lutfd lends for the direct take: exactly the pages of this
+ * runtime's block of labor_state, PROT_READ (the fd was opened read-only: the
+ * kernel refuses a writable shared mapping and clears VM_MAYWRITE, so no
+ * mprotect can upgrade it). The fd is closed here, before the sandbox and
+ * before any message is read: no tenant code has run yet, and afterwards this
+ * process holds no handle on the map, so it cannot map other tenants' slots.
+ * A failed map costs the view only: every hand-off stays the Supervisor's.
+ */
+static const void *wk_map_watch(const char *tenant, const struct lutf_zy_watch *w, uint32_t *n)
+{
+	void *p = MAP_FAILED;
+
+	*n = 0;
+	if (!w || w->fd < 0)
+		return NULL;
+	if (w->count && w->count <= LW_MAX_SLOTS_LENT && w->first % 64 == 0)
+		p = mmap(NULL, (size_t)w->count * 64, PROT_READ, MAP_SHARED, w->fd,
+			 (off_t)w->first * 64);
+	if (p == MAP_FAILED)
+		fprintf(stderr,
+			"lutf worker %s: labor_watch view not mapped (%s): no direct take\n",
+			tenant, w->count ? strerror(errno) : "empty");
+	close(w->fd);
+	if (p == MAP_FAILED)
+		return NULL;
+	*n = w->count;
+	return p;
 }
 
 __attribute__((noreturn)) void lutf_worker_main_prepared(const char *tenant, int memfd, size_t size,
 							 int ctl, int log,
 							 const struct lutf_wk_sandbox *sb,
-							 const struct lutf_tier_prep *prep)
+							 const struct lutf_tier_prep *prep,
+							 const struct lutf_zy_watch *watch)
 {
 	struct lutf_labors *lb = NULL;
 	struct lutf_sandbox_status st;
@@ -324,6 +360,7 @@ __attribute__((noreturn)) void lutf_worker_main_prepared(const char *tenant, int
 	close(memfd);
 	memset(&st, 0, sizeof(st));
 	ws = (struct wk_start){.mem = mem, .size = size, .lb = &lb};
+	ws.watch = wk_map_watch(tenant, watch, &ws.watch_n);
 	if (sb && sb->tier[0]) {
 		err = lutf_sandbox_apply_prepared(sb, prep, wk_start_labors, &ws, &st, why,
 						  sizeof(why));

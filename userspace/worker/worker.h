@@ -4,7 +4,10 @@
  * workers (all SOCK_SEQPACKET socketpairs, one message per record).
  *
  * lutfd -> zygote   SPAWN (tenant, region size, sandbox) + fds [region memfd, ctl, log,
- *                   output: the worker's fd 1 and 2, then ncg cgroup files];
+ *                   output: the worker's fd 1 and 2, then ncg cgroup files, then, with
+ *                   lw_count > 0, a read-only fd of labor_state: the worker maps its
+ *                   block (lw_first, lw_count slots) PROT_READ and closes the fd
+ *                   before it confines itself];
  *                   PREPARE (sandbox: policy_dir and tier), no answer: parse and
  *                   compile that tier now, not at the first SPAWN that needs it
  * zygote -> lutfd   SPAWNED (pid or -errno), EXITED (pid, wait status) at any time
@@ -51,6 +54,8 @@ struct lutf_zy_msg {
 	uint32_t ncg;		   /* SPAWN: cgroup files after the 4 fds (<= LUTF_ZY_CG_MAX) */
 	uint32_t flags;		   /* SPAWN: LUTF_ZY_PYTHON or 0 */
 	uint64_t size;		   /* SPAWN: region bytes */
+	uint32_t lw_first;	   /* SPAWN: first labor_watch slot lent (page-aligned) */
+	uint32_t lw_count;	   /* SPAWN: slots lent; 0 = no view, no fd */
 	char tenant[64];	   /* SPAWN */
 	struct lutf_wk_sandbox sb; /* SPAWN */
 };
@@ -61,6 +66,13 @@ struct lutf_zy_msg {
  * yet: at birth it does not, so a C tenant's first worker never waits for
  * CPython). SPAWNED's status says whether the worker got it (1) or not (0). */
 #define LUTF_ZY_PYTHON 1u
+
+/* The direct take's view for a worker: a read-only fd of labor_state (owned
+ * by the caller) and the block of slots lent (lutf_runtime_watch_lend). */
+struct lutf_zy_watch {
+	int fd; /* -1: none */
+	uint32_t first, count;
+};
 
 enum lutf_wk_op {
 	LUTF_WK_LOAD = 1,
@@ -112,6 +124,13 @@ int lutf_zygote_spawn_cg(struct lutf_zygote *z, const char *tenant, int memfd, s
 			 int log, int out, const int *cg, int ncg, uint32_t flags,
 			 const struct lutf_wk_sandbox *sb, int timeout_ms, pid_t *pid,
 			 bool *python);
+/* The same, lending the worker a view of its labor_watch slots (watch NULL
+ * or fd -1: none): the fd goes with the SPAWN; the caller still closes its
+ * own. */
+int lutf_zygote_spawn_watch(struct lutf_zygote *z, const char *tenant, int memfd, size_t size,
+			    int ctl, int log, int out, const int *cg, int ncg, uint32_t flags,
+			    const struct lutf_wk_sandbox *sb, const struct lutf_zy_watch *watch,
+			    int timeout_ms, pid_t *pid, bool *python);
 
 /*
  * Have the zygote parse and compile sb's tier (policy_dir, tier) now, so that
@@ -135,11 +154,14 @@ int lutf_zygote_next_exit(struct lutf_zygote *z, pid_t *pid, int *status);
 __attribute__((noreturn)) void lutf_worker_main(const char *tenant, int memfd, size_t size, int ctl,
 						int log, const struct lutf_wk_sandbox *sb);
 /* The same with sb's tier prepared by the zygote (NULL: the worker reads and
- * compiles it itself). */
+ * compiles it itself) and watch (NULL or fd -1: none) the view of its
+ * labor_watch slots: mapped PROT_READ and the fd closed before the sandbox
+ * and before the first message (a failed map: no view, said on stderr). */
 struct lutf_tier_prep;
 __attribute__((noreturn)) void lutf_worker_main_prepared(const char *tenant, int memfd, size_t size,
 							 int ctl, int log,
 							 const struct lutf_wk_sandbox *sb,
-							 const struct lutf_tier_prep *prep);
+							 const struct lutf_tier_prep *prep,
+							 const struct lutf_zy_watch *watch);
 
 #endif /* LUTF_WORKER_H */

@@ -31,7 +31,7 @@
 
 #define ZY_FD 3	  /* the zygote's end of the socketpair, after the fd cleanup */
 #define ZY_NFDS 4 /* a SPAWN's fds: region memfd, ctl, log, output */
-#define ZY_MAXFDS (ZY_NFDS + LUTF_ZY_CG_MAX) /* and its cgroup files */
+#define ZY_MAXFDS (ZY_NFDS + LUTF_ZY_CG_MAX + 1) /* its cgroup files, labor_state */
 /* No message for this long: the zygote starts CPython (if no Python spawn
  * asked first), off the path of the spawns that come in a burst at start.
  * LUTF_ZYGOTE_PY_IDLE_MS (tests) sets another wait. */
@@ -138,7 +138,7 @@ static void zy_spawn(int zfd, int sfd, pid_t self)
 		return; /* no answer: the spawn that needs the tier reports errors */
 	}
 	if (n != (ssize_t)sizeof(m) || m.type != LUTF_ZY_SPAWN || m.ncg > LUTF_ZY_CG_MAX ||
-	    nfds != ZY_NFDS + (int)m.ncg || (mh.msg_flags & MSG_CTRUNC)) {
+	    nfds != ZY_NFDS + (int)m.ncg + (m.lw_count ? 1 : 0) || (mh.msg_flags & MSG_CTRUNC)) {
 		ans.pid = -EINVAL;
 		goto out;
 	}
@@ -168,8 +168,15 @@ static void zy_spawn(int zfd, int sfd, pid_t self)
 			_exit(1);
 		if (m.ncg)
 			zy_join_cgroup(m.tenant, fds[1], fds + ZY_NFDS, (int)m.ncg);
-		lutf_worker_main_prepared(m.tenant, fds[0], (size_t)m.size, fds[1], fds[2],
-					  m.has_sb ? &m.sb : NULL, prep);
+		{
+			struct lutf_zy_watch zw = {.fd = -1};
+
+			if (m.lw_count)
+				zw = (struct lutf_zy_watch){fds[ZY_NFDS + m.ncg], m.lw_first,
+							    m.lw_count};
+			lutf_worker_main_prepared(m.tenant, fds[0], (size_t)m.size, fds[1], fds[2],
+						  m.has_sb ? &m.sb : NULL, prep, &zw);
+		}
 	}
 	ans.pid = pid < 0 ? -errno : pid;
 out:
@@ -313,7 +320,18 @@ int lutf_zygote_spawn_cg(struct lutf_zygote *z, const char *tenant, int memfd, s
 			 int log, int out, const int *cg, int ncg, uint32_t flags,
 			 const struct lutf_wk_sandbox *sb, int timeout_ms, pid_t *pid, bool *python)
 {
+	return lutf_zygote_spawn_watch(z, tenant, memfd, size, ctl, log, out, cg, ncg, flags, sb,
+				       NULL, timeout_ms, pid, python);
+}
+
+/* Returns 0 or -errno. */
+int lutf_zygote_spawn_watch(struct lutf_zygote *z, const char *tenant, int memfd, size_t size,
+			    int ctl, int log, int out, const int *cg, int ncg, uint32_t flags,
+			    const struct lutf_wk_sandbox *sb, const struct lutf_zy_watch *watch,
+			    int timeout_ms, pid_t *pid, bool *python)
+{
 	struct lutf_zy_msg m = {.type = LUTF_ZY_SPAWN, .size = size, .flags = flags};
+	int nw = watch && watch->fd >= 0 && watch->count ? 1 : 0;
 	char cbuf[CMSG_SPACE(ZY_MAXFDS * sizeof(int))];
 	struct iovec iov = {&m, sizeof(m)};
 	struct msghdr mh = {.msg_iov = &iov,
@@ -330,6 +348,12 @@ int lutf_zygote_spawn_cg(struct lutf_zygote *z, const char *tenant, int memfd, s
 	for (int i = 0; i < ncg; i++)
 		fds[ZY_NFDS + i] = cg[i];
 	m.ncg = (uint32_t)ncg;
+	if (nw) {
+		fds[ZY_NFDS + ncg] = watch->fd;
+		m.lw_first = watch->first;
+		m.lw_count = watch->count;
+	}
+	mh.msg_controllen = CMSG_SPACE((size_t)(ZY_NFDS + ncg + nw) * sizeof(int));
 	if (out < 0) {
 		/* No pipe: the worker's output goes nowhere, never to lutfd's log. */
 		null = open("/dev/null", O_WRONLY | O_CLOEXEC);
@@ -346,8 +370,8 @@ int lutf_zygote_spawn_cg(struct lutf_zygote *z, const char *tenant, int memfd, s
 	cm = CMSG_FIRSTHDR(&mh);
 	cm->cmsg_level = SOL_SOCKET;
 	cm->cmsg_type = SCM_RIGHTS;
-	cm->cmsg_len = CMSG_LEN((size_t)(ZY_NFDS + ncg) * sizeof(int));
-	memcpy(CMSG_DATA(cm), fds, (size_t)(ZY_NFDS + ncg) * sizeof(int));
+	cm->cmsg_len = CMSG_LEN((size_t)(ZY_NFDS + ncg + nw) * sizeof(int));
+	memcpy(CMSG_DATA(cm), fds, (size_t)(ZY_NFDS + ncg + nw) * sizeof(int));
 	sent = sendmsg(z->fd, &mh, MSG_NOSIGNAL);
 	if (null >= 0)
 		close(null);
