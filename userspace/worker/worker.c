@@ -306,9 +306,10 @@ __attribute__((noreturn)) void lutf_worker_main(const char *tenant, int memfd, s
 
 /*
  * The view lutfd lends for the direct take: exactly the pages of this
- * runtime's block of labor_state, PROT_READ (the fd was opened read-only: the
- * kernel refuses a writable shared mapping and clears VM_MAYWRITE, so no
- * mprotect can upgrade it). The fd is closed here, before the sandbox and
+ * runtime's block of labor_state, PROT_READ: bpf_map_mmap clears VM_MAYWRITE
+ * on a mapping made without PROT_WRITE, so no mprotect can upgrade it (the fd
+ * itself is a plain duplicate: a BPF_F_RDONLY map fd cannot be mapped at all
+ * on 6.18, bpf.md). The fd is closed here, before the sandbox and
  * before any message is read: no tenant code has run yet, and afterwards this
  * process holds no handle on the map, so it cannot map other tenants' slots.
  * A failed map costs the view only: every hand-off stays the Supervisor's.
