@@ -148,6 +148,28 @@ static void range(const double *v, int n, double *lo, double *hi)
 	}
 }
 
+/* One cell's figures: median of per-round medians, their range, median p99,
+ * the worker's direct takes over all rounds. */
+struct summary {
+	double med, lo, hi, p99;
+	long long takes;
+};
+
+static struct summary summarize(const struct cell *c)
+{
+	double med[MAX_ROUNDS], p99[MAX_ROUNDS];
+	struct summary r = {0};
+
+	memcpy(med, c->med, sizeof(med));
+	memcpy(p99, c->p99, sizeof(p99));
+	range(c->med, c->n, &r.lo, &r.hi);
+	for (int i = 0; i < c->n; i++)
+		r.takes += c->takes[i] > 0 ? c->takes[i] : 0;
+	r.med = bench_median_d(med, (size_t)c->n);
+	r.p99 = bench_median_d(p99, (size_t)c->n);
+	return r;
+}
+
 int main(int argc, char **argv)
 {
 	static struct cell cells[N_CASES][N_MODES];
@@ -187,21 +209,13 @@ int main(int argc, char **argv)
 		       machine, rounds, n);
 		for (int ci = 0; ci < N_CASES; ci++)
 			for (int m = 0; m < N_MODES; m++) {
-				struct cell *c = &cells[ci][m];
-				double med[MAX_ROUNDS], p99[MAX_ROUNDS], lo, hi;
-				long long tk = 0;
+				struct summary f = summarize(&cells[ci][m]);
 
-				memcpy(med, c->med, sizeof(med));
-				memcpy(p99, c->p99, sizeof(p99));
-				range(c->med, c->n, &lo, &hi);
-				for (int i = 0; i < c->n; i++)
-					tk += c->takes[i] > 0 ? c->takes[i] : 0;
 				printf("%s{\"case\":\"%s\",\"mode\":\"%s\",\"median_us\":%.2f,"
 				       "\"min_us\":%.2f,\"max_us\":%.2f,\"p99_us\":%.2f,"
 				       "\"direct_takes\":%lld}",
-				       ci + m ? "," : "", cases[ci].name, modes[m],
-				       bench_median_d(med, (size_t)c->n), lo, hi,
-				       bench_median_d(p99, (size_t)c->n), tk);
+				       ci + m ? "," : "", cases[ci].name, modes[m], f.med, f.lo, f.hi,
+				       f.p99, f.takes);
 			}
 		printf("]}\n");
 	} else {
@@ -216,23 +230,15 @@ int main(int argc, char **argv)
 			double base = 0;
 
 			for (int m = 0; m < N_MODES; m++) {
-				struct cell *c = &cells[ci][m];
-				double med[MAX_ROUNDS], p99[MAX_ROUNDS], lo, hi, md;
-				long long tk = 0;
+				const struct cell *c = &cells[ci][m];
+				struct summary f = summarize(c);
 
-				memcpy(med, c->med, sizeof(med));
-				memcpy(p99, c->p99, sizeof(p99));
-				range(c->med, c->n, &lo, &hi);
-				for (int i = 0; i < c->n; i++)
-					tk += c->takes[i] > 0 ? c->takes[i] : 0;
-				md = bench_median_d(med, (size_t)c->n);
 				if (m == 0)
-					base = md;
+					base = f.med;
 				printf("%-28s %-9s %7.2f us %9.2f-%7.2f us %7.2f us %6lld/%-5d "
 				       "%6.2fx\n",
-				       cases[ci].name, modes[m], md, lo, hi,
-				       bench_median_d(p99, (size_t)c->n), tk, c->n * n,
-				       base > 0 ? md / base : 0);
+				       cases[ci].name, modes[m], f.med, f.lo, f.hi, f.p99, f.takes,
+				       c->n * n, base > 0 ? f.med / base : 0);
 			}
 		}
 	}
