@@ -81,3 +81,27 @@ int lutf_lw_set_grace(struct lutf_lw *lw, uint64_t ns)
 	(void)ns;
 	return 0;
 }
+
+int lutf_lw_block_reserve(struct lutf_lw *lw, uint32_t want, uint32_t *first, uint32_t *count)
+{
+	(void)lw, (void)want, (void)first, (void)count;
+	return -ENOSYS;
+}
+
+void lutf_lw_block_release(struct lutf_lw *lw, uint32_t first, uint32_t count)
+{
+	(void)lw, (void)first, (void)count;
+}
+
+int lutf_lw_register_in(struct lutf_lw *lw, uint32_t first, uint32_t count, pid_t tgid, pid_t tid,
+			const struct lutf_lw_hints *h, uint32_t *slot)
+{
+	(void)lw, (void)first, (void)count, (void)tgid, (void)tid, (void)h, (void)slot;
+	return -ENOSYS;
+}
+
+int lutf_lw_state_fd_lend(struct lutf_lw *lw)
+{
+	(void)lw;
+	return -ENOSYS;
+}
